@@ -1,0 +1,1 @@
+//! Disca backend.
