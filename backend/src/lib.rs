@@ -1,1 +1,23 @@
-//! Disca backend.
+//! Disca backend: places click-to-call calls through Asterisk over AMI,
+//! follows them through AMI events, keeps every call in SQLite, and serves
+//! the REST API, the live event stream (SSE), health and metrics.
+//!
+//! Module map (ARCHITECTURE.md has the invariants):
+//! - [`domain`]: validated types (numbers, calls, tenants, users, policy).
+//! - [`storage`]: SQLite, migrations, the ordered call event log.
+//! - [`pbx`]: Originate/Hangup over AMI and the call tracker.
+//! - [`api`]: the HTTP API (axum), SSE, OpenAPI document.
+//! - [`auth`]: bearer tokens and their hashes.
+//! - [`configuration`], [`telemetry`], [`startup`]: settings, logs and
+//!   metrics, and wiring it all together.
+//! - [`cli`]: the `disca-backend` command line.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod configuration;
+pub mod domain;
+pub mod pbx;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;

@@ -1,0 +1,256 @@
+//! `/v1/calls`: place, read, list and hang up calls.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::auth::CurrentUser;
+use super::error::{ApiError, ErrorBody};
+use crate::domain::{Call, CallContext, CallId, E164Number, Outcome, Role, User};
+use crate::pbx::PbxError;
+use crate::storage::{CallFilter, CreateCall, Created};
+
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 200;
+
+/// A click on a number.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCallRequest {
+    /// The number as written on the page, e.g. `(11) 98765-4321`.
+    pub to: String,
+    /// Where the click happened, for the CRM write-back.
+    #[serde(default)]
+    pub context: CallContext,
+}
+
+/// Place a call: ring the salesperson's phone, then the lead's.
+#[utoipa::path(
+    post, path = "/v1/calls", tag = "calls",
+    request_body = CreateCallRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key, same call: a retried click never places two calls")),
+    responses(
+        (status = 201, description = "The call, queued", body = Call),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Destination not allowed for the tenant", body = ErrorBody),
+        (status = 409, description = "The agent is already in a call", body = ErrorBody),
+        (status = 422, description = "Invalid number (message says why)", body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, description = "PBX unreachable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_call(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Call>), ApiError> {
+    let request: CreateCallRequest = serde_json::from_slice(&body).map_err(ApiError::malformed)?;
+    request.context.validate().map_err(ApiError::malformed)?;
+    let idempotency_key = idempotency_key(&headers)?;
+    let to = E164Number::parse(&request.to, user.tenant.region)?;
+    user.tenant.policy.check(to.kind())?;
+    if let Err(not_until) = state.limiter.check_key(&user.id) {
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(
+            &governor::clock::DefaultClock::default(),
+        ));
+        return Err(ApiError::rate_limited(wait.as_secs() + 1));
+    }
+    if !state.pbx.is_connected() {
+        return Err(ApiError::pbx_unavailable());
+    }
+    let request_hash = hex::encode(Sha256::digest(
+        serde_json::to_vec(&CreateCallRequest {
+            to: to.as_str().to_owned(),
+            context: request.context.clone(),
+        })
+        .map_err(|_| ApiError::internal())?,
+    ));
+    let created = state
+        .store
+        .create_call(CreateCall {
+            user: &user,
+            to: &to,
+            context: &request.context,
+            idempotency: idempotency_key
+                .as_deref()
+                .map(|k| (k, request_hash.as_str())),
+        })
+        .await?;
+    let call = match created {
+        Created::Replayed(call) => return Ok((StatusCode::CREATED, Json(call))),
+        Created::New(call) => call,
+    };
+    state.metrics.call_created();
+    match state.pbx.place(&call, &user.tenant.slug).await {
+        Ok(()) => Ok((StatusCode::CREATED, Json(call))),
+        Err((PbxError::Unreachable(e), _)) => {
+            tracing::warn!(call_id = %call.id, error = %e, "Originate not sent");
+            Err(ApiError::pbx_unavailable())
+        }
+        Err((PbxError::Refused(e), _)) => {
+            tracing::error!(call_id = %call.id, error = %e, "Originate refused");
+            Err(ApiError::pbx_unavailable())
+        }
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| ApiError::malformed("Idempotency-Key deve ser texto ASCII"))?;
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY_LEN
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(ApiError::malformed(
+            "Idempotency-Key deve ter de 1 a 255 caracteres visíveis",
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// Fetches a call the user may see: their own, or any of the tenant's for a manager.
+async fn visible_call(state: &AppState, user: &User, id: &str) -> Result<Call, ApiError> {
+    id.parse::<CallId>().map_err(|_| ApiError::not_found())?;
+    let call = state.store.call(id).await?;
+    if !may_see(user, &call) {
+        return Err(ApiError::forbidden());
+    }
+    Ok(call)
+}
+
+fn may_see(user: &User, call: &Call) -> bool {
+    call.tenant == user.tenant.slug.as_str()
+        && (user.role == Role::Manager || call.user_id == user.id)
+}
+
+/// One call.
+#[utoipa::path(
+    get, path = "/v1/calls/{id}", tag = "calls",
+    params(("id" = String, Path, description = "Call id")),
+    responses((status = 200, body = Call), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn get_call(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<Call>, ApiError> {
+    visible_call(&state, &user, &id).await.map(Json)
+}
+
+/// Hang up: before the lead answers, the call ends as `canceled`.
+#[utoipa::path(
+    post, path = "/v1/calls/{id}/hangup", tag = "calls",
+    params(("id" = String, Path, description = "Call id")),
+    responses(
+        (status = 202, description = "Hangup requested; the end arrives as an event", body = Call),
+        (status = 200, description = "The call had already ended", body = Call),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn hangup_call(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Call>), ApiError> {
+    let call = visible_call(&state, &user, &id).await?;
+    if !call.is_live() {
+        return Ok((StatusCode::OK, Json(call)));
+    }
+    match state.pbx.hangup(&id).await {
+        Some(live) => Ok((StatusCode::ACCEPTED, Json(live))),
+        None => Ok((StatusCode::OK, Json(state.store.call(&id).await?))),
+    }
+}
+
+/// Filters of `GET /v1/calls`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this user's calls (managers only; agents always see their own).
+    pub user: Option<String>,
+    /// Calls created at or after this instant (RFC 3339).
+    pub from: Option<String>,
+    /// Calls created before this instant (RFC 3339).
+    pub to: Option<String>,
+    pub outcome: Option<Outcome>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of calls, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct CallPage {
+    pub calls: Vec<Call>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Calls, newest first: agents see their own, managers their tenant's.
+#[utoipa::path(
+    get, path = "/v1/calls", tag = "calls", params(ListQuery),
+    responses((status = 200, body = CallPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+    security(("bearer" = []))
+)]
+pub async fn list_calls(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<CallPage>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::malformed(e.body_text()))?;
+    let instant = |v: &Option<String>, name: &str| -> Result<Option<OffsetDateTime>, ApiError> {
+        v.as_deref()
+            .map(|s| {
+                OffsetDateTime::parse(s, &Rfc3339)
+                    .map_err(|_| ApiError::malformed(format!("{name} deve ser uma data RFC 3339")))
+            })
+            .transpose()
+    };
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::malformed("limit deve estar entre 1 e 200"));
+    }
+    let before = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<CallId>()
+                .map_err(|_| ApiError::malformed("cursor inválido"))
+        })
+        .transpose()?;
+    let user_id = match user.role {
+        Role::Manager => q.user,
+        Role::Agent => Some(user.id.clone()),
+    };
+    let filter = CallFilter {
+        tenant: user.tenant.slug.to_string(),
+        user_id,
+        from: instant(&q.from, "from")?,
+        to: instant(&q.to, "to")?,
+        outcome: q.outcome,
+        before,
+        limit,
+    };
+    let calls = state.store.list_calls(&filter).await?;
+    let next_cursor = (calls.len() == limit as usize)
+        .then(|| calls.last().map(|c| c.id.clone()))
+        .flatten();
+    Ok(Json(CallPage { calls, next_cursor }))
+}

@@ -1,0 +1,184 @@
+//! API errors: `{"error": {"code": "...", "message": "..."}}` with the right
+//! status. Messages are Portuguese: the extension shows them to salespeople.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::{DestinationRefused, InvalidNumber};
+use crate::storage::StoreError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    reason: Option<&'static str>,
+    retry_after_secs: Option<u64>,
+}
+
+/// The error body.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable code (`invalid_number`, `agent_busy`...).
+    code: &'static str,
+    /// What happened and what to do, in Portuguese.
+    message: String,
+    /// For `invalid_number`: why (`too_short`, `missing_area_code`...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            reason: None,
+            retry_after_secs: None,
+        }
+    }
+
+    pub fn malformed(detail: impl std::fmt::Display) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_request",
+            format!("Requisição inválida: {detail}"),
+        )
+    }
+
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Credencial ausente ou inválida. Faça login novamente no Disca.",
+        )
+    }
+
+    pub fn forbidden() -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Você não tem acesso a esta ligação.",
+        )
+    }
+
+    pub fn not_found() -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Ligação não encontrada.",
+        )
+    }
+
+    pub fn route_not_found() -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Endereço não encontrado.",
+        )
+    }
+
+    pub fn agent_busy() -> ApiError {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "agent_busy",
+            "Você já está em uma ligação. Encerre-a antes de iniciar outra.",
+        )
+    }
+
+    pub fn rate_limited(retry_after_secs: u64) -> ApiError {
+        ApiError {
+            retry_after_secs: Some(retry_after_secs.max(1)),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Muitas ligações em pouco tempo. Aguarde alguns segundos e tente de novo.",
+            )
+        }
+    }
+
+    pub fn pbx_unavailable() -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "pbx_unavailable",
+            "A central telefônica está fora do ar. Tente novamente em instantes.",
+        )
+    }
+
+    pub fn internal() -> ApiError {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Erro interno. Tente novamente.",
+        )
+    }
+}
+
+impl From<InvalidNumber> for ApiError {
+    fn from(e: InvalidNumber) -> ApiError {
+        ApiError {
+            reason: Some(e.reason()),
+            ..ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_number",
+                e.to_string(),
+            )
+        }
+    }
+}
+
+impl From<DestinationRefused> for ApiError {
+    fn from(e: DestinationRefused) -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "destination_not_allowed",
+            e.to_string(),
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::NotFound => ApiError::not_found(),
+            StoreError::AgentBusy => ApiError::agent_busy(),
+            StoreError::IdempotencyMismatch => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "Esta Idempotency-Key já foi usada para outra ligação.",
+            ),
+            other => {
+                tracing::error!(error = %other, "storage error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                reason: self.reason,
+            },
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}

@@ -1,0 +1,90 @@
+//! The HTTP API: routes, shared state, errors, and the OpenAPI document.
+
+mod auth;
+mod calls;
+mod error;
+mod events;
+mod health;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+pub use error::ApiError;
+
+use crate::pbx::Pbx;
+use crate::storage::Store;
+use crate::telemetry::Metrics;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub pbx: Pbx,
+    pub metrics: Metrics,
+    /// Call creations per user.
+    pub limiter: Arc<DefaultKeyedRateLimiter<String>>,
+}
+
+impl AppState {
+    pub fn new(store: Store, pbx: Pbx, metrics: Metrics, calls_per_minute: u32) -> AppState {
+        let quota = Quota::per_minute(NonZeroU32::new(calls_per_minute).unwrap_or(NonZeroU32::MIN));
+        AppState {
+            store,
+            pbx,
+            metrics,
+            limiter: Arc::new(RateLimiter::keyed(quota)),
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Disca API", description = "Click-to-call through the company's own Asterisk PBX."),
+    paths(
+        calls::create_call, calls::get_call, calls::hangup_call, calls::list_calls,
+        events::stream_events, health::healthz, health::metrics
+    ),
+    components(schemas(
+        crate::domain::Call, crate::domain::CallState, crate::domain::Outcome, crate::domain::CallContext,
+        crate::domain::HangupCause, calls::CreateCallRequest, calls::CallPage, error::ErrorBody, health::Health
+    )),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(ApiDoc::openapi())
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/calls", post(calls::create_call).get(calls::list_calls))
+        .route("/v1/calls/{id}", get(calls::get_call))
+        .route("/v1/calls/{id}/hangup", post(calls::hangup_call))
+        .route("/v1/events", get(events::stream_events))
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi_json))
+        .fallback(|| async { ApiError::route_not_found() })
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,239 @@
+//! Settings of `disca-backend serve`: built-in defaults that run locally
+//! against `cargo xtask asterisk up`, overridden by a TOML file, then by
+//! environment variables, then by flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Defaults matching the development PBX that `cargo xtask asterisk up` starts.
+pub const DEFAULT_AMI_ADDR: &str = "127.0.0.1:15038";
+pub const DEFAULT_AMI_USERNAME: &str = "disca";
+pub const DEFAULT_AMI_SECRET: &str = "disca-dev-secret";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything `serve` needs.
+#[derive(Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub log_format: LogFormat,
+    pub ami: AmiSettings,
+    pub calls: CallSettings,
+}
+
+#[derive(Clone)]
+pub struct AmiSettings {
+    pub addr: String,
+    pub username: String,
+    /// Never logged; comes from the file or `DISCA_AMI_SECRET`, never a flag.
+    pub secret: String,
+    pub ping_interval: Duration,
+    pub response_timeout: Duration,
+}
+
+#[derive(Clone)]
+pub struct CallSettings {
+    /// How long the salesperson's own phone rings before the call is given up.
+    pub agent_ring_timeout: Duration,
+    /// How often live calls are checked against the PBX's channel list.
+    pub reconcile_interval: Duration,
+    /// Calls one user may start per minute.
+    pub calls_per_minute: u32,
+}
+
+/// The optional TOML file; every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub log_format: Option<LogFormat>,
+    #[serde(default)]
+    pub ami: FileAmi,
+    #[serde(default)]
+    pub calls: FileCalls,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAmi {
+    pub addr: Option<String>,
+    pub username: Option<String>,
+    pub secret: Option<String>,
+    pub ping_interval_secs: Option<u64>,
+    pub response_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCalls {
+    pub agent_ring_timeout_secs: Option<u64>,
+    pub reconcile_interval_secs: Option<u64>,
+    pub calls_per_minute: Option<u32>,
+}
+
+/// Values given as flags or environment variables (clap reads both).
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct Overrides {
+    /// TOML configuration file.
+    #[arg(long, env = "DISCA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to serve the API on [default: 127.0.0.1:8080].
+    #[arg(long, env = "DISCA_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory holding the database [default: ./disca-data].
+    #[arg(long, env = "DISCA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Log format [default: text].
+    #[arg(long, env = "DISCA_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Asterisk AMI address [default: 127.0.0.1:15038].
+    #[arg(long, env = "DISCA_AMI_ADDR")]
+    pub ami_addr: Option<String>,
+    /// AMI user [default: disca].
+    #[arg(long, env = "DISCA_AMI_USERNAME")]
+    pub ami_username: Option<String>,
+    /// AMI secret: environment or file only, so it never shows in `ps`.
+    #[arg(skip)]
+    pub ami_secret: Option<String>,
+    /// Seconds the salesperson's phone rings [default: 30].
+    #[arg(long, env = "DISCA_AGENT_RING_TIMEOUT_SECS")]
+    pub agent_ring_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("{0}")]
+    Invalid(&'static str),
+}
+
+impl Settings {
+    /// Merges defaults < file < environment/flags.
+    pub fn load(mut overrides: Overrides) -> Result<Settings, ConfigError> {
+        if overrides.ami_secret.is_none() {
+            overrides.ami_secret = std::env::var("DISCA_AMI_SECRET").ok();
+        }
+        let file = match &overrides.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        Settings::merge(overrides, file)
+    }
+
+    pub fn merge(o: Overrides, f: FileConfig) -> Result<Settings, ConfigError> {
+        let secs = |v: Option<u64>, default: u64| Duration::from_secs(v.unwrap_or(default));
+        let settings = Settings {
+            listen: o
+                .listen
+                .or(f.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
+            data_dir: o
+                .data_dir
+                .or(f.data_dir)
+                .unwrap_or_else(|| PathBuf::from("disca-data")),
+            log_format: o.log_format.or(f.log_format).unwrap_or(LogFormat::Text),
+            ami: AmiSettings {
+                addr: o
+                    .ami_addr
+                    .or(f.ami.addr)
+                    .unwrap_or_else(|| DEFAULT_AMI_ADDR.into()),
+                username: o
+                    .ami_username
+                    .or(f.ami.username)
+                    .unwrap_or_else(|| DEFAULT_AMI_USERNAME.into()),
+                secret: o
+                    .ami_secret
+                    .or(f.ami.secret)
+                    .unwrap_or_else(|| DEFAULT_AMI_SECRET.into()),
+                ping_interval: secs(f.ami.ping_interval_secs, 10),
+                response_timeout: secs(f.ami.response_timeout_secs, 5),
+            },
+            calls: CallSettings {
+                agent_ring_timeout: secs(
+                    o.agent_ring_timeout_secs
+                        .or(f.calls.agent_ring_timeout_secs),
+                    30,
+                ),
+                reconcile_interval: secs(f.calls.reconcile_interval_secs, 30),
+                calls_per_minute: f.calls.calls_per_minute.unwrap_or(30),
+            },
+        };
+        if settings.calls.agent_ring_timeout.is_zero()
+            || settings.calls.reconcile_interval.is_zero()
+        {
+            return Err(ConfigError::Invalid(
+                "timeouts and intervals must be at least one second",
+            ));
+        }
+        if settings.calls.calls_per_minute == 0 {
+            return Err(ConfigError::Invalid("calls_per_minute must be at least 1"));
+        }
+        Ok(settings)
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.into(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_run_locally() {
+        let s = Settings::merge(Overrides::default(), FileConfig::default()).unwrap();
+        assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(s.ami.addr, DEFAULT_AMI_ADDR);
+        assert_eq!(s.calls.agent_ring_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn flags_beat_file_beats_defaults() {
+        let file: FileConfig = toml::from_str(
+            "listen = \"127.0.0.1:9000\"\n[ami]\naddr = \"127.0.0.1:5038\"\nsecret = \"s\"\n[calls]\ncalls_per_minute = 5\n",
+        )
+        .unwrap();
+        let flags = Overrides {
+            listen: Some("127.0.0.1:9100".parse().unwrap()),
+            ..Overrides::default()
+        };
+        let s = Settings::merge(flags, file).unwrap();
+        assert_eq!(s.listen.port(), 9100);
+        assert_eq!(s.ami.addr, "127.0.0.1:5038");
+        assert_eq!(s.ami.secret, "s");
+        assert_eq!(s.calls.calls_per_minute, 5);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+    }
+}

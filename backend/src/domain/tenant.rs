@@ -1,0 +1,218 @@
+//! Tenants (companies), their users, and who may dial what.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::phone::{NumberKind, Region};
+
+/// A tenant's short name, used in Asterisk object names (`acme-1001`,
+/// `disca-acme-outbound`): 1–32 lowercase ASCII letters and digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TenantSlug(String);
+
+/// An agent's extension within a tenant (`1001`): 1–16 ASCII letters or digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Extension(String);
+
+#[derive(Debug, thiserror::Error)]
+#[error("{what} must be {rule}")]
+pub struct InvalidName {
+    what: &'static str,
+    rule: &'static str,
+}
+
+impl FromStr for TenantSlug {
+    type Err = InvalidName;
+    fn from_str(s: &str) -> Result<Self, InvalidName> {
+        let ok = (1..=32).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        ok.then(|| TenantSlug(s.to_owned())).ok_or(InvalidName {
+            what: "a tenant slug",
+            rule: "1 to 32 lowercase ASCII letters or digits",
+        })
+    }
+}
+
+impl FromStr for Extension {
+    type Err = InvalidName;
+    fn from_str(s: &str) -> Result<Self, InvalidName> {
+        let ok = (1..=16).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric());
+        ok.then(|| Extension(s.to_owned())).ok_or(InvalidName {
+            what: "an endpoint extension",
+            rule: "1 to 16 ASCII letters or digits",
+        })
+    }
+}
+
+impl TenantSlug {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The PJSIP endpoint of one of this tenant's agents.
+    pub fn endpoint(&self, extension: &Extension) -> String {
+        format!("{}-{}", self.0, extension.0)
+    }
+
+    /// The dialplan context the agent's channel runs once answered.
+    pub fn outbound_context(&self) -> String {
+        format!("disca-{}-outbound", self.0)
+    }
+}
+
+impl Extension {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantSlug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a user may see and do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A salesperson: places calls, sees their own.
+    Agent,
+    /// Sees and streams every call of the tenant.
+    Manager,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Manager => "manager",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "agent" => Some(Role::Agent),
+            "manager" => Some(Role::Manager),
+            _ => None,
+        }
+    }
+}
+
+/// Which kinds of destination a tenant's users may call. Brazilian fixed,
+/// mobile and toll-free numbers are always allowed (as are shared-cost
+/// `0300`/`4004` numbers, which cost the caller a local call); the rest only
+/// when the tenant opted in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestinationPolicy {
+    pub allow_premium: bool,
+    pub allow_collect: bool,
+    pub allow_international: bool,
+}
+
+/// A destination the tenant does not allow; `Display` is Portuguese.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DestinationRefused {
+    #[error(
+        "Ligações para números de tarifa especial (0900/0500) não estão liberadas para a sua empresa."
+    )]
+    Premium,
+    #[error("Ligações a cobrar (90) não estão liberadas para a sua empresa.")]
+    Collect,
+    #[error("Ligações internacionais não estão liberadas para a sua empresa.")]
+    International,
+    #[error("Este tipo de número não pode ser chamado pelo Disca.")]
+    Other,
+}
+
+impl DestinationPolicy {
+    pub fn check(&self, kind: NumberKind) -> Result<(), DestinationRefused> {
+        match kind {
+            NumberKind::FixedLine
+            | NumberKind::Mobile
+            | NumberKind::TollFree
+            | NumberKind::SharedCost => Ok(()),
+            NumberKind::PremiumRate if self.allow_premium => Ok(()),
+            NumberKind::PremiumRate => Err(DestinationRefused::Premium),
+            NumberKind::Collect if self.allow_collect => Ok(()),
+            NumberKind::Collect => Err(DestinationRefused::Collect),
+            NumberKind::International if self.allow_international => Ok(()),
+            NumberKind::International => Err(DestinationRefused::International),
+            NumberKind::Other => Err(DestinationRefused::Other),
+        }
+    }
+}
+
+/// A tenant as the request path needs it.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub slug: TenantSlug,
+    pub name: String,
+    pub region: Region,
+    pub policy: DestinationPolicy,
+}
+
+/// An authenticated user.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub tenant: Tenant,
+    pub name: String,
+    pub email: String,
+    pub extension: Extension,
+    pub role: Role,
+}
+
+impl User {
+    pub fn endpoint(&self) -> String {
+        self.tenant.slug.endpoint(&self.extension)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_strict() {
+        assert!("acme".parse::<TenantSlug>().is_ok());
+        for bad in ["", "Acme", "ac-me", "a b", "acme\n", &"a".repeat(33)] {
+            assert!(bad.parse::<TenantSlug>().is_err(), "{bad:?}");
+        }
+        assert!("1001".parse::<Extension>().is_ok());
+        assert!("10 01".parse::<Extension>().is_err());
+        let slug: TenantSlug = "acme".parse().unwrap();
+        assert_eq!(slug.endpoint(&"1001".parse().unwrap()), "acme-1001");
+        assert_eq!(slug.outbound_context(), "disca-acme-outbound");
+    }
+
+    #[test]
+    fn default_policy_allows_only_ordinary_brazilian_numbers() {
+        let p = DestinationPolicy::default();
+        assert!(p.check(NumberKind::Mobile).is_ok());
+        assert!(p.check(NumberKind::FixedLine).is_ok());
+        assert!(p.check(NumberKind::TollFree).is_ok());
+        assert_eq!(
+            p.check(NumberKind::PremiumRate),
+            Err(DestinationRefused::Premium)
+        );
+        assert_eq!(
+            p.check(NumberKind::Collect),
+            Err(DestinationRefused::Collect)
+        );
+        assert_eq!(
+            p.check(NumberKind::International),
+            Err(DestinationRefused::International)
+        );
+        let open = DestinationPolicy {
+            allow_premium: true,
+            allow_collect: true,
+            allow_international: true,
+        };
+        assert!(open.check(NumberKind::International).is_ok());
+    }
+}

@@ -1,0 +1,100 @@
+//! The PBX side: placing calls with AMI `Originate`, hanging them up, and
+//! following them (the [`tracker`]) until they end.
+
+mod progress;
+mod tracker;
+
+use std::time::Duration;
+
+use disca_ami::{AmiError, Client, Config, Originate};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::configuration::{AmiSettings, CallSettings};
+use crate::domain::{Call, TenantSlug};
+use crate::storage::Store;
+use crate::telemetry::Metrics;
+use tracker::{Command, Tracker};
+
+/// Why a call could not be handed to Asterisk.
+#[derive(Debug, thiserror::Error)]
+pub enum PbxError {
+    #[error("the PBX is unreachable: {0}")]
+    Unreachable(AmiError),
+    #[error("the PBX refused the call: {0}")]
+    Refused(AmiError),
+}
+
+/// Handle to the PBX connection and the call tracker; cheap to clone.
+#[derive(Clone)]
+pub struct Pbx {
+    client: Client,
+    commands: mpsc::UnboundedSender<Command>,
+    agent_ring_timeout: Duration,
+}
+
+impl Pbx {
+    /// Connects to AMI (retrying in the background) and starts the tracker.
+    pub fn start(ami: &AmiSettings, calls: &CallSettings, store: Store, metrics: Metrics) -> Pbx {
+        let mut config = Config::new(&ami.addr, &ami.username, &ami.secret);
+        config.ping_interval = ami.ping_interval;
+        config.response_timeout = ami.response_timeout;
+        let (client, events) = Client::start(config);
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let tracker = Tracker::new(store, client.clone(), metrics, commands.clone());
+        tokio::spawn(tracker.run(events, commands_rx, calls.reconcile_interval));
+        Pbx {
+            client,
+            commands,
+            agent_ring_timeout: calls.agent_ring_timeout,
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.client.is_connected()
+    }
+
+    /// Rings the agent, then (in the dialplan) the lead. On error the call has
+    /// already been ended as `failed`; the returned call is its final record.
+    pub async fn place(
+        &self,
+        call: &Call,
+        tenant: &TenantSlug,
+    ) -> Result<(), (PbxError, Option<Call>)> {
+        let _ = self.commands.send(Command::Track(Box::new(call.clone())));
+        let originate = Originate {
+            channel: format!("PJSIP/{}", call.agent_endpoint),
+            context: tenant.outbound_context(),
+            exten: call.to.clone(),
+            priority: 1,
+            timeout: self.agent_ring_timeout,
+            caller_id: Some(format!("Disca <{}>", call.to)),
+            channel_id: call.id.clone(),
+            other_channel_id: None,
+            variables: vec![("DISCA_CALL_ID".into(), call.id.clone())],
+        };
+        let Err(e) = self.client.originate(&originate).await else {
+            return Ok(());
+        };
+        let error = match e {
+            AmiError::Rejected { .. } | AmiError::InvalidValue(_) => PbxError::Refused(e),
+            other => PbxError::Unreachable(other),
+        };
+        let (reply, wait) = oneshot::channel();
+        let _ = self.commands.send(Command::OriginateFailed {
+            call_id: call.id.clone(),
+            reply,
+        });
+        Err((error, wait.await.ok().flatten()))
+    }
+
+    /// Asks Asterisk to hang the call up. Returns the call as the tracker knew
+    /// it, or `None` when it is not live.
+    pub async fn hangup(&self, call_id: &str) -> Option<Call> {
+        let (reply, wait) = oneshot::channel();
+        let _ = self.commands.send(Command::Hangup {
+            call_id: call_id.to_owned(),
+            reply,
+        });
+        wait.await.ok().flatten()
+    }
+}

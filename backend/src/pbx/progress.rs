@@ -1,0 +1,314 @@
+//! How one call progresses, read from AMI events. Pure: no I/O, no clock of
+//! its own (the caller passes `now`), so it is tested on captured event
+//! sequences.
+//!
+//! The agent leg is the channel whose Uniqueid is the call id (we choose it
+//! with Originate's `ChannelId`); every other channel whose Linkedid is the
+//! call id is a lead leg (the trunk channel `Dial` creates).
+
+use std::collections::HashSet;
+
+use disca_ami::Message;
+use time::OffsetDateTime;
+
+use crate::domain::{Call, CallState, HangupCause, Outcome};
+
+/// Channel state codes (`ChannelState` header).
+const STATE_RINGING: &str = "5";
+const STATE_UP: &str = "6";
+
+/// Everything known about a live call beyond its stored record.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub call: Call,
+    /// Name of the agent's channel (`PJSIP/acme-1001-00000001`), for Hangup.
+    pub agent_channel: Option<String>,
+    agent_live: bool,
+    agent_seen: bool,
+    lead_live: HashSet<String>,
+    lead_dial_status: Option<String>,
+    agent_dial_status: Option<String>,
+    /// `Reason` of a failed OriginateResponse.
+    originate_failure: Option<u32>,
+    agent_cause: Option<HangupCause>,
+    lead_cause: Option<HangupCause>,
+    /// The salesperson asked to hang up before the lead answered.
+    pub cancel_requested: bool,
+}
+
+/// What applying an event did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing worth storing.
+    None,
+    /// The stored record changed.
+    Updated,
+    /// The call just ended.
+    Ended,
+}
+
+impl Progress {
+    pub fn new(call: Call) -> Progress {
+        Progress {
+            call,
+            agent_channel: None,
+            agent_live: false,
+            agent_seen: false,
+            lead_live: HashSet::new(),
+            lead_dial_status: None,
+            agent_dial_status: None,
+            originate_failure: None,
+            agent_cause: None,
+            lead_cause: None,
+            cancel_requested: false,
+        }
+    }
+
+    pub fn is_agent_uniqueid(&self, uniqueid: &str) -> bool {
+        uniqueid == self.call.id
+    }
+
+    /// Applies one AMI event that belongs to this call (by Linkedid, Uniqueid
+    /// or DestLinkedid).
+    pub fn apply(&mut self, event: &Message, now: OffsetDateTime) -> Change {
+        if !self.call.is_live() {
+            return Change::None;
+        }
+        let before = self.call.clone();
+        match event.event_name().unwrap_or_default() {
+            "Newchannel" => self.on_new_channel(event, now),
+            "Newstate" => self.on_new_state(event, now),
+            "DialState" => {
+                if self.is_lead_dest(event) && event.get("DialStatus") == Some("RINGING") {
+                    self.advance(CallState::RingingLead);
+                }
+            }
+            "DialEnd" => self.on_dial_end(event, now),
+            "BridgeEnter" => {
+                if let Some(uid) = event.get("Uniqueid") {
+                    if !self.is_agent_uniqueid(uid) && self.lead_live.contains(uid) {
+                        self.lead_answered(now);
+                    }
+                }
+            }
+            "OriginateResponse" => {
+                if event.get("Response") == Some("Success") {
+                    self.agent_answered(now);
+                } else {
+                    self.originate_failure = Some(
+                        event
+                            .get("Reason")
+                            .and_then(|r| r.parse().ok())
+                            .unwrap_or(0),
+                    );
+                    if !self.agent_live {
+                        return self.finish(now);
+                    }
+                }
+            }
+            "Hangup" => return self.on_hangup(event, now),
+            _ => {}
+        }
+        if self.call != before {
+            Change::Updated
+        } else {
+            Change::None
+        }
+    }
+
+    fn on_new_channel(&mut self, event: &Message, now: OffsetDateTime) {
+        let Some(uid) = event.get("Uniqueid") else {
+            return;
+        };
+        if self.is_agent_uniqueid(uid) {
+            self.agent_channel = event.get("Channel").map(str::to_owned);
+            self.agent_live = true;
+            self.agent_seen = true;
+            self.advance(CallState::RingingAgent);
+        } else {
+            self.lead_live.insert(uid.to_owned());
+            if self.call.lead_dialed_at.is_none() {
+                self.call.lead_dialed_at = Some(now);
+            }
+            self.agent_answered(now);
+            self.advance(CallState::DialingLead);
+        }
+    }
+
+    fn on_new_state(&mut self, event: &Message, now: OffsetDateTime) {
+        let (Some(uid), Some(state)) = (event.get("Uniqueid"), event.get("ChannelState")) else {
+            return;
+        };
+        if self.is_agent_uniqueid(uid) {
+            if state == STATE_UP {
+                self.agent_answered(now);
+            }
+        } else if self.lead_live.contains(uid) && state == STATE_RINGING {
+            self.advance(CallState::RingingLead);
+        }
+    }
+
+    fn on_dial_end(&mut self, event: &Message, now: OffsetDateTime) {
+        let status = event.get("DialStatus").unwrap_or_default();
+        let Some(dest) = event.get("DestUniqueid") else {
+            return;
+        };
+        if self.is_agent_uniqueid(dest) {
+            if status == "ANSWER" {
+                self.agent_answered(now);
+            } else {
+                self.agent_dial_status = Some(status.to_owned());
+            }
+        } else if status == "ANSWER" {
+            self.lead_answered(now);
+        } else {
+            self.lead_dial_status = Some(status.to_owned());
+        }
+    }
+
+    fn on_hangup(&mut self, event: &Message, now: OffsetDateTime) -> Change {
+        let Some(uid) = event.get("Uniqueid") else {
+            return Change::None;
+        };
+        let cause = HangupCause {
+            code: event.get("Cause").and_then(|c| c.parse().ok()).unwrap_or(0),
+            text: event.get("Cause-txt").unwrap_or_default().to_owned(),
+        };
+        if self.is_agent_uniqueid(uid) {
+            self.agent_live = false;
+            self.agent_cause = Some(cause);
+        } else if self.lead_live.remove(uid) {
+            self.lead_cause = Some(cause);
+        } else {
+            return Change::None;
+        }
+        if !self.agent_live && self.lead_live.is_empty() {
+            self.finish(now)
+        } else {
+            Change::None
+        }
+    }
+
+    fn is_lead_dest(&self, event: &Message) -> bool {
+        event
+            .get("DestUniqueid")
+            .is_some_and(|d| self.lead_live.contains(d))
+    }
+
+    fn advance(&mut self, to: CallState) {
+        if to > self.call.state {
+            self.call.state = to;
+        }
+    }
+
+    fn agent_answered(&mut self, now: OffsetDateTime) {
+        if self.call.agent_answered_at.is_none() {
+            self.call.agent_answered_at = Some(now);
+        }
+        self.advance(CallState::DialingLead);
+    }
+
+    fn lead_answered(&mut self, now: OffsetDateTime) {
+        if self.call.lead_answered_at.is_none() {
+            self.call.lead_answered_at = Some(now);
+        }
+        self.advance(CallState::Connected);
+    }
+
+    /// Rebuilds what is known from a `CoreShowChannels` listing, after events
+    /// may have been missed. Returns whether the call is still alive at the PBX.
+    pub fn resync(&mut self, channels: &[&Message], now: OffsetDateTime) -> bool {
+        let mut agent_live = false;
+        let mut lead_live = HashSet::new();
+        for ch in channels {
+            let Some(uid) = ch.get("Uniqueid") else {
+                continue;
+            };
+            let up = ch.get("ChannelState") == Some(STATE_UP);
+            if self.is_agent_uniqueid(uid) {
+                agent_live = true;
+                self.agent_seen = true;
+                self.agent_channel = ch.get("Channel").map(str::to_owned);
+                self.advance(CallState::RingingAgent);
+                if up {
+                    self.agent_answered(now);
+                }
+            } else {
+                lead_live.insert(uid.to_owned());
+                if self.call.lead_dialed_at.is_none() {
+                    self.call.lead_dialed_at = Some(now);
+                }
+                self.agent_answered(now);
+                if up && ch.get("BridgeId").is_some_and(|b| !b.is_empty()) {
+                    self.lead_answered(now);
+                }
+            }
+        }
+        self.agent_live = agent_live;
+        self.lead_live = lead_live;
+        agent_live || !self.lead_live.is_empty()
+    }
+
+    /// Ends the call now, deriving its outcome from what was seen.
+    pub fn finish(&mut self, now: OffsetDateTime) -> Change {
+        if !self.call.is_live() {
+            return Change::None;
+        }
+        let outcome = self.outcome();
+        let c = &mut self.call;
+        c.state = CallState::Ended;
+        c.ended_at = Some(now);
+        c.outcome = Some(outcome);
+        if let Some(dialed) = c.lead_dialed_at {
+            let rang_until = c.lead_answered_at.unwrap_or(now);
+            c.ring_seconds = Some((rang_until - dialed).whole_seconds().max(0));
+        }
+        if let Some(answered) = c.lead_answered_at {
+            c.talk_seconds = Some((now - answered).whole_seconds().max(0));
+            c.recording_file = Some(format!("{}-{}.wav", c.tenant, c.id));
+        }
+        c.hangup_cause = self.lead_cause.clone().or_else(|| self.agent_cause.clone());
+        Change::Ended
+    }
+
+    fn outcome(&self) -> Outcome {
+        if self.call.lead_answered_at.is_some() {
+            return Outcome::Answered;
+        }
+        if self.cancel_requested {
+            return Outcome::Canceled;
+        }
+        if self.call.agent_answered_at.is_none() {
+            // Reason 0 (no such endpoint, failure) and 8 (congestion) are
+            // failures; 1 (hung up/rejected), 3 (no answer), 5 (busy) mean
+            // the salesperson did not take the call.
+            return match (self.originate_failure, &self.agent_dial_status) {
+                (Some(0 | 8), _) if !self.agent_seen => Outcome::Failed,
+                (_, Some(s)) if s == "CHANUNAVAIL" || s == "CONGESTION" => Outcome::Failed,
+                (Some(0 | 8), _) => Outcome::Failed,
+                _ => Outcome::AgentNoAnswer,
+            };
+        }
+        if let Some(code) = self.lead_cause.as_ref().map(|c| c.code) {
+            match code {
+                17 => return Outcome::Busy,
+                21 => return Outcome::Rejected,
+                18 | 19 => return Outcome::NoAnswer,
+                _ => {}
+            }
+        }
+        match self.lead_dial_status.as_deref() {
+            Some("BUSY") => Outcome::Busy,
+            Some("NOANSWER") => Outcome::NoAnswer,
+            Some("CANCEL") => Outcome::Canceled,
+            Some(_) => Outcome::Failed,
+            // No lead leg result: the dialplan maps it into the agent's cause.
+            None => match self.agent_cause.as_ref().map(|c| c.code) {
+                Some(17) => Outcome::Busy,
+                Some(21) => Outcome::Rejected,
+                Some(18 | 19) => Outcome::NoAnswer,
+                _ => Outcome::Failed,
+            },
+        }
+    }
+}

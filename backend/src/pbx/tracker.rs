@@ -1,0 +1,241 @@
+//! The call tracker: one task that owns every live call's [`Progress`],
+//! applies AMI events to it in arrival order, stores each change, and
+//! reconciles with the PBX after a reconnect (and periodically) so that no
+//! call stays live forever when events were lost.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use disca_ami::{Action, Client, ClientEvent, Message};
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use super::progress::{Change, Progress};
+use crate::domain::Call;
+use crate::storage::Store;
+use crate::telemetry::Metrics;
+
+/// A call created less than this long before a channel listing was asked for
+/// may not have a channel yet (its Originate is in flight): reconciliation
+/// leaves it alone.
+const RECONCILE_GRACE: Duration = Duration::from_secs(5);
+
+pub(super) enum Command {
+    /// Follow a new call; sent before its Originate so no event is missed.
+    Track(Box<Call>),
+    /// The Originate could not be sent: end the call as failed.
+    OriginateFailed {
+        call_id: String,
+        reply: oneshot::Sender<Option<Call>>,
+    },
+    /// Hang up a call on behalf of its user.
+    Hangup {
+        call_id: String,
+        reply: oneshot::Sender<Option<Call>>,
+    },
+    /// Result of a `CoreShowChannels` listing.
+    Channels {
+        asked_at: OffsetDateTime,
+        channels: Vec<Message>,
+    },
+}
+
+pub(super) struct Tracker {
+    store: Store,
+    client: Client,
+    metrics: Metrics,
+    calls: HashMap<String, Progress>,
+    commands_tx: mpsc::UnboundedSender<Command>,
+}
+
+impl Tracker {
+    pub(super) fn new(
+        store: Store,
+        client: Client,
+        metrics: Metrics,
+        commands_tx: mpsc::UnboundedSender<Command>,
+    ) -> Tracker {
+        Tracker {
+            store,
+            client,
+            metrics,
+            calls: HashMap::new(),
+            commands_tx,
+        }
+    }
+
+    pub(super) async fn run(
+        mut self,
+        mut ami: mpsc::UnboundedReceiver<ClientEvent>,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        reconcile_every: Duration,
+    ) {
+        match self.store.live_calls().await {
+            Ok(calls) => {
+                info!(
+                    count = calls.len(),
+                    "following calls left live by a previous run"
+                );
+                for call in calls {
+                    self.calls.insert(call.id.clone(), Progress::new(call));
+                }
+            }
+            Err(e) => warn!(error = %e, "could not load live calls"),
+        }
+        self.metrics.set_live_calls(self.calls.len());
+        let mut tick = tokio::time::interval(reconcile_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = ami.recv() => match event {
+                    Some(ClientEvent::Message(m)) => self.on_event(&m).await,
+                    Some(ClientEvent::Connected) => {
+                        self.metrics.set_ami_connected(true);
+                        info!("AMI connected; reconciling live calls");
+                        self.ask_for_channels();
+                    }
+                    Some(ClientEvent::Disconnected { reason }) => {
+                        self.metrics.set_ami_connected(false);
+                        warn!(%reason, "AMI disconnected");
+                    }
+                    None => return,
+                },
+                Some(command) = commands.recv() => self.on_command(command).await,
+                _ = tick.tick() => if !self.calls.is_empty() { self.ask_for_channels() },
+            }
+        }
+    }
+
+    fn ask_for_channels(&self) {
+        if !self.client.is_connected() {
+            return;
+        }
+        let client = self.client.clone();
+        let tx = self.commands_tx.clone();
+        tokio::spawn(async move {
+            let asked_at = OffsetDateTime::now_utc();
+            let listing = match Action::new("CoreShowChannels") {
+                Ok(action) => client.send_list(action).await,
+                Err(e) => Err(e.into()),
+            };
+            match listing {
+                Ok(channels) => {
+                    let _ = tx.send(Command::Channels { asked_at, channels });
+                }
+                Err(e) => warn!(error = %e, "CoreShowChannels failed; will retry"),
+            }
+        });
+    }
+
+    async fn on_event(&mut self, event: &Message) {
+        let Some(call_id) = event
+            .get("Linkedid")
+            .or_else(|| event.get("DestLinkedid"))
+            .or_else(|| event.get("Uniqueid"))
+        else {
+            return;
+        };
+        let Some(progress) = self.calls.get_mut(call_id) else {
+            return;
+        };
+        let now = OffsetDateTime::now_utc();
+        let change = progress.apply(event, now);
+        if progress.cancel_requested && event.event_name() == Some("Newchannel") {
+            // A hangup asked for before the agent's channel existed.
+            hang_up(&self.client, progress);
+        }
+        self.persist(call_id.to_owned(), change).await;
+    }
+
+    async fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Track(call) => {
+                self.calls.insert(call.id.clone(), Progress::new(*call));
+                self.metrics.set_live_calls(self.calls.len());
+            }
+            Command::OriginateFailed { call_id, reply } => {
+                let change = match self.calls.get_mut(&call_id) {
+                    Some(p) => p.finish(OffsetDateTime::now_utc()),
+                    None => Change::None,
+                };
+                let call = self.calls.get(&call_id).map(|p| p.call.clone());
+                self.persist(call_id, change).await;
+                let _ = reply.send(call);
+            }
+            Command::Hangup { call_id, reply } => {
+                let call = self.calls.get_mut(&call_id).map(|p| {
+                    if p.call.lead_answered_at.is_none() {
+                        p.cancel_requested = true;
+                    }
+                    hang_up(&self.client, p);
+                    p.call.clone()
+                });
+                let _ = reply.send(call);
+            }
+            Command::Channels { asked_at, channels } => self.reconcile(asked_at, &channels).await,
+        }
+    }
+
+    async fn reconcile(&mut self, asked_at: OffsetDateTime, channels: &[Message]) {
+        let now = OffsetDateTime::now_utc();
+        let ids: Vec<String> = self.calls.keys().cloned().collect();
+        for call_id in ids {
+            let Some(progress) = self.calls.get_mut(&call_id) else {
+                continue;
+            };
+            if progress.call.created_at + RECONCILE_GRACE > asked_at {
+                continue;
+            }
+            let mine: Vec<&Message> = channels
+                .iter()
+                .filter(|c| c.get("Linkedid") == Some(call_id.as_str()))
+                .collect();
+            let before = progress.call.clone();
+            let change = if progress.resync(&mine, now) {
+                if progress.call != before {
+                    Change::Updated
+                } else {
+                    Change::None
+                }
+            } else {
+                warn!(call_id = %call_id, state = progress.call.state.as_str(), "call has no channel left at the PBX; ending it");
+                progress.finish(now)
+            };
+            self.persist(call_id, change).await;
+        }
+    }
+
+    /// Stores a change; an ended call stops being followed.
+    async fn persist(&mut self, call_id: String, change: Change) {
+        let Some(progress) = self.calls.get(&call_id) else {
+            return;
+        };
+        if change == Change::None {
+            return;
+        }
+        debug!(call_id = %call_id, state = progress.call.state.as_str(), "call changed");
+        if let Err(e) = self.store.save_call(&progress.call).await {
+            warn!(call_id = %call_id, error = %e, "could not store call change");
+        }
+        if change == Change::Ended {
+            if let Some(outcome) = progress.call.outcome {
+                self.metrics.call_ended(outcome);
+            }
+            self.calls.remove(&call_id);
+            self.metrics.set_live_calls(self.calls.len());
+        }
+    }
+}
+
+fn hang_up(client: &Client, progress: &Progress) {
+    let Some(channel) = progress.agent_channel.clone() else {
+        return;
+    };
+    let client = client.clone();
+    tokio::spawn(async move {
+        if let Err(e) = client.hangup(&channel, Some(16)).await {
+            warn!(%channel, error = %e, "Hangup failed");
+        }
+    });
+}

@@ -1,0 +1,68 @@
+//! Wiring: storage, metrics, the PBX connection and the HTTP server.
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+use crate::api::{AppState, router};
+use crate::configuration::Settings;
+use crate::pbx::Pbx;
+use crate::storage::Store;
+use crate::telemetry::Metrics;
+
+/// A bound, ready-to-serve backend.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens the database, starts the AMI connection and binds the listener
+    /// (`listen` may use port 0: see [`Application::local_addr`]).
+    pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        let store = Store::open(&settings.data_dir).await?;
+        let metrics = Metrics::default();
+        let pbx = Pbx::start(
+            &settings.ami,
+            &settings.calls,
+            store.clone(),
+            metrics.clone(),
+        );
+        let listener = TcpListener::bind(settings.listen).await?;
+        let state = AppState::new(store, pbx, metrics, settings.calls.calls_per_minute);
+        Ok(Application { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until ctrl-c or SIGTERM.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        tracing::info!(addr = %self.local_addr(), "serving");
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

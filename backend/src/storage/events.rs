@@ -1,0 +1,80 @@
+//! The `call_events` table: the ordered log behind the SSE stream.
+
+use std::sync::Arc;
+
+use sqlx::{Row, Sqlite, Transaction};
+use time::OffsetDateTime;
+
+use super::{Store, StoreError, to_millis};
+use crate::domain::Call;
+
+/// One state change of one call; `seq` is the SSE event id.
+#[derive(Debug, Clone)]
+pub struct CallEvent {
+    pub seq: i64,
+    pub call: Call,
+}
+
+impl Store {
+    pub(super) async fn append_event(
+        tx: &mut Transaction<'_, Sqlite>,
+        call: &Call,
+    ) -> Result<CallEvent, StoreError> {
+        let payload =
+            serde_json::to_string(call).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let row = sqlx::query(
+            "INSERT INTO call_events (call_id, tenant, user_id, payload, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING seq",
+        )
+        .bind(&call.id)
+        .bind(&call.tenant)
+        .bind(&call.user_id)
+        .bind(payload)
+        .bind(to_millis(OffsetDateTime::now_utc()))
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(CallEvent {
+            seq: row.try_get("seq")?,
+            call: call.clone(),
+        })
+    }
+
+    pub(super) fn publish(&self, event: CallEvent) {
+        // No subscriber is not an error: the event is in the database.
+        let _ = self.events.send(Arc::new(event));
+    }
+
+    /// Events after `after_seq` of `tenant` (and of `user_id` when given), in
+    /// order, at most `limit`. The payloads are returned as stored JSON.
+    pub async fn events_after(
+        &self,
+        tenant: &str,
+        user_id: Option<&str>,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, payload FROM call_events
+             WHERE tenant = $1 AND ($2 IS NULL OR user_id = $2) AND seq > $3
+             ORDER BY seq LIMIT $4",
+        )
+        .bind(tenant)
+        .bind(user_id)
+        .bind(after_seq)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("seq")?, r.try_get("payload")?)))
+            .collect()
+    }
+}
+
+impl Store {
+    /// The newest event id (0 when there is none).
+    pub async fn latest_seq(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM call_events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("seq")?)
+    }
+}

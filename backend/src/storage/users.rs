@@ -1,0 +1,76 @@
+//! The `users` table. Users are found by the SHA-256 of their bearer token.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::tenants::tenant_from_row;
+use super::{Store, StoreError, is_unique_violation, parse_column, to_millis};
+use crate::domain::{Extension, Role, User};
+
+/// A user to create; the token hash comes from [`crate::auth`].
+pub struct NewUser<'a> {
+    pub tenant: &'a str,
+    pub name: &'a str,
+    pub email: &'a str,
+    pub extension: &'a Extension,
+    pub role: Role,
+    pub token_hash: &'a str,
+}
+
+impl Store {
+    pub async fn add_user(&self, new: NewUser<'_>) -> Result<User, StoreError> {
+        let id = Uuid::now_v7().to_string();
+        sqlx::query(
+            "INSERT INTO users (id, tenant, name, email, extension, role, token_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&id)
+        .bind(new.tenant)
+        .bind(new.name)
+        .bind(new.email)
+        .bind(new.extension.as_str())
+        .bind(new.role.as_str())
+        .bind(new.token_hash)
+        .bind(to_millis(OffsetDateTime::now_utc()))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match &e {
+            e if is_unique_violation(e) => {
+                StoreError::Conflict("a user with this e-mail or extension")
+            }
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+            _ => e.into(),
+        })?;
+        self.user_where("u.id = $1", &id).await
+    }
+
+    /// The user holding the token whose hash is `token_hash`.
+    pub async fn user_by_token_hash(&self, token_hash: &str) -> Result<User, StoreError> {
+        self.user_where("u.token_hash = $1", token_hash).await
+    }
+
+    async fn user_where(&self, condition: &str, value: &str) -> Result<User, StoreError> {
+        let sql = format!(
+            "SELECT u.id, u.name, u.email, u.extension, u.role,
+                    t.slug AS t_slug, t.name AS t_name, t.region AS t_region, t.allow_premium AS t_allow_premium,
+                    t.allow_collect AS t_allow_collect, t.allow_international AS t_allow_international
+             FROM users u JOIN tenants t ON t.slug = u.tenant WHERE {condition}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let role: String = row.try_get("role")?;
+        Ok(User {
+            id: row.try_get("id")?,
+            tenant: tenant_from_row(&row, "t_")?,
+            name: row.try_get("name")?,
+            email: row.try_get("email")?,
+            extension: parse_column(&row.try_get::<String, _>("extension")?, "users.extension")?,
+            role: Role::parse(&role)
+                .ok_or_else(|| StoreError::Corrupt(format!("users.role = {role:?}")))?,
+        })
+    }
+}

@@ -1,0 +1,101 @@
+//! Logs (tracing, text or JSON) and Prometheus metrics.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tracing_subscriber::EnvFilter;
+
+use crate::configuration::LogFormat;
+use crate::domain::Outcome;
+
+/// Installs the global log subscriber; `RUST_LOG` filters (default `info`).
+pub fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second init (tests) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+/// The service's metrics; one registry per running app.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    calls_created: Counter,
+    calls_ended: Family<OutcomeLabel, Counter>,
+    calls_live: Gauge<i64, AtomicI64>,
+    ami_connected: Gauge<i64, AtomicI64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let mut registry = Registry::with_prefix("disca");
+        let calls_created = Counter::default();
+        let calls_ended = Family::<OutcomeLabel, Counter>::default();
+        let calls_live = Gauge::<i64, AtomicI64>::default();
+        let ami_connected = Gauge::<i64, AtomicI64>::default();
+        registry.register("calls_created", "Calls placed", calls_created.clone());
+        registry.register(
+            "calls_ended",
+            "Calls ended, by outcome",
+            calls_ended.clone(),
+        );
+        registry.register("calls_live", "Calls not yet ended", calls_live.clone());
+        registry.register(
+            "ami_connected",
+            "1 when logged in to Asterisk AMI",
+            ami_connected.clone(),
+        );
+        Metrics {
+            registry: Arc::new(registry),
+            calls_created,
+            calls_ended,
+            calls_live,
+            ami_connected,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn call_created(&self) {
+        self.calls_created.inc();
+    }
+
+    pub fn call_ended(&self, outcome: Outcome) {
+        self.calls_ended
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    pub fn set_live_calls(&self, n: usize) {
+        self.calls_live.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub fn set_ami_connected(&self, up: bool) {
+        self.ami_connected.set(i64::from(up));
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
