@@ -1,0 +1,136 @@
+//! The background task that keeps one logged-in connection up.
+//!
+//! Per connection, three futures run side by side in the task: the reader, which only
+//! ever waits on the socket (events go to an unbounded channel, answers to their
+//! waiters) so Asterisk never finds a slow reader; the writer, fed by a queue; and the
+//! keepalive `Ping`. The first of them to end ends the connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::action::Action;
+use crate::backoff::Backoff;
+use crate::client::{ClientEvent, Shared};
+use crate::login::{self, Connection};
+
+/// Connects, logs in, serves the connection until it drops, waits, and starts again,
+/// until `stop` is cancelled.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    events: mpsc::UnboundedSender<ClientEvent>,
+    stop: CancellationToken,
+) {
+    let config = &shared.config;
+    let mut backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
+    loop {
+        let attempt = tokio::select! {
+            () = stop.cancelled() => return,
+            attempt = login::connect(&shared) => attempt,
+        };
+        match attempt {
+            Ok(connection) => {
+                backoff.reset();
+                tracing::info!(
+                    addr = %config.addr,
+                    banner = connection.codec().banner().unwrap_or("none"),
+                    "AMI logged in"
+                );
+                let (writer, queue) = mpsc::unbounded_channel();
+                shared.connected(writer);
+                // Events go out only after this, so `Connected` precedes them.
+                let _ = events.send(ClientEvent::Connected);
+                let (sink, stream) = connection.split();
+                let reason = tokio::select! {
+                    () = stop.cancelled() => "client dropped".to_owned(),
+                    reason = read(stream, &shared, &events) => reason,
+                    reason = write(sink, queue) => reason,
+                    reason = keepalive(&shared) => reason,
+                };
+                shared.disconnected();
+                tracing::warn!(addr = %config.addr, %reason, "AMI connection lost");
+                let _ = events.send(ClientEvent::Disconnected { reason });
+                if stop.is_cancelled() {
+                    return;
+                }
+            }
+            Err(err) => {
+                tracing::warn!(
+                    addr = %config.addr,
+                    username = %config.username,
+                    error = %err,
+                    "AMI connection or login failed"
+                );
+            }
+        }
+        let delay = backoff.next_delay();
+        tracing::debug!(?delay, "AMI reconnecting after a pause");
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// Drains the socket; returns why it stopped.
+async fn read(
+    mut stream: SplitStream<Connection>,
+    shared: &Shared,
+    events: &mpsc::UnboundedSender<ClientEvent>,
+) -> String {
+    while let Some(message) = stream.next().await {
+        match message {
+            Ok(message) => {
+                if let Some(event) = shared.route(message) {
+                    let _ = events.send(ClientEvent::Message(event));
+                }
+            }
+            Err(err) => return format!("read failed: {err}"),
+        }
+    }
+    "connection closed by Asterisk".to_owned()
+}
+
+/// Writes queued actions; returns why it stopped.
+async fn write(
+    mut sink: SplitSink<Connection, Action>,
+    mut queue: mpsc::UnboundedReceiver<Action>,
+) -> String {
+    while let Some(action) = queue.recv().await {
+        if let Err(err) = sink.feed(action).await {
+            return format!("write failed: {err}");
+        }
+        // Send what has piled up in one go, then flush.
+        while let Ok(action) = queue.try_recv() {
+            if let Err(err) = sink.feed(action).await {
+                return format!("write failed: {err}");
+            }
+        }
+        if let Err(err) = sink.flush().await {
+            return format!("write failed: {err}");
+        }
+    }
+    "writer queue closed".to_owned()
+}
+
+/// Pings every `ping_interval`; returns why a Ping failed.
+async fn keepalive(shared: &Shared) -> String {
+    let interval = shared.config.ping_interval;
+    if interval == Duration::ZERO {
+        return std::future::pending().await;
+    }
+    loop {
+        tokio::time::sleep(interval).await;
+        let ping = match Action::new("Ping") {
+            Ok(ping) => ping,
+            Err(err) => return err.to_string(),
+        };
+        if let Err(err) = shared.send(ping).await {
+            return format!("keepalive Ping failed: {err}");
+        }
+    }
+}
