@@ -271,6 +271,25 @@ impl Progress {
         Change::Ended
     }
 
+    /// Why the salesperson's own phone did not take the call: their phone
+    /// rang out, was busy or declined (`agent_no_answer`), or could not be
+    /// reached at all (`failed`).
+    fn agent_leg_outcome(&self) -> Outcome {
+        match self.agent_dial_status.as_deref() {
+            Some("BUSY" | "NOANSWER" | "CANCEL") => return Outcome::AgentNoAnswer,
+            Some(_) => return Outcome::Failed,
+            None => {}
+        }
+        // OriginateResponse Reason: 1 hung up, 3 no answer, 5 busy; 0 and 8
+        // are failures (no such endpoint, congestion).
+        match self.originate_failure {
+            Some(1 | 3 | 5) => Outcome::AgentNoAnswer,
+            Some(_) => Outcome::Failed,
+            None if self.agent_seen => Outcome::AgentNoAnswer,
+            None => Outcome::Failed,
+        }
+    }
+
     fn outcome(&self) -> Outcome {
         if self.call.lead_answered_at.is_some() {
             return Outcome::Answered;
@@ -279,15 +298,7 @@ impl Progress {
             return Outcome::Canceled;
         }
         if self.call.agent_answered_at.is_none() {
-            // Reason 0 (no such endpoint, failure) and 8 (congestion) are
-            // failures; 1 (hung up/rejected), 3 (no answer), 5 (busy) mean
-            // the salesperson did not take the call.
-            return match (self.originate_failure, &self.agent_dial_status) {
-                (Some(0 | 8), _) if !self.agent_seen => Outcome::Failed,
-                (_, Some(s)) if s == "CHANUNAVAIL" || s == "CONGESTION" => Outcome::Failed,
-                (Some(0 | 8), _) => Outcome::Failed,
-                _ => Outcome::AgentNoAnswer,
-            };
+            return self.agent_leg_outcome();
         }
         if let Some(code) = self.lead_cause.as_ref().map(|c| c.code) {
             match code {
@@ -310,5 +321,140 @@ impl Progress {
                 _ => Outcome::Failed,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use disca_ami::AmiCodec;
+    use time::Duration;
+    use tokio_util::codec::Decoder;
+
+    use super::*;
+    use crate::domain::CallContext;
+
+    fn call(id: &str) -> Call {
+        Call {
+            id: id.into(),
+            tenant: "acme".into(),
+            user_id: "u1".into(),
+            agent_endpoint: "agent-1001".into(),
+            to: "+5511987654321".into(),
+            state: CallState::Queued,
+            outcome: None,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            agent_answered_at: None,
+            lead_dialed_at: None,
+            lead_answered_at: None,
+            ended_at: None,
+            ring_seconds: None,
+            talk_seconds: None,
+            hangup_cause: None,
+            recording_file: None,
+            context: CallContext::default(),
+        }
+    }
+
+    /// Replays a captured AMI stream (bytes Asterisk 22 sent) into a call,
+    /// one second of clock per event, the way the tracker routes events.
+    fn replay(capture: &[u8], id: &str) -> (Progress, Vec<CallState>) {
+        let mut codec = AmiCodec::new();
+        let mut buf = BytesMut::from(capture);
+        let mut progress = Progress::new(call(id));
+        let mut states = vec![CallState::Queued];
+        let mut now = OffsetDateTime::UNIX_EPOCH;
+        while let Some(message) = codec.decode(&mut buf).expect("captured stream decodes") {
+            let key = message
+                .get("Linkedid")
+                .or_else(|| message.get("DestLinkedid"))
+                .or_else(|| message.get("Uniqueid"));
+            if key != Some(id) {
+                continue;
+            }
+            now += Duration::seconds(1);
+            progress.apply(&message, now);
+            if states.last() != Some(&progress.call.state) {
+                states.push(progress.call.state);
+            }
+        }
+        (progress, states)
+    }
+
+    const ANSWERED: &[u8] = include_bytes!("../../ami/tests/data/answered_call.ami");
+    const TRUNK_BUSY: &[u8] = include_bytes!("../../ami/tests/data/trunk_busy.ami");
+    const AGENT_NO_ANSWER: &[u8] = include_bytes!("../../ami/tests/data/no_answer.ami");
+    const AGENT_BUSY: &[u8] = include_bytes!("../../ami/tests/data/agent_busy.ami");
+
+    #[test]
+    fn answered_call_walks_every_state() {
+        let (p, states) = replay(ANSWERED, "disca-call-1");
+        assert_eq!(
+            states,
+            [
+                CallState::Queued,
+                CallState::RingingAgent,
+                CallState::DialingLead,
+                CallState::RingingLead,
+                CallState::Connected,
+                CallState::Ended
+            ]
+        );
+        let c = &p.call;
+        assert_eq!(c.outcome, Some(Outcome::Answered));
+        assert!(c.talk_seconds.unwrap() > 0);
+        assert!(c.ring_seconds.is_some());
+        assert_eq!(c.recording_file.as_deref(), Some("acme-disca-call-1.wav"));
+        assert_eq!(
+            p.agent_channel.as_deref(),
+            Some("PJSIP/agent-1001-00000000")
+        );
+    }
+
+    #[test]
+    fn busy_lead() {
+        let (p, _) = replay(TRUNK_BUSY, "disca-call-3");
+        assert_eq!(p.call.outcome, Some(Outcome::Busy));
+        assert!(p.call.agent_answered_at.is_some());
+        assert_eq!(p.call.talk_seconds, None);
+        assert_eq!(p.call.recording_file, None);
+    }
+
+    #[test]
+    fn agent_who_does_not_answer_or_is_busy() {
+        for (capture, id) in [
+            (AGENT_NO_ANSWER, "disca-call-4"),
+            (AGENT_BUSY, "disca-call-2"),
+        ] {
+            let (p, states) = replay(capture, id);
+            assert_eq!(p.call.outcome, Some(Outcome::AgentNoAnswer), "{id}");
+            assert!(
+                !states.contains(&CallState::DialingLead),
+                "{id}: {states:?}"
+            );
+            assert!(p.call.hangup_cause.is_some(), "{id}");
+        }
+    }
+
+    #[test]
+    fn a_cancel_before_the_lead_answers_wins() {
+        let (mut p, _) = replay(&TRUNK_BUSY[..TRUNK_BUSY.len() / 3], "disca-call-3");
+        p.cancel_requested = true;
+        p.finish(OffsetDateTime::UNIX_EPOCH + Duration::minutes(1));
+        assert_eq!(p.call.outcome, Some(Outcome::Canceled));
+    }
+
+    #[test]
+    fn reconciliation_ends_a_call_with_no_channel_left() {
+        let (mut p, _) = replay(&ANSWERED[..ANSWERED.len() / 2], "disca-call-1");
+        assert!(p.call.is_live());
+        assert!(!p.resync(&[], OffsetDateTime::now_utc()));
+        assert_eq!(p.finish(OffsetDateTime::now_utc()), Change::Ended);
+        assert!(p.call.outcome.is_some());
+        assert_eq!(
+            p.finish(OffsetDateTime::now_utc()),
+            Change::None,
+            "ends once"
+        );
     }
 }

@@ -1,0 +1,241 @@
+//! Shared pieces of the system tests: the real backend started in-process on
+//! a random port with its own database file, users with real tokens, and a
+//! TCP proxy that can cut the backend's AMI connection.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use disca_backend::auth::issue_token;
+use disca_backend::configuration::{FileCalls, FileConfig, Overrides, Settings};
+use disca_backend::domain::{DestinationPolicy, Region, Role, Tenant};
+use disca_backend::startup::Application;
+use disca_backend::storage::{NewUser, Store};
+use disca_tests::{AsteriskRoot, PeerBehavior, SipPeer, TestPbx, TestPbxOptions, free_udp_port};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+pub const LEAD: &str = "(11) 98765-4321";
+pub const LEAD_E164: &str = "+5511987654321";
+/// How long a test waits for a call to reach a state.
+pub const PATIENCE: Duration = Duration::from_secs(40);
+
+/// Users the backend knows, by name: `acme-1001`, `acme-1002`,
+/// `acme-manager` (extension 1009), `globex-2001`.
+pub struct Backend {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub tokens: HashMap<&'static str, String>,
+    pub user_ids: HashMap<&'static str, String>,
+    _dir: tempfile::TempDir,
+}
+
+/// A PBX with its two SIP peers: the agents' phones and the trunk's far end.
+pub struct Lab {
+    pub pbx: TestPbx,
+    pub agents: SipPeer,
+    pub trunk: SipPeer,
+}
+
+impl Lab {
+    pub async fn start(agents: PeerBehavior, trunk: PeerBehavior) -> Lab {
+        Lab::start_with_ring_timeout(agents, trunk, 4).await
+    }
+
+    pub async fn start_with_ring_timeout(agents: PeerBehavior, trunk: PeerBehavior, lead_ring_timeout_secs: u32) -> Lab {
+        let root = AsteriskRoot::locate().expect("provisioned Asterisk root");
+        let (agent_port, trunk_port) = (free_udp_port(), free_udp_port());
+        let agents = SipPeer::start(agent_port, agents).await.expect("agent SIPp");
+        let trunk = SipPeer::start(trunk_port, trunk).await.expect("trunk SIPp");
+        let pbx = TestPbx::start(
+            &root,
+            TestPbxOptions { agent_sip_port: agent_port, trunk_sip_port: trunk_port, lead_ring_timeout_secs },
+        )
+        .await
+        .expect("Asterisk started");
+        Lab { pbx, agents, trunk }
+    }
+}
+
+impl Backend {
+    /// Starts the backend against `ami_addr` with the test PBX's AMI user.
+    pub async fn start(pbx: &TestPbx, ami_addr: SocketAddr) -> Backend {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let mut tokens = HashMap::new();
+        let mut user_ids = HashMap::new();
+        let users: [(&'static str, &str, &str, Role); 4] = [
+            ("acme-1001", "acme", "1001", Role::Agent),
+            ("acme-1002", "acme", "1002", Role::Agent),
+            ("acme-manager", "acme", "1009", Role::Manager),
+            ("globex-2001", "globex", "2001", Role::Agent),
+        ];
+        for slug in ["acme", "globex"] {
+            let tenant = Tenant {
+                slug: slug.parse().unwrap(),
+                name: format!("{slug} Ltda"),
+                region: Region::BRAZIL,
+                policy: DestinationPolicy::default(),
+            };
+            store.add_tenant(&tenant).await.unwrap();
+        }
+        for (name, tenant, ext, role) in users {
+            let token = issue_token();
+            let user = store
+                .add_user(NewUser {
+                    tenant,
+                    name,
+                    email: &format!("{name}@example.com"),
+                    extension: &ext.parse().unwrap(),
+                    role,
+                    token_hash: &token.hash,
+                })
+                .await
+                .unwrap();
+            tokens.insert(name, token.secret);
+            user_ids.insert(name, user.id);
+        }
+        drop(store);
+        let mut settings = Settings::merge(
+            Overrides {
+                listen: Some("127.0.0.1:0".parse().unwrap()),
+                data_dir: Some(dir.path().to_path_buf()),
+                ami_addr: Some(ami_addr.to_string()),
+                ami_username: Some(pbx.ami_username.clone()),
+                ami_secret: Some(pbx.ami_secret.clone()),
+                agent_ring_timeout_secs: Some(4),
+                ..Overrides::default()
+            },
+            FileConfig {
+                calls: FileCalls { reconcile_interval_secs: Some(2), calls_per_minute: Some(1000), ..FileCalls::default() },
+                ..FileConfig::default()
+            },
+        )
+        .unwrap();
+        settings.ami.ping_interval = Duration::from_secs(1);
+        let app = Application::build(&settings).await.unwrap();
+        let base = format!("http://{}", app.local_addr());
+        tokio::spawn(app.run_until_stopped());
+        let backend = Backend {
+            base,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap(),
+            tokens,
+            user_ids,
+            _dir: dir,
+        };
+        backend.wait_until_healthy().await;
+        backend
+    }
+
+    pub async fn wait_until_healthy(&self) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let r = self.http.get(format!("{}/healthz", self.base)).send().await;
+            if r.is_ok_and(|r| r.status() == StatusCode::OK) {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "backend never became healthy");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn token(&self, user: &str) -> &str {
+        &self.tokens[user]
+    }
+
+    /// `POST /v1/calls` as `user`.
+    pub async fn place(&self, user: &str, body: Value, idempotency_key: Option<&str>) -> (StatusCode, Value) {
+        let mut req = self.http.post(format!("{}/v1/calls", self.base)).bearer_auth(self.token(user)).json(&body);
+        if let Some(key) = idempotency_key {
+            req = req.header("Idempotency-Key", key);
+        }
+        let r = req.send().await.unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Places a call to [`LEAD`] that must be accepted; returns its id.
+    pub async fn place_ok(&self, user: &str) -> String {
+        let (status, call) = self.place(user, json!({"to": LEAD, "context": {"deal_id": "5f1e7a9b2c3d4e5f6a7b8c9d"}}), None).await;
+        assert_eq!(status, StatusCode::CREATED, "{call}");
+        call["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get(&self, user: &str, path: &str) -> (StatusCode, Value) {
+        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(self.token(user)).send().await.unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, user: &str, path: &str) -> (StatusCode, Value) {
+        let r = self.http.post(format!("{}{path}", self.base)).bearer_auth(self.token(user)).send().await.unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls the call until `done` holds; fails the test after [`PATIENCE`].
+    pub async fn wait_for(&self, user: &str, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let (status, call) = self.get(user, &format!("/v1/calls/{id}")).await;
+            assert_eq!(status, StatusCode::OK, "{call}");
+            if done(&call) {
+                return call;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "call never {what}: {call:#}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn wait_for_state(&self, user: &str, id: &str, state: &str) -> Value {
+        self.wait_for(user, id, state, |c| c["state"] == state).await
+    }
+
+    pub async fn wait_until_ended(&self, user: &str, id: &str) -> Value {
+        self.wait_for_state(user, id, "ended").await
+    }
+}
+
+/// A TCP proxy in front of AMI whose connections the test can cut.
+pub struct AmiProxy {
+    pub addr: SocketAddr,
+    blocked: Arc<AtomicBool>,
+    cut: Arc<Notify>,
+}
+
+impl AmiProxy {
+    pub async fn start(upstream: SocketAddr) -> AmiProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let blocked = Arc::new(AtomicBool::new(false));
+        let cut = Arc::new(Notify::new());
+        let (b, c) = (blocked.clone(), cut.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if b.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused
+                }
+                let c = c.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(upstream).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = c.notified() => {}
+                    }
+                });
+            }
+        });
+        AmiProxy { addr, blocked, cut }
+    }
+
+    /// Drops every proxied connection and refuses new ones for `outage`.
+    pub async fn cut_for(&self, outage: Duration) {
+        self.blocked.store(true, Ordering::SeqCst);
+        self.cut.notify_waiters();
+        tokio::time::sleep(outage).await;
+        self.blocked.store(false, Ordering::SeqCst);
+    }
+}
