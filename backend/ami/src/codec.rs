@@ -20,7 +20,7 @@ pub struct Limits {
     pub max_line_bytes: usize,
     /// Most headers in one message.
     pub max_headers: usize,
-    /// Most bytes in one message, line endings excluded.
+    /// Most bytes in one message, line endings included.
     pub max_message_bytes: usize,
 }
 
@@ -67,17 +67,19 @@ pub enum CodecError {
 }
 
 /// Decoder of [`Message`]s and encoder of [`Action`]s for `tokio_util::codec::Framed`.
+///
+/// A message stays in the buffer until its closing empty line has arrived; it is then
+/// checked as UTF-8 in one go and cut into headers at the line ends noted meanwhile.
 #[derive(Debug, Default)]
 pub struct AmiCodec {
     limits: Limits,
     /// The first line has been seen (it may be the banner).
     started: bool,
     banner: Option<String>,
-    /// Headers of the message being decoded.
-    headers: Vec<(String, String)>,
-    /// Bytes of the message being decoded.
-    message_bytes: usize,
-    /// Bytes at the front of the buffer already searched for a line end.
+    /// Offsets of the `\n` ending each header line of the message at the front of the
+    /// buffer; reused from message to message.
+    line_ends: Vec<usize>,
+    /// Bytes at the front of the buffer already searched for line ends.
     scanned: usize,
 }
 
@@ -100,59 +102,54 @@ impl AmiCodec {
         self.banner.as_deref()
     }
 
-    /// Takes the line `line` (without its ending) into the message being decoded;
-    /// returns the message when `line` is the empty line that ends it.
-    fn take_line(&mut self, line: &[u8]) -> Result<Option<Message>, CodecError> {
-        if !self.started {
-            self.started = true;
-            // The banner is the only line without a colon Asterisk ever starts with.
-            if !line.is_empty() && !line.contains(&b':') {
-                self.banner = Some(String::from_utf8_lossy(line).into_owned());
-                return Ok(None);
-            }
+    fn line_too_long(&self) -> CodecError {
+        CodecError::LineTooLong {
+            limit: self.limits.max_line_bytes,
         }
-        if line.is_empty() {
-            if self.headers.is_empty() {
-                // Stray empty lines between messages carry nothing.
-                return Ok(None);
-            }
-            self.message_bytes = 0;
-            return Ok(Some(Message::new(std::mem::take(&mut self.headers))));
-        }
-        if self.headers.len() >= self.limits.max_headers {
-            return Err(CodecError::TooManyHeaders {
-                limit: self.limits.max_headers,
-            });
-        }
-        self.message_bytes += line.len();
-        if self.message_bytes > self.limits.max_message_bytes {
-            return Err(CodecError::MessageTooLarge {
-                limit: self.limits.max_message_bytes,
-            });
-        }
-        self.headers.push(split_header(line));
-        Ok(None)
     }
+
+    /// The message whose header lines end at `self.line_ends`, all within `bytes`.
+    fn message(&self, bytes: &[u8]) -> Message {
+        let mut headers = Vec::with_capacity(self.line_ends.len());
+        let mut start = 0;
+        match std::str::from_utf8(bytes) {
+            Ok(text) => {
+                for &end in &self.line_ends {
+                    headers.push(split_header(without_cr(&text[start..end])));
+                    start = end + 1;
+                }
+            }
+            // Asterisk passes through whatever bytes a channel gave it (a caller name in
+            // Latin-1, say): invalid UTF-8 becomes U+FFFD rather than an error.
+            Err(_) => {
+                for &end in &self.line_ends {
+                    let line = String::from_utf8_lossy(&bytes[start..end]);
+                    headers.push(split_header(without_cr(&line)));
+                    start = end + 1;
+                }
+            }
+        }
+        Message::new(headers)
+    }
+}
+
+fn without_cr(line: &str) -> &str {
+    line.strip_suffix('\r').unwrap_or(line)
 }
 
 /// `Key: Value` into its two halves: the key trimmed, one space after the colon dropped.
 /// A line without a colon becomes a key with an empty value.
-fn split_header(line: &[u8]) -> (String, String) {
-    match line.iter().position(|&b| b == b':') {
+fn split_header(line: &str) -> (String, String) {
+    // Keys are short: a plain loop finds the colon sooner than a vectorised search.
+    match line.bytes().position(|b| b == b':') {
         Some(colon) => {
-            let key = line[..colon].trim_ascii();
+            let key = &line[..colon];
             let value = &line[colon + 1..];
-            let value = value.strip_prefix(b" ").unwrap_or(value);
-            (text(key), text(value))
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            (key.trim_ascii().to_owned(), value.to_owned())
         }
-        None => (text(line.trim_ascii()), String::new()),
+        None => (line.trim_ascii().to_owned(), String::new()),
     }
-}
-
-/// Asterisk passes through whatever bytes a channel gave it (a caller name in Latin-1,
-/// say): invalid UTF-8 becomes U+FFFD rather than an error.
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 impl Decoder for AmiCodec {
@@ -161,37 +158,62 @@ impl Decoder for AmiCodec {
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Message>, CodecError> {
         loop {
-            let Some(offset) = buf[self.scanned..].iter().position(|&b| b == b'\n') else {
+            let line_start = self.line_ends.last().map_or(0, |&end| end + 1);
+            let Some(offset) = memchr::memchr(b'\n', &buf[self.scanned..]) else {
                 self.scanned = buf.len();
                 // One byte of slack for the CR of a CRLF that has not arrived whole.
-                if buf.len() > self.limits.max_line_bytes + 1 {
-                    return Err(CodecError::LineTooLong {
-                        limit: self.limits.max_line_bytes,
-                    });
+                if buf.len() - line_start > self.limits.max_line_bytes + 1 {
+                    return Err(self.line_too_long());
                 }
                 return Ok(None);
             };
-            let newline = self.scanned + offset;
-            self.scanned = 0;
-            let line = &buf[..newline];
+            let end = self.scanned + offset;
+            self.scanned = end + 1;
+            let line = &buf[line_start..end];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if line.len() > self.limits.max_line_bytes {
-                return Err(CodecError::LineTooLong {
-                    limit: self.limits.max_line_bytes,
+                return Err(self.line_too_long());
+            }
+            if !self.started {
+                self.started = true;
+                // The banner is the only line without a colon Asterisk ever starts with.
+                if !line.is_empty() && !line.contains(&b':') {
+                    self.banner = Some(String::from_utf8_lossy(line).into_owned());
+                    buf.advance(end + 1);
+                    self.scanned = 0;
+                    continue;
+                }
+            }
+            if line.is_empty() {
+                let message = (!self.line_ends.is_empty()).then(|| self.message(&buf[..end]));
+                // Without headers it is a stray empty line between messages (Asterisk 22
+                // sends one after the `MIXMONITOR_END` TestEvent): it carries nothing.
+                buf.advance(end + 1);
+                self.scanned = 0;
+                self.line_ends.clear();
+                match message {
+                    Some(message) => return Ok(Some(message)),
+                    None => continue,
+                }
+            }
+            if self.line_ends.len() >= self.limits.max_headers {
+                return Err(CodecError::TooManyHeaders {
+                    limit: self.limits.max_headers,
                 });
             }
-            let message = self.take_line(line)?;
-            buf.advance(newline + 1);
-            if message.is_some() {
-                return Ok(message);
+            if end > self.limits.max_message_bytes {
+                return Err(CodecError::MessageTooLarge {
+                    limit: self.limits.max_message_bytes,
+                });
             }
+            self.line_ends.push(end);
         }
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Message>, CodecError> {
         match self.decode(buf)? {
             Some(message) => Ok(Some(message)),
-            None if buf.is_empty() && self.headers.is_empty() => Ok(None),
+            None if buf.is_empty() => Ok(None),
             None => Err(CodecError::Truncated),
         }
     }

@@ -46,8 +46,13 @@ pub(super) struct Tracker {
     client: Client,
     metrics: Metrics,
     calls: HashMap<String, Progress>,
+    /// Versions of calls changed since the last write, in order.
+    unsaved: Vec<Call>,
     commands_tx: mpsc::UnboundedSender<Command>,
 }
+
+/// Most AMI events applied before their changes are written in one go.
+const MAX_BATCH: usize = 512;
 
 impl Tracker {
     pub(super) fn new(
@@ -61,6 +66,7 @@ impl Tracker {
             client,
             metrics,
             calls: HashMap::new(),
+            unsaved: Vec::new(),
             commands_tx,
         }
     }
@@ -89,20 +95,37 @@ impl Tracker {
         loop {
             tokio::select! {
                 event = ami.recv() => match event {
-                    Some(ClientEvent::Message(m)) => self.on_event(&m).await,
-                    Some(ClientEvent::Connected) => {
-                        self.metrics.set_ami_connected(true);
-                        info!("AMI connected; reconciling live calls");
-                        self.ask_for_channels();
-                    }
-                    Some(ClientEvent::Disconnected { reason }) => {
-                        self.metrics.set_ami_connected(false);
-                        warn!(%reason, "AMI disconnected");
+                    Some(event) => {
+                        let mut batch = 1;
+                        let mut next = Some(event);
+                        while let Some(event) = next.take() {
+                            self.on_client_event(event);
+                            if batch < MAX_BATCH {
+                                next = ami.try_recv().ok();
+                                batch += 1;
+                            }
+                        }
                     }
                     None => return,
                 },
                 Some(command) = commands.recv() => self.on_command(command).await,
                 _ = tick.tick() => if !self.calls.is_empty() { self.ask_for_channels() },
+            }
+            self.flush().await;
+        }
+    }
+
+    fn on_client_event(&mut self, event: ClientEvent) {
+        match event {
+            ClientEvent::Message(m) => self.on_event(&m),
+            ClientEvent::Connected => {
+                self.metrics.set_ami_connected(true);
+                info!("AMI connected; reconciling live calls");
+                self.ask_for_channels();
+            }
+            ClientEvent::Disconnected { reason } => {
+                self.metrics.set_ami_connected(false);
+                warn!(%reason, "AMI disconnected");
             }
         }
     }
@@ -128,7 +151,7 @@ impl Tracker {
         });
     }
 
-    async fn on_event(&mut self, event: &Message) {
+    fn on_event(&mut self, event: &Message) {
         let Some(call_id) = event
             .get("Linkedid")
             .or_else(|| event.get("DestLinkedid"))
@@ -145,7 +168,7 @@ impl Tracker {
             // A hangup asked for before the agent's channel existed.
             hang_up(&self.client, progress);
         }
-        self.persist(call_id.to_owned(), change).await;
+        self.record(call_id.to_owned(), change);
     }
 
     async fn on_command(&mut self, command: Command) {
@@ -160,7 +183,8 @@ impl Tracker {
                     None => Change::None,
                 };
                 let call = self.calls.get(&call_id).map(|p| p.call.clone());
-                self.persist(call_id, change).await;
+                self.record(call_id, change);
+                self.flush().await;
                 let _ = reply.send(call);
             }
             Command::Hangup { call_id, reply } => {
@@ -173,11 +197,11 @@ impl Tracker {
                 });
                 let _ = reply.send(call);
             }
-            Command::Channels { asked_at, channels } => self.reconcile(asked_at, &channels).await,
+            Command::Channels { asked_at, channels } => self.reconcile(asked_at, &channels),
         }
     }
 
-    async fn reconcile(&mut self, asked_at: OffsetDateTime, channels: &[Message]) {
+    fn reconcile(&mut self, asked_at: OffsetDateTime, channels: &[Message]) {
         let now = OffsetDateTime::now_utc();
         let ids: Vec<String> = self.calls.keys().cloned().collect();
         for call_id in ids {
@@ -202,28 +226,38 @@ impl Tracker {
                 warn!(call_id = %call_id, state = progress.call.state.as_str(), "call has no channel left at the PBX; ending it");
                 progress.finish(now)
             };
-            self.persist(call_id, change).await;
+            self.record(call_id, change);
         }
     }
 
-    /// Stores a change; an ended call stops being followed.
-    async fn persist(&mut self, call_id: String, change: Change) {
-        let Some(progress) = self.calls.get(&call_id) else {
-            return;
-        };
+    /// Queues the call's new version for writing; an ended call stops being
+    /// followed.
+    fn record(&mut self, call_id: String, change: Change) {
         if change == Change::None {
             return;
         }
+        let Some(progress) = self.calls.get(&call_id) else {
+            return;
+        };
         debug!(call_id = %call_id, state = progress.call.state.as_str(), "call changed");
-        if let Err(e) = self.store.save_call(&progress.call).await {
-            warn!(call_id = %call_id, error = %e, "could not store call change");
-        }
+        self.unsaved.push(progress.call.clone());
         if change == Change::Ended {
             if let Some(outcome) = progress.call.outcome {
                 self.metrics.call_ended(outcome);
             }
             self.calls.remove(&call_id);
             self.metrics.set_live_calls(self.calls.len());
+        }
+    }
+
+    /// Writes every queued version in one transaction.
+    async fn flush(&mut self) {
+        if self.unsaved.is_empty() {
+            return;
+        }
+        let versions = std::mem::take(&mut self.unsaved);
+        if let Err(e) = self.store.save_calls(&versions).await {
+            warn!(error = %e, count = versions.len(), "could not store call changes");
         }
     }
 }

@@ -121,36 +121,43 @@ impl Store {
         Ok(Created::New(call))
     }
 
-    /// Writes every mutable field of `call` and records the change as an event.
-    pub async fn save_call(&self, call: &Call) -> Result<(), StoreError> {
+    /// Writes successive versions of calls, in order, in one transaction:
+    /// every version becomes one event, so a burst of AMI events costs one
+    /// commit while the stream still sees each change.
+    pub async fn save_calls(&self, versions: &[Call]) -> Result<(), StoreError> {
+        if versions.is_empty() {
+            return Ok(());
+        }
         let _serialized = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE calls SET state = $1, outcome = $2, agent_answered_at = $3, lead_dialed_at = $4,
-                lead_answered_at = $5, ended_at = $6, ring_seconds = $7, talk_seconds = $8,
-                hangup_cause_code = $9, hangup_cause_text = $10, recording_file = $11
-             WHERE id = $12",
-        )
-        .bind(call.state.as_str())
-        .bind(call.outcome.map(Outcome::as_str))
-        .bind(call.agent_answered_at.map(to_millis))
-        .bind(call.lead_dialed_at.map(to_millis))
-        .bind(call.lead_answered_at.map(to_millis))
-        .bind(call.ended_at.map(to_millis))
-        .bind(call.ring_seconds)
-        .bind(call.talk_seconds)
-        .bind(call.hangup_cause.as_ref().map(|c| c.code))
-        .bind(call.hangup_cause.as_ref().map(|c| c.text.as_str()))
-        .bind(&call.recording_file)
-        .bind(&call.id)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+        let mut events = Vec::with_capacity(versions.len());
+        for call in versions {
+            sqlx::query(
+                "UPDATE calls SET state = $1, outcome = $2, agent_answered_at = $3, lead_dialed_at = $4,
+                    lead_answered_at = $5, ended_at = $6, ring_seconds = $7, talk_seconds = $8,
+                    hangup_cause_code = $9, hangup_cause_text = $10, recording_file = $11
+                 WHERE id = $12",
+            )
+            .bind(call.state.as_str())
+            .bind(call.outcome.map(Outcome::as_str))
+            .bind(call.agent_answered_at.map(to_millis))
+            .bind(call.lead_dialed_at.map(to_millis))
+            .bind(call.lead_answered_at.map(to_millis))
+            .bind(call.ended_at.map(to_millis))
+            .bind(call.ring_seconds)
+            .bind(call.talk_seconds)
+            .bind(call.hangup_cause.as_ref().map(|c| c.code))
+            .bind(call.hangup_cause.as_ref().map(|c| c.text.as_str()))
+            .bind(&call.recording_file)
+            .bind(&call.id)
+            .execute(&mut *tx)
+            .await?;
+            events.push(Self::append_event(&mut tx, call).await?);
         }
-        let event = Self::append_event(&mut tx, call).await?;
         tx.commit().await?;
-        self.publish(event);
+        for event in events {
+            self.publish(event);
+        }
         Ok(())
     }
 

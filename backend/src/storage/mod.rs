@@ -24,7 +24,7 @@ pub use users::NewUser;
 
 /// Capacity of the live event channel; a subscriber that falls further behind
 /// catches up from the database.
-const EVENT_CHANNEL_CAPACITY: usize = 4096;
+const EVENT_CHANNEL_CAPACITY: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
