@@ -35,22 +35,7 @@ fn template() -> String {
             .find("\r\n\r\n")
             .expect("complete message")
         + 4;
-    let wanted = [
-        "Newchannel",
-        "Newstate",
-        "DialState",
-        "DialEnd",
-        "BridgeEnter",
-        "OriginateResponse",
-        "Hangup",
-    ];
-    CAPTURE[start..end]
-        .split_inclusive("\r\n\r\n")
-        .filter(|m| {
-            m.strip_prefix("Event: ")
-                .is_some_and(|rest| wanted.iter().any(|w| rest.starts_with(&format!("{w}\r\n"))))
-        })
-        .collect()
+    CAPTURE[start..end].to_owned()
 }
 
 type Live = Arc<Mutex<HashMap<String, usize>>>;
@@ -59,6 +44,7 @@ async fn fake_asterisk(listener: TcpListener, live: Live) {
     let template = Arc::new(template());
     while let Ok((socket, _)) = listener.accept().await {
         let (template, live) = (template.clone(), live.clone());
+        socket.set_nodelay(true).ok();
         tokio::spawn(async move {
             let (read, mut write) = socket.into_split();
             let mut lines = BufReader::new(read).lines();

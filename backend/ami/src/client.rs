@@ -34,6 +34,10 @@ pub struct Config {
     pub reconnect_max: Duration,
     /// How long a TCP connection attempt may take.
     pub connect_timeout: Duration,
+    /// When set, only events with these names (compared case-insensitively)
+    /// reach the consumer; the rest are dropped as soon as they are read, so a
+    /// busy PBX's chatter (VarSet, Newexten...) costs no memory downstream.
+    pub events: Option<Vec<String>>,
 }
 
 impl Config {
@@ -49,6 +53,7 @@ impl Config {
             reconnect_min: Duration::from_millis(500),
             reconnect_max: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
+            events: None,
         }
     }
 }
@@ -64,6 +69,7 @@ impl fmt::Debug for Config {
             .field("reconnect_min", &self.reconnect_min)
             .field("reconnect_max", &self.reconnect_max)
             .field("connect_timeout", &self.connect_timeout)
+            .field("events", &self.events)
             .finish()
     }
 }

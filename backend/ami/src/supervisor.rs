@@ -17,6 +17,7 @@ use crate::action::Action;
 use crate::backoff::Backoff;
 use crate::client::{ClientEvent, Shared};
 use crate::login::{self, Connection};
+use crate::message::Message;
 
 /// Connects, logs in, serves the connection until it drops, waits, and starts again,
 /// until `stop` is cancelled.
@@ -86,13 +87,24 @@ async fn read(
         match message {
             Ok(message) => {
                 if let Some(event) = shared.route(message) {
-                    let _ = events.send(ClientEvent::Message(event));
+                    if wanted(&shared.config.events, &event) {
+                        let _ = events.send(ClientEvent::Message(event));
+                    }
                 }
             }
             Err(err) => return format!("read failed: {err}"),
         }
     }
     "connection closed by Asterisk".to_owned()
+}
+
+/// Whether the consumer asked for this event.
+fn wanted(filter: &Option<Vec<String>>, event: &Message) -> bool {
+    match (filter, event.event_name()) {
+        (None, _) => true,
+        (Some(names), Some(name)) => names.iter().any(|n| n.eq_ignore_ascii_case(name)),
+        (Some(_), None) => false,
+    }
 }
 
 /// Writes queued actions; returns why it stopped.
@@ -132,5 +144,30 @@ async fn keepalive(shared: &Shared) -> String {
         if let Err(err) = shared.send(ping).await {
             return format!("keepalive Ping failed: {err}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(name: &str) -> Message {
+        Message::new(vec![
+            ("Event".into(), name.into()),
+            ("Uniqueid".into(), "1".into()),
+        ])
+    }
+
+    #[test]
+    fn the_event_filter_keeps_only_named_events() {
+        let filter = Some(vec!["Hangup".to_owned(), "Newchannel".to_owned()]);
+        assert!(wanted(&filter, &event("Hangup")));
+        assert!(wanted(&filter, &event("newchannel")));
+        assert!(!wanted(&filter, &event("VarSet")));
+        assert!(!wanted(
+            &filter,
+            &Message::new(vec![("Response".into(), "Success".into())])
+        ));
+        assert!(wanted(&None, &event("VarSet")));
     }
 }

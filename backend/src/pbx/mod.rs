@@ -38,6 +38,7 @@ impl Pbx {
         let mut config = Config::new(&ami.addr, &ami.username, &ami.secret);
         config.ping_interval = ami.ping_interval;
         config.response_timeout = ami.response_timeout;
+        config.events = Some(tracker::EVENTS.iter().map(|e| (*e).to_owned()).collect());
         let (client, events) = Client::start(config);
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let tracker = Tracker::new(store, client.clone(), metrics, commands.clone());

@@ -51,6 +51,17 @@ pub(super) struct Tracker {
     commands_tx: mpsc::UnboundedSender<Command>,
 }
 
+/// The AMI events the tracker reads; the client drops every other one.
+pub(super) const EVENTS: &[&str] = &[
+    "Newchannel",
+    "Newstate",
+    "DialState",
+    "DialEnd",
+    "BridgeEnter",
+    "OriginateResponse",
+    "Hangup",
+];
+
 /// Most AMI events applied before their changes are written in one go.
 const MAX_BATCH: usize = 512;
 
@@ -99,6 +110,12 @@ impl Tracker {
                         let mut batch = 1;
                         let mut next = Some(event);
                         while let Some(event) = next.take() {
+                            // A call is registered (Track) before its Originate is
+                            // written, so commands queued now include every call
+                            // this event can belong to.
+                            while let Ok(command) = commands.try_recv() {
+                                self.on_command(command).await;
+                            }
                             self.on_client_event(event);
                             if batch < MAX_BATCH {
                                 next = ami.try_recv().ok();
