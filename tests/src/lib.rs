@@ -1,1 +1,31 @@
-//! Test bed for cross-process tests.
+//! Disca's cross-process test bed, and the one place that knows how Asterisk
+//! is provisioned, configured and run outside production:
+//!
+//! - [`AsteriskRoot`]: the Debian sid root in which Asterisk 22 runs under
+//!   `chroot` on Debian 12 (the recipe `cargo xtask asterisk provision` uses);
+//! - [`render`]: the strict renderer of `asterisk-config/` with a site's
+//!   variables and tenant files (also used for production and the
+//!   development PBX);
+//! - [`PbxInstance`]: one Asterisk's own directories inside the root;
+//! - [`TestPbx`]: a real Asterisk per test, on free loopback ports;
+//! - [`SipPeer`]: a real SIP peer (SIPp) with a [`PeerBehavior`];
+//! - [`AmiSession`]: a raw AMI session for checks made beside the product;
+//! - [`free_udp_port`] / [`free_tcp_port`].
+//!
+//! Running Asterisk needs root (chroot(2)) and a provisioned root; the system
+//! tests of the workspace live in this crate's `tests/` directory.
+
+pub mod ami;
+pub mod instance;
+pub mod pbx;
+pub mod ports;
+pub mod render;
+pub mod root;
+pub mod sip;
+
+pub use ami::{AmiMessage, AmiSession};
+pub use instance::PbxInstance;
+pub use pbx::{TestPbx, TestPbxOptions};
+pub use ports::{free_tcp_port, free_udp_port};
+pub use root::AsteriskRoot;
+pub use sip::{PeerBehavior, ReceivedInvite, SipPeer};

@@ -13,7 +13,13 @@ use support::{Backend, LEAD, LEAD_E164, Lab};
 
 #[tokio::test]
 async fn answered_call_has_ring_and_talk_time_and_a_recording() {
-    let lab = Lab::start(PeerBehavior::AnswerAndWait, PeerBehavior::AnswerThenHangup { talk: Duration::from_secs(3) }).await;
+    let lab = Lab::start(
+        PeerBehavior::AnswerAndWait,
+        PeerBehavior::AnswerThenHangup {
+            talk: Duration::from_secs(3),
+        },
+    )
+    .await;
     let backend = Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
     let id = backend.place_ok("acme-1001").await;
     let call = backend.wait_until_ended("acme-1001", &id).await;
@@ -23,7 +29,12 @@ async fn answered_call_has_ring_and_talk_time_and_a_recording() {
     assert_eq!(call["context"]["deal_id"], "5f1e7a9b2c3d4e5f6a7b8c9d");
     assert!(call["ring_seconds"].as_i64().unwrap() >= 0);
     assert!(call["talk_seconds"].as_i64().unwrap() >= 2, "{call:#}");
-    for stamp in ["created_at", "agent_answered_at", "lead_answered_at", "ended_at"] {
+    for stamp in [
+        "created_at",
+        "agent_answered_at",
+        "lead_answered_at",
+        "ended_at",
+    ] {
         assert!(call[stamp].is_string(), "{stamp} missing: {call:#}");
     }
     assert_eq!(call["hangup_cause"]["code"], 16, "{call:#}");
@@ -34,7 +45,11 @@ async fn answered_call_has_ring_and_talk_time_and_a_recording() {
     while !recording.exists() && tokio::time::Instant::now() < wait_until {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(recording.exists(), "no recording at {}", recording.display());
+    assert!(
+        recording.exists(),
+        "no recording at {}",
+        recording.display()
+    );
 }
 
 #[tokio::test]
@@ -45,15 +60,22 @@ async fn busy_lead() {
     let call = backend.wait_until_ended("acme-1001", &id).await;
     assert_eq!(call["outcome"], "busy", "{call:#}");
     assert_eq!(call["hangup_cause"]["code"], 17, "{call:#}");
-    assert!(call.get("talk_seconds").is_none() && call.get("recording_file").is_none(), "{call:#}");
+    assert!(
+        call.get("talk_seconds").is_none() && call.get("recording_file").is_none(),
+        "{call:#}"
+    );
 }
 
 #[tokio::test]
 async fn lead_never_answers() {
-    let lab = Lab::start_with_ring_timeout(PeerBehavior::AnswerAndWait, PeerBehavior::RingForever, 3).await;
+    let lab =
+        Lab::start_with_ring_timeout(PeerBehavior::AnswerAndWait, PeerBehavior::RingForever, 3)
+            .await;
     let backend = Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
     let id = backend.place_ok("acme-1001").await;
-    backend.wait_for_state("acme-1001", &id, "ringing_lead").await;
+    backend
+        .wait_for_state("acme-1001", &id, "ringing_lead")
+        .await;
     let call = backend.wait_until_ended("acme-1001", &id).await;
     assert_eq!(call["outcome"], "no_answer", "{call:#}");
     assert!(call["ring_seconds"].as_i64().unwrap() >= 2, "{call:#}");
@@ -73,7 +95,9 @@ async fn agent_does_not_answer_and_the_lead_is_never_dialled() {
     let lab = Lab::start(PeerBehavior::RingForever, PeerBehavior::AnswerAndWait).await;
     let backend = Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
     let id = backend.place_ok("acme-1001").await;
-    backend.wait_for_state("acme-1001", &id, "ringing_agent").await;
+    backend
+        .wait_for_state("acme-1001", &id, "ringing_agent")
+        .await;
     let call = backend.wait_until_ended("acme-1001", &id).await;
     assert_eq!(call["outcome"], "agent_no_answer", "{call:#}");
     assert!(call.get("agent_answered_at").is_none(), "{call:#}");
@@ -82,16 +106,27 @@ async fn agent_does_not_answer_and_the_lead_is_never_dialled() {
 
 #[tokio::test]
 async fn hangup_while_the_lead_rings_cancels() {
-    let lab = Lab::start_with_ring_timeout(PeerBehavior::AnswerAndWait, PeerBehavior::RingForever, 30).await;
+    let lab =
+        Lab::start_with_ring_timeout(PeerBehavior::AnswerAndWait, PeerBehavior::RingForever, 30)
+            .await;
     let backend = Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
     let id = backend.place_ok("acme-1001").await;
-    backend.wait_for_state("acme-1001", &id, "ringing_lead").await;
-    let (status, _) = backend.post("acme-1001", &format!("/v1/calls/{id}/hangup")).await;
+    backend
+        .wait_for_state("acme-1001", &id, "ringing_lead")
+        .await;
+    let (status, _) = backend
+        .post("acme-1001", &format!("/v1/calls/{id}/hangup"))
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let call = backend.wait_until_ended("acme-1001", &id).await;
     assert_eq!(call["outcome"], "canceled", "{call:#}");
-    let (status, again) = backend.post("acme-1001", &format!("/v1/calls/{id}/hangup")).await;
-    assert_eq!((status, &again["outcome"]), (StatusCode::OK, &json!("canceled")));
+    let (status, again) = backend
+        .post("acme-1001", &format!("/v1/calls/{id}/hangup"))
+        .await;
+    assert_eq!(
+        (status, &again["outcome"]),
+        (StatusCode::OK, &json!("canceled"))
+    );
 }
 
 #[tokio::test]
@@ -99,8 +134,12 @@ async fn hangup_while_the_agent_rings_cancels() {
     let lab = Lab::start(PeerBehavior::RingForever, PeerBehavior::AnswerAndWait).await;
     let backend = Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
     let id = backend.place_ok("acme-1001").await;
-    backend.wait_for_state("acme-1001", &id, "ringing_agent").await;
-    let (status, _) = backend.post("acme-1001", &format!("/v1/calls/{id}/hangup")).await;
+    backend
+        .wait_for_state("acme-1001", &id, "ringing_agent")
+        .await;
+    let (status, _) = backend
+        .post("acme-1001", &format!("/v1/calls/{id}/hangup"))
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let call = backend.wait_until_ended("acme-1001", &id).await;
     assert_eq!(call["outcome"], "canceled", "{call:#}");
@@ -109,14 +148,30 @@ async fn hangup_while_the_agent_rings_cancels() {
 
 #[tokio::test]
 async fn a_retried_click_places_one_call_and_a_second_call_while_busy_is_409() {
-    let lab = Lab::start(PeerBehavior::AnswerAndWait, PeerBehavior::AnswerThenHangup { talk: Duration::from_secs(2) }).await;
+    let lab = Lab::start(
+        PeerBehavior::AnswerAndWait,
+        PeerBehavior::AnswerThenHangup {
+            talk: Duration::from_secs(2),
+        },
+    )
+    .await;
     let backend = Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
     let body = json!({"to": LEAD, "context": {"deal_id": "42"}});
-    let (s1, first) = backend.place("acme-1001", body.clone(), Some("click-1")).await;
-    let (s2, retry) = backend.place("acme-1001", body.clone(), Some("click-1")).await;
+    let (s1, first) = backend
+        .place("acme-1001", body.clone(), Some("click-1"))
+        .await;
+    let (s2, retry) = backend
+        .place("acme-1001", body.clone(), Some("click-1"))
+        .await;
     assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::CREATED));
     assert_eq!(first["id"], retry["id"]);
-    let (s3, reuse) = backend.place("acme-1001", json!({"to": "(21) 2345-6789"}), Some("click-1")).await;
+    let (s3, reuse) = backend
+        .place(
+            "acme-1001",
+            json!({"to": "(21) 2345-6789"}),
+            Some("click-1"),
+        )
+        .await;
     assert_eq!(s3, StatusCode::UNPROCESSABLE_ENTITY, "{reuse}");
     let (s4, busy) = backend.place("acme-1001", body, Some("click-2")).await;
     assert_eq!(s4, StatusCode::CONFLICT, "{busy}");
@@ -134,31 +189,70 @@ async fn invalid_input_never_reaches_asterisk() {
     let backend = Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
     let (status, body) = backend.place("acme-1001", json!({"to": "123"}), None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    let (status, _) = backend.place("acme-1001", json!({"to": "11 98765-4321\r\nAction: Originate"}), None).await;
+    let (status, _) = backend
+        .place(
+            "acme-1001",
+            json!({"to": "11 98765-4321\r\nAction: Originate"}),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, _) = backend.place("acme-1001", json!({"to": "11 98765-4321\u{0}"}), None).await;
+    let (status, _) = backend
+        .place("acme-1001", json!({"to": "11 98765-4321\u{0}"}), None)
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    for context in [json!({"deal_id": "1\r\nAction: Command"}), json!({"contact_id": "a\u{7}"}), json!({"page_url": "https://x/\nEvent: x"})] {
-        let (status, body) = backend.place("acme-1001", json!({"to": LEAD, "context": context}), None).await;
+    for context in [
+        json!({"deal_id": "1\r\nAction: Command"}),
+        json!({"contact_id": "a\u{7}"}),
+        json!({"page_url": "https://x/\nEvent: x"}),
+    ] {
+        let (status, body) = backend
+            .place("acme-1001", json!({"to": LEAD, "context": context}), None)
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(lab.agents.calls_received(), 0, "an invalid request rang a phone");
+    assert_eq!(
+        lab.agents.calls_received(),
+        0,
+        "an invalid request rang a phone"
+    );
     let (_, list) = backend.get("acme-1001", "/v1/calls").await;
     assert!(list["calls"].as_array().unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn tenants_are_isolated() {
-    let lab = Lab::start_with_ring_timeout(PeerBehavior::AnswerAndWait, PeerBehavior::RingForever, 30).await;
+    let lab =
+        Lab::start_with_ring_timeout(PeerBehavior::AnswerAndWait, PeerBehavior::RingForever, 30)
+            .await;
     let backend = Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
     let id = backend.place_ok("acme-1001").await;
-    backend.wait_for_state("acme-1001", &id, "ringing_lead").await;
+    backend
+        .wait_for_state("acme-1001", &id, "ringing_lead")
+        .await;
     let path = format!("/v1/calls/{id}");
-    assert_eq!(backend.get("globex-2001", &path).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(backend.post("globex-2001", &format!("{path}/hangup")).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(backend.get("acme-1002", &path).await.0, StatusCode::FORBIDDEN, "agents see only their own calls");
-    assert_eq!(backend.get("acme-manager", &path).await.0, StatusCode::OK, "managers see the tenant's calls");
+    assert_eq!(
+        backend.get("globex-2001", &path).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        backend
+            .post("globex-2001", &format!("{path}/hangup"))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        backend.get("acme-1002", &path).await.0,
+        StatusCode::FORBIDDEN,
+        "agents see only their own calls"
+    );
+    assert_eq!(
+        backend.get("acme-manager", &path).await.0,
+        StatusCode::OK,
+        "managers see the tenant's calls"
+    );
     let (_, theirs) = backend.get("globex-2001", "/v1/calls").await;
     assert!(theirs["calls"].as_array().unwrap().is_empty());
     let (_, managed) = backend.get("acme-manager", "/v1/calls").await;
@@ -175,12 +269,23 @@ async fn tenants_are_isolated() {
         .unwrap();
     let mut stream = r.bytes_stream();
     let mut seen = Vec::new();
-    while let Ok(Some(Ok(chunk))) = tokio::time::timeout(Duration::from_millis(1000), futures::StreamExt::next(&mut stream)).await {
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout(
+        Duration::from_millis(1000),
+        futures::StreamExt::next(&mut stream),
+    )
+    .await
+    {
         seen.extend_from_slice(&chunk);
     }
-    assert!(!String::from_utf8_lossy(&seen).contains("call.update"), "globex saw acme's calls");
+    assert!(
+        !String::from_utf8_lossy(&seen).contains("call.update"),
+        "globex saw acme's calls"
+    );
     // Still live and untouched by the other tenant's hangup.
-    assert_eq!(backend.get("acme-1001", &path).await.1["state"], "ringing_lead");
+    assert_eq!(
+        backend.get("acme-1001", &path).await.1["state"],
+        "ringing_lead"
+    );
     backend.post("acme-1001", &format!("{path}/hangup")).await;
     backend.wait_until_ended("acme-1001", &id).await;
 }

@@ -18,8 +18,17 @@ struct SseEvent {
 }
 
 /// Reads events from `/v1/events` until `stop` says so or `limit` passes.
-async fn read_events(backend: &Backend, user: &str, last_event_id: Option<i64>, stop: impl Fn(&[SseEvent]) -> bool) -> Vec<SseEvent> {
-    let mut req = backend.http.get(format!("{}/v1/events", backend.base)).bearer_auth(backend.token(user)).timeout(Duration::from_secs(60));
+async fn read_events(
+    backend: &Backend,
+    user: &str,
+    last_event_id: Option<i64>,
+    stop: impl Fn(&[SseEvent]) -> bool,
+) -> Vec<SseEvent> {
+    let mut req = backend
+        .http
+        .get(format!("{}/v1/events", backend.base))
+        .bearer_auth(backend.token(user))
+        .timeout(Duration::from_secs(60));
     if let Some(id) = last_event_id {
         req = req.header("Last-Event-ID", id.to_string());
     }
@@ -31,7 +40,11 @@ async fn read_events(backend: &Backend, user: &str, last_event_id: Option<i64>, 
     let mut events = Vec::new();
     let deadline = tokio::time::Instant::now() + support::PATIENCE;
     while !stop(&events) {
-        let chunk = tokio::time::timeout_at(deadline, body.next()).await.expect("events in time").expect("stream open").unwrap();
+        let chunk = tokio::time::timeout_at(deadline, body.next())
+            .await
+            .expect("events in time")
+            .expect("stream open")
+            .unwrap();
         buffer.push_str(std::str::from_utf8(&chunk).unwrap());
         while let Some(end) = buffer.find("\n\n") {
             let block: String = buffer.drain(..end + 2).collect();
@@ -46,7 +59,10 @@ async fn read_events(backend: &Backend, user: &str, last_event_id: Option<i64>, 
                 }
             }
             if kind.as_deref() == Some("call.update") {
-                events.push(SseEvent { id: id.unwrap(), call: serde_json::from_str(&data).unwrap() });
+                events.push(SseEvent {
+                    id: id.unwrap(),
+                    call: serde_json::from_str(&data).unwrap(),
+                });
             }
         }
     }
@@ -70,7 +86,13 @@ fn distinct_states(events: &[SseEvent]) -> Vec<String> {
 
 #[tokio::test]
 async fn every_state_change_arrives_in_order_and_resumes_after_a_reconnect() {
-    let lab = Lab::start(PeerBehavior::AnswerAndWait, PeerBehavior::AnswerThenHangup { talk: Duration::from_secs(2) }).await;
+    let lab = Lab::start(
+        PeerBehavior::AnswerAndWait,
+        PeerBehavior::AnswerThenHangup {
+            talk: Duration::from_secs(2),
+        },
+    )
+    .await;
     let backend = Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
 
     // The manager watches the whole tenant from now on.
@@ -91,15 +113,32 @@ async fn every_state_change_arrives_in_order_and_resumes_after_a_reconnect() {
     };
     let (watched, (id, first, resumed)) = tokio::join!(manager, agent);
 
-    let expected = ["queued", "ringing_agent", "dialing_lead", "ringing_lead", "connected", "ended"];
-    assert_eq!(distinct_states(&watched), expected, "manager stream: {watched:#?}");
+    let expected = [
+        "queued",
+        "ringing_agent",
+        "dialing_lead",
+        "ringing_lead",
+        "connected",
+        "ended",
+    ];
+    assert_eq!(
+        distinct_states(&watched),
+        expected,
+        "manager stream: {watched:#?}"
+    );
     assert!(watched.iter().all(|e| e.call["id"] == id.as_str()));
-    assert!(watched.windows(2).all(|w| w[0].id < w[1].id), "ids increase");
+    assert!(
+        watched.windows(2).all(|w| w[0].id < w[1].id),
+        "ids increase"
+    );
 
     let mut joined: Vec<SseEvent> = first[..3].to_vec();
     joined.extend(resumed);
     let ids: Vec<i64> = joined.iter().map(|e| e.id).collect();
     let watched_ids: Vec<i64> = watched.iter().map(|e| e.id).collect();
-    assert_eq!(ids, watched_ids, "the resumed stream has exactly the missed events, no gap, no repeat");
+    assert_eq!(
+        ids, watched_ids,
+        "the resumed stream has exactly the missed events, no gap, no repeat"
+    );
     assert_eq!(distinct_states(&joined), expected);
 }

@@ -1,1 +1,86 @@
-fn main() {}
+//! `cargo xtask`: the project's automation. It owns provisioning Asterisk on
+//! a Debian 12 machine, the development PBX (`asterisk up`/`down`/`status`),
+//! rendering the Asterisk configuration for a site, the one command CI runs
+//! (`test`) and running the product locally (`run`).
+
+mod checks;
+mod dev_pbx;
+mod packages;
+mod process;
+mod provision;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use disca_tests::instance::asterisk_config_dir;
+use disca_tests::render::{SITE_VARS_FILE, SiteVars, render_config};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Disca project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Asterisk: provisioning, the development PBX, configuration.
+    #[command(subcommand)]
+    Asterisk(AsteriskCommand),
+    /// What CI runs: system packages, Asterisk, fmt, clippy, every test.
+    Test,
+    /// Provision Asterisk, start the development PBX, run the backend.
+    Run,
+}
+
+#[derive(Subcommand)]
+enum AsteriskCommand {
+    /// Build the Debian sid root with Asterisk 22 (skipped when present).
+    Provision,
+    /// Start the development PBX (AMI 127.0.0.1:15038, SIP 127.0.0.1:15060).
+    Up,
+    /// Stop the development PBX.
+    Down,
+    /// Show whether the development PBX runs.
+    Status,
+    /// Render asterisk-config/ with a site directory into a configuration
+    /// directory (e.g. for production's /etc/asterisk).
+    Render {
+        /// Site directory: site.vars plus pjsip.d/ and extensions.d/ tenant files.
+        #[arg(long)]
+        site: PathBuf,
+        /// Empty or missing directory to write the configuration into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Asterisk(AsteriskCommand::Provision) => provision::provision().map(drop),
+        Command::Asterisk(AsteriskCommand::Up) => dev_pbx::up(),
+        Command::Asterisk(AsteriskCommand::Down) => dev_pbx::down(),
+        Command::Asterisk(AsteriskCommand::Status) => dev_pbx::status(),
+        Command::Asterisk(AsteriskCommand::Render { site, out }) => render(&site, &out),
+        Command::Test => checks::test(),
+        Command::Run => checks::run_product(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Renders `asterisk-config/` with the site directory `site` into `out`.
+fn render(site: &Path, out: &Path) -> anyhow::Result<()> {
+    let vars = SiteVars::load(&site.join(SITE_VARS_FILE))?;
+    for file in render_config(&asterisk_config_dir(), site, &vars, out)? {
+        println!("{}", out.join(file).display());
+    }
+    Ok(())
+}

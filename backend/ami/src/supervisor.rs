@@ -86,10 +86,10 @@ async fn read(
     while let Some(message) = stream.next().await {
         match message {
             Ok(message) => {
-                if let Some(event) = shared.route(message) {
-                    if wanted(&shared.config.events, &event) {
-                        let _ = events.send(ClientEvent::Message(event));
-                    }
+                if let Some(event) = shared.route(message)
+                    && wanted(&shared.config.events, &event)
+                {
+                    let _ = events.send(ClientEvent::Message(event));
                 }
             }
             Err(err) => return format!("read failed: {err}"),

@@ -78,18 +78,18 @@ impl Progress {
         match event.event_name().unwrap_or_default() {
             "Newchannel" => self.on_new_channel(event, now),
             "Newstate" => self.on_new_state(event, now),
-            "DialState" => {
-                if self.is_lead_dest(event) && event.get("DialStatus") == Some("RINGING") {
-                    self.advance(CallState::RingingLead);
-                }
+            "DialState"
+                if self.is_lead_dest(event) && event.get("DialStatus") == Some("RINGING") =>
+            {
+                self.advance(CallState::RingingLead);
             }
             "DialEnd" => self.on_dial_end(event, now),
-            "BridgeEnter" => {
-                if let Some(uid) = event.get("Uniqueid") {
-                    if !self.is_agent_uniqueid(uid) && self.lead_live.contains(uid) {
-                        self.lead_answered(now);
-                    }
-                }
+            "BridgeEnter"
+                if event
+                    .get("Uniqueid")
+                    .is_some_and(|uid| self.lead_live.contains(uid)) =>
+            {
+                self.lead_answered(now);
             }
             "OriginateResponse" => {
                 if event.get("Response") == Some("Success") {

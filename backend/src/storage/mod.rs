@@ -55,7 +55,7 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) `disca.sqlite3` in `data_dir` and migrates it.
     pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| sqlx::Error::Io(e))?;
+        std::fs::create_dir_all(data_dir).map_err(sqlx::Error::Io)?;
         let options = SqliteConnectOptions::new()
             .filename(data_dir.join("disca.sqlite3"))
             .create_if_missing(true)

@@ -48,14 +48,24 @@ impl Lab {
         Lab::start_with_ring_timeout(agents, trunk, 4).await
     }
 
-    pub async fn start_with_ring_timeout(agents: PeerBehavior, trunk: PeerBehavior, lead_ring_timeout_secs: u32) -> Lab {
+    pub async fn start_with_ring_timeout(
+        agents: PeerBehavior,
+        trunk: PeerBehavior,
+        lead_ring_timeout_secs: u32,
+    ) -> Lab {
         let root = AsteriskRoot::locate().expect("provisioned Asterisk root");
         let (agent_port, trunk_port) = (free_udp_port(), free_udp_port());
-        let agents = SipPeer::start(agent_port, agents).await.expect("agent SIPp");
+        let agents = SipPeer::start(agent_port, agents)
+            .await
+            .expect("agent SIPp");
         let trunk = SipPeer::start(trunk_port, trunk).await.expect("trunk SIPp");
         let pbx = TestPbx::start(
             &root,
-            TestPbxOptions { agent_sip_port: agent_port, trunk_sip_port: trunk_port, lead_ring_timeout_secs },
+            TestPbxOptions {
+                agent_sip_port: agent_port,
+                trunk_sip_port: trunk_port,
+                lead_ring_timeout_secs,
+            },
         )
         .await
         .expect("Asterisk started");
@@ -113,7 +123,11 @@ impl Backend {
                 ..Overrides::default()
             },
             FileConfig {
-                calls: FileCalls { reconcile_interval_secs: Some(2), calls_per_minute: Some(1000), ..FileCalls::default() },
+                calls: FileCalls {
+                    reconcile_interval_secs: Some(2),
+                    calls_per_minute: Some(1000),
+                    ..FileCalls::default()
+                },
                 ..FileConfig::default()
             },
         )
@@ -124,7 +138,10 @@ impl Backend {
         tokio::spawn(app.run_until_stopped());
         let backend = Backend {
             base,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap(),
             tokens,
             user_ids,
             _dir: dir,
@@ -140,7 +157,10 @@ impl Backend {
             if r.is_ok_and(|r| r.status() == StatusCode::OK) {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "backend never became healthy");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "backend never became healthy"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -150,8 +170,17 @@ impl Backend {
     }
 
     /// `POST /v1/calls` as `user`.
-    pub async fn place(&self, user: &str, body: Value, idempotency_key: Option<&str>) -> (StatusCode, Value) {
-        let mut req = self.http.post(format!("{}/v1/calls", self.base)).bearer_auth(self.token(user)).json(&body);
+    pub async fn place(
+        &self,
+        user: &str,
+        body: Value,
+        idempotency_key: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}/v1/calls", self.base))
+            .bearer_auth(self.token(user))
+            .json(&body);
         if let Some(key) = idempotency_key {
             req = req.header("Idempotency-Key", key);
         }
@@ -161,23 +190,47 @@ impl Backend {
 
     /// Places a call to [`LEAD`] that must be accepted; returns its id.
     pub async fn place_ok(&self, user: &str) -> String {
-        let (status, call) = self.place(user, json!({"to": LEAD, "context": {"deal_id": "5f1e7a9b2c3d4e5f6a7b8c9d"}}), None).await;
+        let (status, call) = self
+            .place(
+                user,
+                json!({"to": LEAD, "context": {"deal_id": "5f1e7a9b2c3d4e5f6a7b8c9d"}}),
+                None,
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{call}");
         call["id"].as_str().unwrap().to_owned()
     }
 
     pub async fn get(&self, user: &str, path: &str) -> (StatusCode, Value) {
-        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(self.token(user)).send().await.unwrap();
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(self.token(user))
+            .send()
+            .await
+            .unwrap();
         (r.status(), r.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn post(&self, user: &str, path: &str) -> (StatusCode, Value) {
-        let r = self.http.post(format!("{}{path}", self.base)).bearer_auth(self.token(user)).send().await.unwrap();
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(self.token(user))
+            .send()
+            .await
+            .unwrap();
         (r.status(), r.json().await.unwrap_or(Value::Null))
     }
 
     /// Polls the call until `done` holds; fails the test after [`PATIENCE`].
-    pub async fn wait_for(&self, user: &str, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_for(
+        &self,
+        user: &str,
+        id: &str,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let (status, call) = self.get(user, &format!("/v1/calls/{id}")).await;
@@ -185,13 +238,17 @@ impl Backend {
             if done(&call) {
                 return call;
             }
-            assert!(tokio::time::Instant::now() < deadline, "call never {what}: {call:#}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "call never {what}: {call:#}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     pub async fn wait_for_state(&self, user: &str, id: &str, state: &str) -> Value {
-        self.wait_for(user, id, state, |c| c["state"] == state).await
+        self.wait_for(user, id, state, |c| c["state"] == state)
+            .await
     }
 
     pub async fn wait_until_ended(&self, user: &str, id: &str) -> Value {
@@ -220,7 +277,9 @@ impl AmiProxy {
                 }
                 let c = c.clone();
                 tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(upstream).await else { return };
+                    let Ok(mut server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
                         _ = c.notified() => {}

@@ -1,0 +1,252 @@
+//! [`SipPeer`]: a real SIP user agent (SIPp in UAS mode) that plays an agent's
+//! phone or the far end of a trunk, with one [`PeerBehavior`] for every call
+//! it receives. Scenarios are in `tests/sipp/`.
+
+use std::ffi::OsString;
+use std::fs;
+use std::net::{Ipv4Addr, UdpSocket};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::process::{Child, Command};
+use tokio::time::{Instant, sleep};
+
+use crate::instance::repository_dir;
+
+/// How a [`SipPeer`] treats every INVITE it receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerBehavior {
+    /// Answers at once, talks for `talk`, then hangs up (sends BYE).
+    AnswerThenHangup {
+        /// Time between the answer and the BYE (millisecond precision).
+        talk: Duration,
+    },
+    /// Answers at once and stays in the call until the other side hangs up.
+    AnswerAndWait,
+    /// Rejects with `486 Busy Here`.
+    Busy,
+    /// Rings (`180`) and never answers; a CANCEL gets `200` then `487`.
+    RingForever,
+    /// Rejects with `603 Decline`.
+    Decline,
+}
+
+impl PeerBehavior {
+    /// The SIPp arguments that give this behavior to a UAS: scenario file,
+    /// talk time, keyboard control off, and an automatic 200 OK to in-dialog
+    /// OPTIONS/UPDATE/INFO/NOTIFY (e.g. connected line updates).
+    pub fn sipp_args(self) -> Vec<OsString> {
+        let scenario = match self {
+            PeerBehavior::AnswerThenHangup { .. } => "answer_then_hangup.xml",
+            PeerBehavior::AnswerAndWait => "answer_and_wait.xml",
+            PeerBehavior::Busy => "busy.xml",
+            PeerBehavior::RingForever => "ring_forever.xml",
+            PeerBehavior::Decline => "decline.xml",
+        };
+        let mut args: Vec<OsString> = vec![
+            "-sf".into(),
+            repository_dir().join("tests/sipp").join(scenario).into(),
+            "-nostdin".into(),
+            "-aa".into(),
+        ];
+        if let PeerBehavior::AnswerThenHangup { talk } = self {
+            args.extend(["-d".into(), talk.as_millis().to_string().into()]);
+        }
+        args
+    }
+}
+
+/// An INVITE a [`SipPeer`] received (the first one of each call).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedInvite {
+    /// E.g. `sip:+5511987654321@127.0.0.1:40000`.
+    pub request_uri: String,
+    /// Header lines in order, as (name, value).
+    pub headers: Vec<(String, String)>,
+}
+
+impl ReceivedInvite {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A SIPp UAS on `127.0.0.1:<port>`; killed when dropped.
+pub struct SipPeer {
+    port: u16,
+    child: Child,
+    work_dir: tempfile::TempDir,
+}
+
+impl SipPeer {
+    /// Starts SIPp on `127.0.0.1:<port>` (UDP) and waits until it listens.
+    pub async fn start(port: u16, behavior: PeerBehavior) -> anyhow::Result<SipPeer> {
+        let work_dir = tempfile::Builder::new()
+            .prefix("disca-sipp-")
+            .tempdir()
+            .context("creating a SIPp work directory")?;
+        let mut command = Command::new("sipp");
+        command
+            .args(behavior.sipp_args())
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            .arg("-trace_msg")
+            .arg("-message_file")
+            .arg(work_dir.path().join("messages.log"))
+            .current_dir(work_dir.path())
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(work_dir.path().join("output.log"))?)
+            .stderr(fs::File::create(work_dir.path().join("errors.log"))?)
+            .kill_on_drop(true);
+        let mut child = command
+            .spawn()
+            .context("starting sipp (Debian package sip-tester)")?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "sipp exited ({status}) on port {port}: {}{}",
+                    fs::read_to_string(work_dir.path().join("errors.log")).unwrap_or_default(),
+                    fs::read_to_string(work_dir.path().join("output.log")).unwrap_or_default()
+                );
+            }
+            // SIPp listens once the port cannot be bound any more.
+            if UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).is_err() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                bail!("sipp did not listen on UDP port {port} within 5 s");
+            }
+            sleep(Duration::from_millis(50)).await;
+        }
+        Ok(SipPeer {
+            port,
+            child,
+            work_dir,
+        })
+    }
+
+    /// Kills SIPp and waits until it is gone, so that the port is free again
+    /// (e.g. to start a peer with another behavior on the same port).
+    pub async fn stop(mut self) {
+        // An error means SIPp has already exited.
+        let _ = self.child.kill().await;
+    }
+
+    /// The UDP port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// How many calls reached this peer (distinct Call-IDs of initial
+    /// INVITEs; retransmissions and re-INVITEs are not counted).
+    pub fn calls_received(&self) -> usize {
+        self.invites().len()
+    }
+
+    /// The initial INVITE of every call received so far, in order.
+    pub fn invites(&self) -> Vec<ReceivedInvite> {
+        let log = fs::read_to_string(self.message_log()).unwrap_or_default();
+        let mut invites: Vec<ReceivedInvite> = Vec::new();
+        for invite in parse_received_invites(&log) {
+            let initial = invite.header("To").is_some_and(|to| !to.contains(";tag="));
+            let call_id = invite.header("Call-ID");
+            let repeated = invites.iter().any(|seen| seen.header("Call-ID") == call_id);
+            if initial && call_id.is_some() && !repeated {
+                invites.push(invite);
+            }
+        }
+        invites
+    }
+
+    fn message_log(&self) -> PathBuf {
+        self.work_dir.path().join("messages.log")
+    }
+}
+
+/// Parses SIPp's `-trace_msg` log: entries start with a dashed line, then
+/// "UDP message received [N] bytes :" or "... sent ...", then the message.
+fn parse_received_invites(log: &str) -> Vec<ReceivedInvite> {
+    let mut invites = Vec::new();
+    for entry in log.split("\n-----------------------------------------------") {
+        let mut lines = entry
+            .lines()
+            .skip_while(|l| !l.contains("message received"))
+            .skip(1)
+            .skip_while(|l| l.trim().is_empty());
+        let Some(request_line) = lines.next() else {
+            continue;
+        };
+        let Some(rest) = request_line.strip_prefix("INVITE ") else {
+            continue;
+        };
+        let request_uri = rest
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let headers = lines
+            .take_while(|l| !l.trim().is_empty())
+            .filter_map(|l| l.split_once(':'))
+            .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+            .collect();
+        invites.push(ReceivedInvite {
+            request_uri,
+            headers,
+        });
+    }
+    invites
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &str = "----------------------------------------------- 2026-11-21 05:07:12.529874
+UDP message received [930] bytes :
+
+INVITE sip:+5511987654321@127.0.0.1:35072 SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:35060;rport;branch=z9hG4bKPj1
+From: <sip:+551130000000@127.0.0.1>;tag=c2fa
+To: <sip:+5511987654321@127.0.0.1>
+Call-ID: 5ea213d8
+CSeq: 31678 INVITE
+Content-Length:   0
+
+----------------------------------------------- 2026-11-21 05:07:12.530000
+UDP message sent (326 bytes):
+
+SIP/2.0 100 Trying
+Call-ID: 5ea213d8
+
+----------------------------------------------- 2026-11-21 05:07:12.629874
+UDP message received [930] bytes :
+
+INVITE sip:+5511987654321@127.0.0.1:35072 SIP/2.0
+To: <sip:+5511987654321@127.0.0.1>
+Call-ID: 5ea213d8
+
+----------------------------------------------- 2026-11-21 05:07:13.000000
+UDP message received [398] bytes :
+
+ACK sip:127.0.0.1:35072 SIP/2.0
+Call-ID: 5ea213d8
+";
+
+    #[test]
+    fn parses_invites_from_the_message_log() {
+        let invites = parse_received_invites(LOG);
+        assert_eq!(invites.len(), 2, "the retransmission is parsed too");
+        assert_eq!(invites[0].request_uri, "sip:+5511987654321@127.0.0.1:35072");
+        assert_eq!(
+            invites[0].header("from"),
+            Some("<sip:+551130000000@127.0.0.1>;tag=c2fa")
+        );
+        assert_eq!(invites[0].header("Call-ID"), Some("5ea213d8"));
+    }
+}

@@ -1,0 +1,64 @@
+//! `cargo xtask test` (what CI runs on a fresh Debian 12 machine) and
+//! `cargo xtask run` (the product on a developer's machine).
+
+use std::env;
+use std::process::Command;
+
+use anyhow::bail;
+use disca_tests::instance::repository_dir;
+use disca_tests::root::{ROOT_ENV, running_as_root};
+
+use crate::packages::{REQUIRED_PACKAGES, ensure_installed};
+use crate::process::{run, step};
+use crate::{dev_pbx, provision};
+
+/// The cargo that runs xtask, so that nested builds use the same toolchain.
+fn cargo() -> Command {
+    let mut command = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(repository_dir());
+    command
+}
+
+/// System packages, Asterisk root, formatting, lints, every test.
+pub fn test() -> anyhow::Result<()> {
+    if !running_as_root() {
+        bail!(
+            "`cargo xtask test` installs packages and its system tests start Asterisk with chroot(2): \
+             run it as root (e.g. the CI job's container user)"
+        );
+    }
+    step("System packages");
+    ensure_installed(REQUIRED_PACKAGES)?;
+    step("Asterisk root");
+    let root = provision::provision()?;
+    step("Formatting: cargo fmt --all --check");
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    step("Lints: cargo clippy --workspace --all-targets -- -D warnings");
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    step("Tests: cargo test --workspace");
+    run(cargo()
+        .args(["test", "--workspace"])
+        .env(ROOT_ENV, root.path()))?;
+    println!("\nAll checks passed.");
+    Ok(())
+}
+
+/// Provisions Asterisk, starts the development PBX and runs the backend.
+pub fn run_product() -> anyhow::Result<()> {
+    step("Asterisk root");
+    provision::provision()?;
+    step("Development PBX");
+    dev_pbx::up()?;
+    step("Backend: cargo run --release -p disca-backend -- serve");
+    println!(
+        "(the development PBX keeps running after the backend stops: `cargo xtask asterisk down`)"
+    );
+    run(cargo().args(["run", "--release", "-p", "disca-backend", "--", "serve"]))
+}

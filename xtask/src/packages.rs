@@ -1,0 +1,35 @@
+//! Debian packages the project needs on the host, installed with apt-get.
+
+use std::process::Command;
+
+use crate::process::{privileged, run, step};
+
+/// Every host package the tests and the development PBX need: mmdebstrap
+/// builds the Asterisk root, sip-tester provides SIPp.
+pub const REQUIRED_PACKAGES: &[&str] = &["mmdebstrap", "sip-tester"];
+
+/// Installs whichever of `packages` are missing (apt-get update first).
+pub fn ensure_installed(packages: &[&str]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|package| !is_installed(package))
+        .collect();
+    if missing.is_empty() {
+        println!("Already installed: {}", packages.join(", "));
+        return Ok(());
+    }
+    step(&format!("Installing {}", missing.join(", ")));
+    run(privileged("apt-get").arg("update"))?;
+    run(privileged("env")
+        .arg("DEBIAN_FRONTEND=noninteractive")
+        .args(["apt-get", "install", "-y", "--no-install-recommends"])
+        .args(&missing))
+}
+
+fn is_installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${db:Status-Status}", package])
+        .output()
+        .is_ok_and(|output| output.status.success() && output.stdout == b"installed")
+}

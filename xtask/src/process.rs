@@ -1,0 +1,64 @@
+//! Running external programs: printed before they run, failing loudly, with
+//! `sudo` in front when a program needs root and xtask is not root.
+
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, bail};
+use disca_tests::root::running_as_root;
+
+/// Prints the title of a step.
+pub fn step(title: &str) {
+    println!("\n==> {title}");
+}
+
+/// A command for `program` that must run as root: `sudo program` unless
+/// xtask already runs as root.
+pub fn privileged(program: &str) -> Command {
+    if running_as_root() {
+        Command::new(program)
+    } else {
+        let mut command = Command::new("sudo");
+        command.arg(program);
+        command
+    }
+}
+
+/// Runs `command` with the terminal's input and output; fails unless it exits 0.
+pub fn run(command: &mut Command) -> anyhow::Result<()> {
+    let shown = describe(command);
+    println!("$ {shown}");
+    let status = command
+        .status()
+        .with_context(|| format!("starting `{shown}`"))?;
+    if !status.success() {
+        bail!("`{shown}` failed ({status})");
+    }
+    Ok(())
+}
+
+/// Runs `command` and returns its standard output; fails unless it exits 0.
+pub fn output(command: &mut Command) -> anyhow::Result<String> {
+    let shown = describe(command);
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("starting `{shown}`"))?;
+    if !output.status.success() {
+        bail!(
+            "`{shown}` failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn describe(command: &Command) -> String {
+    let mut words = vec![command.get_program().to_string_lossy().into_owned()];
+    words.extend(
+        command
+            .get_args()
+            .map(|arg| arg.to_string_lossy().into_owned()),
+    );
+    words.join(" ")
+}
