@@ -22,6 +22,7 @@ pub mod ports;
 pub mod render;
 pub mod root;
 pub mod sip;
+pub mod system;
 
 pub use ami::{AmiMessage, AmiSession};
 pub use instance::PbxInstance;

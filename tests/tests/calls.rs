@@ -2,14 +2,12 @@
 //! peers (SIPp): every outcome, hangup, idempotency, validation before AMI,
 //! and tenant isolation.
 
-mod support;
-
 use std::time::Duration;
 
 use disca_tests::PeerBehavior;
+use disca_tests::system::{Backend, LEAD, LEAD_E164, Lab};
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{Backend, LEAD, LEAD_E164, Lab};
 
 #[tokio::test]
 async fn answered_call_has_ring_and_talk_time_and_a_recording() {

@@ -1,14 +1,12 @@
 //! The SSE stream against a real call: every state change, in order, and the
 //! same changes again after a reconnect with `Last-Event-ID`.
 
-mod support;
-
 use std::time::Duration;
 
 use disca_tests::PeerBehavior;
+use disca_tests::system::{Backend, Lab};
 use futures::StreamExt;
 use serde_json::Value;
-use support::{Backend, Lab};
 
 /// One parsed `call.update` event.
 #[derive(Debug, Clone)]
@@ -38,7 +36,7 @@ async fn read_events(
     let mut body = response.bytes_stream();
     let mut buffer = String::new();
     let mut events = Vec::new();
-    let deadline = tokio::time::Instant::now() + support::PATIENCE;
+    let deadline = tokio::time::Instant::now() + disca_tests::system::PATIENCE;
     while !stop(&events) {
         let chunk = tokio::time::timeout_at(deadline, body.next())
             .await

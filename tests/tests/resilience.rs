@@ -1,12 +1,10 @@
 //! The PBX connection failing mid-call: every call still ends with a
 //! definite outcome, none stays live.
 
-mod support;
-
 use std::time::Duration;
 
 use disca_tests::PeerBehavior;
-use support::{AmiProxy, Backend, Lab};
+use disca_tests::system::{AmiProxy, Backend, Lab};
 
 #[tokio::test]
 async fn ami_connection_cut_mid_call() {

@@ -32,6 +32,7 @@ async fn bed(agents: PeerBehavior, trunk: PeerBehavior, lead_ring_timeout_secs: 
         agent_sip_port: agent_port,
         trunk_sip_port: trunk_port,
         lead_ring_timeout_secs,
+        extra_agents: 0,
     };
     let pbx = TestPbx::start(&root, options)
         .await
@@ -193,6 +194,7 @@ async fn lead_outcomes_and_refusals_map_to_hangup_causes() {
         agent_sip_port: agent_port,
         trunk_sip_port: trunk_port,
         lead_ring_timeout_secs: 2,
+        extra_agents: 0,
     };
     let pbx = TestPbx::start(&root, options)
         .await

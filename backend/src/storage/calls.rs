@@ -1,10 +1,12 @@
 //! The `calls` and `idempotency_keys` tables.
 
 use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
 
-use super::{Store, StoreError, from_millis, is_unique_violation, parse_column, to_millis};
+use super::events::{CallEvent, append_event};
+use super::{Store, StoreError, Writer, from_millis, is_unique_violation, parse_column, to_millis};
 use crate::domain::{Call, CallContext, CallId, CallState, E164Number, HangupCause, Outcome, User};
 
 /// A call to record before its Originate is sent.
@@ -22,6 +24,145 @@ pub enum Created {
     New(Call),
     /// The Idempotency-Key was seen before with the same request: its call.
     Replayed(Call),
+}
+
+/// A creation waiting for the next group commit.
+pub(super) struct PendingCreate {
+    call: Call,
+    idempotency: Option<(String, String)>,
+    reply: oneshot::Sender<Result<Created, StoreError>>,
+}
+
+/// Most creations committed in one transaction.
+const MAX_CREATE_BATCH: usize = 256;
+
+/// Commits call creations in groups: whatever arrived while the previous
+/// group was being written goes into the next transaction. Under a burst of
+/// clicks this costs one commit per group instead of one per click. A
+/// refused request (busy agent, reused key) is refused by its first write,
+/// and SQLite undoes just that statement, so the others stay intact (on
+/// PostgreSQL this needs a savepoint per request). Ends when every [`Store`]
+/// is dropped.
+pub(super) async fn run_creates(
+    writer: Writer,
+    mut requests: mpsc::UnboundedReceiver<PendingCreate>,
+) {
+    while let Some(first) = requests.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_CREATE_BATCH {
+            match requests.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        writer.commit_creates(batch).await;
+    }
+}
+
+impl Writer {
+    async fn commit_creates(&self, batch: Vec<PendingCreate>) {
+        let _serialized = self.lock.lock().await;
+        let mut tx = match self.pool.begin().await {
+            Ok(tx) => tx,
+            Err(e) => {
+                let message = e.to_string();
+                for p in batch {
+                    let _ = p.reply.send(Err(StoreError::Unavailable(message.clone())));
+                }
+                return;
+            }
+        };
+        let mut results = Vec::with_capacity(batch.len());
+        for p in &batch {
+            match create_in(&mut tx, p).await {
+                // Refusals touch nothing: each is decided by the request's
+                // first write, whose failed statement SQLite undoes alone.
+                Ok(created) => results.push(Ok(created)),
+                Err(e @ (StoreError::AgentBusy | StoreError::IdempotencyMismatch)) => {
+                    results.push(Err(e))
+                }
+                Err(e) => {
+                    // Anything else leaves the transaction in doubt: drop the group.
+                    drop(tx);
+                    let message = e.to_string();
+                    for p in batch {
+                        let _ = p.reply.send(Err(StoreError::Unavailable(message.clone())));
+                    }
+                    return;
+                }
+            }
+        }
+        let committed = tx.commit().await.map_err(|e| e.to_string());
+        for (p, result) in batch.into_iter().zip(results) {
+            let result = match (result, &committed) {
+                (Ok((created, event)), Ok(())) => {
+                    if let Some(event) = event {
+                        self.publish(event);
+                    }
+                    Ok(created)
+                }
+                (Ok(_), Err(message)) => Err(StoreError::Unavailable(message.clone())),
+                (Err(e), _) => Err(e),
+            };
+            let _ = p.reply.send(result);
+        }
+    }
+}
+
+/// One creation inside the group's transaction.
+async fn create_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    p: &PendingCreate,
+) -> Result<(Created, Option<CallEvent>), StoreError> {
+    let call = &p.call;
+    if let Some((key, hash)) = &p.idempotency {
+        let seen = sqlx::query("SELECT request_hash, call_id FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2")
+            .bind(&call.user_id)
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if let Some(row) = seen {
+            if row.try_get::<String, _>("request_hash")? != *hash {
+                return Err(StoreError::IdempotencyMismatch);
+            }
+            let call_id: String = row.try_get("call_id")?;
+            let sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1");
+            let row = sqlx::query(&sql).bind(call_id).fetch_one(&mut **tx).await?;
+            return Ok((Created::Replayed(call_from_row(&row)?), None));
+        }
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO calls (id, tenant, user_id, agent_endpoint, to_number, state, created_at, deal_id, contact_id, page_url)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&call.id)
+    .bind(&call.tenant)
+    .bind(&call.user_id)
+    .bind(&call.agent_endpoint)
+    .bind(&call.to)
+    .bind(call.state.as_str())
+    .bind(to_millis(call.created_at))
+    .bind(&call.context.deal_id)
+    .bind(&call.context.contact_id)
+    .bind(&call.context.page_url)
+    .execute(&mut **tx)
+    .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => return Err(StoreError::AgentBusy),
+        other => other?,
+    };
+    if let Some((key, hash)) = &p.idempotency {
+        sqlx::query("INSERT INTO idempotency_keys (user_id, idem_key, request_hash, call_id, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&call.user_id)
+            .bind(key)
+            .bind(hash)
+            .bind(&call.id)
+            .bind(to_millis(call.created_at))
+            .execute(&mut **tx)
+            .await?;
+    }
+    let event = append_event(tx, call).await?;
+    Ok((Created::New(call.clone()), Some(event)))
 }
 
 /// Which calls to list, newest first.
@@ -44,26 +185,9 @@ const CALL_COLUMNS: &str = "id, tenant, user_id, agent_endpoint, to_number, stat
 impl Store {
     /// Records a new call for `req.user`, unless the Idempotency-Key was
     /// already used (then the first call is returned) or the user already has
-    /// a live call ([`StoreError::AgentBusy`]).
+    /// a live call ([`StoreError::AgentBusy`]). Concurrent creations are
+    /// group-committed: see [`run_creates`].
     pub async fn create_call(&self, req: CreateCall<'_>) -> Result<Created, StoreError> {
-        let _serialized = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
-        if let Some((key, hash)) = req.idempotency {
-            let seen = sqlx::query("SELECT request_hash, call_id FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2")
-                .bind(&req.user.id)
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if let Some(row) = seen {
-                if row.try_get::<String, _>("request_hash")? != hash {
-                    return Err(StoreError::IdempotencyMismatch);
-                }
-                let call_id: String = row.try_get("call_id")?;
-                drop(tx);
-                return Ok(Created::Replayed(self.call(&call_id).await?));
-            }
-        }
-        let now = OffsetDateTime::now_utc();
         let call = Call {
             id: CallId::generate().to_string(),
             tenant: req.user.tenant.slug.to_string(),
@@ -72,7 +196,7 @@ impl Store {
             to: req.to.as_str().to_owned(),
             state: CallState::Queued,
             outcome: None,
-            created_at: now,
+            created_at: OffsetDateTime::now_utc(),
             agent_answered_at: None,
             lead_dialed_at: None,
             lead_answered_at: None,
@@ -83,42 +207,14 @@ impl Store {
             recording_file: None,
             context: req.context.clone(),
         };
-        let inserted = sqlx::query(
-            "INSERT INTO calls (id, tenant, user_id, agent_endpoint, to_number, state, created_at, deal_id, contact_id, page_url)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&call.id)
-        .bind(&call.tenant)
-        .bind(&call.user_id)
-        .bind(&call.agent_endpoint)
-        .bind(&call.to)
-        .bind(call.state.as_str())
-        .bind(to_millis(now))
-        .bind(&call.context.deal_id)
-        .bind(&call.context.contact_id)
-        .bind(&call.context.page_url)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(e) if is_unique_violation(&e) => return Err(StoreError::AgentBusy),
-            other => other?,
+        let (reply, answer) = oneshot::channel();
+        let pending = PendingCreate {
+            call,
+            idempotency: req.idempotency.map(|(k, h)| (k.to_owned(), h.to_owned())),
+            reply,
         };
-        if let Some((key, hash)) = req.idempotency {
-            sqlx::query(
-                "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, call_id, created_at) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&req.user.id)
-            .bind(key)
-            .bind(hash)
-            .bind(&call.id)
-            .bind(to_millis(now))
-            .execute(&mut *tx)
-            .await?;
-        }
-        let event = Self::append_event(&mut tx, &call).await?;
-        tx.commit().await?;
-        self.publish(event);
-        Ok(Created::New(call))
+        self.creates.send(pending).map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Writes successive versions of calls, in order, in one transaction:
@@ -128,7 +224,7 @@ impl Store {
         if versions.is_empty() {
             return Ok(());
         }
-        let _serialized = self.write_lock.lock().await;
+        let _serialized = self.writer.lock.lock().await;
         let mut tx = self.pool.begin().await?;
         let mut events = Vec::with_capacity(versions.len());
         for call in versions {
@@ -152,11 +248,11 @@ impl Store {
             .bind(&call.id)
             .execute(&mut *tx)
             .await?;
-            events.push(Self::append_event(&mut tx, call).await?);
+            events.push(append_event(&mut tx, call).await?);
         }
         tx.commit().await?;
         for event in events {
-            self.publish(event);
+            self.writer.publish(event);
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use sqlx::{Row, Sqlite, Transaction};
 use time::OffsetDateTime;
 
-use super::{Store, StoreError, to_millis};
+use super::{Store, StoreError, Writer, to_millis};
 use crate::domain::Call;
 
 /// One state change of one call; `seq` is the SSE event id.
@@ -15,34 +15,37 @@ pub struct CallEvent {
     pub call: Call,
 }
 
-impl Store {
-    pub(super) async fn append_event(
-        tx: &mut Transaction<'_, Sqlite>,
-        call: &Call,
-    ) -> Result<CallEvent, StoreError> {
-        let payload =
-            serde_json::to_string(call).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let row = sqlx::query(
-            "INSERT INTO call_events (call_id, tenant, user_id, payload, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING seq",
-        )
-        .bind(&call.id)
-        .bind(&call.tenant)
-        .bind(&call.user_id)
-        .bind(payload)
-        .bind(to_millis(OffsetDateTime::now_utc()))
-        .fetch_one(&mut **tx)
-        .await?;
-        Ok(CallEvent {
-            seq: row.try_get("seq")?,
-            call: call.clone(),
-        })
-    }
+/// Appends `call`'s current version to the log, inside the caller's transaction.
+pub(super) async fn append_event(
+    tx: &mut Transaction<'_, Sqlite>,
+    call: &Call,
+) -> Result<CallEvent, StoreError> {
+    let payload = serde_json::to_string(call).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let row = sqlx::query(
+        "INSERT INTO call_events (call_id, tenant, user_id, payload, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING seq",
+    )
+    .bind(&call.id)
+    .bind(&call.tenant)
+    .bind(&call.user_id)
+    .bind(payload)
+    .bind(to_millis(OffsetDateTime::now_utc()))
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(CallEvent {
+        seq: row.try_get("seq")?,
+        call: call.clone(),
+    })
+}
 
+impl Writer {
+    /// Publishes a committed change. No subscriber is not an error: the
+    /// event is in the database.
     pub(super) fn publish(&self, event: CallEvent) {
-        // No subscriber is not an error: the event is in the database.
         let _ = self.events.send(Arc::new(event));
     }
+}
 
+impl Store {
     /// Events after `after_seq` of `tenant` (and of `user_id` when given), in
     /// order, at most `limit`. The payloads are returned as stored JSON.
     pub async fn events_after(

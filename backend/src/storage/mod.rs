@@ -16,7 +16,7 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use time::OffsetDateTime;
-use tokio::sync::{Mutex, broadcast};
+use tokio::sync::{Mutex, broadcast, mpsc};
 
 pub use calls::{CallFilter, CreateCall, Created};
 pub use events::CallEvent;
@@ -36,6 +36,10 @@ pub enum StoreError {
     IdempotencyMismatch,
     #[error("{0} already exists")]
     Conflict(&'static str),
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the store is shutting down")]
+    Closed,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error(transparent)]
@@ -48,7 +52,16 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
-    write_lock: Arc<Mutex<()>>,
+    writer: Writer,
+    creates: mpsc::UnboundedSender<calls::PendingCreate>,
+}
+
+/// What every writer of call changes shares: the lock that orders commits
+/// and publications, and the live channel.
+#[derive(Clone)]
+struct Writer {
+    pool: SqlitePool,
+    lock: Arc<Mutex<()>>,
     events: broadcast::Sender<Arc<CallEvent>>,
 }
 
@@ -69,10 +82,17 @@ impl Store {
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
+        let writer = Writer {
+            pool: pool.clone(),
+            lock: Arc::new(Mutex::new(())),
+            events,
+        };
+        let (creates, requests) = mpsc::unbounded_channel();
+        tokio::spawn(calls::run_creates(writer.clone(), requests));
         Ok(Store {
             pool,
-            write_lock: Arc::new(Mutex::new(())),
-            events,
+            writer,
+            creates,
         })
     }
 
@@ -83,7 +103,7 @@ impl Store {
 
     /// Live call changes, published after commit in `seq` order.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<CallEvent>> {
-        self.events.subscribe()
+        self.writer.events.subscribe()
     }
 }
 

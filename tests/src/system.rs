@@ -1,8 +1,8 @@
-//! Shared pieces of the system tests: the real backend started in-process on
-//! a random port with its own database file, users with real tokens, and a
-//! TCP proxy that can cut the backend's AMI connection.
-
-#![allow(dead_code)] // each test binary uses a different part of this module
+//! The system under test, assembled: a [`Lab`] (a test PBX with its SIP
+//! peers), the real backend started in-process on a random port with its own
+//! database file and users with real tokens ([`Backend`]), and a TCP proxy
+//! that can cut the backend's AMI connection ([`AmiProxy`]). Used by the
+//! system tests and the load benchmark.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::{AsteriskRoot, PeerBehavior, SipPeer, TestPbx, TestPbxOptions, free_udp_port};
 use disca_backend::auth::issue_token;
 use disca_backend::configuration::{FileCalls, FileConfig, Overrides, Settings};
 use disca_backend::domain::{DestinationPolicy, Region, Role, Tenant};
 use disca_backend::startup::Application;
 use disca_backend::storage::{NewUser, Store};
-use disca_tests::{AsteriskRoot, PeerBehavior, SipPeer, TestPbx, TestPbxOptions, free_udp_port};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
@@ -27,12 +27,15 @@ pub const LEAD_E164: &str = "+5511987654321";
 pub const PATIENCE: Duration = Duration::from_secs(40);
 
 /// Users the backend knows, by name: `acme-1001`, `acme-1002`,
-/// `acme-manager` (extension 1009), `globex-2001`.
+/// `acme-manager` (extension 1009), `globex-2001`; plus, for load, agents
+/// with extensions 5000, 5001... (see [`TestPbxOptions::extra_agents`]).
 pub struct Backend {
     pub base: String,
     pub http: reqwest::Client,
     pub tokens: HashMap<&'static str, String>,
     pub user_ids: HashMap<&'static str, String>,
+    /// Tokens of the extra agents, in extension order.
+    pub extra_agent_tokens: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -53,6 +56,15 @@ impl Lab {
         trunk: PeerBehavior,
         lead_ring_timeout_secs: u32,
     ) -> Lab {
+        Lab::start_with_options(agents, trunk, lead_ring_timeout_secs, 0).await
+    }
+
+    pub async fn start_with_options(
+        agents: PeerBehavior,
+        trunk: PeerBehavior,
+        lead_ring_timeout_secs: u32,
+        extra_agents: u32,
+    ) -> Lab {
         let root = AsteriskRoot::locate().expect("provisioned Asterisk root");
         let (agent_port, trunk_port) = (free_udp_port(), free_udp_port());
         let agents = SipPeer::start(agent_port, agents)
@@ -65,6 +77,7 @@ impl Lab {
                 agent_sip_port: agent_port,
                 trunk_sip_port: trunk_port,
                 lead_ring_timeout_secs,
+                extra_agents,
             },
         )
         .await
@@ -76,6 +89,15 @@ impl Lab {
 impl Backend {
     /// Starts the backend against `ami_addr` with the test PBX's AMI user.
     pub async fn start(pbx: &TestPbx, ami_addr: SocketAddr) -> Backend {
+        Backend::start_with_extra_agents(pbx, ami_addr, 0).await
+    }
+
+    /// [`Backend::start`], plus `extra_agents` acme agents (extensions 5000...).
+    pub async fn start_with_extra_agents(
+        pbx: &TestPbx,
+        ami_addr: SocketAddr,
+        extra_agents: u32,
+    ) -> Backend {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).await.unwrap();
         let mut tokens = HashMap::new();
@@ -111,6 +133,22 @@ impl Backend {
             tokens.insert(name, token.secret);
             user_ids.insert(name, user.id);
         }
+        let mut extra_agent_tokens = Vec::new();
+        for ext in (0..extra_agents).map(|i| 5000 + i) {
+            let token = issue_token();
+            store
+                .add_user(NewUser {
+                    tenant: "acme",
+                    name: &format!("Agent {ext}"),
+                    email: &format!("agent{ext}@example.com"),
+                    extension: &ext.to_string().parse().unwrap(),
+                    role: Role::Agent,
+                    token_hash: &token.hash,
+                })
+                .await
+                .unwrap();
+            extra_agent_tokens.push(token.secret);
+        }
         drop(store);
         let mut settings = Settings::merge(
             Overrides {
@@ -144,6 +182,7 @@ impl Backend {
                 .unwrap(),
             tokens,
             user_ids,
+            extra_agent_tokens,
             _dir: dir,
         };
         backend.wait_until_healthy().await;

@@ -1,0 +1,214 @@
+//! Load against the real stack: the real backend, a real Asterisk 22, SIPp
+//! phones and trunk. Two measurements in one run:
+//!
+//! 1. `POST /v1/calls` → `Originate` written to the AMI socket, with 100
+//!    concurrent clients (each an agent with its own phone), several rounds.
+//!    The time the Originate is written is taken by a loopback TCP relay
+//!    between the backend and Asterisk that timestamps the `ChannelId:` line
+//!    of each Originate as it passes (the relay adds one loopback hop).
+//! 2. 200 concurrent calls placed at once, each answered by the lead and hung
+//!    up after a few seconds: every one must end `answered`, none lost.
+//!
+//! Run as root with a provisioned Asterisk root:
+//! `cargo bench -p disca-tests --bench originate_load`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use disca_tests::PeerBehavior;
+use disca_tests::system::{Backend, LEAD, Lab};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const CLIENTS: usize = 100;
+const ROUNDS: usize = 5;
+const CONCURRENT_CALLS: usize = 200;
+
+type Seen = Arc<Mutex<HashMap<String, Instant>>>;
+
+/// A relay that records when each Originate's `ChannelId` passes towards Asterisk.
+async fn originate_sniffer(upstream: SocketAddr, seen: Seen) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let server = TcpStream::connect(upstream).await.unwrap();
+                client.set_nodelay(true).unwrap();
+                server.set_nodelay(true).unwrap();
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                });
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut line = Vec::new();
+                loop {
+                    let n = match cr.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    let now = Instant::now();
+                    // Recorded before forwarding, so the backend cannot see the
+                    // answer before the timestamp exists.
+                    for &b in &buf[..n] {
+                        if b == b'\n' {
+                            let text = String::from_utf8_lossy(&line);
+                            if let Some(id) = text.trim_end().strip_prefix("ChannelId: ") {
+                                seen.lock().unwrap().insert(id.to_owned(), now);
+                            }
+                            line.clear();
+                        } else {
+                            line.push(b);
+                        }
+                    }
+                    if sw.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+async fn place(http: &reqwest::Client, base: &str, token: &str) -> (Instant, Duration, Value) {
+    let sent = Instant::now();
+    let r = http
+        .post(format!("{base}/v1/calls"))
+        .bearer_auth(token)
+        .json(&json!({"to": LEAD, "context": {"deal_id": "5f1e7a9b2c3d4e5f6a7b8c9d"}}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    (sent, sent.elapsed(), body)
+}
+
+async fn wait_all_ended(backend: &Backend, ids: &[(String, String)]) -> HashMap<String, usize> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut outcomes = HashMap::new();
+    for (token, id) in ids {
+        loop {
+            let call: Value = backend
+                .http
+                .get(format!("{}/v1/calls/{id}", backend.base))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if call["state"] == "ended" {
+                *outcomes
+                    .entry(call["outcome"].as_str().unwrap().to_owned())
+                    .or_insert(0) += 1;
+                break;
+            }
+            assert!(Instant::now() < deadline, "call {id} never ended: {call}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    outcomes
+}
+
+#[tokio::main]
+async fn main() {
+    let lab = Lab::start_with_options(
+        PeerBehavior::AnswerAndWait,
+        PeerBehavior::AnswerThenHangup {
+            talk: Duration::from_secs(3),
+        },
+        20,
+        CONCURRENT_CALLS as u32,
+    )
+    .await;
+    let seen: Seen = Arc::default();
+    let relay = originate_sniffer(lab.pbx.ami_addr, seen.clone()).await;
+    let backend = Backend::start_with_extra_agents(&lab.pbx, relay, CONCURRENT_CALLS as u32).await;
+    let tokens = backend.extra_agent_tokens.clone();
+
+    // 1. Latency with 100 concurrent clients.
+    let mut to_socket = Vec::new();
+    let mut round_trip = Vec::new();
+    for _ in 0..ROUNDS {
+        let mut tasks = tokio::task::JoinSet::new();
+        let start = Arc::new(tokio::sync::Barrier::new(CLIENTS));
+        for token in tokens.iter().take(CLIENTS).cloned() {
+            let (base, http, start) = (backend.base.clone(), backend.http.clone(), start.clone());
+            tasks.spawn(async move {
+                start.wait().await;
+                let (sent, rtt, body) = place(&http, &base, &token).await;
+                (token, sent, rtt, body["id"].as_str().unwrap().to_owned())
+            });
+        }
+        let mut ids = Vec::new();
+        while let Some(r) = tasks.join_next().await {
+            let (token, sent, rtt, id) = r.unwrap();
+            let written = {
+                let seen = seen.lock().unwrap();
+                *seen
+                    .get(&id)
+                    .unwrap_or_else(|| panic!("no Originate seen for {id} ({} seen)", seen.len()))
+            };
+            to_socket.push(written - sent);
+            round_trip.push(rtt);
+            ids.push((token, id));
+        }
+        let outcomes = wait_all_ended(&backend, &ids).await;
+        assert_eq!(outcomes.get("answered"), Some(&CLIENTS), "{outcomes:?}");
+    }
+    to_socket.sort();
+    round_trip.sort();
+
+    // 2. 200 concurrent calls.
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for token in tokens.iter().cloned() {
+        let (base, http) = (backend.base.clone(), backend.http.clone());
+        tasks.spawn(async move {
+            let (_, _, body) = place(&http, &base, &token).await;
+            (token, body["id"].as_str().unwrap().to_owned())
+        });
+    }
+    let mut ids = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        ids.push(r.unwrap());
+    }
+    let outcomes = wait_all_ended(&backend, &ids).await;
+    let all_done = started.elapsed();
+
+    println!("originate_load: real backend + Asterisk 22 + SIPp on loopback");
+    println!(
+        "POST /v1/calls -> Originate written to the AMI socket ({} calls, {CLIENTS} concurrent clients, {ROUNDS} rounds)",
+        to_socket.len()
+    );
+    for (name, p) in [("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("max", 1.0)] {
+        println!(
+            "  {name}: {:>7.2} ms   (full POST round trip {:>7.2} ms)",
+            percentile(&to_socket, p).as_secs_f64() * 1e3,
+            percentile(&round_trip, p).as_secs_f64() * 1e3
+        );
+    }
+    println!(
+        "{CONCURRENT_CALLS} concurrent calls: outcomes {outcomes:?}, all ended within {:.1} s",
+        all_done.as_secs_f64()
+    );
+    assert_eq!(
+        outcomes.get("answered"),
+        Some(&CONCURRENT_CALLS),
+        "every call answered, none lost"
+    );
+}
