@@ -4,11 +4,13 @@
 
 use std::time::Duration;
 
-use disca_backend::auth::issue_token;
-use disca_backend::configuration::{FileConfig, Overrides, Settings};
-use disca_backend::domain::{DestinationPolicy, Region, Role, Tenant};
+use disca_backend::auth::{hash_token, issue_token};
+use disca_backend::configuration::{FileCalls, FileConfig, Overrides, Settings};
+use disca_backend::domain::{
+    Call, CallContext, CallState, DestinationPolicy, E164Number, Outcome, Region, Role, Tenant,
+};
 use disca_backend::startup::Application;
-use disca_backend::storage::{NewUser, Store};
+use disca_backend::storage::{CreateCall, Created, NewUser, Store};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -17,10 +19,15 @@ struct TestApp {
     http: reqwest::Client,
     agent: String,
     other_tenant_agent: String,
+    store: Store,
     _dir: tempfile::TempDir,
 }
 
 async fn spawn_app() -> TestApp {
+    spawn_app_with(FileConfig::default()).await
+}
+
+async fn spawn_app_with(file: FileConfig) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -32,7 +39,7 @@ async fn spawn_app() -> TestApp {
         ami_addr: Some(closed_port.to_string()),
         ..Overrides::default()
     };
-    let settings = Settings::merge(overrides, FileConfig::default()).unwrap();
+    let settings = Settings::merge(overrides, file).unwrap();
     let store = Store::open(dir.path()).await.unwrap();
     let mut tokens = Vec::new();
     for slug in ["acme", "globex"] {
@@ -68,6 +75,7 @@ async fn spawn_app() -> TestApp {
             .unwrap(),
         agent: tokens.remove(0),
         other_tenant_agent: tokens.remove(0),
+        store,
         _dir: dir,
     }
 }
@@ -273,4 +281,171 @@ async fn health_metrics_and_openapi() {
             "{path} missing from the OpenAPI document"
         );
     }
+}
+
+#[tokio::test]
+async fn too_many_clicks_get_429_with_retry_after() {
+    let app = spawn_app_with(FileConfig {
+        calls: FileCalls {
+            calls_per_minute: Some(2),
+            ..FileCalls::default()
+        },
+        ..FileConfig::default()
+    })
+    .await;
+    for _ in 0..2 {
+        let (status, _) = app
+            .post_call(&app.agent, r#"{"to": "(11) 98765-4321"}"#)
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the PBX is down, the limiter lets it through"
+        );
+    }
+    let r = app
+        .http
+        .post(format!("{}/v1/calls", app.base))
+        .bearer_auth(&app.agent)
+        .body(r#"{"to": "(11) 98765-4321"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=31).contains(&wait), "{wait}");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(code(&body), "rate_limited");
+    // Another user is not limited by this one's clicks.
+    let (status, _) = app
+        .post_call(&app.other_tenant_agent, r#"{"to": "(11) 98765-4321"}"#)
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+/// Stores a finished call for the first agent (acme), as the tracker would.
+async fn finished_call(app: &TestApp, to: &str, outcome: Outcome) -> Call {
+    let user = app
+        .store
+        .user_by_token_hash(&hash_token(&app.agent))
+        .await
+        .unwrap();
+    let to = E164Number::parse(to, Region::BRAZIL).unwrap();
+    let Created::New(mut call) = app
+        .store
+        .create_call(CreateCall {
+            user: &user,
+            to: &to,
+            context: &CallContext::default(),
+            idempotency: None,
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("a new call")
+    };
+    call.state = CallState::Ended;
+    call.outcome = Some(outcome);
+    call.ended_at = Some(time::OffsetDateTime::now_utc());
+    app.store
+        .save_calls(std::slice::from_ref(&call))
+        .await
+        .unwrap();
+    call
+}
+
+#[tokio::test]
+async fn listing_filters_and_pages() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for (i, outcome) in [
+        Outcome::Answered,
+        Outcome::Busy,
+        Outcome::Answered,
+        Outcome::NoAnswer,
+        Outcome::Answered,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        ids.push(
+            finished_call(&app, &format!("(11) 98765-432{i}"), outcome)
+                .await
+                .id,
+        );
+    }
+    let get = |query: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .http
+                .get(format!("{}/v1/calls?{query}", app.base))
+                .bearer_auth(&app.agent)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let ids_of = |page: &Value| -> Vec<String> {
+        page["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Newest first, two per page, three pages.
+    let first = get("limit=2".into()).await;
+    assert_eq!(ids_of(&first), [ids[4].clone(), ids[3].clone()]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = get(format!("limit=2&cursor={cursor}")).await;
+    assert_eq!(ids_of(&second), [ids[2].clone(), ids[1].clone()]);
+    let third = get(format!(
+        "limit=2&cursor={}",
+        second["next_cursor"].as_str().unwrap()
+    ))
+    .await;
+    assert_eq!(ids_of(&third), [ids[0].clone()]);
+    assert!(third.get("next_cursor").is_none());
+    // Outcome filter.
+    let answered = get("outcome=answered".into()).await;
+    assert_eq!(
+        ids_of(&answered),
+        [ids[4].clone(), ids[2].clone(), ids[0].clone()]
+    );
+    // Date range: everything is from today; nothing from tomorrow on.
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let today = get(format!(
+        "from={}&to={}",
+        fmt(now - time::Duration::hours(1)),
+        fmt(now + time::Duration::hours(1))
+    ))
+    .await;
+    assert_eq!(ids_of(&today).len(), 5);
+    let future = get(format!("from={}", fmt(now + time::Duration::hours(1)))).await;
+    assert!(ids_of(&future).is_empty());
+    // The other tenant sees none of them, even asking by user.
+    let r = app
+        .http
+        .get(format!("{}/v1/calls", app.base))
+        .bearer_auth(&app.other_tenant_agent)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.json::<Value>().await.unwrap()["calls"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
