@@ -1,4 +1,9 @@
-//! The `Authorization: Bearer <token>` extractor.
+//! The `Authorization: Bearer <token>` extractor, and the short-lived cache
+//! of authenticated users behind it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -28,10 +33,50 @@ impl FromRequestParts<AppState> for CurrentUser {
             .map(str::trim)
             .filter(|t| looks_like_token(t))
             .ok_or_else(ApiError::unauthorized)?;
-        match state.store.user_by_token_hash(&hash_token(token)).await {
-            Ok(user) => Ok(CurrentUser(user)),
+        let hash = hash_token(token);
+        if let Some(user) = state.users.get(&hash) {
+            return Ok(CurrentUser(user));
+        }
+        match state.store.user_by_token_hash(&hash).await {
+            Ok(user) => {
+                state.users.put(hash, user.clone());
+                Ok(CurrentUser(user))
+            }
             Err(StoreError::NotFound) => Err(ApiError::unauthorized()),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// Users recently found by token hash, so a burst of clicks does not queue on
+/// the database. An entry lives [`UserCache::TTL`]: a user whose record
+/// changes keeps their old view of it at most that long. Failed look-ups are
+/// not cached.
+#[derive(Default)]
+pub struct UserCache {
+    entries: Mutex<HashMap<String, (Instant, User)>>,
+}
+
+impl UserCache {
+    pub const TTL: Duration = Duration::from_secs(30);
+    const MAX_ENTRIES: usize = 10_000;
+
+    fn get(&self, token_hash: &str) -> Option<User> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(token_hash)
+            .filter(|(at, _)| at.elapsed() < Self::TTL)
+            .map(|(_, user)| user.clone())
+    }
+
+    fn put(&self, token_hash: String, user: User) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= Self::MAX_ENTRIES {
+            entries.retain(|_, (at, _)| at.elapsed() < Self::TTL);
+            if entries.len() >= Self::MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(token_hash, (Instant::now(), user));
     }
 }

@@ -30,6 +30,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Call creations per user.
     pub limiter: Arc<DefaultKeyedRateLimiter<String>>,
+    /// Recently authenticated users.
+    pub users: Arc<auth::UserCache>,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
             pbx,
             metrics,
             limiter: Arc::new(RateLimiter::keyed(quota)),
+            users: Arc::default(),
         }
     }
 }

@@ -1,12 +1,15 @@
 //! The `calls` and `idempotency_keys` tables.
 
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
-use super::events::{CallEvent, append_event};
-use super::{Store, StoreError, Writer, from_millis, is_unique_violation, parse_column, to_millis};
+use super::events::{CallEvent, append_events};
+use super::{Store, StoreError, Writer, from_millis, parse_column, to_millis};
 use crate::domain::{Call, CallContext, CallId, CallState, E164Number, HangupCause, Outcome, User};
 
 /// A call to record before its Originate is sent.
@@ -37,12 +40,10 @@ pub(super) struct PendingCreate {
 const MAX_CREATE_BATCH: usize = 256;
 
 /// Commits call creations in groups: whatever arrived while the previous
-/// group was being written goes into the next transaction. Under a burst of
-/// clicks this costs one commit per group instead of one per click. A
-/// refused request (busy agent, reused key) is refused by its first write,
-/// and SQLite undoes just that statement, so the others stay intact (on
-/// PostgreSQL this needs a savepoint per request). Ends when every [`Store`]
-/// is dropped.
+/// group was being written goes into the next transaction, written with a
+/// fixed number of statements (see [`Writer::write_creates`]). Under a burst
+/// of clicks this costs one commit per group instead of one per click. Ends
+/// when every [`Store`] is dropped.
 pub(super) async fn run_creates(
     writer: Writer,
     mut requests: mpsc::UnboundedReceiver<PendingCreate>,
@@ -62,107 +63,201 @@ pub(super) async fn run_creates(
 impl Writer {
     async fn commit_creates(&self, batch: Vec<PendingCreate>) {
         let _serialized = self.lock.lock().await;
-        let mut tx = match self.pool.begin().await {
-            Ok(tx) => tx,
+        match self.write_creates(&batch).await {
+            Ok((answers, events)) => {
+                for event in events {
+                    self.publish(event);
+                }
+                for (p, answer) in batch.into_iter().zip(answers) {
+                    let _ = p.reply.send(answer);
+                }
+            }
             Err(e) => {
                 let message = e.to_string();
                 for p in batch {
                     let _ = p.reply.send(Err(StoreError::Unavailable(message.clone())));
                 }
-                return;
             }
-        };
-        let mut results = Vec::with_capacity(batch.len());
-        for p in &batch {
-            match create_in(&mut tx, p).await {
-                // Refusals touch nothing: each is decided by the request's
-                // first write, whose failed statement SQLite undoes alone.
-                Ok(created) => results.push(Ok(created)),
-                Err(e @ (StoreError::AgentBusy | StoreError::IdempotencyMismatch)) => {
-                    results.push(Err(e))
-                }
-                Err(e) => {
-                    // Anything else leaves the transaction in doubt: drop the group.
-                    drop(tx);
-                    let message = e.to_string();
-                    for p in batch {
-                        let _ = p.reply.send(Err(StoreError::Unavailable(message.clone())));
+        }
+    }
+
+    /// Writes a group with a fixed number of statements, whatever its size:
+    /// one look-up of the Idempotency-Keys, one multi-row insert each for
+    /// calls, keys and events. A busy agent's row is skipped by
+    /// `ON CONFLICT DO NOTHING` (the partial unique index) and so is absent
+    /// from `RETURNING`, which is how its request learns it was refused.
+    /// Returns each request's answer, and the events to publish in `seq`
+    /// order.
+    async fn write_creates(
+        &self,
+        batch: &[PendingCreate],
+    ) -> Result<(Vec<Result<Created, StoreError>>, Vec<CallEvent>), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut answers: Vec<Option<Result<Created, StoreError>>> =
+            batch.iter().map(|_| None).collect();
+
+        // Idempotency-Keys: the first use of each key in the group is looked
+        // up; later uses in the same group answer like the first.
+        let mut first_use: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut repeats: Vec<(usize, usize)> = Vec::new();
+        for (i, p) in batch.iter().enumerate() {
+            if let Some((key, _)) = &p.idempotency {
+                match first_use.entry((p.call.user_id.as_str(), key.as_str())) {
+                    Entry::Occupied(first) => repeats.push((i, *first.get())),
+                    Entry::Vacant(slot) => {
+                        slot.insert(i);
                     }
-                    return;
                 }
             }
         }
-        let committed = tx.commit().await.map_err(|e| e.to_string());
-        for (p, result) in batch.into_iter().zip(results) {
-            let result = match (result, &committed) {
-                (Ok((created, event)), Ok(())) => {
-                    if let Some(event) = event {
-                        self.publish(event);
-                    }
-                    Ok(created)
-                }
-                (Ok(_), Err(message)) => Err(StoreError::Unavailable(message.clone())),
-                (Err(e), _) => Err(e),
-            };
-            let _ = p.reply.send(result);
+        if !first_use.is_empty() {
+            for (i, answer) in replays(&mut tx, batch, &first_use).await? {
+                answers[i] = Some(answer);
+            }
         }
+        let repeated: HashSet<usize> = repeats.iter().map(|(i, _)| *i).collect();
+
+        let fresh: Vec<&PendingCreate> = batch
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| answers[*i].is_none() && !repeated.contains(i))
+            .map(|(_, p)| p)
+            .collect();
+        let mut inserted: HashSet<String> = HashSet::new();
+        if !fresh.is_empty() {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO calls (id, tenant, user_id, agent_endpoint, to_number, state, created_at, deal_id, contact_id, page_url) ",
+            );
+            q.push_values(&fresh, |mut row, p| {
+                let c = &p.call;
+                row.push_bind(&c.id)
+                    .push_bind(&c.tenant)
+                    .push_bind(&c.user_id)
+                    .push_bind(&c.agent_endpoint)
+                    .push_bind(&c.to)
+                    .push_bind(c.state.as_str())
+                    .push_bind(to_millis(c.created_at))
+                    .push_bind(&c.context.deal_id)
+                    .push_bind(&c.context.contact_id)
+                    .push_bind(&c.context.page_url);
+            });
+            q.push(" ON CONFLICT DO NOTHING RETURNING id");
+            for row in q.build().fetch_all(&mut *tx).await? {
+                inserted.insert(row.try_get("id")?);
+            }
+        }
+        let created: Vec<&PendingCreate> = fresh
+            .into_iter()
+            .filter(|p| inserted.contains(&p.call.id))
+            .collect();
+        let keyed: Vec<&PendingCreate> = created
+            .iter()
+            .copied()
+            .filter(|p| p.idempotency.is_some())
+            .collect();
+        if !keyed.is_empty() {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, call_id, created_at) ",
+            );
+            q.push_values(&keyed, |mut row, p| {
+                let (key, hash) = p.idempotency.as_ref().expect("only keyed requests");
+                row.push_bind(&p.call.user_id)
+                    .push_bind(key)
+                    .push_bind(hash)
+                    .push_bind(&p.call.id)
+                    .push_bind(to_millis(p.call.created_at));
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        let events = append_events(&mut tx, created.iter().map(|p| &p.call)).await?;
+        tx.commit().await?;
+
+        for (i, p) in batch.iter().enumerate() {
+            if answers[i].is_none() && !repeated.contains(&i) {
+                answers[i] = Some(if inserted.contains(&p.call.id) {
+                    Ok(Created::New(p.call.clone()))
+                } else {
+                    Err(StoreError::AgentBusy)
+                });
+            }
+        }
+        for (i, first) in repeats {
+            let hash = |j: usize| batch[j].idempotency.as_ref().map(|(_, h)| h);
+            answers[i] = Some(match &answers[first] {
+                _ if hash(i) != hash(first) => Err(StoreError::IdempotencyMismatch),
+                Some(Ok(Created::New(call) | Created::Replayed(call))) => {
+                    Ok(Created::Replayed(call.clone()))
+                }
+                Some(Err(StoreError::AgentBusy)) => Err(StoreError::AgentBusy),
+                _ => Err(StoreError::IdempotencyMismatch),
+            });
+        }
+        let answers = answers
+            .into_iter()
+            .map(|a| a.unwrap_or(Err(StoreError::Closed)))
+            .collect();
+        Ok((answers, events))
     }
 }
 
-/// One creation inside the group's transaction.
-async fn create_in(
+/// Answers for requests whose Idempotency-Key was stored by an earlier
+/// group: the same request gets its call back, another request with the key
+/// is refused.
+async fn replays(
     tx: &mut Transaction<'_, Sqlite>,
-    p: &PendingCreate,
-) -> Result<(Created, Option<CallEvent>), StoreError> {
-    let call = &p.call;
-    if let Some((key, hash)) = &p.idempotency {
-        let seen = sqlx::query("SELECT request_hash, call_id FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2")
-            .bind(&call.user_id)
-            .bind(key)
-            .fetch_optional(&mut **tx)
-            .await?;
-        if let Some(row) = seen {
-            if row.try_get::<String, _>("request_hash")? != *hash {
-                return Err(StoreError::IdempotencyMismatch);
-            }
-            let call_id: String = row.try_get("call_id")?;
-            let sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1");
-            let row = sqlx::query(&sql).bind(call_id).fetch_one(&mut **tx).await?;
-            return Ok((Created::Replayed(call_from_row(&row)?), None));
+    batch: &[PendingCreate],
+    first_use: &HashMap<(&str, &str), usize>,
+) -> Result<Vec<(usize, Result<Created, StoreError>)>, StoreError> {
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "SELECT user_id, idem_key, request_hash, call_id FROM idempotency_keys WHERE idem_key IN (",
+    );
+    let mut keys = q.separated(", ");
+    for (_, key) in first_use.keys() {
+        keys.push_bind(*key);
+    }
+    q.push(")");
+    let mut answers = Vec::new();
+    let mut replayed = Vec::new();
+    for row in q.build().fetch_all(&mut **tx).await? {
+        let (user_id, key): (String, String) = (row.try_get("user_id")?, row.try_get("idem_key")?);
+        let Some(&i) = first_use.get(&(user_id.as_str(), key.as_str())) else {
+            continue;
+        };
+        let stored_hash: String = row.try_get("request_hash")?;
+        if batch[i]
+            .idempotency
+            .as_ref()
+            .is_some_and(|(_, hash)| *hash == stored_hash)
+        {
+            replayed.push((i, row.try_get::<String, _>("call_id")?));
+        } else {
+            answers.push((i, Err(StoreError::IdempotencyMismatch)));
         }
     }
-    let inserted = sqlx::query(
-        "INSERT INTO calls (id, tenant, user_id, agent_endpoint, to_number, state, created_at, deal_id, contact_id, page_url)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(&call.id)
-    .bind(&call.tenant)
-    .bind(&call.user_id)
-    .bind(&call.agent_endpoint)
-    .bind(&call.to)
-    .bind(call.state.as_str())
-    .bind(to_millis(call.created_at))
-    .bind(&call.context.deal_id)
-    .bind(&call.context.contact_id)
-    .bind(&call.context.page_url)
-    .execute(&mut **tx)
-    .await;
-    match inserted {
-        Err(e) if is_unique_violation(&e) => return Err(StoreError::AgentBusy),
-        other => other?,
-    };
-    if let Some((key, hash)) = &p.idempotency {
-        sqlx::query("INSERT INTO idempotency_keys (user_id, idem_key, request_hash, call_id, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&call.user_id)
-            .bind(key)
-            .bind(hash)
-            .bind(&call.id)
-            .bind(to_millis(call.created_at))
-            .execute(&mut **tx)
-            .await?;
+    if replayed.is_empty() {
+        return Ok(answers);
     }
-    let event = append_event(tx, call).await?;
-    Ok((Created::New(call.clone()), Some(event)))
+    let mut q: QueryBuilder<Sqlite> =
+        QueryBuilder::new(format!("SELECT {CALL_COLUMNS} FROM calls WHERE id IN ("));
+    let mut ids = q.separated(", ");
+    for (_, id) in &replayed {
+        ids.push_bind(id.as_str());
+    }
+    q.push(")");
+    let calls: HashMap<String, Call> = q
+        .build()
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|row| call_from_row(row).map(|c| (c.id.clone(), c)))
+        .collect::<Result<_, _>>()?;
+    for (i, id) in replayed {
+        let call = calls.get(&id).cloned().ok_or_else(|| {
+            StoreError::Corrupt(format!("idempotency key of a missing call {id}"))
+        })?;
+        answers.push((i, Ok(Created::Replayed(call))));
+    }
+    Ok(answers)
 }
 
 /// Which calls to list, newest first.
@@ -226,7 +321,6 @@ impl Store {
         }
         let _serialized = self.writer.lock.lock().await;
         let mut tx = self.pool.begin().await?;
-        let mut events = Vec::with_capacity(versions.len());
         for call in versions {
             sqlx::query(
                 "UPDATE calls SET state = $1, outcome = $2, agent_answered_at = $3, lead_dialed_at = $4,
@@ -248,8 +342,8 @@ impl Store {
             .bind(&call.id)
             .execute(&mut *tx)
             .await?;
-            events.push(append_event(&mut tx, call).await?);
         }
+        let events = append_events(&mut tx, versions.iter()).await?;
         tx.commit().await?;
         for event in events {
             self.writer.publish(event);

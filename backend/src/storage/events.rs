@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use time::OffsetDateTime;
 
 use super::{Store, StoreError, Writer, to_millis};
@@ -15,26 +15,51 @@ pub struct CallEvent {
     pub call: Call,
 }
 
-/// Appends `call`'s current version to the log, inside the caller's transaction.
-pub(super) async fn append_event(
+/// Appends the calls' current versions to the log in one statement, inside
+/// the caller's transaction; returns the events in `seq` order.
+pub(super) async fn append_events<'c>(
     tx: &mut Transaction<'_, Sqlite>,
-    call: &Call,
-) -> Result<CallEvent, StoreError> {
-    let payload = serde_json::to_string(call).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let row = sqlx::query(
-        "INSERT INTO call_events (call_id, tenant, user_id, payload, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING seq",
-    )
-    .bind(&call.id)
-    .bind(&call.tenant)
-    .bind(&call.user_id)
-    .bind(payload)
-    .bind(to_millis(OffsetDateTime::now_utc()))
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(CallEvent {
-        seq: row.try_get("seq")?,
-        call: call.clone(),
-    })
+    calls: impl ExactSizeIterator<Item = &'c Call>,
+) -> Result<Vec<CallEvent>, StoreError> {
+    if calls.len() == 0 {
+        return Ok(Vec::new());
+    }
+    let now = to_millis(OffsetDateTime::now_utc());
+    let mut rows = Vec::with_capacity(calls.len());
+    for call in calls {
+        let payload =
+            serde_json::to_string(call).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        rows.push((call, payload));
+    }
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO call_events (call_id, tenant, user_id, payload, created_at) ",
+    );
+    q.push_values(&rows, |mut row, (call, payload)| {
+        row.push_bind(&call.id)
+            .push_bind(&call.tenant)
+            .push_bind(&call.user_id)
+            .push_bind(payload)
+            .push_bind(now);
+    });
+    // Rows are numbered in VALUES order; RETURNING's own order is not
+    // guaranteed, so the sequence numbers are sorted and matched back.
+    q.push(" RETURNING seq");
+    let mut seqs: Vec<i64> = q
+        .build()
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("seq"))
+        .collect::<Result<_, _>>()?;
+    seqs.sort_unstable();
+    Ok(seqs
+        .into_iter()
+        .zip(rows)
+        .map(|(seq, (call, _))| CallEvent {
+            seq,
+            call: call.clone(),
+        })
+        .collect())
 }
 
 impl Writer {

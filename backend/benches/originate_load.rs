@@ -1,5 +1,6 @@
-//! Load against the real stack: the real backend, a real Asterisk 22, SIPp
-//! phones and trunk. Two measurements in one run:
+//! Load against the real stack: the real `disca-backend` process, a real
+//! Asterisk 22, SIPp phones and trunk; the load generator is this process.
+//! Two measurements in one run:
 //!
 //! 1. `POST /v1/calls` → `Originate` written to the AMI socket, with 100
 //!    concurrent clients (each an agent with its own phone), several rounds.
@@ -10,15 +11,18 @@
 //!    up after a few seconds: every one must end `answered`, none lost.
 //!
 //! Run as root with a provisioned Asterisk root:
-//! `cargo bench -p disca-tests --bench originate_load`.
+//! `cargo bench -p disca-backend --bench originate_load`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use disca_backend::auth::issue_token;
+use disca_backend::domain::{DestinationPolicy, Region, Role, Tenant};
+use disca_backend::storage::{NewUser, Store};
 use disca_tests::PeerBehavior;
-use disca_tests::system::{Backend, LEAD, Lab};
+use disca_tests::system::{LEAD, Lab};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -76,6 +80,43 @@ async fn originate_sniffer(upstream: SocketAddr, seen: Seen) -> SocketAddr {
     addr
 }
 
+/// Tenant acme with `n` agents (extensions 5000...), the PBX's extra agents.
+async fn agents(data_dir: &std::path::Path, n: usize) -> Vec<String> {
+    let store = Store::open(data_dir).await.unwrap();
+    let tenant = Tenant {
+        slug: "acme".parse().unwrap(),
+        name: "Acme".into(),
+        region: Region::BRAZIL,
+        policy: DestinationPolicy::default(),
+    };
+    store.add_tenant(&tenant).await.unwrap();
+    let mut tokens = Vec::with_capacity(n);
+    for ext in (0..n).map(|i| 5000 + i) {
+        let token = issue_token();
+        store
+            .add_user(NewUser {
+                tenant: "acme",
+                name: &format!("Agent {ext}"),
+                email: &format!("agent{ext}@example.com"),
+                extension: &ext.to_string().parse().unwrap(),
+                role: Role::Agent,
+                token_hash: &token.hash,
+            })
+            .await
+            .unwrap();
+        tokens.push(token.secret);
+    }
+    tokens
+}
+
+struct Killed(std::process::Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
@@ -96,14 +137,17 @@ async fn place(http: &reqwest::Client, base: &str, token: &str) -> (Instant, Dur
     (sent, sent.elapsed(), body)
 }
 
-async fn wait_all_ended(backend: &Backend, ids: &[(String, String)]) -> HashMap<String, usize> {
+async fn wait_all_ended(
+    http: &reqwest::Client,
+    base: &str,
+    ids: &[(String, String)],
+) -> HashMap<String, usize> {
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut outcomes = HashMap::new();
     for (token, id) in ids {
         loop {
-            let call: Value = backend
-                .http
-                .get(format!("{}/v1/calls/{id}", backend.base))
+            let call: Value = http
+                .get(format!("{base}/v1/calls/{id}"))
                 .bearer_auth(token)
                 .send()
                 .await
@@ -137,17 +181,58 @@ async fn main() {
     .await;
     let seen: Seen = Arc::default();
     let relay = originate_sniffer(lab.pbx.ami_addr, seen.clone()).await;
-    let backend = Backend::start_with_extra_agents(&lab.pbx, relay, CONCURRENT_CALLS as u32).await;
-    let tokens = backend.extra_agent_tokens.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = agents(dir.path(), CONCURRENT_CALLS).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _backend = Killed(
+        std::process::Command::new(env!("CARGO_BIN_EXE_disca-backend"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--ami-addr",
+                &relay.to_string(),
+            ])
+            .args([
+                "--ami-username",
+                &lab.pbx.ami_username,
+                "--agent-ring-timeout-secs",
+                "10",
+            ])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("DISCA_AMI_SECRET", &lab.pbx.ami_secret)
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("backend starts"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(Instant::now() < deadline, "backend never healthy");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
-    // 1. Latency with 100 concurrent clients.
+    // 1. Latency with 100 concurrent clients: a cold burst (fresh
+    // connections, nothing cached), then ROUNDS measured bursts.
+    let mut cold = Vec::new();
     let mut to_socket = Vec::new();
     let mut round_trip = Vec::new();
-    for _ in 0..ROUNDS {
+    for round in 0..=ROUNDS {
         let mut tasks = tokio::task::JoinSet::new();
         let start = Arc::new(tokio::sync::Barrier::new(CLIENTS));
         for token in tokens.iter().take(CLIENTS).cloned() {
-            let (base, http, start) = (backend.base.clone(), backend.http.clone(), start.clone());
+            let (base, http, start) = (base.clone(), http.clone(), start.clone());
             tasks.spawn(async move {
                 start.wait().await;
                 let (sent, rtt, body) = place(&http, &base, &token).await;
@@ -163,13 +248,18 @@ async fn main() {
                     .get(&id)
                     .unwrap_or_else(|| panic!("no Originate seen for {id} ({} seen)", seen.len()))
             };
-            to_socket.push(written - sent);
-            round_trip.push(rtt);
+            if round == 0 {
+                cold.push(written - sent);
+            } else {
+                to_socket.push(written - sent);
+                round_trip.push(rtt);
+            }
             ids.push((token, id));
         }
-        let outcomes = wait_all_ended(&backend, &ids).await;
+        let outcomes = wait_all_ended(&http, &base, &ids).await;
         assert_eq!(outcomes.get("answered"), Some(&CLIENTS), "{outcomes:?}");
     }
+    cold.sort();
     to_socket.sort();
     round_trip.sort();
 
@@ -177,7 +267,7 @@ async fn main() {
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for token in tokens.iter().cloned() {
-        let (base, http) = (backend.base.clone(), backend.http.clone());
+        let (base, http) = (base.clone(), http.clone());
         tasks.spawn(async move {
             let (_, _, body) = place(&http, &base, &token).await;
             (token, body["id"].as_str().unwrap().to_owned())
@@ -187,10 +277,10 @@ async fn main() {
     while let Some(r) = tasks.join_next().await {
         ids.push(r.unwrap());
     }
-    let outcomes = wait_all_ended(&backend, &ids).await;
+    let outcomes = wait_all_ended(&http, &base, &ids).await;
     let all_done = started.elapsed();
 
-    println!("originate_load: real backend + Asterisk 22 + SIPp on loopback");
+    println!("originate_load: disca-backend process + Asterisk 22 + SIPp on loopback");
     println!(
         "POST /v1/calls -> Originate written to the AMI socket ({} calls, {CLIENTS} concurrent clients, {ROUNDS} rounds)",
         to_socket.len()
