@@ -8,13 +8,11 @@
 //! Run: `cargo bench -p disca-backend --bench live_calls_memory`.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use disca_backend::auth::issue_token;
-use disca_backend::domain::{DestinationPolicy, Region, Role, Tenant};
-use disca_backend::storage::{NewUser, Store};
+use disca_tests::system::{BackendProcess, BackendProcessOptions, seed_load_agents};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -132,81 +130,26 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
         .expect("field present")
 }
 
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).await.unwrap();
-    let tenant = Tenant {
-        slug: "acme".parse().unwrap(),
-        name: "Acme".into(),
-        region: Region::BRAZIL,
-        policy: DestinationPolicy::default(),
-    };
-    store.add_tenant(&tenant).await.unwrap();
-    let mut tokens = Vec::with_capacity(CALLS);
-    for i in 0..CALLS {
-        let token = issue_token();
-        store
-            .add_user(NewUser {
-                tenant: "acme",
-                name: &format!("Agent {i}"),
-                email: &format!("agent{i}@example.com"),
-                extension: &format!("{}", 3000 + i).parse().unwrap(),
-                role: Role::Agent,
-                token_hash: &token.hash,
-            })
-            .await
-            .unwrap();
-        tokens.push(token.secret);
-    }
-    drop(store);
-
+    let tokens = seed_load_agents(dir.path(), CALLS as u32).await;
     let ami = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ami_addr = ami.local_addr().unwrap();
     let live: Live = Arc::default();
     tokio::spawn(fake_asterisk(ami, live.clone()));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let backend = Killed(
-        Command::new(env!("CARGO_BIN_EXE_disca-backend"))
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--ami-addr",
-                &ami_addr.to_string(),
-            ])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("backend starts"),
-    );
-    let pid = backend.0.id();
-    let base = format!("http://127.0.0.1:{port}");
+    let backend = BackendProcess::start(BackendProcessOptions {
+        binary: Path::new(env!("CARGO_BIN_EXE_disca-backend")),
+        data_dir: dir.path(),
+        ami_addr,
+        ami_username: "disca",
+        ami_secret: "replayed",
+        extra_args: &[],
+    })
+    .await;
+    let pid = backend.pid();
+    let base = backend.base.clone();
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "backend never healthy");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let idle_rss = rss_kib(pid, "VmRSS:");
 
     let started = Instant::now();

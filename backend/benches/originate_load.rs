@@ -15,14 +15,12 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use disca_backend::auth::issue_token;
-use disca_backend::domain::{DestinationPolicy, Region, Role, Tenant};
-use disca_backend::storage::{NewUser, Store};
 use disca_tests::PeerBehavior;
-use disca_tests::system::{LEAD, Lab};
+use disca_tests::system::{BackendProcess, BackendProcessOptions, LEAD, Lab, seed_load_agents};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -78,43 +76,6 @@ async fn originate_sniffer(upstream: SocketAddr, seen: Seen) -> SocketAddr {
         }
     });
     addr
-}
-
-/// Tenant acme with `n` agents (extensions 5000...), the PBX's extra agents.
-async fn agents(data_dir: &std::path::Path, n: usize) -> Vec<String> {
-    let store = Store::open(data_dir).await.unwrap();
-    let tenant = Tenant {
-        slug: "acme".parse().unwrap(),
-        name: "Acme".into(),
-        region: Region::BRAZIL,
-        policy: DestinationPolicy::default(),
-    };
-    store.add_tenant(&tenant).await.unwrap();
-    let mut tokens = Vec::with_capacity(n);
-    for ext in (0..n).map(|i| 5000 + i) {
-        let token = issue_token();
-        store
-            .add_user(NewUser {
-                tenant: "acme",
-                name: &format!("Agent {ext}"),
-                email: &format!("agent{ext}@example.com"),
-                extension: &ext.to_string().parse().unwrap(),
-                role: Role::Agent,
-                token_hash: &token.hash,
-            })
-            .await
-            .unwrap();
-        tokens.push(token.secret);
-    }
-    tokens
-}
-
-struct Killed(std::process::Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -182,46 +143,18 @@ async fn main() {
     let seen: Seen = Arc::default();
     let relay = originate_sniffer(lab.pbx.ami_addr, seen.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let tokens = agents(dir.path(), CONCURRENT_CALLS).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _backend = Killed(
-        std::process::Command::new(env!("CARGO_BIN_EXE_disca-backend"))
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--ami-addr",
-                &relay.to_string(),
-            ])
-            .args([
-                "--ami-username",
-                &lab.pbx.ami_username,
-                "--agent-ring-timeout-secs",
-                "10",
-            ])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .env("DISCA_AMI_SECRET", &lab.pbx.ami_secret)
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .expect("backend starts"),
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let tokens = seed_load_agents(dir.path(), CONCURRENT_CALLS as u32).await;
+    let backend = BackendProcess::start(BackendProcessOptions {
+        binary: Path::new(env!("CARGO_BIN_EXE_disca-backend")),
+        data_dir: dir.path(),
+        ami_addr: relay,
+        ami_username: &lab.pbx.ami_username,
+        ami_secret: &lab.pbx.ami_secret,
+        extra_args: &["--agent-ring-timeout-secs", "10"],
+    })
+    .await;
+    let base = backend.base.clone();
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "backend never healthy");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 
     // 1. Latency with 100 concurrent clients: a cold burst (fresh
     // connections, nothing cached), then ROUNDS measured bursts.

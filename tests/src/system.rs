@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -27,15 +28,12 @@ pub const LEAD_E164: &str = "+5511987654321";
 pub const PATIENCE: Duration = Duration::from_secs(40);
 
 /// Users the backend knows, by name: `acme-1001`, `acme-1002`,
-/// `acme-manager` (extension 1009), `globex-2001`; plus, for load, agents
-/// with extensions 5000, 5001... (see [`TestPbxOptions::extra_agents`]).
+/// `acme-manager` (extension 1009), `globex-2001`.
 pub struct Backend {
     pub base: String,
     pub http: reqwest::Client,
     pub tokens: HashMap<&'static str, String>,
     pub user_ids: HashMap<&'static str, String>,
-    /// Tokens of the extra agents, in extension order.
-    pub extra_agent_tokens: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -89,15 +87,6 @@ impl Lab {
 impl Backend {
     /// Starts the backend against `ami_addr` with the test PBX's AMI user.
     pub async fn start(pbx: &TestPbx, ami_addr: SocketAddr) -> Backend {
-        Backend::start_with_extra_agents(pbx, ami_addr, 0).await
-    }
-
-    /// [`Backend::start`], plus `extra_agents` acme agents (extensions 5000...).
-    pub async fn start_with_extra_agents(
-        pbx: &TestPbx,
-        ami_addr: SocketAddr,
-        extra_agents: u32,
-    ) -> Backend {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).await.unwrap();
         let mut tokens = HashMap::new();
@@ -133,22 +122,6 @@ impl Backend {
             tokens.insert(name, token.secret);
             user_ids.insert(name, user.id);
         }
-        let mut extra_agent_tokens = Vec::new();
-        for ext in (0..extra_agents).map(|i| 5000 + i) {
-            let token = issue_token();
-            store
-                .add_user(NewUser {
-                    tenant: "acme",
-                    name: &format!("Agent {ext}"),
-                    email: &format!("agent{ext}@example.com"),
-                    extension: &ext.to_string().parse().unwrap(),
-                    role: Role::Agent,
-                    token_hash: &token.hash,
-                })
-                .await
-                .unwrap();
-            extra_agent_tokens.push(token.secret);
-        }
         drop(store);
         let mut settings = Settings::merge(
             Overrides {
@@ -182,7 +155,6 @@ impl Backend {
                 .unwrap(),
             tokens,
             user_ids,
-            extra_agent_tokens,
             _dir: dir,
         };
         backend.wait_until_healthy().await;
@@ -335,5 +307,108 @@ impl AmiProxy {
         self.cut.notify_waiters();
         tokio::time::sleep(outage).await;
         self.blocked.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Creates tenant `acme` with `count` agents at extensions 5000, 5001...
+/// (the test PBX's [`TestPbxOptions::extra_agents`]) in the database in
+/// `data_dir`; returns their tokens in extension order.
+pub async fn seed_load_agents(data_dir: &Path, count: u32) -> Vec<String> {
+    let store = Store::open(data_dir).await.unwrap();
+    let tenant = Tenant {
+        slug: "acme".parse().unwrap(),
+        name: "Acme Ltda".into(),
+        region: Region::BRAZIL,
+        policy: DestinationPolicy::default(),
+    };
+    store.add_tenant(&tenant).await.unwrap();
+    let mut tokens = Vec::new();
+    for ext in (0..count).map(|i| 5000 + i) {
+        let token = issue_token();
+        store
+            .add_user(NewUser {
+                tenant: "acme",
+                name: &format!("Agent {ext}"),
+                email: &format!("agent{ext}@example.com"),
+                extension: &ext.to_string().parse().unwrap(),
+                role: Role::Agent,
+                token_hash: &token.hash,
+            })
+            .await
+            .unwrap();
+        tokens.push(token.secret);
+    }
+    tokens
+}
+
+/// The real `disca-backend` binary as a child process on a free port; it is
+/// healthy (logged in to AMI) when [`BackendProcess::start`] returns, and
+/// killed on drop.
+pub struct BackendProcess {
+    pub base: String,
+    child: std::process::Child,
+}
+
+/// How to start a [`BackendProcess`].
+pub struct BackendProcessOptions<'a> {
+    /// The binary (`env!("CARGO_BIN_EXE_disca-backend")` in the backend's benches).
+    pub binary: &'a Path,
+    pub data_dir: &'a Path,
+    pub ami_addr: SocketAddr,
+    pub ami_username: &'a str,
+    pub ami_secret: &'a str,
+    /// More `serve` flags.
+    pub extra_args: &'a [&'a str],
+}
+
+impl BackendProcess {
+    pub async fn start(options: BackendProcessOptions<'_>) -> BackendProcess {
+        let port = crate::free_tcp_port();
+        let child = std::process::Command::new(options.binary)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "--ami-addr",
+                &options.ami_addr.to_string(),
+                "--ami-username",
+                options.ami_username,
+            ])
+            .arg("--data-dir")
+            .arg(options.data_dir)
+            .args(options.extra_args)
+            .env("DISCA_AMI_SECRET", options.ami_secret)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("disca-backend starts");
+        let process = BackendProcess {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        let http = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !http
+            .get(format!("{}/healthz", process.base))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "disca-backend never became healthy"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        process
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for BackendProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
