@@ -319,30 +319,39 @@ impl Store {
         if versions.is_empty() {
             return Ok(());
         }
+        // The row takes each call's last version; the log takes every version.
+        let mut latest: HashMap<&str, &Call> = HashMap::new();
+        for call in versions {
+            latest.insert(call.id.as_str(), call);
+        }
+        let rows: Vec<&Call> = latest.into_values().collect();
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "WITH v (id, state, outcome, agent_answered_at, lead_dialed_at, lead_answered_at, ended_at, \
+             ring_seconds, talk_seconds, hangup_cause_code, hangup_cause_text, recording_file) AS (",
+        );
+        q.push_values(&rows, |mut row, call| {
+            row.push_bind(&call.id)
+                .push_bind(call.state.as_str())
+                .push_bind(call.outcome.map(Outcome::as_str))
+                .push_bind(call.agent_answered_at.map(to_millis))
+                .push_bind(call.lead_dialed_at.map(to_millis))
+                .push_bind(call.lead_answered_at.map(to_millis))
+                .push_bind(call.ended_at.map(to_millis))
+                .push_bind(call.ring_seconds)
+                .push_bind(call.talk_seconds)
+                .push_bind(call.hangup_cause.as_ref().map(|c| c.code))
+                .push_bind(call.hangup_cause.as_ref().map(|c| c.text.as_str()))
+                .push_bind(&call.recording_file);
+        });
+        q.push(
+            ") UPDATE calls SET state = v.state, outcome = v.outcome, agent_answered_at = v.agent_answered_at, \
+             lead_dialed_at = v.lead_dialed_at, lead_answered_at = v.lead_answered_at, ended_at = v.ended_at, \
+             ring_seconds = v.ring_seconds, talk_seconds = v.talk_seconds, hangup_cause_code = v.hangup_cause_code, \
+             hangup_cause_text = v.hangup_cause_text, recording_file = v.recording_file FROM v WHERE calls.id = v.id",
+        );
         let _serialized = self.writer.lock.lock().await;
         let mut tx = self.pool.begin().await?;
-        for call in versions {
-            sqlx::query(
-                "UPDATE calls SET state = $1, outcome = $2, agent_answered_at = $3, lead_dialed_at = $4,
-                    lead_answered_at = $5, ended_at = $6, ring_seconds = $7, talk_seconds = $8,
-                    hangup_cause_code = $9, hangup_cause_text = $10, recording_file = $11
-                 WHERE id = $12",
-            )
-            .bind(call.state.as_str())
-            .bind(call.outcome.map(Outcome::as_str))
-            .bind(call.agent_answered_at.map(to_millis))
-            .bind(call.lead_dialed_at.map(to_millis))
-            .bind(call.lead_answered_at.map(to_millis))
-            .bind(call.ended_at.map(to_millis))
-            .bind(call.ring_seconds)
-            .bind(call.talk_seconds)
-            .bind(call.hangup_cause.as_ref().map(|c| c.code))
-            .bind(call.hangup_cause.as_ref().map(|c| c.text.as_str()))
-            .bind(&call.recording_file)
-            .bind(&call.id)
-            .execute(&mut *tx)
-            .await?;
-        }
+        q.build().execute(&mut *tx).await?;
         let events = append_events(&mut tx, versions.iter()).await?;
         tx.commit().await?;
         for event in events {
