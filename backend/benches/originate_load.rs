@@ -32,48 +32,58 @@ const CONCURRENT_CALLS: usize = 200;
 type Seen = Arc<Mutex<HashMap<String, Instant>>>;
 
 /// A relay that records when each Originate's `ChannelId` passes towards Asterisk.
-async fn originate_sniffer(upstream: SocketAddr, seen: Seen) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// The relay runs on its own thread and runtime, so the load generator's
+/// tasks never delay its timestamps.
+fn originate_sniffer(upstream: SocketAddr, seen: Seen) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let seen = seen.clone();
-            tokio::spawn(async move {
-                let server = TcpStream::connect(upstream).await.unwrap();
-                client.set_nodelay(true).unwrap();
-                server.set_nodelay(true).unwrap();
-                let (mut cr, mut cw) = client.into_split();
-                let (mut sr, mut sw) = server.into_split();
+    listener.set_nonblocking(true).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let listener = TcpListener::from_std(listener).unwrap();
+            while let Ok((client, _)) = listener.accept().await {
+                let seen = seen.clone();
                 tokio::spawn(async move {
-                    let _ = tokio::io::copy(&mut sr, &mut cw).await;
-                });
-                let mut buf = vec![0u8; 64 * 1024];
-                let mut line = Vec::new();
-                loop {
-                    let n = match cr.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    let now = Instant::now();
-                    // Recorded before forwarding, so the backend cannot see the
-                    // answer before the timestamp exists.
-                    for &b in &buf[..n] {
-                        if b == b'\n' {
-                            let text = String::from_utf8_lossy(&line);
-                            if let Some(id) = text.trim_end().strip_prefix("ChannelId: ") {
-                                seen.lock().unwrap().insert(id.to_owned(), now);
+                    let server = TcpStream::connect(upstream).await.unwrap();
+                    client.set_nodelay(true).unwrap();
+                    server.set_nodelay(true).unwrap();
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                    });
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let mut line = Vec::new();
+                    loop {
+                        let n = match cr.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        let now = Instant::now();
+                        // Recorded before forwarding, so the backend cannot see the
+                        // answer before the timestamp exists.
+                        for &b in &buf[..n] {
+                            if b == b'\n' {
+                                let text = String::from_utf8_lossy(&line);
+                                if let Some(id) = text.trim_end().strip_prefix("ChannelId: ") {
+                                    seen.lock().unwrap().insert(id.to_owned(), now);
+                                }
+                                line.clear();
+                            } else {
+                                line.push(b);
                             }
-                            line.clear();
-                        } else {
-                            line.push(b);
+                        }
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            return;
                         }
                     }
-                    if sw.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
+                });
+            }
+        })
     });
     addr
 }
@@ -141,7 +151,7 @@ async fn main() {
     )
     .await;
     let seen: Seen = Arc::default();
-    let relay = originate_sniffer(lab.pbx.ami_addr, seen.clone()).await;
+    let relay = originate_sniffer(lab.pbx.ami_addr, seen.clone());
     let dir = tempfile::tempdir().unwrap();
     let tokens = seed_load_agents(dir.path(), CONCURRENT_CALLS as u32).await;
     let backend = BackendProcess::start(BackendProcessOptions {
