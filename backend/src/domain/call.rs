@@ -33,6 +33,14 @@ impl FromStr for CallId {
     }
 }
 
+/// The current instant at the precision calls are stored with (milliseconds),
+/// so a call reads the same from memory, from the API and from the database.
+pub fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(t)
+}
+
 /// Where a call is in its life. Transitions only move forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -253,6 +261,11 @@ mod tests {
             assert_eq!(o.as_str().parse::<Outcome>().unwrap(), o);
         }
         assert!("connectedd".parse::<CallState>().is_err());
+    }
+
+    #[test]
+    fn now_has_the_stored_precision() {
+        assert_eq!(now().nanosecond() % 1_000_000, 0);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::progress::{Change, Progress};
-use crate::domain::Call;
+use crate::domain::{Call, call};
 use crate::storage::Store;
 use crate::telemetry::Metrics;
 
@@ -179,7 +179,7 @@ impl Tracker {
         let Some(progress) = self.calls.get_mut(call_id) else {
             return;
         };
-        let now = OffsetDateTime::now_utc();
+        let now = call::now();
         let change = progress.apply(event, now);
         if progress.cancel_requested && event.event_name() == Some("Newchannel") {
             // A hangup asked for before the agent's channel existed.
@@ -196,7 +196,7 @@ impl Tracker {
             }
             Command::OriginateFailed { call_id, reply } => {
                 let change = match self.calls.get_mut(&call_id) {
-                    Some(p) => p.finish(OffsetDateTime::now_utc()),
+                    Some(p) => p.finish(call::now()),
                     None => Change::None,
                 };
                 let call = self.calls.get(&call_id).map(|p| p.call.clone());
@@ -219,7 +219,7 @@ impl Tracker {
     }
 
     fn reconcile(&mut self, asked_at: OffsetDateTime, channels: &[Message]) {
-        let now = OffsetDateTime::now_utc();
+        let now = call::now();
         let ids: Vec<String> = self.calls.keys().cloned().collect();
         for call_id in ids {
             let Some(progress) = self.calls.get_mut(&call_id) else {

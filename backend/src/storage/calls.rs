@@ -10,7 +10,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::events::{CallEvent, append_events};
 use super::{Store, StoreError, Writer, from_millis, parse_column, to_millis};
-use crate::domain::{Call, CallContext, CallId, CallState, E164Number, HangupCause, Outcome, User};
+use crate::domain::{
+    Call, CallContext, CallId, CallState, E164Number, HangupCause, Outcome, User, call,
+};
 
 /// A call to record before its Originate is sent.
 pub struct CreateCall<'a> {
@@ -291,7 +293,7 @@ impl Store {
             to: req.to.as_str().to_owned(),
             state: CallState::Queued,
             outcome: None,
-            created_at: OffsetDateTime::now_utc(),
+            created_at: call::now(),
             agent_answered_at: None,
             lead_dialed_at: None,
             lead_answered_at: None,
