@@ -242,7 +242,40 @@ pub struct Call {
     pub context: CallContext,
 }
 
+/// Who placed a new call and where to: what [`Call::queued`] needs.
+pub struct NewCall {
+    pub id: CallId,
+    pub tenant: String,
+    pub user_id: String,
+    pub agent_endpoint: String,
+    pub to: String,
+    pub context: CallContext,
+}
+
 impl Call {
+    /// A call just recorded, before its Originate: `queued`, nothing else known.
+    pub fn queued(new: NewCall, created_at: OffsetDateTime) -> Call {
+        Call {
+            id: new.id.to_string(),
+            tenant: new.tenant,
+            user_id: new.user_id,
+            agent_endpoint: new.agent_endpoint,
+            to: new.to,
+            state: CallState::Queued,
+            outcome: None,
+            created_at,
+            agent_answered_at: None,
+            lead_dialed_at: None,
+            lead_answered_at: None,
+            ended_at: None,
+            ring_seconds: None,
+            talk_seconds: None,
+            hangup_cause: None,
+            recording_file: None,
+            context: new.context,
+        }
+    }
+
     pub fn is_live(&self) -> bool {
         self.state != CallState::Ended
     }

@@ -332,27 +332,22 @@ mod tests {
     use tokio_util::codec::Decoder;
 
     use super::*;
-    use crate::domain::CallContext;
+    use crate::domain::call::NewCall;
+    use crate::domain::{CallContext, CallId};
 
+    /// A queued call whose id is the captures' ChannelId (not a UUID).
     fn call(id: &str) -> Call {
-        Call {
-            id: id.into(),
+        let new = NewCall {
+            id: CallId::generate(),
             tenant: "acme".into(),
             user_id: "u1".into(),
             agent_endpoint: "agent-1001".into(),
             to: "+5511987654321".into(),
-            state: CallState::Queued,
-            outcome: None,
-            created_at: OffsetDateTime::UNIX_EPOCH,
-            agent_answered_at: None,
-            lead_dialed_at: None,
-            lead_answered_at: None,
-            ended_at: None,
-            ring_seconds: None,
-            talk_seconds: None,
-            hangup_cause: None,
-            recording_file: None,
             context: CallContext::default(),
+        };
+        Call {
+            id: id.into(),
+            ..Call::queued(new, OffsetDateTime::UNIX_EPOCH)
         }
     }
 

@@ -10,9 +10,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::events::{CallEvent, append_events};
 use super::{Store, StoreError, Writer, from_millis, parse_column, to_millis};
-use crate::domain::{
-    Call, CallContext, CallId, CallState, E164Number, HangupCause, Outcome, User, call,
-};
+use crate::domain::call::NewCall;
+use crate::domain::{Call, CallContext, CallId, E164Number, HangupCause, Outcome, User, call};
 
 /// A call to record before its Originate is sent.
 pub struct CreateCall<'a> {
@@ -285,25 +284,17 @@ impl Store {
     /// a live call ([`StoreError::AgentBusy`]). Concurrent creations are
     /// group-committed: see [`run_creates`].
     pub async fn create_call(&self, req: CreateCall<'_>) -> Result<Created, StoreError> {
-        let call = Call {
-            id: CallId::generate().to_string(),
-            tenant: req.user.tenant.slug.to_string(),
-            user_id: req.user.id.clone(),
-            agent_endpoint: req.user.endpoint(),
-            to: req.to.as_str().to_owned(),
-            state: CallState::Queued,
-            outcome: None,
-            created_at: call::now(),
-            agent_answered_at: None,
-            lead_dialed_at: None,
-            lead_answered_at: None,
-            ended_at: None,
-            ring_seconds: None,
-            talk_seconds: None,
-            hangup_cause: None,
-            recording_file: None,
-            context: req.context.clone(),
-        };
+        let call = Call::queued(
+            NewCall {
+                id: CallId::generate(),
+                tenant: req.user.tenant.slug.to_string(),
+                user_id: req.user.id.clone(),
+                agent_endpoint: req.user.endpoint(),
+                to: req.to.as_str().to_owned(),
+                context: req.context.clone(),
+            },
+            call::now(),
+        );
         let (reply, answer) = oneshot::channel();
         let pending = PendingCreate {
             call,
