@@ -81,6 +81,19 @@ async fn spawn_app_with(file: FileConfig) -> TestApp {
 }
 
 impl TestApp {
+    /// `GET path` as the holder of `token`: status and JSON body (null if none).
+    async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     async fn post_call(&self, token: &str, body: &str) -> (StatusCode, Value) {
         let r = self
             .http
@@ -183,57 +196,35 @@ async fn a_valid_call_with_the_pbx_down_gets_503_and_no_call_is_kept() {
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(code(&json), "pbx_unavailable");
-    let list: Value = app
-        .http
-        .get(format!("{}/v1/calls", app.base))
-        .bearer_auth(&app.agent)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, list) = app.get(&app.agent, "/v1/calls").await;
     assert_eq!(list["calls"].as_array().unwrap().len(), 0);
 }
 
 #[tokio::test]
 async fn unknown_and_foreign_calls() {
     let app = spawn_app().await;
-    let r = app
-        .http
-        .get(format!("{}/v1/calls/not-a-uuid", app.base))
-        .bearer_auth(&app.agent)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = app
-        .http
-        .get(format!(
-            "{}/v1/calls/0190a000-0000-7000-8000-000000000000",
-            app.base
-        ))
-        .bearer_auth(&app.other_tenant_agent)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = app
-        .http
-        .get(format!("{}/v1/calls?limit=0", app.base))
-        .bearer_auth(&app.agent)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let r = app
-        .http
-        .get(format!("{}/v1/calls?outcome=exploded", app.base))
-        .bearer_auth(&app.agent)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    for (token, path, status) in [
+        (&app.agent, "/v1/calls/not-a-uuid", StatusCode::NOT_FOUND),
+        (
+            &app.other_tenant_agent,
+            "/v1/calls/0190a000-0000-7000-8000-000000000000",
+            StatusCode::NOT_FOUND,
+        ),
+        (&app.agent, "/v1/calls?limit=0", StatusCode::BAD_REQUEST),
+        (
+            &app.agent,
+            "/v1/calls?outcome=exploded",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            &app.agent,
+            "/v1/calls?from=yesterday",
+            StatusCode::BAD_REQUEST,
+        ),
+        (&app.agent, "/v1/calls?cursor=zzz", StatusCode::BAD_REQUEST),
+    ] {
+        assert_eq!(app.get(token, path).await.0, status, "{path}");
+    }
 }
 
 #[tokio::test]
@@ -381,15 +372,9 @@ async fn listing_filters_and_pages() {
     let get = |query: String| {
         let app = &app;
         async move {
-            let r = app
-                .http
-                .get(format!("{}/v1/calls?{query}", app.base))
-                .bearer_auth(&app.agent)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), StatusCode::OK);
-            r.json::<Value>().await.unwrap()
+            let (status, page) = app.get(&app.agent, &format!("/v1/calls?{query}")).await;
+            assert_eq!(status, StatusCode::OK);
+            page
         }
     };
     let ids_of = |page: &Value| -> Vec<String> {
@@ -434,18 +419,7 @@ async fn listing_filters_and_pages() {
     assert_eq!(ids_of(&today).len(), 5);
     let future = get(format!("from={}", fmt(now + time::Duration::hours(1)))).await;
     assert!(ids_of(&future).is_empty());
-    // The other tenant sees none of them, even asking by user.
-    let r = app
-        .http
-        .get(format!("{}/v1/calls", app.base))
-        .bearer_auth(&app.other_tenant_agent)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        r.json::<Value>().await.unwrap()["calls"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    // The other tenant sees none of them.
+    let (_, theirs) = app.get(&app.other_tenant_agent, "/v1/calls").await;
+    assert!(theirs["calls"].as_array().unwrap().is_empty());
 }
