@@ -225,6 +225,15 @@ async fn unknown_and_foreign_calls() {
     ] {
         assert_eq!(app.get(token, path).await.0, status, "{path}");
     }
+    let r = app
+        .http
+        .delete(format!("{}/v1/calls", app.base))
+        .bearer_auth(&app.agent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(code(&r.json().await.unwrap()), "method_not_allowed");
 }
 
 #[tokio::test]

@@ -28,7 +28,8 @@ pub const LEAD_E164: &str = "+5511987654321";
 pub const PATIENCE: Duration = Duration::from_secs(40);
 
 /// Users the backend knows, by name: `acme-1001`, `acme-1002`,
-/// `acme-manager` (extension 1009), `globex-2001`.
+/// `acme-manager` (extension 1009), `globex-2001`, and `initech-3001`, whose
+/// tenant has no dialplan or endpoints at the PBX.
 pub struct Backend {
     pub base: String,
     pub http: reqwest::Client,
@@ -91,13 +92,15 @@ impl Backend {
         let store = Store::open(dir.path()).await.unwrap();
         let mut tokens = HashMap::new();
         let mut user_ids = HashMap::new();
-        let users: [(&'static str, &str, &str, Role); 4] = [
+        let users: [(&'static str, &str, &str, Role); 5] = [
             ("acme-1001", "acme", "1001", Role::Agent),
             ("acme-1002", "acme", "1002", Role::Agent),
             ("acme-manager", "acme", "1009", Role::Manager),
             ("globex-2001", "globex", "2001", Role::Agent),
+            // A tenant the backend knows but the PBX was never configured for.
+            ("initech-3001", "initech", "3001", Role::Agent),
         ];
-        for slug in ["acme", "globex"] {
+        for slug in ["acme", "globex", "initech"] {
             let tenant = Tenant {
                 slug: slug.parse().unwrap(),
                 name: format!("{slug} Ltda"),

@@ -287,3 +287,29 @@ async fn tenants_are_isolated() {
     backend.post("acme-1001", &format!("{path}/hangup")).await;
     backend.wait_until_ended("acme-1001", &id).await;
 }
+
+#[tokio::test]
+async fn a_call_the_pbx_refuses_is_502_and_a_retry_tries_again() {
+    let lab = Lab::start(PeerBehavior::AnswerAndWait, PeerBehavior::AnswerAndWait).await;
+    let backend = Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
+    let body = json!({"to": LEAD});
+    for _ in 0..2 {
+        let (status, error) = backend
+            .place("initech-3001", body.clone(), Some("click-1"))
+            .await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{error}");
+        assert_eq!(error["error"]["code"], "pbx_refused");
+    }
+    let (_, list) = backend.get("initech-3001", "/v1/calls").await;
+    let calls = list["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 2, "each attempt is kept: {list:#}");
+    assert!(
+        calls
+            .iter()
+            .all(|c| c["state"] == "ended" && c["outcome"] == "failed"),
+        "{list:#}"
+    );
+    // Its agent is not left "in a call".
+    let (status, _) = backend.place("initech-3001", body, None).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+}

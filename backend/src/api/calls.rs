@@ -43,7 +43,8 @@ pub struct CreateCallRequest {
         (status = 403, description = "Destination not allowed for the tenant", body = ErrorBody),
         (status = 409, description = "The agent is already in a call", body = ErrorBody),
         (status = 422, description = "Invalid number (message says why)", body = ErrorBody),
-        (status = 429, body = ErrorBody), (status = 503, description = "PBX unreachable", body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 502, description = "The PBX refused the call", body = ErrorBody),
+        (status = 503, description = "PBX unreachable", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -53,11 +54,28 @@ pub async fn create_call(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Call>), ApiError> {
-    let request: CreateCallRequest = serde_json::from_slice(&body).map_err(ApiError::malformed)?;
+    let request: CreateCallRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::malformed(format!(
+            "o corpo deve ser {{\"to\": \"<número>\", \"context\": {{...}}}} ({e})"
+        ))
+    })?;
     request.context.validate().map_err(ApiError::malformed)?;
     let idempotency_key = idempotency_key(&headers)?;
     let to = E164Number::parse(&request.to, user.tenant.region)?;
     user.tenant.policy.check(to.kind())?;
+    let request_hash = hex::encode(Sha256::digest(
+        serde_json::to_vec(&CreateCallRequest {
+            to: to.as_str().to_owned(),
+            context: request.context.clone(),
+        })
+        .map_err(|_| ApiError::internal())?,
+    ));
+    // A retried click gets its call back before any limit applies.
+    if let Some(key) = &idempotency_key
+        && let Some(call) = state.store.replay(&user.id, key, &request_hash).await?
+    {
+        return Ok((StatusCode::CREATED, Json(call)));
+    }
     if let Err(not_until) = state.limiter.check_key(&user.id) {
         let wait = not_until.wait_time_from(governor::clock::Clock::now(
             &governor::clock::DefaultClock::default(),
@@ -67,19 +85,34 @@ pub async fn create_call(
     if !state.pbx.is_connected() {
         return Err(ApiError::pbx_unavailable());
     }
-    let request_hash = hex::encode(Sha256::digest(
-        serde_json::to_vec(&CreateCallRequest {
-            to: to.as_str().to_owned(),
-            context: request.context.clone(),
-        })
-        .map_err(|_| ApiError::internal())?,
+    // Recording the call and handing it to Asterisk run to the end even if
+    // the client goes away meanwhile: a call recorded but never placed (or
+    // never followed) would block its agent.
+    let placing = tokio::spawn(place_call(
+        state,
+        user,
+        to,
+        request.context,
+        idempotency_key,
+        request_hash,
     ));
+    placing.await.map_err(|_| ApiError::internal())?
+}
+
+async fn place_call(
+    state: AppState,
+    user: User,
+    to: E164Number,
+    context: CallContext,
+    idempotency_key: Option<String>,
+    request_hash: String,
+) -> Result<(StatusCode, Json<Call>), ApiError> {
     let created = state
         .store
         .create_call(CreateCall {
             user: &user,
             to: &to,
-            context: &request.context,
+            context: &context,
             idempotency: idempotency_key
                 .as_deref()
                 .map(|k| (k, request_hash.as_str())),
@@ -90,15 +123,21 @@ pub async fn create_call(
         Created::New(call) => call,
     };
     state.metrics.call_created();
-    match state.pbx.place(&call, &user.tenant.slug).await {
-        Ok(()) => Ok((StatusCode::CREATED, Json(call))),
-        Err((PbxError::Unreachable(e), _)) => {
+    let Err((error, _)) = state.pbx.place(&call, &user.tenant.slug).await else {
+        return Ok((StatusCode::CREATED, Json(call)));
+    };
+    // Certainly not placed: a retry with the same key must try again.
+    if let Err(e) = state.store.forget_idempotency_key(&call.id).await {
+        tracing::warn!(call_id = %call.id, error = %e, "could not release the Idempotency-Key");
+    }
+    match error {
+        PbxError::Unreachable(e) => {
             tracing::warn!(call_id = %call.id, error = %e, "Originate not sent");
             Err(ApiError::pbx_unavailable())
         }
-        Err((PbxError::Refused(e), _)) => {
-            tracing::error!(call_id = %call.id, error = %e, "Originate refused");
-            Err(ApiError::pbx_unavailable())
+        PbxError::Refused(e) => {
+            tracing::error!(call_id = %call.id, error = %e, "Originate refused by Asterisk");
+            Err(ApiError::pbx_refused())
         }
     }
 }
@@ -159,6 +198,7 @@ pub async fn get_call(
         (status = 202, description = "Hangup requested; the end arrives as an event", body = Call),
         (status = 200, description = "The call had already ended", body = Call),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, description = "PBX unreachable", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -170,6 +210,9 @@ pub async fn hangup_call(
     let call = visible_call(&state, &user, &id).await?;
     if !call.is_live() {
         return Ok((StatusCode::OK, Json(call)));
+    }
+    if !state.pbx.is_connected() {
+        return Err(ApiError::pbx_unavailable());
     }
     match state.pbx.hangup(&id).await {
         Some(live) => Ok((StatusCode::ACCEPTED, Json(live))),
@@ -214,7 +257,12 @@ pub async fn list_calls(
     CurrentUser(user): CurrentUser,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<CallPage>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::malformed(e.body_text()))?;
+    let Query(q) = query.map_err(|e| {
+        ApiError::malformed(format!(
+            "filtros aceitos: user, from, to, outcome, limit, cursor ({})",
+            e.body_text()
+        ))
+    })?;
     let instant = |v: &Option<String>, name: &str| -> Result<Option<OffsetDateTime>, ApiError> {
         v.as_deref()
             .map(|s| {

@@ -114,6 +114,22 @@ impl ApiError {
         )
     }
 
+    pub fn pbx_refused() -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "pbx_refused",
+            "A central telefônica recusou a ligação. Avise o administrador do Disca.",
+        )
+    }
+
+    pub fn method_not_allowed() -> ApiError {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Método não permitido neste endereço.",
+        )
+    }
+
     pub fn internal() -> ApiError {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

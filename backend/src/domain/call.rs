@@ -144,13 +144,13 @@ impl CallContext {
                 if v.is_empty() || v.len() > Self::MAX_ID_LEN {
                     return Err(InvalidContext {
                         field,
-                        problem: "must have 1 to 128 characters",
+                        problem: "deve ter de 1 a 128 caracteres",
                     });
                 }
                 if !v.bytes().all(|b| b.is_ascii_graphic()) {
                     return Err(InvalidContext {
                         field,
-                        problem: "must be printable ASCII without spaces or control characters",
+                        problem: "deve ter só caracteres ASCII visíveis, sem espaços nem caracteres de controle",
                     });
                 }
             }
@@ -159,19 +159,19 @@ impl CallContext {
             if url.len() > Self::MAX_URL_LEN {
                 return Err(InvalidContext {
                     field: "page_url",
-                    problem: "is longer than 2048 bytes",
+                    problem: "passa de 2048 bytes",
                 });
             }
             if url.chars().any(char::is_control) {
                 return Err(InvalidContext {
                     field: "page_url",
-                    problem: "contains control characters",
+                    problem: "contém caracteres de controle",
                 });
             }
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err(InvalidContext {
                     field: "page_url",
-                    problem: "must be an http(s) URL",
+                    problem: "deve ser um endereço http(s)",
                 });
             }
         }

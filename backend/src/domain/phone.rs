@@ -13,7 +13,6 @@ const MAX_INPUT_CHARS: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct E164Number {
     e164: String,
-    national: String,
     kind: NumberKind,
 }
 
@@ -127,21 +126,12 @@ impl E164Number {
         };
         Ok(E164Number {
             e164: number.format().mode(phonenumber::Mode::E164).to_string(),
-            national: number
-                .format()
-                .mode(phonenumber::Mode::National)
-                .to_string(),
             kind,
         })
     }
 
     pub fn as_str(&self) -> &str {
         &self.e164
-    }
-
-    /// The number as written at home, e.g. `(11) 98765-4321`.
-    pub fn national(&self) -> &str {
-        &self.national
     }
 
     pub fn kind(&self) -> NumberKind {
@@ -230,7 +220,6 @@ mod tests {
         let fixed = br("(21) 2345-6789").unwrap();
         assert_eq!(fixed.as_str(), "+552123456789");
         assert_eq!(fixed.kind(), NumberKind::FixedLine);
-        assert_eq!(fixed.national(), "(21) 2345-6789");
     }
 
     #[test]

@@ -54,8 +54,9 @@ impl Pbx {
         self.client.is_connected()
     }
 
-    /// Rings the agent, then (in the dialplan) the lead. On error the call has
-    /// already been ended as `failed`; the returned call is its final record.
+    /// Rings the agent, then (in the dialplan) the lead. An error means the
+    /// call was certainly not placed: it has already been ended as `failed`,
+    /// and the returned call is its final record.
     pub async fn place(
         &self,
         call: &Call,
@@ -73,12 +74,18 @@ impl Pbx {
             other_channel_id: None,
             variables: vec![("DISCA_CALL_ID".into(), call.id.clone())],
         };
-        let Err(e) = self.client.originate(&originate).await else {
-            return Ok(());
-        };
-        let error = match e {
-            AmiError::Rejected { .. } | AmiError::InvalidValue(_) => PbxError::Refused(e),
-            other => PbxError::Unreachable(other),
+        let error = match self.client.originate(&originate).await {
+            Ok(()) => return Ok(()),
+            // The action may have reached Asterisk: the call stays followed,
+            // and reconciliation ends it if no channel ever shows up.
+            Err(e @ (AmiError::Timeout | AmiError::Disconnected)) => {
+                tracing::warn!(call_id = %call.id, error = %e, "Originate outcome unknown; following the call");
+                return Ok(());
+            }
+            Err(e @ (AmiError::Rejected { .. } | AmiError::InvalidValue(_))) => {
+                PbxError::Refused(e)
+            }
+            Err(other) => PbxError::Unreachable(other),
         };
         let (reply, wait) = oneshot::channel();
         let _ = self.commands.send(Command::OriginateFailed {

@@ -34,6 +34,11 @@ pub struct Progress {
     lead_cause: Option<HangupCause>,
     /// The salesperson asked to hang up before the lead answered.
     pub cancel_requested: bool,
+    /// The salesperson asked to hang up (at any stage).
+    pub hangup_requested: bool,
+    /// When an event last changed what is known; reconciliation does not
+    /// overrule events newer than its channel listing.
+    pub touched_at: Option<OffsetDateTime>,
 }
 
 /// What applying an event did.
@@ -61,6 +66,8 @@ impl Progress {
             agent_cause: None,
             lead_cause: None,
             cancel_requested: false,
+            hangup_requested: false,
+            touched_at: None,
         }
     }
 
@@ -74,12 +81,16 @@ impl Progress {
         if !self.call.is_live() {
             return Change::None;
         }
+        self.touched_at = Some(now);
         let before = self.call.clone();
         match event.event_name().unwrap_or_default() {
             "Newchannel" => self.on_new_channel(event, now),
             "Newstate" => self.on_new_state(event, now),
+            // 180 Ringing, or 183 Session Progress (early media: how many
+            // Brazilian carriers signal a ringing line).
             "DialState"
-                if self.is_lead_dest(event) && event.get("DialStatus") == Some("RINGING") =>
+                if self.is_lead_dest(event)
+                    && matches!(event.get("DialStatus"), Some("RINGING" | "PROGRESS")) =>
             {
                 self.advance(CallState::RingingLead);
             }
@@ -404,6 +415,32 @@ mod tests {
             p.agent_channel.as_deref(),
             Some("PJSIP/agent-1001-00000000")
         );
+    }
+
+    #[test]
+    fn early_media_counts_as_the_lead_ringing() {
+        // Up to the Dial towards the lead, before it rings.
+        let text = std::str::from_utf8(ANSWERED).unwrap();
+        let second_dial = text.match_indices("Event: DialBegin").nth(1).unwrap().0;
+        let (mut p, _) = replay(&ANSWERED[..second_dial], "disca-call-1");
+        let lead = p
+            .lead_live
+            .iter()
+            .next()
+            .cloned()
+            .expect("a lead leg by now");
+        assert_eq!(p.call.state, CallState::DialingLead);
+        let progress = Message::new(vec![
+            ("Event".into(), "DialState".into()),
+            ("Linkedid".into(), "disca-call-1".into()),
+            ("DestUniqueid".into(), lead),
+            ("DialStatus".into(), "PROGRESS".into()),
+        ]);
+        assert_eq!(
+            p.apply(&progress, OffsetDateTime::UNIX_EPOCH),
+            Change::Updated
+        );
+        assert_eq!(p.call.state, CallState::RingingLead);
     }
 
     #[test]

@@ -154,7 +154,7 @@ impl Tracker {
         let client = self.client.clone();
         let tx = self.commands_tx.clone();
         tokio::spawn(async move {
-            let asked_at = OffsetDateTime::now_utc();
+            let asked_at = call::now();
             let listing = match Action::new("CoreShowChannels") {
                 Ok(action) => client.send_list(action).await,
                 Err(e) => Err(e.into()),
@@ -209,6 +209,7 @@ impl Tracker {
                     if p.call.lead_answered_at.is_none() {
                         p.cancel_requested = true;
                     }
+                    p.hangup_requested = true;
                     hang_up(&self.client, p);
                     p.call.clone()
                 });
@@ -225,7 +226,11 @@ impl Tracker {
             let Some(progress) = self.calls.get_mut(&call_id) else {
                 continue;
             };
-            if progress.call.created_at + RECONCILE_GRACE > asked_at {
+            // Too young to have a channel, or changed by events newer than
+            // the listing (which would undo them).
+            if progress.call.created_at + RECONCILE_GRACE > asked_at
+                || progress.touched_at.is_some_and(|t| t >= asked_at)
+            {
                 continue;
             }
             let mine: Vec<&Message> = channels
@@ -234,6 +239,11 @@ impl Tracker {
                 .collect();
             let before = progress.call.clone();
             let change = if progress.resync(&mine, now) {
+                if progress.hangup_requested {
+                    // Asked for while the channel's name was not known (or
+                    // while AMI was down): ask again.
+                    hang_up(&self.client, progress);
+                }
                 if progress.call != before {
                     Change::Updated
                 } else {
@@ -274,7 +284,13 @@ impl Tracker {
         }
         let versions = std::mem::take(&mut self.unsaved);
         if let Err(e) = self.store.save_calls(&versions).await {
-            warn!(error = %e, count = versions.len(), "could not store call changes");
+            // Kept, in order, for the next write: the tracker retries after
+            // its next event, command or tick.
+            warn!(error = %e, count = versions.len(), "could not store call changes; will retry");
+            self.unsaved = versions
+                .into_iter()
+                .chain(std::mem::take(&mut self.unsaved))
+                .collect();
         }
     }
 }

@@ -353,6 +353,39 @@ impl Store {
         Ok(())
     }
 
+    /// The call an earlier request with this Idempotency-Key created, if
+    /// any; [`StoreError::IdempotencyMismatch`] when that request differed.
+    pub async fn replay(
+        &self,
+        user_id: &str,
+        key: &str,
+        request_hash: &str,
+    ) -> Result<Option<Call>, StoreError> {
+        let seen = sqlx::query("SELECT request_hash, call_id FROM idempotency_keys WHERE user_id = $1 AND idem_key = $2")
+            .bind(user_id)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = seen else { return Ok(None) };
+        if row.try_get::<String, _>("request_hash")? != request_hash {
+            return Err(StoreError::IdempotencyMismatch);
+        }
+        self.call(&row.try_get::<String, _>("call_id")?)
+            .await
+            .map(Some)
+    }
+
+    /// Frees the Idempotency-Key of a call that was certainly never placed,
+    /// so that retrying the same click tries again.
+    pub async fn forget_idempotency_key(&self, call_id: &str) -> Result<(), StoreError> {
+        let _serialized = self.writer.lock.lock().await;
+        sqlx::query("DELETE FROM idempotency_keys WHERE call_id = $1")
+            .bind(call_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn call(&self, id: &str) -> Result<Call, StoreError> {
         let sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1");
         let row = sqlx::query(&sql)

@@ -25,17 +25,6 @@ impl Store {
         .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("tenant") } else { e.into() })?;
         Ok(())
     }
-
-    pub async fn tenant(&self, slug: &str) -> Result<Tenant, StoreError> {
-        let row = sqlx::query(
-            "SELECT slug, name, region, allow_premium, allow_collect, allow_international FROM tenants WHERE slug = $1",
-        )
-        .bind(slug)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        tenant_from_row(&row, "")
-    }
 }
 
 /// Reads a tenant from columns named `{prefix}slug`, `{prefix}name`...
