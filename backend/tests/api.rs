@@ -150,6 +150,18 @@ async fn malformed_bodies_get_400() {
 }
 
 #[tokio::test]
+async fn oversized_bodies_get_413() {
+    let app = spawn_app().await;
+    let huge = format!(
+        r#"{{"to": "(11) 98765-4321", "context": {{"page_url": "https://x/{}"}}}}"#,
+        "a".repeat(64 * 1024)
+    );
+    let (status, json) = app.post_call(&app.agent, &huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(code(&json), "payload_too_large");
+}
+
+#[tokio::test]
 async fn invalid_numbers_get_422_in_portuguese() {
     let app = spawn_app().await;
     let cases = [

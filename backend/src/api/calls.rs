@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -52,8 +53,9 @@ pub async fn create_call(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Call>), ApiError> {
+    let body = body.map_err(|e| ApiError::body_rejected(e.status()))?;
     let request: CreateCallRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::malformed(format!(
             "o corpo deve ser {{\"to\": \"<número>\", \"context\": {{...}}}} ({e})"

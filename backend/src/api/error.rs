@@ -55,6 +55,22 @@ impl ApiError {
         )
     }
 
+    /// The body could not be read (too large, or the connection failed).
+    pub fn body_rejected(status: StatusCode) -> ApiError {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                status,
+                "payload_too_large",
+                format!(
+                    "Requisição grande demais: o limite é {} KiB.",
+                    super::MAX_BODY_BYTES / 1024
+                ),
+            )
+        } else {
+            ApiError::malformed("não foi possível ler o corpo da requisição")
+        }
+    }
+
     pub fn unauthorized() -> ApiError {
         ApiError::new(
             StatusCode::UNAUTHORIZED,

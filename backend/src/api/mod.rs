@@ -10,6 +10,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tower_http::trace::TraceLayer;
@@ -21,6 +22,9 @@ pub use error::ApiError;
 use crate::pbx::Pbx;
 use crate::storage::Store;
 use crate::telemetry::Metrics;
+
+/// Largest request body accepted: a click is a few hundred bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -89,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi_json))
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
