@@ -13,6 +13,7 @@ pub const DEFAULT_AMI_ADDR: &str = "127.0.0.1:15038";
 pub const DEFAULT_AMI_USERNAME: &str = "disca";
 pub const DEFAULT_AMI_SECRET: &str = "disca-dev-secret";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_AGENT_CHANNEL: &str = "PJSIP/{endpoint}";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -45,6 +46,11 @@ pub struct AmiSettings {
 pub struct CallSettings {
     /// How long the salesperson's own phone rings before the call is given up.
     pub agent_ring_timeout: Duration,
+    /// The channel Originate rings first, with `{endpoint}` standing for the
+    /// agent's PJSIP endpoint: `PJSIP/{endpoint}` (the default) rings the
+    /// phone; `Local/{endpoint}@ctx` lets the dialplan ring it (several
+    /// devices at once, for example).
+    pub agent_channel: String,
     /// How often live calls are checked against the PBX's channel list.
     pub reconcile_interval: Duration,
     /// Calls one user may start per minute.
@@ -78,6 +84,7 @@ pub struct FileAmi {
 #[serde(deny_unknown_fields)]
 pub struct FileCalls {
     pub agent_ring_timeout_secs: Option<u64>,
+    pub agent_channel: Option<String>,
     pub reconcile_interval_secs: Option<u64>,
     pub calls_per_minute: Option<u32>,
 }
@@ -109,6 +116,9 @@ pub struct Overrides {
     /// Seconds the salesperson's phone rings [default: 30].
     #[arg(long, env = "DISCA_AGENT_RING_TIMEOUT_SECS")]
     pub agent_ring_timeout_secs: Option<u64>,
+    /// Channel rung first; `{endpoint}` is the agent's endpoint [default: PJSIP/{endpoint}].
+    #[arg(long, env = "DISCA_AGENT_CHANNEL")]
+    pub agent_channel: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +184,10 @@ impl Settings {
                         .or(f.calls.agent_ring_timeout_secs),
                     30,
                 ),
+                agent_channel: o
+                    .agent_channel
+                    .or(f.calls.agent_channel)
+                    .unwrap_or_else(|| DEFAULT_AGENT_CHANNEL.into()),
                 reconcile_interval: secs(f.calls.reconcile_interval_secs, 30),
                 calls_per_minute: f.calls.calls_per_minute.unwrap_or(30),
             },
@@ -183,6 +197,14 @@ impl Settings {
         {
             return Err(ConfigError::Invalid(
                 "timeouts and intervals must be at least one second",
+            ));
+        }
+        let channel = &settings.calls.agent_channel;
+        if channel.matches("{endpoint}").count() != 1
+            || !channel.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(ConfigError::Invalid(
+                "agent_channel must contain {endpoint} once and only printable ASCII without spaces",
             ));
         }
         if settings.calls.calls_per_minute == 0 {
@@ -230,6 +252,24 @@ mod tests {
         assert_eq!(s.ami.addr, "127.0.0.1:5038");
         assert_eq!(s.ami.secret, "s");
         assert_eq!(s.calls.calls_per_minute, 5);
+    }
+
+    #[test]
+    fn the_agent_channel_is_a_checked_template() {
+        let with = |channel: &str| {
+            let o = Overrides {
+                agent_channel: Some(channel.into()),
+                ..Overrides::default()
+            };
+            Settings::merge(o, FileConfig::default()).map(|s| s.calls.agent_channel)
+        };
+        assert_eq!(
+            with("Local/{endpoint}@agents").unwrap(),
+            "Local/{endpoint}@agents"
+        );
+        assert!(with("PJSIP/1001").is_err());
+        assert!(with("PJSIP/{endpoint}\r\nAction: Command").is_err());
+        assert!(with("PJSIP/{endpoint}&PJSIP/{endpoint}-desk").is_err());
     }
 
     #[test]

@@ -88,6 +88,16 @@ impl Lab {
 impl Backend {
     /// Starts the backend against `ami_addr` with the test PBX's AMI user.
     pub async fn start(pbx: &TestPbx, ami_addr: SocketAddr) -> Backend {
+        Backend::start_with_agent_channel(pbx, ami_addr, None).await
+    }
+
+    /// [`Backend::start`] with another agent channel template (see
+    /// `disca_backend::configuration::CallSettings::agent_channel`).
+    pub async fn start_with_agent_channel(
+        pbx: &TestPbx,
+        ami_addr: SocketAddr,
+        agent_channel: Option<&str>,
+    ) -> Backend {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).await.unwrap();
         let mut tokens = HashMap::new();
@@ -134,6 +144,7 @@ impl Backend {
                 ami_username: Some(pbx.ami_username.clone()),
                 ami_secret: Some(pbx.ami_secret.clone()),
                 agent_ring_timeout_secs: Some(4),
+                agent_channel: agent_channel.map(str::to_owned),
                 ..Overrides::default()
             },
             FileConfig {
@@ -415,3 +426,6 @@ impl Drop for BackendProcess {
         let _ = self.child.wait();
     }
 }
+
+/// The agent channel of the test PBX's Local-channel agents.
+pub const LOCAL_AGENT_CHANNEL: &str = "Local/{endpoint}@disca-test-local-agents";

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use disca_tests::PeerBehavior;
-use disca_tests::system::{Backend, LEAD, LEAD_E164, Lab};
+use disca_tests::system::{Backend, LEAD, LEAD_E164, LOCAL_AGENT_CHANNEL, Lab};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -312,4 +312,28 @@ async fn a_call_the_pbx_refuses_is_502_and_a_retry_tries_again() {
     // Its agent is not left "in a call".
     let (status, _) = backend.place("initech-3001", body, None).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
+}
+
+#[tokio::test]
+async fn an_agent_reached_through_a_local_channel() {
+    let lab = Lab::start(
+        PeerBehavior::AnswerAndWait,
+        PeerBehavior::AnswerThenHangup {
+            talk: Duration::from_secs(2),
+        },
+    )
+    .await;
+    let backend =
+        Backend::start_with_agent_channel(&lab.pbx, lab.pbx.ami_addr, Some(LOCAL_AGENT_CHANNEL))
+            .await;
+    let id = backend.place_ok("acme-1001").await;
+    let call = backend.wait_until_ended("acme-1001", &id).await;
+    assert_eq!(call["outcome"], "answered", "{call:#}");
+    assert!(call["talk_seconds"].as_i64().unwrap() >= 1, "{call:#}");
+    assert_eq!(
+        lab.agents.calls_received(),
+        0,
+        "the agent side stayed inside Asterisk"
+    );
+    assert_eq!(lab.trunk.calls_received(), 1);
 }

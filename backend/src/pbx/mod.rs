@@ -30,6 +30,7 @@ pub struct Pbx {
     client: Client,
     commands: mpsc::UnboundedSender<Command>,
     agent_ring_timeout: Duration,
+    agent_channel: String,
 }
 
 impl Pbx {
@@ -47,6 +48,7 @@ impl Pbx {
             client,
             commands,
             agent_ring_timeout: calls.agent_ring_timeout,
+            agent_channel: calls.agent_channel.clone(),
         }
     }
 
@@ -64,7 +66,9 @@ impl Pbx {
     ) -> Result<(), (PbxError, Option<Call>)> {
         let _ = self.commands.send(Command::Track(Box::new(call.clone())));
         let originate = Originate {
-            channel: format!("PJSIP/{}", call.agent_endpoint),
+            channel: self
+                .agent_channel
+                .replace("{endpoint}", &call.agent_endpoint),
             context: tenant.outbound_context(),
             exten: call.to.clone(),
             priority: 1,

@@ -3,8 +3,11 @@
 //! sequences.
 //!
 //! The agent leg is the channel whose Uniqueid is the call id (we choose it
-//! with Originate's `ChannelId`); every other channel whose Linkedid is the
-//! call id is a lead leg (the trunk channel `Dial` creates).
+//! with Originate's `ChannelId`). A lead leg is a channel the agent leg dials
+//! (`DialBegin` from the agent leg: the trunk channel). Other channels of the
+//! call — the `;2` half when the agent is reached through a `Local` channel,
+//! or the phones that half rings — are the agent's side and only count while
+//! reconciling, as signs that the call is alive.
 
 use std::collections::HashSet;
 
@@ -75,6 +78,13 @@ impl Progress {
         uniqueid == self.call.id
     }
 
+    /// The `;2` half of a `Local` agent channel (`<call id>;2`).
+    fn is_agent_side(&self, uniqueid: &str) -> bool {
+        uniqueid
+            .strip_prefix(self.call.id.as_str())
+            .is_some_and(|rest| rest.starts_with(';'))
+    }
+
     /// Applies one AMI event that belongs to this call (by Linkedid, Uniqueid
     /// or DestLinkedid).
     pub fn apply(&mut self, event: &Message, now: OffsetDateTime) -> Change {
@@ -84,7 +94,8 @@ impl Progress {
         self.touched_at = Some(now);
         let before = self.call.clone();
         match event.event_name().unwrap_or_default() {
-            "Newchannel" => self.on_new_channel(event, now),
+            "Newchannel" => self.on_new_channel(event),
+            "DialBegin" => self.on_dial_begin(event, now),
             "Newstate" => self.on_new_state(event, now),
             // 180 Ringing, or 183 Session Progress (early media: how many
             // Brazilian carriers signal a ringing line).
@@ -127,7 +138,7 @@ impl Progress {
         }
     }
 
-    fn on_new_channel(&mut self, event: &Message, now: OffsetDateTime) {
+    fn on_new_channel(&mut self, event: &Message) {
         let Some(uid) = event.get("Uniqueid") else {
             return;
         };
@@ -136,8 +147,16 @@ impl Progress {
             self.agent_live = true;
             self.agent_seen = true;
             self.advance(CallState::RingingAgent);
-        } else {
-            self.lead_live.insert(uid.to_owned());
+        }
+    }
+
+    /// The agent leg dialling someone: that someone is the lead.
+    fn on_dial_begin(&mut self, event: &Message, now: OffsetDateTime) {
+        let (Some(caller), Some(dest)) = (event.get("Uniqueid"), event.get("DestUniqueid")) else {
+            return;
+        };
+        if self.is_agent_uniqueid(caller) {
+            self.lead_live.insert(dest.to_owned());
             if self.call.lead_dialed_at.is_none() {
                 self.call.lead_dialed_at = Some(now);
             }
@@ -164,6 +183,9 @@ impl Progress {
         let Some(dest) = event.get("DestUniqueid") else {
             return;
         };
+        if !self.is_agent_uniqueid(dest) && !self.lead_live.contains(dest) {
+            return;
+        }
         if self.is_agent_uniqueid(dest) {
             if status == "ANSWER" {
                 self.agent_answered(now);
@@ -244,6 +266,8 @@ impl Progress {
                 if up {
                     self.agent_answered(now);
                 }
+            } else if self.is_agent_side(uid) {
+                agent_live = true;
             } else {
                 lead_live.insert(uid.to_owned());
                 if self.call.lead_dialed_at.is_none() {
@@ -422,7 +446,8 @@ mod tests {
         // Up to the Dial towards the lead, before it rings.
         let text = std::str::from_utf8(ANSWERED).unwrap();
         let second_dial = text.match_indices("Event: DialBegin").nth(1).unwrap().0;
-        let (mut p, _) = replay(&ANSWERED[..second_dial], "disca-call-1");
+        let end = second_dial + text[second_dial..].find("\r\n\r\n").unwrap() + 4;
+        let (mut p, _) = replay(&ANSWERED[..end], "disca-call-1");
         let lead = p
             .lead_live
             .iter()

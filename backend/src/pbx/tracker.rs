@@ -55,6 +55,7 @@ pub(super) struct Tracker {
 pub(super) const EVENTS: &[&str] = &[
     "Newchannel",
     "Newstate",
+    "DialBegin",
     "DialState",
     "DialEnd",
     "BridgeEnter",
