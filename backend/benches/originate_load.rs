@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use disca_tests::PeerBehavior;
-use disca_tests::system::{BackendProcess, BackendProcessOptions, LEAD, Lab, seed_load_agents};
+use disca_tests::system::{
+    BackendProcess, BackendProcessOptions, LEAD, LOCAL_AGENT_CHANNEL, Lab, seed_load_agents,
+};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -152,6 +154,22 @@ async fn main() {
     .await;
     let seen: Seen = Arc::default();
     let relay = originate_sniffer(lab.pbx.ami_addr, seen.clone());
+    println!("originate_load: disca-backend process + Asterisk 22 + SIPp on loopback");
+    for (label, agent_channel) in [
+        (
+            "agents' phones are PJSIP endpoints (SIPp)",
+            "PJSIP/{endpoint}",
+        ),
+        ("agents reached through Local channels", LOCAL_AGENT_CHANNEL),
+    ] {
+        println!("\n== {label}: agent_channel = {agent_channel}");
+        phase(&lab, relay, &seen, agent_channel).await;
+    }
+}
+
+/// Latency bursts and the 200-call burst with one agent channel template,
+/// against a fresh backend process.
+async fn phase(lab: &Lab, relay: SocketAddr, seen: &Seen, agent_channel: &str) {
     let dir = tempfile::tempdir().unwrap();
     let tokens = seed_load_agents(dir.path(), CONCURRENT_CALLS as u32).await;
     let backend = BackendProcess::start(BackendProcessOptions {
@@ -160,7 +178,12 @@ async fn main() {
         ami_addr: relay,
         ami_username: &lab.pbx.ami_username,
         ami_secret: &lab.pbx.ami_secret,
-        extra_args: &["--agent-ring-timeout-secs", "10"],
+        extra_args: &[
+            "--agent-ring-timeout-secs",
+            "10",
+            "--agent-channel",
+            agent_channel,
+        ],
     })
     .await;
     let base = backend.base.clone();
@@ -223,7 +246,6 @@ async fn main() {
     let outcomes = wait_all_ended(&http, &base, &ids).await;
     let all_done = started.elapsed();
 
-    println!("originate_load: disca-backend process + Asterisk 22 + SIPp on loopback");
     println!(
         "cold first burst of {CLIENTS} (new connections, nothing cached): p50 {:.2} ms, p99 {:.2} ms",
         percentile(&cold, 0.5).as_secs_f64() * 1e3,
