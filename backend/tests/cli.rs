@@ -69,6 +69,22 @@ fn tenant_and_user_add_print_the_token_once_and_store_only_its_hash() {
     );
 }
 
+/// `user add` in tenant `nope` with this e-mail and endpoint.
+fn user_add(email: &'static str, endpoint: &'static str) -> Vec<&'static str> {
+    vec![
+        "user",
+        "add",
+        "--tenant",
+        "nope",
+        "--name",
+        "A",
+        "--email",
+        email,
+        "--endpoint",
+        endpoint,
+    ]
+}
+
 #[test]
 fn bad_input_is_refused_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -83,51 +99,9 @@ fn bad_input_is_refused_with_a_clear_error() {
             ],
             "unknown region",
         ),
-        (
-            vec![
-                "user",
-                "add",
-                "--tenant",
-                "nope",
-                "--name",
-                "A",
-                "--email",
-                "a@b.co",
-                "--endpoint",
-                "1",
-            ],
-            "no tenant",
-        ),
-        (
-            vec![
-                "user",
-                "add",
-                "--tenant",
-                "nope",
-                "--name",
-                "A",
-                "--email",
-                "not-an-email",
-                "--endpoint",
-                "1",
-            ],
-            "e-mail",
-        ),
-        (
-            vec![
-                "user",
-                "add",
-                "--tenant",
-                "nope",
-                "--name",
-                "A",
-                "--email",
-                "a@b.co",
-                "--endpoint",
-                "10 01",
-            ],
-            "extension",
-        ),
+        (user_add("a@b.co", "1"), "no tenant"),
+        (user_add("not-an-email", "1"), "e-mail"),
+        (user_add("a@b.co", "10 01"), "extension"),
     ] {
         let out = disca(dir.path(), &args);
         assert!(!out.status.success(), "{args:?} succeeded");

@@ -102,6 +102,16 @@ async fn agent_does_not_answer_and_the_lead_is_never_dialled() {
     assert_eq!(lab.trunk.calls_received(), 0, "the lead was dialled");
 }
 
+/// Hangs the call up through the API (202) and waits until it ends `canceled`.
+async fn hang_up_cancels(backend: &Backend, id: &str) {
+    let (status, _) = backend
+        .post("acme-1001", &format!("/v1/calls/{id}/hangup"))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let call = backend.wait_until_ended("acme-1001", id).await;
+    assert_eq!(call["outcome"], "canceled", "{call:#}");
+}
+
 #[tokio::test]
 async fn hangup_while_the_lead_rings_cancels() {
     let lab =
@@ -112,12 +122,7 @@ async fn hangup_while_the_lead_rings_cancels() {
     backend
         .wait_for_state("acme-1001", &id, "ringing_lead")
         .await;
-    let (status, _) = backend
-        .post("acme-1001", &format!("/v1/calls/{id}/hangup"))
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED);
-    let call = backend.wait_until_ended("acme-1001", &id).await;
-    assert_eq!(call["outcome"], "canceled", "{call:#}");
+    hang_up_cancels(&backend, &id).await;
     let (status, again) = backend
         .post("acme-1001", &format!("/v1/calls/{id}/hangup"))
         .await;
@@ -135,12 +140,7 @@ async fn hangup_while_the_agent_rings_cancels() {
     backend
         .wait_for_state("acme-1001", &id, "ringing_agent")
         .await;
-    let (status, _) = backend
-        .post("acme-1001", &format!("/v1/calls/{id}/hangup"))
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED);
-    let call = backend.wait_until_ended("acme-1001", &id).await;
-    assert_eq!(call["outcome"], "canceled", "{call:#}");
+    hang_up_cancels(&backend, &id).await;
     assert_eq!(lab.trunk.calls_received(), 0);
 }
 
