@@ -155,21 +155,42 @@ async fn main() {
     let seen: Seen = Arc::default();
     let relay = originate_sniffer(lab.pbx.ami_addr, seen.clone());
     println!("originate_load: disca-backend process + Asterisk 22 + SIPp on loopback");
-    for (label, agent_channel) in [
+    for (label, agent_channel, own_cpu) in [
         (
-            "agents' phones are PJSIP endpoints (SIPp)",
+            "agents' phones are PJSIP endpoints (SIPp), all processes share both CPUs",
             "PJSIP/{endpoint}",
+            false,
         ),
-        ("agents reached through Local channels", LOCAL_AGENT_CHANNEL),
+        (
+            "agents reached through Local channels, all processes share both CPUs",
+            LOCAL_AGENT_CHANNEL,
+            false,
+        ),
+        (
+            "agents' phones are PJSIP endpoints (SIPp), the backend alone on CPU 0; Asterisk, SIPp and the generator on CPU 1",
+            "PJSIP/{endpoint}",
+            true,
+        ),
     ] {
         println!("\n== {label}: agent_channel = {agent_channel}");
-        phase(&lab, relay, &seen, agent_channel).await;
+        phase(&lab, relay, &seen, agent_channel, own_cpu).await;
     }
+}
+
+/// Pins every thread of `pid` to `cpu` (util-linux `taskset`).
+fn pin(pid: Option<u32>, cpu: u32) {
+    let pid = pid.expect("a running process").to_string();
+    let status = std::process::Command::new("taskset")
+        .args(["--all-tasks", "--cpu-list", "-p", &cpu.to_string(), &pid])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("taskset runs");
+    assert!(status.success(), "taskset failed for {pid}");
 }
 
 /// Latency bursts and the 200-call burst with one agent channel template,
 /// against a fresh backend process.
-async fn phase(lab: &Lab, relay: SocketAddr, seen: &Seen, agent_channel: &str) {
+async fn phase(lab: &Lab, relay: SocketAddr, seen: &Seen, agent_channel: &str, own_cpu: bool) {
     let dir = tempfile::tempdir().unwrap();
     let tokens = seed_load_agents(dir.path(), CONCURRENT_CALLS as u32).await;
     let backend = BackendProcess::start(BackendProcessOptions {
@@ -186,6 +207,13 @@ async fn phase(lab: &Lab, relay: SocketAddr, seen: &Seen, agent_channel: &str) {
         ],
     })
     .await;
+    if own_cpu {
+        pin(Some(std::process::id()), 1);
+        pin(lab.pbx.pid(), 1);
+        pin(lab.agents.pid(), 1);
+        pin(lab.trunk.pid(), 1);
+        pin(Some(backend.pid()), 0);
+    }
     let base = backend.base.clone();
     let http = reqwest::Client::new();
 

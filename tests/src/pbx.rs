@@ -172,6 +172,11 @@ impl TestPbx {
         self.instance.cli(command).await
     }
 
+    /// Asterisk's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+
     /// The instance directory and its logs (`messages.log`, console output).
     pub fn instance(&self) -> &PbxInstance {
         &self.instance

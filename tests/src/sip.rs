@@ -139,6 +139,11 @@ impl SipPeer {
     }
 
     /// The UDP port on 127.0.0.1.
+    /// SIPp's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
