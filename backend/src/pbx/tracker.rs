@@ -182,7 +182,11 @@ impl Tracker {
         };
         let now = call::now();
         let change = progress.apply(event, now);
-        if progress.cancel_requested && event.event_name() == Some("Newchannel") {
+        let agent_channel_appeared = event.event_name() == Some("Newchannel")
+            && event
+                .get("Uniqueid")
+                .is_some_and(|uid| progress.is_agent_uniqueid(uid));
+        if progress.hangup_requested && agent_channel_appeared {
             // A hangup asked for before the agent's channel existed.
             hang_up(&self.client, progress);
         }
