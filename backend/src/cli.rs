@@ -83,11 +83,16 @@ pub enum UserCommand {
         /// The user's extension; their phone is the PJSIP endpoint `<tenant>-<endpoint>`.
         #[arg(long)]
         endpoint: String,
-        #[arg(long, value_enum, default_value = "agent")]
+        /// `agent` or `manager`.
+        #[arg(long, value_parser = parse_role, default_value = "agent")]
         role: Role,
         #[command(flatten)]
         data: DataDir,
     },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("{s:?} is not a role: use agent or manager"))
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {

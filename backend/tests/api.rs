@@ -444,3 +444,22 @@ async fn listing_filters_and_pages() {
     let (_, theirs) = app.get(&app.other_tenant_agent, "/v1/calls").await;
     assert!(theirs["calls"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn me_names_the_token_holder_and_nobody_else() {
+    let app = spawn_app().await;
+    let (status, me) = app.get(&app.agent, "/v1/me").await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let me: disca_protocol::Me = serde_json::from_value(me).unwrap();
+    assert_eq!((me.tenant.as_str(), me.role), ("acme", Role::Agent));
+    assert_eq!((me.name.as_str(), me.extension.as_str()), ("Ana", "1001"));
+    let (_, other) = app.get(&app.other_tenant_agent, "/v1/me").await;
+    assert_eq!(other["tenant"], "globex");
+    let (status, body) = app
+        .get(&format!("disca_{}", "0".repeat(64)), "/v1/me")
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthorized")
+    );
+}

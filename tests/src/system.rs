@@ -218,7 +218,7 @@ impl Backend {
         let (status, call) = self
             .place(
                 user,
-                json!({"to": LEAD, "context": {"deal_id": "5f1e7a9b2c3d4e5f6a7b8c9d"}}),
+                json!({"to": LEAD, "context": {"deal_id": "5f1e7a9b2c3d4e5f6a7b8c9d", "contact_name": "Maria da Silva"}}),
                 None,
             )
             .await;

@@ -25,6 +25,7 @@ async fn answered_call_has_ring_and_talk_time_and_a_recording() {
     assert_eq!(call["to"], LEAD_E164);
     assert_eq!(call["agent_endpoint"], "acme-1001");
     assert_eq!(call["context"]["deal_id"], "5f1e7a9b2c3d4e5f6a7b8c9d");
+    assert_eq!(call["context"]["contact_name"], "Maria da Silva");
     assert!(call["ring_seconds"].as_i64().unwrap() >= 0);
     assert!(call["talk_seconds"].as_i64().unwrap() >= 2, "{call:#}");
     for stamp in [

@@ -5,15 +5,17 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use serde::{Deserialize, Serialize};
+use disca_protocol::ErrorBody;
+use disca_protocol::api::{CallPage, CreateCallRequest};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 use super::AppState;
 use super::auth::CurrentUser;
-use super::error::{ApiError, ErrorBody};
+use super::error::ApiError;
 use crate::domain::{Call, CallContext, CallId, E164Number, Outcome, Role, User};
 use crate::pbx::PbxError;
 use crate::storage::{CallFilter, CreateCall, Created};
@@ -21,17 +23,6 @@ use crate::storage::{CallFilter, CreateCall, Created};
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
-
-/// A click on a number.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateCallRequest {
-    /// The number as written on the page, e.g. `(11) 98765-4321`.
-    pub to: String,
-    /// Where the click happened, for the CRM write-back.
-    #[serde(default)]
-    pub context: CallContext,
-}
 
 /// Place a call: ring the salesperson's phone, then the lead's.
 #[utoipa::path(
@@ -237,15 +228,6 @@ pub struct ListQuery {
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
-}
-
-/// A page of calls, newest first.
-#[derive(Serialize, ToSchema)]
-pub struct CallPage {
-    pub calls: Vec<Call>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_cursor: Option<String>,
 }
 
 /// Calls, newest first: agents see their own, managers their tenant's.

@@ -4,8 +4,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use utoipa::ToSchema;
+use disca_protocol::{ErrorBody, ErrorDetail};
 
 use crate::domain::{DestinationRefused, InvalidNumber};
 use crate::storage::StoreError;
@@ -17,23 +16,6 @@ pub struct ApiError {
     message: String,
     reason: Option<&'static str>,
     retry_after_secs: Option<u64>,
-}
-
-/// The error body.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable, machine-readable code (`invalid_number`, `agent_busy`...).
-    code: &'static str,
-    /// What happened and what to do, in Portuguese.
-    message: String,
-    /// For `invalid_number`: why (`too_short`, `missing_area_code`...).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'static str>,
 }
 
 impl ApiError {
@@ -200,9 +182,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code,
+                code: self.code.to_owned(),
                 message: self.message,
-                reason: self.reason,
+                reason: self.reason.map(str::to_owned),
             },
         };
         let mut response = (self.status, Json(body)).into_response();

@@ -17,8 +17,9 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
 use super::auth::CurrentUser;
-use super::error::{ApiError, ErrorBody};
+use super::error::ApiError;
 use crate::domain::Role;
+use disca_protocol::ErrorBody;
 
 const REPLAY_PAGE: u32 = 500;
 

@@ -5,6 +5,7 @@ mod calls;
 mod error;
 mod events;
 mod health;
+mod me;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -56,11 +57,12 @@ impl AppState {
     info(title = "Disca API", description = "Click-to-call through the company's own Asterisk PBX."),
     paths(
         calls::create_call, calls::get_call, calls::hangup_call, calls::list_calls,
-        events::stream_events, health::healthz, health::metrics
+        events::stream_events, health::healthz, health::metrics, me::me
     ),
     components(schemas(
         crate::domain::Call, crate::domain::CallState, crate::domain::Outcome, crate::domain::CallContext,
-        crate::domain::HangupCause, calls::CreateCallRequest, calls::CallPage, error::ErrorBody, health::Health
+        crate::domain::HangupCause, disca_protocol::api::CreateCallRequest, disca_protocol::api::CallPage,
+        disca_protocol::ErrorBody, disca_protocol::ErrorDetail, disca_protocol::Me, disca_protocol::Role, health::Health
     )),
     modifiers(&BearerAuth)
 )]
@@ -88,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/calls/{id}", get(calls::get_call))
         .route("/v1/calls/{id}/hangup", post(calls::hangup_call))
         .route("/v1/events", get(events::stream_events))
+        .route("/v1/me", get(me::me))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi_json))

@@ -382,7 +382,7 @@ mod tests {
         };
         Call {
             id: id.into(),
-            ..Call::queued(new, OffsetDateTime::UNIX_EPOCH)
+            ..new.queued(OffsetDateTime::UNIX_EPOCH)
         }
     }
 

@@ -127,7 +127,7 @@ impl Writer {
         let mut inserted: HashSet<String> = HashSet::new();
         if !fresh.is_empty() {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO calls (id, tenant, user_id, agent_endpoint, to_number, state, created_at, deal_id, contact_id, page_url) ",
+                "INSERT INTO calls (id, tenant, user_id, agent_endpoint, to_number, state, created_at, deal_id, contact_id, contact_name, page_url) ",
             );
             q.push_values(&fresh, |mut row, p| {
                 let c = &p.call;
@@ -140,6 +140,7 @@ impl Writer {
                     .push_bind(to_millis(c.created_at))
                     .push_bind(&c.context.deal_id)
                     .push_bind(&c.context.contact_id)
+                    .push_bind(&c.context.contact_name)
                     .push_bind(&c.context.page_url);
             });
             q.push(" ON CONFLICT DO NOTHING RETURNING id");
@@ -276,7 +277,7 @@ pub struct CallFilter {
 
 const CALL_COLUMNS: &str = "id, tenant, user_id, agent_endpoint, to_number, state, outcome, created_at, \
     agent_answered_at, lead_dialed_at, lead_answered_at, ended_at, ring_seconds, talk_seconds, \
-    hangup_cause_code, hangup_cause_text, recording_file, deal_id, contact_id, page_url";
+    hangup_cause_code, hangup_cause_text, recording_file, deal_id, contact_id, contact_name, page_url";
 
 impl Store {
     /// Records a new call for `req.user`, unless the Idempotency-Key was
@@ -284,17 +285,15 @@ impl Store {
     /// a live call ([`StoreError::AgentBusy`]). Concurrent creations are
     /// group-committed: see [`run_creates`].
     pub async fn create_call(&self, req: CreateCall<'_>) -> Result<Created, StoreError> {
-        let call = Call::queued(
-            NewCall {
-                id: CallId::generate(),
-                tenant: req.user.tenant.slug.to_string(),
-                user_id: req.user.id.clone(),
-                agent_endpoint: req.user.endpoint(),
-                to: req.to.as_str().to_owned(),
-                context: req.context.clone(),
-            },
-            call::now(),
-        );
+        let call = NewCall {
+            id: CallId::generate(),
+            tenant: req.user.tenant.slug.to_string(),
+            user_id: req.user.id.clone(),
+            agent_endpoint: req.user.endpoint(),
+            to: req.to.as_str().to_owned(),
+            context: req.context.clone(),
+        }
+        .queued(call::now());
         let (reply, answer) = oneshot::channel();
         let pending = PendingCreate {
             call,
@@ -476,6 +475,7 @@ fn call_from_row(row: &SqliteRow) -> Result<Call, StoreError> {
         context: CallContext {
             deal_id: row.try_get("deal_id")?,
             contact_id: row.try_get("contact_id")?,
+            contact_name: row.try_get("contact_name")?,
             page_url: row.try_get("page_url")?,
         },
     })

@@ -1,0 +1,21 @@
+//! The messages that cross Disca's process boundaries, in one place so both
+//! ends of every boundary agree by construction:
+//!
+//! - [`call`]: a call as the backend reports it (states, outcomes, the CRM
+//!   context of the click). The backend stores and serves it, `disca-host`
+//!   relays it, the extension shows it.
+//! - [`api`]: the other bodies of the backend's HTTP API that clients read or
+//!   write (`POST /v1/calls`, `GET /v1/me`, error bodies, pages of calls).
+//! - [`native`]: the versioned native messaging protocol between the browser
+//!   extension and `disca-host`: requests with ids, replies echoing them, and
+//!   events pushed while a port is open.
+//!
+//! Plain data and validation only: no I/O, no clock, no randomness, so the
+//! crate compiles natively and to `wasm32-unknown-unknown` alike.
+
+pub mod api;
+pub mod call;
+pub mod native;
+
+pub use api::{ErrorBody, ErrorDetail, Me, Role};
+pub use call::{Call, CallContext, CallState, HangupCause, InvalidContext, Outcome};

@@ -1,0 +1,595 @@
+//! The native messaging protocol between the extension's service worker and
+//! `disca-host`, version [`VERSION`].
+//!
+//! Every message is a JSON object with `"v": 1` and a `"type"`.
+//!
+//! Extension → host, requests, each with an `id` (a string or a non-negative
+//! integer) that the reply echoes:
+//!
+//! | `type`         | fields                                 | reply `type`      |
+//! |----------------|----------------------------------------|-------------------|
+//! | `call.start`   | `number`, `context` (optional)         | `call.start.ok`   |
+//! | `call.hangup`  | `call_id`                              | `call.hangup.ok`  |
+//! | `status.get`   |                                        | `status.get.ok`   |
+//! | `calls.recent` | `limit` (optional, 1 to [`MAX_RECENT`]) | `calls.recent.ok` |
+//!
+//! Any request may instead get `{"type": "error", "id": ..., "error": {"code",
+//! "message"}}`; `id` is `null` when the request's own id could not be read.
+//!
+//! Host → extension, events pushed while the port is open: `call.update`
+//! (`call`), `auth.required` (`message`), `backend.unreachable` (`message`),
+//! `backend.reachable`.
+//!
+//! [`Request::parse`] reads a request the way the host must: every problem
+//! becomes a [`RequestError`] naming it (and the request id when readable),
+//! never a panic.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::api::Me;
+use crate::call::{Call, CallContext};
+
+/// The protocol version this crate speaks.
+pub const VERSION: u32 = 1;
+
+/// Most calls a `calls.recent` request may ask for.
+pub const MAX_RECENT: u32 = 50;
+
+/// Longest textual request id accepted.
+pub const MAX_ID_LEN: usize = 128;
+
+/// Longest number accepted in `call.start` (written forms included).
+pub const MAX_NUMBER_LEN: usize = 64;
+
+/// A request id, echoed verbatim in the reply.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RequestId {
+    Number(u64),
+    Text(String),
+}
+
+/// A request from the extension.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub id: RequestId,
+    pub body: RequestBody,
+}
+
+/// What a request asks for.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type")]
+pub enum RequestBody {
+    /// Place a call to `number` (as found on the page, ideally E.164).
+    #[serde(rename = "call.start")]
+    CallStart(CallStart),
+    /// Hang up a call of the user's.
+    #[serde(rename = "call.hangup")]
+    CallHangup(CallHangup),
+    /// Who is logged in, whether the backend answers, the live call.
+    #[serde(rename = "status.get")]
+    StatusGet,
+    /// The user's latest calls, newest first.
+    #[serde(rename = "calls.recent")]
+    CallsRecent(CallsRecent),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallStart {
+    pub number: String,
+    #[serde(default)]
+    pub context: CallContext,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallHangup {
+    pub call_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallsRecent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoFields {}
+
+/// Why a request was refused, with its id when that much could be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code:?}: {detail}")]
+pub struct RequestError {
+    pub id: Option<RequestId>,
+    pub code: ErrorCode,
+    /// What exactly was wrong, naming the field (Portuguese).
+    pub detail: String,
+}
+
+impl RequestError {
+    fn new(id: Option<&RequestId>, code: ErrorCode, detail: impl Into<String>) -> RequestError {
+        RequestError {
+            id: id.cloned(),
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl Request {
+    /// Reads a request from a decoded JSON frame, checking the envelope, the
+    /// type, each field's type and each value's bounds.
+    pub fn parse(value: Value) -> Result<Request, RequestError> {
+        let Value::Object(mut fields) = value else {
+            return Err(RequestError::new(
+                None,
+                ErrorCode::InvalidMessage,
+                "a mensagem deve ser um objeto JSON",
+            ));
+        };
+        let id = parse_id(fields.remove("id"))?;
+        match fields.remove("v") {
+            Some(Value::Number(n)) if n.as_u64() == Some(u64::from(VERSION)) => {}
+            Some(other) => {
+                return Err(RequestError::new(
+                    Some(&id),
+                    ErrorCode::UnsupportedVersion,
+                    format!(
+                        "versão {other} não suportada; este disca-host fala a versão {VERSION}"
+                    ),
+                ));
+            }
+            None => {
+                return Err(RequestError::new(
+                    Some(&id),
+                    ErrorCode::UnsupportedVersion,
+                    format!("campo \"v\" ausente; este disca-host fala a versão {VERSION}"),
+                ));
+            }
+        }
+        let kind = match fields.remove("type") {
+            Some(Value::String(kind)) => kind,
+            Some(_) => {
+                return Err(RequestError::new(
+                    Some(&id),
+                    ErrorCode::InvalidFields,
+                    "type: deve ser texto",
+                ));
+            }
+            None => {
+                return Err(RequestError::new(
+                    Some(&id),
+                    ErrorCode::InvalidFields,
+                    "campo \"type\" ausente",
+                ));
+            }
+        };
+        let body = match kind.as_str() {
+            "call.start" => {
+                let start: CallStart = fields_as(&id, fields)?;
+                check_number(&id, &start.number)?;
+                start.context.validate().map_err(|e| {
+                    RequestError::new(Some(&id), ErrorCode::InvalidFields, e.to_string())
+                })?;
+                RequestBody::CallStart(start)
+            }
+            "call.hangup" => {
+                let hangup: CallHangup = fields_as(&id, fields)?;
+                check_call_id(&id, &hangup.call_id)?;
+                RequestBody::CallHangup(hangup)
+            }
+            "status.get" => {
+                let NoFields {} = fields_as(&id, fields)?;
+                RequestBody::StatusGet
+            }
+            "calls.recent" => {
+                let recent: CallsRecent = fields_as(&id, fields)?;
+                if recent.limit.is_some_and(|l| l == 0 || l > MAX_RECENT) {
+                    return Err(RequestError::new(
+                        Some(&id),
+                        ErrorCode::InvalidFields,
+                        format!("limit: deve ser de 1 a {MAX_RECENT}"),
+                    ));
+                }
+                RequestBody::CallsRecent(recent)
+            }
+            other => {
+                let shown: String = other.chars().take(64).collect();
+                return Err(RequestError::new(
+                    Some(&id),
+                    ErrorCode::UnknownType,
+                    format!("tipo de mensagem desconhecido: {shown:?}"),
+                ));
+            }
+        };
+        Ok(Request { id, body })
+    }
+}
+
+impl Serialize for Request {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            v: u32,
+            id: &'a RequestId,
+            #[serde(flatten)]
+            body: &'a RequestBody,
+        }
+        Wire {
+            v: VERSION,
+            id: &self.id,
+            body: &self.body,
+        }
+        .serialize(serializer)
+    }
+}
+
+fn parse_id(id: Option<Value>) -> Result<RequestId, RequestError> {
+    match id {
+        Some(Value::String(s))
+            if !s.is_empty() && s.len() <= MAX_ID_LEN && !s.chars().any(char::is_control) =>
+        {
+            Ok(RequestId::Text(s))
+        }
+        Some(Value::Number(n)) if n.as_u64().is_some() => {
+            Ok(RequestId::Number(n.as_u64().unwrap_or_default()))
+        }
+        Some(_) => Err(RequestError::new(
+            None,
+            ErrorCode::InvalidFields,
+            format!(
+                "id: deve ser um texto de 1 a {MAX_ID_LEN} caracteres visíveis ou um inteiro não negativo"
+            ),
+        )),
+        None => Err(RequestError::new(
+            None,
+            ErrorCode::InvalidFields,
+            "campo \"id\" ausente",
+        )),
+    }
+}
+
+fn fields_as<T: DeserializeOwned>(
+    id: &RequestId,
+    fields: Map<String, Value>,
+) -> Result<T, RequestError> {
+    serde_path_to_error::deserialize(Value::Object(fields)).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let detail = if path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        };
+        RequestError::new(Some(id), ErrorCode::InvalidFields, detail)
+    })
+}
+
+fn check_number(id: &RequestId, number: &str) -> Result<(), RequestError> {
+    let problem = if number.trim().is_empty() {
+        Some("number: está vazio")
+    } else if number.len() > MAX_NUMBER_LEN {
+        Some("number: longo demais para um telefone")
+    } else if number.chars().any(char::is_control) {
+        Some("number: contém caracteres de controle")
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(RequestError::new(Some(id), ErrorCode::InvalidNumber, p)),
+        None => Ok(()),
+    }
+}
+
+fn check_call_id(id: &RequestId, call_id: &str) -> Result<(), RequestError> {
+    let ok = !call_id.is_empty()
+        && call_id.len() <= 64
+        && call_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(RequestError::new(
+            Some(id),
+            ErrorCode::InvalidFields,
+            "call_id: não é o id de uma ligação",
+        ))
+    }
+}
+
+/// Stable error codes of `error` replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// A frame longer than the host accepts.
+    FrameTooLarge,
+    /// The input ended inside a frame's length or body.
+    TruncatedFrame,
+    /// A frame that is not UTF-8.
+    InvalidUtf8,
+    /// A frame that is not JSON.
+    InvalidJson,
+    /// JSON that is not an object.
+    InvalidMessage,
+    /// A missing or other `v`.
+    UnsupportedVersion,
+    /// A `type` this host does not know.
+    UnknownType,
+    /// A missing field, an unknown field, a wrong type or an out-of-range value.
+    InvalidFields,
+    /// The extension is not the one this host was installed for.
+    OriginNotAllowed,
+    /// No token in the credential store, or the backend refused it.
+    NotLoggedIn,
+    /// The backend could not be reached, or answered with something unreadable.
+    BackendUnreachable,
+    InvalidNumber,
+    DestinationNotAllowed,
+    /// The PBX is down.
+    PbxUnavailable,
+    /// The PBX refused the call.
+    PbxRefused,
+    /// The user is already in a call.
+    AgentBusy,
+    RateLimited,
+    NotFound,
+    Forbidden,
+    /// Any other backend error; the message is the backend's.
+    BackendError,
+    /// The host's reply would exceed the browser's 1 MB limit.
+    ReplyTooLarge,
+    /// A code from a newer host.
+    #[serde(other)]
+    Other,
+}
+
+/// The error of an `error` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostError {
+    pub code: ErrorCode,
+    /// What happened and what to do, in Portuguese, ready to show.
+    pub message: String,
+}
+
+/// How the host last found the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendState {
+    /// Nobody is logged in: there is no backend to reach.
+    NotConfigured,
+    /// Not known yet: the first contact is under way.
+    Connecting,
+    Reachable,
+    Unreachable,
+}
+
+/// The reply to `status.get`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub host_version: String,
+    pub logged_in: bool,
+    /// Who is logged in, as of the last login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<Me>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_url: Option<String>,
+    pub backend: BackendState,
+    /// Where the token is kept (`secret-service`, `kernel-keyring`,
+    /// `macos-keychain`, `windows-credential-manager`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_store: Option<String>,
+    /// The user's call in progress, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_call: Option<Call>,
+}
+
+/// Every message the host sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum HostMessage {
+    #[serde(rename = "call.start.ok")]
+    CallStarted { id: RequestId, call: Call },
+    #[serde(rename = "call.hangup.ok")]
+    HangupRequested { id: RequestId, call: Call },
+    #[serde(rename = "status.get.ok")]
+    Status { id: RequestId, status: Box<Status> },
+    #[serde(rename = "calls.recent.ok")]
+    RecentCalls { id: RequestId, calls: Vec<Call> },
+    #[serde(rename = "error")]
+    Error {
+        id: Option<RequestId>,
+        error: HostError,
+    },
+    /// A call of the user's changed.
+    #[serde(rename = "call.update")]
+    CallUpdate { call: Box<Call> },
+    /// The token is missing or was refused: run `disca-host login`.
+    #[serde(rename = "auth.required")]
+    AuthRequired { message: String },
+    #[serde(rename = "backend.unreachable")]
+    BackendUnreachable { message: String },
+    /// The backend answers again (after `backend.unreachable`), or for the
+    /// first time since the port opened.
+    #[serde(rename = "backend.reachable")]
+    BackendReachable,
+}
+
+/// A [`HostMessage`] on the wire, with the protocol version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub v: u32,
+    #[serde(flatten)]
+    pub message: HostMessage,
+}
+
+impl From<HostMessage> for Envelope {
+    fn from(message: HostMessage) -> Envelope {
+        Envelope {
+            v: VERSION,
+            message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<Request, RequestError> {
+        Request::parse(v)
+    }
+
+    #[test]
+    fn reads_each_request_type() {
+        let start = parse(json!({"v": 1, "id": "r1", "type": "call.start",
+            "number": "+5511987654321", "context": {"deal_id": "5f1e7a9b2c3d4e5f6a7b8c9d"}}))
+        .unwrap();
+        assert_eq!(start.id, RequestId::Text("r1".into()));
+        let RequestBody::CallStart(s) = start.body else {
+            panic!("{start:?}")
+        };
+        assert_eq!(s.number, "+5511987654321");
+        assert_eq!(
+            s.context.deal_id.as_deref(),
+            Some("5f1e7a9b2c3d4e5f6a7b8c9d")
+        );
+
+        let hangup = parse(json!({"v": 1, "id": 7, "type": "call.hangup",
+            "call_id": "0193a1b2-0000-7000-8000-000000000001"}))
+        .unwrap();
+        assert_eq!(hangup.id, RequestId::Number(7));
+        assert!(matches!(hangup.body, RequestBody::CallHangup(_)));
+
+        let status = parse(json!({"v": 1, "id": "s", "type": "status.get"})).unwrap();
+        assert_eq!(status.body, RequestBody::StatusGet);
+
+        let recent = parse(json!({"v": 1, "id": "c", "type": "calls.recent", "limit": 5})).unwrap();
+        assert_eq!(
+            recent.body,
+            RequestBody::CallsRecent(CallsRecent { limit: Some(5) })
+        );
+    }
+
+    #[test]
+    fn a_serialized_request_parses_back() {
+        let request = Request {
+            id: RequestId::Text("abc".into()),
+            body: RequestBody::CallStart(CallStart {
+                number: "(11) 98765-4321".into(),
+                context: CallContext::default(),
+            }),
+        };
+        let json = serde_json::to_value(&request).unwrap();
+        assert_eq!(json["type"], "call.start");
+        assert_eq!(json["v"], 1);
+        assert_eq!(parse(json).unwrap(), request);
+        let status = Request {
+            id: RequestId::Number(1),
+            body: RequestBody::StatusGet,
+        };
+        assert_eq!(
+            parse(serde_json::to_value(&status).unwrap()).unwrap(),
+            status
+        );
+    }
+
+    fn refused(v: Value) -> RequestError {
+        parse(v).unwrap_err()
+    }
+
+    #[test]
+    fn each_problem_is_named() {
+        let e = refused(json!([1, 2]));
+        assert_eq!((e.code, e.id), (ErrorCode::InvalidMessage, None));
+
+        let e = refused(json!({"v": 1, "type": "status.get"}));
+        assert_eq!(e.code, ErrorCode::InvalidFields);
+        assert!(e.detail.contains("id"), "{}", e.detail);
+
+        let e = refused(json!({"v": 1, "id": {"x": 1}, "type": "status.get"}));
+        assert_eq!((e.code, e.id), (ErrorCode::InvalidFields, None));
+
+        let e = refused(json!({"v": 2, "id": "a", "type": "status.get"}));
+        assert_eq!(e.code, ErrorCode::UnsupportedVersion);
+        assert_eq!(e.id, Some(RequestId::Text("a".into())));
+
+        let e = refused(json!({"v": 1, "id": "a", "type": "call.transfer"}));
+        assert_eq!(e.code, ErrorCode::UnknownType);
+        assert!(e.detail.contains("call.transfer"));
+
+        let e = refused(json!({"v": 1, "id": "a", "type": "call.start", "number": 11987654321u64}));
+        assert_eq!(e.code, ErrorCode::InvalidFields);
+        assert!(e.detail.starts_with("number: invalid type"), "{}", e.detail);
+
+        let e = refused(
+            json!({"v": 1, "id": "a", "type": "call.start", "number": "11987654321",
+            "context": {"deal_id": 5}}),
+        );
+        assert!(
+            e.detail.starts_with("context.deal_id: invalid type"),
+            "{}",
+            e.detail
+        );
+
+        let e = refused(json!({"v": 1, "id": "a", "type": "call.start"}));
+        assert!(e.detail.contains("missing field `number`"), "{}", e.detail);
+
+        let e = refused(json!({"v": 1, "id": "a", "type": "status.get", "extra": true}));
+        assert!(e.detail.contains("unknown field `extra`"), "{}", e.detail);
+
+        let e = refused(json!({"v": 1, "id": "a", "type": "call.start", "number": "11\r\n9876"}));
+        assert_eq!(e.code, ErrorCode::InvalidNumber);
+
+        let e = refused(
+            json!({"v": 1, "id": "a", "type": "call.start", "number": "11987654321",
+            "context": {"page_url": "javascript:alert(1)"}}),
+        );
+        assert!(e.detail.starts_with("context.page_url"), "{}", e.detail);
+
+        let e =
+            refused(json!({"v": 1, "id": "a", "type": "call.hangup", "call_id": "1\r\nAction: x"}));
+        assert_eq!(e.code, ErrorCode::InvalidFields);
+
+        let e = refused(json!({"v": 1, "id": "a", "type": "calls.recent", "limit": 0}));
+        assert!(e.detail.starts_with("limit"), "{}", e.detail);
+        let e = refused(json!({"v": 1, "id": "a", "type": "calls.recent", "limit": -1}));
+        assert!(e.detail.starts_with("limit: invalid value"), "{}", e.detail);
+    }
+
+    #[test]
+    fn host_messages_carry_the_version_and_read_back() {
+        let messages = [
+            HostMessage::Error {
+                id: None,
+                error: HostError {
+                    code: ErrorCode::InvalidJson,
+                    message: "x".into(),
+                },
+            },
+            HostMessage::BackendReachable,
+            HostMessage::AuthRequired {
+                message: "Faça login".into(),
+            },
+            HostMessage::RecentCalls {
+                id: RequestId::Number(3),
+                calls: vec![],
+            },
+        ];
+        for message in messages {
+            let wire = serde_json::to_value(Envelope::from(message.clone())).unwrap();
+            assert_eq!(wire["v"], 1);
+            let back: Envelope = serde_json::from_value(wire).unwrap();
+            assert_eq!(back.message, message);
+        }
+        let unknown: HostError =
+            serde_json::from_value(json!({"code": "brand_new", "message": "m"})).unwrap();
+        assert_eq!(unknown.code, ErrorCode::Other);
+    }
+}
