@@ -150,14 +150,10 @@ fn parse(payload: &[u8]) -> Incoming {
     }
 }
 
-impl Encoder<&serde_json::Value> for NativeMessagingCodec {
+impl<T: serde::Serialize + ?Sized> Encoder<&T> for NativeMessagingCodec {
     type Error = EncodeError;
 
-    fn encode(
-        &mut self,
-        message: &serde_json::Value,
-        dst: &mut BytesMut,
-    ) -> Result<(), EncodeError> {
+    fn encode(&mut self, message: &T, dst: &mut BytesMut) -> Result<(), EncodeError> {
         let json = serde_json::to_vec(message).map_err(std::io::Error::from)?;
         if json.len() > MAX_OUTGOING {
             return Err(EncodeError::TooLarge { len: json.len() });

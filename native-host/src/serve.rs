@@ -1,0 +1,173 @@
+//! The host as Chrome runs it: `disca-host chrome-extension://<id>/` with the
+//! port on stdin/stdout. stdout carries frames only; logs go to a file.
+//!
+//! Frames are read one after another; a malformed one gets an `error` reply
+//! naming the problem and the next is read. Requests that need the backend
+//! run concurrently, so a slow backend never delays `status.get`. The port
+//! closing (stdin at its end) ends the process.
+
+use std::sync::Arc;
+
+use disca_protocol::native::{Envelope, ErrorCode, HostError, HostMessage, Request, RequestBody};
+use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use crate::config::{HostConfig, Paths};
+use crate::framing::{EncodeError, FrameProblem, Incoming, NativeMessagingCodec};
+use crate::relay;
+use crate::session::Session;
+
+/// Why serving ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The browser closed the port.
+    PortClosed,
+    /// The caller is not the extension this host was installed for.
+    OriginRefused,
+    /// stdin or stdout failed.
+    Io,
+}
+
+/// Serves one port until it closes.
+pub async fn serve<R, W>(origin: &str, paths: Paths, input: R, output: W) -> Ended
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (outbox, outgoing) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(write_frames(outgoing, output));
+    let config = match HostConfig::load(&paths) {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the host settings");
+            HostConfig::default()
+        }
+    };
+    if !config.allows(origin) {
+        tracing::error!(origin, allowed = ?config.allowed_origins, "refusing a caller this host was not installed for");
+        let _ = outbox.send(HostMessage::Error {
+            id: None,
+            error: HostError {
+                code: ErrorCode::OriginNotAllowed,
+                message: "Este disca-host não foi instalado para esta extensão. Rode: disca-host install --extension-id <id da extensão>".into(),
+            },
+        });
+        drop(outbox);
+        let _ = writer.await;
+        return Ended::OriginRefused;
+    }
+    tracing::info!(origin, "port opened");
+    let session = Arc::new(Session::new(paths, &config, outbox));
+    let relay = config.login.is_some().then(|| {
+        let session = session.clone();
+        tokio::spawn(async move { relay::follow(&session).await })
+    });
+
+    let mut frames = FramedRead::new(input, NativeMessagingCodec::default());
+    let ended = loop {
+        match frames.next().await {
+            None => break Ended::PortClosed,
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "cannot read stdin");
+                break Ended::Io;
+            }
+            Some(Ok(Incoming::Invalid(problem))) => {
+                tracing::warn!(%problem, "malformed frame");
+                session.send(HostMessage::Error {
+                    id: None,
+                    error: frame_error(&problem),
+                });
+            }
+            Some(Ok(Incoming::Message(value))) => match Request::parse(value) {
+                Err(refused) => {
+                    tracing::warn!(code = ?refused.code, detail = %refused.detail, "request refused");
+                    session.send(HostMessage::Error {
+                        id: refused.id,
+                        error: HostError {
+                            code: refused.code,
+                            message: format!("Mensagem inválida: {}", refused.detail),
+                        },
+                    });
+                }
+                Ok(request) if request.body == RequestBody::StatusGet => {
+                    session.handle(request).await;
+                }
+                Ok(request) => {
+                    let session = session.clone();
+                    tokio::spawn(async move { session.handle(request).await });
+                }
+            },
+        }
+    };
+    tracing::info!(?ended, "port closed");
+    if let Some(relay) = relay {
+        relay.abort();
+    }
+    ended
+}
+
+fn frame_error(problem: &FrameProblem) -> HostError {
+    let (code, message) = match problem {
+        FrameProblem::TooLarge { len, max } => (
+            ErrorCode::FrameTooLarge,
+            format!("Mensagem grande demais: {len} bytes, o limite é {max}."),
+        ),
+        FrameProblem::InvalidUtf8 { valid_up_to } => (
+            ErrorCode::InvalidUtf8,
+            format!("Mensagem não é UTF-8 válido (byte {valid_up_to})."),
+        ),
+        FrameProblem::InvalidJson(detail) => (
+            ErrorCode::InvalidJson,
+            format!("Mensagem não é JSON válido: {detail}"),
+        ),
+        FrameProblem::Truncated { got, expected } => (
+            ErrorCode::TruncatedFrame,
+            format!("A entrada terminou no meio de uma mensagem ({got} de {expected} bytes)."),
+        ),
+    };
+    HostError { code, message }
+}
+
+/// Writes each message as one frame, flushed at once. A message over the
+/// browser's limit is replaced by an error reply (Chrome would close the
+/// port on it).
+async fn write_frames<W: AsyncWrite + Unpin>(
+    mut outgoing: mpsc::UnboundedReceiver<HostMessage>,
+    output: W,
+) {
+    let mut frames = FramedWrite::new(output, NativeMessagingCodec::default());
+    while let Some(message) = outgoing.recv().await {
+        let envelope = Envelope::from(message);
+        match frames.send(&envelope).await {
+            Ok(()) => {}
+            Err(EncodeError::TooLarge { len }) => {
+                tracing::error!(len, kind = ?std::mem::discriminant(&envelope.message), "message over the browser's limit");
+                let id = match envelope.message {
+                    HostMessage::CallStarted { id, .. }
+                    | HostMessage::HangupRequested { id, .. }
+                    | HostMessage::Status { id, .. }
+                    | HostMessage::RecentCalls { id, .. } => Some(id),
+                    HostMessage::Error { id, .. } => id,
+                    _ => continue,
+                };
+                let error = Envelope::from(HostMessage::Error {
+                    id,
+                    error: HostError {
+                        code: ErrorCode::ReplyTooLarge,
+                        message: "A resposta passou do limite de 1 MB do navegador.".into(),
+                    },
+                });
+                if frames.send(&error).await.is_err() {
+                    return;
+                }
+            }
+            Err(EncodeError::Io(e)) => {
+                // The browser is gone; stdin ends next.
+                tracing::error!(error = %e, "cannot write stdout");
+                return;
+            }
+        }
+    }
+}
