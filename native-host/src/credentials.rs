@@ -4,7 +4,8 @@
 //!
 //! Stores, by platform: Linux, the Secret Service (GNOME Keyring, KWallet...;
 //! persistent) when one answers on the session bus, otherwise the kernel
-//! keyring (keyutils: survives logout for a few days, not a reboot); macOS,
+//! keyring (the user's keyring: kept while the user has processes, cleared
+//! at reboot); macOS,
 //! the Keychain; Windows, the Credential Manager. `login` picks one and
 //! records which in `host.toml`, so every later run reads the same store.
 //!
@@ -45,7 +46,7 @@ impl StoreKind {
     /// How the store is named to a salesperson.
     pub fn label(self) -> &'static str {
         match self {
-            StoreKind::SecretService => "Secret Service (chaveiro da sessão, persistente)",
+            StoreKind::SecretService => "chaveiro do usuário via Secret Service (persistente)",
             StoreKind::KernelKeyring => "chaveiro do kernel Linux (apagado ao reiniciar)",
             StoreKind::MacosKeychain => "Keychain do macOS",
             StoreKind::WindowsCredentialManager => "Gerenciador de Credenciais do Windows",
@@ -60,7 +61,7 @@ pub enum CredentialError {
     #[error("the {store} store failed: {source}")]
     Store {
         store: &'static str,
-        source: keyring::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
@@ -99,6 +100,10 @@ impl CredentialStore {
     }
 
     pub fn save(&self, account: &str, token: &str) -> Result<(), CredentialError> {
+        #[cfg(target_os = "linux")]
+        if self.kind == StoreKind::KernelKeyring {
+            return kernel_keyring::save(account, token).map_err(|e| self.failed(e));
+        }
         self.entry(account)?
             .set_password(token)
             .map_err(|source| self.failed(source))
@@ -106,6 +111,10 @@ impl CredentialStore {
 
     /// The token, or `None` when the store has none for `account`.
     pub fn load(&self, account: &str) -> Result<Option<Zeroizing<String>>, CredentialError> {
+        #[cfg(target_os = "linux")]
+        if self.kind == StoreKind::KernelKeyring {
+            return kernel_keyring::load(account).map_err(|e| self.failed(e));
+        }
         match self.entry(account)?.get_password() {
             Ok(token) => Ok(Some(Zeroizing::new(token))),
             Err(keyring::Error::NoEntry) => Ok(None),
@@ -115,6 +124,10 @@ impl CredentialStore {
 
     /// Removes the token; `false` when there was none.
     pub fn delete(&self, account: &str) -> Result<bool, CredentialError> {
+        #[cfg(target_os = "linux")]
+        if self.kind == StoreKind::KernelKeyring {
+            return kernel_keyring::delete(account).map_err(|e| self.failed(e));
+        }
         match self.entry(account)?.delete_credential() {
             Ok(()) => Ok(true),
             Err(keyring::Error::NoEntry) => Ok(false),
@@ -122,10 +135,10 @@ impl CredentialStore {
         }
     }
 
-    fn failed(&self, source: keyring::Error) -> CredentialError {
+    fn failed(&self, source: impl std::error::Error + Send + Sync + 'static) -> CredentialError {
         CredentialError::Store {
             store: self.kind.as_str(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -139,11 +152,6 @@ impl CredentialStore {
                 keyring::secret_service::SsCredential::new_with_target(None, SERVICE, account)
                     .map(|c| Entry::new_with_credential(Box::new(c)))
             }
-            #[cfg(target_os = "linux")]
-            StoreKind::KernelKeyring => {
-                keyring::keyutils::KeyutilsCredential::new_with_target(None, SERVICE, account)
-                    .map(|c| Entry::new_with_credential(Box::new(c)))
-            }
             #[cfg(target_os = "macos")]
             StoreKind::MacosKeychain => Entry::new(SERVICE, account),
             #[cfg(windows)]
@@ -152,5 +160,63 @@ impl CredentialStore {
             _ => return Err(unsupported()),
         };
         built.map_err(|source| self.failed(source))
+    }
+}
+
+/// The kernel's key retention service, on the user keyring (`@u`): shared by
+/// every process of the user, so the host Chrome starts finds what `login`
+/// stored. (keyring's own keyutils store also links each key into the
+/// persistent keyring, which some systems refuse.) Keys are `user` keys that
+/// only their possessor can read.
+#[cfg(target_os = "linux")]
+mod kernel_keyring {
+    use linux_keyutils::{KeyError, KeyRing, KeyRingIdentifier};
+    use zeroize::Zeroizing;
+
+    fn description(account: &str) -> String {
+        format!("{}:{account}", super::SERVICE)
+    }
+
+    fn user_keyring() -> Result<KeyRing, KeyError> {
+        KeyRing::from_special_id(KeyRingIdentifier::User, true)
+    }
+
+    /// The kernel reports a missing key in several ways, depending on where
+    /// an invalidation is.
+    fn is_missing(e: &KeyError) -> bool {
+        matches!(
+            e,
+            KeyError::KeyDoesNotExist | KeyError::KeyRevoked | KeyError::KeyExpired
+        )
+    }
+
+    pub fn save(account: &str, token: &str) -> Result<(), KeyError> {
+        // add_key replaces a key of the same description in that keyring.
+        user_keyring()?.add_key(&description(account), token.as_bytes())?;
+        Ok(())
+    }
+
+    pub fn load(account: &str) -> Result<Option<Zeroizing<String>>, KeyError> {
+        let key = match user_keyring()?.search(&description(account)) {
+            Ok(key) => key,
+            Err(e) if is_missing(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let bytes = Zeroizing::new(key.read_to_vec()?);
+        match std::str::from_utf8(&bytes) {
+            Ok(text) => Ok(Some(Zeroizing::new(text.to_owned()))),
+            Err(_) => Err(KeyError::InvalidArguments),
+        }
+    }
+
+    pub fn delete(account: &str) -> Result<bool, KeyError> {
+        match user_keyring()?.search(&description(account)) {
+            Ok(key) => {
+                key.invalidate()?;
+                Ok(true)
+            }
+            Err(e) if is_missing(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
