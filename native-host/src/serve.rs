@@ -7,6 +7,7 @@
 //! closing (stdin at its end) ends the process.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use disca_protocol::native::{Envelope, ErrorCode, HostError, HostMessage, Request, RequestBody};
 use futures::{SinkExt, StreamExt};
@@ -18,6 +19,9 @@ use crate::config::{HostConfig, Paths};
 use crate::framing::{EncodeError, FrameProblem, Incoming, NativeMessagingCodec};
 use crate::relay;
 use crate::session::Session;
+
+/// How long, after the port closed, replies still in progress may take.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why serving ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -105,6 +109,10 @@ where
     if let Some(relay) = relay {
         relay.abort();
     }
+    // Let the writer send what is queued (replies still being computed get a
+    // moment to finish); it stops once every sender is gone.
+    drop(session);
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, writer).await;
     ended
 }
 

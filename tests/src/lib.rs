@@ -16,6 +16,7 @@
 //! tests of the workspace live in this crate's `tests/` directory.
 
 pub mod ami;
+pub mod host;
 pub mod instance;
 pub mod pbx;
 pub mod ports;

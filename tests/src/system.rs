@@ -98,6 +98,33 @@ impl Backend {
         ami_addr: SocketAddr,
         agent_channel: Option<&str>,
     ) -> Backend {
+        let backend = Backend::start_for(
+            ami_addr,
+            (&pbx.ami_username, &pbx.ami_secret),
+            agent_channel,
+        )
+        .await;
+        backend.wait_until_healthy().await;
+        backend
+    }
+
+    /// The backend with no PBX behind it (its AMI address is a closed port):
+    /// for what is decided before a call reaches Asterisk.
+    pub async fn start_without_pbx() -> Backend {
+        let closed = crate::free_tcp_port();
+        Backend::start_for(
+            SocketAddr::from(([127, 0, 0, 1], closed)),
+            ("disca", "unused"),
+            None,
+        )
+        .await
+    }
+
+    async fn start_for(
+        ami_addr: SocketAddr,
+        (ami_username, ami_secret): (&str, &str),
+        agent_channel: Option<&str>,
+    ) -> Backend {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).await.unwrap();
         let mut tokens = HashMap::new();
@@ -141,8 +168,8 @@ impl Backend {
                 listen: Some("127.0.0.1:0".parse().unwrap()),
                 data_dir: Some(dir.path().to_path_buf()),
                 ami_addr: Some(ami_addr.to_string()),
-                ami_username: Some(pbx.ami_username.clone()),
-                ami_secret: Some(pbx.ami_secret.clone()),
+                ami_username: Some(ami_username.to_owned()),
+                ami_secret: Some(ami_secret.to_owned()),
                 agent_ring_timeout_secs: Some(4),
                 agent_channel: agent_channel.map(str::to_owned),
                 ..Overrides::default()
@@ -161,7 +188,7 @@ impl Backend {
         let app = Application::build(&settings).await.unwrap();
         let base = format!("http://{}", app.local_addr());
         tokio::spawn(app.run_until_stopped());
-        let backend = Backend {
+        Backend {
             base,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
@@ -170,9 +197,7 @@ impl Backend {
             tokens,
             user_ids,
             _dir: dir,
-        };
-        backend.wait_until_healthy().await;
-        backend
+        }
     }
 
     pub async fn wait_until_healthy(&self) {

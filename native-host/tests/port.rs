@@ -1,0 +1,288 @@
+//! The real `disca-host` binary started as Chrome starts it (pipes, the
+//! origin as first argument) in a home of its own, against a real backend
+//! with no PBX behind it: the origin check, every malformed input, login
+//! state, backend state and backend errors as replies. Calls through a real
+//! Asterisk are in /tests/tests/host.rs.
+
+use disca_host::config::{HostConfig, Login, Paths};
+use disca_host::credentials::{CredentialStore, StoreKind};
+use disca_protocol::{Me, Role};
+use disca_tests::host::{HostHome, TEST_EXTENSION_ID};
+use disca_tests::system::Backend;
+use serde_json::{Value, json};
+
+fn home() -> HostHome {
+    HostHome::new(env!("CARGO_BIN_EXE_disca-host").into())
+}
+
+fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut out = (payload.len() as u32).to_ne_bytes().to_vec();
+    out.extend_from_slice(payload);
+    out
+}
+
+fn error_code(message: &Value) -> &str {
+    assert_eq!(message["type"], "error", "{message}");
+    message["error"]["code"].as_str().unwrap()
+}
+
+#[tokio::test]
+async fn refuses_a_caller_it_was_not_installed_for() {
+    let home = home();
+    let mut port = home.open_port();
+    let refusal = port.next().await.unwrap();
+    assert_eq!(error_code(&refusal), "origin_not_allowed");
+    assert!(!port.wait().await.success());
+
+    home.install().await;
+    let mut other = home.open_port_for("chrome-extension://pppppppppppppppppppppppppppppppp/");
+    assert_eq!(
+        error_code(&other.next().await.unwrap()),
+        "origin_not_allowed"
+    );
+    assert!(!other.wait().await.success());
+}
+
+#[tokio::test]
+async fn every_malformed_input_gets_an_error_naming_it_and_the_host_keeps_serving() {
+    let home = home();
+    home.install().await;
+    let mut port = home.open_port();
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        // A length over the cap, with its bytes.
+        (frame(&vec![b' '; 100_000]), "frame_too_large"),
+        (frame(b"\"\xff\xfe\""), "invalid_utf8"),
+        (frame(b"{\"v\": 1, \"id\": "), "invalid_json"),
+        (frame(b"[1, 2, 3]"), "invalid_message"),
+        (
+            frame(br#"{"v": 1, "id": "a", "type": "call.transfer"}"#),
+            "unknown_type",
+        ),
+        (
+            frame(br#"{"v": 1, "id": "b", "type": "call.start", "number": 11987654321}"#),
+            "invalid_fields",
+        ),
+        (
+            frame(br#"{"v": 1, "type": "status.get"}"#),
+            "invalid_fields",
+        ),
+        (
+            frame(br#"{"v": 9, "id": "c", "type": "status.get"}"#),
+            "unsupported_version",
+        ),
+        (
+            frame(
+                br#"{"v": 1, "id": "d", "type": "call.start", "number": "11\r\nAction: Hangup"}"#,
+            ),
+            "invalid_number",
+        ),
+    ];
+    for (bytes, code) in &cases {
+        port.send_raw(bytes).await;
+        let reply = port.next().await.unwrap();
+        assert_eq!(error_code(&reply), *code, "{reply}");
+        assert!(!reply["error"]["message"].as_str().unwrap().is_empty());
+    }
+    // Ids are echoed when they could be read.
+    port.send(&json!({"v": 1, "id": 42, "type": "calls.recent", "limit": "5"}))
+        .await;
+    let reply = port.next().await.unwrap();
+    assert_eq!(
+        (error_code(&reply), &reply["id"]),
+        ("invalid_fields", &json!(42))
+    );
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("limit"),
+        "{reply}"
+    );
+
+    // Still serving.
+    let status = port
+        .request(json!({"v": 1, "id": "s", "type": "status.get"}))
+        .await;
+    assert_eq!(status["type"], "status.get.ok");
+    assert_eq!(status["status"]["logged_in"], false);
+    assert_eq!(status["status"]["backend"], "not_configured");
+    let refused = port
+        .request(json!({"v": 1, "id": "x", "type": "call.start", "number": "+5511987654321"}))
+        .await;
+    assert_eq!(error_code(&refused), "not_logged_in");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("disca-host login")
+    );
+    port.event("auth.required").await;
+
+    // A frame cut short by the end of input is reported, then the host exits.
+    port.send_raw(&frame(br#"{"v": 1, "id": "t", "type": "status.get"}"#)[..10])
+        .await;
+    port.close_input();
+    assert_eq!(error_code(&port.next().await.unwrap()), "truncated_frame");
+    assert!(port.wait().await.success());
+    // Nothing but frames on stdout, and the log names each problem.
+    let log = home.log();
+    assert!(log.contains("malformed frame"), "{log}");
+}
+
+#[tokio::test]
+async fn a_logged_in_host_relays_backend_answers_and_errors() {
+    let backend = Backend::start_without_pbx().await;
+    let home = home();
+    home.install().await;
+    let token = backend.token("acme-1001");
+    let login = home.login(&backend.base, token).await;
+    assert!(login.status.success(), "{}", login.stderr);
+    assert!(login.stdout.contains("acme-1001"), "{}", login.stdout);
+    // The token is in no file of the host's.
+    let config = std::fs::read_to_string(home.config_file()).unwrap();
+    assert!(!config.contains(token));
+    assert!(config.contains(TEST_EXTENSION_ID));
+
+    let mut port = home.open_port();
+    port.event("backend.reachable").await;
+    let status = port
+        .request(json!({"v": 1, "id": 1, "type": "status.get"}))
+        .await;
+    let status = &status["status"];
+    assert_eq!(status["logged_in"], true);
+    assert_eq!(status["backend"], "reachable");
+    assert_eq!(status["user"]["name"], "acme-1001");
+    assert_eq!(status["credential_store"], "kernel-keyring");
+
+    let invalid = port
+        .request(json!({"v": 1, "id": 2, "type": "call.start", "number": "123"}))
+        .await;
+    assert_eq!(error_code(&invalid), "invalid_number");
+    assert!(
+        invalid["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("número"),
+        "{invalid}"
+    );
+
+    let pbx_down = port
+        .request(
+            json!({"v": 1, "id": 3, "type": "call.start", "number": "+5511987654321",
+            "context": {"deal_id": "5f1e7a9b2c3d4e5f6a7b8c9d", "contact_name": "Maria"}}),
+        )
+        .await;
+    assert_eq!(error_code(&pbx_down), "pbx_unavailable", "{pbx_down}");
+
+    let unknown = port
+        .request(json!({"v": 1, "id": 4, "type": "call.hangup",
+            "call_id": "0193a1b2-0000-7000-8000-000000000001"}))
+        .await;
+    assert_eq!(error_code(&unknown), "not_found", "{unknown}");
+
+    let recent = port
+        .request(json!({"v": 1, "id": 5, "type": "calls.recent"}))
+        .await;
+    assert_eq!(recent["type"], "calls.recent.ok", "{recent}");
+    assert!(recent["calls"].is_array());
+
+    let log = home.log();
+    assert!(!log.contains(token), "the token is in the log");
+}
+
+#[tokio::test]
+async fn a_token_the_backend_no_longer_accepts_asks_for_login() {
+    let backend = Backend::start_without_pbx().await;
+    let home = home();
+    home.install().await;
+    assert!(
+        home.login(&backend.base, backend.token("acme-1002"))
+            .await
+            .status
+            .success()
+    );
+    // `login` itself refuses a token the backend does not know...
+    let forged = format!("disca_{}", "0".repeat(64));
+    let refused = home.login(&backend.base, &forged).await;
+    assert!(!refused.status.success());
+    assert!(refused.stderr.contains("recusou"), "{}", refused.stderr);
+    // ...so revoke it behind the host's back: replace it in the store.
+    CredentialStore::new(StoreKind::KernelKeyring)
+        .save(&backend.base, &forged)
+        .unwrap();
+
+    let mut port = home.open_port();
+    let event = port.event("auth.required").await;
+    assert!(
+        event["message"]
+            .as_str()
+            .unwrap()
+            .contains("disca-host login")
+    );
+    let reply = port
+        .request(json!({"v": 1, "id": 1, "type": "call.start", "number": "+5511987654321"}))
+        .await;
+    assert_eq!(error_code(&reply), "not_logged_in", "{reply}");
+    let status = port
+        .request(json!({"v": 1, "id": 2, "type": "status.get"}))
+        .await;
+    assert_eq!(status["status"]["logged_in"], false);
+}
+
+#[tokio::test]
+async fn a_backend_that_does_not_answer_is_reported_and_login_refuses_it() {
+    let home = home();
+    home.install().await;
+    let dead = format!("http://127.0.0.1:{}", disca_tests::free_tcp_port());
+    let login = home
+        .login(&dead, &format!("disca_{}", "1".repeat(64)))
+        .await;
+    assert!(!login.status.success());
+    assert!(
+        login.stderr.contains("não foi possível falar"),
+        "{}",
+        login.stderr
+    );
+
+    // Logged in earlier to a backend that is now down.
+    let paths = Paths {
+        config_dir: home.path().join("config/disca"),
+        state_dir: home.path().join("state/disca"),
+    };
+    let mut config = HostConfig::load(&paths).unwrap();
+    config.login = Some(Login {
+        backend_url: dead.clone(),
+        credential_store: StoreKind::KernelKeyring,
+        user: Me {
+            id: "u1".into(),
+            name: "Ana".into(),
+            email: "ana@example.com".into(),
+            tenant: "acme".into(),
+            role: Role::Agent,
+            extension: "1001".into(),
+        },
+    });
+    config.save(&paths).unwrap();
+    let store = CredentialStore::new(StoreKind::KernelKeyring);
+    store
+        .save(&dead, &format!("disca_{}", "1".repeat(64)))
+        .unwrap();
+
+    let mut port = home.open_port();
+    let event = port.event("backend.unreachable").await;
+    assert!(
+        event["message"]
+            .as_str()
+            .unwrap()
+            .contains("servidor do Disca")
+    );
+    let status = port
+        .request(json!({"v": 1, "id": 1, "type": "status.get"}))
+        .await;
+    assert_eq!(status["status"]["backend"], "unreachable");
+    let reply = port
+        .request(json!({"v": 1, "id": 2, "type": "call.start", "number": "+5511987654321"}))
+        .await;
+    assert_eq!(error_code(&reply), "backend_unreachable", "{reply}");
+    store.delete(&dead).unwrap();
+}
