@@ -72,7 +72,8 @@ impl HostHome {
         self.dir.path().join("config/disca/host.toml")
     }
 
-    fn environment(&self) -> [(&'static str, PathBuf); 4] {
+    /// The variables that give a process this home.
+    pub fn environment(&self) -> [(&'static str, PathBuf); 4] {
         let home = self.dir.path();
         [
             ("HOME", home.to_path_buf()),

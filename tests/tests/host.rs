@@ -32,7 +32,11 @@ async fn a_call_through_the_host_is_followed_live_and_hung_up_through_it() {
     assert_eq!(first["type"], "call.start.ok", "{first}");
     assert_eq!(second["type"], "call.start.ok", "{second}");
     let id = first["call"]["id"].as_str().unwrap().to_owned();
-    assert_eq!(second["call"]["id"], id.as_str(), "a double click placed two calls");
+    assert_eq!(
+        second["call"]["id"],
+        id.as_str(),
+        "a double click placed two calls"
+    );
     assert_eq!(first["call"]["to"], LEAD_E164);
     assert_eq!(first["call"]["context"]["contact_name"], "Maria da Silva");
 
@@ -40,7 +44,9 @@ async fn a_call_through_the_host_is_followed_live_and_hung_up_through_it() {
     let mut states = Vec::new();
     loop {
         let update = port
-            .wait_for("call.update", |m| m["type"] == "call.update" && m["call"]["id"] == id.as_str())
+            .wait_for("call.update", |m| {
+                m["type"] == "call.update" && m["call"]["id"] == id.as_str()
+            })
             .await;
         let state = update["call"]["state"].as_str().unwrap().to_owned();
         states.push(state.clone());
@@ -49,13 +55,24 @@ async fn a_call_through_the_host_is_followed_live_and_hung_up_through_it() {
         }
         assert_ne!(state, "ended", "ended before connecting: {update}");
     }
-    let order = ["queued", "ringing_agent", "dialing_lead", "ringing_lead", "connected"];
+    let order = [
+        "queued",
+        "ringing_agent",
+        "dialing_lead",
+        "ringing_lead",
+        "connected",
+    ];
     let positions: Vec<usize> = states
         .iter()
         .map(|s| order.iter().position(|o| o == s).unwrap())
         .collect();
-    assert!(positions.windows(2).all(|w| w[0] <= w[1]), "out of order: {states:?}");
-    let status = port.request(json!({"v": 1, "id": 3, "type": "status.get"})).await;
+    assert!(
+        positions.windows(2).all(|w| w[0] <= w[1]),
+        "out of order: {states:?}"
+    );
+    let status = port
+        .request(json!({"v": 1, "id": 3, "type": "status.get"}))
+        .await;
     assert_eq!(status["status"]["live_call"]["id"], id.as_str(), "{status}");
 
     // Hang up through the host.
@@ -65,7 +82,9 @@ async fn a_call_through_the_host_is_followed_live_and_hung_up_through_it() {
     assert_eq!(hangup["type"], "call.hangup.ok", "{hangup}");
     let ended = port
         .wait_for("the end of the call", |m| {
-            m["type"] == "call.update" && m["call"]["id"] == id.as_str() && m["call"]["state"] == "ended"
+            m["type"] == "call.update"
+                && m["call"]["id"] == id.as_str()
+                && m["call"]["state"] == "ended"
         })
         .await;
     assert_eq!(ended["call"]["outcome"], "answered", "{ended}");
@@ -73,9 +92,13 @@ async fn a_call_through_the_host_is_followed_live_and_hung_up_through_it() {
     assert_eq!(lab.agents.calls_received(), 1, "one click, one call");
     assert_eq!(lab.trunk.calls_received(), 1);
 
-    let status = port.request(json!({"v": 1, "id": 5, "type": "status.get"})).await;
+    let status = port
+        .request(json!({"v": 1, "id": 5, "type": "status.get"}))
+        .await;
     assert!(status["status"].get("live_call").is_none(), "{status}");
-    let recent = port.request(json!({"v": 1, "id": 6, "type": "calls.recent", "limit": 5})).await;
+    let recent = port
+        .request(json!({"v": 1, "id": 6, "type": "calls.recent", "limit": 5}))
+        .await;
     assert_eq!(recent["calls"][0]["id"], id.as_str());
 
     // The port closing ends the host cleanly; the token never reached its log.

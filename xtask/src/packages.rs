@@ -5,8 +5,17 @@ use std::process::Command;
 use crate::process::{privileged, run, step};
 
 /// Every host package the tests and the development PBX need: mmdebstrap
-/// builds the Asterisk root, sip-tester provides SIPp.
-pub const REQUIRED_PACKAGES: &[&str] = &["mmdebstrap", "sip-tester"];
+/// builds the Asterisk root, sip-tester provides SIPp; dbus (dbus-run-session),
+/// gnome-keyring and libsecret-tools (secret-tool) give the native host's
+/// tests a real Secret Service, keyutils (keyctl) checks the kernel keyring.
+pub const REQUIRED_PACKAGES: &[&str] = &[
+    "mmdebstrap",
+    "sip-tester",
+    "dbus",
+    "gnome-keyring",
+    "libsecret-tools",
+    "keyutils",
+];
 
 /// Installs whichever of `packages` are missing (apt-get update first).
 pub fn ensure_installed(packages: &[&str]) -> anyhow::Result<()> {
