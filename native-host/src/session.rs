@@ -221,29 +221,37 @@ impl Session {
             self.auth_failed(None);
             return Err(not_logged_in());
         };
+        // The store (D-Bus or a system call) and the TLS set-up (the
+        // system's root certificates) block: off the runtime's thread, so
+        // requests like status.get are answered meanwhile.
         let store = CredentialStore::new(login.credential_store);
-        let account = login.backend_url.clone();
-        let token: Option<Zeroizing<String>> =
-            match tokio::task::spawn_blocking(move || store.load(&account)).await {
-                Ok(Ok(token)) => token,
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "cannot read the token from the credential store");
-                    None
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "credential store task failed");
-                    None
-                }
-            };
-        let Some(token) = token else {
+        let backend_url = login.backend_url.clone();
+        let built =
+            tokio::task::spawn_blocking(move || -> Result<Option<BackendClient>, HostError> {
+                let token: Option<Zeroizing<String>> = store.load(&backend_url).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot read the token from the credential store");
+                None
+            });
+                let Some(token) = token else {
+                    return Ok(None);
+                };
+                let url = BackendUrl::parse(&backend_url).map_err(|e| {
+                    tracing::error!(error = %e, "bad backend URL in the host settings");
+                    not_logged_in()
+                })?;
+                BackendClient::new(url, &token)
+                    .map(Some)
+                    .map_err(|e| e.to_host_error())
+            })
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "credential store task failed");
+                not_logged_in()
+            })?;
+        let Some(client) = built? else {
             self.auth_failed(Some(login));
             return Err(not_logged_in());
         };
-        let url = BackendUrl::parse(&login.backend_url).map_err(|e| {
-            tracing::error!(error = %e, "bad backend URL in the host settings");
-            not_logged_in()
-        })?;
-        let client = BackendClient::new(url, &token).map_err(|e| e.to_host_error())?;
         {
             let mut state = self.state();
             state.login = Some(login.clone());
