@@ -12,9 +12,10 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use crate::system::PATIENCE;
 
-/// The development extension id the test extension and installs use.
-pub const TEST_EXTENSION_ID: &str = "abcdefghijklmnopabcdefghijklmnop";
-pub const TEST_ORIGIN: &str = "chrome-extension://abcdefghijklmnopabcdefghijklmnop/";
+/// The development extension id: the one `tests/browser-extension/manifest.json`
+/// gets from its `key`, used by every install in the tests.
+pub const TEST_EXTENSION_ID: &str = "keofekjiepbclilkdjjcaigdgbabkkpf";
+pub const TEST_ORIGIN: &str = "chrome-extension://keofekjiepbclilkdjjcaigdgbabkkpf/";
 
 /// `target/<profile>/disca-host`, next to the test binaries' folder. Cargo
 /// builds it with the workspace (`cargo test --workspace`).

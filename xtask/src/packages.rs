@@ -7,7 +7,8 @@ use crate::process::{privileged, run, step};
 /// Every host package the tests and the development PBX need: mmdebstrap
 /// builds the Asterisk root, sip-tester provides SIPp; dbus (dbus-run-session),
 /// gnome-keyring and libsecret-tools (secret-tool) give the native host's
-/// tests a real Secret Service, keyutils (keyctl) checks the kernel keyring.
+/// tests a real Secret Service, keyutils (keyctl) checks the kernel keyring,
+/// chromium runs the browser tests.
 pub const REQUIRED_PACKAGES: &[&str] = &[
     "mmdebstrap",
     "sip-tester",
@@ -15,6 +16,7 @@ pub const REQUIRED_PACKAGES: &[&str] = &[
     "gnome-keyring",
     "libsecret-tools",
     "keyutils",
+    "chromium",
 ];
 
 /// Installs whichever of `packages` are missing (apt-get update first).
