@@ -37,7 +37,7 @@ const EVENT_INTERVAL: Duration = Duration::from_millis(5);
 type Sent = Arc<Mutex<HashMap<u64, Instant>>>;
 
 fn call_json(seq: u64) -> String {
-    let state = if seq % 2 == 0 {
+    let state = if seq.is_multiple_of(2) {
         "ringing_lead"
     } else {
         "connected"
@@ -193,7 +193,7 @@ async fn main() {
         assert_eq!(echoed, seq, "events out of order");
         let written = sent.lock().unwrap()[&seq];
         latencies.push(read - written);
-        if seq % 100 == 0 {
+        if seq.is_multiple_of(100) {
             peak_rss = peak_rss.max(rss_kib(pid, "VmRSS:"));
         }
     }
