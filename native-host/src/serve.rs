@@ -64,10 +64,12 @@ where
     }
     tracing::info!(origin, "port opened");
     let session = Arc::new(Session::new(paths, &config, outbox));
-    let relay = config.login.is_some().then(|| {
+    // Also when nobody is logged in yet: the relay tells the extension so,
+    // and picks up a `login` made while the port is open.
+    let relay = {
         let session = session.clone();
         tokio::spawn(async move { relay::follow(&session).await })
-    });
+    };
 
     let mut frames = FramedRead::new(input, NativeMessagingCodec::default());
     let ended = loop {
@@ -106,9 +108,7 @@ where
         }
     };
     tracing::info!(?ended, "port closed");
-    if let Some(relay) = relay {
-        relay.abort();
-    }
+    relay.abort();
     // Let the writer send what is queued (replies still being computed get a
     // moment to finish); it stops once every sender is gone.
     drop(session);

@@ -77,6 +77,8 @@ async fn every_malformed_input_gets_an_error_naming_it_and_the_host_keeps_servin
             "invalid_number",
         ),
     ];
+    // Nobody is logged in: the host says so first.
+    port.event("auth.required").await;
     for (bytes, code) in &cases {
         port.send_raw(bytes).await;
         let reply = port.next().await.unwrap();
@@ -116,7 +118,6 @@ async fn every_malformed_input_gets_an_error_naming_it_and_the_host_keeps_servin
             .unwrap()
             .contains("disca-host login")
     );
-    port.event("auth.required").await;
 
     // A frame cut short by the end of input is reported, then the host exits.
     port.send_raw(&frame(br#"{"v": 1, "id": "t", "type": "status.get"}"#)[..10])
