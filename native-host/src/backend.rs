@@ -153,10 +153,6 @@ impl BackendClient {
         })
     }
 
-    pub fn base(&self) -> &BackendUrl {
-        &self.base
-    }
-
     /// Who the token belongs to.
     pub async fn me(&self) -> Result<Me, BackendError> {
         let response = self
@@ -192,13 +188,15 @@ impl BackendClient {
         decode(response).await
     }
 
-    /// The user's latest calls, newest first.
-    pub async fn recent_calls(&self, limit: u32) -> Result<Vec<Call>, BackendError> {
+    /// The user's latest calls, newest first (for a manager's token too:
+    /// their own, not the team's).
+    pub async fn recent_calls(&self, limit: u32, user_id: &str) -> Result<Vec<Call>, BackendError> {
+        let limit = limit.to_string();
         let response = self
             .send(true, || {
                 self.http
                     .get(self.base.join("/v1/calls"))
-                    .query(&[("limit", limit)])
+                    .query(&[("limit", limit.as_str()), ("user", user_id)])
             })
             .await?;
         Ok(decode::<CallPage>(response).await?.calls)
@@ -228,8 +226,9 @@ impl BackendClient {
         Ok(response.bytes_stream().eventsource())
     }
 
-    /// Sends a request, retrying an idempotent one on network errors and on
-    /// gateway errors that did not come from the backend itself.
+    /// Sends a request, retrying an idempotent one (with a whole-request
+    /// timeout; the event stream is neither) on network errors and on gateway
+    /// errors that did not come from the backend itself.
     async fn send(
         &self,
         idempotent: bool,

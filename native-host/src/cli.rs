@@ -121,15 +121,15 @@ fn login(paths: &Paths, backend: &str, store: Option<StoreKind>) -> Outcome {
         None => CredentialStore::detect(url.as_str()),
     };
     let mut config = HostConfig::load(paths).map_err(|e| e.to_string())?;
+    store
+        .save(url.as_str(), &token)
+        .map_err(|e| format!("não foi possível guardar o token: {e}"))?;
     if let Some(old) = &config.login
         && (old.backend_url != url.as_str() || old.credential_store != store.kind())
     {
         // The previous token must not linger where nobody will look for it.
         let _ = CredentialStore::new(old.credential_store).delete(&old.backend_url);
     }
-    store
-        .save(url.as_str(), &token)
-        .map_err(|e| format!("não foi possível guardar o token: {e}"))?;
     config.login = Some(Login {
         backend_url: url.as_str().to_owned(),
         credential_store: store.kind(),
@@ -285,13 +285,15 @@ fn status(paths: &Paths) -> Outcome {
 fn install_host(paths: &Paths, extension_id: &str, targets: Vec<Target>) -> Outcome {
     let id = ExtensionId::parse(extension_id).map_err(|e| e.to_string())?;
     let executable = install::current_executable().map_err(|e| e.to_string())?;
-    let written = install::install(&id, &targets, &executable).map_err(|e| e.to_string())?;
     let mut config = HostConfig::load(paths).map_err(|e| e.to_string())?;
     let origin = id.origin();
     if !config.allows(&origin) {
         config.allowed_origins.push(origin.clone());
-        config.save(paths).map_err(|e| e.to_string())?;
     }
+    // Every manifest allows what host.toml allows: the two never disagree.
+    let written = install::install(&config.allowed_origins, &targets, &executable)
+        .map_err(|e| e.to_string())?;
+    config.save(paths).map_err(|e| e.to_string())?;
     println!("disca-host registrado para a extensão {origin}:");
     for place in written {
         println!("  {place}");

@@ -43,6 +43,8 @@ pub enum FrameProblem {
 pub enum EncodeError {
     #[error("message of {len} bytes is over Chrome's {MAX_OUTGOING}-byte limit")]
     TooLarge { len: usize },
+    #[error("message cannot be serialized: {0}")]
+    Serialize(serde_json::Error),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -154,7 +156,7 @@ impl<T: serde::Serialize + ?Sized> Encoder<&T> for NativeMessagingCodec {
     type Error = EncodeError;
 
     fn encode(&mut self, message: &T, dst: &mut BytesMut) -> Result<(), EncodeError> {
-        let json = serde_json::to_vec(message).map_err(std::io::Error::from)?;
+        let json = serde_json::to_vec(message).map_err(EncodeError::Serialize)?;
         if json.len() > MAX_OUTGOING {
             return Err(EncodeError::TooLarge { len: json.len() });
         }

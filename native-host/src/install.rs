@@ -70,6 +70,17 @@ impl Browser {
         }
     }
 
+    /// The browser's folder under `%LOCALAPPDATA%\Disca`.
+    #[cfg(windows)]
+    fn folder_name(self) -> &'static str {
+        match self {
+            Browser::Chrome | Browser::All => "chrome",
+            Browser::Chromium => "chromium",
+            Browser::Edge => "edge",
+            Browser::Brave => "brave",
+        }
+    }
+
     /// The registry key under HKCU holding the host's manifest path.
     #[cfg(windows)]
     fn registry_key(self) -> String {
@@ -144,10 +155,11 @@ pub enum Target {
     UserDataDir(PathBuf),
 }
 
-/// Installs the manifest for `extension` at each target; returns where it
-/// was written (file paths, and registry keys on Windows).
+/// Installs the manifest allowing `origins` (the extensions recorded in
+/// `host.toml`) at each target; returns where it was written (file paths,
+/// and registry keys on Windows).
 pub fn install(
-    extension: &ExtensionId,
+    origins: &[String],
     targets: &[Target],
     executable: &Path,
 ) -> Result<Vec<String>, InstallError> {
@@ -157,7 +169,7 @@ pub fn install(
         description: "Disca: click-to-call pelo PBX da empresa",
         path: &path,
         kind: "stdio",
-        allowed_origins: vec![extension.origin()],
+        allowed_origins: origins.to_vec(),
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| InstallError::Write {
         path: PathBuf::from(HOST_NAME),
@@ -186,8 +198,9 @@ pub fn current_executable() -> Result<PathBuf, InstallError> {
         .map_err(InstallError::NoExecutable)
 }
 
-/// The manifest file for a target (on Windows, the one file every
-/// registry key points to).
+/// The manifest file for a target (on Windows, the file the browser's
+/// registry key points to: one per browser, so removing one leaves the
+/// others working).
 pub fn manifest_path(target: &Target) -> Result<PathBuf, InstallError> {
     let file = format!("{HOST_NAME}.json");
     match target {
@@ -202,9 +215,10 @@ pub fn manifest_path(target: &Target) -> Result<PathBuf, InstallError> {
         #[cfg(windows)]
         Target::UserDataDir(_) => Err(InstallError::UserDataDirOnWindows),
         #[cfg(windows)]
-        Target::Browser(_) => Ok(dirs::data_local_dir()
+        Target::Browser(browser) => Ok(dirs::data_local_dir()
             .ok_or(InstallError::NoConfigFolder)?
             .join("Disca")
+            .join(browser.folder_name())
             .join(file)),
     }
 }
@@ -291,7 +305,7 @@ mod tests {
         let target = Target::UserDataDir(dir.path().to_path_buf());
         let id = ExtensionId::parse("abcdefghijklmnopabcdefghijklmnop").unwrap();
         let written = install(
-            &id,
+            &[id.origin()],
             std::slice::from_ref(&target),
             Path::new("/opt/disca/disca-host"),
         )

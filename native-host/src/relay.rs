@@ -1,8 +1,11 @@
 //! Follows the backend's event stream for the life of the port and relays
-//! each `call.update` to the browser, reconnecting with backoff and resuming
-//! with `Last-Event-ID` so no change is lost across a drop.
+//! each `call.update` to the browser. The stream's first event
+//! (`stream.start`) carries the resume point; after a drop the relay
+//! reconnects with `Last-Event-ID`, so nothing that happened meanwhile is
+//! lost. Reconnections back off (with jitter) when the backend is down or
+//! keeps closing the stream; a change of login starts over from scratch.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use disca_protocol::Call;
 use futures::StreamExt;
@@ -13,28 +16,42 @@ use crate::session::Session;
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(30);
-/// How often a host without a usable token looks for a new login.
+/// How often a host without a usable login looks for a new one, and a
+/// following host re-reads its settings (to notice a `logout`).
 const LOGIN_RECHECK: Duration = Duration::from_secs(15);
+/// A stream that lasted less than this before closing counts as a failure,
+/// so a backend (or proxy) that keeps closing it is not hammered.
+const STABLE_STREAM: Duration = Duration::from_secs(30);
 
 /// Runs until the process ends.
 pub async fn follow(session: &Session) {
+    let mut login_changes = session.login_changes();
+    let mut generation = *login_changes.borrow_and_update();
     let mut last_event_id: Option<String> = None;
     let mut failures = 0u32;
     loop {
+        let current = *login_changes.borrow_and_update();
+        if current != generation {
+            generation = current;
+            // Resume points belong to the previous login's backend.
+            last_event_id = None;
+            failures = 0;
+        }
         let client = match session.client().await {
             Ok(client) => client,
             Err(_) => {
-                tokio::time::sleep(LOGIN_RECHECK).await;
+                pause(&mut login_changes, LOGIN_RECHECK).await;
                 continue;
             }
         };
+        let opened = Instant::now();
         match client.events(last_event_id.as_deref()).await {
             Ok(mut stream) => {
                 session.set_reachable();
-                failures = 0;
                 if last_event_id.is_none() {
-                    // Nothing to resume from: learn the call in progress, if any.
-                    match client.recent_calls(1).await {
+                    // A fresh start: learn the call in progress, if any.
+                    let user = session.user_id().unwrap_or_default();
+                    match client.recent_calls(1, &user).await {
                         Ok(calls) => {
                             if let Some(call) = calls.into_iter().find(Call::is_live) {
                                 session.call_updated(call);
@@ -43,37 +60,72 @@ pub async fn follow(session: &Session) {
                         Err(e) => tracing::warn!(error = %e, "cannot read the latest call"),
                     }
                 }
-                while let Some(item) = stream.next().await {
-                    match item {
-                        Ok(event) if event.event == "call.update" => {
-                            if !event.id.is_empty() {
-                                last_event_id = Some(event.id);
+                let mut recheck = tokio::time::interval(LOGIN_RECHECK);
+                recheck.reset();
+                loop {
+                    tokio::select! {
+                        item = stream.next() => match item {
+                            Some(Ok(event)) => {
+                                session.set_reachable();
+                                if !event.id.is_empty() {
+                                    last_event_id = Some(event.id);
+                                }
+                                if event.event == "call.update" {
+                                    match serde_json::from_str::<Call>(&event.data) {
+                                        Ok(call) => session.call_updated(call),
+                                        Err(e) => tracing::warn!(error = %e, "unreadable call.update"),
+                                    }
+                                }
                             }
-                            match serde_json::from_str::<Call>(&event.data) {
-                                Ok(call) => session.call_updated(call),
-                                Err(e) => tracing::warn!(error = %e, "unreadable call.update"),
+                            Some(Err(e)) => {
+                                tracing::warn!(error = %e, "event stream broke");
+                                break;
                             }
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, "event stream broke");
+                            None => {
+                                tracing::info!("event stream ended");
+                                break;
+                            }
+                        },
+                        _ = login_changes.changed() => {
+                            tracing::info!("login changed; following the new one");
                             break;
+                        }
+                        _ = recheck.tick() => {
+                            session.refresh_login().await;
                         }
                     }
                 }
-                tracing::info!("event stream ended; reconnecting");
+                if opened.elapsed() < STABLE_STREAM {
+                    failures += 1;
+                    pause(&mut login_changes, backoff(failures)).await;
+                } else {
+                    failures = 0;
+                }
             }
             Err(BackendError::Unauthorized) => {
                 session.token_refused().await;
-                tokio::time::sleep(LOGIN_RECHECK).await;
+                pause(&mut login_changes, LOGIN_RECHECK).await;
+            }
+            Err(e @ BackendError::Api { .. }) => {
+                // The backend answers but refuses the stream: not a network
+                // problem; retry slowly.
+                session.set_reachable();
+                tracing::error!(error = %e, "the backend refused the event stream");
+                failures += 1;
+                pause(&mut login_changes, backoff(failures).max(LOGIN_RECHECK)).await;
             }
             Err(e) => {
                 session.set_unreachable(&e.to_string());
                 failures += 1;
-                tokio::time::sleep(backoff(failures)).await;
+                pause(&mut login_changes, backoff(failures)).await;
             }
         }
     }
+}
+
+/// Sleeps `duration`, or less if the login changes meanwhile.
+async fn pause(login_changes: &mut tokio::sync::watch::Receiver<u64>, duration: Duration) {
+    let _ = tokio::time::timeout(duration, login_changes.changed()).await;
 }
 
 /// 1 s, 2 s, 4 s... up to 30 s, each between half and all of that (jitter, so

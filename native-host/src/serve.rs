@@ -150,8 +150,8 @@ async fn write_frames<W: AsyncWrite + Unpin>(
         let envelope = Envelope::from(message);
         match frames.send(&envelope).await {
             Ok(()) => {}
-            Err(EncodeError::TooLarge { len }) => {
-                tracing::error!(len, kind = ?std::mem::discriminant(&envelope.message), "message over the browser's limit");
+            Err(problem @ (EncodeError::TooLarge { .. } | EncodeError::Serialize(_))) => {
+                tracing::error!(%problem, "message not sent");
                 let id = match envelope.message {
                     HostMessage::CallStarted { id, .. }
                     | HostMessage::HangupRequested { id, .. }

@@ -1,20 +1,24 @@
 //! One browser port's session: answers requests, keeps what the popup needs
 //! (the backend's state, the live call) and pushes events when they change.
 //!
-//! The backend client is built on first need from `host.toml` and the token
-//! in the credential store, and forgotten when the backend refuses the token,
-//! so a `disca-host login` done while the port is open takes effect without
-//! restarting the browser.
+//! The login is re-read from `host.toml` on every use (a small file): a
+//! `logout` or a `login` as someone else, made while the port is open, takes
+//! effect at once. The backend client is built on first need from the token
+//! in the credential store and dropped when the login changes or the backend
+//! refuses the token; a refused token is not tried again until the store
+//! holds another one.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use disca_protocol::Call;
 use disca_protocol::api::CreateCallRequest;
 use disca_protocol::native::{
-    BackendState, CallStart, HostError, HostMessage, Request, RequestBody, Status,
+    BackendState, CallStart, ErrorCode, HostError, HostMessage, Request, RequestBody, Status,
 };
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::watch;
 use zeroize::Zeroizing;
 
 use crate::backend::{BackendClient, BackendError, BackendUrl, not_logged_in};
@@ -27,26 +31,43 @@ const DOUBLE_CLICK_WINDOW: Duration = Duration::from_secs(3);
 /// Calls listed by `calls.recent` without a `limit`.
 const DEFAULT_RECENT: u32 = 10;
 
+/// Longest wait for the credential store (a locked Secret Service may show an
+/// unlock prompt nobody answers).
+const STORE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Ended calls remembered, so a late reply cannot bring one back to life.
+const ENDED_REMEMBERED: usize = 32;
+
 /// What the session sends to the browser, in order.
 pub type Outbox = UnboundedSender<HostMessage>;
 
 pub struct Session {
     paths: Paths,
     outbox: Outbox,
-    /// The backend client, once built; `None` until first need or after the
-    /// token was refused.
-    client: tokio::sync::Mutex<Option<(Login, BackendClient)>>,
+    /// The backend client for the current login, once built.
+    client: tokio::sync::Mutex<Option<Cached>>,
     state: Mutex<LinkState>,
     recent_starts: Mutex<Vec<RecentStart>>,
+    /// Bumped whenever the login changes: the relay starts over.
+    generation: watch::Sender<u64>,
+}
+
+struct Cached {
+    token: Zeroizing<String>,
+    client: BackendClient,
 }
 
 struct LinkState {
     login: Option<Login>,
     backend: BackendState,
-    /// The backend refused the token (or the store has none): until a new
-    /// login, nothing will work.
+    /// No usable token (none stored, or refused): until a new login,
+    /// nothing works, and the extension was told.
     auth_failed: bool,
+    /// The token the backend refused.
+    refused: Option<Zeroizing<String>>,
     live_call: Option<Call>,
+    /// Ids of the latest calls seen ended.
+    ended: VecDeque<String>,
 }
 
 /// A `call.start` recently sent, for double-click detection.
@@ -55,6 +76,25 @@ struct RecentStart {
     key: String,
     at: Instant,
     call_id: Option<String>,
+}
+
+fn same_login(a: Option<&Login>, b: Option<&Login>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            a.backend_url == b.backend_url
+                && a.credential_store == b.credential_store
+                && a.user.id == b.user.id
+        }
+        _ => false,
+    }
+}
+
+fn store_unavailable() -> HostError {
+    HostError {
+        code: ErrorCode::CredentialStoreUnavailable,
+        message: "Não foi possível ler seu token no chaveiro do sistema (ele está bloqueado?). Desbloqueie o chaveiro e tente de novo; se continuar, rode: disca-host status".into(),
+    }
 }
 
 impl Session {
@@ -71,15 +111,13 @@ impl Session {
                 },
                 login: config.login.clone(),
                 auth_failed: false,
+                refused: None,
                 live_call: None,
+                ended: VecDeque::new(),
             }),
             recent_starts: Mutex::new(Vec::new()),
+            generation: watch::Sender::new(0),
         }
-    }
-
-    pub fn is_logged_in(&self) -> bool {
-        let state = self.state();
-        state.login.is_some() && !state.auth_failed
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, LinkState> {
@@ -91,14 +129,52 @@ impl Session {
         let _ = self.outbox.send(message);
     }
 
+    /// Changes of login, for the relay.
+    pub fn login_changes(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    /// The login in `host.toml`, applied to the session when it changed.
+    pub async fn refresh_login(&self) -> Option<Login> {
+        let current = match HostConfig::load(&self.paths) {
+            Ok(config) => config.login,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the host settings; keeping the current login");
+                return self.state().login.clone();
+            }
+        };
+        if same_login(self.state().login.as_ref(), current.as_ref()) {
+            return current;
+        }
+        tracing::info!(logged_in = current.is_some(), "the login changed");
+        *self.client.lock().await = None;
+        {
+            let mut state = self.state();
+            state.login = current.clone();
+            state.auth_failed = false;
+            state.refused = None;
+            state.live_call = None;
+            state.backend = if current.is_some() {
+                BackendState::Connecting
+            } else {
+                BackendState::NotConfigured
+            };
+        }
+        self.generation.send_modify(|g| *g += 1);
+        current
+    }
+
     /// Answers one request.
     pub async fn handle(&self, request: Request) {
         let id = request.id;
         let reply = match request.body {
-            RequestBody::StatusGet => Ok(HostMessage::Status {
-                id: id.clone(),
-                status: Box::new(self.status()),
-            }),
+            RequestBody::StatusGet => {
+                self.refresh_login().await;
+                Ok(HostMessage::Status {
+                    id: id.clone(),
+                    status: Box::new(self.status()),
+                })
+            }
             RequestBody::CallStart(start) => {
                 self.start_call(start)
                     .await
@@ -116,7 +192,8 @@ impl Session {
                 }),
             RequestBody::CallsRecent(recent) => {
                 let limit = recent.limit.unwrap_or(DEFAULT_RECENT);
-                self.with_client(|client| async move { client.recent_calls(limit).await })
+                let user = self.user_id().unwrap_or_default();
+                self.with_client(|client| async move { client.recent_calls(limit, &user).await })
                     .await
                     .map(|calls| HostMessage::RecentCalls {
                         id: id.clone(),
@@ -146,6 +223,11 @@ impl Session {
         }
     }
 
+    /// The logged-in user's id.
+    pub fn user_id(&self) -> Option<String> {
+        self.state().login.as_ref().map(|l| l.user.id.clone())
+    }
+
     async fn start_call(&self, start: CallStart) -> Result<Call, HostError> {
         let (key, fingerprint) = self.idempotency_key(&start);
         let request = CreateCallRequest {
@@ -164,9 +246,7 @@ impl Session {
             s.call_id = Some(call.id.clone());
         }
         drop(starts);
-        if call.is_live() {
-            self.state().live_call = Some(call.clone());
-        }
+        self.track(&call);
         Ok(call)
     }
 
@@ -206,78 +286,91 @@ impl Session {
         outcome.map_err(|e| e.to_host_error())
     }
 
-    /// The backend client, built from `host.toml` and the credential store
-    /// on first need.
+    /// The backend client for the current login, built from the token in the
+    /// credential store on first need.
     pub async fn client(&self) -> Result<BackendClient, HostError> {
-        let mut cached = self.client.lock().await;
-        if let Some((_, client)) = cached.as_ref() {
-            return Ok(client.clone());
-        }
-        let config = HostConfig::load(&self.paths).map_err(|e| {
-            tracing::error!(error = %e, "cannot read the host settings");
-            not_logged_in()
-        })?;
-        let Some(login) = config.login else {
-            self.auth_failed(None);
+        let Some(login) = self.refresh_login().await else {
+            self.auth_failed();
             return Err(not_logged_in());
         };
+        let mut cached = self.client.lock().await;
+        if let Some(cached) = cached.as_ref() {
+            return Ok(cached.client.clone());
+        }
         // The store (D-Bus or a system call) and the TLS set-up (the
         // system's root certificates) block: off the runtime's thread, so
         // requests like status.get are answered meanwhile.
         let store = CredentialStore::new(login.credential_store);
         let backend_url = login.backend_url.clone();
-        let built =
-            tokio::task::spawn_blocking(move || -> Result<Option<BackendClient>, HostError> {
-                let token: Option<Zeroizing<String>> = store.load(&backend_url).unwrap_or_else(|e| {
-                tracing::error!(error = %e, "cannot read the token from the credential store");
-                None
-            });
-                let Some(token) = token else {
-                    return Ok(None);
-                };
-                let url = BackendUrl::parse(&backend_url).map_err(|e| {
-                    tracing::error!(error = %e, "bad backend URL in the host settings");
-                    not_logged_in()
-                })?;
-                BackendClient::new(url, &token)
-                    .map(Some)
-                    .map_err(|e| e.to_host_error())
-            })
-            .await
-            .map_err(|e| {
+        let load = tokio::task::spawn_blocking(move || {
+            let Some(token) = store.load(&backend_url)? else {
+                return Ok(None);
+            };
+            let client = BackendUrl::parse(&backend_url)
+                .ok()
+                .and_then(|url| BackendClient::new(url, &token).ok());
+            Ok(client.map(|client| (token, client)))
+        });
+        let loaded: Result<
+            Option<(Zeroizing<String>, BackendClient)>,
+            crate::credentials::CredentialError,
+        > = match tokio::time::timeout(STORE_TIMEOUT, load).await {
+            Ok(Ok(loaded)) => loaded,
+            Ok(Err(e)) => {
                 tracing::error!(error = %e, "credential store task failed");
-                not_logged_in()
-            })?;
-        let Some(client) = built? else {
-            self.auth_failed(Some(login));
-            return Err(not_logged_in());
+                return Err(store_unavailable());
+            }
+            Err(_) => {
+                tracing::error!("the credential store did not answer in time");
+                return Err(store_unavailable());
+            }
+        };
+        let (token, client) = match loaded {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                drop(cached);
+                tracing::warn!("no usable token in the credential store");
+                self.auth_failed();
+                return Err(not_logged_in());
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the token from the credential store");
+                return Err(store_unavailable());
+            }
         };
         {
             let mut state = self.state();
-            state.login = Some(login.clone());
+            if state.refused.as_ref().is_some_and(|r| **r == *token) {
+                // Still the token the backend refused: wait for a new login.
+                return Err(not_logged_in());
+            }
+            state.refused = None;
             state.auth_failed = false;
         }
-        *cached = Some((login, client.clone()));
+        *cached = Some(Cached {
+            token,
+            client: client.clone(),
+        });
         Ok(client)
     }
 
-    /// The backend refused the token: forget the client (the next use reads
-    /// the store again) and tell the extension.
+    /// The backend refused the token: forget the client, remember the token
+    /// (so it is not tried again) and tell the extension.
     pub async fn token_refused(&self) {
-        let login = self.client.lock().await.take().map(|(login, _)| login);
-        self.auth_failed(login.or_else(|| self.state().login.clone()));
+        if let Some(cached) = self.client.lock().await.take() {
+            self.state().refused = Some(cached.token);
+        }
+        tracing::warn!("the backend refused the token");
+        self.auth_failed();
     }
 
-    fn auth_failed(&self, login: Option<Login>) {
+    /// Marks the login unusable; tells the extension once.
+    fn auth_failed(&self) {
         let newly = {
             let mut state = self.state();
-            let newly = !state.auth_failed;
-            state.auth_failed = true;
-            state.login = login;
-            newly
+            !std::mem::replace(&mut state.auth_failed, true)
         };
         if newly {
-            tracing::warn!("no usable token: the extension is told to log in");
             self.send(HostMessage::AuthRequired {
                 message: not_logged_in().message,
             });
@@ -287,9 +380,8 @@ impl Session {
     pub fn set_reachable(&self) {
         let changed = {
             let mut state = self.state();
-            let changed = state.backend != BackendState::Reachable;
-            state.backend = BackendState::Reachable;
-            changed
+            std::mem::replace(&mut state.backend, BackendState::Reachable)
+                != BackendState::Reachable
         };
         if changed {
             tracing::info!("backend reachable");
@@ -300,9 +392,8 @@ impl Session {
     pub fn set_unreachable(&self, detail: &str) {
         let changed = {
             let mut state = self.state();
-            let changed = state.backend != BackendState::Unreachable;
-            state.backend = BackendState::Unreachable;
-            changed
+            std::mem::replace(&mut state.backend, BackendState::Unreachable)
+                != BackendState::Unreachable
         };
         if changed {
             tracing::warn!(detail, "backend unreachable");
@@ -314,15 +405,46 @@ impl Session {
         }
     }
 
-    /// A call of the user's changed: remember it if live, and relay it.
-    pub fn call_updated(&self, call: Call) {
+    /// Keeps the live call up to date with `call`; `false` when `call` is
+    /// someone else's (a manager's stream carries the team's calls) or older
+    /// than what is already known.
+    fn track(&self, call: &Call) -> bool {
+        let mut state = self.state();
+        if state
+            .login
+            .as_ref()
+            .is_none_or(|l| l.user.id != call.user_id)
         {
-            let mut state = self.state();
-            if call.is_live() {
-                state.live_call = Some(call.clone());
-            } else if state.live_call.as_ref().is_some_and(|c| c.id == call.id) {
+            return false;
+        }
+        if state.ended.contains(&call.id) {
+            return false;
+        }
+        if call.is_live() {
+            if let Some(known) = &state.live_call
+                && known.id == call.id
+                && known.state > call.state
+            {
+                return false;
+            }
+            state.live_call = Some(call.clone());
+        } else {
+            if state.ended.len() == ENDED_REMEMBERED {
+                state.ended.pop_front();
+            }
+            state.ended.push_back(call.id.clone());
+            if state.live_call.as_ref().is_some_and(|c| c.id == call.id) {
                 state.live_call = None;
             }
+        }
+        true
+    }
+
+    /// A call changed at the backend: remember it and relay it, if it is the
+    /// user's and news.
+    pub fn call_updated(&self, call: Call) {
+        if !self.track(&call) {
+            return;
         }
         if !call.is_live() {
             // A new click on the same number is a new call.

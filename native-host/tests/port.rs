@@ -125,6 +125,21 @@ async fn every_malformed_input_gets_an_error_naming_it_and_the_host_keeps_servin
     port.close_input();
     assert_eq!(error_code(&port.next().await.unwrap()), "truncated_frame");
     assert!(port.wait().await.success());
+    // So is a length cut short.
+    let mut port = home.open_port();
+    port.event("auth.required").await;
+    port.send_raw(&[0x10, 0x00]).await;
+    port.close_input();
+    let reply = port.next().await.unwrap();
+    assert_eq!(error_code(&reply), "truncated_frame");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 de 4 bytes"),
+        "{reply}"
+    );
+    assert!(port.wait().await.success());
     // Nothing but frames on stdout, and the log names each problem.
     let log = home.log();
     assert!(log.contains("malformed frame"), "{log}");
@@ -286,4 +301,53 @@ async fn a_backend_that_does_not_answer_is_reported_and_login_refuses_it() {
         .await;
     assert_eq!(error_code(&reply), "backend_unreachable", "{reply}");
     store.delete(&dead).unwrap();
+}
+
+#[tokio::test]
+async fn logout_and_login_while_the_port_is_open_take_effect_at_once() {
+    let backend = Backend::start_without_pbx().await;
+    let home = home();
+    home.install().await;
+    assert!(
+        home.login(&backend.base, backend.token("acme-1001"))
+            .await
+            .status
+            .success()
+    );
+    let mut port = home.open_port();
+    port.event("backend.reachable").await;
+
+    assert!(home.run(&["logout"], "").await.status.success());
+    let status = port
+        .request(json!({"v": 1, "id": 1, "type": "status.get"}))
+        .await;
+    assert_eq!(status["status"]["logged_in"], false, "{status}");
+    assert!(status["status"].get("user").is_none(), "{status}");
+    let refused = port
+        .request(json!({"v": 1, "id": 2, "type": "calls.recent"}))
+        .await;
+    assert_eq!(error_code(&refused), "not_logged_in");
+    port.event("auth.required").await;
+
+    // Someone else logs in on this machine: the open port is theirs now.
+    assert!(
+        home.login(&backend.base, backend.token("acme-1002"))
+            .await
+            .status
+            .success()
+    );
+    let status = port
+        .request(json!({"v": 1, "id": 3, "type": "status.get"}))
+        .await;
+    assert_eq!(status["status"]["logged_in"], true, "{status}");
+    assert_eq!(status["status"]["user"]["name"], "acme-1002");
+    let recent = port
+        .request(json!({"v": 1, "id": 4, "type": "calls.recent"}))
+        .await;
+    assert_eq!(recent["type"], "calls.recent.ok", "{recent}");
+    // Told once, not on every retry.
+    port.close_input();
+    while let Some(message) = port.next().await {
+        assert_ne!(message["type"], "auth.required", "told twice: {message}");
+    }
 }

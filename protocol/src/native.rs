@@ -327,6 +327,8 @@ pub enum ErrorCode {
     OriginNotAllowed,
     /// No token in the credential store, or the backend refused it.
     NotLoggedIn,
+    /// The credential store did not answer (locked, or not running).
+    CredentialStoreUnavailable,
     /// The backend could not be reached, or answered with something unreadable.
     BackendUnreachable,
     InvalidNumber,

@@ -1,7 +1,7 @@
 //! The system under test, assembled: a [`Lab`] (a test PBX with its SIP
 //! peers), the real backend started in-process on a random port with its own
 //! database file and users with real tokens ([`Backend`]), and a TCP proxy
-//! that can cut the backend's AMI connection ([`AmiProxy`]). Used by the
+//! that can cut the backend's AMI connection ([`TcpProxy`]). Used by the
 //! system tests and the load benchmark.
 
 use std::collections::HashMap;
@@ -306,15 +306,16 @@ impl Backend {
     }
 }
 
-/// A TCP proxy in front of AMI whose connections the test can cut.
-pub struct AmiProxy {
+/// A TCP proxy (in front of AMI, or of the backend's HTTP) whose connections
+/// the test can cut.
+pub struct TcpProxy {
     pub addr: SocketAddr,
     blocked: Arc<AtomicBool>,
     cut: Arc<Notify>,
 }
 
-impl AmiProxy {
-    pub async fn start(upstream: SocketAddr) -> AmiProxy {
+impl TcpProxy {
+    pub async fn start(upstream: SocketAddr) -> TcpProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let blocked = Arc::new(AtomicBool::new(false));
@@ -337,7 +338,7 @@ impl AmiProxy {
                 });
             }
         });
-        AmiProxy { addr, blocked, cut }
+        TcpProxy { addr, blocked, cut }
     }
 
     /// Drops every proxied connection and refuses new ones for `outage`.

@@ -2,9 +2,11 @@
 //! Chrome starts it, token in the kernel keyring) against the real backend,
 //! a real Asterisk 22 and SIPp phones.
 
+use std::time::Duration;
+
 use disca_tests::PeerBehavior;
 use disca_tests::host::{HostHome, host_binary};
-use disca_tests::system::{Backend, LEAD, LEAD_E164, Lab};
+use disca_tests::system::{Backend, LEAD, LEAD_E164, Lab, TcpProxy};
 use serde_json::{Value, json};
 
 fn call_start(id: u64) -> Value {
@@ -104,4 +106,90 @@ async fn a_call_through_the_host_is_followed_live_and_hung_up_through_it() {
     // The port closing ends the host cleanly; the token never reached its log.
     assert!(port.wait().await.success());
     assert!(!home.log().contains(backend.token("acme-1001")));
+}
+
+#[tokio::test]
+async fn the_host_resumes_the_event_stream_after_a_cut_and_misses_nothing() {
+    let lab = Lab::start(PeerBehavior::AnswerAndWait, PeerBehavior::AnswerAndWait).await;
+    let backend = Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
+    let upstream: std::net::SocketAddr =
+        backend.base.trim_start_matches("http://").parse().unwrap();
+    let proxy = TcpProxy::start(upstream).await;
+    let home = HostHome::new(host_binary());
+    home.install().await;
+    let via_proxy = format!("http://{}", proxy.addr);
+    assert!(
+        home.login(&via_proxy, backend.token("acme-1001"))
+            .await
+            .status
+            .success()
+    );
+    // A manager of the same tenant follows through a host of their own: the
+    // team's calls are not theirs to see as their own live call.
+    let manager = HostHome::new(host_binary());
+    manager.install().await;
+    assert!(
+        manager
+            .login(&backend.base, backend.token("acme-manager"))
+            .await
+            .status
+            .success()
+    );
+    let mut manager_port = manager.open_port();
+    manager_port.event("backend.reachable").await;
+
+    let mut port = home.open_port();
+    port.event("backend.reachable").await;
+    let started = port.request(call_start(1)).await;
+    let id = started["call"]["id"].as_str().unwrap().to_owned();
+    port.wait_for("connected", |m| {
+        m["type"] == "call.update"
+            && m["call"]["id"] == id.as_str()
+            && m["call"]["state"] == "connected"
+    })
+    .await;
+
+    // The connection to the backend is cut; the call ends meanwhile.
+    let cut = proxy.cut_for(Duration::from_secs(3));
+    let hangup = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        backend
+            .post("acme-1001", &format!("/v1/calls/{id}/hangup"))
+            .await;
+        backend.wait_until_ended("acme-1001", &id).await;
+    };
+    tokio::join!(cut, hangup);
+    port.event("backend.unreachable").await;
+    // Back: the change made during the cut arrives, resumed with Last-Event-ID.
+    let ended = port
+        .wait_for("the end missed during the cut", |m| {
+            m["type"] == "call.update"
+                && m["call"]["id"] == id.as_str()
+                && m["call"]["state"] == "ended"
+        })
+        .await;
+    assert_eq!(ended["call"]["outcome"], "answered");
+    port.event("backend.reachable").await;
+    let status = port
+        .request(json!({"v": 1, "id": 2, "type": "status.get"}))
+        .await;
+    assert_eq!(status["status"]["backend"], "reachable");
+    assert!(status["status"].get("live_call").is_none(), "{status}");
+
+    // The manager's host relayed none of the agent's call.
+    let status = manager_port
+        .request(json!({"v": 1, "id": 1, "type": "status.get"}))
+        .await;
+    assert!(status["status"].get("live_call").is_none(), "{status}");
+    let recent = manager_port
+        .request(json!({"v": 1, "id": 2, "type": "calls.recent"}))
+        .await;
+    assert_eq!(recent["calls"], json!([]), "{recent}");
+    manager_port.close_input();
+    while let Some(message) = manager_port.next().await {
+        assert_ne!(
+            message["type"], "call.update",
+            "the manager's host relayed {message}"
+        );
+    }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use disca_tests::PeerBehavior;
-use disca_tests::system::{AmiProxy, Backend, Lab};
+use disca_tests::system::{Backend, Lab, TcpProxy};
 
 #[tokio::test]
 async fn ami_connection_cut_mid_call() {
@@ -15,7 +15,7 @@ async fn ami_connection_cut_mid_call() {
         },
     )
     .await;
-    let proxy = AmiProxy::start(lab.pbx.ami_addr).await;
+    let proxy = TcpProxy::start(lab.pbx.ami_addr).await;
     let backend = Backend::start(&lab.pbx, proxy.addr).await;
     let id = backend.place_ok("acme-1001").await;
     backend.wait_for_state("acme-1001", &id, "connected").await;
@@ -39,7 +39,7 @@ async fn ami_connection_cut_while_the_call_goes_on() {
         },
     )
     .await;
-    let proxy = AmiProxy::start(lab.pbx.ami_addr).await;
+    let proxy = TcpProxy::start(lab.pbx.ami_addr).await;
     let backend = Backend::start(&lab.pbx, proxy.addr).await;
     let id = backend.place_ok("acme-1001").await;
     backend.wait_for_state("acme-1001", &id, "connected").await;

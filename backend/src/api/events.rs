@@ -23,12 +23,13 @@ use disca_protocol::ErrorBody;
 
 const REPLAY_PAGE: u32 = 500;
 
-/// Live call changes (`event: call.update`, `id: <seq>`, `data: <call JSON>`).
+/// Live call changes (`event: call.update`, `id: <seq>`, `data: <call JSON>`),
+/// after a first `event: stream.start` whose `id` is the resume point.
 #[utoipa::path(
     get, path = "/v1/events", tag = "events",
     params(("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
     responses(
-        (status = 200, description = "text/event-stream of `call.update` events whose data is a Call", content_type = "text/event-stream"),
+        (status = 200, description = "text/event-stream: `stream.start` (its id is the resume point), then `call.update` events whose data is a Call", content_type = "text/event-stream"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -58,6 +59,9 @@ pub async fn stream_events(
         None => store.latest_seq().await?,
     };
     let stream = async_stream::stream! {
+        // The resume point, so a client that connected without one can
+        // resume after a drop without missing what happened meanwhile.
+        yield Ok(Event::default().event("stream.start").id(start.to_string()).data("{}"));
         let mut sent = start;
         'replay: loop {
             loop {
