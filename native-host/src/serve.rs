@@ -20,6 +20,9 @@ use crate::framing::{EncodeError, FrameProblem, Incoming, NativeMessagingCodec};
 use crate::relay;
 use crate::session::Session;
 
+/// Longest wait for a first request before the relay starts anyway.
+const RELAY_DELAY: Duration = Duration::from_millis(100);
+
 /// How long, after the port closed, replies still in progress may take.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -41,7 +44,8 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let (outbox, outgoing) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(write_frames(outgoing, output));
+    let first_written = Arc::new(tokio::sync::Notify::new());
+    let writer = tokio::spawn(write_frames(outgoing, output, first_written.clone()));
     let config = match HostConfig::load(&paths) {
         Ok(config) => config,
         Err(e) => {
@@ -65,10 +69,17 @@ where
     tracing::info!(origin, "port opened");
     let session = Arc::new(Session::new(paths, &config, outbox));
     // Also when nobody is logged in yet: the relay tells the extension so,
-    // and picks up a `login` made while the port is open.
+    // and picks up a `login` made while the port is open. It starts once the
+    // first frame is written (or after RELAY_DELAY): building the backend
+    // client (the system's root certificates) takes a few milliseconds of
+    // CPU that the answer to the extension's first request should not
+    // compete with.
     let relay = {
         let session = session.clone();
-        tokio::spawn(async move { relay::follow(&session).await })
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(RELAY_DELAY, first_written.notified()).await;
+            relay::follow(&session).await
+        })
     };
 
     let mut frames = FramedRead::new(input, NativeMessagingCodec::default());
@@ -140,16 +151,19 @@ fn frame_error(problem: &FrameProblem) -> HostError {
 
 /// Writes each message as one frame, flushed at once. A message over the
 /// browser's limit is replaced by an error reply (Chrome would close the
-/// port on it).
+/// port on it). Each frame written is signalled on `first_written` (only the
+/// first matters).
 async fn write_frames<W: AsyncWrite + Unpin>(
     mut outgoing: mpsc::UnboundedReceiver<HostMessage>,
     output: W,
+    first_written: Arc<tokio::sync::Notify>,
 ) {
     let mut frames = FramedWrite::new(output, NativeMessagingCodec::default());
     while let Some(message) = outgoing.recv().await {
         let envelope = Envelope::from(message);
         match frames.send(&envelope).await {
-            Ok(()) => {}
+            // notify_one keeps the permit if nobody waits yet.
+            Ok(()) => first_written.notify_one(),
             Err(problem @ (EncodeError::TooLarge { .. } | EncodeError::Serialize(_))) => {
                 tracing::error!(%problem, "message not sent");
                 let id = match envelope.message {
