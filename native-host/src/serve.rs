@@ -20,6 +20,10 @@ use crate::framing::{EncodeError, FrameProblem, Incoming, NativeMessagingCodec};
 use crate::relay;
 use crate::session::Session;
 
+/// Requests needing the backend that may run at once; more are refused (an
+/// extension in a loop must not turn the host into a flood).
+const MAX_IN_FLIGHT: usize = 16;
+
 /// Longest wait for a first request before the relay starts anyway.
 const RELAY_DELAY: Duration = Duration::from_millis(100);
 
@@ -82,6 +86,7 @@ where
         })
     };
 
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     let mut frames = FramedRead::new(input, NativeMessagingCodec::default());
     let ended = loop {
         match frames.next().await {
@@ -111,10 +116,25 @@ where
                 Ok(request) if request.body == RequestBody::StatusGet => {
                     session.handle(request).await;
                 }
-                Ok(request) => {
-                    let session = session.clone();
-                    tokio::spawn(async move { session.handle(request).await });
-                }
+                Ok(request) => match in_flight.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        let session = session.clone();
+                        tokio::spawn(async move {
+                            session.handle(request).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(_) => {
+                        tracing::warn!("too many requests in flight; refusing one");
+                        session.send(HostMessage::Error {
+                            id: Some(request.id),
+                            error: HostError {
+                                code: ErrorCode::RateLimited,
+                                message: "Muitas solicitações ao mesmo tempo. Aguarde um instante e tente de novo.".into(),
+                            },
+                        });
+                    }
+                },
             },
         }
     };
