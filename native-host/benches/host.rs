@@ -22,10 +22,9 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::response::sse::{Event, Sse};
 use axum::routing::get;
-use disca_host::config::{HostConfig, Login, Paths};
 use disca_host::credentials::{CredentialStore, StoreKind};
 use disca_protocol::{Me, Role};
-use disca_tests::host::{HostHome, TEST_ORIGIN};
+use disca_tests::host::HostHome;
 use serde_json::json;
 use tokio::sync::broadcast;
 
@@ -100,35 +99,6 @@ async fn stand_in(events: broadcast::Sender<u64>, sent: Sent) -> String {
     base
 }
 
-/// A home installed for the test extension and logged in to `base`.
-fn logged_in_home(base: &str) -> HostHome {
-    let home = HostHome::new(env!("CARGO_BIN_EXE_disca-host").into());
-    let paths = Paths {
-        config_dir: home.path().join("config/disca"),
-        state_dir: home.path().join("state/disca"),
-    };
-    let config = HostConfig {
-        allowed_origins: vec![TEST_ORIGIN.into()],
-        login: Some(Login {
-            backend_url: base.into(),
-            credential_store: StoreKind::KernelKeyring,
-            user: Me {
-                id: "u1".into(),
-                name: "Ana".into(),
-                email: "ana@example.com".into(),
-                tenant: "acme".into(),
-                role: Role::Agent,
-                extension: "1001".into(),
-            },
-        }),
-    };
-    config.save(&paths).unwrap();
-    CredentialStore::new(StoreKind::KernelKeyring)
-        .save(base, &format!("disca_{}", "ab".repeat(32)))
-        .unwrap();
-    home
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
@@ -160,7 +130,9 @@ async fn main() {
     let (events, _) = broadcast::channel(EVENTS);
     let sent: Sent = Arc::default();
     let base = stand_in(events.clone(), sent.clone()).await;
-    let home = logged_in_home(&base);
+    let home = HostHome::new(env!("CARGO_BIN_EXE_disca-host").into());
+    home.install().await;
+    home.write_login(&base, &format!("disca_{}", "ab".repeat(32)));
 
     // 1. Cold start to first reply.
     let mut starts = Vec::with_capacity(STARTS);

@@ -4,9 +4,7 @@
 //! state, backend state and backend errors as replies. Calls through a real
 //! Asterisk are in /tests/tests/host.rs.
 
-use disca_host::config::{HostConfig, Login, Paths};
 use disca_host::credentials::{CredentialStore, StoreKind};
-use disca_protocol::{Me, Role};
 use disca_tests::host::{HostHome, TEST_EXTENSION_ID};
 use disca_tests::system::Backend;
 use serde_json::{Value, json};
@@ -209,14 +207,12 @@ async fn a_logged_in_host_relays_backend_answers_and_errors() {
 #[tokio::test]
 async fn a_token_the_backend_no_longer_accepts_asks_for_login() {
     let backend = Backend::start_without_pbx().await;
-    let home = home();
-    home.install().await;
-    assert!(
-        home.login(&backend.base, backend.token("acme-1002"))
-            .await
-            .status
-            .success()
-    );
+    let home = HostHome::logged_in(
+        env!("CARGO_BIN_EXE_disca-host").into(),
+        &backend.base,
+        backend.token("acme-1002"),
+    )
+    .await;
     // `login` itself refuses a token the backend does not know...
     let forged = format!("disca_{}", "0".repeat(64));
     let refused = home.login(&backend.base, &forged).await;
@@ -261,29 +257,7 @@ async fn a_backend_that_does_not_answer_is_reported_and_login_refuses_it() {
     );
 
     // Logged in earlier to a backend that is now down.
-    let paths = Paths {
-        config_dir: home.path().join("config/disca"),
-        state_dir: home.path().join("state/disca"),
-    };
-    let mut config = HostConfig::load(&paths).unwrap();
-    config.login = Some(Login {
-        backend_url: dead.clone(),
-        credential_store: StoreKind::KernelKeyring,
-        user: Me {
-            id: "u1".into(),
-            name: "Ana".into(),
-            email: "ana@example.com".into(),
-            tenant: "acme".into(),
-            role: Role::Agent,
-            extension: "1001".into(),
-        },
-    });
-    config.save(&paths).unwrap();
-    let store = CredentialStore::new(StoreKind::KernelKeyring);
-    store
-        .save(&dead, &format!("disca_{}", "1".repeat(64)))
-        .unwrap();
-
+    home.write_login(&dead, &format!("disca_{}", "1".repeat(64)));
     let mut port = home.open_port();
     let event = port.event("backend.unreachable").await;
     assert!(
@@ -300,20 +274,20 @@ async fn a_backend_that_does_not_answer_is_reported_and_login_refuses_it() {
         .request(json!({"v": 1, "id": 2, "type": "call.start", "number": "+5511987654321"}))
         .await;
     assert_eq!(error_code(&reply), "backend_unreachable", "{reply}");
-    store.delete(&dead).unwrap();
+    CredentialStore::new(StoreKind::KernelKeyring)
+        .delete(&dead)
+        .unwrap();
 }
 
 #[tokio::test]
 async fn logout_and_login_while_the_port_is_open_take_effect_at_once() {
     let backend = Backend::start_without_pbx().await;
-    let home = home();
-    home.install().await;
-    assert!(
-        home.login(&backend.base, backend.token("acme-1001"))
-            .await
-            .status
-            .success()
-    );
+    let home = HostHome::logged_in(
+        env!("CARGO_BIN_EXE_disca-host").into(),
+        &backend.base,
+        backend.token("acme-1001"),
+    )
+    .await;
     let mut port = home.open_port();
     port.event("backend.reachable").await;
 

@@ -6,6 +6,9 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 
+use disca_host::config::{HostConfig, Login, Paths};
+use disca_host::credentials::{CredentialStore, StoreKind};
+use disca_protocol::{Me, Role};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
@@ -139,6 +142,43 @@ impl HostHome {
             &format!("{token}\n"),
         )
         .await
+    }
+
+    /// A home installed for the test extension and logged in to `backend`
+    /// with `token` through the real commands.
+    pub async fn logged_in(binary: PathBuf, backend: &str, token: &str) -> HostHome {
+        let home = HostHome::new(binary);
+        home.install().await;
+        let login = home.login(backend, token).await;
+        assert!(login.status.success(), "login failed: {}", login.stderr);
+        home
+    }
+
+    /// Records a login to `backend` without asking it (for a backend that
+    /// is down, or a stand-in): `host.toml` names Ana of `acme`, and `token`
+    /// goes to the kernel keyring, as `login` would leave them.
+    pub fn write_login(&self, backend: &str, token: &str) {
+        let paths = Paths {
+            config_dir: self.dir.path().join("config/disca"),
+            state_dir: self.dir.path().join("state/disca"),
+        };
+        let mut config = HostConfig::load(&paths).unwrap();
+        config.login = Some(Login {
+            backend_url: backend.into(),
+            credential_store: StoreKind::KernelKeyring,
+            user: Me {
+                id: "u1".into(),
+                name: "Ana".into(),
+                email: "ana@example.com".into(),
+                tenant: "acme".into(),
+                role: Role::Agent,
+                extension: "1001".into(),
+            },
+        });
+        config.save(&paths).unwrap();
+        CredentialStore::new(StoreKind::KernelKeyring)
+            .save(backend, token)
+            .unwrap();
     }
 
     /// Opens a port as Chrome does.

@@ -49,10 +49,7 @@ fn copy_probe(to: &Path, config: &Value) {
 async fn chromium_places_and_follows_a_call_through_the_installed_host() {
     let lab = Lab::start(PeerBehavior::AnswerAndWait, PeerBehavior::AnswerAndWait).await;
     let backend = Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
-    let home = HostHome::new(host_binary());
-    home.install().await;
-    let login = home.login(&backend.base, backend.token("acme-1001")).await;
-    assert!(login.status.success(), "{}", login.stderr);
+    let home = HostHome::logged_in(host_binary(), &backend.base, backend.token("acme-1001")).await;
 
     let (report_url, mut reports) = report_server().await;
     let extension = home.path().join("extension");

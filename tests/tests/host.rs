@@ -19,10 +19,7 @@ fn call_start(id: u64) -> Value {
 async fn a_call_through_the_host_is_followed_live_and_hung_up_through_it() {
     let lab = Lab::start(PeerBehavior::AnswerAndWait, PeerBehavior::AnswerAndWait).await;
     let backend = Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
-    let home = HostHome::new(host_binary());
-    home.install().await;
-    let login = home.login(&backend.base, backend.token("acme-1001")).await;
-    assert!(login.status.success(), "{}", login.stderr);
+    let home = HostHome::logged_in(host_binary(), &backend.base, backend.token("acme-1001")).await;
     let mut port = home.open_port();
     port.event("backend.reachable").await;
 
@@ -115,26 +112,12 @@ async fn the_host_resumes_the_event_stream_after_a_cut_and_misses_nothing() {
     let upstream: std::net::SocketAddr =
         backend.base.trim_start_matches("http://").parse().unwrap();
     let proxy = TcpProxy::start(upstream).await;
-    let home = HostHome::new(host_binary());
-    home.install().await;
     let via_proxy = format!("http://{}", proxy.addr);
-    assert!(
-        home.login(&via_proxy, backend.token("acme-1001"))
-            .await
-            .status
-            .success()
-    );
+    let home = HostHome::logged_in(host_binary(), &via_proxy, backend.token("acme-1001")).await;
     // A manager of the same tenant follows through a host of their own: the
     // team's calls are not theirs to see as their own live call.
-    let manager = HostHome::new(host_binary());
-    manager.install().await;
-    assert!(
-        manager
-            .login(&backend.base, backend.token("acme-manager"))
-            .await
-            .status
-            .success()
-    );
+    let manager =
+        HostHome::logged_in(host_binary(), &backend.base, backend.token("acme-manager")).await;
     let mut manager_port = manager.open_port();
     manager_port.event("backend.reachable").await;
 
