@@ -55,6 +55,16 @@ pub fn classify(candidate: &Candidate<'_>, region: Region) -> Option<String> {
     if region != Region::Brazil {
         return None;
     }
+    // The country code without its `+`, as exports write it: `55 11 98765-4321`.
+    let written = candidate.written.as_bytes();
+    if written.starts_with(b"55")
+        && written
+            .get(2)
+            .is_some_and(|&b| b == b' ' || b == b'-' || b == b'.')
+        && is_national(&d[2..])
+    {
+        return Some(format!("+{d}"));
+    }
     national(d, candidate.carrier_placeholder).map(|n| format!("+55{n}"))
 }
 
