@@ -24,8 +24,15 @@ const CARRIERS: &[&str] = &[
     "12", "14", "15", "21", "22", "23", "25", "31", "41", "43", "55", "65", "99",
 ];
 
-/// Non-geographic numbers dialled with a leading `0` and 6 or 7 more digits.
-const NON_GEOGRAPHIC: &[&str] = &["0800", "0300", "0303", "0500", "0900"];
+/// Non-geographic numbers (0800, 0300, 0303, 0500, 0900 as dialled): their
+/// national significant number is one of these and 6 or 7 more digits.
+const NON_GEOGRAPHIC: &[&str] = &["800", "300", "303", "500", "900"];
+
+fn is_non_geographic(n: &str) -> bool {
+    NON_GEOGRAPHIC
+        .iter()
+        .any(|p| n.starts_with(p) && (6..=7).contains(&(n.len() - p.len())))
+}
 
 /// 8-digit shared-cost numbers dialled without an area code.
 const CAPITALS: &[&str] = &["4003", "4004", "4020", "4062", "4090", "4370", "4864"];
@@ -72,20 +79,17 @@ pub fn classify(candidate: &Candidate<'_>, region: Region) -> Option<String> {
 /// countries by length (8 to 15 digits, no leading 0).
 fn international(d: &str) -> Option<String> {
     if let Some(national) = d.strip_prefix("55") {
-        return (is_national(national)
-            || NON_GEOGRAPHIC
-                .iter()
-                .any(|p| national.starts_with(&p[1..]) && (9..=10).contains(&national.len())))
-        .then(|| format!("+{d}"));
+        return (is_national(national) || is_non_geographic(national)).then(|| format!("+{d}"));
     }
     ((8..=15).contains(&d.len()) && !d.starts_with('0')).then(|| format!("+{d}"))
 }
 
 /// The national significant number of a Brazilian writing without `+`.
 fn national(d: &str, carrier_placeholder: bool) -> Option<String> {
-    if let Some(prefix) = NON_GEOGRAPHIC.iter().find(|p| d.starts_with(**p)) {
-        let rest = d.len() - prefix.len();
-        return (6..=7).contains(&rest).then(|| d[1..].to_owned());
+    if let Some(n) = d.strip_prefix('0')
+        && is_non_geographic(n)
+    {
+        return Some(n.to_owned());
     }
     if d.len() == 8 && CAPITALS.iter().any(|p| d.starts_with(p)) {
         return Some(d.to_owned());
