@@ -194,11 +194,17 @@ async fn write_frames<W: AsyncWrite + Unpin>(
                     HostMessage::Error { id, .. } => id,
                     _ => continue,
                 };
+                let message = match problem {
+                    EncodeError::TooLarge { .. } => {
+                        "A resposta passou do limite de 1 MB do navegador."
+                    }
+                    _ => "A resposta do disca-host não pôde ser enviada.",
+                };
                 let error = Envelope::from(HostMessage::Error {
                     id,
                     error: HostError {
                         code: ErrorCode::ReplyTooLarge,
-                        message: "A resposta passou do limite de 1 MB do navegador.".into(),
+                        message: message.into(),
                     },
                 });
                 if frames.send(&error).await.is_err() {

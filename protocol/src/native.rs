@@ -344,7 +344,8 @@ pub enum ErrorCode {
     Forbidden,
     /// Any other backend error; the message is the backend's.
     BackendError,
-    /// The host's reply would exceed the browser's 1 MB limit.
+    /// The host's reply could not be sent: over the browser's 1 MB limit
+    /// (or, never expected, not serializable).
     ReplyTooLarge,
     /// A code from a newer host.
     #[serde(other)]
