@@ -10,7 +10,7 @@ use disca_tests::root::{ROOT_ENV, running_as_root};
 
 use crate::packages::{REQUIRED_PACKAGES, ensure_installed};
 use crate::process::{run, step};
-use crate::{dev_pbx, provision};
+use crate::{dev_pbx, extension, provision};
 
 /// The cargo that runs xtask, so that nested builds use the same toolchain.
 fn cargo() -> Command {
@@ -31,6 +31,8 @@ pub fn test() -> anyhow::Result<()> {
     ensure_installed(REQUIRED_PACKAGES)?;
     step("Asterisk root");
     let root = provision::provision()?;
+    step("Extension toolchain: wasm32 target, wasm-bindgen-cli");
+    extension::ensure_toolchain()?;
     step("Formatting: cargo fmt --all --check");
     run(cargo().args(["fmt", "--all", "--check"]))?;
     step("Lints: cargo clippy --workspace --all-targets -- -D warnings");

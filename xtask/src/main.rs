@@ -1,10 +1,12 @@
 //! `cargo xtask`: the project's automation. It owns provisioning Asterisk on
 //! a Debian 12 machine, the development PBX (`asterisk up`/`down`/`status`),
-//! rendering the Asterisk configuration for a site, the one command CI runs
-//! (`test`) and running the product locally (`run`).
+//! rendering the Asterisk configuration for a site, building the browser
+//! extension (`extension`), the one command CI runs (`test`) and running the
+//! product locally (`run`).
 
 mod checks;
 mod dev_pbx;
+mod extension;
 mod packages;
 mod process;
 mod provision;
@@ -32,6 +34,8 @@ enum Command {
     Test,
     /// Provision Asterisk, start the development PBX, run the backend.
     Run,
+    /// Build the browser extension into dist/extension/.
+    Extension,
 }
 
 #[derive(Subcommand)]
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         Command::Asterisk(AsteriskCommand::Render { site, out }) => render(&site, &out),
         Command::Test => checks::test(),
         Command::Run => checks::run_product(),
+        Command::Extension => extension::build_extension(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

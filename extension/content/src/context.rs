@@ -1,0 +1,113 @@
+//! The RD Station records around a clicked number, sent with the call so its
+//! note lands on the right deal: the deal (the row's deal link in a list,
+//! else the deal page's address), and the contact whose card or row holds
+//! the number (the nearest enclosing element that links to exactly one
+//! contact; none when the nearest one links to several, rather than guess).
+
+use js_sys::{Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{Element, NodeList};
+
+use crate::rdstation;
+
+/// Enclosing elements that hold one record each in lists and tables.
+const ROW: &str = "tr,li,[role=\"row\"],[role=\"listitem\"],[role=\"article\"]";
+const DEAL_LINKS: &str = "a[href*=\"/deals/\"]";
+const CONTACT_LINKS: &str = "a[href*=\"/contacts/\"]";
+/// How far up from the number a contact's card may be.
+const MAX_LEVELS: usize = 12;
+
+/// What the call's context carries.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct CallContext {
+    pub deal_id: Option<String>,
+    pub contact_id: Option<String>,
+    pub contact_name: Option<String>,
+    pub page_url: Option<String>,
+}
+
+impl CallContext {
+    /// The context of a click on `control`, on the page at `page_address`.
+    pub fn around(control: &Element, page_address: &str) -> CallContext {
+        let row = control.closest(ROW).ok().flatten();
+        let deal_id = row
+            .as_ref()
+            .and_then(|row| row.query_selector_all(DEAL_LINKS).ok())
+            .and_then(|links| first_id(&links, rdstation::deal_id))
+            .or_else(|| rdstation::deal_id(page_address).map(str::to_owned));
+        let (contact_id, contact_name) = nearest_contact(control, row.as_ref()).unzip();
+        CallContext {
+            deal_id,
+            contact_id,
+            contact_name: contact_name.flatten(),
+            page_url: rdstation::page_url(page_address).map(str::to_owned),
+        }
+    }
+
+    /// The context as the plain object the service worker forwards.
+    pub fn to_js(&self) -> JsValue {
+        let object = Object::new();
+        for (key, value) in [
+            ("deal_id", &self.deal_id),
+            ("contact_id", &self.contact_id),
+            ("contact_name", &self.contact_name),
+            ("page_url", &self.page_url),
+        ] {
+            if let Some(value) = value {
+                let _ = Reflect::set(&object, &key.into(), &value.into());
+            }
+        }
+        object.into()
+    }
+}
+
+/// The id (and shown name) of the one contact the nearest enclosing element
+/// links to, looking no further than `bound` (the number's row, if any).
+fn nearest_contact(control: &Element, bound: Option<&Element>) -> Option<(String, Option<String>)> {
+    let mut level = control.parent_element();
+    for _ in 0..MAX_LEVELS {
+        let element = level?;
+        let links = element.query_selector_all(CONTACT_LINKS).ok()?;
+        let mut found: Option<(String, Option<String>)> = None;
+        for index in 0..links.length() {
+            let Some(link) = links.item(index).and_then(|n| n.dyn_into::<Element>().ok()) else {
+                continue;
+            };
+            let Some(id) = link
+                .get_attribute("href")
+                .and_then(|h| rdstation::contact_id(&h).map(str::to_owned))
+            else {
+                continue;
+            };
+            match &found {
+                Some((known, _)) if *known != id => return None,
+                Some(_) => {}
+                None => {
+                    let name = link
+                        .text_content()
+                        .and_then(|t| rdstation::contact_name(&t));
+                    found = Some((id, name));
+                }
+            }
+        }
+        if found.is_some() {
+            return found;
+        }
+        if bound.is_some_and(|bound| bound.is_same_node(Some(&element)))
+            || element.local_name() == "body"
+        {
+            return None;
+        }
+        level = element.parent_element();
+    }
+    None
+}
+
+/// The first id `read` finds in the `href` of `links`.
+fn first_id(links: &NodeList, read: fn(&str) -> Option<&str>) -> Option<String> {
+    (0..links.length()).find_map(|index| {
+        let link: Element = links.item(index)?.dyn_into().ok()?;
+        let href = link.get_attribute("href")?;
+        read(&href).map(str::to_owned)
+    })
+}

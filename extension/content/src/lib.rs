@@ -1,0 +1,408 @@
+//! The extension's content script, in Rust compiled to wasm. It owns what
+//! Disca does on a CRM page: finding the phone numbers in the page's text
+//! ([`disca_finder`]), turning each into a click-to-call control
+//! ([`control`]), keeping up with what the page adds later (a
+//! `MutationObserver` whose records are read in idle time, [`Content`]), and
+//! reading the deal and contact around a click ([`context`]).
+//!
+//! Invariants: page text is moved into controls, never parsed as HTML; a
+//! slice of work stops after [`SLICE_MS`]; only added or changed nodes are
+//! read after the first pass, and Disca's own insertions are never read; only
+//! trusted clicks (a person's, not a script's) place calls.
+//!
+//! The JS side (`extension/static/content/boot.js`) loads this module, reads
+//! the settings and carries calls to the service worker.
+
+mod bindings;
+pub mod block;
+mod context;
+mod control;
+pub mod rdstation;
+mod scanner;
+pub mod tags;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use disca_finder::{Region, find};
+use js_sys::Function;
+use wasm_bindgen::prelude::*;
+use web_sys::{
+    AddEventListenerOptions, CustomEvent, CustomEventInit, Document, Element, Event, IdleDeadline,
+    IdleRequestOptions, KeyboardEvent, MutationObserver, MutationObserverInit, MutationRecord,
+    Node, Performance, Window,
+};
+
+use crate::bindings::Selector;
+use crate::context::CallContext;
+use crate::scanner::Scanner;
+use crate::tags::{CONTROL_TAG, TOAST_TAG};
+
+/// Longest slice of work, in milliseconds: well under the 50 ms that makes
+/// a task "long" and a page feel stuck.
+pub const SLICE_MS: f64 = 8.0;
+/// How long work may wait for idle time before it runs anyway.
+const IDLE_TIMEOUT_MS: u32 = 200;
+/// How long a message stays on the page.
+const TOAST_MS: i32 = 6000;
+/// The event the content script reports its progress with (detail: JSON).
+const SCAN_EVENT: &str = "disca-scan";
+
+/// Disca running on a page.
+#[wasm_bindgen]
+pub struct Content {
+    shared: Rc<Shared>,
+}
+
+struct Shared {
+    window: Window,
+    document: Document,
+    performance: Performance,
+    scanner: RefCell<Scanner>,
+    observer: RefCell<Option<MutationObserver>>,
+    idle: RefCell<Option<Closure<dyn FnMut(IdleDeadline)>>>,
+    listeners: RefCell<Vec<(&'static str, Closure<dyn FnMut(Event)>)>>,
+    scheduled: Cell<bool>,
+    on_call: Function,
+    clickable: Selector,
+    timing: RefCell<Timing>,
+}
+
+/// How the work went, for tests and benchmarks.
+#[derive(Default)]
+struct Timing {
+    started: f64,
+    slices: u32,
+    longest_slice: f64,
+    first_slice: f64,
+    drained_at: Option<f64>,
+}
+
+#[wasm_bindgen]
+impl Content {
+    /// Starts on the current page: reads what fits in one slice now, the rest
+    /// in idle time, then follows the page's changes. `region` is `BR` or
+    /// `none`; `on_call(number, context, control)` is called on each click.
+    pub fn start(region: &str, on_call: Function) -> Result<Content, JsValue> {
+        let region = Region::parse(region)
+            .ok_or_else(|| JsValue::from_str(&format!("unknown region {region:?}")))?;
+        let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
+        let document = window
+            .document()
+            .ok_or_else(|| JsValue::from_str("no document"))?;
+        let performance = window
+            .performance()
+            .ok_or_else(|| JsValue::from_str("no performance"))?;
+        let started = performance.now();
+        let shared = Rc::new(Shared {
+            scanner: RefCell::new(Scanner::new(document.clone(), region)),
+            window,
+            document,
+            performance,
+            observer: RefCell::new(None),
+            idle: RefCell::new(None),
+            listeners: RefCell::new(Vec::new()),
+            scheduled: Cell::new(false),
+            on_call,
+            clickable: Selector::new(control::CLICKABLE),
+            timing: RefCell::new(Timing {
+                started,
+                ..Timing::default()
+            }),
+        });
+        Shared::install(&shared)?;
+        if let Some(body) = shared.document.body() {
+            shared.scanner.borrow_mut().enqueue(body.into());
+        }
+        Shared::slice(&shared, SLICE_MS);
+        Ok(Content { shared })
+    }
+
+    /// Shows the result of a click on `control`: `state` (`calling`, `error`
+    /// or none to clear) and an optional message for the salesperson.
+    pub fn feedback(&self, control: &Element, state: Option<String>, message: Option<String>) {
+        let _ = control::set_state(control, state.as_deref());
+        if let Some(message) = message {
+            let kind = state.as_deref().unwrap_or("info");
+            if let Ok(toast) = control::show_toast(&self.shared.document, &message, kind) {
+                let remove = Closure::once_into_js(move || toast.remove());
+                let _ = self
+                    .shared
+                    .window
+                    .set_timeout_with_callback_and_timeout_and_arguments_0(
+                        remove.unchecked_ref(),
+                        TOAST_MS,
+                    );
+            }
+        }
+    }
+
+    /// What was done so far, as JSON (see [`Shared::report`]).
+    pub fn stats(&self) -> String {
+        self.shared.report()
+    }
+
+    /// Stops following the page and answering clicks (controls stay, inert).
+    pub fn stop(&self) {
+        if let Some(observer) = self.shared.observer.borrow_mut().take() {
+            observer.disconnect();
+        }
+        for (kind, listener) in self.shared.listeners.borrow_mut().drain(..) {
+            let _ = self
+                .shared
+                .document
+                .remove_event_listener_with_callback_and_bool(
+                    kind,
+                    listener.as_ref().unchecked_ref(),
+                    true,
+                );
+        }
+    }
+}
+
+/// The numbers in `text` as E.164, in order (`region`: `BR` or `none`). For
+/// the precision benchmark and tools; the page scan uses the same finder.
+#[wasm_bindgen]
+pub fn find_numbers(text: &str, region: &str) -> Result<Vec<String>, JsValue> {
+    let region = Region::parse(region)
+        .ok_or_else(|| JsValue::from_str(&format!("unknown region {region:?}")))?;
+    Ok(find(text, region)
+        .into_iter()
+        .map(|found| found.e164)
+        .collect())
+}
+
+impl Shared {
+    /// The observer, the idle callback and the click and key listeners.
+    fn install(shared: &Rc<Shared>) -> Result<(), JsValue> {
+        let weak = Rc::downgrade(shared);
+        let on_records = Closure::<dyn FnMut(Vec<MutationRecord>, MutationObserver)>::new(
+            move |records: Vec<MutationRecord>, _: MutationObserver| {
+                if let Some(shared) = weak.upgrade() {
+                    shared.absorb(records);
+                    Shared::schedule(&shared);
+                }
+            },
+        );
+        let observer = MutationObserver::new(on_records.as_ref().unchecked_ref())?;
+        on_records.forget();
+        let options = MutationObserverInit::new();
+        options.set_child_list(true);
+        options.set_subtree(true);
+        options.set_character_data(true);
+        options.set_attributes(true);
+        let filter = js_sys::Array::of4(
+            &"hidden".into(),
+            &"class".into(),
+            &"style".into(),
+            &"aria-hidden".into(),
+        );
+        options.set_attribute_filter(&filter);
+        let root: Node = shared
+            .document
+            .document_element()
+            .ok_or_else(|| JsValue::from_str("no document element"))?
+            .into();
+        observer.observe_with_options(&root, &options)?;
+        *shared.observer.borrow_mut() = Some(observer);
+
+        let weak = Rc::downgrade(shared);
+        *shared.idle.borrow_mut() = Some(Closure::new(move |deadline: IdleDeadline| {
+            if let Some(shared) = weak.upgrade() {
+                shared.scheduled.set(false);
+                let budget = if deadline.did_timeout() {
+                    SLICE_MS
+                } else {
+                    deadline.time_remaining().clamp(1.0, SLICE_MS)
+                };
+                Shared::slice(&shared, budget);
+            }
+        }));
+
+        for kind in ["click", "keydown"] {
+            let weak = Rc::downgrade(shared);
+            let listener = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+                if let Some(shared) = weak.upgrade() {
+                    shared.on_event(&event);
+                }
+            });
+            let options = AddEventListenerOptions::new();
+            options.set_capture(true);
+            shared
+                .document
+                .add_event_listener_with_callback_and_add_event_listener_options(
+                    kind,
+                    listener.as_ref().unchecked_ref(),
+                    &options,
+                )?;
+            shared.listeners.borrow_mut().push((kind, listener));
+        }
+        Ok(())
+    }
+
+    /// Reads the page's mutation records: what was added or changed is
+    /// queued; Disca's own elements are not.
+    fn absorb(&self, records: impl IntoIterator<Item = MutationRecord>) {
+        let mut scanner = self.scanner.borrow_mut();
+        let mut recheck = false;
+        for record in records {
+            match record.type_().as_str() {
+                "childList" => {
+                    let added = record.added_nodes();
+                    for index in 0..added.length() {
+                        let Some(node) = added.item(index) else {
+                            continue;
+                        };
+                        if !is_ours(&node) {
+                            scanner.enqueue(node);
+                        }
+                    }
+                }
+                "characterData" => {
+                    if let Some(target) = record.target()
+                        && !target.parent_node().is_some_and(|parent| is_ours(&parent))
+                    {
+                        scanner.changed(target);
+                    }
+                }
+                _ => recheck = true,
+            }
+        }
+        if recheck && scanner.has_hidden() {
+            scanner.recheck_hidden();
+        }
+    }
+
+    /// Asks for idle time to go on, once.
+    fn schedule(shared: &Rc<Shared>) {
+        if shared.scheduled.get() || !shared.scanner.borrow().has_work() {
+            return;
+        }
+        if let Some(idle) = shared.idle.borrow().as_ref() {
+            let options = IdleRequestOptions::new();
+            options.set_timeout(IDLE_TIMEOUT_MS);
+            if shared
+                .window
+                .request_idle_callback_with_options(idle.as_ref().unchecked_ref(), &options)
+                .is_ok()
+            {
+                shared.scheduled.set(true);
+            }
+        }
+    }
+
+    /// One slice of work of at most `budget` milliseconds.
+    fn slice(shared: &Rc<Shared>, budget: f64) {
+        let observer = shared.observer.borrow().clone();
+        if let Some(observer) = &observer {
+            // Records the page made since the last delivery.
+            shared.absorb(
+                observer
+                    .take_records()
+                    .iter()
+                    .map(JsCast::unchecked_into::<MutationRecord>),
+            );
+        }
+        let start = shared.performance.now();
+        let more = shared
+            .scanner
+            .borrow_mut()
+            .work(|| shared.performance.now() - start >= budget);
+        if let Some(observer) = &observer {
+            // Records of Disca's own insertions: nothing to read.
+            drop(observer.take_records());
+        }
+        let end = shared.performance.now();
+        {
+            let mut timing = shared.timing.borrow_mut();
+            if timing.slices == 0 {
+                timing.first_slice = end - start;
+            }
+            timing.slices += 1;
+            timing.longest_slice = timing.longest_slice.max(end - start);
+            timing.drained_at = (!more).then_some(end);
+        }
+        if more {
+            Shared::schedule(shared);
+        } else {
+            shared.announce();
+        }
+    }
+
+    /// A trusted click (or Enter/Space) on a control: the call goes out.
+    fn on_event(&self, event: &Event) {
+        if !event.is_trusted() {
+            return;
+        }
+        if let Some(key) = event.dyn_ref::<KeyboardEvent>() {
+            if !matches!(key.key().as_str(), "Enter" | " ") {
+                return;
+            }
+        }
+        let Some(target) = event.target().and_then(|t| t.dyn_into::<Element>().ok()) else {
+            return;
+        };
+        let Some(control) = self.clickable.closest(&target) else {
+            return;
+        };
+        if event.type_() == "keydown" && control.local_name() != CONTROL_TAG {
+            // Links answer Enter with a click of their own.
+            return;
+        }
+        let Some(number) = control
+            .get_attribute(control::NUMBER_ATTRIBUTE)
+            .or_else(|| control.get_attribute(control::CONTINUES_ATTRIBUTE))
+        else {
+            return;
+        };
+        event.prevent_default();
+        event.stop_propagation();
+        let address = self.window.location().href().unwrap_or_default();
+        let context = CallContext::around(&control, &address);
+        let _ = control::set_state(&control, Some("calling"));
+        let _ = self
+            .on_call
+            .call3(&JsValue::NULL, &number.into(), &context.to_js(), &control);
+    }
+
+    /// Tells the page's tests and benchmarks that the queue drained.
+    fn announce(&self) {
+        let detail = JsValue::from_str(&self.report());
+        let init = CustomEventInit::new();
+        init.set_detail(&detail);
+        if let Ok(event) = CustomEvent::new_with_event_init_dict(SCAN_EVENT, &init) {
+            let _ = self.document.dispatch_event(&event);
+        }
+    }
+
+    /// `{"numbers","links","text_nodes","elements","slices","first_slice_ms",
+    /// "longest_slice_ms","drained_ms"}`; `drained_ms` is the time from start
+    /// until nothing was left to read, null while work remains.
+    fn report(&self) -> String {
+        let stats = self.scanner.borrow().stats;
+        let timing = self.timing.borrow();
+        let drained = timing.drained_at.map_or("null".to_owned(), |at| {
+            format!("{:.3}", at - timing.started)
+        });
+        format!(
+            "{{\"numbers\":{},\"links\":{},\"text_nodes\":{},\"elements\":{},\"slices\":{},\
+             \"first_slice_ms\":{:.3},\"longest_slice_ms\":{:.3},\"drained_ms\":{}}}",
+            stats.numbers,
+            stats.links,
+            stats.text_nodes,
+            stats.elements,
+            timing.slices,
+            timing.first_slice,
+            timing.longest_slice,
+            drained
+        )
+    }
+}
+
+/// Whether `node` is one of Disca's elements.
+fn is_ours(node: &Node) -> bool {
+    node.dyn_ref::<Element>().is_some_and(|element| {
+        let name = element.local_name();
+        name == CONTROL_TAG || name == TOAST_TAG
+    })
+}

@@ -1,0 +1,334 @@
+//! The walker: reads the text of the subtrees queued to it, block by block,
+//! and turns each number the finder sees into a control. Work is done in
+//! slices with a time budget and resumes where it stopped, so a page with
+//! thousands of rows never blocks the main thread for long; what was read is
+//! remembered, so nothing is read twice unless the page changes it.
+
+use std::collections::VecDeque;
+
+use disca_finder::{Found, Region, find};
+use js_sys::WeakSet;
+use wasm_bindgen::JsCast;
+use web_sys::{Document, Element, Node, Text};
+
+use crate::bindings::{Selector, is_visible};
+use crate::block::Block;
+use crate::control;
+use crate::tags::{self, Kind};
+
+/// What the walker has done, for the page's tests and benchmarks.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    /// Controls made from numbers in text.
+    pub numbers: u32,
+    /// `tel:` links upgraded.
+    pub links: u32,
+    /// Text nodes read.
+    pub text_nodes: u32,
+    /// Elements visited.
+    pub elements: u32,
+}
+
+pub struct Scanner {
+    region: Region,
+    document: Document,
+    /// Text nodes read (and the tails split off them) and Disca's controls.
+    seen: WeakSet,
+    queue: VecDeque<Node>,
+    walk: Option<Walk>,
+    /// Elements whose text held a number while they were hidden: read again
+    /// when they may have been shown.
+    hidden: Vec<Element>,
+    skip: Selector,
+    skipped_anywhere: Selector,
+    pub stats: Stats,
+}
+
+/// A subtree being read: where to go on, the kinds of the elements entered
+/// below the root, and the running text not yet searched.
+struct Walk {
+    next: Option<Node>,
+    entered: Vec<Kind>,
+    block: Block,
+    nodes: Vec<Text>,
+}
+
+impl Scanner {
+    pub fn new(document: Document, region: Region) -> Scanner {
+        Scanner {
+            region,
+            document,
+            seen: WeakSet::new(),
+            queue: VecDeque::new(),
+            walk: None,
+            hidden: Vec::new(),
+            skip: Selector::new(tags::SKIP_SELECTOR),
+            skipped_anywhere: Selector::new(&tags::skipped_anywhere_selector()),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Queues a subtree to read. A text node is read with its parent, so it
+    /// joins the text around it.
+    pub fn enqueue(&mut self, node: Node) {
+        let node = if node.node_type() == Node::TEXT_NODE {
+            match node.parent_element() {
+                Some(parent) => parent.unchecked_into(),
+                None => return,
+            }
+        } else {
+            node
+        };
+        if self
+            .queue
+            .back()
+            .is_some_and(|last| last.is_same_node(Some(&node)))
+        {
+            return;
+        }
+        self.queue.push_back(node);
+    }
+
+    /// A text node the page changed: read it again.
+    pub fn changed(&mut self, text: Node) {
+        self.seen.delete(&text);
+        self.enqueue(text);
+    }
+
+    pub fn has_work(&self) -> bool {
+        self.walk.is_some() || !self.queue.is_empty()
+    }
+
+    pub fn has_hidden(&self) -> bool {
+        !self.hidden.is_empty()
+    }
+
+    /// Queues again the hidden numbers' elements that are now visible.
+    pub fn recheck_hidden(&mut self) {
+        let (shown, still): (Vec<Element>, Vec<Element>) = std::mem::take(&mut self.hidden)
+            .into_iter()
+            .filter(|element| element.is_connected())
+            .partition(is_visible);
+        self.hidden = still;
+        for element in shown {
+            self.enqueue(element.unchecked_into());
+        }
+    }
+
+    /// Works until `out_of_time` says stop (checked every few nodes) or
+    /// nothing is left; returns whether work remains.
+    pub fn work(&mut self, mut out_of_time: impl FnMut() -> bool) -> bool {
+        let mut steps = 0u32;
+        loop {
+            if self.walk.is_none() {
+                let Some(root) = self.queue.pop_front() else {
+                    return false;
+                };
+                self.walk = self.start(root);
+                continue;
+            }
+            if !self.step() {
+                self.walk = None;
+            }
+            steps += 1;
+            if steps % 32 == 0 && out_of_time() {
+                return self.has_work();
+            }
+        }
+    }
+
+    /// A walk of `root`, unless it left the page or lies where nothing is read.
+    fn start(&self, root: Node) -> Option<Walk> {
+        if !root.is_connected() {
+            return None;
+        }
+        if let Some(parent) = root.parent_element()
+            && self.skipped_anywhere.closest(&parent).is_some()
+        {
+            return None;
+        }
+        Some(Walk {
+            next: Some(root),
+            entered: Vec::new(),
+            block: Block::default(),
+            nodes: Vec::new(),
+        })
+    }
+
+    /// Reads one node of the current walk; false when the walk is over.
+    fn step(&mut self) -> bool {
+        let Some(walk) = self.walk.as_mut() else {
+            return false;
+        };
+        let Some(node) = walk.next.take() else {
+            self.flush();
+            return false;
+        };
+        match node.node_type() {
+            Node::TEXT_NODE => {
+                if self.seen.has(&node) {
+                    self.flush();
+                } else if let Some(text) = node.dyn_ref::<Text>() {
+                    self.stats.text_nodes += 1;
+                    let data = text.data();
+                    let walk = self.walk.as_mut().expect("walking");
+                    walk.block.push(&data);
+                    walk.nodes.push(text.clone());
+                }
+                self.advance(node);
+            }
+            Node::ELEMENT_NODE => {
+                self.stats.elements += 1;
+                let element: &Element = node.unchecked_ref();
+                let name = element.local_name();
+                let kind = tags::classify(&name);
+                if kind == Kind::Skip || self.skip.matches(element) {
+                    self.flush();
+                    self.advance(node);
+                } else if name == "a" && self.upgrade_link(element) {
+                    self.flush();
+                    self.advance(node);
+                } else {
+                    if kind == Kind::Boundary {
+                        self.flush();
+                    }
+                    match node.first_child() {
+                        Some(child) => {
+                            let walk = self.walk.as_mut().expect("walking");
+                            walk.entered.push(kind);
+                            walk.next = Some(child);
+                        }
+                        None => self.advance(node),
+                    }
+                }
+            }
+            _ => self.advance(node),
+        }
+        true
+    }
+
+    /// Moves past `node` and its subtree: to its next sibling, or up to the
+    /// first ancestor (below the root) that has one, ending the running text
+    /// when leaving a block.
+    fn advance(&mut self, node: Node) {
+        let mut node = node;
+        loop {
+            let walk = self.walk.as_mut().expect("walking");
+            if walk.entered.is_empty() {
+                // `node` is the root: the walk is over.
+                walk.next = None;
+                return;
+            }
+            if let Some(sibling) = node.next_sibling() {
+                walk.next = Some(sibling);
+                return;
+            }
+            let left = walk.entered.pop();
+            let Some(parent) = node.parent_node() else {
+                walk.next = None;
+                return;
+            };
+            if left == Some(Kind::Boundary) {
+                self.flush();
+            }
+            node = parent;
+        }
+    }
+
+    /// Searches the running text and makes controls of what it holds.
+    fn flush(&mut self) {
+        let Some(walk) = self.walk.as_mut() else {
+            return;
+        };
+        if walk.block.is_empty() {
+            return;
+        }
+        let block = std::mem::take(&mut walk.block);
+        let nodes = std::mem::take(&mut walk.nodes);
+        let found = if block.may_hold_a_number() {
+            find(block.text(), self.region)
+        } else {
+            Vec::new()
+        };
+        if !found.is_empty() {
+            if !still_as_read(&block, &nodes) {
+                // The page changed these nodes since they were read; its
+                // mutation records bring them back.
+                return;
+            }
+            let holder = nodes[0].parent_element();
+            if let Some(holder) = holder
+                && !is_visible(&holder)
+            {
+                self.hidden.push(holder);
+                return;
+            }
+            for number in found.iter().rev() {
+                self.annotate(&block, &nodes, number);
+            }
+        }
+        for node in &nodes {
+            self.seen.add(node);
+        }
+    }
+
+    /// Wraps each piece of `number` in a control (the first one carries the
+    /// number and takes the focus; the others continue it).
+    fn annotate(&mut self, block: &Block, nodes: &[Text], number: &Found) {
+        let fragments = block.fragments(number.start..number.end);
+        let Some(first) = fragments.iter().position(|f| !f.blank) else {
+            return;
+        };
+        let written: String = block.text()[number.start..number.end].to_owned();
+        for (index, fragment) in fragments.iter().enumerate().rev() {
+            if fragment.blank {
+                continue;
+            }
+            let text = &nodes[fragment.piece];
+            if fragment.end < text.length()
+                && let Ok(tail) = text.split_text(fragment.end)
+            {
+                self.seen.add(&tail);
+            }
+            let covered = if fragment.start > 0 {
+                match text.split_text(fragment.start) {
+                    Ok(covered) => covered,
+                    Err(_) => continue,
+                }
+            } else {
+                text.clone()
+            };
+            let role = if index == first {
+                control::Role::Number { written: &written }
+            } else {
+                control::Role::Continues
+            };
+            if control::wrap(&self.document, &covered, &number.e164, role).is_ok() && index == first
+            {
+                self.stats.numbers += 1;
+            }
+        }
+    }
+
+    /// Marks a `tel:` link as a control; false when `element` is not one or
+    /// its number is not dialable.
+    fn upgrade_link(&mut self, element: &Element) -> bool {
+        let Some(href) = element.get_attribute("href") else {
+            return false;
+        };
+        let Some(e164) = control::tel_number(&href, self.region) else {
+            return false;
+        };
+        if control::upgrade_link(element, &e164).is_ok() {
+            self.stats.links += 1;
+        }
+        true
+    }
+}
+
+/// Whether each node still holds the text read from it.
+fn still_as_read(block: &Block, nodes: &[Text]) -> bool {
+    nodes.iter().enumerate().all(|(index, node)| {
+        node.is_connected() && block.piece(index).is_some_and(|piece| node.data() == piece)
+    })
+}

@@ -1,0 +1,58 @@
+// Starts Disca's content script: reads the settings, loads the wasm module
+// (`disca_content.js`, loaded before this file, defines `wasm_bindgen`) and
+// carries each click to the service worker. Everything on the page itself
+// is done by the wasm module.
+(async () => {
+  // Same keys and defaults as shared/settings.js (content scripts cannot
+  // import modules).
+  const settings = await chrome.storage.sync.get({
+    enabled: true,
+    region: 'BR',
+    sites: { crm: true, marketing: true },
+  });
+  if (!settings.enabled || !siteEnabled(location.hostname, settings.sites)) return;
+
+  const loading = performance.now();
+  await wasm_bindgen({ module_or_path: chrome.runtime.getURL('content/disca_content_bg.wasm') });
+  const loaded = performance.now();
+  const content = wasm_bindgen.Content.start(settings.region, placeCall);
+  const ready = performance.now();
+  document.dispatchEvent(
+    new CustomEvent('disca-ready', {
+      detail: JSON.stringify({ instantiate_ms: loaded - loading, first_scan_ms: ready - loaded }),
+    }),
+  );
+
+  chrome.storage.onChanged.addListener((changes, area) => {
+    if (area === 'sync' && (changes.enabled || changes.region || changes.sites)) {
+      // The new settings apply on the next page load; stop answering now if
+      // Disca was switched off.
+      if (changes.enabled && changes.enabled.newValue === false) content.stop();
+    }
+  });
+
+  async function placeCall(number, context, control) {
+    let reply;
+    try {
+      reply = await chrome.runtime.sendMessage({ type: 'call.start', number, context });
+    } catch {
+      reply = { ok: false, message: 'O Disca foi atualizado: recarregue a página.' };
+    }
+    if (reply && reply.ok) {
+      content.feedback(control, 'calling', 'Atenda o seu telefone: a ligação começa por ele.');
+      setTimeout(() => content.feedback(control, undefined, undefined), 8000);
+    } else {
+      const message = (reply && reply.message) || 'Não foi possível ligar.';
+      content.feedback(control, 'error', message);
+      setTimeout(() => content.feedback(control, undefined, undefined), 6000);
+    }
+  }
+
+  function siteEnabled(hostname, sites) {
+    const within = (domain) => hostname === domain || hostname.endsWith(`.${domain}`);
+    if (within('rdstation.com') || within('plugcrm.net')) return sites.crm !== false;
+    if (within('rdstation.com.br')) return sites.marketing !== false;
+    // A site the user added in the options: registered only while enabled.
+    return true;
+  }
+})();

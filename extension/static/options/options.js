@@ -1,0 +1,83 @@
+// The options page: Disca on or off, the default region, the sites it runs
+// on (RD Station CRM and Marketing by default, and sites the user adds,
+// each with the browser's own permission prompt). Changes apply to pages
+// loaded after them.
+import { REGIONS, SITE_GROUPS, loadSettings, originPattern } from '../shared/settings.js';
+
+const $ = (id) => document.getElementById(id);
+let settings = await loadSettings();
+
+async function save(change) {
+  settings = { ...settings, ...change };
+  await chrome.storage.sync.set(settings);
+  $('saved').textContent = 'Salvo. Vale para as páginas abertas a partir de agora.';
+  render();
+}
+
+function render() {
+  $('enabled').checked = settings.enabled;
+  $('regions').replaceChildren(
+    ...REGIONS.map((region) => {
+      const label = document.createElement('label');
+      const input = document.createElement('input');
+      input.type = 'radio';
+      input.name = 'region';
+      input.value = region.code;
+      input.checked = settings.region === region.code;
+      input.addEventListener('change', () => save({ region: region.code }));
+      label.append(input, ` ${region.label}`);
+      return label;
+    }),
+  );
+  $('groups').replaceChildren(
+    ...SITE_GROUPS.map((group) => {
+      const label = document.createElement('label');
+      const input = document.createElement('input');
+      input.type = 'checkbox';
+      input.checked = settings.sites[group.key] !== false;
+      input.addEventListener('change', () =>
+        save({ sites: { ...settings.sites, [group.key]: input.checked } }),
+      );
+      label.append(input, ` ${group.label}`);
+      return label;
+    }),
+  );
+  $('extra').replaceChildren(
+    ...settings.extraSites.map((pattern) => {
+      const item = document.createElement('li');
+      const text = document.createElement('span');
+      text.textContent = pattern;
+      const remove = document.createElement('button');
+      remove.type = 'button';
+      remove.textContent = 'Remover';
+      remove.addEventListener('click', async () => {
+        await chrome.permissions.remove({ origins: [pattern] });
+        save({ extraSites: settings.extraSites.filter((p) => p !== pattern) });
+      });
+      item.append(text, remove);
+      return item;
+    }),
+  );
+}
+
+$('enabled').addEventListener('change', () => save({ enabled: $('enabled').checked }));
+$('add').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const pattern = originPattern($('origin').value);
+  $('add-error').hidden = true;
+  if (!pattern) {
+    $('add-error').textContent = 'Endereço inválido: use algo como https://exemplo.com.br';
+    $('add-error').hidden = false;
+    return;
+  }
+  const granted = await chrome.permissions.request({ origins: [pattern] });
+  if (!granted) {
+    $('add-error').textContent = 'Sem a permissão do navegador o Disca não pode rodar nesse site.';
+    $('add-error').hidden = false;
+    return;
+  }
+  $('origin').value = '';
+  if (!settings.extraSites.includes(pattern)) save({ extraSites: [...settings.extraSites, pattern] });
+});
+
+render();

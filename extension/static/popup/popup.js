@@ -1,0 +1,121 @@
+// The popup: the live call (each stage, a running timer once connected, a
+// hang-up button), the call that just ended with its outcome, the recent
+// calls, and what to do when the host is missing, nobody is logged in or
+// the backend cannot be reached. All state comes from the service worker.
+import { STATE_TEXT, formatDuration, formatNumber, outcomeLine, talkSeconds } from '../shared/words.js';
+
+/** How long a call that ended stays on top of the popup. */
+const ENDED_SHOWN_MS = 120_000;
+
+const $ = (id) => document.getElementById(id);
+let current = null;
+let timer = null;
+
+const worker = chrome.runtime.connect({ name: 'popup' });
+worker.onMessage.addListener((message) => {
+  if (message.type === 'state') {
+    current = message.state;
+    render();
+  } else if (message.type === 'error') {
+    showError(message.message);
+  }
+});
+$('hangup').addEventListener('click', () => worker.postMessage({ type: 'hangup' }));
+$('retry').addEventListener('click', () => worker.postMessage({ type: 'retry' }));
+
+function render() {
+  const s = current;
+  document.body.dataset.host = s.host;
+  $('user').textContent = s.user ? s.user.name : '';
+  renderProblem(s);
+  const live = s.live;
+  $('live').hidden = !live;
+  $('live').dataset.state = live ? live.state : '';
+  if (live) {
+    $('live-stage').textContent = STATE_TEXT[live.state] || live.state;
+    $('live-number').textContent = formatNumber(live.to);
+  }
+  clearInterval(timer);
+  timer = null;
+  if (live && live.state === 'connected') {
+    tick();
+    timer = setInterval(tick, 1000);
+  }
+  $('live-timer').hidden = !(live && live.state === 'connected');
+
+  const last = s.recent[0];
+  const justEnded =
+    !live && last && last.state === 'ended' && last.ended_at && Date.now() - Date.parse(last.ended_at) < ENDED_SHOWN_MS;
+  $('ended').hidden = !justEnded;
+  $('ended').dataset.outcome = justEnded ? last.outcome || '' : '';
+  if (justEnded) {
+    $('ended-number').textContent = formatNumber(last.to);
+    $('ended-outcome').textContent = outcomeLine(last);
+  }
+  $('idle').hidden = Boolean(live || justEnded || s.host !== 'ready' || s.loggedIn === false);
+
+  const list = $('recent');
+  list.replaceChildren(
+    ...s.recent.map((call) => {
+      const item = document.createElement('li');
+      const number = document.createElement('span');
+      number.textContent = formatNumber(call.to);
+      const what = document.createElement('span');
+      what.className = 'when';
+      what.textContent = call.state === 'ended' ? outcomeLine(call) : STATE_TEXT[call.state] || call.state;
+      item.append(number, what);
+      return item;
+    }),
+  );
+  $('recent-empty').hidden = s.recent.length > 0;
+}
+
+function tick() {
+  const live = current && current.live;
+  if (live) $('live-timer').textContent = formatDuration(talkSeconds(live));
+}
+
+/** The one thing keeping calls from working, and what to do about it. */
+function renderProblem(s) {
+  let title = null;
+  let text = '';
+  let command = null;
+  let kind = '';
+  if (s.host === 'not_installed') {
+    kind = 'host_not_installed';
+    title = 'Instale o disca-host';
+    text =
+      'O Disca liga pelo disca-host, um pequeno programa neste computador. Depois de instalá-lo, registre-o para este navegador com:';
+    command = `disca-host install --extension-id ${s.extensionId}`;
+  } else if (s.host === 'failed') {
+    kind = 'host_failed';
+    title = 'O disca-host parou';
+    text = `Tentando de novo automaticamente. ${s.hostError || ''}`.trim();
+  } else if (s.host === 'connecting') {
+    kind = 'connecting';
+    title = 'Conectando ao disca-host…';
+  } else if (s.loggedIn === false) {
+    kind = 'not_logged_in';
+    title = 'Conecte-se ao Disca';
+    text = `${(s.problem && s.problem.message) || 'Você não está conectado.'} Rode no terminal e cole o seu token:`;
+    command = `disca-host login --backend ${s.backendUrl || 'https://<endereço do Disca da sua empresa>'}`;
+  } else if (s.backend === 'unreachable') {
+    kind = 'backend_unreachable';
+    title = 'Sem contato com o servidor do Disca';
+    text = `${(s.problem && s.problem.message) || ''} Tentando de novo automaticamente; se continuar, fale com o administrador do Disca da sua empresa.`.trim();
+  }
+  $('problem').hidden = !title;
+  $('problem').dataset.kind = kind;
+  $('problem-title').textContent = title || '';
+  $('problem-text').textContent = text;
+  $('problem-command').hidden = !command;
+  $('problem-command').textContent = command || '';
+}
+
+function showError(message) {
+  $('error').textContent = message;
+  $('error').hidden = false;
+  setTimeout(() => {
+    $('error').hidden = true;
+  }, 6000);
+}

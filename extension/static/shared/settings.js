@@ -1,0 +1,46 @@
+// The extension's settings (chrome.storage.sync), shared by the content
+// script loader, the service worker, and the options page.
+
+/** Sites Disca runs on out of the box, by group. */
+export const SITE_GROUPS = [
+  {
+    key: 'crm',
+    label: 'RD Station CRM (crm.rdstation.com, plugcrm.net)',
+    patterns: ['*://*.rdstation.com/*', '*://*.plugcrm.net/*'],
+  },
+  {
+    key: 'marketing',
+    label: 'RD Station Marketing (app.rdstation.com.br)',
+    patterns: ['*://*.rdstation.com.br/*'],
+  },
+];
+
+export const DEFAULTS = {
+  enabled: true,
+  region: 'BR',
+  sites: { crm: true, marketing: true },
+  // Origins the user added ("https://example.com"), granted at run time.
+  extraSites: [],
+};
+
+export const REGIONS = [
+  { code: 'BR', label: 'Brasil (DDD, 0800, 4004…); internacionais com +' },
+  { code: 'none', label: 'Só números internacionais escritos com +' },
+];
+
+export async function loadSettings() {
+  const stored = await chrome.storage.sync.get(DEFAULTS);
+  return { ...DEFAULTS, ...stored, sites: { ...DEFAULTS.sites, ...stored.sites } };
+}
+
+/** The match pattern for an origin typed by the user, or null. */
+export function originPattern(text) {
+  let url;
+  try {
+    url = new URL(text.trim());
+  } catch {
+    return null;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return null;
+  return `${url.protocol}//${url.hostname}/*`;
+}
