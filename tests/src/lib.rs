@@ -10,12 +10,16 @@
 //! - [`TestPbx`]: a real Asterisk per test, on free loopback ports;
 //! - [`SipPeer`]: a real SIP peer (SIPp) with a [`PeerBehavior`];
 //! - [`AmiSession`]: a raw AMI session for checks made beside the product;
-//! - [`free_udp_port`] / [`free_tcp_port`].
+//! - [`free_udp_port`] / [`free_tcp_port`];
+//! - [`chromium`]: a DevTools client driving headless Chromium (pages, the
+//!   extension's service worker, trusted clicks, screenshots).
 //!
 //! Running Asterisk needs root (chroot(2)) and a provisioned root; the system
 //! tests of the workspace live in this crate's `tests/` directory.
 
 pub mod ami;
+pub mod chromium;
+pub mod extension;
 pub mod host;
 pub mod instance;
 pub mod pbx;
