@@ -220,7 +220,8 @@ function publish() {
 
 // The popup: a port per open popup, state pushed on every change.
 chrome.runtime.onConnect.addListener((popup) => {
-  if (popup.name !== 'popup' || popup.sender.id !== chrome.runtime.id || popup.sender.tab) return;
+  const fromPopup = (popup.sender.url || '').startsWith(chrome.runtime.getURL('popup/'));
+  if (popup.name !== 'popup' || popup.sender.id !== chrome.runtime.id || !fromPopup) return;
   popups.add(popup);
   popup.onDisconnect.addListener(() => popups.delete(popup));
   popup.onMessage.addListener(async (message) => {
@@ -238,11 +239,21 @@ chrome.runtime.onConnect.addListener((popup) => {
   else connect();
 });
 
-// Clicks on CRM pages.
+// Clicks on CRM pages, and the content script's JS fallback for pages
+// whose Content-Security-Policy forbids compiling its wasm.
 chrome.runtime.onMessage.addListener((message, sender, respond) => {
-  if (sender.id !== chrome.runtime.id || !sender.tab || !message || message.type !== 'call.start') {
-    return false;
+  if (sender.id !== chrome.runtime.id || !sender.tab || !message) return false;
+  if (message.type === 'content.fallback') {
+    chrome.scripting
+      .executeScript({
+        target: { tabId: sender.tab.id, frameIds: [sender.frameId] },
+        files: ['content/disca_content_asm.js'],
+      })
+      .then(() => respond({ ok: true }))
+      .catch((error) => respond({ ok: false, message: String(error) }));
+    return true;
   }
+  if (message.type !== 'call.start') return false;
   const number = typeof message.number === 'string' ? message.number : '';
   const context = cleanContext(message.context);
   request({ type: 'call.start', number, context }).then((reply) => {

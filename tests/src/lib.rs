@@ -12,13 +12,16 @@
 //! - [`AmiSession`]: a raw AMI session for checks made beside the product;
 //! - [`free_udp_port`] / [`free_tcp_port`];
 //! - [`chromium`]: a DevTools client driving headless Chromium (pages, the
-//!   extension's service worker, trusted clicks, screenshots).
+//!   extension's service worker, trusted clicks, screenshots);
+//! - [`extension`]: the built extension (`dist/extension/`) and a Chromium
+//!   running it; [`crm_pages`]: RD Station-shaped pages served on loopback.
 //!
 //! Running Asterisk needs root (chroot(2)) and a provisioned root; the system
 //! tests of the workspace live in this crate's `tests/` directory.
 
 pub mod ami;
 pub mod chromium;
+pub mod crm_pages;
 pub mod extension;
 pub mod host;
 pub mod instance;

@@ -8,7 +8,8 @@ use crate::process::{privileged, run, step};
 /// builds the Asterisk root, sip-tester provides SIPp; dbus (dbus-run-session),
 /// gnome-keyring and libsecret-tools (secret-tool) give the native host's
 /// tests a real Secret Service, keyutils (keyctl) checks the kernel keyring,
-/// chromium runs the browser tests.
+/// chromium runs the browser tests, binaryen (wasm2js) builds the content
+/// script's JS fallback.
 pub const REQUIRED_PACKAGES: &[&str] = &[
     "mmdebstrap",
     "sip-tester",
@@ -17,6 +18,7 @@ pub const REQUIRED_PACKAGES: &[&str] = &[
     "libsecret-tools",
     "keyutils",
     "chromium",
+    "binaryen",
 ];
 
 /// Installs whichever of `packages` are missing (apt-get update first).

@@ -265,7 +265,18 @@ impl Shared {
                         scanner.changed(target);
                     }
                 }
-                _ => recheck = true,
+                _ => {
+                    // `hidden` or `aria-hidden` taken off: its text was never
+                    // read. A class or style change may show a hidden number.
+                    let revealed = matches!(
+                        record.attribute_name().as_deref(),
+                        Some("hidden" | "aria-hidden")
+                    );
+                    match record.target() {
+                        Some(target) if revealed && !is_ours(&target) => scanner.enqueue(target),
+                        _ => recheck = true,
+                    }
+                }
             }
         }
         if recheck && scanner.has_hidden() {
@@ -376,26 +387,33 @@ impl Shared {
     }
 
     /// `{"numbers","links","text_nodes","elements","slices","first_slice_ms",
-    /// "longest_slice_ms","drained_ms"}`; `drained_ms` is the time from start
-    /// until nothing was left to read, null while work remains.
+    /// "longest_slice_ms","drained_ms"}` as JSON; `drained_ms` is the time
+    /// from start until nothing was left to read, null while work remains.
+    /// (Built as a JS object: Rust's float formatting would weigh more in the
+    /// wasm than all of this crate.)
     fn report(&self) -> String {
         let stats = self.scanner.borrow().stats;
         let timing = self.timing.borrow();
-        let drained = timing.drained_at.map_or("null".to_owned(), |at| {
-            format!("{:.3}", at - timing.started)
-        });
-        format!(
-            "{{\"numbers\":{},\"links\":{},\"text_nodes\":{},\"elements\":{},\"slices\":{},\
-             \"first_slice_ms\":{:.3},\"longest_slice_ms\":{:.3},\"drained_ms\":{}}}",
-            stats.numbers,
-            stats.links,
-            stats.text_nodes,
-            stats.elements,
-            timing.slices,
-            timing.first_slice,
-            timing.longest_slice,
-            drained
-        )
+        let drained = timing
+            .drained_at
+            .map_or(JsValue::NULL, |at| JsValue::from_f64(at - timing.started));
+        let report = js_sys::Object::new();
+        for (key, value) in [
+            ("numbers", JsValue::from(stats.numbers)),
+            ("links", JsValue::from(stats.links)),
+            ("text_nodes", JsValue::from(stats.text_nodes)),
+            ("elements", JsValue::from(stats.elements)),
+            ("slices", JsValue::from(timing.slices)),
+            ("first_slice_ms", JsValue::from_f64(timing.first_slice)),
+            ("longest_slice_ms", JsValue::from_f64(timing.longest_slice)),
+            ("drained_ms", drained),
+        ] {
+            let _ = js_sys::Reflect::set(&report, &key.into(), &value);
+        }
+        js_sys::JSON::stringify(&report)
+            .ok()
+            .and_then(|json| json.as_string())
+            .unwrap_or_default()
     }
 }
 

@@ -13,13 +13,13 @@
   if (!settings.enabled || !siteEnabled(location.hostname, settings.sites)) return;
 
   const loading = performance.now();
-  await wasm_bindgen({ module_or_path: chrome.runtime.getURL('content/disca_content_bg.wasm') });
+  const engine = await load();
   const loaded = performance.now();
   const content = wasm_bindgen.Content.start(settings.region, placeCall);
   const ready = performance.now();
   document.dispatchEvent(
     new CustomEvent('disca-ready', {
-      detail: JSON.stringify({ instantiate_ms: loaded - loading, first_scan_ms: ready - loaded }),
+      detail: JSON.stringify({ engine, instantiate_ms: loaded - loading, first_scan_ms: ready - loaded }),
     }),
   );
 
@@ -30,6 +30,40 @@
       if (changes.enabled && changes.enabled.newValue === false) content.stop();
     }
   });
+
+  /** Loads the wasm module; on a page whose Content-Security-Policy makes
+   *  Chromium refuse to compile wasm in content scripts, the same code
+   *  compiled to JS (injected by the service worker). */
+  async function load() {
+    try {
+      await wasm_bindgen({ module_or_path: chrome.runtime.getURL('content/disca_content_bg.wasm') });
+      return 'wasm';
+    } catch (error) {
+      if (!(error instanceof WebAssembly.CompileError)) throw error;
+    }
+    const injected = await chrome.runtime.sendMessage({ type: 'content.fallback' });
+    if (!injected || !injected.ok || typeof globalThis.discaWasm2js !== 'function') {
+      throw new Error(`Disca: no JS fallback (${injected && injected.message})`);
+    }
+    // WebAssembly.instantiate of this world only (not the page's), for the
+    // wasm-bindgen glue's one call.
+    const instantiate = WebAssembly.instantiate;
+    WebAssembly.instantiate = async (_bytes, imports) => {
+      const env = {
+        abort: () => {
+          throw new Error('abort');
+        },
+      };
+      for (const module of Object.values(imports)) Object.assign(env, module);
+      return { instance: { exports: globalThis.discaWasm2js(env) }, module: null };
+    };
+    try {
+      await wasm_bindgen({ module_or_path: new ArrayBuffer(0) });
+    } finally {
+      WebAssembly.instantiate = instantiate;
+    }
+    return 'js';
+  }
 
   async function placeCall(number, context, control) {
     let reply;

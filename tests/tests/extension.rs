@@ -1,0 +1,208 @@
+//! The real extension (`dist/extension/`, built from `manifest.json`, the
+//! wasm content script and `extension/static/`) in real headless Chromium,
+//! on pages shaped like RD Station's, served under RD Station's host name.
+
+use std::time::Duration;
+
+use disca_tests::crm_pages::DEAL_ID;
+use disca_tests::extension::{ExtensionBrowser, badge_text};
+use disca_tests::host::{HostHome, host_binary};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The numbers of the page's controls, in document order.
+const CONTROL_NUMBERS: &str =
+    "[...document.querySelectorAll('[data-disca-number]')].map((e) => e.dataset.discaNumber)";
+
+#[tokio::test]
+async fn a_deal_page_gets_its_numbers_and_nothing_else() {
+    let home = HostHome::new(host_binary());
+    let browser = ExtensionBrowser::launch(&home).await;
+    let page = browser.open(&format!("/app/deals/{DEAL_ID}")).await;
+
+    let expected = page.evaluate("window.expectedNumbers").await.unwrap();
+    let found = page.evaluate(CONTROL_NUMBERS).await.unwrap();
+    assert_eq!(found, expected, "console: {:#?}", page.console());
+
+    // The split number is one control in two pieces; the tel: link is the
+    // link itself; the text on the page reads as before.
+    let split = page
+        .evaluate(
+            "[...document.querySelectorAll('#card-maria disca-call')].map((e) => [e.textContent, \
+             e.dataset.discaNumber || null, e.dataset.discaContinues || null])",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        split,
+        json!([
+            ["(11)", "+5511987654321", null],
+            ["98765-4321", null, "+5511987654321"]
+        ])
+    );
+    let link = page
+        .evaluate("document.querySelector('a[href^=\"tel:\"]').dataset.discaNumber")
+        .await
+        .unwrap();
+    assert_eq!(link, "+551134567890");
+    let text = page
+        .evaluate(
+            "document.querySelector('#card-maria').innerText.includes('Celular: (11) 98765-4321')",
+        )
+        .await
+        .unwrap();
+    assert_eq!(text, true);
+
+    // Fields, editors, code, buttons, search and hidden text untouched.
+    let untouched = page
+        .evaluate(
+            "({ textarea: document.getElementById('note-text').value === window.before.textarea, \
+               editor: document.getElementById('rich-editor').innerHTML === window.before.editor, \
+               field: document.getElementById('phone-field').value === window.before.field, \
+               inside: document.querySelectorAll('textarea disca-call, [contenteditable] disca-call, \
+                 [role=textbox] disca-call, [role=search] disca-call, button disca-call, pre disca-call, \
+                 code disca-call, #hidden-note disca-call, #collapsed-note disca-call, \
+                 .deal-header disca-call, #organization disca-call:not(:first-child)').length })",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        untouched,
+        json!({"textarea": true, "editor": true, "field": true, "inside": 0})
+    );
+
+    // The layout is as it was before the content script ran.
+    let layout = page
+        .evaluate(
+            "['card-maria', 'notes', 'deal-header'].map((id) => { \
+               const r = document.getElementById(id).getBoundingClientRect(); return [r.width, r.height]; })",
+        )
+        .await
+        .unwrap();
+    let before = page
+        .evaluate("[window.before.card, window.before.notes, window.before.header]")
+        .await
+        .unwrap();
+    assert_eq!(layout, before);
+
+    // Content added and changed later is read, and only it.
+    let first = page.evaluate("window.scans.at(-1)").await.unwrap();
+    page.evaluate("window.addLater()").await.unwrap();
+    page.wait_for(
+        "document.querySelector('[data-disca-number=\"+555133334444\"]') && \
+         document.querySelector('[data-disca-number=\"+552125550101\"]')",
+        WAIT,
+    )
+    .await
+    .expect("later content annotated");
+    let last = page.evaluate("window.scans.at(-1)").await.unwrap();
+    let read_again = last["text_nodes"].as_u64().unwrap() - first["text_nodes"].as_u64().unwrap();
+    assert!(
+        read_again <= 3,
+        "read {read_again} text nodes again: {first} → {last}"
+    );
+
+    // Hidden numbers are read when they are shown.
+    page.evaluate("document.getElementById('collapsed-note').classList.remove('collapsed')")
+        .await
+        .unwrap();
+    page.evaluate("document.getElementById('hidden-note').hidden = false")
+        .await
+        .unwrap();
+    page.wait_for(
+        "document.querySelector('#collapsed-note [data-disca-number=\"+554130132200\"]') && \
+         document.querySelector('#hidden-note [data-disca-number=\"+553132221100\"]')",
+        WAIT,
+    )
+    .await
+    .expect("shown numbers annotated");
+
+    let errors: Vec<_> = page
+        .console()
+        .into_iter()
+        .filter(|m| m.is_error())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[tokio::test]
+async fn without_the_host_a_click_says_how_to_install_it() {
+    let home = HostHome::new(host_binary());
+    let browser = ExtensionBrowser::launch(&home).await;
+    let page = browser.open(&format!("/app/deals/{DEAL_ID}")).await;
+
+    // A script's click places no call.
+    page.evaluate("document.querySelector('[data-disca-number]').click()")
+        .await
+        .unwrap();
+    let state = page
+        .evaluate("document.querySelector('[data-disca-number]').dataset.discaState || null")
+        .await
+        .unwrap();
+    assert_eq!(state, Value::Null);
+
+    // A person's click goes to the service worker, which has no host.
+    let clicks_before = page.evaluate("window.clicks").await.unwrap();
+    page.click("[data-disca-number=\"+5521998765432\"]")
+        .await
+        .unwrap();
+    let toast = page
+        .wait_for("document.querySelector('disca-toast')?.textContent", WAIT)
+        .await
+        .expect("a message on the page");
+    assert!(
+        toast
+            .as_str()
+            .unwrap()
+            .contains("disca-host não está instalado"),
+        "{toast}"
+    );
+    let state = page
+        .evaluate(
+            "document.querySelector('[data-disca-number=\"+5521998765432\"]').dataset.discaState",
+        )
+        .await
+        .unwrap();
+    assert_eq!(state, "error");
+    // The page's own click handlers did not see the click.
+    assert_eq!(page.evaluate("window.clicks").await.unwrap(), clicks_before);
+
+    let popup = browser.popup().await;
+    let problem = popup
+        .wait_for(
+            "document.getElementById('problem').dataset.kind === 'host_not_installed' && \
+             document.getElementById('problem-command').textContent",
+            WAIT,
+        )
+        .await
+        .expect("the popup says how to install the host");
+    assert_eq!(
+        problem,
+        format!(
+            "disca-host install --extension-id {}",
+            disca_tests::extension::EXTENSION_ID
+        )
+    );
+    let worker = browser.worker().await;
+    assert_eq!(badge_text(&worker).await, "!");
+}
+
+#[tokio::test]
+async fn a_page_with_a_strict_content_security_policy_gets_its_controls() {
+    let home = HostHome::new(host_binary());
+    let browser = ExtensionBrowser::launch(&home).await;
+    let page = browser
+        .chromium
+        .open(&browser.pages.url("/app/contacts/strict"))
+        .await
+        .unwrap();
+    let found = page
+        .wait_for(
+            "document.querySelector('[data-disca-number]')?.dataset.discaNumber",
+            WAIT,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}: {:#?}", page.console()));
+    assert_eq!(found, "+5548991112233");
+}
