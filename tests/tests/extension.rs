@@ -206,3 +206,60 @@ async fn a_page_with_a_strict_content_security_policy_gets_its_controls() {
         .unwrap_or_else(|error| panic!("{error}: {:#?}", page.console()));
     assert_eq!(found, "+5548991112233");
 }
+
+#[tokio::test]
+async fn the_popup_says_what_to_do_when_not_logged_in_or_the_backend_is_down() {
+    // Installed, nobody logged in.
+    let home = HostHome::new(host_binary());
+    home.install().await;
+    let browser = ExtensionBrowser::launch(&home).await;
+    let popup = browser.popup().await;
+    let command = popup
+        .wait_for(
+            "document.getElementById('problem').dataset.kind === 'not_logged_in' && \
+             document.getElementById('problem-command').textContent",
+            WAIT,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}\nhost log:\n{}", home.log()));
+    assert!(
+        command
+            .as_str()
+            .unwrap()
+            .starts_with("disca-host login --backend "),
+        "{command}"
+    );
+    drop(browser);
+
+    // Logged in to a backend that does not answer.
+    let home = HostHome::new(host_binary());
+    home.install().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    home.write_login(&dead, "dsk_0123456789abcdef0123456789abcdef");
+    let browser = ExtensionBrowser::launch(&home).await;
+    let popup = browser.popup().await;
+    let title = popup
+        .wait_for(
+            "document.getElementById('problem').dataset.kind === 'backend_unreachable' && \
+             document.getElementById('problem-title').textContent",
+            WAIT,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}\nhost log:\n{}", home.log()));
+    assert_eq!(title, "Sem contato com o servidor do Disca");
+    let worker = browser.worker().await;
+    assert_eq!(badge_text(&worker).await, "!");
+
+    // A click says so on the page too.
+    let page = browser.open(&format!("/app/deals/{DEAL_ID}")).await;
+    page.click("[data-disca-number=\"+5521998765432\"]")
+        .await
+        .unwrap();
+    let toast = page
+        .wait_for("document.querySelector('disca-toast')?.textContent", WAIT)
+        .await
+        .expect("a message on the page");
+    assert!(!toast.as_str().unwrap().is_empty());
+}

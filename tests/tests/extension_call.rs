@@ -36,10 +36,15 @@ async fn a_click_on_a_deal_page_places_the_call_and_the_popup_follows_it() {
         .unwrap();
 
     let page = browser.open(&format!("/app/deals/{DEAL_ID}")).await;
-    page.click(&format!("[data-disca-number=\"{LEAD_E164}\"]")).await.unwrap();
-    page.wait_for("document.querySelector('disca-toast')?.textContent.includes('Atenda o seu telefone')", PATIENCE)
+    page.click(&format!("[data-disca-number=\"{LEAD_E164}\"]"))
         .await
-        .unwrap_or_else(|error| panic!("{error}\nhost log:\n{}\n{:#?}", home.log(), page.console()));
+        .unwrap();
+    page.wait_for(
+        "document.querySelector('disca-toast')?.textContent.includes('Atenda o seu telefone')",
+        PATIENCE,
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{error}\nhost log:\n{}\n{:#?}", home.log(), page.console()));
 
     let timer = popup
         .wait_for(
@@ -63,7 +68,10 @@ async fn a_click_on_a_deal_page_places_the_call_and_the_popup_follows_it() {
     let call = &calls["calls"][0];
     assert_eq!(call["to"], LEAD_E164, "{calls}");
     assert_eq!(call["context"]["deal_id"], DEAL_ID, "{call}");
-    assert_eq!(call["context"]["contact_id"], "64a1b2c3d4e5f6a7b8c9d0e1", "{call}");
+    assert_eq!(
+        call["context"]["contact_id"], "64a1b2c3d4e5f6a7b8c9d0e1",
+        "{call}"
+    );
     assert_eq!(call["context"]["contact_name"], "Maria da Silva", "{call}");
     assert_eq!(
         call["context"]["page_url"],
@@ -89,7 +97,13 @@ async fn a_click_on_a_deal_page_places_the_call_and_the_popup_follows_it() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    let order = ["queued", "ringing_agent", "dialing_lead", "ringing_lead", "connected"];
+    let order = [
+        "queued",
+        "ringing_agent",
+        "dialing_lead",
+        "ringing_lead",
+        "connected",
+    ];
     let positions: Vec<usize> = stages
         .iter()
         .map(|s| order.iter().position(|o| o == s).expect("a known stage"))
@@ -99,9 +113,51 @@ async fn a_click_on_a_deal_page_places_the_call_and_the_popup_follows_it() {
         "stages shown in order, ending connected: {stages:?}"
     );
     worker
-        .wait_for("chrome.action.getBadgeText({}).then((t) => t === '')", Duration::from_secs(10))
+        .wait_for(
+            "chrome.action.getBadgeText({}).then((t) => t === '')",
+            Duration::from_secs(10),
+        )
         .await
         .expect("the badge clears when the call ends");
     assert_eq!(lab.agents.calls_received(), 1);
     assert_eq!(lab.trunk.calls_received(), 1);
+
+    // In a deal list, a number's call belongs to its row's deal and contact.
+    let list = browser.open("/app/deals?rows=50").await;
+    let row = list
+        .evaluate("({ deal: window.dealId(7), contact: window.contactId(7), number: window.phone(7).e164 })")
+        .await
+        .unwrap();
+    list.click(&format!(
+        "[data-disca-number=\"{}\"]",
+        row["number"].as_str().unwrap()
+    ))
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let second = loop {
+        let (_, calls) = backend.get("acme-1001", "/v1/calls").await;
+        if calls["calls"].as_array().is_some_and(|c| c.len() == 2) {
+            break calls["calls"][0].clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no second call: {calls}\nhost log:\n{}",
+            home.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(second["to"], row["number"], "{second}");
+    assert_eq!(second["context"]["deal_id"], row["deal"], "{second}");
+    assert_eq!(second["context"]["contact_id"], row["contact"], "{second}");
+    assert_eq!(
+        second["context"]["contact_name"], "Contato Número 7",
+        "{second}"
+    );
+    let id = second["id"].as_str().unwrap();
+    backend.wait_for_state("acme-1001", id, "connected").await;
+    backend
+        .post("acme-1001", &format!("/v1/calls/{id}/hangup"))
+        .await;
+    backend.wait_for_state("acme-1001", id, "ended").await;
 }
