@@ -263,3 +263,41 @@ async fn the_popup_says_what_to_do_when_not_logged_in_or_the_backend_is_down() {
         .expect("a message on the page");
     assert!(!toast.as_str().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_five_thousand_row_deal_list_is_annotated_in_short_slices() {
+    let home = HostHome::new(host_binary());
+    let browser = ExtensionBrowser::launch(&home).await;
+    let page = browser.open("/app/deals?rows=5000").await;
+    let report = page
+        .wait_for("window.scans.find((s) => s.numbers >= 5000)", Duration::from_secs(60))
+        .await
+        .expect("every row annotated");
+    // One control per row: CPFs, values and dates stay text.
+    let controls = page
+        .evaluate("document.querySelectorAll('[data-disca-number]').length")
+        .await
+        .unwrap();
+    assert_eq!(controls, 5000, "{report}");
+    let wrong = page
+        .evaluate(
+            "[...document.querySelectorAll('#rows tr')].filter((tr, i) => \
+               tr.querySelector('[data-disca-number]')?.dataset.discaNumber !== window.phone(i).e164).length",
+        )
+        .await
+        .unwrap();
+    assert_eq!(wrong, 0);
+    let longest = report["longest_slice_ms"].as_f64().unwrap();
+    assert!(longest < 50.0, "a slice of work took {longest} ms: {report}");
+
+    // Rows loaded later (infinite scroll) are read, and only they.
+    let before = page.evaluate("window.scans.at(-1).text_nodes").await.unwrap();
+    page.evaluate("window.loadMore(500)").await.unwrap();
+    let after = page
+        .wait_for("window.scans.find((s) => s.numbers >= 5500)", Duration::from_secs(30))
+        .await
+        .expect("the new rows annotated");
+    let read = after["text_nodes"].as_u64().unwrap() - before.as_u64().unwrap();
+    // Each row has 6 text nodes.
+    assert!(read <= 500 * 6, "read {read} text nodes for 500 new rows");
+}
