@@ -34,8 +34,12 @@ fn is_non_geographic(n: &str) -> bool {
         .any(|p| n.starts_with(p) && (6..=7).contains(&(n.len() - p.len())))
 }
 
-/// 8-digit shared-cost numbers dialled without an area code.
-const CAPITALS: &[&str] = &["4003", "4004", "4020", "4062", "4090", "4370", "4864"];
+/// 8-digit shared-cost numbers dialled without an area code: `4004-1234`,
+/// and `300x-xxxx` (`3003-4000`), which libphonenumber's BR metadata
+/// accepts as `300\d{5}`.
+const CAPITALS: &[&str] = &[
+    "300", "4003", "4004", "4020", "4062", "4090", "4370", "4864",
+];
 
 /// A national number (area code + subscriber): mobile `DDD 9xxxx-xxxx` or
 /// fixed line `DDD [2-5]xxx-xxxx`.
@@ -165,6 +169,16 @@ mod tests {
         assert!(!is_national("1187654321"), "8-digit mobiles are gone");
         assert!(!is_national("2012345678"), "20 is not an area code");
         assert!(!is_national("11612345678"), "11 digits must be a mobile");
+    }
+
+    #[test]
+    fn capitals_numbers_are_8_digits_without_an_area_code() {
+        for n in ["40041234", "30034000", "30001234", "48642000"] {
+            assert_eq!(national(n, false).as_deref(), Some(n), "{n}");
+        }
+        for not in ["30134000", "31034000", "3003400", "34567890"] {
+            assert_eq!(national(not, false), None, "{not}");
+        }
     }
 
     #[test]

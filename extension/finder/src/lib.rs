@@ -8,13 +8,31 @@
 //! `11 9 8765-4321`, `11987654321`, `(21) 2345-6789`, `+55 11 98765-4321` —
 //! with a trunk `0` (`(011) 3456-7890`), a carrier code (`0 15 11 98765-4321`,
 //! `0xx11 3456-7890`), toll-free and shared-cost numbers (`0800 123 4567`,
-//! `0300 …`, `4004-1234`), and international numbers written with `+`.
+//! `0300 …`, `4004-1234`, `3003-4000`), and international numbers written
+//! with `+` (`+55(31)99456-1200`, `+1 415 555 2671`).
+//!
+//! Where it finds them: in sentences, whatever punctuation follows
+//! (`ligar no 62 98400-1122; …`, `"(41) 3013-2200"`, `… 4321!`); after
+//! money or a date earlier in the text (`R$ 1.250.000,00  (61) 3344-7788`);
+//! in spreadsheet rows, whose `;` `,` `|` separate fields
+//! (`Maria;maria@x.com.br;11987654321;SP`); and two numbers written with
+//! their area codes in parentheses around a `/`
+//! (`(11)3456-7890/(11)98765-4321`).
 //!
 //! What it refuses, by construction: CPF, CNPJ, CEP, dates, times, money,
 //! percentages, IP addresses, card numbers, digit runs glued to letters or to
-//! other digits, digits inside URLs and e-mail addresses, numbers introduced
-//! by words such as "CPF", "pedido" or "protocolo", and numbers without an
-//! area code (they cannot be dialled without guessing one).
+//! other digits (a comma glues only inside a figure: `12,5`, `1.234,56`),
+//! digits inside URLs and e-mail addresses, numbers labelled otherwise, and
+//! numbers without an area code (they cannot be dialled without guessing
+//! one). A label is a word such as "CPF", "RG", "pedido", "protocolo" or
+//! "nº" among the two words before the number (`Pedido nº 11987654321`), or
+//! among the four words of a label ending in a colon right before it (`cpf
+//! do sócio: 47991234592`), unless that label has a phone word (`Telefone
+//! da conta: …`). Bare `no` is the preposition (`ligar no 11 …`), not `nº`.
+//!
+//! Cost: one pass over the text; each run looks at a bounded neighbourhood
+//! (its label, its token for links), so pages of thousands of rows and texts
+//! without spaces take linear time.
 //!
 //! Modules: [`scan`] cuts the text into candidates (where a number may start
 //! and end, and what surrounds it); [`brazil`] decides whether a candidate's
