@@ -270,7 +270,10 @@ async fn a_five_thousand_row_deal_list_is_annotated_in_short_slices() {
     let browser = ExtensionBrowser::launch(&home).await;
     let page = browser.open("/app/deals?rows=5000").await;
     let report = page
-        .wait_for("window.scans.find((s) => s.numbers >= 5000)", Duration::from_secs(60))
+        .wait_for(
+            "window.scans.find((s) => s.numbers >= 5000)",
+            Duration::from_secs(60),
+        )
         .await
         .expect("every row annotated");
     // One control per row: CPFs, values and dates stay text.
@@ -288,16 +291,82 @@ async fn a_five_thousand_row_deal_list_is_annotated_in_short_slices() {
         .unwrap();
     assert_eq!(wrong, 0);
     let longest = report["longest_slice_ms"].as_f64().unwrap();
-    assert!(longest < 50.0, "a slice of work took {longest} ms: {report}");
+    assert!(
+        longest < 50.0,
+        "a slice of work took {longest} ms: {report}"
+    );
 
     // Rows loaded later (infinite scroll) are read, and only they.
-    let before = page.evaluate("window.scans.at(-1).text_nodes").await.unwrap();
+    let before = page
+        .evaluate("window.scans.at(-1).text_nodes")
+        .await
+        .unwrap();
     page.evaluate("window.loadMore(500)").await.unwrap();
     let after = page
-        .wait_for("window.scans.find((s) => s.numbers >= 5500)", Duration::from_secs(30))
+        .wait_for(
+            "window.scans.find((s) => s.numbers >= 5500)",
+            Duration::from_secs(30),
+        )
         .await
         .expect("the new rows annotated");
     let read = after["text_nodes"].as_u64().unwrap() - before.as_u64().unwrap();
     // Each row has 6 text nodes.
     assert!(read <= 500 * 6, "read {read} text nodes for 500 new rows");
+}
+
+#[tokio::test]
+async fn the_options_set_the_region_and_switch_disca_off() {
+    let home = HostHome::new(host_binary());
+    let browser = ExtensionBrowser::launch(&home).await;
+    let options = browser
+        .chromium
+        .open(&format!(
+            "chrome-extension://{}/options/options.html",
+            disca_tests::extension::EXTENSION_ID
+        ))
+        .await
+        .unwrap();
+    options
+        .wait_for(
+            "document.querySelector('input[name=region][value=none]')",
+            WAIT,
+        )
+        .await
+        .expect("the options page lists the regions");
+    options
+        .click("input[name=region][value=none]")
+        .await
+        .unwrap();
+    options
+        .wait_for(
+            "chrome.storage.sync.get('region').then((s) => s.region === 'none')",
+            WAIT,
+        )
+        .await
+        .expect("the region is saved");
+
+    // International only: numbers written with + (and tel: links).
+    let page = browser.open(&format!("/app/deals/{DEAL_ID}")).await;
+    let found = page.evaluate(CONTROL_NUMBERS).await.unwrap();
+    assert_eq!(found, json!(["+551134567890", "+5521998765432"]));
+
+    options.click("#enabled").await.unwrap();
+    options
+        .wait_for(
+            "chrome.storage.sync.get('enabled').then((s) => s.enabled === false)",
+            WAIT,
+        )
+        .await
+        .expect("switched off");
+    let page = browser
+        .chromium
+        .open(&browser.pages.url(&format!("/app/deals/{DEAL_ID}")))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let controls = page
+        .evaluate("document.querySelectorAll('[data-disca-number], disca-call').length")
+        .await
+        .unwrap();
+    assert_eq!(controls, 0);
 }

@@ -119,6 +119,17 @@ async fn a_click_on_a_deal_page_places_the_call_and_the_popup_follows_it() {
         )
         .await
         .expect("the badge clears when the call ends");
+    let notifications = worker
+        .wait_for(
+            "new Promise((resolve) => chrome.notifications.getAll(resolve)).then((all) => Object.keys(all).length && Object.keys(all))",
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("a notification when the call ends");
+    assert_eq!(
+        notifications,
+        serde_json::json!([format!("call-{}", call["id"].as_str().unwrap())])
+    );
     assert_eq!(lab.agents.calls_received(), 1);
     assert_eq!(lab.trunk.calls_received(), 1);
 

@@ -6,7 +6,8 @@
 //! reading the deal and contact around a click ([`context`]).
 //!
 //! Invariants: page text is moved into controls, never parsed as HTML; a
-//! slice of work stops after [`SLICE_MS`]; only added or changed nodes are
+//! slice of work stops after [`MAX_SLICE_MS`] (and within the browser's idle
+//! period); only added or changed nodes are
 //! read after the first pass, and Disca's own insertions are never read; only
 //! trusted clicks (a person's, not a script's) place calls.
 //!
@@ -38,15 +39,23 @@ use crate::context::CallContext;
 use crate::scanner::Scanner;
 use crate::tags::{CONTROL_TAG, TOAST_TAG};
 
-/// Longest slice of work, in milliseconds: well under the 50 ms that makes
-/// a task "long" and a page feel stuck.
+/// Shortest slice of work, in milliseconds (the first pass on a page, and
+/// idle periods shorter than this).
 pub const SLICE_MS: f64 = 8.0;
+/// Longest slice of work, when the page is idle: well under the 50 ms that
+/// make a task "long" and a page feel stuck.
+pub const MAX_SLICE_MS: f64 = 32.0;
 /// How long work may wait for idle time before it runs anyway.
 const IDLE_TIMEOUT_MS: u32 = 200;
 /// How long a message stays on the page.
 const TOAST_MS: i32 = 6000;
 /// The event the content script reports its progress with (detail: JSON).
 const SCAN_EVENT: &str = "disca-scan";
+
+thread_local! {
+    /// What runs on this page, kept alive until stopped.
+    static RUNNING: RefCell<Vec<Rc<Shared>>> = const { RefCell::new(Vec::new()) };
+}
 
 /// Disca running on a page.
 #[wasm_bindgen]
@@ -75,6 +84,8 @@ struct Timing {
     slices: u32,
     longest_slice: f64,
     first_slice: f64,
+    /// Time spent working, all slices together.
+    busy: f64,
     drained_at: Option<f64>,
 }
 
@@ -111,6 +122,10 @@ impl Content {
             }),
         });
         Shared::install(&shared)?;
+        // Disca runs for the page's life, whether or not the JS side keeps
+        // its handle (the handle's finalizer would drop the callbacks the
+        // browser still calls); `stop` ends it.
+        RUNNING.with(|running| running.borrow_mut().push(Rc::clone(&shared)));
         if let Some(body) = shared.document.body() {
             shared.scanner.borrow_mut().enqueue(body.into());
         }
@@ -144,6 +159,11 @@ impl Content {
 
     /// Stops following the page and answering clicks (controls stay, inert).
     pub fn stop(&self) {
+        RUNNING.with(|running| {
+            running
+                .borrow_mut()
+                .retain(|shared| !Rc::ptr_eq(shared, &self.shared));
+        });
         if let Some(observer) = self.shared.observer.borrow_mut().take() {
             observer.disconnect();
         }
@@ -210,11 +230,11 @@ impl Shared {
         *shared.idle.borrow_mut() = Some(Closure::new(move |deadline: IdleDeadline| {
             if let Some(shared) = weak.upgrade() {
                 shared.scheduled.set(false);
-                let budget = if deadline.did_timeout() {
-                    SLICE_MS
-                } else {
-                    deadline.time_remaining().clamp(1.0, SLICE_MS)
-                };
+                // The idle period, within bounds: at least a whole small
+                // slice (8 ms delays a frame at worst; tiny slices would
+                // stretch a long list over many seconds), at most
+                // MAX_SLICE_MS when the page is idle (periods run to 50 ms).
+                let budget = (deadline.time_remaining() - 2.0).clamp(SLICE_MS, MAX_SLICE_MS);
                 Shared::slice(&shared, budget);
             }
         }));
@@ -331,6 +351,7 @@ impl Shared {
             }
             timing.slices += 1;
             timing.longest_slice = timing.longest_slice.max(end - start);
+            timing.busy += end - start;
             timing.drained_at = (!more).then_some(end);
         }
         if more {
@@ -387,7 +408,7 @@ impl Shared {
     }
 
     /// `{"numbers","links","text_nodes","elements","slices","first_slice_ms",
-    /// "longest_slice_ms","drained_ms"}` as JSON; `drained_ms` is the time
+    /// "longest_slice_ms","busy_ms","drained_ms"}` as JSON; `drained_ms` is the time
     /// from start until nothing was left to read, null while work remains.
     /// (Built as a JS object: Rust's float formatting would weigh more in the
     /// wasm than all of this crate.)
@@ -406,6 +427,7 @@ impl Shared {
             ("slices", JsValue::from(timing.slices)),
             ("first_slice_ms", JsValue::from_f64(timing.first_slice)),
             ("longest_slice_ms", JsValue::from_f64(timing.longest_slice)),
+            ("busy_ms", JsValue::from_f64(timing.busy)),
             ("drained_ms", drained),
         ] {
             let _ = js_sys::Reflect::set(&report, &key.into(), &value);

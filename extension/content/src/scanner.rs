@@ -16,6 +16,10 @@ use crate::block::Block;
 use crate::control;
 use crate::tags::{self, Kind};
 
+/// Blocks with numbers held before their controls are made: bounds the
+/// work done after a slice's time is up.
+const MAX_HOLDING: usize = 64;
+
 /// What the walker has done, for the page's tests and benchmarks.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Stats {
@@ -36,12 +40,21 @@ pub struct Scanner {
     seen: WeakSet,
     queue: VecDeque<Node>,
     walk: Option<Walk>,
+    /// Blocks with numbers, waiting for the end of the slice.
+    found: Vec<Holding>,
     /// Elements whose text held a number while they were hidden: read again
     /// when they may have been shown.
     hidden: Vec<Element>,
     skip: Selector,
     skipped_anywhere: Selector,
     pub stats: Stats,
+}
+
+/// A block's text with numbers in it, and the text nodes it came from.
+struct Holding {
+    block: Block,
+    nodes: Vec<Text>,
+    numbers: Vec<Found>,
 }
 
 /// A subtree being read: where to go on, the kinds of the elements entered
@@ -61,6 +74,7 @@ impl Scanner {
             seen: WeakSet::new(),
             queue: VecDeque::new(),
             walk: None,
+            found: Vec::new(),
             hidden: Vec::new(),
             skip: Selector::new(tags::SKIP_SELECTOR),
             skipped_anywhere: Selector::new(&tags::skipped_anywhere_selector()),
@@ -122,6 +136,7 @@ impl Scanner {
         loop {
             if self.walk.is_none() {
                 let Some(root) = self.queue.pop_front() else {
+                    self.commit();
                     return false;
                 };
                 self.walk = self.start(root);
@@ -131,7 +146,11 @@ impl Scanner {
                 self.walk = None;
             }
             steps += 1;
+            if self.found.len() >= MAX_HOLDING {
+                self.commit();
+            }
             if steps % 32 == 0 && out_of_time() {
+                self.commit();
                 return self.has_work();
             }
         }
@@ -235,7 +254,8 @@ impl Scanner {
         }
     }
 
-    /// Searches the running text and makes controls of what it holds.
+    /// Searches the running text; what holds numbers waits in `found`
+    /// until [`Scanner::commit`].
     fn flush(&mut self) {
         let Some(walk) = self.walk.as_mut() else {
             return;
@@ -250,25 +270,51 @@ impl Scanner {
         } else {
             Vec::new()
         };
-        if !found.is_empty() {
-            if !still_as_read(&block, &nodes) {
+        if found.is_empty() {
+            for node in &nodes {
+                self.seen.add(node);
+            }
+        } else {
+            self.found.push(Holding {
+                block,
+                nodes,
+                numbers: found,
+            });
+        }
+    }
+
+    /// Makes controls of the numbers found since the last commit. The
+    /// visibility of every holder is read first, all together: reading it
+    /// after a change to the page would make the browser recompute styles
+    /// once per number.
+    fn commit(&mut self) {
+        let found = std::mem::take(&mut self.found);
+        let shown: Vec<bool> = found
+            .iter()
+            .map(|f| {
+                f.nodes[0]
+                    .parent_element()
+                    .is_none_or(|holder| is_visible(&holder))
+            })
+            .collect();
+        for (f, shown) in found.into_iter().zip(shown) {
+            if !still_as_read(&f.block, &f.nodes) {
                 // The page changed these nodes since they were read; its
                 // mutation records bring them back.
-                return;
+                continue;
             }
-            let holder = nodes[0].parent_element();
-            if let Some(holder) = holder
-                && !is_visible(&holder)
-            {
-                self.hidden.push(holder);
-                return;
+            if !shown {
+                if let Some(holder) = f.nodes[0].parent_element() {
+                    self.hidden.push(holder);
+                }
+                continue;
             }
-            for number in found.iter().rev() {
-                self.annotate(&block, &nodes, number);
+            for number in f.numbers.iter().rev() {
+                self.annotate(&f.block, &f.nodes, number);
             }
-        }
-        for node in &nodes {
-            self.seen.add(node);
+            for node in &f.nodes {
+                self.seen.add(node);
+            }
         }
     }
 

@@ -1,0 +1,234 @@
+//! The content script against libphonenumber-js, in real headless Chromium,
+//! side by side in one run (BENCHMARKS.md §6):
+//!
+//! 1. precision, recall and F1 of Disca's finder (the wasm module's
+//!    `find_numbers`) and of libphonenumber-js `findPhoneNumbersInText(text,
+//!    {defaultCountry: 'BR'})` on the labelled corpora;
+//! 2. finding and annotating every number of a 5,000-row deal list: the same
+//!    page, each engine on a fresh copy, alternating, with the same idle-time
+//!    slicing; total time, longest slice, long tasks (> 50 ms);
+//! 3. the content script's payload (wasm + glue + loader) beside
+//!    libphonenumber-js's bundle;
+//! 4. instantiate + first scan of the real extension on the deal page.
+//!
+//! Run: `cargo bench -p disca-tests --bench extension` (needs npm for
+//! libphonenumber-js, pinned in extension/bench/package-lock.json).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use disca_tests::chromium::{Chromium, ChromiumOptions};
+use disca_tests::crm_pages::{CrmPages, DEAL_ID};
+use disca_tests::extension::{JS_FALLBACK, built};
+use disca_tests::instance::repository_dir;
+use serde_json::Value;
+
+const ROWS: u32 = 5000;
+const REPEATS: usize = 3;
+const LOADS: usize = 20;
+const PATIENCE: Duration = Duration::from_secs(900);
+
+#[tokio::main]
+async fn main() {
+    let repository = repository_dir();
+    let dist = built().to_path_buf();
+    let npm_dir = repository.join("extension").join("bench");
+    if !npm_dir
+        .join("node_modules")
+        .join("libphonenumber-js")
+        .exists()
+    {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&npm_dir)
+            .status()
+            .expect("npm runs");
+        assert!(status.success(), "npm ci failed");
+    }
+    let pages = CrmPages::start(vec![
+        ("/dist", dist.clone()),
+        ("/npm", npm_dir.join("node_modules")),
+        (
+            "/corpus",
+            repository.join("extension").join("finder").join("tests"),
+        ),
+        (
+            "/bench",
+            repository.join("tests").join("fixtures").join("bench"),
+        ),
+    ])
+    .await;
+    let profile = tempfile::tempdir().unwrap();
+    let chromium = Chromium::launch(
+        ChromiumOptions::new(profile.path()).host_resolver_rules(pages.resolver_rules()),
+    )
+    .await
+    .expect("chromium starts");
+    println!("machine: {}", machine());
+    println!("browser: {}\n", chromium_version());
+
+    println!("## Precision and recall (same corpora, same browser)\n");
+    println!("| corpus | lines | engine | TP | FP | FN | precision | recall | F1 | time |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for file in ["corpus.tsv", "heldout.tsv"] {
+        let page = chromium
+            .open(&pages.url("/bench/list.html?rows=0"))
+            .await
+            .unwrap();
+        let result = page
+            .evaluate(&format!("window.runCorpus('{file}')"))
+            .await
+            .expect("corpus run");
+        for engine in ["disca", "libphonenumber"] {
+            let r = &result[engine];
+            println!(
+                "| {file} | {} | {engine} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.1} ms |",
+                result["lines"],
+                r["tp"],
+                r["fp"],
+                r["fn"],
+                num(r, "precision"),
+                num(r, "recall"),
+                num(r, "f1"),
+                num(r, "ms")
+            );
+        }
+        page.close().await.unwrap();
+    }
+
+    println!("\n## {ROWS}-row deal list: find and annotate every number\n");
+    println!(
+        "| run | engine | numbers | total (wall) | busy (sum of slices) | longest slice | long tasks (>50 ms) | longest task |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut totals: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for run in 0..REPEATS {
+        let order = if run % 2 == 0 { [0, 1] } else { [1, 0] };
+        for index in order {
+            let engine = ["disca", "libphonenumber"][index];
+            let page = chromium
+                .open(&pages.url(&format!("/bench/list.html?rows={ROWS}")))
+                .await
+                .unwrap();
+            // Started, then polled: a run may outlast one DevTools command.
+            page.evaluate(&format!(
+                "window.runList('{engine}').then((r) => (window.result = r)); 0"
+            ))
+            .await
+            .expect("list run starts");
+            let r = page
+                .wait_for("window.result", PATIENCE)
+                .await
+                .expect("list run ends");
+            totals[index].push(num(&r, "ms"));
+            println!(
+                "| {run} | {engine} | {} | {:.0} ms | {:.0} ms | {:.1} ms | {} | {:.0} ms |",
+                r["numbers"],
+                num(&r, "ms"),
+                num(&r, "busy_ms"),
+                num(&r, "longest_slice_ms"),
+                r["long_tasks"],
+                num(&r, "longest_task_ms")
+            );
+            page.close().await.unwrap();
+        }
+    }
+    let (disca, lpjs) = (median(&mut totals[0]), median(&mut totals[1]));
+    println!(
+        "\nmedian: disca {disca:.0} ms, libphonenumber-js {lpjs:.0} ms: {:.1}× faster\n",
+        lpjs / disca
+    );
+    drop(chromium);
+
+    println!("## Payload\n");
+    let size = |path: &Path| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let content = dist.join("content");
+    let wasm = size(&content.join("disca_content_bg.wasm"));
+    let glue = size(&content.join("disca_content.js"));
+    let boot = size(&content.join("boot.js"));
+    let lpjs_bundle =
+        size(&npm_dir.join("node_modules/libphonenumber-js/bundle/libphonenumber-min.js"));
+    println!("| file | bytes |\n|---|---|");
+    println!(
+        "| disca_content_bg.wasm | {wasm} |\n| disca_content.js (glue) | {glue} |\n| boot.js | {boot} |"
+    );
+    println!(
+        "| **content script total** | **{}** ({:.1} KB) |",
+        wasm + glue + boot,
+        (wasm + glue + boot) as f64 / 1024.0
+    );
+    println!(
+        "| {JS_FALLBACK} (strict-CSP pages only) | {} |",
+        size(&content.join(JS_FALLBACK))
+    );
+    println!("| libphonenumber-js bundle/libphonenumber-min.js | {lpjs_bundle} |\n");
+
+    println!("## Instantiate + first scan (real extension, deal page, {LOADS} loads)\n");
+    let home = tempfile::tempdir().unwrap();
+    let chromium = Chromium::launch(
+        ChromiumOptions::new(home.path())
+            .extension(&dist)
+            .host_resolver_rules(pages.resolver_rules()),
+    )
+    .await
+    .expect("chromium starts");
+    let mut ready = Vec::new();
+    for _ in 0..LOADS {
+        let page = chromium
+            .open(&pages.url(&format!("/app/deals/{DEAL_ID}")))
+            .await
+            .unwrap();
+        let r = page
+            .wait_for("window.ready", Duration::from_secs(20))
+            .await
+            .expect("content script ready");
+        ready.push((num(&r, "instantiate_ms"), num(&r, "first_scan_ms")));
+        page.close().await.unwrap();
+    }
+    let mut instantiate: Vec<f64> = ready.iter().map(|r| r.0).collect();
+    let mut first: Vec<f64> = ready.iter().map(|r| r.1).collect();
+    let mut both: Vec<f64> = ready.iter().map(|r| r.0 + r.1).collect();
+    let first_load = both[0];
+    println!("| measure | median | max |\n|---|---|---|");
+    for (name, values) in [
+        ("instantiate", &mut instantiate),
+        ("first scan", &mut first),
+        ("instantiate + first scan", &mut both),
+    ] {
+        let max = values.iter().cloned().fold(0.0, f64::max);
+        println!("| {name} | {:.2} ms | {max:.2} ms |", median(values));
+    }
+    println!("\n(first load of the session: {first_load:.2} ms)");
+}
+
+fn num(value: &Value, key: &str) -> f64 {
+    value[key].as_f64().unwrap_or(f64::NAN)
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    format!("{cpu}, {cores} vCPU")
+}
+
+fn chromium_version() -> String {
+    Command::new("chromium")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
