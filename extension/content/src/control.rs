@@ -36,7 +36,10 @@ pub fn wrap(document: &Document, text: &Text, e164: &str, role: Role) -> Result<
             control.set_attribute("role", "button")?;
             control.set_attribute("tabindex", "0")?;
             control.set_attribute("title", "Ligar com o Disca")?;
-            control.set_attribute("aria-label", &format!("Ligar para {written} com o Disca"))?;
+            control.set_attribute(
+                "aria-label",
+                &["Ligar para ", written, " com o Disca"].concat(),
+            )?;
         }
         Role::Continues => {
             control.set_attribute(CONTINUES_ATTRIBUTE, e164)?;
@@ -69,28 +72,30 @@ pub fn tel_number(href: &str, region: Region) -> Option<String> {
     }
 }
 
-/// `%2B55%2011…` → `+55 11…`; invalid escapes are kept as written.
+/// `%2B55%2011…` → `+55 11…`. Only escapes of ASCII characters are
+/// decoded (a phone number has no others); anything else is kept as written.
 fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut at = 0;
-    while at < bytes.len() {
-        let escaped = (bytes[at] == b'%')
-            .then(|| text.get(at + 1..at + 3))
-            .flatten()
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let escaped = rest
+            .get(at + 1..at + 3)
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            .filter(u8::is_ascii);
         match escaped {
             Some(byte) => {
-                out.push(byte);
-                at += 3;
+                out.push(char::from(byte));
+                rest = &rest[at + 3..];
             }
             None => {
-                out.push(bytes[at]);
-                at += 1;
+                out.push('%');
+                rest = &rest[at + 1..];
             }
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out.push_str(rest);
+    out
 }
 
 /// Makes a `tel:` link place its call through Disca.

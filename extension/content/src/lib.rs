@@ -95,8 +95,7 @@ impl Content {
     /// in idle time, then follows the page's changes. `region` is `BR` or
     /// `none`; `on_call(number, context, control)` is called on each click.
     pub fn start(region: &str, on_call: Function) -> Result<Content, JsValue> {
-        let region = Region::parse(region)
-            .ok_or_else(|| JsValue::from_str(&format!("unknown region {region:?}")))?;
+        let region = Region::parse(region).ok_or_else(|| unknown_region(region))?;
         let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
         let document = window
             .document()
@@ -184,8 +183,7 @@ impl Content {
 /// the precision benchmark and tools; the page scan uses the same finder.
 #[wasm_bindgen]
 pub fn find_numbers(text: &str, region: &str) -> Result<Vec<String>, JsValue> {
-    let region = Region::parse(region)
-        .ok_or_else(|| JsValue::from_str(&format!("unknown region {region:?}")))?;
+    let region = Region::parse(region).ok_or_else(|| unknown_region(region))?;
     Ok(find(text, region)
         .into_iter()
         .map(|found| found.e164)
@@ -437,6 +435,11 @@ impl Shared {
             .and_then(|json| json.as_string())
             .unwrap_or_default()
     }
+}
+
+/// The error for a region code that is neither `BR` nor `none`.
+fn unknown_region(region: &str) -> JsValue {
+    JsValue::from_str(&["unknown region \"", region, "\" (BR or none)"].concat())
 }
 
 /// Whether `node` is one of Disca's elements.

@@ -1,13 +1,14 @@
 //! The walker: reads the text of the subtrees queued to it, block by block,
 //! and turns each number the finder sees into a control. Work is done in
 //! slices with a time budget and resumes where it stopped, so a page with
-//! thousands of rows never blocks the main thread for long; what was read is
-//! remembered, so nothing is read twice unless the page changes it.
+//! thousands of rows never blocks the main thread for long. After the first
+//! pass only what the page adds or changes is queued; Disca's controls are
+//! never entered, so reading a text again (when the page changes it) finds
+//! only what is not a control yet.
 
 use std::collections::VecDeque;
 
 use disca_finder::{Found, Region, find};
-use js_sys::WeakSet;
 use wasm_bindgen::JsCast;
 use web_sys::{Document, Element, Node, Text};
 
@@ -18,7 +19,7 @@ use crate::tags::{self, Kind};
 
 /// Blocks with numbers held before their controls are made: bounds the
 /// work done after a slice's time is up.
-const MAX_HOLDING: usize = 64;
+const MAX_HOLDING: usize = 256;
 
 /// What the walker has done, for the page's tests and benchmarks.
 #[derive(Debug, Default, Clone, Copy)]
@@ -36,8 +37,6 @@ pub struct Stats {
 pub struct Scanner {
     region: Region,
     document: Document,
-    /// Text nodes read (and the tails split off them) and Disca's controls.
-    seen: WeakSet,
     queue: VecDeque<Node>,
     walk: Option<Walk>,
     /// Blocks with numbers, waiting for the end of the slice.
@@ -46,7 +45,8 @@ pub struct Scanner {
     /// when they may have been shown.
     hidden: Vec<Element>,
     skip: Selector,
-    skipped_anywhere: Selector,
+    inline: Selector,
+    tel_link: Selector,
     pub stats: Stats,
 }
 
@@ -71,13 +71,13 @@ impl Scanner {
         Scanner {
             region,
             document,
-            seen: WeakSet::new(),
             queue: VecDeque::new(),
             walk: None,
             found: Vec::new(),
             hidden: Vec::new(),
-            skip: Selector::new(tags::SKIP_SELECTOR),
-            skipped_anywhere: Selector::new(&tags::skipped_anywhere_selector()),
+            skip: Selector::new(&tags::skip_selector()),
+            inline: Selector::new(&tags::inline_selector()),
+            tel_link: Selector::new(tags::TEL_LINK),
             stats: Stats::default(),
         }
     }
@@ -105,7 +105,6 @@ impl Scanner {
 
     /// A text node the page changed: read it again.
     pub fn changed(&mut self, text: Node) {
-        self.seen.delete(&text);
         self.enqueue(text);
     }
 
@@ -162,7 +161,7 @@ impl Scanner {
             return None;
         }
         if let Some(parent) = root.parent_element()
-            && self.skipped_anywhere.closest(&parent).is_some()
+            && self.skip.closest(&parent).is_some()
         {
             return None;
         }
@@ -185,40 +184,45 @@ impl Scanner {
         };
         match node.node_type() {
             Node::TEXT_NODE => {
-                if self.seen.has(&node) {
-                    self.flush();
-                } else if let Some(text) = node.dyn_ref::<Text>() {
-                    self.stats.text_nodes += 1;
-                    let data = text.data();
-                    let walk = self.walk.as_mut().expect("walking");
-                    walk.block.push(&data);
-                    walk.nodes.push(text.clone());
-                }
+                let text: &Text = node.unchecked_ref();
+                self.stats.text_nodes += 1;
+                let data = text.data();
+                let walk = self.walk.as_mut().expect("walking");
+                walk.block.push(&data);
+                walk.nodes.push(text.clone());
                 self.advance(node);
             }
             Node::ELEMENT_NODE => {
                 self.stats.elements += 1;
                 let element: &Element = node.unchecked_ref();
-                let name = element.local_name();
-                let kind = tags::classify(&name);
-                if kind == Kind::Skip || self.skip.matches(element) {
+                if self.skip.matches(element) {
                     self.flush();
                     self.advance(node);
-                } else if name == "a" && self.upgrade_link(element) {
-                    self.flush();
-                    self.advance(node);
+                    return true;
+                }
+                let kind = if self.inline.matches(element) {
+                    Kind::Inline
                 } else {
-                    if kind == Kind::Boundary {
-                        self.flush();
+                    Kind::Boundary
+                };
+                if kind == Kind::Inline
+                    && self.tel_link.matches(element)
+                    && self.upgrade_link(element)
+                {
+                    self.flush();
+                    self.advance(node);
+                    return true;
+                }
+                if kind == Kind::Boundary {
+                    self.flush();
+                }
+                match node.first_child() {
+                    Some(child) => {
+                        let walk = self.walk.as_mut().expect("walking");
+                        walk.entered.push(kind);
+                        walk.next = Some(child);
                     }
-                    match node.first_child() {
-                        Some(child) => {
-                            let walk = self.walk.as_mut().expect("walking");
-                            walk.entered.push(kind);
-                            walk.next = Some(child);
-                        }
-                        None => self.advance(node),
-                    }
+                    None => self.advance(node),
                 }
             }
             _ => self.advance(node),
@@ -270,11 +274,7 @@ impl Scanner {
         } else {
             Vec::new()
         };
-        if found.is_empty() {
-            for node in &nodes {
-                self.seen.add(node);
-            }
-        } else {
+        if !found.is_empty() {
             self.found.push(Holding {
                 block,
                 nodes,
@@ -312,9 +312,6 @@ impl Scanner {
             for number in f.numbers.iter().rev() {
                 self.annotate(&f.block, &f.nodes, number);
             }
-            for node in &f.nodes {
-                self.seen.add(node);
-            }
         }
     }
 
@@ -331,10 +328,8 @@ impl Scanner {
                 continue;
             }
             let text = &nodes[fragment.piece];
-            if fragment.end < text.length()
-                && let Ok(tail) = text.split_text(fragment.end)
-            {
-                self.seen.add(&tail);
+            if fragment.end < text.length() && text.split_text(fragment.end).is_err() {
+                continue;
             }
             let covered = if fragment.start > 0 {
                 match text.split_text(fragment.start) {

@@ -1,14 +1,12 @@
-//! How the walker treats an element, by its tag: skipped with everything
-//! inside it, inline (its text joins the text around it, so a number split
-//! across `<span>`s is read whole), or a boundary (text on either side of it
-//! never joins).
+//! How the walker treats an element: skipped with everything inside it,
+//! inline (its text joins the text around it, so a number split across
+//! `<span>`s is read whole), or a boundary (text on either side of it never
+//! joins). Told by CSS selectors, so each check is one boolean call into the
+//! browser per element (no tag name string crosses into wasm).
 
-/// What an element is to the walker.
+/// What an element that is read is to the running text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// Never read, nor anything inside: code, editors, form fields, buttons,
-    /// embedded documents, and Disca's own controls.
-    Skip,
     /// Part of the running text.
     Inline,
     /// Ends the running text before and after it (blocks, table cells, `<br>`).
@@ -22,14 +20,14 @@ pub const TOAST_TAG: &str = "disca-toast";
 
 /// Elements skipped for what they are, whatever their tag: hidden ones,
 /// editors, ARIA text boxes, search regions and buttons, links Disca already
-/// upgraded. One selector, so the check is a single call into the browser
-/// per element.
-pub const SKIP_SELECTOR: &str = "[hidden],[aria-hidden=\"true\"],\
+/// upgraded.
+const SKIP_ATTRIBUTES: &str = "[hidden],[aria-hidden=\"true\"],\
 [contenteditable]:not([contenteditable=\"false\"]),\
 [role=\"textbox\"],[role=\"searchbox\"],[role=\"search\"],[role=\"combobox\"],\
 [role=\"button\"],[role=\"code\"],[data-disca-number]";
 
-/// Tags skipped with everything inside them.
+/// Tags skipped with everything inside them: code, fields, buttons,
+/// embedded documents and media, and Disca's own elements.
 const SKIP_TAGS: &[&str] = &[
     "script",
     "style",
@@ -58,25 +56,27 @@ const SKIP_TAGS: &[&str] = &[
     TOAST_TAG,
 ];
 
-/// A selector matching every element inside which nothing is read, by tag
-/// or by attribute: `element.closest(…)` with it tells whether a node added
-/// to the page lies in such an element.
-pub fn skipped_anywhere_selector() -> String {
+/// Text-level tags: their text is part of the running text around them.
+const INLINE_TAGS: &[&str] = &[
+    "a", "abbr", "b", "bdi", "bdo", "cite", "data", "dfn", "em", "font", "i", "label", "mark", "q",
+    "s", "small", "span", "strong", "sub", "sup", "time", "u", "var", "wbr", "ins", "del", "nobr",
+];
+
+/// `tel:` links, which become controls themselves.
+pub const TEL_LINK: &str = "a[href^=\"tel:\" i]";
+
+/// Matches every element inside which nothing is read, by tag or by
+/// attribute (also used with `closest` for nodes added to the page).
+pub fn skip_selector() -> String {
     let mut selector = SKIP_TAGS.join(",");
     selector.push(',');
-    selector.push_str(SKIP_SELECTOR);
+    selector.push_str(SKIP_ATTRIBUTES);
     selector
 }
 
-/// The kind of an element from its local name (lowercase for HTML).
-pub fn classify(local_name: &str) -> Kind {
-    match local_name {
-        "a" | "abbr" | "b" | "bdi" | "bdo" | "cite" | "data" | "dfn" | "em" | "font" | "i"
-        | "label" | "mark" | "q" | "s" | "small" | "span" | "strong" | "sub" | "sup" | "time"
-        | "u" | "var" | "wbr" | "ins" | "del" | "nobr" => Kind::Inline,
-        name if SKIP_TAGS.contains(&name) => Kind::Skip,
-        _ => Kind::Boundary,
-    }
+/// Matches the inline elements.
+pub fn inline_selector() -> String {
+    INLINE_TAGS.join(",")
 }
 
 #[cfg(test)]
@@ -84,25 +84,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn text_level_elements_join_and_fields_are_skipped() {
-        assert_eq!(classify("span"), Kind::Inline);
-        assert_eq!(classify("a"), Kind::Inline);
-        assert_eq!(classify("td"), Kind::Boundary);
-        assert_eq!(classify("br"), Kind::Boundary);
-        assert_eq!(classify("my-widget"), Kind::Boundary);
-        for skipped in [
-            "textarea",
-            "input",
-            "code",
-            "pre",
-            "button",
-            "script",
-            CONTROL_TAG,
-        ] {
-            assert_eq!(classify(skipped), Kind::Skip, "{skipped}");
+    fn selectors_list_every_tag_once() {
+        let skip = skip_selector();
+        assert!(skip.starts_with("script,style,"));
+        assert!(skip.contains(",disca-call,disca-toast,[hidden],"));
+        assert!(skip.ends_with("[data-disca-number]"));
+        let inline = inline_selector();
+        assert!(inline.starts_with("a,abbr,"));
+        for tag in INLINE_TAGS {
+            assert!(!SKIP_TAGS.contains(tag), "{tag} both inline and skipped");
         }
-        let anywhere = skipped_anywhere_selector();
-        assert!(anywhere.starts_with("script,style,"));
-        assert!(anywhere.ends_with("[data-disca-number]"));
     }
 }

@@ -442,7 +442,7 @@ impl Lowercase {
             buf: [0; MAX_WORD],
             len: 0,
         };
-        for c in word.chars().flat_map(char::to_lowercase) {
+        for c in word.chars().map(latin_lowercase) {
             let n = c.len_utf8();
             let slot = lower.buf.get_mut(lower.len..lower.len + n)?;
             c.encode_utf8(slot);
@@ -454,6 +454,17 @@ impl Lowercase {
     fn is_one_of(&self, list: &[&str]) -> bool {
         let word = &self.buf[..self.len];
         list.iter().any(|l| l.as_bytes() == word)
+    }
+}
+
+/// `c` in lower case for the Latin letters Portuguese is written with
+/// (ASCII and Latin-1: `Ç` → `ç`, `Í` → `í`); other characters as they are.
+/// The label words are all written with these, and Unicode's full case
+/// tables would weigh more in the content script's wasm than the finder.
+fn latin_lowercase(c: char) -> char {
+    match c {
+        'A'..='Z' | 'À'..='Ö' | 'Ø'..='Þ' => char::from_u32(c as u32 + 32).unwrap_or(c),
+        _ => c,
     }
 }
 
@@ -527,6 +538,17 @@ fn labelled_otherwise(before: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latin_letters_are_lowered_like_unicode_does() {
+        for c in "ABCXYZÀÁÂÃÇÉÊÍÓÔÕÚÜÑØÞ×ÿaz1º°-".chars() {
+            assert_eq!(
+                latin_lowercase(c).to_string(),
+                c.to_lowercase().to_string(),
+                "{c}"
+            );
+        }
+    }
 
     fn written(text: &str) -> Vec<&str> {
         candidates(text).map(|c| c.written).collect()
