@@ -278,8 +278,11 @@ function cleanContext(context) {
 async function registerExtraSites() {
   const settings = await loadSettings();
   const id = 'disca-extra-sites';
-  const registered = await chrome.scripting.getRegisteredContentScripts({ ids: [id] });
-  if (registered.length) await chrome.scripting.unregisterContentScripts({ ids: [id] });
+  const ids = [id, `${id}-prefetch`];
+  const registered = await chrome.scripting.getRegisteredContentScripts({ ids });
+  if (registered.length) {
+    await chrome.scripting.unregisterContentScripts({ ids: registered.map((r) => r.id) });
+  }
   const granted = [];
   for (const pattern of settings.extraSites) {
     if (await chrome.permissions.contains({ origins: [pattern] })) granted.push(pattern);
@@ -292,6 +295,15 @@ async function registerExtraSites() {
       js: ['content/disca_content.js', 'content/boot.js'],
       css: ['content/disca.css'],
       runAt: 'document_idle',
+      persistAcrossSessions: true,
+    },
+  ]);
+  await chrome.scripting.registerContentScripts([
+    {
+      id: `${id}-prefetch`,
+      matches: granted,
+      js: ['content/prefetch.js'],
+      runAt: 'document_start',
       persistAcrossSessions: true,
     },
   ]);

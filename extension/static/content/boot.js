@@ -36,7 +36,10 @@
    *  compiled to JS (injected by the service worker). */
   async function load() {
     try {
-      await wasm_bindgen({ module_or_path: chrome.runtime.getURL('content/disca_content_bg.wasm') });
+      // Compiled since document_start by prefetch.js (when it ran).
+      const module = await (globalThis.discaModule ||
+        WebAssembly.compileStreaming(fetch(chrome.runtime.getURL('content/disca_content_bg.wasm'))));
+      await wasm_bindgen({ module_or_path: module });
       return 'wasm';
     } catch (error) {
       if (!(error instanceof WebAssembly.CompileError)) throw error;
