@@ -3,7 +3,7 @@
 // the popup to it, follows the live call, shows it on the badge, and
 // notifies when a call ends.
 import { loadSettings } from './shared/settings.js';
-import { STATE_TEXT, formatNumber, outcomeLine } from './shared/words.js';
+import { STATE_TEXT, formatNumber, outcomeLine, talkSeconds } from './shared/words.js';
 
 const HOST = 'com.disca.host';
 const RECENT = 10;
@@ -34,6 +34,8 @@ const pending = new Map();
 let attempts = 0;
 let retryTimer = null;
 let badgeTimer = null;
+/** Counts call.update events, so a slower status reply never undoes one. */
+let callUpdates = 0;
 const popups = new Set();
 
 connect();
@@ -42,8 +44,11 @@ function connect() {
   clearTimeout(retryTimer);
   retryTimer = null;
   if (port) return;
-  state.host = 'connecting';
-  publish();
+  // While retrying after a failure, the popup keeps saying what failed.
+  if (state.host !== 'not_installed' && state.host !== 'failed') {
+    state.host = 'connecting';
+    publish();
+  }
   port = chrome.runtime.connectNative(HOST);
   port.onMessage.addListener(onHostMessage);
   port.onDisconnect.addListener(() => {
@@ -65,8 +70,18 @@ function connect() {
 
 /** Asks the host who is logged in, the live call, the recent calls. */
 async function refresh() {
+  const seen = callUpdates;
   const reply = await request({ type: 'status.get' });
-  if (reply.type !== 'status.get.ok') return;
+  if (reply.type !== 'status.get.ok') {
+    // A host that answers but cannot serve (another protocol version, a
+    // locked credential store): say so rather than "connecting" forever.
+    if (port && reply.error && reply.error.code !== 'host_unavailable') {
+      state.host = 'failed';
+      state.hostError = reply.error.message;
+      publish();
+    }
+    return;
+  }
   attempts = 0;
   const status = reply.status;
   state.host = 'ready';
@@ -75,14 +90,17 @@ async function refresh() {
   state.user = status.user || null;
   state.backendUrl = status.backend_url || null;
   state.backend = status.backend;
-  if (status.logged_in) {
-    if (status.backend !== 'unreachable') state.problem = null;
-  } else {
+  if (!status.logged_in) {
     state.problem = { kind: 'auth', message: 'Você não está conectado ao Disca.' };
+  } else if (status.backend !== 'unreachable') {
+    state.problem = null;
+  } else if (!state.problem || state.problem.kind !== 'backend') {
+    state.problem = { kind: 'backend', message: '' };
   }
-  setLive(status.live_call || null);
+  // Only if no newer call.update arrived while the host answered.
+  if (callUpdates === seen) setLive(status.live_call || null);
   const recent = await request({ type: 'calls.recent', limit: RECENT });
-  if (recent.type === 'calls.recent.ok') state.recent = recent.calls;
+  if (recent.type === 'calls.recent.ok' && callUpdates === seen) state.recent = recent.calls;
   publish();
 }
 
@@ -107,7 +125,14 @@ function request(body) {
         resolve(reply);
       },
     });
-    port.postMessage({ v: 1, id, ...body });
+    try {
+      port.postMessage({ v: 1, id, ...body });
+    } catch {
+      // The port died between the check and the send.
+      pending.delete(id);
+      clearTimeout(timer);
+      resolve({ type: 'error', error: hostDown(state.hostError) });
+    }
   });
 }
 
@@ -154,6 +179,7 @@ function onHostMessage(message) {
 /** A call of the user's changed: the live call, the recent list, the badge. */
 function onCall(call) {
   if (!call || typeof call.id !== 'string') return;
+  callUpdates += 1;
   const known = state.recent.findIndex((c) => c.id === call.id);
   if (known >= 0) state.recent[known] = call;
   else state.recent = [call, ...state.recent].slice(0, RECENT);
@@ -186,7 +212,8 @@ function showBadge() {
   if (call) {
     title = `Disca: ${STATE_TEXT[call.state] || call.state} ${formatNumber(call.to)}`;
     if (call.state === 'connected') {
-      const seconds = call.lead_answered_at ? (Date.now() - Date.parse(call.lead_answered_at)) / 1000 : 0;
+      // Never below zero, whatever the clocks of the host and the browser.
+      const seconds = Math.max(0, talkSeconds(call));
       const minutes = Math.floor(seconds / 60);
       text = minutes < 10 ? `${minutes}:${String(Math.floor(seconds % 60)).padStart(2, '0')}` : `${minutes}m`;
       color = '#00855a';
@@ -274,8 +301,15 @@ function cleanContext(context) {
   return clean;
 }
 
-// Sites the user added in the options get the content script too.
-async function registerExtraSites() {
+// Sites the user added in the options get the content script too. Calls
+// are chained: two overlapping ones would register the same ids twice.
+let registering = Promise.resolve();
+function registerExtraSites() {
+  registering = registering.then(registerNow).catch(() => {});
+  return registering;
+}
+
+async function registerNow() {
   const settings = await loadSettings();
   const id = 'disca-extra-sites';
   const ids = [id, `${id}-prefetch`];

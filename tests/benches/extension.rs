@@ -153,7 +153,7 @@ async fn main() {
         size(&npm_dir.join("node_modules/libphonenumber-js/bundle/libphonenumber-min.js"));
     println!("| file | bytes |\n|---|---|");
     println!(
-        "| disca_content_bg.wasm | {wasm} |\n| disca_content.js (glue) | {glue} |\n| boot.js | {boot} |"
+        "| disca_content_bg.wasm | {wasm} |\n| disca_content.js (glue) | {glue} |\n| boot.js + prefetch.js | {boot} |"
     );
     println!(
         "| **content script total** | **{}** ({:.1} KB) |",

@@ -220,20 +220,6 @@ pub fn built() -> &'static Path {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::compact_glue;
-
-    #[test]
-    fn glue_loses_comments_and_indentation_only() {
-        let glue = "let a = (function() {\n    /**\n     * Doc.\n     */\n    // note\n    const s = 'x // y';\n\n    return s;\n})();\n";
-        assert_eq!(
-            compact_glue(glue),
-            "let a = (function() {\nconst s = 'x // y';\nreturn s;\n})();\n"
-        );
-    }
-}
-
 fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
     for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
@@ -326,4 +312,18 @@ pub async fn badge_text(worker: &Worker) -> String {
         .ok()
         .and_then(|text| text.as_str().map(str::to_owned))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compact_glue;
+
+    #[test]
+    fn glue_loses_comments_and_indentation_only() {
+        let glue = "let a = (function() {\n    /**\n     * Doc.\n     */\n    // note\n    const s = 'x // y';\n\n    return s;\n})();\n";
+        assert_eq!(
+            compact_glue(glue),
+            "let a = (function() {\nconst s = 'x // y';\nreturn s;\n})();\n"
+        );
+    }
 }

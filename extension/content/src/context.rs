@@ -13,6 +13,7 @@ use crate::rdstation;
 /// Enclosing elements that hold one record each in lists and tables.
 const ROW: &str = "tr,li,[role=\"row\"],[role=\"listitem\"],[role=\"article\"]";
 const DEAL_LINKS: &str = "a[href*=\"/deals/\"]";
+const RECORD_LINKS: &str = "a[href*=\"/deals/\"],a[href*=\"/contacts/\"]";
 const CONTACT_LINKS: &str = "a[href*=\"/contacts/\"]";
 /// How far up from the number a contact's card may be.
 const MAX_LEVELS: usize = 12;
@@ -29,18 +30,31 @@ pub struct CallContext {
 impl CallContext {
     /// The context of a click on `control`, on the page at `page_address`.
     pub fn around(control: &Element, page_address: &str) -> CallContext {
-        let row = control.closest(ROW).ok().flatten();
-        let deal_id = row
+        // A row is one that links to a record (a list item on a contact
+        // card is not a row of a list).
+        let row = control
+            .closest(ROW)
+            .ok()
+            .flatten()
+            .filter(|row| row.query_selector(RECORD_LINKS).ok().flatten().is_some());
+        let deal_id = match row
             .as_ref()
             .and_then(|row| row.query_selector_all(DEAL_LINKS).ok())
-            .and_then(|links| first_id(&links, rdstation::deal_id))
-            .or_else(|| rdstation::deal_id(page_address).map(str::to_owned));
+        {
+            Some(links) => match only_id(&links, rdstation::deal_id) {
+                Only::One(id) => Some(id),
+                // Several deals in one row: rather none than a guess.
+                Only::Several => None,
+                Only::None => rdstation::deal_id(page_address).map(str::to_owned),
+            },
+            None => rdstation::deal_id(page_address).map(str::to_owned),
+        };
         let (contact_id, contact_name) = nearest_contact(control, row.as_ref()).unzip();
         CallContext {
             deal_id,
             contact_id,
             contact_name: contact_name.flatten(),
-            page_url: rdstation::page_url(page_address).map(str::to_owned),
+            page_url: rdstation::page_url(page_address),
         }
     }
 
@@ -103,11 +117,30 @@ fn nearest_contact(control: &Element, bound: Option<&Element>) -> Option<(String
     None
 }
 
-/// The first id `read` finds in the `href` of `links`.
-fn first_id(links: &NodeList, read: fn(&str) -> Option<&str>) -> Option<String> {
-    (0..links.length()).find_map(|index| {
-        let link: Element = links.item(index)?.dyn_into().ok()?;
-        let href = link.get_attribute("href")?;
-        read(&href).map(str::to_owned)
-    })
+/// How many different ids links hold.
+enum Only {
+    None,
+    One(String),
+    Several,
+}
+
+/// The one id `read` finds in the `href` of `links`, if they agree.
+fn only_id(links: &NodeList, read: fn(&str) -> Option<&str>) -> Only {
+    let mut only = Only::None;
+    for index in 0..links.length() {
+        let Some(href) = links
+            .item(index)
+            .and_then(|link| link.dyn_into::<Element>().ok())
+            .and_then(|link| link.get_attribute("href"))
+        else {
+            continue;
+        };
+        let Some(id) = read(&href) else { continue };
+        match &only {
+            Only::One(known) if known != id => return Only::Several,
+            Only::One(_) => {}
+            _ => only = Only::One(id.to_owned()),
+        }
+    }
+    only
 }

@@ -4,8 +4,9 @@
 //! puts a control in, and the short messages shown to the salesperson.
 
 use disca_finder::{Region, find};
-use wasm_bindgen::JsValue;
-use web_sys::{Document, Element, Text};
+use js_sys::{Array, WeakMap};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{Document, Element, Node, Text};
 
 use crate::tags::{CONTROL_TAG, TOAST_TAG};
 
@@ -19,6 +20,72 @@ pub const STATE_ATTRIBUTE: &str = "data-disca-state";
 /// Selects any element a click on which places a call.
 pub const CLICKABLE: &str = "[data-disca-number],[data-disca-continues]";
 
+/// The controls Disca made, each with its number and what it showed when
+/// made (its text, or a link's `href`). A click counts only on a control
+/// found here, and only while it still shows the same thing: a page cannot
+/// make its own elements place calls, and a control whose text the page
+/// changed (a recycled list row) does not call the old number.
+#[derive(Clone)]
+pub struct Registry {
+    map: WeakMap,
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry {
+            map: WeakMap::new(),
+        }
+    }
+
+    fn add(&self, control: &Element, e164: &str, shown: &str) {
+        let entry = Array::of2(&e164.into(), &shown.into());
+        self.map.set(control.unchecked_ref(), &entry);
+    }
+
+    pub fn forget(&self, control: &Element) {
+        self.map.delete(control.unchecked_ref());
+    }
+
+    /// The number of `control`, if Disca made it and it shows what it did.
+    pub fn number(&self, control: &Element) -> Option<String> {
+        let entry: Array = self.map.get(control.unchecked_ref()).dyn_into().ok()?;
+        let e164 = entry.get(0).as_string()?;
+        let shown = entry.get(1).as_string()?;
+        (current_face(control) == shown).then_some(e164)
+    }
+}
+
+/// What a control shows: a link's `href`, another control's text.
+fn current_face(control: &Element) -> String {
+    if control.local_name() == "a" {
+        control.get_attribute("href").unwrap_or_default()
+    } else {
+        control.text_content().unwrap_or_default()
+    }
+}
+
+/// Undoes a control the page changed under Disca: its content goes back
+/// where it was, the control and its number go away.
+pub fn undo(control: &Element, registry: &Registry) {
+    registry.forget(control);
+    if control.local_name() == "a" {
+        let _ = control.remove_attribute(NUMBER_ATTRIBUTE);
+        let _ = control.remove_attribute(STATE_ATTRIBUTE);
+        return;
+    }
+    if let Some(parent) = control.parent_node() {
+        while let Some(child) = control.first_child() {
+            if parent
+                .insert_before(&child, Some(control.unchecked_ref::<Node>()))
+                .is_err()
+            {
+                break;
+            }
+        }
+    }
+    control.remove();
+}
+
 /// Which piece of a number a control holds.
 pub enum Role<'a> {
     /// The number, or its first piece: carries the number, takes the focus.
@@ -28,7 +95,13 @@ pub enum Role<'a> {
 }
 
 /// Moves `text` into a new control for `e164`.
-pub fn wrap(document: &Document, text: &Text, e164: &str, role: Role) -> Result<(), JsValue> {
+pub fn wrap(
+    document: &Document,
+    registry: &Registry,
+    text: &Text,
+    e164: &str,
+    role: Role,
+) -> Result<(), JsValue> {
     let control = document.create_element(CONTROL_TAG)?;
     match role {
         Role::Number { written } => {
@@ -51,6 +124,7 @@ pub fn wrap(document: &Document, text: &Text, e164: &str, role: Role) -> Result<
         .ok_or_else(|| JsValue::from_str("detached text"))?;
     parent.replace_child(&control, text)?;
     control.append_child(text)?;
+    registry.add(&control, e164, &text.data());
     Ok(())
 }
 
@@ -99,9 +173,16 @@ fn percent_decoded(text: &str) -> String {
 }
 
 /// Makes a `tel:` link place its call through Disca.
-pub fn upgrade_link(link: &Element, e164: &str) -> Result<(), JsValue> {
+pub fn upgrade_link(
+    link: &Element,
+    registry: &Registry,
+    href: &str,
+    e164: &str,
+) -> Result<(), JsValue> {
     link.set_attribute(NUMBER_ATTRIBUTE, e164)?;
-    link.set_attribute("title", "Ligar com o Disca")
+    link.set_attribute("title", "Ligar com o Disca")?;
+    registry.add(link, e164, href);
+    Ok(())
 }
 
 /// Shows where a click on `control` stands: `calling`, `error`, or removed.

@@ -44,13 +44,16 @@ use crate::tags::{CONTROL_TAG, TOAST_TAG};
 pub const SLICE_MS: f64 = 8.0;
 /// Longest slice of work, when the page is idle: well under the 50 ms that
 /// make a task "long" and a page feel stuck.
-pub const MAX_SLICE_MS: f64 = 32.0;
+pub const MAX_SLICE_MS: f64 = 24.0;
 /// How long work may wait for idle time before it runs anyway.
 const IDLE_TIMEOUT_MS: u32 = 200;
 /// How long a message stays on the page.
 const TOAST_MS: i32 = 6000;
-/// The event the content script reports its progress with (detail: JSON).
+/// The event the content script reports its progress with (detail: JSON),
+/// only on pages that ask for it (test and benchmark pages) with this
+/// attribute on `<html>`: other pages learn nothing of Disca from events.
 const SCAN_EVENT: &str = "disca-scan";
+const REPORT_ATTRIBUTE: &str = "data-disca-report";
 
 thread_local! {
     /// What runs on this page, kept alive until stopped.
@@ -63,14 +66,20 @@ pub struct Content {
     shared: Rc<Shared>,
 }
 
+/// The callback `requestIdleCallback` runs.
+type IdleCallback = Closure<dyn FnMut(IdleDeadline)>;
+/// A listener on the document (click, keydown).
+type EventListener = Closure<dyn FnMut(Event)>;
+
 struct Shared {
     window: Window,
     document: Document,
     performance: Performance,
     scanner: RefCell<Scanner>,
+    registry: control::Registry,
     observer: RefCell<Option<MutationObserver>>,
-    idle: RefCell<Option<Closure<dyn FnMut(IdleDeadline)>>>,
-    listeners: RefCell<Vec<(&'static str, Closure<dyn FnMut(Event)>)>>,
+    idle: RefCell<Option<IdleCallback>>,
+    listeners: RefCell<Vec<(&'static str, EventListener)>>,
     scheduled: Cell<bool>,
     on_call: Function,
     clickable: Selector,
@@ -104,8 +113,10 @@ impl Content {
             .performance()
             .ok_or_else(|| JsValue::from_str("no performance"))?;
         let started = performance.now();
+        let registry = control::Registry::new();
         let shared = Rc::new(Shared {
-            scanner: RefCell::new(Scanner::new(document.clone(), region)),
+            scanner: RefCell::new(Scanner::new(document.clone(), registry.clone(), region)),
+            registry,
             window,
             document,
             performance,
@@ -209,11 +220,12 @@ impl Shared {
         options.set_subtree(true);
         options.set_character_data(true);
         options.set_attributes(true);
-        let filter = js_sys::Array::of4(
+        let filter = js_sys::Array::of5(
             &"hidden".into(),
             &"class".into(),
             &"style".into(),
             &"aria-hidden".into(),
+            &"href".into(),
         );
         options.set_attribute_filter(&filter);
         let root: Node = shared
@@ -277,28 +289,47 @@ impl Shared {
                     }
                 }
                 "characterData" => {
-                    if let Some(target) = record.target()
-                        && !target.parent_node().is_some_and(|parent| is_ours(&parent))
-                    {
-                        scanner.changed(target);
+                    let Some(target) = record.target() else {
+                        continue;
+                    };
+                    match target.parent_element() {
+                        // The page changed the text of a control: undone,
+                        // and its block read again.
+                        Some(control) if is_ours(&control) => {
+                            let block = control.parent_node();
+                            control::undo(&control, &self.registry);
+                            if let Some(block) = block {
+                                scanner.enqueue(block);
+                            }
+                        }
+                        _ => scanner.changed(target),
                     }
                 }
                 _ => {
                     // `hidden` or `aria-hidden` taken off: its text was never
                     // read. A class or style change may show a hidden number.
-                    let revealed = matches!(
-                        record.attribute_name().as_deref(),
-                        Some("hidden" | "aria-hidden")
-                    );
-                    match record.target() {
-                        Some(target) if revealed && !is_ours(&target) => scanner.enqueue(target),
+                    let name = record.attribute_name();
+                    match (name.as_deref(), record.target()) {
+                        (Some("hidden" | "aria-hidden"), Some(target)) if !is_ours(&target) => {
+                            scanner.enqueue(target);
+                        }
+                        // A link's number changed: it is a link again, then
+                        // read again.
+                        (Some("href"), Some(target)) => {
+                            if let Some(link) = target.dyn_ref::<Element>()
+                                && link.has_attribute(control::NUMBER_ATTRIBUTE)
+                            {
+                                control::undo(link, &self.registry);
+                                scanner.enqueue(target);
+                            }
+                        }
                         _ => recheck = true,
                     }
                 }
             }
         }
-        if recheck && scanner.has_hidden() {
-            scanner.recheck_hidden();
+        if recheck {
+            scanner.shown_maybe();
         }
     }
 
@@ -364,10 +395,10 @@ impl Shared {
         if !event.is_trusted() {
             return;
         }
-        if let Some(key) = event.dyn_ref::<KeyboardEvent>() {
-            if !matches!(key.key().as_str(), "Enter" | " ") {
-                return;
-            }
+        if let Some(key) = event.dyn_ref::<KeyboardEvent>()
+            && (key.repeat() || !matches!(key.key().as_str(), "Enter" | " "))
+        {
+            return;
         }
         let Some(target) = event.target().and_then(|t| t.dyn_into::<Element>().ok()) else {
             return;
@@ -379,14 +410,28 @@ impl Shared {
             // Links answer Enter with a click of their own.
             return;
         }
-        let Some(number) = control
-            .get_attribute(control::NUMBER_ATTRIBUTE)
-            .or_else(|| control.get_attribute(control::CONTINUES_ATTRIBUTE))
-        else {
+        let Some(number) = self.registry.number(&control) else {
+            // Not Disca's (a page's look-alike), or it no longer shows what
+            // it did: never a call.
             return;
         };
         event.prevent_default();
-        event.stop_propagation();
+        event.stop_immediate_propagation();
+        if control.get_attribute(control::STATE_ATTRIBUTE).as_deref() == Some("calling") {
+            // Double click, or a click while the call is being placed.
+            return;
+        }
+        if event.type_() == "click"
+            && self
+                .window
+                .get_selection()
+                .ok()
+                .flatten()
+                .is_some_and(|selection| !selection.is_collapsed())
+        {
+            // Selecting the number (to copy it) is not a click on it.
+            return;
+        }
         let address = self.window.location().href().unwrap_or_default();
         let context = CallContext::around(&control, &address);
         let _ = control::set_state(&control, Some("calling"));
@@ -395,8 +440,16 @@ impl Shared {
             .call3(&JsValue::NULL, &number.into(), &context.to_js(), &control);
     }
 
-    /// Tells the page's tests and benchmarks that the queue drained.
+    /// Tells the page's tests and benchmarks that the queue drained (when
+    /// the page asks, see [`REPORT_ATTRIBUTE`]).
     fn announce(&self) {
+        let opted_in = self
+            .document
+            .document_element()
+            .is_some_and(|root| root.has_attribute(REPORT_ATTRIBUTE));
+        if !opted_in {
+            return;
+        }
         let detail = JsValue::from_str(&self.report());
         let init = CustomEventInit::new();
         init.set_detail(&detail);

@@ -51,10 +51,20 @@ pub fn contact_name(shown: &str) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
-/// The page address sent with a call, when it is one the backend accepts.
-pub fn page_url(href: &str) -> Option<&str> {
+/// The page address sent with a call, without its query string (which may
+/// carry tokens; the path and a hash route say which record it is), when it
+/// is one the backend accepts.
+pub fn page_url(href: &str) -> Option<String> {
     let web = href.starts_with("https://") || href.starts_with("http://");
-    (web && href.len() <= MAX_URL_LEN && !href.chars().any(char::is_control)).then_some(href)
+    let (before_hash, hash) = href
+        .split_once('#')
+        .map_or((href, None), |(b, h)| (b, Some(h)));
+    let path = before_hash.split('?').next().unwrap_or(before_hash);
+    let url = match hash {
+        Some(hash) => [path, "#", hash].concat(),
+        None => path.to_owned(),
+    };
+    (web && url.len() <= MAX_URL_LEN && !url.chars().any(char::is_control)).then_some(url)
 }
 
 #[cfg(test)]
@@ -104,7 +114,14 @@ mod tests {
 
     #[test]
     fn only_web_addresses_are_sent() {
-        assert!(page_url("https://crm.rdstation.com/app/deals/x").is_some());
+        assert_eq!(
+            page_url("https://crm.rdstation.com/app/deals/x?token=secret#notes").as_deref(),
+            Some("https://crm.rdstation.com/app/deals/x#notes")
+        );
+        assert_eq!(
+            page_url("https://plugcrm.net/app?x=1#/deals/5f1e").as_deref(),
+            Some("https://plugcrm.net/app#/deals/5f1e")
+        );
         assert!(page_url("javascript:alert(1)").is_none());
         assert!(page_url(&format!("https://a.b/{}", "x".repeat(2048))).is_none());
     }

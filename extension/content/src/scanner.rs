@@ -19,7 +19,9 @@ use crate::tags::{self, Kind};
 
 /// Blocks with numbers held before their controls are made: bounds the
 /// work done after a slice's time is up.
-const MAX_HOLDING: usize = 256;
+const MAX_HOLDING: usize = 128;
+/// Hidden blocks with numbers remembered at once.
+const MAX_HIDDEN: usize = 256;
 
 /// What the walker has done, for the page's tests and benchmarks.
 #[derive(Debug, Default, Clone, Copy)]
@@ -37,6 +39,7 @@ pub struct Stats {
 pub struct Scanner {
     region: Region,
     document: Document,
+    registry: control::Registry,
     queue: VecDeque<Node>,
     walk: Option<Walk>,
     /// Blocks with numbers, waiting for the end of the slice.
@@ -44,6 +47,9 @@ pub struct Scanner {
     /// Elements whose text held a number while they were hidden: read again
     /// when they may have been shown.
     hidden: Vec<Element>,
+    /// Whether the page changed a class or style since hidden numbers were
+    /// last looked at.
+    recheck: bool,
     skip: Selector,
     inline: Selector,
     tel_link: Selector,
@@ -60,6 +66,7 @@ struct Holding {
 /// A subtree being read: where to go on, the kinds of the elements entered
 /// below the root, and the running text not yet searched.
 struct Walk {
+    root: Node,
     next: Option<Node>,
     entered: Vec<Kind>,
     block: Block,
@@ -67,14 +74,16 @@ struct Walk {
 }
 
 impl Scanner {
-    pub fn new(document: Document, region: Region) -> Scanner {
+    pub fn new(document: Document, registry: control::Registry, region: Region) -> Scanner {
         Scanner {
             region,
             document,
+            registry,
             queue: VecDeque::new(),
             walk: None,
             found: Vec::new(),
             hidden: Vec::new(),
+            recheck: false,
             skip: Selector::new(&tags::skip_selector()),
             inline: Selector::new(&tags::inline_selector()),
             tel_link: Selector::new(tags::TEL_LINK),
@@ -85,13 +94,8 @@ impl Scanner {
     /// Queues a subtree to read. A text node is read with its parent, so it
     /// joins the text around it.
     pub fn enqueue(&mut self, node: Node) {
-        let node = if node.node_type() == Node::TEXT_NODE {
-            match node.parent_element() {
-                Some(parent) => parent.unchecked_into(),
-                None => return,
-            }
-        } else {
-            node
+        let Some(node) = self.block_of(node) else {
+            return;
         };
         if self
             .queue
@@ -103,21 +107,41 @@ impl Scanner {
         self.queue.push_back(node);
     }
 
+    /// The nearest element around `node` that is not inline: re-reading
+    /// from there keeps a number split across inline elements, and its
+    /// label, in one piece.
+    fn block_of(&self, node: Node) -> Option<Node> {
+        let mut element: Element = if node.node_type() == Node::ELEMENT_NODE {
+            node.unchecked_into()
+        } else {
+            node.parent_element()?
+        };
+        while self.inline.matches(&element) {
+            match element.parent_element() {
+                Some(parent) => element = parent,
+                None => break,
+            }
+        }
+        Some(element.unchecked_into())
+    }
+
     /// A text node the page changed: read it again.
     pub fn changed(&mut self, text: Node) {
         self.enqueue(text);
     }
 
-    pub fn has_work(&self) -> bool {
-        self.walk.is_some() || !self.queue.is_empty()
+    /// Asks for the hidden numbers to be looked at again (in the next slice).
+    pub fn shown_maybe(&mut self) {
+        self.recheck = !self.hidden.is_empty();
     }
 
-    pub fn has_hidden(&self) -> bool {
-        !self.hidden.is_empty()
+    pub fn has_work(&self) -> bool {
+        self.walk.is_some() || !self.queue.is_empty() || self.recheck
     }
 
     /// Queues again the hidden numbers' elements that are now visible.
-    pub fn recheck_hidden(&mut self) {
+    fn recheck_hidden(&mut self) {
+        self.recheck = false;
         let (shown, still): (Vec<Element>, Vec<Element>) = std::mem::take(&mut self.hidden)
             .into_iter()
             .filter(|element| element.is_connected())
@@ -131,6 +155,10 @@ impl Scanner {
     /// Works until `out_of_time` says stop (checked every few nodes) or
     /// nothing is left; returns whether work remains.
     pub fn work(&mut self, mut out_of_time: impl FnMut() -> bool) -> bool {
+        if self.recheck {
+            self.recheck_hidden();
+        }
+        self.check_resumed_walk();
         let mut steps = 0u32;
         loop {
             if self.walk.is_none() {
@@ -148,10 +176,29 @@ impl Scanner {
             if self.found.len() >= MAX_HOLDING {
                 self.commit();
             }
-            if steps % 32 == 0 && out_of_time() {
+            if steps.is_multiple_of(32) && out_of_time() {
                 self.commit();
                 return self.has_work();
             }
+        }
+    }
+
+    /// A walk left between slices is only resumed if the page kept its
+    /// root and its next node where they were; else the root is read again
+    /// from the start.
+    fn check_resumed_walk(&mut self) {
+        let Some(walk) = &self.walk else {
+            return;
+        };
+        let intact = walk.root.is_connected()
+            && walk
+                .next
+                .as_ref()
+                .is_none_or(|next| walk.root.contains(Some(next)));
+        if !intact {
+            let root = walk.root.clone();
+            self.walk = None;
+            self.queue.push_front(root);
         }
     }
 
@@ -166,6 +213,7 @@ impl Scanner {
             return None;
         }
         Some(Walk {
+            root: root.clone(),
             next: Some(root),
             entered: Vec::new(),
             block: Block::default(),
@@ -304,15 +352,33 @@ impl Scanner {
                 continue;
             }
             if !shown {
-                if let Some(holder) = f.nodes[0].parent_element() {
-                    self.hidden.push(holder);
-                }
+                self.remember_hidden(&f.nodes[0]);
                 continue;
             }
             for number in f.numbers.iter().rev() {
                 self.annotate(&f.block, &f.nodes, number);
             }
         }
+    }
+
+    /// Keeps the block of a hidden number, once, to read it when shown (at
+    /// most [`MAX_HIDDEN`]; past that, the oldest are forgotten).
+    fn remember_hidden(&mut self, text: &Text) {
+        let Some(block) = self.block_of(text.clone().unchecked_into()) else {
+            return;
+        };
+        let block: Element = block.unchecked_into();
+        if self
+            .hidden
+            .iter()
+            .any(|known| known.is_same_node(Some(&block)))
+        {
+            return;
+        }
+        if self.hidden.len() >= MAX_HIDDEN {
+            self.hidden.remove(0);
+        }
+        self.hidden.push(block);
     }
 
     /// Wraps each piece of `number` in a control (the first one carries the
@@ -344,7 +410,8 @@ impl Scanner {
             } else {
                 control::Role::Continues
             };
-            if control::wrap(&self.document, &covered, &number.e164, role).is_ok() && index == first
+            if control::wrap(&self.document, &self.registry, &covered, &number.e164, role).is_ok()
+                && index == first
             {
                 self.stats.numbers += 1;
             }
@@ -360,7 +427,7 @@ impl Scanner {
         let Some(e164) = control::tel_number(&href, self.region) else {
             return false;
         };
-        if control::upgrade_link(element, &e164).is_ok() {
+        if control::upgrade_link(element, &self.registry, &href, &e164).is_ok() {
             self.stats.links += 1;
         }
         true

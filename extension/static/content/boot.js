@@ -3,6 +3,9 @@
 // carries each click to the service worker. Everything on the page itself
 // is done by the wasm module.
 (async () => {
+  // Once per page, even when a site is covered twice (manifest and options).
+  if (globalThis.discaStarted) return;
+  globalThis.discaStarted = true;
   // Same keys and defaults as shared/settings.js (content scripts cannot
   // import modules).
   const settings = await chrome.storage.sync.get({
@@ -17,11 +20,14 @@
   const loaded = performance.now();
   const content = wasm_bindgen.Content.start(settings.region, placeCall);
   const ready = performance.now();
-  document.dispatchEvent(
-    new CustomEvent('disca-ready', {
-      detail: JSON.stringify({ engine, instantiate_ms: loaded - loading, first_scan_ms: ready - loaded }),
-    }),
-  );
+  // Load timings, for test and benchmark pages that ask for them.
+  if (document.documentElement.hasAttribute('data-disca-report')) {
+    document.dispatchEvent(
+      new CustomEvent('disca-ready', {
+        detail: JSON.stringify({ engine, instantiate_ms: loaded - loading, first_scan_ms: ready - loaded }),
+      }),
+    );
+  }
 
   chrome.storage.onChanged.addListener((changes, area) => {
     if (area === 'sync' && (changes.enabled || changes.region || changes.sites)) {
@@ -31,9 +37,10 @@
     }
   });
 
-  /** Loads the wasm module; on a page whose Content-Security-Policy makes
-   *  Chromium refuse to compile wasm in content scripts, the same code
-   *  compiled to JS (injected by the service worker). */
+  /** Loads the wasm module; when that fails (on a page whose
+   *  Content-Security-Policy makes Chromium refuse to compile wasm even in
+   *  content scripts), the same code compiled to JS, injected by the
+   *  service worker. */
   async function load() {
     try {
       // Compiled since document_start by prefetch.js (when it ran).
@@ -41,8 +48,8 @@
         WebAssembly.compileStreaming(fetch(chrome.runtime.getURL('content/disca_content_bg.wasm'))));
       await wasm_bindgen({ module_or_path: module });
       return 'wasm';
-    } catch (error) {
-      if (!(error instanceof WebAssembly.CompileError)) throw error;
+    } catch {
+      // A CSP that refuses wasm (CompileError), or the module not fetched.
     }
     const injected = await chrome.runtime.sendMessage({ type: 'content.fallback' });
     if (!injected || !injected.ok || typeof globalThis.discaWasm2js !== 'function') {
@@ -68,21 +75,32 @@
     return 'js';
   }
 
+  /** The state each control shows until its timer clears it. */
+  const clearing = new WeakMap();
+
   async function placeCall(number, context, control) {
     let reply;
     try {
       reply = await chrome.runtime.sendMessage({ type: 'call.start', number, context });
-    } catch {
-      reply = { ok: false, message: 'O Disca foi atualizado: recarregue a página.' };
+    } catch (error) {
+      const reloaded = /context invalidated/i.test(String(error));
+      reply = {
+        ok: false,
+        message: reloaded
+          ? 'O Disca foi atualizado: recarregue a página.'
+          : 'O Disca não respondeu; tente de novo.',
+      };
     }
-    if (reply && reply.ok) {
-      content.feedback(control, 'calling', 'Atenda o seu telefone: a ligação começa por ele.');
-      setTimeout(() => content.feedback(control, undefined, undefined), 8000);
-    } else {
-      const message = (reply && reply.message) || 'Não foi possível ligar.';
-      content.feedback(control, 'error', message);
-      setTimeout(() => content.feedback(control, undefined, undefined), 6000);
-    }
+    const ok = Boolean(reply && reply.ok);
+    const message = ok
+      ? 'Atenda o seu telefone: a ligação começa por ele.'
+      : (reply && reply.message) || 'Não foi possível ligar.';
+    content.feedback(control, ok ? 'calling' : 'error', message);
+    clearTimeout(clearing.get(control));
+    clearing.set(
+      control,
+      setTimeout(() => content.feedback(control, undefined, undefined), ok ? 8000 : 6000),
+    );
   }
 
   function siteEnabled(hostname, sites) {

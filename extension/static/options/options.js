@@ -72,7 +72,7 @@ $('add').addEventListener('submit', async (event) => {
   }
   const granted = await chrome.permissions.request({ origins: [pattern] });
   if (!granted) {
-    $('add-error').textContent = 'Sem a permissão do navegador o Disca não pode rodar nesse site.';
+    $('add-error').textContent = 'Sem a permissão do navegador, o Disca não pode rodar nesse site.';
     $('add-error').hidden = false;
     return;
   }

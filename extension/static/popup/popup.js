@@ -11,17 +11,32 @@ const $ = (id) => document.getElementById(id);
 let current = null;
 let timer = null;
 
-const worker = chrome.runtime.connect({ name: 'popup' });
-worker.onMessage.addListener((message) => {
-  if (message.type === 'state') {
-    current = message.state;
-    render();
-  } else if (message.type === 'error') {
-    showError(message.message);
+let worker = null;
+connect();
+
+/** The port to the service worker, reopened if the worker restarts. */
+function connect() {
+  worker = chrome.runtime.connect({ name: 'popup' });
+  worker.onMessage.addListener((message) => {
+    if (message.type === 'state') {
+      current = message.state;
+      render();
+    } else if (message.type === 'error') {
+      showError(message.message);
+    }
+  });
+  worker.onDisconnect.addListener(() => setTimeout(connect, 200));
+}
+
+function send(message) {
+  try {
+    worker.postMessage(message);
+  } catch {
+    connect();
   }
-});
-$('hangup').addEventListener('click', () => worker.postMessage({ type: 'hangup' }));
-$('retry').addEventListener('click', () => worker.postMessage({ type: 'retry' }));
+}
+$('hangup').addEventListener('click', () => send({ type: 'hangup' }));
+$('retry').addEventListener('click', () => send({ type: 'retry' }));
 
 function render() {
   const s = current;

@@ -50,7 +50,7 @@ export function formatNumber(e164) {
 export function talkSeconds(call, now = Date.now()) {
   if (typeof call.talk_seconds === 'number') return call.talk_seconds;
   if (!call.lead_answered_at) return 0;
-  return (now - Date.parse(call.lead_answered_at)) / 1000;
+  return Math.max(0, (now - Date.parse(call.lead_answered_at)) / 1000);
 }
 
 /** "Atendida · 2:15" / "Não atendida". */
