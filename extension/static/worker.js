@@ -312,7 +312,7 @@ function registerExtraSites() {
 async function registerNow() {
   const settings = await loadSettings();
   const id = 'disca-extra-sites';
-  const ids = [id, `${id}-prefetch`];
+  const ids = [id, `${id}-early`];
   const registered = await chrome.scripting.getRegisteredContentScripts({ ids });
   if (registered.length) {
     await chrome.scripting.unregisterContentScripts({ ids: registered.map((r) => r.id) });
@@ -326,7 +326,7 @@ async function registerNow() {
     {
       id,
       matches: granted,
-      js: ['content/disca_content.js', 'content/boot.js'],
+      js: ['content/boot.js'],
       css: ['content/disca.css'],
       runAt: 'document_idle',
       persistAcrossSessions: true,
@@ -334,9 +334,9 @@ async function registerNow() {
   ]);
   await chrome.scripting.registerContentScripts([
     {
-      id: `${id}-prefetch`,
+      id: `${id}-early`,
       matches: granted,
-      js: ['content/prefetch.js'],
+      js: ['content/disca_content.js', 'content/load.js'],
       runAt: 'document_start',
       persistAcrossSessions: true,
     },

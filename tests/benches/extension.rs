@@ -10,8 +10,8 @@
 //! 3. the content script's payload (wasm + glue + loader) beside
 //!    libphonenumber-js's bundle;
 //! 4. instantiate + first scan of the real extension on the deal page
-//!    (`boot.js` reports both; the wasm is fetched and compiled from
-//!    document_start by `prefetch.js`).
+//!    (`boot.js` reports both at document_idle; `load.js` fetches,
+//!    compiles and instantiates the wasm from document_start).
 //!
 //! Run: `cargo bench -p disca-tests --bench extension` (needs npm for
 //! libphonenumber-js, pinned in extension/bench/package-lock.json).
@@ -148,12 +148,12 @@ async fn main() {
     let content = dist.join("content");
     let wasm = size(&content.join("disca_content_bg.wasm"));
     let glue = size(&content.join("disca_content.js"));
-    let boot = size(&content.join("boot.js")) + size(&content.join("prefetch.js"));
+    let boot = size(&content.join("boot.js")) + size(&content.join("load.js"));
     let lpjs_bundle =
         size(&npm_dir.join("node_modules/libphonenumber-js/bundle/libphonenumber-min.js"));
     println!("| file | bytes |\n|---|---|");
     println!(
-        "| disca_content_bg.wasm | {wasm} |\n| disca_content.js (glue) | {glue} |\n| boot.js + prefetch.js | {boot} |"
+        "| disca_content_bg.wasm | {wasm} |\n| disca_content.js (glue) | {glue} |\n| boot.js + load.js | {boot} |"
     );
     println!(
         "| **content script total** | **{}** ({:.1} KB) |",

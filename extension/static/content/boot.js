@@ -1,6 +1,6 @@
-// Starts Disca's content script: reads the settings, loads the wasm module
-// (`disca_content.js`, loaded before this file, defines `wasm_bindgen`) and
-// carries each click to the service worker. Everything on the page itself
+// Starts Disca's content script at document_idle: reads the settings, takes
+// the wasm module load.js loaded (or the JS fallback) and carries each click
+// to the service worker. Everything on the page itself
 // is done by the wasm module.
 (async () => {
   // Once per page, even when a site is covered twice (manifest and options).
@@ -43,10 +43,8 @@
    *  service worker. */
   async function load() {
     try {
-      // Compiled since document_start by prefetch.js (when it ran).
-      const module = await (globalThis.discaModule ||
-        WebAssembly.compileStreaming(fetch(chrome.runtime.getURL('content/disca_content_bg.wasm'))));
-      await wasm_bindgen({ module_or_path: module });
+      // Loaded since document_start by load.js.
+      await globalThis.discaLoaded;
       return 'wasm';
     } catch {
       // A CSP that refuses wasm (CompileError), or the module not fetched.
