@@ -50,6 +50,8 @@ pub struct Scanner {
     /// Whether the page changed a class or style since hidden numbers were
     /// last looked at.
     recheck: bool,
+    /// A rehearsal on detached nodes ([`Scanner::rehearsal`]).
+    rehearsal: bool,
     skip: Selector,
     inline: Selector,
     tel_link: Selector,
@@ -84,10 +86,20 @@ impl Scanner {
             found: Vec::new(),
             hidden: Vec::new(),
             recheck: false,
+            rehearsal: false,
             skip: Selector::new(&tags::skip_selector()),
             inline: Selector::new(&tags::inline_selector()),
             tel_link: Selector::new(tags::TEL_LINK),
             stats: Stats::default(),
+        }
+    }
+
+    /// A scanner for detached nodes, read as if they were on the page and
+    /// shown: the rehearsal that compiles the code a first scan runs.
+    pub fn rehearsal(document: Document, region: Region) -> Scanner {
+        Scanner {
+            rehearsal: true,
+            ..Scanner::new(document, control::Registry::new(), region)
         }
     }
 
@@ -190,7 +202,7 @@ impl Scanner {
         let Some(walk) = &self.walk else {
             return;
         };
-        let intact = walk.root.is_connected()
+        let intact = (self.rehearsal || walk.root.is_connected())
             && walk
                 .next
                 .as_ref()
@@ -204,7 +216,7 @@ impl Scanner {
 
     /// A walk of `root`, unless it left the page or lies where nothing is read.
     fn start(&self, root: Node) -> Option<Walk> {
-        if !root.is_connected() {
+        if !self.rehearsal && !root.is_connected() {
             return None;
         }
         if let Some(parent) = root.parent_element()
@@ -340,13 +352,14 @@ impl Scanner {
         let shown: Vec<bool> = found
             .iter()
             .map(|f| {
-                f.nodes[0]
-                    .parent_element()
-                    .is_none_or(|holder| is_visible(&holder))
+                self.rehearsal
+                    || f.nodes[0]
+                        .parent_element()
+                        .is_none_or(|holder| is_visible(&holder))
             })
             .collect();
         for (f, shown) in found.into_iter().zip(shown) {
-            if !still_as_read(&f.block, &f.nodes) {
+            if !still_as_read(&f.block, &f.nodes, self.rehearsal) {
                 // The page changed these nodes since they were read; its
                 // mutation records bring them back.
                 continue;
@@ -434,9 +447,11 @@ impl Scanner {
     }
 }
 
-/// Whether each node still holds the text read from it.
-fn still_as_read(block: &Block, nodes: &[Text]) -> bool {
+/// Whether each node still holds the text read from it (and is still on
+/// the page, unless `detached` nodes are expected).
+fn still_as_read(block: &Block, nodes: &[Text], detached: bool) -> bool {
     nodes.iter().enumerate().all(|(index, node)| {
-        node.is_connected() && block.piece(index).is_some_and(|piece| node.data() == piece)
+        (detached || node.is_connected())
+            && block.piece(index).is_some_and(|piece| node.data() == piece)
     })
 }
