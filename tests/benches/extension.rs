@@ -6,7 +6,8 @@
 //!    {defaultCountry: 'BR'})` on the labelled corpora;
 //! 2. finding and annotating every number of a 5,000-row deal list: the same
 //!    page, each engine on a fresh copy, alternating, with the same idle-time
-//!    slicing; total time, longest slice, long tasks (> 50 ms);
+//!    slicing; total time, longest slice, long tasks (> 50 ms); and the
+//!    floor: the same controls made with no finding at all;
 //! 3. the content script's payload (wasm + glue + loader) beside
 //!    libphonenumber-js's bundle;
 //! 4. instantiate + first scan of the real extension on the deal page
@@ -136,6 +137,33 @@ async fn main() {
             page.close().await.unwrap();
         }
     }
+    // The floor: the DOM work alone (no finding), as often.
+    let mut floor = Vec::new();
+    for run in 0..REPEATS {
+        let page = chromium
+            .open(&pages.url(&format!("/bench/list.html?rows={ROWS}")))
+            .await
+            .unwrap();
+        page.evaluate("window.runList('floor').then((r) => (window.result = r)); 0")
+            .await
+            .expect("floor run starts");
+        let r = page
+            .wait_for("window.result", PATIENCE)
+            .await
+            .expect("floor run ends");
+        floor.push(num(&r, "ms"));
+        println!(
+            "| {run} | floor (DOM work only) | {} | {:.0} ms | {:.0} ms | {:.1} ms | {} | {:.0} ms |",
+            r["numbers"],
+            num(&r, "ms"),
+            num(&r, "busy_ms"),
+            num(&r, "longest_slice_ms"),
+            r["long_tasks"],
+            num(&r, "longest_task_ms")
+        );
+        page.close().await.unwrap();
+    }
+    println!("\nmedian floor: {:.0} ms", median(&mut floor));
     let (disca, lpjs) = (median(&mut totals[0]), median(&mut totals[1]));
     println!(
         "\nmedian: disca {disca:.0} ms, libphonenumber-js {lpjs:.0} ms: {:.1}× faster\n",
