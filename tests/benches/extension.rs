@@ -110,58 +110,13 @@ async fn main() {
         let order = if run % 2 == 0 { [0, 1] } else { [1, 0] };
         for index in order {
             let engine = ["disca", "libphonenumber"][index];
-            let page = chromium
-                .open(&pages.url(&format!("/bench/list.html?rows={ROWS}")))
-                .await
-                .unwrap();
-            // Started, then polled: a run may outlast one DevTools command.
-            page.evaluate(&format!(
-                "window.runList('{engine}').then((r) => (window.result = r)); 0"
-            ))
-            .await
-            .expect("list run starts");
-            let r = page
-                .wait_for("window.result", PATIENCE)
-                .await
-                .expect("list run ends");
-            totals[index].push(num(&r, "ms"));
-            println!(
-                "| {run} | {engine} | {} | {:.0} ms | {:.0} ms | {:.1} ms | {} | {:.0} ms |",
-                r["numbers"],
-                num(&r, "ms"),
-                num(&r, "busy_ms"),
-                num(&r, "longest_slice_ms"),
-                r["long_tasks"],
-                num(&r, "longest_task_ms")
-            );
-            page.close().await.unwrap();
+            totals[index].push(list_run(&chromium, &pages, run, engine, engine).await);
         }
     }
     // The floor: the DOM work alone (no finding), as often.
     let mut floor = Vec::new();
     for run in 0..REPEATS {
-        let page = chromium
-            .open(&pages.url(&format!("/bench/list.html?rows={ROWS}")))
-            .await
-            .unwrap();
-        page.evaluate("window.runList('floor').then((r) => (window.result = r)); 0")
-            .await
-            .expect("floor run starts");
-        let r = page
-            .wait_for("window.result", PATIENCE)
-            .await
-            .expect("floor run ends");
-        floor.push(num(&r, "ms"));
-        println!(
-            "| {run} | floor (DOM work only) | {} | {:.0} ms | {:.0} ms | {:.1} ms | {} | {:.0} ms |",
-            r["numbers"],
-            num(&r, "ms"),
-            num(&r, "busy_ms"),
-            num(&r, "longest_slice_ms"),
-            r["long_tasks"],
-            num(&r, "longest_task_ms")
-        );
-        page.close().await.unwrap();
+        floor.push(list_run(&chromium, &pages, run, "floor", "floor (DOM work only)").await);
     }
     println!("\nmedian floor: {:.0} ms", median(&mut floor));
     let (disca, lpjs) = (median(&mut totals[0]), median(&mut totals[1]));
@@ -230,6 +185,42 @@ async fn main() {
         println!("| {name} | {:.2} ms | {max:.2} ms |", median(values));
     }
     println!("\n(first load of the session: {first_load:.2} ms)");
+}
+
+/// One engine on a fresh copy of the list: prints its row of the table and
+/// returns its wall time in milliseconds.
+async fn list_run(
+    chromium: &Chromium,
+    pages: &CrmPages,
+    run: usize,
+    engine: &str,
+    label: &str,
+) -> f64 {
+    let page = chromium
+        .open(&pages.url(&format!("/bench/list.html?rows={ROWS}")))
+        .await
+        .unwrap();
+    // Started, then polled: a run may outlast one DevTools command.
+    page.evaluate(&format!(
+        "window.runList('{engine}').then((r) => (window.result = r)); 0"
+    ))
+    .await
+    .expect("list run starts");
+    let r = page
+        .wait_for("window.result", PATIENCE)
+        .await
+        .expect("list run ends");
+    println!(
+        "| {run} | {label} | {} | {:.0} ms | {:.0} ms | {:.1} ms | {} | {:.0} ms |",
+        r["numbers"],
+        num(&r, "ms"),
+        num(&r, "busy_ms"),
+        num(&r, "longest_slice_ms"),
+        r["long_tasks"],
+        num(&r, "longest_task_ms")
+    );
+    page.close().await.unwrap();
+    num(&r, "ms")
 }
 
 fn num(value: &Value, key: &str) -> f64 {

@@ -239,21 +239,35 @@ async fn a_page_with_a_strict_content_security_policy_gets_its_controls() {
     assert_eq!(found, "+5548991112233");
 }
 
+/// Opens the popup, waits until it shows the problem `kind`, and returns the
+/// text of its element `field`.
+async fn problem_shown(
+    browser: &ExtensionBrowser,
+    home: &HostHome,
+    kind: &str,
+    field: &str,
+) -> Value {
+    browser
+        .popup()
+        .await
+        .wait_for(
+            &format!(
+                "document.getElementById('problem').dataset.kind === '{kind}' && \
+                 document.getElementById('{field}').textContent"
+            ),
+            WAIT,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}\nhost log:\n{}", home.log()))
+}
+
 #[tokio::test]
 async fn the_popup_says_what_to_do_when_not_logged_in_or_the_backend_is_down() {
     // Installed, nobody logged in.
     let home = HostHome::new(host_binary());
     home.install().await;
     let browser = ExtensionBrowser::launch(&home).await;
-    let popup = browser.popup().await;
-    let command = popup
-        .wait_for(
-            "document.getElementById('problem').dataset.kind === 'not_logged_in' && \
-             document.getElementById('problem-command').textContent",
-            WAIT,
-        )
-        .await
-        .unwrap_or_else(|error| panic!("{error}\nhost log:\n{}", home.log()));
+    let command = problem_shown(&browser, &home, "not_logged_in", "problem-command").await;
     assert!(
         command
             .as_str()
@@ -271,15 +285,7 @@ async fn the_popup_says_what_to_do_when_not_logged_in_or_the_backend_is_down() {
     drop(closed);
     home.write_login(&dead, "dsk_0123456789abcdef0123456789abcdef");
     let browser = ExtensionBrowser::launch(&home).await;
-    let popup = browser.popup().await;
-    let title = popup
-        .wait_for(
-            "document.getElementById('problem').dataset.kind === 'backend_unreachable' && \
-             document.getElementById('problem-title').textContent",
-            WAIT,
-        )
-        .await
-        .unwrap_or_else(|error| panic!("{error}\nhost log:\n{}", home.log()));
+    let title = problem_shown(&browser, &home, "backend_unreachable", "problem-title").await;
     assert_eq!(title, "Sem contato com o servidor do Disca");
     let worker = browser.worker().await;
     assert_eq!(badge_text(&worker).await, "!");
