@@ -40,10 +40,6 @@ impl Block {
         &self.text
     }
 
-    pub fn len(&self) -> usize {
-        self.pieces.len()
-    }
-
     /// The text of piece `index` as pushed.
     pub fn piece(&self, index: usize) -> Option<&str> {
         self.pieces
@@ -53,11 +49,6 @@ impl Block {
 
     pub fn is_empty(&self) -> bool {
         self.pieces.is_empty()
-    }
-
-    pub fn clear(&mut self) {
-        self.text.clear();
-        self.pieces.clear();
     }
 
     /// Whether the text has enough digits to hold a number at all.

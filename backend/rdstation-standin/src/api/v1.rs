@@ -193,12 +193,7 @@ async fn deals(
     all.truncate(LIST_CAP);
     let (deals, has_more) = page.slice(all);
     let deals: Vec<Value> = deals.iter().map(|d| deal_json(&state, me, d)).collect();
-    Ok(Json(json!({
-        "deals": deals,
-        "has_more": has_more,
-        "next_page": has_more.then_some(page.number + 1),
-        "total": total,
-    })))
+    Ok(listing("deals", deals, has_more, &page, total))
 }
 
 /// `phone=` (digits compared), `email=`, `q=` (name, ignoring case and accents).
@@ -234,12 +229,7 @@ async fn contacts(
             contact
         })
         .collect();
-    Ok(Json(json!({
-        "contacts": contacts,
-        "has_more": has_more,
-        "next_page": has_more.then_some(page.number + 1),
-        "total": total,
-    })))
+    Ok(listing("contacts", contacts, has_more, &page, total))
 }
 
 /// A note: `{"activity": {"deal_id", "user_id", "text"}}`, all required.
@@ -340,6 +330,17 @@ async fn list_activities(
         })
         .collect();
     Ok(Json(json!({ "activities": activities })))
+}
+
+/// A v1 list answer: `{<key>: [...], has_more, next_page, total}`.
+fn listing(key: &str, items: Vec<Value>, has_more: bool, page: &Page, total: usize) -> Json<Value> {
+    let mut answer = json!({
+        "has_more": has_more,
+        "next_page": has_more.then_some(page.number + 1),
+        "total": total,
+    });
+    answer[key] = items.into();
+    Json(answer)
 }
 
 fn page_of(params: &Params) -> Result<Page, V1Error> {
