@@ -7,10 +7,12 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::auth::issue_token;
-use crate::configuration::{Overrides, Settings};
-use crate::domain::{DestinationPolicy, Extension, Region, Role, Tenant, TenantSlug};
-use crate::startup::Application;
-use crate::storage::{NewUser, Store};
+use crate::configuration::{Overrides, Settings, default_secrets_key};
+use crate::crm::connect::{V2Grant, connect_v1, connect_v2};
+use crate::crm::{Secret, SecretKey};
+use crate::domain::{CrmUserId, DestinationPolicy, Extension, Region, Role, Tenant, TenantSlug};
+use crate::startup::{Application, crm_http_client};
+use crate::storage::{NewUser, Store, StoreError};
 use crate::telemetry::init_logs;
 
 #[derive(Parser)]
@@ -34,6 +36,9 @@ pub enum Command {
     /// Manage users (salespeople and managers).
     #[command(subcommand)]
     User(UserCommand),
+    /// Connect a tenant to RD Station CRM and follow the notes written there.
+    #[command(subcommand)]
+    Crm(CrmCommand),
 }
 
 #[derive(Args)]
@@ -72,6 +77,18 @@ pub enum TenantCommand {
 
 #[derive(Subcommand)]
 pub enum UserCommand {
+    /// Set the user's RD Station CRM user id: the author of their notes (API v1).
+    SetCrmUser {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        /// The user's `_id` in RD Station CRM (`GET /users`); omit to clear.
+        #[arg(long)]
+        crm_user_id: Option<String>,
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// Add a user and print their API token (shown once; only its hash is kept).
     Add {
         #[arg(long)]
@@ -86,6 +103,72 @@ pub enum UserCommand {
         /// `agent` or `manager`.
         #[arg(long, value_parser = parse_role, default_value = "agent")]
         role: Role,
+        /// The user's `_id` in RD Station CRM, the author of their notes.
+        #[arg(long)]
+        crm_user_id: Option<String>,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+#[derive(Args)]
+pub struct SecretsKey {
+    /// Key file sealing CRM secrets (the one `serve` uses) [default: <data dir>/crm-secrets.key].
+    #[arg(long, env = "DISCA_CRM_SECRETS_KEY")]
+    pub crm_secrets_key: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum CrmCommand {
+    /// Connect with API v1: reads the instance token (an RD Station CRM
+    /// user's, who can see the team's deals) from DISCA_CRM_TOKEN or stdin.
+    ConnectV1 {
+        #[arg(long)]
+        tenant: String,
+        /// API v1 base URL.
+        #[arg(long, default_value = crate::crm::connect::DEFAULT_V1_URL)]
+        url: String,
+        #[command(flatten)]
+        key: SecretsKey,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Connect with API v2 (OAuth2): exchanges the authorization code; reads
+    /// the client secret from DISCA_CRM_CLIENT_SECRET or stdin.
+    ConnectV2 {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        client_id: String,
+        /// The `code` RD Station sent to the redirect URI.
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        redirect_uri: String,
+        /// API v2 base URL.
+        #[arg(long, default_value = crate::crm::connect::DEFAULT_V2_URL)]
+        url: String,
+        #[arg(long, default_value = crate::crm::connect::DEFAULT_TOKEN_URL)]
+        token_url: String,
+        #[command(flatten)]
+        key: SecretsKey,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// The tenant's connection and its notes, by delivery state.
+    Status {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Queue again the notes that stopped (refused, no deal, no connection).
+    Retry {
+        #[arg(long)]
+        tenant: String,
+        /// Only this call's note.
+        #[arg(long)]
+        call: Option<String>,
         #[command(flatten)]
         data: DataDir,
     },
@@ -137,11 +220,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             email,
             endpoint,
             role,
+            crm_user_id,
             data,
         }) => {
             let store = Store::open(&data.data_dir).await?;
             let extension: Extension = endpoint.parse()?;
             let email = checked_email(&email)?;
+            let crm_user_id = crm_user_id.as_deref().map(CrmUserId::parse).transpose()?;
             let token = issue_token();
             let user = store
                 .add_user(NewUser {
@@ -154,7 +239,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .await
                 .map_err(|e| match e {
-                    crate::storage::StoreError::NotFound => anyhow::anyhow!("no tenant {tenant:?}"),
+                    StoreError::NotFound => anyhow::anyhow!("no tenant {tenant:?}"),
                     other => other.into(),
                 })?;
             eprintln!(
@@ -164,11 +249,129 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 user.id,
                 user.endpoint()
             );
+            if let Some(crm_user) = &crm_user_id {
+                store
+                    .set_crm_user(&tenant, &user.email, Some(crm_user))
+                    .await?;
+            }
             eprintln!("API token (shown once; store it now):");
             println!("{}", token.secret);
         }
+        Command::User(UserCommand::SetCrmUser {
+            tenant,
+            email,
+            crm_user_id,
+            data,
+        }) => {
+            let crm_user_id = crm_user_id.as_deref().map(CrmUserId::parse).transpose()?;
+            let email = checked_email(&email)?;
+            Store::open(&data.data_dir)
+                .await?
+                .set_crm_user(&tenant, &email, crm_user_id.as_ref())
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound => {
+                        anyhow::anyhow!("no user {email:?} in tenant {tenant:?}")
+                    }
+                    other => other.into(),
+                })?;
+            match crm_user_id {
+                Some(id) => println!("{email} writes CRM notes as RD Station user {id}"),
+                None => println!("{email} has no RD Station user any more"),
+            }
+        }
+        Command::Crm(command) => crm_command(command).await?,
     }
     Ok(())
+}
+
+async fn crm_command(command: CrmCommand) -> anyhow::Result<()> {
+    let settings = crate::configuration::Settings::merge(
+        Overrides::default(),
+        crate::configuration::FileConfig::default(),
+    )?;
+    let http = crm_http_client(&settings.crm)?;
+    let open_key = |data: &DataDir, key: SecretsKey| {
+        SecretKey::load_or_create(
+            &key.crm_secrets_key
+                .unwrap_or_else(|| default_secrets_key(&data.data_dir)),
+        )
+    };
+    match command {
+        CrmCommand::ConnectV1 {
+            tenant,
+            url,
+            key,
+            data,
+        } => {
+            let token = read_secret("DISCA_CRM_TOKEN", "RD Station CRM instance token")?;
+            let secrets = open_key(&data, key)?;
+            let store = Store::open(&data.data_dir).await?;
+            let owner = connect_v1(&store, &secrets, &http, &tenant, &url, token).await?;
+            println!(
+                "{tenant} connected to RD Station CRM (API v1) as {} <{}>, {}",
+                owner.name, owner.email, owner.organization
+            );
+        }
+        CrmCommand::ConnectV2 {
+            tenant,
+            client_id,
+            code,
+            redirect_uri,
+            url,
+            token_url,
+            key,
+            data,
+        } => {
+            let client_secret = read_secret("DISCA_CRM_CLIENT_SECRET", "OAuth2 client secret")?;
+            let secrets = open_key(&data, key)?;
+            let store = Store::open(&data.data_dir).await?;
+            let grant = V2Grant {
+                base_url: &url,
+                token_url: &token_url,
+                client_id: &client_id,
+                client_secret,
+                code: &code,
+                redirect_uri: &redirect_uri,
+            };
+            connect_v2(&store, &secrets, &http, &tenant, grant).await?;
+            println!("{tenant} connected to RD Station CRM (API v2)");
+        }
+        CrmCommand::Status { tenant, data } => {
+            let store = Store::open(&data.data_dir).await?;
+            match store.crm_account(&tenant).await? {
+                Some(account) => println!("{tenant}: API {} at {}", account.api, account.base_url),
+                None => println!("{tenant}: not connected to a CRM"),
+            }
+            for (state, count) in store.crm_delivery_counts(&tenant).await? {
+                println!("  {state}: {count}");
+            }
+        }
+        CrmCommand::Retry { tenant, call, data } => {
+            let store = Store::open(&data.data_dir).await?;
+            let queued = store.requeue_deliveries(&tenant, call.as_deref()).await?;
+            println!("{queued} note(s) queued again");
+        }
+    }
+    Ok(())
+}
+
+/// A secret from the environment, or else one line of stdin (never a flag:
+/// flags show in `ps`).
+fn read_secret(variable: &str, what: &str) -> anyhow::Result<Secret> {
+    if let Ok(value) = std::env::var(variable)
+        && !value.trim().is_empty()
+    {
+        return Ok(Secret::new(value.trim().to_owned()));
+    }
+    eprintln!("{what} (from {variable} or one line on stdin):");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let value = line.trim();
+    if value.is_empty() || value.chars().any(char::is_control) {
+        bail!("no {what} given");
+    }
+    Ok(Secret::new(value.to_owned()))
 }
 
 fn checked_text(what: &str, value: &str) -> anyhow::Result<String> {

@@ -30,6 +30,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub ami: AmiSettings,
     pub calls: CallSettings,
+    pub crm: CrmSettings,
 }
 
 #[derive(Clone)]
@@ -57,6 +58,36 @@ pub struct CallSettings {
     pub calls_per_minute: u32,
 }
 
+/// CRM write-back (see [`crate::crm`]).
+#[derive(Clone, Debug)]
+pub struct CrmSettings {
+    /// The backend's address as managers reach it, for links in notes
+    /// (`https://disca.example.com`).
+    pub public_url: Option<String>,
+    /// Where Asterisk writes recordings (its monitor spool), for playback
+    /// on the manager page.
+    pub recordings_dir: Option<PathBuf>,
+    /// The key CRM secrets are sealed with (created on first use).
+    pub secrets_key_file: PathBuf,
+    /// Longest wait for one RD Station answer.
+    pub request_timeout: Duration,
+    /// First retry delay after a temporary error; doubles each time.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// RD Station's limit per token: this many requests per `rate_window`.
+    pub requests_per_window: u32,
+    pub rate_window: Duration,
+    /// Notes being delivered at once.
+    pub concurrency: usize,
+    /// How often the outbox is read even when nothing woke the worker.
+    pub poll_interval: Duration,
+}
+
+/// The CRM secrets key of a data directory, unless configured elsewhere.
+pub fn default_secrets_key(data_dir: &Path) -> PathBuf {
+    data_dir.join("crm-secrets.key")
+}
+
 /// The optional TOML file; every key is optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,6 +99,25 @@ pub struct FileConfig {
     pub ami: FileAmi,
     #[serde(default)]
     pub calls: FileCalls,
+    #[serde(default)]
+    pub crm: FileCrm,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileCrm {
+    pub public_url: Option<String>,
+    pub recordings_dir: Option<PathBuf>,
+    pub secrets_key_file: Option<PathBuf>,
+    pub request_timeout_secs: Option<u64>,
+    pub retry_base_ms: Option<u64>,
+    pub retry_max_secs: Option<u64>,
+    pub requests_per_minute: Option<u32>,
+    /// Length of the rate window in seconds (60 at RD Station; shorter
+    /// only to test against the stand-in).
+    pub rate_window_secs: Option<u64>,
+    pub concurrency: Option<usize>,
+    pub poll_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -119,6 +169,15 @@ pub struct Overrides {
     /// Channel rung first; `{endpoint}` is the agent's endpoint [default: PJSIP/{endpoint}].
     #[arg(long, env = "DISCA_AGENT_CHANNEL")]
     pub agent_channel: Option<String>,
+    /// The backend's address as managers reach it, for links in CRM notes.
+    #[arg(long, env = "DISCA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Asterisk's recordings directory, for playback on the manager page.
+    #[arg(long, env = "DISCA_RECORDINGS_DIR")]
+    pub recordings_dir: Option<PathBuf>,
+    /// Key file sealing CRM secrets [default: <data dir>/crm-secrets.key].
+    #[arg(long, env = "DISCA_CRM_SECRETS_KEY")]
+    pub crm_secrets_key: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,15 +211,56 @@ impl Settings {
 
     pub fn merge(o: Overrides, f: FileConfig) -> Result<Settings, ConfigError> {
         let secs = |v: Option<u64>, default: u64| Duration::from_secs(v.unwrap_or(default));
+        let data_dir = o
+            .data_dir
+            .or(f.data_dir)
+            .unwrap_or_else(|| PathBuf::from("disca-data"));
+        let public_url = o.public_url.or(f.crm.public_url);
+        if let Some(url) = &public_url {
+            let ok = reqwest::Url::parse(url).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+            });
+            if !ok {
+                return Err(ConfigError::Invalid(
+                    "public_url must be an http(s) address without query or fragment",
+                ));
+            }
+        }
+        let crm = CrmSettings {
+            public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
+            recordings_dir: o.recordings_dir.or(f.crm.recordings_dir),
+            secrets_key_file: o
+                .crm_secrets_key
+                .or(f.crm.secrets_key_file)
+                .unwrap_or_else(|| default_secrets_key(&data_dir)),
+            request_timeout: secs(f.crm.request_timeout_secs, 15),
+            retry_base: Duration::from_millis(f.crm.retry_base_ms.unwrap_or(2000)),
+            retry_max: secs(f.crm.retry_max_secs, 300),
+            requests_per_window: f.crm.requests_per_minute.unwrap_or(120),
+            rate_window: secs(f.crm.rate_window_secs, 60),
+            concurrency: f.crm.concurrency.unwrap_or(8),
+            poll_interval: Duration::from_millis(f.crm.poll_interval_ms.unwrap_or(5000)),
+        };
+        if crm.request_timeout.is_zero()
+            || crm.retry_base.is_zero()
+            || crm.retry_max < crm.retry_base
+            || crm.requests_per_window == 0
+            || crm.rate_window.is_zero()
+            || crm.concurrency == 0
+            || crm.poll_interval.is_zero()
+        {
+            return Err(ConfigError::Invalid(
+                "crm: timeouts, delays, limits and concurrency must be positive, and retry_max at least retry_base",
+            ));
+        }
         let settings = Settings {
             listen: o
                 .listen
                 .or(f.listen)
                 .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
-            data_dir: o
-                .data_dir
-                .or(f.data_dir)
-                .unwrap_or_else(|| PathBuf::from("disca-data")),
+            data_dir,
             log_format: o.log_format.or(f.log_format).unwrap_or(LogFormat::Text),
             ami: AmiSettings {
                 addr: o
@@ -191,6 +291,7 @@ impl Settings {
                 reconcile_interval: secs(f.calls.reconcile_interval_secs, 30),
                 calls_per_minute: f.calls.calls_per_minute.unwrap_or(30),
             },
+            crm,
         };
         if settings.calls.agent_ring_timeout.is_zero()
             || settings.calls.reconcile_interval.is_zero()

@@ -6,6 +6,8 @@
 //! - [`domain`]: validated types (numbers, calls, tenants, users, policy).
 //! - [`storage`]: SQLite, migrations, the ordered call event log.
 //! - [`pbx`]: Originate/Hangup over AMI and the call tracker.
+//! - [`crm`]: every ended call as a note on its RD Station deal (the
+//!   outbox worker, the v1/v2 client, OAuth2, the note's words).
 //! - [`api`]: the HTTP API (axum), SSE, OpenAPI document.
 //! - [`auth`]: bearer tokens and their hashes.
 //! - [`configuration`], [`telemetry`], [`startup`]: settings, logs and
@@ -16,6 +18,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod configuration;
+pub mod crm;
 pub mod domain;
 pub mod pbx;
 pub mod startup;

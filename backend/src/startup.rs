@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use tokio::net::TcpListener;
 
 use crate::api::{AppState, router};
-use crate::configuration::Settings;
+use crate::configuration::{CrmSettings, Settings};
+use crate::crm::SecretKey;
+use crate::crm::connections::Connections;
+use crate::crm::worker::Worker;
 use crate::pbx::Pbx;
 use crate::storage::Store;
 use crate::telemetry::Metrics;
@@ -22,6 +25,10 @@ impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
         let store = Store::open(&settings.data_dir).await?;
         let metrics = Metrics::default();
+        let key = SecretKey::load_or_create(&settings.crm.secrets_key_file)?;
+        let http = crm_http_client(&settings.crm)?;
+        let connections = Connections::new(store.clone(), key, http, settings.crm.clone());
+        tokio::spawn(Worker::new(store.clone(), connections, settings.crm.clone()).run());
         let pbx = Pbx::start(
             &settings.ami,
             &settings.calls,
@@ -46,6 +53,21 @@ impl Application {
             .with_graceful_shutdown(shutdown_signal())
             .await
     }
+}
+
+/// The HTTP client for RD Station: bounded waits, no redirects (a redirect
+/// would carry v1's token in its query elsewhere).
+pub fn crm_http_client(settings: &CrmSettings) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(settings.request_timeout)
+        .connect_timeout(
+            settings
+                .request_timeout
+                .min(std::time::Duration::from_secs(5)),
+        )
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("Disca/", env!("CARGO_PKG_VERSION")))
+        .build()
 }
 
 async fn shutdown_signal() {

@@ -231,6 +231,10 @@ pub struct Call {
     pub recording_file: Option<String>,
     #[serde(default)]
     pub context: CallContext,
+    /// The note to the CRM, once the call has ended (`GET /v1/calls` and
+    /// `GET /v1/calls/{id}`; absent from live events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crm: Option<crate::crm::CrmDelivery>,
 }
 
 impl Call {

@@ -4,6 +4,7 @@
 //! - [`call`]: a call as the backend reports it (states, outcomes, the CRM
 //!   context of the click). The backend stores and serves it, `disca-host`
 //!   relays it, the extension shows it.
+//! - [`crm`]: where a finished call's note to the CRM stands.
 //! - [`api`]: the other bodies of the backend's HTTP API that clients read or
 //!   write (`POST /v1/calls`, `GET /v1/me`, error bodies, pages of calls).
 //! - [`native`]: the versioned native messaging protocol between the browser
@@ -15,7 +16,9 @@
 
 pub mod api;
 pub mod call;
+pub mod crm;
 pub mod native;
 
 pub use api::{ErrorBody, ErrorDetail, Me, Role};
 pub use call::{Call, CallContext, CallState, HangupCause, InvalidContext, Outcome};
+pub use crm::{CrmDelivery, CrmState};

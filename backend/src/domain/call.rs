@@ -72,6 +72,7 @@ impl NewCall {
             hangup_cause: None,
             recording_file: None,
             context: self.context,
+            crm: None,
         }
     }
 }

@@ -8,10 +8,14 @@ use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
+use super::crm::queue_notes;
 use super::events::{CallEvent, append_events};
 use super::{Store, StoreError, Writer, from_millis, parse_column, to_millis};
 use crate::domain::call::NewCall;
-use crate::domain::{Call, CallContext, CallId, E164Number, HangupCause, Outcome, User, call};
+use crate::domain::{
+    Call, CallContext, CallId, CallState, CrmDelivery, CrmState, E164Number, HangupCause, Outcome,
+    User, call,
+};
 
 /// A call to record before its Originate is sent.
 pub struct CreateCall<'a> {
@@ -239,8 +243,9 @@ async fn replays(
     if replayed.is_empty() {
         return Ok(answers);
     }
-    let mut q: QueryBuilder<Sqlite> =
-        QueryBuilder::new(format!("SELECT {CALL_COLUMNS} FROM calls WHERE id IN ("));
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+        "SELECT {CALL_COLUMNS} FROM {CALL_ROWS} WHERE calls.id IN ("
+    ));
     let mut ids = q.separated(", ");
     for (_, id) in &replayed {
         ids.push_bind(id.as_str());
@@ -275,9 +280,15 @@ pub struct CallFilter {
     pub limit: u32,
 }
 
-const CALL_COLUMNS: &str = "id, tenant, user_id, agent_endpoint, to_number, state, outcome, created_at, \
-    agent_answered_at, lead_dialed_at, lead_answered_at, ended_at, ring_seconds, talk_seconds, \
-    hangup_cause_code, hangup_cause_text, recording_file, deal_id, contact_id, contact_name, page_url";
+/// A call and its CRM delivery (when it has ended): `SELECT {CALL_COLUMNS} FROM {CALL_ROWS}`.
+pub(super) const CALL_COLUMNS: &str = "calls.id, calls.tenant, calls.user_id, calls.agent_endpoint, calls.to_number, \
+    calls.state, calls.outcome, calls.created_at, calls.agent_answered_at, calls.lead_dialed_at, \
+    calls.lead_answered_at, calls.ended_at, calls.ring_seconds, calls.talk_seconds, calls.hangup_cause_code, \
+    calls.hangup_cause_text, calls.recording_file, calls.deal_id, calls.contact_id, calls.contact_name, \
+    calls.page_url, d.state AS crm_state, d.deal_id AS crm_deal_id, d.note_id AS crm_note_id, \
+    d.attempts AS crm_attempts, d.last_error AS crm_error, d.next_attempt_at AS crm_next_attempt_at, \
+    d.delivered_at AS crm_delivered_at";
+pub(super) const CALL_ROWS: &str = "calls LEFT JOIN crm_deliveries d ON d.call_id = calls.id";
 
 impl Store {
     /// Records a new call for `req.user`, unless the Idempotency-Key was
@@ -341,13 +352,23 @@ impl Store {
              ring_seconds = v.ring_seconds, talk_seconds = v.talk_seconds, hangup_cause_code = v.hangup_cause_code, \
              hangup_cause_text = v.hangup_cause_text, recording_file = v.recording_file FROM v WHERE calls.id = v.id",
         );
+        let ended: Vec<&Call> = rows
+            .iter()
+            .copied()
+            .filter(|c| c.state == CallState::Ended)
+            .collect();
         let _serialized = self.writer.lock.lock().await;
         let mut tx = self.pool.begin().await?;
         q.build().execute(&mut *tx).await?;
         let events = append_events(&mut tx, versions.iter()).await?;
+        // The call's note joins the outbox in the transaction that ends it.
+        queue_notes(&mut tx, &ended).await?;
         tx.commit().await?;
         for event in events {
             self.writer.publish(event);
+        }
+        if !ended.is_empty() {
+            self.writer.outbox.notify_one();
         }
         Ok(())
     }
@@ -386,7 +407,7 @@ impl Store {
     }
 
     pub async fn call(&self, id: &str) -> Result<Call, StoreError> {
-        let sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = $1");
+        let sql = format!("SELECT {CALL_COLUMNS} FROM {CALL_ROWS} WHERE calls.id = $1");
         let row = sqlx::query(&sql)
             .bind(id)
             .fetch_optional(&self.pool)
@@ -397,7 +418,9 @@ impl Store {
 
     /// Every call not yet ended, oldest first.
     pub async fn live_calls(&self) -> Result<Vec<Call>, StoreError> {
-        let sql = format!("SELECT {CALL_COLUMNS} FROM calls WHERE state <> 'ended' ORDER BY id");
+        let sql = format!(
+            "SELECT {CALL_COLUMNS} FROM {CALL_ROWS} WHERE calls.state <> 'ended' ORDER BY calls.id"
+        );
         sqlx::query(&sql)
             .fetch_all(&self.pool)
             .await?
@@ -407,25 +430,27 @@ impl Store {
     }
 
     pub async fn list_calls(&self, filter: &CallFilter) -> Result<Vec<Call>, StoreError> {
-        let mut q: QueryBuilder<Sqlite> =
-            QueryBuilder::new(format!("SELECT {CALL_COLUMNS} FROM calls WHERE tenant = "));
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            "SELECT {CALL_COLUMNS} FROM {CALL_ROWS} WHERE calls.tenant = "
+        ));
         q.push_bind(&filter.tenant);
         if let Some(user) = &filter.user_id {
-            q.push(" AND user_id = ").push_bind(user);
+            q.push(" AND calls.user_id = ").push_bind(user);
         }
         if let Some(from) = filter.from {
-            q.push(" AND created_at >= ").push_bind(to_millis(from));
+            q.push(" AND calls.created_at >= ")
+                .push_bind(to_millis(from));
         }
         if let Some(to) = filter.to {
-            q.push(" AND created_at < ").push_bind(to_millis(to));
+            q.push(" AND calls.created_at < ").push_bind(to_millis(to));
         }
         if let Some(outcome) = filter.outcome {
-            q.push(" AND outcome = ").push_bind(outcome.as_str());
+            q.push(" AND calls.outcome = ").push_bind(outcome.as_str());
         }
         if let Some(before) = filter.before {
-            q.push(" AND id < ").push_bind(before.to_string());
+            q.push(" AND calls.id < ").push_bind(before.to_string());
         }
-        q.push(" ORDER BY id DESC LIMIT ")
+        q.push(" ORDER BY calls.id DESC LIMIT ")
             .push_bind(i64::from(filter.limit));
         q.build()
             .fetch_all(&self.pool)
@@ -436,7 +461,7 @@ impl Store {
     }
 }
 
-fn call_from_row(row: &SqliteRow) -> Result<Call, StoreError> {
+pub(super) fn call_from_row(row: &SqliteRow) -> Result<Call, StoreError> {
     let millis = |name: &str| -> Result<Option<OffsetDateTime>, StoreError> {
         row.try_get::<Option<i64>, _>(name)?
             .map(from_millis)
@@ -478,5 +503,31 @@ fn call_from_row(row: &SqliteRow) -> Result<Call, StoreError> {
             contact_name: row.try_get("contact_name")?,
             page_url: row.try_get("page_url")?,
         },
+        crm: crm_from_row(row)?,
     })
+}
+
+fn crm_from_row(row: &SqliteRow) -> Result<Option<CrmDelivery>, StoreError> {
+    let Some(state) = row.try_get::<Option<String>, _>("crm_state")? else {
+        return Ok(None);
+    };
+    let millis = |name: &str| -> Result<Option<OffsetDateTime>, StoreError> {
+        row.try_get::<Option<i64>, _>(name)?
+            .map(from_millis)
+            .transpose()
+    };
+    let state: CrmState = parse_column(&state, "crm_deliveries.state")?;
+    Ok(Some(CrmDelivery {
+        state,
+        deal_id: row.try_get("crm_deal_id")?,
+        note_id: row.try_get("crm_note_id")?,
+        attempts: u32::try_from(row.try_get::<i64, _>("crm_attempts")?).unwrap_or(u32::MAX),
+        error: row.try_get("crm_error")?,
+        next_attempt_at: if state == CrmState::Pending {
+            millis("crm_next_attempt_at")?
+        } else {
+            None
+        },
+        delivered_at: millis("crm_delivered_at")?,
+    }))
 }

@@ -4,6 +4,7 @@
 //! under one lock, so the live stream sees changes in `seq` order.
 
 mod calls;
+mod crm;
 mod events;
 mod tenants;
 mod users;
@@ -16,9 +17,10 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use time::OffsetDateTime;
-use tokio::sync::{Mutex, broadcast, mpsc};
+use tokio::sync::{Mutex, Notify, broadcast, mpsc};
 
 pub use calls::{CallFilter, CreateCall, Created};
+pub use crm::{AccountRow, Delivery, DeliveryUpdate, NewAccount};
 pub use events::CallEvent;
 pub use users::NewUser;
 
@@ -63,6 +65,8 @@ struct Writer {
     pool: SqlitePool,
     lock: Arc<Mutex<()>>,
     events: broadcast::Sender<Arc<CallEvent>>,
+    /// Woken when notes join the CRM outbox.
+    outbox: Arc<Notify>,
 }
 
 impl Store {
@@ -87,6 +91,7 @@ impl Store {
             pool: pool.clone(),
             lock: Arc::new(Mutex::new(())),
             events,
+            outbox: Arc::default(),
         };
         let (creates, requests) = mpsc::unbounded_channel();
         tokio::spawn(calls::run_creates(writer.clone(), requests));

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::tenants::tenant_from_row;
 use super::{Store, StoreError, is_unique_violation, parse_column, to_millis};
-use crate::domain::{Extension, Role, User};
+use crate::domain::{CrmUserId, Extension, Role, User};
 
 /// A user to create; the token hash comes from [`crate::auth`].
 pub struct NewUser<'a> {
@@ -43,6 +43,27 @@ impl Store {
             _ => e.into(),
         })?;
         self.user_where("u.id = $1", &id).await
+    }
+
+    /// Sets (or clears) the CRM user of the tenant's user with `email`: the
+    /// author of that salesperson's notes in RD Station CRM.
+    pub async fn set_crm_user(
+        &self,
+        tenant: &str,
+        email: &str,
+        crm_user_id: Option<&CrmUserId>,
+    ) -> Result<(), StoreError> {
+        let done =
+            sqlx::query("UPDATE users SET crm_user_id = $3 WHERE tenant = $1 AND email = $2")
+                .bind(tenant)
+                .bind(email)
+                .bind(crm_user_id.map(CrmUserId::as_str))
+                .execute(&self.pool)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     /// The user holding the token whose hash is `token_hash`.

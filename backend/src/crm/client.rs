@@ -1,0 +1,393 @@
+//! The RD Station CRM client: one per tenant connection, API v1 (instance
+//! token in the query) or v2 (OAuth2 bearer), behind the same three
+//! operations the delivery needs. Every request waits for the tenant's
+//! [`RateLimiter`]; a 429 pauses it for `Retry-After`.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use reqwest::RequestBuilder;
+use serde_json::{Value, json};
+
+use super::error::CrmError;
+use super::lookup::{Candidate, MAX_CANDIDATES};
+use super::oauth::OAuth;
+use super::rate_limit::RateLimiter;
+use super::secrets::Secret;
+use crate::domain::{CrmUserId, DealId};
+
+/// Largest answer read from RD Station (a page of 100 long notes fits).
+const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+/// v1 lists at most 200 per page, and at most the first 10,000 records.
+const V1_PAGE: usize = 200;
+const V1_MAX_PAGES: usize = 50;
+const V2_PAGE: usize = 100;
+const V2_MAX_PAGES: usize = 100;
+
+pub struct CrmClient {
+    http: reqwest::Client,
+    limiter: Arc<RateLimiter>,
+    api: Api,
+}
+
+pub enum Api {
+    /// `base` is `https://crm.rdstation.com/api/v1`.
+    V1 { base: String, token: Secret },
+    /// `base` is `https://api.rd.services/crm/v2`.
+    V2 { base: String, auth: OAuth },
+}
+
+/// `GET /token/check` of v1.
+#[derive(Debug)]
+pub struct TokenOwner {
+    pub name: String,
+    pub email: String,
+    pub organization: String,
+}
+
+impl CrmClient {
+    pub fn new(http: reqwest::Client, limiter: Arc<RateLimiter>, api: Api) -> CrmClient {
+        CrmClient { http, limiter, api }
+    }
+
+    /// Writes a note on `deal`; returns its id. v1 needs the note's author.
+    pub async fn create_note(
+        &self,
+        deal: &DealId,
+        author: Option<&CrmUserId>,
+        text: &str,
+    ) -> Result<String, CrmError> {
+        match &self.api {
+            Api::V1 { base, token } => {
+                let author = author.ok_or_else(missing_author)?;
+                let body = json!({"activity": {"deal_id": deal.as_str(), "user_id": author.as_str(), "text": text}});
+                let answer = self
+                    .send(|| {
+                        self.http
+                            .post(format!("{base}/activities"))
+                            .query(&[("token", token.expose())])
+                            .json(&body)
+                    })
+                    .await?;
+                id_of(&answer).ok_or_else(|| unexpected("a nota criada veio sem _id"))
+            }
+            Api::V2 { base, auth } => {
+                let body = json!({"data": {"description": text}});
+                let url = format!("{base}/deals/{deal}/notes");
+                let answer = self
+                    .send_v2(auth, |bearer| {
+                        self.http.post(&url).bearer_auth(bearer).json(&body)
+                    })
+                    .await?;
+                answer
+                    .get("data")
+                    .and_then(id_of)
+                    .ok_or_else(|| unexpected("a nota criada veio sem id"))
+            }
+        }
+    }
+
+    /// The id of a note on `deal` containing `needle` (the call's marker),
+    /// written since `since` (v1 filters by date and author; v2 reads all
+    /// the deal's notes).
+    pub async fn find_note(
+        &self,
+        deal: &DealId,
+        author: Option<&CrmUserId>,
+        since: Date,
+        needle: &str,
+    ) -> Result<Option<String>, CrmError> {
+        match &self.api {
+            Api::V1 { base, token } => {
+                let since = since.to_string();
+                for page in 1..=V1_MAX_PAGES {
+                    let (page, limit) = (page.to_string(), V1_PAGE.to_string());
+                    let mut query = vec![
+                        ("token", token.expose()),
+                        ("deal_id", deal.as_str()),
+                        ("start_date", &since),
+                        ("page", &page),
+                        ("limit", &limit),
+                    ];
+                    if let Some(author) = author {
+                        query.push(("user_id", author.as_str()));
+                    }
+                    let answer = self
+                        .send(|| self.http.get(format!("{base}/activities")).query(&query))
+                        .await?;
+                    let notes = list(&answer, "activities");
+                    if let Some(note) = notes.iter().find(|n| text_has(n, "text", needle)) {
+                        return Ok(id_of(note));
+                    }
+                    if notes.len() < V1_PAGE {
+                        break;
+                    }
+                }
+                Ok(None)
+            }
+            Api::V2 { base, auth } => {
+                let url = format!("{base}/deals/{deal}/notes");
+                for page in 1..=V2_MAX_PAGES {
+                    let query = [
+                        ("page[number]", page.to_string()),
+                        ("page[size]", V2_PAGE.to_string()),
+                    ];
+                    let answer = self
+                        .send_v2(auth, |bearer| {
+                            self.http.get(&url).bearer_auth(bearer).query(&query)
+                        })
+                        .await?;
+                    let notes = list(&answer, "data");
+                    if let Some(note) = notes.iter().find(|n| text_has(n, "description", needle)) {
+                        return Ok(id_of(note));
+                    }
+                    let more = answer
+                        .pointer("/links/next")
+                        .is_some_and(|next| !next.is_null());
+                    if !more || notes.is_empty() {
+                        break;
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// The deals of every contact with this phone number, as candidates
+    /// for [`super::lookup::choose`].
+    pub async fn deals_for_phone(&self, e164: &str) -> Result<Vec<Candidate>, CrmError> {
+        let mut ids: Vec<DealId> = Vec::new();
+        let mut add = |id: Option<&str>| {
+            if let Some(id) = id.and_then(|i| DealId::parse(i).ok())
+                && !ids.contains(&id)
+                && ids.len() < MAX_CANDIDATES
+            {
+                ids.push(id);
+            }
+        };
+        match &self.api {
+            Api::V1 { base, token } => {
+                let answer = self
+                    .send(|| {
+                        self.http.get(format!("{base}/contacts")).query(&[
+                            ("token", token.expose()),
+                            ("phone", e164),
+                            ("limit", "200"),
+                        ])
+                    })
+                    .await?;
+                for contact in list(&answer, "contacts") {
+                    for deal in contact
+                        .get("deals")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        add(deal
+                            .get("_id")
+                            .or_else(|| deal.get("id"))
+                            .and_then(Value::as_str));
+                    }
+                }
+            }
+            Api::V2 { base, auth } => {
+                let filter = format!("phone:{e164}");
+                let answer = self
+                    .send_v2(auth, |bearer| {
+                        self.http
+                            .get(format!("{base}/contacts"))
+                            .bearer_auth(bearer)
+                            .query(&[("filter", filter.as_str()), ("page[size]", "100")])
+                    })
+                    .await?;
+                for contact in list(&answer, "data") {
+                    for id in contact
+                        .get("deal_ids")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        add(id.as_str());
+                    }
+                }
+            }
+        }
+        let mut candidates = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.deal(&id).await {
+                Ok(candidate) => candidates.push(candidate),
+                // Deleted or hidden meanwhile: not a candidate.
+                Err(CrmError::Permanent { status: 404, .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(candidates)
+    }
+
+    async fn deal(&self, id: &DealId) -> Result<Candidate, CrmError> {
+        let timestamp = |v: Option<&Value>| {
+            v.and_then(Value::as_str)
+                .and_then(|s| s.parse::<Timestamp>().ok())
+        };
+        match &self.api {
+            Api::V1 { base, token } => {
+                let deal = self
+                    .send(|| {
+                        self.http
+                            .get(format!("{base}/deals/{id}"))
+                            .query(&[("token", token.expose())])
+                    })
+                    .await?;
+                Ok(Candidate {
+                    id: id.clone(),
+                    // `win` is null while the deal is open, true/false once closed.
+                    open: deal.get("win").is_none_or(Value::is_null)
+                        && deal.get("closed_at").is_none_or(Value::is_null),
+                    owner_id: deal
+                        .pointer("/user/_id")
+                        .or_else(|| deal.pointer("/user/id"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    updated_at: timestamp(deal.get("updated_at")),
+                })
+            }
+            Api::V2 { base, auth } => {
+                let url = format!("{base}/deals/{id}");
+                let answer = self
+                    .send_v2(auth, |bearer| self.http.get(&url).bearer_auth(bearer))
+                    .await?;
+                let deal = answer.get("data").unwrap_or(&Value::Null);
+                Ok(Candidate {
+                    id: id.clone(),
+                    open: deal.get("status").and_then(Value::as_str) == Some("open"),
+                    owner_id: deal
+                        .get("owner_id")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    updated_at: timestamp(deal.get("updated_at")),
+                })
+            }
+        }
+    }
+
+    /// v1's `GET /token/check`: whose token this is (to confirm a connection).
+    pub async fn token_owner(&self) -> Result<TokenOwner, CrmError> {
+        let Api::V1 { base, token } = &self.api else {
+            return Err(unexpected("token/check existe só na API v1"));
+        };
+        let answer = self
+            .send(|| {
+                self.http
+                    .get(format!("{base}/token/check"))
+                    .query(&[("token", token.expose())])
+            })
+            .await?;
+        let field = |name: &str| {
+            answer
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Ok(TokenOwner {
+            name: field("name"),
+            email: field("email"),
+            organization: field("organization"),
+        })
+    }
+
+    /// A v2 request with a valid access token; a 401 (expired or revoked
+    /// access token) refreshes it once and tries again.
+    async fn send_v2(
+        &self,
+        auth: &OAuth,
+        request: impl Fn(&str) -> RequestBuilder,
+    ) -> Result<Value, CrmError> {
+        let bearer = auth.access_token(&self.http).await?;
+        match self.send(|| request(bearer.expose())).await {
+            Err(CrmError::Permanent { status: 401, .. }) => {
+                auth.forget(&bearer).await;
+                let bearer = auth.access_token(&self.http).await?;
+                self.send(|| request(bearer.expose())).await
+            }
+            other => other,
+        }
+    }
+
+    /// One request within the rate limit; the answer's JSON, or the error
+    /// it means.
+    async fn send(&self, request: impl FnOnce() -> RequestBuilder) -> Result<Value, CrmError> {
+        self.limiter.acquire().await;
+        let response = request().send().await.map_err(CrmError::network)?;
+        let (status, headers) = (response.status(), response.headers().clone());
+        let body = read_limited(response).await?;
+        if !status.is_success() {
+            let error = CrmError::from_response(status, &headers, &body);
+            if let CrmError::Temporary {
+                rate_limited: true,
+                retry_after,
+                ..
+            } = &error
+            {
+                self.limiter
+                    .pause(retry_after.unwrap_or(super::RATE_LIMIT_PAUSE));
+            }
+            return Err(error);
+        }
+        serde_json::from_slice(&body).map_err(|_| {
+            CrmError::temporary(format!(
+                "RD Station respondeu HTTP {} sem JSON",
+                status.as_u16()
+            ))
+        })
+    }
+}
+
+async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, CrmError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(CrmError::network)? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(CrmError::temporary("resposta do RD Station grande demais"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn list<'a>(answer: &'a Value, key: &str) -> &'a [Value] {
+    answer
+        .get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+fn id_of(record: &Value) -> Option<String> {
+    record
+        .get("_id")
+        .or_else(|| record.get("id"))
+        .and_then(|id| match id {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+}
+
+fn text_has(note: &Value, field: &str, needle: &str) -> bool {
+    note.get(field)
+        .and_then(Value::as_str)
+        .is_some_and(|text| text.contains(needle))
+}
+
+fn missing_author() -> CrmError {
+    CrmError::Permanent {
+        status: 0,
+        message: "o vendedor não tem usuário do RD Station CRM associado \
+                  (disca-backend user set-crm-user)"
+            .into(),
+    }
+}
+
+fn unexpected(what: &str) -> CrmError {
+    CrmError::temporary(format!("resposta inesperada do RD Station: {what}"))
+}

@@ -1,0 +1,263 @@
+//! How a CRM answer is read when it is not a success: temporary (try again
+//! later) or permanent (stop, and show managers the CRM's own message).
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde_json::Value;
+
+/// Longest CRM message kept (the rest of an error page is noise).
+const MAX_MESSAGE_CHARS: usize = 300;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CrmError {
+    /// Worth retrying: the network, a timeout, 5xx, an HTML error page, 429.
+    #[error("{message}")]
+    Temporary {
+        message: String,
+        /// The CRM's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+        /// A 429: the whole connection should slow down, not just this note.
+        rate_limited: bool,
+    },
+    /// Retrying the same request cannot help (401, 403, 404, 422...).
+    #[error("{message}")]
+    Permanent { status: u16, message: String },
+}
+
+impl CrmError {
+    pub fn temporary(message: impl Into<String>) -> CrmError {
+        CrmError::Temporary {
+            message: message.into(),
+            retry_after: None,
+            rate_limited: false,
+        }
+    }
+
+    /// A request that got no answer. The URL (which carries v1's token) is
+    /// left out of the message.
+    pub fn network(e: reqwest::Error) -> CrmError {
+        let what = if e.is_timeout() {
+            "o RD Station não respondeu a tempo"
+        } else if e.is_connect() {
+            "não foi possível conectar ao RD Station"
+        } else {
+            "a conexão com o RD Station falhou"
+        };
+        CrmError::temporary(format!("{what} ({})", e.without_url()))
+    }
+
+    /// An answer that is not a success, read by status and body.
+    pub fn from_response(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> CrmError {
+        let crm_message = message_of(body);
+        let said = |default: &str| crm_message.clone().unwrap_or_else(|| default.to_owned());
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return CrmError::Temporary {
+                message: format!(
+                    "RD Station limitou as requisições (HTTP 429): {}",
+                    said("limite de requisições por minuto")
+                ),
+                retry_after: retry_after(headers),
+                rate_limited: true,
+            };
+        }
+        if status.is_server_error() || crm_message.is_none() && !status.is_client_error() {
+            let body = match &crm_message {
+                Some(m) => m.clone(),
+                None if looks_like_html(body) => "página de erro em HTML".to_owned(),
+                None => "resposta sem detalhes".to_owned(),
+            };
+            return CrmError::Temporary {
+                message: format!("RD Station com erro (HTTP {}): {body}", status.as_u16()),
+                retry_after: retry_after(headers),
+                rate_limited: false,
+            };
+        }
+        // 408 and 425 are about timing, not about the request.
+        if matches!(status.as_u16(), 408 | 425) {
+            return CrmError::temporary(format!(
+                "RD Station não concluiu o pedido (HTTP {})",
+                status.as_u16()
+            ));
+        }
+        CrmError::Permanent {
+            status: status.as_u16(),
+            message: format!(
+                "RD Station recusou (HTTP {}): {}",
+                status.as_u16(),
+                said("sem mensagem")
+            ),
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            CrmError::Temporary { message, .. } | CrmError::Permanent { message, .. } => message,
+        }
+    }
+}
+
+/// The human part of an error body, in any of RD Station's shapes:
+/// `{"error": "..."}`, `{"errors": {"error_message": "..."}}`,
+/// `{"errors": {"field": ["..."]}}`, `{"errors": [{"detail": "..."}]}`,
+/// OAuth2's `{"error_description": "..."}`.
+fn message_of(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let text = if let Some(d) = value.get("error_description").and_then(Value::as_str) {
+        d.to_owned()
+    } else if let Some(e) = value.get("error").and_then(Value::as_str) {
+        e.to_owned()
+    } else {
+        match value.get("errors")? {
+            Value::Array(list) => list
+                .iter()
+                .filter_map(|e| {
+                    e.get("detail")
+                        .or_else(|| e.get("title"))
+                        .and_then(Value::as_str)
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            Value::Object(map) => match map.get("error_message").and_then(Value::as_str) {
+                Some(m) => m.to_owned(),
+                None => map
+                    .iter()
+                    .filter(|(k, _)| *k != "error_type")
+                    .map(|(field, v)| {
+                        let messages: Vec<&str> = match v {
+                            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+                            Value::String(s) => vec![s.as_str()],
+                            _ => Vec::new(),
+                        };
+                        format!("{field} {}", messages.join(", "))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            },
+            Value::String(s) => s.clone(),
+            _ => return None,
+        }
+    };
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_MESSAGE_CHARS)
+        .collect();
+    let clean = clean.trim().to_owned();
+    (!clean.is_empty()).then_some(clean)
+}
+
+fn looks_like_html(body: &[u8]) -> bool {
+    let start = String::from_utf8_lossy(&body[..body.len().min(256)]).to_ascii_lowercase();
+    start.trim_start().starts_with('<')
+}
+
+/// `Retry-After` as seconds or as an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    fn read(status: u16, body: &str) -> CrmError {
+        CrmError::from_response(
+            StatusCode::from_u16(status).unwrap(),
+            &HeaderMap::new(),
+            body.as_bytes(),
+        )
+    }
+
+    #[test]
+    fn rd_station_errors_are_sorted_and_keep_their_words() {
+        assert_eq!(
+            read(401, r#"{"error": "Permission denied."}"#),
+            CrmError::Permanent {
+                status: 401,
+                message: "RD Station recusou (HTTP 401): Permission denied.".into()
+            }
+        );
+        assert_eq!(
+            read(404, r#"{"errors": {"error_type": "RESOURCE_NOT_FOUND", "error_message": "Deal not found."}}"#).message(),
+            "RD Station recusou (HTTP 404): Deal not found."
+        );
+        assert_eq!(
+            read(422, r#"{"errors": {"user_id": ["não é válido"]}}"#).message(),
+            "RD Station recusou (HTTP 422): user_id não é válido"
+        );
+        assert_eq!(
+            read(404, r#"{"errors": [{"status": "404", "code": "RESOURCE_NOT_FOUND", "detail": "The deal could not be found."}]}"#).message(),
+            "RD Station recusou (HTTP 404): The deal could not be found."
+        );
+        assert!(matches!(
+            read(403, r#"{"error": "forbidden"}"#),
+            CrmError::Permanent { status: 403, .. }
+        ));
+        let html = read(500, "<!DOCTYPE html><html><body>We're sorry</body></html>");
+        assert_eq!(
+            html.message(),
+            "RD Station com erro (HTTP 500): página de erro em HTML"
+        );
+        assert!(matches!(
+            html,
+            CrmError::Temporary {
+                rate_limited: false,
+                ..
+            }
+        ));
+        assert!(matches!(read(503, ""), CrmError::Temporary { .. }));
+    }
+
+    #[test]
+    fn a_429_slows_everything_down_for_as_long_as_asked() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        let e = CrmError::from_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            &headers,
+            br#"{"errors": {"error_type": "RATE_LIMIT_EXCEDDED", "error_message": "API rate limit exceeded"}}"#,
+        );
+        assert_eq!(
+            e,
+            CrmError::Temporary {
+                message: "RD Station limitou as requisições (HTTP 429): API rate limit exceeded"
+                    .into(),
+                retry_after: Some(Duration::from_secs(7)),
+                rate_limited: true,
+            }
+        );
+        let in_a_while = std::time::SystemTime::now() + Duration::from_secs(30);
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_str(&httpdate::fmt_http_date(in_a_while)).unwrap(),
+        );
+        let CrmError::Temporary {
+            retry_after: Some(wait),
+            ..
+        } = CrmError::from_response(StatusCode::TOO_MANY_REQUESTS, &headers, b"")
+        else {
+            panic!("a 429 is temporary");
+        };
+        assert!((28..=30).contains(&wait.as_secs()), "{wait:?}");
+    }
+
+    #[test]
+    fn messages_are_one_short_clean_line() {
+        let long = format!(r#"{{"error": "a\r\nb{}"}}"#, "x".repeat(1000));
+        let e = read(400, &long);
+        assert!(!e.message().contains('\n'));
+        assert!(e.message().chars().count() < MAX_MESSAGE_CHARS + 40);
+    }
+}

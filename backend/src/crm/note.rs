@@ -1,0 +1,322 @@
+//! The note a finished call leaves on its deal, in Brazilian Portuguese, for
+//! a manager scanning the deal's history: one fact per line, the outcome
+//! first, times in São Paulo's time zone, and the Disca call id last (which
+//! is also how a note already written is recognised).
+
+use std::fmt::Write;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use time::OffsetDateTime;
+
+use crate::domain::{Call, Outcome};
+
+/// The time zone managers read times in ("horário de Brasília").
+const ZONE: &str = "America/Sao_Paulo";
+
+/// What a note says besides the call itself.
+pub struct NoteContext<'a> {
+    /// The salesperson's name.
+    pub caller: &'a str,
+    /// The backend's address as managers reach it (`https://disca.example.com`),
+    /// for the recording link; without it the note names the file.
+    pub public_url: Option<&'a str>,
+}
+
+/// The line that identifies the call; looked for among a deal's notes
+/// before a note is sent again.
+pub fn marker(call_id: &str) -> String {
+    format!("ID da ligação no Disca: {call_id}")
+}
+
+/// The note of an ended call.
+pub fn render(call: &Call, ctx: &NoteContext<'_>) -> String {
+    let mut note = String::new();
+    let outcome = call.outcome.unwrap_or(Outcome::Failed);
+    // `write!` to a String cannot fail.
+    let _ = writeln!(note, "Ligação pelo Disca: {}", outcome_words(outcome));
+    let _ = writeln!(note, "Vendedor: {}", ctx.caller);
+    let _ = writeln!(note, "Número: {}", national_format(&call.to));
+    if let Some(name) = &call.context.contact_name {
+        let _ = writeln!(note, "Contato: {name}");
+    }
+    let _ = writeln!(
+        note,
+        "Data e hora: {} (horário de Brasília)",
+        sao_paulo_time(call.created_at)
+    );
+    let lead_dialed = call.lead_dialed_at.is_some();
+    let ring = match call.ring_seconds {
+        Some(s) if lead_dialed => duration_words(s),
+        _ => "o número do cliente não chegou a ser chamado".to_owned(),
+    };
+    let _ = writeln!(note, "Tempo chamando: {ring}");
+    let talk = match call.talk_seconds {
+        Some(s) if outcome == Outcome::Answered => duration_words(s),
+        _ => "não houve conversa".to_owned(),
+    };
+    let _ = writeln!(note, "Duração da conversa: {talk}");
+    if let Some(cause) = &call.hangup_cause {
+        let _ = writeln!(
+            note,
+            "Motivo do encerramento: {} (causa {})",
+            cause_words(cause.code),
+            cause.code
+        );
+    }
+    let recording = match (&call.recording_file, ctx.public_url) {
+        (Some(_), _) if outcome != Outcome::Answered => "não há".to_owned(),
+        (Some(_), Some(base)) => format!(
+            "{}/manager/calls/{}/recording",
+            base.trim_end_matches('/'),
+            call.id
+        ),
+        (Some(file), None) => format!("arquivo {file} no servidor do Disca"),
+        (None, _) => "não há".to_owned(),
+    };
+    let _ = writeln!(note, "Gravação: {recording}");
+    note.push_str(&marker(&call.id));
+    note
+}
+
+/// The outcome as a manager would say it.
+pub fn outcome_words(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Answered => "atendida",
+        Outcome::NoAnswer => "não atendida (o cliente não atendeu)",
+        Outcome::Busy => "ocupado",
+        Outcome::Rejected => "recusada pelo cliente",
+        Outcome::Failed => "falhou (a ligação não pôde ser completada)",
+        Outcome::AgentNoAnswer => "não realizada (o vendedor não atendeu o próprio telefone)",
+        Outcome::Canceled => "cancelada pelo vendedor antes do atendimento",
+    }
+}
+
+/// A Q.850 cause in words; the code follows in the note for the rest.
+fn cause_words(code: i64) -> &'static str {
+    match code {
+        1 => "número inexistente",
+        3 => "sem rota para o destino",
+        16 => "desligamento normal",
+        17 => "linha ocupada",
+        18 => "sem resposta do aparelho",
+        19 => "chamou e ninguém atendeu",
+        20 => "assinante ausente",
+        21 => "ligação recusada",
+        22 => "número mudou",
+        27 => "destino fora de serviço",
+        28 => "número em formato inválido",
+        31 => "encerramento normal sem causa informada",
+        34 | 42 | 44 => "sem linha disponível na operadora",
+        38 | 41 => "falha na rede da operadora",
+        127 => "erro de interligação entre operadoras",
+        _ => "outra causa informada pela central",
+    }
+}
+
+/// `+5511987654321` → `(11) 98765-4321`; numbers of other countries keep
+/// their international form (`+1 212-555-0123`).
+pub fn national_format(e164: &str) -> String {
+    match phonenumber::parse(None, e164) {
+        Ok(number) if number.code().value() == 55 => number
+            .format()
+            .mode(phonenumber::Mode::National)
+            .to_string(),
+        Ok(number) => number
+            .format()
+            .mode(phonenumber::Mode::International)
+            .to_string(),
+        Err(_) => e164.to_owned(),
+    }
+}
+
+/// `21/11/2026 14:03`, in São Paulo.
+pub fn sao_paulo_time(at: OffsetDateTime) -> String {
+    let zone = TimeZone::get(ZONE).unwrap_or(TimeZone::UTC);
+    let millis = i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or_default();
+    match Timestamp::from_millisecond(millis) {
+        Ok(ts) => ts.to_zoned(zone).strftime("%d/%m/%Y %H:%M").to_string(),
+        Err(_) => at.to_string(),
+    }
+}
+
+/// `45 s`, `3 min 05 s`, `1 h 02 min 05 s`.
+pub fn duration_words(seconds: i64) -> String {
+    let s = seconds.max(0);
+    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
+    match (h, m) {
+        (0, 0) => format!("{s} s"),
+        (0, _) => format!("{m} min {s:02} s"),
+        _ => format!("{h} h {m:02} min {s:02} s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::domain::{CallContext, CallState, HangupCause};
+
+    fn ended(outcome: Outcome) -> Call {
+        let created = datetime!(2026-11-21 17:03:20 UTC);
+        Call {
+            id: "0193a1b2-0000-7000-8000-000000000001".into(),
+            tenant: "acme".into(),
+            user_id: "u1".into(),
+            agent_endpoint: "acme-1001".into(),
+            to: "+5511987654321".into(),
+            state: CallState::Ended,
+            outcome: Some(outcome),
+            created_at: created,
+            agent_answered_at: Some(datetime!(2026-11-21 17:03:24 UTC)),
+            lead_dialed_at: Some(datetime!(2026-11-21 17:03:24 UTC)),
+            lead_answered_at: None,
+            ended_at: Some(datetime!(2026-11-21 17:04:00 UTC)),
+            ring_seconds: Some(12),
+            talk_seconds: None,
+            hangup_cause: None,
+            recording_file: None,
+            context: CallContext {
+                deal_id: Some("5f1e7a9b2c3d4e5f6a7b8c9d".into()),
+                contact_name: Some("Maria da Silva".into()),
+                ..CallContext::default()
+            },
+            crm: None,
+        }
+    }
+
+    const CTX: NoteContext<'static> = NoteContext {
+        caller: "Ana Souza",
+        public_url: Some("https://disca.example.com/"),
+    };
+
+    #[test]
+    fn an_answered_call() {
+        let mut call = ended(Outcome::Answered);
+        call.talk_seconds = Some(205);
+        call.hangup_cause = Some(HangupCause {
+            code: 16,
+            text: "Normal Clearing".into(),
+        });
+        call.recording_file = Some("acme-0193a1b2.wav".into());
+        assert_eq!(
+            render(&call, &CTX),
+            "Ligação pelo Disca: atendida\n\
+             Vendedor: Ana Souza\n\
+             Número: (11) 98765-4321\n\
+             Contato: Maria da Silva\n\
+             Data e hora: 21/11/2026 14:03 (horário de Brasília)\n\
+             Tempo chamando: 12 s\n\
+             Duração da conversa: 3 min 25 s\n\
+             Motivo do encerramento: desligamento normal (causa 16)\n\
+             Gravação: https://disca.example.com/manager/calls/0193a1b2-0000-7000-8000-000000000001/recording\n\
+             ID da ligação no Disca: 0193a1b2-0000-7000-8000-000000000001"
+        );
+        let without_url = NoteContext {
+            public_url: None,
+            ..CTX
+        };
+        assert!(
+            render(&call, &without_url)
+                .contains("Gravação: arquivo acme-0193a1b2.wav no servidor do Disca\n")
+        );
+    }
+
+    #[test]
+    fn every_outcome_reads_in_words() {
+        let cases = [
+            (
+                Outcome::NoAnswer,
+                19,
+                "Ligação pelo Disca: não atendida (o cliente não atendeu)",
+                "chamou e ninguém atendeu (causa 19)",
+            ),
+            (
+                Outcome::Busy,
+                17,
+                "Ligação pelo Disca: ocupado",
+                "linha ocupada (causa 17)",
+            ),
+            (
+                Outcome::Rejected,
+                21,
+                "Ligação pelo Disca: recusada pelo cliente",
+                "ligação recusada (causa 21)",
+            ),
+            (
+                Outcome::Failed,
+                34,
+                "Ligação pelo Disca: falhou (a ligação não pôde ser completada)",
+                "sem linha disponível na operadora (causa 34)",
+            ),
+            (
+                Outcome::Canceled,
+                16,
+                "Ligação pelo Disca: cancelada pelo vendedor antes do atendimento",
+                "desligamento normal (causa 16)",
+            ),
+            (
+                Outcome::AgentNoAnswer,
+                19,
+                "Ligação pelo Disca: não realizada (o vendedor não atendeu o próprio telefone)",
+                "chamou e ninguém atendeu (causa 19)",
+            ),
+        ];
+        for (outcome, code, first_line, cause) in cases {
+            let mut call = ended(outcome);
+            call.hangup_cause = Some(HangupCause {
+                code,
+                text: String::new(),
+            });
+            call.recording_file = Some("acme-x.wav".into());
+            if outcome == Outcome::AgentNoAnswer {
+                call.lead_dialed_at = None;
+                call.ring_seconds = None;
+            }
+            let note = render(&call, &CTX);
+            assert_eq!(note.lines().next(), Some(first_line), "{outcome:?}");
+            assert!(
+                note.contains(&format!("Motivo do encerramento: {cause}\n")),
+                "{note}"
+            );
+            assert!(
+                note.contains("Duração da conversa: não houve conversa\n"),
+                "{note}"
+            );
+            assert!(note.contains("Gravação: não há\n"), "{note}");
+            assert!(note.ends_with(&marker(&call.id)));
+            let ring = if outcome == Outcome::AgentNoAnswer {
+                "Tempo chamando: o número do cliente não chegou a ser chamado\n"
+            } else {
+                "Tempo chamando: 12 s\n"
+            };
+            assert!(note.contains(ring), "{note}");
+        }
+    }
+
+    #[test]
+    fn numbers_and_durations_read_naturally() {
+        assert_eq!(national_format("+552123456789"), "(21) 2345-6789");
+        assert_eq!(national_format("+5508001234567"), "0800 123 4567");
+        assert_eq!(national_format("+12125550123"), "+1 212-555-0123");
+        assert_eq!(duration_words(0), "0 s");
+        assert_eq!(duration_words(59), "59 s");
+        assert_eq!(duration_words(65), "1 min 05 s");
+        assert_eq!(duration_words(3725), "1 h 02 min 05 s");
+    }
+
+    #[test]
+    fn times_are_in_sao_paulo() {
+        // UTC−3 all year since 2019.
+        assert_eq!(
+            sao_paulo_time(datetime!(2026-01-15 02:30 UTC)),
+            "14/01/2026 23:30"
+        );
+        // In 2018 São Paulo still had summer time (UTC−2).
+        assert_eq!(
+            sao_paulo_time(datetime!(2018-12-01 12:00 UTC)),
+            "01/12/2018 10:00"
+        );
+    }
+}
