@@ -103,7 +103,7 @@ pub struct FileConfig {
     pub crm: FileCrm,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileCrm {
     pub public_url: Option<String>,

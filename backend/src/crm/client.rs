@@ -318,8 +318,18 @@ impl CrmClient {
     /// One request within the rate limit; the answer's JSON, or the error
     /// it means.
     async fn send(&self, request: impl FnOnce() -> RequestBuilder) -> Result<Value, CrmError> {
-        self.limiter.acquire().await;
-        let response = request().send().await.map_err(CrmError::network)?;
+        let slot = self.limiter.acquire().await;
+        let response = match request().send().await {
+            Ok(response) => response,
+            Err(e) => {
+                // Refused or reset: RD Station never saw it. A timeout may
+                // have been counted there, so it stays counted here.
+                if !e.is_timeout() {
+                    self.limiter.refund(slot);
+                }
+                return Err(CrmError::network(e));
+            }
+        };
         let (status, headers) = (response.status(), response.headers().clone());
         let body = read_limited(response).await?;
         if !status.is_success() {

@@ -32,8 +32,8 @@ impl RateLimiter {
         }
     }
 
-    /// Waits until one more request fits, and counts it.
-    pub async fn acquire(&self) {
+    /// Waits until one more request fits, and counts it; returns its slot.
+    pub async fn acquire(&self) -> Instant {
         loop {
             let wait = {
                 let now = Instant::now();
@@ -49,7 +49,7 @@ impl RateLimiter {
                     Some(until) if until > now => until - now,
                     _ if state.sent.len() < self.requests => {
                         state.sent.push_back(now);
-                        return;
+                        return now;
                     }
                     _ => {
                         let oldest = state.sent.front().copied().unwrap_or(now);
@@ -58,6 +58,16 @@ impl RateLimiter {
                 }
             };
             tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+        }
+    }
+
+    /// Gives back the slot of a request that never reached RD Station (the
+    /// connection was refused or reset), which RD Station did not count
+    /// either: an outage does not use up the next minute's requests.
+    pub fn refund(&self, slot: Instant) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = state.sent.iter().position(|&t| t == slot) {
+            state.sent.remove(at);
         }
     }
 
@@ -85,6 +95,19 @@ mod tests {
             times.push(start.elapsed().as_secs());
         }
         assert_eq!(times, [0, 0, 0, 60, 60, 60, 120]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refunded_slots_are_free_again() {
+        let limiter = RateLimiter::new(2, Duration::from_secs(60));
+        let start = Instant::now();
+        let slot = limiter.acquire().await;
+        limiter.acquire().await;
+        limiter.refund(slot);
+        limiter.acquire().await;
+        assert_eq!(start.elapsed().as_secs(), 0);
+        limiter.acquire().await;
+        assert_eq!(start.elapsed().as_secs(), 60);
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,0 +1,920 @@
+//! CRM write-back against the RD Station stand-in over real HTTP: the real
+//! backend on a random port with its own database file, calls ended through
+//! `Store::save_calls` (the path the PBX tracker takes), and the notes read
+//! back from the stand-in. Faults: 429 storms, RD Station down for 100
+//! calls, a timeout after the note was stored, permanent errors, and the
+//! backend killed with SIGKILL in the middle of delivery.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use disca_backend::auth::issue_token;
+use disca_backend::configuration::{FileConfig, FileCrm, Overrides, Settings, default_secrets_key};
+use disca_backend::crm::connect::{V2Grant, connect_v1, connect_v2};
+use disca_backend::crm::{Secret, SecretKey};
+use disca_backend::domain::{
+    Call, CallContext, CallState, CrmState, DestinationPolicy, E164Number, HangupCause, Outcome,
+    Region, Role, Tenant, User,
+};
+use disca_backend::startup::{Application, crm_http_client};
+use disca_backend::storage::{CreateCall, Created, NewUser, Store};
+use rdstation_standin::{Config, Fault, Note, RateLimit, Running, StandIn};
+use serde_json::Value;
+
+/// Demo seed (backend/rdstation-standin/src/seed.rs).
+const ANA: &str = "64b7f0c2a1e4d30000000a01";
+const ANA_TOKEN: &str = "a3f9c2e17b4d48e6a0c5d2f1";
+const BRUNO: &str = "64b7f0c2a1e4d30000000a02";
+const AURORA: &str = "64b7f0c2a1e4d30000000d01";
+const AURORA_TRAINING: &str = "64b7f0c2a1e4d30000000d06";
+const BOA_VISTA: &str = "64b7f0c2a1e4d30000000d02";
+const MARIANA_PHONE: &str = "+5511971730783";
+const RAFAEL_PHONE: &str = "+5521987654321";
+/// Juliana Pereira: her only deal is won.
+const JULIANA_PHONE: &str = "+5511988887777";
+const NOBODY_PHONE: &str = "+5511955554444";
+const MISSING_DEAL: &str = "64b7f0c2a1e4d30000000dff";
+const OAUTH_CLIENT: (&str, &str) = ("disca-local", "disca-local-secret");
+const REDIRECT: &str = "http://127.0.0.1/callback";
+const PATIENCE: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Api {
+    V1,
+    V2,
+}
+
+struct Harness {
+    standin: Running,
+    store: Store,
+    base: String,
+    http: reqwest::Client,
+    manager_token: String,
+    users: HashMap<&'static str, User>,
+    dir: tempfile::TempDir,
+}
+
+/// Test timings: quick retries, short request timeout, frequent polls.
+fn quick_crm() -> FileCrm {
+    FileCrm {
+        public_url: Some("https://disca.example.com".into()),
+        request_timeout_secs: Some(2),
+        retry_base_ms: Some(100),
+        retry_max_secs: Some(1),
+        poll_interval_ms: Some(200),
+        ..FileCrm::default()
+    }
+}
+
+/// The stand-in, a tenant `acme` with Ana (agent, CRM user Ana), Bruno
+/// (agent, CRM user Bruno) and a manager; the tenant connected through
+/// `api` unless `connect` is false.
+async fn prepare(
+    api: Api,
+    standin_config: Config,
+    connect: bool,
+) -> (
+    Running,
+    Store,
+    HashMap<&'static str, User>,
+    String,
+    tempfile::TempDir,
+) {
+    let standin = StandIn::start(standin_config).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    store
+        .add_tenant(&Tenant {
+            slug: "acme".parse().unwrap(),
+            name: "Acme".into(),
+            region: Region::BRAZIL,
+            policy: DestinationPolicy::default(),
+        })
+        .await
+        .unwrap();
+    let mut users = HashMap::new();
+    let mut manager_token = String::new();
+    for (name, ext, role, crm) in [
+        ("Ana Souza", "1001", Role::Agent, Some(ANA)),
+        ("Bruno Oliveira", "1002", Role::Agent, Some(BRUNO)),
+        ("Sem Usuário CRM", "1003", Role::Agent, None),
+        ("Gerente", "1009", Role::Manager, None),
+    ] {
+        let token = issue_token();
+        let email = format!("{ext}@acme.example.com");
+        let user = store
+            .add_user(NewUser {
+                tenant: "acme",
+                name,
+                email: &email,
+                extension: &ext.parse().unwrap(),
+                role,
+                token_hash: &token.hash,
+            })
+            .await
+            .unwrap();
+        if let Some(crm) = crm {
+            store
+                .set_crm_user(
+                    "acme",
+                    &email,
+                    Some(&disca_backend::domain::CrmUserId::parse(crm).unwrap()),
+                )
+                .await
+                .unwrap();
+        }
+        if role == Role::Manager {
+            manager_token = token.secret;
+        }
+        users.insert(name.split(' ').next().unwrap(), user);
+    }
+    if connect {
+        connect_tenant(&store, dir.path(), &standin, api).await;
+    }
+    (standin, store, users, manager_token, dir)
+}
+
+async fn connect_tenant(store: &Store, data_dir: &Path, standin: &Running, api: Api) {
+    let key = SecretKey::load_or_create(&default_secrets_key(data_dir)).unwrap();
+    let settings = Settings::merge(Overrides::default(), FileConfig::default()).unwrap();
+    let http = crm_http_client(&settings.crm).unwrap();
+    match api {
+        Api::V1 => {
+            let owner = connect_v1(
+                store,
+                &key,
+                &http,
+                "acme",
+                &standin.v1_base(),
+                Secret::new(ANA_TOKEN.into()),
+            )
+            .await
+            .unwrap();
+            assert_eq!(owner.name, "Ana Souza");
+        }
+        Api::V2 => {
+            let code = standin
+                .authorization_code(OAUTH_CLIENT.0, ANA, REDIRECT)
+                .unwrap();
+            let grant = V2Grant {
+                base_url: &standin.v2_base(),
+                token_url: &standin.oauth_token_url(),
+                client_id: OAUTH_CLIENT.0,
+                client_secret: Secret::new(OAUTH_CLIENT.1.into()),
+                code: &code,
+                redirect_uri: REDIRECT,
+            };
+            connect_v2(store, &key, &http, "acme", grant).await.unwrap();
+        }
+    }
+}
+
+fn settings_for(data_dir: &Path, crm: FileCrm) -> Settings {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    Settings::merge(
+        Overrides {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            data_dir: Some(data_dir.to_path_buf()),
+            ami_addr: Some(closed.to_string()),
+            ..Overrides::default()
+        },
+        FileConfig {
+            crm,
+            ..FileConfig::default()
+        },
+    )
+    .unwrap()
+}
+
+async fn start(api: Api, standin_config: Config, crm: FileCrm) -> Harness {
+    start_with(api, standin_config, crm, true).await
+}
+
+async fn start_with(api: Api, standin_config: Config, crm: FileCrm, connect: bool) -> Harness {
+    let (standin, store, users, manager_token, dir) = prepare(api, standin_config, connect).await;
+    let app = Application::build(&settings_for(dir.path(), crm))
+        .await
+        .unwrap();
+    let base = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run_until_stopped());
+    Harness {
+        standin,
+        store,
+        base,
+        http: reqwest::Client::new(),
+        manager_token,
+        users,
+        dir,
+    }
+}
+
+/// Records a call by `user` to `to` and ends it with `outcome`, the way
+/// the tracker does: one `save_calls` with the ended version.
+async fn end_call(
+    store: &Store,
+    user: &User,
+    to: &str,
+    deal: Option<&str>,
+    outcome: Outcome,
+) -> Call {
+    let context = CallContext {
+        deal_id: deal.map(str::to_owned),
+        contact_name: Some("Mariana Costa".into()),
+        ..CallContext::default()
+    };
+    let number = E164Number::parse(to, Region::BRAZIL).unwrap();
+    let Created::New(call) = store
+        .create_call(CreateCall {
+            user,
+            to: &number,
+            context: &context,
+            idempotency: None,
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("a new call");
+    };
+    let at = call.created_at;
+    let answered = outcome == Outcome::Answered;
+    let ended = Call {
+        state: CallState::Ended,
+        outcome: Some(outcome),
+        agent_answered_at: Some(at + Duration::from_secs(3)),
+        lead_dialed_at: Some(at + Duration::from_secs(3)),
+        lead_answered_at: answered.then(|| at + Duration::from_secs(10)),
+        ended_at: Some(at + Duration::from_secs(75)),
+        ring_seconds: Some(7),
+        talk_seconds: answered.then_some(65),
+        hangup_cause: Some(HangupCause {
+            code: if answered { 16 } else { 19 },
+            text: "Normal Clearing".into(),
+        }),
+        recording_file: answered.then(|| format!("acme-{}.wav", call.id)),
+        ..call
+    };
+    store
+        .save_calls(std::slice::from_ref(&ended))
+        .await
+        .unwrap();
+    ended
+}
+
+/// Waits until `check` holds, or fails the test saying `what`.
+async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn crm_state(store: &Store, call_id: &str) -> Option<disca_backend::domain::CrmDelivery> {
+    store.call(call_id).await.unwrap().crm
+}
+
+async fn settled(store: &Store, call_id: &str) -> disca_backend::domain::CrmDelivery {
+    let start = Instant::now();
+    loop {
+        let crm = crm_state(store, call_id).await;
+        if let Some(crm) = crm.as_ref().filter(|c| c.state != CrmState::Pending) {
+            return crm.clone();
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "note of {call_id} not settled: {crm:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The notes at the stand-in carrying `call_id`.
+fn notes_of(standin: &Running, call_id: &str) -> Vec<Note> {
+    standin
+        .all_notes()
+        .into_iter()
+        .filter(|n| n.text.contains(call_id))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_answered_call_becomes_one_v1_note_on_its_deal() {
+    let h = start(Api::V1, Config::default(), quick_crm()).await;
+    let call = end_call(
+        &h.store,
+        &h.users["Bruno"],
+        MARIANA_PHONE,
+        Some(AURORA),
+        Outcome::Answered,
+    )
+    .await;
+    let crm = settled(&h.store, &call.id).await;
+    assert_eq!(crm.state, CrmState::Delivered, "{crm:?}");
+    let notes = h.standin.notes(AURORA);
+    assert_eq!(notes.len(), 1);
+    let note = &notes[0];
+    assert_eq!(crm.note_id.as_deref(), Some(note.id.as_str()));
+    assert_eq!(
+        note.user_id, BRUNO,
+        "v1 notes are written as the salesperson"
+    );
+    assert_eq!(note.via, rdstation_standin::Api::V1);
+    let lines: Vec<&str> = note.text.lines().collect();
+    assert_eq!(lines[0], "Ligação pelo Disca: atendida");
+    assert_eq!(lines[1], "Vendedor: Bruno Oliveira");
+    assert_eq!(lines[2], "Número: (11) 97173-0783");
+    assert_eq!(lines[3], "Contato: Mariana Costa");
+    assert!(lines[4].starts_with("Data e hora: ") && lines[4].ends_with(" (horário de Brasília)"));
+    assert_eq!(lines[5], "Tempo chamando: 7 s");
+    assert_eq!(lines[6], "Duração da conversa: 1 min 05 s");
+    assert_eq!(
+        lines[7],
+        "Motivo do encerramento: desligamento normal (causa 16)"
+    );
+    assert_eq!(
+        lines[8],
+        format!(
+            "Gravação: https://disca.example.com/manager/calls/{}/recording",
+            call.id
+        )
+    );
+    assert_eq!(lines[9], format!("ID da ligação no Disca: {}", call.id));
+    let requests = h.standin.requests();
+    assert_eq!(
+        requests.endpoint("POST /api/v1/activities"),
+        1,
+        "{:?}",
+        requests.by_endpoint()
+    );
+    assert_eq!(
+        requests.endpoint("GET /api/v1/token/check"),
+        1,
+        "when connecting"
+    );
+    assert_eq!(
+        requests.total(),
+        2,
+        "the page gave the deal: nothing else asked"
+    );
+
+    // Managers see it on GET /v1/calls.
+    let page: Value = h
+        .http
+        .get(format!("{}/v1/calls", h.base))
+        .bearer_auth(&h.manager_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = &page["calls"][0]["crm"];
+    assert_eq!(listed["state"], "delivered");
+    assert_eq!(listed["deal_id"], AURORA);
+    assert_eq!(listed["note_id"], note.id.as_str());
+    assert_eq!(listed["attempts"], 1);
+}
+
+#[tokio::test]
+async fn v2_notes_and_refresh_token_rotation() {
+    // Access tokens that are always about to expire: every delivery refreshes.
+    let config = Config {
+        access_token_lifetime: Duration::from_secs(5),
+        ..Config::default()
+    };
+    let h = start(Api::V2, config, quick_crm()).await;
+    let first_generation = h
+        .store
+        .crm_account("acme")
+        .await
+        .unwrap()
+        .unwrap()
+        .generation;
+    let mut ids = Vec::new();
+    for outcome in [Outcome::NoAnswer, Outcome::Busy, Outcome::Answered] {
+        let call = end_call(
+            &h.store,
+            &h.users["Ana"],
+            RAFAEL_PHONE,
+            Some(BOA_VISTA),
+            outcome,
+        )
+        .await;
+        assert_eq!(settled(&h.store, &call.id).await.state, CrmState::Delivered);
+        ids.push(call.id);
+    }
+    let notes = h.standin.notes(BOA_VISTA);
+    assert_eq!(notes.len(), 3);
+    for (note, id) in notes.iter().zip(&ids) {
+        assert!(note.text.contains(id.as_str()));
+        assert_eq!(note.via, rdstation_standin::Api::V2);
+        assert_eq!(note.user_id, ANA, "v2 notes are the token owner's");
+    }
+    assert!(
+        notes[0]
+            .text
+            .starts_with("Ligação pelo Disca: não atendida (o cliente não atendeu)\n")
+    );
+    assert!(notes[1].text.starts_with("Ligação pelo Disca: ocupado\n"));
+    let requests = h.standin.requests();
+    let refreshes = requests.endpoint("POST /oauth2/token");
+    assert!(refreshes >= 3, "{:?}", requests.by_endpoint());
+    let account = h.store.crm_account("acme").await.unwrap().unwrap();
+    assert_eq!(
+        account.generation - first_generation,
+        i64::try_from(refreshes).unwrap() - 1,
+        "every refresh (the first token came from the code exchange) stored its new refresh token"
+    );
+    // The stored refresh token is the live one: RD Station accepts it...
+    let key = SecretKey::load_or_create(&default_secrets_key(h.dir.path())).unwrap();
+    let stored = key
+        .open(
+            "acme",
+            "refresh-token",
+            account.refresh_token.as_ref().unwrap(),
+        )
+        .unwrap();
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", OAUTH_CLIENT.0),
+        ("client_secret", OAUTH_CLIENT.1),
+        ("refresh_token", stored.expose()),
+    ];
+    let answer = h
+        .http
+        .post(h.standin.oauth_token_url())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    // ...once: a refresh token is single-use.
+    let again = h
+        .http
+        .post(h.standin.oauth_token_url())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 400);
+    // Nothing secret reached the database in clear.
+    let db = std::fs::read(h.dir.path().join("disca.sqlite3")).unwrap();
+    let wal = std::fs::read(h.dir.path().join("disca.sqlite3-wal")).unwrap_or_default();
+    for secret in [OAUTH_CLIENT.1, stored.expose()] {
+        for bytes in [&db, &wal] {
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+        }
+    }
+}
+
+#[tokio::test]
+async fn without_a_deal_on_the_page_the_deal_is_found_by_phone() {
+    for api in [Api::V1, Api::V2] {
+        let h = start(api, Config::default(), quick_crm()).await;
+        // Mariana has two open deals: Ana's (Aurora) and Bruno's (training).
+        let by_ana = end_call(
+            &h.store,
+            &h.users["Ana"],
+            MARIANA_PHONE,
+            None,
+            Outcome::Answered,
+        )
+        .await;
+        let by_bruno = end_call(
+            &h.store,
+            &h.users["Bruno"],
+            MARIANA_PHONE,
+            None,
+            Outcome::NoAnswer,
+        )
+        .await;
+        // Rafael has one open deal; Juliana only a won one; nobody has this number.
+        let rafael = end_call(&h.store, &h.users["Ana"], RAFAEL_PHONE, None, Outcome::Busy).await;
+        let juliana = end_call(
+            &h.store,
+            &h.users["Ana"],
+            JULIANA_PHONE,
+            None,
+            Outcome::Answered,
+        )
+        .await;
+        let nobody = end_call(
+            &h.store,
+            &h.users["Ana"],
+            NOBODY_PHONE,
+            None,
+            Outcome::Answered,
+        )
+        .await;
+        // A page deal id that is not an RD Station id is not trusted.
+        let odd = end_call(
+            &h.store,
+            &h.users["Ana"],
+            RAFAEL_PHONE,
+            Some("../../users"),
+            Outcome::Busy,
+        )
+        .await;
+
+        let delivered_to = async |call: &Call| {
+            let crm = settled(&h.store, &call.id).await;
+            assert_eq!(crm.state, CrmState::Delivered, "{api:?} {crm:?}");
+            crm.deal_id.unwrap()
+        };
+        if api == Api::V1 {
+            assert_eq!(
+                delivered_to(&by_ana).await,
+                AURORA,
+                "the caller's own deal first"
+            );
+            assert_eq!(delivered_to(&by_bruno).await, AURORA_TRAINING);
+        } else {
+            // v2 notes need no author, but the rule still prefers the caller's deal.
+            assert_eq!(delivered_to(&by_ana).await, AURORA);
+            assert_eq!(delivered_to(&by_bruno).await, AURORA_TRAINING);
+        }
+        assert_eq!(delivered_to(&rafael).await, BOA_VISTA);
+        assert_eq!(delivered_to(&odd).await, BOA_VISTA);
+        for call in [&juliana, &nobody] {
+            let crm = settled(&h.store, &call.id).await;
+            assert_eq!(crm.state, CrmState::NoDeal, "{api:?}");
+            assert!(
+                crm.error
+                    .unwrap()
+                    .starts_with("nenhum negócio aberto no RD Station para ")
+            );
+            assert!(notes_of(&h.standin, &call.id).is_empty());
+        }
+        let requests = h.standin.requests();
+        let contacts = if api == Api::V1 {
+            "GET /api/v1/contacts"
+        } else {
+            "GET /crm/v2/contacts"
+        };
+        assert_eq!(
+            requests.endpoint(contacts),
+            6,
+            "{:?}",
+            requests.by_endpoint()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_429_storm_delays_notes_but_loses_and_doubles_none() {
+    // RD Station's limiter set tight (10 per 2 s), the backend's wrongly
+    // generous (100 per 2 s): a real storm of 429s, plus injected ones.
+    let config = Config {
+        rate_limit: RateLimit {
+            requests: 10,
+            window: Duration::from_secs(2),
+        },
+        ..Config::default()
+    };
+    let crm = FileCrm {
+        requests_per_minute: Some(100),
+        rate_window_secs: Some(2),
+        ..quick_crm()
+    };
+    let h = start(Api::V2, config, crm).await;
+    h.standin.faults().set_for_next(
+        Fault::Status429 {
+            retry_after_secs: 1,
+        },
+        15,
+    );
+    let mut calls = Vec::new();
+    for _ in 0..30 {
+        calls.push(
+            end_call(
+                &h.store,
+                &h.users["Ana"],
+                RAFAEL_PHONE,
+                Some(BOA_VISTA),
+                Outcome::Answered,
+            )
+            .await,
+        );
+    }
+    for call in &calls {
+        assert_eq!(settled(&h.store, &call.id).await.state, CrmState::Delivered);
+        assert_eq!(notes_of(&h.standin, &call.id).len(), 1, "exactly once");
+    }
+    assert_eq!(h.standin.notes(BOA_VISTA).len(), 30);
+}
+
+#[tokio::test]
+async fn a_v1_429_without_retry_after_is_retried() {
+    let h = start(Api::V1, Config::default(), quick_crm()).await;
+    h.standin.faults().set_for_next(
+        Fault::Status429 {
+            retry_after_secs: 0,
+        },
+        1,
+    );
+    let call = end_call(
+        &h.store,
+        &h.users["Ana"],
+        MARIANA_PHONE,
+        Some(AURORA),
+        Outcome::Answered,
+    )
+    .await;
+    let crm = settled(&h.store, &call.id).await;
+    assert_eq!(crm.state, CrmState::Delivered);
+    assert_eq!(notes_of(&h.standin, &call.id).len(), 1);
+}
+
+#[tokio::test]
+async fn rd_station_down_for_100_calls_then_every_note_once() {
+    // After the outage every note is looked for, then sent: 200 requests
+    // for 100 notes, drained at the rate limit. RD Station's 120 per minute
+    // is scaled to 120 per 10 s on both sides to keep the test short.
+    let config = Config {
+        rate_limit: RateLimit {
+            requests: 120,
+            window: Duration::from_secs(10),
+        },
+        ..Config::default()
+    };
+    let crm = FileCrm {
+        rate_window_secs: Some(10),
+        ..quick_crm()
+    };
+    for api in [Api::V1, Api::V2] {
+        let h = start(api, config.clone(), crm.clone()).await;
+        h.standin.faults().set(Fault::Down);
+        let mut calls = Vec::new();
+        for i in 0..100 {
+            let outcome = if i % 3 == 0 {
+                Outcome::NoAnswer
+            } else {
+                Outcome::Answered
+            };
+            calls.push(
+                end_call(
+                    &h.store,
+                    &h.users["Ana"],
+                    MARIANA_PHONE,
+                    Some(AURORA),
+                    outcome,
+                )
+                .await,
+            );
+        }
+        // Every note was tried and failed while RD Station was down.
+        for call in &calls {
+            eventually("a failed attempt", async || {
+                crm_state(&h.store, &call.id)
+                    .await
+                    .filter(|c| c.state == CrmState::Pending && c.error.is_some())
+            })
+            .await;
+        }
+        assert!(h.standin.all_notes().is_empty());
+        h.standin.faults().clear();
+        for call in &calls {
+            let crm = settled(&h.store, &call.id).await;
+            assert_eq!(crm.state, CrmState::Delivered, "{api:?}");
+            assert_eq!(
+                notes_of(&h.standin, &call.id).len(),
+                1,
+                "{api:?}: exactly once"
+            );
+        }
+        assert_eq!(h.standin.notes(AURORA).len(), 100);
+    }
+}
+
+#[tokio::test]
+async fn a_timeout_after_the_note_was_stored_does_not_double_it() {
+    for api in [Api::V1, Api::V2] {
+        let h = start(api, Config::default(), quick_crm()).await;
+        h.standin.faults().set_for_next(Fault::TimeoutAfterStore, 1);
+        let call = end_call(
+            &h.store,
+            &h.users["Ana"],
+            MARIANA_PHONE,
+            Some(AURORA),
+            Outcome::Answered,
+        )
+        .await;
+        let crm = settled(&h.store, &call.id).await;
+        assert_eq!(crm.state, CrmState::Delivered, "{api:?}");
+        let notes = notes_of(&h.standin, &call.id);
+        assert_eq!(notes.len(), 1, "{api:?}: no duplicate");
+        assert_eq!(crm.note_id.as_deref(), Some(notes[0].id.as_str()));
+        assert_eq!(crm.attempts, 1, "{api:?}: found, not sent again");
+    }
+}
+
+#[tokio::test]
+async fn permanent_errors_stop_with_the_crm_message_and_can_be_retried() {
+    let h = start(Api::V1, Config::default(), quick_crm()).await;
+    let missing = end_call(
+        &h.store,
+        &h.users["Ana"],
+        MARIANA_PHONE,
+        Some(MISSING_DEAL),
+        Outcome::Answered,
+    )
+    .await;
+    let crm = settled(&h.store, &missing.id).await;
+    assert_eq!(crm.state, CrmState::Failed);
+    assert_eq!(
+        crm.error.as_deref(),
+        Some("RD Station recusou (HTTP 404): Deal not found.")
+    );
+    assert_eq!(crm.attempts, 1);
+
+    let no_author = end_call(
+        &h.store,
+        &h.users["Sem"],
+        MARIANA_PHONE,
+        Some(AURORA),
+        Outcome::Answered,
+    )
+    .await;
+    let crm = settled(&h.store, &no_author.id).await;
+    assert_eq!(crm.state, CrmState::Failed);
+    assert!(
+        crm.error
+            .unwrap()
+            .contains("disca-backend user set-crm-user")
+    );
+    let before = h.standin.requests().total();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        h.standin.requests().total(),
+        before,
+        "no retries after a permanent error"
+    );
+
+    // Fixed by the manager (the user mapped), then queued again.
+    h.store
+        .set_crm_user(
+            "acme",
+            "1003@acme.example.com",
+            Some(&disca_backend::domain::CrmUserId::parse(ANA).unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store
+            .requeue_deliveries("acme", Some(&no_author.id))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        settled(&h.store, &no_author.id).await.state,
+        CrmState::Delivered
+    );
+    assert_eq!(
+        crm_state(&h.store, &missing.id).await.unwrap().state,
+        CrmState::Failed
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_v2_authorization_is_a_permanent_error() {
+    let config = Config {
+        access_token_lifetime: Duration::from_secs(5),
+        ..Config::default()
+    };
+    let h = start(Api::V2, config, quick_crm()).await;
+    // Someone else used (and so killed) the stored refresh token.
+    let key = SecretKey::load_or_create(&default_secrets_key(h.dir.path())).unwrap();
+    let account = h.store.crm_account("acme").await.unwrap().unwrap();
+    let stored = key
+        .open(
+            "acme",
+            "refresh-token",
+            account.refresh_token.as_ref().unwrap(),
+        )
+        .unwrap();
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", OAUTH_CLIENT.0),
+        ("client_secret", OAUTH_CLIENT.1),
+        ("refresh_token", stored.expose()),
+    ];
+    assert_eq!(
+        h.http
+            .post(h.standin.oauth_token_url())
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let call = end_call(
+        &h.store,
+        &h.users["Ana"],
+        RAFAEL_PHONE,
+        Some(BOA_VISTA),
+        Outcome::Answered,
+    )
+    .await;
+    let crm = settled(&h.store, &call.id).await;
+    assert_eq!(crm.state, CrmState::Failed);
+    assert!(
+        crm.error
+            .unwrap()
+            .contains("conecte de novo com disca-backend crm connect-v2")
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_without_a_crm_waits_until_one_is_connected() {
+    let h = start_with(Api::V1, Config::default(), quick_crm(), false).await;
+    let call = end_call(
+        &h.store,
+        &h.users["Ana"],
+        MARIANA_PHONE,
+        Some(AURORA),
+        Outcome::Answered,
+    )
+    .await;
+    assert_eq!(
+        settled(&h.store, &call.id).await.state,
+        CrmState::NotConfigured
+    );
+    connect_tenant(&h.store, h.dir.path(), &h.standin, Api::V1).await;
+    assert_eq!(settled(&h.store, &call.id).await.state, CrmState::Delivered);
+    assert_eq!(notes_of(&h.standin, &call.id).len(), 1);
+}
+
+/// The backend as a process (`disca-backend serve`), to be killed.
+fn spawn_backend(data_dir: &Path, config_file: &Path) -> tokio::process::Child {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_disca-backend"))
+        .arg("serve")
+        .env("DISCA_CONFIG", config_file)
+        .env("DISCA_DATA_DIR", data_dir)
+        .env("DISCA_LISTEN", "127.0.0.1:0")
+        .env("DISCA_AMI_ADDR", closed.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn killed_with_sigkill_mid_delivery_nothing_lost_nothing_doubled() {
+    let (standin, store, users, _, dir) = prepare(Api::V1, Config::default(), true).await;
+    let config = dir.path().join("disca.toml");
+    std::fs::write(
+        &config,
+        "[crm]\nrequest_timeout_secs = 30\nretry_base_ms = 100\nretry_max_secs = 1\npoll_interval_ms = 100\nconcurrency = 4\n",
+    )
+    .unwrap();
+    // Notes are stored by RD Station but never answered: the backend is
+    // waiting on four of them when it is killed.
+    standin.faults().set_for_next(Fault::TimeoutAfterStore, 4);
+    let mut backend = spawn_backend(dir.path(), &config);
+    let mut calls = Vec::new();
+    for _ in 0..40 {
+        calls.push(
+            end_call(
+                &store,
+                &users["Ana"],
+                MARIANA_PHONE,
+                Some(AURORA),
+                Outcome::Answered,
+            )
+            .await,
+        );
+    }
+    eventually("four notes stored and unanswered", async || {
+        (standin.all_notes().len() >= 4).then_some(())
+    })
+    .await;
+    backend.start_kill().unwrap();
+    backend.wait().await.unwrap();
+    let stored_before_restart = standin.all_notes().len();
+
+    let mut backend = spawn_backend(dir.path(), &config);
+    for call in &calls {
+        let crm = settled(&store, &call.id).await;
+        assert_eq!(crm.state, CrmState::Delivered);
+        assert_eq!(notes_of(&standin, &call.id).len(), 1, "exactly once");
+    }
+    assert_eq!(standin.notes(AURORA).len(), 40);
+    assert!(stored_before_restart >= 4);
+    backend.start_kill().unwrap();
+    backend.wait().await.unwrap();
+}
