@@ -35,7 +35,7 @@ pub enum Api {
     /// `base` is `https://crm.rdstation.com/api/v1`.
     V1 { base: String, token: Secret },
     /// `base` is `https://api.rd.services/crm/v2`.
-    V2 { base: String, auth: OAuth },
+    V2 { base: String, auth: Box<OAuth> },
 }
 
 /// `GET /token/check` of v1.

@@ -110,14 +110,14 @@ impl Connections {
                     .map_err(unreadable)?;
                 Api::V2 {
                     base: row.base_url,
-                    auth: OAuth::new(
+                    auth: Box::new(OAuth::new(
                         row.tenant.clone(),
                         token_url,
                         client_id,
                         client_secret,
                         self.store.clone(),
                         self.key.clone(),
-                    ),
+                    )),
                 }
             }
             other => {
