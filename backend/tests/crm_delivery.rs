@@ -854,11 +854,17 @@ async fn a_tenant_without_a_crm_waits_until_one_is_connected() {
     assert_eq!(notes_of(&h.standin, &call.id).len(), 1);
 }
 
-/// The backend as a process (`disca-backend serve`), to be killed.
-fn spawn_backend(data_dir: &Path, config_file: &Path) -> tokio::process::Child {
+/// The backend as a process (`disca-backend serve`), to be killed; its
+/// logs (debug level, every crate) go to `log`.
+fn spawn_backend(data_dir: &Path, config_file: &Path, log: &Path) -> tokio::process::Child {
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
+        .unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
         .unwrap();
     tokio::process::Command::new(env!("CARGO_BIN_EXE_disca-backend"))
         .arg("serve")
@@ -866,8 +872,9 @@ fn spawn_backend(data_dir: &Path, config_file: &Path) -> tokio::process::Child {
         .env("DISCA_DATA_DIR", data_dir)
         .env("DISCA_LISTEN", "127.0.0.1:0")
         .env("DISCA_AMI_ADDR", closed.to_string())
+        .env("RUST_LOG", "debug")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .kill_on_drop(true)
         .spawn()
         .unwrap()
@@ -877,6 +884,7 @@ fn spawn_backend(data_dir: &Path, config_file: &Path) -> tokio::process::Child {
 async fn killed_with_sigkill_mid_delivery_nothing_lost_nothing_doubled() {
     let (standin, store, users, _, dir) = prepare(Api::V1, Config::default(), true).await;
     let config = dir.path().join("disca.toml");
+    let log = dir.path().join("backend.log");
     std::fs::write(
         &config,
         "[crm]\nrequest_timeout_secs = 30\nretry_base_ms = 100\nretry_max_secs = 1\npoll_interval_ms = 100\nconcurrency = 4\n",
@@ -885,7 +893,7 @@ async fn killed_with_sigkill_mid_delivery_nothing_lost_nothing_doubled() {
     // Notes are stored by RD Station but never answered: the backend is
     // waiting on four of them when it is killed.
     standin.faults().set_for_next(Fault::TimeoutAfterStore, 4);
-    let mut backend = spawn_backend(dir.path(), &config);
+    let mut backend = spawn_backend(dir.path(), &config, &log);
     let mut calls = Vec::new();
     for _ in 0..40 {
         calls.push(
@@ -907,7 +915,7 @@ async fn killed_with_sigkill_mid_delivery_nothing_lost_nothing_doubled() {
     backend.wait().await.unwrap();
     let stored_before_restart = standin.all_notes().len();
 
-    let mut backend = spawn_backend(dir.path(), &config);
+    let mut backend = spawn_backend(dir.path(), &config, &log);
     for call in &calls {
         let crm = settled(&store, &call.id).await;
         assert_eq!(crm.state, CrmState::Delivered);
@@ -915,6 +923,10 @@ async fn killed_with_sigkill_mid_delivery_nothing_lost_nothing_doubled() {
     }
     assert_eq!(standin.notes(AURORA).len(), 40);
     assert!(stored_before_restart >= 4);
+    // The CRM token travels in v1 URLs; it never reaches the logs.
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(logs.contains("note delivered to the CRM"), "{logs}");
+    assert!(!logs.contains(ANA_TOKEN), "the RD Station token was logged");
     backend.start_kill().unwrap();
     backend.wait().await.unwrap();
 }
