@@ -13,9 +13,13 @@ use std::time::Duration;
 
 use crate::{AsteriskRoot, PeerBehavior, SipPeer, TestPbx, TestPbxOptions, free_udp_port};
 use disca_backend::auth::issue_token;
-use disca_backend::configuration::{FileCalls, FileConfig, Overrides, Settings};
-use disca_backend::domain::{DestinationPolicy, Region, Role, Tenant};
-use disca_backend::startup::Application;
+use disca_backend::configuration::{
+    FileCalls, FileConfig, Overrides, Settings, default_secrets_key,
+};
+use disca_backend::crm::connect::connect_v1;
+use disca_backend::crm::{Secret, SecretKey};
+use disca_backend::domain::{CrmUserId, DestinationPolicy, Region, Role, Tenant};
+use disca_backend::startup::{Application, crm_http_client};
 use disca_backend::storage::{NewUser, Store};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -212,6 +216,41 @@ impl Backend {
                 "backend never became healthy"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Connects `tenant` to RD Station CRM through API v1 at `v1_base` with
+    /// `token`, and maps each `(user, crm user id)` for the notes' author.
+    pub async fn connect_crm(
+        &self,
+        tenant: &str,
+        v1_base: &str,
+        token: &str,
+        users: &[(&str, &str)],
+    ) {
+        let store = Store::open(self._dir.path()).await.unwrap();
+        let key = SecretKey::load_or_create(&default_secrets_key(self._dir.path())).unwrap();
+        let defaults = Settings::merge(Overrides::default(), FileConfig::default()).unwrap();
+        let http = crm_http_client(&defaults.crm).unwrap();
+        connect_v1(
+            &store,
+            &key,
+            &http,
+            tenant,
+            v1_base,
+            Secret::new(token.into()),
+        )
+        .await
+        .unwrap();
+        for (user, crm_user) in users {
+            store
+                .set_crm_user(
+                    tenant,
+                    &format!("{user}@example.com"),
+                    Some(&CrmUserId::parse(crm_user).unwrap()),
+                )
+                .await
+                .unwrap();
         }
     }
 
