@@ -11,32 +11,25 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use disca_backend::auth::issue_token;
-use disca_backend::configuration::{FileConfig, FileCrm, Overrides, Settings, default_secrets_key};
-use disca_backend::crm::connect::{V2Grant, connect_v1, connect_v2};
-use disca_backend::crm::{Secret, SecretKey};
+use disca_backend::configuration::{FileConfig, FileCrm, Overrides, Settings};
+use disca_backend::crm::Secret;
 use disca_backend::domain::{
-    Call, CallContext, CallState, CrmState, DestinationPolicy, E164Number, HangupCause, Outcome,
-    Region, Role, Tenant, User,
+    Call, CrmDelivery, CrmState, CrmUserId, DestinationPolicy, Outcome, Region, Role, Tenant, User,
 };
-use disca_backend::startup::{Application, crm_http_client};
-use disca_backend::storage::{CreateCall, Created, NewUser, Store};
+use disca_backend::startup::Application;
+use disca_backend::storage::{NewUser, Store};
+use disca_tests::crm::{
+    ANA, ANA_TOKEN, AURORA, AURORA_TRAINING, BOA_VISTA, BRUNO, JULIANA_PHONE, MARIANA_PHONE,
+    OAUTH_CLIENT, RAFAEL_PHONE, connect_tenant_v1, connect_tenant_v2, end_call, secrets_key,
+};
 use rdstation_standin::{Config, Fault, Note, RateLimit, Running, StandIn};
+use reqwest::StatusCode;
 use serde_json::Value;
 
-/// Demo seed (backend/rdstation-standin/src/seed.rs).
-const ANA: &str = "64b7f0c2a1e4d30000000a01";
-const ANA_TOKEN: &str = "a3f9c2e17b4d48e6a0c5d2f1";
-const BRUNO: &str = "64b7f0c2a1e4d30000000a02";
-const AURORA: &str = "64b7f0c2a1e4d30000000d01";
-const AURORA_TRAINING: &str = "64b7f0c2a1e4d30000000d06";
-const BOA_VISTA: &str = "64b7f0c2a1e4d30000000d02";
-const MARIANA_PHONE: &str = "+5511971730783";
-const RAFAEL_PHONE: &str = "+5521987654321";
-/// Juliana Pereira: her only deal is won.
-const JULIANA_PHONE: &str = "+5511988887777";
+/// Nobody at the stand-in has this number.
 const NOBODY_PHONE: &str = "+5511955554444";
+/// No such deal at the stand-in.
 const MISSING_DEAL: &str = "64b7f0c2a1e4d30000000dff";
-const OAUTH_CLIENT: (&str, &str) = ("disca-local", "disca-local-secret");
 const REDIRECT: &str = "http://127.0.0.1/callback";
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -117,11 +110,7 @@ async fn prepare(
             .unwrap();
         if let Some(crm) = crm {
             store
-                .set_crm_user(
-                    "acme",
-                    &email,
-                    Some(&disca_backend::domain::CrmUserId::parse(crm).unwrap()),
-                )
+                .set_crm_user("acme", &email, Some(&CrmUserId::parse(crm).unwrap()))
                 .await
                 .unwrap();
         }
@@ -137,36 +126,14 @@ async fn prepare(
 }
 
 async fn connect_tenant(store: &Store, data_dir: &Path, standin: &Running, api: Api) {
-    let key = SecretKey::load_or_create(&default_secrets_key(data_dir)).unwrap();
-    let settings = Settings::merge(Overrides::default(), FileConfig::default()).unwrap();
-    let http = crm_http_client(&settings.crm).unwrap();
     match api {
-        Api::V1 => {
-            let owner = connect_v1(
-                store,
-                &key,
-                &http,
-                "acme",
-                &standin.v1_base(),
-                Secret::new(ANA_TOKEN.into()),
-            )
-            .await
-            .unwrap();
-            assert_eq!(owner.name, "Ana Souza");
-        }
+        Api::V1 => connect_tenant_v1(store, data_dir, "acme", &standin.v1_base(), ANA_TOKEN).await,
         Api::V2 => {
             let code = standin
                 .authorization_code(OAUTH_CLIENT.0, ANA, REDIRECT)
                 .unwrap();
-            let grant = V2Grant {
-                base_url: &standin.v2_base(),
-                token_url: &standin.oauth_token_url(),
-                client_id: OAUTH_CLIENT.0,
-                client_secret: Secret::new(OAUTH_CLIENT.1.into()),
-                code: &code,
-                redirect_uri: REDIRECT,
-            };
-            connect_v2(store, &key, &http, "acme", grant).await.unwrap();
+            let apis = (standin.v2_base(), standin.oauth_token_url());
+            connect_tenant_v2(store, data_dir, "acme", (&apis.0, &apis.1), &code, REDIRECT).await;
         }
     }
 }
@@ -197,10 +164,13 @@ async fn start(api: Api, standin_config: Config, crm: FileCrm) -> Harness {
 
 async fn start_with(api: Api, standin_config: Config, crm: FileCrm, connect: bool) -> Harness {
     let (standin, store, users, manager_token, dir) = prepare(api, standin_config, connect).await;
+    drop(store);
     let app = Application::build(&settings_for(dir.path(), crm))
         .await
         .unwrap();
     let base = format!("http://{}", app.local_addr());
+    // Calls end through the application's own store, as the tracker's do.
+    let store = app.store();
     tokio::spawn(app.run_until_stopped());
     Harness {
         standin,
@@ -213,56 +183,37 @@ async fn start_with(api: Api, standin_config: Config, crm: FileCrm, connect: boo
     }
 }
 
-/// Records a call by `user` to `to` and ends it with `outcome`, the way
-/// the tracker does: one `save_calls` with the ended version.
-async fn end_call(
-    store: &Store,
-    user: &User,
-    to: &str,
-    deal: Option<&str>,
-    outcome: Outcome,
-) -> Call {
-    let context = CallContext {
-        deal_id: deal.map(str::to_owned),
-        contact_name: Some("Mariana Costa".into()),
-        ..CallContext::default()
-    };
-    let number = E164Number::parse(to, Region::BRAZIL).unwrap();
-    let Created::New(call) = store
-        .create_call(CreateCall {
-            user,
-            to: &number,
-            context: &context,
-            idempotency: None,
-        })
-        .await
-        .unwrap()
-    else {
-        panic!("a new call");
-    };
-    let at = call.created_at;
-    let answered = outcome == Outcome::Answered;
-    let ended = Call {
-        state: CallState::Ended,
-        outcome: Some(outcome),
-        agent_answered_at: Some(at + Duration::from_secs(3)),
-        lead_dialed_at: Some(at + Duration::from_secs(3)),
-        lead_answered_at: answered.then(|| at + Duration::from_secs(10)),
-        ended_at: Some(at + Duration::from_secs(75)),
-        ring_seconds: Some(7),
-        talk_seconds: answered.then_some(65),
-        hangup_cause: Some(HangupCause {
-            code: if answered { 16 } else { 19 },
-            text: "Normal Clearing".into(),
-        }),
-        recording_file: answered.then(|| format!("acme-{}.wav", call.id)),
-        ..call
-    };
-    store
-        .save_calls(std::slice::from_ref(&ended))
-        .await
-        .unwrap();
-    ended
+impl Harness {
+    /// A call by the user named `who`, ended with `outcome`.
+    async fn end(&self, who: &str, to: &str, deal: Option<&str>, outcome: Outcome) -> Call {
+        end_call(&self.store, &self.users[who], to, deal, outcome).await
+    }
+
+    /// The v2 refresh token the backend stored, unsealed.
+    async fn stored_refresh_token(&self) -> Secret {
+        let account = self.store.crm_account("acme").await.unwrap().unwrap();
+        let sealed = account.refresh_token.unwrap();
+        secrets_key(self.dir.path())
+            .open("acme", "refresh-token", &sealed)
+            .unwrap()
+    }
+
+    /// Uses `token` at the token endpoint, as another holder of it would;
+    /// returns RD Station's status.
+    async fn use_refresh_token(&self, token: &Secret) -> StatusCode {
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("client_id", OAUTH_CLIENT.0),
+            ("client_secret", OAUTH_CLIENT.1),
+            ("refresh_token", token.expose()),
+        ];
+        let answer = self
+            .http
+            .post(self.standin.oauth_token_url())
+            .form(&form)
+            .send();
+        answer.await.unwrap().status()
+    }
 }
 
 /// Waits until `check` holds, or fails the test saying `what`.
@@ -277,11 +228,11 @@ async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) ->
     }
 }
 
-async fn crm_state(store: &Store, call_id: &str) -> Option<disca_backend::domain::CrmDelivery> {
+async fn crm_state(store: &Store, call_id: &str) -> Option<CrmDelivery> {
     store.call(call_id).await.unwrap().crm
 }
 
-async fn settled(store: &Store, call_id: &str) -> disca_backend::domain::CrmDelivery {
+async fn settled(store: &Store, call_id: &str) -> CrmDelivery {
     let start = Instant::now();
     loop {
         let crm = crm_state(store, call_id).await;
@@ -308,14 +259,9 @@ fn notes_of(standin: &Running, call_id: &str) -> Vec<Note> {
 #[tokio::test]
 async fn an_answered_call_becomes_one_v1_note_on_its_deal() {
     let h = start(Api::V1, Config::default(), quick_crm()).await;
-    let call = end_call(
-        &h.store,
-        &h.users["Bruno"],
-        MARIANA_PHONE,
-        Some(AURORA),
-        Outcome::Answered,
-    )
-    .await;
+    let call = h
+        .end("Bruno", MARIANA_PHONE, Some(AURORA), Outcome::Answered)
+        .await;
     let crm = settled(&h.store, &call.id).await;
     assert_eq!(crm.state, CrmState::Delivered, "{crm:?}");
     let notes = h.standin.notes(AURORA);
@@ -400,14 +346,7 @@ async fn v2_notes_and_refresh_token_rotation() {
         .generation;
     let mut ids = Vec::new();
     for outcome in [Outcome::NoAnswer, Outcome::Busy, Outcome::Answered] {
-        let call = end_call(
-            &h.store,
-            &h.users["Ana"],
-            RAFAEL_PHONE,
-            Some(BOA_VISTA),
-            outcome,
-        )
-        .await;
+        let call = h.end("Ana", RAFAEL_PHONE, Some(BOA_VISTA), outcome).await;
         assert_eq!(settled(&h.store, &call.id).await.state, CrmState::Delivered);
         ids.push(call.id);
     }
@@ -434,37 +373,10 @@ async fn v2_notes_and_refresh_token_rotation() {
         "every refresh (the first token came from the code exchange) stored its new refresh token"
     );
     // The stored refresh token is the live one: RD Station accepts it...
-    let key = SecretKey::load_or_create(&default_secrets_key(h.dir.path())).unwrap();
-    let stored = key
-        .open(
-            "acme",
-            "refresh-token",
-            account.refresh_token.as_ref().unwrap(),
-        )
-        .unwrap();
-    let form = [
-        ("grant_type", "refresh_token"),
-        ("client_id", OAUTH_CLIENT.0),
-        ("client_secret", OAUTH_CLIENT.1),
-        ("refresh_token", stored.expose()),
-    ];
-    let answer = h
-        .http
-        .post(h.standin.oauth_token_url())
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200);
+    let stored = h.stored_refresh_token().await;
+    assert_eq!(h.use_refresh_token(&stored).await, 200);
     // ...once: a refresh token is single-use.
-    let again = h
-        .http
-        .post(h.standin.oauth_token_url())
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 400);
+    assert_eq!(h.use_refresh_token(&stored).await, 400);
     // Nothing secret reached the database in clear.
     let db = std::fs::read(h.dir.path().join("disca.sqlite3")).unwrap();
     let wal = std::fs::read(h.dir.path().join("disca.sqlite3-wal")).unwrap_or_default();
@@ -480,49 +392,16 @@ async fn without_a_deal_on_the_page_the_deal_is_found_by_phone() {
     for api in [Api::V1, Api::V2] {
         let h = start(api, Config::default(), quick_crm()).await;
         // Mariana has two open deals: Ana's (Aurora) and Bruno's (training).
-        let by_ana = end_call(
-            &h.store,
-            &h.users["Ana"],
-            MARIANA_PHONE,
-            None,
-            Outcome::Answered,
-        )
-        .await;
-        let by_bruno = end_call(
-            &h.store,
-            &h.users["Bruno"],
-            MARIANA_PHONE,
-            None,
-            Outcome::NoAnswer,
-        )
-        .await;
+        let by_ana = h.end("Ana", MARIANA_PHONE, None, Outcome::Answered).await;
+        let by_bruno = h.end("Bruno", MARIANA_PHONE, None, Outcome::NoAnswer).await;
         // Rafael has one open deal; Juliana only a won one; nobody has this number.
-        let rafael = end_call(&h.store, &h.users["Ana"], RAFAEL_PHONE, None, Outcome::Busy).await;
-        let juliana = end_call(
-            &h.store,
-            &h.users["Ana"],
-            JULIANA_PHONE,
-            None,
-            Outcome::Answered,
-        )
-        .await;
-        let nobody = end_call(
-            &h.store,
-            &h.users["Ana"],
-            NOBODY_PHONE,
-            None,
-            Outcome::Answered,
-        )
-        .await;
+        let rafael = h.end("Ana", RAFAEL_PHONE, None, Outcome::Busy).await;
+        let juliana = h.end("Ana", JULIANA_PHONE, None, Outcome::Answered).await;
+        let nobody = h.end("Ana", NOBODY_PHONE, None, Outcome::Answered).await;
         // A page deal id that is not an RD Station id is not trusted.
-        let odd = end_call(
-            &h.store,
-            &h.users["Ana"],
-            RAFAEL_PHONE,
-            Some("../../users"),
-            Outcome::Busy,
-        )
-        .await;
+        let odd = h
+            .end("Ana", RAFAEL_PHONE, Some("../../users"), Outcome::Busy)
+            .await;
 
         let delivered_to = async |call: &Call| {
             let crm = settled(&h.store, &call.id).await;
@@ -594,14 +473,8 @@ async fn a_429_storm_delays_notes_but_loses_and_doubles_none() {
     let mut calls = Vec::new();
     for _ in 0..30 {
         calls.push(
-            end_call(
-                &h.store,
-                &h.users["Ana"],
-                RAFAEL_PHONE,
-                Some(BOA_VISTA),
-                Outcome::Answered,
-            )
-            .await,
+            h.end("Ana", RAFAEL_PHONE, Some(BOA_VISTA), Outcome::Answered)
+                .await,
         );
     }
     for call in &calls {
@@ -620,14 +493,9 @@ async fn a_v1_429_without_retry_after_is_retried() {
         },
         1,
     );
-    let call = end_call(
-        &h.store,
-        &h.users["Ana"],
-        MARIANA_PHONE,
-        Some(AURORA),
-        Outcome::Answered,
-    )
-    .await;
+    let call = h
+        .end("Ana", MARIANA_PHONE, Some(AURORA), Outcome::Answered)
+        .await;
     let crm = settled(&h.store, &call.id).await;
     assert_eq!(crm.state, CrmState::Delivered);
     assert_eq!(notes_of(&h.standin, &call.id).len(), 1);
@@ -659,16 +527,7 @@ async fn rd_station_down_for_100_calls_then_every_note_once() {
             } else {
                 Outcome::Answered
             };
-            calls.push(
-                end_call(
-                    &h.store,
-                    &h.users["Ana"],
-                    MARIANA_PHONE,
-                    Some(AURORA),
-                    outcome,
-                )
-                .await,
-            );
+            calls.push(h.end("Ana", MARIANA_PHONE, Some(AURORA), outcome).await);
         }
         // Every note was tried and failed while RD Station was down.
         for call in &calls {
@@ -699,14 +558,9 @@ async fn a_timeout_after_the_note_was_stored_does_not_double_it() {
     for api in [Api::V1, Api::V2] {
         let h = start(api, Config::default(), quick_crm()).await;
         h.standin.faults().set_for_next(Fault::TimeoutAfterStore, 1);
-        let call = end_call(
-            &h.store,
-            &h.users["Ana"],
-            MARIANA_PHONE,
-            Some(AURORA),
-            Outcome::Answered,
-        )
-        .await;
+        let call = h
+            .end("Ana", MARIANA_PHONE, Some(AURORA), Outcome::Answered)
+            .await;
         let crm = settled(&h.store, &call.id).await;
         assert_eq!(crm.state, CrmState::Delivered, "{api:?}");
         let notes = notes_of(&h.standin, &call.id);
@@ -719,14 +573,9 @@ async fn a_timeout_after_the_note_was_stored_does_not_double_it() {
 #[tokio::test]
 async fn permanent_errors_stop_with_the_crm_message_and_can_be_retried() {
     let h = start(Api::V1, Config::default(), quick_crm()).await;
-    let missing = end_call(
-        &h.store,
-        &h.users["Ana"],
-        MARIANA_PHONE,
-        Some(MISSING_DEAL),
-        Outcome::Answered,
-    )
-    .await;
+    let missing = h
+        .end("Ana", MARIANA_PHONE, Some(MISSING_DEAL), Outcome::Answered)
+        .await;
     let crm = settled(&h.store, &missing.id).await;
     assert_eq!(crm.state, CrmState::Failed);
     assert_eq!(
@@ -735,14 +584,9 @@ async fn permanent_errors_stop_with_the_crm_message_and_can_be_retried() {
     );
     assert_eq!(crm.attempts, 1);
 
-    let no_author = end_call(
-        &h.store,
-        &h.users["Sem"],
-        MARIANA_PHONE,
-        Some(AURORA),
-        Outcome::Answered,
-    )
-    .await;
+    let no_author = h
+        .end("Sem", MARIANA_PHONE, Some(AURORA), Outcome::Answered)
+        .await;
     let crm = settled(&h.store, &no_author.id).await;
     assert_eq!(crm.state, CrmState::Failed);
     assert!(
@@ -763,7 +607,7 @@ async fn permanent_errors_stop_with_the_crm_message_and_can_be_retried() {
         .set_crm_user(
             "acme",
             "1003@acme.example.com",
-            Some(&disca_backend::domain::CrmUserId::parse(ANA).unwrap()),
+            Some(&CrmUserId::parse(ANA).unwrap()),
         )
         .await
         .unwrap();
@@ -792,39 +636,11 @@ async fn a_revoked_v2_authorization_is_a_permanent_error() {
     };
     let h = start(Api::V2, config, quick_crm()).await;
     // Someone else used (and so killed) the stored refresh token.
-    let key = SecretKey::load_or_create(&default_secrets_key(h.dir.path())).unwrap();
-    let account = h.store.crm_account("acme").await.unwrap().unwrap();
-    let stored = key
-        .open(
-            "acme",
-            "refresh-token",
-            account.refresh_token.as_ref().unwrap(),
-        )
-        .unwrap();
-    let form = [
-        ("grant_type", "refresh_token"),
-        ("client_id", OAUTH_CLIENT.0),
-        ("client_secret", OAUTH_CLIENT.1),
-        ("refresh_token", stored.expose()),
-    ];
-    assert_eq!(
-        h.http
-            .post(h.standin.oauth_token_url())
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let call = end_call(
-        &h.store,
-        &h.users["Ana"],
-        RAFAEL_PHONE,
-        Some(BOA_VISTA),
-        Outcome::Answered,
-    )
-    .await;
+    let stored = h.stored_refresh_token().await;
+    assert_eq!(h.use_refresh_token(&stored).await, 200);
+    let call = h
+        .end("Ana", RAFAEL_PHONE, Some(BOA_VISTA), Outcome::Answered)
+        .await;
     let crm = settled(&h.store, &call.id).await;
     assert_eq!(crm.state, CrmState::Failed);
     assert!(
@@ -837,14 +653,9 @@ async fn a_revoked_v2_authorization_is_a_permanent_error() {
 #[tokio::test]
 async fn a_tenant_without_a_crm_waits_until_one_is_connected() {
     let h = start_with(Api::V1, Config::default(), quick_crm(), false).await;
-    let call = end_call(
-        &h.store,
-        &h.users["Ana"],
-        MARIANA_PHONE,
-        Some(AURORA),
-        Outcome::Answered,
-    )
-    .await;
+    let call = h
+        .end("Ana", MARIANA_PHONE, Some(AURORA), Outcome::Answered)
+        .await;
     assert_eq!(
         settled(&h.store, &call.id).await.state,
         CrmState::NotConfigured

@@ -14,13 +14,16 @@
 //! - [`chromium`]: a DevTools client driving headless Chromium (pages, the
 //!   extension's service worker, trusted clicks, screenshots);
 //! - [`extension`]: the built extension (`dist/extension/`) and a Chromium
-//!   running it; [`crm_pages`]: RD Station-shaped pages served on loopback.
+//!   running it; [`crm_pages`]: RD Station-shaped pages served on loopback;
+//! - [`crm`]: a backend's tenant connected to the RD Station stand-in, and
+//!   calls ended the way the PBX tracker ends them.
 //!
 //! Running Asterisk needs root (chroot(2)) and a provisioned root; the system
 //! tests of the workspace live in this crate's `tests/` directory.
 
 pub mod ami;
 pub mod chromium;
+pub mod crm;
 pub mod crm_pages;
 pub mod extension;
 pub mod host;

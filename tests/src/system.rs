@@ -13,13 +13,9 @@ use std::time::Duration;
 
 use crate::{AsteriskRoot, PeerBehavior, SipPeer, TestPbx, TestPbxOptions, free_udp_port};
 use disca_backend::auth::issue_token;
-use disca_backend::configuration::{
-    FileCalls, FileConfig, Overrides, Settings, default_secrets_key,
-};
-use disca_backend::crm::connect::connect_v1;
-use disca_backend::crm::{Secret, SecretKey};
+use disca_backend::configuration::{FileCalls, FileConfig, Overrides, Settings};
 use disca_backend::domain::{CrmUserId, DestinationPolicy, Region, Role, Tenant};
-use disca_backend::startup::{Application, crm_http_client};
+use disca_backend::startup::Application;
 use disca_backend::storage::{NewUser, Store};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -229,26 +225,11 @@ impl Backend {
         users: &[(&str, &str)],
     ) {
         let store = Store::open(self._dir.path()).await.unwrap();
-        let key = SecretKey::load_or_create(&default_secrets_key(self._dir.path())).unwrap();
-        let defaults = Settings::merge(Overrides::default(), FileConfig::default()).unwrap();
-        let http = crm_http_client(&defaults.crm).unwrap();
-        connect_v1(
-            &store,
-            &key,
-            &http,
-            tenant,
-            v1_base,
-            Secret::new(token.into()),
-        )
-        .await
-        .unwrap();
+        crate::crm::connect_tenant_v1(&store, self._dir.path(), tenant, v1_base, token).await;
         for (user, crm_user) in users {
+            let crm_user = CrmUserId::parse(crm_user).unwrap();
             store
-                .set_crm_user(
-                    tenant,
-                    &format!("{user}@example.com"),
-                    Some(&CrmUserId::parse(crm_user).unwrap()),
-                )
+                .set_crm_user(tenant, &format!("{user}@example.com"), Some(&crm_user))
                 .await
                 .unwrap();
         }
