@@ -15,21 +15,18 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use disca_backend::auth::issue_token;
-use disca_backend::configuration::{FileConfig, Overrides, Settings, default_secrets_key};
-use disca_backend::crm::connect::connect_v1;
-use disca_backend::crm::{Secret, SecretKey};
+use disca_backend::configuration::{FileConfig, Overrides, Settings};
 use disca_backend::domain::{
-    Call, CallContext, CallState, CrmUserId, DestinationPolicy, E164Number, HangupCause, Outcome,
-    Region, Role, Tenant, User,
+    Call, CrmUserId, DestinationPolicy, Outcome, Region, Role, Tenant, User,
 };
-use disca_backend::startup::{Application, crm_http_client};
-use disca_backend::storage::{CreateCall, Created, NewUser, Store};
+use disca_backend::startup::Application;
+use disca_backend::storage::{NewUser, Store};
+use disca_tests::crm::{
+    ANA, ANA_TOKEN, AURORA, MARIANA_PHONE, connect_tenant_v1, ended, record_call,
+};
 use rdstation_standin::{Config, Running, StandIn};
 use time::OffsetDateTime;
 
-const ANA: &str = "64b7f0c2a1e4d30000000a01";
-const ANA_TOKEN: &str = "a3f9c2e17b4d48e6a0c5d2f1";
-const AURORA: &str = "64b7f0c2a1e4d30000000d01";
 const LATENCY_CALLS: usize = 100;
 const BURST_CALLS: usize = 1_000;
 
@@ -74,19 +71,7 @@ async fn setup(agents: usize) -> Bench {
             .unwrap();
         users.push(user);
     }
-    let key = SecretKey::load_or_create(&default_secrets_key(dir.path())).unwrap();
-    let defaults = Settings::merge(Overrides::default(), FileConfig::default()).unwrap();
-    let http = crm_http_client(&defaults.crm).unwrap();
-    connect_v1(
-        &store,
-        &key,
-        &http,
-        "acme",
-        &standin.v1_base(),
-        Secret::new(ANA_TOKEN.into()),
-    )
-    .await
-    .unwrap();
+    connect_tenant_v1(&store, dir.path(), "acme", &standin.v1_base(), ANA_TOKEN).await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -101,7 +86,10 @@ async fn setup(agents: usize) -> Bench {
         FileConfig::default(),
     )
     .unwrap();
+    drop(store);
     let app = Application::build(&settings).await.unwrap();
+    // Calls end through the application's own store, as the tracker's do.
+    let store = app.store();
     tokio::spawn(app.run_until_stopped());
     Bench {
         standin,
@@ -111,41 +99,13 @@ async fn setup(agents: usize) -> Bench {
     }
 }
 
-/// A call by `user`, recorded; returns its ended version, to be saved.
-async fn ended(store: &Store, user: &User) -> Call {
-    let number = E164Number::parse("+5511971730783", Region::BRAZIL).unwrap();
-    let context = CallContext {
-        deal_id: Some(AURORA.into()),
-        ..CallContext::default()
-    };
-    let Created::New(call) = store
-        .create_call(CreateCall {
-            user,
-            to: &number,
-            context: &context,
-            idempotency: None,
-        })
-        .await
-        .unwrap()
-    else {
-        panic!("a new call")
-    };
-    let at = call.created_at;
-    Call {
-        state: CallState::Ended,
-        outcome: Some(Outcome::Answered),
-        agent_answered_at: Some(at),
-        lead_dialed_at: Some(at),
-        lead_answered_at: Some(at),
-        ended_at: Some(at),
-        ring_seconds: Some(5),
-        talk_seconds: Some(60),
-        hangup_cause: Some(HangupCause {
-            code: 16,
-            text: "Normal Clearing".into(),
-        }),
-        ..call
-    }
+/// A call by `user` from the Aurora deal page, recorded; returns its
+/// answered end, to be saved.
+async fn ended_call(store: &Store, user: &User) -> Call {
+    ended(
+        record_call(store, user, MARIANA_PHONE, Some(AURORA)).await,
+        Outcome::Answered,
+    )
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -177,7 +137,7 @@ async fn latency() {
     let mut hangups = Vec::new();
     let started = Instant::now();
     for i in 0..LATENCY_CALLS {
-        let call = ended(&bench.store, &bench.agents[0]).await;
+        let call = ended_call(&bench.store, &bench.agents[0]).await;
         let hangup = OffsetDateTime::now_utc();
         bench
             .store
@@ -216,7 +176,7 @@ async fn burst() {
     for _ in 0..BURST_CALLS / bench.agents.len() {
         let mut group = Vec::new();
         for agent in &bench.agents {
-            group.push(ended(&bench.store, agent).await);
+            group.push(ended_call(&bench.store, agent).await);
         }
         // Ended together, as after a PBX burst: one commit per group.
         bench.store.save_calls(&group).await.unwrap();

@@ -9,6 +9,8 @@
 //! - [`crm`]: every ended call as a note on its RD Station deal (the
 //!   outbox worker, the v1/v2 client, OAuth2, the note's words).
 //! - [`api`]: the HTTP API (axum), SSE, OpenAPI document.
+//! - [`manager`]: the manager page (login sessions, the team's calls,
+//!   recordings, CSV export).
 //! - [`auth`]: bearer tokens and their hashes.
 //! - [`configuration`], [`telemetry`], [`startup`]: settings, logs and
 //!   metrics, and wiring it all together.
@@ -20,6 +22,7 @@ pub mod cli;
 pub mod configuration;
 pub mod crm;
 pub mod domain;
+pub mod manager;
 pub mod pbx;
 pub mod startup;
 pub mod storage;

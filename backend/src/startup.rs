@@ -9,6 +9,7 @@ use crate::configuration::{CrmSettings, Settings};
 use crate::crm::SecretKey;
 use crate::crm::connections::Connections;
 use crate::crm::worker::Worker;
+use crate::manager::ManagerConfig;
 use crate::pbx::Pbx;
 use crate::storage::Store;
 use crate::telemetry::Metrics;
@@ -36,8 +37,15 @@ impl Application {
             metrics.clone(),
         );
         let listener = TcpListener::bind(settings.listen).await?;
-        let state = AppState::new(store, pbx, metrics, settings.calls.calls_per_minute);
+        let state = AppState::new(store, pbx, metrics, settings.calls.calls_per_minute)
+            .with_manager(ManagerConfig::from_settings(&settings.crm));
         Ok(Application { listener, state })
+    }
+
+    /// The application's store: calls ended through it wake the CRM worker
+    /// at once, as the PBX tracker's do.
+    pub fn store(&self) -> Store {
+        self.state.store.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {

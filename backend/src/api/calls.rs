@@ -1,4 +1,5 @@
-//! `/v1/calls`: place, read, list and hang up calls.
+//! `/v1/calls`: place, read, list and hang up calls, and queue a stopped
+//! CRM note again.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -16,7 +17,7 @@ use utoipa::IntoParams;
 use super::AppState;
 use super::auth::CurrentUser;
 use super::error::ApiError;
-use crate::domain::{Call, CallContext, CallId, E164Number, Outcome, Role, User};
+use crate::domain::{Call, CallContext, CallId, CrmState, E164Number, Outcome, Role, User};
 use crate::pbx::PbxError;
 use crate::storage::{CallFilter, CreateCall, Created};
 
@@ -224,6 +225,8 @@ pub struct ListQuery {
     /// Calls created before this instant (RFC 3339).
     pub to: Option<String>,
     pub outcome: Option<Outcome>,
+    /// Only calls whose CRM note is in this state (`failed`, `pending`...).
+    pub crm: Option<CrmState>,
     /// Page size, 1 to 200 (default 50).
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
@@ -243,7 +246,7 @@ pub async fn list_calls(
 ) -> Result<Json<CallPage>, ApiError> {
     let Query(q) = query.map_err(|e| {
         ApiError::malformed(format!(
-            "filtros aceitos: user, from, to, outcome, limit, cursor ({})",
+            "filtros aceitos: user, from, to, outcome, crm, limit, cursor ({})",
             e.body_text()
         ))
     })?;
@@ -277,6 +280,7 @@ pub async fn list_calls(
         from: instant(&q.from, "from")?,
         to: instant(&q.to, "to")?,
         outcome: q.outcome,
+        crm: q.crm,
         before,
         limit,
     };
@@ -285,4 +289,56 @@ pub async fn list_calls(
         .then(|| calls.last().map(|c| c.id.clone()))
         .flatten();
     Ok(Json(CallPage { calls, next_cursor }))
+}
+
+/// Queue the call's CRM note again after it stopped (`failed`, `no_deal`,
+/// `not_configured`): managers only.
+#[utoipa::path(
+    post, path = "/v1/calls/{id}/crm/retry", tag = "calls",
+    params(("id" = String, Path, description = "Call id")),
+    responses(
+        (status = 202, description = "The note is queued again; the call with its delivery", body = Call),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not a manager, or another tenant's call", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The note is not stopped (delivered, pending, or the call is live)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn retry_crm(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Call>), ApiError> {
+    if user.role != Role::Manager {
+        return Err(ApiError::managers_only());
+    }
+    let call = visible_call(&state, &user, &id).await?;
+    let call = requeue_note(&state, &call).await?;
+    Ok((StatusCode::ACCEPTED, Json(call)))
+}
+
+/// Queues `call`'s stopped note again and returns the call as it is now;
+/// [`ApiError::crm_not_stopped`] when its note is not stopped. The caller
+/// has checked that the user may see the call.
+pub(crate) async fn requeue_note(state: &AppState, call: &Call) -> Result<Call, ApiError> {
+    let stopped = call.crm.as_ref().is_some_and(|crm| {
+        matches!(
+            crm.state,
+            CrmState::Failed | CrmState::NoDeal | CrmState::NotConfigured
+        )
+    });
+    if !stopped {
+        return Err(ApiError::crm_not_stopped());
+    }
+    // Queued only if still stopped: a concurrent retry finds nothing to do.
+    if state
+        .store
+        .requeue_deliveries(&call.tenant, Some(&call.id))
+        .await?
+        == 0
+    {
+        return Err(ApiError::crm_not_stopped());
+    }
+    Ok(state.store.call(&call.id).await?)
 }

@@ -19,7 +19,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             code,
@@ -66,6 +70,24 @@ impl ApiError {
             StatusCode::FORBIDDEN,
             "forbidden",
             "Você não tem acesso a esta ligação.",
+        )
+    }
+
+    pub fn managers_only() -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "managers_only",
+            "Só gestores podem fazer isso.",
+        )
+    }
+
+    /// The call's CRM note is not stopped (it is delivered, pending, or the
+    /// call has not ended): there is nothing to queue again.
+    pub fn crm_not_stopped() -> ApiError {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "crm_not_stopped",
+            "A nota desta ligação não está parada: ela já foi entregue, está na fila ou a ligação ainda não terminou.",
         )
     }
 

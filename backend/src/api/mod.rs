@@ -1,7 +1,8 @@
 //! The HTTP API: routes, shared state, errors, and the OpenAPI document.
+//! The manager page's routes ([`crate::manager`]) are merged in here.
 
 mod auth;
-mod calls;
+pub(crate) mod calls;
 mod error;
 mod events;
 mod health;
@@ -20,6 +21,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 pub use error::ApiError;
 
+use crate::manager::ManagerConfig;
 use crate::pbx::Pbx;
 use crate::storage::Store;
 use crate::telemetry::Metrics;
@@ -37,6 +39,8 @@ pub struct AppState {
     pub limiter: Arc<DefaultKeyedRateLimiter<String>>,
     /// Recently authenticated users.
     pub users: Arc<auth::UserCache>,
+    /// What the manager page needs (recordings, cookies).
+    pub manager: ManagerConfig,
 }
 
 impl AppState {
@@ -48,7 +52,12 @@ impl AppState {
             metrics,
             limiter: Arc::new(RateLimiter::keyed(quota)),
             users: Arc::default(),
+            manager: ManagerConfig::default(),
         }
+    }
+
+    pub fn with_manager(self, manager: ManagerConfig) -> AppState {
+        AppState { manager, ..self }
     }
 }
 
@@ -56,12 +65,13 @@ impl AppState {
 #[openapi(
     info(title = "Disca API", description = "Click-to-call through the company's own Asterisk PBX."),
     paths(
-        calls::create_call, calls::get_call, calls::hangup_call, calls::list_calls,
+        calls::create_call, calls::get_call, calls::hangup_call, calls::list_calls, calls::retry_crm,
         events::stream_events, health::healthz, health::metrics, me::me
     ),
     components(schemas(
         crate::domain::Call, crate::domain::CallState, crate::domain::Outcome, crate::domain::CallContext,
-        crate::domain::HangupCause, disca_protocol::api::CreateCallRequest, disca_protocol::api::CallPage,
+        crate::domain::HangupCause, crate::domain::CrmDelivery, crate::domain::CrmState,
+        disca_protocol::api::CreateCallRequest, disca_protocol::api::CallPage,
         disca_protocol::ErrorBody, disca_protocol::ErrorDetail, disca_protocol::Me, disca_protocol::Role, health::Health
     )),
     modifiers(&BearerAuth)
@@ -89,11 +99,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/calls", post(calls::create_call).get(calls::list_calls))
         .route("/v1/calls/{id}", get(calls::get_call))
         .route("/v1/calls/{id}/hangup", post(calls::hangup_call))
+        .route("/v1/calls/{id}/crm/retry", post(calls::retry_crm))
         .route("/v1/events", get(events::stream_events))
         .route("/v1/me", get(me::me))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi_json))
+        .merge(crate::manager::routes())
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

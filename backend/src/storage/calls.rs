@@ -275,6 +275,8 @@ pub struct CallFilter {
     pub from: Option<OffsetDateTime>,
     pub to: Option<OffsetDateTime>,
     pub outcome: Option<Outcome>,
+    /// Only calls whose CRM note is in this state.
+    pub crm: Option<CrmState>,
     /// Only calls older than this one (paging cursor).
     pub before: Option<CallId>,
     pub limit: u32,
@@ -446,6 +448,9 @@ impl Store {
         }
         if let Some(outcome) = filter.outcome {
             q.push(" AND calls.outcome = ").push_bind(outcome.as_str());
+        }
+        if let Some(crm) = filter.crm {
+            q.push(" AND d.state = ").push_bind(crm.as_str());
         }
         if let Some(before) = filter.before {
             q.push(" AND calls.id < ").push_bind(before.to_string());

@@ -6,6 +6,7 @@
 mod calls;
 mod crm;
 mod events;
+mod sessions;
 mod tenants;
 mod users;
 

@@ -1,6 +1,8 @@
-//! The `users` table. Users are found by the SHA-256 of their bearer token.
+//! The `users` table. Users are found by the SHA-256 of their bearer token;
+//! a tenant's users are its team.
 
 use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -71,27 +73,46 @@ impl Store {
         self.user_where("u.token_hash = $1", token_hash).await
     }
 
-    async fn user_where(&self, condition: &str, value: &str) -> Result<User, StoreError> {
+    /// The tenant's users, by name: the team on the manager page.
+    pub async fn team(&self, tenant: &str) -> Result<Vec<User>, StoreError> {
         let sql = format!(
-            "SELECT u.id, u.name, u.email, u.extension, u.role,
-                    t.slug AS t_slug, t.name AS t_name, t.region AS t_region, t.allow_premium AS t_allow_premium,
-                    t.allow_collect AS t_allow_collect, t.allow_international AS t_allow_international
-             FROM users u JOIN tenants t ON t.slug = u.tenant WHERE {condition}"
+            "SELECT {USER_COLUMNS} FROM {USER_ROWS} WHERE u.tenant = $1 ORDER BY u.name, u.id"
         );
+        sqlx::query(&sql)
+            .bind(tenant)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(user_from_row)
+            .collect()
+    }
+
+    async fn user_where(&self, condition: &str, value: &str) -> Result<User, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM {USER_ROWS} WHERE {condition}");
         let row = sqlx::query(&sql)
             .bind(value)
             .fetch_optional(&self.pool)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let role: String = row.try_get("role")?;
-        Ok(User {
-            id: row.try_get("id")?,
-            tenant: tenant_from_row(&row, "t_")?,
-            name: row.try_get("name")?,
-            email: row.try_get("email")?,
-            extension: parse_column(&row.try_get::<String, _>("extension")?, "users.extension")?,
-            role: Role::parse(&role)
-                .ok_or_else(|| StoreError::Corrupt(format!("users.role = {role:?}")))?,
-        })
+        user_from_row(&row)
     }
+}
+
+/// A user and their tenant: `SELECT {USER_COLUMNS} FROM {USER_ROWS}`.
+pub(super) const USER_COLUMNS: &str = "u.id, u.name, u.email, u.extension, u.role, \
+    t.slug AS t_slug, t.name AS t_name, t.region AS t_region, t.allow_premium AS t_allow_premium, \
+    t.allow_collect AS t_allow_collect, t.allow_international AS t_allow_international";
+pub(super) const USER_ROWS: &str = "users u JOIN tenants t ON t.slug = u.tenant";
+
+pub(super) fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
+    let role: String = row.try_get("role")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        tenant: tenant_from_row(row, "t_")?,
+        name: row.try_get("name")?,
+        email: row.try_get("email")?,
+        extension: parse_column(&row.try_get::<String, _>("extension")?, "users.extension")?,
+        role: Role::parse(&role)
+            .ok_or_else(|| StoreError::Corrupt(format!("users.role = {role:?}")))?,
+    })
 }

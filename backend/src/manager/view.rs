@@ -1,0 +1,357 @@
+//! A call as the manager page and the CSV show it: São Paulo times, the
+//! number in national format, the salesperson's name, Portuguese words for
+//! outcomes and CRM states, durations, and links (deal, recording). The
+//! page sets these texts as they are; nothing here is HTML.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::crm::note::national_format;
+use crate::domain::{Call, CallState, CrmDelivery, CrmState, DealId, Outcome, User};
+
+/// Where the team works: every time on the page is São Paulo's (Brazil has
+/// kept UTC−3 all year since 2019, the fallback if the zone is unknown).
+pub static SAO_PAULO: LazyLock<TimeZone> = LazyLock::new(|| {
+    TimeZone::get("America/Sao_Paulo").unwrap_or_else(|_| TimeZone::fixed(jiff::tz::offset(-3)))
+});
+
+/// A deal in RD Station CRM's web app.
+const DEAL_URL: &str = "https://crm.rdstation.com/app/deals/";
+
+/// Every outcome, in the order the page offers them.
+pub const OUTCOMES: [Outcome; 7] = [
+    Outcome::Answered,
+    Outcome::NoAnswer,
+    Outcome::Busy,
+    Outcome::Rejected,
+    Outcome::Failed,
+    Outcome::AgentNoAnswer,
+    Outcome::Canceled,
+];
+
+/// Every CRM delivery state, in the order the page offers them.
+pub const CRM_STATES: [CrmState; 5] = [
+    CrmState::Delivered,
+    CrmState::Pending,
+    CrmState::Failed,
+    CrmState::NoDeal,
+    CrmState::NotConfigured,
+];
+
+/// One call, ready to show.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallRow {
+    pub id: String,
+    /// `21/11/2026 14:03`, São Paulo.
+    pub when: String,
+    pub user_id: String,
+    pub salesperson: String,
+    /// `(11) 98765-4321`.
+    pub number: String,
+    pub contact: Option<String>,
+    pub deal_id: Option<String>,
+    pub deal_url: Option<String>,
+    /// `answered`...; absent while the call is live.
+    pub outcome: Option<Outcome>,
+    /// `Atendida`, `Não atendida`..., or where a live call is.
+    pub outcome_label: &'static str,
+    pub ring_seconds: Option<i64>,
+    /// `12 s`, or `—`.
+    pub ring: String,
+    pub talk_seconds: Option<i64>,
+    /// `3:05`, or `—`.
+    pub talk: String,
+    /// Where to play the recording, when its file is on the server.
+    pub recording_url: Option<String>,
+    pub crm: CrmView,
+}
+
+/// Where the call's note to the CRM stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct CrmView {
+    /// `delivered`, `pending`...; absent while the call is live.
+    pub state: Option<CrmState>,
+    /// `Entregue`, `Pendente (tentativa 2)`, `Falhou`...
+    pub label: String,
+    /// The last error, in the CRM's own words when it gave any.
+    pub error: Option<String>,
+    /// More about the state: when it was delivered, when it is tried next.
+    pub detail: Option<String>,
+    pub attempts: u32,
+    /// Stopped: a manager may queue it again.
+    pub retryable: bool,
+}
+
+/// The team's names by user id.
+pub struct Team(HashMap<String, String>);
+
+impl Team {
+    pub fn new(users: &[User]) -> Team {
+        Team(
+            users
+                .iter()
+                .map(|u| (u.id.clone(), u.name.clone()))
+                .collect(),
+        )
+    }
+
+    fn name(&self, user_id: &str) -> String {
+        self.0
+            .get(user_id)
+            .cloned()
+            .unwrap_or_else(|| "(usuário removido)".into())
+    }
+}
+
+/// `call` as a row; `recorded` holds the ids of calls whose recording file
+/// is on the server.
+pub fn row(call: &Call, team: &Team, recorded: &HashSet<String>) -> CallRow {
+    let deal_id = call
+        .crm
+        .as_ref()
+        .and_then(|c| c.deal_id.as_deref())
+        .or(call.context.deal_id.as_deref())
+        .map(str::to_owned);
+    let deal_url = deal_id
+        .as_deref()
+        .and_then(|d| DealId::parse(d).ok())
+        .map(|d| format!("{DEAL_URL}{}", d.as_str()));
+    CallRow {
+        id: call.id.clone(),
+        when: local_time(call.created_at, "%d/%m/%Y %H:%M"),
+        user_id: call.user_id.clone(),
+        salesperson: team.name(&call.user_id),
+        number: national_format(&call.to),
+        contact: call.context.contact_name.clone(),
+        deal_id,
+        deal_url,
+        outcome: call.outcome,
+        outcome_label: outcome_label(call),
+        ring_seconds: call.ring_seconds,
+        ring: call
+            .ring_seconds
+            .map_or_else(|| "—".into(), |s| format!("{s} s")),
+        talk_seconds: call.talk_seconds,
+        talk: call.talk_seconds.map_or_else(|| "—".into(), clock),
+        recording_url: recorded
+            .contains(&call.id)
+            .then(|| format!("/manager/calls/{}/recording", call.id)),
+        crm: crm_view(call.crm.as_ref()),
+    }
+}
+
+/// `at` in São Paulo, with a `jiff` `strftime` format.
+pub fn local_time(at: OffsetDateTime, format: &str) -> String {
+    match Timestamp::from_nanosecond(at.unix_timestamp_nanos()) {
+        Ok(ts) => ts.to_zoned(SAO_PAULO.clone()).strftime(format).to_string(),
+        Err(_) => at.to_string(),
+    }
+}
+
+/// `185` → `3:05`; `3725` → `1:02:05`.
+fn clock(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match (s / 3600, s % 3600 / 60, s % 60) {
+        (0, m, s) => format!("{m}:{s:02}"),
+        (h, m, s) => format!("{h}:{m:02}:{s:02}"),
+    }
+}
+
+/// How the call ended in words, or where a live call is.
+fn outcome_label(call: &Call) -> &'static str {
+    match (call.outcome, call.state) {
+        (Some(outcome), _) => outcome_words(outcome),
+        (None, CallState::Queued) => "Na fila",
+        (None, CallState::RingingAgent) => "Chamando o vendedor",
+        (None, CallState::DialingLead) => "Discando",
+        (None, CallState::RingingLead) => "Chamando o cliente",
+        (None, CallState::Connected) => "Em conversa",
+        (None, CallState::Ended) => "Encerrada",
+    }
+}
+
+pub fn outcome_words(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Answered => "Atendida",
+        Outcome::NoAnswer => "Não atendida",
+        Outcome::Busy => "Ocupado",
+        Outcome::Rejected => "Recusada",
+        Outcome::Failed => "Falha na ligação",
+        Outcome::AgentNoAnswer => "Vendedor não atendeu",
+        Outcome::Canceled => "Cancelada",
+    }
+}
+
+pub fn crm_words(state: CrmState) -> &'static str {
+    match state {
+        CrmState::Delivered => "Entregue",
+        CrmState::Pending => "Pendente",
+        CrmState::Failed => "Falhou",
+        CrmState::NoDeal => "Sem negócio",
+        CrmState::NotConfigured => "CRM não configurado",
+    }
+}
+
+fn crm_view(crm: Option<&CrmDelivery>) -> CrmView {
+    let Some(crm) = crm else {
+        return CrmView {
+            state: None,
+            label: "Aguardando o fim da ligação".into(),
+            error: None,
+            detail: None,
+            attempts: 0,
+            retryable: false,
+        };
+    };
+    let label = match crm.state {
+        CrmState::Pending if crm.attempts > 0 => format!("Pendente (tentativa {})", crm.attempts),
+        state => crm_words(state).to_owned(),
+    };
+    let detail = match crm.state {
+        CrmState::Delivered => crm
+            .delivered_at
+            .map(|at| format!("em {}", local_time(at, "%d/%m/%Y %H:%M"))),
+        CrmState::Pending => crm
+            .next_attempt_at
+            .filter(|_| crm.attempts > 0 || crm.error.is_some())
+            .map(|at| format!("próxima tentativa às {}", local_time(at, "%H:%M:%S"))),
+        CrmState::Failed => Some(match crm.attempts {
+            1 => "depois de 1 tentativa".to_owned(),
+            n => format!("depois de {n} tentativas"),
+        }),
+        CrmState::NoDeal => None,
+        CrmState::NotConfigured => {
+            Some("Conecte o RD Station CRM ao Disca para entregar as notas.".into())
+        }
+    };
+    CrmView {
+        state: Some(crm.state),
+        label,
+        error: crm.error.clone(),
+        detail,
+        attempts: crm.attempts,
+        retryable: matches!(
+            crm.state,
+            CrmState::Failed | CrmState::NoDeal | CrmState::NotConfigured
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::CallContext;
+
+    fn ended(crm: Option<CrmDelivery>) -> Call {
+        Call {
+            id: "0193a1b2-0000-7000-8000-000000000001".into(),
+            tenant: "acme".into(),
+            user_id: "u1".into(),
+            agent_endpoint: "acme-1001".into(),
+            to: "+5511987654321".into(),
+            state: CallState::Ended,
+            outcome: Some(Outcome::Answered),
+            // 2026-11-21 15:04:05 UTC = 12:04 in São Paulo.
+            created_at: OffsetDateTime::from_unix_timestamp(1_795_273_445).unwrap(),
+            agent_answered_at: None,
+            lead_dialed_at: None,
+            lead_answered_at: None,
+            ended_at: None,
+            ring_seconds: Some(7),
+            talk_seconds: Some(185),
+            hangup_cause: None,
+            recording_file: Some("acme-x.wav".into()),
+            context: CallContext {
+                deal_id: Some("64b7f0c2a1e4d30000000d01".into()),
+                contact_name: Some("Maria".into()),
+                ..CallContext::default()
+            },
+            crm,
+        }
+    }
+
+    fn delivery(state: CrmState, attempts: u32, error: Option<&str>) -> CrmDelivery {
+        CrmDelivery {
+            state,
+            deal_id: None,
+            note_id: None,
+            attempts,
+            error: error.map(Into::into),
+            next_attempt_at: None,
+            delivered_at: None,
+        }
+    }
+
+    #[test]
+    fn a_row_is_in_portuguese_and_sao_paulo_time() {
+        let team = Team(HashMap::from([("u1".into(), "Ana Souza".into())]));
+        let recorded = HashSet::from(["0193a1b2-0000-7000-8000-000000000001".to_owned()]);
+        let row = row(&ended(None), &team, &recorded);
+        assert_eq!(row.when, "21/11/2026 12:04");
+        assert_eq!(row.salesperson, "Ana Souza");
+        assert_eq!(row.number, "(11) 98765-4321");
+        assert_eq!(row.outcome_label, "Atendida");
+        assert_eq!((row.ring.as_str(), row.talk.as_str()), ("7 s", "3:05"));
+        assert_eq!(
+            row.deal_url.as_deref(),
+            Some("https://crm.rdstation.com/app/deals/64b7f0c2a1e4d30000000d01")
+        );
+        assert_eq!(
+            row.recording_url.as_deref(),
+            Some("/manager/calls/0193a1b2-0000-7000-8000-000000000001/recording")
+        );
+        let unrecorded = super::row(&ended(None), &team, &HashSet::new());
+        assert_eq!(unrecorded.recording_url, None);
+    }
+
+    #[test]
+    fn deal_links_only_for_deal_ids() {
+        let mut call = ended(None);
+        call.context.deal_id = Some("javascript:alert(1)".into());
+        let row = row(&call, &Team(HashMap::new()), &HashSet::new());
+        assert_eq!(row.deal_url, None);
+        assert_eq!(row.salesperson, "(usuário removido)");
+    }
+
+    #[test]
+    fn crm_states_read_as_words_with_the_crm_message() {
+        let failed = crm_view(Some(&delivery(
+            CrmState::Failed,
+            2,
+            Some("RD Station recusou (HTTP 404): Deal not found."),
+        )));
+        assert_eq!(failed.label, "Falhou");
+        assert_eq!(
+            failed.error.as_deref(),
+            Some("RD Station recusou (HTTP 404): Deal not found.")
+        );
+        assert_eq!(failed.detail.as_deref(), Some("depois de 2 tentativas"));
+        assert!(failed.retryable);
+        let pending = crm_view(Some(&delivery(CrmState::Pending, 3, Some("fora do ar"))));
+        assert_eq!(pending.label, "Pendente (tentativa 3)");
+        assert!(!pending.retryable);
+        assert_eq!(
+            crm_view(Some(&delivery(CrmState::Delivered, 1, None))).label,
+            "Entregue"
+        );
+        assert_eq!(
+            crm_view(Some(&delivery(CrmState::NoDeal, 0, None))).label,
+            "Sem negócio"
+        );
+        assert!(crm_view(Some(&delivery(CrmState::NotConfigured, 0, None))).retryable);
+        assert_eq!(crm_view(None).state, None);
+    }
+
+    #[test]
+    fn durations_read_as_clocks() {
+        assert_eq!(clock(0), "0:00");
+        assert_eq!(clock(59), "0:59");
+        assert_eq!(clock(3725), "1:02:05");
+        assert_eq!(clock(-5), "0:00");
+    }
+}

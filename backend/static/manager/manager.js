@@ -1,0 +1,237 @@
+// The manager page: the team's calls, filters, paging, recordings, the
+// state of each call's note in the CRM (with "Tentar de novo" for stopped
+// ones) and the CSV export. Every text comes from the backend's JSON and is
+// set with textContent or attributes; nothing is parsed as HTML.
+"use strict";
+
+(() => {
+  /** State-changing requests carry this header (the backend's CSRF check). */
+  const SAME_SITE = { "x-disca-manager": "1" };
+  const FILTERS = ["user", "from", "to", "outcome", "crm"];
+  const POLL_MS = 3000;
+
+  const $ = (id) => document.getElementById(id);
+  const form = $("filtros");
+  const rows = document.querySelector("#ligacoes tbody");
+  const more = $("mais");
+  const notice = $("aviso");
+  const empty = $("vazio");
+  const exportLink = $("exportar");
+
+  /** Thrown when the session is gone and the browser is on its way to the login. */
+  class LoggedOut extends Error {}
+
+  let cursor = null;
+  const watched = new Set();
+  let pollTimer = null;
+
+  function toLogin() {
+    const here = location.pathname + location.search;
+    location.assign("/manager/login?next=" + encodeURIComponent(here));
+  }
+
+  async function getJson(url, options = {}) {
+    const response = await fetch(url, { credentials: "same-origin", ...options });
+    if (response.status === 401) {
+      toLogin();
+      throw new LoggedOut();
+    }
+    const data = await response.json().catch(() => null);
+    if (!response.ok) {
+      throw new Error(data?.error?.message || `Erro ${response.status}. Tente de novo.`);
+    }
+    return data;
+  }
+
+  function say(message) {
+    notice.textContent = message;
+    notice.hidden = !message;
+  }
+
+  function report(error) {
+    if (!(error instanceof LoggedOut)) say(error.message);
+  }
+
+  /** An element with a class, a text, attributes and children. */
+  function el(tag, { cls, text, attrs } = {}, ...children) {
+    const node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, value);
+    node.append(...children);
+    return node;
+  }
+
+  function fill(select, choices) {
+    for (const { value, label } of choices) {
+      select.append(el("option", { text: label, attrs: { value } }));
+    }
+  }
+
+  function query() {
+    const params = new URLSearchParams();
+    for (const name of FILTERS) {
+      const value = form.elements[name].value;
+      if (value) params.set(name, value);
+    }
+    return params;
+  }
+
+  function showQuery(params) {
+    for (const name of FILTERS) form.elements[name].value = params.get(name) || "";
+  }
+
+  function dealCell(call) {
+    const cell = el("td", { cls: "negocio" });
+    if (call.deal_url) {
+      cell.append(el("a", {
+        text: "Abrir negócio",
+        attrs: { href: call.deal_url, target: "_blank", rel: "noopener noreferrer", title: call.deal_id },
+      }));
+    } else {
+      cell.textContent = call.deal_id || "—";
+    }
+    return cell;
+  }
+
+  function recordingCell(call) {
+    const cell = el("td", { cls: "gravacao" });
+    if (call.recording_url) {
+      cell.append(el("audio", { attrs: { controls: "", preload: "metadata", src: call.recording_url } }));
+    } else {
+      cell.textContent = "—";
+    }
+    return cell;
+  }
+
+  function crmCell(call) {
+    const crm = call.crm;
+    const cell = el("td", { cls: "crm " + (crm.state || "ao-vivo") });
+    const line = el("span", { cls: "situacao" }, el("strong", { text: crm.label }));
+    if (crm.error) line.append(el("span", { cls: "erro-crm", text: ": " + crm.error }));
+    cell.append(line);
+    if (crm.detail) cell.append(el("small", { cls: "detalhe", text: crm.detail }));
+    if (crm.retryable) {
+      const button = el("button", { cls: "tentar secundario", text: "Tentar de novo", attrs: { type: "button" } });
+      button.addEventListener("click", () => retry(call.id, button));
+      cell.append(button);
+    }
+    return cell;
+  }
+
+  function row(call) {
+    // Calls still live, and notes on their way, are read again shortly.
+    if (!call.crm.state || call.crm.state === "pending") watch(call.id);
+    return el("tr", { attrs: { "data-call-id": call.id, "data-crm": call.crm.state || "" } },
+      el("td", { cls: "quando", text: call.when }),
+      el("td", { text: call.salesperson }),
+      el("td", { cls: "numero", text: call.number }),
+      el("td", { text: call.contact || "—" }),
+      dealCell(call),
+      el("td", { cls: "resultado " + (call.outcome || "ao-vivo"), text: call.outcome_label }),
+      el("td", { cls: "num", text: call.ring }),
+      el("td", { cls: "num", text: call.talk }),
+      recordingCell(call),
+      crmCell(call));
+  }
+
+  function replace(call) {
+    const old = rows.querySelector(`tr[data-call-id="${CSS.escape(call.id)}"]`);
+    if (old) old.replaceWith(row(call));
+  }
+
+  function watch(id) {
+    watched.add(id);
+    if (!pollTimer) pollTimer = setTimeout(poll, POLL_MS);
+  }
+
+  async function poll() {
+    pollTimer = null;
+    const ids = [...watched];
+    watched.clear();
+    for (const id of ids) {
+      try {
+        replace(await getJson(`/manager/api/calls/${encodeURIComponent(id)}`));
+      } catch (error) {
+        if (error instanceof LoggedOut) return;
+      }
+    }
+  }
+
+  async function retry(id, button) {
+    button.disabled = true;
+    say("");
+    try {
+      const call = await getJson(`/manager/api/calls/${encodeURIComponent(id)}/crm/retry`, {
+        method: "POST",
+        headers: SAME_SITE,
+      });
+      replace(call);
+    } catch (error) {
+      report(error);
+      button.disabled = false;
+    }
+  }
+
+  async function load(append) {
+    const params = query();
+    if (append && cursor) params.set("cursor", cursor);
+    more.disabled = true;
+    try {
+      const page = await getJson("/manager/api/calls?" + params);
+      if (!append) rows.replaceChildren();
+      rows.append(...page.calls.map(row));
+      cursor = page.next_cursor || null;
+      more.hidden = !cursor;
+      empty.hidden = rows.children.length > 0;
+      say("");
+    } catch (error) {
+      report(error);
+    } finally {
+      more.disabled = false;
+      document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
+    }
+  }
+
+  function apply() {
+    const params = query();
+    const search = params.toString();
+    history.replaceState(null, "", search ? "?" + search : location.pathname);
+    exportLink.href = "/manager/calls.csv" + (search ? "?" + search : "");
+    return load(false);
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    apply();
+  });
+  $("limpar").addEventListener("click", () => {
+    showQuery(new URLSearchParams());
+    apply();
+  });
+  more.addEventListener("click", () => load(true));
+  $("sair").addEventListener("click", async () => {
+    try {
+      await fetch("/manager/logout", { method: "POST", credentials: "same-origin", headers: SAME_SITE });
+    } finally {
+      location.assign("/manager/login");
+    }
+  });
+
+  async function start() {
+    try {
+      const info = await getJson("/manager/api/session");
+      $("empresa").textContent = info.tenant.name;
+      $("gestor").textContent = info.manager.name;
+      fill(form.elements.user, info.team.map((person) => ({ value: person.id, label: person.name })));
+      fill(form.elements.outcome, info.outcomes);
+      fill(form.elements.crm, info.crm_states);
+      showQuery(new URLSearchParams(location.search));
+      await apply();
+    } catch (error) {
+      report(error);
+    }
+  }
+
+  start();
+})();

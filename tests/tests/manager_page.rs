@@ -1,0 +1,637 @@
+//! The manager page in real headless Chromium, against the real backend
+//! (in-process, random port) connected to the RD Station stand-in: calls
+//! end as the PBX tracker ends them, the delivery worker writes their notes
+//! (one delivered, one refused for good by the CRM with its 404 message,
+//! one with no deal), and a manager logs in through the form, reads the
+//! rows in Portuguese, filters, plays a recording, downloads the CSV,
+//! queues the refused note again and logs out.
+//!
+//! With `DISCA_UPDATE_SCREENSHOTS=1` the page's screenshot is also written
+//! to `docs/screenshots/manager.png` for the README.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use disca_backend::auth::issue_token;
+use disca_backend::configuration::{FileConfig, FileCrm, Overrides, Settings};
+use disca_backend::crm::connect::connect_v1;
+use disca_backend::crm::{Secret, SecretKey};
+use disca_backend::domain::{
+    Call, CallContext, CallState, CrmState, CrmUserId, DestinationPolicy, E164Number, Outcome,
+    Region, Role, Tenant, User,
+};
+use disca_backend::startup::{Application, crm_http_client};
+use disca_backend::storage::{CreateCall, Created, NewUser, Store};
+use disca_tests::chromium::{Chromium, ChromiumOptions, Page};
+use rdstation_standin::{Config, StandIn};
+use serde_json::Value;
+
+/// The demo seed's Paulista account: Ana's v1 token sees every deal.
+const CRM_TOKEN: &str = "a3f9c2e17b4d48e6a0c5d2f1";
+const ANA_AT_CRM: &str = "64b7f0c2a1e4d30000000a01";
+const BRUNO_AT_CRM: &str = "64b7f0c2a1e4d30000000a02";
+/// Construtora Aurora's deal, and one the CRM does not have.
+const AURORA_DEAL: &str = "64b7f0c2a1e4d30000000d01";
+const MISSING_DEAL: &str = "64b7f0c2a1e4d30000000dff";
+const PATIENCE: Duration = Duration::from_secs(20);
+
+struct Scene {
+    base: String,
+    store: Store,
+    manager_token: String,
+    ana: User,
+    bruno: User,
+    _standin: rdstation_standin::Running,
+    dir: tempfile::TempDir,
+}
+
+async fn scene() -> Scene {
+    let standin = StandIn::start(Config::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let spool = dir.path().join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let closed = disca_tests::free_tcp_port();
+    let overrides = Overrides {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        data_dir: Some(data.clone()),
+        ami_addr: Some(format!("127.0.0.1:{closed}")),
+        recordings_dir: Some(spool),
+        ..Overrides::default()
+    };
+    // The test's own store ends the calls: the app's worker finds their
+    // notes by polling.
+    let file = FileConfig {
+        crm: FileCrm {
+            poll_interval_ms: Some(50),
+            ..FileCrm::default()
+        },
+        ..FileConfig::default()
+    };
+    let settings = Settings::merge(overrides, file).unwrap();
+    let store = Store::open(&data).await.unwrap();
+    store
+        .add_tenant(&Tenant {
+            slug: "paulista".parse().unwrap(),
+            name: "Paulista Soluções Comerciais".into(),
+            region: Region::BRAZIL,
+            policy: DestinationPolicy::default(),
+        })
+        .await
+        .unwrap();
+    let mut users = Vec::new();
+    let mut manager_token = String::new();
+    for (name, email, ext, role) in [
+        (
+            "Ana Souza",
+            "ana.souza@paulista.example.com.br",
+            "1001",
+            Role::Agent,
+        ),
+        (
+            "Bruno Oliveira",
+            "bruno.oliveira@paulista.example.com.br",
+            "1002",
+            Role::Agent,
+        ),
+        (
+            "Carla Ribeiro",
+            "carla.ribeiro@paulista.example.com.br",
+            "1009",
+            Role::Manager,
+        ),
+    ] {
+        let token = issue_token();
+        users.push(
+            store
+                .add_user(NewUser {
+                    tenant: "paulista",
+                    name,
+                    email,
+                    extension: &ext.parse().unwrap(),
+                    role,
+                    token_hash: &token.hash,
+                })
+                .await
+                .unwrap(),
+        );
+        if role == Role::Manager {
+            manager_token = token.secret;
+        }
+    }
+    for (email, crm_user) in [
+        ("ana.souza@paulista.example.com.br", ANA_AT_CRM),
+        ("bruno.oliveira@paulista.example.com.br", BRUNO_AT_CRM),
+    ] {
+        store
+            .set_crm_user(
+                "paulista",
+                email,
+                Some(&CrmUserId::parse(crm_user).unwrap()),
+            )
+            .await
+            .unwrap();
+    }
+    let key = SecretKey::load_or_create(&settings.crm.secrets_key_file).unwrap();
+    connect_v1(
+        &store,
+        &key,
+        &crm_http_client(&settings.crm).unwrap(),
+        "paulista",
+        &standin.v1_base(),
+        Secret::new(CRM_TOKEN.into()),
+    )
+    .await
+    .unwrap();
+    let app = Application::build(&settings).await.unwrap();
+    let base = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run_until_stopped());
+    let mut users = users.into_iter();
+    Scene {
+        base,
+        store,
+        manager_token,
+        ana: users.next().unwrap(),
+        bruno: users.next().unwrap(),
+        _standin: standin,
+        dir,
+    }
+}
+
+/// How a call ended.
+struct End<'a> {
+    who: &'a User,
+    to: &'a str,
+    contact: Option<&'a str>,
+    deal: Option<&'a str>,
+    outcome: Outcome,
+    ring: i64,
+    talk: Option<i64>,
+    recorded: bool,
+}
+
+impl Scene {
+    fn spool(&self) -> PathBuf {
+        self.dir.path().join("spool")
+    }
+
+    /// Creates a call and ends it, as the PBX tracker does; a recorded one
+    /// gets a one-second WAV in the spool, named as Asterisk names it.
+    async fn end(&self, end: End<'_>) -> Call {
+        let to = E164Number::parse(end.to, Region::BRAZIL).unwrap();
+        let Created::New(mut call) = self
+            .store
+            .create_call(CreateCall {
+                user: end.who,
+                to: &to,
+                context: &CallContext {
+                    deal_id: end.deal.map(Into::into),
+                    contact_name: end.contact.map(Into::into),
+                    ..CallContext::default()
+                },
+                idempotency: None,
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("a new call")
+        };
+        let now = time::OffsetDateTime::now_utc();
+        call.state = CallState::Ended;
+        call.outcome = Some(end.outcome);
+        call.ring_seconds = Some(end.ring);
+        call.talk_seconds = end.talk;
+        call.ended_at = Some(now);
+        if end.recorded {
+            let name = format!("paulista-{}.wav", call.id);
+            std::fs::write(self.spool().join(&name), wav_tone(1)).unwrap();
+            call.recording_file = Some(name);
+        }
+        self.store
+            .save_calls(std::slice::from_ref(&call))
+            .await
+            .unwrap();
+        call
+    }
+
+    async fn wait_crm(&self, id: &str, state: CrmState) -> Call {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let call = self.store.call(id).await.unwrap();
+            if call.crm.as_ref().map(|c| c.state) == Some(state) {
+                return call;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the note of {id} never became {state:?}: {:?}",
+                call.crm
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// `seconds` of a 440 Hz tone: 8 kHz, 16-bit mono PCM, as Asterisk records.
+fn wav_tone(seconds: u32) -> Vec<u8> {
+    let rate = 8000u32;
+    let samples: Vec<i16> = (0..rate * seconds)
+        .map(|i| {
+            let t = f64::from(i) / f64::from(rate);
+            (f64::sin(2.0 * std::f64::consts::PI * 440.0 * t) * 8000.0) as i16
+        })
+        .collect();
+    let data_len = (samples.len() * 2) as u32;
+    let mut wav = Vec::with_capacity(44 + data_len as usize);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&rate.to_le_bytes());
+    wav.extend_from_slice(&(rate * 2).to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        wav.extend_from_slice(&s.to_le_bytes());
+    }
+    wav
+}
+
+/// A JavaScript string literal.
+fn js(text: &str) -> String {
+    Value::from(text).to_string()
+}
+
+/// The table as the manager sees it: per row, its id and each cell's text.
+async fn table(page: &Page) -> Vec<Value> {
+    page.evaluate(
+        r#"[...document.querySelectorAll('#ligacoes tbody tr')].map((tr) => ({
+            id: tr.dataset.callId,
+            cells: [...tr.cells].map((td) => td.textContent.trim()),
+        }))"#,
+    )
+    .await
+    .unwrap()
+    .as_array()
+    .unwrap()
+    .clone()
+}
+
+fn row<'a>(rows: &'a [Value], id: &str) -> &'a Value {
+    rows.iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("no row for {id} in {rows:#?}"))
+}
+
+/// Waits for the table to list exactly `ids`, in order, after a load.
+async fn wait_rows(page: &Page, ids: &[&str]) {
+    let expected = js(&ids.join(","));
+    page.wait_for(
+        &format!(
+            r#"[...document.querySelectorAll('#ligacoes tbody tr')].map((tr) => tr.dataset.callId).join(",") === {expected}"#
+        ),
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+}
+
+/// Sets the filter form (empty values: any) and presses "Filtrar".
+async fn filter(page: &Page, values: &[(&str, &str)]) {
+    let mut script = String::from(
+        r#"for (const name of ["user", "from", "to", "outcome", "crm"]) document.forms.filtros.elements[name].value = "";"#,
+    );
+    for (name, value) in values {
+        script.push_str(&format!(
+            "document.forms.filtros.elements[{}].value = {};",
+            js(name),
+            js(value)
+        ));
+    }
+    page.evaluate(&script).await.unwrap();
+    page.click("#filtros button[type=submit]").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_manager_follows_the_team_s_calls_and_crm_notes_in_chromium() {
+    let scene = scene().await;
+    let delivered = scene
+        .end(End {
+            who: &scene.ana,
+            to: "(11) 97173-0783",
+            contact: Some("Mariana Costa"),
+            deal: Some(AURORA_DEAL),
+            outcome: Outcome::Answered,
+            ring: 6,
+            talk: Some(185),
+            recorded: true,
+        })
+        .await;
+    let refused = scene
+        .end(End {
+            who: &scene.bruno,
+            to: "(21) 98765-4321",
+            contact: Some("Rafael Lima"),
+            deal: Some(MISSING_DEAL),
+            outcome: Outcome::Answered,
+            ring: 9,
+            talk: Some(72),
+            recorded: false,
+        })
+        .await;
+    let no_deal = scene
+        .end(End {
+            who: &scene.ana,
+            to: "(11) 95555-4444",
+            contact: None,
+            deal: None,
+            outcome: Outcome::NoAnswer,
+            ring: 30,
+            talk: None,
+            recorded: false,
+        })
+        .await;
+    scene.wait_crm(&delivered.id, CrmState::Delivered).await;
+    let refused_stored = scene.wait_crm(&refused.id, CrmState::Failed).await;
+    let crm_message = refused_stored.crm.unwrap().error.unwrap();
+    assert_eq!(
+        crm_message,
+        "RD Station recusou (HTTP 404): Deal not found."
+    );
+    scene.wait_crm(&no_deal.id, CrmState::NoDeal).await;
+
+    let profile = tempfile::tempdir().unwrap();
+    let chromium = Chromium::launch(ChromiumOptions::new(profile.path().join("profile")))
+        .await
+        .unwrap();
+    // Not logged in: the page sends the browser to the login form.
+    let page = chromium
+        .open(&format!("{}/manager?crm=", scene.base))
+        .await
+        .unwrap();
+    page.set_viewport(1440, 720).await.unwrap();
+    page.wait_for(
+        r#"location.pathname === "/manager/login" && document.getElementById("token") !== null"#,
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+
+    // An agent's token is refused, in Portuguese, on the form.
+    let agent = issue_token();
+    scene
+        .store
+        .add_user(NewUser {
+            tenant: "paulista",
+            name: "Diego Agente",
+            email: "diego@paulista.example.com.br",
+            extension: &"1003".parse().unwrap(),
+            role: Role::Agent,
+            token_hash: &agent.hash,
+        })
+        .await
+        .unwrap();
+    page.evaluate(&format!(
+        "document.getElementById('token').value = {}",
+        js(&agent.secret)
+    ))
+    .await
+    .unwrap();
+    page.click("#entrar button[type=submit]").await.unwrap();
+    let refusal = page
+        .wait_for(
+            r#"!document.getElementById("erro").hidden && document.getElementById("erro").textContent"#,
+            PATIENCE,
+        )
+        .await
+        .unwrap();
+    assert!(
+        refusal.as_str().unwrap().contains("token é de um vendedor"),
+        "{refusal}"
+    );
+
+    // The manager's token opens the page.
+    page.evaluate(&format!(
+        "document.getElementById('token').value = {}",
+        js(&scene.manager_token)
+    ))
+    .await
+    .unwrap();
+    page.click("#entrar button[type=submit]").await.unwrap();
+    wait_rows(&page, &[&no_deal.id, &refused.id, &delivered.id]).await;
+    assert_eq!(
+        page.evaluate("document.cookie").await.unwrap(),
+        "",
+        "the session cookie is HttpOnly"
+    );
+    assert_eq!(
+        page.evaluate("document.getElementById('gestor').textContent")
+            .await
+            .unwrap(),
+        "Carla Ribeiro"
+    );
+
+    let rows = table(&page).await;
+    // Columns: date, salesperson, number, contact, deal, outcome, ring,
+    // talk, recording, CRM.
+    let cells = |id: &str| -> Vec<String> {
+        row(&rows, id)["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let ok = cells(&delivered.id);
+    assert_eq!(
+        ok[1..8],
+        [
+            "Ana Souza",
+            "(11) 97173-0783",
+            "Mariana Costa",
+            "Abrir negócio",
+            "Atendida",
+            "6 s",
+            "3:05"
+        ]
+    );
+    assert!(ok[0].contains('/') && ok[0].contains(':'), "{ok:?}");
+    assert!(ok[9].starts_with("Entregue"), "{ok:?}");
+    let failed = cells(&refused.id);
+    assert_eq!(failed[1], "Bruno Oliveira");
+    assert!(
+        failed[9].starts_with(&format!("Falhou: {crm_message}")),
+        "the CRM's own message is on the page: {failed:?}"
+    );
+    assert!(failed[9].contains("Tentar de novo"), "{failed:?}");
+    assert!(!ok[9].contains("Tentar de novo"), "{ok:?}");
+    let none = cells(&no_deal.id);
+    assert_eq!((none[3].as_str(), none[5].as_str()), ("—", "Não atendida"));
+    assert!(none[9].starts_with("Sem negócio"), "{none:?}");
+    assert!(none[9].contains("(11) 95555-4444"), "{none:?}");
+    let deal_link = page
+        .evaluate(&format!(
+            r#"document.querySelector('tr[data-call-id={}] td.negocio a').href"#,
+            js(&delivered.id)
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        deal_link,
+        format!("https://crm.rdstation.com/app/deals/{AURORA_DEAL}").as_str()
+    );
+
+    // The recording plays: Chromium loads the WAV and reads its length.
+    let duration = page
+        .wait_for(
+            &format!(
+                r#"(() => {{
+                    const audio = document.querySelector('tr[data-call-id={}] audio');
+                    return audio && audio.readyState >= 1 && audio.duration;
+                }})()"#,
+                js(&delivered.id)
+            ),
+            PATIENCE,
+        )
+        .await
+        .unwrap();
+    let seconds = duration.as_f64().unwrap();
+    assert!((0.9..1.1).contains(&seconds), "{duration}");
+    let audios = page
+        .evaluate("document.querySelectorAll('#ligacoes audio').length")
+        .await
+        .unwrap();
+    assert_eq!(audios, 1, "only the recorded call has a player");
+
+    let screenshot = scene.dir.path().join("manager.png");
+    page.screenshot(&screenshot).await.unwrap();
+    if std::env::var_os("DISCA_UPDATE_SCREENSHOTS").is_some() {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+        std::fs::create_dir_all(&docs).unwrap();
+        std::fs::copy(&screenshot, docs.join("manager.png")).unwrap();
+    }
+
+    // Filters: by salesperson, by CRM state, by outcome, by dates.
+    filter(&page, &[("user", &scene.bruno.id)]).await;
+    wait_rows(&page, &[&refused.id]).await;
+    assert!(
+        page.evaluate("location.search")
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .contains(&scene.bruno.id),
+        "the address keeps the filters"
+    );
+    filter(&page, &[("crm", "no_deal")]).await;
+    wait_rows(&page, &[&no_deal.id]).await;
+    filter(&page, &[("outcome", "answered")]).await;
+    wait_rows(&page, &[&refused.id, &delivered.id]).await;
+    let today = page
+        .evaluate(
+            "new Intl.DateTimeFormat('en-CA', {timeZone: 'America/Sao_Paulo'}).format(new Date())",
+        )
+        .await
+        .unwrap();
+    let today = today.as_str().unwrap();
+    filter(&page, &[("from", "2020-01-01"), ("to", "2020-12-31")]).await;
+    page.wait_for(
+        r#"!document.getElementById("vazio").hidden && document.querySelectorAll('#ligacoes tbody tr').length === 0"#,
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+    filter(&page, &[("from", today), ("to", today)]).await;
+    wait_rows(&page, &[&no_deal.id, &refused.id, &delivered.id]).await;
+
+    // The CSV of what the filters select, downloaded from the page.
+    filter(&page, &[("crm", "failed")]).await;
+    wait_rows(&page, &[&refused.id]).await;
+    let csv = page
+        .evaluate(
+            r#"fetch(document.getElementById("exportar").href).then(async (r) => {
+                const bytes = new Uint8Array(await r.clone().arrayBuffer());
+                return {
+                    status: r.status,
+                    type: r.headers.get("content-type"),
+                    disposition: r.headers.get("content-disposition"),
+                    bom: [...bytes.slice(0, 3)],
+                    text: new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes.slice(3)),
+                };
+            })"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(csv["status"], 200, "{csv}");
+    assert_eq!(csv["type"], "text/csv; charset=utf-8");
+    assert!(
+        csv["disposition"]
+            .as_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"ligacoes-paulista-")
+    );
+    assert_eq!(csv["bom"], serde_json::json!([0xEF, 0xBB, 0xBF]));
+    let text = csv["text"].as_str().unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with("Data e hora;Vendedor;Número;Contato;Negócio;Resultado"));
+    assert!(
+        lines[1].contains("Bruno Oliveira;(21) 98765-4321;Rafael Lima;"),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains(&format!(";Falhou;{crm_message};")),
+        "{text}"
+    );
+    assert!(lines[1].ends_with(&refused.id), "{text}");
+
+    // "Tentar de novo": the note is queued, tried again, and refused again.
+    page.click(&format!(
+        "tr[data-call-id=\"{}\"] button.tentar",
+        refused.id
+    ))
+    .await
+    .unwrap();
+    let after = page
+        .wait_for(
+            &format!(
+                r#"(() => {{
+                    const cell = document.querySelector('tr[data-call-id={}] td.crm');
+                    return cell && cell.textContent.includes("depois de 2 tentativas") && cell.textContent;
+                }})()"#,
+                js(&refused.id)
+            ),
+            PATIENCE,
+        )
+        .await
+        .unwrap();
+    assert!(after.as_str().unwrap().starts_with("Falhou: "), "{after}");
+    let again = scene.store.call(&refused.id).await.unwrap().crm.unwrap();
+    assert_eq!((again.state, again.attempts), (CrmState::Failed, 2));
+
+    // Nothing the page did broke its policy or threw.
+    let problems: Vec<String> = page
+        .console()
+        .into_iter()
+        .filter(|m| m.is_error())
+        // Expected refusals: the login form's "is there a session?" (401
+        // before logging in) and the agent's token (403).
+        .filter(|m| !m.text.contains("status of 401") && !m.text.contains("status of 403"))
+        .map(|m| format!("{m:?}"))
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    // Logging out ends the session.
+    page.click("#sair").await.unwrap();
+    page.wait_for(r#"location.pathname === "/manager/login""#, PATIENCE)
+        .await
+        .unwrap();
+    let status = page
+        .evaluate(r#"fetch("/manager/api/calls").then((r) => r.status)"#)
+        .await
+        .unwrap();
+    assert_eq!(status, 401);
+}
