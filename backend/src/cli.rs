@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::auth::issue_token;
-use crate::configuration::{Overrides, Settings, default_secrets_key};
+use crate::configuration::{Overrides, Settings};
 use crate::crm::connect::{V2Grant, connect_v1, connect_v2};
 use crate::crm::{Secret, SecretKey};
 use crate::domain::{CrmUserId, DestinationPolicy, Extension, Region, Role, Tenant, TenantSlug};
@@ -111,11 +111,31 @@ pub enum UserCommand {
     },
 }
 
+/// Where `serve` keeps its database and CRM secrets key: read from the same
+/// configuration file and environment as `serve`, so a connection is sealed
+/// with the key `serve` opens.
 #[derive(Args)]
-pub struct SecretsKey {
-    /// Key file sealing CRM secrets (the one `serve` uses) [default: <data dir>/crm-secrets.key].
+pub struct ServeSettings {
+    /// The TOML configuration file `serve` uses.
+    #[arg(long, env = "DISCA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory holding the database [default: from the file, else ./disca-data].
+    #[arg(long, env = "DISCA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Key file sealing CRM secrets [default: from the file, else <data dir>/crm-secrets.key].
     #[arg(long, env = "DISCA_CRM_SECRETS_KEY")]
     pub crm_secrets_key: Option<PathBuf>,
+}
+
+impl ServeSettings {
+    fn load(self) -> anyhow::Result<Settings> {
+        Ok(Settings::load(Overrides {
+            config: self.config,
+            data_dir: self.data_dir,
+            crm_secrets_key: self.crm_secrets_key,
+            ..Overrides::default()
+        })?)
+    }
 }
 
 #[derive(Subcommand)]
@@ -129,9 +149,7 @@ pub enum CrmCommand {
         #[arg(long, default_value = crate::crm::connect::DEFAULT_V1_URL)]
         url: String,
         #[command(flatten)]
-        key: SecretsKey,
-        #[command(flatten)]
-        data: DataDir,
+        serve: ServeSettings,
     },
     /// Connect with API v2 (OAuth2): exchanges the authorization code; reads
     /// the client secret from DISCA_CRM_CLIENT_SECRET or stdin.
@@ -151,9 +169,7 @@ pub enum CrmCommand {
         #[arg(long, default_value = crate::crm::connect::DEFAULT_TOKEN_URL)]
         token_url: String,
         #[command(flatten)]
-        key: SecretsKey,
-        #[command(flatten)]
-        data: DataDir,
+        serve: ServeSettings,
     },
     /// The tenant's connection and its notes, by delivery state.
     Status {
@@ -286,27 +302,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn crm_command(command: CrmCommand) -> anyhow::Result<()> {
-    let settings = crate::configuration::Settings::merge(
-        Overrides::default(),
-        crate::configuration::FileConfig::default(),
-    )?;
-    let http = crm_http_client(&settings.crm)?;
-    let open_key = |data: &DataDir, key: SecretsKey| {
-        SecretKey::load_or_create(
-            &key.crm_secrets_key
-                .unwrap_or_else(|| default_secrets_key(&data.data_dir)),
-        )
-    };
     match command {
-        CrmCommand::ConnectV1 {
-            tenant,
-            url,
-            key,
-            data,
-        } => {
+        CrmCommand::ConnectV1 { tenant, url, serve } => {
+            let settings = serve.load()?;
             let token = read_secret("DISCA_CRM_TOKEN", "RD Station CRM instance token")?;
-            let secrets = open_key(&data, key)?;
-            let store = Store::open(&data.data_dir).await?;
+            let secrets = SecretKey::load_or_create(&settings.crm.secrets_key_file)?;
+            let store = Store::open(&settings.data_dir).await?;
+            let http = crm_http_client(&settings.crm)?;
             let owner = connect_v1(&store, &secrets, &http, &tenant, &url, token).await?;
             println!(
                 "{tenant} connected to RD Station CRM (API v1) as {} <{}>, {}",
@@ -320,12 +322,13 @@ async fn crm_command(command: CrmCommand) -> anyhow::Result<()> {
             redirect_uri,
             url,
             token_url,
-            key,
-            data,
+            serve,
         } => {
+            let settings = serve.load()?;
             let client_secret = read_secret("DISCA_CRM_CLIENT_SECRET", "OAuth2 client secret")?;
-            let secrets = open_key(&data, key)?;
-            let store = Store::open(&data.data_dir).await?;
+            let secrets = SecretKey::load_or_create(&settings.crm.secrets_key_file)?;
+            let store = Store::open(&settings.data_dir).await?;
+            let http = crm_http_client(&settings.crm)?;
             let grant = V2Grant {
                 base_url: &url,
                 token_url: &token_url,

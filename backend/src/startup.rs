@@ -29,7 +29,9 @@ impl Application {
         let key = SecretKey::load_or_create(&settings.crm.secrets_key_file)?;
         let http = crm_http_client(&settings.crm)?;
         let connections = Connections::new(store.clone(), key, http, settings.crm.clone());
-        tokio::spawn(Worker::new(store.clone(), connections, settings.crm.clone()).run());
+        let lock_file = settings.data_dir.join("crm-worker.lock");
+        let worker = Worker::new(store.clone(), connections, settings.crm.clone(), lock_file);
+        tokio::spawn(worker.run());
         let pbx = Pbx::start(
             &settings.ami,
             &settings.calls,

@@ -22,7 +22,7 @@ use disca_tests::crm::{
     ANA, ANA_TOKEN, AURORA, AURORA_TRAINING, BOA_VISTA, BRUNO, JULIANA_PHONE, MARIANA_PHONE,
     OAUTH_CLIENT, RAFAEL_PHONE, connect_tenant_v1, connect_tenant_v2, end_call, secrets_key,
 };
-use rdstation_standin::{Config, Fault, Note, RateLimit, Running, StandIn};
+use rdstation_standin::{Config, Fault, FaultSpec, Note, RateLimit, Running, Scope, StandIn};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -740,4 +740,113 @@ async fn killed_with_sigkill_mid_delivery_nothing_lost_nothing_doubled() {
     assert!(!logs.contains(ANA_TOKEN), "the RD Station token was logged");
     backend.start_kill().unwrap();
     backend.wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_tenant_held_back_by_rd_station_does_not_hold_back_the_others() {
+    // One delivery at a time: a tenant waiting out a 429 must not keep it.
+    let crm = FileCrm {
+        concurrency: Some(1),
+        ..quick_crm()
+    };
+    // Acme on API v2 (its 429s carry Retry-After), Recife on v1.
+    let h = start(Api::V2, Config::default(), crm).await;
+    h.store
+        .add_tenant(&Tenant {
+            slug: "recife".parse().unwrap(),
+            name: "Recife Tech".into(),
+            region: Region::BRAZIL,
+            policy: DestinationPolicy::default(),
+        })
+        .await
+        .unwrap();
+    let eduardo = h
+        .store
+        .add_user(NewUser {
+            tenant: "recife",
+            name: "Eduardo Santos",
+            email: "eduardo@recife.example.com",
+            extension: &"2001".parse().unwrap(),
+            role: Role::Agent,
+            token_hash: &issue_token().hash,
+        })
+        .await
+        .unwrap();
+    let eduardo_crm = CrmUserId::parse("64b7f0c2a1e4d30000000a11").unwrap();
+    h.store
+        .set_crm_user("recife", "eduardo@recife.example.com", Some(&eduardo_crm))
+        .await
+        .unwrap();
+    connect_tenant_v1(
+        &h.store,
+        h.dir.path(),
+        "recife",
+        &h.standin.v1_base(),
+        "e5d3b1a97c2f46e8d0b4a6c2",
+    )
+    .await;
+
+    // Acme's first v2 request gets a 429 asking to wait an hour.
+    h.standin.faults().apply(FaultSpec {
+        fault: Fault::Status429 {
+            retry_after_secs: 3600,
+        },
+        count: Some(1),
+        scope: Scope::V2,
+    });
+    let held = h
+        .end("Ana", RAFAEL_PHONE, Some(BOA_VISTA), Outcome::Answered)
+        .await;
+    eventually("the 429", async || {
+        crm_state(&h.store, &held.id)
+            .await
+            .filter(|c| c.error.as_deref().is_some_and(|e| e.contains("HTTP 429")))
+    })
+    .await;
+    let acme_again = h
+        .end("Bruno", RAFAEL_PHONE, Some(BOA_VISTA), Outcome::Busy)
+        .await;
+    let recife = end_call(
+        &h.store,
+        &eduardo,
+        "+5581998765432",
+        Some("64b7f0c2a1e4d30000000d11"),
+        Outcome::Answered,
+    )
+    .await;
+    let started = Instant::now();
+    assert_eq!(
+        settled(&h.store, &recife.id).await.state,
+        CrmState::Delivered
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // Acme waits, without failing: its notes are pending, not refused.
+    for call in [&held, &acme_again] {
+        let crm = crm_state(&h.store, &call.id).await.unwrap();
+        assert_eq!(crm.state, CrmState::Pending, "{crm:?}");
+        let due = crm.next_attempt_at.unwrap() - time::OffsetDateTime::now_utc();
+        assert!(due > time::Duration::minutes(50), "{due}");
+    }
+    assert!(notes_of(&h.standin, &held.id).is_empty());
+}
+
+#[tokio::test]
+async fn two_backends_on_one_database_deliver_each_note_once() {
+    let h = start(Api::V1, Config::default(), quick_crm()).await;
+    // A second backend on the same data directory (a rolling deploy).
+    let second = Application::build(&settings_for(h.dir.path(), quick_crm()))
+        .await
+        .unwrap();
+    let second_store = second.store();
+    tokio::spawn(second.run_until_stopped());
+    let mut calls = Vec::new();
+    for i in 0..20 {
+        let store = if i % 2 == 0 { &h.store } else { &second_store };
+        let user = &h.users["Ana"];
+        calls.push(end_call(store, user, MARIANA_PHONE, Some(AURORA), Outcome::Answered).await);
+    }
+    for call in &calls {
+        assert_eq!(settled(&h.store, &call.id).await.state, CrmState::Delivered);
+        assert_eq!(notes_of(&h.standin, &call.id).len(), 1, "exactly once");
+    }
 }

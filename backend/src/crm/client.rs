@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use reqwest::RequestBuilder;
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use super::error::CrmError;
 use super::lookup::{Candidate, MAX_CANDIDATES};
@@ -38,6 +39,10 @@ pub enum Api {
     V2 { base: String, auth: Box<OAuth> },
 }
 
+/// A request slot taken from the tenant's limiter ahead of a note creation,
+/// so that once a note is marked "maybe sent" its request does go out.
+pub struct Permit(Instant);
+
 /// `GET /token/check` of v1.
 #[derive(Debug)]
 pub struct TokenOwner {
@@ -51,19 +56,46 @@ impl CrmClient {
         CrmClient { http, limiter, api }
     }
 
-    /// Writes a note on `deal`; returns its id. v1 needs the note's author.
+    /// A slot for the next request, or [`CrmError::Wait`].
+    pub fn permit(&self) -> Result<Permit, CrmError> {
+        self.limiter
+            .try_acquire()
+            .map(Permit)
+            .map_err(|wait| CrmError::Wait { wait })
+    }
+
+    /// Refreshes a v2 authorization now; v1 has nothing to refresh.
+    pub async fn refresh_authorization(&self, http: &reqwest::Client) -> Result<(), CrmError> {
+        match &self.api {
+            Api::V1 { .. } => Ok(()),
+            Api::V2 { auth, .. } => auth.refresh_now(http).await,
+        }
+    }
+
+    /// Whether notes need an author at the CRM (v1 does; v2 writes them as
+    /// the token's owner).
+    pub fn needs_author(&self) -> bool {
+        matches!(self.api, Api::V1 { .. })
+    }
+
+    /// Writes a note on `deal` with the request slot `permit`; returns the
+    /// note's id. v1 needs the note's author.
     pub async fn create_note(
         &self,
+        permit: Permit,
         deal: &DealId,
         author: Option<&CrmUserId>,
         text: &str,
     ) -> Result<String, CrmError> {
         match &self.api {
             Api::V1 { base, token } => {
-                let author = author.ok_or_else(missing_author)?;
+                let Some(author) = author else {
+                    self.limiter.refund(permit.0);
+                    return Err(missing_author());
+                };
                 let body = json!({"activity": {"deal_id": deal.as_str(), "user_id": author.as_str(), "text": text}});
                 let answer = self
-                    .send(|| {
+                    .send_in(permit.0, || {
                         self.http
                             .post(format!("{base}/activities"))
                             .query(&[("token", token.expose())])
@@ -76,7 +108,7 @@ impl CrmClient {
                 let body = json!({"data": {"description": text}});
                 let url = format!("{base}/deals/{deal}/notes");
                 let answer = self
-                    .send_v2(auth, |bearer| {
+                    .send_v2(auth, Some(permit), |bearer| {
                         self.http.post(&url).bearer_auth(bearer).json(&body)
                     })
                     .await?;
@@ -88,13 +120,13 @@ impl CrmClient {
         }
     }
 
-    /// The id of a note on `deal` containing `needle` (the call's marker),
-    /// written since `since` (v1 filters by date and author; v2 reads all
-    /// the deal's notes).
+    /// The id of a note on `deal` containing `needle` (the call's id),
+    /// written since `since` (v1 filters by date; v2 reads all the deal's
+    /// notes). Not by author: the salesperson's CRM user may have changed
+    /// since the note was sent.
     pub async fn find_note(
         &self,
         deal: &DealId,
-        author: Option<&CrmUserId>,
         since: Date,
         needle: &str,
     ) -> Result<Option<String>, CrmError> {
@@ -103,22 +135,19 @@ impl CrmClient {
                 let since = since.to_string();
                 for page in 1..=V1_MAX_PAGES {
                     let (page, limit) = (page.to_string(), V1_PAGE.to_string());
-                    let mut query = vec![
+                    let query = [
                         ("token", token.expose()),
                         ("deal_id", deal.as_str()),
                         ("start_date", &since),
                         ("page", &page),
                         ("limit", &limit),
                     ];
-                    if let Some(author) = author {
-                        query.push(("user_id", author.as_str()));
-                    }
                     let answer = self
                         .send(|| self.http.get(format!("{base}/activities")).query(&query))
                         .await?;
                     let notes = list(&answer, "activities");
                     if let Some(note) = notes.iter().find(|n| text_has(n, "text", needle)) {
-                        return Ok(id_of(note));
+                        return Ok(Some(id_of(note).unwrap_or_default()));
                     }
                     if notes.len() < V1_PAGE {
                         break;
@@ -134,13 +163,13 @@ impl CrmClient {
                         ("page[size]", V2_PAGE.to_string()),
                     ];
                     let answer = self
-                        .send_v2(auth, |bearer| {
+                        .send_v2(auth, None, |bearer| {
                             self.http.get(&url).bearer_auth(bearer).query(&query)
                         })
                         .await?;
                     let notes = list(&answer, "data");
                     if let Some(note) = notes.iter().find(|n| text_has(n, "description", needle)) {
-                        return Ok(id_of(note));
+                        return Ok(Some(id_of(note).unwrap_or_default()));
                     }
                     let more = answer
                         .pointer("/links/next")
@@ -194,7 +223,7 @@ impl CrmClient {
             Api::V2 { base, auth } => {
                 let filter = format!("phone:{e164}");
                 let answer = self
-                    .send_v2(auth, |bearer| {
+                    .send_v2(auth, None, |bearer| {
                         self.http
                             .get(format!("{base}/contacts"))
                             .bearer_auth(bearer)
@@ -255,7 +284,7 @@ impl CrmClient {
             Api::V2 { base, auth } => {
                 let url = format!("{base}/deals/{id}");
                 let answer = self
-                    .send_v2(auth, |bearer| self.http.get(&url).bearer_auth(bearer))
+                    .send_v2(auth, None, |bearer| self.http.get(&url).bearer_auth(bearer))
                     .await?;
                 let deal = answer.get("data").unwrap_or(&Value::Null);
                 Ok(Candidate {
@@ -297,15 +326,29 @@ impl CrmClient {
         })
     }
 
-    /// A v2 request with a valid access token; a 401 (expired or revoked
-    /// access token) refreshes it once and tries again.
+    /// A v2 request with a valid access token (in `permit`'s slot, if
+    /// given); a 401 (expired or revoked access token) refreshes it once
+    /// and tries again.
     async fn send_v2(
         &self,
         auth: &OAuth,
+        permit: Option<Permit>,
         request: impl Fn(&str) -> RequestBuilder,
     ) -> Result<Value, CrmError> {
-        let bearer = auth.access_token(&self.http).await?;
-        match self.send(|| request(bearer.expose())).await {
+        let bearer = match auth.access_token(&self.http).await {
+            Ok(bearer) => bearer,
+            Err(e) => {
+                if let Some(permit) = permit {
+                    self.limiter.refund(permit.0);
+                }
+                return Err(e);
+            }
+        };
+        let first = match permit {
+            Some(permit) => self.send_in(permit.0, || request(bearer.expose())).await,
+            None => self.send(|| request(bearer.expose())).await,
+        };
+        match first {
             Err(CrmError::Permanent { status: 401, .. }) => {
                 auth.forget(&bearer).await;
                 let bearer = auth.access_token(&self.http).await?;
@@ -315,10 +358,22 @@ impl CrmClient {
         }
     }
 
-    /// One request within the rate limit; the answer's JSON, or the error
-    /// it means.
+    /// One request within the rate limit, or [`CrmError::Wait`].
     async fn send(&self, request: impl FnOnce() -> RequestBuilder) -> Result<Value, CrmError> {
-        let slot = self.limiter.acquire().await;
+        let slot = self
+            .limiter
+            .try_acquire()
+            .map_err(|wait| CrmError::Wait { wait })?;
+        self.send_in(slot, request).await
+    }
+
+    /// One request in the limiter slot `slot`; the answer's JSON, or the
+    /// error it means.
+    async fn send_in(
+        &self,
+        slot: Instant,
+        request: impl FnOnce() -> RequestBuilder,
+    ) -> Result<Value, CrmError> {
         let response = match request().send().await {
             Ok(response) => response,
             Err(e) => {

@@ -14,6 +14,11 @@ use super::secrets::SecretKey;
 use crate::configuration::CrmSettings;
 use crate::storage::{AccountRow, Store};
 
+/// Added to RD Station's window: our clock starts a request's slot a little
+/// before RD Station counts its arrival, and a request counted in a window
+/// RD Station thinks full costs a 429 and a retry.
+const WINDOW_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The purposes secrets are sealed under.
 pub const V1_TOKEN: &str = "v1-token";
 pub const CLIENT_SECRET: &str = "client-secret";
@@ -84,6 +89,14 @@ impl Connections {
         Ok(Some(client))
     }
 
+    /// Refreshes a v2 tenant's authorization now (see the worker's keep-alive).
+    pub async fn refresh_authorization(&self, tenant: &str) -> Result<(), CrmError> {
+        match self.client(tenant).await? {
+            Some(client) => client.refresh_authorization(&self.http).await,
+            None => Ok(()),
+        }
+    }
+
     fn build(&self, row: AccountRow) -> Result<CrmClient, CrmError> {
         let unreadable = |e: super::secrets::SecretError| CrmError::Permanent {
             status: 0,
@@ -141,7 +154,7 @@ impl Connections {
             .or_insert_with(|| {
                 Arc::new(RateLimiter::new(
                     self.settings.requests_per_window,
-                    self.settings.rate_window,
+                    self.settings.rate_window + WINDOW_MARGIN,
                 ))
             })
             .clone()

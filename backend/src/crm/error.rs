@@ -9,6 +9,9 @@ use serde_json::Value;
 
 /// Longest CRM message kept (the rest of an error page is noise).
 const MAX_MESSAGE_CHARS: usize = 300;
+/// Longest `Retry-After` obeyed: a bigger one (a broken proxy, a typo) must
+/// not stop a tenant's notes for years.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60 * 60);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CrmError {
@@ -24,6 +27,10 @@ pub enum CrmError {
     /// Retrying the same request cannot help (401, 403, 404, 422...).
     #[error("{message}")]
     Permanent { status: u16, message: String },
+    /// Nothing was sent: the tenant's connection is at its request limit
+    /// (or paused by a 429) for `wait` more. Not a failure.
+    #[error("aguardando o limite de requisições do RD Station")]
+    Wait { wait: Duration },
 }
 
 impl CrmError {
@@ -90,12 +97,6 @@ impl CrmError {
             ),
         }
     }
-
-    pub fn message(&self) -> &str {
-        match self {
-            CrmError::Temporary { message, .. } | CrmError::Permanent { message, .. } => message,
-        }
-    }
 }
 
 /// The human part of an error body, in any of RD Station's shapes:
@@ -156,14 +157,14 @@ fn looks_like_html(body: &[u8]) -> bool {
 /// `Retry-After` as seconds or as an HTTP date.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(
-        at.duration_since(std::time::SystemTime::now())
+    let wait = match value.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(std::time::SystemTime::now())
             .unwrap_or_default(),
-    )
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 #[cfg(test)]
@@ -190,15 +191,15 @@ mod tests {
             }
         );
         assert_eq!(
-            read(404, r#"{"errors": {"error_type": "RESOURCE_NOT_FOUND", "error_message": "Deal not found."}}"#).message(),
+            read(404, r#"{"errors": {"error_type": "RESOURCE_NOT_FOUND", "error_message": "Deal not found."}}"#).to_string(),
             "RD Station recusou (HTTP 404): Deal not found."
         );
         assert_eq!(
-            read(422, r#"{"errors": {"user_id": ["não é válido"]}}"#).message(),
+            read(422, r#"{"errors": {"user_id": ["não é válido"]}}"#).to_string(),
             "RD Station recusou (HTTP 422): user_id não é válido"
         );
         assert_eq!(
-            read(404, r#"{"errors": [{"status": "404", "code": "RESOURCE_NOT_FOUND", "detail": "The deal could not be found."}]}"#).message(),
+            read(404, r#"{"errors": [{"status": "404", "code": "RESOURCE_NOT_FOUND", "detail": "The deal could not be found."}]}"#).to_string(),
             "RD Station recusou (HTTP 404): The deal could not be found."
         );
         assert!(matches!(
@@ -207,7 +208,7 @@ mod tests {
         ));
         let html = read(500, "<!DOCTYPE html><html><body>We're sorry</body></html>");
         assert_eq!(
-            html.message(),
+            html.to_string(),
             "RD Station com erro (HTTP 500): página de erro em HTML"
         );
         assert!(matches!(
@@ -251,13 +252,24 @@ mod tests {
             panic!("a 429 is temporary");
         };
         assert!((28..=30).contains(&wait.as_secs()), "{wait:?}");
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("999999999999"));
+        let CrmError::Temporary { retry_after, .. } =
+            CrmError::from_response(StatusCode::TOO_MANY_REQUESTS, &headers, b"")
+        else {
+            panic!("a 429 is temporary");
+        };
+        assert_eq!(
+            retry_after,
+            Some(MAX_RETRY_AFTER),
+            "absurd waits are capped"
+        );
     }
 
     #[test]
     fn messages_are_one_short_clean_line() {
         let long = format!(r#"{{"error": "a\r\nb{}"}}"#, "x".repeat(1000));
         let e = read(400, &long);
-        assert!(!e.message().contains('\n'));
-        assert!(e.message().chars().count() < MAX_MESSAGE_CHARS + 40);
+        assert!(!e.to_string().contains('\n'));
+        assert!(e.to_string().chars().count() < MAX_MESSAGE_CHARS + 40);
     }
 }

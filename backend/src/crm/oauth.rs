@@ -2,8 +2,10 @@
 //! when it is about to expire or was refused. RD Station answers every
 //! refresh with a NEW refresh token and kills the old one, so the new one
 //! is written to the database (sealed, compare-and-swap on the account's
-//! generation) before the access token that came with it is used; refreshes
-//! are serialized so two never race with the same refresh token.
+//! generation) before the access token that came with it is used (if that
+//! write fails, it is kept in memory and used for the next refresh, which
+//! stores again); refreshes are serialized so two never race with the same
+//! refresh token.
 
 use std::time::Duration;
 
@@ -17,6 +19,8 @@ use crate::storage::Store;
 
 /// An access token this close to its end is refreshed first.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+/// Longest access-token life believed (RD Station's is 2 hours).
+const MAX_ACCESS_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 /// What `purpose` the refresh token is sealed under.
 pub const REFRESH_TOKEN: &str = "refresh-token";
 
@@ -41,6 +45,10 @@ pub struct OAuth {
     store: Store,
     key: SecretKey,
     access: Mutex<Option<Access>>,
+    /// A refresh token RD Station issued that could not be stored yet (the
+    /// database failed): the old one is dead, so this one is used for the
+    /// next refresh and stored again meanwhile.
+    unsaved: Mutex<Option<Secret>>,
 }
 
 struct Access {
@@ -65,6 +73,7 @@ impl OAuth {
             store,
             key,
             access: Mutex::new(None),
+            unsaved: Mutex::new(None),
         }
     }
 
@@ -80,6 +89,14 @@ impl OAuth {
         let token = fresh.token.clone();
         *access = Some(fresh);
         Ok(token)
+    }
+
+    /// Refreshes now, whatever the access token's age (keeps an idle
+    /// authorization alive).
+    pub async fn refresh_now(&self, http: &reqwest::Client) -> Result<(), CrmError> {
+        let mut access = self.access.lock().await;
+        *access = Some(self.refresh(http).await?);
+        Ok(())
     }
 
     /// Drops `used` if it is still the current access token (RD Station
@@ -98,13 +115,18 @@ impl OAuth {
             .await
             .map_err(|e| CrmError::temporary(format!("banco de dados indisponível: {e}")))?
             .ok_or_else(|| reconnect("a conexão com o RD Station foi removida"))?;
-        let sealed = account
-            .refresh_token
-            .ok_or_else(|| reconnect("não há refresh token guardado"))?;
-        let refresh_token = self
-            .key
-            .open(&self.tenant, REFRESH_TOKEN, &sealed)
-            .map_err(|e| reconnect(&e.to_string()))?;
+        let mut unsaved = self.unsaved.lock().await;
+        let refresh_token = match unsaved.as_ref() {
+            Some(token) => token.clone(),
+            None => {
+                let sealed = account
+                    .refresh_token
+                    .ok_or_else(|| reconnect("não há refresh token guardado"))?;
+                self.key
+                    .open(&self.tenant, REFRESH_TOKEN, &sealed)
+                    .map_err(|e| reconnect(&e.to_string()))?
+            }
+        };
         let answer = request_tokens(
             http,
             &self.token_url,
@@ -118,37 +140,36 @@ impl OAuth {
         .await
         .map_err(|e| match e {
             CrmError::Permanent { message, .. } => reconnect(&message),
-            temporary => temporary,
+            other => other,
         })?;
+        // RD Station has now killed `refresh_token`: the new one is the only
+        // one, kept in memory until it is stored.
         let new_refresh = Secret::new(answer.refresh_token);
+        *unsaved = Some(new_refresh.clone());
         let sealed = self.key.seal(&self.tenant, REFRESH_TOKEN, &new_refresh);
-        // Saved before use: if this write fails, the access token is not
-        // used and the next attempt starts over from what is stored.
         match self
             .store
             .rotate_refresh_token(&self.tenant, account.generation, &sealed)
             .await
         {
             Ok(Some(_)) => {
-                tracing::info!(tenant = %self.tenant, "RD Station refresh token rotated")
+                *unsaved = None;
+                tracing::info!(tenant = %self.tenant, "RD Station refresh token rotated");
             }
             // The connection was replaced meanwhile (a new authorization):
-            // the stored one is newer; this pair is dropped.
+            // the stored token is newer; this pair still works until it expires.
             Ok(None) => {
-                return Err(CrmError::temporary(
-                    "a conexão com o RD Station mudou durante a renovação do token",
-                ));
+                *unsaved = None;
+                tracing::warn!(tenant = %self.tenant, "RD Station connection replaced during a refresh");
             }
             Err(e) => {
-                tracing::error!(tenant = %self.tenant, error = %e, "the rotated refresh token could not be saved");
-                return Err(CrmError::temporary(format!(
-                    "não foi possível guardar o novo refresh token: {e}"
-                )));
+                tracing::error!(tenant = %self.tenant, error = %e, "the rotated refresh token could not be saved yet");
             }
         }
         Ok(Access {
             token: Secret::new(answer.access_token),
-            expires_at: Instant::now() + Duration::from_secs(answer.expires_in),
+            expires_at: Instant::now()
+                + Duration::from_secs(answer.expires_in).min(MAX_ACCESS_LIFETIME),
         })
     }
 }

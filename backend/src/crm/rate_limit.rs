@@ -32,32 +32,30 @@ impl RateLimiter {
         }
     }
 
-    /// Waits until one more request fits, and counts it; returns its slot.
-    pub async fn acquire(&self) -> Instant {
-        loop {
-            let wait = {
-                let now = Instant::now();
-                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                while state
-                    .sent
-                    .front()
-                    .is_some_and(|&t| now.duration_since(t) >= self.window)
-                {
-                    state.sent.pop_front();
-                }
-                match state.paused_until {
-                    Some(until) if until > now => until - now,
-                    _ if state.sent.len() < self.requests => {
-                        state.sent.push_back(now);
-                        return now;
-                    }
-                    _ => {
-                        let oldest = state.sent.front().copied().unwrap_or(now);
-                        (oldest + self.window).saturating_duration_since(now)
-                    }
-                }
-            };
-            tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+    /// Counts one more request if it fits now and returns its slot;
+    /// otherwise how long until one would. Deliveries never wait here:
+    /// a tenant at its limit must not hold the worker's slots that other
+    /// tenants' notes need.
+    pub fn try_acquire(&self) -> Result<Instant, Duration> {
+        let now = Instant::now();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while state
+            .sent
+            .front()
+            .is_some_and(|&t| now.duration_since(t) >= self.window)
+        {
+            state.sent.pop_front();
+        }
+        match state.paused_until {
+            Some(until) if until > now => Err(until - now),
+            _ if state.sent.len() < self.requests => {
+                state.sent.push_back(now);
+                Ok(now)
+            }
+            _ => {
+                let oldest = state.sent.front().copied().unwrap_or(now);
+                Err((oldest + self.window).saturating_duration_since(now))
+            }
         }
     }
 
@@ -85,39 +83,55 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
+    /// Waits for a slot the way a retried delivery would.
+    async fn acquire(limiter: &RateLimiter) -> Instant {
+        loop {
+            match limiter.try_acquire() {
+                Ok(slot) => return slot,
+                Err(wait) => tokio::time::sleep(wait.max(Duration::from_millis(1))).await,
+            }
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn never_more_than_the_limit_in_any_window() {
         let limiter = RateLimiter::new(3, Duration::from_secs(60));
         let start = Instant::now();
         let mut times = Vec::new();
         for _ in 0..7 {
-            limiter.acquire().await;
+            acquire(&limiter).await;
             times.push(start.elapsed().as_secs());
         }
         assert_eq!(times, [0, 0, 0, 60, 60, 60, 120]);
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_full_window_says_how_long_to_wait() {
+        let limiter = RateLimiter::new(1, Duration::from_secs(60));
+        limiter.try_acquire().unwrap();
+        tokio::time::advance(Duration::from_secs(15)).await;
+        assert_eq!(limiter.try_acquire(), Err(Duration::from_secs(45)));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn refunded_slots_are_free_again() {
         let limiter = RateLimiter::new(2, Duration::from_secs(60));
-        let start = Instant::now();
-        let slot = limiter.acquire().await;
-        limiter.acquire().await;
+        let slot = limiter.try_acquire().unwrap();
+        limiter.try_acquire().unwrap();
         limiter.refund(slot);
-        limiter.acquire().await;
-        assert_eq!(start.elapsed().as_secs(), 0);
-        limiter.acquire().await;
-        assert_eq!(start.elapsed().as_secs(), 60);
+        limiter.try_acquire().unwrap();
+        assert!(limiter.try_acquire().is_err());
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_pause_holds_every_request() {
         let limiter = RateLimiter::new(100, Duration::from_secs(60));
         let start = Instant::now();
-        limiter.acquire().await;
+        limiter.try_acquire().unwrap();
         limiter.pause(Duration::from_secs(30));
         limiter.pause(Duration::from_secs(5));
-        limiter.acquire().await;
+        assert_eq!(limiter.try_acquire(), Err(Duration::from_secs(30)));
+        acquire(&limiter).await;
         assert_eq!(start.elapsed().as_secs(), 30);
     }
 }

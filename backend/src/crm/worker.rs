@@ -12,7 +12,8 @@
 //! permanent ones (401, 403, 404, 422) stop with the CRM's message. One
 //! backend process delivers a database's outbox.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,82 +21,168 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use rand::Rng;
 use time::OffsetDateTime;
-use tokio::task::JoinSet;
+use tokio::task::{Id, JoinSet};
 
 use super::connections::Connections;
-use super::error::CrmError;
+use super::error::{CrmError, MAX_RETRY_AFTER};
 use super::lookup;
 use super::note::{self, NoteContext};
 use crate::configuration::CrmSettings;
 use crate::domain::{CrmUserId, DealId};
-use crate::storage::{Delivery, DeliveryUpdate, Store};
+use crate::storage::{Delivery, DeliveryUpdate, Store, StoreError};
 
-/// Pause after the database itself failed, before the note is tried again.
+/// Pause after the database itself failed, before the outbox is read again.
 const STORE_RETRY: Duration = Duration::from_secs(1);
+/// How often a process that does not deliver checks whether it may.
+const LOCK_RETRY: Duration = Duration::from_secs(5);
+/// Shortest sleep of the loop, so a note due now does not spin it.
+const MIN_WAIT: Duration = Duration::from_millis(10);
+/// How often idle v2 authorizations are looked for, and how idle is idle
+/// (well inside RD Station's 14 days).
+const KEEP_ALIVE_CHECK: Duration = Duration::from_secs(6 * 60 * 60);
+const KEEP_ALIVE_IDLE: time::Duration = time::Duration::days(3);
 
 pub struct Worker {
     store: Store,
     connections: Connections,
     settings: CrmSettings,
+    /// Held (flock) by the one process that delivers this database's notes.
+    lock_file: PathBuf,
 }
 
 impl Worker {
-    pub fn new(store: Store, connections: Connections, settings: CrmSettings) -> Worker {
+    pub fn new(
+        store: Store,
+        connections: Connections,
+        settings: CrmSettings,
+        lock_file: PathBuf,
+    ) -> Worker {
         Worker {
             store,
             connections,
             settings,
+            lock_file,
+        }
+    }
+
+    /// Waits until this process is the one that delivers: two processes
+    /// on one database (a rolling deploy) must not send the same note.
+    async fn become_the_deliverer(&self) -> std::fs::File {
+        let mut said = false;
+        loop {
+            match exclusive_lock(&self.lock_file) {
+                Ok(file) => {
+                    if said {
+                        tracing::info!("this process now delivers the CRM notes");
+                    }
+                    return file;
+                }
+                Err(e) => {
+                    if !said {
+                        tracing::warn!(
+                            lock = %self.lock_file.display(), error = %e,
+                            "another disca-backend delivers this database's CRM notes; waiting"
+                        );
+                        said = true;
+                    }
+                    tokio::time::sleep(LOCK_RETRY).await;
+                }
+            }
         }
     }
 
     /// Delivers for ever: up to `concurrency` notes at a time, woken by new
     /// notes, by the next due retry, and every `poll_interval` (notes queued
-    /// by another process, such as the command line).
+    /// by another process, such as the command line). Also keeps idle v2
+    /// authorizations alive.
     pub async fn run(self) {
+        let _deliverer = self.become_the_deliverer().await;
         let worker = Arc::new(self);
-        let mut running: JoinSet<String> = JoinSet::new();
-        let mut busy: HashSet<String> = HashSet::new();
+        tokio::spawn(worker.clone().keep_authorizations_alive());
+        let mut running: JoinSet<()> = JoinSet::new();
+        // The call each task delivers, so a task that panicked frees its note.
+        let mut tasks: HashMap<Id, String> = HashMap::new();
         loop {
             let room = worker.settings.concurrency.saturating_sub(running.len());
-            let mut wait = worker.settings.poll_interval;
-            if room > 0 {
-                let busy_ids: Vec<String> = busy.iter().cloned().collect();
-                match worker
-                    .store
-                    .due_deliveries(OffsetDateTime::now_utc(), room as u32, &busy_ids)
-                    .await
-                {
-                    Ok(due) => {
-                        for delivery in due {
-                            busy.insert(delivery.call.id.clone());
-                            let worker = worker.clone();
-                            running.spawn(async move {
-                                let id = delivery.call.id.clone();
-                                worker.deliver(delivery).await;
-                                id
-                            });
-                        }
+            let busy: Vec<String> = tasks.values().cloned().collect();
+            let wait = match worker.fill(room, &busy).await {
+                Ok(due) => {
+                    for delivery in due {
+                        let call_id = delivery.call.id.clone();
+                        let task = worker.clone();
+                        let handle = running.spawn(async move { task.deliver(delivery).await });
+                        tasks.insert(handle.id(), call_id);
                     }
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot read the CRM outbox");
-                        wait = STORE_RETRY;
-                    }
+                    let busy: Vec<String> = tasks.values().cloned().collect();
+                    worker.until_next_due(&busy).await
                 }
-                let busy_ids: Vec<String> = busy.iter().cloned().collect();
-                if let Ok(Some(at)) = worker.store.next_delivery_due(&busy_ids).await {
-                    let until = at - OffsetDateTime::now_utc();
-                    let until = Duration::try_from(until).unwrap_or(Duration::ZERO);
-                    wait = wait.min(until.max(Duration::from_millis(10)));
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the CRM outbox");
+                    STORE_RETRY
                 }
-            }
+            };
             tokio::select! {
                 _ = worker.store.outbox_changed() => {}
-                Some(done) = running.join_next(), if !running.is_empty() => {
-                    if let Ok(id) = done {
-                        busy.remove(&id);
-                    }
+                Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                    let id = match done {
+                        Ok((id, ())) => id,
+                        Err(e) => {
+                            tracing::error!(error = %e, "a CRM delivery task failed");
+                            e.id()
+                        }
+                    };
+                    tasks.remove(&id);
                 }
                 _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Up to `room` due notes that are not `busy`.
+    async fn fill(&self, room: usize, busy: &[String]) -> Result<Vec<Delivery>, StoreError> {
+        if room == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = u32::try_from(room).unwrap_or(u32::MAX);
+        self.store
+            .due_deliveries(OffsetDateTime::now_utc(), limit, busy)
+            .await
+    }
+
+    /// How long until the next note not in `busy` is due, at most
+    /// `poll_interval`.
+    async fn until_next_due(&self, busy: &[String]) -> Duration {
+        let poll = self.settings.poll_interval;
+        match self.store.next_delivery_due(busy).await {
+            Ok(Some(at)) => Duration::try_from(at - OffsetDateTime::now_utc())
+                .unwrap_or(Duration::ZERO)
+                .clamp(MIN_WAIT, poll),
+            Ok(None) => poll,
+            Err(_) => STORE_RETRY,
+        }
+    }
+
+    /// RD Station kills a refresh token unused for 14 days: a tenant with no
+    /// calls for a while (holidays) would find its authorization dead. Every
+    /// few hours, v2 connections idle for days refresh once.
+    async fn keep_authorizations_alive(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(KEEP_ALIVE_CHECK).await;
+            let idle_since = OffsetDateTime::now_utc() - KEEP_ALIVE_IDLE;
+            let tenants = match self.store.idle_v2_accounts(idle_since).await {
+                Ok(tenants) => tenants,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list idle CRM authorizations");
+                    continue;
+                }
+            };
+            for tenant in tenants {
+                match self.connections.refresh_authorization(&tenant).await {
+                    Ok(()) => tracing::info!(%tenant, "idle RD Station authorization refreshed"),
+                    Err(e) => {
+                        tracing::warn!(%tenant, error = %e, "idle RD Station authorization not refreshed")
+                    }
+                }
             }
         }
     }
@@ -114,6 +201,9 @@ impl Worker {
                 tracing::error!(%call_id, %error, "CRM note refused");
             }
             DeliveryUpdate::NoDeal { .. } => tracing::info!(%call_id, "no deal for this call"),
+            DeliveryUpdate::Defer { at } => {
+                tracing::debug!(%call_id, retry_at = %at, "CRM note waits for the rate limit");
+            }
             _ => {}
         }
         self.record(&call_id, update).await;
@@ -140,6 +230,15 @@ impl Worker {
             .crm_user_id
             .as_deref()
             .and_then(|id| CrmUserId::parse(id).ok());
+        if client.needs_author() && author.is_none() {
+            return DeliveryUpdate::Failed {
+                error: format!(
+                    "{} não tem usuário do RD Station CRM associado \
+                     (disca-backend user set-crm-user)",
+                    delivery.user_name
+                ),
+            };
+        }
         let deal = match delivery.deal_id.as_deref().map(DealId::parse) {
             Some(Ok(deal)) => deal,
             Some(Err(_)) | None => match client.deals_for_phone(&call.to).await {
@@ -178,14 +277,8 @@ impl Worker {
             }
         }
         if delivery.maybe_sent {
-            let marker = note::marker(&call.id);
             match client
-                .find_note(
-                    &deal,
-                    author.as_ref(),
-                    search_from(call.created_at),
-                    &marker,
-                )
+                .find_note(&deal, search_from(call.created_at), &call.id)
                 .await
             {
                 Ok(Some(note_id)) => return DeliveryUpdate::Delivered { note_id },
@@ -193,6 +286,11 @@ impl Worker {
                 Err(e) => return self.after_error(delivery, e),
             }
         }
+        // The slot first: once "maybe sent" is written, the request goes out.
+        let permit = match client.permit() {
+            Ok(permit) => permit,
+            Err(e) => return self.after_error(delivery, e),
+        };
         if let Err(e) = self
             .store
             .update_delivery(&call.id, DeliveryUpdate::Sending)
@@ -200,9 +298,20 @@ impl Worker {
         {
             return self.store_failed(delivery, e);
         }
-        match client.create_note(&deal, author.as_ref(), &text).await {
+        match client
+            .create_note(permit, &deal, author.as_ref(), &text)
+            .await
+        {
             Ok(note_id) => DeliveryUpdate::Delivered { note_id },
-            Err(e) => self.after_error(delivery, e),
+            Err(e) => match self.after_error(delivery, e) {
+                // RD Station may still store a note it did not answer for:
+                // the search that comes first next time waits for it to settle.
+                DeliveryUpdate::Retry { at, error } => DeliveryUpdate::Retry {
+                    at: at.max(later(self.settings.request_timeout * 2)),
+                    error,
+                },
+                other => other,
+            },
         }
     }
 
@@ -214,17 +323,14 @@ impl Worker {
                 retry_after,
                 ..
             } => DeliveryUpdate::Retry {
-                at: OffsetDateTime::now_utc() + self.backoff(delivery.failures, retry_after),
+                at: later(self.backoff(delivery.failures, retry_after)),
                 error: message,
             },
+            CrmError::Wait { wait } => DeliveryUpdate::Defer { at: later(wait) },
         }
     }
 
-    fn store_failed(
-        &self,
-        delivery: &Delivery,
-        error: crate::storage::StoreError,
-    ) -> DeliveryUpdate {
+    fn store_failed(&self, delivery: &Delivery, error: StoreError) -> DeliveryUpdate {
         self.after_error(
             delivery,
             CrmError::temporary(format!("banco de dados indisponível: {error}")),
@@ -232,7 +338,7 @@ impl Worker {
     }
 
     /// `base · 2^failures`, capped, with jitter (half fixed, half random),
-    /// and never sooner than `Retry-After`.
+    /// and never sooner than `Retry-After` (itself capped).
     fn backoff(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
         let ceiling = self
             .settings
@@ -241,8 +347,28 @@ impl Worker {
             .min(self.settings.retry_max);
         let half = ceiling / 2;
         let jitter = rand::rng().random_range(0..=half.as_millis() as u64);
-        (half + Duration::from_millis(jitter)).max(retry_after.unwrap_or_default())
+        (half + Duration::from_millis(jitter))
+            .max(retry_after.unwrap_or_default().min(MAX_RETRY_AFTER))
     }
+}
+
+/// Opens `path` and locks it exclusively without waiting; the lock lasts
+/// as long as the file stays open (and ends with the process, however it ends).
+fn exclusive_lock(path: &Path) -> std::io::Result<std::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
+    Ok(file)
+}
+
+/// Now plus `wait`, saturating far in the future instead of overflowing.
+fn later(wait: Duration) -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.checked_add(time::Duration::try_from(wait).unwrap_or(time::Duration::DAY))
+        .unwrap_or(now + time::Duration::DAY)
 }
 
 /// The day before the call, in São Paulo: v1 lists notes by whole days.

@@ -75,6 +75,10 @@ pub enum DeliveryUpdate {
         at: OffsetDateTime,
         error: String,
     },
+    /// Not tried: the tenant's connection is at its request limit until `at`.
+    Defer {
+        at: OffsetDateTime,
+    },
     /// A permanent failure; kept until a manager queues it again.
     Failed {
         error: String,
@@ -233,12 +237,33 @@ impl Store {
         }
         q.push(" ORDER BY d.next_attempt_at, d.call_id LIMIT ")
             .push_bind(i64::from(limit));
-        q.build()
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(delivery_from_row)
-            .collect()
+        let mut due = Vec::new();
+        for row in q.build().fetch_all(&self.pool).await? {
+            match delivery_from_row(&row) {
+                Ok(delivery) => due.push(delivery),
+                // One unreadable row must not hold up the whole outbox.
+                Err(e) => {
+                    let call_id: String = row.try_get("id")?;
+                    tracing::error!(%call_id, error = %e, "unreadable CRM delivery set aside");
+                    let error = format!("registro da ligação ilegível: {e}");
+                    self.update_delivery(&call_id, DeliveryUpdate::Failed { error })
+                        .await?;
+                }
+            }
+        }
+        Ok(due)
+    }
+
+    /// Tenants connected through API v2 whose connection has not changed
+    /// (no refresh, no reconnection) since `since`.
+    pub async fn idle_v2_accounts(&self, since: OffsetDateTime) -> Result<Vec<String>, StoreError> {
+        let tenants = sqlx::query_scalar(
+            "SELECT tenant FROM crm_accounts WHERE api = 'v2' AND updated_at < $1 ORDER BY tenant",
+        )
+        .bind(to_millis(since))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(tenants)
     }
 
     /// When the earliest pending note not in `busy` is due, if any is.
@@ -296,6 +321,12 @@ impl Store {
             .bind(to_millis(*at))
             .bind(error)
             .bind(now),
+            DeliveryUpdate::Defer { at } => sqlx::query(
+                "UPDATE crm_deliveries SET next_attempt_at = $2, updated_at = $3 WHERE call_id = $1",
+            )
+            .bind(call_id)
+            .bind(to_millis(*at))
+            .bind(now),
             DeliveryUpdate::Failed { error } | DeliveryUpdate::NoDeal { error } => {
                 let state = match update {
                     DeliveryUpdate::Failed { .. } => CrmState::Failed,
@@ -320,8 +351,9 @@ impl Store {
     }
 
     /// Queues again the tenant's notes that stopped (failed, no deal, no
-    /// connection), or only `call_id`'s. A note whose deal was looked up by
-    /// phone is looked up again. Returns how many were queued.
+    /// connection), or only `call_id`'s. A "no deal" note is looked up by
+    /// phone again; any other keeps its deal (its note may already be
+    /// there). Returns how many were queued.
     pub async fn requeue_deliveries(
         &self,
         tenant: &str,
