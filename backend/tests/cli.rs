@@ -120,3 +120,144 @@ fn bad_input_is_refused_with_a_clear_error() {
     );
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }
+
+/// `disca-backend` with `args`, the secret `env` and `stdin`.
+fn disca_with(
+    data_dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: &str,
+) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_disca-backend"))
+        .args(args)
+        .env("DISCA_DATA_DIR", data_dir)
+        .env_remove("DISCA_CONFIG")
+        .env_remove("DISCA_CRM_TOKEN")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("disca-backend runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn a_tenant_connects_to_rd_station_and_its_token_is_stored_sealed() {
+    let standin = rdstation_standin::StandIn::start(rdstation_standin::Config::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ok = |out: &Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let run = |args: &[&str], env: &[(&str, &str)], stdin: &str| {
+        let (dir, args, env, stdin) = (
+            dir.path().to_path_buf(),
+            args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            env.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>(),
+            stdin.to_owned(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            disca_with(&dir, &args, &env, &stdin)
+        })
+    };
+    ok(&run(
+        &["tenant", "add", "--slug", "acme", "--name", "Acme"],
+        &[],
+        "",
+    )
+    .await
+    .unwrap());
+    let user = [
+        "user",
+        "add",
+        "--tenant",
+        "acme",
+        "--name",
+        "Ana Souza",
+        "--email",
+        "ana@acme.com.br",
+        "--endpoint",
+        "1001",
+        "--crm-user-id",
+        "64b7f0c2a1e4d30000000a01",
+    ];
+    ok(&run(&user, &[], "").await.unwrap());
+    let bad = [
+        "user",
+        "set-crm-user",
+        "--tenant",
+        "acme",
+        "--email",
+        "ana@acme.com.br",
+        "--crm-user-id",
+        "a&token=x",
+    ];
+    assert!(!run(&bad, &[], "").await.unwrap().status.success());
+
+    let v1 = standin.v1_base();
+    let token = "a3f9c2e17b4d48e6a0c5d2f1";
+    // A wrong token is refused by RD Station and nothing is stored.
+    let refused = run(
+        &["crm", "connect-v1", "--tenant", "acme", "--url", &v1],
+        &[],
+        "wrong\n",
+    )
+    .await
+    .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("did not accept the token"));
+    let status = ok(&run(&["crm", "status", "--tenant", "acme"], &[], "")
+        .await
+        .unwrap());
+    assert!(status.contains("not connected"), "{status}");
+    // The token from stdin (never a flag).
+    let connected = ok(&run(
+        &["crm", "connect-v1", "--tenant", "acme", "--url", &v1],
+        &[],
+        &format!("{token}\n"),
+    )
+    .await
+    .unwrap());
+    assert!(connected.contains("as Ana Souza"), "{connected}");
+    let status = ok(&run(&["crm", "status", "--tenant", "acme"], &[], "")
+        .await
+        .unwrap());
+    assert!(status.contains(&format!("API v1 at {v1}")), "{status}");
+
+    let key = dir.path().join("crm-secrets.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let db = std::fs::read(dir.path().join("disca.sqlite3")).unwrap();
+    let wal = std::fs::read(dir.path().join("disca.sqlite3-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+            "token stored in clear"
+        );
+    }
+}
