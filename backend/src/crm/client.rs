@@ -374,6 +374,7 @@ impl CrmClient {
         slot: Instant,
         request: impl FnOnce() -> RequestBuilder,
     ) -> Result<Value, CrmError> {
+        let slot = self.limiter.restamp(slot);
         let response = match request().send().await {
             Ok(response) => response,
             Err(e) => {

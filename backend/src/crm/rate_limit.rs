@@ -59,6 +59,20 @@ impl RateLimiter {
         }
     }
 
+    /// Moves `slot` to now, when its request really leaves (a slot taken
+    /// ahead, before a database write, must count from the sending, or RD
+    /// Station, counting arrivals, could see one request too many in its
+    /// window). Returns the new slot.
+    pub fn restamp(&self, slot: Instant) -> Instant {
+        let now = Instant::now();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = state.sent.iter().position(|&t| t == slot) {
+            state.sent.remove(at);
+        }
+        state.sent.push_back(now);
+        now
+    }
+
     /// Gives back the slot of a request that never reached RD Station (the
     /// connection was refused or reset), which RD Station did not count
     /// either: an outage does not use up the next minute's requests.
@@ -121,6 +135,20 @@ mod tests {
         limiter.refund(slot);
         limiter.try_acquire().unwrap();
         assert!(limiter.try_acquire().is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_taken_ahead_counts_from_its_sending() {
+        let limiter = RateLimiter::new(2, Duration::from_secs(60));
+        let early = limiter.try_acquire().unwrap();
+        tokio::time::advance(Duration::from_secs(10)).await;
+        limiter.try_acquire().unwrap();
+        tokio::time::advance(Duration::from_secs(5)).await;
+        limiter.restamp(early);
+        // The other slot (t = 10 s) frees first, then the restamped one (t = 15 s).
+        tokio::time::advance(Duration::from_secs(55)).await;
+        limiter.try_acquire().unwrap();
+        assert_eq!(limiter.try_acquire(), Err(Duration::from_secs(5)));
     }
 
     #[tokio::test(start_paused = true)]
