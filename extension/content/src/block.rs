@@ -23,11 +23,16 @@ pub struct Fragment {
     pub end: u32,
     /// Whether the covered text is only white space (nothing to wrap).
     pub blank: bool,
+    /// Whether it runs to the end of the piece.
+    pub to_end: bool,
 }
 
 /// Fewest digits any number the finder accepts has (`4004-1234`); a block
 /// with fewer is not worth searching.
 const MIN_DIGITS: usize = 8;
+/// The same test as a JS regular expression, for text left in the browser
+/// (`\d` is ASCII digits only without the `u` flag).
+pub const MAY_HOLD_A_NUMBER: &str = "^\\D*(?:\\d\\D*){8}";
 
 impl Block {
     pub fn push(&mut self, piece: &str) {
@@ -45,6 +50,11 @@ impl Block {
         self.pieces
             .get(index)
             .map(|range| &self.text[range.clone()])
+    }
+
+    /// The length of piece `index` in UTF-16 code units, as the DOM counts.
+    pub fn piece_length(&self, index: usize) -> Option<u32> {
+        self.piece(index).map(utf16_len)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -77,6 +87,7 @@ impl Block {
                 start: utf16_len(&text[..from]),
                 end: utf16_len(&text[..to]),
                 blank: text[from..to].trim().is_empty(),
+                to_end: end == piece.end,
             });
         }
         fragments
@@ -115,19 +126,22 @@ mod tests {
                     piece: 1,
                     start: 0,
                     end: 4,
-                    blank: false
+                    blank: false,
+                    to_end: true
                 },
                 Fragment {
                     piece: 2,
                     start: 0,
                     end: 1,
-                    blank: true
+                    blank: true,
+                    to_end: true
                 },
                 Fragment {
                     piece: 3,
                     start: 0,
                     end: 10,
-                    blank: false
+                    blank: false,
+                    to_end: true
                 },
             ]
         );
@@ -141,6 +155,14 @@ mod tests {
         let units: Vec<u16> = block.text().encode_utf16().collect();
         let covered = String::from_utf16(&units[fragment.start as usize..fragment.end as usize]);
         assert_eq!(covered.unwrap(), "(21) 2345-6789");
+    }
+
+    #[test]
+    fn the_js_test_counts_the_same_digits() {
+        assert_eq!(
+            MAY_HOLD_A_NUMBER,
+            format!("^\\D*(?:\\d\\D*){{{MIN_DIGITS}}}")
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use js_sys::{Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Element, NodeList};
 
+use crate::bindings::{Selector, text_of};
 use crate::rdstation;
 
 /// Enclosing elements that hold one record each in lists and tables.
@@ -32,11 +33,9 @@ impl CallContext {
     pub fn around(control: &Element, page_address: &str) -> CallContext {
         // A row is one that links to a record (a list item on a contact
         // card is not a row of a list).
-        let row = control
-            .closest(ROW)
-            .ok()
-            .flatten()
-            .filter(|row| row.query_selector(RECORD_LINKS).ok().flatten().is_some());
+        let row = Selector::new(ROW)
+            .closest(control)
+            .filter(|row| Selector::new(RECORD_LINKS).inside(row));
         let deal_id = match row
             .as_ref()
             .and_then(|row| row.query_selector_all(DEAL_LINKS).ok())
@@ -97,9 +96,7 @@ fn nearest_contact(control: &Element, bound: Option<&Element>) -> Option<(String
                 Some((known, _)) if *known != id => return None,
                 Some(_) => {}
                 None => {
-                    let name = link
-                        .text_content()
-                        .and_then(|t| rdstation::contact_name(&t));
+                    let name = rdstation::contact_name(&text_of(&link));
                     found = Some((id, name));
                 }
             }

@@ -4,10 +4,11 @@
 //! puts a control in, and the short messages shown to the salesperson.
 
 use disca_finder::{Region, find};
-use js_sys::{Array, WeakMap};
+use js_sys::{JsString, WeakMap};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Document, Element, Node, Text};
 
+use crate::bindings::{Selector, set_attribute, text_data, text_of};
 use crate::tags::{CONTROL_TAG, TOAST_TAG};
 
 /// The attribute carrying a control's number in E.164.
@@ -27,30 +28,36 @@ pub const CLICKABLE: &str = "[data-disca-number],[data-disca-continues]";
 /// changed (a recycled list row) does not call the old number.
 #[derive(Clone)]
 pub struct Registry {
-    map: WeakMap,
+    numbers: WeakMap,
+    faces: WeakMap,
 }
 
 impl Registry {
     pub fn new() -> Registry {
         Registry {
-            map: WeakMap::new(),
+            numbers: WeakMap::new(),
+            faces: WeakMap::new(),
         }
     }
 
-    fn add(&self, control: &Element, e164: &str, shown: &str) {
-        let entry = Array::of2(&e164.into(), &shown.into());
-        self.map.set(control.unchecked_ref(), &entry);
+    fn add(&self, control: &Element, e164: &JsValue, shown: &JsValue) {
+        self.numbers.set(control.unchecked_ref(), e164);
+        self.faces.set(control.unchecked_ref(), shown);
+    }
+
+    fn knows(&self, node: &Node) -> bool {
+        self.numbers.has(node.unchecked_ref())
     }
 
     pub fn forget(&self, control: &Element) {
-        self.map.delete(control.unchecked_ref());
+        self.numbers.delete(control.unchecked_ref());
+        self.faces.delete(control.unchecked_ref());
     }
 
     /// The number of `control`, if Disca made it and it shows what it did.
     pub fn number(&self, control: &Element) -> Option<String> {
-        let entry: Array = self.map.get(control.unchecked_ref()).dyn_into().ok()?;
-        let e164 = entry.get(0).as_string()?;
-        let shown = entry.get(1).as_string()?;
+        let e164 = self.numbers.get(control.unchecked_ref()).as_string()?;
+        let shown = self.faces.get(control.unchecked_ref()).as_string()?;
         (current_face(control) == shown).then_some(e164)
     }
 }
@@ -60,7 +67,7 @@ fn current_face(control: &Element) -> String {
     if control.local_name() == "a" {
         control.get_attribute("href").unwrap_or_default()
     } else {
-        control.text_content().unwrap_or_default()
+        text_of(control)
     }
 }
 
@@ -89,44 +96,92 @@ pub fn undo(control: &Element, registry: &Registry) {
 /// Which piece of a number a control holds.
 pub enum Role<'a> {
     /// The number, or its first piece: carries the number, takes the focus.
-    Number { written: &'a str },
+    /// `written` is the number as written when it spans several pieces
+    /// (none when it is all the text the control gets).
+    Number { written: Option<&'a str> },
     /// A later piece of a number split across elements.
     Continues,
 }
 
-/// Moves `text` into a new control for `e164`.
-pub fn wrap(
-    document: &Document,
-    registry: &Registry,
-    text: &Text,
-    e164: &str,
-    role: Role,
-) -> Result<(), JsValue> {
-    let control = document.create_element(CONTROL_TAG)?;
-    match role {
-        Role::Number { written } => {
-            control.set_attribute(NUMBER_ATTRIBUTE, e164)?;
-            control.set_attribute("role", "button")?;
-            control.set_attribute("tabindex", "0")?;
-            control.set_attribute("title", "Ligar com o Disca")?;
-            control.set_attribute(
-                "aria-label",
-                &["Ligar para ", written, " com o Disca"].concat(),
-            )?;
-        }
-        Role::Continues => {
-            control.set_attribute(CONTINUES_ATTRIBUTE, e164)?;
-            control.set_attribute("title", "Ligar com o Disca")?;
-        }
-    }
-    let parent = text
-        .parent_node()
-        .ok_or_else(|| JsValue::from_str("detached text"))?;
-    parent.replace_child(&control, text)?;
-    control.append_child(text)?;
-    registry.add(&control, e164, &text.data());
-    Ok(())
+/// Makes controls by copying two empty ones that already carry what every
+/// control of their role carries, and keeps the names of the attributes
+/// that differ as JS strings: a control then costs a copy and two
+/// attributes, not an element and five attributes whose every name and
+/// value is decoded from wasm memory again.
+pub struct Maker {
+    number: Element,
+    continues: Element,
+    number_attribute: JsString,
+    continues_attribute: JsString,
+    label_attribute: JsString,
+    label_start: JsString,
+    label_end: JsString,
 }
+
+impl Maker {
+    pub fn new(document: &Document) -> Result<Maker, JsValue> {
+        let number = document.create_element(CONTROL_TAG)?;
+        set_attribute(&number, &"role".into(), &"button".into())?;
+        set_attribute(&number, &"tabindex".into(), &"0".into())?;
+        set_attribute(&number, &"title".into(), &TITLE.into())?;
+        let continues = document.create_element(CONTROL_TAG)?;
+        set_attribute(&continues, &"title".into(), &TITLE.into())?;
+        Ok(Maker {
+            number,
+            continues,
+            number_attribute: NUMBER_ATTRIBUTE.into(),
+            continues_attribute: CONTINUES_ATTRIBUTE.into(),
+            label_attribute: "aria-label".into(),
+            label_start: LABEL_START.into(),
+            label_end: LABEL_END.into(),
+        })
+    }
+
+    /// Moves `text` into a new control for `e164` (not into a second one:
+    /// a block read twice before its controls were made is held twice).
+    pub fn wrap(
+        &self,
+        registry: &Registry,
+        text: &Text,
+        e164: &JsString,
+        role: Role,
+    ) -> Result<(), JsValue> {
+        let parent = text
+            .parent_node()
+            .ok_or_else(|| JsValue::from_str("detached text"))?;
+        if registry.knows(&parent) {
+            return Err(JsValue::from_str("already a control"));
+        }
+        let shown = text_data(text);
+        let control: Element = match role {
+            Role::Number { written } => {
+                let control: Element = self.number.clone_node()?.unchecked_into();
+                set_attribute(&control, &self.number_attribute, e164)?;
+                let label = match written {
+                    None => self.label_start.concat(&shown).concat(&self.label_end),
+                    Some(written) => [LABEL_START, written, LABEL_END].concat().as_str().into(),
+                };
+                set_attribute(&control, &self.label_attribute, &label)?;
+                control
+            }
+            Role::Continues => {
+                let control: Element = self.continues.clone_node()?.unchecked_into();
+                set_attribute(&control, &self.continues_attribute, e164)?;
+                control
+            }
+        };
+        parent.replace_child(&control, text)?;
+        control.append_child(text)?;
+        registry.add(&control, e164, &shown);
+        Ok(())
+    }
+}
+
+/// What a control says when pointed at.
+const TITLE: &str = "Ligar com o Disca";
+/// What a control tells screen readers, around the number as written.
+const LABEL_START: &str = "Ligar para ";
+const LABEL_END: &str = " com o Disca";
 
 /// The dialable number of a `tel:` link, if it has one.
 pub fn tel_number(href: &str, region: Region) -> Option<String> {
@@ -179,16 +234,16 @@ pub fn upgrade_link(
     href: &str,
     e164: &str,
 ) -> Result<(), JsValue> {
-    link.set_attribute(NUMBER_ATTRIBUTE, e164)?;
-    link.set_attribute("title", "Ligar com o Disca")?;
-    registry.add(link, e164, href);
+    set_attribute(link, &NUMBER_ATTRIBUTE.into(), &e164.into())?;
+    set_attribute(link, &"title".into(), &TITLE.into())?;
+    registry.add(link, &e164.into(), &href.into());
     Ok(())
 }
 
 /// Shows where a click on `control` stands: `calling`, `error`, or removed.
 pub fn set_state(control: &Element, state: Option<&str>) -> Result<(), JsValue> {
     match state {
-        Some(state) => control.set_attribute(STATE_ATTRIBUTE, state),
+        Some(state) => set_attribute(control, &STATE_ATTRIBUTE.into(), &state.into()),
         None => control.remove_attribute(STATE_ATTRIBUTE),
     }
 }
@@ -196,18 +251,18 @@ pub fn set_state(control: &Element, state: Option<&str>) -> Result<(), JsValue> 
 /// Shows `message` in a corner of the page (an ARIA live region), replacing
 /// any message still shown. Returns the element so it can be taken away.
 pub fn show_toast(document: &Document, message: &str, kind: &str) -> Result<Element, JsValue> {
-    if let Some(old) = document.query_selector(TOAST_TAG)? {
+    let root = document
+        .document_element()
+        .ok_or_else(|| JsValue::from_str("no document element"))?;
+    if let Some(old) = Selector::new(TOAST_TAG).first_in(&root) {
         old.remove();
     }
     let toast = document.create_element(TOAST_TAG)?;
-    toast.set_attribute("role", "status")?;
-    toast.set_attribute("aria-live", "polite")?;
-    toast.set_attribute("data-kind", kind)?;
+    set_attribute(&toast, &"role".into(), &"status".into())?;
+    set_attribute(&toast, &"aria-live".into(), &"polite".into())?;
+    set_attribute(&toast, &"data-kind".into(), &kind.into())?;
     toast.set_text_content(Some(message));
-    document
-        .document_element()
-        .ok_or_else(|| JsValue::from_str("no document element"))?
-        .append_child(&toast)?;
+    root.append_child(&toast)?;
     Ok(toast)
 }
 

@@ -2,14 +2,16 @@
 //! Disca does on a CRM page: finding the phone numbers in the page's text
 //! ([`disca_finder`]), turning each into a click-to-call control
 //! ([`control`]), keeping up with what the page adds later (a
-//! `MutationObserver` whose records are read in idle time, [`Content`]), and
-//! reading the deal and contact around a click ([`context`]).
+//! `MutationObserver` whose records are read in idle time, [`watch`],
+//! [`Content`]), and reading the deal and contact around a click
+//! ([`context`]).
 //!
 //! Invariants: page text is moved into controls, never parsed as HTML; a
-//! slice of work stops after [`MAX_SLICE_MS`] (and within the browser's idle
-//! period); only added or changed nodes are
-//! read after the first pass, and Disca's own insertions are never read; only
-//! trusted clicks (a person's, not a script's) place calls.
+//! slice of work stops after [`MAX_SLICE_MS`] of reading or
+//! [`MAX_COMMIT_MS`] of making controls (and within the browser's idle
+//! period); only added or changed nodes are read after the first pass, and
+//! Disca's own insertions are never read; only trusted clicks (a person's,
+//! not a script's) place calls.
 //!
 //! The JS side (`extension/static/content/boot.js`) loads this module, reads
 //! the settings and carries calls to the service worker.
@@ -21,6 +23,7 @@ mod control;
 pub mod rdstation;
 mod scanner;
 pub mod tags;
+mod watch;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -30,21 +33,26 @@ use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use web_sys::{
     AddEventListenerOptions, CustomEvent, CustomEventInit, Document, Element, Event, IdleDeadline,
-    IdleRequestOptions, KeyboardEvent, MutationObserver, MutationObserverInit, MutationRecord,
-    Node, Performance, Window,
+    IdleRequestOptions, KeyboardEvent, MutationObserver, MutationRecord, Node, Performance, Window,
 };
 
 use crate::bindings::Selector;
 use crate::context::CallContext;
-use crate::scanner::Scanner;
+use crate::scanner::{Phase, Scanner};
 use crate::tags::{CONTROL_TAG, TOAST_TAG};
+use crate::watch::Watch;
 
 /// Shortest slice of work, in milliseconds (the first pass on a page, and
 /// idle periods shorter than this).
 pub const SLICE_MS: f64 = 8.0;
-/// Longest slice of work, when the page is idle: well under the 50 ms that
-/// make a task "long" and a page feel stuck.
+/// Longest slice of reading, when the page is idle: well under the 50 ms
+/// that make a task "long" and a page feel stuck.
 pub const MAX_SLICE_MS: f64 = 24.0;
+/// Longest slice that makes controls, when the page is idle: the page is
+/// laid out again after each (for a long table, for longer than the slice
+/// itself), so fewer, larger ones leave it responsive more of the time;
+/// still under the 50 ms of a long task, within the idle period.
+pub const MAX_COMMIT_MS: f64 = 40.0;
 /// How long work may wait for idle time before it runs anyway.
 const IDLE_TIMEOUT_MS: u32 = 200;
 /// How long a message stays on the page.
@@ -77,10 +85,13 @@ struct Shared {
     performance: Performance,
     scanner: RefCell<Scanner>,
     registry: control::Registry,
-    observer: RefCell<Option<MutationObserver>>,
+    watch: RefCell<Option<Watch>>,
     idle: RefCell<Option<IdleCallback>>,
+    resume: RefCell<Option<Closure<dyn FnMut()>>>,
     listeners: RefCell<Vec<(&'static str, EventListener)>>,
     scheduled: Cell<bool>,
+    /// Whether the last idle period was passed over for being short.
+    passed_over: Cell<bool>,
     on_call: Function,
     clickable: Selector,
     timing: RefCell<Timing>,
@@ -115,15 +126,17 @@ impl Content {
         let started = performance.now();
         let registry = control::Registry::new();
         let shared = Rc::new(Shared {
-            scanner: RefCell::new(Scanner::new(document.clone(), registry.clone(), region)),
+            scanner: RefCell::new(Scanner::new(&document, registry.clone(), region)?),
             registry,
             window,
             document,
             performance,
-            observer: RefCell::new(None),
+            watch: RefCell::new(None),
             idle: RefCell::new(None),
+            resume: RefCell::new(None),
             listeners: RefCell::new(Vec::new()),
             scheduled: Cell::new(false),
+            passed_over: Cell::new(false),
             on_call,
             clickable: Selector::new(control::CLICKABLE),
             timing: RefCell::new(Timing {
@@ -139,7 +152,7 @@ impl Content {
         if let Some(body) = shared.document.body() {
             shared.scanner.borrow_mut().enqueue(body.into());
         }
-        Shared::slice(&shared, SLICE_MS);
+        Shared::slice(&shared, Budget::both(SLICE_MS));
         Ok(Content { shared })
     }
 
@@ -174,8 +187,8 @@ impl Content {
                 .borrow_mut()
                 .retain(|shared| !Rc::ptr_eq(shared, &self.shared));
         });
-        if let Some(observer) = self.shared.observer.borrow_mut().take() {
-            observer.disconnect();
+        if let Some(watch) = self.shared.watch.borrow_mut().take() {
+            watch.stop();
         }
         for (kind, listener) in self.shared.listeners.borrow_mut().drain(..) {
             let _ = self
@@ -202,20 +215,20 @@ pub fn rehearse() -> Result<(), JsValue> {
         .ok_or_else(|| JsValue::from_str("no document"))?;
     let card = document.create_element("div")?;
     let line = document.create_element("p")?;
-    line.append_with_str_1("Celular: ")?;
-    for piece in ["(11)", "98765-4321"] {
+    line.set_text_content(Some("Celular: "));
+    for piece in ["(11) ", "98765-4321"] {
         let span = document.create_element("span")?;
         span.set_text_content(Some(piece));
-        line.append_with_node_1(&span)?;
-        line.append_with_str_1(" ")?;
+        line.append_child(&span)?;
     }
     let link = document.create_element("a")?;
-    link.set_attribute("href", "tel:+551134567890")?;
+    bindings::set_attribute(&link, &"href".into(), &"tel:+551134567890".into())?;
     link.set_text_content(Some("(11) 3456-7890"));
-    card.append_with_node_2(&line, &link)?;
-    let mut scanner = Scanner::rehearsal(document, Region::Brazil);
+    card.append_child(&line)?;
+    card.append_child(&link)?;
+    let mut scanner = Scanner::rehearsal(&document, Region::Brazil)?;
     scanner.enqueue(card.into());
-    scanner.work(|| false);
+    scanner.work(|_| false);
     Ok(())
 }
 
@@ -242,39 +255,46 @@ impl Shared {
                 }
             },
         );
-        let observer = MutationObserver::new(on_records.as_ref().unchecked_ref())?;
+        let watch = Watch::start(&shared.document, on_records.as_ref().unchecked_ref())?;
         on_records.forget();
-        let options = MutationObserverInit::new();
-        options.set_child_list(true);
-        options.set_subtree(true);
-        options.set_character_data(true);
-        options.set_attributes(true);
-        let filter = js_sys::Array::of5(
-            &"hidden".into(),
-            &"class".into(),
-            &"style".into(),
-            &"aria-hidden".into(),
-            &"href".into(),
-        );
-        options.set_attribute_filter(&filter);
-        let root: Node = shared
-            .document
-            .document_element()
-            .ok_or_else(|| JsValue::from_str("no document element"))?
-            .into();
-        observer.observe_with_options(&root, &options)?;
-        *shared.observer.borrow_mut() = Some(observer);
+        *shared.watch.borrow_mut() = Some(watch);
 
         let weak = Rc::downgrade(shared);
         *shared.idle.borrow_mut() = Some(Closure::new(move |deadline: IdleDeadline| {
             if let Some(shared) = weak.upgrade() {
                 shared.scheduled.set(false);
+                let remaining = deadline.time_remaining();
+                // Controls to make: a short period (the rest of a frame) is
+                // passed over once for the next, usually long one. Every
+                // slice that makes controls costs the page a layout, so it
+                // should make many.
+                if remaining < SLICE_MS
+                    && !deadline.did_timeout()
+                    && shared.scanner.borrow().will_commit()
+                    && !shared.passed_over.replace(true)
+                {
+                    Shared::schedule(&shared);
+                    return;
+                }
+                shared.passed_over.set(false);
                 // The idle period, within bounds: at least a whole small
                 // slice (8 ms delays a frame at worst; tiny slices would
                 // stretch a long list over many seconds), at most
-                // MAX_SLICE_MS when the page is idle (periods run to 50 ms).
-                let budget = (deadline.time_remaining() - 2.0).clamp(SLICE_MS, MAX_SLICE_MS);
+                // MAX_SLICE_MS of reading or MAX_COMMIT_MS of making
+                // controls when the page is idle (periods run to 50 ms).
+                let budget = Budget {
+                    reading: (remaining - 2.0).clamp(SLICE_MS, MAX_SLICE_MS),
+                    committing: (remaining - 2.0).clamp(SLICE_MS, MAX_COMMIT_MS),
+                };
                 Shared::slice(&shared, budget);
+            }
+        }));
+
+        let weak = Rc::downgrade(shared);
+        *shared.resume.borrow_mut() = Some(Closure::new(move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.scheduled.set(false);
+                Shared::schedule(&shared);
             }
         }));
 
@@ -305,6 +325,7 @@ impl Shared {
         let mut scanner = self.scanner.borrow_mut();
         let mut recheck = false;
         for record in records {
+            scanner.page_changed();
             match record.type_().as_str() {
                 "childList" => {
                     let added = record.added_nodes();
@@ -380,27 +401,37 @@ impl Shared {
         }
     }
 
+    /// Asks for idle time from outside this idle period: the browser runs
+    /// idle callbacks asked for during one only in the next, which would
+    /// leave the rest of this one unused.
+    fn resume_later(&self) {
+        if let Some(resume) = self.resume.borrow().as_ref() {
+            let posted = self
+                .window
+                .set_timeout_with_callback_and_timeout_and_arguments_0(
+                    resume.as_ref().unchecked_ref(),
+                    0,
+                );
+            self.scheduled.set(posted.is_ok());
+        }
+    }
+
     /// One slice of work of at most `budget` milliseconds.
-    fn slice(shared: &Rc<Shared>, budget: f64) {
-        let observer = shared.observer.borrow().clone();
-        if let Some(observer) = &observer {
+    fn slice(shared: &Rc<Shared>, budget: Budget) {
+        let watch = shared.watch.borrow();
+        if let Some(watch) = watch.as_ref() {
             // Records the page made since the last delivery.
-            shared.absorb(
-                observer
-                    .take_records()
-                    .iter()
-                    .map(JsCast::unchecked_into::<MutationRecord>),
-            );
+            shared.absorb(watch.pause());
         }
         let start = shared.performance.now();
         let more = shared
             .scanner
             .borrow_mut()
-            .work(|| shared.performance.now() - start >= budget);
-        if let Some(observer) = &observer {
-            // Records of Disca's own insertions: nothing to read.
-            drop(observer.take_records());
+            .work(|phase| shared.performance.now() - start >= budget.of(phase));
+        if let Some(watch) = watch.as_ref() {
+            watch.resume();
         }
+        drop(watch);
         let end = shared.performance.now();
         {
             let mut timing = shared.timing.borrow_mut();
@@ -413,7 +444,7 @@ impl Shared {
             timing.drained_at = (!more).then_some(end);
         }
         if more {
-            Shared::schedule(shared);
+            shared.resume_later();
         } else {
             shared.announce();
         }
@@ -516,6 +547,29 @@ impl Shared {
             .ok()
             .and_then(|json| json.as_string())
             .unwrap_or_default()
+    }
+}
+
+/// How long a slice may go on, in milliseconds, for what it is doing.
+#[derive(Clone, Copy)]
+struct Budget {
+    reading: f64,
+    committing: f64,
+}
+
+impl Budget {
+    fn both(ms: f64) -> Budget {
+        Budget {
+            reading: ms,
+            committing: ms,
+        }
+    }
+
+    fn of(self, phase: Phase) -> f64 {
+        match phase {
+            Phase::Reading => self.reading,
+            Phase::Committing => self.committing,
+        }
     }
 }
 

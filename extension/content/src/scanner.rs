@@ -9,19 +9,33 @@
 use std::collections::VecDeque;
 
 use disca_finder::{Found, Region, find};
-use wasm_bindgen::JsCast;
+use js_sys::JsString;
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Document, Element, Node, Text};
 
-use crate::bindings::{Selector, is_visible};
-use crate::block::Block;
+use crate::bindings::{Selector, TextTest, Visibility};
+use crate::block::{Block, MAY_HOLD_A_NUMBER};
 use crate::control;
-use crate::tags::{self, Kind};
+use crate::tags::{self, Class, Kind};
 
-/// Blocks with numbers held before their controls are made: bounds the
-/// work done after a slice's time is up.
-const MAX_HOLDING: usize = 128;
+/// Blocks with numbers held while reading goes on: past this many, their
+/// controls are made before reading more (on a very long page the first
+/// ones show sooner, and memory stays bounded).
+const MAX_HOLDING: usize = 8192;
+/// Blocks with numbers whose controls are made in a slice of their own
+/// when there are more than this (about 3 ms of work).
+const FRESH_COMMIT: usize = 256;
 /// Hidden blocks with numbers remembered at once.
 const MAX_HIDDEN: usize = 256;
+
+/// What a slice is doing when it asks whether its time is up: reading
+/// leaves the page as it is; making controls costs the page a layout after
+/// the slice, so it may be given longer (fewer, larger slices).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Reading,
+    Committing,
+}
 
 /// What the walker has done, for the page's tests and benchmarks.
 #[derive(Debug, Default, Clone, Copy)]
@@ -38,23 +52,30 @@ pub struct Stats {
 
 pub struct Scanner {
     region: Region,
-    document: Document,
+    maker: control::Maker,
     registry: control::Registry,
     queue: VecDeque<Node>,
     walk: Option<Walk>,
-    /// Blocks with numbers, waiting for the end of the slice.
-    found: Vec<Holding>,
+    /// Blocks with numbers, waiting until nothing is left to read.
+    found: VecDeque<Holding>,
     /// Elements whose text held a number while they were hidden: read again
     /// when they may have been shown.
     hidden: Vec<Element>,
     /// Whether the page changed a class or style since hidden numbers were
     /// last looked at.
     recheck: bool,
+    /// How many times the page was seen changing: blocks read since the
+    /// last change are still as read.
+    changes: u32,
     /// A rehearsal on detached nodes ([`Scanner::rehearsal`]).
     rehearsal: bool,
     skip: Selector,
-    inline: Selector,
+    skip_attributes: Selector,
+    /// Matches the links skipped for their attributes and the `tel:` links.
+    link_check: Selector,
+    visibility: Visibility,
     tel_link: Selector,
+    may_hold_a_number: TextTest,
     pub stats: Stats,
 }
 
@@ -63,44 +84,62 @@ struct Holding {
     block: Block,
     nodes: Vec<Text>,
     numbers: Vec<Found>,
+    /// Whether its holder was shown when read; `None` once the page may
+    /// have changed that (a class or style change), to be read again.
+    shown: Option<bool>,
+    /// [`Scanner::changes`] when it was read.
+    read_at: u32,
 }
 
-/// A subtree being read: where to go on, the kinds of the elements entered
-/// below the root, and the running text not yet searched.
+/// A subtree being read: where to go on, the elements entered (from the
+/// root down, each with what it is to the running text: where to go on
+/// from when it is done, without asking the page for parents), and the
+/// running text not yet searched.
 struct Walk {
     root: Node,
     next: Option<Node>,
-    entered: Vec<Kind>,
+    entered: Vec<(Kind, Element)>,
     block: Block,
     nodes: Vec<Text>,
+    /// Whether the innermost element entered is a block in which nothing
+    /// but blank text was read so far.
+    unread: bool,
 }
 
 impl Scanner {
-    pub fn new(document: Document, registry: control::Registry, region: Region) -> Scanner {
-        Scanner {
+    pub fn new(
+        document: &Document,
+        registry: control::Registry,
+        region: Region,
+    ) -> Result<Scanner, JsValue> {
+        Ok(Scanner {
             region,
-            document,
+            maker: control::Maker::new(document)?,
             registry,
             queue: VecDeque::new(),
             walk: None,
-            found: Vec::new(),
+            found: VecDeque::new(),
             hidden: Vec::new(),
             recheck: false,
+            changes: 0,
             rehearsal: false,
             skip: Selector::new(&tags::skip_selector()),
-            inline: Selector::new(&tags::inline_selector()),
+            skip_attributes: Selector::new(tags::SKIP_ATTRIBUTES),
+            link_check: Selector::new(&[tags::SKIP_ATTRIBUTES, tags::TEL_LINK].join(",")),
+            visibility: Visibility::new(),
             tel_link: Selector::new(tags::TEL_LINK),
+            may_hold_a_number: TextTest::new(MAY_HOLD_A_NUMBER),
             stats: Stats::default(),
-        }
+        })
     }
 
     /// A scanner for detached nodes, read as if they were on the page and
     /// shown: the rehearsal that compiles the code a first scan runs.
-    pub fn rehearsal(document: Document, region: Region) -> Scanner {
-        Scanner {
+    pub fn rehearsal(document: &Document, region: Region) -> Result<Scanner, JsValue> {
+        Ok(Scanner {
             rehearsal: true,
-            ..Scanner::new(document, control::Registry::new(), region)
-        }
+            ..Scanner::new(document, control::Registry::new(), region)?
+        })
     }
 
     /// Queues a subtree to read. A text node is read with its parent, so it
@@ -123,18 +162,26 @@ impl Scanner {
     /// from there keeps a number split across inline elements, and its
     /// label, in one piece.
     fn block_of(&self, node: Node) -> Option<Node> {
-        let mut element: Element = if node.node_type() == Node::ELEMENT_NODE {
-            node.unchecked_into()
-        } else {
-            node.parent_element()?
+        let mut element: Element = match node.dyn_into::<Element>() {
+            Ok(element) => element,
+            Err(node) => node.parent_element()?,
         };
-        while self.inline.matches(&element) {
+        while matches!(
+            tags::classify(&element.node_name()),
+            Class::Link | Class::Read(Kind::Inline)
+        ) {
             match element.parent_element() {
                 Some(parent) => element = parent,
                 None => break,
             }
         }
         Some(element.unchecked_into())
+    }
+
+    /// Notes that the page changed something (anything: blocks read before
+    /// are checked before their controls are made).
+    pub fn page_changed(&mut self) {
+        self.changes = self.changes.wrapping_add(1);
     }
 
     /// A text node the page changed: read it again.
@@ -145,10 +192,18 @@ impl Scanner {
     /// Asks for the hidden numbers to be looked at again (in the next slice).
     pub fn shown_maybe(&mut self) {
         self.recheck = !self.hidden.is_empty();
+        for holding in &mut self.found {
+            holding.shown = None;
+        }
+    }
+
+    /// Whether the next slice makes controls (nothing is left to read).
+    pub fn will_commit(&self) -> bool {
+        !self.found.is_empty() && self.walk.is_none() && self.queue.is_empty()
     }
 
     pub fn has_work(&self) -> bool {
-        self.walk.is_some() || !self.queue.is_empty() || self.recheck
+        self.walk.is_some() || !self.queue.is_empty() || self.recheck || !self.found.is_empty()
     }
 
     /// Queues again the hidden numbers' elements that are now visible.
@@ -157,56 +212,77 @@ impl Scanner {
         let (shown, still): (Vec<Element>, Vec<Element>) = std::mem::take(&mut self.hidden)
             .into_iter()
             .filter(|element| element.is_connected())
-            .partition(is_visible);
+            .partition(|element| self.visibility.of(element));
         self.hidden = still;
         for element in shown {
             self.enqueue(element.unchecked_into());
         }
     }
 
-    /// Works until `out_of_time` says stop (checked every few nodes) or
-    /// nothing is left; returns whether work remains.
-    pub fn work(&mut self, mut out_of_time: impl FnMut() -> bool) -> bool {
+    /// Works until `out_of_time` says stop for what it is doing (checked
+    /// every few nodes) or nothing is left; returns whether work remains.
+    /// Controls are made once nothing is left to read (or many blocks are
+    /// held): a slice that only reads leaves the page as it was, so the
+    /// browser lays the page out again only after slices that made some.
+    pub fn work(&mut self, mut out_of_time: impl FnMut(Phase) -> bool) -> bool {
         if self.recheck {
             self.recheck_hidden();
         }
         self.check_resumed_walk();
         let mut steps = 0u32;
         loop {
-            if self.walk.is_none() {
-                let Some(root) = self.queue.pop_front() else {
-                    self.commit();
+            let reading = self.walk.is_some() || !self.queue.is_empty();
+            if !reading || self.found.len() >= MAX_HOLDING {
+                if steps > 0 && self.found.len() > FRESH_COMMIT {
+                    // Many controls to make: from the start of a slice of
+                    // their own, so they take as few slices as they can.
+                    return true;
+                }
+                if !self.commit(&mut || out_of_time(Phase::Committing)) {
+                    return true;
+                }
+                if !reading {
                     return false;
-                };
-                self.walk = self.start(root);
+                }
+                continue;
+            }
+            if self.walk.is_none() {
+                if let Some(root) = self.queue.pop_front() {
+                    self.walk = self.start(root);
+                }
                 continue;
             }
             if !self.step() {
                 self.walk = None;
             }
             steps += 1;
-            if self.found.len() >= MAX_HOLDING {
-                self.commit();
-            }
-            if steps.is_multiple_of(32) && out_of_time() {
-                self.commit();
-                return self.has_work();
+            if steps.is_multiple_of(32) && out_of_time(Phase::Reading) {
+                return true;
             }
         }
     }
 
     /// A walk left between slices is only resumed if the page kept its
-    /// root and its next node where they were; else the root is read again
+    /// root on the page, each element entered in the one entered before,
+    /// and the next node in the innermost; else the root is read again
     /// from the start.
     fn check_resumed_walk(&mut self) {
         let Some(walk) = &self.walk else {
             return;
         };
-        let intact = (self.rehearsal || walk.root.is_connected())
-            && walk
-                .next
-                .as_ref()
-                .is_none_or(|next| walk.root.contains(Some(next)));
+        let in_place = |node: &Node, parent: &Element| {
+            node.parent_node()
+                .is_some_and(|actual| actual.is_same_node(Some(parent)))
+        };
+        let chain = walk
+            .entered
+            .windows(2)
+            .all(|pair| in_place(&pair[1].1, &pair[0].1));
+        let next = match (&walk.next, walk.entered.last()) {
+            (Some(next), Some((_, innermost))) => in_place(next, innermost),
+            _ => true,
+        };
+        let intact = (self.rehearsal || walk.root.is_connected()) && chain && next;
         if !intact {
             let root = walk.root.clone();
             self.walk = None;
@@ -230,6 +306,7 @@ impl Scanner {
             entered: Vec::new(),
             block: Block::default(),
             nodes: Vec::new(),
+            unread: false,
         })
     }
 
@@ -242,79 +319,147 @@ impl Scanner {
             self.flush();
             return false;
         };
-        match node.node_type() {
-            Node::TEXT_NODE => {
-                let text: &Text = node.unchecked_ref();
+        let class = tags::classify(&node.node_name());
+        let kind = match class {
+            Class::Text => {
                 self.stats.text_nodes += 1;
+                let text: Text = node.unchecked_into();
                 let data = text.data();
+                let sibling = text.next_sibling();
                 let walk = self.walk.as_mut().expect("walking");
+                if !data.trim().is_empty() {
+                    walk.unread = false;
+                }
                 walk.block.push(&data);
-                walk.nodes.push(text.clone());
-                self.advance(node);
+                walk.nodes.push(text);
+                self.move_on(sibling);
+                return true;
             }
-            Node::ELEMENT_NODE => {
-                self.stats.elements += 1;
-                let element: &Element = node.unchecked_ref();
-                if self.skip.matches(element) {
-                    self.flush();
-                    self.advance(node);
-                    return true;
-                }
-                let kind = if self.inline.matches(element) {
-                    Kind::Inline
-                } else {
-                    Kind::Boundary
-                };
-                if kind == Kind::Inline
-                    && self.tel_link.matches(element)
-                    && self.upgrade_link(element)
-                {
-                    self.flush();
-                    self.advance(node);
-                    return true;
-                }
-                if kind == Kind::Boundary {
-                    self.flush();
-                }
-                match node.first_child() {
-                    Some(child) => {
-                        let walk = self.walk.as_mut().expect("walking");
-                        walk.entered.push(kind);
-                        walk.next = Some(child);
-                    }
-                    None => self.advance(node),
-                }
+            Class::Other => {
+                self.advance(&node);
+                return true;
             }
-            _ => self.advance(node),
+            Class::Skipped => None,
+            Class::Read(kind) => Some(kind),
+            Class::Link => Some(Kind::Inline),
+        };
+        self.stats.elements += 1;
+        if kind == Some(Kind::Inline) && self.passes_over_block() {
+            return true;
         }
+        let walk = self.walk.as_mut().expect("walking");
+        walk.unread = false;
+        let element: Element = node.unchecked_into();
+        let (skipped, tel_link) = self.attributes_of(&element, class == Class::Link);
+        let kind = kind.filter(|_| !skipped);
+        let Some(kind) = kind else {
+            self.flush();
+            self.advance(&element);
+            return true;
+        };
+        if tel_link && self.upgrade_link(&element) {
+            self.flush();
+            self.advance(&element);
+            return true;
+        }
+        if kind == Kind::Boundary {
+            self.flush();
+        }
+        let Some(child) = element.first_child() else {
+            self.advance(&element);
+            return true;
+        };
+        let walk = self.walk.as_mut().expect("walking");
+        walk.entered.push((kind, element));
+        walk.next = Some(child);
+        walk.unread = kind == Kind::Boundary;
         true
     }
 
-    /// Moves past `node` and its subtree: to its next sibling, or up to the
-    /// first ancestor (below the root) that has one, ending the running text
-    /// when leaving a block.
-    fn advance(&mut self, node: Node) {
-        let mut node = node;
+    /// Passes over the block just entered, unread, when it begins with an
+    /// inline element (the node being read), its whole text, asked of the
+    /// browser and left there, has too few digits to hold a number, and it
+    /// holds no `tel:` link (a number without digits in its text): the
+    /// block's text never joins the text around it. A block that begins
+    /// with text is read as it is, which costs about as much as asking.
+    fn passes_over_block(&mut self) -> bool {
+        let walk = self.walk.as_mut().expect("walking");
+        if !std::mem::take(&mut walk.unread) {
+            return false;
+        }
+        let Some((_, block)) = walk.entered.last() else {
+            return false;
+        };
+        if self.may_hold_a_number.in_text_of(block) || self.tel_link.inside(block) {
+            return false;
+        }
+        let walk = self.walk.as_mut().expect("walking");
+        let Some((_, block)) = walk.entered.pop() else {
+            return false;
+        };
+        walk.block = Block::default();
+        walk.nodes.clear();
+        self.advance(&block);
+        true
+    }
+
+    /// Whether `element`'s attributes skip it, and whether it is a `tel:`
+    /// link (only asked of links). Most elements are neither: one selector
+    /// check tells, none when they have no attributes.
+    fn attributes_of(&self, element: &Element, link: bool) -> (bool, bool) {
+        if !element.has_attributes() {
+            return (false, false);
+        }
+        if !link {
+            return (self.skip_attributes.matches(element), false);
+        }
+        if !self.link_check.matches(element) {
+            return (false, false);
+        }
+        let skipped = self.skip_attributes.matches(element);
+        (skipped, !skipped)
+    }
+
+    /// Moves past `node` and its subtree.
+    fn advance(&mut self, node: &Node) {
+        let sibling = node.next_sibling();
+        self.move_on(sibling);
+    }
+
+    /// Moves past a node given its next sibling: to the sibling, or out to
+    /// the first element entered (below the root) that has one, ending the
+    /// running text when leaving a block.
+    fn move_on(&mut self, sibling: Option<Node>) {
+        let walk = self.walk.as_mut().expect("walking");
+        if walk.entered.is_empty() {
+            // The node was the root: the walk is over.
+            walk.next = None;
+            return;
+        }
+        if sibling.is_some() {
+            walk.next = sibling;
+            return;
+        }
         loop {
             let walk = self.walk.as_mut().expect("walking");
-            if walk.entered.is_empty() {
-                // `node` is the root: the walk is over.
-                walk.next = None;
-                return;
-            }
-            if let Some(sibling) = node.next_sibling() {
-                walk.next = Some(sibling);
-                return;
-            }
-            let left = walk.entered.pop();
-            let Some(parent) = node.parent_node() else {
+            walk.unread = false;
+            let Some((kind, left)) = walk.entered.pop() else {
                 walk.next = None;
                 return;
             };
-            if left == Some(Kind::Boundary) {
+            if kind == Kind::Boundary {
                 self.flush();
             }
-            node = parent;
+            let walk = self.walk.as_mut().expect("walking");
+            if walk.entered.is_empty() {
+                // `left` was the root.
+                walk.next = None;
+                return;
+            }
+            if let Some(sibling) = left.next_sibling() {
+                walk.next = Some(sibling);
+                return;
+            }
         }
     }
 
@@ -335,43 +480,74 @@ impl Scanner {
             Vec::new()
         };
         if !found.is_empty() {
-            self.found.push(Holding {
+            let shown = Some(self.shown(&nodes[0]));
+            self.found.push_back(Holding {
                 block,
                 nodes,
                 numbers: found,
+                shown,
+                read_at: self.changes,
             });
         }
     }
 
-    /// Makes controls of the numbers found since the last commit. The
-    /// visibility of every holder is read first, all together: reading it
-    /// after a change to the page would make the browser recompute styles
-    /// once per number.
-    fn commit(&mut self) {
-        let found = std::mem::take(&mut self.found);
-        let shown: Vec<bool> = found
-            .iter()
-            .map(|f| {
-                self.rehearsal
-                    || f.nodes[0]
-                        .parent_element()
-                        .is_none_or(|holder| is_visible(&holder))
-            })
-            .collect();
-        for (f, shown) in found.into_iter().zip(shown) {
-            if !still_as_read(&f.block, &f.nodes, self.rehearsal) {
+    /// Whether the element holding `text` is shown.
+    fn shown(&self, text: &Text) -> bool {
+        self.rehearsal
+            || text
+                .parent_element()
+                .is_none_or(|holder| self.visibility.of(&holder))
+    }
+
+    /// Makes controls of the numbers found, until `out_of_time`; returns
+    /// whether all were made. Visibility was read with the text, before any
+    /// control was made: reading it after a change to the page would make
+    /// the browser recompute styles once per number.
+    fn commit(&mut self, out_of_time: &mut impl FnMut() -> bool) -> bool {
+        for index in 0..self.found.len() {
+            if self.found[index].shown.is_none() {
+                let shown = self.shown(&self.found[index].nodes[0]);
+                self.found[index].shown = Some(shown);
+            }
+        }
+        let mut made = 0u32;
+        while let Some(f) = self.found.pop_front() {
+            if !self.intact(&f) {
                 // The page changed these nodes since they were read; its
                 // mutation records bring them back.
                 continue;
             }
-            if !shown {
+            if f.shown != Some(true) {
                 self.remember_hidden(&f.nodes[0]);
                 continue;
             }
             for number in f.numbers.iter().rev() {
                 self.annotate(&f.block, &f.nodes, number);
             }
+            made += 1;
+            if made.is_multiple_of(16) && out_of_time() {
+                return self.found.is_empty();
+            }
         }
+        true
+    }
+
+    /// Whether the nodes of `f` are as they were read: on the page, with the
+    /// same text. When the page changed nothing since, only Disca's own
+    /// controls can have changed them, and cutting a node out for a control
+    /// changes its length (a block read twice before its controls were made
+    /// is held twice; a node moved whole is caught by [`control::Maker::wrap`]).
+    fn intact(&self, f: &Holding) -> bool {
+        let unchanged = f.read_at == self.changes;
+        f.nodes.iter().enumerate().all(|(index, node)| {
+            if unchanged {
+                return f.block.piece_length(index) == Some(node.length());
+            }
+            (self.rehearsal || node.is_connected())
+                && f.block
+                    .piece(index)
+                    .is_some_and(|piece| node.data() == piece)
+        })
     }
 
     /// Keeps the block of a hidden number, once, to read it when shown (at
@@ -401,13 +577,15 @@ impl Scanner {
         let Some(first) = fragments.iter().position(|f| !f.blank) else {
             return;
         };
-        let written: String = block.text()[number.start..number.end].to_owned();
+        // The number as written, when its controls do not each hold all of it.
+        let written = (fragments.len() > 1).then(|| &block.text()[number.start..number.end]);
+        let e164 = JsString::from(number.e164.as_str());
         for (index, fragment) in fragments.iter().enumerate().rev() {
             if fragment.blank {
                 continue;
             }
             let text = &nodes[fragment.piece];
-            if fragment.end < text.length() && text.split_text(fragment.end).is_err() {
+            if !fragment.to_end && text.split_text(fragment.end).is_err() {
                 continue;
             }
             let covered = if fragment.start > 0 {
@@ -419,11 +597,14 @@ impl Scanner {
                 text.clone()
             };
             let role = if index == first {
-                control::Role::Number { written: &written }
+                control::Role::Number { written }
             } else {
                 control::Role::Continues
             };
-            if control::wrap(&self.document, &self.registry, &covered, &number.e164, role).is_ok()
+            if self
+                .maker
+                .wrap(&self.registry, &covered, &e164, role)
+                .is_ok()
                 && index == first
             {
                 self.stats.numbers += 1;
@@ -445,13 +626,4 @@ impl Scanner {
         }
         true
     }
-}
-
-/// Whether each node still holds the text read from it (and is still on
-/// the page, unless `detached` nodes are expected).
-fn still_as_read(block: &Block, nodes: &[Text], detached: bool) -> bool {
-    nodes.iter().enumerate().all(|(index, node)| {
-        (detached || node.is_connected())
-            && block.piece(index).is_some_and(|piece| node.data() == piece)
-    })
 }
