@@ -14,15 +14,13 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use disca_backend::auth::issue_token;
 use disca_backend::configuration::{FileConfig, Overrides, Settings};
-use disca_backend::domain::{
-    Call, CrmUserId, DestinationPolicy, Outcome, Region, Role, Tenant, User,
-};
+use disca_backend::domain::{Call, Outcome, Role, User};
 use disca_backend::startup::Application;
-use disca_backend::storage::{NewUser, Store};
+use disca_backend::storage::Store;
 use disca_tests::crm::{
-    ANA, ANA_TOKEN, AURORA, MARIANA_PHONE, connect_tenant_v1, ended, record_call,
+    ANA, ANA_TOKEN, AURORA, MARIANA_PHONE, add_tenant, add_user, connect_tenant_v1, ended,
+    record_call,
 };
 use rdstation_standin::{Config, Running, StandIn};
 use time::OffsetDateTime;
@@ -42,33 +40,11 @@ async fn setup(agents: usize) -> Bench {
     let standin = StandIn::start(Config::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
-    store
-        .add_tenant(&Tenant {
-            slug: "acme".parse().unwrap(),
-            name: "Acme".into(),
-            region: Region::BRAZIL,
-            policy: DestinationPolicy::default(),
-        })
-        .await
-        .unwrap();
+    add_tenant(&store, "acme", "Acme").await;
     let mut users = Vec::new();
     for i in 0..agents {
-        let email = format!("agent{i}@acme.example.com");
-        let user = store
-            .add_user(NewUser {
-                tenant: "acme",
-                name: &format!("Vendedor {i}"),
-                email: &email,
-                extension: &format!("{}", 1000 + i).parse().unwrap(),
-                role: Role::Agent,
-                token_hash: &issue_token().hash,
-            })
-            .await
-            .unwrap();
-        store
-            .set_crm_user("acme", &email, Some(&CrmUserId::parse(ANA).unwrap()))
-            .await
-            .unwrap();
+        let (name, ext) = (format!("Vendedor {i}"), format!("{}", 1000 + i));
+        let (user, _) = add_user(&store, "acme", (&name, &ext, Role::Agent), Some(ANA)).await;
         users.push(user);
     }
     connect_tenant_v1(&store, dir.path(), "acme", &standin.v1_base(), ANA_TOKEN).await;

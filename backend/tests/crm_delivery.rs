@@ -10,17 +10,15 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use disca_backend::auth::issue_token;
 use disca_backend::configuration::{FileConfig, FileCrm, Overrides, Settings};
 use disca_backend::crm::Secret;
-use disca_backend::domain::{
-    Call, CrmDelivery, CrmState, CrmUserId, DestinationPolicy, Outcome, Region, Role, Tenant, User,
-};
+use disca_backend::domain::{Call, CrmDelivery, CrmState, CrmUserId, Outcome, Role, User};
 use disca_backend::startup::Application;
-use disca_backend::storage::{NewUser, Store};
+use disca_backend::storage::Store;
 use disca_tests::crm::{
     ANA, ANA_TOKEN, AURORA, AURORA_TRAINING, BOA_VISTA, BRUNO, JULIANA_PHONE, MARIANA_PHONE,
-    OAUTH_CLIENT, RAFAEL_PHONE, connect_tenant_v1, connect_tenant_v2, end_call, secrets_key,
+    OAUTH_CLIENT, RAFAEL_PHONE, add_tenant, add_user, connect_tenant_v1, connect_tenant_v2,
+    end_call, secrets_key,
 };
 use rdstation_standin::{Config, Fault, FaultSpec, Note, RateLimit, Running, Scope, StandIn};
 use reqwest::StatusCode;
@@ -78,15 +76,7 @@ async fn prepare(
     let standin = StandIn::start(standin_config).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
-    store
-        .add_tenant(&Tenant {
-            slug: "acme".parse().unwrap(),
-            name: "Acme".into(),
-            region: Region::BRAZIL,
-            policy: DestinationPolicy::default(),
-        })
-        .await
-        .unwrap();
+    add_tenant(&store, "acme", "Acme").await;
     let mut users = HashMap::new();
     let mut manager_token = String::new();
     for (name, ext, role, crm) in [
@@ -95,27 +85,9 @@ async fn prepare(
         ("Sem Usuário CRM", "1003", Role::Agent, None),
         ("Gerente", "1009", Role::Manager, None),
     ] {
-        let token = issue_token();
-        let email = format!("{ext}@acme.example.com");
-        let user = store
-            .add_user(NewUser {
-                tenant: "acme",
-                name,
-                email: &email,
-                extension: &ext.parse().unwrap(),
-                role,
-                token_hash: &token.hash,
-            })
-            .await
-            .unwrap();
-        if let Some(crm) = crm {
-            store
-                .set_crm_user("acme", &email, Some(&CrmUserId::parse(crm).unwrap()))
-                .await
-                .unwrap();
-        }
+        let (user, token) = add_user(&store, "acme", (name, ext, role), crm).await;
         if role == Role::Manager {
-            manager_token = token.secret;
+            manager_token = token;
         }
         users.insert(name.split(' ').next().unwrap(), user);
     }
@@ -751,32 +723,15 @@ async fn a_tenant_held_back_by_rd_station_does_not_hold_back_the_others() {
     };
     // Acme on API v2 (its 429s carry Retry-After), Recife on v1.
     let h = start(Api::V2, Config::default(), crm).await;
-    h.store
-        .add_tenant(&Tenant {
-            slug: "recife".parse().unwrap(),
-            name: "Recife Tech".into(),
-            region: Region::BRAZIL,
-            policy: DestinationPolicy::default(),
-        })
-        .await
-        .unwrap();
-    let eduardo = h
-        .store
-        .add_user(NewUser {
-            tenant: "recife",
-            name: "Eduardo Santos",
-            email: "eduardo@recife.example.com",
-            extension: &"2001".parse().unwrap(),
-            role: Role::Agent,
-            token_hash: &issue_token().hash,
-        })
-        .await
-        .unwrap();
-    let eduardo_crm = CrmUserId::parse("64b7f0c2a1e4d30000000a11").unwrap();
-    h.store
-        .set_crm_user("recife", "eduardo@recife.example.com", Some(&eduardo_crm))
-        .await
-        .unwrap();
+    add_tenant(&h.store, "recife", "Recife Tech").await;
+    let eduardo = ("Eduardo Santos", "2001", Role::Agent);
+    let (eduardo, _) = add_user(
+        &h.store,
+        "recife",
+        eduardo,
+        Some("64b7f0c2a1e4d30000000a11"),
+    )
+    .await;
     connect_tenant_v1(
         &h.store,
         h.dir.path(),

@@ -6,14 +6,16 @@
 use std::path::Path;
 use std::time::Duration;
 
+use disca_backend::auth::issue_token;
 use disca_backend::configuration::{FileConfig, Overrides, Settings, default_secrets_key};
 use disca_backend::crm::connect::{V2Grant, connect_v1, connect_v2};
 use disca_backend::crm::{Secret, SecretKey};
 use disca_backend::domain::{
-    Call, CallContext, CallState, E164Number, HangupCause, Outcome, Region, User,
+    Call, CallContext, CallState, CrmUserId, DestinationPolicy, E164Number, HangupCause, Outcome,
+    Region, Role, Tenant, User,
 };
 use disca_backend::startup::crm_http_client;
-use disca_backend::storage::{CreateCall, Created, Store};
+use disca_backend::storage::{CreateCall, Created, NewUser, Store};
 
 /// Demo seed (`backend/rdstation-standin/src/seed.rs`): users of Paulista
 /// Soluções, Ana's instance token, deals, and contacts' phones.
@@ -32,6 +34,49 @@ pub const RAFAEL_PHONE: &str = "+5521987654321";
 pub const JULIANA_PHONE: &str = "+5511988887777";
 /// The stand-in's OAuth2 client.
 pub const OAUTH_CLIENT: (&str, &str) = ("disca-local", "disca-local-secret");
+
+/// Adds tenant `slug` (Brazil, default destination policy).
+pub async fn add_tenant(store: &Store, slug: &str, name: &str) {
+    let tenant = Tenant {
+        slug: slug.parse().unwrap(),
+        name: name.into(),
+        region: Region::BRAZIL,
+        policy: DestinationPolicy::default(),
+    };
+    store.add_tenant(&tenant).await.unwrap();
+}
+
+/// Adds `name` with extension `ext` (e-mail `<ext>@<tenant>.example.com`)
+/// to `tenant`, writing CRM notes as `crm_user` if given; returns the user
+/// and their API token.
+pub async fn add_user(
+    store: &Store,
+    tenant: &str,
+    (name, ext, role): (&str, &str, Role),
+    crm_user: Option<&str>,
+) -> (User, String) {
+    let token = issue_token();
+    let email = format!("{ext}@{tenant}.example.com");
+    let user = store
+        .add_user(NewUser {
+            tenant,
+            name,
+            email: &email,
+            extension: &ext.parse().unwrap(),
+            role,
+            token_hash: &token.hash,
+        })
+        .await
+        .unwrap();
+    if let Some(crm_user) = crm_user {
+        let crm_user = CrmUserId::parse(crm_user).unwrap();
+        store
+            .set_crm_user(tenant, &email, Some(&crm_user))
+            .await
+            .unwrap();
+    }
+    (user, token.secret)
+}
 
 /// The secrets key `serve` uses for `data_dir`.
 pub fn secrets_key(data_dir: &Path) -> SecretKey {
