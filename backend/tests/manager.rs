@@ -11,8 +11,7 @@ use std::time::Duration;
 use disca_backend::auth::{hash_token, issue_token};
 use disca_backend::configuration::{FileConfig, FileCrm, Overrides, Settings};
 use disca_backend::domain::{
-    Call, CallContext, CallState, CrmState, DestinationPolicy, E164Number, Outcome, Region, Role,
-    Tenant, User,
+    Call, CallContext, CallState, CrmState, E164Number, Outcome, Region, Role, User,
 };
 use disca_backend::startup::Application;
 use disca_backend::storage::{CreateCall, Created, DeliveryUpdate, NewUser, Store};
@@ -77,15 +76,7 @@ async fn spawn_app_with(options: Options) -> TestApp {
     let settings = Settings::merge(overrides, file).unwrap();
     let store = Store::open(&data).await.unwrap();
     for slug in ["acme", "globex"] {
-        store
-            .add_tenant(&Tenant {
-                slug: slug.parse().unwrap(),
-                name: format!("{slug} Ltda"),
-                region: Region::BRAZIL,
-                policy: DestinationPolicy::default(),
-            })
-            .await
-            .unwrap();
+        disca_tests::crm::add_tenant(&store, slug, &format!("{slug} Ltda")).await;
     }
     let mut tokens = Vec::new();
     for (name, tenant, person, ext, role) in [

@@ -17,8 +17,7 @@ use disca_backend::configuration::{FileConfig, FileCrm, Overrides, Settings};
 use disca_backend::crm::connect::connect_v1;
 use disca_backend::crm::{Secret, SecretKey};
 use disca_backend::domain::{
-    Call, CallContext, CallState, CrmState, CrmUserId, DestinationPolicy, E164Number, Outcome,
-    Region, Role, Tenant, User,
+    Call, CallContext, CallState, CrmState, CrmUserId, E164Number, Outcome, Region, Role, User,
 };
 use disca_backend::startup::{Application, crm_http_client};
 use disca_backend::storage::{CreateCall, Created, NewUser, Store};
@@ -70,15 +69,7 @@ async fn scene() -> Scene {
     };
     let settings = Settings::merge(overrides, file).unwrap();
     let store = Store::open(&data).await.unwrap();
-    store
-        .add_tenant(&Tenant {
-            slug: "paulista".parse().unwrap(),
-            name: "Paulista Soluções Comerciais".into(),
-            region: Region::BRAZIL,
-            policy: DestinationPolicy::default(),
-        })
-        .await
-        .unwrap();
+    disca_tests::crm::add_tenant(&store, "paulista", "Paulista Soluções Comerciais").await;
     let mut users = Vec::new();
     let mut manager_token = String::new();
     for (name, email, ext, role) in [
