@@ -5,14 +5,7 @@
 
 use std::fmt::Write;
 
-use jiff::Timestamp;
-use jiff::tz::TimeZone;
-use time::OffsetDateTime;
-
-use crate::domain::{Call, Outcome};
-
-/// The time zone managers read times in ("horário de Brasília").
-const ZONE: &str = "America/Sao_Paulo";
+use crate::domain::{Call, Outcome, sao_paulo};
 
 /// What a note says besides the call itself.
 pub struct NoteContext<'a> {
@@ -43,7 +36,7 @@ pub fn render(call: &Call, ctx: &NoteContext<'_>) -> String {
     let _ = writeln!(
         note,
         "Data e hora: {} (horário de Brasília)",
-        sao_paulo_time(call.created_at)
+        sao_paulo::format(call.created_at, "%d/%m/%Y %H:%M")
     );
     let lead_dialed = call.lead_dialed_at.is_some();
     let ring = match call.ring_seconds {
@@ -127,16 +120,6 @@ pub fn national_format(e164: &str) -> String {
             .mode(phonenumber::Mode::International)
             .to_string(),
         Err(_) => e164.to_owned(),
-    }
-}
-
-/// `21/11/2026 14:03`, in São Paulo.
-pub fn sao_paulo_time(at: OffsetDateTime) -> String {
-    let zone = TimeZone::get(ZONE).unwrap_or(TimeZone::UTC);
-    let millis = i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or_default();
-    match Timestamp::from_millisecond(millis) {
-        Ok(ts) => ts.to_zoned(zone).strftime("%d/%m/%Y %H:%M").to_string(),
-        Err(_) => at.to_string(),
     }
 }
 
@@ -304,19 +287,5 @@ mod tests {
         assert_eq!(duration_words(59), "59 s");
         assert_eq!(duration_words(65), "1 min 05 s");
         assert_eq!(duration_words(3725), "1 h 02 min 05 s");
-    }
-
-    #[test]
-    fn times_are_in_sao_paulo() {
-        // UTC−3 all year since 2019.
-        assert_eq!(
-            sao_paulo_time(datetime!(2026-01-15 02:30 UTC)),
-            "14/01/2026 23:30"
-        );
-        // In 2018 São Paulo still had summer time (UTC−2).
-        assert_eq!(
-            sao_paulo_time(datetime!(2018-12-01 12:00 UTC)),
-            "01/12/2018 10:00"
-        );
     }
 }

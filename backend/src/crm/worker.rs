@@ -17,8 +17,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::Timestamp;
-use jiff::tz::TimeZone;
 use rand::Rng;
 use time::OffsetDateTime;
 use tokio::task::{Id, JoinSet};
@@ -28,7 +26,7 @@ use super::error::{CrmError, MAX_RETRY_AFTER};
 use super::lookup;
 use super::note::{self, NoteContext};
 use crate::configuration::CrmSettings;
-use crate::domain::{CrmUserId, DealId};
+use crate::domain::{CrmUserId, DealId, sao_paulo};
 use crate::storage::{Delivery, DeliveryUpdate, Store, StoreError};
 
 /// Pause after the database itself failed, before the outbox is read again.
@@ -373,11 +371,8 @@ fn later(wait: Duration) -> OffsetDateTime {
 
 /// The day before the call, in São Paulo: v1 lists notes by whole days.
 fn search_from(created_at: OffsetDateTime) -> jiff::civil::Date {
-    let millis = i64::try_from(created_at.unix_timestamp_nanos() / 1_000_000).unwrap_or_default();
-    let zone = TimeZone::get("America/Sao_Paulo").unwrap_or(TimeZone::UTC);
-    let day = Timestamp::from_millisecond(millis)
-        .unwrap_or(Timestamp::UNIX_EPOCH)
-        .to_zoned(zone)
-        .date();
+    let day = sao_paulo::zoned(created_at)
+        .map(|local| local.date())
+        .unwrap_or_default();
     day.yesterday().unwrap_or(day)
 }

@@ -3,6 +3,7 @@
 pub mod call;
 pub mod deal;
 pub mod phone;
+pub mod sao_paulo;
 pub mod tenant;
 
 pub use call::{CallId, NewCall};

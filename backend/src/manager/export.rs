@@ -17,8 +17,9 @@ use time::OffsetDateTime;
 use super::api::{bad_query, rows};
 use super::filters::Filters;
 use super::session::PageManager;
-use super::view::{CallRow, local_time};
+use super::view::CallRow;
 use crate::api::{ApiError, AppState};
+use crate::domain::sao_paulo;
 use crate::domain::{Call, CallId};
 
 /// Most rows in one export.
@@ -73,7 +74,7 @@ pub async fn calls_csv(
     let file = format!(
         "attachment; filename=\"ligacoes-{}-{}.csv\"",
         user.tenant.slug.as_str(),
-        local_time(OffsetDateTime::now_utc(), "%Y-%m-%d")
+        sao_paulo::format(OffsetDateTime::now_utc(), "%Y-%m-%d")
     );
     let disposition = HeaderValue::from_str(&file)
         .unwrap_or_else(|_| HeaderValue::from_static("attachment; filename=\"ligacoes.csv\""));
@@ -99,7 +100,7 @@ fn write(calls: &[Call], rows: &[CallRow]) -> Result<Vec<u8>, csv::Error> {
     for (call, row) in calls.iter().zip(rows) {
         let seconds = |s: Option<i64>| s.map(|s| s.to_string()).unwrap_or_default();
         let record: [Cow<str>; 13] = [
-            local_time(call.created_at, "%Y-%m-%d %H:%M:%S").into(),
+            sao_paulo::format(call.created_at, "%Y-%m-%d %H:%M:%S").into(),
             row.salesperson.as_str().into(),
             row.number.as_str().into(),
             row.contact.as_deref().unwrap_or_default().into(),

@@ -6,8 +6,8 @@ use jiff::civil::Date;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::view::SAO_PAULO;
 use crate::api::ApiError;
+use crate::domain::sao_paulo::SAO_PAULO;
 use crate::domain::{CallId, CrmState, Outcome};
 use crate::storage::CallFilter;
 

@@ -4,21 +4,11 @@
 //! page sets these texts as they are; nothing here is HTML.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::LazyLock;
 
-use jiff::Timestamp;
-use jiff::tz::TimeZone;
 use serde::Serialize;
-use time::OffsetDateTime;
 
 use crate::crm::note::national_format;
-use crate::domain::{Call, CallState, CrmDelivery, CrmState, DealId, Outcome, User};
-
-/// Where the team works: every time on the page is São Paulo's (Brazil has
-/// kept UTC−3 all year since 2019, the fallback if the zone is unknown).
-pub static SAO_PAULO: LazyLock<TimeZone> = LazyLock::new(|| {
-    TimeZone::get("America/Sao_Paulo").unwrap_or_else(|_| TimeZone::fixed(jiff::tz::offset(-3)))
-});
+use crate::domain::{Call, CallState, CrmDelivery, CrmState, DealId, Outcome, User, sao_paulo};
 
 /// A deal in RD Station CRM's web app.
 const DEAL_URL: &str = "https://crm.rdstation.com/app/deals/";
@@ -123,7 +113,7 @@ pub fn row(call: &Call, team: &Team, recorded: &HashSet<String>) -> CallRow {
         .map(|d| format!("{DEAL_URL}{}", d.as_str()));
     CallRow {
         id: call.id.clone(),
-        when: local_time(call.created_at, "%d/%m/%Y %H:%M"),
+        when: sao_paulo::format(call.created_at, "%d/%m/%Y %H:%M"),
         user_id: call.user_id.clone(),
         salesperson: team.name(&call.user_id),
         number: national_format(&call.to),
@@ -142,14 +132,6 @@ pub fn row(call: &Call, team: &Team, recorded: &HashSet<String>) -> CallRow {
             .contains(&call.id)
             .then(|| format!("/manager/calls/{}/recording", call.id)),
         crm: crm_view(call.crm.as_ref()),
-    }
-}
-
-/// `at` in São Paulo, with a `jiff` `strftime` format.
-pub fn local_time(at: OffsetDateTime, format: &str) -> String {
-    match Timestamp::from_nanosecond(at.unix_timestamp_nanos()) {
-        Ok(ts) => ts.to_zoned(SAO_PAULO.clone()).strftime(format).to_string(),
-        Err(_) => at.to_string(),
     }
 }
 
@@ -215,11 +197,11 @@ fn crm_view(crm: Option<&CrmDelivery>) -> CrmView {
     let detail = match crm.state {
         CrmState::Delivered => crm
             .delivered_at
-            .map(|at| format!("em {}", local_time(at, "%d/%m/%Y %H:%M"))),
+            .map(|at| format!("em {}", sao_paulo::format(at, "%d/%m/%Y %H:%M"))),
         CrmState::Pending => crm
             .next_attempt_at
             .filter(|_| crm.attempts > 0 || crm.error.is_some())
-            .map(|at| format!("próxima tentativa às {}", local_time(at, "%H:%M:%S"))),
+            .map(|at| format!("próxima tentativa às {}", sao_paulo::format(at, "%H:%M:%S"))),
         CrmState::Failed => Some(match crm.attempts {
             1 => "depois de 1 tentativa".to_owned(),
             n => format!("depois de {n} tentativas"),
@@ -245,6 +227,8 @@ fn crm_view(crm: Option<&CrmDelivery>) -> CrmView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use time::OffsetDateTime;
+
     use crate::domain::CallContext;
 
     fn ended(crm: Option<CrmDelivery>) -> Call {
