@@ -24,6 +24,14 @@ async fn a_deal_page_gets_its_numbers_and_nothing_else() {
     let expected = page.evaluate("window.expectedNumbers").await.unwrap();
     let found = page.evaluate(CONTROL_NUMBERS).await.unwrap();
     assert_eq!(found, expected, "console: {:#?}", page.console());
+    // The wasm ran, after its rehearsal on a stage of its own (the
+    // rehearsal's controls are not on the page: the list above is exact).
+    let ready = page
+        .wait_for("window.ready", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(ready["engine"], "wasm");
+    assert!(ready["rehearsal_ms"].is_f64(), "{ready}");
 
     // The split number is one control in two pieces; the tel: link is the
     // link itself; the text on the page reads as before.

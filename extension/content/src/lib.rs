@@ -120,39 +120,11 @@ impl Content {
         let document = window
             .document()
             .ok_or_else(|| JsValue::from_str("no document"))?;
-        let performance = window
-            .performance()
-            .ok_or_else(|| JsValue::from_str("no performance"))?;
-        let started = performance.now();
-        let registry = control::Registry::new();
-        let shared = Rc::new(Shared {
-            scanner: RefCell::new(Scanner::new(&document, registry.clone(), region)?),
-            registry,
-            window,
-            document,
-            performance,
-            watch: RefCell::new(None),
-            idle: RefCell::new(None),
-            resume: RefCell::new(None),
-            listeners: RefCell::new(Vec::new()),
-            scheduled: Cell::new(false),
-            passed_over: Cell::new(false),
-            on_call,
-            clickable: Selector::new(control::CLICKABLE),
-            timing: RefCell::new(Timing {
-                started,
-                ..Timing::default()
-            }),
-        });
-        Shared::install(&shared)?;
+        let shared = Shared::start(window, document, region, on_call, false)?;
         // Disca runs for the page's life, whether or not the JS side keeps
         // its handle (the handle's finalizer would drop the callbacks the
         // browser still calls); `stop` ends it.
         RUNNING.with(|running| running.borrow_mut().push(Rc::clone(&shared)));
-        if let Some(body) = shared.document.body() {
-            shared.scanner.borrow_mut().enqueue(body.into());
-        }
-        Shared::slice(&shared, Budget::both(SLICE_MS));
         Ok(Content { shared })
     }
 
@@ -182,53 +154,27 @@ impl Content {
 
     /// Stops following the page and answering clicks (controls stay, inert).
     pub fn stop(&self) {
-        RUNNING.with(|running| {
-            running
-                .borrow_mut()
-                .retain(|shared| !Rc::ptr_eq(shared, &self.shared));
-        });
-        if let Some(watch) = self.shared.watch.borrow_mut().take() {
-            watch.stop();
-        }
-        for (kind, listener) in self.shared.listeners.borrow_mut().drain(..) {
-            let _ = self
-                .shared
-                .document
-                .remove_event_listener_with_callback_and_bool(
-                    kind,
-                    listener.as_ref().unchecked_ref(),
-                    true,
-                );
-        }
+        self.shared.stop();
     }
 }
 
-/// Runs the scanner once over a detached card shaped like a CRM contact
-/// card (a number split across spans, a `tel:` link), so that the page's
-/// first scan does not pay for compiling the code it runs (wasm functions
-/// and their JS glue compile on first call). `load.js` calls it at
-/// document_start; nothing on the page is touched.
+/// Runs what the page's start runs (set-up, the walk, the finder, controls,
+/// a `tel:` link, an element added later, the report, the stop) on `stage`,
+/// a document never shown holding a card with the usual writings and
+/// look-alikes (built by `load.js` at document_start), so that the page's
+/// first scan does not pay for compiling that code: the browser compiles
+/// wasm functions, and the JS glue they call, on their first call.
+/// `on_call` is never called (clicks on the stage are not a person's).
 #[wasm_bindgen]
-pub fn rehearse() -> Result<(), JsValue> {
-    let document = web_sys::window()
-        .and_then(|window| window.document())
-        .ok_or_else(|| JsValue::from_str("no document"))?;
-    let card = document.create_element("div")?;
-    let line = document.create_element("p")?;
-    line.set_text_content(Some("Celular: "));
-    for piece in ["(11) ", "98765-4321"] {
-        let span = document.create_element("span")?;
-        span.set_text_content(Some(piece));
-        line.append_child(&span)?;
-    }
-    let link = document.create_element("a")?;
-    bindings::set_attribute(&link, &"href".into(), &"tel:+551134567890".into())?;
-    link.set_text_content(Some("(11) 3456-7890"));
-    card.append_child(&line)?;
-    card.append_child(&link)?;
-    let mut scanner = Scanner::rehearsal(&document, Region::Brazil)?;
-    scanner.enqueue(card.into());
-    scanner.work(|_| false);
+pub fn rehearse(stage: Document, on_call: Function) -> Result<(), JsValue> {
+    let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
+    let body = stage.body().ok_or_else(|| JsValue::from_str("no body"))?;
+    let shared = Shared::start(window, stage.clone(), Region::Brazil, on_call, true)?;
+    let later = stage.create_element("p")?;
+    later.set_text_content(Some("WhatsApp: +55 21 99876-5432"));
+    body.append_child(&later)?;
+    Shared::slice(&shared, Budget::both(f64::INFINITY));
+    shared.stop();
     Ok(())
 }
 
@@ -244,6 +190,71 @@ pub fn find_numbers(text: &str, region: &str) -> Result<Vec<String>, JsValue> {
 }
 
 impl Shared {
+    /// Disca on `document`: reads what fits in one slice now, the rest in
+    /// idle time, then follows its changes. `rehearsal`: a document never
+    /// shown, every element of which counts as shown.
+    fn start(
+        window: Window,
+        document: Document,
+        region: Region,
+        on_call: Function,
+        rehearsal: bool,
+    ) -> Result<Rc<Shared>, JsValue> {
+        let performance = window
+            .performance()
+            .ok_or_else(|| JsValue::from_str("no performance"))?;
+        let started = performance.now();
+        let registry = control::Registry::new();
+        let mut scanner = Scanner::new(&document, registry.clone(), region)?;
+        if rehearsal {
+            scanner = scanner.rehearsal();
+        }
+        let shared = Rc::new(Shared {
+            scanner: RefCell::new(scanner),
+            registry,
+            window,
+            document,
+            performance,
+            watch: RefCell::new(None),
+            idle: RefCell::new(None),
+            resume: RefCell::new(None),
+            listeners: RefCell::new(Vec::new()),
+            scheduled: Cell::new(false),
+            passed_over: Cell::new(false),
+            on_call,
+            clickable: Selector::new(control::CLICKABLE),
+            timing: RefCell::new(Timing {
+                started,
+                ..Timing::default()
+            }),
+        });
+        Shared::install(&shared)?;
+        if let Some(body) = shared.document.body() {
+            shared.scanner.borrow_mut().enqueue(body.into());
+        }
+        Shared::slice(&shared, Budget::both(SLICE_MS));
+        Ok(shared)
+    }
+
+    /// Stops following the document and answering clicks.
+    fn stop(self: &Rc<Shared>) {
+        RUNNING.with(|running| {
+            running
+                .borrow_mut()
+                .retain(|shared| !Rc::ptr_eq(shared, self));
+        });
+        if let Some(watch) = self.watch.borrow_mut().take() {
+            watch.stop();
+        }
+        for (kind, listener) in self.listeners.borrow_mut().drain(..) {
+            let _ = self.document.remove_event_listener_with_callback_and_bool(
+                kind,
+                listener.as_ref().unchecked_ref(),
+                true,
+            );
+        }
+    }
+
     /// The observer, the idle callback and the click and key listeners.
     fn install(shared: &Rc<Shared>) -> Result<(), JsValue> {
         let weak = Rc::downgrade(shared);

@@ -67,7 +67,7 @@ pub struct Scanner {
     /// How many times the page was seen changing: blocks read since the
     /// last change are still as read.
     changes: u32,
-    /// A rehearsal on detached nodes ([`Scanner::rehearsal`]).
+    /// A rehearsal in a document never shown ([`Scanner::rehearsal`]).
     rehearsal: bool,
     skip: Selector,
     skip_attributes: Selector,
@@ -133,13 +133,14 @@ impl Scanner {
         })
     }
 
-    /// A scanner for detached nodes, read as if they were on the page and
-    /// shown: the rehearsal that compiles the code a first scan runs.
-    pub fn rehearsal(document: &Document, region: Region) -> Result<Scanner, JsValue> {
-        Ok(Scanner {
+    /// This scanner for a document never shown, whose elements are read as
+    /// if they were shown: the rehearsal that compiles the code a first
+    /// scan runs.
+    pub fn rehearsal(self) -> Scanner {
+        Scanner {
             rehearsal: true,
-            ..Scanner::new(document, control::Registry::new(), region)?
-        })
+            ..self
+        }
     }
 
     /// Queues a subtree to read. A text node is read with its parent, so it
@@ -282,7 +283,7 @@ impl Scanner {
             (Some(next), Some((_, innermost))) => in_place(next, innermost),
             _ => true,
         };
-        let intact = (self.rehearsal || walk.root.is_connected()) && chain && next;
+        let intact = walk.root.is_connected() && chain && next;
         if !intact {
             let root = walk.root.clone();
             self.walk = None;
@@ -292,7 +293,7 @@ impl Scanner {
 
     /// A walk of `root`, unless it left the page or lies where nothing is read.
     fn start(&self, root: Node) -> Option<Walk> {
-        if !self.rehearsal && !root.is_connected() {
+        if !root.is_connected() {
             return None;
         }
         if let Some(parent) = root.parent_element()
@@ -543,7 +544,7 @@ impl Scanner {
             if unchanged {
                 return f.block.piece_length(index) == Some(node.length());
             }
-            (self.rehearsal || node.is_connected())
+            node.is_connected()
                 && f.block
                     .piece(index)
                     .is_some_and(|piece| node.data() == piece)

@@ -24,7 +24,12 @@
   if (document.documentElement.hasAttribute('data-disca-report')) {
     document.dispatchEvent(
       new CustomEvent('disca-ready', {
-        detail: JSON.stringify({ engine, instantiate_ms: loaded - loading, first_scan_ms: ready - loaded }),
+        detail: JSON.stringify({
+          engine,
+          rehearsal_ms: globalThis.discaRehearsalMs,
+          instantiate_ms: loaded - loading,
+          first_scan_ms: ready - loaded,
+        }),
       }),
     );
   }
