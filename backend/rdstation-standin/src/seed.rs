@@ -450,6 +450,22 @@ impl Seed {
                         phone("+55 31 3222-1101", Fax),
                     ],
                 ),
+                // The two contacts and the deal of the demo deal page
+                // (`tests/fixtures/rdstation/deal.html`).
+                contact(
+                    "64a1b2c3d4e5f6a7b8c9d0e1",
+                    "Maria da Silva",
+                    Some("Diretora de compras"),
+                    "maria.silva@horizonte.example.com.br",
+                    vec![phone("(11) 98765-4321", Cellphone)],
+                ),
+                contact(
+                    "64a1b2c3d4e5f6a7b8c9d0e2",
+                    "João Pereira",
+                    None,
+                    "joao.pereira@horizonte.example.com.br",
+                    vec![phone("+55 21 99876-5432", Cellphone)],
+                ),
                 contact(
                     "64b7f0c2a1e4d30000000c05",
                     "Beatriz Fernandes",
@@ -515,6 +531,15 @@ impl Seed {
                     Open,
                     4_500.0,
                     &["64b7f0c2a1e4d30000000c01"],
+                ),
+                deal(
+                    "5f1e7a9b2c3d4e5f6a7b8c9d",
+                    "Construtora Horizonte — Proposta 2026",
+                    ana,
+                    "64b7f0c2a1e4d30000005104",
+                    Open,
+                    1_250_000.0,
+                    &["64a1b2c3d4e5f6a7b8c9d0e1", "64a1b2c3d4e5f6a7b8c9d0e2"],
                 ),
             ],
         };
