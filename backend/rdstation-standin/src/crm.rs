@@ -258,7 +258,7 @@ mod tests {
         assert!(crm.deal(ana, anas_deal).is_some());
         assert!(crm.deal(bruno, anas_deal).is_none());
         assert!(crm.deal(eduardo, anas_deal).is_none());
-        assert_eq!(crm.deals(ana).len(), 6);
+        assert_eq!(crm.deals(ana).len(), 7);
         assert!(
             crm.deals(bruno)
                 .iter()
