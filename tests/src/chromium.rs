@@ -142,6 +142,7 @@ pub struct ChromiumOptions {
     binary: PathBuf,
     user_data_dir: PathBuf,
     extension: Option<PathBuf>,
+    headed: bool,
     args: Vec<OsString>,
     envs: Vec<(OsString, OsString)>,
     host_resolver_rules: Option<String>,
@@ -154,6 +155,7 @@ impl ChromiumOptions {
             binary: PathBuf::from("chromium"),
             user_data_dir: user_data_dir.into(),
             extension: None,
+            headed: false,
             args: Vec::new(),
             envs: Vec::new(),
             host_resolver_rules: None,
@@ -169,6 +171,13 @@ impl ChromiumOptions {
     /// Loads this unpacked extension, and no other.
     pub fn extension(mut self, dir: impl Into<PathBuf>) -> Self {
         self.extension = Some(dir.into());
+        self
+    }
+
+    /// Opens a window (on the display of `DISPLAY` or `WAYLAND_DISPLAY`)
+    /// instead of running headless.
+    pub fn headed(mut self) -> Self {
+        self.headed = true;
         self
     }
 
@@ -196,7 +205,11 @@ impl ChromiumOptions {
     }
 
     fn command_line(&self) -> Vec<OsString> {
-        let mut args: Vec<OsString> = QUIET_FLAGS.iter().map(OsString::from).collect();
+        let mut args: Vec<OsString> = QUIET_FLAGS
+            .iter()
+            .filter(|flag| !(self.headed && flag.starts_with("--headless")))
+            .map(OsString::from)
+            .collect();
         args.push("--remote-debugging-pipe".into());
         args.push(flag("--user-data-dir=", &self.user_data_dir));
         if let Some(extension) = &self.extension {

@@ -10,7 +10,7 @@ use disca_tests::root::{ROOT_ENV, running_as_root};
 
 use crate::packages::{REQUIRED_PACKAGES, ensure_installed};
 use crate::process::{run, step};
-use crate::{dev_pbx, extension, provision};
+use crate::{demo, dev_pbx, extension, provision};
 
 /// The cargo that runs xtask, so that nested builds use the same toolchain.
 fn cargo() -> Command {
@@ -52,15 +52,32 @@ pub fn test() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Provisions Asterisk, starts the development PBX and runs the backend.
-pub fn run_product() -> anyhow::Result<()> {
+/// `cargo xtask run`: what the product needs on this machine, the
+/// development PBX, the builds, then the demo ([`demo`]).
+pub fn run_product(headless: bool) -> anyhow::Result<()> {
+    step("System packages");
+    ensure_installed(REQUIRED_PACKAGES)?;
     step("Asterisk root");
     provision::provision()?;
+    step("Extension toolchain: wasm32 target, wasm-bindgen-cli");
+    extension::ensure_toolchain()?;
     step("Development PBX");
     dev_pbx::up()?;
-    step("Backend: cargo run --release -p disca-backend -- serve");
-    println!(
-        "(the development PBX keeps running after the backend stops: `cargo xtask asterisk down`)"
-    );
-    run(cargo().args(["run", "--release", "-p", "disca-backend", "--", "serve"]))
+    step("Builds: disca-backend, disca-host, rdstation-standin (release), the extension");
+    run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "disca-backend",
+        "-p",
+        "disca-host",
+        "-p",
+        "rdstation-standin",
+    ]))?;
+    let dist = disca_tests::extension::build()?;
+    let options = demo::Options {
+        headless,
+        recordings: dev_pbx::recordings_dir()?,
+    };
+    tokio::runtime::Runtime::new()?.block_on(demo::run(options, dist))
 }

@@ -7,8 +7,8 @@
 //! - SIP 127.0.0.1:15060 (UDP): agent `acme-1001` registers from any SIP
 //!   phone with password `acme-1001-dev`;
 //! - agent `acme-1002` is a SIPp on 127.0.0.1:15071 that answers at once;
-//! - the trunk of tenant `acme` is a SIPp on 127.0.0.1:15072 that answers
-//!   and waits, playing every lead.
+//! - the trunk of tenant `acme` is a SIPp on 127.0.0.1:15072 that plays
+//!   every lead: it answers, talks for [`LEAD_TALK`], and hangs up.
 //!
 //! Processes run detached and are tracked by PID files in the instance
 //! directory (`<root>/disca/dev`); `down` stops them by PID.
@@ -32,6 +32,9 @@ const INSTANCE: &str = "dev";
 const AMI_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 15038);
 const START_PATIENCE: Duration = Duration::from_secs(20);
 const STOP_PATIENCE: Duration = Duration::from_secs(5);
+/// How long the robot lead talks before hanging up: long enough to see the
+/// call live in the popup, short enough for a demo.
+pub const LEAD_TALK: Duration = Duration::from_secs(8);
 
 /// A detached process of the development PBX.
 struct Component {
@@ -81,8 +84,13 @@ pub fn up() -> anyhow::Result<()> {
     stop(&instance, &AGENT_PEER);
     stop(&instance, &TRUNK_PEER);
     instance.prepare(&dev_overlay(), SiteVars::new())?;
-    start_peer(&instance, &AGENT_PEER, 15071)?;
-    start_peer(&instance, &TRUNK_PEER, 15072)?;
+    start_peer(&instance, &AGENT_PEER, 15071, PeerBehavior::AnswerAndWait)?;
+    start_peer(
+        &instance,
+        &TRUNK_PEER,
+        15072,
+        PeerBehavior::AnswerThenHangup { talk: LEAD_TALK },
+    )?;
 
     let mut asterisk = instance.asterisk_command()?;
     asterisk.process_group(0);
@@ -106,14 +114,20 @@ pub fn up() -> anyhow::Result<()> {
   AMI        127.0.0.1:15038  user disca, secret disca-dev-secret
   SIP (UDP)  127.0.0.1:15060  agent acme-1001 registers with password acme-1001-dev
   agent      acme-1002        a SIPp that answers at once (127.0.0.1:15071)
-  trunk      acme-trunk       a SIPp that answers every lead (127.0.0.1:15072)
+  trunk      acme-trunk       a SIPp lead that answers, talks {} s, hangs up (127.0.0.1:15072)
   recordings {}
   logs       {}
 Stop it with `cargo xtask asterisk down`.",
+        LEAD_TALK.as_secs(),
         instance.recordings_dir().display(),
         instance.messages_log().display()
     );
     Ok(())
+}
+
+/// Where the development PBX records calls.
+pub fn recordings_dir() -> anyhow::Result<PathBuf> {
+    Ok(instance()?.recordings_dir())
 }
 
 /// `cargo xtask asterisk down`.
@@ -160,14 +174,19 @@ pub fn status() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn start_peer(instance: &PbxInstance, component: &Component, port: u16) -> anyhow::Result<()> {
+fn start_peer(
+    instance: &PbxInstance,
+    component: &Component,
+    port: u16,
+    behavior: PeerBehavior,
+) -> anyhow::Result<()> {
     let log = fs::File::create(
         instance
             .dir()
             .join(component.pid_file.replace(".pid", ".log")),
     )?;
     let mut child = Command::new("sipp")
-        .args(PeerBehavior::AnswerAndWait.sipp_args())
+        .args(behavior.sipp_args())
         .args(["-i", "127.0.0.1", "-p", &port.to_string()])
         .current_dir(instance.dir())
         .stdin(Stdio::null())

@@ -5,6 +5,7 @@
 //! product locally (`run`).
 
 mod checks;
+mod demo;
 mod dev_pbx;
 mod extension;
 mod packages;
@@ -32,8 +33,15 @@ enum Command {
     Asterisk(AsteriskCommand),
     /// What CI runs: system packages, Asterisk, fmt, clippy, every test.
     Test,
-    /// Provision Asterisk, start the development PBX, run the backend.
-    Run,
+    /// The whole product on this machine: the development PBX, the RD
+    /// Station stand-in, the backend, disca-host and Chromium with the
+    /// extension on a demo deal page (without a display: clicks, prints
+    /// the call and its note, stops).
+    Run {
+        /// Click and stop even when a display is available.
+        #[arg(long)]
+        headless: bool,
+    },
     /// Build the browser extension into dist/extension/.
     Extension,
 }
@@ -69,7 +77,7 @@ fn main() -> ExitCode {
         Command::Asterisk(AsteriskCommand::Status) => dev_pbx::status(),
         Command::Asterisk(AsteriskCommand::Render { site, out }) => render(&site, &out),
         Command::Test => checks::test(),
-        Command::Run => checks::run_product(),
+        Command::Run { headless } => checks::run_product(headless),
         Command::Extension => extension::build_extension(),
     };
     match result {

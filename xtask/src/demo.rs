@@ -1,0 +1,476 @@
+//! `cargo xtask run`: the whole product on this machine. The development
+//! PBX (Asterisk 22 and two SIPp robots: the salesperson's phone, which
+//! answers, and the trunk, whose lead answers and hangs up a few seconds
+//! later), the RD Station stand-in (unless RD Station credentials are
+//! given), the backend with a demo company, salesperson and manager and
+//! its CRM connection, `disca-host` installed for a dedicated Chromium
+//! profile and logged in, and Chromium with the extension on a demo deal
+//! page served under RD Station's host name.
+//!
+//! With a display, Chromium opens and every call placed from it is printed
+//! once its note is written, until Ctrl-C. Without one, the demo clicks the
+//! lead's number itself (a real, trusted click through the DevTools
+//! protocol), prints the call record and the note RD Station holds, and
+//! stops. Everything it starts, except the development PBX, stops with it.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail, ensure};
+use disca_tests::chromium::{Chromium, ChromiumOptions, Page};
+use disca_tests::crm_pages::{CRM_HOST, CrmPages, DEAL_ID};
+use disca_tests::host::HostHome;
+use disca_tests::instance::repository_dir;
+use serde_json::Value;
+use tokio::process::{Child, Command};
+use tokio::time::{Instant, sleep};
+
+use crate::process::step;
+
+/// The backend's address (its built-in default).
+const BACKEND: &str = "http://127.0.0.1:8080";
+/// Where the stand-in listens (its built-in default).
+const STANDIN_LISTEN: &str = "127.0.0.1:8787";
+/// The stand-in's demo company: Ana Souza's v1 instance token and user id.
+const STANDIN_TOKEN: &str = "a3f9c2e17b4d48e6a0c5d2f1";
+const STANDIN_USER: &str = "64b7f0c2a1e4d30000000a01";
+/// RD Station credentials for a real account, instead of the stand-in.
+const TOKEN_ENV: &str = "DISCA_RDSTATION_TOKEN";
+const USER_ENV: &str = "DISCA_RDSTATION_USER_ID";
+/// The number the headless demo clicks: Maria da Silva's mobile.
+const LEAD: &str = "+5511987654321";
+/// How long a step (a start, a call, a note) may take.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+pub struct Options {
+    /// Click and stop even when a display is available.
+    pub headless: bool,
+    /// Where the development PBX records calls (played on the manager page).
+    pub recordings: PathBuf,
+}
+
+/// Where RD Station is: the stand-in started here, or the real one.
+enum Crm {
+    /// Its process, stopped when dropped.
+    StandIn {
+        _process: Child,
+    },
+    Real,
+}
+
+/// The CRM account the salesperson's notes go to.
+struct CrmAccount {
+    v1_url: String,
+    token: String,
+    user_id: String,
+}
+
+impl CrmAccount {
+    fn from_env() -> anyhow::Result<Option<CrmAccount>> {
+        match (std::env::var(TOKEN_ENV), std::env::var(USER_ENV)) {
+            (Ok(token), Ok(user_id)) => Ok(Some(CrmAccount {
+                v1_url: "https://crm.rdstation.com/api/v1".into(),
+                token,
+                user_id,
+            })),
+            (Err(_), Err(_)) => Ok(None),
+            _ => bail!(
+                "set both {TOKEN_ENV} (the salesperson's RD Station CRM instance token) and \
+                 {USER_ENV} (their RD Station user id), or neither (the stand-in)"
+            ),
+        }
+    }
+
+    fn standin() -> CrmAccount {
+        CrmAccount {
+            v1_url: format!("http://{STANDIN_LISTEN}/api/v1"),
+            token: STANDIN_TOKEN.into(),
+            user_id: STANDIN_USER.into(),
+        }
+    }
+}
+
+/// The demo, once the PBX is up and everything is built.
+pub async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
+    let display =
+        std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
+    let headless = options.headless || !display;
+    let real = CrmAccount::from_env()?;
+    if headless && real.is_some() {
+        bail!(
+            "without a display the demo clicks on its demo deal page, whose deal exists only in \
+             the RD Station stand-in: unset {TOKEN_ENV}/{USER_ENV}, or run with a display and \
+             click a number in your own RD Station CRM"
+        );
+    }
+    let state = repository_dir().join("target").join("demo");
+    if state.exists() {
+        std::fs::remove_dir_all(&state).with_context(|| format!("clearing {}", state.display()))?;
+    }
+    std::fs::create_dir_all(&state)?;
+    let release = repository_dir().join("target").join("release");
+
+    let (crm, account) = match real {
+        Some(account) => (Crm::Real, account),
+        None => {
+            step(&format!("RD Station stand-in on http://{STANDIN_LISTEN}"));
+            let child = spawn_logged(
+                Command::new(release.join("rdstation-standin")).args(["--listen", STANDIN_LISTEN]),
+                &state.join("rdstation-standin.log"),
+            )?;
+            wait_for_http(&format!("http://{STANDIN_LISTEN}/_standin/requests")).await?;
+            (Crm::StandIn { _process: child }, CrmAccount::standin())
+        }
+    };
+
+    step("Backend: a demo company, salesperson and manager, connected to RD Station");
+    let backend = Backend {
+        binary: release.join("disca-backend"),
+        data: state.join("backend"),
+        recordings: options.recordings.clone(),
+    };
+    backend
+        .cli(
+            &["tenant", "add", "--slug", "acme", "--name", "Acme Ltda"],
+            None,
+        )
+        .await?;
+    let agent_token = backend
+        .cli(
+            &[
+                "user",
+                "add",
+                "--tenant",
+                "acme",
+                "--name",
+                "Ana Souza",
+                "--email",
+                "ana@acme.com.br",
+                "--endpoint",
+                "1002",
+                "--crm-user-id",
+                &account.user_id,
+            ],
+            None,
+        )
+        .await?;
+    let manager_token = backend
+        .cli(
+            &[
+                "user",
+                "add",
+                "--tenant",
+                "acme",
+                "--name",
+                "Marcos Lima",
+                "--email",
+                "marcos@acme.com.br",
+                "--endpoint",
+                "1001",
+                "--role",
+                "manager",
+            ],
+            None,
+        )
+        .await?;
+    backend
+        .cli(
+            &[
+                "crm",
+                "connect-v1",
+                "--tenant",
+                "acme",
+                "--url",
+                &account.v1_url,
+            ],
+            Some(&account.token),
+        )
+        .await?;
+    let _server = backend.serve(&state.join("backend.log"))?;
+    wait_for_http(&format!("{BACKEND}/healthz")).await?;
+
+    step("disca-host: installed for a dedicated Chromium profile, logged in as Ana");
+    let home = HostHome::new(release.join("disca-host"));
+    home.install().await;
+    let login = home.login(BACKEND, &agent_token).await;
+    ensure!(
+        login.status.success(),
+        "disca-host login failed: {}",
+        login.stderr
+    );
+
+    step("Chromium with the extension");
+    let pages = CrmPages::start(Vec::new()).await;
+    let mut browser_options = ChromiumOptions::new(home.browser_dir())
+        .extension(&dist)
+        .envs(home.environment());
+    if matches!(crm, Crm::StandIn { .. }) {
+        browser_options = browser_options.host_resolver_rules(pages.resolver_rules());
+    }
+    if !headless {
+        browser_options = browser_options.headed();
+    }
+    let chromium = Chromium::launch(browser_options)
+        .await
+        .context("starting Chromium (Debian package chromium)")?;
+    let start_url = match crm {
+        Crm::StandIn { .. } => pages.url(&format!("/app/deals/{DEAL_ID}")),
+        Crm::Real => "https://crm.rdstation.com/app/deals".to_owned(),
+    };
+    let page = chromium.open(&start_url).await?;
+    println!(
+        "\nThe product is up:
+  deal page     {start_url}
+  backend       {BACKEND} (data in {})
+  manager page  {BACKEND}/manager (sign in with the manager token {manager_token})
+  salesperson   Ana Souza, phone acme-1002 (the SIPp robot that answers)
+  RD Station    {}",
+        state.join("backend").display(),
+        match crm {
+            Crm::StandIn { .. } => format!("the stand-in, http://{STANDIN_LISTEN} (demo company)"),
+            Crm::Real => account.v1_url.clone(),
+        }
+    );
+    let api = Api::new(&agent_token, &account);
+    if headless {
+        click_and_report(&page, &api).await
+    } else {
+        println!(
+            "\nClick a phone number on the page{}. Each finished call is printed below with its \
+             note. Ctrl-C stops the demo (`cargo xtask asterisk down` stops the PBX).",
+            if matches!(crm, Crm::Real) {
+                " (sign in to RD Station CRM first)"
+            } else {
+                ""
+            }
+        );
+        report_calls_until_interrupted(&api).await
+    }
+}
+
+/// The headless demo: the click, then the call and its note.
+async fn click_and_report(page: &Page, api: &Api) -> anyhow::Result<()> {
+    let control = format!("[data-disca-number=\"{LEAD}\"]");
+    page.wait_for(&format!("document.querySelector('{control}')"), PATIENCE)
+        .await
+        .context("the extension made no button of Maria's number")?;
+    step(&format!(
+        "Clicking Maria da Silva's mobile, (11) 98765-4321, on http://{CRM_HOST}/app/deals/{DEAL_ID}"
+    ));
+    page.click(&control).await?;
+    let id = api.first_call_id().await?;
+    println!(
+        "Call {id} placed: Ana's phone rings, then Maria's; Maria hangs up after a few seconds."
+    );
+    let call = api.call_with_note(&id).await?;
+    print_call(&call, api).await
+}
+
+/// The demo with a display: every call, once its note is written.
+async fn report_calls_until_interrupted(api: &Api) -> anyhow::Result<()> {
+    let mut reported = std::collections::HashSet::new();
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = sleep(Duration::from_secs(1)) => {}
+        }
+        for call in api.calls().await.unwrap_or_default() {
+            let id = call["id"].as_str().unwrap_or_default().to_owned();
+            if crm_settled(&call) && reported.insert(id) {
+                print_call(&call, api).await?;
+            }
+        }
+    }
+}
+
+/// Whether the call ended and its note was written or stopped.
+fn crm_settled(call: &Value) -> bool {
+    call["state"] == "ended"
+        && call["crm"]["state"]
+            .as_str()
+            .is_some_and(|s| s != "pending")
+}
+
+async fn print_call(call: &Value, api: &Api) -> anyhow::Result<()> {
+    println!(
+        "\n── The call record (GET /v1/calls) ──\n{}",
+        serde_json::to_string_pretty(call)?
+    );
+    match call["crm"]["note_id"].as_str() {
+        Some(note_id) => {
+            let deal = call["crm"]["deal_id"].as_str().unwrap_or_default();
+            let text = api.note_text(deal, note_id).await?;
+            println!("\n── The note on deal {deal} in RD Station CRM ──\n{text}\n");
+        }
+        None => println!(
+            "\nNo note: {}",
+            call["crm"]["message"]
+                .as_str()
+                .unwrap_or("the CRM did not take it")
+        ),
+    }
+    Ok(())
+}
+
+/// The backend's command line and its server.
+struct Backend {
+    binary: PathBuf,
+    data: PathBuf,
+    recordings: PathBuf,
+}
+
+impl Backend {
+    /// `disca-backend` with the demo's data, recordings and address (the
+    /// notes' recording links lead to the manager page).
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.binary);
+        command
+            .env("DISCA_DATA_DIR", &self.data)
+            .env("DISCA_RECORDINGS_DIR", &self.recordings)
+            .env("DISCA_PUBLIC_URL", BACKEND)
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Runs `disca-backend <args>` (with `secret` as DISCA_CRM_TOKEN) and
+    /// returns what it printed.
+    async fn cli(&self, args: &[&str], secret: Option<&str>) -> anyhow::Result<String> {
+        let mut command = self.command();
+        command.args(args).stdin(Stdio::null());
+        if let Some(secret) = secret {
+            command.env("DISCA_CRM_TOKEN", secret);
+        }
+        let output = command.output().await.context("running disca-backend")?;
+        ensure!(
+            output.status.success(),
+            "disca-backend {} failed: {}",
+            args[..2].join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    }
+
+    fn serve(&self, log: &Path) -> anyhow::Result<Child> {
+        spawn_logged(self.command().arg("serve"), log)
+    }
+}
+
+/// What the demo reads: the salesperson's calls, and the note RD Station holds.
+struct Api {
+    http: reqwest::Client,
+    token: String,
+    crm_v1: String,
+    crm_token: String,
+}
+
+impl Api {
+    fn new(token: &str, account: &CrmAccount) -> Api {
+        Api {
+            http: reqwest::Client::new(),
+            token: token.to_owned(),
+            crm_v1: account.v1_url.clone(),
+            crm_token: account.token.clone(),
+        }
+    }
+
+    async fn calls(&self) -> anyhow::Result<Vec<Value>> {
+        let page: Value = self
+            .http
+            .get(format!("{BACKEND}/v1/calls"))
+            .bearer_auth(&self.token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(page["calls"].as_array().cloned().unwrap_or_default())
+    }
+
+    async fn first_call_id(&self) -> anyhow::Result<String> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(id) = self.calls().await?.first().and_then(|c| c["id"].as_str()) {
+                return Ok(id.to_owned());
+            }
+            ensure!(Instant::now() < deadline, "the click placed no call");
+            sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The call once it ended and its note was written (or stopped).
+    async fn call_with_note(&self, id: &str) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let calls = self.calls().await?;
+            if let Some(call) = calls.iter().find(|c| c["id"] == id && crm_settled(c)) {
+                return Ok(call.clone());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "call {id} not ended with its note within {PATIENCE:?}: {calls:?}"
+            );
+            sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The text of a note, read back from RD Station's API.
+    async fn note_text(&self, deal: &str, note_id: &str) -> anyhow::Result<String> {
+        let activities: Value = self
+            .http
+            .get(format!("{}/activities", self.crm_v1))
+            .query(&[("token", self.crm_token.as_str()), ("deal_id", deal)])
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        activities["activities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|note| note["_id"] == note_id)
+            .and_then(|note| note["text"].as_str())
+            .map(str::to_owned)
+            .with_context(|| format!("note {note_id} not found on deal {deal}"))
+    }
+}
+
+/// Starts `command` with its output going to `log`.
+fn spawn_logged(command: &mut Command, log: &Path) -> anyhow::Result<Child> {
+    let file = std::fs::File::create(log)?;
+    command
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| {
+            format!(
+                "starting {:?} (log: {})",
+                command.as_std().get_program(),
+                log.display()
+            )
+        })
+}
+
+/// Waits until `url` answers 200.
+async fn wait_for_http(url: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if http
+            .get(url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{url} did not answer within {PATIENCE:?}"
+        );
+        sleep(Duration::from_millis(100)).await;
+    }
+}
