@@ -26,6 +26,7 @@ use disca_tests::chromium::{Chromium, ChromiumOptions};
 use disca_tests::crm_pages::{CrmPages, DEAL_ID};
 use disca_tests::extension::{JS_FALLBACK, built};
 use disca_tests::instance::repository_dir;
+use disca_tests::machine;
 use serde_json::Value;
 
 const ROWS: u32 = 5000;
@@ -83,8 +84,8 @@ async fn main() {
     )
     .await
     .expect("chromium starts");
-    println!("machine: {}", machine());
-    println!("browser: {}\n", chromium_version());
+    println!("machine: {}", machine::cpu());
+    println!("browser: {}\n", machine::chromium_version());
 
     if runs("accuracy") {
         accuracy(&chromium, &pages).await;
@@ -291,26 +292,4 @@ fn num(value: &Value, key: &str) -> f64 {
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    format!("{cpu}, {cores} vCPU")
-}
-
-fn chromium_version() -> String {
-    Command::new("chromium")
-        .arg("--version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default()
 }

@@ -28,6 +28,7 @@ pub mod crm_pages;
 pub mod extension;
 pub mod host;
 pub mod instance;
+pub mod machine;
 pub mod pbx;
 pub mod ports;
 pub mod render;
