@@ -29,6 +29,7 @@ use tokio::time::{Instant, sleep};
 use crate::process::step;
 
 /// The backend's address (its built-in default).
+const BACKEND_LISTEN: &str = "127.0.0.1:8080";
 const BACKEND: &str = "http://127.0.0.1:8080";
 /// Where the stand-in listens (its built-in default).
 const STANDIN_LISTEN: &str = "127.0.0.1:8787";
@@ -48,15 +49,6 @@ pub struct Options {
     pub headless: bool,
     /// Where the development PBX records calls (played on the manager page).
     pub recordings: PathBuf,
-}
-
-/// Where RD Station is: the stand-in started here, or the real one.
-enum Crm {
-    /// Its process, stopped when dropped.
-    StandIn {
-        _process: Child,
-    },
-    Real,
 }
 
 /// The CRM account the salesperson's notes go to.
@@ -111,16 +103,19 @@ pub async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
     std::fs::create_dir_all(&state)?;
     let release = repository_dir().join("target").join("release");
 
-    let (crm, account) = match real {
-        Some(account) => (Crm::Real, account),
+    // The stand-in's process (stopped when dropped), unless RD Station is real.
+    let (standin, account) = match real {
+        Some(account) => (None, account),
         None => {
             step(&format!("RD Station stand-in on http://{STANDIN_LISTEN}"));
-            let child = spawn_logged(
+            let standin = Service::start(
                 Command::new(release.join("rdstation-standin")).args(["--listen", STANDIN_LISTEN]),
                 &state.join("rdstation-standin.log"),
-            )?;
-            wait_for_http(&format!("http://{STANDIN_LISTEN}/_standin/requests")).await?;
-            (Crm::StandIn { _process: child }, CrmAccount::standin())
+                STANDIN_LISTEN,
+                "/_standin/requests",
+            )
+            .await?;
+            (Some(standin), CrmAccount::standin())
         }
     };
 
@@ -187,8 +182,13 @@ pub async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
             Some(&account.token),
         )
         .await?;
-    let _server = backend.serve(&state.join("backend.log"))?;
-    wait_for_http(&format!("{BACKEND}/healthz")).await?;
+    let _server = Service::start(
+        backend.command().arg("serve"),
+        &state.join("backend.log"),
+        BACKEND_LISTEN,
+        "/healthz",
+    )
+    .await?;
 
     step("disca-host: installed for a dedicated Chromium profile, logged in as Ana");
     let home = HostHome::new(release.join("disca-host"));
@@ -205,7 +205,7 @@ pub async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
     let mut browser_options = ChromiumOptions::new(home.browser_dir())
         .extension(&dist)
         .envs(home.environment());
-    if matches!(crm, Crm::StandIn { .. }) {
+    if standin.is_some() {
         browser_options = browser_options.host_resolver_rules(pages.resolver_rules());
     }
     if !headless {
@@ -214,9 +214,9 @@ pub async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
     let chromium = Chromium::launch(browser_options)
         .await
         .context("starting Chromium (Debian package chromium)")?;
-    let start_url = match crm {
-        Crm::StandIn { .. } => pages.url(&format!("/app/deals/{DEAL_ID}")),
-        Crm::Real => "https://crm.rdstation.com/app/deals".to_owned(),
+    let start_url = match standin {
+        Some(_) => pages.url(&format!("/app/deals/{DEAL_ID}")),
+        None => "https://crm.rdstation.com/app/deals".to_owned(),
     };
     let page = chromium.open(&start_url).await?;
     println!(
@@ -227,9 +227,9 @@ pub async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
   salesperson   Ana Souza, phone acme-1002 (the SIPp robot that answers)
   RD Station    {}",
         state.join("backend").display(),
-        match crm {
-            Crm::StandIn { .. } => format!("the stand-in, http://{STANDIN_LISTEN} (demo company)"),
-            Crm::Real => account.v1_url.clone(),
+        match standin {
+            Some(_) => format!("the stand-in, http://{STANDIN_LISTEN} (demo company)"),
+            None => account.v1_url.clone(),
         }
     );
     let api = Api::new(&agent_token, &account);
@@ -239,7 +239,7 @@ pub async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
         println!(
             "\nClick a phone number on the page{}. Each finished call is printed below with its \
              note. Ctrl-C stops the demo (`cargo xtask asterisk down` stops the PBX).",
-            if matches!(crm, Crm::Real) {
+            if standin.is_none() {
                 " (sign in to RD Station CRM first)"
             } else {
                 ""
@@ -350,10 +350,6 @@ impl Backend {
         );
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
     }
-
-    fn serve(&self, log: &Path) -> anyhow::Result<Child> {
-        spawn_logged(self.command().arg("serve"), log)
-    }
 }
 
 /// What the demo reads: the salesperson's calls, and the note RD Station holds.
@@ -436,41 +432,71 @@ impl Api {
     }
 }
 
-/// Starts `command` with its output going to `log`.
-fn spawn_logged(command: &mut Command, log: &Path) -> anyhow::Result<Child> {
-    let file = std::fs::File::create(log)?;
-    command
-        .stdin(Stdio::null())
-        .stdout(file.try_clone()?)
-        .stderr(file)
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| {
-            format!(
-                "starting {:?} (log: {})",
-                command.as_std().get_program(),
-                log.display()
-            )
-        })
+/// A process the demo started, serving HTTP on loopback; stopped when dropped.
+struct Service {
+    _child: Child,
 }
 
-/// Waits until `url` answers 200.
-async fn wait_for_http(url: &str) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if http
-            .get(url)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Ok(());
+impl Service {
+    /// Starts `command` (output to `log`) to serve on `listen`, and waits
+    /// until `health` (a path) answers 200. Fails at once when `listen` is
+    /// taken (another demo's or a developer's server would answer for it)
+    /// or the process exits, with the end of its log.
+    async fn start(
+        command: &mut Command,
+        log: &Path,
+        listen: &str,
+        health: &str,
+    ) -> anyhow::Result<Service> {
+        let program = command
+            .as_std()
+            .get_program()
+            .to_string_lossy()
+            .into_owned();
+        if std::net::TcpListener::bind(listen).is_err() {
+            bail!(
+                "{listen} is in use: stop what listens there (an earlier `cargo xtask run`?) first"
+            );
         }
-        ensure!(
-            Instant::now() < deadline,
-            "{url} did not answer within {PATIENCE:?}"
-        );
-        sleep(Duration::from_millis(100)).await;
+        let file = std::fs::File::create(log)?;
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {program}"))?;
+        let url = format!("http://{listen}{health}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if http
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Ok(Service { _child: child });
+            }
+            let tail = || {
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                lines[lines.len().saturating_sub(20)..].join("\n")
+            };
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "{program} exited ({status}); {}:\n{}",
+                    log.display(),
+                    tail()
+                );
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "{url} did not answer within {PATIENCE:?}; {}:\n{}",
+                log.display(),
+                tail()
+            );
+            sleep(Duration::from_millis(100)).await;
+        }
     }
 }
