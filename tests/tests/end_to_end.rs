@@ -168,6 +168,14 @@ async fn a_click_on_a_deal_page_rings_the_agent_then_the_lead_and_leaves_one_not
         .await
         .unwrap();
     assert_badges(&badges);
+    let notifications = worker
+        .wait_for(
+            "new Promise((resolve) => chrome.notifications.getAll(resolve)).then((all) => Object.keys(all).length && Object.keys(all))",
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("a notification when the call ends");
+    assert_eq!(notifications, serde_json::json!([format!("call-{id}")]));
 
     // Asterisk placed it: the agent's channel (the call's id), then the
     // lead's over the trunk, answered, then hung up by the lead (cause 16).
