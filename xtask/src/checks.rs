@@ -61,7 +61,8 @@ pub fn run_product(headless: bool) -> anyhow::Result<()> {
     provision::provision()?;
     step("Extension toolchain: wasm32 target, wasm-bindgen-cli");
     extension::ensure_toolchain()?;
-    step("Development PBX");
+    step("Development PBX (restarted: its robots must be the demo's)");
+    dev_pbx::down()?;
     dev_pbx::up()?;
     step("Builds: disca-backend, disca-host, rdstation-standin (release), the extension");
     run(cargo().args([
@@ -79,5 +80,5 @@ pub fn run_product(headless: bool) -> anyhow::Result<()> {
         headless,
         recordings: dev_pbx::recordings_dir()?,
     };
-    tokio::runtime::Runtime::new()?.block_on(demo::run(options, dist))
+    tokio::runtime::Runtime::new()?.block_on(demo::run_until_interrupted(options, dist))
 }

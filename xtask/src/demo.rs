@@ -11,7 +11,8 @@
 //! once its note is written, until Ctrl-C. Without one, the demo clicks the
 //! lead's number itself (a real, trusted click through the DevTools
 //! protocol), prints the call record and the note RD Station holds, and
-//! stops. Everything it starts, except the development PBX, stops with it.
+//! stops. Everything it starts, except the development PBX, stops with it,
+//! also on Ctrl-C or SIGTERM at any step ([`run_until_interrupted`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -19,9 +20,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use disca_tests::chromium::{Chromium, ChromiumOptions, Page};
+use disca_tests::crm::{ANA, ANA_TOKEN};
 use disca_tests::crm_pages::{CRM_HOST, CrmPages, DEAL_ID};
 use disca_tests::host::HostHome;
 use disca_tests::instance::repository_dir;
+use disca_tests::system::LEAD_E164;
 use serde_json::Value;
 use tokio::process::{Child, Command};
 use tokio::time::{Instant, sleep};
@@ -33,14 +36,9 @@ const BACKEND_LISTEN: &str = "127.0.0.1:8080";
 const BACKEND: &str = "http://127.0.0.1:8080";
 /// Where the stand-in listens (its built-in default).
 const STANDIN_LISTEN: &str = "127.0.0.1:8787";
-/// The stand-in's demo company: Ana Souza's v1 instance token and user id.
-const STANDIN_TOKEN: &str = "a3f9c2e17b4d48e6a0c5d2f1";
-const STANDIN_USER: &str = "64b7f0c2a1e4d30000000a01";
 /// RD Station credentials for a real account, instead of the stand-in.
 const TOKEN_ENV: &str = "DISCA_RDSTATION_TOKEN";
 const USER_ENV: &str = "DISCA_RDSTATION_USER_ID";
-/// The number the headless demo clicks: Maria da Silva's mobile.
-const LEAD: &str = "+5511987654321";
 /// How long a step (a start, a call, a note) may take.
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -77,14 +75,30 @@ impl CrmAccount {
     fn standin() -> CrmAccount {
         CrmAccount {
             v1_url: format!("http://{STANDIN_LISTEN}/api/v1"),
-            token: STANDIN_TOKEN.into(),
-            user_id: STANDIN_USER.into(),
+            // The stand-in's demo company: Ana Souza's instance token and id.
+            token: ANA_TOKEN.into(),
+            user_id: ANA.into(),
         }
     }
 }
 
+/// [`run`], stopped early by Ctrl-C or SIGTERM: the demo is dropped, and
+/// with it what it started (Chromium and its host, the servers, the host's
+/// login).
+pub async fn run_until_interrupted(options: Options, dist: PathBuf) -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = run(options, dist) => result,
+        _ = tokio::signal::ctrl_c() => {
+            println!("\nInterrupted: the demo stopped (the PBX still runs: `cargo xtask asterisk down`).");
+            Ok(())
+        }
+        _ = terminate.recv() => Ok(()),
+    }
+}
+
 /// The demo, once the PBX is up and everything is built.
-pub async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
+async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
     let display =
         std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
     let headless = options.headless || !display;
@@ -108,8 +122,10 @@ pub async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
         Some(account) => (None, account),
         None => {
             step(&format!("RD Station stand-in on http://{STANDIN_LISTEN}"));
+            let mut command = Command::new(release.join("rdstation-standin"));
+            without_settings(&mut command, "RDSTATION_STANDIN_");
             let standin = Service::start(
-                Command::new(release.join("rdstation-standin")).args(["--listen", STANDIN_LISTEN]),
+                command.args(["--listen", STANDIN_LISTEN]),
                 &state.join("rdstation-standin.log"),
                 STANDIN_LISTEN,
                 "/_standin/requests",
@@ -209,7 +225,14 @@ pub async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
         browser_options = browser_options.host_resolver_rules(pages.resolver_rules());
     }
     if !headless {
+        // The host's home replaces HOME: X11 still needs the real cookie.
+        let xauthority = std::env::var_os("XAUTHORITY")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".Xauthority")));
         browser_options = browser_options.headed();
+        if let Some(xauthority) = xauthority.filter(|path| path.exists()) {
+            browser_options = browser_options.envs([("XAUTHORITY", xauthority)]);
+        }
     }
     let chromium = Chromium::launch(browser_options)
         .await
@@ -245,13 +268,14 @@ pub async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
                 ""
             }
         );
-        report_calls_until_interrupted(&api).await
+        report_calls(&api).await
     }
 }
 
 /// The headless demo: the click, then the call and its note.
 async fn click_and_report(page: &Page, api: &Api) -> anyhow::Result<()> {
-    let control = format!("[data-disca-number=\"{LEAD}\"]");
+    // Maria da Silva's mobile.
+    let control = format!("[data-disca-number=\"{LEAD_E164}\"]");
     page.wait_for(&format!("document.querySelector('{control}')"), PATIENCE)
         .await
         .context("the extension made no button of Maria's number")?;
@@ -267,18 +291,26 @@ async fn click_and_report(page: &Page, api: &Api) -> anyhow::Result<()> {
     print_call(&call, api).await
 }
 
-/// The demo with a display: every call, once its note is written.
-async fn report_calls_until_interrupted(api: &Api) -> anyhow::Result<()> {
+/// The demo with a display: every call, once its note is written, until
+/// the demo is interrupted (see [`run`]'s caller).
+async fn report_calls(api: &Api) -> anyhow::Result<()> {
     let mut reported = std::collections::HashSet::new();
     loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-            _ = sleep(Duration::from_secs(1)) => {}
-        }
-        for call in api.calls().await.unwrap_or_default() {
+        sleep(Duration::from_secs(1)).await;
+        let calls = match api.calls().await {
+            Ok(calls) => calls,
+            Err(error) => {
+                eprintln!("reading the calls: {error:#}");
+                continue;
+            }
+        };
+        for call in calls {
             let id = call["id"].as_str().unwrap_or_default().to_owned();
-            if crm_settled(&call) && reported.insert(id) {
-                print_call(&call, api).await?;
+            if crm_settled(&call)
+                && reported.insert(id)
+                && let Err(error) = print_call(&call, api).await
+            {
+                eprintln!("reading the note: {error:#}");
             }
         }
     }
@@ -325,7 +357,9 @@ impl Backend {
     /// notes' recording links lead to the manager page).
     fn command(&self) -> Command {
         let mut command = Command::new(&self.binary);
+        without_settings(&mut command, "DISCA_");
         command
+            .env("DISCA_LISTEN", BACKEND_LISTEN)
             .env("DISCA_DATA_DIR", &self.data)
             .env("DISCA_RECORDINGS_DIR", &self.recordings)
             .env("DISCA_PUBLIC_URL", BACKEND)
@@ -415,12 +449,19 @@ impl Api {
         let activities: Value = self
             .http
             .get(format!("{}/activities", self.crm_v1))
-            .query(&[("token", self.crm_token.as_str()), ("deal_id", deal)])
+            .query(&[
+                ("token", self.crm_token.as_str()),
+                ("deal_id", deal),
+                ("limit", "200"),
+            ])
             .send()
-            .await?
-            .error_for_status()?
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            // The URL holds the instance token: never in a message.
+            .map_err(reqwest::Error::without_url)?
             .json()
-            .await?;
+            .await
+            .map_err(reqwest::Error::without_url)?;
         activities["activities"]
             .as_array()
             .into_iter()
@@ -429,6 +470,17 @@ impl Api {
             .and_then(|note| note["text"].as_str())
             .map(str::to_owned)
             .with_context(|| format!("note {note_id} not found on deal {deal}"))
+    }
+}
+
+/// Takes the caller's settings for a program (the variables starting with
+/// `prefix`) out of its environment: the demo's servers run with the
+/// demo's settings only.
+fn without_settings(command: &mut Command, prefix: &str) {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with(prefix) {
+            command.env_remove(name);
+        }
     }
 }
 
