@@ -78,6 +78,15 @@ pub struct Content {
 type IdleCallback = Closure<dyn FnMut(IdleDeadline)>;
 /// A listener on the document (click, keydown).
 type EventListener = Closure<dyn FnMut(Event)>;
+/// What the `MutationObserver` calls.
+type RecordsCallback = Closure<dyn FnMut(Vec<MutationRecord>, MutationObserver)>;
+
+/// Work asked of the browser for later.
+#[derive(Clone, Copy)]
+enum Pending {
+    Idle(u32),
+    Timer(i32),
+}
 
 struct Shared {
     window: Window,
@@ -88,8 +97,12 @@ struct Shared {
     watch: RefCell<Option<Watch>>,
     idle: RefCell<Option<IdleCallback>>,
     resume: RefCell<Option<Closure<dyn FnMut()>>>,
+    /// The observer's callback, kept as long as Disca runs here.
+    on_records: RefCell<Option<RecordsCallback>>,
     listeners: RefCell<Vec<(&'static str, EventListener)>>,
-    scheduled: Cell<bool>,
+    /// The idle callback or timer asked for, until it runs (cancelled by
+    /// `stop`: its closure goes with this).
+    pending: Cell<Option<Pending>>,
     /// Whether the last idle period was passed over for being short.
     passed_over: Cell<bool>,
     on_call: Function,
@@ -159,12 +172,15 @@ impl Content {
 }
 
 /// Runs what the page's start runs (set-up, the walk, the finder, controls,
-/// a `tel:` link, an element added later, the report, the stop) on `stage`,
-/// a document never shown holding a card with the usual writings and
-/// look-alikes (built by `load.js` at document_start), so that the page's
-/// first scan does not pay for compiling that code: the browser compiles
-/// wasm functions, and the JS glue they call, on their first call.
-/// `on_call` is never called (clicks on the stage are not a person's).
+/// a `tel:` link, a hidden line, the report, the stop) on `stage`, a
+/// document never shown holding a card with the usual writings and
+/// look-alikes (built by `load.js` at document_start), then reads an
+/// element added to it afterwards (through the observer's records, taken
+/// at the start of the next slice), so that the page's first scan does not
+/// pay for compiling that code: the browser compiles wasm functions, and
+/// the JS glue they call, on their first call. The idle and timer
+/// callbacks are not run (they only call what is rehearsed). `on_call` is
+/// never called (clicks on the stage are not a person's).
 #[wasm_bindgen]
 pub fn rehearse(stage: Document, on_call: Function) -> Result<(), JsValue> {
     let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
@@ -218,8 +234,9 @@ impl Shared {
             watch: RefCell::new(None),
             idle: RefCell::new(None),
             resume: RefCell::new(None),
+            on_records: RefCell::new(None),
             listeners: RefCell::new(Vec::new()),
-            scheduled: Cell::new(false),
+            pending: Cell::new(None),
             passed_over: Cell::new(false),
             on_call,
             clickable: Selector::new(control::CLICKABLE),
@@ -236,13 +253,19 @@ impl Shared {
         Ok(shared)
     }
 
-    /// Stops following the document and answering clicks.
+    /// Stops following the document and answering clicks; work asked for
+    /// later is cancelled.
     fn stop(self: &Rc<Shared>) {
         RUNNING.with(|running| {
             running
                 .borrow_mut()
                 .retain(|shared| !Rc::ptr_eq(shared, self));
         });
+        match self.pending.take() {
+            Some(Pending::Idle(handle)) => self.window.cancel_idle_callback(handle),
+            Some(Pending::Timer(handle)) => self.window.clear_timeout_with_handle(handle),
+            None => {}
+        }
         if let Some(watch) = self.watch.borrow_mut().take() {
             watch.stop();
         }
@@ -258,22 +281,21 @@ impl Shared {
     /// The observer, the idle callback and the click and key listeners.
     fn install(shared: &Rc<Shared>) -> Result<(), JsValue> {
         let weak = Rc::downgrade(shared);
-        let on_records = Closure::<dyn FnMut(Vec<MutationRecord>, MutationObserver)>::new(
-            move |records: Vec<MutationRecord>, _: MutationObserver| {
+        let on_records =
+            RecordsCallback::new(move |records: Vec<MutationRecord>, _: MutationObserver| {
                 if let Some(shared) = weak.upgrade() {
                     shared.absorb(records);
                     Shared::schedule(&shared);
                 }
-            },
-        );
+            });
         let watch = Watch::start(&shared.document, on_records.as_ref().unchecked_ref())?;
-        on_records.forget();
+        *shared.on_records.borrow_mut() = Some(on_records);
         *shared.watch.borrow_mut() = Some(watch);
 
         let weak = Rc::downgrade(shared);
         *shared.idle.borrow_mut() = Some(Closure::new(move |deadline: IdleDeadline| {
             if let Some(shared) = weak.upgrade() {
-                shared.scheduled.set(false);
+                shared.pending.set(None);
                 let remaining = deadline.time_remaining();
                 // Controls to make: a short period (the rest of a frame) is
                 // passed over once for the next, usually long one. Every
@@ -304,7 +326,7 @@ impl Shared {
         let weak = Rc::downgrade(shared);
         *shared.resume.borrow_mut() = Some(Closure::new(move || {
             if let Some(shared) = weak.upgrade() {
-                shared.scheduled.set(false);
+                shared.pending.set(None);
                 Shared::schedule(&shared);
             }
         }));
@@ -396,19 +418,16 @@ impl Shared {
 
     /// Asks for idle time to go on, once.
     fn schedule(shared: &Rc<Shared>) {
-        if shared.scheduled.get() || !shared.scanner.borrow().has_work() {
+        if shared.pending.get().is_some() || !shared.scanner.borrow().has_work() {
             return;
         }
         if let Some(idle) = shared.idle.borrow().as_ref() {
             let options = IdleRequestOptions::new();
             options.set_timeout(IDLE_TIMEOUT_MS);
-            if shared
+            let asked = shared
                 .window
-                .request_idle_callback_with_options(idle.as_ref().unchecked_ref(), &options)
-                .is_ok()
-            {
-                shared.scheduled.set(true);
-            }
+                .request_idle_callback_with_options(idle.as_ref().unchecked_ref(), &options);
+            shared.pending.set(asked.ok().map(Pending::Idle));
         }
     }
 
@@ -423,7 +442,7 @@ impl Shared {
                     resume.as_ref().unchecked_ref(),
                     0,
                 );
-            self.scheduled.set(posted.is_ok());
+            self.pending.set(posted.ok().map(Pending::Timer));
         }
     }
 

@@ -1,4 +1,4 @@
-// Starts Disca's content script at document_idle: reads the settings, takes
+// Starts Disca's content script at document_idle: takes the settings and
 // the wasm module load.js loaded (or the JS fallback) and carries each click
 // to the service worker. Everything on the page itself
 // is done by the wasm module.
@@ -6,14 +6,9 @@
   // Once per page, even when a site is covered twice (manifest and options).
   if (globalThis.discaStarted) return;
   globalThis.discaStarted = true;
-  // Same keys and defaults as shared/settings.js (content scripts cannot
-  // import modules).
-  const settings = await chrome.storage.sync.get({
-    enabled: true,
-    region: 'BR',
-    sites: { crm: true, marketing: true },
-  });
-  if (!settings.enabled || !siteEnabled(location.hostname, settings.sites)) return;
+  // Read by load.js at document_start: null when Disca is off here.
+  const settings = await globalThis.discaSettings;
+  if (!settings) return;
 
   const loading = performance.now();
   const engine = await load();
@@ -104,13 +99,5 @@
       control,
       setTimeout(() => content.feedback(control, undefined, undefined), ok ? 8000 : 6000),
     );
-  }
-
-  function siteEnabled(hostname, sites) {
-    const within = (domain) => hostname === domain || hostname.endsWith(`.${domain}`);
-    if (within('rdstation.com') || within('plugcrm.net')) return sites.crm !== false;
-    if (within('rdstation.com.br')) return sites.marketing !== false;
-    // A site the user added in the options: registered only while enabled.
-    return true;
   }
 })();

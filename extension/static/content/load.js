@@ -1,14 +1,30 @@
 // Runs at document_start, after the wasm-bindgen glue (disca_content.js):
-// fetches, compiles (off the main thread) and instantiates the content
-// script's wasm while the page loads, and rehearses a scan on a card in a
-// document of its own, never shown, so the code the first real scan runs
-// is compiled too (the browser compiles wasm functions on first call).
-// boot.js, at document_idle, finds it ready. On a page whose CSP forbids
-// wasm the promise rejects and boot.js takes the JS fallback.
+// reads the settings, and unless Disca is off here fetches, compiles (off
+// the main thread) and instantiates the content script's wasm while the
+// page loads, then rehearses a scan on a card in a document of its own,
+// never shown, so the code the first real scan runs is compiled too (the
+// browser compiles wasm functions on first call). boot.js, at
+// document_idle, finds both ready. On a page whose CSP forbids wasm the
+// promise rejects and boot.js takes the JS fallback.
+
+// The settings (same keys and defaults as shared/settings.js: content
+// scripts cannot import modules), or null when Disca is off on this site.
+globalThis.discaSettings = (async () => {
+  const settings = await chrome.storage.sync.get({
+    enabled: true,
+    region: 'BR',
+    sites: { crm: true, marketing: true },
+  });
+  return settings.enabled && siteEnabled(location.hostname, settings.sites) ? settings : null;
+})();
 globalThis.discaLoaded = (async () => {
+  // Fetched and compiled off the main thread while the settings are read;
+  // instantiated and rehearsed on it only when Disca is on here.
   const url = chrome.runtime.getURL('content/disca_content_bg.wasm');
-  const module = await WebAssembly.compileStreaming(fetch(url));
-  await wasm_bindgen({ module_or_path: module });
+  const compiling = WebAssembly.compileStreaming(fetch(url));
+  compiling.catch(() => {});
+  if (!(await globalThis.discaSettings)) return;
+  await wasm_bindgen({ module_or_path: await compiling });
   // Only a warm-up: a failure here costs the first scan time, not the wasm.
   try {
     const start = performance.now();
@@ -37,4 +53,12 @@ function stage() {
   add(card, 'a', '(11) 3456-7890').href = 'tel:+551134567890';
   add(card, 'p', '(21) 2345-6789').hidden = true;
   return doc;
+}
+
+function siteEnabled(hostname, sites) {
+  const within = (domain) => hostname === domain || hostname.endsWith(`.${domain}`);
+  if (within('rdstation.com') || within('plugcrm.net')) return sites.crm !== false;
+  if (within('rdstation.com.br')) return sites.marketing !== false;
+  // A site the user added in the options: registered only while enabled.
+  return true;
 }
