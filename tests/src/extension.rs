@@ -307,6 +307,21 @@ impl ExtensionBrowser {
     }
 }
 
+/// The popup's line for the call that just ended (e.g. `Atendida · 0:07`),
+/// once it shows; the host's log in the failure.
+pub async fn ended_outcome(popup: &Page, home: &HostHome) -> String {
+    popup
+        .wait_for(
+            "!document.getElementById('ended').hidden && document.getElementById('ended-outcome').textContent",
+            crate::system::PATIENCE,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}\nhost log:\n{}", home.log()))
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// The badge's text, read in the service worker.
 pub async fn badge_text(worker: &Worker) -> String {
     worker

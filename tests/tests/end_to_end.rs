@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use disca_tests::crm::{ANA, ANA_TOKEN};
 use disca_tests::crm_pages::DEAL_ID;
-use disca_tests::extension::{ExtensionBrowser, badge_text};
+use disca_tests::extension::{ExtensionBrowser, badge_text, ended_outcome};
 use disca_tests::host::{HostHome, host_binary};
 use disca_tests::system::{Backend, LEAD_E164, Lab, PATIENCE};
 use disca_tests::{AmiMessage, AmiSession, PeerBehavior};
@@ -137,17 +137,8 @@ async fn a_click_on_a_deal_page_rings_the_agent_then_the_lead_and_leaves_one_not
     assert_eq!(call["context"]["contact_name"], "Maria da Silva", "{call}");
 
     // The lead hangs up; the popup says how the call ended.
-    let outcome = popup
-        .wait_for(
-            "!document.getElementById('ended').hidden && document.getElementById('ended-outcome').textContent",
-            PATIENCE,
-        )
-        .await
-        .unwrap_or_else(|error| panic!("{error}\nhost log:\n{}", home.log()));
-    assert!(
-        outcome.as_str().unwrap().starts_with("Atendida · "),
-        "{outcome}"
-    );
+    let outcome = ended_outcome(&popup, &home).await;
+    assert!(outcome.starts_with("Atendida · "), "{outcome}");
     assert_stages(
         &popup.evaluate("window.stages").await.unwrap(),
         &[

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use disca_tests::PeerBehavior;
-use disca_tests::extension::ExtensionBrowser;
+use disca_tests::extension::{ExtensionBrowser, ended_outcome};
 use disca_tests::host::{HostHome, host_binary};
 use disca_tests::system::{Backend, Lab, PATIENCE};
 
@@ -61,17 +61,8 @@ async fn a_call_from_a_deal_list_carries_its_row_and_the_popup_hangs_it_up() {
 
     // The popup's hang-up ends it: the popup says how, the badge clears.
     popup.click("#hangup").await.unwrap();
-    let outcome = popup
-        .wait_for(
-            "!document.getElementById('ended').hidden && document.getElementById('ended-outcome').textContent",
-            PATIENCE,
-        )
-        .await
-        .unwrap_or_else(|error| panic!("{error}\nhost log:\n{}", home.log()));
-    assert!(
-        outcome.as_str().unwrap().starts_with("Atendida · "),
-        "{outcome}"
-    );
+    let outcome = ended_outcome(&popup, &home).await;
+    assert!(outcome.starts_with("Atendida · "), "{outcome}");
     let id = call["id"].as_str().unwrap();
     backend.wait_for_state("acme-1001", id, "ended").await;
     let worker = browser.worker().await;
