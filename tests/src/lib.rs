@@ -33,6 +33,7 @@ pub mod pbx;
 pub mod ports;
 pub mod render;
 pub mod root;
+pub mod screenshots;
 pub mod sip;
 pub mod system;
 

@@ -17,7 +17,6 @@
 //! installed, not logged in, backend down) and the look-alikes that must
 //! never become buttons are in `extension.rs`.
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +24,7 @@ use disca_tests::crm::{ANA, ANA_TOKEN};
 use disca_tests::crm_pages::DEAL_ID;
 use disca_tests::extension::{ExtensionBrowser, badge_text, ended_outcome};
 use disca_tests::host::{HostHome, host_binary};
+use disca_tests::screenshots::ReadmeScreenshots;
 use disca_tests::system::{Backend, LEAD_E164, Lab, PATIENCE};
 use disca_tests::{AmiMessage, AmiSession, PeerBehavior};
 use rdstation_standin::{Config, StandIn};
@@ -50,7 +50,7 @@ async fn a_click_on_a_deal_page_rings_the_agent_then_the_lead_and_leaves_one_not
         .await;
     let home = HostHome::logged_in(host_binary(), &backend.base, backend.token("acme-1001")).await;
     let browser = ExtensionBrowser::launch(&home).await;
-    let shots = Screenshots::new();
+    let shots = ReadmeScreenshots::new();
 
     // The popup and the badge, each recording every state it shows.
     let popup = browser.popup().await;
@@ -337,34 +337,4 @@ impl AmiEvents {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-}
-
-/// The README's screenshots: taken into a temporary folder, copied into
-/// `docs/screenshots/` with `DISCA_UPDATE_SCREENSHOTS=1`.
-struct Screenshots {
-    dir: tempfile::TempDir,
-}
-
-impl Screenshots {
-    fn new() -> Screenshots {
-        Screenshots {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    async fn take(&self, page: &disca_tests::chromium::Page, name: &str) {
-        let path = self.dir.path().join(name);
-        page.screenshot(&path).await.unwrap();
-        let png = std::fs::read(&path).unwrap();
-        assert!(png.starts_with(b"\x89PNG"), "{name} is a PNG");
-        if std::env::var_os("DISCA_UPDATE_SCREENSHOTS").is_some() {
-            let docs = docs_dir();
-            std::fs::create_dir_all(&docs).unwrap();
-            std::fs::copy(&path, docs.join(name)).unwrap();
-        }
-    }
-}
-
-fn docs_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots")
 }

@@ -9,7 +9,7 @@
 //! With `DISCA_UPDATE_SCREENSHOTS=1` the page's screenshot is also written
 //! to `docs/screenshots/manager.png` for the README.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use disca_backend::auth::issue_token;
@@ -22,6 +22,7 @@ use disca_backend::domain::{
 use disca_backend::startup::{Application, crm_http_client};
 use disca_backend::storage::{CreateCall, Created, NewUser, Store};
 use disca_tests::chromium::{Chromium, ChromiumOptions, Page};
+use disca_tests::screenshots::ReadmeScreenshots;
 use rdstation_standin::{Config, StandIn};
 use serde_json::Value;
 
@@ -497,13 +498,7 @@ async fn a_manager_follows_the_team_s_calls_and_crm_notes_in_chromium() {
         .unwrap();
     assert_eq!(audios, 1, "only the recorded call has a player");
 
-    let screenshot = scene.dir.path().join("manager.png");
-    page.screenshot(&screenshot).await.unwrap();
-    if std::env::var_os("DISCA_UPDATE_SCREENSHOTS").is_some() {
-        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
-        std::fs::create_dir_all(&docs).unwrap();
-        std::fs::copy(&screenshot, docs.join("manager.png")).unwrap();
-    }
+    ReadmeScreenshots::new().take(&page, "manager.png").await;
 
     // Filters: by salesperson, by CRM state, by outcome, by dates.
     filter(&page, &[("user", &scene.bruno.id)]).await;
