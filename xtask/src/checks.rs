@@ -5,6 +5,7 @@ use std::env;
 use std::process::Command;
 
 use anyhow::bail;
+use disca_tests::AsteriskRoot;
 use disca_tests::instance::repository_dir;
 use disca_tests::root::{ROOT_ENV, running_as_root};
 
@@ -19,6 +20,18 @@ fn cargo() -> Command {
     command
 }
 
+/// What both commands need on the machine, installed when missing: the
+/// system packages, the Asterisk root, the extension's toolchain.
+fn prepare_machine() -> anyhow::Result<AsteriskRoot> {
+    step("System packages");
+    ensure_installed(REQUIRED_PACKAGES)?;
+    step("Asterisk root");
+    let root = provision::provision()?;
+    step("Extension toolchain: wasm32 target, wasm-bindgen-cli");
+    extension::ensure_toolchain()?;
+    Ok(root)
+}
+
 /// System packages, Asterisk root, formatting, lints, every test.
 pub fn test() -> anyhow::Result<()> {
     if !running_as_root() {
@@ -27,12 +40,7 @@ pub fn test() -> anyhow::Result<()> {
              run it as root (e.g. the CI job's container user)"
         );
     }
-    step("System packages");
-    ensure_installed(REQUIRED_PACKAGES)?;
-    step("Asterisk root");
-    let root = provision::provision()?;
-    step("Extension toolchain: wasm32 target, wasm-bindgen-cli");
-    extension::ensure_toolchain()?;
+    let root = prepare_machine()?;
     step("Formatting: cargo fmt --all --check");
     run(cargo().args(["fmt", "--all", "--check"]))?;
     step("Lints: cargo clippy --workspace --all-targets -- -D warnings");
@@ -55,12 +63,7 @@ pub fn test() -> anyhow::Result<()> {
 /// `cargo xtask run`: what the product needs on this machine, the
 /// development PBX, the builds, then the demo ([`demo`]).
 pub fn run_product(headless: bool) -> anyhow::Result<()> {
-    step("System packages");
-    ensure_installed(REQUIRED_PACKAGES)?;
-    step("Asterisk root");
-    provision::provision()?;
-    step("Extension toolchain: wasm32 target, wasm-bindgen-cli");
-    extension::ensure_toolchain()?;
+    prepare_machine()?;
     step("Development PBX (restarted: its robots must be the demo's)");
     dev_pbx::down()?;
     dev_pbx::up()?;
