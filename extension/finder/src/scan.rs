@@ -84,7 +84,19 @@ const NOT_A_PHONE: &[&str] = &[
     "nis",
     "titulo",
     "título",
+    // Software versions (`versão 11.3456.7890`, `v. 21.2345.6789`) and
+    // Unix times (`timestamp 1732198765`).
+    "versão",
+    "versao",
+    "version",
+    "v",
+    "timestamp",
+    "epoch",
 ];
+
+/// Label words that count only when written with a dot (`No.`, `v.`):
+/// bare, `no` is the preposition (`ligar no 11 …`) and `v` a letter.
+const DOTTED_ONLY: &[&str] = &["no", "v"];
 
 /// Words that, in the label before a number, say it is a phone after all
 /// (`Telefone da conta: …`).
@@ -493,8 +505,8 @@ fn words_back(text: &str) -> impl Iterator<Item = (&str, &str)> {
 /// label ended by a colon. Clause punctuation (`,` `;` `|` `!` `?`, a line
 /// break) or a colon between two words ends the label (`Nota: ligar no 11
 /// …` is not labelled by `Nota`). A phone word in the label outweighs the rest
-/// (`Telefone da conta: …`). `no` is `nº` only when written `No.`: bare,
-/// it is the preposition (`ligar no 11 …`).
+/// (`Telefone da conta: …`). `no` is `nº` only when written `No.` (bare,
+/// it is the preposition: `ligar no 11 …`), `v` a version only as `v.`.
 fn labelled_otherwise(before: &str) -> bool {
     let mut from = before.len().saturating_sub(LABEL_REACH);
     while !before.is_char_boundary(from) {
@@ -530,7 +542,8 @@ fn labelled_otherwise(before: &str) -> bool {
             continue;
         };
         phone |= word.is_one_of(PHONE_WORDS);
-        label |= word.is_one_of(NOT_A_PHONE) && (!word.is_one_of(&["no"]) || gap.starts_with('.'));
+        label |=
+            word.is_one_of(NOT_A_PHONE) && (!word.is_one_of(DOTTED_ONLY) || gap.starts_with('.'));
     }
     label && !phone
 }
@@ -648,6 +661,20 @@ mod tests {
         assert!(!labelled("Lote L21987654321A\n(12) 3921-4455"));
         assert!(!labelled("Celular: 11987654321"));
         assert!(!labelled("ligar no 11987654321"));
+    }
+
+    #[test]
+    fn versions_and_timestamps_are_labels() {
+        assert!(labelled("Versão 11.3456.7890 instalada"));
+        assert!(labelled("app version 21.98765.4321"));
+        assert!(labelled("v. 11.3456.7890"));
+        assert!(labelled("versão do app: 11.3456.7890"));
+        assert!(labelled("timestamp 1732198765"));
+        assert!(labelled("Timestamp (unix): 1732198765"));
+        assert!(labelled("\"timestamp\": 1732198765"));
+        assert!(labelled("epoch 1732198765"));
+        assert!(!labelled("Maria v 11 3456-7890"));
+        assert!(!labelled("Fone da versão paga: 11 3456-7890"));
     }
 
     #[test]
