@@ -26,6 +26,7 @@ pub mod chromium;
 pub mod crm;
 pub mod crm_pages;
 pub mod extension;
+pub mod faults;
 pub mod host;
 pub mod instance;
 pub mod machine;

@@ -120,12 +120,30 @@ impl Backend {
         .await
     }
 
+    /// [`Backend::start`] with its data in `dir` (a folder on a small
+    /// file system, say).
+    pub async fn start_in(pbx: &TestPbx, ami_addr: SocketAddr, dir: tempfile::TempDir) -> Backend {
+        let backend =
+            Backend::start_in_dir(ami_addr, (&pbx.ami_username, &pbx.ami_secret), None, dir).await;
+        backend.wait_until_healthy().await;
+        backend
+    }
+
     async fn start_for(
         ami_addr: SocketAddr,
-        (ami_username, ami_secret): (&str, &str),
+        ami_user: (&str, &str),
         agent_channel: Option<&str>,
     ) -> Backend {
         let dir = tempfile::tempdir().unwrap();
+        Backend::start_in_dir(ami_addr, ami_user, agent_channel, dir).await
+    }
+
+    async fn start_in_dir(
+        ami_addr: SocketAddr,
+        (ami_username, ami_secret): (&str, &str),
+        agent_channel: Option<&str>,
+        dir: tempfile::TempDir,
+    ) -> Backend {
         let store = Store::open(dir.path()).await.unwrap();
         let mut tokens = HashMap::new();
         let mut user_ids = HashMap::new();
@@ -233,6 +251,11 @@ impl Backend {
                 .await
                 .unwrap();
         }
+    }
+
+    /// The backend's data folder (its database is `disca.sqlite3` there).
+    pub fn data_dir(&self) -> &Path {
+        self._dir.path()
     }
 
     pub fn token(&self, user: &str) -> &str {

@@ -9,7 +9,8 @@ use crate::process::{privileged, run, step};
 /// gnome-keyring and libsecret-tools (secret-tool) give the native host's
 /// tests a real Secret Service, keyutils (keyctl) checks the kernel keyring,
 /// chromium runs the browser tests, binaryen (wasm2js) builds the content
-/// script's JS fallback.
+/// script's JS fallback, sqlite3 is the other process that holds the
+/// backend's database lock in the storage fault tests.
 pub const REQUIRED_PACKAGES: &[&str] = &[
     "mmdebstrap",
     "sip-tester",
@@ -19,6 +20,7 @@ pub const REQUIRED_PACKAGES: &[&str] = &[
     "keyutils",
     "chromium",
     "binaryen",
+    "sqlite3",
 ];
 
 /// Installs whichever of `packages` are missing (apt-get update first).

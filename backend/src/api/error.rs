@@ -9,6 +9,12 @@ use disca_protocol::{ErrorBody, ErrorDetail};
 use crate::domain::{DestinationRefused, InvalidNumber};
 use crate::storage::StoreError;
 
+/// `Retry-After` when the database's disk is full: room comes back only
+/// when somebody frees it.
+const STORAGE_FULL_RETRY_SECS: u64 = 30;
+/// `Retry-After` when the database was locked or did not answer.
+const STORAGE_BUSY_RETRY_SECS: u64 = 5;
+
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
@@ -142,6 +148,42 @@ impl ApiError {
         )
     }
 
+    /// The database's disk is full: nothing was stored, and nothing done.
+    pub fn storage_full() -> ApiError {
+        ApiError {
+            retry_after_secs: Some(STORAGE_FULL_RETRY_SECS),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_full",
+                "O servidor do Disca está sem espaço em disco e não pôde registrar o pedido; nada foi feito. Avise o administrador do Disca e tente de novo em alguns minutos.",
+            )
+        }
+    }
+
+    /// Another process held the database's write lock past the busy
+    /// timeout: nothing was stored, and nothing done.
+    pub fn storage_busy() -> ApiError {
+        ApiError {
+            retry_after_secs: Some(STORAGE_BUSY_RETRY_SECS),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_busy",
+                "O banco de dados do Disca está ocupado e não pôde registrar o pedido; nada foi feito. Tente de novo em alguns segundos.",
+            )
+        }
+    }
+
+    pub fn storage_unavailable() -> ApiError {
+        ApiError {
+            retry_after_secs: Some(STORAGE_BUSY_RETRY_SECS),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "O banco de dados do Disca não está respondendo; nada foi feito. Tente de novo em instantes.",
+            )
+        }
+    }
+
     pub fn method_not_allowed() -> ApiError {
         ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -192,6 +234,12 @@ impl From<StoreError> for ApiError {
                 "idempotency_key_reused",
                 "Esta Idempotency-Key já foi usada para outra ligação.",
             ),
+            StoreError::DiskFull => ApiError::storage_full(),
+            StoreError::Busy => ApiError::storage_busy(),
+            e @ (StoreError::Unavailable(_) | StoreError::Closed) => {
+                tracing::error!(error = %e, "storage unavailable");
+                ApiError::storage_unavailable()
+            }
             other => {
                 tracing::error!(error = %other, "storage error");
                 ApiError::internal()

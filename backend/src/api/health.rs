@@ -8,6 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
+use crate::storage::StoreError;
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -15,16 +16,31 @@ pub struct Health {
     pub status: &'static str,
     /// Logged in to Asterisk AMI.
     pub ami_connected: bool,
-    /// The database answers.
+    /// The database takes writes.
     pub database_ok: bool,
+    /// Why the database takes no writes: `disk_full` (no room left on its
+    /// disk), `locked` (another process held its write lock past the busy
+    /// timeout) or `unavailable`; absent when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_problem: Option<&'static str>,
 }
 
-/// Liveness and dependencies; 503 when AMI or the database is down.
+/// Liveness and dependencies; 503 when AMI or the database is down. The
+/// database is checked with a real write, so a full disk shows here.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let ami_connected = state.pbx.is_connected();
-    let database_ok = state.store.ping().await;
+    let database_problem = match state.store.check_writable().await {
+        Ok(()) => None,
+        Err(StoreError::DiskFull) => Some("disk_full"),
+        Err(StoreError::Busy) => Some("locked"),
+        Err(e) => {
+            tracing::warn!(error = %e, "the database takes no writes");
+            Some("unavailable")
+        }
+    };
+    let database_ok = database_problem.is_none();
     let ok = ami_connected && database_ok;
     let status = if ok {
         StatusCode::OK
@@ -37,6 +53,7 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
             status: if ok { "ok" } else { "degraded" },
             ami_connected,
             database_ok,
+            database_problem,
         }),
     )
 }

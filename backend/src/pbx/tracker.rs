@@ -63,6 +63,9 @@ pub(super) const EVENTS: &[&str] = &[
     "Hangup",
 ];
 
+/// How soon changes that could not be stored are written again.
+const WRITE_RETRY: Duration = Duration::from_secs(1);
+
 /// Most AMI events applied before their changes are written in one go.
 const MAX_BATCH: usize = 512;
 
@@ -128,6 +131,9 @@ impl Tracker {
                 },
                 Some(command) = commands.recv() => self.on_command(command).await,
                 _ = tick.tick() => if !self.calls.is_empty() { self.ask_for_channels() },
+                // Changes a failed write kept are retried soon, not only
+                // when the next event or tick comes.
+                _ = tokio::time::sleep(WRITE_RETRY), if !self.unsaved.is_empty() => {}
             }
             self.flush().await;
         }
@@ -289,8 +295,8 @@ impl Tracker {
         }
         let versions = std::mem::take(&mut self.unsaved);
         if let Err(e) = self.store.save_calls(&versions).await {
-            // Kept, in order, for the next write: the tracker retries after
-            // its next event, command or tick.
+            // Kept, in order, for the next write: the tracker retries
+            // after WRITE_RETRY, or sooner with its next event or command.
             warn!(error = %e, count = versions.len(), "could not store call changes; will retry");
             self.unsaved = versions
                 .into_iter()

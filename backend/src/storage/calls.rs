@@ -4,12 +4,13 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use super::crm::queue_notes;
 use super::events::{CallEvent, append_events};
+use super::write::WriteTx;
 use super::{Store, StoreError, Writer, from_millis, parse_column, to_millis};
 use crate::domain::call::NewCall;
 use crate::domain::{
@@ -78,9 +79,9 @@ impl Writer {
                 }
             }
             Err(e) => {
-                let message = e.to_string();
+                tracing::warn!(error = %e, clicks = batch.len(), "could not store new calls");
                 for p in batch {
-                    let _ = p.reply.send(Err(StoreError::Unavailable(message.clone())));
+                    let _ = p.reply.send(Err(e.for_another_request()));
                 }
             }
         }
@@ -97,7 +98,7 @@ impl Writer {
         &self,
         batch: &[PendingCreate],
     ) -> Result<(Vec<Result<Created, StoreError>>, Vec<CallEvent>), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         let mut answers: Vec<Option<Result<Created, StoreError>>> =
             batch.iter().map(|_| None).collect();
 
@@ -210,7 +211,7 @@ impl Writer {
 /// group: the same request gets its call back, another request with the key
 /// is refused.
 async fn replays(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut SqliteConnection,
     batch: &[PendingCreate],
     first_use: &HashMap<(&str, &str), usize>,
 ) -> Result<Vec<(usize, Result<Created, StoreError>)>, StoreError> {
@@ -224,7 +225,7 @@ async fn replays(
     q.push(")");
     let mut answers = Vec::new();
     let mut replayed = Vec::new();
-    for row in q.build().fetch_all(&mut **tx).await? {
+    for row in q.build().fetch_all(&mut *tx).await? {
         let (user_id, key): (String, String) = (row.try_get("user_id")?, row.try_get("idem_key")?);
         let Some(&i) = first_use.get(&(user_id.as_str(), key.as_str())) else {
             continue;
@@ -253,7 +254,7 @@ async fn replays(
     q.push(")");
     let calls: HashMap<String, Call> = q
         .build()
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?
         .iter()
         .map(|row| call_from_row(row).map(|c| (c.id.clone(), c)))
@@ -360,7 +361,7 @@ impl Store {
             .filter(|c| c.state == CallState::Ended)
             .collect();
         let _serialized = self.writer.lock.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         q.build().execute(&mut *tx).await?;
         let events = append_events(&mut tx, versions.iter()).await?;
         // The call's note joins the outbox in the transaction that ends it.
@@ -401,11 +402,12 @@ impl Store {
     /// so that retrying the same click tries again.
     pub async fn forget_idempotency_key(&self, call_id: &str) -> Result<(), StoreError> {
         let _serialized = self.writer.lock.lock().await;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         sqlx::query("DELETE FROM idempotency_keys WHERE call_id = $1")
             .bind(call_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        tx.commit().await
     }
 
     pub async fn call(&self, id: &str) -> Result<Call, StoreError> {

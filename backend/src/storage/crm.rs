@@ -3,10 +3,12 @@
 //! which only the delivery worker advances.
 
 use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use time::OffsetDateTime;
 
 use super::calls::{CALL_COLUMNS, CALL_ROWS, call_from_row};
+use super::write::WriteTx;
+use super::write::execute_one;
 use super::{Store, StoreError, from_millis, to_millis};
 use crate::domain::{Call, CrmState, DealId};
 
@@ -95,7 +97,7 @@ pub enum DeliveryUpdate {
 /// transaction. A deal id from the page is kept only when it has the shape
 /// of an RD Station deal id; otherwise the deal is looked up by phone.
 pub(super) async fn queue_notes(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut SqliteConnection,
     ended: &[&Call],
 ) -> Result<(), StoreError> {
     if ended.is_empty() {
@@ -121,7 +123,7 @@ pub(super) async fn queue_notes(
             .push_bind(now);
     });
     q.push(" ON CONFLICT (call_id) DO NOTHING");
-    q.build().execute(&mut **tx).await?;
+    q.build().execute(&mut *tx).await?;
     Ok(())
 }
 
@@ -130,7 +132,7 @@ impl Store {
     /// one are queued again.
     pub async fn set_crm_account(&self, new: NewAccount<'_>) -> Result<(), StoreError> {
         let now = to_millis(OffsetDateTime::now_utc());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         sqlx::query(
             "INSERT INTO crm_accounts (tenant, api, base_url, token_url, client_id, secret, refresh_token, generation, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8)
@@ -199,7 +201,7 @@ impl Store {
         generation: i64,
         sealed: &[u8],
     ) -> Result<Option<i64>, StoreError> {
-        let done = sqlx::query(
+        let done = execute_one(&self.pool, sqlx::query(
             "UPDATE crm_accounts SET refresh_token = $3, generation = generation + 1, updated_at = $4
              WHERE tenant = $1 AND generation = $2",
         )
@@ -207,7 +209,7 @@ impl Store {
         .bind(generation)
         .bind(sealed)
         .bind(to_millis(OffsetDateTime::now_utc()))
-        .execute(&self.pool)
+        )
         .await?;
         Ok((done.rows_affected() == 1).then_some(generation + 1))
     }
@@ -346,7 +348,7 @@ impl Store {
             .bind(call_id)
             .bind(now),
         };
-        q.execute(&self.pool).await?;
+        execute_one(&self.pool, q).await?;
         Ok(())
     }
 
@@ -374,7 +376,7 @@ impl Store {
         if let Some(id) = call_id {
             q.push(" AND call_id = ").push_bind(id);
         }
-        let done = q.build().execute(&self.pool).await?;
+        let done = execute_one(&self.pool, q.build()).await?;
         if done.rows_affected() > 0 {
             self.writer.outbox.notify_one();
         }

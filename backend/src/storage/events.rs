@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use time::OffsetDateTime;
 
 use super::{Store, StoreError, Writer, to_millis};
@@ -18,7 +18,7 @@ pub struct CallEvent {
 /// Appends the calls' current versions to the log in one statement, inside
 /// the caller's transaction; returns the events in `seq` order.
 pub(super) async fn append_events<'c>(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut SqliteConnection,
     calls: impl ExactSizeIterator<Item = &'c Call>,
 ) -> Result<Vec<CallEvent>, StoreError> {
     if calls.len() == 0 {
@@ -46,7 +46,7 @@ pub(super) async fn append_events<'c>(
     q.push(" RETURNING seq");
     let mut seqs: Vec<i64> = q
         .build()
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?
         .iter()
         .map(|r| r.try_get("seq"))

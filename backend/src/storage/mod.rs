@@ -9,7 +9,11 @@ mod events;
 mod sessions;
 mod tenants;
 mod users;
+mod write;
 
+use write::execute_one;
+
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -25,6 +29,10 @@ pub use crm::{AccountRow, Delivery, DeliveryUpdate, NewAccount};
 pub use events::CallEvent;
 pub use users::NewUser;
 
+/// How long a write waits for another connection's (or process's) write
+/// lock before giving up with [`StoreError::Busy`].
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Capacity of the live event channel; a subscriber that falls further behind
 /// catches up from the database.
 const EVENT_CHANNEL_CAPACITY: usize = 1024;
@@ -39,6 +47,14 @@ pub enum StoreError {
     IdempotencyMismatch,
     #[error("{0} already exists")]
     Conflict(&'static str),
+    /// The disk holding the database is full (`SQLITE_FULL`, `ENOSPC`):
+    /// nothing was written.
+    #[error("the database's disk is full")]
+    DiskFull,
+    /// Another connection or process held the database's write lock past
+    /// the busy timeout: nothing was written.
+    #[error("the database stayed locked past the busy timeout")]
+    Busy,
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
     #[error("the store is shutting down")]
@@ -46,7 +62,7 @@ pub enum StoreError {
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -71,21 +87,37 @@ struct Writer {
 }
 
 impl Store {
-    /// Opens (creating if needed) `disca.sqlite3` in `data_dir` and migrates it.
+    /// Opens (creating if needed) `disca.sqlite3` in `data_dir` and migrates
+    /// it. The folder is made private to the backend's user (0700) and the
+    /// database files readable only by it (0600).
     pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(sqlx::Error::Io)?;
+        private_dir(data_dir).map_err(sqlx::Error::Io)?;
+        let file = data_dir.join("disca.sqlite3");
         let options = SqliteConnectOptions::new()
-            .filename(data_dir.join("disca.sqlite3"))
+            .filename(&file)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            // A commit is on disk before it is answered: a 201 means stored,
+            // power cut included. Group commit keeps the fsyncs few.
+            .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(4)
+            // Longer than the busy timeout: a connection is always free by
+            // then, since every holder gives up on a lock after it.
+            .acquire_timeout(BUSY_TIMEOUT * 2)
             .connect_with(options)
             .await?;
+        // SQLite gives the WAL and shared-memory files the database's mode.
+        for name in ["disca.sqlite3", "disca.sqlite3-wal", "disca.sqlite3-shm"] {
+            let path = data_dir.join(name);
+            if path.exists() {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(sqlx::Error::Io)?;
+            }
+        }
         sqlx::migrate!("./migrations").run(&pool).await?;
         let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
         let writer = Writer {
@@ -103,15 +135,67 @@ impl Store {
         })
     }
 
-    /// Whether the database answers.
-    pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    /// Whether the database takes a write now: rewrites the one row of
+    /// `write_probe` (which needs room on the disk and the write lock).
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        execute_one(
+            &self.pool,
+            sqlx::query("UPDATE write_probe SET checked_at = $1 WHERE id = 1")
+                .bind(to_millis(OffsetDateTime::now_utc())),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Live call changes, published after commit in `seq` order.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<CallEvent>> {
         self.writer.events.subscribe()
     }
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// Names the failures that only mean "try again later": a full disk, a
+    /// lock held past the busy timeout, no connection free in time.
+    fn from(e: sqlx::Error) -> StoreError {
+        // SQLite's primary result codes (the low byte of an extended code).
+        const SQLITE_BUSY: i64 = 5;
+        const SQLITE_LOCKED: i64 = 6;
+        const SQLITE_FULL: i64 = 13;
+        let code = match &e {
+            sqlx::Error::Database(db) => db.code().and_then(|c| c.parse::<i64>().ok()),
+            sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+                return StoreError::DiskFull;
+            }
+            sqlx::Error::PoolTimedOut => return StoreError::Busy,
+            _ => None,
+        };
+        match code.map(|c| c & 0xff) {
+            Some(SQLITE_FULL) => StoreError::DiskFull,
+            Some(SQLITE_BUSY | SQLITE_LOCKED) => StoreError::Busy,
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+impl StoreError {
+    /// The same error for another request of a group that failed together.
+    fn for_another_request(&self) -> StoreError {
+        match self {
+            StoreError::DiskFull => StoreError::DiskFull,
+            StoreError::Busy => StoreError::Busy,
+            StoreError::Closed => StoreError::Closed,
+            other => StoreError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// Creates `dir` (and its parents) if needed and makes it 0700.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
 fn to_millis(t: OffsetDateTime) -> i64 {
@@ -129,6 +213,10 @@ fn parse_column<T: FromStr>(value: &str, column: &str) -> Result<T, StoreError> 
         .map_err(|_| StoreError::Corrupt(format!("{column} = {value:?}")))
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+fn is_unique_violation(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(sqlx::Error::Database(db)) if db.is_unique_violation())
+}
+
+fn is_foreign_key_violation(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(sqlx::Error::Database(db)) if db.is_foreign_key_violation())
 }

@@ -4,6 +4,8 @@
 use time::OffsetDateTime;
 
 use super::users::{USER_COLUMNS, USER_ROWS, user_from_row};
+use super::write::WriteTx;
+use super::write::execute_one;
 use super::{Store, StoreError, to_millis};
 use crate::domain::User;
 
@@ -17,7 +19,7 @@ impl Store {
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let now = to_millis(OffsetDateTime::now_utc());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = WriteTx::begin(&self.pool).await?;
         sqlx::query("DELETE FROM manager_sessions WHERE expires_at <= $1")
             .bind(now)
             .execute(&mut *tx)
@@ -57,10 +59,11 @@ impl Store {
 
     /// Ends a session (logout); ending an unknown one is not an error.
     pub async fn end_manager_session(&self, id_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM manager_sessions WHERE id_hash = $1")
-            .bind(id_hash)
-            .execute(&self.pool)
-            .await?;
+        execute_one(
+            &self.pool,
+            sqlx::query("DELETE FROM manager_sessions WHERE id_hash = $1").bind(id_hash),
+        )
+        .await?;
         Ok(())
     }
 }

@@ -4,12 +4,13 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 
+use super::write::execute_one;
 use super::{Store, StoreError, is_unique_violation, parse_column, to_millis};
 use crate::domain::{DestinationPolicy, Region, Tenant};
 
 impl Store {
     pub async fn add_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
-        sqlx::query(
+        execute_one(&self.pool, sqlx::query(
             "INSERT INTO tenants (slug, name, region, allow_premium, allow_collect, allow_international, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -20,9 +21,9 @@ impl Store {
         .bind(tenant.policy.allow_collect)
         .bind(tenant.policy.allow_international)
         .bind(to_millis(OffsetDateTime::now_utc()))
-        .execute(&self.pool)
+        )
         .await
-        .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("tenant") } else { e.into() })?;
+        .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("tenant") } else { e })?;
         Ok(())
     }
 }

@@ -7,7 +7,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::tenants::tenant_from_row;
-use super::{Store, StoreError, is_unique_violation, parse_column, to_millis};
+use super::write::execute_one;
+use super::{
+    Store, StoreError, is_foreign_key_violation, is_unique_violation, parse_column, to_millis,
+};
 use crate::domain::{CrmUserId, Extension, Role, User};
 
 /// A user to create; the token hash comes from [`crate::auth`].
@@ -23,7 +26,7 @@ pub struct NewUser<'a> {
 impl Store {
     pub async fn add_user(&self, new: NewUser<'_>) -> Result<User, StoreError> {
         let id = Uuid::now_v7().to_string();
-        sqlx::query(
+        execute_one(&self.pool, sqlx::query(
             "INSERT INTO users (id, tenant, name, email, extension, role, token_hash, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -35,14 +38,14 @@ impl Store {
         .bind(new.role.as_str())
         .bind(new.token_hash)
         .bind(to_millis(OffsetDateTime::now_utc()))
-        .execute(&self.pool)
+        )
         .await
         .map_err(|e| match &e {
             e if is_unique_violation(e) => {
                 StoreError::Conflict("a user with this e-mail or extension")
             }
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
-            _ => e.into(),
+            e if is_foreign_key_violation(e) => StoreError::NotFound,
+            _ => e,
         })?;
         self.user_where("u.id = $1", &id).await
     }
@@ -55,13 +58,14 @@ impl Store {
         email: &str,
         crm_user_id: Option<&CrmUserId>,
     ) -> Result<(), StoreError> {
-        let done =
+        let done = execute_one(
+            &self.pool,
             sqlx::query("UPDATE users SET crm_user_id = $3 WHERE tenant = $1 AND email = $2")
                 .bind(tenant)
                 .bind(email)
-                .bind(crm_user_id.map(CrmUserId::as_str))
-                .execute(&self.pool)
-                .await?;
+                .bind(crm_user_id.map(CrmUserId::as_str)),
+        )
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

@@ -1,0 +1,176 @@
+//! The database failing under the backend, for real: its disk fills up (a
+//! 5 MB tmpfs), another process holds its write lock. A click is answered
+//! 201 only once its call is committed; otherwise 503 with `Retry-After` and
+//! a Portuguese message, nothing placed; the backend recovers by itself and
+//! never keeps a lock after a failed write.
+
+use std::time::{Duration, Instant};
+
+use disca_tests::PeerBehavior;
+use disca_tests::faults::{LockHolder, SmallDisk, committed_rows};
+use disca_tests::system::{Backend, LEAD, Lab};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// A click as the host sends it (always with an Idempotency-Key): status,
+/// `Retry-After`, body.
+async fn click(backend: &Backend, user: &str, key: &str) -> (StatusCode, Option<u64>, Value) {
+    let r = backend
+        .http
+        .post(format!("{}/v1/calls", backend.base))
+        .bearer_auth(backend.token(user))
+        .header("Idempotency-Key", key)
+        .json(&json!({"to": LEAD, "context": {"deal_id": "5f1e7a9b2c3d4e5f6a7b8c9d"}}))
+        .send()
+        .await
+        .unwrap();
+    let retry_after = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    (
+        r.status(),
+        retry_after,
+        r.json().await.unwrap_or(Value::Null),
+    )
+}
+
+async fn health(backend: &Backend) -> (StatusCode, Value) {
+    let r = backend
+        .http
+        .get(format!("{}/healthz", backend.base))
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_clicks_and_the_backend_recovers_when_space_returns() {
+    let lab = Lab::start(
+        PeerBehavior::AnswerAndWait,
+        PeerBehavior::AnswerThenHangup {
+            talk: Duration::from_secs(3),
+        },
+    )
+    .await;
+    let disk = SmallDisk::mount(5);
+    let backend = Backend::start_in(&lab.pbx, lab.pbx.ami_addr, disk.folder()).await;
+    let db = backend.data_dir().join("disca.sqlite3");
+
+    // A call is in progress when the disk fills up.
+    let live = backend.place_ok("acme-1001").await;
+    backend
+        .wait_for_state("acme-1001", &live, "connected")
+        .await;
+    disk.fill();
+
+    // Clicks are refused, clearly, and never placed.
+    for _ in 0..3 {
+        let (status, retry_after, body) = click(&backend, "acme-1002", "full-disk-click").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body:#}");
+        assert_eq!(body["error"]["code"], "storage_full", "{body:#}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("sem espaço em disco"),
+            "{body:#}"
+        );
+        assert!(retry_after.is_some_and(|s| s > 0), "no Retry-After");
+    }
+    let (status, h) = health(&backend).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{h:#}");
+    assert_eq!(h["database_problem"], "disk_full", "{h:#}");
+
+    // The lead hangs up while nothing can be stored.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    disk.free();
+
+    // The backend recovers by itself: the end it could not store is stored,
+    // and the same click now goes through.
+    backend.wait_until_healthy().await;
+    let ended = backend.wait_until_ended("acme-1001", &live).await;
+    assert_eq!(ended["outcome"], "answered", "{ended:#}");
+    let (status, _, call) = click(&backend, "acme-1002", "full-disk-click").await;
+    assert_eq!(status, StatusCode::CREATED, "{call:#}");
+    let placed = call["id"].as_str().unwrap().to_owned();
+    let call = backend.wait_until_ended("acme-1002", &placed).await;
+    assert_eq!(call["outcome"], "answered", "{call:#}");
+
+    // What was answered 201 is committed (read by another process); the
+    // refused clicks left nothing.
+    let mut expected = vec![format!("{live}|ended"), format!("{placed}|ended")];
+    expected.sort();
+    assert_eq!(
+        committed_rows(&db, "SELECT id, state FROM calls ORDER BY id"),
+        expected
+    );
+    // No connection of the backend kept a transaction open: another process
+    // takes the write lock at once.
+    let started = Instant::now();
+    let holder = LockHolder::take(&db).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the write lock was held for {:?}",
+        started.elapsed()
+    );
+    holder.release().await;
+}
+
+#[tokio::test]
+async fn a_write_lock_held_by_another_process() {
+    let lab = Lab::start(
+        PeerBehavior::AnswerAndWait,
+        PeerBehavior::AnswerThenHangup {
+            talk: Duration::from_secs(2),
+        },
+    )
+    .await;
+    let backend = Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
+    let db = backend.data_dir().join("disca.sqlite3");
+
+    // Held past the busy timeout: the click waits for it, then gets 503
+    // with Retry-After (not an instant 500).
+    let holder = LockHolder::take(&db).await;
+    let started = Instant::now();
+    let (status, retry_after, body) = click(&backend, "acme-1001", "locked-click").await;
+    let waited = started.elapsed();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body:#}");
+    assert_eq!(body["error"]["code"], "storage_busy", "{body:#}");
+    assert!(retry_after.is_some_and(|s| s > 0), "no Retry-After");
+    assert!(
+        waited >= Duration::from_secs(4),
+        "answered after {waited:?}, without waiting for the lock"
+    );
+    let (status, h) = health(&backend).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{h:#}");
+    assert_eq!(h["database_problem"], "locked", "{h:#}");
+    holder.release().await;
+
+    // Held for less than the busy timeout: the same click waits and goes
+    // through.
+    let holder = LockHolder::take(&db).await;
+    let releasing = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        holder.release().await;
+    });
+    let (status, _, call) = click(&backend, "acme-1001", "locked-click").await;
+    assert_eq!(status, StatusCode::CREATED, "{call:#}");
+    releasing.await.unwrap();
+    let id = call["id"].as_str().unwrap().to_owned();
+
+    // The call ends while the lock is held again: the tracker stores the end
+    // once the lock is gone, without waiting for another event.
+    backend.wait_for_state("acme-1001", &id, "connected").await;
+    let holder = LockHolder::take(&db).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    holder.release().await;
+    let ended = backend.wait_until_ended("acme-1001", &id).await;
+    assert_eq!(ended["outcome"], "answered", "{ended:#}");
+    assert_eq!(
+        committed_rows(&db, &format!("SELECT state FROM calls WHERE id = '{id}'")),
+        ["ended"]
+    );
+}
