@@ -90,11 +90,9 @@ async fn main() {
     }
     if against_lpjs {
         let profile = tempfile::tempdir().unwrap();
-        let chromium = Chromium::launch(
-            ChromiumOptions::new(profile.path()).host_resolver_rules(pages.resolver_rules()),
-        )
-        .await
-        .expect("chromium starts");
+        let chromium = Chromium::launch(pages.browser(ChromiumOptions::new(profile.path())))
+            .await
+            .expect("chromium starts");
         if runs("accuracy") {
             accuracy(&chromium, &pages).await;
         }
@@ -197,13 +195,10 @@ fn payload(dist: &Path, npm_dir: &Path) {
 async fn startup(dist: &Path, pages: &CrmPages) {
     println!("## Instantiate + first scan (real extension, deal page, {LOADS} loads)\n");
     let home = tempfile::tempdir().unwrap();
-    let chromium = Chromium::launch(
-        ChromiumOptions::new(home.path())
-            .extension(dist)
-            .host_resolver_rules(pages.resolver_rules()),
-    )
-    .await
-    .expect("chromium starts");
+    let chromium =
+        Chromium::launch(pages.browser(ChromiumOptions::new(home.path()).extension(dist)))
+            .await
+            .expect("chromium starts");
     // Per load: the rehearsal (document_start, while the page loads), then
     // at document_idle instantiate (waiting for load.js) and the first
     // scan (the measured start), and when every number was annotated

@@ -250,10 +250,11 @@ pub struct ExtensionBrowser {
 impl ExtensionBrowser {
     pub async fn launch(home: &HostHome) -> ExtensionBrowser {
         let pages = CrmPages::start(Vec::new()).await;
-        let options = ChromiumOptions::new(home.browser_dir())
-            .extension(built())
-            .host_resolver_rules(pages.resolver_rules())
-            .envs(home.environment());
+        let options = pages.browser(
+            ChromiumOptions::new(home.browser_dir())
+                .extension(built())
+                .envs(home.environment()),
+        );
         let chromium = Chromium::launch(options).await.expect("chromium starts");
         ExtensionBrowser { chromium, pages }
     }

@@ -56,7 +56,7 @@ async fn a_call_from_a_deal_list_carries_its_row_and_the_popup_hangs_it_up() {
     // The page's address without its query (it may hold search terms).
     assert_eq!(
         call["context"]["page_url"],
-        format!("http://{}/app/deals", disca_tests::crm_pages::CRM_HOST)
+        format!("https://{}/app/deals", disca_tests::crm_pages::CRM_HOST)
     );
 
     // The popup's hang-up ends it: the popup says how, the badge clears.

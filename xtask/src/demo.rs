@@ -222,7 +222,7 @@ async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
         .extension(&dist)
         .envs(home.environment());
     if standin.is_some() {
-        browser_options = browser_options.host_resolver_rules(pages.resolver_rules());
+        browser_options = pages.browser(browser_options);
     }
     if !headless {
         // The host's home replaces HOME: X11 still needs the real cookie.
@@ -280,7 +280,7 @@ async fn click_and_report(page: &Page, api: &Api) -> anyhow::Result<()> {
         .await
         .context("the extension made no button of Maria's number")?;
     step(&format!(
-        "Clicking Maria da Silva's mobile, (11) 98765-4321, on http://{CRM_HOST}/app/deals/{DEAL_ID}"
+        "Clicking Maria da Silva's mobile, (11) 98765-4321, on https://{CRM_HOST}/app/deals/{DEAL_ID}"
     ));
     page.click(&control).await?;
     let id = api.first_call_id().await?;
