@@ -288,7 +288,7 @@ impl Settings {
                     .agent_channel
                     .or(f.calls.agent_channel)
                     .unwrap_or_else(|| DEFAULT_AGENT_CHANNEL.into()),
-                reconcile_interval: secs(f.calls.reconcile_interval_secs, 30),
+                reconcile_interval: secs(f.calls.reconcile_interval_secs, 10),
                 calls_per_minute: f.calls.calls_per_minute.unwrap_or(30),
             },
             crm,

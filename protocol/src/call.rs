@@ -224,6 +224,13 @@ pub struct Call {
     /// Seconds both parties were connected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub talk_seconds: Option<i64>,
+    /// `true` when the call's end (or the lead's answer) was not seen as it
+    /// happened — the backend, the PBX or the link to it was down — so
+    /// `ended_at`, `ring_seconds` and `talk_seconds` are estimates from the
+    /// last sign of life the backend had of the call: they may be shorter
+    /// than the truth, never longer. Absent (`false`) when measured.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub durations_estimated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hangup_cause: Option<HangupCause>,
     /// Recording file name in the PBX's monitor spool, when the call was recorded.

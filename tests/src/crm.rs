@@ -168,6 +168,7 @@ pub fn ended(call: Call, outcome: Outcome) -> Call {
         ended_at: Some(at + Duration::from_secs(75)),
         ring_seconds: Some(7),
         talk_seconds: answered.then_some(65),
+        durations_estimated: false,
         hangup_cause: Some(HangupCause {
             code: if answered { 16 } else { 19 },
             text: "Normal Clearing".into(),

@@ -144,43 +144,7 @@ impl Backend {
         agent_channel: Option<&str>,
         dir: tempfile::TempDir,
     ) -> Backend {
-        let store = Store::open(dir.path()).await.unwrap();
-        let mut tokens = HashMap::new();
-        let mut user_ids = HashMap::new();
-        let users: [(&'static str, &str, &str, Role); 5] = [
-            ("acme-1001", "acme", "1001", Role::Agent),
-            ("acme-1002", "acme", "1002", Role::Agent),
-            ("acme-manager", "acme", "1009", Role::Manager),
-            ("globex-2001", "globex", "2001", Role::Agent),
-            // A tenant the backend knows but the PBX was never configured for.
-            ("initech-3001", "initech", "3001", Role::Agent),
-        ];
-        for slug in ["acme", "globex", "initech"] {
-            let tenant = Tenant {
-                slug: slug.parse().unwrap(),
-                name: format!("{slug} Ltda"),
-                region: Region::BRAZIL,
-                policy: DestinationPolicy::default(),
-            };
-            store.add_tenant(&tenant).await.unwrap();
-        }
-        for (name, tenant, ext, role) in users {
-            let token = issue_token();
-            let user = store
-                .add_user(NewUser {
-                    tenant,
-                    name,
-                    email: &format!("{name}@example.com"),
-                    extension: &ext.parse().unwrap(),
-                    role,
-                    token_hash: &token.hash,
-                })
-                .await
-                .unwrap();
-            tokens.insert(name, token.secret);
-            user_ids.insert(name, user.id);
-        }
-        drop(store);
+        let (tokens, user_ids) = seed_users(dir.path()).await;
         let mut settings = Settings::merge(
             Overrides {
                 listen: Some("127.0.0.1:0".parse().unwrap()),
@@ -396,6 +360,50 @@ impl TcpProxy {
 /// Creates tenant `acme` with `count` agents at extensions 5000, 5001...
 /// (the test PBX's [`TestPbxOptions::extra_agents`]) in the database in
 /// `data_dir`; returns their tokens in extension order.
+/// Seeds `data_dir`'s database with the tenants and users [`Backend`]
+/// knows; returns their tokens and ids by name.
+pub async fn seed_users(
+    data_dir: &Path,
+) -> (HashMap<&'static str, String>, HashMap<&'static str, String>) {
+    let store = Store::open(data_dir).await.unwrap();
+    let mut tokens = HashMap::new();
+    let mut user_ids = HashMap::new();
+    let users: [(&'static str, &str, &str, Role); 5] = [
+        ("acme-1001", "acme", "1001", Role::Agent),
+        ("acme-1002", "acme", "1002", Role::Agent),
+        ("acme-manager", "acme", "1009", Role::Manager),
+        ("globex-2001", "globex", "2001", Role::Agent),
+        // A tenant the backend knows but the PBX was never configured for.
+        ("initech-3001", "initech", "3001", Role::Agent),
+    ];
+    for slug in ["acme", "globex", "initech"] {
+        let tenant = Tenant {
+            slug: slug.parse().unwrap(),
+            name: format!("{slug} Ltda"),
+            region: Region::BRAZIL,
+            policy: DestinationPolicy::default(),
+        };
+        store.add_tenant(&tenant).await.unwrap();
+    }
+    for (name, tenant, ext, role) in users {
+        let token = issue_token();
+        let user = store
+            .add_user(NewUser {
+                tenant,
+                name,
+                email: &format!("{name}@example.com"),
+                extension: &ext.parse().unwrap(),
+                role,
+                token_hash: &token.hash,
+            })
+            .await
+            .unwrap();
+        tokens.insert(name, token.secret);
+        user_ids.insert(name, user.id);
+    }
+    (tokens, user_ids)
+}
+
 pub async fn seed_load_agents(data_dir: &Path, count: u32) -> Vec<String> {
     let store = Store::open(data_dir).await.unwrap();
     let tenant = Tenant {
@@ -422,6 +430,23 @@ pub async fn seed_load_agents(data_dir: &Path, count: u32) -> Vec<String> {
         tokens.push(token.secret);
     }
     tokens
+}
+
+/// `target/<profile>/disca-backend`, next to the test binaries' folder.
+/// Cargo builds it with the workspace (`cargo test --workspace`).
+pub fn backend_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let binary = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps")
+        .join("disca-backend");
+    assert!(
+        binary.exists(),
+        "{} is missing: build it with `cargo build -p disca-backend` (cargo test --workspace does)",
+        binary.display()
+    );
+    binary
 }
 
 /// The real `disca-backend` binary as a child process on a free port; it is
@@ -486,6 +511,12 @@ impl BackendProcess {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Ends the process with SIGKILL, as a crash would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -22,6 +22,9 @@ pub fn marker(call_id: &str) -> String {
     format!("ID da ligação no Disca: {call_id}")
 }
 
+/// Said of a call whose end the PBX did not report as it happened.
+pub const ESTIMATED: &str = "Duração não confirmada: o Disca não acompanhou o fim desta ligação (a central ou o servidor estava fora do ar); os tempos acima são os mínimos conhecidos.";
+
 /// The note of an ended call.
 pub fn render(call: &Call, ctx: &NoteContext<'_>) -> String {
     let mut note = String::new();
@@ -39,16 +42,27 @@ pub fn render(call: &Call, ctx: &NoteContext<'_>) -> String {
         sao_paulo::format(call.created_at, "%d/%m/%Y %H:%M")
     );
     let lead_dialed = call.lead_dialed_at.is_some();
+    // An estimate is a lower bound (see `Call::durations_estimated`).
+    let seconds = |s: i64| {
+        if call.durations_estimated {
+            format!("pelo menos {}", duration_words(s))
+        } else {
+            duration_words(s)
+        }
+    };
     let ring = match call.ring_seconds {
-        Some(s) if lead_dialed => duration_words(s),
+        Some(s) if lead_dialed => seconds(s),
         _ => "o número do cliente não chegou a ser chamado".to_owned(),
     };
     let _ = writeln!(note, "Tempo chamando: {ring}");
     let talk = match call.talk_seconds {
-        Some(s) if outcome == Outcome::Answered => duration_words(s),
+        Some(s) if outcome == Outcome::Answered => seconds(s),
         _ => "não houve conversa".to_owned(),
     };
     let _ = writeln!(note, "Duração da conversa: {talk}");
+    if call.durations_estimated {
+        let _ = writeln!(note, "{ESTIMATED}");
+    }
     if let Some(cause) = &call.hangup_cause {
         let _ = writeln!(
             note,
@@ -158,6 +172,7 @@ mod tests {
             ended_at: Some(datetime!(2026-11-21 17:04:00 UTC)),
             ring_seconds: Some(12),
             talk_seconds: None,
+            durations_estimated: false,
             hangup_cause: None,
             recording_file: None,
             context: CallContext {
@@ -203,6 +218,19 @@ mod tests {
         assert!(
             render(&call, &without_url)
                 .contains("Gravação: arquivo acme-0193a1b2.wav no servidor do Disca\n")
+        );
+    }
+
+    #[test]
+    fn a_call_whose_end_was_missed_says_its_durations_are_not_confirmed() {
+        let mut call = ended(Outcome::Answered);
+        call.talk_seconds = Some(20);
+        call.durations_estimated = true;
+        let note = render(&call, &CTX);
+        assert!(note.contains("Tempo chamando: pelo menos 12 s\n"), "{note}");
+        assert!(
+            note.contains("Duração da conversa: pelo menos 20 s\nDuração não confirmada:"),
+            "{note}"
         );
     }
 

@@ -69,6 +69,7 @@ impl NewCall {
             ended_at: None,
             ring_seconds: None,
             talk_seconds: None,
+            durations_estimated: false,
             hangup_cause: None,
             recording_file: None,
             context: self.context,

@@ -27,7 +27,7 @@ pub const MAX_ROWS: usize = 10_000;
 /// Calls read from the database at a time.
 const BATCH: u32 = 500;
 
-const HEADER: [&str; 13] = [
+const HEADER: [&str; 14] = [
     "Data e hora",
     "Vendedor",
     "Número",
@@ -36,6 +36,7 @@ const HEADER: [&str; 13] = [
     "Resultado",
     "Toque (s)",
     "Conversa (s)",
+    "Duração confirmada",
     "Gravação",
     "CRM",
     "Erro do CRM",
@@ -99,7 +100,7 @@ fn write(calls: &[Call], rows: &[CallRow]) -> Result<Vec<u8>, csv::Error> {
     csv.write_record(HEADER)?;
     for (call, row) in calls.iter().zip(rows) {
         let seconds = |s: Option<i64>| s.map(|s| s.to_string()).unwrap_or_default();
-        let record: [Cow<str>; 13] = [
+        let record: [Cow<str>; 14] = [
             sao_paulo::format(call.created_at, "%Y-%m-%d %H:%M:%S").into(),
             row.salesperson.as_str().into(),
             row.number.as_str().into(),
@@ -108,6 +109,12 @@ fn write(calls: &[Call], rows: &[CallRow]) -> Result<Vec<u8>, csv::Error> {
             row.outcome_label.into(),
             seconds(row.ring_seconds).into(),
             seconds(row.talk_seconds).into(),
+            if row.durations_estimated {
+                "não"
+            } else {
+                "sim"
+            }
+            .into(),
             if row.recording_url.is_some() {
                 "sim"
             } else {
@@ -124,9 +131,14 @@ fn write(calls: &[Call], rows: &[CallRow]) -> Result<Vec<u8>, csv::Error> {
     csv.into_inner().map_err(|e| e.into_error().into())
 }
 
-/// `cell`, so that no spreadsheet runs it as a formula.
+/// `cell`, so that no spreadsheet runs it as a formula (spreadsheets skip
+/// leading spaces before one).
 fn inert(cell: &str) -> Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if cell.starts_with(['\t', '\r'])
+        || cell
+            .trim_start()
+            .starts_with(['=', '+', '-', '@', '\t', '\r'])
+    {
         Cow::Owned(format!("'{cell}"))
     } else {
         Cow::Borrowed(cell)
@@ -144,6 +156,8 @@ mod tests {
         assert_eq!(inert("-2+3"), "'-2+3");
         assert_eq!(inert("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(inert("\t=1"), "'\t=1");
+        assert_eq!(inert("  =HYPERLINK(\"x\")"), "'  =HYPERLINK(\"x\")");
+        assert_eq!(inert("\u{a0}+1"), "'\u{a0}+1");
         assert_eq!(inert("Maria = cliente"), "Maria = cliente");
         assert_eq!(inert(""), "");
     }

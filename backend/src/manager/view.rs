@@ -54,8 +54,12 @@ pub struct CallRow {
     /// `12 s`, or `—`.
     pub ring: String,
     pub talk_seconds: Option<i64>,
-    /// `3:05`, or `—`.
+    /// `3:05`, or `—`; `≥ 3:05` when estimated.
     pub talk: String,
+    /// The call's end was not seen: its durations are lower bounds.
+    pub durations_estimated: bool,
+    /// What to tell a manager about estimated durations, when they are.
+    pub durations_note: Option<&'static str>,
     /// Where to play the recording, when its file is on the server.
     pub recording_url: Option<String>,
     pub crm: CrmView,
@@ -125,13 +129,28 @@ pub fn row(call: &Call, team: &Team, recorded: &HashSet<String>) -> CallRow {
         ring_seconds: call.ring_seconds,
         ring: call
             .ring_seconds
-            .map_or_else(|| "—".into(), |s| format!("{s} s")),
+            .map_or_else(|| "—".into(), |s| at_least(call, format!("{s} s"))),
         talk_seconds: call.talk_seconds,
-        talk: call.talk_seconds.map_or_else(|| "—".into(), clock),
+        talk: call
+            .talk_seconds
+            .map_or_else(|| "—".into(), |s| at_least(call, clock(s))),
+        durations_estimated: call.durations_estimated,
+        durations_note: call
+            .durations_estimated
+            .then_some("duração não confirmada: o fim da ligação não foi acompanhado"),
         recording_url: recorded
             .contains(&call.id)
             .then(|| format!("/manager/calls/{}/recording", call.id)),
         crm: crm_view(call.crm.as_ref()),
+    }
+}
+
+/// `duration`, marked as a lower bound when the call's are estimated.
+fn at_least(call: &Call, duration: String) -> String {
+    if call.durations_estimated {
+        format!("≥ {duration}")
+    } else {
+        duration
     }
 }
 
@@ -248,6 +267,7 @@ mod tests {
             ended_at: None,
             ring_seconds: Some(7),
             talk_seconds: Some(185),
+            durations_estimated: false,
             hangup_cause: None,
             recording_file: Some("acme-x.wav".into()),
             context: CallContext {

@@ -16,6 +16,16 @@ use time::OffsetDateTime;
 
 use crate::domain::{Call, CallState, HangupCause, Outcome};
 
+/// A channel's age as `CoreShowChannel` gives it (`Duration: HH:MM:SS`).
+fn channel_age(duration: &str) -> Option<time::Duration> {
+    let mut parts = duration.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
+    if parts.next().is_some() || h < 0 || !(0..60).contains(&m) || !(0..60).contains(&s) {
+        return None;
+    }
+    Some(time::Duration::seconds(h * 3600 + m * 60 + s))
+}
+
 /// Channel state codes (`ChannelState` header).
 const STATE_RINGING: &str = "5";
 const STATE_UP: &str = "6";
@@ -42,6 +52,10 @@ pub struct Progress {
     /// When an event last changed what is known; reconciliation does not
     /// overrule events newer than its channel listing.
     pub touched_at: Option<OffsetDateTime>,
+    /// The last moment the call was known to be alive at the PBX: an event
+    /// of it, or its channels in a listing. A call whose end was missed
+    /// ends here ([`Progress::finish_unseen`]).
+    pub last_seen_at: Option<OffsetDateTime>,
 }
 
 /// What applying an event did.
@@ -71,6 +85,15 @@ impl Progress {
             cancel_requested: false,
             hangup_requested: false,
             touched_at: None,
+            last_seen_at: None,
+        }
+    }
+
+    /// A live call a previous run left, last seen alive at `last_seen_at`.
+    pub fn resumed(call: Call, last_seen_at: Option<OffsetDateTime>) -> Progress {
+        Progress {
+            last_seen_at,
+            ..Progress::new(call)
         }
     }
 
@@ -92,6 +115,7 @@ impl Progress {
             return Change::None;
         }
         self.touched_at = Some(now);
+        self.last_seen_at = Some(now);
         let before = self.call.clone();
         match event.event_name().unwrap_or_default() {
             "Newchannel" => self.on_new_channel(event),
@@ -248,11 +272,17 @@ impl Progress {
         self.advance(CallState::Connected);
     }
 
-    /// Rebuilds what is known from a `CoreShowChannels` listing, after events
-    /// may have been missed. Returns whether the call is still alive at the PBX.
-    pub fn resync(&mut self, channels: &[&Message], now: OffsetDateTime) -> bool {
+    /// Rebuilds what is known from a `CoreShowChannels` listing asked for at
+    /// `asked_at`, after events may have been missed. Returns whether the
+    /// call is still alive at the PBX. What the listing shows that no event
+    /// did happened at some unknown moment before it: a lead leg is dated
+    /// from its channel's own age (`Duration`), an answer at the listing
+    /// itself (the latest it can have been, so a talk time is never longer
+    /// than the truth), and the call's durations are marked estimated.
+    pub fn resync(&mut self, channels: &[&Message], asked_at: OffsetDateTime) -> bool {
         let mut agent_live = false;
         let mut lead_live = HashSet::new();
+        let before = self.call.clone();
         for ch in channels {
             let Some(uid) = ch.get("Uniqueid") else {
                 continue;
@@ -264,42 +294,83 @@ impl Progress {
                 self.agent_channel = ch.get("Channel").map(str::to_owned);
                 self.advance(CallState::RingingAgent);
                 if up {
-                    self.agent_answered(now);
+                    self.agent_answered(asked_at);
                 }
             } else if self.is_agent_side(uid) {
                 agent_live = true;
             } else {
                 lead_live.insert(uid.to_owned());
                 if self.call.lead_dialed_at.is_none() {
-                    self.call.lead_dialed_at = Some(now);
+                    let age = ch.get("Duration").and_then(channel_age);
+                    self.call.lead_dialed_at = Some(age.map_or(asked_at, |age| asked_at - age));
                 }
-                self.agent_answered(now);
+                self.agent_answered(asked_at);
                 if up && ch.get("BridgeId").is_some_and(|b| !b.is_empty()) {
-                    self.lead_answered(now);
+                    self.lead_answered(asked_at);
                 }
             }
         }
+        let guessed = [
+            (before.agent_answered_at, self.call.agent_answered_at),
+            (before.lead_dialed_at, self.call.lead_dialed_at),
+            (before.lead_answered_at, self.call.lead_answered_at),
+        ]
+        .iter()
+        .any(|(was, is)| was.is_none() && is.is_some());
+        if guessed {
+            self.call.durations_estimated = true;
+        }
         self.agent_live = agent_live;
         self.lead_live = lead_live;
-        agent_live || !self.lead_live.is_empty()
+        let alive = agent_live || !self.lead_live.is_empty();
+        if alive && self.last_seen_at.is_none_or(|t| t < asked_at) {
+            self.last_seen_at = Some(asked_at);
+        }
+        alive
     }
 
-    /// Ends the call now, deriving its outcome from what was seen.
+    /// Ends the call now, seen ending: its outcome from what was seen, its
+    /// durations measured.
     pub fn finish(&mut self, now: OffsetDateTime) -> Change {
+        self.end_at(now)
+    }
+
+    /// Ends a call whose end was not seen (no channel of it is left at the
+    /// PBX, and no event said when it went): at the last moment it was known
+    /// to be alive, with its durations marked estimated. Never "now": the
+    /// time the backend, the PBX or the link was down is not talk time.
+    pub fn finish_unseen(&mut self) -> Change {
+        let c = &self.call;
+        let last_sign = [
+            Some(c.created_at),
+            c.agent_answered_at,
+            c.lead_dialed_at,
+            c.lead_answered_at,
+            self.last_seen_at,
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(c.created_at);
+        self.call.durations_estimated = true;
+        self.end_at(last_sign)
+    }
+
+    fn end_at(&mut self, end: OffsetDateTime) -> Change {
         if !self.call.is_live() {
             return Change::None;
         }
         let outcome = self.outcome();
         let c = &mut self.call;
         c.state = CallState::Ended;
-        c.ended_at = Some(now);
+        c.ended_at = Some(end);
         c.outcome = Some(outcome);
         if let Some(dialed) = c.lead_dialed_at {
-            let rang_until = c.lead_answered_at.unwrap_or(now);
+            let rang_until = c.lead_answered_at.unwrap_or(end);
             c.ring_seconds = Some((rang_until - dialed).whole_seconds().max(0));
         }
         if let Some(answered) = c.lead_answered_at {
-            c.talk_seconds = Some((now - answered).whole_seconds().max(0));
+            c.talk_seconds = Some((end - answered).whole_seconds().max(0));
             c.recording_file = Some(format!("{}-{}.wav", c.tenant, c.id));
         }
         c.hangup_cause = self.lead_cause.clone().or_else(|| self.agent_cause.clone());
@@ -505,13 +576,58 @@ mod tests {
     fn reconciliation_ends_a_call_with_no_channel_left() {
         let (mut p, _) = replay(&ANSWERED[..ANSWERED.len() / 2], "disca-call-1");
         assert!(p.call.is_live());
-        assert!(!p.resync(&[], OffsetDateTime::now_utc()));
-        assert_eq!(p.finish(OffsetDateTime::now_utc()), Change::Ended);
+        let last_event = p.last_seen_at.expect("events were seen");
+        // Found gone an hour later: the downtime is not talk time.
+        let later = last_event + Duration::hours(1);
+        assert!(!p.resync(&[], later));
+        assert_eq!(p.finish_unseen(), Change::Ended);
         assert!(p.call.outcome.is_some());
-        assert_eq!(
-            p.finish(OffsetDateTime::now_utc()),
-            Change::None,
-            "ends once"
+        assert_eq!(p.call.ended_at, Some(last_event));
+        assert!(p.call.durations_estimated);
+        assert_eq!(p.finish_unseen(), Change::None, "ends once");
+    }
+
+    #[test]
+    fn a_missed_end_is_estimated_from_the_last_listing_that_showed_the_call() {
+        let (p, _) = replay(ANSWERED, "disca-call-1");
+        // The whole capture: ended, seen, measured.
+        assert!(!p.call.durations_estimated);
+        assert!(!p.call.is_live());
+
+        // A call the backend learns about only from listings (it restarted
+        // while the call was in progress).
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::hours(1);
+        let mut p = Progress::new(call("disca-call-2"));
+        let channel = |uid: &str, duration: &str| {
+            let raw = format!(
+                "Event: CoreShowChannel\r\nChannel: PJSIP/x-{uid}\r\nUniqueid: {uid}\r\nLinkedid: disca-call-2\r\n\
+                 ChannelState: 6\r\nBridgeId: b1\r\nDuration: {duration}\r\n\r\n"
+            );
+            AmiCodec::new()
+                .decode(&mut BytesMut::from(raw.as_bytes()))
+                .unwrap()
+                .unwrap()
+        };
+        let (agent, lead) = (
+            channel("disca-call-2", "00:00:40"),
+            channel("lead-1", "00:00:30"),
         );
+        assert!(p.resync(&[&agent, &lead], t0));
+        assert_eq!(p.call.state, CallState::Connected);
+        assert!(p.call.durations_estimated, "an answer not seen is a guess");
+        assert_eq!(p.call.lead_dialed_at, Some(t0 - Duration::seconds(30)));
+        assert_eq!(
+            p.call.lead_answered_at,
+            Some(t0),
+            "never earlier than known"
+        );
+        let t1 = t0 + Duration::seconds(10);
+        assert!(p.resync(&[&agent, &lead], t1));
+        // Gone at the next listing, 10 minutes on.
+        assert!(!p.resync(&[], t1 + Duration::minutes(10)));
+        assert_eq!(p.finish_unseen(), Change::Ended);
+        assert_eq!(p.call.ended_at, Some(t1));
+        assert_eq!(p.call.talk_seconds, Some(10));
+        assert_eq!(p.call.outcome, Some(Outcome::Answered));
     }
 }

@@ -98,8 +98,9 @@ impl Tracker {
                     count = calls.len(),
                     "following calls left live by a previous run"
                 );
-                for call in calls {
-                    self.calls.insert(call.id.clone(), Progress::new(call));
+                for (call, last_seen_at) in calls {
+                    self.calls
+                        .insert(call.id.clone(), Progress::resumed(call, last_seen_at));
                 }
             }
             Err(e) => warn!(error = %e, "could not load live calls"),
@@ -226,12 +227,20 @@ impl Tracker {
                 });
                 let _ = reply.send(call);
             }
-            Command::Channels { asked_at, channels } => self.reconcile(asked_at, &channels),
+            Command::Channels { asked_at, channels } => {
+                let alive = self.reconcile(asked_at, &channels);
+                let sightings: Vec<(&str, OffsetDateTime)> =
+                    alive.iter().map(|id| (id.as_str(), asked_at)).collect();
+                if let Err(e) = self.store.record_sightings(&sightings).await {
+                    warn!(error = %e, "could not record when live calls were last seen");
+                }
+            }
         }
     }
 
-    fn reconcile(&mut self, asked_at: OffsetDateTime, channels: &[Message]) {
-        let now = call::now();
+    /// Applies a channel listing; returns the calls it showed alive.
+    fn reconcile(&mut self, asked_at: OffsetDateTime, channels: &[Message]) -> Vec<String> {
+        let mut alive = Vec::new();
         let ids: Vec<String> = self.calls.keys().cloned().collect();
         for call_id in ids {
             let Some(progress) = self.calls.get_mut(&call_id) else {
@@ -249,7 +258,8 @@ impl Tracker {
                 .filter(|c| c.get("Linkedid") == Some(call_id.as_str()))
                 .collect();
             let before = progress.call.clone();
-            let change = if progress.resync(&mine, now) {
+            let change = if progress.resync(&mine, asked_at) {
+                alive.push(call_id.clone());
                 if progress.hangup_requested {
                     // Asked for while the channel's name was not known (or
                     // while AMI was down): ask again.
@@ -261,11 +271,12 @@ impl Tracker {
                     Change::None
                 }
             } else {
-                warn!(call_id = %call_id, state = progress.call.state.as_str(), "call has no channel left at the PBX; ending it");
-                progress.finish(now)
+                warn!(call_id = %call_id, state = progress.call.state.as_str(), "call has no channel left at the PBX; its end was missed, ending it where it was last seen");
+                progress.finish_unseen()
             };
             self.record(call_id, change);
         }
+        alive
     }
 
     /// Queues the call's new version for writing; an ended call stops being

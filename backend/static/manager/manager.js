@@ -129,10 +129,16 @@
       el("td", { text: call.contact || "—" }),
       dealCell(call),
       el("td", { cls: "resultado " + (call.outcome || "ao-vivo"), text: call.outcome_label }),
-      el("td", { cls: "num", text: call.ring }),
-      el("td", { cls: "num", text: call.talk }),
+      durationCell(call, call.ring),
+      durationCell(call, call.talk),
       recordingCell(call),
       crmCell(call));
+  }
+
+  // An estimated duration says so where it is shown (title and class).
+  function durationCell(call, text) {
+    if (!call.durations_estimated) return el("td", { cls: "num", text });
+    return el("td", { cls: "num estimada", text, attrs: { title: call.durations_note } });
   }
 
   function replace(call) {
