@@ -2,7 +2,7 @@
 // (reopened when it drops), carries clicks from CRM pages and commands from
 // the popup to it, follows the live call, shows it on the badge, and
 // notifies when a call ends.
-import { loadSettings } from './shared/settings.js';
+import { isHttpsPattern, loadSettings } from './shared/settings.js';
 import { STATE_TEXT, formatNumber, outcomeLine, talkSeconds } from './shared/words.js';
 
 const HOST = 'com.disca.host';
@@ -318,7 +318,7 @@ async function registerNow() {
     await chrome.scripting.unregisterContentScripts({ ids: registered.map((r) => r.id) });
   }
   const granted = [];
-  for (const pattern of settings.extraSites) {
+  for (const pattern of settings.extraSites.filter(isHttpsPattern)) {
     if (await chrome.permissions.contains({ origins: [pattern] })) granted.push(pattern);
   }
   if (!settings.enabled || granted.length === 0) return;

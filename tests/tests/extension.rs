@@ -392,13 +392,11 @@ async fn the_options_set_the_region_and_switch_disca_off() {
         .await
         .expect("the region is saved");
 
-    // International only: numbers written with + (and tel: links).
+    // International only: numbers written with +, and tel: links whose
+    // text shows their number (read with their own country's plan).
     let page = browser.open(&format!("/app/deals/{DEAL_ID}")).await;
     let found = page.evaluate(CONTROL_NUMBERS).await.unwrap();
-    assert_eq!(
-        found,
-        json!(["+551134567890", "+5521998765432", "+551140041235"])
-    );
+    assert_eq!(found, json!(["+551134567890", "+5521998765432"]));
 
     options.click("#enabled").await.unwrap();
     options
@@ -419,4 +417,107 @@ async fn the_options_set_the_region_and_switch_disca_off() {
         .await
         .unwrap();
     assert_eq!(controls, 0);
+}
+
+/// The pen test's disguises (`tests/fixtures/rdstation/disguised.html`):
+/// whatever a page does, a person's click dials the number they see or
+/// nothing. Honest numbers still dial.
+#[tokio::test]
+async fn the_number_dialled_is_the_number_shown() {
+    let home = HostHome::new(host_binary());
+    let browser = ExtensionBrowser::launch(&home).await;
+    // Every call request that reaches the service worker, by number.
+    let worker = browser.worker().await;
+    // (Once the worker's script runs: right after install it may not yet.)
+    worker
+        .wait_for(
+            "typeof chrome === 'object' && (globalThis.dialled || (globalThis.dialled = [], \
+               chrome.runtime.onMessage.addListener((m) => { \
+                 if (m && m.type === 'call.start') globalThis.dialled.push(m.number); }), \
+               true))",
+            WAIT,
+        )
+        .await
+        .unwrap();
+    let page = browser.open("/app/contacts/disguised").await;
+    let dialled = async || worker.evaluate("globalThis.dialled").await.unwrap();
+    let click = async |case: &str| {
+        let spot = page
+            .evaluate(&format!("window.spot('{case}')"))
+            .await
+            .unwrap();
+        page.click_at(spot["x"].as_f64().unwrap(), spot["y"].as_f64().unwrap())
+            .await
+            .unwrap();
+    };
+
+    // Honest numbers are controls, and a click dials each.
+    let honest = page.evaluate("window.honest").await.unwrap();
+    for (case, number) in honest.as_object().unwrap() {
+        let shown = page
+            .evaluate(&format!(
+                "document.querySelector('#{case} [data-disca-number]')?.dataset.discaNumber"
+            ))
+            .await
+            .unwrap();
+        assert_eq!(&shown, number, "{case}: {:#?}", page.console());
+        click(case).await;
+        worker
+            .wait_for(
+                &format!("globalThis.dialled.at(-1) === {number}"),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{case} dialled nothing: {error}"));
+    }
+
+    // Numbers whose text or rendering is disguised get no control or
+    // place no call; tel: links whose text is not their number are left
+    // alone.
+    page.evaluate("window.placePatch()").await.unwrap();
+    let mut dialled_by = Vec::new();
+    for case in [
+        "tel-mismatch",
+        "tel-wordy",
+        "hidden-digit",
+        "rlo",
+        "bdo",
+        "pseudo-face",
+        "overlay",
+        "restyled",
+        "covered",
+    ] {
+        let before = dialled().await;
+        click(case).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let after = dialled().await;
+        if after != before {
+            dialled_by.push((case, after.as_array().unwrap().last().cloned()));
+        }
+    }
+    assert!(
+        dialled_by.is_empty(),
+        "clicks on disguised numbers dialled: {dialled_by:?}"
+    );
+    let refused_at_scan = page
+        .evaluate(
+            "['tel-mismatch', 'tel-wordy', 'rlo'].filter((id) => \
+               document.querySelector(`#${id} [data-disca-number]`))",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        refused_at_scan,
+        json!([]),
+        "controls made of disguised numbers"
+    );
+    // A refused click says why, in the salesperson's words.
+    let toast = page
+        .evaluate("document.querySelector('disca-toast')?.textContent")
+        .await
+        .unwrap();
+    assert!(
+        toast.as_str().is_some_and(|t| t.contains("não ligou")),
+        "{toast}"
+    );
 }

@@ -8,9 +8,10 @@ use crate::process::{privileged, run, step};
 /// builds the Asterisk root, sip-tester provides SIPp; dbus (dbus-run-session),
 /// gnome-keyring and libsecret-tools (secret-tool) give the native host's
 /// tests a real Secret Service, keyutils (keyctl) checks the kernel keyring,
-/// chromium runs the browser tests, binaryen (wasm2js) builds the content
+/// chromium runs the browser tests, binaryen (wasm-opt, wasm2js) builds the content
 /// script's JS fallback, sqlite3 is the other process that holds the
-/// backend's database lock in the storage fault tests.
+/// backend's database lock in the storage fault tests, openssl makes the test
+/// PBX's certificate and probes its TLS listeners (`s_client`).
 pub const REQUIRED_PACKAGES: &[&str] = &[
     "mmdebstrap",
     "sip-tester",
@@ -21,6 +22,7 @@ pub const REQUIRED_PACKAGES: &[&str] = &[
     "chromium",
     "binaryen",
     "sqlite3",
+    "openssl",
 ];
 
 /// Installs whichever of `packages` are missing (apt-get update first).

@@ -22,14 +22,18 @@ pub const STATE_ATTRIBUTE: &str = "data-disca-state";
 pub const CLICKABLE: &str = "[data-disca-number],[data-disca-continues]";
 
 /// The controls Disca made, each with its number and what it showed when
-/// made (its text, or a link's `href`). A click counts only on a control
-/// found here, and only while it still shows the same thing: a page cannot
-/// make its own elements place calls, and a control whose text the page
-/// changed (a recycled list row) does not call the old number.
+/// made (its text, or a link's `href`), and the pieces of a number split
+/// across elements. A click counts only on a control found here, and only
+/// while it still shows the same thing: a page cannot make its own
+/// elements place calls, and a control whose text the page changed (a
+/// recycled list row) does not call the old number.
 #[derive(Clone)]
 pub struct Registry {
     numbers: WeakMap,
     faces: WeakMap,
+    /// Each piece of a number in several pieces → its first and its last.
+    firsts: WeakMap,
+    lasts: WeakMap,
 }
 
 impl Registry {
@@ -37,7 +41,33 @@ impl Registry {
         Registry {
             numbers: WeakMap::new(),
             faces: WeakMap::new(),
+            firsts: WeakMap::new(),
+            lasts: WeakMap::new(),
         }
+    }
+
+    /// Notes that `pieces` (in document order) show one number together.
+    pub fn group(&self, pieces: &[Element]) {
+        let (Some(first), Some(last)) = (pieces.first(), pieces.last()) else {
+            return;
+        };
+        for piece in pieces {
+            self.firsts.set(piece.unchecked_ref(), first);
+            self.lasts.set(piece.unchecked_ref(), last);
+        }
+    }
+
+    /// The first and last pieces of the number `control` shows part of
+    /// (itself for a number in one piece, or a link).
+    pub fn ends(&self, control: &Element) -> [Element; 2] {
+        [&self.firsts, &self.lasts].map(|ends| {
+            let end = ends.get(control.unchecked_ref());
+            if end.is_undefined() {
+                control.clone()
+            } else {
+                end.unchecked_into()
+            }
+        })
     }
 
     fn add(&self, control: &Element, e164: &JsValue, shown: &JsValue) {
@@ -52,6 +82,8 @@ impl Registry {
     pub fn forget(&self, control: &Element) {
         self.numbers.delete(control.unchecked_ref());
         self.faces.delete(control.unchecked_ref());
+        self.firsts.delete(control.unchecked_ref());
+        self.lasts.delete(control.unchecked_ref());
     }
 
     /// The number of `control`, if Disca made it and it shows what it did.
@@ -145,7 +177,7 @@ impl Maker {
         text: &Text,
         e164: &JsString,
         role: Role,
-    ) -> Result<(), JsValue> {
+    ) -> Result<Element, JsValue> {
         let parent = text
             .parent_node()
             .ok_or_else(|| JsValue::from_str("detached text"))?;
@@ -173,7 +205,7 @@ impl Maker {
         parent.replace_child(&control, text)?;
         control.append_child(text)?;
         registry.add(&control, e164, &shown);
-        Ok(())
+        Ok(control)
     }
 }
 
@@ -183,7 +215,50 @@ const TITLE: &str = "Ligar com o Disca";
 const LABEL_START: &str = "Ligar para ";
 const LABEL_END: &str = " com o Disca";
 
-/// The dialable number of a `tel:` link, if it has one.
+/// Whether `text` holds a character that reorders what is shown
+/// (U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069): a number in or
+/// around such text may be shown in another order than it reads.
+pub fn has_bidi_controls(text: &str) -> bool {
+    text.chars().any(|c| {
+        matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+    })
+}
+
+/// The number `text` shows: the only one in it, in a text without
+/// bidirectional controls.
+pub fn number_in(text: &str, region: Region) -> Option<String> {
+    if has_bidi_controls(text) {
+        return None;
+    }
+    let mut found = find(text, region).into_iter();
+    match (found.next(), found.next()) {
+        (Some(only), None) => Some(only.e164),
+        _ => None,
+    }
+}
+
+/// The number of a `tel:` link whose text shows that same number: a link
+/// whose text shows another number, or none, dials nothing through Disca.
+pub fn link_number(href: &str, text: &str, region: Region) -> Option<String> {
+    let e164 = tel_number(href, region)?;
+    (number_in(text, reading_region(&e164, region))? == e164).then_some(e164)
+}
+
+/// The plan a text showing `e164` is read with: Brazil's for a Brazilian
+/// number (a `tel:+55…` link's text written `(11) 3456-7890` shows it,
+/// whatever the region for text), else `region`.
+pub fn reading_region(e164: &str, region: Region) -> Region {
+    if e164.starts_with("+55") {
+        Region::Brazil
+    } else {
+        region
+    }
+}
+
+/// The dialable number of a `tel:` link's address, if it has one.
 pub fn tel_number(href: &str, region: Region) -> Option<String> {
     let rest = href.trim().strip_prefix("tel:").or_else(|| {
         let head = href.trim().get(..4)?;
@@ -288,5 +363,53 @@ mod tests {
         assert_eq!(tel_number("tel:1234", br), None);
         assert_eq!(tel_number("mailto:a@b.c", br), None);
         assert_eq!(tel_number("tel:%E0%A4%A", br), None);
+    }
+
+    #[test]
+    fn a_tel_link_counts_only_when_its_text_shows_its_number() {
+        let br = Region::Brazil;
+        let href = "tel:+5511987654321";
+        assert_eq!(
+            link_number(href, "(11) 98765-4321", br).as_deref(),
+            Some("+5511987654321")
+        );
+        assert_eq!(
+            link_number(href, "Celular: 11 98765-4321", br).as_deref(),
+            Some("+5511987654321")
+        );
+        assert_eq!(link_number(href, "(11) 98765-0001", br), None);
+        assert_eq!(link_number(href, "Ligar agora", br), None);
+        assert_eq!(
+            link_number(href, "(11) 98765-4321 ou (11) 3456-7890", br),
+            None
+        );
+        assert_eq!(
+            link_number(href, "\u{202e}(11) 98765-4321\u{202c}", br),
+            None
+        );
+        assert_eq!(link_number("tel:1234", "1234", br), None);
+        let none = Region::InternationalOnly;
+        assert_eq!(
+            link_number(href, "(11) 98765-4321", none).as_deref(),
+            Some("+5511987654321")
+        );
+    }
+
+    #[test]
+    fn bidirectional_controls_are_refused() {
+        let br = Region::Brazil;
+        assert_eq!(
+            number_in("Fixo: (11) 3456-7890", br).as_deref(),
+            Some("+551134567890")
+        );
+        for control in [
+            '\u{061c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}',
+            '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+        ] {
+            let text = format!("Fixo: {control}(11) 3456-7890");
+            assert!(has_bidi_controls(&text), "{control:?}");
+            assert_eq!(number_in(&text, br), None, "{control:?}");
+        }
+        assert!(!has_bidi_controls("João — (11) 3456-7890 ‘ok’ \u{200b}"));
     }
 }

@@ -11,7 +11,8 @@
 //! [`MAX_COMMIT_MS`] of making controls (and within the browser's idle
 //! period); only added or changed nodes are read after the first pass, and
 //! Disca's own insertions are never read; only trusted clicks (a person's,
-//! not a script's) place calls.
+//! not a script's) place calls, and only for the number the person sees
+//! ([`seen`]).
 //!
 //! The JS side (`extension/static/content/boot.js`) loads this module, reads
 //! the settings and carries calls to the service worker.
@@ -22,6 +23,7 @@ mod context;
 mod control;
 pub mod rdstation;
 mod scanner;
+pub mod seen;
 pub mod tags;
 mod watch;
 
@@ -33,7 +35,8 @@ use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use web_sys::{
     AddEventListenerOptions, CustomEvent, CustomEventInit, Document, Element, Event, IdleDeadline,
-    IdleRequestOptions, KeyboardEvent, MutationObserver, MutationRecord, Node, Performance, Window,
+    IdleRequestOptions, KeyboardEvent, MouseEvent, MutationObserver, MutationRecord, Node,
+    Performance, Window,
 };
 
 use crate::bindings::Selector;
@@ -57,6 +60,9 @@ pub const MAX_COMMIT_MS: f64 = 40.0;
 const IDLE_TIMEOUT_MS: u32 = 200;
 /// How long a message stays on the page.
 const TOAST_MS: i32 = 6000;
+/// What a click on a number the page does not show plainly says.
+const NOT_SHOWN: &str = "O Disca não ligou: este número não está inteiro à vista na página \
+(escondido, coberto, fora da tela ou disfarçado).";
 /// The event the content script reports its progress with (detail: JSON),
 /// only on pages that ask for it (test and benchmark pages) with this
 /// attribute on `<html>`: other pages learn nothing of Disca from events.
@@ -92,6 +98,7 @@ struct Shared {
     window: Window,
     document: Document,
     performance: Performance,
+    region: Region,
     scanner: RefCell<Scanner>,
     registry: control::Registry,
     watch: RefCell<Option<Watch>>,
@@ -146,17 +153,8 @@ impl Content {
     pub fn feedback(&self, control: &Element, state: Option<String>, message: Option<String>) {
         let _ = control::set_state(control, state.as_deref());
         if let Some(message) = message {
-            let kind = state.as_deref().unwrap_or("info");
-            if let Ok(toast) = control::show_toast(&self.shared.document, &message, kind) {
-                let remove = Closure::once_into_js(move || toast.remove());
-                let _ = self
-                    .shared
-                    .window
-                    .set_timeout_with_callback_and_timeout_and_arguments_0(
-                        remove.unchecked_ref(),
-                        TOAST_MS,
-                    );
-            }
+            self.shared
+                .toast(&message, state.as_deref().unwrap_or("info"));
         }
     }
 
@@ -231,6 +229,7 @@ impl Shared {
             window,
             document,
             performance,
+            region,
             watch: RefCell::new(None),
             idle: RefCell::new(None),
             resume: RefCell::new(None),
@@ -522,12 +521,50 @@ impl Shared {
             // Selecting the number (to copy it) is not a click on it.
             return;
         }
+        // The number must be the one the person sees, whole, on the page
+        // as it is rendered now; a mouse click must land on the control
+        // (a click from the keyboard has no point: `detail` 0).
+        let ends = self.registry.ends(&control);
+        let point = (event.type_() == "click")
+            .then(|| event.unchecked_ref::<MouseEvent>())
+            .filter(|click| click.detail() > 0)
+            .map(|click| (f64::from(click.client_x()), f64::from(click.client_y())));
+        let whole = ends
+            .iter()
+            .all(|end| self.registry.number(end).as_ref() == Some(&number));
+        if !whole
+            || !seen::shows(
+                &self.window,
+                &self.document,
+                self.region,
+                &number,
+                &ends,
+                &control,
+                point,
+            )
+        {
+            self.toast(NOT_SHOWN, "error");
+            return;
+        }
         let address = self.window.location().href().unwrap_or_default();
         let context = CallContext::around(&control, &address);
         let _ = control::set_state(&control, Some("calling"));
         let _ = self
             .on_call
             .call3(&JsValue::NULL, &number.into(), &context.to_js(), &control);
+    }
+
+    /// Shows `message` in a corner of the page for a while.
+    fn toast(&self, message: &str, kind: &str) {
+        if let Ok(toast) = control::show_toast(&self.document, message, kind) {
+            let remove = Closure::once_into_js(move || toast.remove());
+            let _ = self
+                .window
+                .set_timeout_with_callback_and_timeout_and_arguments_0(
+                    remove.unchecked_ref(),
+                    TOAST_MS,
+                );
+        }
     }
 
     /// Tells the page's tests and benchmarks that the queue drained (when

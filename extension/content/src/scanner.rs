@@ -358,7 +358,10 @@ impl Scanner {
             self.advance(&element);
             return true;
         };
-        if tel_link && self.upgrade_link(&element) {
+        if tel_link {
+            // A `tel:` link is a control when its text shows its number;
+            // otherwise it is left to the page, unread.
+            self.upgrade_link(&element);
             self.flush();
             self.advance(&element);
             return true;
@@ -480,6 +483,13 @@ impl Scanner {
         } else {
             Vec::new()
         };
+        // A block with characters that reorder what is shown may show its
+        // numbers in another order than they read: no controls.
+        let found = if found.is_empty() || control::has_bidi_controls(block.text()) {
+            Vec::new()
+        } else {
+            found
+        };
         if !found.is_empty() {
             let shown = Some(self.shown(&nodes[0]));
             self.found.push_back(Holding {
@@ -581,6 +591,7 @@ impl Scanner {
         // The number as written, when its controls do not each hold all of it.
         let written = (fragments.len() > 1).then(|| &block.text()[number.start..number.end]);
         let e164 = JsString::from(number.e164.as_str());
+        let mut pieces = Vec::new();
         for (index, fragment) in fragments.iter().enumerate().rev() {
             if fragment.blank {
                 continue;
@@ -602,29 +613,31 @@ impl Scanner {
             } else {
                 control::Role::Continues
             };
-            if self
-                .maker
-                .wrap(&self.registry, &covered, &e164, role)
-                .is_ok()
-                && index == first
-            {
-                self.stats.numbers += 1;
+            if let Ok(control) = self.maker.wrap(&self.registry, &covered, &e164, role) {
+                pieces.push(control);
+                if index == first {
+                    self.stats.numbers += 1;
+                }
             }
+        }
+        if pieces.len() > 1 {
+            pieces.reverse();
+            self.registry.group(&pieces);
         }
     }
 
-    /// Marks a `tel:` link as a control; false when `element` is not one or
-    /// its number is not dialable.
-    fn upgrade_link(&mut self, element: &Element) -> bool {
+    /// Makes a `tel:` link a control when its number is dialable and its
+    /// text shows that number.
+    fn upgrade_link(&mut self, element: &Element) {
         let Some(href) = element.get_attribute("href") else {
-            return false;
+            return;
         };
-        let Some(e164) = control::tel_number(&href, self.region) else {
-            return false;
+        let text = crate::bindings::text_of(element);
+        let Some(e164) = control::link_number(&href, &text, self.region) else {
+            return;
         };
         if control::upgrade_link(element, &self.registry, &href, &e164).is_ok() {
             self.stats.links += 1;
         }
-        true
     }
 }

@@ -66,7 +66,8 @@ $('add').addEventListener('submit', async (event) => {
   const pattern = originPattern($('origin').value);
   $('add-error').hidden = true;
   if (!pattern) {
-    $('add-error').textContent = 'Endereço inválido: use algo como https://exemplo.com.br';
+    $('add-error').textContent =
+      'Endereço inválido: use um endereço https://, como https://exemplo.com.br';
     $('add-error').hidden = false;
     return;
   }

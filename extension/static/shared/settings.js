@@ -6,12 +6,12 @@ export const SITE_GROUPS = [
   {
     key: 'crm',
     label: 'RD Station CRM (crm.rdstation.com, plugcrm.net)',
-    patterns: ['*://*.rdstation.com/*', '*://*.plugcrm.net/*'],
+    patterns: ['https://*.rdstation.com/*', 'https://*.plugcrm.net/*'],
   },
   {
     key: 'marketing',
     label: 'RD Station Marketing (app.rdstation.com.br)',
-    patterns: ['*://*.rdstation.com.br/*'],
+    patterns: ['https://*.rdstation.com.br/*'],
   },
 ];
 
@@ -33,7 +33,9 @@ export async function loadSettings() {
   return { ...DEFAULTS, ...stored, sites: { ...DEFAULTS.sites, ...stored.sites } };
 }
 
-/** The match pattern for an origin typed by the user, or null. */
+/** The match pattern for an origin typed by the user (HTTPS only: on a
+ *  plain HTTP page anyone on the network could rewrite the numbers), or
+ *  null. */
 export function originPattern(text) {
   let url;
   try {
@@ -41,6 +43,12 @@ export function originPattern(text) {
   } catch {
     return null;
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') return null;
-  return `${url.protocol}//${url.hostname}/*`;
+  if (url.protocol !== 'https:') return null;
+  return `https://${url.hostname}/*`;
+}
+
+/** Whether a stored pattern is one Disca runs on: HTTPS only (sites added
+ *  before that rule may still hold an http:// pattern). */
+export function isHttpsPattern(pattern) {
+  return typeof pattern === 'string' && pattern.startsWith('https://');
 }
