@@ -6,10 +6,12 @@
 //! contact at `127.0.0.1:<agent_sip_port>` (one SIP peer answers for all
 //! agents) and both tenants' trunks point at `127.0.0.1:<trunk_sip_port>`.
 //! AMI, SIP and the disabled HTTP server get free loopback ports.
+//! [`TestPbx::start_with_tls`] also gives SIP/TLS and the WSS listener a
+//! fresh self-signed RSA certificate (made with the `openssl` command).
 
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -72,6 +74,11 @@ pub struct TestPbx {
     pub recordings_dir: PathBuf,
     /// Asterisk's SIP (UDP) address.
     pub sip_addr: SocketAddr,
+    /// The SIP/TLS listener (with a certificate only from
+    /// [`TestPbx::start_with_tls`]).
+    pub sip_tls_addr: SocketAddr,
+    /// The WSS listener (`https`), on only from [`TestPbx::start_with_tls`].
+    pub https_addr: SocketAddr,
     instance: PbxInstance,
     child: Option<Child>,
 }
@@ -80,6 +87,24 @@ impl TestPbx {
     /// Renders the configuration into a fresh instance directory, starts
     /// Asterisk and waits until AMI answers and Asterisk is fully booted.
     pub async fn start(root: &AsteriskRoot, opts: TestPbxOptions) -> anyhow::Result<TestPbx> {
+        TestPbx::start_inner(root, opts, false).await
+    }
+
+    /// [`TestPbx::start`] with SIP/TLS and WSS served with a self-signed
+    /// RSA certificate for `localhost`, so TLS clients can be tried
+    /// against the production TLS settings.
+    pub async fn start_with_tls(
+        root: &AsteriskRoot,
+        opts: TestPbxOptions,
+    ) -> anyhow::Result<TestPbx> {
+        TestPbx::start_inner(root, opts, true).await
+    }
+
+    async fn start_inner(
+        root: &AsteriskRoot,
+        opts: TestPbxOptions,
+        tls: bool,
+    ) -> anyhow::Result<TestPbx> {
         if !running_as_root() {
             bail!("the test bed starts Asterisk with chroot(2) and must run as root");
         }
@@ -95,15 +120,34 @@ impl TestPbx {
 
         let ami_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_tcp_port()));
         let sip_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_udp_port()));
+        let sip_tls_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_tcp_port()));
+        let https_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_tcp_port()));
+        let (cert_file, key_file) = if tls {
+            let inside = Path::new("/disca").join(TESTS_DIR).join(&id).join("tls");
+            let made = make_certificate(&instance.dir().join("tls")).await;
+            if let Err(error) = made {
+                let _ = instance.remove();
+                return Err(error);
+            }
+            (
+                inside.join("cert.pem").display().to_string(),
+                inside.join("key.pem").display().to_string(),
+            )
+        } else {
+            (String::new(), String::new())
+        };
         let mut vars = SiteVars::new();
         let ami_secret = uuid::Uuid::new_v4().simple().to_string();
         for (name, value) in [
             ("AMI_PORT", ami_addr.port().to_string()),
             ("AMI_SECRET", ami_secret.clone()),
             ("SIP_UDP_BIND", sip_addr.to_string()),
-            ("SIP_TLS_BIND", format!("127.0.0.1:{}", free_tcp_port())),
+            ("SIP_TLS_BIND", sip_tls_addr.to_string()),
             ("HTTP_LOOPBACK_PORT", free_tcp_port().to_string()),
-            ("HTTPS_BIND", format!("127.0.0.1:{}", free_tcp_port())),
+            ("HTTPS_BIND", https_addr.to_string()),
+            ("TLS_CERT_FILE", cert_file),
+            ("TLS_KEY_FILE", key_file),
+            ("HTTPS_ENABLED", if tls { "yes" } else { "no" }.to_owned()),
             ("AGENT_SIP_PORT", opts.agent_sip_port.to_string()),
             ("TRUNK_SIP_PORT", opts.trunk_sip_port.to_string()),
             (
@@ -137,6 +181,8 @@ impl TestPbx {
             ami_secret,
             recordings_dir: instance.recordings_dir(),
             sip_addr,
+            sip_tls_addr,
+            https_addr,
             instance,
             child: None,
         };
@@ -201,6 +247,38 @@ impl TestPbx {
         }
         ready
     }
+}
+
+/// Writes `cert.pem` and `key.pem` (RSA 2048, self-signed, `localhost`) in
+/// `dir`. RSA, so that the server could in principle agree to RSA key
+/// exchange: what the TLS settings must refuse.
+async fn make_certificate(dir: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let output = tokio::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .context("running openssl (Debian package openssl)")?;
+    if !output.status.success() {
+        bail!(
+            "openssl could not make a test certificate: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
 }
 
 /// Fails when the process has exited.
