@@ -5,3 +5,6 @@ ALTER TABLE calls ADD COLUMN durations_estimated BOOLEAN NOT NULL DEFAULT FALSE;
 -- The last moment the call was known to be alive at the PBX (an AMI event,
 -- or its channel in a CoreShowChannels listing), in ms since the epoch.
 ALTER TABLE calls ADD COLUMN last_seen_at BIGINT;
+-- The call never reached the PBX (its Originate was refused, not sent, or
+-- lost with the link and no channel of it was found): no CRM note.
+ALTER TABLE calls ADD COLUMN not_placed BOOLEAN NOT NULL DEFAULT FALSE;

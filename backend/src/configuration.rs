@@ -39,7 +39,12 @@ pub struct AmiSettings {
     pub username: String,
     /// Never logged; comes from the file or `DISCA_AMI_SECRET`, never a flag.
     pub secret: String,
+    /// How often the AMI link is checked with a `Ping`.
     pub ping_interval: Duration,
+    /// How long a `Ping` may go unanswered before the link is declared dead:
+    /// a link that stalls without closing is detected within
+    /// `ping_interval + ping_timeout` (4 s by default).
+    pub ping_timeout: Duration,
     pub response_timeout: Duration,
 }
 
@@ -127,6 +132,7 @@ pub struct FileAmi {
     pub username: Option<String>,
     pub secret: Option<String>,
     pub ping_interval_secs: Option<u64>,
+    pub ping_timeout_secs: Option<u64>,
     pub response_timeout_secs: Option<u64>,
 }
 
@@ -275,7 +281,8 @@ impl Settings {
                     .ami_secret
                     .or(f.ami.secret)
                     .unwrap_or_else(|| DEFAULT_AMI_SECRET.into()),
-                ping_interval: secs(f.ami.ping_interval_secs, 10),
+                ping_interval: secs(f.ami.ping_interval_secs, 2),
+                ping_timeout: secs(f.ami.ping_timeout_secs, 2),
                 response_timeout: secs(f.ami.response_timeout_secs, 5),
             },
             calls: CallSettings {

@@ -231,6 +231,12 @@ pub struct Call {
     /// than the truth, never longer. Absent (`false`) when measured.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub durations_estimated: bool,
+    /// `true` when the call never reached the PBX: Asterisk refused its
+    /// Originate, it could not be sent, or the link died before Asterisk
+    /// acknowledged it and no channel of it was found afterwards. Nothing
+    /// rang, and no note goes to the CRM. Absent (`false`) otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_placed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hangup_cause: Option<HangupCause>,
     /// Recording file name in the PBX's monitor spool, when the call was recorded.

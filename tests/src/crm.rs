@@ -169,6 +169,7 @@ pub fn ended(call: Call, outcome: Outcome) -> Call {
         ring_seconds: Some(7),
         talk_seconds: answered.then_some(65),
         durations_estimated: false,
+        not_placed: false,
         hangup_cause: Some(HangupCause {
             code: if answered { 16 } else { 19 },
             text: "Normal Clearing".into(),

@@ -145,7 +145,7 @@ impl Backend {
         dir: tempfile::TempDir,
     ) -> Backend {
         let (tokens, user_ids) = seed_users(dir.path()).await;
-        let mut settings = Settings::merge(
+        let settings = Settings::merge(
             Overrides {
                 listen: Some("127.0.0.1:0".parse().unwrap()),
                 data_dir: Some(dir.path().to_path_buf()),
@@ -166,7 +166,6 @@ impl Backend {
             },
         )
         .unwrap();
-        settings.ami.ping_interval = Duration::from_secs(1);
         let app = Application::build(&settings).await.unwrap();
         let base = format!("http://{}", app.local_addr());
         tokio::spawn(app.run_until_stopped());
@@ -319,6 +318,7 @@ pub struct TcpProxy {
     pub addr: SocketAddr,
     blocked: Arc<AtomicBool>,
     cut: Arc<Notify>,
+    stalled: tokio::sync::watch::Sender<bool>,
 }
 
 impl TcpProxy {
@@ -327,25 +327,34 @@ impl TcpProxy {
         let addr = listener.local_addr().unwrap();
         let blocked = Arc::new(AtomicBool::new(false));
         let cut = Arc::new(Notify::new());
-        let (b, c) = (blocked.clone(), cut.clone());
+        let (stalled, _) = tokio::sync::watch::channel(false);
+        let (b, c, st) = (blocked.clone(), cut.clone(), stalled.clone());
         tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
+            while let Ok((client, _)) = listener.accept().await {
                 if b.load(Ordering::SeqCst) {
                     continue; // dropped: the connection is refused
                 }
-                let c = c.clone();
+                let (c, st) = (c.clone(), st.clone());
                 tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(upstream).await else {
+                    let Ok(server) = TcpStream::connect(upstream).await else {
                         return;
                     };
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = pump(client_read, server_write, st.subscribe()) => {}
+                        _ = pump(server_read, client_write, st.subscribe()) => {}
                         _ = c.notified() => {}
                     }
                 });
             }
         });
-        TcpProxy { addr, blocked, cut }
+        TcpProxy {
+            addr,
+            blocked,
+            cut,
+            stalled,
+        }
     }
 
     /// Drops every proxied connection and refuses new ones for `outage`.
@@ -355,11 +364,38 @@ impl TcpProxy {
         tokio::time::sleep(outage).await;
         self.blocked.store(false, Ordering::SeqCst);
     }
+
+    /// Stops forwarding anything, either way, on every connection (new ones
+    /// too), without closing any: a link that stalls.
+    pub fn stall(&self) {
+        self.stalled.send_replace(true);
+    }
+
+    /// Forwards again (what was read meanwhile follows).
+    pub fn resume(&self) {
+        self.stalled.send_replace(false);
+    }
 }
 
-/// Creates tenant `acme` with `count` agents at extensions 5000, 5001...
-/// (the test PBX's [`TestPbxOptions::extra_agents`]) in the database in
-/// `data_dir`; returns their tokens in extension order.
+/// Copies `from` to `to`, holding each chunk while the proxy is stalled.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut stalled: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if stalled.wait_for(|s| !*s).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Seeds `data_dir`'s database with the tenants and users [`Backend`]
 /// knows; returns their tokens and ids by name.
 pub async fn seed_users(
@@ -404,6 +440,9 @@ pub async fn seed_users(
     (tokens, user_ids)
 }
 
+/// Creates tenant `acme` with `count` agents at extensions 5000, 5001...
+/// (the test PBX's [`TestPbxOptions::extra_agents`]) in the database in
+/// `data_dir`; returns their tokens in extension order.
 pub async fn seed_load_agents(data_dir: &Path, count: u32) -> Vec<String> {
     let store = Store::open(data_dir).await.unwrap();
     let tenant = Tenant {

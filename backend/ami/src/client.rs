@@ -24,8 +24,13 @@ pub struct Config {
     pub username: String,
     /// Its secret; used only for the MD5 challenge login and never logged.
     pub secret: String,
-    /// How often a `Ping` checks an idle connection; zero turns the check off.
+    /// How often a `Ping` checks the connection; zero turns the check off.
     pub ping_interval: Duration,
+    /// How long a `Ping` may go unanswered before the connection is declared
+    /// dead (closed, every waiting action failed with
+    /// [`AmiError::Disconnected`], and reconnected). A connection that stalls
+    /// without closing is so detected within `ping_interval + ping_timeout`.
+    pub ping_timeout: Duration,
     /// How long to wait for the answer to an action (for an event list: for each item).
     pub response_timeout: Duration,
     /// First delay before reconnecting.
@@ -41,7 +46,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration with the usual timings: Ping every 20 s, 10 s for an answer,
+    /// A configuration with the usual timings: Ping every 20 s, 10 s for an answer (to a Ping too),
     /// reconnect after 0.5 s doubling up to 30 s, 5 s to connect.
     pub fn new(addr: &str, username: &str, secret: &str) -> Config {
         Config {
@@ -49,6 +54,7 @@ impl Config {
             username: username.to_owned(),
             secret: secret.to_owned(),
             ping_interval: Duration::from_secs(20),
+            ping_timeout: Duration::from_secs(10),
             response_timeout: Duration::from_secs(10),
             reconnect_min: Duration::from_millis(500),
             reconnect_max: Duration::from_secs(30),
@@ -65,6 +71,7 @@ impl fmt::Debug for Config {
             .field("username", &self.username)
             .field("secret", &"<redacted>")
             .field("ping_interval", &self.ping_interval)
+            .field("ping_timeout", &self.ping_timeout)
             .field("response_timeout", &self.response_timeout)
             .field("reconnect_min", &self.reconnect_min)
             .field("reconnect_max", &self.reconnect_max)
@@ -202,6 +209,15 @@ impl Client {
         self.send(req.to_action()?).await.map(drop)
     }
 
+    /// Checks the link with a `Ping`, waiting `ping_timeout` for the answer.
+    pub async fn ping(&self) -> Result<(), AmiError> {
+        let ping = Action::new("Ping")?;
+        self.shared
+            .send_within(ping, self.shared.config.ping_timeout)
+            .await
+            .map(drop)
+    }
+
     /// Hangs up `channel` (an exact channel name such as `PJSIP/agent-1001-00000001`),
     /// optionally with a hangup cause code. A name starting with `/` is refused:
     /// Asterisk would read it as a regular expression over all channels.
@@ -298,9 +314,18 @@ impl Shared {
     }
 
     pub(crate) async fn send(&self, action: Action) -> Result<Message, AmiError> {
+        self.send_within(action, self.config.response_timeout).await
+    }
+
+    /// [`Shared::send`] with its own answer timeout.
+    pub(crate) async fn send_within(
+        &self,
+        action: Action,
+        timeout: Duration,
+    ) -> Result<Message, AmiError> {
         let (tx, rx) = oneshot::channel();
         let _guard = self.submit(action, Pending::Response(tx))?;
-        match tokio::time::timeout(self.config.response_timeout, rx).await {
+        match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(response)) => accepted(response),
             Ok(Err(_)) => Err(AmiError::Disconnected),
             Err(_) => Err(AmiError::Timeout),

@@ -129,7 +129,8 @@ async fn write(
     "writer queue closed".to_owned()
 }
 
-/// Pings every `ping_interval`; returns why a Ping failed.
+/// Pings every `ping_interval`; returns why a Ping failed or went
+/// unanswered for `ping_timeout` (a stalled link).
 async fn keepalive(shared: &Shared) -> String {
     let interval = shared.config.ping_interval;
     if interval == Duration::ZERO {
@@ -141,7 +142,7 @@ async fn keepalive(shared: &Shared) -> String {
             Ok(ping) => ping,
             Err(err) => return err.to_string(),
         };
-        if let Err(err) = shared.send(ping).await {
+        if let Err(err) = shared.send_within(ping, shared.config.ping_timeout).await {
             return format!("keepalive Ping failed: {err}");
         }
     }

@@ -454,7 +454,10 @@ async fn keepalive_pings_and_a_dead_peer_causes_a_reconnect() {
     let listener = listener().await;
     let mut config = config(listener.local_addr().unwrap());
     config.ping_interval = Duration::from_millis(50);
-    config.response_timeout = Duration::from_millis(200);
+    // A stall is judged by the Ping's own timeout, however long other
+    // actions may take.
+    config.ping_timeout = Duration::from_millis(200);
+    config.response_timeout = Duration::from_secs(60);
     let (client, mut events) = Client::start(config);
     let (mut conn, _) = FakeConn::accept_login(&listener).await;
     expect_connected(&mut events).await;

@@ -37,7 +37,7 @@ const MAX_PAGE: u32 = 200;
         (status = 409, description = "The agent is already in a call", body = ErrorBody),
         (status = 422, description = "Invalid number (message says why)", body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 502, description = "The PBX refused the call", body = ErrorBody),
-        (status = 503, description = "PBX unreachable", body = ErrorBody),
+        (status = 503, description = "PBX unreachable or stopped answering (Retry-After), or the database full or locked (Retry-After): nothing was placed", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -120,7 +120,8 @@ async fn place_call(
     let Err((error, _)) = state.pbx.place(&call, &user.tenant.slug).await else {
         return Ok((StatusCode::CREATED, Json(call)));
     };
-    // Certainly not placed: a retry with the same key must try again.
+    // Not placed (or, for a link lost mid-Originate, not known to be): a
+    // retry with the same key must try again.
     if let Err(e) = state.store.forget_idempotency_key(&call.id).await {
         tracing::warn!(call_id = %call.id, error = %e, "could not release the Idempotency-Key");
     }
@@ -132,6 +133,10 @@ async fn place_call(
         PbxError::Refused(e) => {
             tracing::error!(call_id = %call.id, error = %e, "Originate refused by Asterisk");
             Err(ApiError::pbx_refused())
+        }
+        PbxError::Unconfirmed(e) => {
+            tracing::warn!(call_id = %call.id, error = %e, "Originate not acknowledged");
+            Err(ApiError::pbx_stopped_answering())
         }
     }
 }

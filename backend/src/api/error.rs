@@ -140,6 +140,20 @@ impl ApiError {
         )
     }
 
+    /// The AMI link died (or stalled) before Asterisk acknowledged the
+    /// call: it is ended as not placed unless the PBX shows it after the
+    /// reconnection.
+    pub fn pbx_stopped_answering() -> ApiError {
+        ApiError {
+            retry_after_secs: Some(STORAGE_BUSY_RETRY_SECS),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "pbx_unavailable",
+                "A central telefônica parou de responder antes de confirmar a ligação; ela não foi completada. Tente novamente em instantes.",
+            )
+        }
+    }
+
     pub fn pbx_refused() -> ApiError {
         ApiError::new(
             StatusCode::BAD_GATEWAY,

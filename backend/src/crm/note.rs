@@ -173,6 +173,7 @@ mod tests {
             ring_seconds: Some(12),
             talk_seconds: None,
             durations_estimated: false,
+            not_placed: false,
             hangup_cause: None,
             recording_file: None,
             context: CallContext {

@@ -70,6 +70,7 @@ impl NewCall {
             ring_seconds: None,
             talk_seconds: None,
             durations_estimated: false,
+            not_placed: false,
             hangup_cause: None,
             recording_file: None,
             context: self.context,

@@ -166,6 +166,7 @@ fn clock(seconds: i64) -> String {
 /// How the call ended in words, or where a live call is.
 fn outcome_label(call: &Call) -> &'static str {
     match (call.outcome, call.state) {
+        (Some(_), _) if call.not_placed => "Não chegou à central",
         (Some(outcome), _) => outcome_words(outcome),
         (None, CallState::Queued) => "Na fila",
         (None, CallState::RingingAgent) => "Chamando o vendedor",
@@ -268,6 +269,7 @@ mod tests {
             ring_seconds: Some(7),
             talk_seconds: Some(185),
             durations_estimated: false,
+            not_placed: false,
             hangup_cause: None,
             recording_file: Some("acme-x.wav".into()),
             context: CallContext {

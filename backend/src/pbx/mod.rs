@@ -22,6 +22,11 @@ pub enum PbxError {
     Unreachable(AmiError),
     #[error("the PBX refused the call: {0}")]
     Refused(AmiError),
+    /// The Originate was sent but never acknowledged, and the link died
+    /// (or stopped answering): the call is followed until a channel listing
+    /// after the reconnection says whether it reached the PBX.
+    #[error("the PBX link died before the call was acknowledged: {0}")]
+    Unconfirmed(AmiError),
 }
 
 /// Handle to the PBX connection and the call tracker; cheap to clone.
@@ -38,6 +43,7 @@ impl Pbx {
     pub fn start(ami: &AmiSettings, calls: &CallSettings, store: Store, metrics: Metrics) -> Pbx {
         let mut config = Config::new(&ami.addr, &ami.username, &ami.secret);
         config.ping_interval = ami.ping_interval;
+        config.ping_timeout = ami.ping_timeout;
         config.response_timeout = ami.response_timeout;
         config.events = Some(tracker::EVENTS.iter().map(|e| (*e).to_owned()).collect());
         let (client, events) = Client::start(config);
@@ -80,11 +86,22 @@ impl Pbx {
         };
         let error = match self.client.originate(&originate).await {
             Ok(()) => return Ok(()),
-            // The action may have reached Asterisk: the call stays followed,
-            // and reconciliation ends it if no channel ever shows up.
+            // Not acknowledged. If the link still answers a Ping, Asterisk
+            // has read the Originate (actions are handled in order) and was
+            // only slow: the call is followed. Otherwise the link died or
+            // stalled with the call's fate unknown: the click is told so at
+            // once, and the first channel listing after the reconnection
+            // ends the call as not placed unless a channel of it exists.
             Err(e @ (AmiError::Timeout | AmiError::Disconnected)) => {
-                tracing::warn!(call_id = %call.id, error = %e, "Originate outcome unknown; following the call");
-                return Ok(());
+                if matches!(e, AmiError::Timeout) && self.client.ping().await.is_ok() {
+                    tracing::warn!(call_id = %call.id, "Originate acknowledged late; following the call");
+                    return Ok(());
+                }
+                tracing::warn!(call_id = %call.id, error = %e, "AMI link lost before the Originate was acknowledged");
+                let _ = self.commands.send(Command::OriginateUnconfirmed {
+                    call_id: call.id.clone(),
+                });
+                return Err((PbxError::Unconfirmed(e), None));
             }
             Err(e @ (AmiError::Rejected { .. } | AmiError::InvalidValue(_))) => {
                 PbxError::Refused(e)

@@ -56,6 +56,10 @@ pub struct Progress {
     /// of it, or its channels in a listing. A call whose end was missed
     /// ends here ([`Progress::finish_unseen`]).
     pub last_seen_at: Option<OffsetDateTime>,
+    /// The Originate was never acknowledged and the link died, and the
+    /// click was answered that the call was not placed: any channel of it
+    /// that still shows up (an Originate delivered late) is hung up.
+    pub unconfirmed: bool,
 }
 
 /// What applying an event did.
@@ -86,6 +90,7 @@ impl Progress {
             hangup_requested: false,
             touched_at: None,
             last_seen_at: None,
+            unconfirmed: false,
         }
     }
 
@@ -354,6 +359,19 @@ impl Progress {
         .unwrap_or(c.created_at);
         self.call.durations_estimated = true;
         self.end_at(last_sign)
+    }
+
+    /// Ends a call that never reached the PBX (its Originate refused, not
+    /// sent, or lost with the link): failed, nothing to measure, no note.
+    pub fn finish_not_placed(&mut self, now: OffsetDateTime) -> Change {
+        if !self.call.is_live() {
+            return Change::None;
+        }
+        self.call.not_placed = true;
+        self.call.state = CallState::Ended;
+        self.call.ended_at = Some(now);
+        self.call.outcome = Some(Outcome::Failed);
+        Change::Ended
     }
 
     fn end_at(&mut self, end: OffsetDateTime) -> Change {

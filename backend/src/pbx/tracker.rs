@@ -24,11 +24,15 @@ const RECONCILE_GRACE: Duration = Duration::from_secs(5);
 pub(super) enum Command {
     /// Follow a new call; sent before its Originate so no event is missed.
     Track(Box<Call>),
-    /// The Originate could not be sent: end the call as failed.
+    /// The Originate could not be sent, or Asterisk refused it: end the
+    /// call as failed, not placed.
     OriginateFailed {
         call_id: String,
         reply: oneshot::Sender<Option<Call>>,
     },
+    /// The Originate was never acknowledged and the link died: the next
+    /// channel listing decides whether the call reached the PBX.
+    OriginateUnconfirmed { call_id: String },
     /// Hang up a call on behalf of its user.
     Hangup {
         call_id: String,
@@ -46,6 +50,9 @@ pub(super) struct Tracker {
     client: Client,
     metrics: Metrics,
     calls: HashMap<String, Progress>,
+    /// Calls ended as not placed after their Originate was reported lost,
+    /// and when: their channels are hung up if they show up.
+    abandoned: HashMap<String, tokio::time::Instant>,
     /// Versions of calls changed since the last write, in order.
     unsaved: Vec<Call>,
     commands_tx: mpsc::UnboundedSender<Command>,
@@ -62,6 +69,9 @@ pub(super) const EVENTS: &[&str] = &[
     "OriginateResponse",
     "Hangup",
 ];
+
+/// How long a call ended as not placed is watched for a late Originate.
+const ABANDONED_FOR: Duration = Duration::from_secs(600);
 
 /// How soon changes that could not be stored are written again.
 const WRITE_RETRY: Duration = Duration::from_secs(1);
@@ -81,6 +91,7 @@ impl Tracker {
             client,
             metrics,
             calls: HashMap::new(),
+            abandoned: HashMap::new(),
             unsaved: Vec::new(),
             commands_tx,
         }
@@ -184,9 +195,29 @@ impl Tracker {
         else {
             return;
         };
+        if self.abandoned.contains_key(call_id) {
+            // A call already ended as not placed is still showing up.
+            if event.event_name() == Some("Newchannel")
+                && let Some(channel) = event.get("Channel")
+            {
+                hang_up_channel(&self.client, channel.to_owned());
+            }
+            return;
+        }
         let Some(progress) = self.calls.get_mut(call_id) else {
             return;
         };
+        if progress.unconfirmed {
+            // Its click was answered "not placed": it must not go on.
+            warn!(call_id = %call_id, "a call whose Originate was reported lost reached the PBX late; hanging it up");
+            if let Some(channel) = event.get("Channel") {
+                hang_up_channel(&self.client, channel.to_owned());
+            }
+            let change = progress.finish_not_placed(call::now());
+            self.abandon(call_id.to_owned());
+            self.record(call_id.to_owned(), change);
+            return;
+        }
         let now = call::now();
         let change = progress.apply(event, now);
         let agent_channel_appeared = event.event_name() == Some("Newchannel")
@@ -208,13 +239,20 @@ impl Tracker {
             }
             Command::OriginateFailed { call_id, reply } => {
                 let change = match self.calls.get_mut(&call_id) {
-                    Some(p) => p.finish(call::now()),
+                    Some(p) => p.finish_not_placed(call::now()),
                     None => Change::None,
                 };
                 let call = self.calls.get(&call_id).map(|p| p.call.clone());
                 self.record(call_id, change);
                 self.flush().await;
                 let _ = reply.send(call);
+            }
+            Command::OriginateUnconfirmed { call_id } => {
+                if let Some(p) = self.calls.get_mut(&call_id)
+                    && p.touched_at.is_none()
+                {
+                    p.unconfirmed = true;
+                }
             }
             Command::Hangup { call_id, reply } => {
                 let call = self.calls.get_mut(&call_id).map(|p| {
@@ -246,6 +284,23 @@ impl Tracker {
             let Some(progress) = self.calls.get_mut(&call_id) else {
                 continue;
             };
+            let mine: Vec<&Message> = channels
+                .iter()
+                .filter(|c| c.get("Linkedid") == Some(call_id.as_str()))
+                .collect();
+            // An Originate reported lost with the link (listings come after
+            // the reconnection): the call ends as not placed, and a channel
+            // of it that reached Asterisk anyway is hung up.
+            if progress.unconfirmed {
+                warn!(call_id = %call_id, channels = mine.len(), "the Originate was lost with the AMI link: the call was not placed");
+                for channel in mine.iter().filter_map(|c| c.get("Channel")) {
+                    hang_up_channel(&self.client, channel.to_owned());
+                }
+                let change = progress.finish_not_placed(call::now());
+                self.abandon(call_id.clone());
+                self.record(call_id, change);
+                continue;
+            }
             // Too young to have a channel, or changed by events newer than
             // the listing (which would undo them).
             if progress.call.created_at + RECONCILE_GRACE > asked_at
@@ -253,10 +308,6 @@ impl Tracker {
             {
                 continue;
             }
-            let mine: Vec<&Message> = channels
-                .iter()
-                .filter(|c| c.get("Linkedid") == Some(call_id.as_str()))
-                .collect();
             let before = progress.call.clone();
             let change = if progress.resync(&mine, asked_at) {
                 alive.push(call_id.clone());
@@ -277,6 +328,15 @@ impl Tracker {
             self.record(call_id, change);
         }
         alive
+    }
+
+    /// Remembers a call ended as not placed for a while, so that its
+    /// channels are hung up if its Originate still reaches Asterisk.
+    fn abandon(&mut self, call_id: String) {
+        let now = tokio::time::Instant::now();
+        self.abandoned
+            .retain(|_, at| now.duration_since(*at) < ABANDONED_FOR);
+        self.abandoned.insert(call_id, now);
     }
 
     /// Queues the call's new version for writing; an ended call stops being
@@ -318,9 +378,12 @@ impl Tracker {
 }
 
 fn hang_up(client: &Client, progress: &Progress) {
-    let Some(channel) = progress.agent_channel.clone() else {
-        return;
-    };
+    if let Some(channel) = progress.agent_channel.clone() {
+        hang_up_channel(client, channel);
+    }
+}
+
+fn hang_up_channel(client: &Client, channel: String) {
     let client = client.clone();
     tokio::spawn(async move {
         if let Err(e) = client.hangup(&channel, Some(16)).await {

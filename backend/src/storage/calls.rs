@@ -287,7 +287,7 @@ pub struct CallFilter {
 pub(super) const CALL_COLUMNS: &str = "calls.id, calls.tenant, calls.user_id, calls.agent_endpoint, calls.to_number, \
     calls.state, calls.outcome, calls.created_at, calls.agent_answered_at, calls.lead_dialed_at, \
     calls.lead_answered_at, calls.ended_at, calls.ring_seconds, calls.talk_seconds, calls.hangup_cause_code, \
-    calls.hangup_cause_text, calls.recording_file, calls.durations_estimated, calls.last_seen_at, calls.deal_id, calls.contact_id, calls.contact_name, \
+    calls.hangup_cause_text, calls.recording_file, calls.durations_estimated, calls.not_placed, calls.last_seen_at, calls.deal_id, calls.contact_id, calls.contact_name, \
     calls.page_url, d.state AS crm_state, d.deal_id AS crm_deal_id, d.note_id AS crm_note_id, \
     d.attempts AS crm_attempts, d.last_error AS crm_error, d.next_attempt_at AS crm_next_attempt_at, \
     d.delivered_at AS crm_delivered_at";
@@ -333,7 +333,7 @@ impl Store {
         let rows: Vec<&Call> = latest.into_values().collect();
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
             "WITH v (id, state, outcome, agent_answered_at, lead_dialed_at, lead_answered_at, ended_at, \
-             ring_seconds, talk_seconds, hangup_cause_code, hangup_cause_text, recording_file, durations_estimated) AS (",
+             ring_seconds, talk_seconds, hangup_cause_code, hangup_cause_text, recording_file, durations_estimated, not_placed) AS (",
         );
         q.push_values(&rows, |mut row, call| {
             row.push_bind(&call.id)
@@ -348,14 +348,15 @@ impl Store {
                 .push_bind(call.hangup_cause.as_ref().map(|c| c.code))
                 .push_bind(call.hangup_cause.as_ref().map(|c| c.text.as_str()))
                 .push_bind(&call.recording_file)
-                .push_bind(call.durations_estimated);
+                .push_bind(call.durations_estimated)
+                .push_bind(call.not_placed);
         });
         q.push(
             ") UPDATE calls SET state = v.state, outcome = v.outcome, agent_answered_at = v.agent_answered_at, \
              lead_dialed_at = v.lead_dialed_at, lead_answered_at = v.lead_answered_at, ended_at = v.ended_at, \
              ring_seconds = v.ring_seconds, talk_seconds = v.talk_seconds, hangup_cause_code = v.hangup_cause_code, \
              hangup_cause_text = v.hangup_cause_text, recording_file = v.recording_file, \
-             durations_estimated = v.durations_estimated FROM v WHERE calls.id = v.id",
+             durations_estimated = v.durations_estimated, not_placed = v.not_placed FROM v WHERE calls.id = v.id",
         );
         let ended: Vec<&Call> = rows
             .iter()
@@ -526,6 +527,7 @@ pub(super) fn call_from_row(row: &SqliteRow) -> Result<Call, StoreError> {
         ring_seconds: row.try_get("ring_seconds")?,
         talk_seconds: row.try_get("talk_seconds")?,
         durations_estimated: row.try_get("durations_estimated")?,
+        not_placed: row.try_get("not_placed")?,
         hangup_cause: cause_code
             .map(|code| -> Result<HangupCause, StoreError> {
                 Ok(HangupCause {

@@ -100,6 +100,8 @@ pub(super) async fn queue_notes(
     tx: &mut SqliteConnection,
     ended: &[&Call],
 ) -> Result<(), StoreError> {
+    // A call that never reached the PBX leaves no note: nothing happened.
+    let ended: Vec<&Call> = ended.iter().copied().filter(|c| !c.not_placed).collect();
     if ended.is_empty() {
         return Ok(());
     }
@@ -107,7 +109,7 @@ pub(super) async fn queue_notes(
     let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
         "INSERT INTO crm_deliveries (call_id, tenant, state, deal_id, next_attempt_at, created_at, updated_at) ",
     );
-    q.push_values(ended, |mut row, call| {
+    q.push_values(&ended, |mut row, call| {
         let deal = call
             .context
             .deal_id
