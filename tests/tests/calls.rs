@@ -231,16 +231,27 @@ async fn tenants_are_isolated() {
         .wait_for_state("acme-1001", &id, "ringing_lead")
         .await;
     let path = format!("/v1/calls/{id}");
+    // Another tenant's call is answered exactly like an unknown one: no
+    // way to learn that an id exists.
+    let unknown = "/v1/calls/01a23a7a-964c-75e1-9483-653147c4e685";
+    let (status, body) = backend.get("globex-2001", &path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!((status, body), backend.get("globex-2001", unknown).await);
+    let (status, body) = backend.post("globex-2001", &format!("{path}/hangup")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(
-        backend.get("globex-2001", &path).await.0,
-        StatusCode::FORBIDDEN
+        (status, body),
+        backend
+            .post("globex-2001", &format!("{unknown}/hangup"))
+            .await
     );
     assert_eq!(
         backend
-            .post("globex-2001", &format!("{path}/hangup"))
+            .post("globex-2001", &format!("{path}/crm/retry"))
             .await
             .0,
-        StatusCode::FORBIDDEN
+        StatusCode::FORBIDDEN,
+        "an agent may not queue notes: refused before any look-up"
     );
     assert_eq!(
         backend.get("acme-1002", &path).await.0,

@@ -159,19 +159,19 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
-/// Fetches a call the user may see: their own, or any of the tenant's for a manager.
+/// Fetches a call the user may see: their own, or any of the tenant's for a
+/// manager. Another tenant's call is "not found", exactly like an unknown
+/// id, so that nobody learns which ids exist elsewhere.
 async fn visible_call(state: &AppState, user: &User, id: &str) -> Result<Call, ApiError> {
     id.parse::<CallId>().map_err(|_| ApiError::not_found())?;
     let call = state.store.call(id).await?;
-    if !may_see(user, &call) {
+    if call.tenant != user.tenant.slug.as_str() {
+        return Err(ApiError::not_found());
+    }
+    if user.role != Role::Manager && call.user_id != user.id {
         return Err(ApiError::forbidden());
     }
     Ok(call)
-}
-
-fn may_see(user: &User, call: &Call) -> bool {
-    call.tenant == user.tenant.slug.as_str()
-        && (user.role == Role::Manager || call.user_id == user.id)
 }
 
 /// One call.
@@ -304,7 +304,7 @@ pub async fn list_calls(
     responses(
         (status = 202, description = "The note is queued again; the call with its delivery", body = Call),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "Not a manager, or another tenant's call", body = ErrorBody),
+        (status = 403, description = "Not a manager (another tenant's call is 404, like an unknown one)", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "The note is not stopped (delivered, pending, or the call is live)", body = ErrorBody),
     ),
