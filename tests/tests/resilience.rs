@@ -25,6 +25,9 @@ async fn ami_connection_cut_mid_call() {
     proxy.cut_for(Duration::from_secs(5)).await;
     let call = backend.wait_until_ended("acme-1001", &id).await;
     assert_eq!(call["outcome"], "answered", "{call:#}");
+    // Its end was not seen: estimated, and the outage is not talk time.
+    assert_eq!(call["durations_estimated"], true, "{call:#}");
+    assert!(call["talk_seconds"].as_i64().unwrap() <= 3, "{call:#}");
     backend.wait_until_healthy().await;
     // And the reconnected backend places calls again.
     let next = backend.place_ok("acme-1001").await;
