@@ -53,8 +53,17 @@ export function talkSeconds(call, now = Date.now()) {
   return Math.max(0, (now - Date.parse(call.lead_answered_at)) / 1000);
 }
 
-/** "Atendida · 2:15" / "Não atendida". */
+/**
+ * "Atendida · 2:15" / "Não atendida"; "Atendida · ≥ 0:20 (duração não
+ * confirmada)" when the call's end was not seen (its durations are lower
+ * bounds); "Não chegou à central" when the call was never placed.
+ */
 export function outcomeLine(call) {
+  if (call.not_placed) return 'Não chegou à central';
   const outcome = OUTCOME_TEXT[call.outcome] || 'Encerrada';
-  return call.outcome === 'answered' ? `${outcome} · ${formatDuration(talkSeconds(call))}` : outcome;
+  if (call.outcome !== 'answered') return outcome;
+  const talk = formatDuration(talkSeconds(call));
+  return call.durations_estimated
+    ? `${outcome} · ≥ ${talk} (duração não confirmada)`
+    : `${outcome} · ${talk}`;
 }
