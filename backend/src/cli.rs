@@ -7,7 +7,9 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::auth::issue_token;
-use crate::configuration::{Overrides, Settings};
+use crate::configuration::{
+    AmiSettings, DEFAULT_AMI_ADDR, DEFAULT_AMI_SECRET, Overrides, Settings,
+};
 use crate::crm::connect::{V2Grant, connect_v1, connect_v2};
 use crate::crm::{Secret, SecretKey};
 use crate::domain::{CrmUserId, DestinationPolicy, Extension, Region, Role, Tenant, TenantSlug};
@@ -194,10 +196,40 @@ fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| format!("{s:?} is not a role: use agent or manager"))
 }
 
+/// Refuses the public development AMI secret (the built-in default, in
+/// the repository for everyone to read) for any PBX but the local
+/// development one: an AMI reachable elsewhere must have a secret of its
+/// own, and a forgotten setting must not go unnoticed.
+fn check_ami_secret(ami: &AmiSettings) -> anyhow::Result<()> {
+    if ami.secret != DEFAULT_AMI_SECRET || is_development_pbx(&ami.addr) {
+        return Ok(());
+    }
+    bail!(
+        "refusing to start: no AMI secret is configured (or it is the public development \
+         AMI secret {DEFAULT_AMI_SECRET:?}), and the AMI address {addr} is not the local \
+         development PBX ({DEFAULT_AMI_ADDR}, `cargo xtask asterisk up`). Set the AMI \
+         user's secret in DISCA_AMI_SECRET or in the configuration file ([ami] secret).",
+        addr = ami.addr,
+    )
+}
+
+/// The development PBX's AMI: a loopback address (or `localhost`) on its
+/// fixed port.
+fn is_development_pbx(addr: &str) -> bool {
+    let port = DEFAULT_AMI_ADDR
+        .rsplit_once(':')
+        .map_or("", |(_, port)| port);
+    match addr.parse::<std::net::SocketAddr>() {
+        Ok(socket) => socket.ip().is_loopback() && socket.port().to_string() == port,
+        Err(_) => addr.eq_ignore_ascii_case(&format!("localhost:{port}")),
+    }
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(overrides) => {
             let settings = Settings::load(overrides)?;
+            check_ami_secret(&settings.ami)?;
             init_logs(settings.log_format);
             Application::build(&settings)
                 .await?
@@ -396,4 +428,30 @@ fn checked_email(value: &str) -> anyhow::Result<String> {
         bail!("{value:?} is not an e-mail address");
     }
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_development_pbx_takes_the_development_secret() {
+        for dev in [
+            "127.0.0.1:15038",
+            "127.0.0.2:15038",
+            "[::1]:15038",
+            "LOCALHOST:15038",
+        ] {
+            assert!(is_development_pbx(dev), "{dev}");
+        }
+        for other in [
+            "127.0.0.1:5038",
+            "10.0.0.1:15038",
+            "[::]:15038",
+            "pbx.example.com:15038",
+            "localhost",
+        ] {
+            assert!(!is_development_pbx(other), "{other}");
+        }
+    }
 }

@@ -261,3 +261,82 @@ async fn a_tenant_connects_to_rd_station_and_its_token_is_stored_sealed() {
         );
     }
 }
+
+/// `disca-backend serve` with `env` (and nothing from the caller's
+/// environment): its exit status and standard error, or `None` when it is
+/// still serving after `patience` (then it is killed).
+fn serve_for(
+    data_dir: &std::path::Path,
+    env: &[(&str, &str)],
+    patience: std::time::Duration,
+) -> Option<(std::process::ExitStatus, String)> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_disca-backend"))
+        .arg("serve")
+        .env_remove("DISCA_CONFIG")
+        .env_remove("DISCA_AMI_ADDR")
+        .env_remove("DISCA_AMI_USERNAME")
+        .env_remove("DISCA_AMI_SECRET")
+        .env("DISCA_DATA_DIR", data_dir)
+        .env("DISCA_LISTEN", "127.0.0.1:0")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("disca-backend runs");
+    let started = std::time::Instant::now();
+    while started.elapsed() < patience {
+        if child.try_wait().unwrap().is_some() {
+            let output = child.wait_with_output().unwrap();
+            return Some((
+                output.status,
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    None
+}
+
+#[test]
+fn serve_refuses_the_public_development_ami_secret_for_any_other_pbx() {
+    let dir = tempfile::tempdir().unwrap();
+    let patience = std::time::Duration::from_secs(10);
+    // No secret configured, or the development one given on purpose, for a
+    // PBX that is not the local development one: refused at once.
+    for env in [
+        &[("DISCA_AMI_ADDR", "10.20.30.40:5038")][..],
+        &[("DISCA_AMI_ADDR", "127.0.0.1:5038")][..],
+        &[("DISCA_AMI_ADDR", "pbx.example.com:15038")][..],
+        &[
+            ("DISCA_AMI_ADDR", "10.20.30.40:5038"),
+            ("DISCA_AMI_SECRET", "disca-dev-secret"),
+        ][..],
+    ] {
+        let Some((status, stderr)) = serve_for(dir.path(), env, patience) else {
+            panic!("{env:?}: still serving with the public development AMI secret");
+        };
+        assert!(!status.success(), "{env:?}");
+        assert!(
+            stderr.contains("no AMI secret is configured")
+                || stderr.contains("public development AMI secret"),
+            "{env:?}: {stderr}"
+        );
+        assert!(stderr.contains("DISCA_AMI_SECRET"), "{env:?}: {stderr}");
+    }
+    // The development PBX (`cargo xtask asterisk up`) works with the
+    // built-in defaults, and any PBX with a secret of its own.
+    for env in [
+        &[][..],
+        &[("DISCA_AMI_ADDR", "127.0.0.1:15038")][..],
+        &[
+            ("DISCA_AMI_ADDR", "10.20.30.40:5038"),
+            ("DISCA_AMI_SECRET", "a-secret-of-its-own"),
+        ][..],
+    ] {
+        let exited = serve_for(dir.path(), env, std::time::Duration::from_secs(3));
+        assert!(exited.is_none(), "{env:?}: {exited:?}");
+    }
+}
