@@ -612,7 +612,7 @@ async fn managers_see_only_their_own_tenant() {
     let (status, _) = app
         .retry_with_token(app.token("acme-manager"), &theirs.id)
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(status, StatusCode::NOT_FOUND, "like an unknown id");
     assert_eq!(
         app.store.call(&theirs.id).await.unwrap().crm.unwrap().state,
         CrmState::Failed,
@@ -834,13 +834,14 @@ async fn the_csv_export_is_excel_ready_quoted_and_inert() {
     let header: Vec<String> = reader.headers().unwrap().iter().map(Into::into).collect();
     assert_eq!(header[0], "Data e hora");
     assert_eq!(header[1], "Vendedor");
-    assert_eq!(header[10], "Erro do CRM");
+    assert_eq!(header[8], "Duração confirmada");
+    assert_eq!(header[11], "Erro do CRM");
     let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(records.len(), 3);
     let by_id = |id: &str| {
         records
             .iter()
-            .find(|r| r.get(12) == Some(id))
+            .find(|r| r.get(13) == Some(id))
             .unwrap_or_else(|| panic!("no row for {id}"))
             .clone()
     };
@@ -849,8 +850,9 @@ async fn the_csv_export_is_excel_ready_quoted_and_inert() {
         &row[3], "'=HYPERLINK(\"http://evil.example\";\"clique\")",
         "a formula is kept as text"
     );
-    assert_eq!(&row[10], "'-1+1 recusado");
-    assert_eq!(&row[9], "Falhou");
+    assert_eq!(&row[11], "'-1+1 recusado");
+    assert_eq!(&row[10], "Falhou");
+    assert_eq!(&row[8], "sim", "measured durations");
     assert_eq!(
         (&row[1], &row[2], &row[5]),
         ("Ana Souza", "(11) 98765-4321", "Atendida")
@@ -859,7 +861,7 @@ async fn the_csv_export_is_excel_ready_quoted_and_inert() {
     assert_eq!(&by_id(&at.id)[3], "'@SUM(1+1)");
     let row = by_id(&quoted.id);
     assert_eq!(&row[3], "Silva; \"Zé\" & filhos", "quoting round-trips");
-    assert_eq!((&row[5], &row[9]), ("Não atendida", "CRM não configurado"));
+    assert_eq!((&row[5], &row[10]), ("Não atendida", "CRM não configurado"));
     // São Paulo time, sortable.
     let when = &row[0];
     assert_eq!(when.len(), "2026-11-21 09:03:12".len(), "{when}");
