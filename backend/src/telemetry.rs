@@ -13,9 +13,19 @@ use tracing_subscriber::EnvFilter;
 use crate::configuration::LogFormat;
 use crate::domain::Outcome;
 
+/// Crates that see whole request URLs (RD Station's v1 token travels in
+/// the query), held at `info` whatever `RUST_LOG` says: their debug and
+/// trace output may carry URLs or raw connection bytes.
+const URL_SEEING_CRATES: &[&str] = &["reqwest", "hyper", "hyper_util", "h2"];
+
 /// Installs the global log subscriber; `RUST_LOG` filters (default `info`).
+/// No URL query reaches the logs, at any level: requests are logged by
+/// path ([`request_span`]) and the HTTP client crates never below `info`.
 pub fn init_logs(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    for name in URL_SEEING_CRATES {
+        filter = filter.add_directive(format!("{name}=info").parse().expect("valid directive"));
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -24,6 +34,17 @@ pub fn init_logs(format: LogFormat) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+/// The span of an HTTP request (tower-http's `TraceLayer`): its method and
+/// path, never the query, where a client may have put a token.
+pub fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        version = ?request.version(),
+    )
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

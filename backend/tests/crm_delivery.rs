@@ -640,6 +640,17 @@ async fn a_tenant_without_a_crm_waits_until_one_is_connected() {
 /// The backend as a process (`disca-backend serve`), to be killed; its
 /// logs (debug level, every crate) go to `log`.
 fn spawn_backend(data_dir: &Path, config_file: &Path, log: &Path) -> tokio::process::Child {
+    spawn_backend_at(data_dir, config_file, log, "127.0.0.1:0", "debug")
+}
+
+/// [`spawn_backend`] listening on `listen`, with `RUST_LOG=rust_log`.
+fn spawn_backend_at(
+    data_dir: &Path,
+    config_file: &Path,
+    log: &Path,
+    listen: &str,
+    rust_log: &str,
+) -> tokio::process::Child {
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -653,11 +664,11 @@ fn spawn_backend(data_dir: &Path, config_file: &Path, log: &Path) -> tokio::proc
         .arg("serve")
         .env("DISCA_CONFIG", config_file)
         .env("DISCA_DATA_DIR", data_dir)
-        .env("DISCA_LISTEN", "127.0.0.1:0")
+        .env("DISCA_LISTEN", listen)
         .env("DISCA_AMI_ADDR", closed.to_string())
         // Not the development PBX: `serve` wants a secret of its own.
         .env("DISCA_AMI_SECRET", "no-pbx-here")
-        .env("RUST_LOG", "debug")
+        .env("RUST_LOG", rust_log)
         .stdout(Stdio::null())
         .stderr(log)
         .kill_on_drop(true)
@@ -714,6 +725,71 @@ async fn killed_with_sigkill_mid_delivery_nothing_lost_nothing_doubled() {
     assert!(!logs.contains(ANA_TOKEN), "the RD Station token was logged");
     backend.start_kill().unwrap();
     backend.wait().await.unwrap();
+}
+
+/// Tokens in URLs (RD Station's v1 token in every request, one a client
+/// puts in an address) are never logged, at any level.
+#[tokio::test]
+async fn no_token_in_a_url_reaches_the_logs_even_at_trace_level() {
+    let (standin, store, users, _, dir) = prepare(Api::V1, Config::default(), true).await;
+    let config = dir.path().join("disca.toml");
+    let log = dir.path().join("backend.log");
+    std::fs::write(&config, "[crm]\npoll_interval_ms = 100\n").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut backend = spawn_backend_at(dir.path(), &config, &log, &listen, "trace");
+    let call = end_call(
+        &store,
+        &users["Ana"],
+        MARIANA_PHONE,
+        Some(AURORA),
+        Outcome::Answered,
+    )
+    .await;
+    assert_eq!(settled(&store, &call.id).await.state, CrmState::Delivered);
+    assert_eq!(notes_of(&standin, &call.id).len(), 1);
+
+    const SECRET: &str = "s3cr3t-t0k3n-in-a-query";
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in [
+        "/healthz",
+        "/v1/calls",
+        "/v1/events",
+        "/manager",
+        "/manager/calls.csv",
+        "/no/such/page",
+    ] {
+        let url = format!("http://{listen}{path}?token={SECRET}&access_token={SECRET}");
+        http.get(&url).send().await.unwrap();
+    }
+    // The last request's log lines are written.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    backend.start_kill().unwrap();
+    backend.wait().await.unwrap();
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logs.contains("started processing request"),
+        "debug logs are on"
+    );
+    assert!(logs.contains("note delivered to the CRM"), "{logs}");
+    assert!(
+        logs.contains("/healthz"),
+        "requests are logged (their path)"
+    );
+    for (what, secret) in [
+        ("the RD Station token", ANA_TOKEN),
+        ("a query token", SECRET),
+    ] {
+        let lines: Vec<&str> = logs.lines().filter(|l| l.contains(secret)).collect();
+        assert!(lines.is_empty(), "{what} was logged:\n{}", lines.join("\n"));
+    }
 }
 
 #[tokio::test]
