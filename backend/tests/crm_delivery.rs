@@ -600,6 +600,61 @@ async fn permanent_errors_stop_with_the_crm_message_and_can_be_retried() {
     );
 }
 
+/// Redirects are not followed (v1's token is in the URL). A permanent one
+/// (301, 308) means the configured address is wrong: the note stops after
+/// one attempt with a message saying so, never with the token. A temporary
+/// one (302, 303, 307) is retried with the usual backoff.
+#[tokio::test]
+async fn a_permanent_redirect_stops_the_note_and_a_temporary_one_is_retried() {
+    let h = start(Api::V1, Config::default(), quick_crm()).await;
+    for status in [301, 308] {
+        h.standin.faults().apply(FaultSpec {
+            fault: Fault::Redirect { status },
+            count: None,
+            scope: Scope::V1,
+        });
+        let call = h
+            .end("Ana", MARIANA_PHONE, Some(AURORA), Outcome::Answered)
+            .await;
+        let crm = settled(&h.store, &call.id).await;
+        assert_eq!(crm.state, CrmState::Failed, "{status}");
+        assert_eq!(crm.attempts, 1, "{status}");
+        let error = crm.error.unwrap();
+        assert!(
+            error.contains(&format!("redirecionamento permanente (HTTP {status})"))
+                && error.contains("https://api.moved.example/api/v1/activities")
+                && error.contains("confira o endereço da API"),
+            "{status}: {error}"
+        );
+        assert!(
+            !error.contains(ANA_TOKEN) && !error.contains('?'),
+            "{status}: the query (and its token) is left out: {error}"
+        );
+        let before = h.standin.requests().total();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(
+            h.standin.requests().total(),
+            before,
+            "{status}: no retries after a permanent redirect"
+        );
+        assert!(notes_of(&h.standin, &call.id).is_empty());
+    }
+    for status in [302, 303, 307] {
+        h.standin.faults().apply(FaultSpec {
+            fault: Fault::Redirect { status },
+            count: Some(1),
+            scope: Scope::V1,
+        });
+        let call = h
+            .end("Ana", MARIANA_PHONE, Some(AURORA), Outcome::Answered)
+            .await;
+        let crm = settled(&h.store, &call.id).await;
+        assert_eq!(crm.state, CrmState::Delivered, "{status}: {crm:?}");
+        assert!(crm.attempts >= 2, "{status}: retried: {crm:?}");
+        assert_eq!(notes_of(&h.standin, &call.id).len(), 1, "{status}");
+    }
+}
+
 #[tokio::test]
 async fn a_revoked_v2_authorization_is_a_permanent_error() {
     let config = Config {

@@ -76,6 +76,11 @@ pub enum Fault {
     /// note exists. Only note creations that store a note count.
     #[serde(rename = "timeout_after_store")]
     TimeoutAfterStore,
+    /// A redirect with this status (301, 302, 307, 308...) and no body, as
+    /// a moved API or a proxy in front of it answers: `Location` is the
+    /// same path and query (v1's token included) on another host.
+    #[serde(rename = "redirect")]
+    Redirect { status: u16 },
 }
 
 /// A fault to set.
@@ -242,6 +247,9 @@ mod tests {
         );
         assert_eq!(spec.count, Some(3));
         assert_eq!(spec.scope, Scope::V2);
+        let spec: FaultSpec =
+            serde_json::from_str(r#"{"mode": "redirect", "status": 301}"#).unwrap();
+        assert_eq!(spec.fault, Fault::Redirect { status: 301 });
         let spec: FaultSpec = serde_json::from_str(r#"{"mode": "slow", "ms": 250}"#).unwrap();
         assert_eq!((spec.count, spec.scope), (None, Scope::All));
         assert!(serde_json::from_str::<FaultSpec>(r#"{"mode": "slow"}"#).is_err());

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 use serde_json::Value;
 
 /// Longest CRM message kept (the rest of an error page is noise).
@@ -15,7 +15,8 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60 * 60);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CrmError {
-    /// Worth retrying: the network, a timeout, 5xx, an HTML error page, 429.
+    /// Worth retrying: the network, a timeout, 5xx, an HTML error page, 429,
+    /// a temporary redirect.
     #[error("{message}")]
     Temporary {
         message: String,
@@ -24,7 +25,7 @@ pub enum CrmError {
         /// A 429: the whole connection should slow down, not just this note.
         rate_limited: bool,
     },
-    /// Retrying the same request cannot help (401, 403, 404, 422...).
+    /// Retrying the same request cannot help (301, 308, 401, 403, 404, 422...).
     #[error("{message}")]
     Permanent { status: u16, message: String },
     /// Nothing was sent: the tenant's connection is at its request limit
@@ -69,6 +70,9 @@ impl CrmError {
                 rate_limited: true,
             };
         }
+        if status.is_redirection() {
+            return redirect(status, headers);
+        }
         if status.is_server_error() || crm_message.is_none() && !status.is_client_error() {
             let body = match &crm_message {
                 Some(m) => m.clone(),
@@ -97,6 +101,71 @@ impl CrmError {
             ),
         }
     }
+}
+
+/// A redirect, which is never followed (v1's token is in the URL). A
+/// permanent one (301, 308) says the configured address is wrong: retrying
+/// it cannot help, so it stops the note until a manager fixes the address
+/// and queues it again. Any other (302, 303, 307: the address is right but
+/// busy elsewhere for now, as during a migration or behind a proxy) is
+/// temporary and retried with the usual backoff. The target is shown
+/// without its query, where the token may be copied.
+fn redirect(status: StatusCode, headers: &HeaderMap) -> CrmError {
+    let target = headers
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(redirect_target)
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "um endereço não informado".to_owned());
+    let code = status.as_u16();
+    if matches!(
+        status,
+        StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+    ) {
+        CrmError::Permanent {
+            status: code,
+            message: format!(
+                "O RD Station respondeu com um redirecionamento permanente (HTTP {code}) para \
+                 {target}; confira o endereço da API configurado para o RD Station."
+            ),
+        }
+    } else {
+        CrmError::Temporary {
+            message: format!(
+                "O RD Station respondeu com um redirecionamento temporário (HTTP {code}) para \
+                 {target}; nova tentativa mais tarde."
+            ),
+            retry_after: retry_after(headers),
+            rate_limited: false,
+        }
+    }
+}
+
+/// A `Location` without its query, fragment and credentials, printable
+/// and short.
+fn redirect_target(location: &str) -> String {
+    let without_query = match reqwest::Url::parse(location) {
+        Ok(mut url) => {
+            url.set_query(None);
+            url.set_fragment(None);
+            // Only fails for URLs that cannot have credentials.
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        Err(_) => location
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    without_query
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_MESSAGE_CHARS)
+        .collect::<String>()
+        .trim()
+        .to_owned()
 }
 
 /// The human part of an error body, in any of RD Station's shapes:
@@ -179,6 +248,48 @@ mod tests {
             &HeaderMap::new(),
             body.as_bytes(),
         )
+    }
+
+    #[test]
+    fn permanent_redirects_stop_temporary_ones_are_retried() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            LOCATION,
+            HeaderValue::from_static(
+                "https://user:pw@api.moved.example/api/v1/activities?token=abc123#x",
+            ),
+        );
+        for status in [301, 308] {
+            let error =
+                CrmError::from_response(StatusCode::from_u16(status).unwrap(), &headers, b"{}");
+            let CrmError::Permanent { status: s, message } = error else {
+                panic!("{status}: {error:?}");
+            };
+            assert_eq!(s, status);
+            assert_eq!(
+                message,
+                format!(
+                    "O RD Station respondeu com um redirecionamento permanente (HTTP {status}) \
+                     para https://api.moved.example/api/v1/activities; confira o endereço da \
+                     API configurado para o RD Station."
+                )
+            );
+        }
+        for status in [302, 303, 307] {
+            let error =
+                CrmError::from_response(StatusCode::from_u16(status).unwrap(), &headers, b"");
+            assert!(
+                matches!(&error, CrmError::Temporary { message, rate_limited: false, .. }
+                    if message.contains("redirecionamento temporário") && !message.contains("abc123")),
+                "{status}: {error:?}"
+            );
+        }
+        assert_eq!(redirect_target("/api/v1/x?token=abc"), "/api/v1/x");
+        assert!(
+            read(301, "")
+                .to_string()
+                .contains("para um endereço não informado;")
+        );
     }
 
     #[test]

@@ -105,6 +105,7 @@ pub(super) async fn inject_faults(
             Api::OAuth => super::oauth::too_many_requests(retry_after_secs),
         },
         Some(Fault::Status500Html) => server_error_page(),
+        Some(Fault::Redirect { status }) => redirect(status, request.uri()),
         Some(Fault::Normal | Fault::TimeoutAfterStore) | None => next.run(request).await,
     }
 }
@@ -113,6 +114,19 @@ pub(super) async fn inject_faults(
 /// with its connection, once the client gives up, or when the stand-in stops.
 pub(super) async fn hang() -> Infallible {
     std::future::pending().await
+}
+
+/// The `redirect` fault: `status` to the same path and query elsewhere.
+fn redirect(status: u16, uri: &Uri) -> Response {
+    let status = StatusCode::from_u16(status)
+        .ok()
+        .filter(StatusCode::is_redirection)
+        .unwrap_or(StatusCode::MOVED_PERMANENTLY);
+    let target = format!(
+        "https://api.moved.example{}",
+        uri.path_and_query().map_or("/", |p| p.as_str())
+    );
+    (status, [(axum::http::header::LOCATION, target)]).into_response()
 }
 
 /// RD Station's 500: an HTML page, not JSON.
