@@ -19,6 +19,7 @@ use crate::config::{HostConfig, Paths};
 use crate::framing::{EncodeError, FrameProblem, Incoming, NativeMessagingCodec};
 use crate::relay;
 use crate::session::Session;
+use crate::telemetry::LogThrottle;
 
 /// Requests needing the backend that may run at once; more are refused (an
 /// extension in a loop must not turn the host into a flood).
@@ -29,6 +30,10 @@ const RELAY_DELAY: Duration = Duration::from_millis(100);
 
 /// How long, after the port closed, replies still in progress may take.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// Log lines about malformed or refused input per minute; the rest are
+/// counted and summed up in one line.
+const MALFORMED_LOGS_PER_MINUTE: u32 = 20;
+const MINUTE: Duration = Duration::from_secs(60);
 
 /// Why serving ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -88,6 +93,9 @@ where
 
     let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     let mut frames = FramedRead::new(input, NativeMessagingCodec::default());
+    // The browser side can send malformed messages as fast as it likes:
+    // each gets its error reply, but only a few get a log line.
+    let mut malformed = LogThrottle::new("malformed messages", MALFORMED_LOGS_PER_MINUTE, MINUTE);
     let ended = loop {
         match frames.next().await {
             None => break Ended::PortClosed,
@@ -96,7 +104,9 @@ where
                 break Ended::Io;
             }
             Some(Ok(Incoming::Invalid(problem))) => {
-                tracing::warn!(%problem, "malformed frame");
+                if malformed.allow() {
+                    tracing::warn!(%problem, "malformed frame");
+                }
                 session.send(HostMessage::Error {
                     id: None,
                     error: frame_error(&problem),
@@ -104,7 +114,9 @@ where
             }
             Some(Ok(Incoming::Message(value))) => match Request::parse(value) {
                 Err(refused) => {
-                    tracing::warn!(code = ?refused.code, detail = %refused.detail, "request refused");
+                    if malformed.allow() {
+                        tracing::warn!(code = ?refused.code, detail = %refused.detail, "request refused");
+                    }
                     session.send(HostMessage::Error {
                         id: refused.id,
                         error: HostError {
@@ -125,7 +137,9 @@ where
                         });
                     }
                     Err(_) => {
-                        tracing::warn!("too many requests in flight; refusing one");
+                        if malformed.allow() {
+                            tracing::warn!("too many requests in flight; refusing one");
+                        }
                         session.send(HostMessage::Error {
                             id: Some(request.id),
                             error: HostError {
@@ -138,6 +152,7 @@ where
             },
         }
     };
+    malformed.finish();
     tracing::info!(?ended, "port closed");
     relay.abort();
     // Let the writer send what is queued (replies still being computed get a

@@ -325,3 +325,39 @@ async fn logout_and_login_while_the_port_is_open_take_effect_at_once() {
         assert_ne!(message["type"], "auth.required", "told twice: {message}");
     }
 }
+
+/// A page that floods the port with malformed messages cannot fill the
+/// disk: their log lines are limited to a few a minute, then summed up.
+#[tokio::test]
+async fn thousands_of_malformed_messages_leave_the_log_small() {
+    let home = home();
+    home.install().await;
+    let mut port = home.open_port();
+    port.event("auth.required").await;
+    const FLOOD: usize = 3000;
+    for i in 0..FLOOD {
+        let bytes = match i % 3 {
+            0 => frame(b"{\"v\": 1, \"id\": "),
+            1 => frame(b"\"\xff\xfe\""),
+            _ => frame(br#"{"v": 1, "id": "a", "type": "call.transfer"}"#),
+        };
+        port.send_raw(&bytes).await;
+        assert_eq!(port.next().await.unwrap()["type"], "error");
+    }
+    // Still serving.
+    let status = port
+        .request(json!({"v": 1, "id": "s", "type": "status.get"}))
+        .await;
+    assert_eq!(status["type"], "status.get.ok");
+    port.close_input();
+    assert!(port.wait().await.success());
+    let log = home.log();
+    let lines = log.lines().count();
+    assert!(
+        lines < 100 && log.len() < 20_000,
+        "{lines} lines, {} bytes for {FLOOD} malformed messages",
+        log.len()
+    );
+    assert!(log.contains("malformed frame"), "{log}");
+    assert!(log.contains("suppressed"), "the rest is counted: {log}");
+}
