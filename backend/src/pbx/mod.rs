@@ -98,9 +98,15 @@ impl Pbx {
                     return Ok(());
                 }
                 tracing::warn!(call_id = %call.id, error = %e, "AMI link lost before the Originate was acknowledged");
+                let (reply, unconfirmed) = oneshot::channel();
                 let _ = self.commands.send(Command::OriginateUnconfirmed {
                     call_id: call.id.clone(),
+                    reply,
                 });
+                if unconfirmed.await == Ok(false) {
+                    // Events of the call came meanwhile: it was placed.
+                    return Ok(());
+                }
                 return Err((PbxError::Unconfirmed(e), None));
             }
             Err(e @ (AmiError::Rejected { .. } | AmiError::InvalidValue(_))) => {

@@ -16,6 +16,11 @@ use time::OffsetDateTime;
 
 use crate::domain::{Call, CallState, HangupCause, Outcome};
 
+/// The bridge a listed channel is in, if any.
+fn bridge<'a>(ch: &&'a Message) -> Option<&'a str> {
+    ch.get("BridgeId").filter(|b| !b.is_empty())
+}
+
 /// A channel's age as `CoreShowChannel` gives it (`Duration: HH:MM:SS`).
 fn channel_age(duration: &str) -> Option<time::Duration> {
     let mut parts = duration.split(':').map(|p| p.parse::<i64>().ok());
@@ -60,6 +65,9 @@ pub struct Progress {
     /// click was answered that the call was not placed: any channel of it
     /// that still shows up (an Originate delivered late) is hung up.
     pub unconfirmed: bool,
+    /// When the tracker started following the call (its reconciliation
+    /// grace counts from then).
+    pub tracked_at: Option<OffsetDateTime>,
 }
 
 /// What applying an event did.
@@ -91,6 +99,7 @@ impl Progress {
             touched_at: None,
             last_seen_at: None,
             unconfirmed: false,
+            tracked_at: None,
         }
     }
 
@@ -288,6 +297,19 @@ impl Progress {
         let mut agent_live = false;
         let mut lead_live = HashSet::new();
         let before = self.call.clone();
+        // The agent leg, and the bridges of the agent's side (the `;2` half of
+        // a Local agent channel is bridged with the phone it rang).
+        let agent_leg = channels.iter().find(|ch| {
+            ch.get("Uniqueid")
+                .is_some_and(|u| self.is_agent_uniqueid(u))
+        });
+        let agent_leg_up = agent_leg.is_some_and(|ch| ch.get("ChannelState") == Some(STATE_UP));
+        let agent_leg_bridge = agent_leg.and_then(bridge);
+        let agent_side_bridges: HashSet<&str> = channels
+            .iter()
+            .filter(|ch| ch.get("Uniqueid").is_some_and(|u| self.is_agent_side(u)))
+            .filter_map(bridge)
+            .collect();
         for ch in channels {
             let Some(uid) = ch.get("Uniqueid") else {
                 continue;
@@ -301,18 +323,32 @@ impl Progress {
                 if up {
                     self.agent_answered(asked_at);
                 }
-            } else if self.is_agent_side(uid) {
+                continue;
+            }
+            // Another channel of the call is the lead only if the agent leg
+            // dialled it (DialBegin), or, for a channel no event told about,
+            // if it is bridged with the agent leg, or rings while the agent
+            // leg is up. Anything else (the `;2` half, the phone it rings) is
+            // the agent's side: a sign of life, nothing more.
+            let is_lead = self.lead_live.contains(uid)
+                || (!self.is_agent_side(uid)
+                    && match bridge(ch) {
+                        Some(b) => agent_leg_bridge == Some(b) && !agent_side_bridges.contains(b),
+                        None => agent_leg_up,
+                    });
+            if !is_lead {
                 agent_live = true;
-            } else {
-                lead_live.insert(uid.to_owned());
-                if self.call.lead_dialed_at.is_none() {
-                    let age = ch.get("Duration").and_then(channel_age);
-                    self.call.lead_dialed_at = Some(age.map_or(asked_at, |age| asked_at - age));
-                }
-                self.agent_answered(asked_at);
-                if up && ch.get("BridgeId").is_some_and(|b| !b.is_empty()) {
-                    self.lead_answered(asked_at);
-                }
+                continue;
+            }
+            lead_live.insert(uid.to_owned());
+            if self.call.lead_dialed_at.is_none() {
+                let age = ch.get("Duration").and_then(channel_age);
+                self.call.lead_dialed_at = Some(age.map_or(asked_at, |age| asked_at - age));
+            }
+            self.agent_answered(asked_at);
+            self.advance(CallState::DialingLead);
+            if up && bridge(ch).is_some() {
+                self.lead_answered(asked_at);
             }
         }
         let guessed = [
@@ -603,6 +639,63 @@ mod tests {
         assert_eq!(p.call.ended_at, Some(last_event));
         assert!(p.call.durations_estimated);
         assert_eq!(p.finish_unseen(), Change::None, "ends once");
+    }
+
+    #[test]
+    fn listings_tell_the_phone_a_local_agent_channel_rings_from_the_lead() {
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::hours(1);
+        let channel = |uid: &str, name: &str, state: &str, bridge: &str| {
+            let raw = format!(
+                "Event: CoreShowChannel\r\nChannel: {name}\r\nUniqueid: {uid}\r\nLinkedid: disca-call-3\r\n\
+                 ChannelState: {state}\r\nBridgeId: {bridge}\r\nDuration: 00:00:05\r\n\r\n"
+            );
+            AmiCodec::new()
+                .decode(&mut BytesMut::from(raw.as_bytes()))
+                .unwrap()
+                .unwrap()
+        };
+        let mut p = Progress::new(call("disca-call-3"));
+        // The salesperson's phone rings, through the Local channel's ;2 half.
+        let leg = channel("disca-call-3", "Local/acme-1001@agents-0001;1", "5", "");
+        let half = channel("disca-call-3;2", "Local/acme-1001@agents-0001;2", "6", "");
+        let phone = channel("phone-1", "PJSIP/acme-1001-00000001", "5", "");
+        assert!(p.resync(&[&leg, &half, &phone], t0));
+        assert_eq!(p.call.state, CallState::RingingAgent);
+        assert_eq!(
+            p.call.lead_dialed_at, None,
+            "the agent's phone is not the lead"
+        );
+        assert!(!p.call.durations_estimated);
+        // Answered: the phone is bridged with ;2, the lead rings.
+        let leg = channel("disca-call-3", "Local/acme-1001@agents-0001;1", "6", "");
+        let half = channel(
+            "disca-call-3;2",
+            "Local/acme-1001@agents-0001;2",
+            "6",
+            "b-agent",
+        );
+        let phone = channel("phone-1", "PJSIP/acme-1001-00000001", "6", "b-agent");
+        let lead = channel("lead-1", "PJSIP/acme-trunk-00000002", "5", "");
+        let t1 = t0 + Duration::seconds(10);
+        assert!(p.resync(&[&leg, &half, &phone, &lead], t1));
+        assert_eq!(p.call.state, CallState::DialingLead);
+        assert_eq!(
+            p.call.lead_answered_at, None,
+            "the agent's bridge is not the lead's"
+        );
+        assert_eq!(p.call.lead_dialed_at, Some(t1 - Duration::seconds(5)));
+        // The lead answers: bridged with the agent leg.
+        let leg = channel(
+            "disca-call-3",
+            "Local/acme-1001@agents-0001;1",
+            "6",
+            "b-lead",
+        );
+        let lead = channel("lead-1", "PJSIP/acme-trunk-00000002", "6", "b-lead");
+        let t2 = t1 + Duration::seconds(10);
+        assert!(p.resync(&[&leg, &half, &phone, &lead], t2));
+        assert_eq!(p.call.state, CallState::Connected);
+        assert_eq!(p.call.lead_answered_at, Some(t2));
     }
 
     #[test]

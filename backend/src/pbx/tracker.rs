@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 
 use super::progress::{Change, Progress};
 use crate::domain::{Call, call};
-use crate::storage::Store;
+use crate::storage::{Store, StoreError};
 use crate::telemetry::Metrics;
 
 /// A call created less than this long before a channel listing was asked for
@@ -30,9 +30,13 @@ pub(super) enum Command {
         call_id: String,
         reply: oneshot::Sender<Option<Call>>,
     },
-    /// The Originate was never acknowledged and the link died: the next
-    /// channel listing decides whether the call reached the PBX.
-    OriginateUnconfirmed { call_id: String },
+    /// The Originate was never acknowledged and the link died: unless
+    /// events of the call came (the reply is then `false`: it was placed),
+    /// it is ended as not placed at the next listing.
+    OriginateUnconfirmed {
+        call_id: String,
+        reply: oneshot::Sender<bool>,
+    },
     /// Hang up a call on behalf of its user.
     Hangup {
         call_id: String,
@@ -50,6 +54,13 @@ pub(super) struct Tracker {
     client: Client,
     metrics: Metrics,
     calls: HashMap<String, Progress>,
+    /// Channel listings received, waiting for the events queued before
+    /// them.
+    listings: Vec<(OffsetDateTime, Vec<Message>)>,
+    /// How soon a failed write is tried again: [`WRITE_RETRY`], longer
+    /// while the database is locked or full (each try then holds the
+    /// writer for the busy timeout, which clicks would queue behind).
+    write_retry: Duration,
     /// Calls ended as not placed after their Originate was reported lost,
     /// and when: their channels are hung up if they show up.
     abandoned: HashMap<String, tokio::time::Instant>,
@@ -75,6 +86,8 @@ const ABANDONED_FOR: Duration = Duration::from_secs(600);
 
 /// How soon changes that could not be stored are written again.
 const WRITE_RETRY: Duration = Duration::from_secs(1);
+/// The same while the database is locked or its disk full.
+const WRITE_RETRY_BLOCKED: Duration = Duration::from_secs(5);
 
 /// Most AMI events applied before their changes are written in one go.
 const MAX_BATCH: usize = 512;
@@ -91,6 +104,8 @@ impl Tracker {
             client,
             metrics,
             calls: HashMap::new(),
+            listings: Vec::new(),
+            write_retry: WRITE_RETRY,
             abandoned: HashMap::new(),
             unsaved: Vec::new(),
             commands_tx,
@@ -145,7 +160,27 @@ impl Tracker {
                 _ = tick.tick() => if !self.calls.is_empty() { self.ask_for_channels() },
                 // Changes a failed write kept are retried soon, not only
                 // when the next event or tick comes.
-                _ = tokio::time::sleep(WRITE_RETRY), if !self.unsaved.is_empty() => {}
+                _ = tokio::time::sleep(self.write_retry), if !self.unsaved.is_empty() => {}
+            }
+            if !self.listings.is_empty() {
+                // Events that reached the PBX before a listing ended are
+                // queued ahead of it: applied first, they are never
+                // overruled by it.
+                for _ in 0..ami.len() {
+                    let Ok(event) = ami.try_recv() else { break };
+                    while let Ok(command) = commands.try_recv() {
+                        self.on_command(command).await;
+                    }
+                    self.on_client_event(event);
+                }
+                for (asked_at, channels) in std::mem::take(&mut self.listings) {
+                    let alive = self.reconcile(asked_at, &channels);
+                    let sightings: Vec<(&str, OffsetDateTime)> =
+                        alive.iter().map(|id| (id.as_str(), asked_at)).collect();
+                    if let Err(e) = self.store.record_sightings(&sightings).await {
+                        warn!(error = %e, "could not record when live calls were last seen");
+                    }
+                }
             }
             self.flush().await;
         }
@@ -234,7 +269,9 @@ impl Tracker {
     async fn on_command(&mut self, command: Command) {
         match command {
             Command::Track(call) => {
-                self.calls.insert(call.id.clone(), Progress::new(*call));
+                let mut progress = Progress::new(*call);
+                progress.tracked_at = Some(call::now());
+                self.calls.insert(progress.call.id.clone(), progress);
                 self.metrics.set_live_calls(self.calls.len());
             }
             Command::OriginateFailed { call_id, reply } => {
@@ -242,17 +279,25 @@ impl Tracker {
                     Some(p) => p.finish_not_placed(call::now()),
                     None => Change::None,
                 };
+                // Bytes of it may have left: should it still reach
+                // Asterisk, it is hung up.
+                self.abandon(call_id.clone());
                 let call = self.calls.get(&call_id).map(|p| p.call.clone());
                 self.record(call_id, change);
                 self.flush().await;
                 let _ = reply.send(call);
             }
-            Command::OriginateUnconfirmed { call_id } => {
-                if let Some(p) = self.calls.get_mut(&call_id)
-                    && p.touched_at.is_none()
-                {
-                    p.unconfirmed = true;
-                }
+            Command::OriginateUnconfirmed { call_id, reply } => {
+                // Events of it already came: it reached the PBX after all.
+                let unconfirmed = match self.calls.get_mut(&call_id) {
+                    Some(p) if p.touched_at.is_none() => {
+                        p.unconfirmed = true;
+                        true
+                    }
+                    Some(_) => false,
+                    None => true,
+                };
+                let _ = reply.send(unconfirmed);
             }
             Command::Hangup { call_id, reply } => {
                 let call = self.calls.get_mut(&call_id).map(|p| {
@@ -265,14 +310,8 @@ impl Tracker {
                 });
                 let _ = reply.send(call);
             }
-            Command::Channels { asked_at, channels } => {
-                let alive = self.reconcile(asked_at, &channels);
-                let sightings: Vec<(&str, OffsetDateTime)> =
-                    alive.iter().map(|id| (id.as_str(), asked_at)).collect();
-                if let Err(e) = self.store.record_sightings(&sightings).await {
-                    warn!(error = %e, "could not record when live calls were last seen");
-                }
-            }
+            // Applied by the run loop once the events queued before it are.
+            Command::Channels { asked_at, channels } => self.listings.push((asked_at, channels)),
         }
     }
 
@@ -301,9 +340,13 @@ impl Tracker {
                 self.record(call_id, change);
                 continue;
             }
-            // Too young to have a channel, or changed by events newer than
-            // the listing (which would undo them).
-            if progress.call.created_at + RECONCILE_GRACE > asked_at
+            // Too young to have a channel (counted from when the tracker
+            // got it: storing it may have waited for a lock), or changed by
+            // events newer than the listing (which would undo them).
+            let since = progress.tracked_at.map_or(progress.call.created_at, |t| {
+                t.max(progress.call.created_at)
+            });
+            if since + RECONCILE_GRACE > asked_at
                 || progress.touched_at.is_some_and(|t| t >= asked_at)
             {
                 continue;
@@ -365,7 +408,12 @@ impl Tracker {
             return;
         }
         let versions = std::mem::take(&mut self.unsaved);
-        if let Err(e) = self.store.save_calls(&versions).await {
+        let saved = self.store.save_calls(&versions).await;
+        self.write_retry = match &saved {
+            Err(StoreError::Busy | StoreError::DiskFull) => WRITE_RETRY_BLOCKED,
+            _ => WRITE_RETRY,
+        };
+        if let Err(e) = saved {
             // Kept, in order, for the next write: the tracker retries
             // after WRITE_RETRY, or sooner with its next event or command.
             warn!(error = %e, count = versions.len(), "could not store call changes; will retry");

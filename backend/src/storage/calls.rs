@@ -10,7 +10,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::crm::queue_notes;
 use super::events::{CallEvent, append_events};
-use super::write::WriteTx;
 use super::{Store, StoreError, Writer, from_millis, parse_column, to_millis};
 use crate::domain::call::NewCall;
 use crate::domain::{
@@ -98,7 +97,7 @@ impl Writer {
         &self,
         batch: &[PendingCreate],
     ) -> Result<(Vec<Result<Created, StoreError>>, Vec<CallEvent>), StoreError> {
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = self.writes.begin().await?;
         let mut answers: Vec<Option<Result<Created, StoreError>>> =
             batch.iter().map(|_| None).collect();
 
@@ -356,15 +355,20 @@ impl Store {
              lead_dialed_at = v.lead_dialed_at, lead_answered_at = v.lead_answered_at, ended_at = v.ended_at, \
              ring_seconds = v.ring_seconds, talk_seconds = v.talk_seconds, hangup_cause_code = v.hangup_cause_code, \
              hangup_cause_text = v.hangup_cause_text, recording_file = v.recording_file, \
-             durations_estimated = v.durations_estimated, not_placed = v.not_placed FROM v WHERE calls.id = v.id",
+             durations_estimated = v.durations_estimated, not_placed = v.not_placed, \
+             last_seen_at = CASE WHEN v.state <> 'ended' THEN ",
         );
+        // A change of a live call is a sign of life (its end, if missed,
+        // is estimated from the latest one).
+        q.push_bind(to_millis(call::now()))
+            .push(" ELSE calls.last_seen_at END FROM v WHERE calls.id = v.id");
         let ended: Vec<&Call> = rows
             .iter()
             .copied()
             .filter(|c| c.state == CallState::Ended)
             .collect();
         let _serialized = self.writer.lock.lock().await;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = self.writes.begin().await?;
         q.build().execute(&mut *tx).await?;
         let events = append_events(&mut tx, versions.iter()).await?;
         // The call's note joins the outbox in the transaction that ends it.
@@ -405,7 +409,7 @@ impl Store {
     /// so that retrying the same click tries again.
     pub async fn forget_idempotency_key(&self, call_id: &str) -> Result<(), StoreError> {
         let _serialized = self.writer.lock.lock().await;
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = self.writes.begin().await?;
         sqlx::query("DELETE FROM idempotency_keys WHERE call_id = $1")
             .bind(call_id)
             .execute(&mut *tx)
@@ -461,7 +465,7 @@ impl Store {
             ") UPDATE calls SET last_seen_at = v.seen FROM v \
              WHERE calls.id = v.id AND calls.state <> 'ended'",
         );
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = self.writes.begin().await?;
         q.build().execute(&mut *tx).await?;
         tx.commit().await
     }

@@ -7,7 +7,6 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use time::OffsetDateTime;
 
 use super::calls::{CALL_COLUMNS, CALL_ROWS, call_from_row};
-use super::write::WriteTx;
 use super::write::execute_one;
 use super::{Store, StoreError, from_millis, to_millis};
 use crate::domain::{Call, CrmState, DealId};
@@ -134,7 +133,7 @@ impl Store {
     /// one are queued again.
     pub async fn set_crm_account(&self, new: NewAccount<'_>) -> Result<(), StoreError> {
         let now = to_millis(OffsetDateTime::now_utc());
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = self.writes.begin().await?;
         sqlx::query(
             "INSERT INTO crm_accounts (tenant, api, base_url, token_url, client_id, secret, refresh_token, generation, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8)
@@ -203,7 +202,7 @@ impl Store {
         generation: i64,
         sealed: &[u8],
     ) -> Result<Option<i64>, StoreError> {
-        let done = execute_one(&self.pool, sqlx::query(
+        let done = execute_one(&self.writes, sqlx::query(
             "UPDATE crm_accounts SET refresh_token = $3, generation = generation + 1, updated_at = $4
              WHERE tenant = $1 AND generation = $2",
         )
@@ -350,7 +349,7 @@ impl Store {
             .bind(call_id)
             .bind(now),
         };
-        execute_one(&self.pool, q).await?;
+        execute_one(&self.writes, q).await?;
         Ok(())
     }
 
@@ -378,7 +377,7 @@ impl Store {
         if let Some(id) = call_id {
             q.push(" AND call_id = ").push_bind(id);
         }
-        let done = execute_one(&self.pool, q.build()).await?;
+        let done = execute_one(&self.writes, q.build()).await?;
         if done.rows_affected() > 0 {
             self.writer.outbox.notify_one();
         }

@@ -33,6 +33,12 @@ pub use users::NewUser;
 /// lock before giving up with [`StoreError::Busy`].
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Connections to the database.
+const MAX_CONNECTIONS: u32 = 8;
+/// Write transactions at once (each may wait the busy timeout for the
+/// lock): the other connections stay free for reads.
+const MAX_WRITERS: usize = 4;
+
 /// Capacity of the live event channel; a subscriber that falls further behind
 /// catches up from the database.
 const EVENT_CHANNEL_CAPACITY: usize = 1024;
@@ -71,6 +77,7 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    writes: write::Writes,
     writer: Writer,
     creates: mpsc::UnboundedSender<calls::PendingCreate>,
 }
@@ -79,7 +86,7 @@ pub struct Store {
 /// and publications, and the live channel.
 #[derive(Clone)]
 struct Writer {
-    pool: SqlitePool,
+    writes: write::Writes,
     lock: Arc<Mutex<()>>,
     events: broadcast::Sender<Arc<CallEvent>>,
     /// Woken when notes join the CRM outbox.
@@ -103,7 +110,7 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(MAX_CONNECTIONS)
             .min_connections(4)
             // Longer than the busy timeout: a connection is always free by
             // then, since every holder gives up on a lock after it.
@@ -120,8 +127,9 @@ impl Store {
         }
         sqlx::migrate!("./migrations").run(&pool).await?;
         let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
+        let writes = write::Writes::new(pool.clone(), MAX_WRITERS);
         let writer = Writer {
-            pool: pool.clone(),
+            writes: writes.clone(),
             lock: Arc::new(Mutex::new(())),
             events,
             outbox: Arc::default(),
@@ -130,6 +138,7 @@ impl Store {
         tokio::spawn(calls::run_creates(writer.clone(), requests));
         Ok(Store {
             pool,
+            writes,
             writer,
             creates,
         })
@@ -139,7 +148,7 @@ impl Store {
     /// `write_probe` (which needs room on the disk and the write lock).
     pub async fn check_writable(&self) -> Result<(), StoreError> {
         execute_one(
-            &self.pool,
+            &self.writes,
             sqlx::query("UPDATE write_probe SET checked_at = $1 WHERE id = 1")
                 .bind(to_millis(OffsetDateTime::now_utc())),
         )
@@ -160,7 +169,10 @@ impl From<sqlx::Error> for StoreError {
         // SQLite's primary result codes (the low byte of an extended code).
         const SQLITE_BUSY: i64 = 5;
         const SQLITE_LOCKED: i64 = 6;
+        const SQLITE_READONLY: i64 = 8;
+        const SQLITE_IOERR: i64 = 10;
         const SQLITE_FULL: i64 = 13;
+        const SQLITE_CANTOPEN: i64 = 14;
         let code = match &e {
             sqlx::Error::Database(db) => db.code().and_then(|c| c.parse::<i64>().ok()),
             sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
@@ -172,6 +184,12 @@ impl From<sqlx::Error> for StoreError {
         match code.map(|c| c & 0xff) {
             Some(SQLITE_FULL) => StoreError::DiskFull,
             Some(SQLITE_BUSY | SQLITE_LOCKED) => StoreError::Busy,
+            // The file system failed under SQLite (an I/O error, a file it
+            // cannot open or write): the database is unavailable, not the
+            // request wrong.
+            Some(SQLITE_READONLY | SQLITE_IOERR | SQLITE_CANTOPEN) => {
+                StoreError::Unavailable(e.to_string())
+            }
             _ => StoreError::Database(e),
         }
     }

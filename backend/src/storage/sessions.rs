@@ -4,7 +4,6 @@
 use time::OffsetDateTime;
 
 use super::users::{USER_COLUMNS, USER_ROWS, user_from_row};
-use super::write::WriteTx;
 use super::write::execute_one;
 use super::{Store, StoreError, to_millis};
 use crate::domain::User;
@@ -19,7 +18,7 @@ impl Store {
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let now = to_millis(OffsetDateTime::now_utc());
-        let mut tx = WriteTx::begin(&self.pool).await?;
+        let mut tx = self.writes.begin().await?;
         sqlx::query("DELETE FROM manager_sessions WHERE expires_at <= $1")
             .bind(now)
             .execute(&mut *tx)
@@ -60,7 +59,7 @@ impl Store {
     /// Ends a session (logout); ending an unknown one is not an error.
     pub async fn end_manager_session(&self, id_hash: &str) -> Result<(), StoreError> {
         execute_one(
-            &self.pool,
+            &self.writes,
             sqlx::query("DELETE FROM manager_sessions WHERE id_hash = $1").bind(id_hash),
         )
         .await?;

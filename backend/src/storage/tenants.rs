@@ -10,7 +10,7 @@ use crate::domain::{DestinationPolicy, Region, Tenant};
 
 impl Store {
     pub async fn add_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
-        execute_one(&self.pool, sqlx::query(
+        execute_one(&self.writes, sqlx::query(
             "INSERT INTO tenants (slug, name, region, allow_premium, allow_collect, allow_international, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )

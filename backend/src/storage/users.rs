@@ -26,7 +26,7 @@ pub struct NewUser<'a> {
 impl Store {
     pub async fn add_user(&self, new: NewUser<'_>) -> Result<User, StoreError> {
         let id = Uuid::now_v7().to_string();
-        execute_one(&self.pool, sqlx::query(
+        execute_one(&self.writes, sqlx::query(
             "INSERT INTO users (id, tenant, name, email, extension, role, token_hash, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -59,7 +59,7 @@ impl Store {
         crm_user_id: Option<&CrmUserId>,
     ) -> Result<(), StoreError> {
         let done = execute_one(
-            &self.pool,
+            &self.writes,
             sqlx::query("UPDATE users SET crm_user_id = $3 WHERE tenant = $1 AND email = $2")
                 .bind(tenant)
                 .bind(email)

@@ -16,33 +16,61 @@
 //!   "transaction" into a savepoint whose "commit" stores nothing.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 
-use super::StoreError;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// A write transaction on a pooled connection; see the module docs.
-pub(super) struct WriteTx {
-    conn: PoolConnection<Sqlite>,
-    committed: bool,
+use super::{BUSY_TIMEOUT, StoreError};
+
+/// Where writes start: the pool, and permits that keep writers waiting
+/// for SQLite's lock from taking every connection (reads, such as a
+/// request's authentication, always find one).
+#[derive(Clone)]
+pub(super) struct Writes {
+    pool: SqlitePool,
+    permits: Arc<Semaphore>,
 }
 
-impl WriteTx {
-    /// Takes a connection and SQLite's write lock (waiting up to the busy
-    /// timeout for it).
-    pub(super) async fn begin(pool: &SqlitePool) -> Result<WriteTx, StoreError> {
-        let conn = pool.acquire().await?;
+impl Writes {
+    /// At most `writers` write transactions at once on `pool`.
+    pub(super) fn new(pool: SqlitePool, writers: usize) -> Writes {
+        Writes {
+            pool,
+            permits: Arc::new(Semaphore::new(writers)),
+        }
+    }
+
+    /// Takes a permit, a connection and SQLite's write lock (waiting up to
+    /// the busy timeout for it).
+    pub(super) async fn begin(&self) -> Result<WriteTx, StoreError> {
+        let permit = tokio::time::timeout(BUSY_TIMEOUT, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| StoreError::Busy)?
+            .map_err(|_| StoreError::Closed)?;
+        let conn = self.pool.acquire().await?;
         let mut tx = WriteTx {
             conn,
             committed: false,
+            _permit: permit,
         };
         sqlx::query("BEGIN IMMEDIATE")
             .execute(&mut *tx.conn)
             .await?;
         Ok(tx)
     }
+}
 
+/// A write transaction on a pooled connection; see the module docs.
+pub(super) struct WriteTx {
+    conn: PoolConnection<Sqlite>,
+    committed: bool,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl WriteTx {
     /// Commits; on failure the connection is closed (see the module docs).
     pub(super) async fn commit(mut self) -> Result<(), StoreError> {
         sqlx::query("COMMIT").execute(&mut *self.conn).await?;
@@ -75,10 +103,10 @@ impl Drop for WriteTx {
 
 /// Runs one writing statement in a [`WriteTx`] of its own.
 pub(super) async fn execute_one<'q>(
-    pool: &SqlitePool,
+    writes: &Writes,
     statement: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
 ) -> Result<sqlx::sqlite::SqliteQueryResult, StoreError> {
-    let mut tx = WriteTx::begin(pool).await?;
+    let mut tx = writes.begin().await?;
     let done = statement.execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(done)
