@@ -340,3 +340,71 @@ fn serve_refuses_the_public_development_ami_secret_for_any_other_pbx() {
         assert!(exited.is_none(), "{env:?}: {exited:?}");
     }
 }
+
+/// The database, its WAL and shared memory, the CRM key and the worker's
+/// lock are the backend's user's alone, in a folder only it can enter —
+/// whatever the umask it was started with, and even in a folder that was
+/// world-readable before.
+#[test]
+fn the_data_dir_and_its_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // A new folder, created by the command itself.
+    let fresh = dir.path().join("fresh");
+    let out = disca(
+        &fresh,
+        &["tenant", "add", "--slug", "acme", "--name", "Acme Ltda"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode(&fresh), 0o700);
+    assert_eq!(mode(&fresh.join("disca.sqlite3")), 0o600);
+
+    // A folder that was open to everybody, with the server running in it:
+    // every file it holds open is private too.
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_disca-backend"))
+        .arg("serve")
+        .env_remove("DISCA_CONFIG")
+        .env("DISCA_DATA_DIR", &open)
+        .env("DISCA_LISTEN", "127.0.0.1:0")
+        .env("DISCA_AMI_ADDR", "127.0.0.1:15038")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("disca-backend runs");
+    let files = [
+        "disca.sqlite3",
+        "disca.sqlite3-wal",
+        "disca.sqlite3-shm",
+        "crm-worker.lock",
+    ];
+    let started = std::time::Instant::now();
+    while !files.iter().all(|f| open.join(f).exists()) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "serve never created {files:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let modes: Vec<(&str, u32)> = files.iter().map(|f| (*f, mode(&open.join(f)))).collect();
+    let folder = mode(&open);
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    assert_eq!(folder, 0o700);
+    for (file, mode) in modes {
+        assert_eq!(mode, 0o600, "{file} is {mode:o}");
+    }
+}
