@@ -181,6 +181,17 @@ impl Backend {
         }
     }
 
+    /// `GET /healthz`: its status and body.
+    pub async fn health(&self) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .get(format!("{}/healthz", self.base))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn wait_until_healthy(&self) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use disca_tests::PeerBehavior;
 use disca_tests::system::{Backend, LEAD, Lab, PATIENCE, TcpProxy};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[tokio::test]
 async fn ami_connection_cut_mid_call() {
@@ -119,15 +119,7 @@ async fn a_stalled_ami_link_leaves_no_phantom_call() {
         answered_after < Duration::from_secs(5),
         "the click waited {answered_after:?} on a stalled link"
     );
-    let health: Value = backend
-        .http
-        .get(format!("{}/healthz", backend.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, health) = backend.health().await;
     assert_eq!(health["ami_connected"], false, "{health:#}");
 
     proxy.resume();

@@ -36,16 +36,6 @@ async fn click(backend: &Backend, user: &str, key: &str) -> (StatusCode, Option<
     )
 }
 
-async fn health(backend: &Backend) -> (StatusCode, Value) {
-    let r = backend
-        .http
-        .get(format!("{}/healthz", backend.base))
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.json().await.unwrap())
-}
-
 #[tokio::test]
 async fn a_full_disk_refuses_clicks_and_the_backend_recovers_when_space_returns() {
     let lab = Lab::start(
@@ -80,7 +70,7 @@ async fn a_full_disk_refuses_clicks_and_the_backend_recovers_when_space_returns(
         );
         assert!(retry_after.is_some_and(|s| s > 0), "no Retry-After");
     }
-    let (status, h) = health(&backend).await;
+    let (status, h) = backend.health().await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{h:#}");
     assert_eq!(h["database_problem"], "disk_full", "{h:#}");
 
@@ -144,7 +134,7 @@ async fn a_write_lock_held_by_another_process() {
         waited >= Duration::from_secs(4),
         "answered after {waited:?}, without waiting for the lock"
     );
-    let (status, h) = health(&backend).await;
+    let (status, h) = backend.health().await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{h:#}");
     assert_eq!(h["database_problem"], "locked", "{h:#}");
     holder.release().await;
