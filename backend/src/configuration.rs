@@ -31,6 +31,45 @@ pub struct Settings {
     pub ami: AmiSettings,
     pub calls: CallSettings,
     pub crm: CrmSettings,
+    pub http: HttpSettings,
+}
+
+/// Connection limits and timeouts of the HTTP server (see
+/// [`crate::server`]).
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    /// Connections served at once; `None`: derived at start from the open
+    /// file limit ([`crate::server::default_max_connections`]).
+    pub max_connections: Option<usize>,
+    /// Connections accepted beyond `max_connections` to answer `/healthz`
+    /// and `/metrics` only (others get 503 `server_busy`).
+    pub reserve_connections: usize,
+    /// How long a connection may take to send a whole request head, from
+    /// when it opens or its previous response ended: bounds slow headers
+    /// (slowloris) and idle keep-alive connections alike.
+    pub header_read_timeout: Duration,
+    /// Longest time to answer a request, its body included (408); an event
+    /// stream counts only until its response starts.
+    pub request_timeout: Duration,
+    /// Event streams (`GET /v1/events`) open at once per user and per tenant.
+    pub sse_streams_per_user: usize,
+    pub sse_streams_per_tenant: usize,
+    /// How often an idle event stream writes a keep-alive comment.
+    pub sse_keep_alive: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> HttpSettings {
+        HttpSettings {
+            max_connections: None,
+            reserve_connections: 16,
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            sse_streams_per_user: 8,
+            sse_streams_per_tenant: 500,
+            sse_keep_alive: Duration::from_secs(15),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -106,6 +145,20 @@ pub struct FileConfig {
     pub calls: FileCalls,
     #[serde(default)]
     pub crm: FileCrm,
+    #[serde(default)]
+    pub http: FileHttp,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileHttp {
+    pub max_connections: Option<usize>,
+    pub reserve_connections: Option<usize>,
+    pub header_read_timeout_ms: Option<u64>,
+    pub request_timeout_secs: Option<u64>,
+    pub sse_streams_per_user: Option<usize>,
+    pub sse_streams_per_tenant: Option<usize>,
+    pub sse_keep_alive_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -184,6 +237,19 @@ pub struct Overrides {
     /// Key file sealing CRM secrets [default: <data dir>/crm-secrets.key].
     #[arg(long, env = "DISCA_CRM_SECRETS_KEY")]
     pub crm_secrets_key: Option<PathBuf>,
+    /// HTTP connections served at once [default: from the open file limit].
+    #[arg(long, env = "DISCA_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Milliseconds a connection may take to send a request head, from
+    /// when it opens or its last response ended [default: 10000].
+    #[arg(long, env = "DISCA_HEADER_READ_TIMEOUT_MS")]
+    pub header_read_timeout_ms: Option<u64>,
+    /// Event streams one user may have open at once [default: 8].
+    #[arg(long, env = "DISCA_SSE_STREAMS_PER_USER")]
+    pub sse_streams_per_user: Option<usize>,
+    /// Event streams one tenant may have open at once [default: 500].
+    #[arg(long, env = "DISCA_SSE_STREAMS_PER_TENANT")]
+    pub sse_streams_per_tenant: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -261,6 +327,46 @@ impl Settings {
                 "crm: timeouts, delays, limits and concurrency must be positive, and retry_max at least retry_base",
             ));
         }
+        let ms =
+            |v: Option<u64>, default: Duration| v.map(Duration::from_millis).unwrap_or(default);
+        let http_defaults = HttpSettings::default();
+        let http = HttpSettings {
+            max_connections: o.max_connections.or(f.http.max_connections),
+            reserve_connections: f
+                .http
+                .reserve_connections
+                .unwrap_or(http_defaults.reserve_connections),
+            header_read_timeout: ms(
+                o.header_read_timeout_ms.or(f.http.header_read_timeout_ms),
+                http_defaults.header_read_timeout,
+            ),
+            request_timeout: f
+                .http
+                .request_timeout_secs
+                .map(Duration::from_secs)
+                .unwrap_or(http_defaults.request_timeout),
+            sse_streams_per_user: o
+                .sse_streams_per_user
+                .or(f.http.sse_streams_per_user)
+                .unwrap_or(http_defaults.sse_streams_per_user),
+            sse_streams_per_tenant: o
+                .sse_streams_per_tenant
+                .or(f.http.sse_streams_per_tenant)
+                .unwrap_or(http_defaults.sse_streams_per_tenant),
+            sse_keep_alive: ms(f.http.sse_keep_alive_ms, http_defaults.sse_keep_alive),
+        };
+        if http.max_connections == Some(0)
+            || http.reserve_connections == 0
+            || http.header_read_timeout.is_zero()
+            || http.request_timeout.is_zero()
+            || http.sse_streams_per_user == 0
+            || http.sse_streams_per_tenant < http.sse_streams_per_user
+            || http.sse_keep_alive.is_zero()
+        {
+            return Err(ConfigError::Invalid(
+                "http: connections, reserve, timeouts and stream caps must be positive, and sse_streams_per_tenant at least sse_streams_per_user",
+            ));
+        }
         let settings = Settings {
             listen: o
                 .listen
@@ -299,6 +405,7 @@ impl Settings {
                 calls_per_minute: f.calls.calls_per_minute.unwrap_or(30),
             },
             crm,
+            http,
         };
         if settings.calls.agent_ring_timeout.is_zero()
             || settings.calls.reconcile_interval.is_zero()
@@ -378,6 +485,30 @@ mod tests {
         assert!(with("PJSIP/1001").is_err());
         assert!(with("PJSIP/{endpoint}\r\nAction: Command").is_err());
         assert!(with("PJSIP/{endpoint}&PJSIP/{endpoint}-desk").is_err());
+    }
+
+    #[test]
+    fn http_limits_come_from_the_file_and_flags() {
+        let file: FileConfig = toml::from_str(
+            "[http]\nmax_connections = 900\nheader_read_timeout_ms = 2500\nsse_streams_per_user = 4\nsse_streams_per_tenant = 40\n",
+        )
+        .unwrap();
+        let s = Settings::merge(Overrides::default(), file).unwrap();
+        assert_eq!(s.http.max_connections, Some(900));
+        assert_eq!(s.http.header_read_timeout, Duration::from_millis(2500));
+        assert_eq!(
+            (s.http.sse_streams_per_user, s.http.sse_streams_per_tenant),
+            (4, 40)
+        );
+        let flags = Overrides {
+            max_connections: Some(50),
+            ..Overrides::default()
+        };
+        let s = Settings::merge(flags, FileConfig::default()).unwrap();
+        assert_eq!(s.http.max_connections, Some(50));
+        assert_eq!(s.http.sse_streams_per_user, 8);
+        let bad: FileConfig = toml::from_str("[http]\nsse_streams_per_user = 0\n").unwrap();
+        assert!(Settings::merge(Overrides::default(), bad).is_err());
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! - [`api`]: the HTTP API (axum), SSE, OpenAPI document.
 //! - [`manager`]: the manager page (login sessions, the team's calls,
 //!   recordings, CSV export).
+//! - [`server`]: the accept loop (connection cap, reserve for `/healthz`,
+//!   timeouts, the open file limit).
 //! - [`auth`]: bearer tokens and their hashes.
 //! - [`configuration`], [`telemetry`], [`startup`]: settings, logs and
 //!   metrics, and wiring it all together.
@@ -24,6 +26,7 @@ pub mod crm;
 pub mod domain;
 pub mod manager;
 pub mod pbx;
+pub mod server;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

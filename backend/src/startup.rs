@@ -11,6 +11,7 @@ use crate::crm::connections::Connections;
 use crate::crm::worker::Worker;
 use crate::manager::ManagerConfig;
 use crate::pbx::Pbx;
+use crate::server::ConnectionLimits;
 use crate::storage::Store;
 use crate::telemetry::Metrics;
 
@@ -18,12 +19,15 @@ use crate::telemetry::Metrics;
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    limits: ConnectionLimits,
 }
 
 impl Application {
     /// Opens the database, starts the AMI connection and binds the listener
-    /// (`listen` may use port 0: see [`Application::local_addr`]).
+    /// (`listen` may use port 0: see [`Application::local_addr`]). Raises
+    /// the open file limit first and sets the connection caps from it.
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        let limits = ConnectionLimits::from_settings(&settings.http);
         let store = Store::open(&settings.data_dir).await?;
         let metrics = Metrics::default();
         let key = SecretKey::load_or_create(&settings.crm.secrets_key_file)?;
@@ -40,8 +44,18 @@ impl Application {
         );
         let listener = TcpListener::bind(settings.listen).await?;
         let state = AppState::new(store, pbx, metrics, settings.calls.calls_per_minute)
-            .with_manager(ManagerConfig::from_settings(&settings.crm));
-        Ok(Application { listener, state })
+            .with_manager(ManagerConfig::from_settings(&settings.crm))
+            .with_limits(&settings.http);
+        Ok(Application {
+            listener,
+            state,
+            limits,
+        })
+    }
+
+    /// The connection caps in force.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        self.limits
     }
 
     /// The application's store: calls ended through it wake the CRM worker
@@ -58,10 +72,23 @@ impl Application {
 
     /// Serves until ctrl-c or SIGTERM.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        tracing::info!(addr = %self.local_addr(), "serving");
-        axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
+        tracing::info!(
+            addr = %self.local_addr(),
+            max_connections = self.limits.max_connections,
+            reserve = self.limits.reserve,
+            fd_limit = self.limits.fd_limit,
+            "serving"
+        );
+        let (metrics, streams) = (self.state.metrics.clone(), self.state.streams.clone());
+        crate::server::serve(
+            self.listener,
+            router(self.state),
+            self.limits,
+            metrics,
+            streams,
+            shutdown_signal(),
+        )
+        .await
     }
 }
 

@@ -60,6 +60,9 @@ pub struct Metrics {
     calls_ended: Family<OutcomeLabel, Counter>,
     calls_live: Gauge<i64, AtomicI64>,
     ami_connected: Gauge<i64, AtomicI64>,
+    http_connections: Gauge<i64, AtomicI64>,
+    http_connections_refused: Counter,
+    sse_streams: Gauge<i64, AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -81,12 +84,29 @@ impl Default for Metrics {
             "1 when logged in to Asterisk AMI",
             ami_connected.clone(),
         );
+        let http_connections = Gauge::<i64, AtomicI64>::default();
+        let http_connections_refused = Counter::default();
+        let sse_streams = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "http_connections",
+            "Open HTTP connections (the reserve for /healthz included)",
+            http_connections.clone(),
+        );
+        registry.register(
+            "http_connections_refused",
+            "Connections closed at once because every place, the reserve included, was taken",
+            http_connections_refused.clone(),
+        );
+        registry.register("sse_streams", "Open event streams", sse_streams.clone());
         Metrics {
             registry: Arc::new(registry),
             calls_created,
             calls_ended,
             calls_live,
             ami_connected,
+            http_connections,
+            http_connections_refused,
+            sse_streams,
         }
     }
 }
@@ -110,6 +130,26 @@ impl Metrics {
 
     pub fn set_ami_connected(&self, up: bool) {
         self.ami_connected.set(i64::from(up));
+    }
+
+    pub fn connection_opened(&self) {
+        self.http_connections.inc();
+    }
+
+    pub fn connection_closed(&self) {
+        self.http_connections.dec();
+    }
+
+    pub fn connection_refused(&self) {
+        self.http_connections_refused.inc();
+    }
+
+    pub fn sse_stream_opened(&self) {
+        self.sse_streams.inc();
+    }
+
+    pub fn sse_stream_closed(&self) {
+        self.sse_streams.dec();
     }
 
     /// The Prometheus text exposition.

@@ -29,6 +29,7 @@ pub mod extension;
 pub mod faults;
 pub mod host;
 pub mod instance;
+pub mod limited;
 pub mod machine;
 pub mod pbx;
 pub mod ports;

@@ -14,6 +14,11 @@ use crate::storage::StoreError;
 const STORAGE_FULL_RETRY_SECS: u64 = 30;
 /// `Retry-After` when the database was locked or did not answer.
 const STORAGE_BUSY_RETRY_SECS: u64 = 5;
+/// `Retry-After` when an event stream cap is reached: a stream frees its
+/// place when its window closes or its connection drops.
+const STREAMS_RETRY_SECS: u64 = 15;
+/// `Retry-After` when the server has no connection to spare.
+const SERVER_BUSY_RETRY_SECS: u64 = 5;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -196,6 +201,58 @@ impl ApiError {
                 "O banco de dados do Disca não está respondendo; nada foi feito. Tente de novo em instantes.",
             )
         }
+    }
+
+    /// The user already has `cap` event streams open (several windows, or
+    /// a client that reconnects without closing).
+    pub fn too_many_user_streams(cap: usize) -> ApiError {
+        ApiError {
+            retry_after_secs: Some(STREAMS_RETRY_SECS),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_streams",
+                format!(
+                    "Você já tem {cap} conexões de acompanhamento de ligações abertas com o Disca. Feche as janelas que não usa e tente de novo em alguns segundos."
+                ),
+            )
+        }
+    }
+
+    /// The tenant already has `cap` event streams open.
+    pub fn too_many_tenant_streams(cap: usize) -> ApiError {
+        ApiError {
+            retry_after_secs: Some(STREAMS_RETRY_SECS),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_streams",
+                format!(
+                    "Sua empresa atingiu o limite de {cap} conexões de acompanhamento de ligações abertas ao mesmo tempo. Tente de novo em alguns segundos ou avise o administrador do Disca."
+                ),
+            )
+        }
+    }
+
+    /// Every connection the server allows is taken: this one came in on
+    /// the reserve kept for `/healthz` and `/metrics`.
+    pub fn server_busy() -> ApiError {
+        ApiError {
+            retry_after_secs: Some(SERVER_BUSY_RETRY_SECS),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_busy",
+                "O servidor do Disca está com o máximo de conexões abertas. Tente de novo em alguns segundos.",
+            )
+        }
+    }
+
+    /// The request (its body, or the work behind it) took longer than the
+    /// request timeout.
+    pub fn request_timeout() -> ApiError {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "A requisição demorou demais e foi interrompida. Tente de novo.",
+        )
     }
 
     pub fn method_not_allowed() -> ApiError {

@@ -5,6 +5,14 @@
 //! after the client's last id, then follows live changes, skipping any `seq`
 //! already sent; a subscriber that falls behind catches up from the log. So
 //! every change is delivered once, in order.
+//!
+//! Event ids count the tenant's events only ([`Store::resume_point`]), so a
+//! stream does not show how busy other tenants are. Open streams are capped
+//! per user and per tenant ([`super::streams`]); a stream writes a comment
+//! every `keep_alive` so proxies (and the server's own idle timeout) never
+//! take it for idle, and ends at shutdown.
+//!
+//! [`Store::resume_point`]: crate::storage::Store::resume_point
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -23,6 +31,9 @@ use disca_protocol::ErrorBody;
 
 const REPLAY_PAGE: u32 = 500;
 
+/// How often an idle stream writes a keep-alive comment, by default.
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
+
 /// Live call changes (`event: call.update`, `id: <seq>`, `data: <call JSON>`),
 /// after a first `event: stream.start` whose `id` is the resume point.
 #[utoipa::path(
@@ -31,6 +42,7 @@ const REPLAY_PAGE: u32 = 500;
     responses(
         (status = 200, description = "text/event-stream: `stream.start` (its id is the resume point), then `call.update` events whose data is a Call", content_type = "text/event-stream"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 429, description = "`too_many_streams`: the user's or the tenant's cap of open streams is reached (`Retry-After`)", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -39,7 +51,7 @@ pub async fn stream_events(
     CurrentUser(user): CurrentUser,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let last_seq = match headers.get("last-event-id") {
+    let last_event_id = match headers.get("last-event-id") {
         None => None,
         Some(v) => Some(
             v.to_str()
@@ -49,16 +61,17 @@ pub async fn stream_events(
                 .ok_or_else(|| ApiError::malformed("Last-Event-ID inválido"))?,
         ),
     };
+    let tenant = user.tenant.slug.to_string();
+    let slot = state.streams.acquire(&user.id, &tenant)?;
+    let mut closing = state.streams.closing();
     let mut live = state.store.subscribe();
     let store = state.store.clone();
-    let tenant = user.tenant.slug.to_string();
     let only_user = (user.role == Role::Agent).then(|| user.id.clone());
     // Without Last-Event-ID the stream starts now: nothing is replayed.
-    let start = match last_seq {
-        Some(seq) => seq,
-        None => store.latest_seq().await?,
-    };
+    let start = store.resume_point(&tenant, last_event_id).await?;
     let stream = async_stream::stream! {
+        // Held while the stream is open.
+        let _slot = slot;
         // The resume point, so a client that connected without one can
         // resume after a drop without missing what happened meanwhile.
         yield Ok(Event::default().event("stream.start").id(start.to_string()).data("{}"));
@@ -68,9 +81,9 @@ pub async fn stream_events(
                 match store.events_after(&tenant, only_user.as_deref(), sent, REPLAY_PAGE).await {
                     Ok(page) => {
                         let full = page.len() == REPLAY_PAGE as usize;
-                        for (seq, payload) in page {
-                            sent = seq;
-                            yield Ok(call_event(seq, payload));
+                        for (id, payload) in page {
+                            sent = id;
+                            yield Ok(call_event(id, payload));
                         }
                         if !full { break; }
                     }
@@ -81,16 +94,21 @@ pub async fn stream_events(
                 }
             }
             loop {
-                match live.recv().await {
+                let received = tokio::select! {
+                    biased;
+                    _ = async { closing.wait_for(|c| *c).await.map(|_| ()) } => break 'replay,
+                    received = live.recv() => received,
+                };
+                match received {
                     Ok(event) => {
                         let visible = event.call.tenant == tenant
                             && only_user.as_ref().is_none_or(|u| *u == event.call.user_id);
-                        if event.seq <= sent || !visible {
+                        if !visible || event.tenant_seq <= sent {
                             continue;
                         }
-                        sent = event.seq;
+                        sent = event.tenant_seq;
                         match serde_json::to_string(&event.call) {
-                            Ok(payload) => yield Ok(call_event(event.seq, payload)),
+                            Ok(payload) => yield Ok(call_event(event.tenant_seq, payload)),
                             Err(e) => tracing::error!(error = %e, "cannot encode call"),
                         }
                     }
@@ -100,12 +118,12 @@ pub async fn stream_events(
             }
         }
     };
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(state.sse_keep_alive)))
 }
 
-fn call_event(seq: i64, payload: String) -> Event {
+fn call_event(id: i64, payload: String) -> Event {
     Event::default()
         .event("call.update")
-        .id(seq.to_string())
+        .id(id.to_string())
         .data(payload)
 }

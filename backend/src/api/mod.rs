@@ -7,12 +7,16 @@ mod error;
 mod events;
 mod health;
 mod me;
+pub(crate) mod streams;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tower_http::trace::TraceLayer;
@@ -20,6 +24,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 pub use error::ApiError;
+pub use events::DEFAULT_KEEP_ALIVE;
+pub use streams::StreamSlots;
 
 use crate::manager::ManagerConfig;
 use crate::pbx::Pbx;
@@ -41,6 +47,13 @@ pub struct AppState {
     pub users: Arc<auth::UserCache>,
     /// What the manager page needs (recordings, cookies).
     pub manager: ManagerConfig,
+    /// Open event streams, capped per user and per tenant.
+    pub streams: Arc<StreamSlots>,
+    /// How often an idle event stream writes a keep-alive comment.
+    pub sse_keep_alive: Duration,
+    /// Longest time to answer a request (reading its body included); event
+    /// streams are timed only until their response starts.
+    pub request_timeout: Duration,
 }
 
 impl AppState {
@@ -49,10 +62,27 @@ impl AppState {
         AppState {
             store,
             pbx,
-            metrics,
             limiter: Arc::new(RateLimiter::keyed(quota)),
             users: Arc::default(),
             manager: ManagerConfig::default(),
+            streams: Arc::new(StreamSlots::new(8, 500, metrics.clone())),
+            metrics,
+            sse_keep_alive: DEFAULT_KEEP_ALIVE,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The caps and timings of [`crate::configuration::HttpSettings`].
+    pub fn with_limits(self, http: &crate::configuration::HttpSettings) -> AppState {
+        AppState {
+            streams: Arc::new(StreamSlots::new(
+                http.sse_streams_per_user,
+                http.sse_streams_per_tenant,
+                self.metrics.clone(),
+            )),
+            sse_keep_alive: http.sse_keep_alive,
+            request_timeout: http.request_timeout,
+            ..self
         }
     }
 
@@ -94,7 +124,24 @@ async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
     axum::Json(ApiDoc::openapi())
 }
 
+/// Answers 408 when a request takes longer than the request timeout: a
+/// body sent slowly cannot hold a connection (headers are bounded by the
+/// server's header read timeout). An event stream counts only until its
+/// response starts. (tower-http's `TimeoutLayer` answers with an empty body;
+/// the API's errors are JSON.)
+async fn request_timeout(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::request_timeout().into_response(),
+    }
+}
+
 pub fn router(state: AppState) -> Router {
+    let timeout = state.request_timeout;
     Router::new()
         .route("/v1/calls", post(calls::create_call).get(calls::list_calls))
         .route("/v1/calls/{id}", get(calls::get_call))
@@ -109,6 +156,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(timeout, request_timeout))
         .layer(TraceLayer::new_for_http().make_span_with(crate::telemetry::request_span))
         .with_state(state)
 }

@@ -1,5 +1,13 @@
 //! The `call_events` table: the ordered log behind the SSE stream.
+//!
+//! `seq` orders the whole log; the id a tenant's clients see is `tenant_seq`,
+//! which counts that tenant's events only (so no tenant learns how busy the
+//! others are). Both are assigned in the writing transaction, under the
+//! writer lock (and SQLite's write lock, for another process on the same
+//! file); the unique index on `(tenant, tenant_seq)` refuses a duplicate
+//! should that ever not hold.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
@@ -8,10 +16,13 @@ use time::OffsetDateTime;
 use super::{Store, StoreError, Writer, to_millis};
 use crate::domain::Call;
 
-/// One state change of one call; `seq` is the SSE event id.
+/// One state change of one call.
 #[derive(Debug, Clone)]
 pub struct CallEvent {
+    /// The position in the whole log.
     pub seq: i64,
+    /// The SSE event id: the position among the call's tenant's events.
+    pub tenant_seq: i64,
     pub call: Call,
 }
 
@@ -31,35 +42,93 @@ pub(super) async fn append_events<'c>(
             serde_json::to_string(call).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         rows.push((call, payload));
     }
+    // Each tenant's ids continue from its last one (or from the ids handed
+    // out before they were per tenant: see the migration).
+    let mut last = last_tenant_ids(tx, rows.iter().map(|&(c, _)| c.tenant.as_str())).await?;
+    let mut numbered = Vec::with_capacity(rows.len());
+    for (call, payload) in rows {
+        let id = last
+            .get_mut(call.tenant.as_str())
+            .expect("every tenant of the batch was looked up");
+        *id += 1;
+        numbered.push((call, payload, *id));
+    }
     let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-        "INSERT INTO call_events (call_id, tenant, user_id, payload, created_at) ",
+        "INSERT INTO call_events (call_id, tenant, user_id, payload, created_at, tenant_seq) ",
     );
-    q.push_values(&rows, |mut row, (call, payload)| {
+    q.push_values(&numbered, |mut row, (call, payload, tenant_seq)| {
         row.push_bind(&call.id)
             .push_bind(&call.tenant)
             .push_bind(&call.user_id)
             .push_bind(payload)
-            .push_bind(now);
+            .push_bind(now)
+            .push_bind(tenant_seq);
     });
-    // Rows are numbered in VALUES order; RETURNING's own order is not
-    // guaranteed, so the sequence numbers are sorted and matched back.
-    q.push(" RETURNING seq");
-    let mut seqs: Vec<i64> = q
-        .build()
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get("seq"))
-        .collect::<Result<_, _>>()?;
-    seqs.sort_unstable();
-    Ok(seqs
+    // RETURNING's order is not guaranteed: rows are matched back by their
+    // (tenant, tenant_seq), which is unique.
+    q.push(" RETURNING seq, tenant, tenant_seq");
+    let mut seqs: HashMap<(String, i64), i64> = HashMap::with_capacity(numbered.len());
+    for r in q.build().fetch_all(&mut *tx).await? {
+        seqs.insert(
+            (r.try_get("tenant")?, r.try_get("tenant_seq")?),
+            r.try_get("seq")?,
+        );
+    }
+    let mut events = numbered
         .into_iter()
-        .zip(rows)
-        .map(|(seq, (call, _))| CallEvent {
-            seq,
-            call: call.clone(),
+        .map(|(call, _, tenant_seq)| {
+            let seq = seqs
+                .get(&(call.tenant.clone(), tenant_seq))
+                .copied()
+                .ok_or_else(|| StoreError::Corrupt("an event row was not returned".into()))?;
+            Ok(CallEvent {
+                seq,
+                tenant_seq,
+                call: call.clone(),
+            })
         })
-        .collect())
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    events.sort_unstable_by_key(|e| e.seq);
+    Ok(events)
+}
+
+/// The last event id of each of `tenants`, inside the writing transaction.
+async fn last_tenant_ids<'t>(
+    tx: &mut SqliteConnection,
+    tenants: impl Iterator<Item = &'t str>,
+) -> Result<HashMap<&'t str, i64>, StoreError> {
+    let mut tenants: Vec<&str> = tenants.collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    let base = legacy_max(&mut *tx).await?;
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "SELECT tenant, MAX(tenant_seq) AS last FROM call_events WHERE tenant IN (",
+    );
+    let mut list = q.separated(", ");
+    for tenant in &tenants {
+        list.push_bind(*tenant);
+    }
+    q.push(") GROUP BY tenant");
+    let mut last: HashMap<&str, i64> = tenants.iter().map(|t| (*t, base)).collect();
+    for r in q.build().fetch_all(&mut *tx).await? {
+        let tenant: String = r.try_get("tenant")?;
+        let id: i64 = r.try_get("last")?;
+        if let Some(slot) = tenants.iter().find(|t| **t == tenant) {
+            last.insert(*slot, id.max(base));
+        }
+    }
+    Ok(last)
+}
+
+/// The last global id handed out before ids were per tenant (0 for a
+/// database created since).
+async fn legacy_max<'e>(
+    executor: impl sqlx::Executor<'e, Database = Sqlite>,
+) -> Result<i64, StoreError> {
+    let row = sqlx::query("SELECT legacy_max FROM call_event_ids WHERE id = 1")
+        .fetch_one(executor)
+        .await?;
+    Ok(row.try_get("legacy_max")?)
 }
 
 impl Writer {
@@ -71,38 +140,60 @@ impl Writer {
 }
 
 impl Store {
-    /// Events after `after_seq` of `tenant` (and of `user_id` when given), in
-    /// order, at most `limit`. The payloads are returned as stored JSON.
+    /// Events of `tenant` (and of `user_id` when given) whose id is above
+    /// `after` (an id from [`Store::resume_point`]), in order, at most
+    /// `limit`: their ids and payloads as stored JSON.
     pub async fn events_after(
         &self,
         tenant: &str,
         user_id: Option<&str>,
-        after_seq: i64,
+        after: i64,
         limit: u32,
     ) -> Result<Vec<(i64, String)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, payload FROM call_events
-             WHERE tenant = $1 AND ($2 IS NULL OR user_id = $2) AND seq > $3
-             ORDER BY seq LIMIT $4",
+            "SELECT tenant_seq, payload FROM call_events
+             WHERE tenant = $1 AND ($2 IS NULL OR user_id = $2) AND tenant_seq > $3
+             ORDER BY tenant_seq LIMIT $4",
         )
         .bind(tenant)
         .bind(user_id)
-        .bind(after_seq)
+        .bind(after)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("seq")?, r.try_get("payload")?)))
+            .map(|r| Ok((r.try_get("tenant_seq")?, r.try_get("payload")?)))
             .collect()
     }
-}
 
-impl Store {
-    /// The newest event id (0 when there is none).
-    pub async fn latest_seq(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM call_events")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get("seq")?)
+    /// Where `tenant`'s stream starts: after `last_event_id` when the client
+    /// sent one, else after the tenant's newest event. An id at or below the
+    /// legacy maximum is a global id from before ids were per tenant: it
+    /// becomes the tenant's last id among the events it had seen.
+    pub async fn resume_point(
+        &self,
+        tenant: &str,
+        last_event_id: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        let base = legacy_max(&self.pool).await?;
+        let row =
+            match last_event_id {
+                Some(id) if id > base => return Ok(id),
+                Some(legacy) => sqlx::query(
+                    "SELECT MAX(tenant_seq) AS id FROM call_events WHERE tenant = $1 AND seq <= $2",
+                )
+                .bind(tenant)
+                .bind(legacy)
+                .fetch_one(&self.pool)
+                .await?,
+                None => {
+                    sqlx::query("SELECT MAX(tenant_seq) AS id FROM call_events WHERE tenant = $1")
+                        .bind(tenant)
+                        .fetch_one(&self.pool)
+                        .await?
+                }
+            };
+        let id: Option<i64> = row.try_get("id")?;
+        Ok(id.unwrap_or(base).max(base))
     }
 }
