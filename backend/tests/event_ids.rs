@@ -193,3 +193,31 @@ async fn ids_given_before_the_upgrade_resume_without_loss() {
     );
     assert_eq!(store.resume_point("globex", None).await.unwrap(), 9);
 }
+
+#[tokio::test]
+async fn an_id_above_the_newest_resumes_from_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let acme = add_agent(&store, "acme", "1001").await;
+    let globex = add_agent(&store, "globex", "2001").await;
+    call_and_end(&store, &acme).await;
+    // A made-up id (or one from another tenant, or a database restored
+    // from a backup) is taken as the tenant's newest, so the stream does
+    // not wait for the ids to catch up with it.
+    let from = store.resume_point("acme", Some(1_000)).await.unwrap();
+    assert_eq!(from, 2);
+    assert_eq!(store.resume_point("acme", Some(2)).await.unwrap(), 2);
+    assert_eq!(store.resume_point("acme", Some(1)).await.unwrap(), 1);
+    // A tenant without events yet starts at the beginning.
+    assert_eq!(store.resume_point("globex", Some(50)).await.unwrap(), 0);
+    call_and_end(&store, &acme).await;
+    let next = store.events_after("acme", None, from, 100).await.unwrap();
+    assert_eq!(
+        next.iter().map(|e| e.0).collect::<Vec<_>>(),
+        [3, 4],
+        "the next events are streamed"
+    );
+    call_and_end(&store, &globex).await;
+    let globex_events = store.events_after("globex", None, 0, 100).await.unwrap();
+    assert_eq!(globex_events.len(), 2);
+}

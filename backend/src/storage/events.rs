@@ -169,7 +169,10 @@ impl Store {
     /// Where `tenant`'s stream starts: after `last_event_id` when the client
     /// sent one, else after the tenant's newest event. An id at or below the
     /// legacy maximum is a global id from before ids were per tenant: it
-    /// becomes the tenant's last id among the events it had seen.
+    /// becomes the tenant's last id among the events it had seen. An id
+    /// above the tenant's newest (made up, or from another database) is
+    /// taken as the newest: the stream would otherwise skip every event
+    /// until the tenant's ids caught up with it.
     pub async fn resume_point(
         &self,
         tenant: &str,
@@ -178,15 +181,14 @@ impl Store {
         let base = legacy_max(&self.pool).await?;
         let row =
             match last_event_id {
-                Some(id) if id > base => return Ok(id),
-                Some(legacy) => sqlx::query(
+                Some(legacy) if legacy <= base => sqlx::query(
                     "SELECT MAX(tenant_seq) AS id FROM call_events WHERE tenant = $1 AND seq <= $2",
                 )
                 .bind(tenant)
                 .bind(legacy)
                 .fetch_one(&self.pool)
                 .await?,
-                None => {
+                _ => {
                     sqlx::query("SELECT MAX(tenant_seq) AS id FROM call_events WHERE tenant = $1")
                         .bind(tenant)
                         .fetch_one(&self.pool)
@@ -194,6 +196,11 @@ impl Store {
                 }
             };
         let id: Option<i64> = row.try_get("id")?;
-        Ok(id.unwrap_or(base).max(base))
+        let found = id.unwrap_or(base).max(base);
+        Ok(match last_event_id {
+            // `found` is the tenant's newest id here.
+            Some(id) if id > base => id.min(found),
+            _ => found,
+        })
     }
 }
