@@ -48,6 +48,10 @@ pub struct HttpSettings {
     /// when it opens or its previous response ended: bounds slow headers
     /// (slowloris) and idle keep-alive connections alike.
     pub header_read_timeout: Duration,
+    /// How long a write to a connection may make no progress (the client
+    /// reads nothing) before the connection is closed. Counted only while
+    /// a write waits, so an idle event stream is not affected.
+    pub write_timeout: Duration,
     /// Longest time to answer a request, its body included (408); an event
     /// stream counts only until its response starts.
     pub request_timeout: Duration,
@@ -64,6 +68,7 @@ impl Default for HttpSettings {
             max_connections: None,
             reserve_connections: 16,
             header_read_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
             sse_streams_per_user: 8,
             sse_streams_per_tenant: 500,
@@ -155,6 +160,7 @@ pub struct FileHttp {
     pub max_connections: Option<usize>,
     pub reserve_connections: Option<usize>,
     pub header_read_timeout_ms: Option<u64>,
+    pub write_timeout_ms: Option<u64>,
     pub request_timeout_secs: Option<u64>,
     pub sse_streams_per_user: Option<usize>,
     pub sse_streams_per_tenant: Option<usize>,
@@ -244,6 +250,10 @@ pub struct Overrides {
     /// when it opens or its last response ended [default: 10000].
     #[arg(long, env = "DISCA_HEADER_READ_TIMEOUT_MS")]
     pub header_read_timeout_ms: Option<u64>,
+    /// Milliseconds a write to a connection may wait on a client that
+    /// reads nothing before it is closed [default: 30000].
+    #[arg(long, env = "DISCA_WRITE_TIMEOUT_MS")]
+    pub write_timeout_ms: Option<u64>,
     /// Event streams one user may have open at once [default: 8].
     #[arg(long, env = "DISCA_SSE_STREAMS_PER_USER")]
     pub sse_streams_per_user: Option<usize>,
@@ -340,6 +350,10 @@ impl Settings {
                 o.header_read_timeout_ms.or(f.http.header_read_timeout_ms),
                 http_defaults.header_read_timeout,
             ),
+            write_timeout: ms(
+                o.write_timeout_ms.or(f.http.write_timeout_ms),
+                http_defaults.write_timeout,
+            ),
             request_timeout: f
                 .http
                 .request_timeout_secs
@@ -358,6 +372,7 @@ impl Settings {
         if http.max_connections == Some(0)
             || http.reserve_connections == 0
             || http.header_read_timeout.is_zero()
+            || http.write_timeout.is_zero()
             || http.request_timeout.is_zero()
             || http.sse_streams_per_user == 0
             || http.sse_streams_per_tenant < http.sse_streams_per_user
@@ -490,12 +505,13 @@ mod tests {
     #[test]
     fn http_limits_come_from_the_file_and_flags() {
         let file: FileConfig = toml::from_str(
-            "[http]\nmax_connections = 900\nheader_read_timeout_ms = 2500\nsse_streams_per_user = 4\nsse_streams_per_tenant = 40\n",
+            "[http]\nmax_connections = 900\nheader_read_timeout_ms = 2500\nwrite_timeout_ms = 4000\nsse_streams_per_user = 4\nsse_streams_per_tenant = 40\n",
         )
         .unwrap();
         let s = Settings::merge(Overrides::default(), file).unwrap();
         assert_eq!(s.http.max_connections, Some(900));
         assert_eq!(s.http.header_read_timeout, Duration::from_millis(2500));
+        assert_eq!(s.http.write_timeout, Duration::from_millis(4000));
         assert_eq!(
             (s.http.sse_streams_per_user, s.http.sse_streams_per_tenant),
             (4, 40)
@@ -507,6 +523,7 @@ mod tests {
         let s = Settings::merge(flags, FileConfig::default()).unwrap();
         assert_eq!(s.http.max_connections, Some(50));
         assert_eq!(s.http.sse_streams_per_user, 8);
+        assert_eq!(s.http.write_timeout, Duration::from_secs(30));
         let bad: FileConfig = toml::from_str("[http]\nsse_streams_per_user = 0\n").unwrap();
         assert!(Settings::merge(Overrides::default(), bad).is_err());
     }

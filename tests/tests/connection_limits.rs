@@ -3,7 +3,8 @@
 //! streams and idle sockets exceed the connection cap; slow headers and
 //! idle connections are closed after the header read timeout (event
 //! streams are not); a user over the stream cap gets 429; event ids do not
-//! show another tenant's activity. Settings go in as environment variables
+//! show another tenant's activity; clients that never read what they
+//! asked for are closed after the write timeout. Settings go in as environment variables
 //! and users are added with the binary's own commands, so the same tests
 //! run against another build (`DISCA_TEST_BACKEND_BINARY=<path>`).
 
@@ -207,6 +208,117 @@ async fn slow_headers_and_idle_connections_are_closed_but_event_streams_are_not(
         !closed_within(&mut stream, Duration::from_millis(3000)).await,
         "an event stream is not idle"
     );
+}
+
+/// `GET` on a new connection: the status (`None`: no answer in time).
+async fn status_of_get(addr: std::net::SocketAddr, path: &str) -> Option<u16> {
+    tokio::time::timeout(Duration::from_secs(3), async {
+        let mut socket = TcpStream::connect(addr).await.ok()?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n");
+        socket.write_all(request.as_bytes()).await.ok()?;
+        disca_tests::limited::status_of(&read_head(&mut socket).await?)
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+#[tokio::test]
+async fn clients_that_never_read_are_closed_after_the_write_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    // The header read timeout far away, so only the write timeout can
+    // close the slow readers.
+    let backend = start(
+        dir.path(),
+        None,
+        &[
+            ("DISCA_MAX_CONNECTIONS", "4"),
+            ("DISCA_WRITE_TIMEOUT_MS", "2000"),
+            ("DISCA_HEADER_READ_TIMEOUT_MS", "60000"),
+        ],
+    )
+    .await;
+    // (The least over a moment: a connection of `start` may still be
+    // closing.)
+    let mut baseline = backend.open_fds();
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        baseline = baseline.min(backend.open_fds());
+    }
+    // Every regular place taken by a client that pipelines requests for a
+    // static file (no login needed) and reads none of the answers, with a
+    // small receive buffer: the server's writes soon wait.
+    let request = b"GET /manager/static/manager.js HTTP/1.1\r\nHost: d\r\n\r\n";
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let socket = socket.connect(backend.addr).await.unwrap();
+        let (read, mut write) = socket.into_split();
+        let writer = tokio::spawn(async move {
+            for _ in 0..3000 {
+                if write.write_all(request).await.is_err() {
+                    return;
+                }
+            }
+            std::future::pending::<()>().await;
+        });
+        slow.push((read, writer));
+    }
+    let opened = Instant::now();
+    // No other client meanwhile (a new one would have one of them closed to
+    // make room): the server's descriptors show when they are closed.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let held = backend.open_fds();
+    println!("descriptors: {baseline} before, {held} with the slow readers");
+    assert!(held >= baseline + 4, "{baseline} -> {held}");
+    let deadline = opened + Duration::from_secs(15);
+    while backend.open_fds() > baseline {
+        assert!(
+            Instant::now() < deadline,
+            "the slow readers' connections are never closed: {} descriptors open",
+            backend.open_fds()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let closed_after = opened.elapsed();
+    println!("slow readers closed after {closed_after:?}");
+    assert!(
+        closed_after >= Duration::from_millis(1500),
+        "not before the write timeout: {closed_after:?}"
+    );
+    for (mut read, writer) in slow {
+        assert!(
+            closed_within_read(&mut read, Duration::from_secs(5)).await,
+            "a slow reader's connection was closed"
+        );
+        writer.abort();
+    }
+    // And normal clients are served.
+    assert_eq!(
+        status_of_get(backend.addr, "/openapi.json").await,
+        Some(200)
+    );
+    assert_eq!(
+        status_of_get(backend.addr, "/manager/static/manager.js").await,
+        Some(200)
+    );
+}
+
+/// [`closed_within`] for a read half.
+async fn closed_within_read(read: &mut tokio::net::tcp::OwnedReadHalf, within: Duration) -> bool {
+    let mut buf = [0u8; 65536];
+    tokio::time::timeout(within, async {
+        loop {
+            match tokio::io::AsyncReadExt::read(read, &mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await
+    .is_ok()
 }
 
 #[tokio::test]
