@@ -513,6 +513,25 @@ mod tests {
 
     /// Replays a captured AMI stream (bytes Asterisk 22 sent) into a call,
     /// one second of clock per event, the way the tracker routes events.
+    /// A channel of call `linkedid` as a `CoreShowChannels` listing gives it.
+    fn listed(
+        linkedid: &str,
+        uid: &str,
+        name: &str,
+        state: &str,
+        bridge: &str,
+        duration: &str,
+    ) -> Message {
+        let raw = format!(
+            "Event: CoreShowChannel\r\nChannel: {name}\r\nUniqueid: {uid}\r\nLinkedid: {linkedid}\r\n\
+             ChannelState: {state}\r\nBridgeId: {bridge}\r\nDuration: {duration}\r\n\r\n"
+        );
+        AmiCodec::new()
+            .decode(&mut BytesMut::from(raw.as_bytes()))
+            .unwrap()
+            .unwrap()
+    }
+
     fn replay(capture: &[u8], id: &str) -> (Progress, Vec<CallState>) {
         let mut codec = AmiCodec::new();
         let mut buf = BytesMut::from(capture);
@@ -645,14 +664,7 @@ mod tests {
     fn listings_tell_the_phone_a_local_agent_channel_rings_from_the_lead() {
         let t0 = OffsetDateTime::UNIX_EPOCH + Duration::hours(1);
         let channel = |uid: &str, name: &str, state: &str, bridge: &str| {
-            let raw = format!(
-                "Event: CoreShowChannel\r\nChannel: {name}\r\nUniqueid: {uid}\r\nLinkedid: disca-call-3\r\n\
-                 ChannelState: {state}\r\nBridgeId: {bridge}\r\nDuration: 00:00:05\r\n\r\n"
-            );
-            AmiCodec::new()
-                .decode(&mut BytesMut::from(raw.as_bytes()))
-                .unwrap()
-                .unwrap()
+            listed("disca-call-3", uid, name, state, bridge, "00:00:05")
         };
         let mut p = Progress::new(call("disca-call-3"));
         // The salesperson's phone rings, through the Local channel's ;2 half.
@@ -710,14 +722,14 @@ mod tests {
         let t0 = OffsetDateTime::UNIX_EPOCH + Duration::hours(1);
         let mut p = Progress::new(call("disca-call-2"));
         let channel = |uid: &str, duration: &str| {
-            let raw = format!(
-                "Event: CoreShowChannel\r\nChannel: PJSIP/x-{uid}\r\nUniqueid: {uid}\r\nLinkedid: disca-call-2\r\n\
-                 ChannelState: 6\r\nBridgeId: b1\r\nDuration: {duration}\r\n\r\n"
-            );
-            AmiCodec::new()
-                .decode(&mut BytesMut::from(raw.as_bytes()))
-                .unwrap()
-                .unwrap()
+            listed(
+                "disca-call-2",
+                uid,
+                &format!("PJSIP/x-{uid}"),
+                "6",
+                "b1",
+                duration,
+            )
         };
         let (agent, lead) = (
             channel("disca-call-2", "00:00:40"),
