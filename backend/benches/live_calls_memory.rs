@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use disca_tests::procfs::status_kib;
 use disca_tests::system::{BackendProcess, BackendProcessOptions, seed_load_agents};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -119,17 +120,6 @@ async fn fake_asterisk(listener: TcpListener, live: Live) {
     }
 }
 
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("process status");
-    status
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(field)
-                .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap())
-        })
-        .expect("field present")
-}
-
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
@@ -150,7 +140,7 @@ async fn main() {
     let pid = backend.pid();
     let base = backend.base.clone();
     let http = reqwest::Client::new();
-    let idle_rss = rss_kib(pid, "VmRSS:");
+    let idle_rss = status_kib(pid, "VmRSS:");
 
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -209,8 +199,8 @@ async fn main() {
     }
     let placed_in = started.elapsed();
     tokio::time::sleep(Duration::from_secs(3)).await; // a reconciliation pass included
-    let live_rss = rss_kib(pid, "VmRSS:");
-    let peak = rss_kib(pid, "VmHWM:");
+    let live_rss = status_kib(pid, "VmRSS:");
+    let peak = status_kib(pid, "VmHWM:");
     println!("live_calls_memory: {CALLS} live calls (connected, followed by the tracker)");
     println!(
         "  placed and followed in   {:>8.2} s",

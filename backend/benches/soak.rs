@@ -35,10 +35,11 @@ use disca_backend::storage::Store;
 use disca_tests::PeerBehavior;
 use disca_tests::crm::{ANA, ANA_TOKEN, AURORA, MARIANA_PHONE, connect_tenant_v1};
 use disca_tests::machine;
+use disca_tests::procfs::{open_fds, status_field, status_kib};
 use disca_tests::system::{
     BackendProcess, BackendProcessOptions, LOCAL_AGENT_CHANNEL, Lab, seed_load_agents,
 };
-use rdstation_standin::{Config, StandIn};
+use rdstation_standin::{Config, Running, StandIn};
 use serde_json::{Value, json};
 
 struct Options {
@@ -87,29 +88,6 @@ fn options() -> Options {
     o
 }
 
-fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("backend alive");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
-
-fn threads(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("backend alive");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
-}
-
 #[derive(Clone, Copy)]
 struct Sample {
     seconds: f64,
@@ -118,6 +96,20 @@ struct Sample {
     notes: usize,
     fds: usize,
     threads: u64,
+}
+
+impl Sample {
+    /// The backend process `pid` now, `started` being the start of the run.
+    fn take(pid: u32, started: Instant, counters: &Counters, standin: &Running) -> Sample {
+        Sample {
+            seconds: started.elapsed().as_secs_f64(),
+            calls: counters.ended.load(Ordering::Relaxed),
+            rss_kib: status_kib(pid, "VmRSS:"),
+            notes: standin.all_notes().len(),
+            fds: open_fds(pid),
+            threads: status_field(pid, "Threads:").unwrap_or(0),
+        }
+    }
 }
 
 /// Least-squares slope of RSS (KiB) against calls, per 1,000 calls.
@@ -284,14 +276,7 @@ async fn main() {
     let free: Arc<Mutex<VecDeque<String>>> = Arc::new(Mutex::new(tokens.into_iter().collect()));
     let started = Instant::now();
     let run = Duration::from_secs_f64(o.minutes * 60.0);
-    let mut samples = vec![Sample {
-        seconds: 0.0,
-        calls: 0,
-        rss_kib: proc_status_kib(pid, "VmRSS:"),
-        notes: 0,
-        fds: open_fds(pid),
-        threads: threads(pid),
-    }];
+    let mut samples = vec![Sample::take(pid, started, &counters, &standin)];
     println!(
         "\n{:>7} {:>7} {:>9} {:>7} {:>5} {:>7}",
         "minute", "calls", "RSS KiB", "notes", "fds", "threads"
@@ -339,14 +324,7 @@ async fn main() {
         while calls.try_join_next().is_some() {}
         if Instant::now() >= next_sample {
             next_sample += sample_every;
-            let s = Sample {
-                seconds: started.elapsed().as_secs_f64(),
-                calls: counters.ended.load(Ordering::Relaxed),
-                rss_kib: proc_status_kib(pid, "VmRSS:"),
-                notes: standin.all_notes().len(),
-                fds: open_fds(pid),
-                threads: threads(pid),
-            };
+            let s = Sample::take(pid, started, &counters, &standin);
             print(&s);
             samples.push(s);
         }
@@ -354,17 +332,10 @@ async fn main() {
     // Let the calls in flight end, then one last sample.
     while calls.join_next().await.is_some() {}
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let last = Sample {
-        seconds: started.elapsed().as_secs_f64(),
-        calls: counters.ended.load(Ordering::Relaxed),
-        rss_kib: proc_status_kib(pid, "VmRSS:"),
-        notes: standin.all_notes().len(),
-        fds: open_fds(pid),
-        threads: threads(pid),
-    };
+    let last = Sample::take(pid, started, &counters, &standin);
     print(&last);
     samples.push(last);
-    let peak = proc_status_kib(pid, "VmHWM:");
+    let peak = status_kib(pid, "VmHWM:");
 
     if let Some(path) = &o.csv {
         let mut csv = String::from("minute,calls,rss_kib,notes,fds,threads\n");

@@ -33,6 +33,7 @@ pub mod limited;
 pub mod machine;
 pub mod pbx;
 pub mod ports;
+pub mod procfs;
 pub mod render;
 pub mod root;
 pub mod screenshots;

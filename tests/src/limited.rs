@@ -182,9 +182,7 @@ impl LimitedBackend {
 
     /// Descriptors the process has open.
     pub fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
-            .map(|d| d.count())
-            .unwrap_or(0)
+        crate::procfs::open_fds(self.pid())
     }
 
     /// `(soft, hard)` open-file limit of the running process.
@@ -203,14 +201,7 @@ impl LimitedBackend {
 
     /// A `/proc/<pid>/status` field in KiB (`VmRSS:`, `VmHWM:`).
     pub fn status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        status
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix(field)
-                    .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap())
-            })
-            .expect("field present")
+        crate::procfs::status_kib(self.pid(), field)
     }
 }
 

@@ -44,6 +44,14 @@ impl ApiError {
         }
     }
 
+    /// Tells the client when to try again (`Retry-After`, at least 1 s).
+    fn retry_after(self, secs: u64) -> ApiError {
+        ApiError {
+            retry_after_secs: Some(secs.max(1)),
+            ..self
+        }
+    }
+
     pub fn malformed(detail: impl std::fmt::Display) -> ApiError {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -127,14 +135,12 @@ impl ApiError {
     }
 
     pub fn rate_limited(retry_after_secs: u64) -> ApiError {
-        ApiError {
-            retry_after_secs: Some(retry_after_secs.max(1)),
-            ..ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "Muitas ligações em pouco tempo. Aguarde alguns segundos e tente de novo.",
-            )
-        }
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Muitas ligações em pouco tempo. Aguarde alguns segundos e tente de novo.",
+        )
+        .retry_after(retry_after_secs)
     }
 
     pub fn pbx_unavailable() -> ApiError {
@@ -149,14 +155,12 @@ impl ApiError {
     /// call: it is ended as not placed unless the PBX shows it after the
     /// reconnection.
     pub fn pbx_stopped_answering() -> ApiError {
-        ApiError {
-            retry_after_secs: Some(STORAGE_BUSY_RETRY_SECS),
-            ..ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "pbx_unavailable",
-                "A central telefônica parou de responder antes de confirmar a ligação; ela não foi completada. Tente novamente em instantes.",
-            )
-        }
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "pbx_unavailable",
+            "A central telefônica parou de responder antes de confirmar a ligação; ela não foi completada. Tente novamente em instantes.",
+        )
+        .retry_after(STORAGE_BUSY_RETRY_SECS)
     }
 
     pub fn pbx_refused() -> ApiError {
@@ -169,80 +173,68 @@ impl ApiError {
 
     /// The database's disk is full: nothing was stored, and nothing done.
     pub fn storage_full() -> ApiError {
-        ApiError {
-            retry_after_secs: Some(STORAGE_FULL_RETRY_SECS),
-            ..ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_full",
-                "O servidor do Disca está sem espaço em disco e não pôde registrar o pedido; nada foi feito. Avise o administrador do Disca e tente de novo em alguns minutos.",
-            )
-        }
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_full",
+            "O servidor do Disca está sem espaço em disco e não pôde registrar o pedido; nada foi feito. Avise o administrador do Disca e tente de novo em alguns minutos.",
+        )
+        .retry_after(STORAGE_FULL_RETRY_SECS)
     }
 
     /// Another process held the database's write lock past the busy
     /// timeout: nothing was stored, and nothing done.
     pub fn storage_busy() -> ApiError {
-        ApiError {
-            retry_after_secs: Some(STORAGE_BUSY_RETRY_SECS),
-            ..ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_busy",
-                "O banco de dados do Disca está ocupado e não pôde registrar o pedido; nada foi feito. Tente de novo em alguns segundos.",
-            )
-        }
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_busy",
+            "O banco de dados do Disca está ocupado e não pôde registrar o pedido; nada foi feito. Tente de novo em alguns segundos.",
+        )
+        .retry_after(STORAGE_BUSY_RETRY_SECS)
     }
 
     pub fn storage_unavailable() -> ApiError {
-        ApiError {
-            retry_after_secs: Some(STORAGE_BUSY_RETRY_SECS),
-            ..ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
-                "O banco de dados do Disca não está respondendo; nada foi feito. Tente de novo em instantes.",
-            )
-        }
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "O banco de dados do Disca não está respondendo; nada foi feito. Tente de novo em instantes.",
+        )
+        .retry_after(STORAGE_BUSY_RETRY_SECS)
     }
 
     /// The user already has `cap` event streams open (several windows, or
     /// a client that reconnects without closing).
     pub fn too_many_user_streams(cap: usize) -> ApiError {
-        ApiError {
-            retry_after_secs: Some(STREAMS_RETRY_SECS),
-            ..ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_streams",
-                format!(
-                    "Você já tem {cap} conexões de acompanhamento de ligações abertas com o Disca. Feche as janelas que não usa e tente de novo em alguns segundos."
-                ),
-            )
-        }
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            format!(
+                "Você já tem {cap} conexões de acompanhamento de ligações abertas com o Disca. Feche as janelas que não usa e tente de novo em alguns segundos."
+            ),
+        )
+        .retry_after(STREAMS_RETRY_SECS)
     }
 
     /// The tenant already has `cap` event streams open.
     pub fn too_many_tenant_streams(cap: usize) -> ApiError {
-        ApiError {
-            retry_after_secs: Some(STREAMS_RETRY_SECS),
-            ..ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_streams",
-                format!(
-                    "Sua empresa atingiu o limite de {cap} conexões de acompanhamento de ligações abertas ao mesmo tempo. Tente de novo em alguns segundos ou avise o administrador do Disca."
-                ),
-            )
-        }
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            format!(
+                "Sua empresa atingiu o limite de {cap} conexões de acompanhamento de ligações abertas ao mesmo tempo. Tente de novo em alguns segundos ou avise o administrador do Disca."
+            ),
+        )
+        .retry_after(STREAMS_RETRY_SECS)
     }
 
     /// Every connection the server allows is taken: this one came in on
     /// the reserve kept for `/healthz` and `/metrics`.
     pub fn server_busy() -> ApiError {
-        ApiError {
-            retry_after_secs: Some(SERVER_BUSY_RETRY_SECS),
-            ..ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "server_busy",
-                "O servidor do Disca está com o máximo de conexões abertas. Tente de novo em alguns segundos.",
-            )
-        }
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_busy",
+            "O servidor do Disca está com o máximo de conexões abertas. Tente de novo em alguns segundos.",
+        )
+        .retry_after(SERVER_BUSY_RETRY_SECS)
     }
 
     /// The request (its body, or the work behind it) took longer than the
