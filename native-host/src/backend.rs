@@ -2,8 +2,10 @@
 //! idempotent requests only, an `Idempotency-Key` on every call creation, and
 //! backend errors mapped to replies a salesperson understands.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use disca_protocol::api::{CallPage, CreateCallRequest};
 use disca_protocol::native::{ErrorCode, HostError};
 use disca_protocol::{Call, ErrorBody, ErrorDetail, Me};
@@ -20,8 +22,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Longest silence on a connection: the event stream sends a keep-alive
 /// every 15 s, so a stream quiet for this long is dead.
 const READ_TIMEOUT: Duration = Duration::from_secs(45);
-/// Pauses before the second and third attempt of an idempotent request.
-const RETRY_DELAYS: [Duration; 2] = [Duration::from_millis(200), Duration::from_millis(800)];
+/// Pauses before the second and third attempt of an idempotent request:
+/// 200 ms, then 800 ms.
+const RETRIES: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(200))
+    .with_factor(4.0)
+    .with_max_times(2);
 
 /// A backend address: `https://`, or `http://` on this machine only (a token
 /// never travels unencrypted over a network).
@@ -234,16 +240,10 @@ impl BackendClient {
         idempotent: bool,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<Response, BackendError> {
-        let attempts = if idempotent {
-            RETRY_DELAYS.len() + 1
-        } else {
-            1
-        };
-        let mut last_error = String::new();
-        for attempt in 0..attempts {
-            if attempt > 0 {
-                tokio::time::sleep(RETRY_DELAYS[attempt - 1]).await;
-            }
+        let build = &build;
+        let attempts = &AtomicUsize::new(0);
+        let attempt = move || async move {
+            let attempt = attempts.fetch_add(1, Ordering::Relaxed);
             let mut request =
                 build().header(reqwest::header::AUTHORIZATION, self.authorization.clone());
             if idempotent {
@@ -251,21 +251,35 @@ impl BackendClient {
             }
             match request.send().await {
                 Ok(response) if is_gateway_error(&response) => {
-                    last_error = format!("gateway answered {}", response.status());
                     tracing::warn!(status = %response.status(), attempt, "gateway error from the backend's address");
+                    Err(Failure {
+                        detail: format!("gateway answered {}", response.status()),
+                        retryable: true,
+                    })
                 }
-                Ok(response) => return Ok(response),
+                Ok(response) => Ok(response),
                 Err(e) => {
-                    last_error = without_url(&e);
-                    tracing::warn!(error = %last_error, attempt, "backend request failed");
-                    if !(e.is_connect() || e.is_timeout() || e.is_request()) {
-                        break;
-                    }
+                    let detail = without_url(&e);
+                    tracing::warn!(error = %detail, attempt, "backend request failed");
+                    Err(Failure {
+                        detail,
+                        retryable: e.is_connect() || e.is_timeout() || e.is_request(),
+                    })
                 }
             }
-        }
-        Err(BackendError::Unreachable(last_error))
+        };
+        attempt
+            .retry(RETRIES)
+            .when(|failure| idempotent && failure.retryable)
+            .await
+            .map_err(|failure| BackendError::Unreachable(failure.detail))
     }
+}
+
+/// Why one attempt of a request failed, and whether another may succeed.
+struct Failure {
+    detail: String,
+    retryable: bool,
 }
 
 /// A 502/503/504 that is not a JSON error body: a proxy in front of a backend
@@ -335,7 +349,15 @@ async fn decode<T: serde::de::DeserializeOwned>(response: Response) -> Result<T,
 
 #[cfg(test)]
 mod tests {
+    use backon::BackoffBuilder;
+
     use super::*;
+
+    #[test]
+    fn idempotent_requests_are_tried_twice_more_after_200_then_800_ms() {
+        let pauses: Vec<u128> = RETRIES.build().map(|d| d.as_millis()).collect();
+        assert_eq!(pauses, [200, 800]);
+    }
 
     #[test]
     fn backend_urls_must_be_encrypted_unless_local() {

@@ -7,14 +7,23 @@
 
 use std::time::{Duration, Instant};
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use disca_protocol::Call;
 use futures::StreamExt;
-use rand::Rng;
 
 use crate::backend::BackendError;
 use crate::session::Session;
 
-const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// Pauses before reconnecting: 1 s, 2 s, 4 s... up to 30 s, each between
+/// half and all of that (jitter, so a fleet of hosts does not reconnect in
+/// lockstep after a backend restart). backon's jitter adds up to the step
+/// again, hence the halves.
+const RECONNECT: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(500))
+    .with_max_delay(Duration::from_secs(15))
+    .with_jitter()
+    .without_max_times();
+/// The pause should the delays ever run out.
 const MAX_RETRY: Duration = Duration::from_secs(30);
 /// How often a host without a usable login looks for a new one, and a
 /// following host re-reads its settings (to notice a `logout`).
@@ -28,14 +37,14 @@ pub async fn follow(session: &Session) {
     let mut login_changes = session.login_changes();
     let mut generation = *login_changes.borrow_and_update();
     let mut last_event_id: Option<String> = None;
-    let mut failures = 0u32;
+    let mut delays = RECONNECT.build();
     loop {
         let current = *login_changes.borrow_and_update();
         if current != generation {
             generation = current;
             // Resume points belong to the previous login's backend.
             last_event_id = None;
-            failures = 0;
+            delays = RECONNECT.build();
         }
         let client = match session.client().await {
             Ok(client) => client,
@@ -96,10 +105,10 @@ pub async fn follow(session: &Session) {
                     }
                 }
                 if opened.elapsed() < STABLE_STREAM {
-                    failures += 1;
-                    pause(&mut login_changes, backoff(failures)).await;
+                    let delay = delays.next().unwrap_or(MAX_RETRY);
+                    pause(&mut login_changes, delay).await;
                 } else {
-                    failures = 0;
+                    delays = RECONNECT.build();
                 }
             }
             Err(BackendError::Unauthorized) => {
@@ -111,13 +120,13 @@ pub async fn follow(session: &Session) {
                 // problem; retry slowly.
                 session.set_reachable();
                 tracing::error!(error = %e, "the backend refused the event stream");
-                failures += 1;
-                pause(&mut login_changes, backoff(failures).max(LOGIN_RECHECK)).await;
+                let delay = delays.next().unwrap_or(MAX_RETRY);
+                pause(&mut login_changes, delay.max(LOGIN_RECHECK)).await;
             }
             Err(e) => {
                 session.set_unreachable(&e.to_string());
-                failures += 1;
-                pause(&mut login_changes, backoff(failures)).await;
+                let delay = delays.next().unwrap_or(MAX_RETRY);
+                pause(&mut login_changes, delay).await;
             }
         }
     }
@@ -128,24 +137,21 @@ async fn pause(login_changes: &mut tokio::sync::watch::Receiver<u64>, duration: 
     let _ = tokio::time::timeout(duration, login_changes.changed()).await;
 }
 
-/// 1 s, 2 s, 4 s... up to 30 s, each between half and all of that (jitter, so
-/// a fleet of hosts does not reconnect in lockstep after a backend restart).
-fn backoff(failures: u32) -> Duration {
-    let full = FIRST_RETRY
-        .saturating_mul(1 << failures.saturating_sub(1).min(5))
-        .min(MAX_RETRY);
-    full.mul_f64(rand::rng().random_range(0.5..=1.0))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_to_a_ceiling_with_jitter() {
+    fn reconnect_delays_grow_to_a_ceiling_with_jitter() {
+        let delays: Vec<f64> = RECONNECT
+            .build()
+            .take(40)
+            .map(|d| d.as_secs_f64())
+            .collect();
         for (failures, max) in [(1, 1.0), (2, 2.0), (3, 4.0), (6, 30.0), (40, 30.0)] {
-            let d = backoff(failures).as_secs_f64();
-            assert!(d >= max / 2.0 && d <= max, "{failures}: {d}");
+            let d = delays[failures - 1];
+            // backon computes in f32 seconds: a microsecond either way.
+            assert!(d >= max / 2.0 - 1e-6 && d <= max + 1e-6, "{failures}: {d}");
         }
     }
 }

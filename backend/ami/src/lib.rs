@@ -10,7 +10,7 @@
 //! - [`codec`]: the framing of the byte stream for `tokio_util::codec`, with bounds
 //!   on line length, headers and message size;
 //! - [`client`]: a cheap-to-clone [`Client`] whose background task logs in with the
-//!   MD5 challenge, pings, and reconnects with backoff; it correlates answers by
+//!   MD5 challenge, pings, and reconnects with backoff (`backon`); it correlates answers by
 //!   `ActionID`, collects event lists, and forwards every other event, in arrival
 //!   order, to an unbounded channel of [`ClientEvent`]s.
 //!
@@ -18,7 +18,6 @@
 //! backend's business.
 
 pub mod action;
-mod backoff;
 pub mod client;
 pub mod codec;
 mod error;

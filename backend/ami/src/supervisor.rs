@@ -8,14 +8,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::action::Action;
-use crate::backoff::Backoff;
-use crate::client::{ClientEvent, Shared};
+use crate::client::{ClientEvent, Config, Shared};
 use crate::login::{self, Connection};
 use crate::message::Message;
 
@@ -27,7 +27,8 @@ pub(crate) async fn run(
     stop: CancellationToken,
 ) {
     let config = &shared.config;
-    let mut backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
+    let reconnect = reconnect_delays(config);
+    let mut delays = reconnect.build();
     loop {
         let attempt = tokio::select! {
             () = stop.cancelled() => return,
@@ -35,7 +36,7 @@ pub(crate) async fn run(
         };
         match attempt {
             Ok(connection) => {
-                backoff.reset();
+                delays = reconnect.build();
                 tracing::info!(
                     addr = %config.addr,
                     banner = connection.codec().banner().unwrap_or("none"),
@@ -68,13 +69,27 @@ pub(crate) async fn run(
                 );
             }
         }
-        let delay = backoff.next_delay();
+        let delay = delays.next().unwrap_or(config.reconnect_max);
         tracing::debug!(?delay, "AMI reconnecting after a pause");
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(delay) => {}
         }
     }
+}
+
+/// Delays between reconnection attempts: doubling from `reconnect_min` to
+/// `reconnect_max`, each drawn from the upper half of its step, so that many
+/// clients restarted together do not reconnect in lockstep. backon's jitter
+/// adds up to the step again, hence the halves.
+fn reconnect_delays(config: &Config) -> ExponentialBuilder {
+    let min = config.reconnect_min;
+    let max = config.reconnect_max.max(min);
+    ExponentialBuilder::new()
+        .with_min_delay(min / 2)
+        .with_max_delay(max / 2)
+        .with_jitter()
+        .without_max_times()
 }
 
 /// Drains the socket; returns why it stopped.
@@ -157,6 +172,35 @@ mod tests {
             ("Event".into(), name.into()),
             ("Uniqueid".into(), "1".into()),
         ])
+    }
+
+    #[test]
+    fn reconnect_delays_grow_to_the_ceiling_with_jitter() {
+        let mut config = Config::new("127.0.0.1:5038", "disca", "secret");
+        config.reconnect_min = Duration::from_millis(100);
+        config.reconnect_max = Duration::from_millis(1000);
+        let delays: Vec<Duration> = reconnect_delays(&config).build().take(8).collect();
+        let ceilings = [100, 200, 400, 800, 1000, 1000, 1000, 1000];
+        // backon computes in f32 seconds: a microsecond either way.
+        let slack = Duration::from_micros(1);
+        for (delay, ceiling) in delays.iter().zip(ceilings) {
+            let ceiling = Duration::from_millis(ceiling);
+            assert!(
+                *delay + slack >= ceiling / 2 && *delay <= ceiling + slack,
+                "{delay:?} for {ceiling:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_ceiling_below_the_floor_keeps_the_floor() {
+        let mut config = Config::new("127.0.0.1:5038", "disca", "secret");
+        config.reconnect_min = Duration::from_millis(400);
+        config.reconnect_max = Duration::from_millis(100);
+        for delay in reconnect_delays(&config).build().take(4) {
+            assert!(delay <= Duration::from_millis(401), "{delay:?}");
+            assert!(delay >= Duration::from_millis(199), "{delay:?}");
+        }
     }
 
     #[test]
