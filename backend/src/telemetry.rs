@@ -11,7 +11,7 @@ use prometheus_client::registry::Registry;
 use tracing_subscriber::EnvFilter;
 
 use crate::configuration::LogFormat;
-use crate::domain::Outcome;
+use crate::domain::{Call, Outcome};
 
 /// Crates that see whole request URLs (RD Station's v1 token travels in
 /// the query), held at `info` whatever `RUST_LOG` says: their debug and
@@ -32,7 +32,13 @@ pub fn init_logs(format: LogFormat) {
     // A second init (tests) keeps the first subscriber.
     let _ = match format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        // Each line carries its spans' fields (a call's id, tenant and
+        // user: [`call_span`]): the innermost span as `span`, all as `spans`.
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init(),
     };
 }
 
@@ -44,6 +50,19 @@ pub fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
         method = %request.method(),
         path = %request.uri().path(),
         version = ?request.version(),
+    )
+}
+
+/// The span of a call's life wherever it is handled — `POST /v1/calls`
+/// (which opens it before the id exists), the tracker's handling of its
+/// events, the delivery of its CRM note — so that no log line inside
+/// repeats who and which call. Nothing secret: ids and the tenant's slug.
+pub fn call_span(call: &Call) -> tracing::Span {
+    tracing::info_span!(
+        "call",
+        tenant = %call.tenant,
+        user = %call.user_id,
+        call_id = %call.id,
     )
 }
 

@@ -19,6 +19,7 @@ use disca_protocol::native::{
 };
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
+use tracing::Instrument;
 use zeroize::Zeroizing;
 
 use crate::backend::{BackendClient, BackendError, BackendUrl, not_logged_in};
@@ -183,13 +184,17 @@ impl Session {
                         call,
                     })
             }
-            RequestBody::CallHangup(hangup) => self
-                .with_client(|client| async move { client.hangup(&hangup.call_id).await })
-                .await
-                .map(|call| HostMessage::HangupRequested {
-                    id: id.clone(),
-                    call,
-                }),
+            RequestBody::CallHangup(hangup) => {
+                // Checked by `Request::parse`: a call id, nothing else.
+                let span = tracing::info_span!("call", call_id = %hangup.call_id);
+                self.with_client(|client| async move { client.hangup(&hangup.call_id).await })
+                    .instrument(span)
+                    .await
+                    .map(|call| HostMessage::HangupRequested {
+                        id: id.clone(),
+                        call,
+                    })
+            }
             RequestBody::CallsRecent(recent) => {
                 let limit = recent.limit.unwrap_or(DEFAULT_RECENT);
                 let user = self.user_id().unwrap_or_default();

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tracing::Instrument;
 use utoipa::IntoParams;
 
 use super::AppState;
@@ -40,6 +41,11 @@ const MAX_PAGE: u32 = 200;
         (status = 503, description = "PBX unreachable or stopped answering (Retry-After), or the database full or locked (Retry-After): nothing was placed", body = ErrorBody),
     ),
     security(("bearer" = []))
+)]
+#[tracing::instrument(
+    name = "call",
+    skip_all,
+    fields(tenant = %user.tenant.slug, user = %user.id, call_id = tracing::field::Empty)
 )]
 pub async fn create_call(
     State(state): State<AppState>,
@@ -82,14 +88,17 @@ pub async fn create_call(
     // Recording the call and handing it to Asterisk run to the end even if
     // the client goes away meanwhile: a call recorded but never placed (or
     // never followed) would block its agent.
-    let placing = tokio::spawn(place_call(
-        state,
-        user,
-        to,
-        request.context,
-        idempotency_key,
-        request_hash,
-    ));
+    let placing = tokio::spawn(
+        place_call(
+            state,
+            user,
+            to,
+            request.context,
+            idempotency_key,
+            request_hash,
+        )
+        .in_current_span(),
+    );
     placing.await.map_err(|_| ApiError::internal())?
 }
 
@@ -116,6 +125,7 @@ async fn place_call(
         Created::Replayed(call) => return Ok((StatusCode::CREATED, Json(call))),
         Created::New(call) => call,
     };
+    tracing::Span::current().record("call_id", call.id.as_str());
     state.metrics.call_created();
     let Err((error, _)) = state.pbx.place(&call, &user.tenant.slug).await else {
         return Ok((StatusCode::CREATED, Json(call)));
@@ -123,19 +133,19 @@ async fn place_call(
     // Not placed (or, for a link lost mid-Originate, not known to be): a
     // retry with the same key must try again.
     if let Err(e) = state.store.forget_idempotency_key(&call.id).await {
-        tracing::warn!(call_id = %call.id, error = %e, "could not release the Idempotency-Key");
+        tracing::warn!(error = %e, "could not release the Idempotency-Key");
     }
     match error {
         PbxError::Unreachable(e) => {
-            tracing::warn!(call_id = %call.id, error = %e, "Originate not sent");
+            tracing::warn!(error = %e, "Originate not sent");
             Err(ApiError::pbx_unavailable())
         }
         PbxError::Refused(e) => {
-            tracing::error!(call_id = %call.id, error = %e, "Originate refused by Asterisk");
+            tracing::error!(error = %e, "Originate refused by Asterisk");
             Err(ApiError::pbx_refused())
         }
         PbxError::Unconfirmed(e) => {
-            tracing::warn!(call_id = %call.id, error = %e, "Originate not acknowledged");
+            tracing::warn!(error = %e, "Originate not acknowledged");
             Err(ApiError::pbx_stopped_answering())
         }
     }

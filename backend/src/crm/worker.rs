@@ -17,9 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
+use backon::{BackoffBuilder, ExponentialBuilder};
 use time::OffsetDateTime;
 use tokio::task::{Id, JoinSet};
+use tracing::Instrument;
 
 use super::connections::Connections;
 use super::error::{CrmError, MAX_RETRY_AFTER};
@@ -28,6 +29,7 @@ use super::note::{self, NoteContext};
 use crate::configuration::CrmSettings;
 use crate::domain::{CrmUserId, DealId, sao_paulo};
 use crate::storage::{Delivery, DeliveryUpdate, Store, StoreError};
+use crate::telemetry::call_span;
 
 /// Pause after the database itself failed, before the outbox is read again.
 const STORE_RETRY: Duration = Duration::from_secs(1);
@@ -108,7 +110,9 @@ impl Worker {
                     for delivery in due {
                         let call_id = delivery.call.id.clone();
                         let task = worker.clone();
-                        let handle = running.spawn(async move { task.deliver(delivery).await });
+                        let span = call_span(&delivery.call);
+                        let handle = running
+                            .spawn(async move { task.deliver(delivery).await }.instrument(span));
                         tasks.insert(handle.id(), call_id);
                     }
                     let busy: Vec<String> = tasks.values().cloned().collect();
@@ -185,22 +189,23 @@ impl Worker {
         }
     }
 
+    /// Runs in the call's span.
     async fn deliver(&self, delivery: Delivery) {
         let call_id = delivery.call.id.clone();
         let update = self.attempt(&delivery).await;
         match &update {
             DeliveryUpdate::Delivered { note_id } => {
-                tracing::info!(%call_id, %note_id, "note delivered to the CRM");
+                tracing::info!(%note_id, "note delivered to the CRM");
             }
             DeliveryUpdate::Retry { at, error } => {
-                tracing::warn!(%call_id, retry_at = %at, %error, "CRM note delayed");
+                tracing::warn!(retry_at = %at, %error, "CRM note delayed");
             }
             DeliveryUpdate::Failed { error } => {
-                tracing::error!(%call_id, %error, "CRM note refused");
+                tracing::error!(%error, "CRM note refused");
             }
-            DeliveryUpdate::NoDeal { .. } => tracing::info!(%call_id, "no deal for this call"),
+            DeliveryUpdate::NoDeal { .. } => tracing::info!("no deal for this call"),
             DeliveryUpdate::Defer { at } => {
-                tracing::debug!(%call_id, retry_at = %at, "CRM note waits for the rate limit");
+                tracing::debug!(retry_at = %at, "CRM note waits for the rate limit");
             }
             _ => {}
         }
@@ -210,7 +215,7 @@ impl Worker {
     /// Writes a step, retrying while the database is unavailable.
     async fn record(&self, call_id: &str, update: DeliveryUpdate) {
         if let Err(e) = self.store.update_delivery(call_id, update).await {
-            tracing::error!(%call_id, error = %e, "cannot record the CRM delivery");
+            tracing::error!(error = %e, "cannot record the CRM delivery");
             tokio::time::sleep(STORE_RETRY).await;
         }
     }
@@ -321,7 +326,12 @@ impl Worker {
                 retry_after,
                 ..
             } => DeliveryUpdate::Retry {
-                at: later(self.backoff(delivery.failures, retry_after)),
+                at: later(retry_delay(
+                    self.settings.retry_base,
+                    self.settings.retry_max,
+                    delivery.failures,
+                    retry_after,
+                )),
                 error: message,
             },
             CrmError::Wait { wait } => DeliveryUpdate::Defer { at: later(wait) },
@@ -334,20 +344,28 @@ impl Worker {
             CrmError::temporary(format!("banco de dados indisponível: {error}")),
         )
     }
+}
 
-    /// `base · 2^failures`, capped, with jitter (half fixed, half random),
-    /// and never sooner than `Retry-After` (itself capped).
-    fn backoff(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
-        let ceiling = self
-            .settings
-            .retry_base
-            .saturating_mul(1u32 << failures.min(20))
-            .min(self.settings.retry_max);
-        let half = ceiling / 2;
-        let jitter = rand::rng().random_range(0..=half.as_millis() as u64);
-        (half + Duration::from_millis(jitter))
-            .max(retry_after.unwrap_or_default().min(MAX_RETRY_AFTER))
-    }
+/// The pause after `failures` earlier failures: `base · 2^failures`, capped
+/// at `max`, with jitter (somewhere in the upper half of that), and never
+/// sooner than `Retry-After` (itself capped at an hour). The due time is
+/// stored, so this is the n-th delay of a fresh backoff, not a retry loop;
+/// backon's jitter adds up to the step again, hence the halves.
+fn retry_delay(
+    base: Duration,
+    max: Duration,
+    failures: u32,
+    retry_after: Option<Duration>,
+) -> Duration {
+    let delay = ExponentialBuilder::new()
+        .with_min_delay(base.min(max) / 2)
+        .with_max_delay(max / 2)
+        .with_jitter()
+        .without_max_times()
+        .build()
+        .nth(failures.min(20) as usize)
+        .unwrap_or(max);
+    delay.max(retry_after.unwrap_or_default().min(MAX_RETRY_AFTER))
 }
 
 /// Opens `path` and locks it exclusively without waiting; the lock lasts
@@ -375,4 +393,41 @@ fn search_from(created_at: OffsetDateTime) -> jiff::civil::Date {
         .map(|local| local.date())
         .unwrap_or_default();
     day.yesterday().unwrap_or(day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// Within a microsecond of `low..=high` (backon computes in f32 seconds).
+    fn within(delay: Duration, low: Duration, high: Duration) -> bool {
+        let slack = Duration::from_micros(1);
+        delay + slack >= low && delay <= high + slack
+    }
+
+    #[test]
+    fn retries_double_up_to_the_ceiling_with_jitter() {
+        let (base, max) = (100 * MS, 1000 * MS);
+        let ceilings = [100, 200, 400, 800, 1000, 1000];
+        for (failures, ceiling) in ceilings.into_iter().enumerate() {
+            let ceiling = ceiling * MS;
+            let delay = retry_delay(base, max, failures as u32, None);
+            assert!(within(delay, ceiling / 2, ceiling), "{failures}: {delay:?}");
+        }
+        let delay = retry_delay(base, max, u32::MAX, None);
+        assert!(within(delay, max / 2, max), "{delay:?}");
+    }
+
+    #[test]
+    fn never_sooner_than_retry_after_capped_at_an_hour() {
+        let (base, max) = (100 * MS, 1000 * MS);
+        let wait = Duration::from_secs(90);
+        assert_eq!(retry_delay(base, max, 0, Some(wait)), wait);
+        let day = Duration::from_secs(24 * 60 * 60);
+        assert_eq!(retry_delay(base, max, 0, Some(day)), MAX_RETRY_AFTER);
+        let delay = retry_delay(base, max, 3, Some(MS));
+        assert!(within(delay, 400 * MS, 800 * MS), "{delay:?}");
+    }
 }

@@ -64,7 +64,9 @@ impl Pbx {
 
     /// Rings the agent, then (in the dialplan) the lead. An error means the
     /// call was certainly not placed: it has already been ended as `failed`,
-    /// and the returned call is its final record.
+    /// and the returned call is its final record. Logs in the caller's call
+    /// span (`POST /v1/calls`).
+    #[tracing::instrument(name = "originate", skip_all)]
     pub async fn place(
         &self,
         call: &Call,
@@ -94,10 +96,10 @@ impl Pbx {
             // ends the call as not placed unless a channel of it exists.
             Err(e @ (AmiError::Timeout | AmiError::Disconnected)) => {
                 if matches!(e, AmiError::Timeout) && self.client.ping().await.is_ok() {
-                    tracing::warn!(call_id = %call.id, "Originate acknowledged late; following the call");
+                    tracing::warn!("Originate acknowledged late; following the call");
                     return Ok(());
                 }
-                tracing::warn!(call_id = %call.id, error = %e, "AMI link lost before the Originate was acknowledged");
+                tracing::warn!(error = %e, "AMI link lost before the Originate was acknowledged");
                 let (reply, unconfirmed) = oneshot::channel();
                 let _ = self.commands.send(Command::OriginateUnconfirmed {
                     call_id: call.id.clone(),

@@ -9,12 +9,12 @@ use std::time::Duration;
 use disca_ami::{Action, Client, ClientEvent, Message};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, warn};
 
 use super::progress::{Change, Progress};
 use crate::domain::{Call, call};
 use crate::storage::{Store, StoreError};
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, call_span};
 
 /// A call created less than this long before a channel listing was asked for
 /// may not have a channel yet (its Originate is in flight): reconciliation
@@ -242,9 +242,10 @@ impl Tracker {
         let Some(progress) = self.calls.get_mut(call_id) else {
             return;
         };
+        let _span = call_span(&progress.call).entered();
         if progress.unconfirmed {
             // Its click was answered "not placed": it must not go on.
-            warn!(call_id = %call_id, "a call whose Originate was reported lost reached the PBX late; hanging it up");
+            warn!("a call whose Originate was reported lost reached the PBX late; hanging it up");
             if let Some(channel) = event.get("Channel") {
                 hang_up_channel(&self.client, channel.to_owned());
             }
@@ -275,15 +276,20 @@ impl Tracker {
                 self.metrics.set_live_calls(self.calls.len());
             }
             Command::OriginateFailed { call_id, reply } => {
-                let change = match self.calls.get_mut(&call_id) {
-                    Some(p) => p.finish_not_placed(call::now()),
-                    None => Change::None,
+                let span = self.calls.get(&call_id).map(|p| call_span(&p.call));
+                let call = {
+                    let _entered = span.as_ref().map(tracing::Span::enter);
+                    let change = match self.calls.get_mut(&call_id) {
+                        Some(p) => p.finish_not_placed(call::now()),
+                        None => Change::None,
+                    };
+                    // Bytes of it may have left: should it still reach
+                    // Asterisk, it is hung up.
+                    self.abandon(call_id.clone());
+                    let call = self.calls.get(&call_id).map(|p| p.call.clone());
+                    self.record(call_id, change);
+                    call
                 };
-                // Bytes of it may have left: should it still reach
-                // Asterisk, it is hung up.
-                self.abandon(call_id.clone());
-                let call = self.calls.get(&call_id).map(|p| p.call.clone());
-                self.record(call_id, change);
                 self.flush().await;
                 let _ = reply.send(call);
             }
@@ -301,6 +307,7 @@ impl Tracker {
             }
             Command::Hangup { call_id, reply } => {
                 let call = self.calls.get_mut(&call_id).map(|p| {
+                    let _span = call_span(&p.call).entered();
                     if p.call.lead_answered_at.is_none() {
                         p.cancel_requested = true;
                     }
@@ -323,6 +330,7 @@ impl Tracker {
             let Some(progress) = self.calls.get_mut(&call_id) else {
                 continue;
             };
+            let _span = call_span(&progress.call).entered();
             let mine: Vec<&Message> = channels
                 .iter()
                 .filter(|c| c.get("Linkedid") == Some(call_id.as_str()))
@@ -331,7 +339,10 @@ impl Tracker {
             // the reconnection): the call ends as not placed, and a channel
             // of it that reached Asterisk anyway is hung up.
             if progress.unconfirmed {
-                warn!(call_id = %call_id, channels = mine.len(), "the Originate was lost with the AMI link: the call was not placed");
+                warn!(
+                    channels = mine.len(),
+                    "the Originate was lost with the AMI link: the call was not placed"
+                );
                 for channel in mine.iter().filter_map(|c| c.get("Channel")) {
                     hang_up_channel(&self.client, channel.to_owned());
                 }
@@ -365,7 +376,10 @@ impl Tracker {
                     Change::None
                 }
             } else {
-                warn!(call_id = %call_id, state = progress.call.state.as_str(), "call has no channel left at the PBX; its end was missed, ending it where it was last seen");
+                warn!(
+                    state = progress.call.state.as_str(),
+                    "call has no channel left at the PBX; its end was missed, ending it where it was last seen"
+                );
                 progress.finish_unseen()
             };
             self.record(call_id, change);
@@ -383,7 +397,7 @@ impl Tracker {
     }
 
     /// Queues the call's new version for writing; an ended call stops being
-    /// followed.
+    /// followed. Called inside the call's span.
     fn record(&mut self, call_id: String, change: Change) {
         if change == Change::None {
             return;
@@ -391,7 +405,7 @@ impl Tracker {
         let Some(progress) = self.calls.get(&call_id) else {
             return;
         };
-        debug!(call_id = %call_id, state = progress.call.state.as_str(), "call changed");
+        debug!(state = progress.call.state.as_str(), "call changed");
         self.unsaved.push(progress.call.clone());
         if change == Change::Ended {
             if let Some(outcome) = progress.call.outcome {
@@ -433,9 +447,12 @@ fn hang_up(client: &Client, progress: &Progress) {
 
 fn hang_up_channel(client: &Client, channel: String) {
     let client = client.clone();
-    tokio::spawn(async move {
-        if let Err(e) = client.hangup(&channel, Some(16)).await {
-            warn!(%channel, error = %e, "Hangup failed");
+    tokio::spawn(
+        async move {
+            if let Err(e) = client.hangup(&channel, Some(16)).await {
+                warn!(%channel, error = %e, "Hangup failed");
+            }
         }
-    });
+        .in_current_span(),
+    );
 }
