@@ -8,7 +8,12 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use tracing_subscriber::EnvFilter;
+use tracing::Subscriber;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::configuration::LogFormat;
 use crate::domain::{Call, Outcome};
@@ -26,20 +31,31 @@ pub fn init_logs(format: LogFormat) {
     for name in URL_SEEING_CRATES {
         filter = filter.add_directive(format!("{name}=info").parse().expect("valid directive"));
     }
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
     // A second init (tests) keeps the first subscriber.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        // Each line carries its spans' fields (a call's id, tenant and
-        // user: [`call_span`]): the innermost span as `span`, all as `spans`.
-        LogFormat::Json => builder
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(log_lines(format, std::io::stderr))
+        .try_init();
+}
+
+/// Log lines in `format` to `writer`. Each line carries its spans' fields
+/// (a call's id, tenant and user: [`call_span`]): in text, as
+/// `call{tenant=… user=… call_id=…}:` before the message; in JSON, the
+/// innermost span as `span` and all of them as `spans`.
+fn log_lines<S, W>(format: LogFormat, writer: W) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let lines = tracing_subscriber::fmt::layer().with_writer(writer);
+    match format {
+        LogFormat::Text => lines.boxed(),
+        LogFormat::Json => lines
             .json()
             .with_current_span(true)
             .with_span_list(true)
-            .try_init(),
-    };
+            .boxed(),
+    }
 }
 
 /// The span of an HTTP request (tower-http's `TraceLayer`): its method and
@@ -177,5 +193,109 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::domain::call::NewCall;
+    use crate::domain::{CallContext, CallId};
+
+    /// Lines written, for the test to read.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Captured {
+        type Writer = Captured;
+
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+
+    impl Captured {
+        /// The text, without colour codes.
+        fn text(&self) -> String {
+            let raw = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+            let mut plain = String::new();
+            let mut chars = raw.chars();
+            while let Some(c) = chars.next() {
+                if c == '\u{1b}' {
+                    chars.by_ref().find(|c| *c == 'm');
+                } else {
+                    plain.push(c);
+                }
+            }
+            plain
+        }
+    }
+
+    fn call() -> Call {
+        NewCall {
+            id: CallId::generate(),
+            tenant: "acme".into(),
+            user_id: "u1".into(),
+            agent_endpoint: "acme-1001".into(),
+            to: "+5511987654321".into(),
+            context: CallContext::default(),
+        }
+        .queued(time::OffsetDateTime::UNIX_EPOCH)
+    }
+
+    /// Logs one line inside a call's span and a child span, in `format`.
+    fn one_line(format: LogFormat, call: &Call) -> String {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::registry().with(log_lines(format, captured.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            let _call = call_span(call).entered();
+            let _originate = tracing::info_span!("originate").entered();
+            tracing::warn!(error = "timeout", "Originate not acknowledged");
+        });
+        captured.text()
+    }
+
+    #[test]
+    fn text_lines_name_the_call_once_in_its_span() {
+        let call = call();
+        let line = one_line(LogFormat::Text, &call);
+        let spans = format!(
+            "call{{tenant=acme user=u1 call_id={}}}:originate: ",
+            call.id
+        );
+        assert!(line.contains(&spans), "{line}");
+        assert!(
+            line.contains("Originate not acknowledged error=\"timeout\""),
+            "{line}"
+        );
+        assert_eq!(line.matches("call_id").count(), 1, "{line}");
+    }
+
+    #[test]
+    fn json_lines_carry_the_call_span_fields() {
+        let call = call();
+        let line = one_line(LogFormat::Json, &call);
+        let json: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+        assert_eq!(json["fields"]["message"], "Originate not acknowledged");
+        assert_eq!(json["span"]["name"], "originate");
+        let span = &json["spans"][0];
+        assert_eq!(span["name"], "call");
+        assert_eq!(span["tenant"], "acme");
+        assert_eq!(span["user"], "u1");
+        assert_eq!(span["call_id"], call.id.as_str());
     }
 }
