@@ -73,8 +73,10 @@ pub fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
 /// (which opens it before the id exists), the tracker's handling of its
 /// events, the delivery of its CRM note — so that no log line inside
 /// repeats who and which call. Nothing secret: ids and the tenant's slug.
+/// At `ERROR` level, so that it exists whenever a line inside it is logged,
+/// whatever `RUST_LOG` lets through.
 pub fn call_span(call: &Call) -> tracing::Span {
-    tracing::info_span!(
+    tracing::error_span!(
         "call",
         tenant = %call.tenant,
         user = %call.user_id,
@@ -257,13 +259,16 @@ mod tests {
         .queued(time::OffsetDateTime::UNIX_EPOCH)
     }
 
-    /// Logs one line inside a call's span and a child span, in `format`.
+    /// Logs one line inside a call's span and a child span, in `format`,
+    /// with only warnings and errors let through (the spans still show).
     fn one_line(format: LogFormat, call: &Call) -> String {
         let captured = Captured::default();
-        let subscriber = tracing_subscriber::registry().with(log_lines(format, captured.clone()));
+        let subscriber = tracing_subscriber::registry()
+            .with(EnvFilter::new("warn"))
+            .with(log_lines(format, captured.clone()));
         tracing::subscriber::with_default(subscriber, || {
             let _call = call_span(call).entered();
-            let _originate = tracing::info_span!("originate").entered();
+            let _originate = tracing::error_span!("originate").entered();
             tracing::warn!(error = "timeout", "Originate not acknowledged");
         });
         captured.text()

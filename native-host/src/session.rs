@@ -186,7 +186,7 @@ impl Session {
             }
             RequestBody::CallHangup(hangup) => {
                 // Checked by `Request::parse`: a call id, nothing else.
-                let span = tracing::info_span!("call", call_id = %hangup.call_id);
+                let span = tracing::error_span!("call", call_id = %hangup.call_id);
                 self.with_client(|client| async move { client.hangup(&hangup.call_id).await })
                     .instrument(span)
                     .await

@@ -44,6 +44,7 @@ const MAX_PAGE: u32 = 200;
 )]
 #[tracing::instrument(
     name = "call",
+    level = "error",
     skip_all,
     fields(tenant = %user.tenant.slug, user = %user.id, call_id = tracing::field::Empty)
 )]

@@ -65,8 +65,9 @@ impl Pbx {
     /// Rings the agent, then (in the dialplan) the lead. An error means the
     /// call was certainly not placed: it has already been ended as `failed`,
     /// and the returned call is its final record. Logs in the caller's call
-    /// span (`POST /v1/calls`).
-    #[tracing::instrument(name = "originate", skip_all)]
+    /// span (`POST /v1/calls`); at `ERROR` level, like it, so that it exists
+    /// whenever a line inside is logged.
+    #[tracing::instrument(name = "originate", level = "error", skip_all)]
     pub async fn place(
         &self,
         call: &Call,
