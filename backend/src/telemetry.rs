@@ -84,6 +84,12 @@ pub fn call_span(call: &Call) -> tracing::Span {
     )
 }
 
+/// Fills in the current call span's id, once the call is stored
+/// (`POST /v1/calls` opens the span with `call_id` empty).
+pub fn record_call_id(call: &Call) {
+    tracing::Span::current().record("call_id", tracing::field::display(&call.id));
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabel {
     outcome: &'static str,
@@ -288,6 +294,28 @@ mod tests {
             "{line}"
         );
         assert_eq!(line.matches("call_id").count(), 1, "{line}");
+    }
+
+    #[test]
+    fn an_id_recorded_later_reads_like_one_given_at_once() {
+        let call = call();
+        let captured = Captured::default();
+        let subscriber =
+            tracing_subscriber::registry().with(log_lines(LogFormat::Text, captured.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            let _span = tracing::error_span!(
+                "call",
+                tenant = %"acme",
+                user = %"u1",
+                call_id = tracing::field::Empty
+            )
+            .entered();
+            record_call_id(&call);
+            tracing::warn!("Originate not sent");
+        });
+        let line = captured.text();
+        let spans = format!("call{{tenant=acme user=u1 call_id={}}}: ", call.id);
+        assert!(line.contains(&spans), "{line}");
     }
 
     #[test]

@@ -21,6 +21,7 @@ use super::error::ApiError;
 use crate::domain::{Call, CallContext, CallId, CrmState, E164Number, Outcome, Role, User};
 use crate::pbx::PbxError;
 use crate::storage::{CallFilter, CreateCall, Created};
+use crate::telemetry;
 
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 const DEFAULT_PAGE: u32 = 50;
@@ -126,7 +127,7 @@ async fn place_call(
         Created::Replayed(call) => return Ok((StatusCode::CREATED, Json(call))),
         Created::New(call) => call,
     };
-    tracing::Span::current().record("call_id", call.id.as_str());
+    telemetry::record_call_id(&call);
     state.metrics.call_created();
     let Err((error, _)) = state.pbx.place(&call, &user.tenant.slug).await else {
         return Ok((StatusCode::CREATED, Json(call)));
