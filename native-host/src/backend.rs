@@ -88,7 +88,7 @@ pub enum BackendError {
     #[error("token refused by the backend")]
     Unauthorized,
     /// The backend's own error.
-    #[error("backend error {status}: {}", detail.code)]
+    #[error("backend error {status}: {}", detail.code.as_str())]
     Api { status: u16, detail: ErrorDetail },
 }
 
@@ -102,17 +102,7 @@ impl BackendError {
             },
             BackendError::Unauthorized => not_logged_in(),
             BackendError::Api { detail, .. } => HostError {
-                code: match detail.code.as_str() {
-                    "invalid_number" => ErrorCode::InvalidNumber,
-                    "destination_not_allowed" => ErrorCode::DestinationNotAllowed,
-                    "pbx_unavailable" => ErrorCode::PbxUnavailable,
-                    "pbx_refused" => ErrorCode::PbxRefused,
-                    "agent_busy" => ErrorCode::AgentBusy,
-                    "rate_limited" => ErrorCode::RateLimited,
-                    "not_found" => ErrorCode::NotFound,
-                    "forbidden" => ErrorCode::Forbidden,
-                    _ => ErrorCode::BackendError,
-                },
+                code: detail.code.into(),
                 message: detail.message.clone(),
             },
         }
@@ -336,6 +326,7 @@ async fn decode<T: serde::de::DeserializeOwned>(response: Response) -> Result<T,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use disca_protocol::{ApiErrorCode, InvalidNumberReason};
 
     #[test]
     fn backend_urls_must_be_encrypted_unless_local() {
@@ -379,9 +370,9 @@ mod tests {
         let e = BackendError::Api {
             status: 422,
             detail: ErrorDetail {
-                code: "invalid_number".into(),
+                code: ApiErrorCode::InvalidNumber,
                 message: "Número inválido: faltou o DDD.".into(),
-                reason: Some("missing_area_code".into()),
+                reason: Some(InvalidNumberReason::MissingAreaCode),
             },
         };
         let reply = e.to_host_error();

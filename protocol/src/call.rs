@@ -6,8 +6,11 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// Where a call is in its life. Transitions only move forward.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// Where a call is in its life, in the order of a call's life: transitions
+/// only move forward (see [`Call::is_behind`]).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, strum::EnumIter,
+)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CallState {
@@ -25,7 +28,7 @@ pub enum CallState {
 }
 
 /// How a call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -184,6 +187,11 @@ pub struct Call {
     pub agent_endpoint: String,
     /// The lead's number in E.164.
     pub to: String,
+    /// The lead's number as people read it: national format for Brazilian
+    /// numbers (`(11) 98765-4321`), international otherwise. Set by the
+    /// backend; clients show `to` when it is absent (an older backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_display: Option<String>,
     pub state: CallState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
@@ -254,6 +262,13 @@ impl Call {
     pub fn is_live(&self) -> bool {
         self.state != CallState::Ended
     }
+
+    /// Whether this is older news of the `known` call: the same call at an
+    /// earlier state. A call never goes backwards, so such an update (a
+    /// slower answer overtaken by a newer event) is dropped.
+    pub fn is_behind(&self, known: &Call) -> bool {
+        self.id == known.id && self.state < known.state
+    }
 }
 
 #[cfg(test)]
@@ -276,6 +291,23 @@ mod tests {
         assert!(CallState::Queued < CallState::RingingAgent);
         assert!(CallState::RingingLead < CallState::Connected);
         assert!(CallState::Connected < CallState::Ended);
+        let states: Vec<CallState> = <CallState as strum::IntoEnumIterator>::iter().collect();
+        assert!(states.is_sorted(), "iteration order is the life order");
+    }
+
+    #[test]
+    fn an_earlier_state_of_the_same_call_is_behind() {
+        let at = |id: &str, state: &str| -> Call {
+            serde_json::from_value(serde_json::json!({"id": id, "tenant": "acme",
+                "user_id": "u1", "agent_endpoint": "acme-1001", "to": "+5511987654321",
+                "state": state, "created_at": "2026-11-21T12:00:00Z"}))
+            .unwrap()
+        };
+        let ringing = at("a", "ringing_lead");
+        assert!(at("a", "ringing_agent").is_behind(&ringing));
+        assert!(!at("a", "connected").is_behind(&ringing));
+        assert!(!at("a", "ringing_lead").is_behind(&ringing));
+        assert!(!at("b", "queued").is_behind(&ringing));
     }
 
     #[test]
