@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 )]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum CallState {
     /// Recorded; the Originate is being sent.
     Queued,
@@ -31,6 +32,7 @@ pub enum CallState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Outcome {
     Answered,
     NoAnswer,
@@ -86,6 +88,7 @@ pub struct UnknownValue(pub String);
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CallContext {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deal_id: Option<String>,
@@ -171,6 +174,7 @@ impl CallContext {
 /// A hangup cause as Asterisk reports it (Q.850 code and text).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HangupCause {
     pub code: i64,
     pub text: String,
@@ -179,6 +183,7 @@ pub struct HangupCause {
 /// Everything kept about one call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Call {
     pub id: String,
     pub tenant: String,
@@ -197,6 +202,7 @@ pub struct Call {
     pub outcome: Option<Outcome>,
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub created_at: OffsetDateTime,
     #[serde(
         default,
@@ -204,6 +210,7 @@ pub struct Call {
         skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub agent_answered_at: Option<OffsetDateTime>,
     #[serde(
         default,
@@ -211,6 +218,7 @@ pub struct Call {
         skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub lead_dialed_at: Option<OffsetDateTime>,
     #[serde(
         default,
@@ -218,6 +226,7 @@ pub struct Call {
         skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub lead_answered_at: Option<OffsetDateTime>,
     #[serde(
         default,
@@ -225,6 +234,7 @@ pub struct Call {
         skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub ended_at: Option<OffsetDateTime>,
     /// Seconds the lead's phone rang (from dialling the lead to answer or end).
     #[serde(skip_serializing_if = "Option::is_none")]

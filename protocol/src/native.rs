@@ -31,6 +31,9 @@ use serde_json::{Map, Value};
 use crate::api::{ApiErrorCode, Me};
 use crate::call::{Call, CallContext};
 
+/// The name the host is registered under with the browser.
+pub const HOST_NAME: &str = "com.disca.host";
+
 /// The protocol version this crate speaks.
 pub const VERSION: u32 = 1;
 
@@ -46,6 +49,7 @@ pub const MAX_NUMBER_LEN: usize = 64;
 /// A request id, echoed verbatim in the reply.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum RequestId {
     Number(u64),
     Text(String),
@@ -60,6 +64,7 @@ pub struct Request {
 
 /// The `type` of each request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum RequestType {
     #[serde(rename = "call.start")]
     CallStart,
@@ -86,6 +91,7 @@ impl RequestType {
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum RequestBody {
     /// Place a call to `number` (as found on the page, ideally E.164).
     #[serde(rename = "call.start")]
@@ -115,6 +121,7 @@ impl RequestBody {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CallStart {
     pub number: String,
     #[serde(default)]
@@ -123,12 +130,14 @@ pub struct CallStart {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CallHangup {
     pub call_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CallsRecent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
@@ -349,6 +358,7 @@ fn check_call_id(id: &RequestId, call_id: &str) -> Result<(), RequestError> {
 /// errors about the host, the last three before [`ErrorCode::Other`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum ErrorCode {
     /// A frame longer than the host accepts.
     FrameTooLarge,
@@ -424,6 +434,7 @@ impl From<ApiErrorCode> for ErrorCode {
 
 /// The error of an `error` reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HostError {
     pub code: ErrorCode,
     /// What happened and what to do, in Portuguese, ready to show.
@@ -433,6 +444,7 @@ pub struct HostError {
 /// How the host last found the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum BackendState {
     /// Nobody is logged in: there is no backend to reach.
     NotConfigured,
@@ -444,6 +456,7 @@ pub enum BackendState {
 
 /// The reply to `status.get`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Status {
     pub host_version: String,
     pub logged_in: bool,
@@ -465,6 +478,7 @@ pub struct Status {
 /// Every message the host sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum HostMessage {
     #[serde(rename = "call.start.ok")]
     CallStarted { id: RequestId, call: Call },
@@ -495,6 +509,7 @@ pub enum HostMessage {
 
 /// The `type` of each message the host sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum HostMessageType {
     #[serde(rename = "call.start.ok")]
     CallStarted,
