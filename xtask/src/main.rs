@@ -10,6 +10,7 @@ mod codegen;
 mod demo;
 mod dev_pbx;
 mod extension;
+mod javascript;
 mod packages;
 mod process;
 mod provision;
@@ -48,6 +49,8 @@ enum Command {
     Extension,
     /// Write extension/static/shared/protocol.js from disca-protocol.
     Codegen,
+    /// The extension's JavaScript unit tests and lint (needs node and npm).
+    Js,
 }
 
 #[derive(Subcommand)]
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Command::Run { headless } => checks::run_product(headless),
         Command::Extension => extension::build_extension(),
         Command::Codegen => codegen::codegen(),
+        Command::Js => javascript::check(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
