@@ -268,7 +268,7 @@ fn jsdoc(schema: &Value) -> String {
     }
     for key in ["oneOf", "anyOf"] {
         if let Some(Value::Array(options)) = schema.get(key) {
-            parts.push(union(options.iter().map(jsdoc)));
+            parts.push(union(options.iter().flat_map(alternatives)));
         }
     }
     if let Some(Value::Array(all)) = schema.get("allOf") {
@@ -278,6 +278,28 @@ fn jsdoc(schema: &Value) -> String {
         0 => "*".into(),
         1 => parts.remove(0),
         _ => parts.join(" & "),
+    }
+}
+
+/// The alternatives of one option of a union, so nested unions (schemars
+/// groups documented and undocumented variants) read as one.
+fn alternatives(schema: &Value) -> Vec<String> {
+    let Value::Object(map) = schema else {
+        return vec![jsdoc(schema)];
+    };
+    let keys: Vec<&str> = map
+        .keys()
+        .map(String::as_str)
+        .filter(|key| *key != "description")
+        .collect();
+    match (keys.as_slice(), map.get("enum"), map.get("oneOf")) {
+        (["enum"] | ["enum", "type"], Some(Value::Array(values)), _) => {
+            values.iter().map(Value::to_string).collect()
+        }
+        (["oneOf"], _, Some(Value::Array(options))) => {
+            options.iter().flat_map(alternatives).collect()
+        }
+        _ => vec![jsdoc(schema)],
     }
 }
 

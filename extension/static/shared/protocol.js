@@ -133,7 +133,7 @@ export const CALL_CONTEXT_FIELDS = ["contact_id","contact_name","deal_id","page_
 
 /**
  * How the host last found the backend.
- * @typedef {(("reachable" | "unreachable") | "not_configured" | "connecting")} BackendState
+ * @typedef {("reachable" | "unreachable" | "not_configured" | "connecting")} BackendState
  */
 
 /**
@@ -166,7 +166,7 @@ export const CALL_CONTEXT_FIELDS = ["contact_id","contact_name","deal_id","page_
 /**
  * Stable error codes of `error` replies (and of the extension's own
  * errors about the host, the last three before [`ErrorCode::Other`]).
- * @typedef {(("invalid_number" | "destination_not_allowed" | "rate_limited" | "not_found" | "forbidden") | "frame_too_large" | "truncated_frame" | "invalid_utf8" | "invalid_json" | "invalid_message" | "unsupported_version" | "unknown_type" | "invalid_fields" | "origin_not_allowed" | "not_logged_in" | "credential_store_unavailable" | "backend_unreachable" | "pbx_unavailable" | "pbx_refused" | "agent_busy" | "backend_error" | "reply_too_large" | "host_timeout" | "host_not_installed" | "host_unavailable" | "other")} ErrorCode
+ * @typedef {("invalid_number" | "destination_not_allowed" | "rate_limited" | "not_found" | "forbidden" | "frame_too_large" | "truncated_frame" | "invalid_utf8" | "invalid_json" | "invalid_message" | "unsupported_version" | "unknown_type" | "invalid_fields" | "origin_not_allowed" | "not_logged_in" | "credential_store_unavailable" | "backend_unreachable" | "pbx_unavailable" | "pbx_refused" | "agent_busy" | "backend_error" | "reply_too_large" | "host_timeout" | "host_not_installed" | "host_unavailable" | "other")} ErrorCode
  */
 
 /**
