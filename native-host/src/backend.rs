@@ -94,7 +94,7 @@ pub enum BackendError {
     #[error("token refused by the backend")]
     Unauthorized,
     /// The backend's own error.
-    #[error("backend error {status}: {}", detail.code)]
+    #[error("backend error {status}: {}", detail.code.as_str())]
     Api { status: u16, detail: ErrorDetail },
 }
 
@@ -108,17 +108,7 @@ impl BackendError {
             },
             BackendError::Unauthorized => not_logged_in(),
             BackendError::Api { detail, .. } => HostError {
-                code: match detail.code.as_str() {
-                    "invalid_number" => ErrorCode::InvalidNumber,
-                    "destination_not_allowed" => ErrorCode::DestinationNotAllowed,
-                    "pbx_unavailable" => ErrorCode::PbxUnavailable,
-                    "pbx_refused" => ErrorCode::PbxRefused,
-                    "agent_busy" => ErrorCode::AgentBusy,
-                    "rate_limited" => ErrorCode::RateLimited,
-                    "not_found" => ErrorCode::NotFound,
-                    "forbidden" => ErrorCode::Forbidden,
-                    _ => ErrorCode::BackendError,
-                },
+                code: detail.code.into(),
                 message: detail.message.clone(),
             },
         }
@@ -352,6 +342,7 @@ mod tests {
     use backon::BackoffBuilder;
 
     use super::*;
+    use disca_protocol::{ApiErrorCode, InvalidNumberReason};
 
     #[test]
     fn idempotent_requests_are_tried_twice_more_after_200_then_800_ms() {
@@ -401,9 +392,9 @@ mod tests {
         let e = BackendError::Api {
             status: 422,
             detail: ErrorDetail {
-                code: "invalid_number".into(),
+                code: ApiErrorCode::InvalidNumber,
                 message: "Número inválido: faltou o DDD.".into(),
-                reason: Some("missing_area_code".into()),
+                reason: Some(InvalidNumberReason::MissingAreaCode),
             },
         };
         let reply = e.to_host_error();

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::credentials::StoreKind;
 
 /// The native messaging host name, as in `chrome.runtime.connectNative`.
-pub const HOST_NAME: &str = "com.disca.host";
+pub use disca_protocol::native::HOST_NAME;
 
 /// The host's folders, from the platform's conventions (XDG on Linux).
 #[derive(Debug, Clone)]

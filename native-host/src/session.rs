@@ -427,8 +427,7 @@ impl Session {
         }
         if call.is_live() {
             if let Some(known) = &state.live_call
-                && known.id == call.id
-                && known.state > call.state
+                && call.is_behind(known)
             {
                 return false;
             }

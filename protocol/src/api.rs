@@ -37,24 +37,138 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
-    /// Stable, machine-readable code (`invalid_number`, `agent_busy`...).
-    pub code: String,
+    /// Stable, machine-readable code.
+    pub code: ApiErrorCode,
     /// What happened and what to do, in Portuguese.
     pub message: String,
-    /// For `invalid_number`: why (`too_short`, `missing_area_code`...).
+    /// For `invalid_number`: why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<InvalidNumberReason>,
+}
+
+/// The `code` of every API error. A client reads a code it does not know
+/// (from a newer backend) as [`ApiErrorCode::Unknown`] and falls back on the
+/// error's `message`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ApiErrorCode {
+    /// A body or query the API cannot read.
+    MalformedRequest,
+    PayloadTooLarge,
+    /// No valid token.
+    Unauthorized,
+    /// Not the user's call.
+    Forbidden,
+    ManagersOnly,
+    /// The call's CRM note is not stopped: nothing to queue again.
+    CrmNotStopped,
+    NotFound,
+    MethodNotAllowed,
+    RequestTimeout,
+    /// The number is not one that can be dialled (`reason` says why).
+    InvalidNumber,
+    /// The tenant's policy refuses the number's kind.
+    DestinationNotAllowed,
+    /// The user is already in a call.
+    AgentBusy,
+    IdempotencyKeyReused,
+    RateLimited,
+    TooManyStreams,
+    /// The PBX is down or stopped answering.
+    PbxUnavailable,
+    /// The PBX refused the call.
+    PbxRefused,
+    StorageFull,
+    StorageBusy,
+    StorageUnavailable,
+    ServerBusy,
+    Internal,
+    /// The manager page's session is missing or expired.
+    SessionRequired,
+    /// The manager page's login token is not a valid token.
+    InvalidToken,
+    /// The manager page's login token is a salesperson's.
+    NotAManager,
+    /// A state-changing request that did not come from the manager page.
+    CrossSiteRequest,
+    RecordingNotFound,
+    RecordingsNotConfigured,
+    /// A code this build does not know (never sent).
+    #[serde(other)]
+    Unknown,
+}
+
+/// Why a number is not one the backend can dial (`reason` of
+/// `invalid_number`). Unknown reasons read as [`InvalidNumberReason::Unknown`].
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum InvalidNumberReason {
+    /// Line breaks or other control characters.
+    ControlCharacters,
+    /// Longer than any written number.
+    InputTooLong,
+    NotANumber,
+    InvalidCountryCode,
+    TooShort,
+    TooLong,
+    MissingAreaCode,
+    /// A number no line has (e.g. a mobile without its leading 9).
+    NotAssigned,
+    /// A reason this build does not know (never sent).
+    #[serde(other)]
+    Unknown,
 }
 
 /// What a user may see and do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Role {
     /// A salesperson: places calls, sees their own.
     Agent,
     /// Sees and streams every call of the tenant.
     Manager,
+}
+
+impl ApiErrorCode {
+    /// The code as sent (`agent_busy`).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl InvalidNumberReason {
+    /// The reason as sent (`missing_area_code`).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 impl Role {
@@ -77,6 +191,7 @@ impl Role {
 /// `GET /v1/me`: who a token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Me {
     pub id: String,
     pub name: String,
@@ -86,4 +201,36 @@ pub struct Me {
     pub role: Role,
     /// The user's extension.
     pub extension: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use strum::IntoEnumIterator;
+
+    #[test]
+    fn codes_and_reasons_are_spelled_as_serde_sends_them() {
+        for code in ApiErrorCode::iter() {
+            assert_eq!(serde_json::to_value(code).unwrap(), json!(code.as_str()));
+        }
+        for reason in InvalidNumberReason::iter() {
+            assert_eq!(
+                serde_json::to_value(reason).unwrap(),
+                json!(reason.as_str())
+            );
+        }
+        assert_eq!(ApiErrorCode::AgentBusy.as_str(), "agent_busy");
+        assert_eq!(ApiErrorCode::NotAManager.as_str(), "not_a_manager");
+        assert_eq!(InvalidNumberReason::NotANumber.as_str(), "not_a_number");
+    }
+
+    #[test]
+    fn codes_from_a_newer_backend_read_as_unknown() {
+        let body: ErrorBody = serde_json::from_value(json!({"error": {
+            "code": "brand_new", "message": "m", "reason": "brand_new_too"}}))
+        .unwrap();
+        assert_eq!(body.error.code, ApiErrorCode::Unknown);
+        assert_eq!(body.error.reason, Some(InvalidNumberReason::Unknown));
+    }
 }

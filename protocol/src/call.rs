@@ -6,10 +6,14 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// Where a call is in its life. Transitions only move forward.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// Where a call is in its life, in the order of a call's life: transitions
+/// only move forward (see [`Call::is_behind`]).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, strum::EnumIter,
+)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum CallState {
     /// Recorded; the Originate is being sent.
     Queued,
@@ -25,9 +29,10 @@ pub enum CallState {
 }
 
 /// How a call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Outcome {
     Answered,
     NoAnswer,
@@ -83,6 +88,7 @@ pub struct UnknownValue(pub String);
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CallContext {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deal_id: Option<String>,
@@ -168,6 +174,7 @@ impl CallContext {
 /// A hangup cause as Asterisk reports it (Q.850 code and text).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HangupCause {
     pub code: i64,
     pub text: String,
@@ -176,6 +183,7 @@ pub struct HangupCause {
 /// Everything kept about one call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Call {
     pub id: String,
     pub tenant: String,
@@ -184,11 +192,17 @@ pub struct Call {
     pub agent_endpoint: String,
     /// The lead's number in E.164.
     pub to: String,
+    /// The lead's number as people read it: national format for Brazilian
+    /// numbers (`(11) 98765-4321`), international otherwise. Set by the
+    /// backend; clients show `to` when it is absent (an older backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_display: Option<String>,
     pub state: CallState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub created_at: OffsetDateTime,
     #[serde(
         default,
@@ -196,6 +210,7 @@ pub struct Call {
         skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub agent_answered_at: Option<OffsetDateTime>,
     #[serde(
         default,
@@ -203,6 +218,7 @@ pub struct Call {
         skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub lead_dialed_at: Option<OffsetDateTime>,
     #[serde(
         default,
@@ -210,6 +226,7 @@ pub struct Call {
         skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub lead_answered_at: Option<OffsetDateTime>,
     #[serde(
         default,
@@ -217,6 +234,7 @@ pub struct Call {
         skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub ended_at: Option<OffsetDateTime>,
     /// Seconds the lead's phone rang (from dialling the lead to answer or end).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -254,6 +272,13 @@ impl Call {
     pub fn is_live(&self) -> bool {
         self.state != CallState::Ended
     }
+
+    /// Whether this is older news of the `known` call: the same call at an
+    /// earlier state. A call never goes backwards, so such an update (a
+    /// slower answer overtaken by a newer event) is dropped.
+    pub fn is_behind(&self, known: &Call) -> bool {
+        self.id == known.id && self.state < known.state
+    }
 }
 
 #[cfg(test)]
@@ -276,6 +301,23 @@ mod tests {
         assert!(CallState::Queued < CallState::RingingAgent);
         assert!(CallState::RingingLead < CallState::Connected);
         assert!(CallState::Connected < CallState::Ended);
+        let states: Vec<CallState> = <CallState as strum::IntoEnumIterator>::iter().collect();
+        assert!(states.is_sorted(), "iteration order is the life order");
+    }
+
+    #[test]
+    fn an_earlier_state_of_the_same_call_is_behind() {
+        let at = |id: &str, state: &str| -> Call {
+            serde_json::from_value(serde_json::json!({"id": id, "tenant": "acme",
+                "user_id": "u1", "agent_endpoint": "acme-1001", "to": "+5511987654321",
+                "state": state, "created_at": "2026-11-21T12:00:00Z"}))
+            .unwrap()
+        };
+        let ringing = at("a", "ringing_lead");
+        assert!(at("a", "ringing_agent").is_behind(&ringing));
+        assert!(!at("a", "connected").is_behind(&ringing));
+        assert!(!at("a", "ringing_lead").is_behind(&ringing));
+        assert!(!at("b", "queued").is_behind(&ringing));
     }
 
     #[test]

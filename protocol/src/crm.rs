@@ -10,6 +10,7 @@ use crate::call::UnknownValue;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum CrmState {
     /// Waiting for its first attempt, or for a retry after a temporary error.
     Pending,
@@ -56,6 +57,7 @@ impl std::str::FromStr for CrmState {
 /// The note of a finished call and its way to the CRM.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CrmDelivery {
     pub state: CrmState,
     /// The deal the note is for: the page's, or the one found by phone.
@@ -76,6 +78,7 @@ pub struct CrmDelivery {
         skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub next_attempt_at: Option<OffsetDateTime>,
     #[serde(
         default,
@@ -83,6 +86,7 @@ pub struct CrmDelivery {
         skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub delivered_at: Option<OffsetDateTime>,
 }
 

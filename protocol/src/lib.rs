@@ -10,6 +10,8 @@
 //! - [`native`]: the versioned native messaging protocol between the browser
 //!   extension and `disca-host`: requests with ids, replies echoing them, and
 //!   events pushed while a port is open.
+//! - [`words`]: what salespeople and managers read about calls, states and
+//!   CRM notes, in Portuguese (the extension's copy is generated from it).
 //!
 //! Plain data and validation only: no I/O, no clock, no randomness, so the
 //! crate compiles natively and to `wasm32-unknown-unknown` alike.
@@ -18,7 +20,8 @@ pub mod api;
 pub mod call;
 pub mod crm;
 pub mod native;
+pub mod words;
 
-pub use api::{ErrorBody, ErrorDetail, Me, Role};
+pub use api::{ApiErrorCode, ErrorBody, ErrorDetail, InvalidNumberReason, Me, Role};
 pub use call::{Call, CallContext, CallState, HangupCause, InvalidContext, Outcome};
 pub use crm::{CrmDelivery, CrmState};

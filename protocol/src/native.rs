@@ -28,8 +28,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::api::Me;
+use crate::api::{ApiErrorCode, Me};
 use crate::call::{Call, CallContext};
+
+/// The name the host is registered under with the browser.
+pub const HOST_NAME: &str = "com.disca.host";
 
 /// The protocol version this crate speaks.
 pub const VERSION: u32 = 1;
@@ -46,6 +49,7 @@ pub const MAX_NUMBER_LEN: usize = 64;
 /// A request id, echoed verbatim in the reply.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum RequestId {
     Number(u64),
     Text(String),
@@ -58,9 +62,36 @@ pub struct Request {
     pub body: RequestBody,
 }
 
+/// The `type` of each request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum RequestType {
+    #[serde(rename = "call.start")]
+    CallStart,
+    #[serde(rename = "call.hangup")]
+    CallHangup,
+    #[serde(rename = "status.get")]
+    StatusGet,
+    #[serde(rename = "calls.recent")]
+    CallsRecent,
+}
+
+impl RequestType {
+    /// The `type` of the success reply.
+    pub fn reply(self) -> HostMessageType {
+        match self {
+            RequestType::CallStart => HostMessageType::CallStarted,
+            RequestType::CallHangup => HostMessageType::HangupRequested,
+            RequestType::StatusGet => HostMessageType::Status,
+            RequestType::CallsRecent => HostMessageType::RecentCalls,
+        }
+    }
+}
+
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum RequestBody {
     /// Place a call to `number` (as found on the page, ideally E.164).
     #[serde(rename = "call.start")]
@@ -76,8 +107,21 @@ pub enum RequestBody {
     CallsRecent(CallsRecent),
 }
 
+impl RequestBody {
+    /// Its `type`.
+    pub fn kind(&self) -> RequestType {
+        match self {
+            RequestBody::CallStart(_) => RequestType::CallStart,
+            RequestBody::CallHangup(_) => RequestType::CallHangup,
+            RequestBody::StatusGet => RequestType::StatusGet,
+            RequestBody::CallsRecent(_) => RequestType::CallsRecent,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CallStart {
     pub number: String,
     #[serde(default)]
@@ -86,12 +130,14 @@ pub struct CallStart {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CallHangup {
     pub call_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CallsRecent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
@@ -152,7 +198,7 @@ impl Request {
                 ));
             }
         }
-        let kind = match fields.remove("type") {
+        let kind_text = match fields.remove("type") {
             Some(Value::String(kind)) => kind,
             Some(_) => {
                 return Err(RequestError::new(
@@ -169,8 +215,12 @@ impl Request {
                 ));
             }
         };
-        let body = match kind.as_str() {
-            "call.start" => {
+        let Ok(kind) = serde_json::from_value::<RequestType>(Value::String(kind_text.clone()))
+        else {
+            return Err(unknown_type(&id, &kind_text));
+        };
+        let body = match kind {
+            RequestType::CallStart => {
                 let start: CallStart = fields_as(&id, fields)?;
                 check_number(&id, &start.number)?;
                 start.context.validate().map_err(|e| {
@@ -178,16 +228,16 @@ impl Request {
                 })?;
                 RequestBody::CallStart(start)
             }
-            "call.hangup" => {
+            RequestType::CallHangup => {
                 let hangup: CallHangup = fields_as(&id, fields)?;
                 check_call_id(&id, &hangup.call_id)?;
                 RequestBody::CallHangup(hangup)
             }
-            "status.get" => {
+            RequestType::StatusGet => {
                 let NoFields {} = fields_as(&id, fields)?;
                 RequestBody::StatusGet
             }
-            "calls.recent" => {
+            RequestType::CallsRecent => {
                 let recent: CallsRecent = fields_as(&id, fields)?;
                 if recent.limit.is_some_and(|l| l == 0 || l > MAX_RECENT) {
                     return Err(RequestError::new(
@@ -197,14 +247,6 @@ impl Request {
                     ));
                 }
                 RequestBody::CallsRecent(recent)
-            }
-            other => {
-                let shown: String = other.chars().take(64).collect();
-                return Err(RequestError::new(
-                    Some(&id),
-                    ErrorCode::UnknownType,
-                    format!("tipo de mensagem desconhecido: {shown:?}"),
-                ));
             }
         };
         Ok(Request { id, body })
@@ -227,6 +269,15 @@ impl Serialize for Request {
         }
         .serialize(serializer)
     }
+}
+
+fn unknown_type(id: &RequestId, kind: &str) -> RequestError {
+    let shown: String = kind.chars().take(64).collect();
+    RequestError::new(
+        Some(id),
+        ErrorCode::UnknownType,
+        format!("tipo de mensagem desconhecido: {shown:?}"),
+    )
 }
 
 fn parse_id(id: Option<Value>) -> Result<RequestId, RequestError> {
@@ -303,9 +354,11 @@ fn check_call_id(id: &RequestId, call_id: &str) -> Result<(), RequestError> {
     }
 }
 
-/// Stable error codes of `error` replies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Stable error codes of `error` replies (and of the extension's own
+/// errors about the host, the last three before [`ErrorCode::Other`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum ErrorCode {
     /// A frame longer than the host accepts.
     FrameTooLarge,
@@ -347,13 +400,41 @@ pub enum ErrorCode {
     /// The host's reply could not be sent: over the browser's 1 MB limit
     /// (or, never expected, not serializable).
     ReplyTooLarge,
+    /// Never sent by the host: the extension's service worker gave up
+    /// waiting for a reply.
+    HostTimeout,
+    /// Never sent by the host: the browser found no native messaging host
+    /// registered under Disca's name.
+    HostNotInstalled,
+    /// Never sent by the host: the host's port closed (it stopped, or could
+    /// not start) before it replied.
+    HostUnavailable,
     /// A code from a newer host.
     #[serde(other)]
     Other,
 }
 
+impl From<ApiErrorCode> for ErrorCode {
+    /// The host's code for a backend error; backend codes the extension
+    /// has no use for telling apart become [`ErrorCode::BackendError`].
+    fn from(code: ApiErrorCode) -> ErrorCode {
+        match code {
+            ApiErrorCode::InvalidNumber => ErrorCode::InvalidNumber,
+            ApiErrorCode::DestinationNotAllowed => ErrorCode::DestinationNotAllowed,
+            ApiErrorCode::PbxUnavailable => ErrorCode::PbxUnavailable,
+            ApiErrorCode::PbxRefused => ErrorCode::PbxRefused,
+            ApiErrorCode::AgentBusy => ErrorCode::AgentBusy,
+            ApiErrorCode::RateLimited => ErrorCode::RateLimited,
+            ApiErrorCode::NotFound => ErrorCode::NotFound,
+            ApiErrorCode::Forbidden => ErrorCode::Forbidden,
+            _ => ErrorCode::BackendError,
+        }
+    }
+}
+
 /// The error of an `error` reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HostError {
     pub code: ErrorCode,
     /// What happened and what to do, in Portuguese, ready to show.
@@ -361,8 +442,9 @@ pub struct HostError {
 }
 
 /// How the host last found the backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum BackendState {
     /// Nobody is logged in: there is no backend to reach.
     NotConfigured,
@@ -374,6 +456,7 @@ pub enum BackendState {
 
 /// The reply to `status.get`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Status {
     pub host_version: String,
     pub logged_in: bool,
@@ -395,6 +478,7 @@ pub struct Status {
 /// Every message the host sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum HostMessage {
     #[serde(rename = "call.start.ok")]
     CallStarted { id: RequestId, call: Call },
@@ -421,6 +505,47 @@ pub enum HostMessage {
     /// first time since the port opened.
     #[serde(rename = "backend.reachable")]
     BackendReachable,
+}
+
+/// The `type` of each message the host sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum HostMessageType {
+    #[serde(rename = "call.start.ok")]
+    CallStarted,
+    #[serde(rename = "call.hangup.ok")]
+    HangupRequested,
+    #[serde(rename = "status.get.ok")]
+    Status,
+    #[serde(rename = "calls.recent.ok")]
+    RecentCalls,
+    #[serde(rename = "error")]
+    Error,
+    #[serde(rename = "call.update")]
+    CallUpdate,
+    #[serde(rename = "auth.required")]
+    AuthRequired,
+    #[serde(rename = "backend.unreachable")]
+    BackendUnreachable,
+    #[serde(rename = "backend.reachable")]
+    BackendReachable,
+}
+
+impl HostMessage {
+    /// Its `type`.
+    pub fn kind(&self) -> HostMessageType {
+        match self {
+            HostMessage::CallStarted { .. } => HostMessageType::CallStarted,
+            HostMessage::HangupRequested { .. } => HostMessageType::HangupRequested,
+            HostMessage::Status { .. } => HostMessageType::Status,
+            HostMessage::RecentCalls { .. } => HostMessageType::RecentCalls,
+            HostMessage::Error { .. } => HostMessageType::Error,
+            HostMessage::CallUpdate { .. } => HostMessageType::CallUpdate,
+            HostMessage::AuthRequired { .. } => HostMessageType::AuthRequired,
+            HostMessage::BackendUnreachable { .. } => HostMessageType::BackendUnreachable,
+            HostMessage::BackendReachable => HostMessageType::BackendReachable,
+        }
+    }
 }
 
 /// A [`HostMessage`] on the wire, with the protocol version.
@@ -594,5 +719,98 @@ mod tests {
         let unknown: HostError =
             serde_json::from_value(json!({"code": "brand_new", "message": "m"})).unwrap();
         assert_eq!(unknown.code, ErrorCode::Other);
+    }
+
+    #[test]
+    fn each_message_is_sent_with_the_type_of_its_kind() {
+        use strum::IntoEnumIterator;
+        let bodies = [
+            RequestBody::CallStart(CallStart {
+                number: "1".into(),
+                context: CallContext::default(),
+            }),
+            RequestBody::CallHangup(CallHangup {
+                call_id: "a".into(),
+            }),
+            RequestBody::StatusGet,
+            RequestBody::CallsRecent(CallsRecent::default()),
+        ];
+        let kinds: Vec<RequestType> = bodies.iter().map(RequestBody::kind).collect();
+        assert_eq!(kinds, RequestType::iter().collect::<Vec<_>>());
+        for body in &bodies {
+            let wire = serde_json::to_value(body).unwrap();
+            assert_eq!(wire["type"], serde_json::to_value(body.kind()).unwrap());
+        }
+
+        let call: Call = serde_json::from_value(json!({"id": "a", "tenant": "acme",
+            "user_id": "u1", "agent_endpoint": "acme-1001", "to": "+5511987654321",
+            "state": "queued", "created_at": "2026-11-21T12:00:00Z"}))
+        .unwrap();
+        let id = RequestId::Number(1);
+        let messages = [
+            HostMessage::CallStarted {
+                id: id.clone(),
+                call: call.clone(),
+            },
+            HostMessage::HangupRequested {
+                id: id.clone(),
+                call: call.clone(),
+            },
+            HostMessage::Status {
+                id: id.clone(),
+                status: Box::new(Status {
+                    host_version: "0".into(),
+                    logged_in: false,
+                    user: None,
+                    backend_url: None,
+                    backend: BackendState::NotConfigured,
+                    credential_store: None,
+                    live_call: None,
+                }),
+            },
+            HostMessage::RecentCalls {
+                id: id.clone(),
+                calls: vec![],
+            },
+            HostMessage::Error {
+                id: None,
+                error: HostError {
+                    code: ErrorCode::Other,
+                    message: "m".into(),
+                },
+            },
+            HostMessage::CallUpdate {
+                call: Box::new(call),
+            },
+            HostMessage::AuthRequired {
+                message: "m".into(),
+            },
+            HostMessage::BackendUnreachable {
+                message: "m".into(),
+            },
+            HostMessage::BackendReachable,
+        ];
+        let kinds: Vec<HostMessageType> = messages.iter().map(HostMessage::kind).collect();
+        assert_eq!(kinds, HostMessageType::iter().collect::<Vec<_>>());
+        for message in &messages {
+            let wire = serde_json::to_value(message).unwrap();
+            assert_eq!(wire["type"], serde_json::to_value(message.kind()).unwrap());
+        }
+    }
+
+    #[test]
+    fn backend_codes_map_to_host_codes() {
+        assert_eq!(
+            ErrorCode::from(ApiErrorCode::AgentBusy),
+            ErrorCode::AgentBusy
+        );
+        assert_eq!(
+            ErrorCode::from(ApiErrorCode::StorageBusy),
+            ErrorCode::BackendError
+        );
+        assert_eq!(
+            ErrorCode::from(ApiErrorCode::Unknown),
+            ErrorCode::BackendError
+        );
     }
 }

@@ -1,13 +1,16 @@
 //! `cargo xtask`: the project's automation. It owns provisioning Asterisk on
 //! a Debian 12 machine, the development PBX (`asterisk up`/`down`/`status`),
 //! rendering the Asterisk configuration for a site, building the browser
-//! extension (`extension`), the one command CI runs (`test`) and running the
-//! product locally (`run`).
+//! extension (`extension`), the extension's generated protocol module
+//! (`codegen`), the one command CI runs (`test`) and running the product
+//! locally (`run`).
 
 mod checks;
+mod codegen;
 mod demo;
 mod dev_pbx;
 mod extension;
+mod javascript;
 mod packages;
 mod process;
 mod provision;
@@ -44,6 +47,10 @@ enum Command {
     },
     /// Build the browser extension into dist/extension/.
     Extension,
+    /// Write extension/static/shared/protocol.js from disca-protocol.
+    Codegen,
+    /// The extension's JavaScript unit tests and lint (needs node and npm).
+    Js,
 }
 
 #[derive(Subcommand)]
@@ -79,6 +86,8 @@ fn main() -> ExitCode {
         Command::Test => checks::test(),
         Command::Run { headless } => checks::run_product(headless),
         Command::Extension => extension::build_extension(),
+        Command::Codegen => codegen::codegen(),
+        Command::Js => javascript::check(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

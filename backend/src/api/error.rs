@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use disca_protocol::{ErrorBody, ErrorDetail};
+use disca_protocol::{ApiErrorCode, ErrorBody, ErrorDetail, InvalidNumberReason};
 
 use crate::domain::{DestinationRefused, InvalidNumber};
 use crate::storage::StoreError;
@@ -23,16 +23,16 @@ const SERVER_BUSY_RETRY_SECS: u64 = 5;
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ApiErrorCode,
     message: String,
-    reason: Option<&'static str>,
+    reason: Option<InvalidNumberReason>,
     retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
     pub(crate) fn new(
         status: StatusCode,
-        code: &'static str,
+        code: ApiErrorCode,
         message: impl Into<String>,
     ) -> ApiError {
         ApiError {
@@ -55,7 +55,7 @@ impl ApiError {
     pub fn malformed(detail: impl std::fmt::Display) -> ApiError {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "malformed_request",
+            ApiErrorCode::MalformedRequest,
             format!("Requisição inválida: {detail}"),
         )
     }
@@ -65,7 +65,7 @@ impl ApiError {
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 status,
-                "payload_too_large",
+                ApiErrorCode::PayloadTooLarge,
                 format!(
                     "Requisição grande demais: o limite é {} KiB.",
                     super::MAX_BODY_BYTES / 1024
@@ -79,7 +79,7 @@ impl ApiError {
     pub fn unauthorized() -> ApiError {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ApiErrorCode::Unauthorized,
             "Credencial ausente ou inválida. Faça login novamente no Disca.",
         )
     }
@@ -87,7 +87,7 @@ impl ApiError {
     pub fn forbidden() -> ApiError {
         ApiError::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            ApiErrorCode::Forbidden,
             "Você não tem acesso a esta ligação.",
         )
     }
@@ -95,7 +95,7 @@ impl ApiError {
     pub fn managers_only() -> ApiError {
         ApiError::new(
             StatusCode::FORBIDDEN,
-            "managers_only",
+            ApiErrorCode::ManagersOnly,
             "Só gestores podem fazer isso.",
         )
     }
@@ -105,7 +105,7 @@ impl ApiError {
     pub fn crm_not_stopped() -> ApiError {
         ApiError::new(
             StatusCode::CONFLICT,
-            "crm_not_stopped",
+            ApiErrorCode::CrmNotStopped,
             "A nota desta ligação não está parada: ela já foi entregue, está na fila ou a ligação ainda não terminou.",
         )
     }
@@ -113,7 +113,7 @@ impl ApiError {
     pub fn not_found() -> ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ApiErrorCode::NotFound,
             "Ligação não encontrada.",
         )
     }
@@ -121,7 +121,7 @@ impl ApiError {
     pub fn route_not_found() -> ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ApiErrorCode::NotFound,
             "Endereço não encontrado.",
         )
     }
@@ -129,7 +129,7 @@ impl ApiError {
     pub fn agent_busy() -> ApiError {
         ApiError::new(
             StatusCode::CONFLICT,
-            "agent_busy",
+            ApiErrorCode::AgentBusy,
             "Você já está em uma ligação. Encerre-a antes de iniciar outra.",
         )
     }
@@ -137,7 +137,7 @@ impl ApiError {
     pub fn rate_limited(retry_after_secs: u64) -> ApiError {
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ApiErrorCode::RateLimited,
             "Muitas ligações em pouco tempo. Aguarde alguns segundos e tente de novo.",
         )
         .retry_after(retry_after_secs)
@@ -146,7 +146,7 @@ impl ApiError {
     pub fn pbx_unavailable() -> ApiError {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "pbx_unavailable",
+            ApiErrorCode::PbxUnavailable,
             "A central telefônica está fora do ar. Tente novamente em instantes.",
         )
     }
@@ -157,7 +157,7 @@ impl ApiError {
     pub fn pbx_stopped_answering() -> ApiError {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "pbx_unavailable",
+            ApiErrorCode::PbxUnavailable,
             "A central telefônica parou de responder antes de confirmar a ligação; ela não foi completada. Tente novamente em instantes.",
         )
         .retry_after(STORAGE_BUSY_RETRY_SECS)
@@ -166,7 +166,7 @@ impl ApiError {
     pub fn pbx_refused() -> ApiError {
         ApiError::new(
             StatusCode::BAD_GATEWAY,
-            "pbx_refused",
+            ApiErrorCode::PbxRefused,
             "A central telefônica recusou a ligação. Avise o administrador do Disca.",
         )
     }
@@ -175,7 +175,7 @@ impl ApiError {
     pub fn storage_full() -> ApiError {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "storage_full",
+            ApiErrorCode::StorageFull,
             "O servidor do Disca está sem espaço em disco e não pôde registrar o pedido; nada foi feito. Avise o administrador do Disca e tente de novo em alguns minutos.",
         )
         .retry_after(STORAGE_FULL_RETRY_SECS)
@@ -186,7 +186,7 @@ impl ApiError {
     pub fn storage_busy() -> ApiError {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "storage_busy",
+            ApiErrorCode::StorageBusy,
             "O banco de dados do Disca está ocupado e não pôde registrar o pedido; nada foi feito. Tente de novo em alguns segundos.",
         )
         .retry_after(STORAGE_BUSY_RETRY_SECS)
@@ -195,7 +195,7 @@ impl ApiError {
     pub fn storage_unavailable() -> ApiError {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "storage_unavailable",
+            ApiErrorCode::StorageUnavailable,
             "O banco de dados do Disca não está respondendo; nada foi feito. Tente de novo em instantes.",
         )
         .retry_after(STORAGE_BUSY_RETRY_SECS)
@@ -206,7 +206,7 @@ impl ApiError {
     pub fn too_many_user_streams(cap: usize) -> ApiError {
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "too_many_streams",
+            ApiErrorCode::TooManyStreams,
             format!(
                 "Você já tem {cap} conexões de acompanhamento de ligações abertas com o Disca. Feche as janelas que não usa e tente de novo em alguns segundos."
             ),
@@ -218,7 +218,7 @@ impl ApiError {
     pub fn too_many_tenant_streams(cap: usize) -> ApiError {
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "too_many_streams",
+            ApiErrorCode::TooManyStreams,
             format!(
                 "Sua empresa atingiu o limite de {cap} conexões de acompanhamento de ligações abertas ao mesmo tempo. Tente de novo em alguns segundos ou avise o administrador do Disca."
             ),
@@ -231,7 +231,7 @@ impl ApiError {
     pub fn server_busy() -> ApiError {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "server_busy",
+            ApiErrorCode::ServerBusy,
             "O servidor do Disca está com o máximo de conexões abertas. Tente de novo em alguns segundos.",
         )
         .retry_after(SERVER_BUSY_RETRY_SECS)
@@ -242,7 +242,7 @@ impl ApiError {
     pub fn request_timeout() -> ApiError {
         ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
+            ApiErrorCode::RequestTimeout,
             "A requisição demorou demais e foi interrompida. Tente de novo.",
         )
     }
@@ -250,7 +250,7 @@ impl ApiError {
     pub fn method_not_allowed() -> ApiError {
         ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            ApiErrorCode::MethodNotAllowed,
             "Método não permitido neste endereço.",
         )
     }
@@ -258,7 +258,7 @@ impl ApiError {
     pub fn internal() -> ApiError {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ApiErrorCode::Internal,
             "Erro interno. Tente novamente.",
         )
     }
@@ -270,7 +270,7 @@ impl From<InvalidNumber> for ApiError {
             reason: Some(e.reason()),
             ..ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_number",
+                ApiErrorCode::InvalidNumber,
                 e.to_string(),
             )
         }
@@ -281,7 +281,7 @@ impl From<DestinationRefused> for ApiError {
     fn from(e: DestinationRefused) -> ApiError {
         ApiError::new(
             StatusCode::FORBIDDEN,
-            "destination_not_allowed",
+            ApiErrorCode::DestinationNotAllowed,
             e.to_string(),
         )
     }
@@ -294,7 +294,7 @@ impl From<StoreError> for ApiError {
             StoreError::AgentBusy => ApiError::agent_busy(),
             StoreError::IdempotencyMismatch => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
+                ApiErrorCode::IdempotencyKeyReused,
                 "Esta Idempotency-Key já foi usada para outra ligação.",
             ),
             StoreError::DiskFull => ApiError::storage_full(),
@@ -315,9 +315,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_owned(),
+                code: self.code,
                 message: self.message,
-                reason: self.reason.map(str::to_owned),
+                reason: self.reason,
             },
         };
         let mut response = (self.status, Json(body)).into_response();

@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 
+use crate::domain::phone::national_format;
 use crate::domain::{Call, Outcome, sao_paulo};
 
 /// What a note says besides the call itself.
@@ -30,7 +31,7 @@ pub fn render(call: &Call, ctx: &NoteContext<'_>) -> String {
     let mut note = String::new();
     let outcome = call.outcome.unwrap_or(Outcome::Failed);
     // `write!` to a String cannot fail.
-    let _ = writeln!(note, "Ligação pelo Disca: {}", outcome_words(outcome));
+    let _ = writeln!(note, "Ligação pelo Disca: {}", outcome.in_note());
     let _ = writeln!(note, "Vendedor: {}", ctx.caller);
     let _ = writeln!(note, "Número: {}", national_format(&call.to));
     if let Some(name) = &call.context.contact_name {
@@ -86,19 +87,6 @@ pub fn render(call: &Call, ctx: &NoteContext<'_>) -> String {
     note
 }
 
-/// The outcome as a manager would say it.
-pub fn outcome_words(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Answered => "atendida",
-        Outcome::NoAnswer => "não atendida (o cliente não atendeu)",
-        Outcome::Busy => "ocupado",
-        Outcome::Rejected => "recusada pelo cliente",
-        Outcome::Failed => "falhou (a ligação não pôde ser completada)",
-        Outcome::AgentNoAnswer => "não realizada (o vendedor não atendeu o próprio telefone)",
-        Outcome::Canceled => "cancelada pelo vendedor antes do atendimento",
-    }
-}
-
 /// A Q.850 cause in words; the code follows in the note for the rest.
 fn cause_words(code: i64) -> &'static str {
     match code {
@@ -118,22 +106,6 @@ fn cause_words(code: i64) -> &'static str {
         38 | 41 => "falha na rede da operadora",
         127 => "erro de interligação entre operadoras",
         _ => "outra causa informada pela central",
-    }
-}
-
-/// `+5511987654321` → `(11) 98765-4321`; numbers of other countries keep
-/// their international form (`+1 212-555-0123`).
-pub fn national_format(e164: &str) -> String {
-    match phonenumber::parse(None, e164) {
-        Ok(number) if number.code().value() == 55 => number
-            .format()
-            .mode(phonenumber::Mode::National)
-            .to_string(),
-        Ok(number) => number
-            .format()
-            .mode(phonenumber::Mode::International)
-            .to_string(),
-        Err(_) => e164.to_owned(),
     }
 }
 
@@ -163,6 +135,7 @@ mod tests {
             user_id: "u1".into(),
             agent_endpoint: "acme-1001".into(),
             to: "+5511987654321".into(),
+            to_display: None,
             state: CallState::Ended,
             outcome: Some(outcome),
             created_at: created,
@@ -308,10 +281,7 @@ mod tests {
     }
 
     #[test]
-    fn numbers_and_durations_read_naturally() {
-        assert_eq!(national_format("+552123456789"), "(21) 2345-6789");
-        assert_eq!(national_format("+5508001234567"), "0800 123 4567");
-        assert_eq!(national_format("+12125550123"), "+1 212-555-0123");
+    fn durations_read_naturally() {
         assert_eq!(duration_words(0), "0 s");
         assert_eq!(duration_words(59), "59 s");
         assert_eq!(duration_words(65), "1 min 05 s");

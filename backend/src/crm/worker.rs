@@ -252,7 +252,7 @@ impl Worker {
                             return DeliveryUpdate::NoDeal {
                                 error: format!(
                                     "nenhum negócio aberto no RD Station para {}",
-                                    note::national_format(&call.to)
+                                    crate::domain::phone::national_format(&call.to)
                                 ),
                             };
                         }

@@ -5,6 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use disca_protocol::{Call, CallContext, CallState};
+
+use crate::domain::phone::national_format;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -59,6 +61,7 @@ impl NewCall {
             tenant: self.tenant,
             user_id: self.user_id,
             agent_endpoint: self.agent_endpoint,
+            to_display: Some(national_format(&self.to)),
             to: self.to,
             state: CallState::Queued,
             outcome: None,

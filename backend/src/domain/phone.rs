@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use disca_protocol::InvalidNumberReason;
 use phonenumber::{PhoneNumber, Type, country};
 use serde::Serialize;
 
@@ -59,17 +60,33 @@ pub enum InvalidNumber {
 
 impl InvalidNumber {
     /// Stable machine-readable reason, for API clients.
-    pub fn reason(self) -> &'static str {
+    pub fn reason(self) -> InvalidNumberReason {
         match self {
-            Self::ControlCharacters => "control_characters",
-            Self::TooLongInput => "input_too_long",
-            Self::NotANumber => "not_a_number",
-            Self::InvalidCountryCode => "invalid_country_code",
-            Self::TooShort => "too_short",
-            Self::TooLong => "too_long",
-            Self::MissingAreaCode => "missing_area_code",
-            Self::NotAssigned => "not_assigned",
+            Self::ControlCharacters => InvalidNumberReason::ControlCharacters,
+            Self::TooLongInput => InvalidNumberReason::InputTooLong,
+            Self::NotANumber => InvalidNumberReason::NotANumber,
+            Self::InvalidCountryCode => InvalidNumberReason::InvalidCountryCode,
+            Self::TooShort => InvalidNumberReason::TooShort,
+            Self::TooLong => InvalidNumberReason::TooLong,
+            Self::MissingAreaCode => InvalidNumberReason::MissingAreaCode,
+            Self::NotAssigned => InvalidNumberReason::NotAssigned,
         }
+    }
+}
+
+/// `+5511987654321` → `(11) 98765-4321`; numbers of other countries keep
+/// their international form (`+1 212-555-0123`).
+pub fn national_format(e164: &str) -> String {
+    match phonenumber::parse(None, e164) {
+        Ok(number) if number.code().value() == 55 => number
+            .format()
+            .mode(phonenumber::Mode::National)
+            .to_string(),
+        Ok(number) => number
+            .format()
+            .mode(phonenumber::Mode::International)
+            .to_string(),
+        Err(_) => e164.to_owned(),
     }
 }
 
@@ -194,6 +211,15 @@ fn kind_of(t: Type) -> NumberKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_read_in_national_format_at_home() {
+        assert_eq!(national_format("+552123456789"), "(21) 2345-6789");
+        assert_eq!(national_format("+5511987654321"), "(11) 98765-4321");
+        assert_eq!(national_format("+5508001234567"), "0800 123 4567");
+        assert_eq!(national_format("+12125550123"), "+1 212-555-0123");
+        assert_eq!(national_format("not a number"), "not a number");
+    }
 
     fn br(raw: &str) -> Result<E164Number, InvalidNumber> {
         E164Number::parse(raw, Region::BRAZIL)

@@ -78,14 +78,14 @@ pub async fn session_info(
             .iter()
             .map(|&o| Choice {
                 value: o.as_str(),
-                label: view::outcome_words(o),
+                label: o.for_manager(),
             })
             .collect(),
         crm_states: CRM_STATES
             .iter()
             .map(|&s| Choice {
                 value: s.as_str(),
-                label: view::crm_words(s),
+                label: s.for_manager(),
             })
             .collect(),
     }))

@@ -4,6 +4,8 @@
 
 use axum::http::StatusCode;
 
+use disca_protocol::ApiErrorCode;
+
 use crate::api::ApiError;
 
 impl ApiError {
@@ -11,7 +13,7 @@ impl ApiError {
     pub fn session_required() -> ApiError {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "session_required",
+            ApiErrorCode::SessionRequired,
             "Sua sessão terminou. Entre de novo com o seu token de gestor.",
         )
     }
@@ -19,7 +21,7 @@ impl ApiError {
     pub fn login_token_invalid() -> ApiError {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "invalid_token",
+            ApiErrorCode::InvalidToken,
             "Token inválido. Cole o token de gestor inteiro, como foi mostrado quando o usuário foi criado (começa com disca_).",
         )
     }
@@ -27,7 +29,7 @@ impl ApiError {
     pub fn login_not_a_manager() -> ApiError {
         ApiError::new(
             StatusCode::FORBIDDEN,
-            "not_a_manager",
+            ApiErrorCode::NotAManager,
             "Este token é de um vendedor. A página do gestor é só para gestores: entre com o token de um usuário gestor.",
         )
     }
@@ -36,7 +38,7 @@ impl ApiError {
     pub fn cross_site_refused() -> ApiError {
         ApiError::new(
             StatusCode::FORBIDDEN,
-            "cross_site_request",
+            ApiErrorCode::CrossSiteRequest,
             "Requisição recusada: ela não veio da página do gestor. Recarregue a página e tente de novo.",
         )
     }
@@ -44,7 +46,7 @@ impl ApiError {
     pub fn no_recording() -> ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "recording_not_found",
+            ApiErrorCode::RecordingNotFound,
             "Esta ligação não tem gravação.",
         )
     }
@@ -52,7 +54,7 @@ impl ApiError {
     pub fn recording_missing() -> ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "recording_not_found",
+            ApiErrorCode::RecordingNotFound,
             "A gravação desta ligação não foi encontrada no servidor.",
         )
     }
@@ -60,7 +62,7 @@ impl ApiError {
     pub fn recordings_not_configured() -> ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "recordings_not_configured",
+            ApiErrorCode::RecordingsNotConfigured,
             "As gravações não estão disponíveis: a pasta de gravações não foi configurada no servidor do Disca.",
         )
     }

@@ -7,8 +7,10 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::crm::note::national_format;
-use crate::domain::{Call, CallState, CrmDelivery, CrmState, DealId, Outcome, User, sao_paulo};
+use crate::domain::phone::national_format;
+use disca_protocol::words;
+
+use crate::domain::{Call, CrmDelivery, CrmState, DealId, Outcome, User, sao_paulo};
 
 /// A deal in RD Station CRM's web app.
 const DEAL_URL: &str = "https://crm.rdstation.com/app/deals/";
@@ -166,36 +168,9 @@ fn clock(seconds: i64) -> String {
 /// How the call ended in words, or where a live call is.
 fn outcome_label(call: &Call) -> &'static str {
     match (call.outcome, call.state) {
-        (Some(_), _) if call.not_placed => "Não chegou à central",
-        (Some(outcome), _) => outcome_words(outcome),
-        (None, CallState::Queued) => "Na fila",
-        (None, CallState::RingingAgent) => "Chamando o vendedor",
-        (None, CallState::DialingLead) => "Discando",
-        (None, CallState::RingingLead) => "Chamando o cliente",
-        (None, CallState::Connected) => "Em conversa",
-        (None, CallState::Ended) => "Encerrada",
-    }
-}
-
-pub fn outcome_words(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Answered => "Atendida",
-        Outcome::NoAnswer => "Não atendida",
-        Outcome::Busy => "Ocupado",
-        Outcome::Rejected => "Recusada",
-        Outcome::Failed => "Falha na ligação",
-        Outcome::AgentNoAnswer => "Vendedor não atendeu",
-        Outcome::Canceled => "Cancelada",
-    }
-}
-
-pub fn crm_words(state: CrmState) -> &'static str {
-    match state {
-        CrmState::Delivered => "Entregue",
-        CrmState::Pending => "Pendente",
-        CrmState::Failed => "Falhou",
-        CrmState::NoDeal => "Sem negócio",
-        CrmState::NotConfigured => "CRM não configurado",
+        (Some(_), _) if call.not_placed => words::NOT_PLACED,
+        (Some(outcome), _) => outcome.for_manager(),
+        (None, state) => state.for_manager(),
     }
 }
 
@@ -212,7 +187,7 @@ fn crm_view(crm: Option<&CrmDelivery>) -> CrmView {
     };
     let label = match crm.state {
         CrmState::Pending if crm.attempts > 0 => format!("Pendente (tentativa {})", crm.attempts),
-        state => crm_words(state).to_owned(),
+        state => state.for_manager().to_owned(),
     };
     let detail = match crm.state {
         CrmState::Delivered => crm
@@ -249,7 +224,7 @@ mod tests {
     use super::*;
     use time::OffsetDateTime;
 
-    use crate::domain::CallContext;
+    use crate::domain::{CallContext, CallState};
 
     fn ended(crm: Option<CrmDelivery>) -> Call {
         Call {
@@ -258,6 +233,7 @@ mod tests {
             user_id: "u1".into(),
             agent_endpoint: "acme-1001".into(),
             to: "+5511987654321".into(),
+            to_display: None,
             state: CallState::Ended,
             outcome: Some(Outcome::Answered),
             // 2026-11-21 15:04:05 UTC = 12:04 in São Paulo.

@@ -12,6 +12,7 @@ use super::crm::queue_notes;
 use super::events::{CallEvent, append_events};
 use super::{Store, StoreError, Writer, from_millis, parse_column, to_millis};
 use crate::domain::call::NewCall;
+use crate::domain::phone::national_format;
 use crate::domain::{
     Call, CallContext, CallId, CallState, CrmDelivery, CrmState, E164Number, HangupCause, Outcome,
     User, call,
@@ -518,6 +519,7 @@ pub(super) fn call_from_row(row: &SqliteRow) -> Result<Call, StoreError> {
         tenant: row.try_get("tenant")?,
         user_id: row.try_get("user_id")?,
         agent_endpoint: row.try_get("agent_endpoint")?,
+        to_display: Some(national_format(&row.try_get::<String, _>("to_number")?)),
         to: row.try_get("to_number")?,
         state: parse_column(&row.try_get::<String, _>("state")?, "calls.state")?,
         outcome: outcome

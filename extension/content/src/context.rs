@@ -3,8 +3,11 @@
 //! else the deal page's address), and the contact whose card or row holds
 //! the number (the nearest enclosing element that links to exactly one
 //! contact; none when the nearest one links to several, rather than guess).
+//! The context is the protocol's [`CallContext`], the one the host checks
+//! and the backend stores.
 
-use js_sys::{Object, Reflect};
+use disca_protocol::CallContext;
+use js_sys::Object;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Element, NodeList};
 
@@ -19,59 +22,41 @@ const CONTACT_LINKS: &str = "a[href*=\"/contacts/\"]";
 /// How far up from the number a contact's card may be.
 const MAX_LEVELS: usize = 12;
 
-/// What the call's context carries.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct CallContext {
-    pub deal_id: Option<String>,
-    pub contact_id: Option<String>,
-    pub contact_name: Option<String>,
-    pub page_url: Option<String>,
+/// The context of a click on `control`, on the page at `page_address`.
+pub fn around(control: &Element, page_address: &str) -> CallContext {
+    // A row is one that links to a record (a list item on a contact
+    // card is not a row of a list).
+    let row = Selector::new(ROW)
+        .closest(control)
+        .filter(|row| Selector::new(RECORD_LINKS).inside(row));
+    let deal_id = match row
+        .as_ref()
+        .and_then(|row| row.query_selector_all(DEAL_LINKS).ok())
+    {
+        Some(links) => match only_id(&links, rdstation::deal_id) {
+            Only::One(id) => Some(id),
+            // Several deals in one row: rather none than a guess.
+            Only::Several => None,
+            Only::None => rdstation::deal_id(page_address).map(str::to_owned),
+        },
+        None => rdstation::deal_id(page_address).map(str::to_owned),
+    };
+    let (contact_id, contact_name) = nearest_contact(control, row.as_ref()).unzip();
+    CallContext {
+        deal_id,
+        contact_id,
+        contact_name: contact_name.flatten(),
+        page_url: rdstation::page_url(page_address),
+    }
 }
 
-impl CallContext {
-    /// The context of a click on `control`, on the page at `page_address`.
-    pub fn around(control: &Element, page_address: &str) -> CallContext {
-        // A row is one that links to a record (a list item on a contact
-        // card is not a row of a list).
-        let row = Selector::new(ROW)
-            .closest(control)
-            .filter(|row| Selector::new(RECORD_LINKS).inside(row));
-        let deal_id = match row
-            .as_ref()
-            .and_then(|row| row.query_selector_all(DEAL_LINKS).ok())
-        {
-            Some(links) => match only_id(&links, rdstation::deal_id) {
-                Only::One(id) => Some(id),
-                // Several deals in one row: rather none than a guess.
-                Only::Several => None,
-                Only::None => rdstation::deal_id(page_address).map(str::to_owned),
-            },
-            None => rdstation::deal_id(page_address).map(str::to_owned),
-        };
-        let (contact_id, contact_name) = nearest_contact(control, row.as_ref()).unzip();
-        CallContext {
-            deal_id,
-            contact_id,
-            contact_name: contact_name.flatten(),
-            page_url: rdstation::page_url(page_address),
-        }
-    }
-
-    /// The context as the plain object the service worker forwards.
-    pub fn to_js(&self) -> JsValue {
-        let object = Object::new();
-        for (key, value) in [
-            ("deal_id", &self.deal_id),
-            ("contact_id", &self.contact_id),
-            ("contact_name", &self.contact_name),
-            ("page_url", &self.page_url),
-        ] {
-            if let Some(value) = value {
-                let _ = Reflect::set(&object, &key.into(), &value.into());
-            }
-        }
-        object.into()
-    }
+/// The context as the plain object the service worker forwards, with the
+/// protocol's field names (absent fields left out).
+pub fn to_js(context: &CallContext) -> JsValue {
+    serde_json::to_string(context)
+        .ok()
+        .and_then(|json| js_sys::JSON::parse(&json).ok())
+        .unwrap_or_else(|| Object::new().into())
 }
 
 /// The id (and shown name) of the one contact the nearest enclosing element

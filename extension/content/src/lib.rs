@@ -40,7 +40,6 @@ use web_sys::{
 };
 
 use crate::bindings::Selector;
-use crate::context::CallContext;
 use crate::scanner::{Phase, Scanner};
 use crate::tags::{CONTROL_TAG, TOAST_TAG};
 use crate::watch::Watch;
@@ -547,11 +546,14 @@ impl Shared {
             return;
         }
         let address = self.window.location().href().unwrap_or_default();
-        let context = CallContext::around(&control, &address);
+        let context = context::around(&control, &address);
         let _ = control::set_state(&control, Some("calling"));
-        let _ = self
-            .on_call
-            .call3(&JsValue::NULL, &number.into(), &context.to_js(), &control);
+        let _ = self.on_call.call3(
+            &JsValue::NULL,
+            &number.into(),
+            &context::to_js(&context),
+            &control,
+        );
     }
 
     /// Shows `message` in a corner of the page for a while.

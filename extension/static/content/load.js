@@ -25,12 +25,13 @@ globalThis.discaLoaded = (async () => {
   const module = await WebAssembly.compileStreaming(fetch(url));
   await wasm_bindgen({ module_or_path: module });
   if (!(await globalThis.discaSettings)) return;
-  // Only a warm-up: a failure here costs the first scan time, not the wasm.
   try {
     const start = performance.now();
     wasm_bindgen.rehearse(stage(), () => {});
     globalThis.discaRehearsalMs = performance.now() - start;
-  } catch {}
+  } catch {
+    // Only a warm-up: a failure here costs the first scan time, not the wasm.
+  }
 })();
 globalThis.discaLoaded.catch(() => {});
 

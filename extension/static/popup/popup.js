@@ -2,7 +2,9 @@
 // hang-up button), the call that just ended with its outcome, the recent
 // calls, and what to do when the host is missing, nobody is logged in or
 // the backend cannot be reached. All state comes from the service worker.
-import { STATE_TEXT, formatDuration, formatNumber, outcomeLine, talkSeconds } from '../shared/words.js';
+import { BACKEND_STATE, CALL_STATE } from '../shared/protocol.js';
+import { FROM_POPUP, HOST_STATE, POPUP_PORT, TO_POPUP } from '../shared/popup-port.js';
+import { STATE_TEXT, formatDuration, numberOf, outcomeLine, talkSeconds } from '../shared/words.js';
 
 /** How long a call that ended stays on top of the popup. */
 const ENDED_SHOWN_MS = 120_000;
@@ -16,12 +18,12 @@ connect();
 
 /** The port to the service worker, reopened if the worker restarts. */
 function connect() {
-  worker = chrome.runtime.connect({ name: 'popup' });
+  worker = chrome.runtime.connect({ name: POPUP_PORT });
   worker.onMessage.addListener((message) => {
-    if (message.type === 'state') {
+    if (message.type === TO_POPUP.STATE) {
       current = message.state;
       render();
-    } else if (message.type === 'error') {
+    } else if (message.type === TO_POPUP.ERROR) {
       showError(message.message);
     }
   });
@@ -35,8 +37,8 @@ function send(message) {
     connect();
   }
 }
-$('hangup').addEventListener('click', () => send({ type: 'hangup' }));
-$('retry').addEventListener('click', () => send({ type: 'retry' }));
+$('hangup').addEventListener('click', () => send({ type: FROM_POPUP.HANGUP }));
+$('retry').addEventListener('click', () => send({ type: FROM_POPUP.RETRY }));
 
 function render() {
   const s = current;
@@ -48,36 +50,36 @@ function render() {
   $('live').dataset.state = live ? live.state : '';
   if (live) {
     $('live-stage').textContent = STATE_TEXT[live.state] || live.state;
-    $('live-number').textContent = formatNumber(live.to);
+    $('live-number').textContent = numberOf(live);
   }
   clearInterval(timer);
   timer = null;
-  if (live && live.state === 'connected') {
+  if (live && live.state === CALL_STATE.CONNECTED) {
     tick();
     timer = setInterval(tick, 1000);
   }
-  $('live-timer').hidden = !(live && live.state === 'connected');
+  $('live-timer').hidden = !(live && live.state === CALL_STATE.CONNECTED);
 
   const last = s.recent[0];
   const justEnded =
-    !live && last && last.state === 'ended' && last.ended_at && Date.now() - Date.parse(last.ended_at) < ENDED_SHOWN_MS;
+    !live && last && last.state === CALL_STATE.ENDED && last.ended_at && Date.now() - Date.parse(last.ended_at) < ENDED_SHOWN_MS;
   $('ended').hidden = !justEnded;
   $('ended').dataset.outcome = justEnded ? last.outcome || '' : '';
   if (justEnded) {
-    $('ended-number').textContent = formatNumber(last.to);
+    $('ended-number').textContent = numberOf(last);
     $('ended-outcome').textContent = outcomeLine(last);
   }
-  $('idle').hidden = Boolean(live || justEnded || s.host !== 'ready' || s.loggedIn === false);
+  $('idle').hidden = Boolean(live || justEnded || s.host !== HOST_STATE.READY || s.loggedIn === false);
 
   const list = $('recent');
   list.replaceChildren(
     ...s.recent.map((call) => {
       const item = document.createElement('li');
       const number = document.createElement('span');
-      number.textContent = formatNumber(call.to);
+      number.textContent = numberOf(call);
       const what = document.createElement('span');
       what.className = 'when';
-      what.textContent = call.state === 'ended' ? outcomeLine(call) : STATE_TEXT[call.state] || call.state;
+      what.textContent = call.state === CALL_STATE.ENDED ? outcomeLine(call) : STATE_TEXT[call.state] || call.state;
       item.append(number, what);
       return item;
     }),
@@ -96,17 +98,17 @@ function renderProblem(s) {
   let text = '';
   let command = null;
   let kind = '';
-  if (s.host === 'not_installed') {
+  if (s.host === HOST_STATE.NOT_INSTALLED) {
     kind = 'host_not_installed';
     title = 'Instale o disca-host';
     text =
       'O Disca liga pelo disca-host, um pequeno programa neste computador. Depois de instalá-lo, registre-o para este navegador com:';
     command = `disca-host install --extension-id ${s.extensionId}`;
-  } else if (s.host === 'failed') {
+  } else if (s.host === HOST_STATE.FAILED) {
     kind = 'host_failed';
     title = 'O disca-host parou';
     text = `Tentando de novo automaticamente. ${s.hostError || ''}`.trim();
-  } else if (s.host === 'connecting') {
+  } else if (s.host === HOST_STATE.CONNECTING) {
     kind = 'connecting';
     title = 'Conectando ao disca-host…';
   } else if (s.loggedIn === false) {
@@ -114,7 +116,7 @@ function renderProblem(s) {
     title = 'Conecte-se ao Disca';
     text = `${(s.problem && s.problem.message) || 'Você não está conectado.'} Rode no terminal e cole o seu token:`;
     command = `disca-host login --backend ${s.backendUrl || 'https://<endereço do Disca da sua empresa>'}`;
-  } else if (s.backend === 'unreachable') {
+  } else if (s.backend === BACKEND_STATE.UNREACHABLE) {
     kind = 'backend_unreachable';
     title = 'Sem contato com o servidor do Disca';
     text = `${(s.problem && s.problem.message) || ''} Tentando de novo automaticamente; se continuar, fale com o administrador do Disca da sua empresa.`.trim();

@@ -1,25 +1,10 @@
 // What the salesperson reads about calls, in Brazilian Portuguese: call
-// states, outcomes, durations and numbers. Shared by the service worker
-// (badge title, notifications) and the popup.
+// states and outcomes (from disca-protocol's words, through the generated
+// protocol.js), durations and numbers. Shared by the service worker (badge
+// title, notifications) and the popup.
+import { ENDED_TEXT, NOT_PLACED_TEXT, OUTCOME, OUTCOME_TEXT, STATE_TEXT } from './protocol.js';
 
-export const STATE_TEXT = {
-  queued: 'Preparando a ligação…',
-  ringing_agent: 'Tocando o seu telefone…',
-  dialing_lead: 'Chamando o lead…',
-  ringing_lead: 'Tocando no lead…',
-  connected: 'Em ligação',
-  ended: 'Ligação encerrada',
-};
-
-export const OUTCOME_TEXT = {
-  answered: 'Atendida',
-  no_answer: 'Não atendida',
-  busy: 'Ocupado',
-  rejected: 'Recusada',
-  failed: 'Falhou',
-  agent_no_answer: 'Você não atendeu o seu telefone',
-  canceled: 'Cancelada',
-};
+export { OUTCOME_TEXT, STATE_TEXT };
 
 /** `75` → `1:15`, `3725` → `1:02:05`. */
 export function formatDuration(seconds) {
@@ -30,20 +15,10 @@ export function formatDuration(seconds) {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
 }
 
-/** A Brazilian E.164 number in national format; others as given. */
-export function formatNumber(e164) {
-  const match = /^\+55(\d+)$/.exec(e164 || '');
-  if (!match) return e164 || '';
-  const d = match[1];
-  if (/^(800|300|303|500|900)\d{7}$/.test(d)) {
-    return `0${d.slice(0, 3)} ${d.slice(3, 6)} ${d.slice(6)}`;
-  }
-  if (/^\d{8}$/.test(d)) return `${d.slice(0, 4)}-${d.slice(4)}`;
-  if (/^\d{10,11}$/.test(d)) {
-    const local = d.slice(2);
-    return `(${d.slice(0, 2)}) ${local.slice(0, local.length - 4)}-${local.slice(-4)}`;
-  }
-  return e164;
+/** The call's number as people read it: the backend's display form
+ *  (national format for Brazilian numbers), else E.164. */
+export function numberOf(call) {
+  return call.to_display || call.to || '';
 }
 
 /** Seconds the call has been connected, at `now` (ms since epoch). */
@@ -59,9 +34,9 @@ export function talkSeconds(call, now = Date.now()) {
  * bounds); "Não chegou à central" when the call was never placed.
  */
 export function outcomeLine(call) {
-  if (call.not_placed) return 'Não chegou à central';
-  const outcome = OUTCOME_TEXT[call.outcome] || 'Encerrada';
-  if (call.outcome !== 'answered') return outcome;
+  if (call.not_placed) return NOT_PLACED_TEXT;
+  const outcome = OUTCOME_TEXT[call.outcome] || ENDED_TEXT;
+  if (call.outcome !== OUTCOME.ANSWERED) return outcome;
   const talk = formatDuration(talkSeconds(call));
   return call.durations_estimated
     ? `${outcome} · ≥ ${talk} (duração não confirmada)`

@@ -1,0 +1,53 @@
+// Messages from the content scripts on CRM pages: a click on a number
+// (placed as a `call.start` request to the host) and the JS fallback for
+// pages whose Content-Security-Policy forbids compiling the wasm.
+import { CALL_CONTEXT_FIELDS, HOST_MESSAGE, REQUEST } from '../shared/protocol.js';
+
+/** Content script → worker (content scripts cannot import modules: boot.js
+ *  spells these two). */
+export const FROM_CONTENT = Object.freeze({
+  CALL: REQUEST.CALL_START,
+  FALLBACK: 'content.fallback',
+});
+
+/** The JS fallback's script. */
+const FALLBACK_SCRIPT = 'content/disca_content_asm.js';
+
+/** Only the context's known fields, and only strings. */
+export function cleanContext(context) {
+  const clean = {};
+  if (context && typeof context === 'object') {
+    for (const key of CALL_CONTEXT_FIELDS) {
+      if (typeof context[key] === 'string') clean[key] = context[key];
+    }
+  }
+  return clean;
+}
+
+/**
+ * A `chrome.runtime.onMessage` listener.
+ * @param {object} options
+ * @param {typeof chrome.runtime} options.runtime
+ * @param {typeof chrome.scripting} options.scripting
+ * @param {(body: object) => Promise<object>} options.request the host's
+ */
+export function createClicks({ runtime, scripting, request }) {
+  return (message, sender, respond) => {
+    if (sender.id !== runtime.id || !sender.tab || !message) return false;
+    if (message.type === FROM_CONTENT.FALLBACK) {
+      scripting
+        .executeScript({ target: { tabId: sender.tab.id, frameIds: [sender.frameId] }, files: [FALLBACK_SCRIPT] })
+        .then(() => respond({ ok: true }))
+        .catch((error) => respond({ ok: false, message: String(error) }));
+      return true;
+    }
+    if (message.type !== FROM_CONTENT.CALL) return false;
+    const number = typeof message.number === 'string' ? message.number : '';
+    const context = cleanContext(message.context);
+    request({ type: REQUEST.CALL_START, number, context }).then((reply) => {
+      if (reply.type === HOST_MESSAGE.CALL_STARTED) respond({ ok: true });
+      else respond({ ok: false, code: reply.error.code, message: reply.error.message });
+    });
+    return true;
+  };
+}
