@@ -23,7 +23,11 @@ use crate::telemetry::init_logs;
 #[command(
     name = "disca-backend",
     version,
-    about = "Disca backend: click-to-call through your own Asterisk"
+    about = "Disca backend: click-to-call through your own Asterisk",
+    after_help = "Every command reads the same settings: built-in defaults, then the TOML file \
+                  (--config or DISCA_CONFIG), then DISCA_* environment variables (DISCA_LISTEN, \
+                  DISCA_AMI__ADDR: a section's key after `__`; the AMI secret also from a file \
+                  named by DISCA_AMI__SECRET_FILE), then flags. See README, \"Configuration\"."
 )]
 pub struct Cli {
     /// TOML configuration file, read by every command (none by default).

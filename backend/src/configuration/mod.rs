@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::Figment;
-use figment::providers::{Format, Toml};
 use serde::{Deserialize, Serialize};
 use serde_with::{DurationMilliSeconds, DurationSeconds, serde_as};
 
@@ -284,10 +283,12 @@ pub fn default_secrets_key(data_dir: &Path) -> PathBuf {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// A value of the wrong type, an unknown key in the file, an unreadable
-    /// file: figment's message names the key and where it came from.
+    /// A value of the wrong type, an unknown key in the file: figment's
+    /// message names the key and where it came from.
     #[error("invalid configuration: {0}")]
-    Layered(#[from] Box<figment::Error>),
+    Layered(Box<figment::Error>),
+    #[error("configuration file {path}: {problem}")]
+    File { path: PathBuf, problem: String },
     #[error("environment variable {variable}: {problem}")]
     Environment { variable: String, problem: String },
     #[error("command-line flag {flag}: {problem}")]
@@ -317,10 +318,12 @@ impl Settings {
         let environment = sources::Layer::environment(environment, &defaults)?;
         let mut figment = Figment::from(defaults);
         if let Some(path) = file {
-            figment = figment.merge(Toml::file_exact(path));
+            figment = figment.merge(sources::Layer::file(path)?);
         }
         let figment = figment.merge(environment).merge(flags.into_layer()?);
-        let mut settings: Settings = figment.extract_lossy().map_err(Box::new)?;
+        let mut settings: Settings = figment
+            .extract_lossy()
+            .map_err(|e| ConfigError::Layered(Box::new(e)))?;
         settings.check().map_err(|invalid| ConfigError::Invalid {
             key: invalid.key,
             origin: sources::origin(&figment, invalid.key),

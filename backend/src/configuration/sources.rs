@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use figment::value::{Dict, Map, Value};
@@ -61,6 +62,8 @@ pub const FLAT_NAMES: &[(&str, &str)] = &[
 pub struct Layer {
     /// The kind of source, as messages say it: "environment variable".
     kind: &'static str,
+    /// The file they were read from.
+    file: Option<PathBuf>,
     values: Dict,
     /// Each key path (`ami.addr`) and the name it was given under.
     names: Arc<BTreeMap<String, String>>,
@@ -70,11 +73,28 @@ impl Layer {
     /// The built-in defaults.
     pub(super) fn defaults(settings: &Settings) -> Result<Layer, ConfigError> {
         let values = Value::serialize(settings)
-            .map_err(Box::new)?
+            .map_err(|e| ConfigError::Layered(Box::new(e)))?
             .into_dict()
             .unwrap_or_default();
         Ok(Layer {
             kind: "built-in default",
+            file: None,
+            values,
+            names: Arc::default(),
+        })
+    }
+
+    /// The TOML configuration file at `path`.
+    pub(super) fn file(path: &Path) -> Result<Layer, ConfigError> {
+        let error = |problem: String| ConfigError::File {
+            path: path.to_owned(),
+            problem,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+        let values: Dict = toml::from_str(&text).map_err(|e| error(e.to_string()))?;
+        Ok(Layer {
+            kind: "configuration file",
+            file: Some(path.to_owned()),
             values,
             names: Arc::default(),
         })
@@ -89,6 +109,7 @@ impl Layer {
         let known = leaf_keys(&defaults.values);
         let mut layer = Layer {
             kind: "environment variable",
+            file: None,
             values: Dict::new(),
             names: Arc::default(),
         };
@@ -202,10 +223,15 @@ fn insert(dict: &mut Dict, key: &str, value: Value) {
 impl Provider for Layer {
     fn metadata(&self) -> Metadata {
         let names = Arc::clone(&self.names);
-        Metadata::named(self.kind).interpolater(move |_: &Profile, keys: &[&str]| {
-            let key = keys.join(".");
-            names.get(&key).cloned().unwrap_or(key)
-        })
+        let metadata =
+            Metadata::named(self.kind).interpolater(move |_: &Profile, keys: &[&str]| {
+                let key = keys.join(".");
+                names.get(&key).cloned().unwrap_or(key)
+            });
+        match &self.file {
+            Some(path) => metadata.source(path.as_path()),
+            None => metadata,
+        }
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
@@ -252,6 +278,7 @@ impl Flags {
         }
         Ok(Layer {
             kind: "command-line flag",
+            file: None,
             values,
             names: Arc::new(names),
         })
@@ -259,7 +286,8 @@ impl Flags {
 }
 
 /// Where the value of `key` came from, for a message: `DISCA_AMI__ADDR
-/// (environment variable)`, `crm.public_url in disca.toml (TOML file)`.
+/// (environment variable)`, `crm.public_url in /etc/disca.toml
+/// (configuration file)`.
 pub(super) fn origin(figment: &Figment, key: &str) -> String {
     let Some(metadata) = figment.find_metadata(key) else {
         return "unknown source".into();
