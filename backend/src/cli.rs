@@ -58,7 +58,7 @@ pub enum Command {
 /// `serve`'s flags: each overrides the setting of the same name from the
 /// file or the environment (the AMI secret is never a flag: flags show in
 /// `ps`).
-#[derive(Args, Default)]
+#[derive(Args)]
 pub struct ServeFlags {
     /// Address to serve the API on [default: 127.0.0.1:8080].
     #[arg(long)]
@@ -154,7 +154,7 @@ impl ServeFlags {
 }
 
 /// Where the CRM secrets key is, for the commands that open it.
-#[derive(Args, Default)]
+#[derive(Args)]
 pub struct SecretsKeyFlag {
     /// Key file sealing CRM secrets [default: <data dir>/crm-secrets.key].
     #[arg(long)]

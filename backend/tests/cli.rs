@@ -308,6 +308,7 @@ fn serve_refuses_the_public_development_ami_secret_for_any_other_pbx() {
     // PBX that is not the local development one: refused at once.
     for env in [
         &[("DISCA_AMI_ADDR", "10.20.30.40:5038")][..],
+        &[("DISCA_AMI__ADDR", "10.20.30.40:5038")][..],
         &[("DISCA_AMI_ADDR", "127.0.0.1:5038")][..],
         &[("DISCA_AMI_ADDR", "pbx.example.com:15038")][..],
         &[
@@ -327,13 +328,20 @@ fn serve_refuses_the_public_development_ami_secret_for_any_other_pbx() {
         assert!(stderr.contains("DISCA_AMI__SECRET"), "{env:?}: {stderr}");
     }
     // The development PBX (`cargo xtask asterisk up`) works with the
-    // built-in defaults, and any PBX with a secret of its own.
+    // built-in defaults, and any PBX with a secret of its own (here also
+    // read from a file, as a container secret would be).
+    let secret_file = dir.path().join("ami-secret");
+    std::fs::write(&secret_file, "a-secret-of-its-own\n").unwrap();
     for env in [
         &[][..],
         &[("DISCA_AMI_ADDR", "127.0.0.1:15038")][..],
         &[
             ("DISCA_AMI_ADDR", "10.20.30.40:5038"),
             ("DISCA_AMI_SECRET", "a-secret-of-its-own"),
+        ][..],
+        &[
+            ("DISCA_AMI__ADDR", "10.20.30.40:5038"),
+            ("DISCA_AMI__SECRET_FILE", secret_file.to_str().unwrap()),
         ][..],
     ] {
         let exited = serve_for(dir.path(), env, std::time::Duration::from_secs(3));

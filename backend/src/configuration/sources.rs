@@ -30,10 +30,10 @@ use super::{ConfigError, Settings};
 const PREFIX: &str = "DISCA_";
 
 /// Keys whose value may come from a file (`DISCA_AMI__SECRET_FILE`).
-pub const SECRET_KEYS: &[&str] = &["ami.secret"];
+const SECRET_KEYS: &[&str] = &["ami.secret"];
 
 /// Variable names of earlier versions, and the key each sets.
-pub const FLAT_NAMES: &[(&str, &str)] = &[
+const FLAT_NAMES: &[(&str, &str)] = &[
     ("DISCA_AMI_ADDR", "ami.addr"),
     ("DISCA_AMI_USERNAME", "ami.username"),
     ("DISCA_AMI_SECRET", "ami.secret"),
@@ -59,7 +59,7 @@ pub const FLAT_NAMES: &[(&str, &str)] = &[
 ];
 
 /// Values for some keys, from one source.
-pub struct Layer {
+pub(super) struct Layer {
     /// The kind of source, as messages say it: "environment variable".
     kind: &'static str,
     /// The file they were read from.
