@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use disca_backend::configuration::{FileConfig, Overrides, Settings};
+use disca_backend::configuration::{AmiSettings, Settings};
 use disca_backend::domain::{Call, Outcome, Role, User};
 use disca_backend::startup::Application;
 use disca_backend::storage::Store;
@@ -52,16 +52,15 @@ async fn setup(agents: usize) -> Bench {
         .unwrap()
         .local_addr()
         .unwrap();
-    let settings = Settings::merge(
-        Overrides {
-            listen: Some("127.0.0.1:0".parse().unwrap()),
-            data_dir: Some(dir.path().to_path_buf()),
-            ami_addr: Some(closed.to_string()),
-            ..Overrides::default()
+    let settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        ami: AmiSettings {
+            addr: closed.to_string(),
+            ..AmiSettings::default()
         },
-        FileConfig::default(),
-    )
-    .unwrap();
+        ..Settings::default()
+    };
     drop(store);
     let app = Application::build(&settings).await.unwrap();
     // Calls end through the application's own store, as the tracker's do.

@@ -1,6 +1,7 @@
 //! The `disca-backend` command line: `serve`, and the administration
 //! commands that add tenants and users.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -8,7 +9,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::auth::issue_token;
 use crate::configuration::{
-    AmiSettings, DEFAULT_AMI_ADDR, DEFAULT_AMI_SECRET, Overrides, Settings,
+    AmiSettings, ConfigError, DEVELOPMENT_AMI_ADDR, DEVELOPMENT_AMI_SECRET, Flags, LogFormat,
+    Settings,
 };
 use crate::crm::connect::{V2Grant, connect_v1, connect_v2};
 use crate::crm::{Secret, SecretKey};
@@ -21,9 +23,19 @@ use crate::telemetry::init_logs;
 #[command(
     name = "disca-backend",
     version,
-    about = "Disca backend: click-to-call through your own Asterisk"
+    about = "Disca backend: click-to-call through your own Asterisk",
+    after_help = "Every command reads the same settings: built-in defaults, then the TOML file \
+                  (--config or DISCA_CONFIG), then DISCA_* environment variables (DISCA_LISTEN, \
+                  DISCA_AMI__ADDR: a section's key after `__`; the AMI secret also from a file \
+                  named by DISCA_AMI__SECRET_FILE), then flags. See README, \"Configuration\"."
 )]
 pub struct Cli {
+    /// TOML configuration file, read by every command (none by default).
+    #[arg(long, env = "DISCA_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Directory holding the database [default: ./disca-data].
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -31,7 +43,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Serve the API (and follow calls over AMI).
-    Serve(Overrides),
+    Serve(ServeFlags),
     /// Manage tenants (companies).
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -43,11 +55,120 @@ pub enum Command {
     Crm(CrmCommand),
 }
 
+/// `serve`'s flags: each overrides the setting of the same name from the
+/// file or the environment (the AMI secret is never a flag: flags show in
+/// `ps`).
 #[derive(Args)]
-pub struct DataDir {
-    /// Directory holding the database [default: ./disca-data].
-    #[arg(long, env = "DISCA_DATA_DIR", default_value = "disca-data")]
-    pub data_dir: PathBuf,
+pub struct ServeFlags {
+    /// Address to serve the API on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Log format [default: text].
+    #[arg(long)]
+    pub log_format: Option<LogFormat>,
+    /// Asterisk AMI address [default: 127.0.0.1:15038].
+    #[arg(long)]
+    pub ami_addr: Option<String>,
+    /// AMI user [default: disca].
+    #[arg(long)]
+    pub ami_username: Option<String>,
+    /// Seconds the salesperson's phone rings [default: 30].
+    #[arg(long)]
+    pub agent_ring_timeout_secs: Option<u64>,
+    /// Channel rung first; `{endpoint}` is the agent's endpoint [default: PJSIP/{endpoint}].
+    #[arg(long)]
+    pub agent_channel: Option<String>,
+    /// The backend's address as managers reach it, for links in CRM notes.
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Asterisk's recordings directory, for playback on the manager page.
+    #[arg(long)]
+    pub recordings_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub key: SecretsKeyFlag,
+    /// HTTP connections served at once [default: from the open file limit].
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Milliseconds a connection may take to send a request head, from
+    /// when it opens or its last response ended [default: 10000].
+    #[arg(long)]
+    pub header_read_timeout_ms: Option<u64>,
+    /// Milliseconds a write to a connection may wait on a client that
+    /// reads nothing before it is closed [default: 30000].
+    #[arg(long)]
+    pub write_timeout_ms: Option<u64>,
+    /// Event streams one user may have open at once [default: 8].
+    #[arg(long)]
+    pub sse_streams_per_user: Option<usize>,
+    /// Event streams one tenant may have open at once [default: 500].
+    #[arg(long)]
+    pub sse_streams_per_tenant: Option<usize>,
+}
+
+impl ServeFlags {
+    fn flags(self) -> Flags {
+        self.key
+            .flags()
+            .set("listen", "--listen", self.listen)
+            .set("log_format", "--log-format", self.log_format)
+            .set("ami.addr", "--ami-addr", self.ami_addr)
+            .set("ami.username", "--ami-username", self.ami_username)
+            .set(
+                "calls.agent_ring_timeout_secs",
+                "--agent-ring-timeout-secs",
+                self.agent_ring_timeout_secs,
+            )
+            .set("calls.agent_channel", "--agent-channel", self.agent_channel)
+            .set("crm.public_url", "--public-url", self.public_url)
+            .set(
+                "crm.recordings_dir",
+                "--recordings-dir",
+                self.recordings_dir,
+            )
+            .set(
+                "http.max_connections",
+                "--max-connections",
+                self.max_connections,
+            )
+            .set(
+                "http.header_read_timeout_ms",
+                "--header-read-timeout-ms",
+                self.header_read_timeout_ms,
+            )
+            .set(
+                "http.write_timeout_ms",
+                "--write-timeout-ms",
+                self.write_timeout_ms,
+            )
+            .set(
+                "http.sse_streams_per_user",
+                "--sse-streams-per-user",
+                self.sse_streams_per_user,
+            )
+            .set(
+                "http.sse_streams_per_tenant",
+                "--sse-streams-per-tenant",
+                self.sse_streams_per_tenant,
+            )
+    }
+}
+
+/// Where the CRM secrets key is, for the commands that open it.
+#[derive(Args)]
+pub struct SecretsKeyFlag {
+    /// Key file sealing CRM secrets [default: <data dir>/crm-secrets.key].
+    #[arg(long)]
+    pub crm_secrets_key: Option<PathBuf>,
+}
+
+impl SecretsKeyFlag {
+    fn flags(self) -> Flags {
+        Flags::default().set(
+            "crm.secrets_key_file",
+            "--crm-secrets-key",
+            self.crm_secrets_key,
+        )
+    }
 }
 
 #[derive(Subcommand)]
@@ -72,8 +193,6 @@ pub enum TenantCommand {
         /// Allow international numbers.
         #[arg(long)]
         allow_international: bool,
-        #[command(flatten)]
-        data: DataDir,
     },
 }
 
@@ -88,8 +207,6 @@ pub enum UserCommand {
         /// The user's `_id` in RD Station CRM (`GET /users`); omit to clear.
         #[arg(long)]
         crm_user_id: Option<String>,
-        #[command(flatten)]
-        data: DataDir,
     },
     /// Add a user and print their API token (shown once; only its hash is kept).
     Add {
@@ -108,36 +225,7 @@ pub enum UserCommand {
         /// The user's `_id` in RD Station CRM, the author of their notes.
         #[arg(long)]
         crm_user_id: Option<String>,
-        #[command(flatten)]
-        data: DataDir,
     },
-}
-
-/// Where `serve` keeps its database and CRM secrets key: read from the same
-/// configuration file and environment as `serve`, so a connection is sealed
-/// with the key `serve` opens.
-#[derive(Args)]
-pub struct ServeSettings {
-    /// The TOML configuration file `serve` uses.
-    #[arg(long, env = "DISCA_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Directory holding the database [default: from the file, else ./disca-data].
-    #[arg(long, env = "DISCA_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Key file sealing CRM secrets [default: from the file, else <data dir>/crm-secrets.key].
-    #[arg(long, env = "DISCA_CRM_SECRETS_KEY")]
-    pub crm_secrets_key: Option<PathBuf>,
-}
-
-impl ServeSettings {
-    fn load(self) -> anyhow::Result<Settings> {
-        Ok(Settings::load(Overrides {
-            config: self.config,
-            data_dir: self.data_dir,
-            crm_secrets_key: self.crm_secrets_key,
-            ..Overrides::default()
-        })?)
-    }
 }
 
 #[derive(Subcommand)]
@@ -151,7 +239,7 @@ pub enum CrmCommand {
         #[arg(long, default_value = crate::crm::connect::DEFAULT_V1_URL)]
         url: String,
         #[command(flatten)]
-        serve: ServeSettings,
+        key: SecretsKeyFlag,
     },
     /// Connect with API v2 (OAuth2): exchanges the authorization code; reads
     /// the client secret from DISCA_CRM_CLIENT_SECRET or stdin.
@@ -171,14 +259,12 @@ pub enum CrmCommand {
         #[arg(long, default_value = crate::crm::connect::DEFAULT_TOKEN_URL)]
         token_url: String,
         #[command(flatten)]
-        serve: ServeSettings,
+        key: SecretsKeyFlag,
     },
     /// The tenant's connection and its notes, by delivery state.
     Status {
         #[arg(long)]
         tenant: String,
-        #[command(flatten)]
-        data: DataDir,
     },
     /// Queue again the notes that stopped (refused, no deal, no connection).
     Retry {
@@ -187,8 +273,6 @@ pub enum CrmCommand {
         /// Only this call's note.
         #[arg(long)]
         call: Option<String>,
-        #[command(flatten)]
-        data: DataDir,
     },
 }
 
@@ -201,14 +285,15 @@ fn parse_role(s: &str) -> Result<Role, String> {
 /// development one: an AMI reachable elsewhere must have a secret of its
 /// own, and a forgotten setting must not go unnoticed.
 fn check_ami_secret(ami: &AmiSettings) -> anyhow::Result<()> {
-    if ami.secret != DEFAULT_AMI_SECRET || is_development_pbx(&ami.addr) {
+    if ami.secret != DEVELOPMENT_AMI_SECRET || is_development_pbx(&ami.addr) {
         return Ok(());
     }
     bail!(
         "refusing to start: no AMI secret is configured (or it is the public development \
-         AMI secret {DEFAULT_AMI_SECRET:?}), and the AMI address {addr} is not the local \
-         development PBX ({DEFAULT_AMI_ADDR}, `cargo xtask asterisk up`). Set the AMI \
-         user's secret in DISCA_AMI_SECRET or in the configuration file ([ami] secret).",
+         AMI secret {DEVELOPMENT_AMI_SECRET:?}), and the AMI address {addr} is not the local \
+         development PBX ({DEVELOPMENT_AMI_ADDR}, `cargo xtask asterisk up`). Set the AMI \
+         user's secret in DISCA_AMI__SECRET, in a file named by DISCA_AMI__SECRET_FILE, or \
+         in the configuration file ([ami] secret).",
         addr = ami.addr,
     )
 }
@@ -216,7 +301,7 @@ fn check_ami_secret(ami: &AmiSettings) -> anyhow::Result<()> {
 /// The development PBX's AMI: a loopback address (or `localhost`) on its
 /// fixed port.
 fn is_development_pbx(addr: &str) -> bool {
-    let port = DEFAULT_AMI_ADDR
+    let port = DEVELOPMENT_AMI_ADDR
         .rsplit_once(':')
         .map_or("", |(_, port)| port);
     match addr.parse::<std::net::SocketAddr>() {
@@ -226,9 +311,13 @@ fn is_development_pbx(addr: &str) -> bool {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Every command reads the same settings as `serve`: the file, the
+    // environment, then `--data-dir` and the command's own flags.
+    let flags = Flags::default().set("data_dir", "--data-dir", cli.data_dir);
+    let load = |flags: Flags| Settings::load(cli.config.as_deref(), flags);
     match cli.command {
-        Command::Serve(overrides) => {
-            let settings = Settings::load(overrides)?;
+        Command::Serve(serve) => {
+            let settings = load(serve.flags().merged(flags))?;
             check_ami_secret(&settings.ami)?;
             init_logs(settings.log_format);
             Application::build(&settings)
@@ -243,8 +332,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             allow_premium,
             allow_collect,
             allow_international,
-            data,
         }) => {
+            let settings = load(flags)?;
             let tenant = Tenant {
                 slug: slug.parse::<TenantSlug>()?,
                 name: checked_text("name", &name)?,
@@ -256,7 +345,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     allow_international,
                 },
             };
-            Store::open(&data.data_dir)
+            Store::open(&settings.data_dir)
                 .await?
                 .add_tenant(&tenant)
                 .await?;
@@ -269,9 +358,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             endpoint,
             role,
             crm_user_id,
-            data,
         }) => {
-            let store = Store::open(&data.data_dir).await?;
+            let store = Store::open(&load(flags)?.data_dir).await?;
             let extension: Extension = endpoint.parse()?;
             let email = checked_email(&email)?;
             let crm_user_id = crm_user_id.as_deref().map(CrmUserId::parse).transpose()?;
@@ -309,11 +397,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tenant,
             email,
             crm_user_id,
-            data,
         }) => {
+            let settings = load(flags)?;
             let crm_user_id = crm_user_id.as_deref().map(CrmUserId::parse).transpose()?;
             let email = checked_email(&email)?;
-            Store::open(&data.data_dir)
+            Store::open(&settings.data_dir)
                 .await?
                 .set_crm_user(&tenant, &email, crm_user_id.as_ref())
                 .await
@@ -328,17 +416,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => println!("{email} has no RD Station user any more"),
             }
         }
-        Command::Crm(command) => crm_command(command).await?,
+        Command::Crm(command) => crm_command(command, load, flags).await?,
     }
     Ok(())
 }
 
-async fn crm_command(command: CrmCommand) -> anyhow::Result<()> {
+async fn crm_command(
+    command: CrmCommand,
+    load: impl FnOnce(Flags) -> Result<Settings, ConfigError>,
+    flags: Flags,
+) -> anyhow::Result<()> {
     match command {
-        CrmCommand::ConnectV1 { tenant, url, serve } => {
-            let settings = serve.load()?;
+        CrmCommand::ConnectV1 { tenant, url, key } => {
+            let settings = load(key.flags().merged(flags))?;
             let token = read_secret("DISCA_CRM_TOKEN", "RD Station CRM instance token")?;
-            let secrets = SecretKey::load_or_create(&settings.crm.secrets_key_file)?;
+            let secrets = SecretKey::load_or_create(&settings.secrets_key_file())?;
             let store = Store::open(&settings.data_dir).await?;
             let http = crm_http_client(&settings.crm)?;
             let owner = connect_v1(&store, &secrets, &http, &tenant, &url, token).await?;
@@ -354,11 +446,11 @@ async fn crm_command(command: CrmCommand) -> anyhow::Result<()> {
             redirect_uri,
             url,
             token_url,
-            serve,
+            key,
         } => {
-            let settings = serve.load()?;
+            let settings = load(key.flags().merged(flags))?;
             let client_secret = read_secret("DISCA_CRM_CLIENT_SECRET", "OAuth2 client secret")?;
-            let secrets = SecretKey::load_or_create(&settings.crm.secrets_key_file)?;
+            let secrets = SecretKey::load_or_create(&settings.secrets_key_file())?;
             let store = Store::open(&settings.data_dir).await?;
             let http = crm_http_client(&settings.crm)?;
             let grant = V2Grant {
@@ -372,8 +464,8 @@ async fn crm_command(command: CrmCommand) -> anyhow::Result<()> {
             connect_v2(&store, &secrets, &http, &tenant, grant).await?;
             println!("{tenant} connected to RD Station CRM (API v2)");
         }
-        CrmCommand::Status { tenant, data } => {
-            let store = Store::open(&data.data_dir).await?;
+        CrmCommand::Status { tenant } => {
+            let store = Store::open(&load(flags)?.data_dir).await?;
             match store.crm_account(&tenant).await? {
                 Some(account) => println!("{tenant}: API {} at {}", account.api, account.base_url),
                 None => println!("{tenant}: not connected to a CRM"),
@@ -382,8 +474,8 @@ async fn crm_command(command: CrmCommand) -> anyhow::Result<()> {
                 println!("  {state}: {count}");
             }
         }
-        CrmCommand::Retry { tenant, call, data } => {
-            let store = Store::open(&data.data_dir).await?;
+        CrmCommand::Retry { tenant, call } => {
+            let store = Store::open(&load(flags)?.data_dir).await?;
             let queued = store.requeue_deliveries(&tenant, call.as_deref()).await?;
             println!("{queued} note(s) queued again");
         }

@@ -30,7 +30,7 @@ impl Application {
         let limits = ConnectionLimits::from_settings(&settings.http);
         let store = Store::open(&settings.data_dir).await?;
         let metrics = Metrics::default();
-        let key = SecretKey::load_or_create(&settings.crm.secrets_key_file)?;
+        let key = SecretKey::load_or_create(&settings.secrets_key_file())?;
         let http = crm_http_client(&settings.crm)?;
         let connections = Connections::new(store.clone(), key, http, settings.crm.clone());
         let lock_file = settings.data_dir.join("crm-worker.lock");

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use disca_backend::auth::{hash_token, issue_token};
-use disca_backend::configuration::{FileCalls, FileConfig, Overrides, Settings};
+use disca_backend::configuration::{AmiSettings, CallSettings, Settings};
 use disca_backend::domain::{
     Call, CallContext, CallState, DestinationPolicy, E164Number, Outcome, Region, Role, Tenant,
 };
@@ -24,22 +24,25 @@ struct TestApp {
 }
 
 async fn spawn_app() -> TestApp {
-    spawn_app_with(FileConfig::default()).await
+    spawn_app_with(CallSettings::default()).await
 }
 
-async fn spawn_app_with(file: FileConfig) -> TestApp {
+async fn spawn_app_with(calls: CallSettings) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    let overrides = Overrides {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        data_dir: Some(dir.path().to_path_buf()),
-        ami_addr: Some(closed_port.to_string()),
-        ..Overrides::default()
+    let settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        ami: AmiSettings {
+            addr: closed_port.to_string(),
+            ..AmiSettings::default()
+        },
+        calls,
+        ..Settings::default()
     };
-    let settings = Settings::merge(overrides, file).unwrap();
     let store = Store::open(dir.path()).await.unwrap();
     let mut tokens = Vec::new();
     for slug in ["acme", "globex"] {
@@ -297,12 +300,9 @@ async fn health_metrics_and_openapi() {
 
 #[tokio::test]
 async fn too_many_clicks_get_429_with_retry_after() {
-    let app = spawn_app_with(FileConfig {
-        calls: FileCalls {
-            calls_per_minute: Some(2),
-            ..FileCalls::default()
-        },
-        ..FileConfig::default()
+    let app = spawn_app_with(CallSettings {
+        calls_per_minute: 2,
+        ..CallSettings::default()
     })
     .await;
     for _ in 0..2 {

@@ -308,6 +308,7 @@ fn serve_refuses_the_public_development_ami_secret_for_any_other_pbx() {
     // PBX that is not the local development one: refused at once.
     for env in [
         &[("DISCA_AMI_ADDR", "10.20.30.40:5038")][..],
+        &[("DISCA_AMI__ADDR", "10.20.30.40:5038")][..],
         &[("DISCA_AMI_ADDR", "127.0.0.1:5038")][..],
         &[("DISCA_AMI_ADDR", "pbx.example.com:15038")][..],
         &[
@@ -324,10 +325,13 @@ fn serve_refuses_the_public_development_ami_secret_for_any_other_pbx() {
                 || stderr.contains("public development AMI secret"),
             "{env:?}: {stderr}"
         );
-        assert!(stderr.contains("DISCA_AMI_SECRET"), "{env:?}: {stderr}");
+        assert!(stderr.contains("DISCA_AMI__SECRET"), "{env:?}: {stderr}");
     }
     // The development PBX (`cargo xtask asterisk up`) works with the
-    // built-in defaults, and any PBX with a secret of its own.
+    // built-in defaults, and any PBX with a secret of its own (here also
+    // read from a file, as a container secret would be).
+    let secret_file = dir.path().join("ami-secret");
+    std::fs::write(&secret_file, "a-secret-of-its-own\n").unwrap();
     for env in [
         &[][..],
         &[("DISCA_AMI_ADDR", "127.0.0.1:15038")][..],
@@ -335,10 +339,102 @@ fn serve_refuses_the_public_development_ami_secret_for_any_other_pbx() {
             ("DISCA_AMI_ADDR", "10.20.30.40:5038"),
             ("DISCA_AMI_SECRET", "a-secret-of-its-own"),
         ][..],
+        &[
+            ("DISCA_AMI__ADDR", "10.20.30.40:5038"),
+            ("DISCA_AMI__SECRET_FILE", secret_file.to_str().unwrap()),
+        ][..],
     ] {
         let exited = serve_for(dir.path(), env, std::time::Duration::from_secs(3));
         assert!(exited.is_none(), "{env:?}: {exited:?}");
     }
+}
+
+/// Every command reads the same configuration as `serve`: a data directory
+/// set only in the `--config` file (or `DISCA_CONFIG`) is the one
+/// `tenant add`, `user add` and `crm status` use, not `./disca-data`.
+#[test]
+fn admin_commands_use_the_data_dir_of_the_configuration_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("from-the-file");
+    let config = dir.path().join("disca.toml");
+    std::fs::write(
+        &config,
+        format!("data_dir = {:?}\n", data.to_str().unwrap()),
+    )
+    .unwrap();
+    let run = |args: &[&str], config_env: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_disca-backend"));
+        command
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("DISCA_CONFIG")
+            .env_remove("DISCA_DATA_DIR");
+        if config_env {
+            command.env("DISCA_CONFIG", &config);
+        } else {
+            command.arg("--config").arg(&config);
+        }
+        let out = command.output().expect("disca-backend runs");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(
+        &["tenant", "add", "--slug", "acme", "--name", "Acme"],
+        false,
+    );
+    assert!(
+        data.join("disca.sqlite3").exists(),
+        "not in the file's data_dir"
+    );
+    assert!(
+        !dir.path().join("disca-data").exists(),
+        "a new database in ./disca-data"
+    );
+    let token = run(&user_add_to("acme"), true);
+    assert!(disca_backend::auth::looks_like_token(token.trim()));
+    let status = run(&["crm", "status", "--tenant", "acme"], false);
+    assert!(status.contains("acme: not connected"), "{status}");
+    assert!(!dir.path().join("disca-data").exists());
+}
+
+fn user_add_to(tenant: &'static str) -> [&'static str; 10] {
+    [
+        "user",
+        "add",
+        "--tenant",
+        tenant,
+        "--name",
+        "Ana",
+        "--email",
+        "ana@acme.com.br",
+        "--endpoint",
+        "1001",
+    ]
+}
+
+/// A setting the command cannot use is refused with its name and where it
+/// came from.
+#[test]
+fn a_bad_setting_names_its_key_and_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("disca.toml");
+    std::fs::write(&config, "[http]\nsse_streams_per_user = \"many\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_disca-backend"))
+        .args([
+            "tenant", "add", "--slug", "acme", "--name", "Acme", "--config",
+        ])
+        .arg(&config)
+        .env("DISCA_DATA_DIR", dir.path())
+        .output()
+        .expect("disca-backend runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sse_streams_per_user"), "{err}");
+    assert!(err.contains(config.to_str().unwrap()), "{err}");
 }
 
 /// The database, its WAL and shared memory, the CRM key and the worker's

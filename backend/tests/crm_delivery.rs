@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use disca_backend::configuration::{FileConfig, FileCrm, Overrides, Settings};
+use disca_backend::configuration::{AmiSettings, CrmSettings, Settings};
 use disca_backend::crm::Secret;
 use disca_backend::domain::{Call, CrmDelivery, CrmState, CrmUserId, Outcome, Role, User};
 use disca_backend::startup::Application;
@@ -48,14 +48,14 @@ struct Harness {
 }
 
 /// Test timings: quick retries, short request timeout, frequent polls.
-fn quick_crm() -> FileCrm {
-    FileCrm {
+fn quick_crm() -> CrmSettings {
+    CrmSettings {
         public_url: Some("https://disca.example.com".into()),
-        request_timeout_secs: Some(2),
-        retry_base_ms: Some(100),
-        retry_max_secs: Some(1),
-        poll_interval_ms: Some(200),
-        ..FileCrm::default()
+        request_timeout: Duration::from_secs(2),
+        retry_base: Duration::from_millis(100),
+        retry_max: Duration::from_secs(1),
+        poll_interval: Duration::from_millis(200),
+        ..CrmSettings::default()
     }
 }
 
@@ -110,31 +110,28 @@ async fn connect_tenant(store: &Store, data_dir: &Path, standin: &Running, api: 
     }
 }
 
-fn settings_for(data_dir: &Path, crm: FileCrm) -> Settings {
+fn settings_for(data_dir: &Path, crm: CrmSettings) -> Settings {
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    Settings::merge(
-        Overrides {
-            listen: Some("127.0.0.1:0".parse().unwrap()),
-            data_dir: Some(data_dir.to_path_buf()),
-            ami_addr: Some(closed.to_string()),
-            ..Overrides::default()
+    Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.to_path_buf(),
+        ami: AmiSettings {
+            addr: closed.to_string(),
+            ..AmiSettings::default()
         },
-        FileConfig {
-            crm,
-            ..FileConfig::default()
-        },
-    )
-    .unwrap()
+        crm,
+        ..Settings::default()
+    }
 }
 
-async fn start(api: Api, standin_config: Config, crm: FileCrm) -> Harness {
+async fn start(api: Api, standin_config: Config, crm: CrmSettings) -> Harness {
     start_with(api, standin_config, crm, true).await
 }
 
-async fn start_with(api: Api, standin_config: Config, crm: FileCrm, connect: bool) -> Harness {
+async fn start_with(api: Api, standin_config: Config, crm: CrmSettings, connect: bool) -> Harness {
     let (standin, store, users, manager_token, dir) = prepare(api, standin_config, connect).await;
     drop(store);
     let app = Application::build(&settings_for(dir.path(), crm))
@@ -430,9 +427,9 @@ async fn a_429_storm_delays_notes_but_loses_and_doubles_none() {
         },
         ..Config::default()
     };
-    let crm = FileCrm {
-        requests_per_minute: Some(100),
-        rate_window_secs: Some(2),
+    let crm = CrmSettings {
+        requests_per_window: 100,
+        rate_window: Duration::from_secs(2),
         ..quick_crm()
     };
     let h = start(Api::V2, config, crm).await;
@@ -485,8 +482,8 @@ async fn rd_station_down_for_100_calls_then_every_note_once() {
         },
         ..Config::default()
     };
-    let crm = FileCrm {
-        rate_window_secs: Some(10),
+    let crm = CrmSettings {
+        rate_window: Duration::from_secs(10),
         ..quick_crm()
     };
     for api in [Api::V1, Api::V2] {
@@ -850,8 +847,8 @@ async fn no_token_in_a_url_reaches_the_logs_even_at_trace_level() {
 #[tokio::test]
 async fn a_tenant_held_back_by_rd_station_does_not_hold_back_the_others() {
     // One delivery at a time: a tenant waiting out a 429 must not keep it.
-    let crm = FileCrm {
-        concurrency: Some(1),
+    let crm = CrmSettings {
+        concurrency: 1,
         ..quick_crm()
     };
     // Acme on API v2 (its 429s carry Retry-After), Recife on v1.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use disca_backend::auth::{hash_token, issue_token};
-use disca_backend::configuration::{FileConfig, FileCrm, Overrides, Settings};
+use disca_backend::configuration::{AmiSettings, CrmSettings, Settings};
 use disca_backend::domain::{
     Call, CallContext, CallState, CrmState, E164Number, Outcome, Region, Role, User,
 };
@@ -56,24 +56,23 @@ async fn spawn_app_with(options: Options) -> TestApp {
         .unwrap()
         .local_addr()
         .unwrap();
-    let overrides = Overrides {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        data_dir: Some(data.clone()),
-        ami_addr: Some(closed_port.to_string()),
-        recordings_dir: options.recordings.then(|| recordings.clone()),
-        public_url: options.public_url.map(Into::into),
-        ..Overrides::default()
-    };
     // The test's own store writes the calls: the app's worker finds their
     // notes by polling.
-    let file = FileConfig {
-        crm: FileCrm {
-            poll_interval_ms: Some(50),
-            ..FileCrm::default()
+    let settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.clone(),
+        ami: AmiSettings {
+            addr: closed_port.to_string(),
+            ..AmiSettings::default()
         },
-        ..FileConfig::default()
+        crm: CrmSettings {
+            recordings_dir: options.recordings.then(|| recordings.clone()),
+            public_url: options.public_url.map(Into::into),
+            poll_interval: Duration::from_millis(50),
+            ..CrmSettings::default()
+        },
+        ..Settings::default()
     };
-    let settings = Settings::merge(overrides, file).unwrap();
     let store = Store::open(&data).await.unwrap();
     for slug in ["acme", "globex"] {
         disca_tests::crm::add_tenant(&store, slug, &format!("{slug} Ltda")).await;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use disca_backend::auth::issue_token;
-use disca_backend::configuration::{FileConfig, Overrides, Settings, default_secrets_key};
+use disca_backend::configuration::{CrmSettings, default_secrets_key};
 use disca_backend::crm::connect::{V2Grant, connect_v1, connect_v2};
 use disca_backend::crm::{Secret, SecretKey};
 use disca_backend::domain::{
@@ -84,8 +84,7 @@ pub fn secrets_key(data_dir: &Path) -> SecretKey {
 }
 
 fn http() -> reqwest::Client {
-    let defaults = Settings::merge(Overrides::default(), FileConfig::default()).unwrap();
-    crm_http_client(&defaults.crm).unwrap()
+    crm_http_client(&CrmSettings::default()).unwrap()
 }
 
 /// Connects `tenant` through API v1 at `v1_base` with an instance token.

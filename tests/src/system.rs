@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::{AsteriskRoot, PeerBehavior, SipPeer, TestPbx, TestPbxOptions, free_udp_port};
 use disca_backend::auth::issue_token;
-use disca_backend::configuration::{FileCalls, FileConfig, Overrides, Settings};
+use disca_backend::configuration::{AmiSettings, CallSettings, Settings};
 use disca_backend::domain::{CrmUserId, DestinationPolicy, Region, Role, Tenant};
 use disca_backend::startup::Application;
 use disca_backend::storage::{NewUser, Store};
@@ -145,27 +145,26 @@ impl Backend {
         dir: tempfile::TempDir,
     ) -> Backend {
         let (tokens, user_ids) = seed_users(dir.path()).await;
-        let settings = Settings::merge(
-            Overrides {
-                listen: Some("127.0.0.1:0".parse().unwrap()),
-                data_dir: Some(dir.path().to_path_buf()),
-                ami_addr: Some(ami_addr.to_string()),
-                ami_username: Some(ami_username.to_owned()),
-                ami_secret: Some(ami_secret.to_owned()),
-                agent_ring_timeout_secs: Some(4),
-                agent_channel: agent_channel.map(str::to_owned),
-                ..Overrides::default()
+        let mut settings = Settings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().to_path_buf(),
+            ami: AmiSettings {
+                addr: ami_addr.to_string(),
+                username: ami_username.to_owned(),
+                secret: ami_secret.to_owned(),
+                ..AmiSettings::default()
             },
-            FileConfig {
-                calls: FileCalls {
-                    reconcile_interval_secs: Some(2),
-                    calls_per_minute: Some(1000),
-                    ..FileCalls::default()
-                },
-                ..FileConfig::default()
+            calls: CallSettings {
+                agent_ring_timeout: Duration::from_secs(4),
+                reconcile_interval: Duration::from_secs(2),
+                calls_per_minute: 1000,
+                ..CallSettings::default()
             },
-        )
-        .unwrap();
+            ..Settings::default()
+        };
+        if let Some(channel) = agent_channel {
+            settings.calls.agent_channel = channel.to_owned();
+        }
         let app = Application::build(&settings).await.unwrap();
         let base = format!("http://{}", app.local_addr());
         tokio::spawn(app.run_until_stopped());

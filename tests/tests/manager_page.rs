@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use disca_backend::auth::issue_token;
-use disca_backend::configuration::{FileConfig, FileCrm, Overrides, Settings};
+use disca_backend::configuration::{AmiSettings, CrmSettings, Settings};
 use disca_backend::crm::connect::connect_v1;
 use disca_backend::crm::{Secret, SecretKey};
 use disca_backend::domain::{
@@ -52,23 +52,22 @@ async fn scene() -> Scene {
     let spool = dir.path().join("spool");
     std::fs::create_dir_all(&spool).unwrap();
     let closed = disca_tests::free_tcp_port();
-    let overrides = Overrides {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        data_dir: Some(data.clone()),
-        ami_addr: Some(format!("127.0.0.1:{closed}")),
-        recordings_dir: Some(spool),
-        ..Overrides::default()
-    };
     // The test's own store ends the calls: the app's worker finds their
     // notes by polling.
-    let file = FileConfig {
-        crm: FileCrm {
-            poll_interval_ms: Some(50),
-            ..FileCrm::default()
+    let settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.clone(),
+        ami: AmiSettings {
+            addr: format!("127.0.0.1:{closed}"),
+            ..AmiSettings::default()
         },
-        ..FileConfig::default()
+        crm: CrmSettings {
+            recordings_dir: Some(spool),
+            poll_interval: Duration::from_millis(50),
+            ..CrmSettings::default()
+        },
+        ..Settings::default()
     };
-    let settings = Settings::merge(overrides, file).unwrap();
     let store = Store::open(&data).await.unwrap();
     disca_tests::crm::add_tenant(&store, "paulista", "Paulista Soluções Comerciais").await;
     let mut users = Vec::new();
@@ -124,7 +123,7 @@ async fn scene() -> Scene {
             .await
             .unwrap();
     }
-    let key = SecretKey::load_or_create(&settings.crm.secrets_key_file).unwrap();
+    let key = SecretKey::load_or_create(&settings.secrets_key_file()).unwrap();
     connect_v1(
         &store,
         &key,

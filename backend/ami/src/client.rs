@@ -46,19 +46,34 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration with the usual timings: Ping every 20 s, 10 s for an answer (to a Ping too),
-    /// reconnect after 0.5 s doubling up to 30 s, 5 s to connect.
+    /// Default [`Config::ping_interval`]: 2 s.
+    pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(2);
+    /// Default [`Config::ping_timeout`]: 2 s, so a stalled link is dropped
+    /// within 4 s.
+    pub const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(2);
+    /// Default [`Config::response_timeout`]: 5 s.
+    pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Default [`Config::reconnect_min`]: 0.5 s.
+    pub const DEFAULT_RECONNECT_MIN: Duration = Duration::from_millis(500);
+    /// Default [`Config::reconnect_max`]: 30 s.
+    pub const DEFAULT_RECONNECT_MAX: Duration = Duration::from_secs(30);
+    /// Default [`Config::connect_timeout`]: 5 s.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// A configuration with the default timings (the `DEFAULT_*` constants):
+    /// Ping every 2 s, answered within 2 s; 5 s for the answer to an action;
+    /// reconnect after 0.5 s doubling up to 30 s; 5 s to connect.
     pub fn new(addr: &str, username: &str, secret: &str) -> Config {
         Config {
             addr: addr.to_owned(),
             username: username.to_owned(),
             secret: secret.to_owned(),
-            ping_interval: Duration::from_secs(20),
-            ping_timeout: Duration::from_secs(10),
-            response_timeout: Duration::from_secs(10),
-            reconnect_min: Duration::from_millis(500),
-            reconnect_max: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(5),
+            ping_interval: Config::DEFAULT_PING_INTERVAL,
+            ping_timeout: Config::DEFAULT_PING_TIMEOUT,
+            response_timeout: Config::DEFAULT_RESPONSE_TIMEOUT,
+            reconnect_min: Config::DEFAULT_RECONNECT_MIN,
+            reconnect_max: Config::DEFAULT_RECONNECT_MAX,
+            connect_timeout: Config::DEFAULT_CONNECT_TIMEOUT,
             events: None,
         }
     }

@@ -127,3 +127,51 @@ async fn prints_the_demo_seed_and_refuses_a_broken_one() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("stage"), "{stderr}");
 }
+
+#[tokio::test]
+async fn takes_its_settings_from_a_file_and_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.toml");
+    std::fs::write(&seed, SEED).unwrap();
+    let config = dir.path().join("standin.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "seed = {:?}\n[rate_limit]\nrequests = 1\n",
+            seed.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut child: Child = standin()
+        .arg("--config")
+        .arg(&config)
+        .env("RDSTATION_STANDIN_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = tokio::time::timeout(Duration::from_secs(20), stdout.next_line())
+        .await
+        .expect("the base URL is printed")
+        .unwrap()
+        .unwrap();
+    let check = format!("{base}/api/v1/token/check?token=token-secreto-da-paula");
+    let http = reqwest::Client::new();
+    let first = http.get(&check).send().await.unwrap();
+    assert_eq!(first.status(), 200, "the file's seed is served");
+    let second = http.get(&check).send().await.unwrap();
+    assert_eq!(second.status(), 429, "the file's rate limit holds");
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+
+    let out = standin()
+        .arg("--config")
+        .arg(&config)
+        .env("RDSTATION_STANDIN_RATE_LIMIT__REQUESTS", "many")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("RATE_LIMIT.REQUESTS"), "{stderr}");
+}

@@ -6,7 +6,7 @@ mod tracker;
 
 use std::time::Duration;
 
-use disca_ami::{AmiError, Client, Config, Originate};
+use disca_ami::{AmiError, Client, Originate};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::configuration::{AmiSettings, CallSettings};
@@ -41,10 +41,7 @@ pub struct Pbx {
 impl Pbx {
     /// Connects to AMI (retrying in the background) and starts the tracker.
     pub fn start(ami: &AmiSettings, calls: &CallSettings, store: Store, metrics: Metrics) -> Pbx {
-        let mut config = Config::new(&ami.addr, &ami.username, &ami.secret);
-        config.ping_interval = ami.ping_interval;
-        config.ping_timeout = ami.ping_timeout;
-        config.response_timeout = ami.response_timeout;
+        let mut config = ami.client_config();
         config.events = Some(tracker::EVENTS.iter().map(|e| (*e).to_owned()).collect());
         let (client, events) = Client::start(config);
         let (commands, commands_rx) = mpsc::unbounded_channel();

@@ -1,0 +1,165 @@
+//! The rules a loaded [`Settings`] tree must follow.
+
+use super::Settings;
+
+/// The first rule broken: the key at fault and what is wrong with it.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Invalid {
+    pub key: &'static str,
+    pub problem: &'static str,
+}
+
+impl Settings {
+    pub(super) fn check(&self) -> Result<(), Invalid> {
+        let rules = [
+            (
+                "crm.public_url",
+                self.crm.public_url.as_deref().is_none_or(is_public_url),
+                "must be an http(s) address without query or fragment",
+            ),
+            (
+                "crm.request_timeout_secs",
+                !self.crm.request_timeout.is_zero(),
+                "must be positive",
+            ),
+            (
+                "crm.retry_base_ms",
+                !self.crm.retry_base.is_zero(),
+                "must be positive",
+            ),
+            (
+                "crm.retry_max_secs",
+                self.crm.retry_max >= self.crm.retry_base,
+                "must be at least crm.retry_base_ms",
+            ),
+            (
+                "crm.requests_per_minute",
+                self.crm.requests_per_window > 0,
+                "must be positive",
+            ),
+            (
+                "crm.rate_window_secs",
+                !self.crm.rate_window.is_zero(),
+                "must be positive",
+            ),
+            (
+                "crm.concurrency",
+                self.crm.concurrency > 0,
+                "must be positive",
+            ),
+            (
+                "crm.poll_interval_ms",
+                !self.crm.poll_interval.is_zero(),
+                "must be positive",
+            ),
+            (
+                "http.max_connections",
+                self.http.max_connections != Some(0),
+                "must be positive",
+            ),
+            (
+                "http.reserve_connections",
+                self.http.reserve_connections > 0,
+                "must be positive",
+            ),
+            (
+                "http.header_read_timeout_ms",
+                !self.http.header_read_timeout.is_zero(),
+                "must be positive",
+            ),
+            (
+                "http.write_timeout_ms",
+                !self.http.write_timeout.is_zero(),
+                "must be positive",
+            ),
+            (
+                "http.request_timeout_secs",
+                !self.http.request_timeout.is_zero(),
+                "must be positive",
+            ),
+            (
+                "http.sse_streams_per_user",
+                self.http.sse_streams_per_user > 0,
+                "must be positive",
+            ),
+            (
+                "http.sse_streams_per_tenant",
+                self.http.sse_streams_per_tenant >= self.http.sse_streams_per_user,
+                "must be at least http.sse_streams_per_user",
+            ),
+            (
+                "http.sse_keep_alive_ms",
+                !self.http.sse_keep_alive.is_zero(),
+                "must be positive",
+            ),
+            (
+                "calls.agent_ring_timeout_secs",
+                !self.calls.agent_ring_timeout.is_zero(),
+                "must be at least one second",
+            ),
+            (
+                "calls.reconcile_interval_secs",
+                !self.calls.reconcile_interval.is_zero(),
+                "must be at least one second",
+            ),
+            (
+                "calls.agent_channel",
+                is_channel_template(&self.calls.agent_channel),
+                "must contain {endpoint} once and only printable ASCII without spaces",
+            ),
+            (
+                "calls.calls_per_minute",
+                self.calls.calls_per_minute > 0,
+                "must be at least 1",
+            ),
+        ];
+        match rules.into_iter().find(|(_, ok, _)| !ok) {
+            Some((key, _, problem)) => Err(Invalid { key, problem }),
+            None => Ok(()),
+        }
+    }
+}
+
+fn is_public_url(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https") && u.query().is_none() && u.fragment().is_none()
+    })
+}
+
+/// `{endpoint}` once, and nothing that could end the AMI header it goes in.
+fn is_channel_template(channel: &str) -> bool {
+    channel.matches("{endpoint}").count() == 1 && channel.bytes().all(|b| b.is_ascii_graphic())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_follow_the_rules() {
+        assert_eq!(Settings::default().check(), Ok(()));
+    }
+
+    #[test]
+    fn the_agent_channel_is_a_checked_template() {
+        assert!(is_channel_template("Local/{endpoint}@agents"));
+        assert!(!is_channel_template("PJSIP/1001"));
+        assert!(!is_channel_template("PJSIP/{endpoint}\r\nAction: Command"));
+        assert!(!is_channel_template(
+            "PJSIP/{endpoint}&PJSIP/{endpoint}-desk"
+        ));
+    }
+
+    #[test]
+    fn each_rule_names_its_key() {
+        let mut settings = Settings::default();
+        settings.http.sse_streams_per_user = 600;
+        assert_eq!(
+            settings.check().unwrap_err().key,
+            "http.sse_streams_per_tenant"
+        );
+        let mut settings = Settings::default();
+        settings.crm.public_url = Some("https://disca.example.com/?x=1".into());
+        assert_eq!(settings.check().unwrap_err().key, "crm.public_url");
+    }
+}
