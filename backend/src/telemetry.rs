@@ -1,7 +1,7 @@
 //! Logs (tracing, text or JSON) and Prometheus metrics.
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, OnceLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -95,9 +95,53 @@ struct OutcomeLabel {
     outcome: &'static str,
 }
 
+/// What the process's allocator reports about the heap.
+#[derive(Clone, Copy, Debug)]
+pub struct HeapStats {
+    /// Bytes the program holds (live allocations).
+    pub allocated: u64,
+    /// Bytes of the allocator's pages resident in memory (held, free and
+    /// its own metadata).
+    pub resident: u64,
+}
+
+/// Reads [`HeapStats`] now; `None` when the allocator cannot say.
+pub type HeapReader = fn() -> Option<HeapStats>;
+
+static HEAP_READER: OnceLock<HeapReader> = OnceLock::new();
+
+/// Set once by the binary that installs an allocator able to report (the
+/// `disca-backend` binary, with jemalloc): metrics created afterwards
+/// include `disca_heap_allocated_bytes` and `disca_heap_resident_bytes`,
+/// read at each scrape. A library cannot know the process's allocator,
+/// hence a hook rather than a dependency.
+pub fn report_heap_with(reader: HeapReader) {
+    let _ = HEAP_READER.set(reader);
+}
+
+/// The heap gauges and where their values come from.
+#[derive(Clone)]
+struct HeapGauges {
+    read: HeapReader,
+    allocated: Gauge<i64, AtomicI64>,
+    resident: Gauge<i64, AtomicI64>,
+}
+
+impl HeapGauges {
+    fn refresh(&self) {
+        if let Some(stats) = (self.read)() {
+            self.allocated
+                .set(i64::try_from(stats.allocated).unwrap_or(i64::MAX));
+            self.resident
+                .set(i64::try_from(stats.resident).unwrap_or(i64::MAX));
+        }
+    }
+}
+
 /// The service's metrics; one registry per running app.
 #[derive(Clone)]
 pub struct Metrics {
+    heap: Option<HeapGauges>,
     registry: Arc<Registry>,
     calls_created: Counter,
     calls_ended: Family<OutcomeLabel, Counter>,
@@ -141,7 +185,26 @@ impl Default for Metrics {
             http_connections_refused.clone(),
         );
         registry.register("sse_streams", "Open event streams", sse_streams.clone());
+        let heap = HEAP_READER.get().map(|&read| {
+            let heap = HeapGauges {
+                read,
+                allocated: Gauge::default(),
+                resident: Gauge::default(),
+            };
+            registry.register(
+                "heap_allocated_bytes",
+                "Bytes of live heap allocations, as the allocator counts them",
+                heap.allocated.clone(),
+            );
+            registry.register(
+                "heap_resident_bytes",
+                "Bytes of the allocator's pages resident in memory",
+                heap.resident.clone(),
+            );
+            heap
+        });
         Metrics {
+            heap,
             registry: Arc::new(registry),
             calls_created,
             calls_ended,
@@ -197,6 +260,9 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
+        if let Some(heap) = &self.heap {
+            heap.refresh();
+        }
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

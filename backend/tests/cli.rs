@@ -504,3 +504,57 @@ fn the_data_dir_and_its_files_are_private() {
         assert_eq!(mode, 0o600, "{file} is {mode:o}");
     }
 }
+
+/// The binary runs on jemalloc and `/metrics` reports what it holds, read
+/// at each scrape (the soak bench follows this against resident memory).
+#[test]
+fn metrics_report_the_heap() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_disca-backend"))
+        .arg("serve")
+        .env_remove("DISCA_CONFIG")
+        .env("DISCA_DATA_DIR", dir.path())
+        .env("DISCA_LISTEN", format!("127.0.0.1:{port}"))
+        .env("DISCA_AMI_ADDR", "127.0.0.1:15038")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("disca-backend runs");
+    let started = std::time::Instant::now();
+    let metrics = loop {
+        let scrape = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut stream| {
+            use std::io::{Read, Write};
+            stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+            let mut text = String::new();
+            stream.read_to_string(&mut text)?;
+            Ok(text)
+        });
+        match scrape {
+            Ok(text) => break text,
+            Err(error) => {
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(20),
+                    "no /metrics: {error}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+    };
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    let gauge = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+    };
+    let allocated = gauge("disca_heap_allocated_bytes");
+    let resident = gauge("disca_heap_resident_bytes");
+    assert!(allocated > 100_000, "{allocated} bytes allocated");
+    assert!(resident >= allocated, "{resident} resident < {allocated}");
+}
