@@ -11,10 +11,13 @@
 //! `/v1/events` stream open. This process places calls at a steady rate
 //! (one agent per call, an agent is used again once its call has ended),
 //! follows each to its end, and every `--sample-secs` reads the backend's
-//! `VmRSS` from `/proc/<pid>/status` with the number of calls ended so far.
-//! At the end: the samples (minute, calls, RSS KiB) as CSV, and the RSS
-//! growth per 1,000 calls fitted (least squares) over the first half and the
-//! second half of the run: a plateau is a second-half slope near zero.
+//! `VmRSS` from `/proc/<pid>/status` and the heap its allocator counts as
+//! held (`disca_heap_allocated_bytes` on `/metrics`) with the number of
+//! calls ended so far. At the end: the samples (minute, calls, RSS KiB,
+//! heap KiB) as CSV, and the growth of each per 1,000 calls fitted (least
+//! squares) over the first half and the second half of the run: a plateau
+//! is a second-half slope near zero; a heap that grows with calls is data
+//! kept per call, an RSS that grows over a flat heap is the allocator's.
 //!
 //! `cargo bench -p disca-backend --bench soak [-- --minutes 60]`, as root,
 //! with the Asterisk root provisioned by `cargo xtask asterisk provision`.
@@ -93,18 +96,28 @@ struct Sample {
     seconds: f64,
     calls: u64,
     rss_kib: u64,
+    /// What the backend's allocator counts as held (`/metrics`), if it says.
+    heap_kib: Option<u64>,
     notes: usize,
     fds: usize,
     threads: u64,
 }
 
 impl Sample {
-    /// The backend process `pid` now, `started` being the start of the run.
-    fn take(pid: u32, started: Instant, counters: &Counters, standin: &Running) -> Sample {
+    /// The backend process `pid` (serving at `base`) now, `started` being
+    /// the start of the run.
+    async fn take(
+        pid: u32,
+        base: &str,
+        started: Instant,
+        counters: &Counters,
+        standin: &Running,
+    ) -> Sample {
         Sample {
             seconds: started.elapsed().as_secs_f64(),
             calls: counters.ended.load(Ordering::Relaxed),
             rss_kib: status_kib(pid, "VmRSS:"),
+            heap_kib: heap_allocated(base).await.map(|bytes| bytes / 1024),
             notes: standin.all_notes().len(),
             fds: open_fds(pid),
             threads: status_field(pid, "Threads:").unwrap_or(0),
@@ -112,20 +125,46 @@ impl Sample {
     }
 }
 
-/// Least-squares slope of RSS (KiB) against calls, per 1,000 calls.
-fn slope_per_1000(samples: &[Sample]) -> Option<f64> {
-    if samples.len() < 3 {
+/// `disca_heap_allocated_bytes` from the backend's `/metrics`.
+async fn heap_allocated(base: &str) -> Option<u64> {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines().find_map(|line| {
+        line.strip_prefix("disca_heap_allocated_bytes ")?
+            .parse()
+            .ok()
+    })
+}
+
+/// Least-squares slope of `kib` (KiB) against calls, per 1,000 calls.
+fn slope_per_1000(samples: &[Sample], kib: impl Fn(&Sample) -> Option<u64>) -> Option<f64> {
+    let points: Vec<(f64, f64)> = samples
+        .iter()
+        .filter_map(|s| Some((s.calls as f64, kib(s)? as f64)))
+        .collect();
+    if points.len() < 3 {
         return None;
     }
-    let n = samples.len() as f64;
-    let mx = samples.iter().map(|s| s.calls as f64).sum::<f64>() / n;
-    let my = samples.iter().map(|s| s.rss_kib as f64).sum::<f64>() / n;
-    let sxx: f64 = samples.iter().map(|s| (s.calls as f64 - mx).powi(2)).sum();
-    let sxy: f64 = samples
-        .iter()
-        .map(|s| (s.calls as f64 - mx) * (s.rss_kib as f64 - my))
-        .sum();
+    let n = points.len() as f64;
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
     (sxx > 0.0).then(|| sxy / sxx * 1000.0)
+}
+
+/// RSS, for [`slope_per_1000`].
+fn rss(s: &Sample) -> Option<u64> {
+    Some(s.rss_kib)
+}
+
+/// The heap the allocator counts, for [`slope_per_1000`].
+fn heap(s: &Sample) -> Option<u64> {
+    s.heap_kib
 }
 
 #[derive(Default)]
@@ -276,17 +315,18 @@ async fn main() {
     let free: Arc<Mutex<VecDeque<String>>> = Arc::new(Mutex::new(tokens.into_iter().collect()));
     let started = Instant::now();
     let run = Duration::from_secs_f64(o.minutes * 60.0);
-    let mut samples = vec![Sample::take(pid, started, &counters, &standin)];
+    let mut samples = vec![Sample::take(pid, &base, started, &counters, &standin).await];
     println!(
-        "\n{:>7} {:>7} {:>9} {:>7} {:>5} {:>7}",
-        "minute", "calls", "RSS KiB", "notes", "fds", "threads"
+        "\n{:>7} {:>7} {:>9} {:>9} {:>7} {:>5} {:>7}",
+        "minute", "calls", "RSS KiB", "heap KiB", "notes", "fds", "threads"
     );
     let print = |s: &Sample| {
         println!(
-            "{:>7.2} {:>7} {:>9} {:>7} {:>5} {:>7}",
+            "{:>7.2} {:>7} {:>9} {:>9} {:>7} {:>5} {:>7}",
             s.seconds / 60.0,
             s.calls,
             s.rss_kib,
+            s.heap_kib.map_or("-".to_owned(), |kib| kib.to_string()),
             s.notes,
             s.fds,
             s.threads
@@ -324,7 +364,7 @@ async fn main() {
         while calls.try_join_next().is_some() {}
         if Instant::now() >= next_sample {
             next_sample += sample_every;
-            let s = Sample::take(pid, started, &counters, &standin);
+            let s = Sample::take(pid, &base, started, &counters, &standin).await;
             print(&s);
             samples.push(s);
         }
@@ -332,19 +372,20 @@ async fn main() {
     // Let the calls in flight end, then one last sample.
     while calls.join_next().await.is_some() {}
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let last = Sample::take(pid, started, &counters, &standin);
+    let last = Sample::take(pid, &base, started, &counters, &standin).await;
     print(&last);
     samples.push(last);
     let peak = status_kib(pid, "VmHWM:");
 
     if let Some(path) = &o.csv {
-        let mut csv = String::from("minute,calls,rss_kib,notes,fds,threads\n");
+        let mut csv = String::from("minute,calls,rss_kib,heap_kib,notes,fds,threads\n");
         for s in &samples {
             csv.push_str(&format!(
-                "{:.2},{},{},{},{},{}\n",
+                "{:.2},{},{},{},{},{},{}\n",
                 s.seconds / 60.0,
                 s.calls,
                 s.rss_kib,
+                s.heap_kib.map_or(String::new(), |kib| kib.to_string()),
                 s.notes,
                 s.fds,
                 s.threads
@@ -390,27 +431,25 @@ async fn main() {
         end.rss_kib,
         peak
     );
-    println!(
-        "RSS growth per 1,000 calls (least squares): first half ({} samples, calls {}–{}) {}, second half ({} samples, calls {}–{}) {}",
-        first.len(),
-        first.first().map_or(0, |s| s.calls),
-        first.last().map_or(0, |s| s.calls),
-        fmt(slope_per_1000(first)),
-        second.len(),
-        second.first().map_or(0, |s| s.calls),
-        second.last().map_or(0, |s| s.calls),
-        fmt(slope_per_1000(second))
-    );
-    println!(
-        "whole run after warm-up: {}",
-        fmt(slope_per_1000(
-            &samples
-                .iter()
-                .filter(|s| s.seconds >= 60.0)
-                .copied()
-                .collect::<Vec<_>>()
-        ))
-    );
+    let warmed: Vec<Sample> = samples
+        .iter()
+        .filter(|s| s.seconds >= 60.0)
+        .copied()
+        .collect();
+    for (what, kib) in [("RSS", rss as fn(&Sample) -> Option<u64>), ("heap", heap)] {
+        println!(
+            "{what} growth per 1,000 calls (least squares): first half ({} samples, calls {}–{}) {}, second half ({} samples, calls {}–{}) {}; whole run after warm-up {}",
+            first.len(),
+            first.first().map_or(0, |s| s.calls),
+            first.last().map_or(0, |s| s.calls),
+            fmt(slope_per_1000(first, kib)),
+            second.len(),
+            second.first().map_or(0, |s| s.calls),
+            second.last().map_or(0, |s| s.calls),
+            fmt(slope_per_1000(second, kib)),
+            fmt(slope_per_1000(&warmed, kib)),
+        );
+    }
     println!("load average at end {}", machine::load_average());
     drop(backend);
     standin.stop().await;
