@@ -1,13 +1,16 @@
-//! `cargo xtask test` (what CI runs on a fresh Debian 12 machine) and
+//! The two test tiers — `cargo xtask test --fast` (no root, no Asterisk, no
+//! Chromium) and `cargo xtask test` (what CI runs on a fresh Debian 12
+//! machine: all of the fast tier, then the cross-process tests) — and
 //! `cargo xtask run` (the product on a developer's machine).
 
 use std::env;
 use std::process::Command;
+use std::time::Instant;
 
 use anyhow::bail;
-use disca_tests::AsteriskRoot;
-use disca_tests::instance::repository_dir;
-use disca_tests::root::{ROOT_ENV, running_as_root};
+use disca_testkit::AsteriskRoot;
+use disca_testkit::instance::repository_dir;
+use disca_testkit::root::{ROOT_ENV, running_as_root};
 
 use crate::packages::{REQUIRED_PACKAGES, ensure_installed};
 use crate::process::{run, step};
@@ -32,15 +35,49 @@ fn prepare_machine() -> anyhow::Result<AsteriskRoot> {
     Ok(root)
 }
 
-/// System packages, Asterisk root, formatting, lints, every test.
+/// The package of the cross-process tests: the only tests that need root,
+/// system packages, a provisioned Asterisk or Chromium. Everything else in
+/// the workspace is the fast tier.
+const REAL_PARTS_TESTS: &str = "disca-tests";
+
+/// `cargo xtask test --fast`: formatting, lints, every test of the
+/// workspace but the cross-process ones (unit tests, the backend's API
+/// tests on SQLite, the protocol's checks), the extension's script checks.
+/// Needs no root, no Asterisk, no Chromium and no system package.
+pub fn fast() -> anyhow::Result<()> {
+    let started = Instant::now();
+    fast_checks()?;
+    println!(
+        "\nFast checks passed in {:.0} s.",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `cargo xtask test`, what CI runs: the system packages and the Asterisk
+/// root, the fast tier, then the cross-process tests with every part real.
 pub fn test() -> anyhow::Result<()> {
     if !running_as_root() {
         bail!(
             "`cargo xtask test` installs packages and its system tests start Asterisk with chroot(2): \
-             run it as root (e.g. the CI job's container user)"
+             run it as root (e.g. the CI job's container user), or run `cargo xtask test --fast`"
         );
     }
     let root = prepare_machine()?;
+    fast_checks()?;
+    step("Binaries the cross-process tests run: disca-backend, disca-host");
+    run(cargo().args(["build", "-p", "disca-backend", "-p", "disca-host"]))?;
+    step("Cross-process tests: cargo test -p disca-tests");
+    run(cargo()
+        .args(["test", "-p", REAL_PARTS_TESTS])
+        .env(ROOT_ENV, root.path()))?;
+    println!("\nAll checks passed.");
+    Ok(())
+}
+
+/// Formatting, lints, the workspace's tests but the cross-process ones,
+/// the extension's script checks.
+fn fast_checks() -> anyhow::Result<()> {
     step("Formatting: cargo fmt --all --check");
     run(cargo().args(["fmt", "--all", "--check"]))?;
     step("Lints: cargo clippy --workspace --all-targets -- -D warnings");
@@ -52,11 +89,25 @@ pub fn test() -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
-    step("Tests: cargo test --workspace");
-    run(cargo()
-        .args(["test", "--workspace"])
-        .env(ROOT_ENV, root.path()))?;
-    println!("\nAll checks passed.");
+    step("Tests: cargo test --workspace --exclude disca-tests");
+    run(cargo().args(["test", "--workspace", "--exclude", REAL_PARTS_TESTS]))?;
+    extension_script_checks()
+}
+
+/// The extension's JavaScript checks (its unit tests, its linter), run in
+/// the repository by both tiers: each command in this table, in order.
+const EXTENSION_SCRIPT_CHECKS: &[(&str, &[&str])] = &[];
+
+fn extension_script_checks() -> anyhow::Result<()> {
+    for (title, command) in EXTENSION_SCRIPT_CHECKS {
+        step(title);
+        let Some((program, args)) = command.split_first() else {
+            bail!("the extension check {title:?} has no command");
+        };
+        run(Command::new(program)
+            .args(args)
+            .current_dir(repository_dir()))?;
+    }
     Ok(())
 }
 
@@ -78,7 +129,7 @@ pub fn run_product(headless: bool) -> anyhow::Result<()> {
         "-p",
         "rdstation-standin",
     ]))?;
-    let dist = disca_tests::extension::build()?;
+    let dist = extension::build()?;
     let options = demo::Options {
         headless,
         recordings: dev_pbx::recordings_dir()?,

@@ -1,8 +1,8 @@
 //! `cargo xtask`: the project's automation. It owns provisioning Asterisk on
 //! a Debian 12 machine, the development PBX (`asterisk up`/`down`/`status`),
 //! rendering the Asterisk configuration for a site, building the browser
-//! extension (`extension`), the one command CI runs (`test`) and running the
-//! product locally (`run`).
+//! extension (`extension`), the two test tiers (`test --fast`, and `test`,
+//! which CI runs) and running the product locally (`run`).
 
 mod checks;
 mod demo;
@@ -16,8 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use disca_tests::instance::asterisk_config_dir;
-use disca_tests::render::{SITE_VARS_FILE, SiteVars, render_config};
+use disca_asterisk_render::{Templates, render_site};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Disca project automation")]
@@ -32,7 +31,12 @@ enum Command {
     #[command(subcommand)]
     Asterisk(AsteriskCommand),
     /// What CI runs: system packages, Asterisk, fmt, clippy, every test.
-    Test,
+    Test {
+        /// Only what needs no root, Asterisk, Chromium or system package:
+        /// fmt, clippy, unit and API tests, the extension's script checks.
+        #[arg(long)]
+        fast: bool,
+    },
     /// The whole product on this machine: the development PBX, the RD
     /// Station stand-in, the backend, disca-host and Chromium with the
     /// extension on a demo deal page (without a display: clicks, prints
@@ -76,7 +80,8 @@ fn main() -> ExitCode {
         Command::Asterisk(AsteriskCommand::Down) => dev_pbx::down(),
         Command::Asterisk(AsteriskCommand::Status) => dev_pbx::status(),
         Command::Asterisk(AsteriskCommand::Render { site, out }) => render(&site, &out),
-        Command::Test => checks::test(),
+        Command::Test { fast: true } => checks::fast(),
+        Command::Test { fast: false } => checks::test(),
         Command::Run { headless } => checks::run_product(headless),
         Command::Extension => extension::build_extension(),
     };
@@ -89,10 +94,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// Renders `asterisk-config/` with the site directory `site` into `out`.
+/// Renders the built-in templates (`asterisk-config/`) with the site
+/// directory `site` into `out`, as the shipped `disca-asterisk-render` does.
 fn render(site: &Path, out: &Path) -> anyhow::Result<()> {
-    let vars = SiteVars::load(&site.join(SITE_VARS_FILE))?;
-    for file in render_config(&asterisk_config_dir(), site, &vars, out)? {
+    for file in render_site(&Templates::Embedded, site, out)? {
         println!("{}", out.join(file).display());
     }
     Ok(())
