@@ -43,11 +43,14 @@ enum DataDir {
     Shared(PathBuf),
 }
 
+/// A change to the settings, made before the app starts.
+type SettingsChange = Box<dyn FnOnce(&mut Settings)>;
+
 /// Options for a [`TestApp`]; see [`TestApp::builder`].
 pub struct TestAppBuilder {
     data: DataDir,
     ami: Option<(SocketAddr, String, String)>,
-    configure: Vec<Box<dyn FnOnce(&mut Settings)>>,
+    configure: Vec<SettingsChange>,
     follow_redirects: bool,
 }
 

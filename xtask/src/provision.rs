@@ -2,7 +2,7 @@
 //! Asterisk 22 runs, from the recipe here (`mmdebstrap` of sid with the
 //! Asterisk packages); the test bed finds it through
 //! `disca_testkit::AsteriskRoot`, at a path versioned by
-//! [`RECIPE_VERSION`].
+//! `disca_testkit::root::RECIPE_VERSION`.
 //!
 //! The root is built in a temporary directory next to its final place and
 //! renamed into place only once Asterisk runs in it, so an interrupted
@@ -12,7 +12,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail, ensure};
 use disca_testkit::AsteriskRoot;
-use disca_testkit::root::{ASTERISK_BIN, RECIPE_VERSION};
+use disca_testkit::root::ASTERISK_BIN;
 
 use crate::packages::ensure_installed;
 use crate::process::{output, privileged, run, step};
@@ -114,6 +114,7 @@ fn asterisk_version(dir: &Path) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use disca_testkit::root::RECIPE_VERSION;
 
     /// The recipe and the version in the root's path change together: a
     /// root built from another recipe is never taken for this one's.
