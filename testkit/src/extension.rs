@@ -5,12 +5,12 @@
 //! ([`ExtensionBrowser`]) and what the tests read in it.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use crate::cargo::nested_cargo;
 use crate::chromium::{Chromium, ChromiumOptions, Page, Worker};
 use crate::crm_pages::CrmPages;
 use crate::host::HostHome;
@@ -32,9 +32,7 @@ pub fn dist_dir() -> PathBuf {
 /// Runs `cargo xtask extension` (with the cargo running the tests) and
 /// returns `dist/extension/`.
 pub fn build() -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(repository_dir())
+    let output = nested_cargo()
         .args(["xtask", "extension"])
         .output()
         .context("starting `cargo xtask extension`")?;

@@ -18,7 +18,8 @@
 //!   its own;
 //! - [`crm`]: a backend's tenant connected to the RD Station stand-in, and
 //!   calls ended the way the PBX tracker ends them;
-//! - [`free_udp_port`] / [`free_tcp_port`], [`procfs`], [`machine`].
+//! - [`free_udp_port`] / [`free_tcp_port`], [`procfs`], [`machine`];
+//!   [`cargo::nested_cargo`] for builds started from a test or xtask.
 //!
 //! With the `browser` feature (only the cross-process tests and xtask turn
 //! it on, so the backend's tests never build it): [`chromium`], a DevTools
@@ -30,6 +31,7 @@
 
 pub mod ami;
 pub mod app;
+pub mod cargo;
 #[cfg(feature = "browser")]
 pub mod chromium;
 pub mod crm;

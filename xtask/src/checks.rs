@@ -3,25 +3,18 @@
 //! machine: all of the fast tier, then the cross-process tests) — and
 //! `cargo xtask run` (the product on a developer's machine).
 
-use std::env;
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::bail;
 use disca_testkit::AsteriskRoot;
+use disca_testkit::cargo::nested_cargo;
 use disca_testkit::instance::repository_dir;
 use disca_testkit::root::{ROOT_ENV, running_as_root};
 
 use crate::packages::{REQUIRED_PACKAGES, ensure_installed};
 use crate::process::{run, step};
 use crate::{demo, dev_pbx, extension, provision};
-
-/// The cargo that runs xtask, so that nested builds use the same toolchain.
-fn cargo() -> Command {
-    let mut command = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command.current_dir(repository_dir());
-    command
-}
 
 /// What both commands need on the machine, installed when missing: the
 /// system packages, the Asterisk root, the extension's toolchain.
@@ -66,9 +59,9 @@ pub fn test() -> anyhow::Result<()> {
     let root = prepare_machine()?;
     fast_checks()?;
     step("Binaries the cross-process tests run: disca-backend, disca-host");
-    run(cargo().args(["build", "-p", "disca-backend", "-p", "disca-host"]))?;
+    run(nested_cargo().args(["build", "-p", "disca-backend", "-p", "disca-host"]))?;
     step("Cross-process tests: cargo test -p disca-tests");
-    run(cargo()
+    run(nested_cargo()
         .args(["test", "-p", REAL_PARTS_TESTS])
         .env(ROOT_ENV, root.path()))?;
     println!("\nAll checks passed.");
@@ -79,9 +72,9 @@ pub fn test() -> anyhow::Result<()> {
 /// the extension's script checks.
 fn fast_checks() -> anyhow::Result<()> {
     step("Formatting: cargo fmt --all --check");
-    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(nested_cargo().args(["fmt", "--all", "--check"]))?;
     step("Lints: cargo clippy --workspace --all-targets -- -D warnings");
-    run(cargo().args([
+    run(nested_cargo().args([
         "clippy",
         "--workspace",
         "--all-targets",
@@ -90,7 +83,7 @@ fn fast_checks() -> anyhow::Result<()> {
         "warnings",
     ]))?;
     step("Tests: cargo test --workspace --exclude disca-tests");
-    run(cargo().args(["test", "--workspace", "--exclude", REAL_PARTS_TESTS]))?;
+    run(nested_cargo().args(["test", "--workspace", "--exclude", REAL_PARTS_TESTS]))?;
     extension_script_checks()
 }
 
@@ -119,7 +112,7 @@ pub fn run_product(headless: bool) -> anyhow::Result<()> {
     dev_pbx::down()?;
     dev_pbx::up()?;
     step("Builds: disca-backend, disca-host, rdstation-standin (release), the extension");
-    run(cargo().args([
+    run(nested_cargo().args([
         "build",
         "--release",
         "-p",

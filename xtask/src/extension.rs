@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
+use disca_testkit::cargo::nested_cargo;
 use disca_testkit::extension::{JS_FALLBACK, dist_dir};
 use disca_testkit::instance::repository_dir;
 
@@ -32,14 +33,7 @@ pub fn ensure_toolchain() -> anyhow::Result<()> {
     if wasm_bindgen_program(&version).is_none() {
         // Not `--locked`: the CLI's own lock file pins a webpki-roots release
         // the registry no longer serves.
-        run(
-            Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())).args([
-                "install",
-                "wasm-bindgen-cli",
-                "--version",
-                &version,
-            ]),
-        )?;
+        run(nested_cargo().args(["install", "wasm-bindgen-cli", "--version", &version]))?;
     }
     Ok(())
 }
@@ -101,12 +95,10 @@ pub fn build() -> anyhow::Result<PathBuf> {
              (or run `cargo xtask test`, which installs it)"
         );
     };
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     // MVP wasm (no reference types; the profile strips the target-features
     // section, so wasm-bindgen binds it without an externref table): binaryen's
     // wasm2js turns it into the JS fallback below.
-    let status = Command::new(cargo)
-        .current_dir(&repository)
+    let status = nested_cargo()
         .env(
             "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
             "-C target-cpu=mvp",
