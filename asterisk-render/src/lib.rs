@@ -174,7 +174,7 @@ impl Templates {
                     let text = file
                         .contents_utf8()
                         .with_context(|| format!("{} is not UTF-8", file.path().display()))?;
-                    let origin = format!("asterisk-config/{} (built in)", file.path().display());
+                    let origin = format!("built-in asterisk-config/{}", file.path().display());
                     let source = Source {
                         origin,
                         text: text.to_owned(),
