@@ -18,7 +18,7 @@ use disca_backend::configuration::{AmiSettings, Settings};
 use disca_backend::domain::{Call, Outcome, Role, User};
 use disca_backend::startup::Application;
 use disca_backend::storage::Store;
-use disca_tests::crm::{
+use disca_testkit::crm::{
     ANA, ANA_TOKEN, AURORA, MARIANA_PHONE, add_tenant, add_user, connect_tenant_v1, ended,
     record_call,
 };

@@ -12,8 +12,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use disca_tests::procfs::status_kib;
-use disca_tests::system::{BackendProcess, BackendProcessOptions, seed_load_agents};
+use disca_testkit::procfs::status_kib;
+use disca_testkit::system::{BackendProcess, BackendProcessOptions, seed_load_agents};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 

@@ -19,8 +19,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use disca_tests::PeerBehavior;
-use disca_tests::system::{
+use disca_testkit::PeerBehavior;
+use disca_testkit::system::{
     BackendProcess, BackendProcessOptions, LEAD, LOCAL_AGENT_CHANNEL, Lab, seed_load_agents,
 };
 use serde_json::{Value, json};

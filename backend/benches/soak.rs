@@ -35,11 +35,11 @@ use std::time::{Duration, Instant};
 
 use disca_backend::domain::CrmUserId;
 use disca_backend::storage::Store;
-use disca_tests::PeerBehavior;
-use disca_tests::crm::{ANA, ANA_TOKEN, AURORA, MARIANA_PHONE, connect_tenant_v1};
-use disca_tests::machine;
-use disca_tests::procfs::{open_fds, status_field, status_kib};
-use disca_tests::system::{
+use disca_testkit::PeerBehavior;
+use disca_testkit::crm::{ANA, ANA_TOKEN, AURORA, MARIANA_PHONE, connect_tenant_v1};
+use disca_testkit::machine;
+use disca_testkit::procfs::{open_fds, status_field, status_kib};
+use disca_testkit::system::{
     BackendProcess, BackendProcessOptions, LOCAL_AGENT_CHANNEL, Lab, seed_load_agents,
 };
 use rdstation_standin::{Config, Running, StandIn};

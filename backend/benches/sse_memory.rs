@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use disca_tests::limited::{
+use disca_testkit::limited::{
     LimitedBackend, LimitedOptions, answering_ami, open_stream, seed_with_cli,
 };
 

@@ -24,7 +24,7 @@ use axum::response::sse::{Event, Sse};
 use axum::routing::get;
 use disca_host::credentials::{CredentialStore, StoreKind};
 use disca_protocol::{Me, Role};
-use disca_tests::host::HostHome;
+use disca_testkit::host::HostHome;
 use serde_json::json;
 use tokio::sync::broadcast;
 

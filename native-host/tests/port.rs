@@ -5,8 +5,8 @@
 //! Asterisk are in /tests/tests/host.rs.
 
 use disca_host::credentials::{CredentialStore, StoreKind};
-use disca_tests::host::{HostHome, TEST_EXTENSION_ID};
-use disca_tests::system::Backend;
+use disca_testkit::host::{HostHome, TEST_EXTENSION_ID};
+use disca_testkit::system::Backend;
 use serde_json::{Value, json};
 
 fn home() -> HostHome {
@@ -245,7 +245,7 @@ async fn a_token_the_backend_no_longer_accepts_asks_for_login() {
 async fn a_backend_that_does_not_answer_is_reported_and_login_refuses_it() {
     let home = home();
     home.install().await;
-    let dead = format!("http://127.0.0.1:{}", disca_tests::free_tcp_port());
+    let dead = format!("http://127.0.0.1:{}", disca_testkit::free_tcp_port());
     let login = home
         .login(&dead, &format!("disca_{}", "1".repeat(64)))
         .await;

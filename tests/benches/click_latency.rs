@@ -76,13 +76,13 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use disca_tests::chromium::Page;
-use disca_tests::extension::ExtensionBrowser;
-use disca_tests::host::{HostHome, host_binary};
-use disca_tests::instance::repository_dir;
-use disca_tests::machine;
-use disca_tests::system::{Backend, Lab, PATIENCE};
-use disca_tests::{AmiSession, PeerBehavior, TestPbx};
+use disca_testkit::chromium::Page;
+use disca_testkit::extension::ExtensionBrowser;
+use disca_testkit::host::{HostHome, host_binary};
+use disca_testkit::instance::repository_dir;
+use disca_testkit::machine;
+use disca_testkit::system::{Backend, Lab, PATIENCE};
+use disca_testkit::{AmiSession, PeerBehavior, TestPbx};
 use serde_json::Value;
 use tokio::sync::mpsc;
 

@@ -23,11 +23,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use disca_tests::chromium::{Chromium, ChromiumOptions};
-use disca_tests::crm_pages::{CrmPages, DEAL_ID};
-use disca_tests::extension::{JS_FALLBACK, built};
-use disca_tests::instance::repository_dir;
-use disca_tests::machine;
+use disca_testkit::chromium::{Chromium, ChromiumOptions};
+use disca_testkit::crm_pages::{CrmPages, DEAL_ID};
+use disca_testkit::extension::{JS_FALLBACK, built};
+use disca_testkit::instance::repository_dir;
+use disca_testkit::machine;
 use serde_json::Value;
 
 const ROWS: u32 = 5000;

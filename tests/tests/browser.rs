@@ -9,9 +9,9 @@ use std::process::Stdio;
 
 use axum::Router;
 use axum::routing::post;
-use disca_tests::PeerBehavior;
-use disca_tests::host::{HostHome, host_binary};
-use disca_tests::system::{Backend, LEAD, LEAD_E164, Lab, PATIENCE};
+use disca_testkit::PeerBehavior;
+use disca_testkit::host::{HostHome, host_binary};
+use disca_testkit::system::{Backend, LEAD, LEAD_E164, Lab, PATIENCE};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 

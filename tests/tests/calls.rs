@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use disca_tests::PeerBehavior;
-use disca_tests::system::{Backend, LEAD, LEAD_E164, LOCAL_AGENT_CHANNEL, Lab};
+use disca_testkit::PeerBehavior;
+use disca_testkit::system::{Backend, LEAD, LEAD_E164, LOCAL_AGENT_CHANNEL, Lab};
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -1,4 +1,4 @@
-//! The DevTools client of `disca_tests::chromium` against the real headless
+//! The DevTools client of `disca_testkit::chromium` against the real headless
 //! Chromium: trusted clicks, exceptions, waiting, navigation, screenshots,
 //! console capture, an extension's service worker, environment variables and
 //! host resolver rules.
@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
-use disca_tests::chromium::{Chromium, ChromiumOptions, ConsoleMessage, ConsoleSource, Error};
+use disca_testkit::chromium::{Chromium, ChromiumOptions, ConsoleMessage, ConsoleSource, Error};
 use serde_json::json;
 
 const PAGE: &str = r#"<!doctype html>
@@ -173,7 +173,7 @@ async fn drives_a_page_with_trusted_clicks_waits_and_screenshots() {
         .await
         .unwrap();
     assert_eq!(page.evaluate("document.title").await.unwrap(), "other");
-    let closed_port = format!("http://127.0.0.1:{}/", disca_tests::free_tcp_port());
+    let closed_port = format!("http://127.0.0.1:{}/", disca_testkit::free_tcp_port());
     let Err(Error::Navigation { error, .. }) = page.navigate(&closed_port).await else {
         panic!("a refused connection must fail the navigation");
     };

@@ -12,11 +12,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use disca_tests::limited::{
+use disca_testkit::limited::{
     LimitedBackend, LimitedOptions, answering_ami, closed_within, healthz_answer, open_stream,
     read_head, seed_with_cli,
 };
-use disca_tests::system::backend_binary;
+use disca_testkit::system::backend_binary;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -216,7 +216,7 @@ async fn status_of_get(addr: std::net::SocketAddr, path: &str) -> Option<u16> {
         let mut socket = TcpStream::connect(addr).await.ok()?;
         let request = format!("GET {path} HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n");
         socket.write_all(request.as_bytes()).await.ok()?;
-        disca_tests::limited::status_of(&read_head(&mut socket).await?)
+        disca_testkit::limited::status_of(&read_head(&mut socket).await?)
     })
     .await
     .ok()

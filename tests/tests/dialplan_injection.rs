@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use disca_tests::{
+use disca_testkit::{
     AmiMessage, AmiSession, AsteriskRoot, PeerBehavior, SipPeer, TestPbx, TestPbxOptions,
     free_udp_port,
 };

@@ -20,13 +20,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use disca_tests::crm::{ANA, ANA_TOKEN};
-use disca_tests::crm_pages::DEAL_ID;
-use disca_tests::extension::{ExtensionBrowser, badge_text, ended_outcome};
-use disca_tests::host::{HostHome, host_binary};
-use disca_tests::screenshots::ReadmeScreenshots;
-use disca_tests::system::{Backend, LEAD_E164, Lab, PATIENCE};
-use disca_tests::{AmiMessage, AmiSession, PeerBehavior};
+use disca_testkit::crm::{ANA, ANA_TOKEN};
+use disca_testkit::crm_pages::DEAL_ID;
+use disca_testkit::extension::{ExtensionBrowser, badge_text, ended_outcome};
+use disca_testkit::host::{HostHome, host_binary};
+use disca_testkit::screenshots::ReadmeScreenshots;
+use disca_testkit::system::{Backend, LEAD_E164, Lab, PATIENCE};
+use disca_testkit::{AmiMessage, AmiSession, PeerBehavior};
 use rdstation_standin::{Config, StandIn};
 use serde_json::Value;
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use disca_tests::PeerBehavior;
-use disca_tests::system::{Backend, Lab};
+use disca_testkit::PeerBehavior;
+use disca_testkit::system::{Backend, Lab};
 use futures::StreamExt;
 use serde_json::Value;
 
@@ -36,7 +36,7 @@ async fn read_events(
     let mut body = response.bytes_stream();
     let mut buffer = String::new();
     let mut events = Vec::new();
-    let deadline = tokio::time::Instant::now() + disca_tests::system::PATIENCE;
+    let deadline = tokio::time::Instant::now() + disca_testkit::system::PATIENCE;
     while !stop(&events) {
         let chunk = tokio::time::timeout_at(deadline, body.next())
             .await

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use disca_tests::crm_pages::DEAL_ID;
-use disca_tests::extension::{ExtensionBrowser, badge_text};
-use disca_tests::host::{HostHome, host_binary};
+use disca_testkit::crm_pages::DEAL_ID;
+use disca_testkit::extension::{ExtensionBrowser, badge_text};
+use disca_testkit::host::{HostHome, host_binary};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -221,7 +221,7 @@ async fn without_the_host_a_click_says_how_to_install_it() {
         problem,
         format!(
             "disca-host install --extension-id {}",
-            disca_tests::extension::EXTENSION_ID
+            disca_testkit::extension::EXTENSION_ID
         )
     );
     let worker = browser.worker().await;
@@ -369,7 +369,7 @@ async fn the_options_set_the_region_and_switch_disca_off() {
         .chromium
         .open(&format!(
             "chrome-extension://{}/options/options.html",
-            disca_tests::extension::EXTENSION_ID
+            disca_testkit::extension::EXTENSION_ID
         ))
         .await
         .unwrap();

@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
-use disca_tests::PeerBehavior;
-use disca_tests::extension::{ExtensionBrowser, ended_outcome};
-use disca_tests::host::{HostHome, host_binary};
-use disca_tests::system::{Backend, Lab, PATIENCE};
+use disca_testkit::PeerBehavior;
+use disca_testkit::extension::{ExtensionBrowser, ended_outcome};
+use disca_testkit::host::{HostHome, host_binary};
+use disca_testkit::system::{Backend, Lab, PATIENCE};
 
 #[tokio::test]
 async fn a_call_from_a_deal_list_carries_its_row_and_the_popup_hangs_it_up() {
@@ -56,7 +56,7 @@ async fn a_call_from_a_deal_list_carries_its_row_and_the_popup_hangs_it_up() {
     // The page's address without its query (it may hold search terms).
     assert_eq!(
         call["context"]["page_url"],
-        format!("https://{}/app/deals", disca_tests::crm_pages::CRM_HOST)
+        format!("https://{}/app/deals", disca_testkit::crm_pages::CRM_HOST)
     );
 
     // The popup's hang-up ends it: the popup says how, the badge clears.

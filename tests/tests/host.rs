@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use disca_tests::PeerBehavior;
-use disca_tests::host::{HostHome, host_binary};
-use disca_tests::system::{Backend, LEAD, LEAD_E164, Lab, TcpProxy};
+use disca_testkit::PeerBehavior;
+use disca_testkit::host::{HostHome, host_binary};
+use disca_testkit::system::{Backend, LEAD, LEAD_E164, Lab, TcpProxy};
 use serde_json::{Value, json};
 
 fn call_start(id: u64) -> Value {

@@ -13,16 +13,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use disca_backend::auth::issue_token;
-use disca_backend::configuration::{AmiSettings, CrmSettings, Settings};
 use disca_backend::crm::connect::connect_v1;
 use disca_backend::crm::{Secret, SecretKey};
 use disca_backend::domain::{
     Call, CallContext, CallState, CrmState, CrmUserId, E164Number, Outcome, Region, Role, User,
 };
-use disca_backend::startup::{Application, crm_http_client};
+use disca_backend::startup::crm_http_client;
 use disca_backend::storage::{CreateCall, Created, NewUser, Store};
-use disca_tests::chromium::{Chromium, ChromiumOptions, Page};
-use disca_tests::screenshots::ReadmeScreenshots;
+use disca_testkit::TestApp;
+use disca_testkit::chromium::{Chromium, ChromiumOptions, Page};
+use disca_testkit::screenshots::ReadmeScreenshots;
 use rdstation_standin::{Config, StandIn};
 use serde_json::Value;
 
@@ -42,34 +42,24 @@ struct Scene {
     ana: User,
     bruno: User,
     _standin: rdstation_standin::Running,
-    dir: tempfile::TempDir,
+    _app: TestApp,
+    spool: tempfile::TempDir,
 }
 
 async fn scene() -> Scene {
     let standin = StandIn::start(Config::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let spool = dir.path().join("spool");
-    std::fs::create_dir_all(&spool).unwrap();
-    let closed = disca_tests::free_tcp_port();
-    // The test's own store ends the calls: the app's worker finds their
-    // notes by polling.
-    let settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.clone(),
-        ami: AmiSettings {
-            addr: format!("127.0.0.1:{closed}"),
-            ..AmiSettings::default()
-        },
-        crm: CrmSettings {
-            recordings_dir: Some(spool),
-            poll_interval: Duration::from_millis(50),
-            ..CrmSettings::default()
-        },
-        ..Settings::default()
-    };
-    let store = Store::open(&data).await.unwrap();
-    disca_tests::crm::add_tenant(&store, "paulista", "Paulista Soluções Comerciais").await;
+    let spool = tempfile::tempdir().unwrap();
+    let recordings = spool.path().to_path_buf();
+    let app = TestApp::builder()
+        .configure(move |s| {
+            s.crm.recordings_dir = Some(recordings);
+            // The test's store ends the calls; the worker also polls.
+            s.crm.poll_interval = Duration::from_millis(50);
+        })
+        .start()
+        .await;
+    let store = app.store.clone();
+    disca_testkit::crm::add_tenant(&store, "paulista", "Paulista Soluções Comerciais").await;
     let mut users = Vec::new();
     let mut manager_token = String::new();
     for (name, email, ext, role) in [
@@ -123,29 +113,27 @@ async fn scene() -> Scene {
             .await
             .unwrap();
     }
-    let key = SecretKey::load_or_create(&settings.secrets_key_file()).unwrap();
+    let key = SecretKey::load_or_create(&app.settings.secrets_key_file()).unwrap();
     connect_v1(
         &store,
         &key,
-        &crm_http_client(&settings.crm).unwrap(),
+        &crm_http_client(&app.settings.crm).unwrap(),
         "paulista",
         &standin.v1_base(),
         Secret::new(CRM_TOKEN.into()),
     )
     .await
     .unwrap();
-    let app = Application::build(&settings).await.unwrap();
-    let base = format!("http://{}", app.local_addr());
-    tokio::spawn(app.run_until_stopped());
     let mut users = users.into_iter();
     Scene {
-        base,
+        base: app.base.clone(),
         store,
         manager_token,
         ana: users.next().unwrap(),
         bruno: users.next().unwrap(),
         _standin: standin,
-        dir,
+        _app: app,
+        spool,
     }
 }
 
@@ -163,7 +151,7 @@ struct End<'a> {
 
 impl Scene {
     fn spool(&self) -> PathBuf {
-        self.dir.path().join("spool")
+        self.spool.path().to_path_buf()
     }
 
     /// Creates a call and ends it, as the PBX tracker does; a recorded one

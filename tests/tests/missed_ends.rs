@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use disca_tests::PeerBehavior;
-use disca_tests::system::{
+use disca_testkit::PeerBehavior;
+use disca_testkit::system::{
     BackendProcess, BackendProcessOptions, LEAD, Lab, PATIENCE, backend_binary, seed_users,
 };
 use reqwest::StatusCode;
@@ -100,7 +100,7 @@ async fn a_call_seen_ending_has_measured_durations() {
         },
     )
     .await;
-    let backend = disca_tests::system::Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
+    let backend = disca_testkit::system::Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
     let id = backend.place_ok("acme-1001").await;
     let call = backend.wait_until_ended("acme-1001", &id).await;
     assert_eq!(call["outcome"], "answered", "{call:#}");

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use disca_tests::{AsteriskRoot, TestPbx, TestPbxOptions, free_udp_port};
+use disca_testkit::{AsteriskRoot, TestPbx, TestPbxOptions, free_udp_port};
 
 /// Whether a TLS handshake with these `s_client` options succeeds; the
 /// second value is what `openssl` said, for the failure message.

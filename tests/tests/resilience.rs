@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use disca_tests::PeerBehavior;
-use disca_tests::system::{Backend, LEAD, Lab, PATIENCE, TcpProxy};
+use disca_testkit::PeerBehavior;
+use disca_testkit::system::{Backend, LEAD, Lab, PATIENCE, TcpProxy};
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -6,9 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use disca_tests::PeerBehavior;
-use disca_tests::faults::{LockHolder, SmallDisk, committed_rows};
-use disca_tests::system::{Backend, LEAD, Lab};
+use disca_testkit::PeerBehavior;
+use disca_testkit::faults::{LockHolder, SmallDisk, committed_rows};
+use disca_testkit::system::{Backend, LEAD, Lab};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use disca_tests::{
+use disca_testkit::{
     AmiMessage, AmiSession, AsteriskRoot, PeerBehavior, SipPeer, TestPbx, TestPbxOptions,
     free_udp_port,
 };

@@ -1,24 +1,20 @@
-//! `cargo xtask test` (what CI runs on a fresh Debian 12 machine) and
+//! The two test tiers — `cargo xtask test --fast` (no root, no Asterisk, no
+//! Chromium) and `cargo xtask test` (what CI runs on a fresh Debian 12
+//! machine: all of the fast tier, then the cross-process tests) — and
 //! `cargo xtask run` (the product on a developer's machine).
 
-use std::env;
 use std::process::Command;
+use std::time::Instant;
 
 use anyhow::bail;
-use disca_tests::AsteriskRoot;
-use disca_tests::instance::repository_dir;
-use disca_tests::root::{ROOT_ENV, running_as_root};
+use disca_testkit::AsteriskRoot;
+use disca_testkit::cargo::nested_cargo;
+use disca_testkit::instance::repository_dir;
+use disca_testkit::root::{ROOT_ENV, running_as_root};
 
 use crate::packages::{REQUIRED_PACKAGES, ensure_installed};
 use crate::process::{run, step};
-use crate::{demo, dev_pbx, extension, provision};
-
-/// The cargo that runs xtask, so that nested builds use the same toolchain.
-fn cargo() -> Command {
-    let mut command = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command.current_dir(repository_dir());
-    command
-}
+use crate::{demo, dev_pbx, extension, javascript, provision};
 
 /// What both commands need on the machine, installed when missing: the
 /// system packages, the Asterisk root, the extension's toolchain.
@@ -27,24 +23,59 @@ fn prepare_machine() -> anyhow::Result<AsteriskRoot> {
     ensure_installed(REQUIRED_PACKAGES)?;
     step("Asterisk root");
     let root = provision::provision()?;
-    step("Extension toolchain: wasm32 target, wasm-bindgen-cli");
+    step("Extension toolchain: wasm32 target, wasm-bindgen-cli, Node.js and npm");
     extension::ensure_toolchain()?;
+    javascript::ensure_node()?;
     Ok(root)
 }
 
-/// System packages, Asterisk root, formatting, lints, every test.
+/// The package of the cross-process tests: the only tests that need root,
+/// system packages, a provisioned Asterisk or Chromium. Everything else in
+/// the workspace is the fast tier.
+const REAL_PARTS_TESTS: &str = "disca-tests";
+
+/// `cargo xtask test --fast`: formatting, lints, every test of the
+/// workspace but the cross-process ones (unit tests, the backend's API
+/// tests on SQLite, the protocol's checks), the extension's script checks.
+/// Needs no root, no Asterisk, no Chromium and no system package.
+pub fn fast() -> anyhow::Result<()> {
+    let started = Instant::now();
+    fast_checks()?;
+    println!(
+        "\nFast checks passed in {:.0} s.",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `cargo xtask test`, what CI runs: the system packages and the Asterisk
+/// root, the fast tier, then the cross-process tests with every part real.
 pub fn test() -> anyhow::Result<()> {
     if !running_as_root() {
         bail!(
             "`cargo xtask test` installs packages and its system tests start Asterisk with chroot(2): \
-             run it as root (e.g. the CI job's container user)"
+             run it as root (e.g. the CI job's container user), or run `cargo xtask test --fast`"
         );
     }
     let root = prepare_machine()?;
+    fast_checks()?;
+    step("Binaries the cross-process tests run: disca-backend, disca-host");
+    run(nested_cargo().args(["build", "-p", "disca-backend", "-p", "disca-host"]))?;
+    step("Cross-process tests: cargo test -p disca-tests");
+    run(nested_cargo()
+        .args(["test", "-p", REAL_PARTS_TESTS])
+        .env(ROOT_ENV, root.path()))?;
+    println!("\nAll checks passed.");
+    Ok(())
+}
+
+/// Formatting, lints, the workspace's tests but the cross-process ones,
+/// the extension's script checks.
+fn fast_checks() -> anyhow::Result<()> {
     step("Formatting: cargo fmt --all --check");
-    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(nested_cargo().args(["fmt", "--all", "--check"]))?;
     step("Lints: cargo clippy --workspace --all-targets -- -D warnings");
-    run(cargo().args([
+    run(nested_cargo().args([
         "clippy",
         "--workspace",
         "--all-targets",
@@ -52,12 +83,9 @@ pub fn test() -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
-    step("Tests: cargo test --workspace");
-    run(cargo()
-        .args(["test", "--workspace"])
-        .env(ROOT_ENV, root.path()))?;
-    println!("\nAll checks passed.");
-    Ok(())
+    step("Tests: cargo test --workspace --exclude disca-tests");
+    run(nested_cargo().args(["test", "--workspace", "--exclude", REAL_PARTS_TESTS]))?;
+    javascript::check()
 }
 
 /// `cargo xtask run`: what the product needs on this machine, the
@@ -68,7 +96,7 @@ pub fn run_product(headless: bool) -> anyhow::Result<()> {
     dev_pbx::down()?;
     dev_pbx::up()?;
     step("Builds: disca-backend, disca-host, rdstation-standin (release), the extension");
-    run(cargo().args([
+    run(nested_cargo().args([
         "build",
         "--release",
         "-p",
@@ -78,7 +106,7 @@ pub fn run_product(headless: bool) -> anyhow::Result<()> {
         "-p",
         "rdstation-standin",
     ]))?;
-    let dist = disca_tests::extension::build()?;
+    let dist = extension::build()?;
     let options = demo::Options {
         headless,
         recordings: dev_pbx::recordings_dir()?,

@@ -19,12 +19,12 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
-use disca_tests::chromium::{Chromium, ChromiumOptions, Page};
-use disca_tests::crm::{ANA, ANA_TOKEN};
-use disca_tests::crm_pages::{CRM_HOST, CrmPages, DEAL_ID};
-use disca_tests::host::HostHome;
-use disca_tests::instance::repository_dir;
-use disca_tests::system::LEAD_E164;
+use disca_testkit::chromium::{Chromium, ChromiumOptions, Page};
+use disca_testkit::crm::{ANA, ANA_TOKEN};
+use disca_testkit::crm_pages::{CRM_HOST, CrmPages, DEAL_ID};
+use disca_testkit::host::HostHome;
+use disca_testkit::instance::repository_dir;
+use disca_testkit::system::LEAD_E164;
 use serde_json::Value;
 use tokio::process::{Child, Command};
 use tokio::time::{Instant, sleep};

@@ -22,9 +22,9 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use disca_tests::render::SiteVars;
-use disca_tests::root::running_as_root;
-use disca_tests::{AmiSession, AsteriskRoot, PbxInstance, PeerBehavior};
+use disca_asterisk_render::SiteVars;
+use disca_testkit::root::running_as_root;
+use disca_testkit::{AmiSession, AsteriskRoot, PbxInstance, PeerBehavior};
 use rustix::process::{Pid, Signal, kill_process};
 
 /// Instance name: `<root>/disca/dev`.
@@ -259,8 +259,8 @@ fn stop(instance: &PbxInstance, component: &Component) {
 
 #[cfg(test)]
 mod tests {
-    use disca_tests::instance::{DIRECTORY_VARS, asterisk_config_dir};
-    use disca_tests::render::{SITE_VARS_FILE, render_config};
+    use disca_asterisk_render::{SITE_VARS_FILE, Templates, render_config};
+    use disca_testkit::instance::DIRECTORY_VARS;
 
     use super::*;
 
@@ -273,7 +273,7 @@ mod tests {
         }
         let out = tempfile::tempdir().unwrap();
         let etc = out.path().join("etc");
-        render_config(&asterisk_config_dir(), &dev_overlay(), &vars, &etc).unwrap();
+        render_config(&Templates::Embedded, &dev_overlay(), &vars, &etc).unwrap();
         let manager = fs::read_to_string(etc.join("manager.conf")).unwrap();
         assert!(manager.contains(&format!("port = {}", AMI_ADDR.port())));
         assert!(manager.contains("[disca]\nsecret = disca-dev-secret\n"));

@@ -4,11 +4,13 @@
 //! `chrome` faked, no browser) and ESLint (`npm run lint`).
 //!
 //! Needs `node` (18.18 or newer) and `npm` on PATH: Debian 12's `nodejs`
-//! and `npm` packages are enough.
+//! and `npm` packages are enough; `cargo xtask test` installs them where
+//! `npm` is missing ([`ensure_node`]), the fast tier expects them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::packages::ensure_installed;
 use crate::process::{run, step};
 
 /// The directory holding `package.json`.
@@ -19,9 +21,32 @@ fn extension_dir() -> PathBuf {
         .join("extension")
 }
 
+/// Whether an `npm` runs here.
+fn npm_runs() -> bool {
+    Command::new("npm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+/// Installs Debian's `nodejs` and `npm` unless an `npm` already runs (a
+/// machine with Node.js from elsewhere, e.g. NodeSource's package, which
+/// bundles npm and conflicts with Debian's).
+pub fn ensure_node() -> anyhow::Result<()> {
+    if npm_runs() {
+        return Ok(());
+    }
+    ensure_installed(&["nodejs", "npm"])
+}
+
 /// Installs the pinned dev-dependencies, runs the unit tests and the linter.
 pub fn check() -> anyhow::Result<()> {
     let dir = extension_dir();
+    anyhow::ensure!(
+        npm_runs(),
+        "the extension's JavaScript checks need Node.js (18.18 or newer) and npm: \
+         `apt-get install nodejs npm` (or run `cargo xtask test` as root, which installs them)"
+    );
     step("Extension JavaScript: npm ci, npm test, npm run lint");
     run(Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund"])

@@ -2,8 +2,8 @@
 //! a Debian 12 machine, the development PBX (`asterisk up`/`down`/`status`),
 //! rendering the Asterisk configuration for a site, building the browser
 //! extension (`extension`), the extension's generated protocol module
-//! (`codegen`), the one command CI runs (`test`) and running the product
-//! locally (`run`).
+//! (`codegen`), the two test tiers (`test --fast`, and `test`, which CI
+//! runs) and running the product locally (`run`).
 
 mod checks;
 mod codegen;
@@ -19,8 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use disca_tests::instance::asterisk_config_dir;
-use disca_tests::render::{SITE_VARS_FILE, SiteVars, render_config};
+use disca_asterisk_render::{Templates, render_site};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Disca project automation")]
@@ -35,7 +34,12 @@ enum Command {
     #[command(subcommand)]
     Asterisk(AsteriskCommand),
     /// What CI runs: system packages, Asterisk, fmt, clippy, every test.
-    Test,
+    Test {
+        /// Only what needs no root, Asterisk, Chromium or system package:
+        /// fmt, clippy, unit and API tests, the extension's script checks.
+        #[arg(long)]
+        fast: bool,
+    },
     /// The whole product on this machine: the development PBX, the RD
     /// Station stand-in, the backend, disca-host and Chromium with the
     /// extension on a demo deal page (without a display: clicks, prints
@@ -49,8 +53,6 @@ enum Command {
     Extension,
     /// Write extension/static/shared/protocol.js from disca-protocol.
     Codegen,
-    /// The extension's JavaScript unit tests and lint (needs node and npm).
-    Js,
 }
 
 #[derive(Subcommand)]
@@ -83,11 +85,11 @@ fn main() -> ExitCode {
         Command::Asterisk(AsteriskCommand::Down) => dev_pbx::down(),
         Command::Asterisk(AsteriskCommand::Status) => dev_pbx::status(),
         Command::Asterisk(AsteriskCommand::Render { site, out }) => render(&site, &out),
-        Command::Test => checks::test(),
+        Command::Test { fast: true } => checks::fast(),
+        Command::Test { fast: false } => checks::test(),
         Command::Run { headless } => checks::run_product(headless),
         Command::Extension => extension::build_extension(),
         Command::Codegen => codegen::codegen(),
-        Command::Js => javascript::check(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -98,10 +100,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// Renders `asterisk-config/` with the site directory `site` into `out`.
+/// Renders the built-in templates (`asterisk-config/`) with the site
+/// directory `site` into `out`, as the shipped `disca-asterisk-render` does.
 fn render(site: &Path, out: &Path) -> anyhow::Result<()> {
-    let vars = SiteVars::load(&site.join(SITE_VARS_FILE))?;
-    for file in render_config(&asterisk_config_dir(), site, &vars, out)? {
+    for file in render_site(&Templates::Embedded, site, out)? {
         println!("{}", out.join(file).display());
     }
     Ok(())

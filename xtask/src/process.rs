@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
-use disca_tests::root::running_as_root;
+use disca_testkit::root::running_as_root;
 
 /// Prints the title of a step.
 pub fn step(title: &str) {

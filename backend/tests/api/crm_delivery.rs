@@ -10,12 +10,12 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use disca_backend::configuration::{AmiSettings, CrmSettings, Settings};
+use disca_backend::configuration::CrmSettings;
 use disca_backend::crm::Secret;
 use disca_backend::domain::{Call, CrmDelivery, CrmState, CrmUserId, Outcome, Role, User};
-use disca_backend::startup::Application;
 use disca_backend::storage::Store;
-use disca_tests::crm::{
+use disca_testkit::TestApp;
+use disca_testkit::crm::{
     ANA, ANA_TOKEN, AURORA, AURORA_TRAINING, BOA_VISTA, BRUNO, JULIANA_PHONE, MARIANA_PHONE,
     OAUTH_CLIENT, RAFAEL_PHONE, add_tenant, add_user, connect_tenant_v1, connect_tenant_v2,
     end_call, secrets_key,
@@ -44,19 +44,16 @@ struct Harness {
     http: reqwest::Client,
     manager_token: String,
     users: HashMap<&'static str, User>,
-    dir: tempfile::TempDir,
+    app: TestApp,
 }
 
 /// Test timings: quick retries, short request timeout, frequent polls.
-fn quick_crm() -> CrmSettings {
-    CrmSettings {
-        public_url: Some("https://disca.example.com".into()),
-        request_timeout: Duration::from_secs(2),
-        retry_base: Duration::from_millis(100),
-        retry_max: Duration::from_secs(1),
-        poll_interval: Duration::from_millis(200),
-        ..CrmSettings::default()
-    }
+fn quick_crm(crm: &mut CrmSettings) {
+    crm.public_url = Some("https://disca.example.com".into());
+    crm.request_timeout = Duration::from_secs(2);
+    crm.retry_base = Duration::from_millis(100);
+    crm.retry_max = Duration::from_secs(1);
+    crm.poll_interval = Duration::from_millis(200);
 }
 
 /// The stand-in, a tenant `acme` with Ana (agent, CRM user Ana), Bruno
@@ -110,45 +107,30 @@ async fn connect_tenant(store: &Store, data_dir: &Path, standin: &Running, api: 
     }
 }
 
-fn settings_for(data_dir: &Path, crm: CrmSettings) -> Settings {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data_dir.to_path_buf(),
-        ami: AmiSettings {
-            addr: closed.to_string(),
-            ..AmiSettings::default()
-        },
-        crm,
-        ..Settings::default()
-    }
-}
+/// The CRM settings of a test: [`quick_crm`], then its own changes.
+type CrmChange = fn(&mut CrmSettings);
 
-async fn start(api: Api, standin_config: Config, crm: CrmSettings) -> Harness {
+async fn start(api: Api, standin_config: Config, crm: CrmChange) -> Harness {
     start_with(api, standin_config, crm, true).await
 }
 
-async fn start_with(api: Api, standin_config: Config, crm: CrmSettings, connect: bool) -> Harness {
+async fn start_with(api: Api, standin_config: Config, crm: CrmChange, connect: bool) -> Harness {
     let (standin, store, users, manager_token, dir) = prepare(api, standin_config, connect).await;
     drop(store);
-    let app = Application::build(&settings_for(dir.path(), crm))
-        .await
-        .unwrap();
-    let base = format!("http://{}", app.local_addr());
+    let app = TestApp::builder()
+        .data_in(dir)
+        .configure(move |s| crm(&mut s.crm))
+        .start()
+        .await;
     // Calls end through the application's own store, as the tracker's do.
-    let store = app.store();
-    tokio::spawn(app.run_until_stopped());
     Harness {
         standin,
-        store,
-        base,
+        store: app.store.clone(),
+        base: app.base.clone(),
         http: reqwest::Client::new(),
         manager_token,
         users,
-        dir,
+        app,
     }
 }
 
@@ -162,7 +144,7 @@ impl Harness {
     async fn stored_refresh_token(&self) -> Secret {
         let account = self.store.crm_account("acme").await.unwrap().unwrap();
         let sealed = account.refresh_token.unwrap();
-        secrets_key(self.dir.path())
+        secrets_key(self.app.data_dir())
             .open("acme", "refresh-token", &sealed)
             .unwrap()
     }
@@ -227,7 +209,7 @@ fn notes_of(standin: &Running, call_id: &str) -> Vec<Note> {
 
 #[tokio::test]
 async fn an_answered_call_becomes_one_v1_note_on_its_deal() {
-    let h = start(Api::V1, Config::default(), quick_crm()).await;
+    let h = start(Api::V1, Config::default(), quick_crm).await;
     let call = h
         .end("Bruno", MARIANA_PHONE, Some(AURORA), Outcome::Answered)
         .await;
@@ -305,7 +287,7 @@ async fn v2_notes_and_refresh_token_rotation() {
         access_token_lifetime: Duration::from_secs(5),
         ..Config::default()
     };
-    let h = start(Api::V2, config, quick_crm()).await;
+    let h = start(Api::V2, config, quick_crm).await;
     let first_generation = h
         .store
         .crm_account("acme")
@@ -347,8 +329,8 @@ async fn v2_notes_and_refresh_token_rotation() {
     // ...once: a refresh token is single-use.
     assert_eq!(h.use_refresh_token(&stored).await, 400);
     // Nothing secret reached the database in clear.
-    let db = std::fs::read(h.dir.path().join("disca.sqlite3")).unwrap();
-    let wal = std::fs::read(h.dir.path().join("disca.sqlite3-wal")).unwrap_or_default();
+    let db = std::fs::read(h.app.data_dir().join("disca.sqlite3")).unwrap();
+    let wal = std::fs::read(h.app.data_dir().join("disca.sqlite3-wal")).unwrap_or_default();
     for secret in [OAUTH_CLIENT.1, stored.expose()] {
         for bytes in [&db, &wal] {
             assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
@@ -359,7 +341,7 @@ async fn v2_notes_and_refresh_token_rotation() {
 #[tokio::test]
 async fn without_a_deal_on_the_page_the_deal_is_found_by_phone() {
     for api in [Api::V1, Api::V2] {
-        let h = start(api, Config::default(), quick_crm()).await;
+        let h = start(api, Config::default(), quick_crm).await;
         // Mariana has two open deals: Ana's (Aurora) and Bruno's (training).
         let by_ana = h.end("Ana", MARIANA_PHONE, None, Outcome::Answered).await;
         let by_bruno = h.end("Bruno", MARIANA_PHONE, None, Outcome::NoAnswer).await;
@@ -427,10 +409,10 @@ async fn a_429_storm_delays_notes_but_loses_and_doubles_none() {
         },
         ..Config::default()
     };
-    let crm = CrmSettings {
-        requests_per_window: 100,
-        rate_window: Duration::from_secs(2),
-        ..quick_crm()
+    let crm: CrmChange = |crm| {
+        quick_crm(crm);
+        crm.requests_per_window = 100;
+        crm.rate_window = Duration::from_secs(2);
     };
     let h = start(Api::V2, config, crm).await;
     h.standin.faults().set_for_next(
@@ -455,7 +437,7 @@ async fn a_429_storm_delays_notes_but_loses_and_doubles_none() {
 
 #[tokio::test]
 async fn a_v1_429_without_retry_after_is_retried() {
-    let h = start(Api::V1, Config::default(), quick_crm()).await;
+    let h = start(Api::V1, Config::default(), quick_crm).await;
     h.standin.faults().set_for_next(
         Fault::Status429 {
             retry_after_secs: 0,
@@ -482,12 +464,12 @@ async fn rd_station_down_for_100_calls_then_every_note_once() {
         },
         ..Config::default()
     };
-    let crm = CrmSettings {
-        rate_window: Duration::from_secs(10),
-        ..quick_crm()
+    let crm: CrmChange = |crm| {
+        quick_crm(crm);
+        crm.rate_window = Duration::from_secs(10);
     };
     for api in [Api::V1, Api::V2] {
-        let h = start(api, config.clone(), crm.clone()).await;
+        let h = start(api, config.clone(), crm).await;
         h.standin.faults().set(Fault::Down);
         let mut calls = Vec::new();
         for i in 0..100 {
@@ -525,7 +507,7 @@ async fn rd_station_down_for_100_calls_then_every_note_once() {
 #[tokio::test]
 async fn a_timeout_after_the_note_was_stored_does_not_double_it() {
     for api in [Api::V1, Api::V2] {
-        let h = start(api, Config::default(), quick_crm()).await;
+        let h = start(api, Config::default(), quick_crm).await;
         h.standin.faults().set_for_next(Fault::TimeoutAfterStore, 1);
         let call = h
             .end("Ana", MARIANA_PHONE, Some(AURORA), Outcome::Answered)
@@ -541,7 +523,7 @@ async fn a_timeout_after_the_note_was_stored_does_not_double_it() {
 
 #[tokio::test]
 async fn permanent_errors_stop_with_the_crm_message_and_can_be_retried() {
-    let h = start(Api::V1, Config::default(), quick_crm()).await;
+    let h = start(Api::V1, Config::default(), quick_crm).await;
     let missing = h
         .end("Ana", MARIANA_PHONE, Some(MISSING_DEAL), Outcome::Answered)
         .await;
@@ -603,7 +585,7 @@ async fn permanent_errors_stop_with_the_crm_message_and_can_be_retried() {
 /// one (302, 303, 307) is retried with the usual backoff.
 #[tokio::test]
 async fn a_permanent_redirect_stops_the_note_and_a_temporary_one_is_retried() {
-    let h = start(Api::V1, Config::default(), quick_crm()).await;
+    let h = start(Api::V1, Config::default(), quick_crm).await;
     for status in [301, 308] {
         h.standin.faults().apply(FaultSpec {
             fault: Fault::Redirect { status },
@@ -658,7 +640,7 @@ async fn a_revoked_v2_authorization_is_a_permanent_error() {
         access_token_lifetime: Duration::from_secs(5),
         ..Config::default()
     };
-    let h = start(Api::V2, config, quick_crm()).await;
+    let h = start(Api::V2, config, quick_crm).await;
     // Someone else used (and so killed) the stored refresh token.
     let stored = h.stored_refresh_token().await;
     assert_eq!(h.use_refresh_token(&stored).await, 200);
@@ -676,7 +658,7 @@ async fn a_revoked_v2_authorization_is_a_permanent_error() {
 
 #[tokio::test]
 async fn a_tenant_without_a_crm_waits_until_one_is_connected() {
-    let h = start_with(Api::V1, Config::default(), quick_crm(), false).await;
+    let h = start_with(Api::V1, Config::default(), quick_crm, false).await;
     let call = h
         .end("Ana", MARIANA_PHONE, Some(AURORA), Outcome::Answered)
         .await;
@@ -684,7 +666,7 @@ async fn a_tenant_without_a_crm_waits_until_one_is_connected() {
         settled(&h.store, &call.id).await.state,
         CrmState::NotConfigured
     );
-    connect_tenant(&h.store, h.dir.path(), &h.standin, Api::V1).await;
+    connect_tenant(&h.store, h.app.data_dir(), &h.standin, Api::V1).await;
     assert_eq!(settled(&h.store, &call.id).await.state, CrmState::Delivered);
     assert_eq!(notes_of(&h.standin, &call.id).len(), 1);
 }
@@ -847,9 +829,9 @@ async fn no_token_in_a_url_reaches_the_logs_even_at_trace_level() {
 #[tokio::test]
 async fn a_tenant_held_back_by_rd_station_does_not_hold_back_the_others() {
     // One delivery at a time: a tenant waiting out a 429 must not keep it.
-    let crm = CrmSettings {
-        concurrency: 1,
-        ..quick_crm()
+    let crm: CrmChange = |crm| {
+        quick_crm(crm);
+        crm.concurrency = 1;
     };
     // Acme on API v2 (its 429s carry Retry-After), Recife on v1.
     let h = start(Api::V2, Config::default(), crm).await;
@@ -864,7 +846,7 @@ async fn a_tenant_held_back_by_rd_station_does_not_hold_back_the_others() {
     .await;
     connect_tenant_v1(
         &h.store,
-        h.dir.path(),
+        h.app.data_dir(),
         "recife",
         &h.standin.v1_base(),
         "e5d3b1a97c2f46e8d0b4a6c2",
@@ -917,13 +899,14 @@ async fn a_tenant_held_back_by_rd_station_does_not_hold_back_the_others() {
 
 #[tokio::test]
 async fn two_backends_on_one_database_deliver_each_note_once() {
-    let h = start(Api::V1, Config::default(), quick_crm()).await;
+    let h = start(Api::V1, Config::default(), quick_crm).await;
     // A second backend on the same data directory (a rolling deploy).
-    let second = Application::build(&settings_for(h.dir.path(), quick_crm()))
-        .await
-        .unwrap();
-    let second_store = second.store();
-    tokio::spawn(second.run_until_stopped());
+    let second = TestApp::builder()
+        .shared_data(h.app.data_dir())
+        .configure(|s| quick_crm(&mut s.crm))
+        .start()
+        .await;
+    let second_store = second.store.clone();
     let mut calls = Vec::new();
     for i in 0..20 {
         let store = if i % 2 == 0 { &h.store } else { &second_store };

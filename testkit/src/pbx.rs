@@ -1,5 +1,5 @@
 //! [`TestPbx`]: a real Asterisk 22 for one test, configured from
-//! `asterisk-config/` plus the test overlay (`tests/asterisk-overlay/`).
+//! `asterisk-config/` plus the test overlay (`testkit/asterisk-overlay/`).
 //!
 //! The overlay defines tenant `acme` (agents `acme-1001`, `acme-1002`) and
 //! tenant `globex` (agent `globex-2001`). Every agent's AOR has a static
@@ -21,8 +21,8 @@ use tokio::time::timeout;
 
 use crate::instance::{PbxInstance, repository_dir};
 use crate::ports::{free_tcp_port, free_udp_port};
-use crate::render::SiteVars;
 use crate::root::{AsteriskRoot, running_as_root};
+use disca_asterisk_render::SiteVars;
 
 /// How long Asterisk may take to start before [`TestPbx::start`] fails.
 const START_PATIENCE: Duration = Duration::from_secs(20);
@@ -157,7 +157,7 @@ impl TestPbx {
         ] {
             vars.define(name, &value)?;
         }
-        let prepared = instance.prepare(&repository_dir().join("tests/asterisk-overlay"), vars);
+        let prepared = instance.prepare(&repository_dir().join("testkit/asterisk-overlay"), vars);
         let vars = match prepared {
             Ok(vars) => vars,
             Err(error) => {

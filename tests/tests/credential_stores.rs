@@ -7,11 +7,11 @@ use std::process::Stdio;
 
 use tokio::io::AsyncWriteExt;
 
-use disca_tests::host::HostHome;
-use disca_tests::system::Backend;
+use disca_testkit::host::HostHome;
+use disca_testkit::system::Backend;
 
 fn home() -> HostHome {
-    HostHome::new(env!("CARGO_BIN_EXE_disca-host").into())
+    HostHome::new(disca_testkit::host::host_binary())
 }
 
 /// Runs `script` with `sh` inside a fresh D-Bus session where gnome-keyring

@@ -1,6 +1,6 @@
 //! [`SipPeer`]: a real SIP user agent (SIPp in UAS mode) that plays an agent's
 //! phone or the far end of a trunk, with one [`PeerBehavior`] for every call
-//! it receives. Scenarios are in `tests/sipp/`.
+//! it receives. Scenarios are in `testkit/sipp/`.
 
 use std::ffi::OsString;
 use std::fs;
@@ -47,7 +47,7 @@ impl PeerBehavior {
         };
         let mut args: Vec<OsString> = vec![
             "-sf".into(),
-            repository_dir().join("tests/sipp").join(scenario).into(),
+            repository_dir().join("testkit/sipp").join(scenario).into(),
             "-nostdin".into(),
             "-aa".into(),
         ];

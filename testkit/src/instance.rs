@@ -16,13 +16,8 @@ use anyhow::{Context, bail};
 use tokio::time::{Instant, sleep, timeout};
 
 use crate::ami::AmiSession;
-use crate::render::{SITE_VARS_FILE, SiteVars, render_config};
 use crate::root::{ASTERISK_BIN, AsteriskRoot};
-
-/// The repository's `asterisk-config/` directory (the production templates).
-pub fn asterisk_config_dir() -> PathBuf {
-    repository_dir().join("asterisk-config")
-}
+use disca_asterisk_render::{SITE_VARS_FILE, SiteVars, Templates, render_config};
 
 /// The repository's top directory.
 pub fn repository_dir() -> PathBuf {
@@ -84,7 +79,8 @@ impl PbxInstance {
         self.inside.join("etc/asterisk.conf")
     }
 
-    /// Creates the instance directories and renders `asterisk-config/` with
+    /// Creates the instance directories and renders the production
+    /// templates (`asterisk-config/`, as built into `disca-asterisk-render`) with
     /// the site directory `site` into `etc/` (replacing what was there).
     /// `vars` are added to the site's `site.vars`, if it has one, together
     /// with the instance's directories. Returns every variable used.
@@ -107,7 +103,7 @@ impl PbxInstance {
         fs::create_dir_all(self.recordings_dir())?;
         let etc = dir.join("etc");
         fs::remove_dir_all(&etc).with_context(|| format!("clearing {}", etc.display()))?;
-        render_config(&asterisk_config_dir(), site, &all, &etc)?;
+        render_config(&Templates::Embedded, site, &all, &etc)?;
         Ok(all)
     }
 

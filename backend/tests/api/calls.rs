@@ -1,49 +1,39 @@
-//! The HTTP API on a random port, with a real SQLite file and no PBX behind
-//! it (the AMI address is a closed port): everything decided before a call
-//! reaches Asterisk. Calls through a real Asterisk are tested in /tests.
+//! The calls API (`/v1/...`) with no PBX behind it (the AMI address is a
+//! closed port): everything decided before a call reaches Asterisk. Calls
+//! through a real Asterisk are tested in /tests.
 
-use std::time::Duration;
+use std::ops::Deref;
 
 use disca_backend::auth::{hash_token, issue_token};
-use disca_backend::configuration::{AmiSettings, CallSettings, Settings};
 use disca_backend::domain::{
     Call, CallContext, CallState, DestinationPolicy, E164Number, Outcome, Region, Role, Tenant,
 };
-use disca_backend::startup::Application;
-use disca_backend::storage::{CreateCall, Created, NewUser, Store};
+use disca_backend::storage::{CreateCall, Created, NewUser};
+use disca_testkit::{TestApp, TestAppBuilder};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-struct TestApp {
-    base: String,
-    http: reqwest::Client,
+/// The backend with tenants `acme` and `globex`, each with an agent.
+struct CallsApp {
+    app: TestApp,
     agent: String,
     other_tenant_agent: String,
-    store: Store,
-    _dir: tempfile::TempDir,
 }
 
-async fn spawn_app() -> TestApp {
-    spawn_app_with(CallSettings::default()).await
+impl Deref for CallsApp {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
 }
 
-async fn spawn_app_with(calls: CallSettings) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_path_buf(),
-        ami: AmiSettings {
-            addr: closed_port.to_string(),
-            ..AmiSettings::default()
-        },
-        calls,
-        ..Settings::default()
-    };
-    let store = Store::open(dir.path()).await.unwrap();
+async fn spawn_app() -> CallsApp {
+    spawn_app_with(TestApp::builder()).await
+}
+
+async fn spawn_app_with(builder: TestAppBuilder) -> CallsApp {
+    let app = builder.start().await;
     let mut tokens = Vec::new();
     for slug in ["acme", "globex"] {
         let tenant = Tenant {
@@ -52,9 +42,9 @@ async fn spawn_app_with(calls: CallSettings) -> TestApp {
             region: Region::BRAZIL,
             policy: DestinationPolicy::default(),
         };
-        store.add_tenant(&tenant).await.unwrap();
+        app.store.add_tenant(&tenant).await.unwrap();
         let token = issue_token();
-        store
+        app.store
             .add_user(NewUser {
                 tenant: slug,
                 name: "Ana",
@@ -67,23 +57,14 @@ async fn spawn_app_with(calls: CallSettings) -> TestApp {
             .unwrap();
         tokens.push(token.secret);
     }
-    let app = Application::build(&settings).await.unwrap();
-    let base = format!("http://{}", app.local_addr());
-    tokio::spawn(app.run_until_stopped());
-    TestApp {
-        base,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap(),
+    CallsApp {
+        app,
         agent: tokens.remove(0),
         other_tenant_agent: tokens.remove(0),
-        store,
-        _dir: dir,
     }
 }
 
-impl TestApp {
+impl CallsApp {
     /// `GET path` as the holder of `token`: status and JSON body (null if none).
     async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
         let r = self
@@ -300,11 +281,7 @@ async fn health_metrics_and_openapi() {
 
 #[tokio::test]
 async fn too_many_clicks_get_429_with_retry_after() {
-    let app = spawn_app_with(CallSettings {
-        calls_per_minute: 2,
-        ..CallSettings::default()
-    })
-    .await;
+    let app = spawn_app_with(TestApp::builder().configure(|s| s.calls.calls_per_minute = 2)).await;
     for _ in 0..2 {
         let (status, _) = app
             .post_call(&app.agent, r#"{"to": "(11) 98765-4321"}"#)
@@ -340,7 +317,7 @@ async fn too_many_clicks_get_429_with_retry_after() {
 }
 
 /// Stores a finished call for the first agent (acme), as the tracker would.
-async fn finished_call(app: &TestApp, to: &str, outcome: Outcome) -> Call {
+async fn finished_call(app: &CallsApp, to: &str, outcome: Outcome) -> Call {
     let user = app
         .store
         .user_by_token_hash(&hash_token(&app.agent))

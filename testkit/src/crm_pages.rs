@@ -31,6 +31,7 @@ use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::server::TlsStream;
 
 use crate::chromium::ChromiumOptions;
+use crate::instance::repository_dir;
 
 /// The host name the pages are served under.
 pub const CRM_HOST: &str = "crm.rdstation.com";
@@ -58,16 +59,17 @@ impl Drop for CrmPages {
     }
 }
 
+/// `tests/fixtures/`: the pages belong with the tests that read them.
+fn tests_fixtures() -> PathBuf {
+    repository_dir().join("tests").join("fixtures")
+}
+
 fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join("rdstation")
+    tests_fixtures().join("rdstation")
 }
 
 fn tls_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join("tls")
+    tests_fixtures().join("tls")
 }
 
 impl CrmPages {

@@ -1,5 +1,9 @@
-//! The strict renderer that turns `asterisk-config/` plus a site directory
-//! into the configuration directory Asterisk reads.
+//! `disca-asterisk-render`: the strict renderer that turns Disca's Asterisk
+//! templates (`asterisk-config/`, embedded in this crate at build time) plus
+//! a site directory into the configuration directory Asterisk reads. The
+//! binary of the same name is what a company runs on its PBX, which has no
+//! cargo and no checkout of this repository; the test bed and the
+//! development PBX render through the same library.
 //!
 //! Asterisk configuration files cannot read environment variables, so every
 //! site-specific scalar (AMI secret, ports, NAT addresses, certificate paths,
@@ -21,9 +25,9 @@
 //! `site.vars` holds `NAME = value` lines; blank lines and lines starting with
 //! `#` are ignored; the value is everything after the first `=`, trimmed.
 //!
-//! The rendered tree is the base directory's top-level `*.conf` files plus
-//! every `*.conf` file of the site directory (sub-directories included, e.g.
-//! `pjsip.d/acme.conf`); a site file replaces the base file of the same name.
+//! The rendered tree is the templates' top-level `*.conf` files plus every
+//! `*.conf` file of the site directory (sub-directories included, e.g.
+//! `pjsip.d/acme.conf`); a site file replaces the template of the same name.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -140,11 +144,76 @@ fn check_value(name: &str, value: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Renders `base` (top-level `*.conf`) and `site` (every `*.conf`, recursively)
-/// into `out`, which must not exist or be empty. Returns the files written,
-/// relative to `out`.
+/// The templates: Disca's `asterisk-config/` as built into this crate, or
+/// a directory of them (`--templates`, to try a changed template without
+/// rebuilding).
+#[derive(Debug, Clone)]
+pub enum Templates {
+    Embedded,
+    Dir(PathBuf),
+}
+
+/// `asterisk-config/`, embedded at build time (`build.rs` makes cargo
+/// rebuild when a file there is added or changed).
+static EMBEDDED: include_dir::Dir<'static> =
+    include_dir::include_dir!("$CARGO_MANIFEST_DIR/../asterisk-config");
+
+/// One file to render: where it came from (for messages) and its text.
+struct Source {
+    origin: String,
+    text: String,
+}
+
+impl Templates {
+    /// The top-level `*.conf` files, by file name.
+    fn files(&self) -> anyhow::Result<BTreeMap<PathBuf, Source>> {
+        let mut files = BTreeMap::new();
+        match self {
+            Templates::Embedded => {
+                for file in EMBEDDED.files().filter(|f| is_conf(f.path())) {
+                    let text = file
+                        .contents_utf8()
+                        .with_context(|| format!("{} is not UTF-8", file.path().display()))?;
+                    let origin = format!("built-in asterisk-config/{}", file.path().display());
+                    let source = Source {
+                        origin,
+                        text: text.to_owned(),
+                    };
+                    files.insert(file.path().to_path_buf(), source);
+                }
+            }
+            Templates::Dir(dir) => {
+                for entry in
+                    fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?
+                {
+                    let path = entry?.path();
+                    if path.is_file() && is_conf(&path) {
+                        let name = PathBuf::from(path.file_name().unwrap_or_default());
+                        files.insert(name, Source::read(&path)?);
+                    }
+                }
+            }
+        }
+        Ok(files)
+    }
+}
+
+impl Source {
+    fn read(path: &Path) -> anyhow::Result<Source> {
+        let text =
+            fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(Source {
+            origin: path.display().to_string(),
+            text,
+        })
+    }
+}
+
+/// Renders `templates` (top-level `*.conf`) and `site` (every `*.conf`,
+/// recursively) into `out`, which must not exist or be empty. Returns the
+/// files written, relative to `out`.
 pub fn render_config(
-    base: &Path,
+    templates: &Templates,
     site: &Path,
     vars: &SiteVars,
     out: &Path,
@@ -158,28 +227,18 @@ pub fn render_config(
             out.display()
         );
     }
-    let mut sources = BTreeMap::new();
-    for entry in fs::read_dir(base).with_context(|| format!("reading {}", base.display()))? {
-        let path = entry?.path();
-        if path.is_file() && is_conf(&path) {
-            sources.insert(PathBuf::from(path.file_name().unwrap_or_default()), path);
-        }
-    }
+    let mut sources = templates.files()?;
     collect_site_files(site, Path::new(""), &mut sources)?;
 
     let mut used = BTreeSet::new();
     let mut problems = Vec::new();
     let mut rendered = Vec::new();
     for (relative, source) in &sources {
-        let text =
-            fs::read_to_string(source).with_context(|| format!("reading {}", source.display()))?;
-        match render_text(&text, vars, &mut used) {
+        match render_text(&source.text, vars, &mut used) {
             Ok(output) => rendered.push((relative, output)),
-            Err(errors) => problems.extend(
-                errors
-                    .into_iter()
-                    .map(|e| format!("{}:{e}", source.display())),
-            ),
+            Err(errors) => {
+                problems.extend(errors.into_iter().map(|e| format!("{}:{e}", source.origin)))
+            }
         }
     }
     for name in vars
@@ -209,6 +268,13 @@ pub fn render_config(
     Ok(written)
 }
 
+/// Renders the site directory `site` (its `site.vars` and tenant files)
+/// into `out`: what the `disca-asterisk-render` binary does.
+pub fn render_site(templates: &Templates, site: &Path, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let vars = SiteVars::load(&site.join(SITE_VARS_FILE))?;
+    render_config(templates, site, &vars, out)
+}
+
 fn is_conf(path: &Path) -> bool {
     path.extension().is_some_and(|ext| ext == "conf")
 }
@@ -216,7 +282,7 @@ fn is_conf(path: &Path) -> bool {
 fn collect_site_files(
     root: &Path,
     relative: &Path,
-    sources: &mut BTreeMap<PathBuf, PathBuf>,
+    sources: &mut BTreeMap<PathBuf, Source>,
 ) -> anyhow::Result<()> {
     let dir = root.join(relative);
     for entry in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
@@ -225,7 +291,7 @@ fn collect_site_files(
         if path.is_dir() {
             collect_site_files(root, &name, sources)?;
         } else if is_conf(&path) {
-            sources.insert(name, path);
+            sources.insert(name, Source::read(&path)?);
         }
     }
     Ok(())
@@ -405,8 +471,8 @@ mod tests {
 
     #[test]
     fn example_site_renders_once_its_secrets_are_set() {
-        let base = crate::instance::asterisk_config_dir();
-        let site = base.join("site.example");
+        let site = Path::new(env!("CARGO_MANIFEST_DIR")).join("../asterisk-config/site.example");
+        let base = Templates::Embedded;
         let mut vars = SiteVars::load(&site.join(SITE_VARS_FILE)).unwrap();
         let out = tempfile::tempdir().unwrap();
         let error = render_config(&base, &site, &vars, &out.path().join("refused")).unwrap_err();
@@ -452,14 +518,25 @@ mod tests {
         let target = out.path().join("etc");
 
         let unused = vars(&[("PORT", "1"), ("TYPO", "x")]);
-        let error = render_config(base.path(), site.path(), &unused, &target).unwrap_err();
+        let error = render_config(
+            &Templates::Dir(base.path().into()),
+            site.path(),
+            &unused,
+            &target,
+        )
+        .unwrap_err();
         assert!(
             format!("{error:#}").contains("TYPO is not used"),
             "{error:#}"
         );
 
-        let written =
-            render_config(base.path(), site.path(), &vars(&[("PORT", "1")]), &target).unwrap();
+        let written = render_config(
+            &Templates::Dir(base.path().into()),
+            site.path(),
+            &vars(&[("PORT", "1")]),
+            &target,
+        )
+        .unwrap();
         assert_eq!(written.len(), 3);
         assert_eq!(
             fs::read_to_string(target.join("a.conf")).unwrap(),
@@ -471,7 +548,13 @@ mod tests {
             "[t-1]\n"
         );
         assert!(
-            render_config(base.path(), site.path(), &vars(&[("PORT", "1")]), &target).is_err(),
+            render_config(
+                &Templates::Dir(base.path().into()),
+                site.path(),
+                &vars(&[("PORT", "1")]),
+                &target
+            )
+            .is_err(),
             "non-empty target"
         );
     }

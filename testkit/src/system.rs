@@ -1,6 +1,6 @@
 //! The system under test, assembled: a [`Lab`] (a test PBX with its SIP
-//! peers), the real backend started in-process on a random port with its own
-//! database file and users with real tokens ([`Backend`]), and a TCP proxy
+//! peers), the real backend started in-process ([`TestApp`]) with the users
+//! the system tests know, with real tokens ([`Backend`]), and a TCP proxy
 //! that can cut the backend's AMI connection ([`TcpProxy`]). Used by the
 //! system tests and the load benchmark.
 
@@ -11,11 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::{AsteriskRoot, PeerBehavior, SipPeer, TestPbx, TestPbxOptions, free_udp_port};
+use crate::{
+    AsteriskRoot, PeerBehavior, SipPeer, TestApp, TestAppBuilder, TestPbx, TestPbxOptions,
+    free_udp_port,
+};
 use disca_backend::auth::issue_token;
-use disca_backend::configuration::{AmiSettings, CallSettings, Settings};
 use disca_backend::domain::{CrmUserId, DestinationPolicy, Region, Role, Tenant};
-use disca_backend::startup::Application;
 use disca_backend::storage::{NewUser, Store};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -26,17 +27,6 @@ pub const LEAD: &str = "(11) 98765-4321";
 pub const LEAD_E164: &str = "+5511987654321";
 /// How long a test waits for a call to reach a state.
 pub const PATIENCE: Duration = Duration::from_secs(40);
-
-/// Users the backend knows, by name: `acme-1001`, `acme-1002`,
-/// `acme-manager` (extension 1009), `globex-2001`, and `initech-3001`, whose
-/// tenant has no dialplan or endpoints at the PBX.
-pub struct Backend {
-    pub base: String,
-    pub http: reqwest::Client,
-    pub tokens: HashMap<&'static str, String>,
-    pub user_ids: HashMap<&'static str, String>,
-    _dir: tempfile::TempDir,
-}
 
 /// A PBX with its two SIP peers: the agents' phones and the trunk's far end.
 pub struct Lab {
@@ -85,6 +75,19 @@ impl Lab {
     }
 }
 
+/// Users the backend knows, by name: `acme-1001`, `acme-1002`,
+/// `acme-manager` (extension 1009), `globex-2001`, and `initech-3001`, whose
+/// tenant has no dialplan or endpoints at the PBX. A [`TestApp`] with the
+/// system tests' timings (agents ring 4 s, a listing every 2 s, no rate
+/// limit to speak of).
+pub struct Backend {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub tokens: HashMap<&'static str, String>,
+    pub user_ids: HashMap<&'static str, String>,
+    pub app: TestApp,
+}
+
 impl Backend {
     /// Starts the backend against `ami_addr` with the test PBX's AMI user.
     pub async fn start(pbx: &TestPbx, ami_addr: SocketAddr) -> Backend {
@@ -98,12 +101,12 @@ impl Backend {
         ami_addr: SocketAddr,
         agent_channel: Option<&str>,
     ) -> Backend {
-        let backend = Backend::start_for(
-            ami_addr,
-            (&pbx.ami_username, &pbx.ami_secret),
-            agent_channel,
-        )
-        .await;
+        let mut builder = TestApp::builder().ami(ami_addr, &pbx.ami_username, &pbx.ami_secret);
+        if let Some(channel) = agent_channel {
+            let channel = channel.to_owned();
+            builder = builder.configure(move |s| s.calls.agent_channel = channel);
+        }
+        let backend = Backend::start_with(builder).await;
         backend.wait_until_healthy().await;
         backend
     }
@@ -111,99 +114,46 @@ impl Backend {
     /// The backend with no PBX behind it (its AMI address is a closed port):
     /// for what is decided before a call reaches Asterisk.
     pub async fn start_without_pbx() -> Backend {
-        let closed = crate::free_tcp_port();
-        Backend::start_for(
-            SocketAddr::from(([127, 0, 0, 1], closed)),
-            ("disca", "unused"),
-            None,
-        )
-        .await
+        Backend::start_with(TestApp::builder()).await
     }
 
     /// [`Backend::start`] with its data in `dir` (a folder on a small
     /// file system, say).
     pub async fn start_in(pbx: &TestPbx, ami_addr: SocketAddr, dir: tempfile::TempDir) -> Backend {
-        let backend =
-            Backend::start_in_dir(ami_addr, (&pbx.ami_username, &pbx.ami_secret), None, dir).await;
+        let builder = TestApp::builder()
+            .ami(ami_addr, &pbx.ami_username, &pbx.ami_secret)
+            .data_in(dir);
+        let backend = Backend::start_with(builder).await;
         backend.wait_until_healthy().await;
         backend
     }
 
-    async fn start_for(
-        ami_addr: SocketAddr,
-        ami_user: (&str, &str),
-        agent_channel: Option<&str>,
-    ) -> Backend {
-        let dir = tempfile::tempdir().unwrap();
-        Backend::start_in_dir(ami_addr, ami_user, agent_channel, dir).await
-    }
-
-    async fn start_in_dir(
-        ami_addr: SocketAddr,
-        (ami_username, ami_secret): (&str, &str),
-        agent_channel: Option<&str>,
-        dir: tempfile::TempDir,
-    ) -> Backend {
-        let (tokens, user_ids) = seed_users(dir.path()).await;
-        let mut settings = Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().to_path_buf(),
-            ami: AmiSettings {
-                addr: ami_addr.to_string(),
-                username: ami_username.to_owned(),
-                secret: ami_secret.to_owned(),
-                ..AmiSettings::default()
-            },
-            calls: CallSettings {
-                agent_ring_timeout: Duration::from_secs(4),
-                reconcile_interval: Duration::from_secs(2),
-                calls_per_minute: 1000,
-                ..CallSettings::default()
-            },
-            ..Settings::default()
-        };
-        if let Some(channel) = agent_channel {
-            settings.calls.agent_channel = channel.to_owned();
-        }
-        let app = Application::build(&settings).await.unwrap();
-        let base = format!("http://{}", app.local_addr());
-        tokio::spawn(app.run_until_stopped());
+    async fn start_with(builder: TestAppBuilder) -> Backend {
+        let app = builder
+            .configure(|s| {
+                s.calls.agent_ring_timeout = Duration::from_secs(4);
+                s.calls.reconcile_interval = Duration::from_secs(2);
+                s.calls.calls_per_minute = 1000;
+            })
+            .start()
+            .await;
+        let (tokens, user_ids) = seed_users_in(&app.store).await;
         Backend {
-            base,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
+            base: app.base.clone(),
+            http: app.http.clone(),
             tokens,
             user_ids,
-            _dir: dir,
+            app,
         }
     }
 
     /// `GET /healthz`: its status and body.
     pub async fn health(&self) -> (StatusCode, Value) {
-        let r = self
-            .http
-            .get(format!("{}/healthz", self.base))
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.json().await.unwrap_or(Value::Null))
+        self.app.health().await
     }
 
     pub async fn wait_until_healthy(&self) {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let r = self.http.get(format!("{}/healthz", self.base)).send().await;
-            if r.is_ok_and(|r| r.status() == StatusCode::OK) {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "backend never became healthy"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.app.wait_until_healthy().await;
     }
 
     /// Connects `tenant` to RD Station CRM through API v1 at `v1_base` with
@@ -215,8 +165,8 @@ impl Backend {
         token: &str,
         users: &[(&str, &str)],
     ) {
-        let store = Store::open(self._dir.path()).await.unwrap();
-        crate::crm::connect_tenant_v1(&store, self._dir.path(), tenant, v1_base, token).await;
+        let store = &self.app.store;
+        crate::crm::connect_tenant_v1(store, self.data_dir(), tenant, v1_base, token).await;
         for (user, crm_user) in users {
             let crm_user = CrmUserId::parse(crm_user).unwrap();
             store
@@ -228,7 +178,7 @@ impl Backend {
 
     /// The backend's data folder (its database is `disca.sqlite3` there).
     pub fn data_dir(&self) -> &Path {
-        self._dir.path()
+        self.app.data_dir()
     }
 
     pub fn token(&self, user: &str) -> &str {
@@ -411,7 +361,13 @@ async fn pump(
 pub async fn seed_users(
     data_dir: &Path,
 ) -> (HashMap<&'static str, String>, HashMap<&'static str, String>) {
-    let store = Store::open(data_dir).await.unwrap();
+    seed_users_in(&Store::open(data_dir).await.unwrap()).await
+}
+
+/// [`seed_users`] through an open store.
+async fn seed_users_in(
+    store: &Store,
+) -> (HashMap<&'static str, String>, HashMap<&'static str, String>) {
     let mut tokens = HashMap::new();
     let mut user_ids = HashMap::new();
     let users: [(&'static str, &str, &str, Role); 5] = [

@@ -1,0 +1,215 @@
+//! Recordings: streamed from the spool, and nothing else (other names,
+//! links, files swapped in).
+
+use super::*;
+
+#[tokio::test]
+async fn recordings_play_from_the_spool_and_nothing_else() {
+    let app = spawn_app().await;
+    let wav: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(app.recordings.join("acme-1.wav"), &wav).unwrap();
+    // Files a traversal would reach.
+    std::fs::write(
+        app.recordings.parent().unwrap().join("secret.wav"),
+        b"secret",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        app.recordings.parent().unwrap().join("secret.wav"),
+        app.recordings.join("link.wav"),
+    )
+    .unwrap();
+    // A hard link is a plain file name of a regular file, but the file is
+    // the one outside.
+    std::fs::hard_link(
+        app.recordings.parent().unwrap().join("secret.wav"),
+        app.recordings.join("hard.wav"),
+    )
+    .unwrap();
+    let recorded = app
+        .ended_call(
+            "acme-ana",
+            End {
+                recording: Some("acme-1.wav"),
+                ..End::answered("(11) 98765-4321")
+            },
+        )
+        .await;
+    let cookie = app.session("acme-manager").await;
+    let path = format!("/manager/calls/{}/recording", recorded.id);
+
+    let r = app.get(&cookie, &path).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[CONTENT_TYPE], "audio/wav");
+    assert_eq!(r.headers()["accept-ranges"], "bytes");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), wav.as_slice());
+    let r = app
+        .http
+        .get(app.url(&path))
+        .header(COOKIE, &cookie)
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.headers()["content-range"], "bytes 100-199/4096");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &wav[100..200]);
+    for (range, status, content_range, bytes) in [
+        ("bytes=4000-", 206, "bytes 4000-4095/4096", &wav[4000..]),
+        ("bytes=-10", 206, "bytes 4086-4095/4096", &wav[4086..]),
+        ("bytes=0-0", 206, "bytes 0-0/4096", &wav[..1]),
+        ("bytes=4096-", 416, "bytes */4096", &[][..]),
+    ] {
+        let r = app
+            .http
+            .get(app.url(&path))
+            .header(COOKIE, &cookie)
+            .header("range", range)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{range}");
+        assert_eq!(r.headers()["content-range"], content_range, "{range}");
+        assert_eq!(r.bytes().await.unwrap().as_ref(), bytes, "{range}");
+    }
+    let (_, rows) = app.get_json(&cookie, "/manager/api/calls").await;
+    assert_eq!(rows["calls"][0]["recording_url"], path.as_str());
+    // Not logged in: to the login, and back here afterwards.
+    let r = app.get("", &path).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    // Stored names that leave the spool, a link, a missing file, none.
+    for (name, expected) in [
+        (Some("../secret.wav"), "recording_not_found"),
+        (Some("/etc/passwd"), "recording_not_found"),
+        (Some("link.wav"), "recording_not_found"),
+        (Some("hard.wav"), "recording_not_found"),
+        (Some("absent.wav"), "recording_not_found"),
+        (None, "recording_not_found"),
+    ] {
+        let call = app
+            .ended_call(
+                "acme-bruno",
+                End {
+                    recording: name,
+                    ..End::answered("(11) 98765-4321")
+                },
+            )
+            .await;
+        let (status, body) = app
+            .get_json(&cookie, &format!("/manager/calls/{}/recording", call.id))
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::NOT_FOUND, expected),
+            "{name:?}"
+        );
+        assert!(message(&body).contains("grava"), "{body}");
+        let (_, row) = app
+            .get_json(&cookie, &format!("/manager/api/calls/{}", call.id))
+            .await;
+        assert!(row["recording_url"].is_null(), "{name:?}: {row}");
+    }
+    // Traversal in the address itself.
+    for path in [
+        "/manager/calls/..%2F..%2Fsecret.wav/recording",
+        "/manager/calls/../../secret.wav/recording",
+        "/manager/calls/%2E%2E/recording",
+    ] {
+        let r = app.get(&cookie, path).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_ne!(r.bytes().await.unwrap().as_ref(), b"secret");
+    }
+
+    // A server without a recordings folder says so.
+    let bare = spawn_app_with(Options {
+        recordings: false,
+        public_url: Some("https://disca.example.com"),
+    })
+    .await;
+    let call = bare
+        .ended_call(
+            "acme-ana",
+            End {
+                recording: Some("acme-1.wav"),
+                ..End::answered("(11) 98765-4321")
+            },
+        )
+        .await;
+    let r = bare.login_as(bare.token("acme-manager"), None).await;
+    assert!(
+        r.headers()[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .ends_with("; Secure"),
+        "https public address: Secure cookie"
+    );
+    let cookie = cookie_of(&r);
+    let (status, body) = bare
+        .get_json(&cookie, &format!("/manager/calls/{}/recording", call.id))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "recordings_not_configured")
+    );
+}
+
+/// The name is checked, then the file opened: a symbolic link swapped in
+/// between the two must not be followed. A thread swaps `swap.wav` between
+/// a recording and a link to a file outside the spool as fast as it can
+/// while the recording is fetched again and again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_swapped_in_after_the_check_is_not_followed() {
+    let app = spawn_app().await;
+    let outside = app.recordings.parent().unwrap().join("secret.wav");
+    std::fs::write(&outside, b"secret").unwrap();
+    let call = app
+        .ended_call(
+            "acme-ana",
+            End {
+                recording: Some("swap.wav"),
+                ..End::answered("(11) 98765-4321")
+            },
+        )
+        .await;
+    let cookie = app.session("acme-manager").await;
+    let path = format!("/manager/calls/{}/recording", call.id);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = std::thread::spawn({
+        let stop = stop.clone();
+        let spool = app.recordings.clone();
+        move || {
+            let target = spool.join("swap.wav");
+            let (file, link) = (spool.join(".file.tmp"), spool.join(".link.tmp"));
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::fs::write(&file, b"RIFF....WAVE").unwrap();
+                std::fs::rename(&file, &target).unwrap();
+                let _ = std::fs::remove_file(&link);
+                std::os::unix::fs::symlink(&outside, &link).unwrap();
+                std::fs::rename(&link, &target).unwrap();
+            }
+        }
+    });
+    let (mut served, mut refused) = (0, 0);
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        let r = app.get(&cookie, &path).await;
+        let status = r.status();
+        let body = r.bytes().await.unwrap();
+        assert_ne!(body.as_ref(), b"secret", "the link was followed");
+        match status {
+            StatusCode::OK => {
+                assert_eq!(body.as_ref(), b"RIFF....WAVE");
+                served += 1;
+            }
+            StatusCode::NOT_FOUND => refused += 1,
+            other => panic!("{other}"),
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    swapper.join().unwrap();
+    assert!(
+        served > 0 && refused > 0,
+        "served {served}, refused {refused}"
+    );
+}

@@ -1,0 +1,207 @@
+//! [`TestApp`]: the one way a test starts the backend in-process (as
+//! zero2prod's `spawn_app`): the real `Application` on a random loopback
+//! port, its own SQLite file in a temporary folder, and by default no PBX
+//! behind it (the AMI address is a closed port) — everything decided before
+//! a call reaches Asterisk. The builder sets what tests vary: the AMI to
+//! log in to, where the data lives, any other setting ([`TestAppBuilder::configure`]).
+//!
+//! Tests seed tenants and users through [`TestApp::store`], the
+//! application's own store, so calls ended through it wake the CRM worker
+//! at once, as the PBX tracker's do.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use disca_backend::configuration::Settings;
+use disca_backend::startup::Application;
+use disca_backend::storage::Store;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// How long [`TestApp::wait_until_healthy`] waits.
+const HEALTHY_WITHIN: Duration = Duration::from_secs(40);
+
+/// The settings a test starts from: the backend's defaults, listening on
+/// a random loopback port, with its data in `data_dir`.
+fn default_settings(data_dir: &Path) -> Settings {
+    Settings {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: data_dir.to_path_buf(),
+        ..Settings::default()
+    }
+}
+
+/// Where the backend's data lives.
+enum DataDir {
+    /// `data/` in a temporary folder of the app's own.
+    Fresh,
+    /// This folder (a small file system, say), removed with the app.
+    Owned(tempfile::TempDir),
+    /// Another app's folder: two backends on one database.
+    Shared(PathBuf),
+}
+
+/// A change to the settings, made before the app starts.
+type SettingsChange = Box<dyn FnOnce(&mut Settings)>;
+
+/// Options for a [`TestApp`]; see [`TestApp::builder`].
+pub struct TestAppBuilder {
+    data: DataDir,
+    ami: Option<(SocketAddr, String, String)>,
+    configure: Vec<SettingsChange>,
+    follow_redirects: bool,
+}
+
+/// The backend running in this test process.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// A client with a 10 s timeout (and no redirects followed when the
+    /// builder said so).
+    pub http: reqwest::Client,
+    /// The application's own store.
+    pub store: Store,
+    /// The settings it runs with.
+    pub settings: Settings,
+    /// The temporary folder the app owns (its data is `data_dir()`), if any.
+    dir: Option<tempfile::TempDir>,
+}
+
+impl TestApp {
+    /// A backend with the default options.
+    pub async fn spawn() -> TestApp {
+        TestApp::builder().start().await
+    }
+
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            data: DataDir::Fresh,
+            ami: None,
+            configure: Vec::new(),
+            follow_redirects: true,
+        }
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The backend's data folder (its database is `disca.sqlite3` there).
+    pub fn data_dir(&self) -> &Path {
+        &self.settings.data_dir
+    }
+
+    /// The temporary folder the app owns, for files beside its data
+    /// (recordings, configuration files); `None` on a shared data folder.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_ref().map(tempfile::TempDir::path)
+    }
+
+    /// `GET /healthz`: its status and body.
+    pub async fn health(&self) -> (StatusCode, Value) {
+        let r = self.http.get(self.url("/healthz")).send().await.unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits until `/healthz` answers 200 (logged in to AMI).
+    pub async fn wait_until_healthy(&self) {
+        let deadline = tokio::time::Instant::now() + HEALTHY_WITHIN;
+        loop {
+            let r = self.http.get(self.url("/healthz")).send().await;
+            if r.is_ok_and(|r| r.status() == StatusCode::OK) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "backend never became healthy"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl TestAppBuilder {
+    /// Logs in to the AMI at `addr` as `username` (default: a closed port).
+    pub fn ami(mut self, addr: SocketAddr, username: &str, secret: &str) -> TestAppBuilder {
+        self.ami = Some((addr, username.to_owned(), secret.to_owned()));
+        self
+    }
+
+    /// Keeps the data in `dir` (removed with the app).
+    pub fn data_in(mut self, dir: tempfile::TempDir) -> TestAppBuilder {
+        self.data = DataDir::Owned(dir);
+        self
+    }
+
+    /// Uses the data folder of another backend (same database, same CRM
+    /// secrets key).
+    pub fn shared_data(mut self, data_dir: &Path) -> TestAppBuilder {
+        self.data = DataDir::Shared(data_dir.to_path_buf());
+        self
+    }
+
+    /// Changes settings (timeouts, limits, CRM, recordings...) before the
+    /// app starts; called in order, after the data folder and AMI are set.
+    pub fn configure(mut self, change: impl FnOnce(&mut Settings) + 'static) -> TestAppBuilder {
+        self.configure.push(Box::new(change));
+        self
+    }
+
+    /// Whether [`TestApp::http`] follows redirects (default: yes).
+    pub fn follow_redirects(mut self, follow: bool) -> TestAppBuilder {
+        self.follow_redirects = follow;
+        self
+    }
+
+    /// Opens the database, starts the application and serves it in a task.
+    pub async fn start(self) -> TestApp {
+        let (dir, data_dir) = match self.data {
+            DataDir::Fresh => {
+                let dir = tempfile::tempdir().expect("a temporary folder");
+                let data = dir.path().join("data");
+                (Some(dir), data)
+            }
+            DataDir::Owned(dir) => {
+                let data = dir.path().to_path_buf();
+                (Some(dir), data)
+            }
+            DataDir::Shared(data) => (None, data),
+        };
+        let mut settings = default_settings(&data_dir);
+        let (addr, username, secret) = self.ami.unwrap_or_else(|| {
+            let closed = SocketAddr::from(([127, 0, 0, 1], crate::free_tcp_port()));
+            (closed, "disca".into(), "no-pbx-here".into())
+        });
+        settings.ami.addr = addr.to_string();
+        settings.ami.username = username;
+        settings.ami.secret = secret;
+        for change in self.configure {
+            change(&mut settings);
+        }
+        let app = Application::build(&settings)
+            .await
+            .expect("the backend starts");
+        let base = format!("http://{}", app.local_addr());
+        let store = app.store();
+        tokio::spawn(app.run_until_stopped());
+        let redirects = if self.follow_redirects {
+            reqwest::redirect::Policy::default()
+        } else {
+            reqwest::redirect::Policy::none()
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(redirects)
+            .build()
+            .expect("an HTTP client");
+        TestApp {
+            base,
+            http,
+            store,
+            settings,
+            dir,
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The extension as Chromium loads it: `dist/extension/`, which only
+//! `cargo xtask extension` builds (`xtask/src/extension.rs`); [`built`]
+//! runs that command once per test process, so a browser test always runs
+//! the extension as the source is now. Also a Chromium running it
+//! ([`ExtensionBrowser`]) and what the tests read in it.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::cargo::nested_cargo;
+use crate::chromium::{Chromium, ChromiumOptions, Page, Worker};
+use crate::crm_pages::CrmPages;
+use crate::host::HostHome;
+use crate::instance::repository_dir;
+
+/// The extension's fixed development id (from the manifest's `key`).
+pub const EXTENSION_ID: &str = "keofekjiepbclilkdjjcaigdgbabkkpf";
+
+/// The content script's code compiled to JS, for pages whose
+/// Content-Security-Policy makes Chromium refuse to compile wasm even in
+/// content scripts. Injected by the service worker only on such pages.
+pub const JS_FALLBACK: &str = "disca_content_asm.js";
+
+/// Where `cargo xtask extension` puts the built extension.
+pub fn dist_dir() -> PathBuf {
+    repository_dir().join("dist").join("extension")
+}
+
+/// Runs `cargo xtask extension` (with the cargo running the tests) and
+/// returns `dist/extension/`.
+pub fn build() -> anyhow::Result<PathBuf> {
+    let output = nested_cargo()
+        .args(["xtask", "extension"])
+        .output()
+        .context("starting `cargo xtask extension`")?;
+    if !output.status.success() {
+        bail!(
+            "`cargo xtask extension` failed ({}); the browser tests need the built extension:\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let dist = dist_dir();
+    if !dist.join("manifest.json").is_file() {
+        bail!(
+            "`cargo xtask extension` succeeded but {} has no manifest.json",
+            dist.display()
+        );
+    }
+    Ok(dist)
+}
+
+/// `dist/extension/`, built once per test process (a failure fails the test).
+pub fn built() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| match build() {
+        Ok(dist) => dist,
+        Err(error) => panic!("building the extension: {error:#}"),
+    })
+}
+
+/// Headless Chromium running the built extension, with the RD Station
+/// pages served under RD Station's host name. The browser's user-data-dir
+/// and environment are those of `home`: whether `disca-host` is installed
+/// (and logged in) there decides what the extension finds.
+pub struct ExtensionBrowser {
+    pub chromium: Chromium,
+    pub pages: CrmPages,
+}
+
+impl ExtensionBrowser {
+    pub async fn launch(home: &HostHome) -> ExtensionBrowser {
+        let pages = CrmPages::start(Vec::new()).await;
+        let options = pages.browser(
+            ChromiumOptions::new(home.browser_dir())
+                .extension(built())
+                .envs(home.environment()),
+        );
+        let chromium = Chromium::launch(options).await.expect("chromium starts");
+        ExtensionBrowser { chromium, pages }
+    }
+
+    /// A CRM page (`path` on RD Station's host) with its content script
+    /// done with the first pass.
+    pub async fn open(&self, path: &str) -> Page {
+        let page = self
+            .chromium
+            .open(&self.pages.url(path))
+            .await
+            .expect("page opens");
+        page.wait_for(
+            "window.scans && window.scans.length > 0",
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap_or_else(|error| {
+            panic!(
+                "the content script never reported on {path}: {error}\n{:#?}",
+                page.console()
+            )
+        });
+        page
+    }
+
+    /// The popup, opened as a tab.
+    pub async fn popup(&self) -> Page {
+        let page = self
+            .chromium
+            .open(&format!(
+                "chrome-extension://{EXTENSION_ID}/popup/popup.html"
+            ))
+            .await
+            .expect("popup opens");
+        page.wait_for("document.body.dataset.host", Duration::from_secs(10))
+            .await
+            .expect("popup gets the state");
+        page
+    }
+
+    /// The extension's service worker.
+    pub async fn worker(&self) -> Worker {
+        self.chromium
+            .worker(
+                &format!("chrome-extension://{EXTENSION_ID}/"),
+                Duration::from_secs(20),
+            )
+            .await
+            .expect("the service worker runs")
+    }
+}
+
+/// The popup's line for the call that just ended (e.g. `Atendida · 0:07`),
+/// once it shows; the host's log in the failure.
+pub async fn ended_outcome(popup: &Page, home: &HostHome) -> String {
+    popup
+        .wait_for(
+            "!document.getElementById('ended').hidden && document.getElementById('ended-outcome').textContent",
+            crate::system::PATIENCE,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}\nhost log:\n{}", home.log()))
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The badge's text, read in the service worker.
+pub async fn badge_text(worker: &Worker) -> String {
+    worker
+        .evaluate("chrome.action.getBadgeText({})")
+        .await
+        .ok()
+        .and_then(|text| text.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
