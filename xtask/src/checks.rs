@@ -3,13 +3,11 @@
 //! machine: all of the fast tier, then the cross-process tests) — and
 //! `cargo xtask run` (the product on a developer's machine).
 
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::bail;
 use disca_testkit::AsteriskRoot;
 use disca_testkit::cargo::nested_cargo;
-use disca_testkit::instance::repository_dir;
 use disca_testkit::root::{ROOT_ENV, running_as_root};
 
 use crate::packages::{REQUIRED_PACKAGES, ensure_installed};
