@@ -14,6 +14,8 @@ mod javascript;
 mod packages;
 mod process;
 mod provision;
+#[cfg(test)]
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
