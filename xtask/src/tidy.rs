@@ -11,8 +11,8 @@
 //!
 //! A "path" is an inline code span with no spaces that contains a `/` or
 //! ends in a source or document extension; placeholders (`<id>`, `{id}`,
-//! globs, `…`), URLs and absolute paths are not repository paths and are
-//! skipped.
+//! globs, `…`), URLs, absolute paths and paths in a home folder (`~/`) are
+//! not repository paths and are skipped.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -25,10 +25,12 @@ const PATH_EXTENSIONS: &[&str] = &[".rs", ".md", ".toml", ".js", ".json", ".conf
 const PLACEHOLDER_CHARS: &[char] = &['<', '>', '{', '}', '*', '…', '|', '=', '?', '$', ':', ','];
 
 /// Paths the documents name that are not in the repository: built or made
-/// at run time, or names that merely look like paths.
+/// at run time, or names that merely look like paths. A folder (ending in
+/// `/`) covers what is inside it.
 const NOT_IN_REPOSITORY: &[&str] = &[
     // Built by `cargo xtask extension` and cargo.
     "dist/extension/",
+    "disca_content_asm.js",
     "target/",
     // Made at run time.
     "./disca-data/",
@@ -122,8 +124,15 @@ fn is_repository_path(span: &str) -> bool {
     looks_like_path
         && !span.contains(char::is_whitespace)
         && !span.contains(PLACEHOLDER_CHARS)
-        && !span.starts_with('/')
-        && !span.starts_with('-')
+        && !span.starts_with(['/', '-', '~'])
+}
+
+/// Whether a path is one the repository does not hold (see
+/// [`NOT_IN_REPOSITORY`]).
+fn is_built_or_runtime(path: &str) -> bool {
+    NOT_IN_REPOSITORY.iter().any(|known| {
+        path == *known || (known.ends_with('/') && path.starts_with(known))
+    })
 }
 
 /// Whether `path` is a repository entry, from the root or as the tail of
@@ -168,7 +177,7 @@ mod tests {
             let text = fs::read_to_string(root.join(&document)).expect("readable document");
             for span in code_spans(&text) {
                 if is_repository_path(&span)
-                    && !NOT_IN_REPOSITORY.contains(&span.as_str())
+                    && !is_built_or_runtime(&span)
                     && !exists(&entries, &span)
                 {
                     missing.push(format!("{}: `{span}`", document.display()));
@@ -212,9 +221,18 @@ mod tests {
             "call.start",
             "--config",
             "DISCA_AMI__SECRET_FILE=/run/secrets/ami",
+            "~/.config/disca/host.toml",
         ] {
             assert!(!is_repository_path(other), "{other}");
         }
+    }
+
+    #[test]
+    fn knows_built_and_runtime_paths() {
+        assert!(is_built_or_runtime("target/demo/backend/"));
+        assert!(is_built_or_runtime("dist/extension/"));
+        assert!(!is_built_or_runtime("targets/"));
+        assert!(!is_built_or_runtime("backend/src/"));
     }
 
     #[test]
