@@ -2,7 +2,7 @@
 //! follows them through AMI events, keeps every call in SQLite, and serves
 //! the REST API, the live event stream (SSE), health and metrics.
 //!
-//! Module map (ARCHITECTURE.md has the invariants):
+//! Module map (docs/architecture/backend.md has the invariants):
 //! - [`domain`]: validated types (numbers, calls, tenants, users, policy).
 //! - [`storage`]: SQLite, migrations, the ordered call event log.
 //! - [`pbx`]: Originate/Hangup over AMI and the call tracker.

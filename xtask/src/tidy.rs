@@ -130,9 +130,9 @@ fn is_repository_path(span: &str) -> bool {
 /// Whether a path is one the repository does not hold (see
 /// [`NOT_IN_REPOSITORY`]).
 fn is_built_or_runtime(path: &str) -> bool {
-    NOT_IN_REPOSITORY.iter().any(|known| {
-        path == *known || (known.ends_with('/') && path.starts_with(known))
-    })
+    NOT_IN_REPOSITORY
+        .iter()
+        .any(|known| path == *known || (known.ends_with('/') && path.starts_with(known)))
 }
 
 /// Whether `path` is a repository entry, from the root or as the tail of
@@ -209,7 +209,12 @@ mod tests {
 
     #[test]
     fn tells_paths_from_other_code() {
-        for path in ["backend/src/server.rs", "worker.js", "extension/static/", "Cargo.toml"] {
+        for path in [
+            "backend/src/server.rs",
+            "worker.js",
+            "extension/static/",
+            "Cargo.toml",
+        ] {
             assert!(is_repository_path(path), "{path}");
         }
         for other in [
