@@ -18,7 +18,7 @@ export default [
     files: ['static/content/*.js'],
     languageOptions: {
       sourceType: 'script',
-      globals: { wasm_bindgen: 'readonly' },
+      globals: { wasm_bindgen: 'readonly', discaMessages: 'readonly' },
     },
   },
   {

@@ -88,6 +88,21 @@ impl RequestType {
     }
 }
 
+/// The `type` of what the extension's content script sends its service
+/// worker (`chrome.runtime.sendMessage`): never the host's, but spelled
+/// here so the classic content script (which cannot import the generated
+/// module) gets it generated too (`content/messages.js`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumIter)]
+pub enum ContentMessageType {
+    /// A click on a number: `{type, number, context}`, placed as the host
+    /// request of the same name.
+    #[serde(rename = "call.start")]
+    CallStart,
+    /// The page refuses wasm: inject the content script compiled to JS.
+    #[serde(rename = "content.fallback")]
+    Fallback,
+}
+
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
@@ -572,6 +587,15 @@ mod tests {
 
     fn parse(v: Value) -> Result<Request, RequestError> {
         Request::parse(v)
+    }
+
+    /// A click becomes the host request of the same name in the worker.
+    #[test]
+    fn a_click_is_spelled_as_the_host_request() {
+        assert_eq!(
+            serde_json::to_value(ContentMessageType::CallStart).unwrap(),
+            serde_json::to_value(RequestType::CallStart).unwrap()
+        );
     }
 
     #[test]

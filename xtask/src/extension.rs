@@ -151,7 +151,7 @@ pub fn build() -> anyhow::Result<PathBuf> {
     }
     let content = dist.join("content");
     optimise_wasm(&content.join("disca_content_bg.wasm"))?;
-    for script in ["disca_content.js", "load.js", "boot.js"] {
+    for script in ["disca_content.js", "load.js", "messages.js", "boot.js"] {
         let path = content.join(script);
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {script}"))?;
         std::fs::write(&path, compact_js(&text)).with_context(|| format!("writing {script}"))?;

@@ -49,7 +49,7 @@
     } catch {
       // A CSP that refuses wasm (CompileError), or the module not fetched.
     }
-    const injected = await chrome.runtime.sendMessage({ type: 'content.fallback' });
+    const injected = await chrome.runtime.sendMessage({ type: discaMessages.FALLBACK });
     if (!injected || !injected.ok || typeof globalThis.discaWasm2js !== 'function') {
       throw new Error(`Disca: no JS fallback (${injected && injected.message})`);
     }
@@ -79,7 +79,7 @@
   async function placeCall(number, context, control) {
     let reply;
     try {
-      reply = await chrome.runtime.sendMessage({ type: 'call.start', number, context });
+      reply = await chrome.runtime.sendMessage({ type: discaMessages.CALL_START, number, context });
     } catch (error) {
       const reloaded = /context invalidated/i.test(String(error));
       reply = {

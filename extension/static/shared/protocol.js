@@ -39,6 +39,12 @@ export const REPLY = Object.freeze({
   "status.get": "status.get.ok",
 });
 
+/** `type` of each message a content script sends the worker. */
+export const CONTENT_MESSAGE = Object.freeze({
+  CALL_START: "call.start",
+  FALLBACK: "content.fallback",
+});
+
 /** `code` of errors. */
 export const ERROR_CODE = Object.freeze({
   AGENT_BUSY: "agent_busy",

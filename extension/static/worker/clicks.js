@@ -1,13 +1,13 @@
 // Messages from the content scripts on CRM pages: a click on a number
 // (placed as a `call.start` request to the host) and the JS fallback for
 // pages whose Content-Security-Policy forbids compiling the wasm.
-import { CALL_CONTEXT_FIELDS, HOST_MESSAGE, REQUEST } from '../shared/protocol.js';
+import { CALL_CONTEXT_FIELDS, CONTENT_MESSAGE, HOST_MESSAGE, REQUEST } from '../shared/protocol.js';
 
-/** Content script → worker (content scripts cannot import modules: boot.js
- *  spells these two). */
+/** Content script → worker (content scripts, which cannot import
+ *  modules, read the same names from the generated `content/messages.js`). */
 export const FROM_CONTENT = Object.freeze({
-  CALL: REQUEST.CALL_START,
-  FALLBACK: 'content.fallback',
+  CALL: CONTENT_MESSAGE.CALL_START,
+  FALLBACK: CONTENT_MESSAGE.FALLBACK,
 });
 
 /** The JS fallback's script. */
