@@ -130,19 +130,15 @@ pub async fn connect_tenant_v2(
         .unwrap();
 }
 
-/// Records a call by `user` to `to`, from a page with `deal` (if any).
-pub async fn record_call(store: &Store, user: &User, to: &str, deal: Option<&str>) -> Call {
-    let context = CallContext {
-        deal_id: deal.map(str::to_owned),
-        contact_name: Some("Mariana Costa".into()),
-        ..CallContext::default()
-    };
+/// Records a new call by `user` to `to` (as written on a page), from a
+/// page with `context`, as a click does.
+pub async fn new_call(store: &Store, user: &User, to: &str, context: &CallContext) -> Call {
     let number = E164Number::parse(to, Region::BRAZIL).unwrap();
     let created = store
         .create_call(CreateCall {
             user,
             to: &number,
-            context: &context,
+            context,
             idempotency: None,
         })
         .await
@@ -151,6 +147,16 @@ pub async fn record_call(store: &Store, user: &User, to: &str, deal: Option<&str
         Created::New(call) => call,
         Created::Replayed(_) => panic!("a new call, not a replay"),
     }
+}
+
+/// Records a call by `user` to `to`, from a page with `deal` (if any).
+pub async fn record_call(store: &Store, user: &User, to: &str, deal: Option<&str>) -> Call {
+    let context = CallContext {
+        deal_id: deal.map(str::to_owned),
+        contact_name: Some("Mariana Costa".into()),
+        ..CallContext::default()
+    };
+    new_call(store, user, to, &context).await
 }
 
 /// `call` as the tracker writes it when it ends with `outcome`: rang 7 s;

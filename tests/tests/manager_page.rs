@@ -16,12 +16,13 @@ use disca_backend::auth::issue_token;
 use disca_backend::crm::connect::connect_v1;
 use disca_backend::crm::{Secret, SecretKey};
 use disca_backend::domain::{
-    Call, CallContext, CallState, CrmState, CrmUserId, E164Number, Outcome, Region, Role, User,
+    Call, CallContext, CallState, CrmState, CrmUserId, Outcome, Role, User,
 };
 use disca_backend::startup::crm_http_client;
-use disca_backend::storage::{CreateCall, Created, NewUser, Store};
+use disca_backend::storage::{NewUser, Store};
 use disca_testkit::TestApp;
 use disca_testkit::chromium::{Chromium, ChromiumOptions, Page};
+use disca_testkit::crm::new_call;
 use disca_testkit::screenshots::ReadmeScreenshots;
 use rdstation_standin::{Config, StandIn};
 use serde_json::Value;
@@ -157,24 +158,12 @@ impl Scene {
     /// Creates a call and ends it, as the PBX tracker does; a recorded one
     /// gets a one-second WAV in the spool, named as Asterisk names it.
     async fn end(&self, end: End<'_>) -> Call {
-        let to = E164Number::parse(end.to, Region::BRAZIL).unwrap();
-        let Created::New(mut call) = self
-            .store
-            .create_call(CreateCall {
-                user: end.who,
-                to: &to,
-                context: &CallContext {
-                    deal_id: end.deal.map(Into::into),
-                    contact_name: end.contact.map(Into::into),
-                    ..CallContext::default()
-                },
-                idempotency: None,
-            })
-            .await
-            .unwrap()
-        else {
-            panic!("a new call")
+        let context = CallContext {
+            deal_id: end.deal.map(Into::into),
+            contact_name: end.contact.map(Into::into),
+            ..CallContext::default()
         };
+        let mut call = new_call(&self.store, end.who, end.to, &context).await;
         let now = time::OffsetDateTime::now_utc();
         call.state = CallState::Ended;
         call.outcome = Some(end.outcome);

@@ -6,9 +6,10 @@ use std::ops::Deref;
 
 use disca_backend::auth::{hash_token, issue_token};
 use disca_backend::domain::{
-    Call, CallContext, CallState, DestinationPolicy, E164Number, Outcome, Region, Role, Tenant,
+    Call, CallContext, CallState, DestinationPolicy, Outcome, Region, Role, Tenant,
 };
-use disca_backend::storage::{CreateCall, Created, NewUser};
+use disca_backend::storage::NewUser;
+use disca_testkit::crm::new_call;
 use disca_testkit::{TestApp, TestAppBuilder};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -323,20 +324,7 @@ async fn finished_call(app: &CallsApp, to: &str, outcome: Outcome) -> Call {
         .user_by_token_hash(&hash_token(&app.agent))
         .await
         .unwrap();
-    let to = E164Number::parse(to, Region::BRAZIL).unwrap();
-    let Created::New(mut call) = app
-        .store
-        .create_call(CreateCall {
-            user: &user,
-            to: &to,
-            context: &CallContext::default(),
-            idempotency: None,
-        })
-        .await
-        .unwrap()
-    else {
-        panic!("a new call")
-    };
+    let mut call = new_call(&app.store, &user, to, &CallContext::default()).await;
     call.state = CallState::Ended;
     call.outcome = Some(outcome);
     call.ended_at = Some(time::OffsetDateTime::now_utc());

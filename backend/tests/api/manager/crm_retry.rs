@@ -76,20 +76,13 @@ async fn a_stopped_note_is_queued_again_from_the_page_or_the_api() {
         (StatusCode::CONFLICT, "crm_not_stopped")
     );
     let bruno = app.user("acme-bruno").await;
-    let to = E164Number::parse("(11) 98765-4321", Region::BRAZIL).unwrap();
-    let Created::New(live) = app
-        .store
-        .create_call(CreateCall {
-            user: &bruno,
-            to: &to,
-            context: &CallContext::default(),
-            idempotency: None,
-        })
-        .await
-        .unwrap()
-    else {
-        panic!("a new call")
-    };
+    let live = new_call(
+        &app.store,
+        &bruno,
+        "(11) 98765-4321",
+        &CallContext::default(),
+    )
+    .await;
     let (status, _) = app
         .retry_with_token(app.token("acme-manager"), &live.id)
         .await;

@@ -16,11 +16,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use disca_backend::auth::{hash_token, issue_token};
-use disca_backend::domain::{
-    Call, CallContext, CallState, CrmState, E164Number, Outcome, Region, Role, User,
-};
-use disca_backend::storage::{CreateCall, Created, DeliveryUpdate, NewUser};
+use disca_backend::domain::{Call, CallContext, CallState, CrmState, Outcome, Role, User};
+use disca_backend::storage::{DeliveryUpdate, NewUser};
 use disca_testkit::TestApp;
+use disca_testkit::crm::new_call;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
@@ -211,24 +210,12 @@ impl ManagerApp {
     /// Ends a new call of `who` as the PBX tracker would.
     async fn ended_call(&self, who: &str, end: End) -> Call {
         let user = self.user(who).await;
-        let to = E164Number::parse(end.to, Region::BRAZIL).unwrap();
-        let Created::New(mut call) = self
-            .store
-            .create_call(CreateCall {
-                user: &user,
-                to: &to,
-                context: &CallContext {
-                    contact_name: end.contact.map(Into::into),
-                    deal_id: end.deal.map(Into::into),
-                    ..CallContext::default()
-                },
-                idempotency: None,
-            })
-            .await
-            .unwrap()
-        else {
-            panic!("a new call")
+        let context = CallContext {
+            contact_name: end.contact.map(Into::into),
+            deal_id: end.deal.map(Into::into),
+            ..CallContext::default()
         };
+        let mut call = new_call(&self.store, &user, end.to, &context).await;
         call.state = CallState::Ended;
         call.outcome = Some(end.outcome);
         call.ended_at = Some(time::OffsetDateTime::now_utc());
