@@ -14,10 +14,14 @@ use crate::configuration::{
 };
 use crate::crm::connect::{V2Grant, connect_v1, connect_v2};
 use crate::crm::{Secret, SecretKey};
-use crate::domain::{CrmUserId, DestinationPolicy, Extension, Region, Role, Tenant, TenantSlug};
+use crate::domain::{
+    CrmUserId, DestinationPolicy, Extension, Region, Role, Tenant, TenantSlug, User,
+};
+use crate::phones;
 use crate::startup::{Application, crm_http_client};
 use crate::storage::{NewUser, Store, StoreError};
 use crate::telemetry::init_logs;
+use disca_protocol::phone::PhoneKind;
 
 #[derive(Parser)]
 #[command(
@@ -225,6 +229,47 @@ pub enum UserCommand {
         /// The user's `_id` in RD Station CRM, the author of their notes.
         #[arg(long)]
         crm_user_id: Option<String>,
+        /// What rings when they click: `browser` (the extension's softphone;
+        /// needs `[phones] directory_db`) or `desk` (an endpoint configured
+        /// on the PBX).
+        #[arg(long, default_value = "browser")]
+        phone: PhoneKind,
+    },
+    /// Set what rings when the user clicks (`browser` or `desk`).
+    SetPhone {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        kind: PhoneKind,
+    },
+    /// Disable the user: their manager sessions end and their API token
+    /// stops working (a running backend may accept it for up to 30 s more,
+    /// from its cache; open event streams close within 30 s), and their
+    /// browser phone gets a new SIP password, so its registration is
+    /// dropped at once. Their calls and notes stay.
+    Disable {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled user again: their token works again, and their
+    /// browser phone fetches its new password.
+    Enable {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// Give the user's browser phone a new SIP password: its registration
+    /// is dropped at once and the extension fetches the new one.
+    RotatePhonePassword {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -358,8 +403,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             endpoint,
             role,
             crm_user_id,
+            phone,
         }) => {
-            let store = Store::open(&load(flags)?.data_dir).await?;
+            let settings = load(flags)?;
+            let store = Store::open(&settings.data_dir).await?;
             let extension: Extension = endpoint.parse()?;
             let email = checked_email(&email)?;
             let crm_user_id = crm_user_id.as_deref().map(CrmUserId::parse).transpose()?;
@@ -371,6 +418,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     email: &email,
                     extension: &extension,
                     role,
+                    phone,
                     token_hash: &token.hash,
                 })
                 .await
@@ -390,6 +438,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .set_crm_user(&tenant, &user.email, Some(crm_user))
                     .await?;
             }
+            apply_phone(&settings, &user).await?;
             eprintln!("API token (shown once; store it now):");
             println!("{}", token.secret);
         }
@@ -416,7 +465,117 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => println!("{email} has no RD Station user any more"),
             }
         }
+        Command::User(UserCommand::SetPhone {
+            tenant,
+            email,
+            kind,
+        }) => {
+            let settings = load(flags)?;
+            let email = checked_email(&email)?;
+            let user = Store::open(&settings.data_dir)
+                .await?
+                .set_phone_kind(&tenant, &email, kind)
+                .await
+                .map_err(|e| no_user(e, &tenant, &email))?;
+            apply_phone(&settings, &user).await?;
+            println!("{email} now uses a {} phone", kind.as_str());
+        }
+        Command::User(UserCommand::Disable { tenant, email }) => {
+            let settings = load(flags)?;
+            let email = checked_email(&email)?;
+            let user = Store::open(&settings.data_dir)
+                .await?
+                .set_disabled(&tenant, &email, true)
+                .await
+                .map_err(|e| no_user(e, &tenant, &email))?;
+            if user.phone == PhoneKind::Browser && settings.phones.directory_db.is_some() {
+                let directory = open_directory(&settings).await?;
+                phones::rotate(&directory, &settings.phones, &user).await?;
+                println!("{email} is disabled; their browser phone's registration was dropped");
+            } else {
+                println!("{email} is disabled");
+            }
+        }
+        Command::User(UserCommand::Enable { tenant, email }) => {
+            let settings = load(flags)?;
+            let email = checked_email(&email)?;
+            Store::open(&settings.data_dir)
+                .await?
+                .set_disabled(&tenant, &email, false)
+                .await
+                .map_err(|e| no_user(e, &tenant, &email))?;
+            println!("{email} is enabled");
+        }
+        Command::User(UserCommand::RotatePhonePassword { tenant, email }) => {
+            let settings = load(flags)?;
+            let email = checked_email(&email)?;
+            let user = Store::open(&settings.data_dir)
+                .await?
+                .user_by_email(&tenant, &email)
+                .await
+                .map_err(|e| no_user(e, &tenant, &email))?;
+            if user.phone != PhoneKind::Browser {
+                bail!("{email} has a desk phone: its password is set on the PBX");
+            }
+            let directory = open_directory(&settings).await?;
+            phones::rotate(&directory, &settings.phones, &user).await?;
+            println!("{email}'s browser phone has a new password; its registration was dropped");
+        }
         Command::Crm(command) => crm_command(command, load, flags).await?,
+    }
+    Ok(())
+}
+
+fn no_user(e: StoreError, tenant: &str, email: &str) -> anyhow::Error {
+    match e {
+        StoreError::NotFound => anyhow::anyhow!("no user {email:?} in tenant {tenant:?}"),
+        other => other.into(),
+    }
+}
+
+/// The phone directory of the settings, which must be configured.
+async fn open_directory(settings: &Settings) -> anyhow::Result<phones::Directory> {
+    let Some(path) = &settings.phones.directory_db else {
+        bail!(
+            "browser phones are not configured: set [phones] directory_db (DISCA_PHONES__DIRECTORY_DB)"
+        );
+    };
+    Ok(phones::Directory::open(path).await?)
+}
+
+/// Puts `user`'s browser phone into the directory, or takes it out for a
+/// desk phone. Without a directory, a browser phone only gets a warning:
+/// the user exists, and the phone works once browser phones are configured.
+async fn apply_phone(settings: &Settings, user: &User) -> anyhow::Result<()> {
+    match (user.phone, &settings.phones.directory_db) {
+        (PhoneKind::Browser, Some(_)) => {
+            let directory = open_directory(settings).await?;
+            phones::ensure(&directory, &settings.phones, user).await?;
+            eprintln!(
+                "browser phone PJSIP/{} is in the phone directory",
+                user.endpoint()
+            );
+        }
+        (PhoneKind::Browser, None) => eprintln!(
+            "warning: browser phones are not configured ([phones] directory_db); {}'s phone works once they are",
+            user.email
+        ),
+        (PhoneKind::Desk, Some(_)) => {
+            open_directory(settings)
+                .await?
+                .remove(&user.endpoint())
+                .await?;
+            eprintln!(
+                "PJSIP/{} must be configured on the PBX (pjsip.d)",
+                user.endpoint()
+            );
+        }
+        (PhoneKind::Desk, None) => {
+            eprintln!(
+                "PJSIP/{} must be configured on the PBX (pjsip.d)",
+                user.endpoint()
+            );
+        }
     }
     Ok(())
 }

@@ -8,6 +8,8 @@
 //! - [`pbx`]: Originate/Hangup over AMI and the call tracker.
 //! - [`crm`]: every ended call as a note on its RD Station deal (the
 //!   outbox worker, the v1/v2 client, OAuth2, the note's words).
+//! - [`phones`]: browser phones (the PJSIP realtime directory Asterisk
+//!   reads, SIP passwords, TURN credentials).
 //! - [`api`]: the HTTP API (axum), SSE, OpenAPI document.
 //! - [`manager`]: the manager page (login sessions, the team's calls,
 //!   recordings, CSV export).
@@ -26,6 +28,7 @@ pub mod crm;
 pub mod domain;
 pub mod manager;
 pub mod pbx;
+pub mod phones;
 pub mod server;
 pub mod startup;
 pub mod storage;

@@ -8,6 +8,9 @@ use rustix::fs::Mode;
 /// glibc's per-thread arenas at their high-water mark, while jemalloc
 /// returns unused pages to the system after a few seconds; and it counts
 /// what the program holds, which `/metrics` reports (BENCHMARKS.md §10).
+/// It also replaces `malloc` for the C code in the process (the feature
+/// `unprefixed_malloc_on_supported_platforms`): SQLite's page caches and
+/// statements are allocated, counted and returned the same way.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

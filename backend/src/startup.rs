@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
+use crate::api::phone::Phones;
 use crate::api::{AppState, router};
 use crate::configuration::{CrmSettings, Settings};
 use crate::crm::SecretKey;
@@ -11,6 +12,7 @@ use crate::crm::connections::Connections;
 use crate::crm::worker::Worker;
 use crate::manager::ManagerConfig;
 use crate::pbx::Pbx;
+use crate::phones::Directory;
 use crate::server::ConnectionLimits;
 use crate::storage::Store;
 use crate::telemetry::Metrics;
@@ -36,16 +38,25 @@ impl Application {
         let lock_file = settings.data_dir.join("crm-worker.lock");
         let worker = Worker::new(store.clone(), connections, settings.crm.clone(), lock_file);
         tokio::spawn(worker.run());
+        let phones = Phones {
+            settings: settings.phones.clone(),
+            directory: match &settings.phones.directory_db {
+                Some(path) => Some(Directory::open(path).await?),
+                None => None,
+            },
+        };
         let pbx = Pbx::start(
             &settings.ami,
             &settings.calls,
             store.clone(),
             metrics.clone(),
+            phones.directory.clone(),
         );
         let listener = TcpListener::bind(settings.listen).await?;
         let state = AppState::new(store, pbx, metrics, settings.calls.calls_per_minute)
             .with_manager(ManagerConfig::from_settings(&settings.crm))
-            .with_limits(&settings.http);
+            .with_limits(&settings.http)
+            .with_phones(phones);
         Ok(Application {
             listener,
             state,

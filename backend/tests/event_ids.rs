@@ -27,6 +27,7 @@ async fn add_agent(store: &Store, tenant: &str, ext: &str) -> User {
             extension: &ext.parse().unwrap(),
             role: Role::Agent,
             token_hash: &format!("{tenant}-{ext}"),
+            phone: disca_backend::domain::PhoneKind::Desk,
         })
         .await
         .unwrap()

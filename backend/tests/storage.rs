@@ -31,6 +31,7 @@ async fn store_with_agents(n: usize) -> (Store, Vec<User>, tempfile::TempDir) {
                     extension: &ext.parse().unwrap(),
                     role: Role::Agent,
                     token_hash: &format!("hash-{i}"),
+                    phone: disca_backend::domain::PhoneKind::Desk,
                 })
                 .await
                 .unwrap(),

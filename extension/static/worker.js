@@ -1,14 +1,16 @@
 // Disca's service worker: keeps one native messaging port to disca-host
 // (reopened when it drops), carries clicks from CRM pages and commands from
-// the popup to it, follows the live call, shows it on the badge, and
-// notifies when a call ends. Each job is a module of worker/; this file
-// only wires them to the browser.
+// the popup to it, follows the live call, shows it on the badge, notifies
+// when a call ends, and runs the browser phone's offscreen document. Each
+// job is a module of worker/; this file only wires them to the browser.
 import { HOST_MESSAGE, REQUEST } from './shared/protocol.js';
 import { FROM_POPUP, HOST_STATE } from './shared/popup-port.js';
+import { FROM_PAGE } from './shared/page-messages.js';
 import { loadSettings } from './shared/settings.js';
 import { createBadge, notifyEnded } from './worker/badge.js';
 import { createClicks } from './worker/clicks.js';
 import { createHost } from './worker/host.js';
+import { createPhone } from './worker/phone.js';
 import { createPopups } from './worker/popups.js';
 import { createSession, initialState } from './worker/session.js';
 import { createSiteRegistration } from './worker/sites.js';
@@ -39,12 +41,35 @@ const host = createHost({
     publish();
   },
 });
-const session = createSession({ state, host, publish, ended: (call) => notifyEnded(chrome, call) });
+const phone = createPhone({
+  runtime: chrome.runtime,
+  offscreen: chrome.offscreen,
+  notifications: chrome.notifications,
+  storage: chrome.storage.local,
+  tabs: chrome.tabs,
+  request: host.request,
+  state,
+  publish,
+});
+const session = createSession({ state, host, publish, ended: (call) => notifyEnded(chrome, call), phone });
+
+// For DevTools, the tests and the demo: the popup's state (with the phone's
+// state and last call's audio figures) and the phone.
+globalThis.disca = { state, phone };
 
 async function onCommand(command, reply) {
-  if (command.type === FROM_POPUP.HANGUP && state.live) {
+  if (command.type === FROM_POPUP.HANGUP) {
+    // The softphone's call (if any) ends with a BYE; the host ends the Disca call.
+    phone.hangup();
+    if (!state.live) return;
     const answer = await host.request({ type: REQUEST.CALL_HANGUP, call_id: state.live.id });
     if (answer.type === HOST_MESSAGE.ERROR) reply(answer.error.message);
+  } else if (command.type === FROM_POPUP.ANSWER) {
+    phone.answer();
+  } else if (command.type === FROM_POPUP.MUTE) {
+    phone.mute(Boolean(command.muted));
+  } else if (command.type === FROM_POPUP.DTMF) {
+    phone.dtmf(String(command.digits || ''));
   } else if (command.type === FROM_POPUP.RETRY) {
     host.succeeded();
     if (host.connected) session.refresh();
@@ -62,8 +87,16 @@ chrome.runtime.onConnect.addListener((port) => {
 });
 
 chrome.runtime.onMessage.addListener(
-  createClicks({ runtime: chrome.runtime, scripting: chrome.scripting, request: host.request }),
+  createClicks({ runtime: chrome.runtime, scripting: chrome.scripting, request: host.request, phone }),
 );
+chrome.runtime.onMessage.addListener(phone.listener);
+chrome.runtime.onMessage.addListener((message, sender) => {
+  // One of the extension's own pages (a content script's sender.url is the CRM page's).
+  const fromPage = sender.id === chrome.runtime.id && (sender.url || '').startsWith(chrome.runtime.getURL(''));
+  if (fromPage && message && message.type === FROM_PAGE.MICROPHONE_GRANTED) phone.microphoneGranted();
+  return false;
+});
+chrome.notifications.onButtonClicked.addListener(phone.onNotificationButton);
 
 const registerExtraSites = createSiteRegistration({
   scripting: chrome.scripting,
@@ -72,5 +105,6 @@ const registerExtraSites = createSiteRegistration({
 });
 chrome.storage.onChanged.addListener((changes, area) => {
   if (area === 'sync' && (changes.extraSites || changes.enabled)) registerExtraSites();
+  if (area === 'local' && (changes.microphone || changes.speaker)) phone.devicesChanged();
 });
 chrome.runtime.onInstalled.addListener(() => registerExtraSites());

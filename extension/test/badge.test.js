@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { CALL_STATE } from '../static/shared/protocol.js';
+import { CALL_STATE, MICROPHONE, PHONE_KIND, REGISTRATION } from '../static/shared/protocol.js';
 import { HOST_STATE } from '../static/shared/popup-port.js';
 import { badgeFor, createBadge, notifyEnded } from '../static/worker/badge.js';
 import { fakeRuntime } from './fakes.js';
@@ -58,4 +58,18 @@ test('an ended call is notified with its outcome', () => {
   assert.equal(created[0][0], 'call-a');
   assert.equal(created[0][1].title, 'Ligação encerrada: (11) 98765-4321');
   assert.equal(created[0][1].message, 'Não atendida');
+});
+
+test('a browser phone that is not ready shows its own mark', () => {
+  const phone = (registration, microphone) => ({ kind: PHONE_KIND.BROWSER, state: { registration, microphone }, stats: null });
+  const idle = { live: null, host: HOST_STATE.READY, problem: null };
+  assert.deepEqual(badgeFor({ ...idle, phone: phone(REGISTRATION.DISCONNECTED, MICROPHONE.GRANTED) }), {
+    text: 'tel',
+    color: '#c27c0e',
+    title: 'Disca: Telefone desconectado; reconectando…',
+  });
+  assert.equal(badgeFor({ ...idle, phone: phone(REGISTRATION.REGISTERED, MICROPHONE.PROMPT) }).title, 'Disca: Permita o microfone');
+  assert.equal(badgeFor({ ...idle, phone: phone(REGISTRATION.REGISTERED, MICROPHONE.GRANTED) }).text, '');
+  assert.equal(badgeFor({ ...idle, phone: { kind: PHONE_KIND.DESK, state: null, stats: null } }).text, '');
+  assert.equal(badgeFor({ ...idle, phone: { kind: PHONE_KIND.BROWSER, state: null, stats: null } }).title, 'Disca: Conectando o telefone…');
 });

@@ -9,7 +9,15 @@ function clicks(reply) {
   const runtime = fakeRuntime();
   const requests = [];
   const injected = [];
+  const told = [];
   const listener = createClicks({
+    phone: {
+      click: async () => {
+        told.push(['click', 'k1']);
+        return 'k1';
+      },
+      clickResult: (click, callId) => told.push(['result', click, callId]),
+    },
     runtime,
     scripting: {
       executeScript: async (details) => {
@@ -27,7 +35,7 @@ function clicks(reply) {
       const async = listener(message, sender, resolve);
       if (!async) resolve(undefined);
     });
-  return { requests, injected, answer };
+  return { requests, injected, told, answer };
 }
 
 test('the context keeps only its known string fields', () => {
@@ -38,15 +46,19 @@ test('the context keeps only its known string fields', () => {
   assert.deepEqual(cleanContext(null), {});
 });
 
-test('a click becomes a call.start request', async () => {
-  const { requests, answer } = clicks({ type: HOST_MESSAGE.CALL_STARTED, call: {} });
+test('a click becomes a call.start request, told to the phone before and after', async () => {
+  const { requests, told, answer } = clicks({ type: HOST_MESSAGE.CALL_STARTED, call: { id: 'c1' } });
   const reply = await answer({ type: FROM_CONTENT.CALL, number: '(11) 98765-4321', context: { deal_id: 'd1' } });
   assert.deepEqual(reply, { ok: true });
   assert.deepEqual(requests, [{ type: REQUEST.CALL_START, number: '(11) 98765-4321', context: { deal_id: 'd1' } }]);
+  assert.deepEqual(told, [
+    ['click', 'k1'],
+    ['result', 'k1', 'c1'],
+  ]);
 });
 
 test('a refused call answers with the host\'s code and message', async () => {
-  const { answer } = clicks({
+  const { told, answer } = clicks({
     type: HOST_MESSAGE.ERROR,
     error: { code: ERROR_CODE.AGENT_BUSY, message: 'Você já está em uma ligação.' },
   });
@@ -55,6 +67,7 @@ test('a refused call answers with the host\'s code and message', async () => {
     code: ERROR_CODE.AGENT_BUSY,
     message: 'Você já está em uma ligação.',
   });
+  assert.deepEqual(told[1], ['result', 'k1', undefined]);
 });
 
 test('the JS fallback is injected into the asking frame', async () => {

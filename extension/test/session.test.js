@@ -26,7 +26,7 @@ function fakeHost(replies) {
 function session(replies) {
   const state = initialState('ext');
   const host = fakeHost(replies);
-  const seen = { published: 0, ended: [] };
+  const seen = { published: 0, ended: [], phone: [] };
   const s = createSession({
     state,
     host,
@@ -34,6 +34,7 @@ function session(replies) {
       seen.published += 1;
     },
     ended: (c) => seen.ended.push(c.id),
+    phone: { signIn: () => seen.phone.push('in'), signOut: () => seen.phone.push('out') },
   });
   return { state, host, seen, session: s };
 }
@@ -121,4 +122,19 @@ test('a status slower than a call event does not undo it', async () => {
   await refreshing;
   assert.equal(state.live.id, 'a');
   assert.equal(state.recent.length, 1);
+});
+
+test('the browser phone starts when signed in and stops on sign-out', async () => {
+  let loggedIn = true;
+  const { seen, session: s } = session({
+    [REQUEST.STATUS_GET]: () => status({ logged_in: loggedIn }),
+    [REQUEST.CALLS_RECENT]: () => ({ type: HOST_MESSAGE.RECENT_CALLS, calls: [] }),
+  });
+  await s.refresh();
+  assert.deepEqual(seen.phone, ['in']);
+  s.onHostMessage({ type: HOST_MESSAGE.AUTH_REQUIRED, message: 'Entre de novo.' });
+  assert.deepEqual(seen.phone, ['in', 'out']);
+  loggedIn = false;
+  await s.refresh();
+  assert.deepEqual(seen.phone, ['in', 'out', 'out']);
 });

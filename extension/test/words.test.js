@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { OUTCOME, OUTCOME_TEXT, STATE_TEXT } from '../static/shared/protocol.js';
-import { formatDuration, numberOf, outcomeLine, talkSeconds } from '../static/shared/words.js';
+import { MICROPHONE, OUTCOME, OUTCOME_TEXT, REGISTRATION, STATE_TEXT } from '../static/shared/protocol.js';
+import { formatDuration, numberOf, outcomeLine, phoneLine, phoneReady, talkSeconds } from '../static/shared/words.js';
 
 test('durations read as clocks', () => {
   assert.equal(formatDuration(0), '0:00');
@@ -36,4 +36,15 @@ test('talk time runs from the lead\'s answer', () => {
   assert.equal(talkSeconds(call, answered + 42_000), 42);
   assert.equal(talkSeconds({ talk_seconds: 7 }), 7);
   assert.equal(talkSeconds({}), 0);
+});
+
+test('the browser phone says what keeps it from taking a call', () => {
+  const phone = (registration, microphone) => ({ state: { registration, microphone } });
+  assert.equal(phoneLine(phone(REGISTRATION.REGISTERED, MICROPHONE.GRANTED)), 'Telefone pronto');
+  assert.equal(phoneLine(phone(REGISTRATION.CONNECTING, MICROPHONE.PROMPT)), 'Conectando o telefone…');
+  assert.equal(phoneLine(phone(REGISTRATION.REGISTERED, MICROPHONE.PROMPT)), 'Permita o microfone');
+  assert.equal(phoneLine({ state: null }), 'Conectando o telefone…');
+  assert.ok(phoneReady(phone(REGISTRATION.REGISTERED, MICROPHONE.GRANTED)));
+  assert.ok(!phoneReady(phone(REGISTRATION.REGISTERED, MICROPHONE.DENIED)));
+  assert.ok(!phoneReady({ state: null }));
 });

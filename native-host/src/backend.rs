@@ -8,6 +8,7 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use disca_protocol::api::{CallPage, CreateCallRequest};
 use disca_protocol::native::{ErrorCode, HostError};
+use disca_protocol::phone::PhoneConfig;
 use disca_protocol::{Call, ErrorBody, ErrorDetail, Me};
 use eventsource_stream::{Event, EventStreamError, Eventsource};
 use futures::Stream;
@@ -196,6 +197,15 @@ impl BackendClient {
             })
             .await?;
         Ok(decode::<CallPage>(response).await?.calls)
+    }
+
+    /// The user's phone; for a browser phone, its credentials (kept in
+    /// memory only, by the host and by the extension).
+    pub async fn phone(&self) -> Result<PhoneConfig, BackendError> {
+        let response = self
+            .send(true, || self.http.get(self.base.join("/v1/phone")))
+            .await?;
+        decode(response).await
     }
 
     /// The live event stream, resumed after `last_event_id` when given.

@@ -205,6 +205,13 @@ impl Session {
                         calls,
                     })
             }
+            RequestBody::PhoneConfig => self
+                .with_client(|client| async move { client.phone().await })
+                .await
+                .map(|phone| HostMessage::PhoneConfig {
+                    id: id.clone(),
+                    phone,
+                }),
         };
         self.send(reply.unwrap_or_else(|error| HostMessage::Error {
             id: Some(id),

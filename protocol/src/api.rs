@@ -84,6 +84,11 @@ pub enum ApiErrorCode {
     DestinationNotAllowed,
     /// The user is already in a call.
     AgentBusy,
+    /// The salesperson's phone is not connected to the PBX: nothing rang.
+    AgentPhoneOffline,
+    /// The user has a browser phone but this server has no browser phones
+    /// configured (`[phones]`).
+    BrowserPhoneUnavailable,
     IdempotencyKeyReused,
     RateLimited,
     TooManyStreams,

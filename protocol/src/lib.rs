@@ -10,6 +10,9 @@
 //! - [`native`]: the versioned native messaging protocol between the browser
 //!   extension and `disca-host`: requests with ids, replies echoing them, and
 //!   events pushed while a port is open.
+//! - [`phone`]: the salesperson's phone (`GET /v1/phone`), the SIP header
+//!   marking Disca's calls, and the messages between the extension's service
+//!   worker and its softphone document.
 //! - [`words`]: what salespeople and managers read about calls, states and
 //!   CRM notes, in Portuguese (the extension's copy is generated from it).
 //!
@@ -20,6 +23,7 @@ pub mod api;
 pub mod call;
 pub mod crm;
 pub mod native;
+pub mod phone;
 pub mod words;
 
 pub use api::{ApiErrorCode, ErrorBody, ErrorDetail, InvalidNumberReason, Me, Role};

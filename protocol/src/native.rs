@@ -12,6 +12,7 @@
 //! | `call.hangup`  | `call_id`                              | `call.hangup.ok`  |
 //! | `status.get`   |                                        | `status.get.ok`   |
 //! | `calls.recent` | `limit` (optional, 1 to [`MAX_RECENT`]) | `calls.recent.ok` |
+//! | `phone.config` |                                        | `phone.config.ok` |
 //!
 //! Any request may instead get `{"type": "error", "id": ..., "error": {"code",
 //! "message"}}`; `id` is `null` when the request's own id could not be read.
@@ -30,6 +31,7 @@ use serde_json::{Map, Value};
 
 use crate::api::{ApiErrorCode, Me};
 use crate::call::{Call, CallContext};
+use crate::phone::PhoneConfig;
 
 /// The name the host is registered under with the browser.
 pub const HOST_NAME: &str = "com.disca.host";
@@ -74,6 +76,8 @@ pub enum RequestType {
     StatusGet,
     #[serde(rename = "calls.recent")]
     CallsRecent,
+    #[serde(rename = "phone.config")]
+    PhoneConfig,
 }
 
 impl RequestType {
@@ -84,6 +88,7 @@ impl RequestType {
             RequestType::CallHangup => HostMessageType::HangupRequested,
             RequestType::StatusGet => HostMessageType::Status,
             RequestType::CallsRecent => HostMessageType::RecentCalls,
+            RequestType::PhoneConfig => HostMessageType::PhoneConfig,
         }
     }
 }
@@ -120,6 +125,9 @@ pub enum RequestBody {
     /// The user's latest calls, newest first.
     #[serde(rename = "calls.recent")]
     CallsRecent(CallsRecent),
+    /// The salesperson's phone, with a browser phone's credentials.
+    #[serde(rename = "phone.config")]
+    PhoneConfig,
 }
 
 impl RequestBody {
@@ -130,6 +138,7 @@ impl RequestBody {
             RequestBody::CallHangup(_) => RequestType::CallHangup,
             RequestBody::StatusGet => RequestType::StatusGet,
             RequestBody::CallsRecent(_) => RequestType::CallsRecent,
+            RequestBody::PhoneConfig => RequestType::PhoneConfig,
         }
     }
 }
@@ -251,6 +260,10 @@ impl Request {
             RequestType::StatusGet => {
                 let NoFields {} = fields_as(&id, fields)?;
                 RequestBody::StatusGet
+            }
+            RequestType::PhoneConfig => {
+                let NoFields {} = fields_as(&id, fields)?;
+                RequestBody::PhoneConfig
             }
             RequestType::CallsRecent => {
                 let recent: CallsRecent = fields_as(&id, fields)?;
@@ -407,6 +420,10 @@ pub enum ErrorCode {
     PbxRefused,
     /// The user is already in a call.
     AgentBusy,
+    /// The salesperson's phone is not connected to the PBX.
+    AgentPhoneOffline,
+    /// This server has no browser phones configured.
+    BrowserPhoneUnavailable,
     RateLimited,
     NotFound,
     Forbidden,
@@ -439,6 +456,8 @@ impl From<ApiErrorCode> for ErrorCode {
             ApiErrorCode::PbxUnavailable => ErrorCode::PbxUnavailable,
             ApiErrorCode::PbxRefused => ErrorCode::PbxRefused,
             ApiErrorCode::AgentBusy => ErrorCode::AgentBusy,
+            ApiErrorCode::AgentPhoneOffline => ErrorCode::AgentPhoneOffline,
+            ApiErrorCode::BrowserPhoneUnavailable => ErrorCode::BrowserPhoneUnavailable,
             ApiErrorCode::RateLimited => ErrorCode::RateLimited,
             ApiErrorCode::NotFound => ErrorCode::NotFound,
             ApiErrorCode::Forbidden => ErrorCode::Forbidden,
@@ -503,6 +522,8 @@ pub enum HostMessage {
     Status { id: RequestId, status: Box<Status> },
     #[serde(rename = "calls.recent.ok")]
     RecentCalls { id: RequestId, calls: Vec<Call> },
+    #[serde(rename = "phone.config.ok")]
+    PhoneConfig { id: RequestId, phone: PhoneConfig },
     #[serde(rename = "error")]
     Error {
         id: Option<RequestId>,
@@ -534,6 +555,8 @@ pub enum HostMessageType {
     Status,
     #[serde(rename = "calls.recent.ok")]
     RecentCalls,
+    #[serde(rename = "phone.config.ok")]
+    PhoneConfig,
     #[serde(rename = "error")]
     Error,
     #[serde(rename = "call.update")]
@@ -554,6 +577,7 @@ impl HostMessage {
             HostMessage::HangupRequested { .. } => HostMessageType::HangupRequested,
             HostMessage::Status { .. } => HostMessageType::Status,
             HostMessage::RecentCalls { .. } => HostMessageType::RecentCalls,
+            HostMessage::PhoneConfig { .. } => HostMessageType::PhoneConfig,
             HostMessage::Error { .. } => HostMessageType::Error,
             HostMessage::CallUpdate { .. } => HostMessageType::CallUpdate,
             HostMessage::AuthRequired { .. } => HostMessageType::AuthRequired,
@@ -758,6 +782,7 @@ mod tests {
             }),
             RequestBody::StatusGet,
             RequestBody::CallsRecent(CallsRecent::default()),
+            RequestBody::PhoneConfig,
         ];
         let kinds: Vec<RequestType> = bodies.iter().map(RequestBody::kind).collect();
         assert_eq!(kinds, RequestType::iter().collect::<Vec<_>>());
@@ -795,6 +820,14 @@ mod tests {
             HostMessage::RecentCalls {
                 id: id.clone(),
                 calls: vec![],
+            },
+            HostMessage::PhoneConfig {
+                id: id.clone(),
+                phone: crate::phone::PhoneConfig {
+                    kind: crate::phone::PhoneKind::Desk,
+                    endpoint: "acme-1001".into(),
+                    browser: None,
+                },
             },
             HostMessage::Error {
                 id: None,

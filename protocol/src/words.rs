@@ -4,11 +4,13 @@
 //! extension (second person: "Você não atendeu o seu telefone"); a manager
 //! reads the team's calls on the manager page (third person: "Vendedor não
 //! atendeu"); the note on a CRM deal is read later by anyone, out of context,
-//! so it says more. The extension gets its words generated from these
+//! so it says more. The browser phone's readiness is said to the salesperson
+//! too (popup, badge). The extension gets its words generated from these
 //! (`cargo xtask codegen`).
 
 use crate::call::{CallState, Outcome};
 use crate::crm::CrmState;
+use crate::phone::{Microphone, Registration};
 
 /// A call that never reached the PBX, whatever its outcome (salesperson and
 /// manager alike).
@@ -93,6 +95,33 @@ impl CrmState {
             CrmState::Failed => "Falhou",
             CrmState::NoDeal => "Sem negócio",
             CrmState::NotConfigured => "CRM não configurado",
+        }
+    }
+}
+
+impl Registration {
+    /// Where the salesperson's browser phone stands (popup, badge title).
+    pub fn for_salesperson(self) -> &'static str {
+        match self {
+            Registration::Off => "Telefone desligado",
+            Registration::Connecting => "Conectando o telefone…",
+            Registration::Registered => "Telefone pronto",
+            Registration::Refused => "A central recusou o telefone; pedindo novo acesso…",
+            Registration::Disconnected => "Telefone desconectado; reconectando…",
+        }
+    }
+}
+
+impl Microphone {
+    /// The microphone permission, as the salesperson must act on it (popup).
+    pub fn for_salesperson(self) -> &'static str {
+        match self {
+            Microphone::Prompt => "Permita o microfone",
+            Microphone::Granted => "Microfone permitido",
+            Microphone::Denied => {
+                "Microfone bloqueado: permita-o para o Disca nas configurações do Chrome"
+            }
+            Microphone::Missing => "Nenhum microfone encontrado",
         }
     }
 }

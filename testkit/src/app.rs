@@ -149,6 +149,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// Browser phones written into the phone directory at `path` (the test
+    /// PBX's [`crate::pbx::TestPbx::phone_directory`]).
+    pub fn phone_directory(self, path: &Path) -> TestAppBuilder {
+        let path = path.to_path_buf();
+        self.configure(move |s| s.phones.directory_db = Some(path))
+    }
+
     /// Whether [`TestApp::http`] follows redirects (default: yes).
     pub fn follow_redirects(mut self, follow: bool) -> TestAppBuilder {
         self.follow_redirects = follow;

@@ -12,7 +12,8 @@
 //!   reply and otherwise fails with the tail of Chromium's stderr.
 //! - [`Chromium::open`] gives a [`Page`] (a new tab); [`Chromium::worker`]
 //!   gives a [`Worker`] attached to a running service worker, such as the
-//!   extension's (`chrome-extension://<id>/`).
+//!   extension's (`chrome-extension://<id>/`), which a test can stop as
+//!   Chromium does an idle one.
 //! - [`Page`] evaluates JavaScript, waits for conditions, clicks with real
 //!   (trusted) mouse events, navigates, resizes, takes PNG screenshots, and
 //!   keeps what the page printed or threw ([`ConsoleMessage`]).
@@ -238,6 +239,12 @@ pub struct Chromium {
 }
 
 impl Chromium {
+    /// The browser process's id (its renderers, GPU and utility processes
+    /// are its descendants); `None` once it has exited.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Starts Chromium and waits (at most 20 s) until it answers on the
     /// DevTools pipe.
     pub async fn launch(options: ChromiumOptions) -> Result<Chromium> {
@@ -365,7 +372,11 @@ impl Chromium {
                 let url = target["url"].as_str().unwrap_or_default().to_owned();
                 let session = Session::attach(&self.connection, &target_id).await?;
                 session.call("Runtime.enable", json!({})).await?;
-                return Ok(Worker { session, url });
+                return Ok(Worker {
+                    session,
+                    url,
+                    target_id,
+                });
             }
             if Instant::now() >= deadline {
                 let seen: Vec<String> = targets
@@ -595,6 +606,7 @@ impl Page {
 pub struct Worker {
     session: Session,
     url: String,
+    target_id: String,
 }
 
 impl Worker {
@@ -617,6 +629,21 @@ impl Worker {
     /// was attached (Chromium replays its console buffer).
     pub fn console(&self) -> Vec<ConsoleMessage> {
         self.session.state.console()
+    }
+
+    /// Stops the worker, as Chromium does when it has been idle; this
+    /// session ends with it (an event for the worker starts it again:
+    /// attach anew with [`Chromium::worker`]).
+    pub async fn stop(&self) -> Result<()> {
+        self.session
+            .connection
+            .call(
+                None,
+                "Target.closeTarget",
+                json!({"targetId": self.target_id}),
+            )
+            .await
+            .map(drop)
     }
 }
 

@@ -65,6 +65,7 @@ pub async fn add_user(
             extension: &ext.parse().unwrap(),
             role,
             token_hash: &token.hash,
+            phone: disca_backend::domain::PhoneKind::Desk,
         })
         .await
         .unwrap();

@@ -74,12 +74,35 @@ pub struct ExtensionBrowser {
 
 impl ExtensionBrowser {
     pub async fn launch(home: &HostHome) -> ExtensionBrowser {
+        ExtensionBrowser::launch_with(home, &[]).await
+    }
+
+    /// [`ExtensionBrowser::launch`] with a microphone: Chromium's fake
+    /// device plays the WAV file `microphone` (48 kHz mono, e.g. from
+    /// [`crate::audio::write_tone`]) and media permissions are granted
+    /// without a prompt.
+    pub async fn launch_with_microphone(home: &HostHome, microphone: &Path) -> ExtensionBrowser {
+        let capture = format!("--use-file-for-fake-audio-capture={}", microphone.display());
+        ExtensionBrowser::launch_with(
+            home,
+            &[
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                &capture,
+            ],
+        )
+        .await
+    }
+
+    async fn launch_with(home: &HostHome, args: &[&str]) -> ExtensionBrowser {
         let pages = CrmPages::start(Vec::new()).await;
-        let options = pages.browser(
-            ChromiumOptions::new(home.browser_dir())
-                .extension(built())
-                .envs(home.environment()),
-        );
+        let mut options = ChromiumOptions::new(home.browser_dir())
+            .extension(built())
+            .envs(home.environment());
+        for arg in args {
+            options = options.arg(*arg);
+        }
+        let options = pages.browser(options);
         let chromium = Chromium::launch(options).await.expect("chromium starts");
         ExtensionBrowser { chromium, pages }
     }

@@ -38,6 +38,10 @@ pub const DIRECTORY_VARS: &[(&str, &str)] = &[
     ("AST_CACHE_DIR", "cache"),
 ];
 
+/// The phone directory's folder and file, relative to an instance.
+const PHONE_DIRECTORY_DIR: &str = "phones";
+const PHONE_DIRECTORY: &str = "phones/directory.sqlite3";
+
 /// An instance directory inside an [`AsteriskRoot`].
 #[derive(Debug, Clone)]
 pub struct PbxInstance {
@@ -62,6 +66,12 @@ impl PbxInstance {
     /// Where MixMonitor writes recordings (the monitor spool), on the host.
     pub fn recordings_dir(&self) -> PathBuf {
         self.dir().join("spool/monitor")
+    }
+
+    /// The phone directory (the site variable `PHONE_DIRECTORY_DB`), as the
+    /// host sees it: the backend's `[phones] directory_db`.
+    pub fn phone_directory(&self) -> PathBuf {
+        self.dir().join(PHONE_DIRECTORY)
     }
 
     /// Asterisk's standard output and error, on the host.
@@ -101,10 +111,22 @@ impl PbxInstance {
             all.define(name, &self.inside.join(sub).display().to_string())?;
         }
         fs::create_dir_all(self.recordings_dir())?;
+        fs::create_dir_all(dir.join(PHONE_DIRECTORY_DIR))?;
+        all.define(
+            "PHONE_DIRECTORY_DB",
+            &self.inside.join(PHONE_DIRECTORY).display().to_string(),
+        )?;
         let etc = dir.join("etc");
         fs::remove_dir_all(&etc).with_context(|| format!("clearing {}", etc.display()))?;
         render_config(&Templates::Embedded, site, &all, &etc)?;
         Ok(all)
+    }
+
+    /// Creates the phone directory's tables as the backend does, so that
+    /// phones can register before any backend has run.
+    pub async fn create_phone_directory(&self) -> anyhow::Result<()> {
+        disca_backend::phones::Directory::open(&self.phone_directory()).await?;
+        Ok(())
     }
 
     /// `chroot <root> asterisk -f -n -C <instance>/etc/asterisk.conf`, output

@@ -31,6 +31,7 @@
 
 pub mod ami;
 pub mod app;
+pub mod audio;
 pub mod cargo;
 #[cfg(feature = "browser")]
 pub mod chromium;
@@ -53,6 +54,7 @@ pub mod root;
 pub mod screenshots;
 pub mod sip;
 pub mod system;
+pub mod turn;
 
 pub use ami::{AmiMessage, AmiSession};
 pub use app::{TestApp, TestAppBuilder};

@@ -5,7 +5,10 @@
 //! tenant `globex` (agent `globex-2001`). Every agent's AOR has a static
 //! contact at `127.0.0.1:<agent_sip_port>` (one SIP peer answers for all
 //! agents) and both tenants' trunks point at `127.0.0.1:<trunk_sip_port>`.
-//! AMI, SIP and the disabled HTTP server get free loopback ports.
+//! AMI, SIP and the HTTP server get free loopback ports; plain HTTP (SIP
+//! over `ws://` for a browser phone, [`TestPbx::ws_url`]) is on only with
+//! [`TestPbxOptions::websocket`]. The overlay's WebRTC agent `acme-1090`
+//! registers with the password [`WEBRTC_AGENT_PASSWORD`].
 //! [`TestPbx::start_with_tls`] also gives SIP/TLS and the WSS listener a
 //! fresh self-signed RSA certificate (made with the `openssl` command).
 
@@ -35,6 +38,12 @@ const OWNER_FILE: &str = "owner.pid";
 /// File in an instance directory holding the PID of its Asterisk.
 const ASTERISK_PID_FILE: &str = "asterisk.pid";
 
+/// The overlay's WebRTC agent (template `disca-agent-webrtc`): a browser
+/// phone registers as this endpoint over [`TestPbx::ws_url`].
+pub const WEBRTC_AGENT: &str = "acme-1090";
+/// Its digest password (testkit/asterisk-overlay/pjsip.d/acme.conf).
+pub const WEBRTC_AGENT_PASSWORD: &str = "acme-1090-test-password";
+
 /// What a test chooses about its PBX.
 #[derive(Debug, Clone, Copy)]
 pub struct TestPbxOptions {
@@ -47,6 +56,8 @@ pub struct TestPbxOptions {
     /// Extra acme agents for load tests: `acme-5000`, `acme-5001`... whose
     /// phones are the same agents' SIP peer.
     pub extra_agents: u32,
+    /// Plain HTTP on loopback, for SIP over WebSocket ([`TestPbx::ws_url`]).
+    pub websocket: bool,
 }
 
 /// The PJSIP objects of [`TestPbxOptions::extra_agents`] agents.
@@ -72,6 +83,8 @@ pub struct TestPbx {
     pub ami_secret: String,
     /// Host path of the monitor spool, where `<tenant>-<call id>.wav` appear.
     pub recordings_dir: PathBuf,
+    /// Host path of the phone directory (`[phones] directory_db`).
+    pub phone_directory: PathBuf,
     /// Asterisk's SIP (UDP) address.
     pub sip_addr: SocketAddr,
     /// The SIP/TLS listener (with a certificate only from
@@ -79,6 +92,8 @@ pub struct TestPbx {
     pub sip_tls_addr: SocketAddr,
     /// The WSS listener (`https`), on only from [`TestPbx::start_with_tls`].
     pub https_addr: SocketAddr,
+    /// The plain HTTP listener, on only with [`TestPbxOptions::websocket`].
+    pub http_addr: SocketAddr,
     instance: PbxInstance,
     child: Option<Child>,
 }
@@ -122,6 +137,7 @@ impl TestPbx {
         let sip_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_udp_port()));
         let sip_tls_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_tcp_port()));
         let https_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_tcp_port()));
+        let http_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_tcp_port()));
         let (cert_file, key_file) = if tls {
             let inside = Path::new("/disca").join(TESTS_DIR).join(&id).join("tls");
             let made = make_certificate(&instance.dir().join("tls")).await;
@@ -143,7 +159,11 @@ impl TestPbx {
             ("AMI_SECRET", ami_secret.clone()),
             ("SIP_UDP_BIND", sip_addr.to_string()),
             ("SIP_TLS_BIND", sip_tls_addr.to_string()),
-            ("HTTP_LOOPBACK_PORT", free_tcp_port().to_string()),
+            ("HTTP_LOOPBACK_PORT", http_addr.port().to_string()),
+            (
+                "HTTP_ENABLED",
+                if opts.websocket { "yes" } else { "no" }.to_owned(),
+            ),
             ("HTTPS_BIND", https_addr.to_string()),
             ("TLS_CERT_FILE", cert_file),
             ("TLS_KEY_FILE", key_file),
@@ -158,6 +178,10 @@ impl TestPbx {
             vars.define(name, &value)?;
         }
         let prepared = instance.prepare(&repository_dir().join("testkit/asterisk-overlay"), vars);
+        let prepared = match prepared {
+            Ok(vars) => instance.create_phone_directory().await.map(|()| vars),
+            Err(error) => Err(error),
+        };
         let vars = match prepared {
             Ok(vars) => vars,
             Err(error) => {
@@ -180,9 +204,11 @@ impl TestPbx {
             ami_username: vars.require("AMI_USERNAME")?.to_owned(),
             ami_secret,
             recordings_dir: instance.recordings_dir(),
+            phone_directory: instance.phone_directory(),
             sip_addr,
             sip_tls_addr,
             https_addr,
+            http_addr,
             instance,
             child: None,
         };
@@ -211,6 +237,11 @@ impl TestPbx {
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.stop().await;
         self.launch().await
+    }
+
+    /// SIP over plain WebSocket (with [`TestPbxOptions::websocket`]).
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.http_addr)
     }
 
     /// Runs one Asterisk CLI command (`asterisk -rx`) and returns its output.

@@ -23,10 +23,24 @@ pub enum PeerBehavior {
         /// Time between the answer and the BYE (millisecond precision).
         talk: Duration,
     },
+    /// Answers at once in G.711 A-law, plays SIPp's 7 s recording of
+    /// speech (`g711a.pcap`, from the Debian package) to the caller, and
+    /// hangs up `talk` after the answer.
+    SpeakThenHangup {
+        /// Time between the answer and the BYE (millisecond precision).
+        talk: Duration,
+    },
     /// Answers at once and stays in the call until the other side hangs up.
     AnswerAndWait,
+    /// As `AnswerAndWait`, playing SIPp's 7 s voice recording (G.711 A-law)
+    /// to the caller once the call is up.
+    AnswerPlayingAudio,
     /// Rejects with `486 Busy Here`.
     Busy,
+    /// As `AnswerAndWait`, sending back every RTP packet it receives
+    /// (SIPp's `-rtp_echo`): audio flows both ways for as long as the call
+    /// lasts.
+    AnswerEchoing,
     /// Rings (`180`) and never answers; a CANCEL gets `200` then `487`.
     RingForever,
     /// Rejects with `603 Decline`.
@@ -40,7 +54,9 @@ impl PeerBehavior {
     pub fn sipp_args(self) -> Vec<OsString> {
         let scenario = match self {
             PeerBehavior::AnswerThenHangup { .. } => "answer_then_hangup.xml",
-            PeerBehavior::AnswerAndWait => "answer_and_wait.xml",
+            PeerBehavior::SpeakThenHangup { .. } => "speak_then_hangup.xml",
+            PeerBehavior::AnswerAndWait | PeerBehavior::AnswerEchoing => "answer_and_wait.xml",
+            PeerBehavior::AnswerPlayingAudio => "answer_playing_audio.xml",
             PeerBehavior::Busy => "busy.xml",
             PeerBehavior::RingForever => "ring_forever.xml",
             PeerBehavior::Decline => "decline.xml",
@@ -51,8 +67,27 @@ impl PeerBehavior {
             "-nostdin".into(),
             "-aa".into(),
         ];
-        if let PeerBehavior::AnswerThenHangup { talk } = self {
-            args.extend(["-d".into(), talk.as_millis().to_string().into()]);
+        match self {
+            PeerBehavior::AnswerThenHangup { talk } => {
+                args.extend(["-d".into(), talk.as_millis().to_string().into()]);
+            }
+            PeerBehavior::SpeakThenHangup { talk } => {
+                args.extend(["-d".into(), talk.as_millis().to_string().into()]);
+            }
+            _ => {}
+        }
+        if self == PeerBehavior::AnswerEchoing {
+            args.push("-rtp_echo".into());
+        }
+        if matches!(
+            self,
+            PeerBehavior::AnswerPlayingAudio
+                | PeerBehavior::SpeakThenHangup { .. }
+                | PeerBehavior::AnswerEchoing
+        ) {
+            // SIPp's default media port (6000) is often taken.
+            let port = crate::ports::free_udp_port();
+            args.extend(["-mp".into(), port.to_string().into()]);
         }
         args
     }
@@ -82,6 +117,78 @@ pub struct SipPeer {
     port: u16,
     child: Child,
     work_dir: tempfile::TempDir,
+}
+
+/// Registers `user` with `password` at the PBX's SIP address `pbx` from a
+/// SIPp phone on a free local port (`testkit/sipp/register.xml`): whether
+/// the PBX answered 200 OK after the digest challenge.
+pub async fn register(
+    pbx: std::net::SocketAddr,
+    user: &str,
+    password: &str,
+) -> anyhow::Result<bool> {
+    run_registration("register.xml", pbx, user, password).await
+}
+
+/// Registers `user` as [`register`] does, then removes that registration
+/// (`Expires: 0`, `testkit/sipp/unregister.xml`), as a softphone does on
+/// sign-out: whether the PBX accepted both.
+pub async fn register_then_unregister(
+    pbx: std::net::SocketAddr,
+    user: &str,
+    password: &str,
+) -> anyhow::Result<bool> {
+    run_registration("unregister.xml", pbx, user, password).await
+}
+
+async fn run_registration(
+    scenario: &str,
+    pbx: std::net::SocketAddr,
+    user: &str,
+    password: &str,
+) -> anyhow::Result<bool> {
+    let work_dir = tempfile::Builder::new()
+        .prefix("disca-sipp-register-")
+        .tempdir()
+        .context("creating a SIPp work directory")?;
+    let port = crate::free_udp_port();
+    let output = Command::new("sipp")
+        .arg(pbx.to_string())
+        .arg("-sf")
+        .arg(repository_dir().join("testkit/sipp").join(scenario))
+        .args(["-s", user, "-au", user, "-ap", password])
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-m", "1", "-nostdin", "-timeout", "10s", "-timeout_error"])
+        .args(["-trace_err", "-trace_msg"])
+        .current_dir(work_dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("starting sipp (Debian package sip-tester)")?;
+    match output.status.code() {
+        Some(0) => Ok(true),
+        Some(1) => {
+            // Why, for the test's output: the messages exchanged.
+            for entry in fs::read_dir(work_dir.path())?.flatten() {
+                if entry
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with("_messages.log")
+                {
+                    eprintln!(
+                        "REGISTER of {user} refused:\n{}",
+                        fs::read_to_string(entry.path()).unwrap_or_default()
+                    );
+                }
+            }
+            Ok(false)
+        }
+        _ => bail!(
+            "sipp failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    }
 }
 
 impl SipPeer {

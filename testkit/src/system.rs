@@ -54,6 +54,21 @@ impl Lab {
         lead_ring_timeout_secs: u32,
         extra_agents: u32,
     ) -> Lab {
+        Lab::start_inner(agents, trunk, lead_ring_timeout_secs, extra_agents, false).await
+    }
+
+    /// A lab whose PBX also serves SIP over WebSocket, for browser phones.
+    pub async fn start_with_websocket(agents: PeerBehavior, trunk: PeerBehavior) -> Lab {
+        Lab::start_inner(agents, trunk, 10, 0, true).await
+    }
+
+    async fn start_inner(
+        agents: PeerBehavior,
+        trunk: PeerBehavior,
+        lead_ring_timeout_secs: u32,
+        extra_agents: u32,
+        websocket: bool,
+    ) -> Lab {
         let root = AsteriskRoot::locate().expect("provisioned Asterisk root");
         let (agent_port, trunk_port) = (free_udp_port(), free_udp_port());
         let agents = SipPeer::start(agent_port, agents)
@@ -67,6 +82,7 @@ impl Lab {
                 trunk_sip_port: trunk_port,
                 lead_ring_timeout_secs,
                 extra_agents,
+                websocket,
             },
         )
         .await
@@ -101,11 +117,39 @@ impl Backend {
         ami_addr: SocketAddr,
         agent_channel: Option<&str>,
     ) -> Backend {
-        let mut builder = TestApp::builder().ami(ami_addr, &pbx.ami_username, &pbx.ami_secret);
+        let mut builder = TestApp::builder()
+            .ami(ami_addr, &pbx.ami_username, &pbx.ami_secret)
+            .phone_directory(&pbx.phone_directory);
         if let Some(channel) = agent_channel {
             let channel = channel.to_owned();
             builder = builder.configure(move |s| s.calls.agent_channel = channel);
         }
+        let backend = Backend::start_with(builder).await;
+        backend.wait_until_healthy().await;
+        backend
+    }
+
+    /// [`Backend::start`] with browser phones: the PBX's phone directory
+    /// and its SIP-over-WebSocket URL (a [`Lab::start_with_websocket`]).
+    pub async fn start_with_browser_phones(pbx: &TestPbx) -> Backend {
+        Backend::start_with_phone_settings(pbx, |_| {}).await
+    }
+
+    /// [`Backend::start_with_browser_phones`], then `configure` changes
+    /// the phone settings (STUN and TURN servers, say).
+    pub async fn start_with_phone_settings(
+        pbx: &TestPbx,
+        configure: impl FnOnce(&mut disca_backend::configuration::PhoneSettings) + Send + 'static,
+    ) -> Backend {
+        let ws_url = pbx.ws_url();
+        let builder = TestApp::builder()
+            .ami(pbx.ami_addr, &pbx.ami_username, &pbx.ami_secret)
+            .phone_directory(&pbx.phone_directory)
+            .configure(move |s| {
+                s.phones.ws_url = ws_url;
+                s.phones.sip_domain = "127.0.0.1".into();
+                configure(&mut s.phones);
+            });
         let backend = Backend::start_with(builder).await;
         backend.wait_until_healthy().await;
         backend
@@ -122,6 +166,7 @@ impl Backend {
     pub async fn start_in(pbx: &TestPbx, ami_addr: SocketAddr, dir: tempfile::TempDir) -> Backend {
         let builder = TestApp::builder()
             .ami(ami_addr, &pbx.ami_username, &pbx.ami_secret)
+            .phone_directory(&pbx.phone_directory)
             .data_in(dir);
         let backend = Backend::start_with(builder).await;
         backend.wait_until_healthy().await;
@@ -145,6 +190,35 @@ impl Backend {
             user_ids,
             app,
         }
+    }
+
+    /// Adds `name` (e-mail `<name>@example.com`) to `tenant` at `extension`
+    /// with a browser phone (then known by name, like the seeded users);
+    /// returns their token.
+    pub async fn add_browser_user(
+        &mut self,
+        name: &'static str,
+        tenant: &str,
+        extension: &str,
+    ) -> String {
+        let token = issue_token();
+        let user = self
+            .app
+            .store
+            .add_user(NewUser {
+                tenant,
+                name,
+                email: &format!("{name}@example.com"),
+                extension: &extension.parse().unwrap(),
+                role: Role::Agent,
+                token_hash: &token.hash,
+                phone: disca_backend::domain::PhoneKind::Browser,
+            })
+            .await
+            .unwrap();
+        self.tokens.insert(name, token.secret.clone());
+        self.user_ids.insert(name, user.id);
+        token.secret
     }
 
     /// `GET /healthz`: its status and body.
@@ -397,6 +471,7 @@ async fn seed_users_in(
                 extension: &ext.parse().unwrap(),
                 role,
                 token_hash: &token.hash,
+                phone: disca_backend::domain::PhoneKind::Desk,
             })
             .await
             .unwrap();
@@ -429,6 +504,7 @@ pub async fn seed_load_agents(data_dir: &Path, count: u32) -> Vec<String> {
                 extension: &ext.to_string().parse().unwrap(),
                 role: Role::Agent,
                 token_hash: &token.hash,
+                phone: disca_backend::domain::PhoneKind::Desk,
             })
             .await
             .unwrap();

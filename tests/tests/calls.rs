@@ -301,9 +301,27 @@ async fn tenants_are_isolated() {
 }
 
 #[tokio::test]
-async fn a_call_the_pbx_refuses_is_502_and_a_retry_tries_again() {
+async fn a_phone_the_pbx_does_not_know_is_refused_before_anything_is_stored() {
     let lab = Lab::start(PeerBehavior::AnswerAndWait, PeerBehavior::AnswerAndWait).await;
     let backend = Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
+    // initech's endpoints do not exist at the PBX.
+    let (status, error) = backend
+        .place("initech-3001", json!({"to": LEAD}), Some("click-1"))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{error}");
+    assert_eq!(error["error"]["code"], "agent_phone_offline");
+    let (_, list) = backend.get("initech-3001", "/v1/calls").await;
+    assert_eq!(list["calls"], json!([]), "{list:#}");
+}
+
+#[tokio::test]
+async fn a_call_the_pbx_refuses_is_502_and_a_retry_tries_again() {
+    let lab = Lab::start(PeerBehavior::AnswerAndWait, PeerBehavior::AnswerAndWait).await;
+    // Through a Local channel (no reachability check), to an agent the
+    // dialplan has no extension for: Asterisk refuses the Originate.
+    let backend =
+        Backend::start_with_agent_channel(&lab.pbx, lab.pbx.ami_addr, Some(LOCAL_AGENT_CHANNEL))
+            .await;
     let body = json!({"to": LEAD});
     for _ in 0..2 {
         let (status, error) = backend

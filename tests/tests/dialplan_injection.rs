@@ -55,6 +55,7 @@ impl Bed {
             trunk_sip_port: trunk_port,
             lead_ring_timeout_secs: 5,
             extra_agents: 0,
+            websocket: false,
         };
         let pbx = TestPbx::start(&root, options)
             .await

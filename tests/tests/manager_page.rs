@@ -93,6 +93,7 @@ async fn scene() -> Scene {
                     extension: &ext.parse().unwrap(),
                     role,
                     token_hash: &token.hash,
+                    phone: disca_backend::domain::PhoneKind::Desk,
                 })
                 .await
                 .unwrap(),
@@ -359,6 +360,7 @@ async fn a_manager_follows_the_team_s_calls_and_crm_notes_in_chromium() {
             extension: &"1003".parse().unwrap(),
             role: Role::Agent,
             token_hash: &agent.hash,
+            phone: disca_backend::domain::PhoneKind::Desk,
         })
         .await
         .unwrap();

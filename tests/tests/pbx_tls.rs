@@ -45,6 +45,7 @@ async fn sip_tls_and_wss_accept_only_forward_secret_aead_ciphers() {
         trunk_sip_port: free_udp_port(),
         lead_ring_timeout_secs: 10,
         extra_agents: 0,
+        websocket: false,
     };
     let pbx = TestPbx::start_with_tls(&root, options)
         .await

@@ -33,6 +33,7 @@ async fn bed(agents: PeerBehavior, trunk: PeerBehavior, lead_ring_timeout_secs: 
         trunk_sip_port: trunk_port,
         lead_ring_timeout_secs,
         extra_agents: 0,
+        websocket: false,
     };
     let pbx = TestPbx::start(&root, options)
         .await
@@ -195,6 +196,7 @@ async fn lead_outcomes_and_refusals_map_to_hangup_causes() {
         trunk_sip_port: trunk_port,
         lead_ring_timeout_secs: 2,
         extra_agents: 0,
+        websocket: false,
     };
     let pbx = TestPbx::start(&root, options)
         .await

@@ -23,7 +23,6 @@ fn prepare_machine() -> anyhow::Result<AsteriskRoot> {
     let root = provision::provision()?;
     step("Extension toolchain: wasm32 target, wasm-bindgen-cli, Node.js and npm");
     extension::ensure_toolchain()?;
-    javascript::ensure_node()?;
     Ok(root)
 }
 

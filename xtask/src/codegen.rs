@@ -19,6 +19,10 @@ use disca_protocol::native::{
     BackendState, ContentMessageType, ErrorCode, HOST_NAME, HostError, HostMessage,
     HostMessageType, MAX_RECENT, RequestBody, RequestType, Status, VERSION,
 };
+use disca_protocol::phone::{
+    AudioStats, CALL_ID_HEADER, Microphone, PhoneKind, PhoneState, Registration, SOFTPHONE_TARGET,
+    SoftphoneMessageType, WORKER_TARGET,
+};
 use disca_protocol::{Call, CallContext, CallState, Outcome, words};
 use schemars::generate::SchemaSettings;
 use serde::Serialize;
@@ -131,6 +135,44 @@ pub fn protocol_js() -> String {
         "`type` of each message a content script sends the worker.",
         "CONTENT_MESSAGE",
     );
+    variants::<SoftphoneMessageType>(
+        &mut out,
+        "`type` of each message between the worker and the softphone document.",
+        "SOFTPHONE_MESSAGE",
+    );
+    constant(
+        &mut out,
+        "`target` of a message for the softphone document.",
+        "SOFTPHONE_TARGET",
+        SOFTPHONE_TARGET,
+    );
+    constant(
+        &mut out,
+        "`target` of a message from the softphone for the worker.",
+        "WORKER_TARGET",
+        WORKER_TARGET,
+    );
+    constant(
+        &mut out,
+        "The SIP header carrying a Disca call's id on the INVITE to a browser phone.",
+        "CALL_ID_HEADER",
+        CALL_ID_HEADER,
+    );
+    variants::<PhoneKind>(
+        &mut out,
+        "What rings when the salesperson clicks.",
+        "PHONE_KIND",
+    );
+    variants::<Registration>(
+        &mut out,
+        "Where the browser phone's registration stands (`PhoneState.registration`).",
+        "REGISTRATION",
+    );
+    variants::<Microphone>(
+        &mut out,
+        "The microphone permission (`PhoneState.microphone`).",
+        "MICROPHONE",
+    );
     variants::<ErrorCode>(&mut out, "`code` of errors.", "ERROR_CODE");
     variants::<BackendState>(
         &mut out,
@@ -159,6 +201,20 @@ pub fn protocol_js() -> String {
         "OUTCOME_TEXT",
         Outcome::iter(),
         Outcome::for_salesperson,
+    );
+    words_of(
+        &mut out,
+        "Where the browser phone stands, in the salesperson's words.",
+        "REGISTRATION_TEXT",
+        Registration::iter(),
+        Registration::for_salesperson,
+    );
+    words_of(
+        &mut out,
+        "The microphone permission, in the salesperson's words.",
+        "MICROPHONE_TEXT",
+        Microphone::iter(),
+        Microphone::for_salesperson,
     );
     constant(
         &mut out,
@@ -255,6 +311,8 @@ fn typedefs(out: &mut String) {
     generator.subschema_for::<Status>();
     generator.subschema_for::<Call>();
     generator.subschema_for::<CallContext>();
+    generator.subschema_for::<PhoneState>();
+    generator.subschema_for::<AudioStats>();
     let definitions = generator.take_definitions(true);
     let mut names: Vec<&String> = definitions.keys().collect();
     names.sort();

@@ -1,7 +1,8 @@
 //! `cargo xtask run`: the whole product on this machine. The development
-//! PBX (Asterisk 22 and two SIPp robots: the salesperson's phone, which
-//! answers, and the trunk, whose lead answers and hangs up a few seconds
-//! later), the RD Station stand-in (unless RD Station credentials are
+//! PBX (Asterisk 22, with the trunk's SIPp robot whose lead answers, speaks
+//! and hangs up a few seconds later), the salesperson's phone in the
+//! browser (the extension's softphone, registered with the credentials the
+//! backend issues), the RD Station stand-in (unless RD Station credentials are
 //! given), the backend with a demo company, salesperson and manager and
 //! its CRM connection, `disca-host` installed for a dedicated Chromium
 //! profile and logged in, and Chromium with the extension on a demo deal
@@ -22,6 +23,7 @@ use anyhow::{Context, bail, ensure};
 use disca_testkit::chromium::{Chromium, ChromiumOptions, Page};
 use disca_testkit::crm::{ANA, ANA_TOKEN};
 use disca_testkit::crm_pages::{CRM_HOST, CrmPages, DEAL_ID};
+use disca_testkit::extension::EXTENSION_ID;
 use disca_testkit::host::HostHome;
 use disca_testkit::instance::repository_dir;
 use disca_testkit::system::LEAD_E164;
@@ -140,6 +142,7 @@ async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
         binary: release.join("disca-backend"),
         data: state.join("backend"),
         recordings: options.recordings.clone(),
+        phone_directory: crate::dev_pbx::phone_directory()?,
     };
     backend
         .cli(
@@ -159,7 +162,9 @@ async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
                 "--email",
                 "ana@acme.com.br",
                 "--endpoint",
-                "1002",
+                "1005",
+                "--phone",
+                "browser",
                 "--crm-user-id",
                 &account.user_id,
             ],
@@ -179,6 +184,8 @@ async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
                 "marcos@acme.com.br",
                 "--endpoint",
                 "1001",
+                "--phone",
+                "desk",
                 "--role",
                 "manager",
             ],
@@ -224,7 +231,18 @@ async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
     if standin.is_some() {
         browser_options = pages.browser(browser_options);
     }
-    if !headless {
+    if headless {
+        // No sound card: the browser phone's microphone plays a tone.
+        let tone = state.join("microphone.wav");
+        disca_testkit::audio::write_tone(&tone, 440.0, 60.0)?;
+        browser_options = browser_options
+            .arg("--use-fake-ui-for-media-stream")
+            .arg("--use-fake-device-for-media-stream")
+            .arg(format!(
+                "--use-file-for-fake-audio-capture={}",
+                tone.display()
+            ));
+    } else {
         // The host's home replaces HOME: X11 still needs the real cookie.
         let xauthority = std::env::var_os("XAUTHORITY")
             .map(PathBuf::from)
@@ -247,7 +265,7 @@ async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
   deal page     {start_url}
   backend       {BACKEND} (data in {})
   manager page  {BACKEND}/manager (sign in with the manager token {manager_token})
-  salesperson   Ana Souza, phone acme-1002 (the SIPp robot that answers)
+  salesperson   Ana Souza, her phone in the browser (acme-1005; Chromium asks for the microphone once)
   RD Station    {}",
         state.join("backend").display(),
         match standin {
@@ -257,7 +275,22 @@ async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
     );
     let api = Api::new(&agent_token, &account);
     if headless {
-        click_and_report(&page, &api).await
+        let worker = chromium
+            .worker(&format!("chrome-extension://{EXTENSION_ID}/"), PATIENCE)
+            .await
+            .context("the extension's service worker")?;
+        step("Ana's phone in the browser: credentials from the backend, registered with Asterisk");
+        worker
+            .wait_for(
+                "globalThis.disca && disca.state.phone.state && disca.state.phone.state.registration === 'registered'",
+                PATIENCE,
+            )
+            .await
+            .context("the browser phone did not register")?;
+        click_and_report(&page, &api).await?;
+        let stats = worker.evaluate("disca.state.phone.stats").await?;
+        print_audio(&stats);
+        Ok(())
     } else {
         println!(
             "\nClick a phone number on the page{}. Each finished call is printed below with its \
@@ -285,10 +318,24 @@ async fn click_and_report(page: &Page, api: &Api) -> anyhow::Result<()> {
     page.click(&control).await?;
     let id = api.first_call_id().await?;
     println!(
-        "Call {id} placed: Ana's phone rings, then Maria's; Maria hangs up after a few seconds."
+        "Call {id} placed: Ana's browser answers by itself, Maria's phone rings; Maria speaks and hangs up after a few seconds."
     );
     let call = api.call_with_note(&id).await?;
     print_call(&call, api).await
+}
+
+/// What the browser measured of the call's audio.
+fn print_audio(stats: &Value) {
+    let figure = |name: &str| stats[name].as_f64().unwrap_or_default();
+    println!(
+        "── The call's audio, as the browser measured it (getStats) ──
+  from Maria to Ana: {:.0} packets, peak level {:.2}
+  from Ana to Maria: {:.0} packets, peak level {:.2} (the microphone: a 440 Hz tone)",
+        figure("packets_received"),
+        figure("inbound_level"),
+        figure("packets_sent"),
+        figure("outbound_level"),
+    );
 }
 
 /// The demo with a display: every call, once its note is written, until
@@ -350,6 +397,8 @@ struct Backend {
     binary: PathBuf,
     data: PathBuf,
     recordings: PathBuf,
+    /// The development PBX's phone directory (browser phones).
+    phone_directory: PathBuf,
 }
 
 impl Backend {
@@ -363,6 +412,9 @@ impl Backend {
             .env("DISCA_DATA_DIR", &self.data)
             .env("DISCA_RECORDINGS_DIR", &self.recordings)
             .env("DISCA_PUBLIC_URL", BACKEND)
+            .env("DISCA_PHONES__DIRECTORY_DB", &self.phone_directory)
+            .env("DISCA_PHONES__WS_URL", crate::dev_pbx::WS_URL)
+            .env("DISCA_PHONES__SIP_DOMAIN", "127.0.0.1")
             .kill_on_drop(true);
         command
     }

@@ -8,7 +8,11 @@
 //!   phone with password `acme-1001-dev`;
 //! - agent `acme-1002` is a SIPp on 127.0.0.1:15071 that answers at once;
 //! - the trunk of tenant `acme` is a SIPp on 127.0.0.1:15072 that plays
-//!   every lead: it answers, talks for [`LEAD_TALK`], and hangs up.
+//!   every lead: it answers, speaks (SIPp's recorded voice), and hangs up
+//!   after [`LEAD_TALK`];
+//! - browser phones connect to `ws://127.0.0.1:15088/ws` ([`WS_URL`]) and
+//!   are read from the phone directory ([`phone_directory`]), which the
+//!   backend writes.
 //!
 //! Processes run detached and are tracked by PID files in the instance
 //! directory (`<root>/disca/dev`); `down` stops them by PID.
@@ -34,7 +38,7 @@ const START_PATIENCE: Duration = Duration::from_secs(20);
 const STOP_PATIENCE: Duration = Duration::from_secs(5);
 /// How long the robot lead talks before hanging up: long enough to see the
 /// call live in the popup, short enough for a demo.
-pub const LEAD_TALK: Duration = Duration::from_secs(8);
+pub const LEAD_TALK: Duration = Duration::from_secs(9);
 
 /// A detached process of the development PBX.
 struct Component {
@@ -84,12 +88,13 @@ pub fn up() -> anyhow::Result<()> {
     stop(&instance, &AGENT_PEER);
     stop(&instance, &TRUNK_PEER);
     instance.prepare(&dev_overlay(), SiteVars::new())?;
+    tokio::runtime::Runtime::new()?.block_on(instance.create_phone_directory())?;
     start_peer(&instance, &AGENT_PEER, 15071, PeerBehavior::AnswerAndWait)?;
     start_peer(
         &instance,
         &TRUNK_PEER,
         15072,
-        PeerBehavior::AnswerThenHangup { talk: LEAD_TALK },
+        PeerBehavior::SpeakThenHangup { talk: LEAD_TALK },
     )?;
 
     let mut asterisk = instance.asterisk_command()?;
@@ -114,15 +119,26 @@ pub fn up() -> anyhow::Result<()> {
   AMI        127.0.0.1:15038  user disca, secret disca-dev-secret
   SIP (UDP)  127.0.0.1:15060  agent acme-1001 registers with password acme-1001-dev
   agent      acme-1002        a SIPp that answers at once (127.0.0.1:15071)
-  trunk      acme-trunk       a SIPp lead that answers, talks {} s, hangs up (127.0.0.1:15072)
+  trunk      acme-trunk       a SIPp lead that answers, speaks, hangs up after {} s (127.0.0.1:15072)
+  browsers   {WS_URL}  phones from the directory {}
   recordings {}
   logs       {}
 Stop it with `cargo xtask asterisk down`.",
         LEAD_TALK.as_secs(),
+        instance.phone_directory().display(),
         instance.recordings_dir().display(),
         instance.messages_log().display()
     );
     Ok(())
+}
+
+/// Where browser phones reach the development PBX (its loopback HTTP port).
+pub const WS_URL: &str = "ws://127.0.0.1:15088/ws";
+
+/// The development PBX's phone directory: the backend's
+/// `[phones] directory_db`.
+pub fn phone_directory() -> anyhow::Result<PathBuf> {
+    Ok(instance()?.phone_directory())
 }
 
 /// Where the development PBX records calls.
@@ -271,6 +287,8 @@ mod tests {
             vars.define(name, &format!("/disca/{INSTANCE}/{sub}"))
                 .unwrap();
         }
+        let directory = format!("/disca/{INSTANCE}/phones/directory.sqlite3");
+        vars.define("PHONE_DIRECTORY_DB", &directory).unwrap();
         let out = tempfile::tempdir().unwrap();
         let etc = out.path().join("etc");
         render_config(&Templates::Embedded, &dev_overlay(), &vars, &etc).unwrap();
@@ -279,6 +297,13 @@ mod tests {
         assert!(manager.contains("[disca]\nsecret = disca-dev-secret\n"));
         let pjsip = fs::read_to_string(etc.join("pjsip.conf")).unwrap();
         assert!(pjsip.contains("bind = 127.0.0.1:15060"));
+        let realtime = fs::read_to_string(etc.join("res_config_sqlite3.conf")).unwrap();
+        assert!(realtime.contains(&format!("dbfile = {directory}")));
+        let http = fs::read_to_string(etc.join("http.conf")).unwrap();
+        assert!(
+            http.contains("bindport = 15088"),
+            "browser phones: {WS_URL}"
+        );
         assert!(
             fs::read_to_string(etc.join("pjsip.d/acme.conf"))
                 .unwrap()

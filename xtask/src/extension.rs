@@ -1,9 +1,12 @@
 //! `cargo xtask extension`: the toolchain the extension needs (the wasm
-//! target, `wasm-bindgen-cli` at the version in `Cargo.lock`) and the build
-//! of `dist/extension/` from the root `manifest.json`, the content script's
-//! wasm (`extension/content`, optimised profile `wasm`, bound by
-//! `wasm-bindgen --target no-modules`, then binaryen's `wasm-opt -Oz`) and
-//! the static files of `extension/static/`. The only place the extension is
+//! target, `wasm-bindgen-cli` at the version in `Cargo.lock`, Node.js and
+//! npm) and the build of `dist/extension/` from the root `manifest.json`,
+//! the content script's wasm (`extension/content`, optimised profile `wasm`,
+//! bound by `wasm-bindgen --target no-modules`, then binaryen's `wasm-opt
+//! -Oz`), the static files of `extension/static/`, and the softphone bundled
+//! with SIP.js by esbuild (both pinned in `extension/package-lock.json`,
+//! installed by `npm ci` when stale; same sources, same bytes). The only
+//! place the extension is
 //! built: the browser tests run this command once per test process
 //! (`disca_testkit::extension::built`).
 
@@ -15,12 +18,16 @@ use disca_testkit::cargo::nested_cargo;
 use disca_testkit::extension::{JS_FALLBACK, dist_dir};
 use disca_testkit::instance::repository_dir;
 
+use crate::javascript;
 use crate::process::{run, step};
 
 /// The wasm target.
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// The content script's crate.
 const CONTENT_CRATE: &str = "disca-content";
+/// The softphone's entry module, in `extension/`; the bundle replaces it
+/// at the same path in `dist/extension/`.
+const SOFTPHONE_ENTRY: &str = "static/offscreen/softphone.js";
 
 /// Installs what building the extension needs, when missing.
 pub fn ensure_toolchain() -> anyhow::Result<()> {
@@ -35,7 +42,7 @@ pub fn ensure_toolchain() -> anyhow::Result<()> {
         // the registry no longer serves.
         run(nested_cargo().args(["install", "wasm-bindgen-cli", "--version", &version]))?;
     }
-    Ok(())
+    javascript::ensure_node()
 }
 
 /// Builds `dist/extension/`.
@@ -160,7 +167,35 @@ pub fn build() -> anyhow::Result<PathBuf> {
         &content.join("disca_content_bg.wasm"),
         &content.join(JS_FALLBACK),
     )?;
+    bundle_softphone(&dist)?;
     Ok(dist)
+}
+
+/// Bundles the softphone with SIP.js into one ES module (esbuild from
+/// `node_modules/`, installed by `npm ci` when stale). Deterministic: no
+/// source map, no timestamps, paths relative to `extension/`.
+fn bundle_softphone(dist: &Path) -> anyhow::Result<()> {
+    javascript::ensure_dependencies()?;
+    let dir = javascript::extension_dir();
+    let outfile = dist.join(SOFTPHONE_ENTRY.trim_start_matches("static/"));
+    let status = Command::new(dir.join("node_modules/.bin/esbuild"))
+        .arg(SOFTPHONE_ENTRY)
+        .args([
+            "--bundle",
+            "--format=esm",
+            "--target=chrome121",
+            "--charset=utf8",
+            "--legal-comments=eof",
+            "--log-level=warning",
+        ])
+        .arg(format!("--outfile={}", outfile.display()))
+        .current_dir(&dir)
+        .status()
+        .context("starting esbuild (extension/node_modules; `npm ci` in extension/)")?;
+    if !status.success() {
+        bail!("esbuild failed to bundle the softphone ({status})");
+    }
+    Ok(())
 }
 
 /// The wasm features the bound module uses (rustc's MVP plus bulk memory

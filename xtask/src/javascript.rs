@@ -1,7 +1,10 @@
-//! The extension's JavaScript checks: `npm ci` (ESLint and its config, the
-//! only packages, pinned in `extension/package-lock.json`), the unit tests of
-//! the service worker's modules (`npm test`: Node's built-in test runner,
-//! `chrome` faked, no browser) and ESLint (`npm run lint`).
+//! The extension's JavaScript: its packages (SIP.js, bundled into the
+//! softphone, and the dev tools esbuild and ESLint, all pinned in
+//! `extension/package-lock.json`), installed with `npm ci` when missing or
+//! stale ([`ensure_dependencies`], for the build), and its checks: the unit
+//! tests of the worker's and the softphone's modules (`npm test`: Node's
+//! built-in test runner, `chrome` faked, no browser) and ESLint (`npm run
+//! lint`).
 //!
 //! Needs `node` (18.18 or newer) and `npm` on PATH: Debian 12's `nodejs`
 //! and `npm` packages are enough; `cargo xtask test` installs them where
@@ -14,7 +17,7 @@ use crate::packages::ensure_installed;
 use crate::process::{run, step};
 
 /// The directory holding `package.json`.
-fn extension_dir() -> PathBuf {
+pub fn extension_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap_or(Path::new("."))
@@ -39,7 +42,24 @@ pub fn ensure_node() -> anyhow::Result<()> {
     ensure_installed(&["nodejs", "npm"])
 }
 
-/// Installs the pinned dev-dependencies, runs the unit tests and the linter.
+/// Runs `npm ci` unless `node_modules/` already holds what
+/// `package-lock.json` pins: every npm install writes the hidden lockfile
+/// `node_modules/.package-lock.json`, so it is at least as new as
+/// `package-lock.json` exactly when the lock has not changed since.
+pub fn ensure_dependencies() -> anyhow::Result<()> {
+    let dir = extension_dir();
+    let modified = |path: PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let lock = modified(dir.join("package-lock.json"));
+    let installed = modified(dir.join("node_modules").join(".package-lock.json"));
+    if lock.is_some() && installed >= lock {
+        return Ok(());
+    }
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir))
+}
+
+/// Installs the pinned packages, runs the unit tests and the linter.
 pub fn check() -> anyhow::Result<()> {
     let dir = extension_dir();
     anyhow::ensure!(

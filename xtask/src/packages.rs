@@ -11,7 +11,8 @@ use crate::process::{privileged, run, step};
 /// chromium runs the browser tests, binaryen (wasm-opt, wasm2js) builds the content
 /// script's JS fallback, sqlite3 is the other process that holds the
 /// backend's database lock in the storage fault tests, openssl makes the test
-/// PBX's certificate and probes its TLS listeners (`s_client`).
+/// PBX's certificate and probes its TLS listeners (`s_client`), coturn is the
+/// TURN server that takes a browser phone's short-lived credentials.
 pub const REQUIRED_PACKAGES: &[&str] = &[
     "mmdebstrap",
     "sip-tester",
@@ -23,6 +24,7 @@ pub const REQUIRED_PACKAGES: &[&str] = &[
     "binaryen",
     "sqlite3",
     "openssl",
+    "coturn",
 ];
 
 /// Installs whichever of `packages` are missing (apt-get update first).

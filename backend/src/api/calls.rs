@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use disca_protocol::ErrorBody;
 use disca_protocol::api::{CallPage, CreateCallRequest};
+use disca_protocol::phone::PhoneKind;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -87,6 +88,13 @@ pub async fn create_call(
     if !state.pbx.is_connected() {
         return Err(ApiError::pbx_unavailable());
     }
+    // Nothing rings, and nothing is stored, when the agent's phone is not
+    // registered: the salesperson is told to connect it.
+    if state.pbx.phone_offline(&user.endpoint()).await {
+        return Err(ApiError::agent_phone_offline(
+            user.phone == PhoneKind::Browser,
+        ));
+    }
     // Recording the call and handing it to Asterisk run to the end even if
     // the client goes away meanwhile: a call recorded but never placed (or
     // never followed) would block its agent.
@@ -129,7 +137,7 @@ async fn place_call(
     };
     telemetry::record_call_id(&call);
     state.metrics.call_created();
-    let Err((error, _)) = state.pbx.place(&call, &user.tenant.slug).await else {
+    let Err((error, _)) = state.pbx.place(&call, &user.tenant.slug, user.phone).await else {
         return Ok((StatusCode::CREATED, Json(call)));
     };
     // Not placed (or, for a link lost mid-Originate, not known to be): a

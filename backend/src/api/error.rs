@@ -134,6 +134,26 @@ impl ApiError {
         )
     }
 
+    /// The salesperson's phone has no registration at the PBX: nothing
+    /// rang and nothing was stored.
+    pub fn agent_phone_offline(browser: bool) -> ApiError {
+        let what = if browser {
+            "Seu telefone não está conectado à central: abra o Chrome com a extensão do Disca, confira o indicador \"Telefone pronto\" no ícone do Disca e permita o microfone. Ninguém foi chamado."
+        } else {
+            "Seu telefone não está conectado à central: confira se o aparelho (ou o aplicativo) está ligado e registrado. Ninguém foi chamado."
+        };
+        ApiError::new(StatusCode::CONFLICT, ApiErrorCode::AgentPhoneOffline, what)
+    }
+
+    /// The user has a browser phone, but this server has no phone directory.
+    pub fn browser_phone_unavailable() -> ApiError {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            ApiErrorCode::BrowserPhoneUnavailable,
+            "O telefone no navegador não está configurado neste servidor do Disca. Avise o administrador do Disca.",
+        )
+    }
+
     pub fn rate_limited(retry_after_secs: u64) -> ApiError {
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -27,6 +27,10 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::ApiError;
 use crate::domain::Role;
+
+/// How often an open stream checks that its user is still enabled: as long
+/// as an authenticated user is cached ([`super::auth::UserCache::TTL`]).
+const USER_RECHECK: Duration = super::auth::UserCache::TTL;
 use disca_protocol::ErrorBody;
 
 const REPLAY_PAGE: u32 = 500;
@@ -67,6 +71,9 @@ pub async fn stream_events(
     let mut live = state.store.subscribe();
     let store = state.store.clone();
     let only_user = (user.role == Role::Agent).then(|| user.id.clone());
+    let user_id = user.id.clone();
+    // A user disabled while the stream is open loses it at the next check.
+    let mut recheck = tokio::time::interval(USER_RECHECK);
     // Without Last-Event-ID the stream starts now: nothing is replayed.
     let start = store.resume_point(&tenant, last_event_id).await?;
     let stream = async_stream::stream! {
@@ -97,6 +104,13 @@ pub async fn stream_events(
                 let received = tokio::select! {
                     biased;
                     _ = async { closing.wait_for(|c| *c).await.map(|_| ()) } => break 'replay,
+                    _ = recheck.tick() => {
+                        if matches!(store.user_enabled(&user_id).await, Ok(false)) {
+                            tracing::info!(user = %user_id, "user disabled; closing their event stream");
+                            break 'replay;
+                        }
+                        continue;
+                    }
                     received = live.recv() => received,
                 };
                 match received {

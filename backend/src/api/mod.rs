@@ -7,6 +7,7 @@ mod error;
 mod events;
 mod health;
 mod me;
+pub mod phone;
 pub(crate) mod streams;
 
 use std::num::NonZeroU32;
@@ -54,6 +55,8 @@ pub struct AppState {
     /// Longest time to answer a request (reading its body included); event
     /// streams are timed only until their response starts.
     pub request_timeout: Duration,
+    /// Browser phones: their settings and directory.
+    pub phones: phone::Phones,
 }
 
 impl AppState {
@@ -69,6 +72,7 @@ impl AppState {
             metrics,
             sse_keep_alive: DEFAULT_KEEP_ALIVE,
             request_timeout: Duration::from_secs(30),
+            phones: phone::Phones::default(),
         }
     }
 
@@ -89,6 +93,10 @@ impl AppState {
     pub fn with_manager(self, manager: ManagerConfig) -> AppState {
         AppState { manager, ..self }
     }
+
+    pub fn with_phones(self, phones: phone::Phones) -> AppState {
+        AppState { phones, ..self }
+    }
 }
 
 #[derive(OpenApi)]
@@ -96,13 +104,15 @@ impl AppState {
     info(title = "Disca API", description = "Click-to-call through the company's own Asterisk PBX."),
     paths(
         calls::create_call, calls::get_call, calls::hangup_call, calls::list_calls, calls::retry_crm,
-        events::stream_events, health::healthz, health::metrics, me::me
+        events::stream_events, health::healthz, health::metrics, me::me, phone::phone
     ),
     components(schemas(
         crate::domain::Call, crate::domain::CallState, crate::domain::Outcome, crate::domain::CallContext,
         crate::domain::HangupCause, crate::domain::CrmDelivery, crate::domain::CrmState,
         disca_protocol::api::CreateCallRequest, disca_protocol::api::CallPage,
-        disca_protocol::ErrorBody, disca_protocol::ErrorDetail, disca_protocol::Me, disca_protocol::Role, health::Health
+        disca_protocol::ErrorBody, disca_protocol::ErrorDetail, disca_protocol::Me, disca_protocol::Role, health::Health,
+        disca_protocol::phone::PhoneConfig, disca_protocol::phone::PhoneKind,
+        disca_protocol::phone::BrowserPhone, disca_protocol::phone::IceServer
     )),
     modifiers(&BearerAuth)
 )]
@@ -149,6 +159,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/calls/{id}/crm/retry", post(calls::retry_crm))
         .route("/v1/events", get(events::stream_events))
         .route("/v1/me", get(me::me))
+        .route("/v1/phone", get(phone::phone))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi_json))

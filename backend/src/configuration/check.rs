@@ -112,6 +112,42 @@ impl Settings {
                 self.calls.calls_per_minute > 0,
                 "must be at least 1",
             ),
+            (
+                "phones.ws_url",
+                is_websocket_url(&self.phones.ws_url),
+                "must be a ws:// or wss:// URL",
+            ),
+            (
+                "phones.sip_domain",
+                is_sip_domain(&self.phones.sip_domain),
+                "must be a host name or address",
+            ),
+            (
+                "phones.stun_urls",
+                self.phones
+                    .stun_urls
+                    .iter()
+                    .all(|u| is_ice_url(u, &["stun:", "stuns:"])),
+                "each must be a stun: or stuns: URL",
+            ),
+            (
+                "phones.turn_urls",
+                self.phones
+                    .turn_urls
+                    .iter()
+                    .all(|u| is_ice_url(u, &["turn:", "turns:"])),
+                "each must be a turn: or turns: URL",
+            ),
+            (
+                "phones.turn_secret",
+                self.phones.turn_urls.is_empty() || self.phones.turn_secret.is_some(),
+                "is required when phones.turn_urls is set",
+            ),
+            (
+                "phones.turn_credential_ttl_secs",
+                !self.phones.turn_credential_ttl.is_zero(),
+                "must be positive",
+            ),
         ];
         match rules.into_iter().find(|(_, ok, _)| !ok) {
             Some((key, _, problem)) => Err(Invalid { key, problem }),
@@ -127,6 +163,24 @@ fn is_public_url(url: &str) -> bool {
 }
 
 /// `{endpoint}` once, and nothing that could end the AMI header it goes in.
+fn is_websocket_url(url: &str) -> bool {
+    reqwest::Url::parse(url)
+        .is_ok_and(|u| matches!(u.scheme(), "ws" | "wss") && u.host_str().is_some())
+}
+
+fn is_sip_domain(domain: &str) -> bool {
+    !domain.is_empty()
+        && domain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+fn is_ice_url(url: &str, schemes: &[&str]) -> bool {
+    schemes.iter().any(|s| url.starts_with(s))
+        && url.len() <= 256
+        && url.bytes().all(|b| b.is_ascii_graphic())
+}
+
 fn is_channel_template(channel: &str) -> bool {
     channel.matches("{endpoint}").count() == 1 && channel.bytes().all(|b| b.is_ascii_graphic())
 }

@@ -51,6 +51,7 @@ pub struct Settings {
     pub calls: CallSettings,
     pub crm: CrmSettings,
     pub http: HttpSettings,
+    pub phones: PhoneSettings,
 }
 
 impl Default for Settings {
@@ -63,6 +64,7 @@ impl Default for Settings {
             calls: CallSettings::default(),
             crm: CrmSettings::default(),
             http: HttpSettings::default(),
+            phones: PhoneSettings::default(),
         }
     }
 }
@@ -272,6 +274,52 @@ impl Default for HttpSettings {
             sse_streams_per_user: 8,
             sse_streams_per_tenant: 500,
             sse_keep_alive: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Browser phones: the PJSIP realtime directory the backend writes for
+/// Asterisk, and what the softphone needs to reach the PBX. Without a
+/// `directory_db`, salespeople with a browser phone get
+/// `browser_phone_unavailable`.
+#[serde_as]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PhoneSettings {
+    /// The SQLite file Asterisk reads endpoints from (`res_config_sqlite3`,
+    /// the site variable `PHONE_DIRECTORY_DB`), on the PBX's machine.
+    pub directory_db: Option<PathBuf>,
+    /// The SIP-over-WebSocket URL browsers connect to, e.g.
+    /// `wss://pbx.example.com.br:8089/ws`.
+    pub ws_url: String,
+    /// The domain of the phones' addresses of record (`sip:<endpoint>@<domain>`).
+    pub sip_domain: String,
+    /// STUN servers given to the browser (`stun:host:port`).
+    pub stun_urls: Vec<String>,
+    /// TURN servers (`turn:host:port?transport=udp`); their credentials are
+    /// made per request from `turn_secret` (coturn's `use-auth-secret`).
+    pub turn_urls: Vec<String>,
+    pub turn_secret: Option<String>,
+    /// How long a TURN credential is valid.
+    #[serde(rename = "turn_credential_ttl_secs")]
+    #[serde_as(as = "DurationSeconds<u64>")]
+    pub turn_credential_ttl: Duration,
+    /// Asterisk hangs up a browser phone's call whose media stopped this
+    /// long (`rtp_timeout`; 0 = never), like the site's `RTP_TIMEOUT_SECS`.
+    pub rtp_timeout_secs: u32,
+}
+
+impl Default for PhoneSettings {
+    fn default() -> PhoneSettings {
+        PhoneSettings {
+            directory_db: None,
+            ws_url: "ws://127.0.0.1:8088/ws".into(),
+            sip_domain: "127.0.0.1".into(),
+            stun_urls: Vec::new(),
+            turn_urls: Vec::new(),
+            turn_secret: None,
+            turn_credential_ttl: Duration::from_secs(12 * 3600),
+            rtp_timeout_secs: 60,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod tenant;
 pub use call::{CallId, NewCall};
 pub use deal::{CrmUserId, DealId, InvalidCrmId};
 pub use disca_protocol::call::UnknownValue;
+pub use disca_protocol::phone::PhoneKind;
 pub use disca_protocol::{
     Call, CallContext, CallState, CrmDelivery, CrmState, HangupCause, Outcome, Role,
 };

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use disca_protocol::Role;
+use disca_protocol::phone::PhoneKind;
 
 use super::phone::{NumberKind, Region};
 
@@ -139,6 +140,8 @@ pub struct User {
     pub email: String,
     pub extension: Extension,
     pub role: Role,
+    /// What rings when they click.
+    pub phone: PhoneKind,
 }
 
 impl User {

@@ -2,15 +2,18 @@
 //! following them (the [`tracker`]) until they end.
 
 mod progress;
+pub mod reachability;
 mod tracker;
 
 use std::time::Duration;
 
 use disca_ami::{AmiError, Client, Originate};
+use disca_protocol::phone::{CALL_ID_HEADER, PhoneKind};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::configuration::{AmiSettings, CallSettings};
 use crate::domain::{Call, TenantSlug};
+use crate::phones::{Directory, removals};
 use crate::storage::Store;
 use crate::telemetry::Metrics;
 use tracker::{Command, Tracker};
@@ -40,10 +43,26 @@ pub struct Pbx {
 
 impl Pbx {
     /// Connects to AMI (retrying in the background) and starts the tracker.
-    pub fn start(ami: &AmiSettings, calls: &CallSettings, store: Store, metrics: Metrics) -> Pbx {
+    /// With a phone `directory`, registrations Asterisk removes are deleted
+    /// from it too ([`removals`]).
+    pub fn start(
+        ami: &AmiSettings,
+        calls: &CallSettings,
+        store: Store,
+        metrics: Metrics,
+        directory: Option<Directory>,
+    ) -> Pbx {
         let mut config = ami.client_config();
-        config.events = Some(tracker::EVENTS.iter().map(|e| (*e).to_owned()).collect());
+        let mut wanted: Vec<String> = tracker::EVENTS.iter().map(|e| (*e).to_owned()).collect();
+        if directory.is_some() {
+            wanted.push(removals::EVENT.to_owned());
+        }
+        config.events = Some(wanted);
         let (client, events) = Client::start(config);
+        let events = match directory {
+            Some(directory) => removals::follow(events, directory),
+            None => events,
+        };
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let tracker = Tracker::new(store, client.clone(), metrics, commands.clone());
         tokio::spawn(tracker.run(events, commands_rx, calls.reconcile_interval));
@@ -59,6 +78,13 @@ impl Pbx {
         self.client.is_connected()
     }
 
+    /// Whether the agent's phone certainly cannot ring ([`reachability`]);
+    /// never for an agent channel that is not PJSIP.
+    pub async fn phone_offline(&self, endpoint: &str) -> bool {
+        self.agent_channel.starts_with("PJSIP/{endpoint}")
+            && reachability::offline(&self.client, endpoint).await
+    }
+
     /// Rings the agent, then (in the dialplan) the lead. An error means the
     /// call was certainly not placed: it has already been ended as `failed`,
     /// and the returned call is its final record. Logs in the caller's call
@@ -69,7 +95,17 @@ impl Pbx {
         &self,
         call: &Call,
         tenant: &TenantSlug,
+        phone: PhoneKind,
     ) -> Result<(), (PbxError, Option<Call>)> {
+        let mut variables = vec![("DISCA_CALL_ID".to_owned(), call.id.clone())];
+        if phone == PhoneKind::Browser {
+            // On the INVITE to the browser: its softphone answers by itself
+            // only a call it asked for.
+            variables.push((
+                format!("PJSIP_HEADER(add,{CALL_ID_HEADER})"),
+                call.id.clone(),
+            ));
+        }
         let _ = self.commands.send(Command::Track(Box::new(call.clone())));
         let originate = Originate {
             channel: self
@@ -82,7 +118,7 @@ impl Pbx {
             caller_id: Some(format!("Disca <{}>", call.to)),
             channel_id: call.id.clone(),
             other_channel_id: None,
-            variables: vec![("DISCA_CALL_ID".into(), call.id.clone())],
+            variables,
         };
         let error = match self.client.originate(&originate).await {
             Ok(()) => return Ok(()),

@@ -45,7 +45,8 @@ impl Store {
     ) -> Result<User, StoreError> {
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM {USER_ROWS} JOIN manager_sessions s ON s.user_id = u.id
-             WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.role = 'manager'"
+             WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.role = 'manager'
+               AND u.disabled_at IS NULL"
         );
         let row = sqlx::query(&sql)
             .bind(id_hash)

@@ -12,6 +12,7 @@ use super::{
     Store, StoreError, is_foreign_key_violation, is_unique_violation, parse_column, to_millis,
 };
 use crate::domain::{CrmUserId, Extension, Role, User};
+use disca_protocol::phone::PhoneKind;
 
 /// A user to create; the token hash comes from [`crate::auth`].
 pub struct NewUser<'a> {
@@ -20,6 +21,7 @@ pub struct NewUser<'a> {
     pub email: &'a str,
     pub extension: &'a Extension,
     pub role: Role,
+    pub phone: PhoneKind,
     pub token_hash: &'a str,
 }
 
@@ -27,8 +29,8 @@ impl Store {
     pub async fn add_user(&self, new: NewUser<'_>) -> Result<User, StoreError> {
         let id = Uuid::now_v7().to_string();
         execute_one(&self.writes, sqlx::query(
-            "INSERT INTO users (id, tenant, name, email, extension, role, token_hash, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO users (id, tenant, name, email, extension, role, token_hash, created_at, phone_kind)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&id)
         .bind(new.tenant)
@@ -38,6 +40,7 @@ impl Store {
         .bind(new.role.as_str())
         .bind(new.token_hash)
         .bind(to_millis(OffsetDateTime::now_utc()))
+        .bind(new.phone.as_str())
         )
         .await
         .map_err(|e| match &e {
@@ -72,9 +75,91 @@ impl Store {
         Ok(())
     }
 
-    /// The user holding the token whose hash is `token_hash`.
+    /// Sets what rings for the tenant's user with `email`.
+    pub async fn set_phone_kind(
+        &self,
+        tenant: &str,
+        email: &str,
+        kind: PhoneKind,
+    ) -> Result<User, StoreError> {
+        let done = execute_one(
+            &self.writes,
+            sqlx::query("UPDATE users SET phone_kind = $3 WHERE tenant = $1 AND email = $2")
+                .bind(tenant)
+                .bind(email)
+                .bind(kind.as_str()),
+        )
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.user_by_email(tenant, email).await
+    }
+
+    /// Disables (`disabled`) or enables the tenant's user with `email`. A
+    /// disabled user's token and manager sessions are refused.
+    pub async fn set_disabled(
+        &self,
+        tenant: &str,
+        email: &str,
+        disabled: bool,
+    ) -> Result<User, StoreError> {
+        let disabled_at = disabled.then(|| to_millis(OffsetDateTime::now_utc()));
+        let done = execute_one(
+            &self.writes,
+            sqlx::query("UPDATE users SET disabled_at = $3 WHERE tenant = $1 AND email = $2")
+                .bind(tenant)
+                .bind(email)
+                .bind(disabled_at),
+        )
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if disabled {
+            // Not merely refused: an enable later does not bring them back.
+            execute_one(
+                &self.writes,
+                sqlx::query(
+                    "DELETE FROM manager_sessions WHERE user_id =
+                        (SELECT id FROM users WHERE tenant = $1 AND email = $2)",
+                )
+                .bind(tenant)
+                .bind(email),
+            )
+            .await?;
+        }
+        self.user_by_email(tenant, email).await
+    }
+
+    /// Whether the user `user_id` exists and is not disabled, read from the
+    /// database (never from a cache): for what must stop at once.
+    pub async fn user_enabled(&self, user_id: &str) -> Result<bool, StoreError> {
+        let enabled: Option<bool> =
+            sqlx::query_scalar("SELECT disabled_at IS NULL FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(enabled.unwrap_or(false))
+    }
+
+    /// The tenant's user with `email`.
+    pub async fn user_by_email(&self, tenant: &str, email: &str) -> Result<User, StoreError> {
+        let sql =
+            format!("SELECT {USER_COLUMNS} FROM {USER_ROWS} WHERE u.tenant = $1 AND u.email = $2");
+        let row = sqlx::query(&sql)
+            .bind(tenant)
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        user_from_row(&row)
+    }
+
+    /// The enabled user holding the token whose hash is `token_hash`.
     pub async fn user_by_token_hash(&self, token_hash: &str) -> Result<User, StoreError> {
-        self.user_where("u.token_hash = $1", token_hash).await
+        self.user_where("u.token_hash = $1 AND u.disabled_at IS NULL", token_hash)
+            .await
     }
 
     /// The tenant's users, by name: the team on the manager page.
@@ -103,7 +188,7 @@ impl Store {
 }
 
 /// A user and their tenant: `SELECT {USER_COLUMNS} FROM {USER_ROWS}`.
-pub(super) const USER_COLUMNS: &str = "u.id, u.name, u.email, u.extension, u.role, \
+pub(super) const USER_COLUMNS: &str = "u.id, u.name, u.email, u.extension, u.role, u.phone_kind, \
     t.slug AS t_slug, t.name AS t_name, t.region AS t_region, t.allow_premium AS t_allow_premium, \
     t.allow_collect AS t_allow_collect, t.allow_international AS t_allow_international";
 pub(super) const USER_ROWS: &str = "users u JOIN tenants t ON t.slug = u.tenant";
@@ -118,5 +203,6 @@ pub(super) fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
         extension: parse_column(&row.try_get::<String, _>("extension")?, "users.extension")?,
         role: Role::parse(&role)
             .ok_or_else(|| StoreError::Corrupt(format!("users.role = {role:?}")))?,
+        phone: parse_column(&row.try_get::<String, _>("phone_kind")?, "users.phone_kind")?,
     })
 }

@@ -53,6 +53,7 @@ async fn spawn_app_with(builder: TestAppBuilder) -> CallsApp {
                 extension: &"1001".parse().unwrap(),
                 role: Role::Agent,
                 token_hash: &token.hash,
+                phone: disca_backend::domain::PhoneKind::Desk,
             })
             .await
             .unwrap();
@@ -426,5 +427,47 @@ async fn me_names_the_token_holder_and_nobody_else() {
     assert_eq!(
         (status, code(&body)),
         (StatusCode::UNAUTHORIZED, "unauthorized")
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_user_s_open_event_stream_is_closed() {
+    let app = spawn_app().await;
+    let user = app
+        .store
+        .user_by_token_hash(&hash_token(&app.agent))
+        .await
+        .unwrap();
+    // A client without the test client's overall timeout: the stream is
+    // meant to stay open.
+    let http = reqwest::Client::new();
+    let open = |token: String| {
+        let http = http.clone();
+        let url = format!("{}/v1/events", app.base);
+        async move {
+            let mut stream = http.get(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(stream.status(), StatusCode::OK);
+            let first = stream.chunk().await.unwrap().unwrap();
+            assert!(String::from_utf8_lossy(&first).contains("stream.start"));
+            stream
+        }
+    };
+    let mut stream = open(app.agent.clone()).await;
+    // Another user's stream, open as long: it must stay open.
+    let mut other = open(app.other_tenant_agent.clone()).await;
+    app.store
+        .set_disabled(&user.tenant.slug.to_string(), &user.email, true)
+        .await
+        .unwrap();
+    // Closed at the stream's next check of its user (every 30 s).
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(40), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(closed.is_ok(), "the disabled user's stream stays open");
+    let still = tokio::time::timeout(std::time::Duration::from_millis(500), other.chunk()).await;
+    assert!(
+        !matches!(still, Ok(Ok(None)) | Ok(Err(_))),
+        "an enabled user's stream was closed too: closed for another reason"
     );
 }

@@ -6,3 +6,4 @@
 mod calls;
 mod crm_delivery;
 mod manager;
+mod phone;

@@ -1,7 +1,10 @@
 // The options page: Disca on or off, the default region, the sites it runs
 // on (RD Station CRM and Marketing by default, and sites the user adds,
 // each with the browser's own permission prompt). Changes apply to pages
-// loaded after them.
+// loaded after them. Also the browser phone's microphone and speaker
+// (chrome.storage.local, this computer's devices; the worker passes them
+// on to the softphone at once).
+import { DEVICE_DEFAULTS } from '../shared/page-messages.js';
 import { REGIONS, SITE_GROUPS, loadSettings, originPattern } from '../shared/settings.js';
 
 const $ = (id) => document.getElementById(id);
@@ -82,3 +85,32 @@ $('add').addEventListener('submit', async (event) => {
 });
 
 render();
+
+/** The microphone and speaker lists, from the browser's devices. */
+async function renderDevices() {
+  const chosen = await chrome.storage.local.get(DEVICE_DEFAULTS);
+  const devices = await navigator.mediaDevices.enumerateDevices().catch(() => []);
+  // Without the microphone permission the devices have no names.
+  $('devices-hint').hidden = devices.every((device) => device.label);
+  for (const [key, kind, name] of [
+    ['microphone', 'audioinput', 'Microfone'],
+    ['speaker', 'audiooutput', 'Alto-falante'],
+  ]) {
+    const select = $(key);
+    const system = new Option('Padrão do sistema', '');
+    const options = devices
+      .filter((device) => device.kind === kind && device.deviceId && device.deviceId !== 'default')
+      .map((device, index) => new Option(device.label || `${name} ${index + 1}`, device.deviceId));
+    select.replaceChildren(system, ...options);
+    select.value = options.some((option) => option.value === chosen[key]) ? chosen[key] : '';
+  }
+}
+
+for (const key of Object.keys(DEVICE_DEFAULTS)) {
+  $(key).addEventListener('change', async () => {
+    await chrome.storage.local.set({ [key]: $(key).value });
+    $('saved').textContent = 'Salvo.';
+  });
+}
+navigator.mediaDevices.addEventListener('devicechange', renderDevices);
+renderDevices();

@@ -1,10 +1,16 @@
 // The popup: the live call (each stage, a running timer once connected, a
 // hang-up button), the call that just ended with its outcome, the recent
 // calls, and what to do when the host is missing, nobody is logged in or
-// the backend cannot be reached. All state comes from the service worker.
-import { BACKEND_STATE, CALL_STATE } from '../shared/protocol.js';
+// the backend cannot be reached. With a browser phone: whether it is ready
+// (connected, registered, microphone allowed), Atender / Recusar for a call
+// that rings, and mute and a keypad (DTMF) during a call. All state comes
+// from the service worker.
+import { BACKEND_STATE, CALL_STATE, MICROPHONE, PHONE_KIND } from '../shared/protocol.js';
 import { FROM_POPUP, HOST_STATE, POPUP_PORT, TO_POPUP } from '../shared/popup-port.js';
-import { STATE_TEXT, formatDuration, numberOf, outcomeLine, talkSeconds } from '../shared/words.js';
+import { STATE_TEXT, formatDuration, numberOf, outcomeLine, phoneLine, phoneReady, talkSeconds } from '../shared/words.js';
+
+/** The keypad, in its rows. */
+const KEYS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '0', '#'];
 
 /** How long a call that ended stays on top of the popup. */
 const ENDED_SHOWN_MS = 120_000;
@@ -39,12 +45,30 @@ function send(message) {
 }
 $('hangup').addEventListener('click', () => send({ type: FROM_POPUP.HANGUP }));
 $('retry').addEventListener('click', () => send({ type: FROM_POPUP.RETRY }));
+$('answer').addEventListener('click', () => send({ type: FROM_POPUP.ANSWER }));
+$('decline').addEventListener('click', () => send({ type: FROM_POPUP.HANGUP }));
+$('phone-hangup').addEventListener('click', () => send({ type: FROM_POPUP.HANGUP }));
+$('mute').addEventListener('click', () =>
+  send({ type: FROM_POPUP.MUTE, muted: $('mute').getAttribute('aria-pressed') !== 'true' }),
+);
+$('microphone').addEventListener('click', () => chrome.tabs.create({ url: chrome.runtime.getURL('welcome/welcome.html') }));
+$('keypad').replaceChildren(
+  ...KEYS.map((key) => {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = key;
+    button.dataset.digit = key;
+    button.addEventListener('click', () => send({ type: FROM_POPUP.DTMF, digits: key }));
+    return button;
+  }),
+);
 
 function render() {
   const s = current;
   document.body.dataset.host = s.host;
   $('user').textContent = s.user ? s.user.name : '';
   renderProblem(s);
+  renderPhone(s.phone, Boolean(s.live));
   const live = s.live;
   $('live').hidden = !live;
   $('live').dataset.state = live ? live.state : '';
@@ -85,6 +109,27 @@ function render() {
     }),
   );
   $('recent-empty').hidden = s.recent.length > 0;
+}
+
+/** The browser phone: ready or not, a ringing call, mute and keypad (and a
+ *  hang-up button of its own when the call is not a Disca call shown below). */
+function renderPhone(phone, live) {
+  const browser = Boolean(phone && phone.kind === PHONE_KIND.BROWSER);
+  $('phone').hidden = !browser;
+  if (!browser) return;
+  const state = phone.state;
+  const line = phoneLine(phone);
+  $('phone').dataset.ready = String(phoneReady(phone));
+  $('phone').dataset.registration = state ? state.registration : '';
+  $('phone-status').textContent = line;
+  $('microphone').hidden = !state || state.microphone === MICROPHONE.GRANTED;
+  const call = state && state.call;
+  $('ringing').hidden = !(call && call.ringing);
+  $('ringing-from').textContent = call && call.from ? `de ${call.from}` : '';
+  $('in-call').hidden = !(call && !call.ringing);
+  $('phone-hangup').hidden = live;
+  $('mute').setAttribute('aria-pressed', String(Boolean(call && call.muted)));
+  $('mute').textContent = call && call.muted ? 'Microfone desligado' : 'Silenciar';
 }
 
 function tick() {

@@ -13,7 +13,14 @@ export const TO_POPUP = Object.freeze({
 
 /** Popup → worker. */
 export const FROM_POPUP = Object.freeze({
+  /** Hang up the live call (and the browser phone's call, with a BYE). */
   HANGUP: 'hangup',
+  /** Answer the browser phone's ringing call. */
+  ANSWER: 'answer',
+  /** `{muted}`: mute or unmute the browser phone's microphone. */
+  MUTE: 'mute',
+  /** `{digits}`: send keypad digits (RFC 4733) in the browser phone's call. */
+  DTMF: 'dtmf',
   /** Try the host again now. */
   RETRY: 'retry',
 });

@@ -15,6 +15,7 @@ export const REQUEST = Object.freeze({
   CALLS_RECENT: "calls.recent",
   CALL_HANGUP: "call.hangup",
   CALL_START: "call.start",
+  PHONE_CONFIG: "phone.config",
   STATUS_GET: "status.get",
 });
 
@@ -27,6 +28,7 @@ export const HOST_MESSAGE = Object.freeze({
   CALL_UPDATE: "call.update",
   ERROR: "error",
   HANGUP_REQUESTED: "call.hangup.ok",
+  PHONE_CONFIG: "phone.config.ok",
   RECENT_CALLS: "calls.recent.ok",
   STATUS: "status.get.ok",
 });
@@ -36,6 +38,7 @@ export const REPLY = Object.freeze({
   "call.hangup": "call.hangup.ok",
   "call.start": "call.start.ok",
   "calls.recent": "calls.recent.ok",
+  "phone.config": "phone.config.ok",
   "status.get": "status.get.ok",
 });
 
@@ -45,11 +48,61 @@ export const CONTENT_MESSAGE = Object.freeze({
   FALLBACK: "content.fallback",
 });
 
+/** `type` of each message between the worker and the softphone document. */
+export const SOFTPHONE_MESSAGE = Object.freeze({
+  ANSWER: "phone.answer",
+  CLICK: "phone.click",
+  CLICK_RESULT: "phone.click.result",
+  DEVICES: "phone.devices",
+  DTMF: "phone.dtmf",
+  HANGUP: "phone.hangup",
+  MUTE: "phone.mute",
+  START: "phone.start",
+  STATE: "phone.state",
+  STATE_GET: "phone.state.get",
+  STATS: "phone.stats",
+  STOP: "phone.stop",
+});
+
+/** `target` of a message for the softphone document. */
+export const SOFTPHONE_TARGET = "softphone";
+
+/** `target` of a message from the softphone for the worker. */
+export const WORKER_TARGET = "worker";
+
+/** The SIP header carrying a Disca call's id on the INVITE to a browser phone. */
+export const CALL_ID_HEADER = "X-Disca-Call";
+
+/** What rings when the salesperson clicks. */
+export const PHONE_KIND = Object.freeze({
+  BROWSER: "browser",
+  DESK: "desk",
+});
+
+/** Where the browser phone's registration stands (`PhoneState.registration`). */
+export const REGISTRATION = Object.freeze({
+  CONNECTING: "connecting",
+  DISCONNECTED: "disconnected",
+  OFF: "off",
+  REFUSED: "refused",
+  REGISTERED: "registered",
+});
+
+/** The microphone permission (`PhoneState.microphone`). */
+export const MICROPHONE = Object.freeze({
+  DENIED: "denied",
+  GRANTED: "granted",
+  MISSING: "missing",
+  PROMPT: "prompt",
+});
+
 /** `code` of errors. */
 export const ERROR_CODE = Object.freeze({
   AGENT_BUSY: "agent_busy",
+  AGENT_PHONE_OFFLINE: "agent_phone_offline",
   BACKEND_ERROR: "backend_error",
   BACKEND_UNREACHABLE: "backend_unreachable",
+  BROWSER_PHONE_UNAVAILABLE: "browser_phone_unavailable",
   CREDENTIAL_STORE_UNAVAILABLE: "credential_store_unavailable",
   DESTINATION_NOT_ALLOWED: "destination_not_allowed",
   FORBIDDEN: "forbidden",
@@ -128,6 +181,23 @@ export const OUTCOME_TEXT = Object.freeze({
   rejected: "Recusada",
 });
 
+/** Where the browser phone stands, in the salesperson's words. */
+export const REGISTRATION_TEXT = Object.freeze({
+  connecting: "Conectando o telefone…",
+  disconnected: "Telefone desconectado; reconectando…",
+  off: "Telefone desligado",
+  refused: "A central recusou o telefone; pedindo novo acesso…",
+  registered: "Telefone pronto",
+});
+
+/** The microphone permission, in the salesperson's words. */
+export const MICROPHONE_TEXT = Object.freeze({
+  denied: "Microfone bloqueado: permita-o para o Disca nas configurações do Chrome",
+  granted: "Microfone permitido",
+  missing: "Nenhum microfone encontrado",
+  prompt: "Permita o microfone",
+});
+
 /** Said of a call that never reached the PBX. */
 export const NOT_PLACED_TEXT = "Não chegou à central";
 
@@ -138,8 +208,18 @@ export const ENDED_TEXT = "Encerrada";
 export const CALL_CONTEXT_FIELDS = ["contact_id","contact_name","deal_id","page_url"];
 
 /**
+ * What the browser measured of a call's audio (`getStats`).
+ * @typedef {{answer_ms?: (number | null), call_id?: (string | null), inbound_level: number, microphone_ms?: (number | null), outbound_level: number, packets_received: number, packets_sent: number}} AudioStats
+ */
+
+/**
  * How the host last found the backend.
  * @typedef {("reachable" | "unreachable" | "not_configured" | "connecting")} BackendState
+ */
+
+/**
+ * What the softphone needs to register with the PBX.
+ * @typedef {{aor: string, ice_servers?: Array<IceServer>, password: string, username: string, ws_url: string}} BrowserPhone
  */
 
 /**
@@ -172,7 +252,7 @@ export const CALL_CONTEXT_FIELDS = ["contact_id","contact_name","deal_id","page_
 /**
  * Stable error codes of `error` replies (and of the extension's own
  * errors about the host, the last three before [`ErrorCode::Other`]).
- * @typedef {("invalid_number" | "destination_not_allowed" | "rate_limited" | "not_found" | "forbidden" | "frame_too_large" | "truncated_frame" | "invalid_utf8" | "invalid_json" | "invalid_message" | "unsupported_version" | "unknown_type" | "invalid_fields" | "origin_not_allowed" | "not_logged_in" | "credential_store_unavailable" | "backend_unreachable" | "pbx_unavailable" | "pbx_refused" | "agent_busy" | "backend_error" | "reply_too_large" | "host_timeout" | "host_not_installed" | "host_unavailable" | "other")} ErrorCode
+ * @typedef {("invalid_number" | "destination_not_allowed" | "rate_limited" | "not_found" | "forbidden" | "frame_too_large" | "truncated_frame" | "invalid_utf8" | "invalid_json" | "invalid_message" | "unsupported_version" | "unknown_type" | "invalid_fields" | "origin_not_allowed" | "not_logged_in" | "credential_store_unavailable" | "backend_unreachable" | "pbx_unavailable" | "pbx_refused" | "agent_busy" | "agent_phone_offline" | "browser_phone_unavailable" | "backend_error" | "reply_too_large" | "host_timeout" | "host_not_installed" | "host_unavailable" | "other")} ErrorCode
  */
 
 /**
@@ -187,7 +267,12 @@ export const CALL_CONTEXT_FIELDS = ["contact_id","contact_name","deal_id","page_
 
 /**
  * Every message the host sends.
- * @typedef {({call: Call, id: RequestId, type: "call.start.ok"} | {call: Call, id: RequestId, type: "call.hangup.ok"} | {id: RequestId, status: Status, type: "status.get.ok"} | {calls: Array<Call>, id: RequestId, type: "calls.recent.ok"} | {error: HostError, id?: (RequestId | null), type: "error"} | {call: Call, type: "call.update"} | {message: string, type: "auth.required"} | {message: string, type: "backend.unreachable"} | {type: "backend.reachable"})} HostMessage
+ * @typedef {({call: Call, id: RequestId, type: "call.start.ok"} | {call: Call, id: RequestId, type: "call.hangup.ok"} | {id: RequestId, status: Status, type: "status.get.ok"} | {calls: Array<Call>, id: RequestId, type: "calls.recent.ok"} | {id: RequestId, phone: PhoneConfig, type: "phone.config.ok"} | {error: HostError, id?: (RequestId | null), type: "error"} | {call: Call, type: "call.update"} | {message: string, type: "auth.required"} | {message: string, type: "backend.unreachable"} | {type: "backend.reachable"})} HostMessage
+ */
+
+/**
+ * One `RTCIceServer`: STUN, or TURN with short-lived credentials.
+ * @typedef {{credential?: (string | null), urls: Array<string>, username?: (string | null)}} IceServer
  */
 
 /**
@@ -196,13 +281,43 @@ export const CALL_CONTEXT_FIELDS = ["contact_id","contact_name","deal_id","page_
  */
 
 /**
+ * The microphone permission of the extension's origin.
+ * @typedef {("granted" | "denied" | "prompt" | "missing")} Microphone
+ */
+
+/**
  * How a call ended.
  * @typedef {("answered" | "no_answer" | "busy" | "rejected" | "failed" | "agent_no_answer" | "canceled")} Outcome
  */
 
 /**
+ * The call the softphone is in, or ringing with.
+ * @typedef {{call_id?: (string | null), from?: (string | null), muted: boolean, ringing: boolean}} PhoneCall
+ */
+
+/**
+ * `GET /v1/phone`: the salesperson's phone.
+ * @typedef {{browser?: (BrowserPhone | null), endpoint: string, kind: PhoneKind}} PhoneConfig
+ */
+
+/**
+ * What rings when a salesperson clicks a number.
+ * @typedef {("browser" | "desk")} PhoneKind
+ */
+
+/**
+ * The softphone's state as the popup and badge show it.
+ * @typedef {{call?: (PhoneCall | null), microphone: Microphone, registration: Registration}} PhoneState
+ */
+
+/**
+ * Whether the phone in the browser can take a call right now.
+ * @typedef {("registered" | "off" | "connecting" | "refused" | "disconnected")} Registration
+ */
+
+/**
  * What a request asks for.
- * @typedef {({context?: CallContext, number: string, type: "call.start"} | {call_id: string, type: "call.hangup"} | {type: "status.get"} | {limit?: (number | null), type: "calls.recent"})} RequestBody
+ * @typedef {({context?: CallContext, number: string, type: "call.start"} | {call_id: string, type: "call.hangup"} | {type: "status.get"} | {limit?: (number | null), type: "calls.recent"} | {type: "phone.config"})} RequestBody
  */
 
 /**

@@ -1,8 +1,18 @@
 // What the salesperson reads about calls, in Brazilian Portuguese: call
-// states and outcomes (from disca-protocol's words, through the generated
-// protocol.js), durations and numbers. Shared by the service worker (badge
-// title, notifications) and the popup.
-import { ENDED_TEXT, NOT_PLACED_TEXT, OUTCOME, OUTCOME_TEXT, STATE_TEXT } from './protocol.js';
+// states and outcomes, the browser phone's readiness (from disca-protocol's
+// words, through the generated protocol.js), durations and numbers. Shared
+// by the service worker (badge title, notifications) and the popup.
+import {
+  ENDED_TEXT,
+  MICROPHONE,
+  MICROPHONE_TEXT,
+  NOT_PLACED_TEXT,
+  OUTCOME,
+  OUTCOME_TEXT,
+  REGISTRATION,
+  REGISTRATION_TEXT,
+  STATE_TEXT,
+} from './protocol.js';
 
 export { OUTCOME_TEXT, STATE_TEXT };
 
@@ -41,4 +51,24 @@ export function outcomeLine(call) {
   return call.durations_estimated
     ? `${outcome} · ≥ ${talk} (duração não confirmada)`
     : `${outcome} · ${talk}`;
+}
+
+/** Whether the browser phone (`state.phone`) can take a call: registered,
+ *  microphone allowed. */
+export function phoneReady(phone) {
+  const state = phone && phone.state;
+  return Boolean(state && state.registration === REGISTRATION.REGISTERED && state.microphone === MICROPHONE.GRANTED);
+}
+
+/**
+ * The one line about the browser phone (`state.phone`): what keeps it from
+ * taking a call (registration first, then the microphone), or "Telefone
+ * pronto".
+ */
+export function phoneLine(phone) {
+  const state = phone && phone.state;
+  if (!state) return REGISTRATION_TEXT[REGISTRATION.CONNECTING];
+  if (state.registration !== REGISTRATION.REGISTERED) return REGISTRATION_TEXT[state.registration] || '';
+  if (state.microphone !== MICROPHONE.GRANTED) return MICROPHONE_TEXT[state.microphone] || '';
+  return REGISTRATION_TEXT[REGISTRATION.REGISTERED];
 }

@@ -1,5 +1,6 @@
 // The one backoff of the extension: how long to wait before trying to reach
-// disca-host again.
+// disca-host again, asking it again for the phone's credentials, or (in the
+// softphone) reconnecting to the PBX and registering again.
 
 /** Longest wait between two attempts. */
 export const MAX_RETRY_MS = 30_000;

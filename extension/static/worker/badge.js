@@ -1,9 +1,10 @@
 // What the user sees of calls outside the popup: the toolbar badge (the
-// live call's stage, a running timer while it is connected, or "!" when
-// something keeps calls from working) and a notification when a call ends.
-import { CALL_STATE } from '../shared/protocol.js';
+// live call's stage, a running timer while it is connected, "!" when
+// something keeps calls from working, or "tel" while the browser phone is
+// not ready) and a notification when a call ends.
+import { CALL_STATE, PHONE_KIND } from '../shared/protocol.js';
 import { HOST_STATE } from '../shared/popup-port.js';
-import { STATE_TEXT, numberOf, outcomeLine, talkSeconds } from '../shared/words.js';
+import { STATE_TEXT, numberOf, outcomeLine, phoneLine, phoneReady, talkSeconds } from '../shared/words.js';
 
 /** The badge for `state` at `now` (ms since epoch). */
 export function badgeFor(state, now = Date.now()) {
@@ -23,6 +24,9 @@ export function badgeFor(state, now = Date.now()) {
   }
   if (state.host === HOST_STATE.NOT_INSTALLED || state.host === HOST_STATE.FAILED || state.problem) {
     return { text: '!', color: '#a61b1b', title: 'Disca: abra para ver o que falta' };
+  }
+  if (state.phone && state.phone.kind === PHONE_KIND.BROWSER && !phoneReady(state.phone)) {
+    return { text: 'tel', color: '#c27c0e', title: `Disca: ${phoneLine(state.phone)}` };
   }
   return { text: '', color: '#5f6b7a', title: 'Disca' };
 }

@@ -1,6 +1,8 @@
 // Messages from the content scripts on CRM pages: a click on a number
-// (placed as a `call.start` request to the host) and the JS fallback for
-// pages whose Content-Security-Policy forbids compiling the wasm.
+// (placed as a `call.start` request to the host, with the browser phone told
+// before and after, so that it answers this call's INVITE by itself) and the
+// JS fallback for pages whose Content-Security-Policy forbids compiling the
+// wasm.
 import { CALL_CONTEXT_FIELDS, CONTENT_MESSAGE, HOST_MESSAGE, REQUEST } from '../shared/protocol.js';
 
 /** Content script → worker (content scripts, which cannot import
@@ -30,8 +32,9 @@ export function cleanContext(context) {
  * @param {typeof chrome.runtime} options.runtime
  * @param {typeof chrome.scripting} options.scripting
  * @param {(body: object) => Promise<object>} options.request the host's
+ * @param {{click: () => Promise<string | null>, clickResult: (click: string | null, callId?: string) => void}} options.phone
  */
-export function createClicks({ runtime, scripting, request }) {
+export function createClicks({ runtime, scripting, request, phone }) {
   return (message, sender, respond) => {
     if (sender.id !== runtime.id || !sender.tab || !message) return false;
     if (message.type === FROM_CONTENT.FALLBACK) {
@@ -44,10 +47,18 @@ export function createClicks({ runtime, scripting, request }) {
     if (message.type !== FROM_CONTENT.CALL) return false;
     const number = typeof message.number === 'string' ? message.number : '';
     const context = cleanContext(message.context);
-    request({ type: REQUEST.CALL_START, number, context }).then((reply) => {
-      if (reply.type === HOST_MESSAGE.CALL_STARTED) respond({ ok: true });
-      else respond({ ok: false, code: reply.error.code, message: reply.error.message });
-    });
+    phone
+      .click()
+      .then(async (click) => {
+        const reply = await request({ type: REQUEST.CALL_START, number, context });
+        const started = reply.type === HOST_MESSAGE.CALL_STARTED;
+        phone.clickResult(click, started ? reply.call.id : undefined);
+        return reply;
+      })
+      .then((reply) => {
+        if (reply.type === HOST_MESSAGE.CALL_STARTED) respond({ ok: true });
+        else respond({ ok: false, code: reply.error.code, message: reply.error.message });
+      });
     return true;
   };
 }

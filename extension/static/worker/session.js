@@ -1,10 +1,11 @@
 // What the worker knows from disca-host, in the popup's state: who is
 // logged in, whether the backend answers, the live and recent calls. Reads
 // the host's status on demand (`refresh`) and follows its events
-// (`onHostMessage`).
+// (`onHostMessage`). Signing in and out starts and stops the browser phone.
 import { BACKEND_STATE, ERROR_CODE, HOST_MESSAGE, REQUEST } from '../shared/protocol.js';
 import { HOST_STATE } from '../shared/popup-port.js';
 import { CHANGE, RECENT, applyCall } from './calls.js';
+import { initialPhone } from './phone.js';
 
 /** The popup's state before the host has said anything. */
 export function initialState(extensionId) {
@@ -19,6 +20,8 @@ export function initialState(extensionId) {
     problem: null,
     live: null,
     recent: [],
+    // The browser phone: {kind, state: PhoneState, stats: AudioStats}.
+    phone: initialPhone(),
     extensionId,
   };
 }
@@ -29,8 +32,9 @@ export function initialState(extensionId) {
  * @param {{request: Function, succeeded: Function, readonly connected: boolean}} options.host
  * @param {() => void} options.publish the state changed
  * @param {(call: object) => void} options.ended the live call ended
+ * @param {{signIn: () => void, signOut: () => void}} options.phone
  */
-export function createSession({ state, host, publish, ended }) {
+export function createSession({ state, host, publish, ended, phone }) {
   /** Counts call changes, so a slower status reply never undoes one. */
   let callChanges = 0;
 
@@ -64,6 +68,8 @@ export function createSession({ state, host, publish, ended }) {
     state.user = status.user || null;
     state.backendUrl = status.backend_url || null;
     state.backend = status.backend;
+    if (status.logged_in) phone.signIn();
+    else phone.signOut();
     if (!status.logged_in) {
       state.problem = { kind: 'auth', message: 'Você não está conectado ao Disca.' };
     } else if (status.backend !== BACKEND_STATE.UNREACHABLE) {
@@ -89,6 +95,7 @@ export function createSession({ state, host, publish, ended }) {
       case HOST_MESSAGE.AUTH_REQUIRED:
         state.loggedIn = false;
         state.problem = { kind: 'auth', message: message.message };
+        phone.signOut();
         publish();
         break;
       case HOST_MESSAGE.BACKEND_UNREACHABLE:

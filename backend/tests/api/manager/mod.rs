@@ -108,6 +108,7 @@ async fn spawn_app_with(options: Options) -> ManagerApp {
                 extension: &ext.parse().unwrap(),
                 role,
                 token_hash: &token.hash,
+                phone: disca_backend::domain::PhoneKind::Desk,
             })
             .await
             .unwrap();

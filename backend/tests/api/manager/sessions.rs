@@ -244,3 +244,31 @@ async fn the_login_only_sends_back_to_manager_pages() {
         "/manager/login?next=/manager/calls.csv%3Fcrm%3Dfailed"
     );
 }
+
+#[tokio::test]
+async fn a_disabled_manager_loses_their_session_and_cannot_log_in() {
+    let app = spawn_app().await;
+    let cookie = app.session("acme-manager").await;
+    let manager = app.user("acme-manager").await;
+    app.store
+        .set_disabled("acme", &manager.email, true)
+        .await
+        .unwrap();
+    let (status, body) = app.get_json(&cookie, "/manager/api/session").await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "session_required")
+    );
+    let r = app.login_as(app.token("acme-manager"), None).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers().get(SET_COOKIE).is_none());
+
+    // Enabled again, the old session stays ended: a new login is needed.
+    app.store
+        .set_disabled("acme", &manager.email, false)
+        .await
+        .unwrap();
+    let (status, _) = app.get_json(&cookie, "/manager/api/session").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    app.session("acme-manager").await;
+}

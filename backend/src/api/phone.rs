@@ -1,0 +1,78 @@
+//! `GET /v1/phone`: the salesperson's phone, and for a browser phone the
+//! credentials its softphone registers with. The backend is their single
+//! source: the extension asks through `disca-host` and keeps them in
+//! memory; the response is never cached.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use disca_protocol::ErrorBody;
+use disca_protocol::phone::{PhoneConfig, PhoneKind};
+use time::OffsetDateTime;
+
+use super::AppState;
+use super::auth::CurrentUser;
+use super::error::ApiError;
+use crate::configuration::PhoneSettings;
+use crate::phones::{self, Directory};
+
+/// Browser phones as the API serves them.
+#[derive(Clone, Default)]
+pub struct Phones {
+    pub settings: PhoneSettings,
+    /// `None` when browser phones are not configured.
+    pub directory: Option<Directory>,
+}
+
+/// The user's phone.
+#[utoipa::path(get, path = "/v1/phone", tag = "users",
+    responses(
+        (status = 200, body = PhoneConfig),
+        (status = 401, body = ErrorBody),
+        (status = 409, description = "browser phones are not configured", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn phone(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Response, ApiError> {
+    // Credentials are handed out only to a user enabled now, whatever the
+    // authentication cache still says: a disabled phone must not fetch its
+    // new password.
+    if !state.store.user_enabled(&user.id).await? {
+        return Err(ApiError::unauthorized());
+    }
+    let endpoint = user.endpoint();
+    let browser = match user.phone {
+        PhoneKind::Desk => None,
+        PhoneKind::Browser => {
+            let Some(directory) = &state.phones.directory else {
+                return Err(ApiError::browser_phone_unavailable());
+            };
+            let password = phones::ensure(directory, &state.phones.settings, &user)
+                .await
+                .map_err(|error| {
+                    tracing::error!(%error, endpoint, "the phone directory failed");
+                    ApiError::storage_unavailable()
+                })?;
+            Some(phones::browser_phone(
+                &state.phones.settings,
+                &endpoint,
+                password.expose().to_owned(),
+                OffsetDateTime::now_utc(),
+            ))
+        }
+    };
+    let mut response = Json(PhoneConfig {
+        kind: user.phone,
+        endpoint,
+        browser,
+    })
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}

@@ -1,0 +1,521 @@
+//! The PJSIP realtime directory: a SQLite file, separate from the backend's
+//! database, that Asterisk reads browser phones from (`res_config_sqlite3`
+//! with `res_sorcery_realtime`: tables `ps_endpoints`, `ps_auths`,
+//! `ps_aors`, and `ps_contacts`, where Asterisk itself keeps the phones'
+//! registrations).
+//!
+//! Why a file of its own: Asterisk needs read access to it and write access
+//! to the registrations, and nothing else of the backend's (token hashes,
+//! sealed CRM tokens, calls). It holds each browser phone's SIP password in
+//! clear, as `pjsip.conf` does for the phones configured there: digest
+//! authentication needs the password (or its HA1, which is just as good to
+//! an attacker), so the file is as sensitive as the PBX's configuration.
+//!
+//! Realtime objects cannot use `pjsip.conf` templates, so each endpoint row
+//! spells the options of the templates `disca-endpoint` and
+//! `disca-agent-webrtc` ([`ENDPOINT_OPTIONS`]); a test checks they agree.
+//! Asterisk looks rows up on every REGISTER and call (no cache), so a row
+//! written here takes effect at once.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Row, SqlitePool};
+
+use crate::crm::secrets::Secret;
+
+/// The PJSIP options of every browser phone's endpoint: those of the
+/// `disca-endpoint` and `disca-agent-webrtc` templates of
+/// `asterisk-config/pjsip.conf` (the template's `disallow = all` is in
+/// `allow`'s `!all`; `rtp_timeout` comes from the settings).
+pub const ENDPOINT_OPTIONS: &[(&str, &str)] = &[
+    ("context", "disca-refuse"),
+    ("direct_media", "no"),
+    ("rtp_symmetric", "yes"),
+    ("force_rport", "yes"),
+    ("rewrite_contact", "yes"),
+    ("allow_transfer", "no"),
+    ("allow_subscribe", "no"),
+    ("dtmf_mode", "rfc4733"),
+    ("send_pai", "no"),
+    ("trust_id_inbound", "no"),
+    ("trust_id_outbound", "no"),
+    ("webrtc", "yes"),
+    ("allow", "!all,opus,ulaw"),
+    ("transport", "transport-wss"),
+];
+
+/// The options of the template `disca-agent-aor`.
+pub const AOR_OPTIONS: &[(&str, &str)] = &[
+    ("max_contacts", "1"),
+    ("remove_existing", "yes"),
+    ("qualify_frequency", "30"),
+];
+
+/// The option of the template `disca-agent-auth`.
+pub const AUTH_TYPE: &str = "digest";
+
+/// Tables as Asterisk's realtime driver reads them: a column per option
+/// (absent columns are options left at Asterisk's defaults).
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS ps_endpoints (
+        id TEXT PRIMARY KEY, tenantid TEXT, aors TEXT, auth TEXT, rtp_timeout TEXT,
+        context TEXT, direct_media TEXT, rtp_symmetric TEXT, force_rport TEXT,
+        rewrite_contact TEXT, allow_transfer TEXT, allow_subscribe TEXT, dtmf_mode TEXT,
+        send_pai TEXT, trust_id_inbound TEXT, trust_id_outbound TEXT, webrtc TEXT,
+        allow TEXT, transport TEXT)",
+    "CREATE TABLE IF NOT EXISTS ps_auths (
+        id TEXT PRIMARY KEY, auth_type TEXT, username TEXT, password TEXT)",
+    "CREATE TABLE IF NOT EXISTS ps_aors (
+        id TEXT PRIMARY KEY, max_contacts TEXT, remove_existing TEXT, qualify_frequency TEXT)",
+    // Every field of a contact (`config show help res_pjsip contact` on
+    // Asterisk 22): Asterisk inserts them all.
+    "CREATE TABLE IF NOT EXISTS ps_contacts (
+        id TEXT PRIMARY KEY, uri TEXT, expiration_time TEXT, qualify_frequency TEXT,
+        qualify_timeout TEXT, qualify_2xx_only TEXT, authenticate_qualify TEXT,
+        outbound_proxy TEXT, path TEXT, user_agent TEXT, endpoint TEXT, reg_server TEXT,
+        via_addr TEXT, via_port TEXT, call_id TEXT, prune_on_boot TEXT)",
+    "CREATE INDEX IF NOT EXISTS ps_contacts_endpoint ON ps_contacts (endpoint)",
+    // Asterisk 22's `res_config_sqlite3` deletes nothing when PJSIP removes
+    // a contact: its destroy builds the WHERE clause from the extra fields
+    // only and ignores the key, and sorcery deletes by key alone (seen with
+    // `realtime destroy ps_contacts id <id>`: "Removed 0 RealTime records").
+    // So `remove_existing`, un-REGISTER, prune-on-boot and expiry all leave
+    // the row, and a phone that reconnects after an Asterisk restart ends
+    // up with two contacts, the dead one dialled first half of the time.
+    // Every AOR of a Disca PBX holds one contact (`max_contacts = 1`,
+    // `remove_existing = yes`: the directory's rows and pjsip.conf's
+    // `disca-agent-aor`; a site AOR in pjsip.d must use that template,
+    // since sorcery.conf keeps every AOR's contacts here): this trigger
+    // does what Asterisk meant to, keeping an AOR's newest contact, and
+    // sweeps contacts past their expiry. Contacts are named `<aor>;@<hash>`.
+    "CREATE TRIGGER IF NOT EXISTS ps_contacts_newest_per_aor
+        AFTER INSERT ON ps_contacts
+        BEGIN
+            DELETE FROM ps_contacts
+            WHERE id <> NEW.id
+              AND ((instr(NEW.id, ';@') > 0
+                    AND substr(id, 1, instr(id, ';@')) = substr(NEW.id, 1, instr(NEW.id, ';@')))
+                   OR (CAST(expiration_time AS INTEGER) > 0
+                       AND CAST(expiration_time AS INTEGER) < CAST(strftime('%s', 'now') AS INTEGER)));
+        END",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("the phone directory {path} cannot be opened: {source}")]
+    Open { path: String, source: sqlx::Error },
+    #[error("the phone directory failed: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// Handle to the directory; cheap to clone.
+#[derive(Clone)]
+pub struct Directory {
+    pool: SqlitePool,
+}
+
+impl Directory {
+    /// Opens (creating it and its tables if needed) the directory file. A
+    /// rollback journal, not WAL: Asterisk opens the same file from another
+    /// process (in production as another user, in the test bed from a
+    /// chroot), and a rollback journal needs no shared-memory file both must
+    /// be able to write.
+    pub async fn open(path: &Path) -> Result<Directory, DirectoryError> {
+        let open_error = |source| DirectoryError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(open_error)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Delete)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .map_err(open_error)?;
+        for statement in SCHEMA {
+            sqlx::query(statement)
+                .execute(&pool)
+                .await
+                .map_err(open_error)?;
+        }
+        Ok(Directory { pool })
+    }
+
+    /// Writes (or rewrites) the browser phone `endpoint` of `tenant` with
+    /// `password`, in one transaction. Registrations made with another
+    /// password are dropped.
+    pub async fn put(
+        &self,
+        tenant: &str,
+        endpoint: &str,
+        password: &Secret,
+        rtp_timeout_secs: u32,
+    ) -> Result<(), DirectoryError> {
+        let mut tx = self.pool.begin().await?;
+        let previous: Option<String> =
+            sqlx::query_scalar("SELECT password FROM ps_auths WHERE id = $1")
+                .bind(endpoint)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let mut columns = vec!["id", "tenantid", "aors", "auth", "rtp_timeout"];
+        let rtp_timeout = rtp_timeout_secs.to_string();
+        let mut values = vec![endpoint, tenant, endpoint, endpoint, rtp_timeout.as_str()];
+        for (option, value) in ENDPOINT_OPTIONS {
+            columns.push(option);
+            values.push(value);
+        }
+        replace(&mut tx, "ps_endpoints", &columns, &values).await?;
+        replace(
+            &mut tx,
+            "ps_auths",
+            &["id", "auth_type", "username", "password"],
+            &[endpoint, AUTH_TYPE, endpoint, password.expose()],
+        )
+        .await?;
+        let mut columns = vec!["id"];
+        let mut values = vec![endpoint];
+        for (option, value) in AOR_OPTIONS {
+            columns.push(option);
+            values.push(value);
+        }
+        replace(&mut tx, "ps_aors", &columns, &values).await?;
+        if previous.is_some_and(|p| p != password.expose()) {
+            drop_registrations(&mut tx, endpoint).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes the browser phone `endpoint` and its registrations (its
+    /// salesperson moved to a desk phone).
+    pub async fn remove(&self, endpoint: &str) -> Result<(), DirectoryError> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["ps_endpoints", "ps_auths", "ps_aors"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
+                .bind(endpoint)
+                .execute(&mut *tx)
+                .await?;
+        }
+        drop_registrations(&mut tx, endpoint).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The password of the browser phone `endpoint`, if it is in the
+    /// directory.
+    pub async fn password(&self, endpoint: &str) -> Result<Option<Secret>, DirectoryError> {
+        let row = sqlx::query("SELECT password FROM ps_auths WHERE id = $1")
+            .bind(endpoint)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| Secret::new(r.get::<String, _>(0))))
+    }
+
+    /// Deletes the registration of the browser phone AOR `aor` at `uri`,
+    /// which Asterisk has removed but could not delete here; returns how
+    /// many rows went. Only AORs of this directory (browser phones): their
+    /// contact URI carries the WebSocket's source port, new for every
+    /// connection, so a late removal cannot name a registration made since.
+    /// A desk phone on UDP keeps its URI across an un-REGISTER and a new
+    /// REGISTER (what phones do as they boot), and a late removal would
+    /// delete the new registration: desk phones' rows are left to the
+    /// trigger and to expiry.
+    pub async fn forget(&self, aor: &str, uri: &str) -> Result<u64, DirectoryError> {
+        let done = sqlx::query(
+            "DELETE FROM ps_contacts WHERE substr(id, 1, length($1) + 2) = $1 || ';@' AND uri = $2
+               AND EXISTS (SELECT 1 FROM ps_aors WHERE id = $1)",
+        )
+        .bind(aor)
+        .bind(uri)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// How many registrations `endpoint` has right now.
+    pub async fn registrations(&self, endpoint: &str) -> Result<u64, DirectoryError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ps_contacts WHERE endpoint = $1")
+            .bind(endpoint)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+}
+
+/// `INSERT OR REPLACE`, spelled portably as delete + insert.
+async fn replace(
+    tx: &mut sqlx::SqliteConnection,
+    table: &str,
+    columns: &[&str],
+    values: &[&str],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
+        .bind(values[0])
+        .execute(&mut *tx)
+        .await?;
+    let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "INSERT INTO {table} ({}) VALUES ({})",
+        columns.join(", "),
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for value in values {
+        query = query.bind(*value);
+    }
+    query.execute(&mut *tx).await?;
+    Ok(())
+}
+
+/// Drops the registrations of `endpoint`: Asterisk reads contacts from this
+/// table for every call and qualify, so the phone is unreachable at once
+/// and must register again, with the current password.
+async fn drop_registrations(
+    tx: &mut sqlx::SqliteConnection,
+    endpoint: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM ps_contacts WHERE endpoint = $1 OR id LIKE $2")
+        .bind(endpoint)
+        .bind(format!("{}%", contact_prefix(endpoint)))
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Contacts of an AOR are named `<aor>;@<hash>`; the prefix has no LIKE
+/// wildcard because endpoints are `[a-z0-9-]`.
+fn contact_prefix(endpoint: &str) -> String {
+    format!("{endpoint};@")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// `pjsip.conf`'s templates, section by section (later sections of the
+    /// same name add to earlier ones; a template's parents come first).
+    fn templates() -> HashMap<String, Vec<(String, String)>> {
+        let text = include_str!("../../../asterisk-config/pjsip.conf");
+        let mut sections: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        let mut current: Option<String> = None;
+        for line in text.lines() {
+            let line = line.split(';').next().unwrap_or_default().trim();
+            if let Some(header) = line.strip_prefix('[') {
+                let (name, rest) = header.split_once(']').unwrap();
+                let parents: Vec<String> = rest
+                    .trim_matches(|c| c == '(' || c == ')')
+                    .split(',')
+                    .filter(|p| !p.is_empty() && *p != "!")
+                    .map(str::to_owned)
+                    .collect();
+                let mut options = Vec::new();
+                for parent in parents {
+                    options.extend(sections.get(&parent).cloned().unwrap_or_default());
+                }
+                sections.insert(name.to_owned(), options);
+                current = Some(name.to_owned());
+            } else if let (Some((key, value)), Some(section)) = (line.split_once('='), &current) {
+                sections
+                    .get_mut(section)
+                    .unwrap()
+                    .push((key.trim().to_owned(), value.trim().to_owned()));
+            }
+        }
+        sections
+    }
+
+    fn effective(options: &[(String, String)]) -> HashMap<&str, &str> {
+        options
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn rows_spell_the_options_of_the_pjsip_templates() {
+        let templates = templates();
+        let endpoint = effective(&templates["disca-agent-webrtc"]);
+        for (option, value) in endpoint {
+            match option {
+                "type" | "disallow" | "rtp_timeout" => {}
+                _ => assert_eq!(
+                    ENDPOINT_OPTIONS.iter().find(|(o, _)| *o == option),
+                    Some(&(option, value)),
+                    "disca-agent-webrtc's {option} differs from the directory's"
+                ),
+            }
+        }
+        assert_eq!(
+            ENDPOINT_OPTIONS.len(),
+            templates["disca-agent-webrtc"]
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "type" | "disallow" | "rtp_timeout"))
+                .map(|(k, _)| k)
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            "the directory has options the templates do not"
+        );
+        let aor = effective(&templates["disca-agent-aor"]);
+        for (option, value) in AOR_OPTIONS {
+            assert_eq!(aor.get(option), Some(value), "disca-agent-aor's {option}");
+        }
+        assert_eq!(aor.len() - 1, AOR_OPTIONS.len(), "type aside");
+        let auth = effective(&templates["disca-agent-auth"]);
+        assert_eq!(auth.get("auth_type"), Some(&AUTH_TYPE));
+    }
+
+    async fn directory() -> (tempfile::TempDir, Directory) {
+        let dir = tempfile::tempdir().unwrap();
+        let directory = Directory::open(&dir.path().join("phones.sqlite3"))
+            .await
+            .unwrap();
+        (dir, directory)
+    }
+
+    async fn register(directory: &Directory, endpoint: &str) {
+        register_contact(directory, endpoint, "0123abcd", i64::MAX).await;
+    }
+
+    /// Inserts a contact as Asterisk's registrar does.
+    async fn register_contact(directory: &Directory, aor: &str, hash: &str, expires_at: i64) {
+        sqlx::query(
+            "INSERT INTO ps_contacts (id, uri, expiration_time, endpoint)
+             VALUES ($1, 'sip:x@192.0.2.1', $2, $3)",
+        )
+        .bind(format!("{aor};@{hash}"))
+        .bind(expires_at.to_string())
+        .bind(aor)
+        .execute(&directory.pool)
+        .await
+        .unwrap();
+    }
+
+    async fn contacts(directory: &Directory) -> Vec<String> {
+        sqlx::query_scalar("SELECT id FROM ps_contacts ORDER BY id")
+            .fetch_all(&directory.pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_registration_asterisk_removed_is_forgotten() {
+        let (_dir, directory) = directory().await;
+        let password = Secret::new("a-password".into());
+        directory
+            .put("acme", "acme-10", &password, 60)
+            .await
+            .unwrap();
+        register_contact(&directory, "acme-1001", "aaaa", i64::MAX).await;
+        register_contact(&directory, "acme-10", "bbbb", i64::MAX).await;
+        assert_eq!(
+            directory
+                .forget("acme-1001", "sip:x@192.0.2.1")
+                .await
+                .unwrap(),
+            0,
+            "a desk phone's AOR (not in the directory) is left alone"
+        );
+        assert_eq!(
+            directory
+                .forget("acme-10", "sip:other@192.0.2.1")
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            directory
+                .forget("acme-10", "sip:x@192.0.2.1")
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(contacts(&directory).await, ["acme-1001;@aaaa"]);
+    }
+
+    #[tokio::test]
+    async fn a_new_registration_replaces_the_aors_previous_one_and_expired_ones_go() {
+        let (_dir, directory) = directory().await;
+        let later = i64::from(u32::MAX);
+        register_contact(&directory, "acme-1001", "aaaa", later).await;
+        register_contact(&directory, "acme-1002", "bbbb", later).await;
+        register_contact(&directory, "acme-10", "cccc", later).await;
+        register_contact(&directory, "acme-1001", "dddd", later).await;
+        assert_eq!(
+            contacts(&directory).await,
+            ["acme-1001;@dddd", "acme-1002;@bbbb", "acme-10;@cccc"],
+            "only acme-1001's older contact goes; a name that is a prefix of another is another AOR"
+        );
+        register_contact(&directory, "globex-2001", "eeee", 1_000).await;
+        register_contact(&directory, "globex-2002", "ffff", later).await;
+        assert!(
+            !contacts(&directory)
+                .await
+                .contains(&"globex-2001;@eeee".to_owned()),
+            "an expired contact is swept by the next registration"
+        );
+        assert_eq!(contacts(&directory).await.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_phone_is_written_read_and_removed() {
+        let (_dir, directory) = directory().await;
+        let password = Secret::new("first-password".into());
+        directory
+            .put("acme", "acme-1001", &password, 60)
+            .await
+            .unwrap();
+        assert_eq!(
+            directory.password("acme-1001").await.unwrap(),
+            Some(password)
+        );
+        let row = sqlx::query(
+            "SELECT tenantid, webrtc, rtp_timeout, aors FROM ps_endpoints WHERE id = 'acme-1001'",
+        )
+        .fetch_one(&directory.pool)
+        .await
+        .unwrap();
+        assert_eq!(row.get::<String, _>(0), "acme");
+        assert_eq!(row.get::<String, _>(1), "yes");
+        assert_eq!(row.get::<String, _>(2), "60");
+        assert_eq!(row.get::<String, _>(3), "acme-1001");
+        directory.remove("acme-1001").await.unwrap();
+        assert_eq!(directory.password("acme-1001").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_new_password_drops_the_registrations_and_the_same_one_keeps_them() {
+        let (_dir, directory) = directory().await;
+        let first = Secret::new("first-password".into());
+        directory
+            .put("acme", "acme-1001", &first, 60)
+            .await
+            .unwrap();
+        register(&directory, "acme-1001").await;
+        register(&directory, "acme-1002").await;
+        directory
+            .put("acme", "acme-1001", &first, 60)
+            .await
+            .unwrap();
+        assert_eq!(directory.registrations("acme-1001").await.unwrap(), 1);
+        let second = Secret::new("second-password".into());
+        directory
+            .put("acme", "acme-1001", &second, 60)
+            .await
+            .unwrap();
+        assert_eq!(directory.registrations("acme-1001").await.unwrap(), 0);
+        assert_eq!(
+            directory.registrations("acme-1002").await.unwrap(),
+            1,
+            "another phone's registration stays"
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! Browser phones: the backend is the single source of truth for each
+//! salesperson's WebRTC phone. It generates the SIP password, writes the
+//! endpoint into the PJSIP realtime [`directory`] Asterisk reads (so a new
+//! salesperson's phone works without restarting Asterisk, and rotating a
+//! password drops the old registration at once), and hands the softphone
+//! its credentials with the ICE servers ([`turn`] makes short-lived TURN
+//! credentials).
+
+pub mod directory;
+pub mod removals;
+pub mod turn;
+
+use disca_protocol::phone::{BrowserPhone, IceServer, PASSWORD_ALPHABET, PASSWORD_LEN};
+use rand::Rng;
+
+use crate::configuration::PhoneSettings;
+use crate::crm::secrets::Secret;
+use crate::domain::User;
+pub use directory::{Directory, DirectoryError};
+
+/// The password of `user`'s browser phone, writing the phone into the
+/// directory first if it is not there (a salesperson added while browser
+/// phones were not configured, or a directory file recreated).
+pub async fn ensure(
+    directory: &Directory,
+    settings: &PhoneSettings,
+    user: &User,
+) -> Result<Secret, DirectoryError> {
+    let endpoint = user.endpoint();
+    if let Some(password) = directory.password(&endpoint).await? {
+        return Ok(password);
+    }
+    let password = Secret::new(generate_password());
+    directory
+        .put(
+            user.tenant.slug.as_str(),
+            &endpoint,
+            &password,
+            settings.rtp_timeout_secs,
+        )
+        .await?;
+    tracing::info!(endpoint, "browser phone written into the directory");
+    Ok(password)
+}
+
+/// Gives `user`'s browser phone a new password: its registrations are
+/// dropped at once, and the softphone must ask for the new credentials.
+pub async fn rotate(
+    directory: &Directory,
+    settings: &PhoneSettings,
+    user: &User,
+) -> Result<(), DirectoryError> {
+    let endpoint = user.endpoint();
+    directory
+        .put(
+            user.tenant.slug.as_str(),
+            &endpoint,
+            &Secret::new(generate_password()),
+            settings.rtp_timeout_secs,
+        )
+        .await?;
+    tracing::info!(endpoint, "browser phone password rotated");
+    Ok(())
+}
+
+/// A new SIP password: [`PASSWORD_LEN`] characters of [`PASSWORD_ALPHABET`]
+/// from the OS's random generator (about 185 bits).
+pub fn generate_password() -> String {
+    let mut rng = rand::rng();
+    (0..PASSWORD_LEN)
+        .map(|_| char::from(PASSWORD_ALPHABET[rng.random_range(0..PASSWORD_ALPHABET.len())]))
+        .collect()
+}
+
+/// What the softphone of `endpoint` needs, with its `password`.
+pub fn browser_phone(
+    settings: &PhoneSettings,
+    endpoint: &str,
+    password: String,
+    now: time::OffsetDateTime,
+) -> BrowserPhone {
+    let mut ice_servers = Vec::new();
+    if !settings.stun_urls.is_empty() {
+        ice_servers.push(IceServer {
+            urls: settings.stun_urls.clone(),
+            username: None,
+            credential: None,
+        });
+    }
+    if let Some(secret) = &settings.turn_secret
+        && !settings.turn_urls.is_empty()
+        && let Some(credential) =
+            turn::credential(secret, endpoint, now + settings.turn_credential_ttl)
+    {
+        ice_servers.push(IceServer {
+            urls: settings.turn_urls.clone(),
+            username: Some(credential.username),
+            credential: Some(credential.password),
+        });
+    }
+    BrowserPhone {
+        ws_url: settings.ws_url.clone(),
+        aor: format!("sip:{endpoint}@{}", settings.sip_domain),
+        username: endpoint.to_owned(),
+        password,
+        ice_servers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_long_random_and_from_the_safe_alphabet() {
+        let a = generate_password();
+        let b = generate_password();
+        assert_eq!(a.len(), PASSWORD_LEN);
+        assert_ne!(a, b);
+        assert!(a.bytes().all(|c| PASSWORD_ALPHABET.contains(&c)));
+    }
+
+    #[test]
+    fn turn_servers_get_credentials_only_with_a_secret() {
+        let mut settings = PhoneSettings {
+            stun_urls: vec!["stun:stun.example.com:3478".into()],
+            turn_urls: vec!["turn:turn.example.com:3478?transport=udp".into()],
+            turn_secret: None,
+            ..PhoneSettings::default()
+        };
+        let now = time::OffsetDateTime::UNIX_EPOCH;
+        let phone = browser_phone(&settings, "acme-1001", "pw".into(), now);
+        assert_eq!(phone.ice_servers.len(), 1, "STUN only: no secret for TURN");
+        assert_eq!(phone.aor, "sip:acme-1001@127.0.0.1");
+        settings.turn_secret = Some("coturn-secret".into());
+        let phone = browser_phone(&settings, "acme-1001", "pw".into(), now);
+        let turn = &phone.ice_servers[1];
+        assert_eq!(turn.username.as_deref(), Some("43200:acme-1001"));
+        assert!(turn.credential.is_some());
+    }
+}
