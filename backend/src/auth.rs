@@ -16,11 +16,17 @@ pub struct IssuedToken {
 }
 
 pub fn issue_token() -> IssuedToken {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let secret = format!("{TOKEN_PREFIX}{}", hex::encode(bytes));
+    let secret = format!("{TOKEN_PREFIX}{}", random_secret());
     let hash = hash_token(&secret);
     IssuedToken { secret, hash }
+}
+
+/// 256 random bits as 64 hex digits: the secret of a one-time link, an
+/// authorization code, a session. Stored only as [`hash_token`].
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 /// The hash stored for `token` (lowercase hex SHA-256).

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::accounts::{Accounts, links};
 use crate::auth::issue_token;
+use crate::mail::Mailer;
 use crate::configuration::{
     AmiSettings, ConfigError, DEVELOPMENT_AMI_ADDR, DEVELOPMENT_AMI_SECRET, Flags, LogFormat,
     Settings,
@@ -19,7 +21,7 @@ use crate::domain::{
 };
 use crate::phones;
 use crate::startup::{Application, crm_http_client};
-use crate::storage::{NewUser, Store, StoreError};
+use crate::storage::{LinkPurpose, NewUser, Store, StoreError, TokenKind};
 use crate::telemetry::init_logs;
 use disca_protocol::phone::PhoneKind;
 
@@ -54,6 +56,9 @@ pub enum Command {
     /// Manage users (salespeople and managers).
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage users' API tokens and signed-in computers.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Connect a tenant to RD Station CRM and follow the notes written there.
     #[command(subcommand)]
     Crm(CrmCommand),
@@ -200,6 +205,63 @@ pub enum TenantCommand {
     },
 }
 
+/// Who a new user is (`user add`, `user invite`).
+#[derive(Args)]
+pub struct NewUserArgs {
+    #[arg(long)]
+    tenant: String,
+    #[arg(long)]
+    name: String,
+    #[arg(long)]
+    email: String,
+    /// The user's extension; their phone is the PJSIP endpoint `<tenant>-<endpoint>`.
+    #[arg(long)]
+    endpoint: String,
+    /// `agent` or `manager`.
+    #[arg(long, value_parser = parse_role, default_value = "agent")]
+    role: Role,
+    /// The user's `_id` in RD Station CRM, the author of their notes.
+    #[arg(long)]
+    crm_user_id: Option<String>,
+    /// What rings when they click: `browser` (the extension's softphone;
+    /// needs `[phones] directory_db`) or `desk` (an endpoint configured
+    /// on the PBX).
+    #[arg(long, default_value = "browser")]
+    phone: PhoneKind,
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Make an API token for the user (for scripts) and print it (shown
+    /// once; only its hash is kept).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        /// What it is for, shown by `token list`.
+        #[arg(long)]
+        label: String,
+    },
+    /// The user's tokens: API tokens and the computers signed in.
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// Revoke one of the user's tokens (its id from `token list`): it stops
+    /// working at once on every backend.
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        id: String,
+    },
+}
+
 #[derive(Subcommand)]
 pub enum UserCommand {
     /// Set the user's RD Station CRM user id: the author of their notes (API v1).
@@ -212,28 +274,22 @@ pub enum UserCommand {
         #[arg(long)]
         crm_user_id: Option<String>,
     },
-    /// Add a user and print their API token (shown once; only its hash is kept).
-    Add {
+    /// Add a user and print their API token (shown once; only its hash is
+    /// kept): for scripts. People get `invite` instead.
+    Add(NewUserArgs),
+    /// Add a user who signs in with e-mail and password, and make their
+    /// invitation link (valid 7 days, used once): e-mailed when [mail] is
+    /// configured, else printed for you to send. Run it again for a user
+    /// who has not set a password yet to replace their link.
+    Invite(NewUserArgs),
+    /// Make a password reset link for the user (valid 1 hour, used once):
+    /// e-mailed when [mail] is configured, else printed for you to send.
+    /// Setting the new password signs them out of every browser.
+    ResetPassword {
         #[arg(long)]
         tenant: String,
         #[arg(long)]
-        name: String,
-        #[arg(long)]
         email: String,
-        /// The user's extension; their phone is the PJSIP endpoint `<tenant>-<endpoint>`.
-        #[arg(long)]
-        endpoint: String,
-        /// `agent` or `manager`.
-        #[arg(long, value_parser = parse_role, default_value = "agent")]
-        role: Role,
-        /// The user's `_id` in RD Station CRM, the author of their notes.
-        #[arg(long)]
-        crm_user_id: Option<String>,
-        /// What rings when they click: `browser` (the extension's softphone;
-        /// needs `[phones] directory_db`) or `desk` (an endpoint configured
-        /// on the PBX).
-        #[arg(long, default_value = "browser")]
-        phone: PhoneKind,
     },
     /// Set what rings when the user clicks (`browser` or `desk`).
     SetPhone {
@@ -244,11 +300,11 @@ pub enum UserCommand {
         #[arg(long)]
         kind: PhoneKind,
     },
-    /// Disable the user: their manager sessions end and their API token
-    /// stops working (a running backend may accept it for up to 30 s more,
-    /// from its cache; open event streams close within 30 s), and their
-    /// browser phone gets a new SIP password, so its registration is
-    /// dropped at once. Their calls and notes stay.
+    /// Disable the user: their API tokens stop working, the computers they
+    /// signed in and their manager sessions are signed out (running
+    /// backends learn of it within a second, and close their event
+    /// streams), and their browser phone gets a new SIP password, so its
+    /// registration is dropped at once. Their calls and notes stay.
     Disable {
         #[arg(long)]
         tenant: String,
@@ -396,52 +452,50 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?;
             println!("tenant {} added", tenant.slug);
         }
-        Command::User(UserCommand::Add {
-            tenant,
-            name,
-            email,
-            endpoint,
-            role,
-            crm_user_id,
-            phone,
-        }) => {
+        Command::User(UserCommand::Add(args)) => {
             let settings = load(flags)?;
             let store = Store::open(&settings.data_dir).await?;
-            let extension: Extension = endpoint.parse()?;
-            let email = checked_email(&email)?;
-            let crm_user_id = crm_user_id.as_deref().map(CrmUserId::parse).transpose()?;
             let token = issue_token();
-            let user = store
-                .add_user(NewUser {
-                    tenant: &tenant,
-                    name: &checked_text("name", &name)?,
-                    email: &email,
-                    extension: &extension,
-                    role,
-                    phone,
-                    token_hash: &token.hash,
-                })
-                .await
-                .map_err(|e| match e {
-                    StoreError::NotFound => anyhow::anyhow!("no tenant {tenant:?}"),
-                    other => other.into(),
-                })?;
-            eprintln!(
-                "user {} added to {} (id {}, endpoint PJSIP/{})",
-                user.email,
-                tenant,
-                user.id,
-                user.endpoint()
-            );
-            if let Some(crm_user) = &crm_user_id {
-                store
-                    .set_crm_user(&tenant, &user.email, Some(crm_user))
-                    .await?;
-            }
-            apply_phone(&settings, &user).await?;
+            add_user(&settings, &store, args, Some(&token.hash)).await?;
             eprintln!("API token (shown once; store it now):");
             println!("{}", token.secret);
         }
+        Command::User(UserCommand::Invite(args)) => {
+            let settings = load(flags)?;
+            let store = Store::open(&settings.data_dir).await?;
+            let email = checked_email(&args.email)?;
+            let tenant = args.tenant.clone();
+            let user = match store.user_by_email(&tenant, &email).await {
+                Ok(existing) => {
+                    let has_password = store
+                        .password_accounts(&email)
+                        .await?
+                        .iter()
+                        .any(|a| a.user.id == existing.id);
+                    if has_password {
+                        bail!(
+                            "{email} already has a password; use `user reset-password` to send them a new one"
+                        );
+                    }
+                    eprintln!("{email} was invited before; their new link replaces the old one");
+                    existing
+                }
+                Err(StoreError::NotFound) => add_user(&settings, &store, args, None).await?,
+                Err(e) => return Err(e.into()),
+            };
+            send_link(&settings, &store, &user, LinkPurpose::Invite).await?;
+        }
+        Command::User(UserCommand::ResetPassword { tenant, email }) => {
+            let settings = load(flags)?;
+            let store = Store::open(&settings.data_dir).await?;
+            let email = checked_email(&email)?;
+            let user = store
+                .user_by_email(&tenant, &email)
+                .await
+                .map_err(|e| no_user(e, &tenant, &email))?;
+            send_link(&settings, &store, &user, LinkPurpose::Reset).await?;
+        }
+        Command::Token(command) => token_command(command, load(flags)?).await?,
         Command::User(UserCommand::SetCrmUser {
             tenant,
             email,
@@ -522,6 +576,143 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{email}'s browser phone has a new password; its registration was dropped");
         }
         Command::Crm(command) => crm_command(command, load, flags).await?,
+    }
+    Ok(())
+}
+
+/// Adds the user `args` describe (with an API token whose hash is
+/// `token_hash`, or none) and sets up their phone.
+async fn add_user(
+    settings: &Settings,
+    store: &Store,
+    args: NewUserArgs,
+    token_hash: Option<&str>,
+) -> anyhow::Result<User> {
+    let tenant = args.tenant;
+    let extension: Extension = args.endpoint.parse()?;
+    let email = checked_email(&args.email)?;
+    let crm_user_id = args.crm_user_id.as_deref().map(CrmUserId::parse).transpose()?;
+    let user = store
+        .add_user(NewUser {
+            tenant: &tenant,
+            name: &checked_text("name", &args.name)?,
+            email: &email,
+            extension: &extension,
+            role: args.role,
+            phone: args.phone,
+            token_hash,
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => anyhow::anyhow!("no tenant {tenant:?}"),
+            other => other.into(),
+        })?;
+    eprintln!(
+        "user {} added to {} (id {}, endpoint PJSIP/{})",
+        user.email,
+        tenant,
+        user.id,
+        user.endpoint()
+    );
+    if let Some(crm_user) = &crm_user_id {
+        store
+            .set_crm_user(&tenant, &user.email, Some(crm_user))
+            .await?;
+    }
+    apply_phone(settings, &user).await?;
+    Ok(user)
+}
+
+/// Makes a link of `purpose` for `user` and says where it went: e-mailed,
+/// or printed (stdout: the link alone) for whoever runs the command to send.
+async fn send_link(
+    settings: &Settings,
+    store: &Store,
+    user: &User,
+    purpose: LinkPurpose,
+) -> anyhow::Result<()> {
+    let accounts = Accounts::new(
+        &settings.public_base_url(),
+        Mailer::from_settings(&settings.mail)?,
+    );
+    let issued = links::issue(&accounts, store, user, purpose).await?;
+    let what = match purpose {
+        LinkPurpose::Invite => "invitation",
+        LinkPurpose::Reset => "password reset link",
+    };
+    let until = issued
+        .expires_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    match issued.mailed {
+        Ok(true) => {
+            eprintln!("{what} e-mailed to {} (valid until {until})", user.email);
+        }
+        Ok(false) => {
+            eprintln!(
+                "no SMTP server is configured ([mail] smtp_host): send this {what} to {} yourself (valid until {until}, works once):",
+                user.email
+            );
+            println!("{}", issued.url);
+        }
+        Err(e) => {
+            eprintln!(
+                "could not e-mail the {what} ({e}); send it to {} yourself (valid until {until}, works once):",
+                user.email
+            );
+            println!("{}", issued.url);
+        }
+    }
+    Ok(())
+}
+
+async fn token_command(command: TokenCommand, settings: Settings) -> anyhow::Result<()> {
+    let store = Store::open(&settings.data_dir).await?;
+    let user_of = |tenant: String, email: String| {
+        let store = store.clone();
+        async move {
+            let email = checked_email(&email)?;
+            store
+                .user_by_email(&tenant, &email)
+                .await
+                .map_err(|e| no_user(e, &tenant, &email))
+        }
+    };
+    match command {
+        TokenCommand::Create {
+            tenant,
+            email,
+            label,
+        } => {
+            let user = user_of(tenant, email).await?;
+            let token = issue_token();
+            let id = store
+                .add_token(&user.id, TokenKind::Api, &checked_text("label", &label)?, &token.hash)
+                .await?;
+            eprintln!("API token {id} for {} (shown once; store it now):", user.email);
+            println!("{}", token.secret);
+        }
+        TokenCommand::List { tenant, email } => {
+            let user = user_of(tenant, email).await?;
+            for token in store.tokens(&user.id).await? {
+                let created = token
+                    .created_at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                println!("{}\t{}\t{created}\t{}", token.id, token.kind.as_str(), token.label);
+            }
+        }
+        TokenCommand::Revoke { tenant, email, id } => {
+            let user = user_of(tenant, email).await?;
+            store
+                .revoke_token(&user.id, &id)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound => anyhow::anyhow!("{} has no token {id:?}", user.email),
+                    other => other.into(),
+                })?;
+            println!("token {id} revoked");
+        }
     }
     Ok(())
 }

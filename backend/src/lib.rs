@@ -15,17 +15,23 @@
 //!   recordings, CSV export).
 //! - [`server`]: the accept loop (connection cap, reserve for `/healthz`,
 //!   timeouts, the open file limit).
+//! - [`accounts`]: passwords, invitation and reset links, the sign-in
+//!   with lockout, the OAuth 2.0 + PKCE flow that gives each disca-host a
+//!   device token.
+//! - [`mail`]: outgoing e-mail (SMTP) for those links.
 //! - [`auth`]: bearer tokens and their hashes.
 //! - [`configuration`], [`telemetry`], [`startup`]: settings, logs and
 //!   metrics, and wiring it all together.
 //! - [`cli`]: the `disca-backend` command line.
 
+pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod configuration;
 pub mod crm;
 pub mod domain;
+pub mod mail;
 pub mod manager;
 pub mod pbx;
 pub mod phones;

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
+use crate::accounts::Accounts;
+use crate::mail::Mailer;
 use crate::api::phone::Phones;
 use crate::api::{AppState, router};
 use crate::configuration::{CrmSettings, Settings};
@@ -56,7 +58,12 @@ impl Application {
         let state = AppState::new(store, pbx, metrics, settings.calls.calls_per_minute)
             .with_manager(ManagerConfig::from_settings(&settings.crm))
             .with_limits(&settings.http)
-            .with_phones(phones);
+            .with_phones(phones)
+            .with_accounts(Accounts::new(
+                &settings.public_base_url(),
+                Mailer::from_settings(&settings.mail)?,
+            ));
+        tokio::spawn(state.revocations.follow(state.store.clone()));
         Ok(Application {
             listener,
             state,

@@ -26,7 +26,7 @@ async fn add_agent(store: &Store, tenant: &str, ext: &str) -> User {
             email: &format!("{ext}@{tenant}.example.com"),
             extension: &ext.parse().unwrap(),
             role: Role::Agent,
-            token_hash: &format!("{tenant}-{ext}"),
+            token_hash: Some(&format!("{tenant}-{ext}")),
             phone: disca_backend::domain::PhoneKind::Desk,
         })
         .await

@@ -30,7 +30,7 @@ async fn store_with_agents(n: usize) -> (Store, Vec<User>, tempfile::TempDir) {
                     email: &format!("a{i}@example.com"),
                     extension: &ext.parse().unwrap(),
                     role: Role::Agent,
-                    token_hash: &format!("hash-{i}"),
+                    token_hash: Some(&format!("hash-{i}")),
                     phone: disca_backend::domain::PhoneKind::Desk,
                 })
                 .await

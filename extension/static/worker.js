@@ -13,6 +13,7 @@ import { createHost } from './worker/host.js';
 import { createPhone } from './worker/phone.js';
 import { createPopups } from './worker/popups.js';
 import { createSession, initialState } from './worker/session.js';
+import { createSignIn } from './worker/sign-in.js';
 import { createSiteRegistration } from './worker/sites.js';
 
 const state = initialState(chrome.runtime.id);
@@ -26,7 +27,9 @@ function publish() {
 
 const host = createHost({
   runtime: chrome.runtime,
-  onMessage: (message) => session.onHostMessage(message),
+  onMessage: (message) => {
+    if (!signIn.onHostMessage(message)) session.onHostMessage(message);
+  },
   onConnect: () => {
     // While retrying after a failure, the popup keeps saying what failed.
     if (state.host !== HOST_STATE.NOT_INSTALLED && state.host !== HOST_STATE.FAILED) {
@@ -52,6 +55,15 @@ const phone = createPhone({
   publish,
 });
 const session = createSession({ state, host, publish, ended: (call) => notifyEnded(chrome, call), phone });
+const signIn = createSignIn({
+  state,
+  host,
+  tabs: chrome.tabs,
+  managed: chrome.storage.managed,
+  publish,
+  refresh: () => session.refresh(),
+});
+signIn.loadPreset();
 
 // For DevTools, the tests and the demo: the popup's state (with the phone's
 // state and last call's audio figures) and the phone.
@@ -70,6 +82,10 @@ async function onCommand(command, reply) {
     phone.mute(Boolean(command.muted));
   } else if (command.type === FROM_POPUP.DTMF) {
     phone.dtmf(String(command.digits || ''));
+  } else if (command.type === FROM_POPUP.SIGN_IN) {
+    await signIn.start(typeof command.backendUrl === 'string' ? command.backendUrl : null);
+  } else if (command.type === FROM_POPUP.SIGN_OUT) {
+    await signIn.signOut();
   } else if (command.type === FROM_POPUP.RETRY) {
     host.succeeded();
     if (host.connected) session.refresh();
@@ -106,5 +122,7 @@ const registerExtraSites = createSiteRegistration({
 chrome.storage.onChanged.addListener((changes, area) => {
   if (area === 'sync' && (changes.extraSites || changes.enabled)) registerExtraSites();
   if (area === 'local' && (changes.microphone || changes.speaker)) phone.devicesChanged();
+  // Policies arrive after start-up too.
+  if (area === 'managed') signIn.loadPreset();
 });
 chrome.runtime.onInstalled.addListener(() => registerExtraSites());

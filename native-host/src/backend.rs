@@ -77,7 +77,7 @@ impl BackendUrl {
         self.0.as_str().trim_end_matches('/')
     }
 
-    fn join(&self, path: &str) -> Url {
+    pub(crate) fn join(&self, path: &str) -> Url {
         let mut url = self.0.clone();
         let base = url.path().trim_end_matches('/').to_owned();
         url.set_path(&format!("{base}{path}"));
@@ -120,7 +120,7 @@ impl BackendError {
 pub fn not_logged_in() -> HostError {
     HostError {
         code: ErrorCode::NotLoggedIn,
-        message: "Você não está conectado ao Disca. Abra um terminal e rode: disca-host login --backend <endereço do servidor>".into(),
+        message: "Você não entrou no Disca. Clique no ícone do Disca no navegador e em Entrar.".into(),
     }
 }
 
@@ -148,6 +148,17 @@ impl BackendClient {
             base,
             authorization,
         })
+    }
+
+    /// Revokes the token at the backend (a sign-out).
+    pub async fn sign_out(&self) -> Result<(), BackendError> {
+        let response = self
+            .send(true, || {
+                self.http
+                    .post(self.base.join(disca_protocol::api::SIGN_OUT_PATH))
+            })
+            .await?;
+        check(response).await.map(|_| ())
     }
 
     /// Who the token belongs to.

@@ -71,9 +71,13 @@ pub struct HostConfig {
     /// callers the host serves.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
-    /// Set by `login`, cleared by `logout`.
+    /// Set by a sign-in (or `login`), cleared by a sign-out (or `logout`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login: Option<Login>,
+    /// The company's Disca address used last: a sign-in after a sign-out
+    /// does not ask for it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_url: Option<String>,
 }
 
 /// Who is logged in, where, and which store holds their token.
@@ -155,6 +159,7 @@ mod tests {
                     extension: "1001".into(),
                 },
             }),
+            backend_url: Some("https://disca.example.com".into()),
         };
         config.save(&paths).unwrap();
         assert_eq!(HostConfig::load(&paths).unwrap(), config);

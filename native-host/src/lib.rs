@@ -11,6 +11,8 @@
 //! - [`serve`]: one port: the origin check, the read loop, the frame writer.
 //! - [`session`]: request handling, the backend and login state, the live
 //!   call, double-click protection.
+//! - [`sign_in`]: signing in from the popup (RFC 8252: PKCE, a one-shot
+//!   loopback listener, the code exchanged for a device token).
 //! - [`relay`]: the backend's event stream relayed as `call.update` events.
 //! - [`backend`]: the HTTP client (rustls, timeouts, retries for idempotent
 //!   requests, error mapping).
@@ -33,4 +35,5 @@ pub mod install;
 pub mod relay;
 pub mod serve;
 pub mod session;
+pub mod sign_in;
 pub mod telemetry;

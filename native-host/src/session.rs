@@ -9,10 +9,10 @@
 //! holds another one.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use disca_protocol::Call;
+use disca_protocol::{Call, Me};
 use disca_protocol::api::CreateCallRequest;
 use disca_protocol::native::{
     BackendState, CallStart, ErrorCode, HostError, HostMessage, Request, RequestBody, Status,
@@ -25,6 +25,7 @@ use zeroize::Zeroizing;
 use crate::backend::{BackendClient, BackendError, BackendUrl, not_logged_in};
 use crate::config::{HostConfig, Login, Paths};
 use crate::credentials::CredentialStore;
+use crate::sign_in::{self, SignInError};
 
 /// Two identical clicks closer than this are one call (same Idempotency-Key).
 const DOUBLE_CLICK_WINDOW: Duration = Duration::from_secs(3);
@@ -51,6 +52,8 @@ pub struct Session {
     recent_starts: Mutex<Vec<RecentStart>>,
     /// Bumped whenever the login changes: the relay starts over.
     generation: watch::Sender<u64>,
+    /// The sign-in under way, if any.
+    sign_in_task: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 struct Cached {
@@ -69,6 +72,8 @@ struct LinkState {
     live_call: Option<Call>,
     /// Ids of the latest calls seen ended.
     ended: VecDeque<String>,
+    /// The company's address used last (kept after a sign-out).
+    remembered_url: Option<String>,
 }
 
 /// A `call.start` recently sent, for double-click detection.
@@ -115,7 +120,12 @@ impl Session {
                 refused: None,
                 live_call: None,
                 ended: VecDeque::new(),
+                remembered_url: config
+                    .backend_url
+                    .clone()
+                    .or_else(|| config.login.as_ref().map(|l| l.backend_url.clone())),
             }),
+            sign_in_task: Mutex::new(None),
             recent_starts: Mutex::new(Vec::new()),
             generation: watch::Sender::new(0),
         }
@@ -138,7 +148,12 @@ impl Session {
     /// The login in `host.toml`, applied to the session when it changed.
     pub async fn refresh_login(&self) -> Option<Login> {
         let current = match HostConfig::load(&self.paths) {
-            Ok(config) => config.login,
+            Ok(config) => {
+                self.state().remembered_url = config.backend_url.or_else(|| {
+                    config.login.as_ref().map(|l| l.backend_url.clone())
+                });
+                config.login
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the host settings; keeping the current login");
                 return self.state().login.clone();
@@ -166,7 +181,7 @@ impl Session {
     }
 
     /// Answers one request.
-    pub async fn handle(&self, request: Request) {
+    pub async fn handle(self: &Arc<Self>, request: Request) {
         let id = request.id;
         let reply = match request.body {
             RequestBody::StatusGet => {
@@ -212,11 +227,125 @@ impl Session {
                     id: id.clone(),
                     phone,
                 }),
+            RequestBody::SignIn(request) => {
+                self.sign_in(request.backend_url.as_deref())
+                    .await
+                    .map(|authorize_url| HostMessage::SignInStarted {
+                        id: id.clone(),
+                        authorize_url,
+                    })
+            }
+            RequestBody::SignOut => self
+                .sign_out()
+                .await
+                .map(|()| HostMessage::SignedOut { id: id.clone() }),
         };
         self.send(reply.unwrap_or_else(|error| HostMessage::Error {
             id: Some(id),
             error,
         }));
+    }
+
+    /// Starts a sign-in to `backend_url` (or the address used last): binds
+    /// the loopback listener and answers the page to open; the rest runs in
+    /// the background and ends with `auth.signed_in` or
+    /// `auth.sign_in_failed`. A new sign-in replaces one under way.
+    async fn sign_in(self: &Arc<Self>, backend_url: Option<&str>) -> Result<String, HostError> {
+        let remembered = self.state().remembered_url.clone();
+        let Some(raw) = backend_url.map(str::to_owned).or(remembered) else {
+            return Err(HostError {
+                code: ErrorCode::BackendUrlRequired,
+                message: "Informe o endereço do Disca da sua empresa (peça ao seu gestor).".into(),
+            });
+        };
+        let base = BackendUrl::parse(&raw).map_err(|e| HostError {
+            code: ErrorCode::InvalidBackendUrl,
+            message: format!("Endereço do Disca inválido: {e}."),
+        })?;
+        let pending = sign_in::begin(base).await.map_err(|e| HostError {
+            code: ErrorCode::SignInFailed,
+            message: format!("Não foi possível começar a entrada: {e}."),
+        })?;
+        let authorize_url = pending.authorize_url.clone();
+        let session = self.clone();
+        let task = tokio::spawn(async move {
+            let message = match session.finish_sign_in(pending).await {
+                Ok(user) => HostMessage::SignedIn { user },
+                Err(e) => {
+                    tracing::warn!(error = %e, "sign-in did not finish");
+                    HostMessage::SignInFailed {
+                        message: format!("Não foi possível entrar: {e}."),
+                    }
+                }
+            };
+            session.send(message);
+        });
+        if let Some(previous) = self
+            .sign_in_task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(task.abort_handle())
+        {
+            previous.abort();
+        }
+        tracing::info!("sign-in started");
+        Ok(authorize_url)
+    }
+
+    async fn finish_sign_in(&self, pending: sign_in::Pending) -> Result<Me, SignInError> {
+        let (base, token) = pending.finish().await?;
+        let paths = self.paths.clone();
+        let user = token.user.clone();
+        let secret = Zeroizing::new(token.access_token);
+        // The credential store (D-Bus or a system call) blocks.
+        let kept = tokio::task::spawn_blocking(move || {
+            let store = CredentialStore::detect(base.as_str());
+            sign_in::keep(&paths, &base, &secret, user, store)
+        });
+        tokio::time::timeout(STORE_TIMEOUT, kept)
+            .await
+            .map_err(|_| SignInError::StoreTimedOut)?
+            .map_err(|_| SignInError::StoreTimedOut)??;
+        self.refresh_login().await;
+        tracing::info!(user_id = %token.user.id, "signed in");
+        Ok(token.user)
+    }
+
+    /// Signs out: the backend revokes the token (if it answers), the
+    /// credential store forgets it, `host.toml` forgets the login (not the
+    /// address).
+    async fn sign_out(&self) -> Result<(), HostError> {
+        let Some(login) = self.refresh_login().await else {
+            return Ok(());
+        };
+        if let Ok(client) = self.client().await
+            && let Err(e) = client.sign_out().await
+        {
+            tracing::warn!(error = %e, "the backend did not revoke the token; forgetting it anyway");
+        }
+        let paths = self.paths.clone();
+        let forget = tokio::task::spawn_blocking(move || {
+            let deleted = CredentialStore::new(login.credential_store).delete(&login.backend_url);
+            let mut config = HostConfig::load(&paths).map_err(|e| e.to_string())?;
+            config.login = None;
+            config.backend_url = Some(login.backend_url.clone());
+            config.save(&paths).map_err(|e| e.to_string())?;
+            deleted.map(|_| ()).map_err(|e| e.to_string())
+        });
+        match tokio::time::timeout(STORE_TIMEOUT, forget).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => {
+                tracing::error!(error = %e, "cannot forget the login");
+                return Err(HostError {
+                    code: ErrorCode::CredentialStoreUnavailable,
+                    message: format!("Não foi possível sair: {e}."),
+                });
+            }
+            _ => return Err(store_unavailable()),
+        }
+        self.refresh_login().await;
+        tracing::info!("signed out");
+        Ok(())
     }
 
     pub fn status(&self) -> Status {
@@ -225,7 +354,11 @@ impl Session {
             host_version: env!("CARGO_PKG_VERSION").to_owned(),
             logged_in: state.login.is_some() && !state.auth_failed,
             user: state.login.as_ref().map(|l| l.user.clone()),
-            backend_url: state.login.as_ref().map(|l| l.backend_url.clone()),
+            backend_url: state
+                .login
+                .as_ref()
+                .map(|l| l.backend_url.clone())
+                .or_else(|| state.remembered_url.clone()),
             backend: state.backend,
             credential_store: state
                 .login

@@ -111,6 +111,24 @@ pub enum ApiErrorCode {
     CrossSiteRequest,
     RecordingNotFound,
     RecordingsNotConfigured,
+    /// The e-mail and password do not match an account.
+    InvalidCredentials,
+    /// Too many wrong passwords in a row: sign-in is refused for a while.
+    AccountLocked,
+    /// Too many sign-in attempts for one e-mail in a short time.
+    TooManyAttempts,
+    /// The account is disabled.
+    AccountDisabled,
+    /// An invitation or password link that does not exist.
+    LinkInvalid,
+    LinkUsed,
+    LinkExpired,
+    /// A new password the rules refuse (the message says which rule).
+    WeakPassword,
+    /// The e-mail already has a password in another company.
+    EmailTaken,
+    /// An OAuth sign-in request with a bad client, redirect or challenge.
+    InvalidAuthorizationRequest,
     /// A code this build does not know (never sent).
     #[serde(other)]
     Unknown,
@@ -191,6 +209,65 @@ impl Role {
             _ => None,
         }
     }
+}
+
+/// The OAuth 2.0 client id of `disca-host`, a public native client (RFC
+/// 8252): it signs in with the authorization code flow and PKCE (S256),
+/// its redirect URI a one-shot listener at
+/// `http://127.0.0.1:<port>/callback`.
+pub const OAUTH_CLIENT_ID: &str = "disca-host";
+/// Where the host sends the browser to sign in (the backend's page).
+pub const OAUTH_AUTHORIZE_PATH: &str = "/oauth/authorize";
+/// Where the host exchanges the code for a device token (form-encoded).
+pub const OAUTH_TOKEN_PATH: &str = "/oauth/token";
+/// `POST` with the device token: revokes it (the host's "Sair").
+pub const SIGN_OUT_PATH: &str = "/v1/auth/sign-out";
+/// The path of the host's loopback redirect URI.
+pub const OAUTH_CALLBACK_PATH: &str = "/callback";
+
+/// What `POST /oauth/token` answers: a device token for this host, and
+/// whose it is.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    pub user: Me,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"<redacted>")
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+/// An OAuth 2.0 token endpoint error (RFC 6749 section 5.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OAuthError {
+    pub error: OAuthErrorCode,
+    /// Portuguese, for the person.
+    pub error_description: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    /// The code is unknown, expired, used, or does not match the verifier
+    /// or the redirect URI.
+    InvalidGrant,
+    UnsupportedGrantType,
+    /// The server could not answer now (its storage).
+    TemporarilyUnavailable,
+    #[serde(other)]
+    Unknown,
 }
 
 /// `GET /v1/me`: who a token belongs to.

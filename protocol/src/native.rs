@@ -13,13 +13,23 @@
 //! | `status.get`   |                                        | `status.get.ok`   |
 //! | `calls.recent` | `limit` (optional, 1 to [`MAX_RECENT`]) | `calls.recent.ok` |
 //! | `phone.config` |                                        | `phone.config.ok` |
+//! | `auth.sign_in` | `backend_url` (optional)               | `auth.sign_in.ok` |
+//! | `auth.sign_out`|                                        | `auth.sign_out.ok`|
 //!
 //! Any request may instead get `{"type": "error", "id": ..., "error": {"code",
 //! "message"}}`; `id` is `null` when the request's own id could not be read.
 //!
 //! Host → extension, events pushed while the port is open: `call.update`
 //! (`call`), `auth.required` (`message`), `backend.unreachable` (`message`),
-//! `backend.reachable`.
+//! `backend.reachable`, and the end of a sign-in: `auth.signed_in` (`user`)
+//! or `auth.sign_in_failed` (`message`).
+//!
+//! A sign-in (RFC 8252): `auth.sign_in.ok` carries the `authorize_url` of
+//! the backend's sign-in page, which the extension opens in a tab; the host
+//! waits for the browser's redirect on its one-shot loopback listener,
+//! exchanges the code with its PKCE verifier, keeps the device token in the
+//! OS credential store and pushes `auth.signed_in`. The token never
+//! reaches the extension.
 //!
 //! [`Request::parse`] reads a request the way the host must: every problem
 //! becomes a [`RequestError`] naming it (and the request id when readable),
@@ -44,6 +54,9 @@ pub const MAX_RECENT: u32 = 50;
 
 /// Longest textual request id accepted.
 pub const MAX_ID_LEN: usize = 128;
+
+/// Longest backend address accepted in `auth.sign_in`.
+pub const MAX_BACKEND_URL_LEN: usize = 256;
 
 /// Longest number accepted in `call.start` (written forms included).
 pub const MAX_NUMBER_LEN: usize = 64;
@@ -78,6 +91,10 @@ pub enum RequestType {
     CallsRecent,
     #[serde(rename = "phone.config")]
     PhoneConfig,
+    #[serde(rename = "auth.sign_in")]
+    SignIn,
+    #[serde(rename = "auth.sign_out")]
+    SignOut,
 }
 
 impl RequestType {
@@ -89,6 +106,8 @@ impl RequestType {
             RequestType::StatusGet => HostMessageType::Status,
             RequestType::CallsRecent => HostMessageType::RecentCalls,
             RequestType::PhoneConfig => HostMessageType::PhoneConfig,
+            RequestType::SignIn => HostMessageType::SignInStarted,
+            RequestType::SignOut => HostMessageType::SignedOut,
         }
     }
 }
@@ -128,6 +147,12 @@ pub enum RequestBody {
     /// The salesperson's phone, with a browser phone's credentials.
     #[serde(rename = "phone.config")]
     PhoneConfig,
+    /// Start signing in: the reply names the page to open.
+    #[serde(rename = "auth.sign_in")]
+    SignIn(SignIn),
+    /// Sign out: the device token is revoked and forgotten.
+    #[serde(rename = "auth.sign_out")]
+    SignOut,
 }
 
 impl RequestBody {
@@ -139,6 +164,8 @@ impl RequestBody {
             RequestBody::StatusGet => RequestType::StatusGet,
             RequestBody::CallsRecent(_) => RequestType::CallsRecent,
             RequestBody::PhoneConfig => RequestType::PhoneConfig,
+            RequestBody::SignIn(_) => RequestType::SignIn,
+            RequestBody::SignOut => RequestType::SignOut,
         }
     }
 }
@@ -165,6 +192,16 @@ pub struct CallHangup {
 pub struct CallsRecent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SignIn {
+    /// The company's Disca address (asked once, or preset by IT); without
+    /// it, the one the host used last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -264,6 +301,27 @@ impl Request {
             RequestType::PhoneConfig => {
                 let NoFields {} = fields_as(&id, fields)?;
                 RequestBody::PhoneConfig
+            }
+            RequestType::SignOut => {
+                let NoFields {} = fields_as(&id, fields)?;
+                RequestBody::SignOut
+            }
+            RequestType::SignIn => {
+                let sign_in: SignIn = fields_as(&id, fields)?;
+                if sign_in.backend_url.as_ref().is_some_and(|u| {
+                    u.trim().is_empty()
+                        || u.len() > MAX_BACKEND_URL_LEN
+                        || u.chars().any(char::is_control)
+                }) {
+                    return Err(RequestError::new(
+                        Some(&id),
+                        ErrorCode::InvalidFields,
+                        format!(
+                            "backend_url: deve ser um endereço de até {MAX_BACKEND_URL_LEN} caracteres"
+                        ),
+                    ));
+                }
+                RequestBody::SignIn(sign_in)
             }
             RequestType::CallsRecent => {
                 let recent: CallsRecent = fields_as(&id, fields)?;
@@ -410,6 +468,12 @@ pub enum ErrorCode {
     NotLoggedIn,
     /// The credential store did not answer (locked, or not running).
     CredentialStoreUnavailable,
+    /// No company address to sign in to: the popup asks for it.
+    BackendUrlRequired,
+    /// A company address that is not an http(s) address.
+    InvalidBackendUrl,
+    /// The sign-in could not start (no loopback port) or did not finish.
+    SignInFailed,
     /// The backend could not be reached, or answered with something unreadable.
     BackendUnreachable,
     InvalidNumber,
@@ -524,6 +588,11 @@ pub enum HostMessage {
     RecentCalls { id: RequestId, calls: Vec<Call> },
     #[serde(rename = "phone.config.ok")]
     PhoneConfig { id: RequestId, phone: PhoneConfig },
+    /// Open `authorize_url` (the backend's sign-in page) in a tab.
+    #[serde(rename = "auth.sign_in.ok")]
+    SignInStarted { id: RequestId, authorize_url: String },
+    #[serde(rename = "auth.sign_out.ok")]
+    SignedOut { id: RequestId },
     #[serde(rename = "error")]
     Error {
         id: Option<RequestId>,
@@ -541,6 +610,12 @@ pub enum HostMessage {
     /// first time since the port opened.
     #[serde(rename = "backend.reachable")]
     BackendReachable,
+    /// The sign-in finished: `user` is signed in on this computer.
+    #[serde(rename = "auth.signed_in")]
+    SignedIn { user: Me },
+    /// The sign-in did not finish (timed out, refused, the code failed).
+    #[serde(rename = "auth.sign_in_failed")]
+    SignInFailed { message: String },
 }
 
 /// The `type` of each message the host sends.
@@ -557,6 +632,10 @@ pub enum HostMessageType {
     RecentCalls,
     #[serde(rename = "phone.config.ok")]
     PhoneConfig,
+    #[serde(rename = "auth.sign_in.ok")]
+    SignInStarted,
+    #[serde(rename = "auth.sign_out.ok")]
+    SignedOut,
     #[serde(rename = "error")]
     Error,
     #[serde(rename = "call.update")]
@@ -567,6 +646,10 @@ pub enum HostMessageType {
     BackendUnreachable,
     #[serde(rename = "backend.reachable")]
     BackendReachable,
+    #[serde(rename = "auth.signed_in")]
+    SignedIn,
+    #[serde(rename = "auth.sign_in_failed")]
+    SignInFailed,
 }
 
 impl HostMessage {
@@ -583,6 +666,10 @@ impl HostMessage {
             HostMessage::AuthRequired { .. } => HostMessageType::AuthRequired,
             HostMessage::BackendUnreachable { .. } => HostMessageType::BackendUnreachable,
             HostMessage::BackendReachable => HostMessageType::BackendReachable,
+            HostMessage::SignInStarted { .. } => HostMessageType::SignInStarted,
+            HostMessage::SignedOut { .. } => HostMessageType::SignedOut,
+            HostMessage::SignedIn { .. } => HostMessageType::SignedIn,
+            HostMessage::SignInFailed { .. } => HostMessageType::SignInFailed,
         }
     }
 }
@@ -733,6 +820,14 @@ mod tests {
             refused(json!({"v": 1, "id": "a", "type": "call.hangup", "call_id": "1\r\nAction: x"}));
         assert_eq!(e.code, ErrorCode::InvalidFields);
 
+        let e = refused(json!({"v": 1, "id": "a", "type": "auth.sign_in", "backend_url": "  "}));
+        assert!(e.detail.starts_with("backend_url"), "{}", e.detail);
+        let e = refused(json!({"v": 1, "id": "a", "type": "auth.sign_in", "backend_url": "https://x\n"}));
+        assert!(e.detail.starts_with("backend_url"), "{}", e.detail);
+        let e = refused(json!({"v": 1, "id": "a", "type": "auth.sign_in", "token": "x"}));
+        assert_eq!(e.code, ErrorCode::InvalidFields);
+        let e = refused(json!({"v": 1, "id": "a", "type": "auth.sign_out", "x": 1}));
+        assert_eq!(e.code, ErrorCode::InvalidFields);
         let e = refused(json!({"v": 1, "id": "a", "type": "calls.recent", "limit": 0}));
         assert!(e.detail.starts_with("limit"), "{}", e.detail);
         let e = refused(json!({"v": 1, "id": "a", "type": "calls.recent", "limit": -1}));
@@ -783,6 +878,8 @@ mod tests {
             RequestBody::StatusGet,
             RequestBody::CallsRecent(CallsRecent::default()),
             RequestBody::PhoneConfig,
+            RequestBody::SignIn(SignIn::default()),
+            RequestBody::SignOut,
         ];
         let kinds: Vec<RequestType> = bodies.iter().map(RequestBody::kind).collect();
         assert_eq!(kinds, RequestType::iter().collect::<Vec<_>>());
@@ -829,6 +926,11 @@ mod tests {
                     browser: None,
                 },
             },
+            HostMessage::SignInStarted {
+                id: id.clone(),
+                authorize_url: "https://disca.example.com/oauth/authorize?x".into(),
+            },
+            HostMessage::SignedOut { id: id.clone() },
             HostMessage::Error {
                 id: None,
                 error: HostError {
@@ -846,6 +948,19 @@ mod tests {
                 message: "m".into(),
             },
             HostMessage::BackendReachable,
+            HostMessage::SignedIn {
+                user: Me {
+                    id: "u1".into(),
+                    name: "Ana".into(),
+                    email: "ana@acme.com.br".into(),
+                    tenant: "acme".into(),
+                    role: crate::Role::Agent,
+                    extension: "1001".into(),
+                },
+            },
+            HostMessage::SignInFailed {
+                message: "m".into(),
+            },
         ];
         let kinds: Vec<HostMessageType> = messages.iter().map(HostMessage::kind).collect();
         assert_eq!(kinds, HostMessageType::iter().collect::<Vec<_>>());

@@ -64,7 +64,7 @@ pub async fn add_user(
             email: &email,
             extension: &ext.parse().unwrap(),
             role,
-            token_hash: &token.hash,
+            token_hash: Some(&token.hash),
             phone: disca_backend::domain::PhoneKind::Desk,
         })
         .await

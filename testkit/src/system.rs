@@ -211,7 +211,7 @@ impl Backend {
                 email: &format!("{name}@example.com"),
                 extension: &extension.parse().unwrap(),
                 role: Role::Agent,
-                token_hash: &token.hash,
+                token_hash: Some(&token.hash),
                 phone: disca_backend::domain::PhoneKind::Browser,
             })
             .await
@@ -470,7 +470,7 @@ async fn seed_users_in(
                 email: &format!("{name}@example.com"),
                 extension: &ext.parse().unwrap(),
                 role,
-                token_hash: &token.hash,
+                token_hash: Some(&token.hash),
                 phone: disca_backend::domain::PhoneKind::Desk,
             })
             .await
@@ -503,7 +503,7 @@ pub async fn seed_load_agents(data_dir: &Path, count: u32) -> Vec<String> {
                 email: &format!("agent{ext}@example.com"),
                 extension: &ext.to_string().parse().unwrap(),
                 role: Role::Agent,
-                token_hash: &token.hash,
+                token_hash: Some(&token.hash),
                 phone: disca_backend::domain::PhoneKind::Desk,
             })
             .await

@@ -92,7 +92,7 @@ async fn scene() -> Scene {
                     email,
                     extension: &ext.parse().unwrap(),
                     role,
-                    token_hash: &token.hash,
+                    token_hash: Some(&token.hash),
                     phone: disca_backend::domain::PhoneKind::Desk,
                 })
                 .await
@@ -359,7 +359,7 @@ async fn a_manager_follows_the_team_s_calls_and_crm_notes_in_chromium() {
             email: "diego@paulista.example.com.br",
             extension: &"1003".parse().unwrap(),
             role: Role::Agent,
-            token_hash: &agent.hash,
+            token_hash: Some(&agent.hash),
             phone: disca_backend::domain::PhoneKind::Desk,
         })
         .await

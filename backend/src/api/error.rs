@@ -44,6 +44,15 @@ impl ApiError {
         }
     }
 
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The Portuguese message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// Tells the client when to try again (`Retry-After`, at least 1 s).
     fn retry_after(self, secs: u64) -> ApiError {
         ApiError {
@@ -272,6 +281,89 @@ impl ApiError {
             StatusCode::METHOD_NOT_ALLOWED,
             ApiErrorCode::MethodNotAllowed,
             "Método não permitido neste endereço.",
+        )
+    }
+
+    pub fn invalid_credentials() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ApiErrorCode::InvalidCredentials,
+            "E-mail ou senha incorretos.",
+        )
+    }
+
+    pub fn too_many_attempts() -> ApiError {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ApiErrorCode::TooManyAttempts,
+            "Muitas tentativas de entrar em pouco tempo. Aguarde um minuto e tente de novo.",
+        )
+        .retry_after(60)
+    }
+
+    pub fn account_locked(minutes: i64) -> ApiError {
+        let minutes = minutes.max(1);
+        let unit = if minutes == 1 { "minuto" } else { "minutos" };
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ApiErrorCode::AccountLocked,
+            format!(
+                "Senha errada muitas vezes seguidas: a conta está bloqueada por {minutes} {unit}. \
+                 Para entrar antes, use \"Esqueci minha senha\" ou peça ao seu gestor um link de nova senha."
+            ),
+        )
+        .retry_after(u64::try_from(minutes * 60).unwrap_or(60))
+    }
+
+    pub fn account_disabled() -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            ApiErrorCode::AccountDisabled,
+            "Sua conta no Disca está desativada. Fale com o seu gestor.",
+        )
+    }
+
+    pub fn link_invalid() -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ApiErrorCode::LinkInvalid,
+            "Este link não é válido. Confira se foi copiado inteiro ou peça um novo ao seu gestor.",
+        )
+    }
+
+    pub fn link_used() -> ApiError {
+        ApiError::new(
+            StatusCode::GONE,
+            ApiErrorCode::LinkUsed,
+            "Este link já foi usado. Se você já criou sua senha, entre pelo Disca; se não, peça um novo link ao seu gestor.",
+        )
+    }
+
+    pub fn link_expired() -> ApiError {
+        ApiError::new(
+            StatusCode::GONE,
+            ApiErrorCode::LinkExpired,
+            "Este link expirou. Peça um novo ao seu gestor.",
+        )
+    }
+
+    pub fn weak_password(why: String) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ApiErrorCode::WeakPassword, why)
+    }
+
+    pub fn email_taken() -> ApiError {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            ApiErrorCode::EmailTaken,
+            "Este e-mail já tem uma conta no Disca em outra empresa. Peça ao seu gestor para usar outro e-mail.",
+        )
+    }
+
+    pub fn invalid_authorization_request(detail: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ApiErrorCode::InvalidAuthorizationRequest,
+            format!("Pedido de entrada inválido ({detail}). Clique de novo em \"Entrar\" no Disca."),
         )
     }
 

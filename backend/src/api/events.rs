@@ -24,13 +24,11 @@ use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
-use super::auth::CurrentUser;
+use super::auth::CurrentToken;
 use super::error::ApiError;
 use crate::domain::Role;
+use crate::storage::StoreError;
 
-/// How often an open stream checks that its user is still enabled: as long
-/// as an authenticated user is cached ([`super::auth::UserCache::TTL`]).
-const USER_RECHECK: Duration = super::auth::UserCache::TTL;
 use disca_protocol::ErrorBody;
 
 const REPLAY_PAGE: u32 = 500;
@@ -52,7 +50,7 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
 )]
 pub async fn stream_events(
     State(state): State<AppState>,
-    CurrentUser(user): CurrentUser,
+    CurrentToken { hash, user }: CurrentToken,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let last_event_id = match headers.get("last-event-id") {
@@ -72,8 +70,9 @@ pub async fn stream_events(
     let store = state.store.clone();
     let only_user = (user.role == Role::Agent).then(|| user.id.clone());
     let user_id = user.id.clone();
-    // A user disabled while the stream is open loses it at the next check.
-    let mut recheck = tokio::time::interval(USER_RECHECK);
+    // Whoever loses access (disabled, token revoked) loses the stream as
+    // soon as this backend learns of it (see `Revocations`).
+    let mut revoked = state.revocations.subscribe();
     // Without Last-Event-ID the stream starts now: nothing is replayed.
     let start = store.resume_point(&tenant, last_event_id).await?;
     let stream = async_stream::stream! {
@@ -104,9 +103,12 @@ pub async fn stream_events(
                 let received = tokio::select! {
                     biased;
                     _ = async { closing.wait_for(|c| *c).await.map(|_| ()) } => break 'replay,
-                    _ = recheck.tick() => {
-                        if matches!(store.user_enabled(&user_id).await, Ok(false)) {
-                            tracing::info!(user = %user_id, "user disabled; closing their event stream");
+                    changed = revoked.changed() => {
+                        if changed.is_err() {
+                            break 'replay;
+                        }
+                        if matches!(store.user_by_token_hash(&hash).await, Err(StoreError::NotFound)) {
+                            tracing::info!(user = %user_id, "access taken away; closing the event stream");
                             break 'replay;
                         }
                         continue;

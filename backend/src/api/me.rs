@@ -13,12 +13,5 @@ use super::error::ApiError;
     security(("bearer" = []))
 )]
 pub async fn me(CurrentUser(user): CurrentUser) -> Result<Json<Me>, ApiError> {
-    Ok(Json(Me {
-        id: user.id,
-        name: user.name,
-        email: user.email,
-        tenant: user.tenant.slug.to_string(),
-        role: user.role,
-        extension: user.extension.as_str().to_owned(),
-    }))
+    Ok(Json(Me::from(user)))
 }

@@ -1,7 +1,7 @@
 //! The HTTP API: routes, shared state, errors, and the OpenAPI document.
 //! The manager page's routes ([`crate::manager`]) are merged in here.
 
-mod auth;
+pub(crate) mod auth;
 pub(crate) mod calls;
 mod error;
 mod events;
@@ -24,6 +24,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
+pub use auth::{CurrentToken, Revocations};
 pub use error::ApiError;
 pub use events::DEFAULT_KEEP_ALIVE;
 pub use streams::StreamSlots;
@@ -57,16 +58,23 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// Browser phones: their settings and directory.
     pub phones: phone::Phones,
+    /// Passwords, sign-in limits, links and their mail.
+    pub accounts: crate::accounts::Accounts,
+    /// Empties `users` as soon as access is taken away.
+    pub revocations: Revocations,
 }
 
 impl AppState {
     pub fn new(store: Store, pbx: Pbx, metrics: Metrics, calls_per_minute: u32) -> AppState {
         let quota = Quota::per_minute(NonZeroU32::new(calls_per_minute).unwrap_or(NonZeroU32::MIN));
+        let users = Arc::new(auth::UserCache::default());
         AppState {
             store,
             pbx,
             limiter: Arc::new(RateLimiter::keyed(quota)),
-            users: Arc::default(),
+            revocations: Revocations::new(users.clone()),
+            users,
+            accounts: crate::accounts::Accounts::default(),
             manager: ManagerConfig::default(),
             streams: Arc::new(StreamSlots::new(8, 500, metrics.clone())),
             metrics,
@@ -96,6 +104,10 @@ impl AppState {
 
     pub fn with_phones(self, phones: phone::Phones) -> AppState {
         AppState { phones, ..self }
+    }
+
+    pub fn with_accounts(self, accounts: crate::accounts::Accounts) -> AppState {
+        AppState { accounts, ..self }
     }
 }
 
@@ -164,6 +176,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi_json))
         .merge(crate::manager::routes())
+        .merge(crate::accounts::routes())
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -144,6 +144,16 @@ impl Settings {
                 "is required when phones.turn_urls is set",
             ),
             (
+                "mail.from",
+                self.mail.from.parse::<lettre::message::Mailbox>().is_ok(),
+                "must be an address, e.g. Disca <disca@empresa.com.br>",
+            ),
+            (
+                "mail.timeout_secs",
+                !self.mail.timeout.is_zero(),
+                "must be positive",
+            ),
+            (
                 "phones.turn_credential_ttl_secs",
                 !self.phones.turn_credential_ttl.is_zero(),
                 "must be positive",

@@ -52,6 +52,7 @@ pub struct Settings {
     pub crm: CrmSettings,
     pub http: HttpSettings,
     pub phones: PhoneSettings,
+    pub mail: MailSettings,
 }
 
 impl Default for Settings {
@@ -65,6 +66,18 @@ impl Default for Settings {
             crm: CrmSettings::default(),
             http: HttpSettings::default(),
             phones: PhoneSettings::default(),
+            mail: MailSettings::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// Where people reach this backend, for links (invitations, notes):
+    /// `crm.public_url`, else the listening address over http.
+    pub fn public_base_url(&self) -> String {
+        match &self.crm.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
         }
     }
 }
@@ -321,6 +334,65 @@ impl Default for PhoneSettings {
             turn_credential_ttl: Duration::from_secs(12 * 3600),
             rtp_timeout_secs: 60,
         }
+    }
+}
+
+/// Outgoing e-mail (invitations, password resets). Without `smtp_host`,
+/// nothing is mailed: the links are shown to whoever made them, to send.
+#[serde_as]
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailSettings {
+    /// The SMTP server (the company's relay or a provider's).
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    /// `starttls` (port 587), `tls` (implicit TLS, port 465) or `none`
+    /// (a relay on the same machine or network only).
+    pub security: MailSecurity,
+    pub username: Option<String>,
+    /// Never logged; also from a file named by `DISCA_MAIL__PASSWORD_FILE`.
+    pub password: Option<String>,
+    /// The sender, e.g. `Disca <disca@empresa.com.br>`.
+    pub from: String,
+    /// Longest wait for the server, per message.
+    #[serde(rename = "timeout_secs")]
+    #[serde_as(as = "DurationSeconds<u64>")]
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailSecurity {
+    Starttls,
+    Tls,
+    None,
+}
+
+impl Default for MailSettings {
+    fn default() -> MailSettings {
+        MailSettings {
+            smtp_host: None,
+            smtp_port: 587,
+            security: MailSecurity::Starttls,
+            username: None,
+            password: None,
+            from: "Disca <disca@localhost>".into(),
+            timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+impl fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MailSettings")
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("from", &self.from)
+            .field("timeout", &self.timeout)
+            .finish()
     }
 }
 

@@ -30,7 +30,7 @@ use super::{ConfigError, Settings};
 const PREFIX: &str = "DISCA_";
 
 /// Keys whose value may come from a file (`DISCA_AMI__SECRET_FILE`).
-const SECRET_KEYS: &[&str] = &["ami.secret"];
+const SECRET_KEYS: &[&str] = &["ami.secret", "mail.password"];
 
 /// Variable names of earlier versions, and the key each sets.
 const FLAT_NAMES: &[(&str, &str)] = &[

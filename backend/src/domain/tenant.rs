@@ -150,6 +150,20 @@ impl User {
     }
 }
 
+impl From<User> for disca_protocol::Me {
+    /// Who a token or a sign-in belongs to, as clients see it.
+    fn from(user: User) -> disca_protocol::Me {
+        disca_protocol::Me {
+            id: user.id,
+            name: user.name,
+            email: user.email,
+            tenant: user.tenant.slug.to_string(),
+            role: user.role,
+            extension: user.extension.as_str().to_owned(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,7 +39,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::FORBIDDEN,
             ApiErrorCode::CrossSiteRequest,
-            "Requisição recusada: ela não veio da página do gestor. Recarregue a página e tente de novo.",
+            "Requisição recusada: ela não veio de uma página do Disca. Recarregue a página e tente de novo.",
         )
     }
 

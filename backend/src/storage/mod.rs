@@ -3,11 +3,13 @@
 //! change to `call_events` in the same transaction and then publishes it,
 //! under one lock, so the live stream sees changes in `seq` order.
 
+mod accounts;
 mod calls;
 mod crm;
 mod events;
 mod sessions;
 mod tenants;
+mod tokens;
 mod users;
 mod write;
 
@@ -24,9 +26,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, Notify, broadcast, mpsc};
 
+pub use accounts::{
+    AccountLink, CodeError, LinkError, LinkPurpose, NewOAuthCode, OAuthCode, PasswordAccount,
+};
 pub use calls::{CallFilter, CreateCall, Created};
 pub use crm::{AccountRow, Delivery, DeliveryUpdate, NewAccount};
 pub use events::CallEvent;
+pub use tokens::{TokenInfo, TokenKind};
 pub use users::NewUser;
 
 /// How long a write waits for another connection's (or process's) write

@@ -1,5 +1,6 @@
-//! The `users` table. Users are found by the SHA-256 of their bearer token;
-//! a tenant's users are its team.
+//! The `users` table: a tenant's users are its team. (Users are found by
+//! their tokens in [`super::tokens`], by their password in
+//! [`super::accounts`].)
 
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -7,6 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::tenants::tenant_from_row;
+use super::tokens::{TokenKind, bump_auth_epoch, insert_token};
 use super::write::execute_one;
 use super::{
     Store, StoreError, is_foreign_key_violation, is_unique_violation, parse_column, to_millis,
@@ -14,7 +16,9 @@ use super::{
 use crate::domain::{CrmUserId, Extension, Role, User};
 use disca_protocol::phone::PhoneKind;
 
-/// A user to create; the token hash comes from [`crate::auth`].
+/// A user to create; the token hash (of an API token from
+/// [`crate::auth`]) is `None` for an invited user, who signs in with a
+/// password instead.
 pub struct NewUser<'a> {
     pub tenant: &'a str,
     pub name: &'a str,
@@ -22,15 +26,16 @@ pub struct NewUser<'a> {
     pub extension: &'a Extension,
     pub role: Role,
     pub phone: PhoneKind,
-    pub token_hash: &'a str,
+    pub token_hash: Option<&'a str>,
 }
 
 impl Store {
     pub async fn add_user(&self, new: NewUser<'_>) -> Result<User, StoreError> {
         let id = Uuid::now_v7().to_string();
-        execute_one(&self.writes, sqlx::query(
-            "INSERT INTO users (id, tenant, name, email, extension, role, token_hash, created_at, phone_kind)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        let mut tx = self.writes.begin().await?;
+        sqlx::query(
+            "INSERT INTO users (id, tenant, name, email, extension, role, created_at, phone_kind)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&id)
         .bind(new.tenant)
@@ -38,18 +43,21 @@ impl Store {
         .bind(new.email)
         .bind(new.extension.as_str())
         .bind(new.role.as_str())
-        .bind(new.token_hash)
         .bind(to_millis(OffsetDateTime::now_utc()))
         .bind(new.phone.as_str())
-        )
+        .execute(&mut *tx)
         .await
-        .map_err(|e| match &e {
-            e if is_unique_violation(e) => {
+        .map_err(|e| match StoreError::from(e) {
+            e if is_unique_violation(&e) => {
                 StoreError::Conflict("a user with this e-mail or extension")
             }
-            e if is_foreign_key_violation(e) => StoreError::NotFound,
-            _ => e,
+            e if is_foreign_key_violation(&e) => StoreError::NotFound,
+            e => e,
         })?;
+        if let Some(hash) = new.token_hash {
+            insert_token(&mut tx, &id, TokenKind::Api, "user add", hash).await?;
+        }
+        tx.commit().await?;
         self.user_where("u.id = $1", &id).await
     }
 
@@ -97,7 +105,10 @@ impl Store {
     }
 
     /// Disables (`disabled`) or enables the tenant's user with `email`. A
-    /// disabled user's token and manager sessions are refused.
+    /// disabled user's API tokens are refused; their device tokens (hosts
+    /// signed in) and manager sessions are revoked, so an enable later
+    /// does not bring them back; every backend learns of it through the
+    /// auth epoch.
     pub async fn set_disabled(
         &self,
         tenant: &str,
@@ -105,30 +116,32 @@ impl Store {
         disabled: bool,
     ) -> Result<User, StoreError> {
         let disabled_at = disabled.then(|| to_millis(OffsetDateTime::now_utc()));
-        let done = execute_one(
-            &self.writes,
-            sqlx::query("UPDATE users SET disabled_at = $3 WHERE tenant = $1 AND email = $2")
-                .bind(tenant)
-                .bind(email)
-                .bind(disabled_at),
-        )
-        .await?;
+        let mut tx = self.writes.begin().await?;
+        let done = sqlx::query("UPDATE users SET disabled_at = $3 WHERE tenant = $1 AND email = $2")
+            .bind(tenant)
+            .bind(email)
+            .bind(disabled_at)
+            .execute(&mut *tx)
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
         if disabled {
-            // Not merely refused: an enable later does not bring them back.
-            execute_one(
-                &self.writes,
-                sqlx::query(
-                    "DELETE FROM manager_sessions WHERE user_id =
-                        (SELECT id FROM users WHERE tenant = $1 AND email = $2)",
-                )
-                .bind(tenant)
-                .bind(email),
-            )
-            .await?;
+            for sql in [
+                "DELETE FROM manager_sessions WHERE user_id =
+                    (SELECT id FROM users WHERE tenant = $1 AND email = $2)",
+                "DELETE FROM tokens WHERE kind = 'device' AND user_id =
+                    (SELECT id FROM users WHERE tenant = $1 AND email = $2)",
+            ] {
+                sqlx::query(sql)
+                    .bind(tenant)
+                    .bind(email)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            bump_auth_epoch(&mut tx).await?;
         }
+        tx.commit().await?;
         self.user_by_email(tenant, email).await
     }
 
@@ -156,12 +169,6 @@ impl Store {
         user_from_row(&row)
     }
 
-    /// The enabled user holding the token whose hash is `token_hash`.
-    pub async fn user_by_token_hash(&self, token_hash: &str) -> Result<User, StoreError> {
-        self.user_where("u.token_hash = $1 AND u.disabled_at IS NULL", token_hash)
-            .await
-    }
-
     /// The tenant's users, by name: the team on the manager page.
     pub async fn team(&self, tenant: &str) -> Result<Vec<User>, StoreError> {
         let sql = format!(
@@ -176,7 +183,7 @@ impl Store {
             .collect()
     }
 
-    async fn user_where(&self, condition: &str, value: &str) -> Result<User, StoreError> {
+    pub(super) async fn user_where(&self, condition: &str, value: &str) -> Result<User, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM {USER_ROWS} WHERE {condition}");
         let row = sqlx::query(&sql)
             .bind(value)

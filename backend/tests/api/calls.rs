@@ -52,7 +52,7 @@ async fn spawn_app_with(builder: TestAppBuilder) -> CallsApp {
                 email: "ana@example.com",
                 extension: &"1001".parse().unwrap(),
                 role: Role::Agent,
-                token_hash: &token.hash,
+                token_hash: Some(&token.hash),
                 phone: disca_backend::domain::PhoneKind::Desk,
             })
             .await

@@ -34,7 +34,7 @@ async fn spawn_app(builder: TestAppBuilder) -> (TestApp, String, String) {
                 email: &format!("{name}@example.com"),
                 extension: &extension.parse().unwrap(),
                 role: Role::Agent,
-                token_hash: &token.hash,
+                token_hash: Some(&token.hash),
                 phone,
             })
             .await

@@ -45,6 +45,12 @@ function send(message) {
 }
 $('hangup').addEventListener('click', () => send({ type: FROM_POPUP.HANGUP }));
 $('retry').addEventListener('click', () => send({ type: FROM_POPUP.RETRY }));
+$('sign-out').addEventListener('click', () => send({ type: FROM_POPUP.SIGN_OUT }));
+$('sign-in').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const typed = $('backend-url').hidden ? '' : $('backend-url').value.trim();
+  send({ type: FROM_POPUP.SIGN_IN, backendUrl: typed || null });
+});
 $('answer').addEventListener('click', () => send({ type: FROM_POPUP.ANSWER }));
 $('decline').addEventListener('click', () => send({ type: FROM_POPUP.HANGUP }));
 $('phone-hangup').addEventListener('click', () => send({ type: FROM_POPUP.HANGUP }));
@@ -66,7 +72,8 @@ $('keypad').replaceChildren(
 function render() {
   const s = current;
   document.body.dataset.host = s.host;
-  $('user').textContent = s.user ? s.user.name : '';
+  $('user').textContent = s.user && s.loggedIn ? s.user.name : '';
+  $('sign-out').hidden = !(s.loggedIn && s.host === HOST_STATE.READY);
   renderProblem(s);
   renderPhone(s.phone, Boolean(s.live));
   const live = s.live;
@@ -158,9 +165,8 @@ function renderProblem(s) {
     title = 'Conectando ao disca-host…';
   } else if (s.loggedIn === false) {
     kind = 'not_logged_in';
-    title = 'Conecte-se ao Disca';
-    text = `${(s.problem && s.problem.message) || 'Você não está conectado.'} Rode no terminal e cole o seu token:`;
-    command = `disca-host login --backend ${s.backendUrl || 'https://<endereço do Disca da sua empresa>'}`;
+    title = 'Entre no Disca';
+    text = s.signIn.error || 'Entre com o e-mail e a senha que você criou pelo convite do Disca.';
   } else if (s.backend === BACKEND_STATE.UNREACHABLE) {
     kind = 'backend_unreachable';
     title = 'Sem contato com o servidor do Disca';
@@ -172,6 +178,23 @@ function renderProblem(s) {
   $('problem-text').textContent = text;
   $('problem-command').hidden = !command;
   $('problem-command').textContent = command || '';
+  renderSignIn(s, kind === 'not_logged_in');
+}
+
+/** "Entrar": the company's address is asked once (or preset by IT), then
+ *  the sign-in page opens in a tab. */
+function renderSignIn(s, shown) {
+  $('sign-in').hidden = !shown;
+  if (!shown) return;
+  const known = s.presetBackendUrl || s.backendUrl;
+  const ask = !known || (s.signIn.askAddress && !s.presetBackendUrl);
+  $('backend-url').hidden = !ask;
+  document.querySelector('label[for="backend-url"]').hidden = !ask;
+  if (ask && !$('backend-url').value && known) $('backend-url').value = known;
+  $('sign-in-address').hidden = ask;
+  $('sign-in-address').textContent = known ? `Em ${known}` : '';
+  $('sign-in-button').disabled = s.signIn.pending;
+  $('sign-in-waiting').hidden = !s.signIn.pending;
 }
 
 function showError(message) {

@@ -23,6 +23,10 @@ export const FROM_POPUP = Object.freeze({
   DTMF: 'dtmf',
   /** Try the host again now. */
   RETRY: 'retry',
+  /** `{backendUrl}`: sign in (to that address, or the one known). */
+  SIGN_IN: 'sign_in',
+  /** Sign out of this computer. */
+  SIGN_OUT: 'sign_out',
 });
 
 /** How the worker's port to disca-host stands (`state.host`). */

@@ -16,6 +16,8 @@ export const REQUEST = Object.freeze({
   CALL_HANGUP: "call.hangup",
   CALL_START: "call.start",
   PHONE_CONFIG: "phone.config",
+  SIGN_IN: "auth.sign_in",
+  SIGN_OUT: "auth.sign_out",
   STATUS_GET: "status.get",
 });
 
@@ -30,11 +32,17 @@ export const HOST_MESSAGE = Object.freeze({
   HANGUP_REQUESTED: "call.hangup.ok",
   PHONE_CONFIG: "phone.config.ok",
   RECENT_CALLS: "calls.recent.ok",
+  SIGNED_IN: "auth.signed_in",
+  SIGNED_OUT: "auth.sign_out.ok",
+  SIGN_IN_FAILED: "auth.sign_in_failed",
+  SIGN_IN_STARTED: "auth.sign_in.ok",
   STATUS: "status.get.ok",
 });
 
 /** The reply `type` of each request `type`. */
 export const REPLY = Object.freeze({
+  "auth.sign_in": "auth.sign_in.ok",
+  "auth.sign_out": "auth.sign_out.ok",
   "call.hangup": "call.hangup.ok",
   "call.start": "call.start.ok",
   "calls.recent": "calls.recent.ok",
@@ -102,6 +110,7 @@ export const ERROR_CODE = Object.freeze({
   AGENT_PHONE_OFFLINE: "agent_phone_offline",
   BACKEND_ERROR: "backend_error",
   BACKEND_UNREACHABLE: "backend_unreachable",
+  BACKEND_URL_REQUIRED: "backend_url_required",
   BROWSER_PHONE_UNAVAILABLE: "browser_phone_unavailable",
   CREDENTIAL_STORE_UNAVAILABLE: "credential_store_unavailable",
   DESTINATION_NOT_ALLOWED: "destination_not_allowed",
@@ -110,6 +119,7 @@ export const ERROR_CODE = Object.freeze({
   HOST_NOT_INSTALLED: "host_not_installed",
   HOST_TIMEOUT: "host_timeout",
   HOST_UNAVAILABLE: "host_unavailable",
+  INVALID_BACKEND_URL: "invalid_backend_url",
   INVALID_FIELDS: "invalid_fields",
   INVALID_JSON: "invalid_json",
   INVALID_MESSAGE: "invalid_message",
@@ -123,6 +133,7 @@ export const ERROR_CODE = Object.freeze({
   PBX_UNAVAILABLE: "pbx_unavailable",
   RATE_LIMITED: "rate_limited",
   REPLY_TOO_LARGE: "reply_too_large",
+  SIGN_IN_FAILED: "sign_in_failed",
   TRUNCATED_FRAME: "truncated_frame",
   UNKNOWN_TYPE: "unknown_type",
   UNSUPPORTED_VERSION: "unsupported_version",
@@ -252,7 +263,7 @@ export const CALL_CONTEXT_FIELDS = ["contact_id","contact_name","deal_id","page_
 /**
  * Stable error codes of `error` replies (and of the extension's own
  * errors about the host, the last three before [`ErrorCode::Other`]).
- * @typedef {("invalid_number" | "destination_not_allowed" | "rate_limited" | "not_found" | "forbidden" | "frame_too_large" | "truncated_frame" | "invalid_utf8" | "invalid_json" | "invalid_message" | "unsupported_version" | "unknown_type" | "invalid_fields" | "origin_not_allowed" | "not_logged_in" | "credential_store_unavailable" | "backend_unreachable" | "pbx_unavailable" | "pbx_refused" | "agent_busy" | "agent_phone_offline" | "browser_phone_unavailable" | "backend_error" | "reply_too_large" | "host_timeout" | "host_not_installed" | "host_unavailable" | "other")} ErrorCode
+ * @typedef {("invalid_number" | "destination_not_allowed" | "rate_limited" | "not_found" | "forbidden" | "frame_too_large" | "truncated_frame" | "invalid_utf8" | "invalid_json" | "invalid_message" | "unsupported_version" | "unknown_type" | "invalid_fields" | "origin_not_allowed" | "not_logged_in" | "credential_store_unavailable" | "backend_url_required" | "invalid_backend_url" | "sign_in_failed" | "backend_unreachable" | "pbx_unavailable" | "pbx_refused" | "agent_busy" | "agent_phone_offline" | "browser_phone_unavailable" | "backend_error" | "reply_too_large" | "host_timeout" | "host_not_installed" | "host_unavailable" | "other")} ErrorCode
  */
 
 /**
@@ -267,7 +278,7 @@ export const CALL_CONTEXT_FIELDS = ["contact_id","contact_name","deal_id","page_
 
 /**
  * Every message the host sends.
- * @typedef {({call: Call, id: RequestId, type: "call.start.ok"} | {call: Call, id: RequestId, type: "call.hangup.ok"} | {id: RequestId, status: Status, type: "status.get.ok"} | {calls: Array<Call>, id: RequestId, type: "calls.recent.ok"} | {id: RequestId, phone: PhoneConfig, type: "phone.config.ok"} | {error: HostError, id?: (RequestId | null), type: "error"} | {call: Call, type: "call.update"} | {message: string, type: "auth.required"} | {message: string, type: "backend.unreachable"} | {type: "backend.reachable"})} HostMessage
+ * @typedef {({call: Call, id: RequestId, type: "call.start.ok"} | {call: Call, id: RequestId, type: "call.hangup.ok"} | {id: RequestId, status: Status, type: "status.get.ok"} | {calls: Array<Call>, id: RequestId, type: "calls.recent.ok"} | {id: RequestId, phone: PhoneConfig, type: "phone.config.ok"} | {authorize_url: string, id: RequestId, type: "auth.sign_in.ok"} | {id: RequestId, type: "auth.sign_out.ok"} | {error: HostError, id?: (RequestId | null), type: "error"} | {call: Call, type: "call.update"} | {message: string, type: "auth.required"} | {message: string, type: "backend.unreachable"} | {type: "backend.reachable"} | {type: "auth.signed_in", user: Me} | {message: string, type: "auth.sign_in_failed"})} HostMessage
  */
 
 /**
@@ -317,7 +328,7 @@ export const CALL_CONTEXT_FIELDS = ["contact_id","contact_name","deal_id","page_
 
 /**
  * What a request asks for.
- * @typedef {({context?: CallContext, number: string, type: "call.start"} | {call_id: string, type: "call.hangup"} | {type: "status.get"} | {limit?: (number | null), type: "calls.recent"} | {type: "phone.config"})} RequestBody
+ * @typedef {({context?: CallContext, number: string, type: "call.start"} | {call_id: string, type: "call.hangup"} | {type: "status.get"} | {limit?: (number | null), type: "calls.recent"} | {type: "phone.config"} | {backend_url?: (string | null), type: "auth.sign_in"} | {type: "auth.sign_out"})} RequestBody
  */
 
 /**

@@ -6,6 +6,7 @@ import { BACKEND_STATE, ERROR_CODE, HOST_MESSAGE, REQUEST } from '../shared/prot
 import { HOST_STATE } from '../shared/popup-port.js';
 import { CHANGE, RECENT, applyCall } from './calls.js';
 import { initialPhone } from './phone.js';
+import { initialSignIn } from './sign-in.js';
 
 /** The popup's state before the host has said anything. */
 export function initialState(extensionId) {
@@ -15,6 +16,10 @@ export function initialState(extensionId) {
     loggedIn: null,
     user: null,
     backendUrl: null,
+    // The company's address preset by IT (managed storage), if any.
+    presetBackendUrl: null,
+    // "Entrar": {pending, error, askAddress, tabId}.
+    signIn: initialSignIn(),
     backend: BACKEND_STATE.CONNECTING,
     // {kind: 'auth' | 'backend', message}
     problem: null,

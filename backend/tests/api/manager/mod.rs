@@ -107,7 +107,7 @@ async fn spawn_app_with(options: Options) -> ManagerApp {
                 email: &format!("{name}@example.com"),
                 extension: &ext.parse().unwrap(),
                 role,
-                token_hash: &token.hash,
+                token_hash: Some(&token.hash),
                 phone: disca_backend::domain::PhoneKind::Desk,
             })
             .await
