@@ -1,42 +1,11 @@
--- no-transaction
 -- Accounts people sign in to: a password (argon2id) set from an invitation
 -- link, lockout after repeated failures, several tokens per user (API tokens
 -- for scripts, device tokens for each signed-in disca-host), one-time links
 -- (invitations, password resets) and OAuth authorization codes, all stored
 -- as hashes.
---
--- users loses token_hash (an invited user has no token), which SQLite can
--- only do by rebuilding the table; foreign keys are switched off around the
--- rebuild (they cannot be inside a transaction, hence `no-transaction`) and
--- checked before the commit. Each user's token becomes an API token.
-PRAGMA foreign_keys = OFF;
-BEGIN;
-
-CREATE TABLE users_new (
-    id             TEXT PRIMARY KEY,
-    tenant         TEXT NOT NULL REFERENCES tenants (slug),
-    name           TEXT NOT NULL,
-    email          TEXT NOT NULL,
-    extension      TEXT NOT NULL,
-    role           TEXT NOT NULL CHECK (role IN ('agent', 'manager')),
-    created_at     BIGINT NOT NULL,
-    crm_user_id    TEXT,
-    phone_kind     TEXT NOT NULL DEFAULT 'desk' CHECK (phone_kind IN ('browser', 'desk')),
-    disabled_at    INTEGER,
-    -- PHC string of the argon2id hash; NULL until the invitation is used.
-    password_hash  TEXT,
-    -- Wrong passwords in a row, and until when sign-in is refused after
-    -- too many (milliseconds since the epoch).
-    failed_logins  INTEGER NOT NULL DEFAULT 0,
-    locked_until   BIGINT,
-    UNIQUE (tenant, email),
-    UNIQUE (tenant, extension)
-);
-INSERT INTO users_new (id, tenant, name, email, extension, role, created_at, crm_user_id,
-                       phone_kind, disabled_at)
-    SELECT id, tenant, name, email, extension, role, created_at, crm_user_id, phone_kind,
-           disabled_at
-    FROM users;
+ALTER TABLE users ADD COLUMN password_hash TEXT;  -- PHC string; NULL until the invitation is used
+ALTER TABLE users ADD COLUMN failed_logins INTEGER NOT NULL DEFAULT 0;  -- wrong passwords in a row
+ALTER TABLE users ADD COLUMN locked_until BIGINT;  -- sign-in refused until then (ms)
 
 -- A bearer token: 'api' (made by `user add` or `token create`, for scripts)
 -- or 'device' (issued to one disca-host by the sign-in flow). Only the
@@ -50,12 +19,15 @@ CREATE TABLE tokens (
     created_at  BIGINT NOT NULL
 );
 CREATE INDEX tokens_user ON tokens (user_id);
+-- Each user's token becomes an API token. users.token_hash is retired: an
+-- invited user has no token, but SQLite cannot drop the column's NOT NULL
+-- UNIQUE without rebuilding a table others reference (and sqlx runs every
+-- SQLite migration in a transaction, where foreign keys cannot be switched
+-- off), so it holds 'retired:<id>', which no hash equals, and nothing reads it.
 INSERT INTO tokens (id, user_id, kind, label, token_hash, created_at)
     SELECT lower(hex(randomblob(16))), id, 'api', 'user add', token_hash, created_at
     FROM users;
-
-DROP TABLE users;
-ALTER TABLE users_new RENAME TO users;
+UPDATE users SET token_hash = 'retired:' || id;
 
 -- One-time links: an invitation (sets the first password) or a password
 -- reset. Only the SHA-256 of the link's secret is kept.
@@ -93,7 +65,3 @@ CREATE TABLE auth_epoch (
     epoch  BIGINT NOT NULL
 );
 INSERT INTO auth_epoch (id, epoch) VALUES (1, 0);
-
-PRAGMA foreign_key_check;
-COMMIT;
-PRAGMA foreign_keys = ON;

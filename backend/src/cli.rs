@@ -632,7 +632,7 @@ async fn send_link(
     purpose: LinkPurpose,
 ) -> anyhow::Result<()> {
     let accounts = Accounts::new(
-        &settings.public_base_url(),
+        &settings.public_base_url(settings.listen),
         Mailer::from_settings(&settings.mail)?,
     );
     let issued = links::issue(&accounts, store, user, purpose).await?;

@@ -60,7 +60,7 @@ impl Application {
             .with_limits(&settings.http)
             .with_phones(phones)
             .with_accounts(Accounts::new(
-                &settings.public_base_url(),
+                &settings.public_base_url(listener.local_addr()?),
                 Mailer::from_settings(&settings.mail)?,
             ));
         tokio::spawn(state.revocations.follow(state.store.clone()));

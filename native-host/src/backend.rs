@@ -120,7 +120,7 @@ impl BackendError {
 pub fn not_logged_in() -> HostError {
     HostError {
         code: ErrorCode::NotLoggedIn,
-        message: "Você não entrou no Disca. Clique no ícone do Disca no navegador e em Entrar.".into(),
+        message: "Você não entrou no Disca: clique no ícone do Disca no navegador e, nele, clique em Entrar.".into(),
     }
 }
 

@@ -114,7 +114,7 @@ async fn every_malformed_input_gets_an_error_naming_it_and_the_host_keeps_servin
         refused["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("disca-host login")
+            .contains("clique em Entrar")
     );
 
     // A frame cut short by the end of input is reported, then the host exits.
@@ -229,7 +229,7 @@ async fn a_token_the_backend_no_longer_accepts_asks_for_login() {
         event["message"]
             .as_str()
             .unwrap()
-            .contains("disca-host login")
+            .contains("clique em Entrar")
     );
     let reply = port
         .request(json!({"v": 1, "id": 1, "type": "call.start", "number": "+5511987654321"}))

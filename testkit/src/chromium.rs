@@ -353,6 +353,35 @@ impl Chromium {
     /// A worker can be listed while its script still runs: wait for what the
     /// test needs with [`Worker::wait_for`].
     pub async fn worker(&self, url_prefix: &str, timeout: Duration) -> Result<Worker> {
+        let (target_id, url, session) = self.attach("service_worker", url_prefix, timeout).await?;
+        session.call("Runtime.enable", json!({})).await?;
+        Ok(Worker {
+            session,
+            url,
+            target_id,
+        })
+    }
+
+    /// Attaches to the first tab whose URL starts with `url_prefix` (one
+    /// the page or the extension opened, e.g. with `chrome.tabs.create`),
+    /// waiting up to `timeout` for it to appear. Its console is collected
+    /// from now on.
+    pub async fn page(&self, url_prefix: &str, timeout: Duration) -> Result<Page> {
+        let (target_id, _, session) = self.attach("page", url_prefix, timeout).await?;
+        session.call("Page.enable", json!({})).await?;
+        session.call("Runtime.enable", json!({})).await?;
+        session.call("Log.enable", json!({})).await?;
+        Ok(Page { session, target_id })
+    }
+
+    /// The first target of `kind` whose URL starts with `url_prefix`,
+    /// attached: its id, URL and session.
+    async fn attach(
+        &self,
+        kind: &str,
+        url_prefix: &str,
+        timeout: Duration,
+    ) -> Result<(String, String, Session)> {
         let deadline = Instant::now() + timeout;
         loop {
             let reply = self
@@ -362,7 +391,7 @@ impl Chromium {
             let targets = reply["targetInfos"].as_array().map(Vec::as_slice);
             let targets = targets.unwrap_or_default();
             let found = targets.iter().find(|target| {
-                target["type"] == "service_worker"
+                target["type"] == kind
                     && target["url"]
                         .as_str()
                         .is_some_and(|url| url.starts_with(url_prefix))
@@ -371,12 +400,7 @@ impl Chromium {
                 let target_id = string_field(target, "targetId", "Target.getTargets")?;
                 let url = target["url"].as_str().unwrap_or_default().to_owned();
                 let session = Session::attach(&self.connection, &target_id).await?;
-                session.call("Runtime.enable", json!({})).await?;
-                return Ok(Worker {
-                    session,
-                    url,
-                    target_id,
-                });
+                return Ok((target_id, url, session));
             }
             if Instant::now() >= deadline {
                 let seen: Vec<String> = targets
@@ -385,9 +409,7 @@ impl Chromium {
                     .collect();
                 return Err(Error::Timeout {
                     after: timeout,
-                    what: format!(
-                        "waiting for a service worker at {url_prefix}*; targets: {seen:?}"
-                    ),
+                    what: format!("waiting for a {kind} at {url_prefix}*; targets: {seen:?}"),
                 });
             }
             tokio::time::sleep(POLL_INTERVAL).await;

@@ -275,14 +275,18 @@ async fn the_popup_says_what_to_do_when_not_logged_in_or_the_backend_is_down() {
     let home = HostHome::new(host_binary());
     home.install().await;
     let browser = ExtensionBrowser::launch(&home).await;
-    let command = problem_shown(&browser, &home, "not_logged_in", "problem-command").await;
-    assert!(
-        command
-            .as_str()
-            .unwrap()
-            .starts_with("disca-host login --backend "),
-        "{command}"
-    );
+    let title = problem_shown(&browser, &home, "not_logged_in", "problem-title").await;
+    assert_eq!(title, "Entre no Disca");
+    let form = browser
+        .popup()
+        .await
+        .evaluate(
+            "[document.getElementById('sign-in').hidden, document.getElementById('backend-url').hidden, \
+             document.getElementById('sign-in-button').textContent, document.getElementById('problem-command').hidden]",
+        )
+        .await
+        .unwrap();
+    assert_eq!(form, json!([false, false, "Entrar", true]), "no terminal command, a form");
     drop(browser);
 
     // Logged in to a backend that does not answer.

@@ -239,6 +239,7 @@ pub async fn token(
                 .into_response()
         }
         Err(CodeError::Reused) => {
+            state.revocations.forget_now();
             tracing::warn!("an authorization code was used twice; its token is revoked");
             invalid_grant()
         }

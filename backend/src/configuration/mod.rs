@@ -73,11 +73,11 @@ impl Default for Settings {
 
 impl Settings {
     /// Where people reach this backend, for links (invitations, notes):
-    /// `crm.public_url`, else the listening address over http.
-    pub fn public_base_url(&self) -> String {
+    /// `crm.public_url`, else `listening` over http.
+    pub fn public_base_url(&self, listening: SocketAddr) -> String {
         match &self.crm.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
-            None => format!("http://{}", self.listen),
+            None => format!("http://{listening}"),
         }
     }
 }

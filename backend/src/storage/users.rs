@@ -34,8 +34,8 @@ impl Store {
         let id = Uuid::now_v7().to_string();
         let mut tx = self.writes.begin().await?;
         sqlx::query(
-            "INSERT INTO users (id, tenant, name, email, extension, role, created_at, phone_kind)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO users (id, tenant, name, email, extension, role, created_at, phone_kind, token_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'retired:' || $1)",
         )
         .bind(&id)
         .bind(new.tenant)

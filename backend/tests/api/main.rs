@@ -3,6 +3,7 @@
 //! Asterisk are the cross-process tests' job, in `tests/`). One test binary,
 //! one module per topic.
 
+mod accounts;
 mod calls;
 mod crm_delivery;
 mod manager;
