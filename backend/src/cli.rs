@@ -9,7 +9,6 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::accounts::{Accounts, links};
 use crate::auth::issue_token;
-use crate::mail::Mailer;
 use crate::configuration::{
     AmiSettings, ConfigError, DEVELOPMENT_AMI_ADDR, DEVELOPMENT_AMI_SECRET, Flags, LogFormat,
     Settings,
@@ -19,6 +18,7 @@ use crate::crm::{Secret, SecretKey};
 use crate::domain::{
     CrmUserId, DestinationPolicy, Extension, Region, Role, Tenant, TenantSlug, User,
 };
+use crate::mail::Mailer;
 use crate::phones;
 use crate::startup::{Application, crm_http_client};
 use crate::storage::{LinkPurpose, NewUser, Store, StoreError, TokenKind};
@@ -591,7 +591,11 @@ async fn add_user(
     let tenant = args.tenant;
     let extension: Extension = args.endpoint.parse()?;
     let email = checked_email(&args.email)?;
-    let crm_user_id = args.crm_user_id.as_deref().map(CrmUserId::parse).transpose()?;
+    let crm_user_id = args
+        .crm_user_id
+        .as_deref()
+        .map(CrmUserId::parse)
+        .transpose()?;
     let user = store
         .add_user(NewUser {
             tenant: &tenant,
@@ -687,9 +691,17 @@ async fn token_command(command: TokenCommand, settings: Settings) -> anyhow::Res
             let user = user_of(tenant, email).await?;
             let token = issue_token();
             let id = store
-                .add_token(&user.id, TokenKind::Api, &checked_text("label", &label)?, &token.hash)
+                .add_token(
+                    &user.id,
+                    TokenKind::Api,
+                    &checked_text("label", &label)?,
+                    &token.hash,
+                )
                 .await?;
-            eprintln!("API token {id} for {} (shown once; store it now):", user.email);
+            eprintln!(
+                "API token {id} for {} (shown once; store it now):",
+                user.email
+            );
             println!("{}", token.secret);
         }
         TokenCommand::List { tenant, email } => {
@@ -699,7 +711,12 @@ async fn token_command(command: TokenCommand, settings: Settings) -> anyhow::Res
                     .created_at
                     .format(&time::format_description::well_known::Rfc3339)
                     .unwrap_or_default();
-                println!("{}\t{}\t{created}\t{}", token.id, token.kind.as_str(), token.label);
+                println!(
+                    "{}\t{}\t{created}\t{}",
+                    token.id,
+                    token.kind.as_str(),
+                    token.label
+                );
             }
         }
         TokenCommand::Revoke { tenant, email, id } => {

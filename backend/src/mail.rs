@@ -36,9 +36,8 @@ impl Mailer {
         };
         let settings_error = |e: lettre::transport::smtp::Error| MailError::Settings(e.to_string());
         let builder = match settings.security {
-            MailSecurity::Starttls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(settings_error)?
-            }
+            MailSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
+                .map_err(settings_error)?,
             MailSecurity::Tls => {
                 AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(settings_error)?
             }

@@ -5,13 +5,13 @@ use std::net::SocketAddr;
 use tokio::net::TcpListener;
 
 use crate::accounts::Accounts;
-use crate::mail::Mailer;
 use crate::api::phone::Phones;
 use crate::api::{AppState, router};
 use crate::configuration::{CrmSettings, Settings};
 use crate::crm::SecretKey;
 use crate::crm::connections::Connections;
 use crate::crm::worker::Worker;
+use crate::mail::Mailer;
 use crate::manager::ManagerConfig;
 use crate::pbx::Pbx;
 use crate::phones::Directory;

@@ -12,11 +12,11 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use disca_protocol::{Call, Me};
 use disca_protocol::api::CreateCallRequest;
 use disca_protocol::native::{
     BackendState, CallStart, ErrorCode, HostError, HostMessage, Request, RequestBody, Status,
 };
+use disca_protocol::{Call, Me};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -149,9 +149,9 @@ impl Session {
     pub async fn refresh_login(&self) -> Option<Login> {
         let current = match HostConfig::load(&self.paths) {
             Ok(config) => {
-                self.state().remembered_url = config.backend_url.or_else(|| {
-                    config.login.as_ref().map(|l| l.backend_url.clone())
-                });
+                self.state().remembered_url = config
+                    .backend_url
+                    .or_else(|| config.login.as_ref().map(|l| l.backend_url.clone()));
                 config.login
             }
             Err(e) => {

@@ -233,7 +233,9 @@ async fn exchange(
     }
     match serde_json::from_slice::<OAuthError>(&body) {
         Ok(e) => Err(SignInError::Refused(e.error_description)),
-        Err(_) => Err(SignInError::Unreachable(format!("o servidor respondeu {status}"))),
+        Err(_) => Err(SignInError::Unreachable(format!(
+            "o servidor respondeu {status}"
+        ))),
     }
 }
 
@@ -316,8 +318,19 @@ mod tests {
         let redirect = pairs["redirect_uri"].clone();
         let state = pairs["state"].clone();
         let get = |target: String| async move {
-            let port = target.split(':').nth(2).unwrap().split('/').next().unwrap().to_owned();
-            let path = target.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap();
+            let port = target
+                .split(':')
+                .nth(2)
+                .unwrap()
+                .split('/')
+                .next()
+                .unwrap()
+                .to_owned();
+            let path = target
+                .splitn(4, '/')
+                .nth(3)
+                .map(|p| format!("/{p}"))
+                .unwrap();
             let mut socket = TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap()))
                 .await
                 .unwrap();
@@ -331,8 +344,16 @@ mod tests {
         };
         let waiting = tokio::spawn(async move { pending.callback().await.map(|c| c.to_string()) });
         let base = redirect.trim_end_matches(OAUTH_CALLBACK_PATH).to_owned();
-        assert!(get(format!("{base}/favicon.ico")).await.starts_with("HTTP/1.1 404"));
-        assert!(get(format!("{redirect}?code=abc&state=forged")).await.starts_with("HTTP/1.1 400"));
+        assert!(
+            get(format!("{base}/favicon.ico"))
+                .await
+                .starts_with("HTTP/1.1 404")
+        );
+        assert!(
+            get(format!("{redirect}?code=abc&state=forged"))
+                .await
+                .starts_with("HTTP/1.1 400")
+        );
         let done = get(format!("{redirect}?code=the-code&state={state}")).await;
         assert!(done.starts_with("HTTP/1.1 200"), "{done}");
         assert!(done.contains("você entrou no Disca"));

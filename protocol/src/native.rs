@@ -590,7 +590,10 @@ pub enum HostMessage {
     PhoneConfig { id: RequestId, phone: PhoneConfig },
     /// Open `authorize_url` (the backend's sign-in page) in a tab.
     #[serde(rename = "auth.sign_in.ok")]
-    SignInStarted { id: RequestId, authorize_url: String },
+    SignInStarted {
+        id: RequestId,
+        authorize_url: String,
+    },
     #[serde(rename = "auth.sign_out.ok")]
     SignedOut { id: RequestId },
     #[serde(rename = "error")]
@@ -822,7 +825,9 @@ mod tests {
 
         let e = refused(json!({"v": 1, "id": "a", "type": "auth.sign_in", "backend_url": "  "}));
         assert!(e.detail.starts_with("backend_url"), "{}", e.detail);
-        let e = refused(json!({"v": 1, "id": "a", "type": "auth.sign_in", "backend_url": "https://x\n"}));
+        let e = refused(
+            json!({"v": 1, "id": "a", "type": "auth.sign_in", "backend_url": "https://x\n"}),
+        );
         assert!(e.detail.starts_with("backend_url"), "{}", e.detail);
         let e = refused(json!({"v": 1, "id": "a", "type": "auth.sign_in", "token": "x"}));
         assert_eq!(e.code, ErrorCode::InvalidFields);

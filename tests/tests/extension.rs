@@ -286,7 +286,11 @@ async fn the_popup_says_what_to_do_when_not_logged_in_or_the_backend_is_down() {
         )
         .await
         .unwrap();
-    assert_eq!(form, json!([false, false, "Entrar", true]), "no terminal command, a form");
+    assert_eq!(
+        form,
+        json!([false, false, "Entrar", true]),
+        "no terminal command, a form"
+    );
     drop(browser);
 
     // Logged in to a backend that does not answer.

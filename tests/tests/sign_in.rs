@@ -72,9 +72,18 @@ async fn a_new_salesperson_signs_in_from_the_popup_with_no_terminal_and_no_token
         )
         .await
         .unwrap_or_else(|e| panic!("{e}\n{:#?}", page.console()));
-    assert_eq!(greeting, "Olá, Ana! Crie a sua senha do Disca na Acme Ltda.");
+    assert_eq!(
+        greeting,
+        "Olá, Ana! Crie a sua senha do Disca na Acme Ltda."
+    );
     assert!(
-        !page.evaluate("location.href").await.unwrap().as_str().unwrap().contains('#'),
+        !page
+            .evaluate("location.href")
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .contains('#'),
         "the link's secret stays out of the address bar"
     );
     page.evaluate(&format!(
@@ -117,7 +126,10 @@ async fn a_new_salesperson_signs_in_from_the_popup_with_no_terminal_and_no_token
         .await
         .unwrap_or_else(|e| panic!("{e}\nhost log:\n{}", home.log()));
     sign_in
-        .wait_for("document.readyState === 'complete' && !!document.getElementById('email')", WAIT)
+        .wait_for(
+            "document.readyState === 'complete' && !!document.getElementById('email')",
+            WAIT,
+        )
         .await
         .unwrap();
     sign_in
@@ -140,7 +152,10 @@ async fn a_new_salesperson_signs_in_from_the_popup_with_no_terminal_and_no_token
         .unwrap_or_else(|e| panic!("{e}\nhost log:\n{}", home.log()));
     assert_eq!(user, "Ana");
     assert_eq!(
-        popup.evaluate("document.getElementById('problem').hidden").await.unwrap(),
+        popup
+            .evaluate("document.getElementById('problem').hidden")
+            .await
+            .unwrap(),
         true
     );
 
@@ -163,7 +178,10 @@ async fn a_new_salesperson_signs_in_from_the_popup_with_no_terminal_and_no_token
         );
     }
     let worker = browser.worker().await;
-    let state = worker.evaluate("JSON.stringify(globalThis.disca.state)").await.unwrap();
+    let state = worker
+        .evaluate("JSON.stringify(globalThis.disca.state)")
+        .await
+        .unwrap();
     assert!(!state.as_str().unwrap().contains(token.as_str()));
     let me = app
         .http

@@ -300,8 +300,7 @@ fn oauth_error(status: StatusCode, error: OAuthErrorCode, description: &str) -> 
 /// `BASE64URL(SHA256(verifier)) == challenge`, the verifier being 43 to 128
 /// unreserved characters (RFC 7636 section 4.1).
 fn pkce_matches(verifier: &str, challenge: &str) -> bool {
-    let well_formed =
-        (43..=128).contains(&verifier.len()) && verifier.bytes().all(is_unreserved);
+    let well_formed = (43..=128).contains(&verifier.len()) && verifier.bytes().all(is_unreserved);
     well_formed && URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == challenge
 }
 
@@ -355,7 +354,10 @@ mod tests {
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert!(pkce_matches(verifier, challenge));
         assert!(is_challenge(challenge));
-        assert!(!pkce_matches("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl", challenge));
+        assert!(!pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl",
+            challenge
+        ));
         assert!(!pkce_matches("short", challenge));
         assert!(!pkce_matches(&format!("{verifier} "), challenge));
     }

@@ -96,7 +96,9 @@ impl Passwords {
 pub fn weakness(password: &str, email: &str) -> Option<String> {
     let len = password.chars().count();
     if len < MIN_LEN {
-        return Some(format!("A senha precisa ter pelo menos {MIN_LEN} caracteres."));
+        return Some(format!(
+            "A senha precisa ter pelo menos {MIN_LEN} caracteres."
+        ));
     }
     if len > MAX_LEN {
         return Some(format!("A senha pode ter no máximo {MAX_LEN} caracteres."));
@@ -109,7 +111,12 @@ pub fn weakness(password: &str, email: &str) -> Option<String> {
     if lower == email || (local.len() >= 4 && lower.contains(local)) {
         return Some("A senha não pode conter o seu e-mail.".into());
     }
-    if password.chars().collect::<std::collections::HashSet<_>>().len() < 4 {
+    if password
+        .chars()
+        .collect::<std::collections::HashSet<_>>()
+        .len()
+        < 4
+    {
         return Some("A senha repete poucos caracteres: escolha uma mais variada.".into());
     }
     None
@@ -126,10 +133,16 @@ mod tests {
             .hash(Zeroizing::new("cavalo-correto-bateria".into()))
             .await
             .unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         assert!(
             passwords
-                .verify(Zeroizing::new("cavalo-correto-bateria".into()), Some(hash.clone()))
+                .verify(
+                    Zeroizing::new("cavalo-correto-bateria".into()),
+                    Some(hash.clone())
+                )
                 .await
                 .unwrap()
         );

@@ -193,7 +193,10 @@ impl Revocations {
                 match store.auth_epoch().await {
                     Ok(stored) => {
                         if last.is_some_and(|l| l != stored) {
-                            tracing::info!(epoch = stored, "access was taken away; forgetting cached users");
+                            tracing::info!(
+                                epoch = stored,
+                                "access was taken away; forgetting cached users"
+                            );
                             Revocations { inner }.forget_now();
                         }
                         last = Some(stored);

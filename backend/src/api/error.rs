@@ -348,7 +348,11 @@ impl ApiError {
     }
 
     pub fn weak_password(why: String) -> ApiError {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ApiErrorCode::WeakPassword, why)
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ApiErrorCode::WeakPassword,
+            why,
+        )
     }
 
     pub fn email_taken() -> ApiError {
@@ -363,7 +367,9 @@ impl ApiError {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             ApiErrorCode::InvalidAuthorizationRequest,
-            format!("Pedido de entrada inválido ({detail}). Clique de novo em \"Entrar\" no Disca."),
+            format!(
+                "Pedido de entrada inválido ({detail}). Clique de novo em \"Entrar\" no Disca."
+            ),
         )
     }
 

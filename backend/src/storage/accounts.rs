@@ -136,10 +136,7 @@ impl Store {
             "SELECT {USER_COLUMNS}, u.password_hash, u.disabled_at, u.locked_until
              FROM {USER_ROWS} WHERE u.email = $1 AND u.password_hash IS NOT NULL ORDER BY u.id"
         );
-        let rows = sqlx::query(&sql)
-            .bind(email)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&sql).bind(email).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
                 Ok(PasswordAccount {
@@ -416,7 +413,8 @@ impl Store {
             tx.commit().await?;
             return Err(CodeError::Disabled);
         }
-        let token_id = insert_token(&mut tx, &user_id, TokenKind::Device, label, token_hash).await?;
+        let token_id =
+            insert_token(&mut tx, &user_id, TokenKind::Device, label, token_hash).await?;
         sqlx::query("UPDATE oauth_codes SET token_id = $2 WHERE code_hash = $1")
             .bind(code_hash)
             .bind(&token_id)

@@ -117,12 +117,13 @@ impl Store {
     ) -> Result<User, StoreError> {
         let disabled_at = disabled.then(|| to_millis(OffsetDateTime::now_utc()));
         let mut tx = self.writes.begin().await?;
-        let done = sqlx::query("UPDATE users SET disabled_at = $3 WHERE tenant = $1 AND email = $2")
-            .bind(tenant)
-            .bind(email)
-            .bind(disabled_at)
-            .execute(&mut *tx)
-            .await?;
+        let done =
+            sqlx::query("UPDATE users SET disabled_at = $3 WHERE tenant = $1 AND email = $2")
+                .bind(tenant)
+                .bind(email)
+                .bind(disabled_at)
+                .execute(&mut *tx)
+                .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -183,7 +184,11 @@ impl Store {
             .collect()
     }
 
-    pub(super) async fn user_where(&self, condition: &str, value: &str) -> Result<User, StoreError> {
+    pub(super) async fn user_where(
+        &self,
+        condition: &str,
+        value: &str,
+    ) -> Result<User, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM {USER_ROWS} WHERE {condition}");
         let row = sqlx::query(&sql)
             .bind(value)

@@ -73,7 +73,11 @@ async fn page_post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value
 }
 
 /// Signs in on the authorize page; the code from the redirect, or the error.
-async fn authorize(app: &TestApp, email: &str, password: &str) -> Result<String, (StatusCode, Value)> {
+async fn authorize(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+) -> Result<String, (StatusCode, Value)> {
     let (status, body) = page_post(
         app,
         "/oauth/authorize",
@@ -176,7 +180,12 @@ async fn an_invited_salesperson_sets_a_password_and_a_host_signs_in() {
     .await;
     assert_eq!(status, StatusCode::GONE);
     assert_eq!(body["error"]["code"], "link_used");
-    assert!(body["error"]["message"].as_str().unwrap().contains("já foi usado"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("já foi usado")
+    );
 
     // The sign-in page is served for a valid request only.
     let page = app
@@ -201,19 +210,31 @@ async fn an_invited_salesperson_sets_a_password_and_a_host_signs_in() {
         .await
         .unwrap();
     assert_eq!(evil.status(), StatusCode::BAD_REQUEST);
-    assert!(evil.text().await.unwrap().contains("endereço de retorno não permitido"));
+    assert!(
+        evil.text()
+            .await
+            .unwrap()
+            .contains("endereço de retorno não permitido")
+    );
 
     // A wrong password, and an unknown e-mail, read the same.
-    let (status, wrong) = authorize(&app, "ana@acme.com.br", "senha-errada-123").await.unwrap_err();
+    let (status, wrong) = authorize(&app, "ana@acme.com.br", "senha-errada-123")
+        .await
+        .unwrap_err();
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (_, unknown) = authorize(&app, "ninguem@acme.com.br", PASSWORD).await.unwrap_err();
+    let (_, unknown) = authorize(&app, "ninguem@acme.com.br", PASSWORD)
+        .await
+        .unwrap_err();
     assert_eq!(wrong, unknown);
     assert_eq!(wrong["error"]["code"], "invalid_credentials");
 
     // A code whose verifier does not match is burnt.
     let code = authorize(&app, "ANA@acme.com.br ", PASSWORD).await.unwrap();
     let (status, body) = exchange(&app, &code, &VERIFIER.replace('d', "e")).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
     let (status, _) = exchange(&app, &code, VERIFIER).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
@@ -243,19 +264,34 @@ async fn an_invited_salesperson_sets_a_password_and_a_host_signs_in() {
 async fn wrong_passwords_lock_the_account_with_a_clear_message() {
     let (app, _ana, _) = signed_in().await;
     for _ in 0..4 {
-        let (status, body) = authorize(&app, "ana@acme.com.br", "senha-errada-123").await.unwrap_err();
-        assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_credentials")));
+        let (status, body) = authorize(&app, "ana@acme.com.br", "senha-errada-123")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
+        );
     }
-    let (status, body) = authorize(&app, "ana@acme.com.br", "senha-errada-123").await.unwrap_err();
+    let (status, body) = authorize(&app, "ana@acme.com.br", "senha-errada-123")
+        .await
+        .unwrap_err();
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(body["error"]["code"], "account_locked");
     assert!(
-        body["error"]["message"].as_str().unwrap().contains("bloqueada por 15 minutos"),
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bloqueada por 15 minutos"),
         "{body}"
     );
     // Locked: the right password too, until the lock ends.
-    let (status, body) = authorize(&app, "ana@acme.com.br", PASSWORD).await.unwrap_err();
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("account_locked")));
+    let (status, body) = authorize(&app, "ana@acme.com.br", PASSWORD)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("account_locked"))
+    );
 }
 
 #[tokio::test]
@@ -272,16 +308,26 @@ async fn an_expired_or_unknown_link_sets_nothing() {
         .await
         .unwrap();
     let (status, body) = page_post(&app, "/account/api/link", json!({"token": secret})).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::GONE, Some("link_expired")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::GONE, Some("link_expired"))
+    );
     let (status, body) = page_post(
         &app,
         "/account/api/password",
         json!({"token": secret, "password": PASSWORD}),
     )
     .await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::GONE, Some("link_expired")));
-    let (status, body) = page_post(&app, "/account/api/link", json!({"token": "cd".repeat(32)})).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("link_invalid")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::GONE, Some("link_expired"))
+    );
+    let (status, body) =
+        page_post(&app, "/account/api/link", json!({"token": "cd".repeat(32)})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("link_invalid"))
+    );
     // A newer link replaces an older unused one.
     let first = link(&app, &ana, LinkPurpose::Invite).await;
     let second = link(&app, &ana, LinkPurpose::Invite).await;
@@ -330,7 +376,10 @@ async fn disabling_closes_the_event_stream_and_refuses_the_next_click_at_once() 
         }
     })
     .await;
-    assert!(closed.is_ok(), "the stream stayed open after the user was disabled");
+    assert!(
+        closed.is_ok(),
+        "the stream stayed open after the user was disabled"
+    );
     let click = app
         .http
         .post(app.url("/v1/calls"))
@@ -375,8 +424,20 @@ async fn a_password_reset_signs_out_every_host() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me(&app, &token).await, StatusCode::UNAUTHORIZED);
     assert!(authorize(&app, "ana@acme.com.br", PASSWORD).await.is_err());
-    assert!(authorize(&app, "ana@acme.com.br", "uma-senha-nova-de-verdade").await.is_ok());
+    assert!(
+        authorize(&app, "ana@acme.com.br", "uma-senha-nova-de-verdade")
+            .await
+            .is_ok()
+    );
     // Without SMTP, "Esqueci minha senha" says to ask the manager.
-    let (status, body) = page_post(&app, "/account/api/forgot", json!({"email": "ana@acme.com.br"})).await;
-    assert_eq!((status, body), (StatusCode::ACCEPTED, json!({"mails": false})));
+    let (status, body) = page_post(
+        &app,
+        "/account/api/forgot",
+        json!({"email": "ana@acme.com.br"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::ACCEPTED, json!({"mails": false}))
+    );
 }
