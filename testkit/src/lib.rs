@@ -18,6 +18,8 @@
 //!   its own;
 //! - [`crm`]: a backend's tenant connected to the RD Station stand-in, and
 //!   calls ended the way the PBX tracker ends them;
+//! - [`turn`]: a real TURN server (coturn); [`smtp`]: a real SMTP server
+//!   (aiosmtpd) and the mail it received;
 //! - [`free_udp_port`] / [`free_tcp_port`], [`procfs`], [`machine`];
 //!   [`cargo::nested_cargo`] for builds started from a test or xtask.
 //!
@@ -53,6 +55,7 @@ pub mod root;
 #[cfg(feature = "browser")]
 pub mod screenshots;
 pub mod sip;
+pub mod smtp;
 pub mod system;
 pub mod turn;
 

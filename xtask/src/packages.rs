@@ -12,7 +12,9 @@ use crate::process::{privileged, run, step};
 /// script's JS fallback, sqlite3 is the other process that holds the
 /// backend's database lock in the storage fault tests, openssl makes the test
 /// PBX's certificate and probes its TLS listeners (`s_client`), coturn is the
-/// TURN server that takes a browser phone's short-lived credentials.
+/// TURN server that takes a browser phone's short-lived credentials,
+/// python3-aiosmtpd the SMTP server invitations and password resets are
+/// mailed to.
 pub const REQUIRED_PACKAGES: &[&str] = &[
     "mmdebstrap",
     "sip-tester",
@@ -25,6 +27,7 @@ pub const REQUIRED_PACKAGES: &[&str] = &[
     "sqlite3",
     "openssl",
     "coturn",
+    "python3-aiosmtpd",
 ];
 
 /// Installs whichever of `packages` are missing (apt-get update first).
