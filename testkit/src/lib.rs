@@ -16,6 +16,7 @@
 //!   `prlimit`; [`faults`]: an AMI stand-in that answers;
 //! - [`host`] (feature `host`): the real `disca-host` binary in a home of
 //!   its own;
+//! - [`accounts`]: a user's password, set through an invitation link;
 //! - [`crm`]: a backend's tenant connected to the RD Station stand-in, and
 //!   calls ended the way the PBX tracker ends them;
 //! - [`turn`]: a real TURN server (coturn); [`smtp`]: a real SMTP server
@@ -31,6 +32,7 @@
 //!
 //! Running Asterisk needs root (chroot(2)) and a provisioned root.
 
+pub mod accounts;
 pub mod ami;
 pub mod app;
 pub mod audio;

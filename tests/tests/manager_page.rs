@@ -21,6 +21,7 @@ use disca_backend::domain::{
 use disca_backend::startup::crm_http_client;
 use disca_backend::storage::{NewUser, Store};
 use disca_testkit::TestApp;
+use disca_testkit::accounts::give_password;
 use disca_testkit::chromium::{Chromium, ChromiumOptions, Page};
 use disca_testkit::crm::new_call;
 use disca_testkit::screenshots::ReadmeScreenshots;
@@ -39,7 +40,6 @@ const PATIENCE: Duration = Duration::from_secs(20);
 struct Scene {
     base: String,
     store: Store,
-    manager_token: String,
     ana: User,
     bruno: User,
     _standin: rdstation_standin::Running,
@@ -62,7 +62,6 @@ async fn scene() -> Scene {
     let store = app.store.clone();
     disca_testkit::crm::add_tenant(&store, "paulista", "Paulista Soluções Comerciais").await;
     let mut users = Vec::new();
-    let mut manager_token = String::new();
     for (name, email, ext, role) in [
         (
             "Ana Souza",
@@ -98,9 +97,6 @@ async fn scene() -> Scene {
                 .await
                 .unwrap(),
         );
-        if role == Role::Manager {
-            manager_token = token.secret;
-        }
     }
     for (email, crm_user) in [
         ("ana.souza@paulista.example.com.br", ANA_AT_CRM),
@@ -130,7 +126,6 @@ async fn scene() -> Scene {
     Scene {
         base: app.base.clone(),
         store,
-        manager_token,
         ana: users.next().unwrap(),
         bruno: users.next().unwrap(),
         _standin: standin,
@@ -343,15 +338,15 @@ async fn a_manager_follows_the_team_s_calls_and_crm_notes_in_chromium() {
         .unwrap();
     page.set_viewport(1440, 720).await.unwrap();
     page.wait_for(
-        r#"location.pathname === "/manager/login" && document.getElementById("token") !== null"#,
+        r#"location.pathname === "/manager/login" && document.getElementById("senha") !== null"#,
         PATIENCE,
     )
     .await
     .unwrap();
 
-    // An agent's token is refused, in Portuguese, on the form.
+    // An agent's account is refused, in Portuguese, on the form.
     let agent = issue_token();
-    scene
+    let diego = scene
         .store
         .add_user(NewUser {
             tenant: "paulista",
@@ -364,10 +359,11 @@ async fn a_manager_follows_the_team_s_calls_and_crm_notes_in_chromium() {
         })
         .await
         .unwrap();
-    page.evaluate(&format!(
-        "document.getElementById('token').value = {}",
-        js(&agent.secret)
-    ))
+    give_password(&scene.base, &scene.store, &diego, "vendas-boas-123").await;
+    page.evaluate(
+        "document.getElementById('email').value = 'diego@paulista.example.com.br'; \
+         document.getElementById('senha').value = 'vendas-boas-123'",
+    )
     .await
     .unwrap();
     page.click("#entrar button[type=submit]").await.unwrap();
@@ -379,15 +375,21 @@ async fn a_manager_follows_the_team_s_calls_and_crm_notes_in_chromium() {
         .await
         .unwrap();
     assert!(
-        refusal.as_str().unwrap().contains("token é de um vendedor"),
+        refusal.as_str().unwrap().contains("conta é de um vendedor"),
         "{refusal}"
     );
 
-    // The manager's token opens the page.
-    page.evaluate(&format!(
-        "document.getElementById('token').value = {}",
-        js(&scene.manager_token)
-    ))
+    // The manager's e-mail and password open the page.
+    let carla = scene
+        .store
+        .user_by_email("paulista", "carla.ribeiro@paulista.example.com.br")
+        .await
+        .unwrap();
+    give_password(&scene.base, &scene.store, &carla, "senha-da-carla-123").await;
+    page.evaluate(
+        "document.getElementById('email').value = 'carla.ribeiro@paulista.example.com.br'; \
+         document.getElementById('senha').value = 'senha-da-carla-123'",
+    )
     .await
     .unwrap();
     page.click("#entrar button[type=submit]").await.unwrap();

@@ -14,7 +14,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             ApiErrorCode::SessionRequired,
-            "Sua sessão terminou. Entre de novo com o seu token de gestor.",
+            "Sua sessão terminou. Entre de novo com o seu e-mail e senha.",
         )
     }
 
@@ -30,7 +30,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::FORBIDDEN,
             ApiErrorCode::NotAManager,
-            "Este token é de um vendedor. A página do gestor é só para gestores: entre com o token de um usuário gestor.",
+            "Esta conta é de um vendedor. A página do gestor é só para gestores: entre com a conta de um gestor.",
         )
     }
 

@@ -1,7 +1,8 @@
 //! Logging in to the manager page, and the session that follows.
 //!
-//! A manager pastes their API token into the login form; a valid manager's
-//! token opens a session: 256 random bits in the `disca_manager` cookie
+//! A manager signs in with e-mail and password (the accounts' sign-in:
+//! rate limit, lockout); a script may post a manager's API token instead. A
+//! manager's login opens a session: 256 random bits in the `disca_manager` cookie
 //! (`HttpOnly; SameSite=Strict; Path=/manager`, `Secure` when the public
 //! address is https), of which only the SHA-256 is stored, with an expiry
 //! of [`SESSION_LIFETIME`]. Agents' tokens are refused.
@@ -119,11 +120,17 @@ pub fn same_site(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// `POST /manager/login`.
+/// `POST /manager/login`: `email` and `password` (the page), or `token`
+/// (a script).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
-    token: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    password: Option<zeroize::Zeroizing<String>>,
+    #[serde(default)]
+    token: Option<String>,
     /// Where to go afterwards (a `/manager` path; anything else is ignored).
     #[serde(default)]
     next: Option<String>,
@@ -142,16 +149,31 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     same_site(&headers)?;
     let Json(request) = body.map_err(|_| {
-        ApiError::malformed("o corpo deve ser {\"token\": \"disca_...\", \"next\": \"/manager\"}")
+        ApiError::malformed(
+            "o corpo deve ser {\"email\", \"password\", \"next\"} (ou {\"token\", \"next\"})",
+        )
     })?;
-    let token = request.token.trim();
-    if !looks_like_token(token) {
-        return Err(ApiError::login_token_invalid());
-    }
-    let user = match state.store.user_by_token_hash(&hash_token(token)).await {
-        Ok(user) => user,
-        Err(StoreError::NotFound) => return Err(ApiError::login_token_invalid()),
-        Err(e) => return Err(e.into()),
+    let user = match (request.email, request.password, request.token) {
+        (Some(email), Some(password), None) => {
+            crate::accounts::sign_in::sign_in(&state.accounts, &state.store, &email, password)
+                .await?
+        }
+        (None, None, Some(token)) => {
+            let token = token.trim();
+            if !looks_like_token(token) {
+                return Err(ApiError::login_token_invalid());
+            }
+            match state.store.user_by_token_hash(&hash_token(token)).await {
+                Ok(user) => user,
+                Err(StoreError::NotFound) => return Err(ApiError::login_token_invalid()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        _ => {
+            return Err(ApiError::malformed(
+                "envie e-mail e senha (ou só um token de API)",
+            ));
+        }
     };
     if user.role != Role::Manager {
         tracing::info!(user_id = %user.id, "manager page login refused: not a manager");

@@ -1,5 +1,5 @@
-// The manager page's login: the manager pastes their token; the backend
-// opens a session (an HttpOnly cookie) and says where to go next.
+// The manager page's login: e-mail and password; the backend opens a
+// session (an HttpOnly cookie) and says where to go next.
 "use strict";
 
 (() => {
@@ -40,9 +40,10 @@
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.hidden = true;
-    const token = form.elements.token.value.trim();
-    if (!token) {
-      show("Cole o seu token de gestor para entrar.");
+    const email = form.elements.email.value.trim();
+    const password = form.elements.senha.value;
+    if (!email || !password) {
+      show("Escreva o seu e-mail e a sua senha para entrar.");
       return;
     }
     button.disabled = true;
@@ -51,7 +52,7 @@
         method: "POST",
         credentials: "same-origin",
         headers: { "content-type": "application/json", "x-disca-manager": "1" },
-        body: JSON.stringify({ token, next: asked }),
+        body: JSON.stringify({ email, password, next: asked }),
       });
       const body = await response.json().catch(() => null);
       if (response.ok && body && typeof body.next === "string") {

@@ -441,3 +441,46 @@ async fn a_password_reset_signs_out_every_host() {
         (StatusCode::ACCEPTED, json!({"mails": false}))
     );
 }
+
+#[tokio::test]
+async fn the_manager_page_signs_in_managers_by_password_only() {
+    let (app, ana) = spawn_app().await;
+    let marcos = app
+        .store
+        .add_user(NewUser {
+            tenant: "acme",
+            name: "Marcos",
+            email: "marcos@acme.com.br",
+            extension: &"1009".parse().unwrap(),
+            role: Role::Manager,
+            phone: PhoneKind::Desk,
+            token_hash: None,
+        })
+        .await
+        .unwrap();
+    disca_testkit::accounts::give_password(&app.base, &app.store, &ana, PASSWORD).await;
+    disca_testkit::accounts::give_password(&app.base, &app.store, &marcos, "uma-senha-do-gestor")
+        .await;
+    let login = |email: &str, password: &str| {
+        let request = app
+            .http
+            .post(app.url("/manager/login"))
+            .header("x-disca-manager", "1")
+            .json(&json!({"email": email, "password": password}));
+        async move { request.send().await.unwrap() }
+    };
+    let r = login("ana@acme.com.br", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_a_manager");
+    let r = login("marcos@acme.com.br", "errada-errada").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = login("marcos@acme.com.br", "uma-senha-do-gestor").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("disca_manager=")
+    );
+}

@@ -17,7 +17,7 @@ async fn a_manager_logs_in_with_a_strict_cookie_and_logs_out() {
         .unwrap();
     assert!(csp.starts_with("default-src 'self'"), "{csp}");
     let html = login_page.text().await.unwrap();
-    assert!(html.contains("Seu token de gestor"), "{html}");
+    assert!(html.contains("E-mail") && html.contains("Senha"), "{html}");
     assert!(!html.contains("<script>"), "no inline script");
 
     let r = app.login_as(app.token("acme-manager"), None).await;
@@ -122,7 +122,7 @@ async fn agents_wrong_tokens_and_cross_site_logins_are_refused() {
     assert!(r.headers().get(SET_COOKIE).is_none());
     let body: Value = r.json().await.unwrap();
     assert_eq!(code(&body), "not_a_manager");
-    assert!(message(&body).contains("token é de um vendedor"), "{body}");
+    assert!(message(&body).contains("conta é de um vendedor"), "{body}");
     for wrong in [
         format!("disca_{}", "0".repeat(64)),
         "senha123".into(),
