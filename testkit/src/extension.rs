@@ -180,3 +180,97 @@ pub async fn badge_text(worker: &Worker) -> String {
         .and_then(|text| text.as_str().map(str::to_owned))
         .unwrap_or_default()
 }
+
+/// A JavaScript string literal of `text`.
+fn js_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_default()
+}
+
+/// Opens an invitation or reset `link` (the backend's page) in a tab and
+/// sets `password` there, as the person would; returns the page's greeting.
+pub async fn set_password_from_link(
+    chromium: &Chromium,
+    link: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let page = chromium.open(link).await?;
+    let greeting = page
+        .wait_for(
+            "!document.getElementById('senha').hidden && document.getElementById('saudacao').textContent",
+            Duration::from_secs(20),
+        )
+        .await
+        .with_context(|| format!("the password page never showed its form: {:?}", page.console()))?;
+    let address = page.evaluate("location.href").await?;
+    if address.as_str().is_none_or(|a| a.contains('#')) {
+        bail!("the link's secret stayed in the address bar: {address}");
+    }
+    page.evaluate(&format!(
+        "document.getElementById('nova').value = {pw}; document.getElementById('repetida').value = {pw}",
+        pw = js_string(password)
+    ))
+    .await?;
+    page.click("#senha button").await?;
+    page.wait_for(
+        "!document.getElementById('pronto').hidden",
+        Duration::from_secs(20),
+    )
+    .await
+    .context("the password was not taken")?;
+    page.close().await?;
+    Ok(greeting.as_str().unwrap_or_default().to_owned())
+}
+
+/// Signs in from the popup (an open `popup` page): types the company's
+/// address `backend` if the popup asks for it, clicks "Entrar", signs in as
+/// `email`/`password` on the backend's page that opens, and waits until
+/// the popup shows the user. Returns the name it shows.
+pub async fn sign_in_from_popup(
+    chromium: &Chromium,
+    popup: &Page,
+    backend: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let wait = Duration::from_secs(20);
+    popup
+        .wait_for(
+            "document.getElementById('problem').dataset.kind === 'not_logged_in' && \
+             !document.getElementById('sign-in').hidden",
+            wait,
+        )
+        .await
+        .context("the popup never offered to sign in")?;
+    popup
+        .evaluate(&format!(
+            "if (!document.getElementById('backend-url').hidden) \
+               document.getElementById('backend-url').value = {}",
+            js_string(backend)
+        ))
+        .await?;
+    popup.click("#sign-in-button").await?;
+    let page = chromium
+        .page(&format!("{backend}/oauth/authorize"), wait)
+        .await
+        .context("the sign-in page never opened")?;
+    page.wait_for(
+        "document.readyState === 'complete' && !!document.getElementById('email')",
+        wait,
+    )
+    .await?;
+    page.evaluate(&format!(
+        "document.getElementById('email').value = {}; document.getElementById('senha').value = {}",
+        js_string(email),
+        js_string(password)
+    ))
+    .await?;
+    page.click("#entrar button").await?;
+    let name = popup
+        .wait_for(
+            "!document.getElementById('sign-out').hidden && document.getElementById('user').textContent",
+            wait,
+        )
+        .await
+        .context("the popup never showed the user signed in")?;
+    Ok(name.as_str().unwrap_or_default().to_owned())
+}

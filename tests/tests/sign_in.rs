@@ -13,16 +13,11 @@ use disca_backend::domain::{DestinationPolicy, PhoneKind, Region, Role, Tenant};
 use disca_backend::storage::{LinkPurpose, NewUser, TokenKind};
 use disca_host::credentials::{CredentialStore, StoreKind};
 use disca_testkit::TestApp;
-use disca_testkit::extension::ExtensionBrowser;
+use disca_testkit::extension::{ExtensionBrowser, set_password_from_link, sign_in_from_popup};
 use disca_testkit::host::{HostHome, host_binary};
 
 const WAIT: Duration = Duration::from_secs(20);
 const PASSWORD: &str = "cavalo-correto-bateria";
-
-/// A JavaScript string literal.
-fn js(text: &str) -> String {
-    serde_json::to_string(text).unwrap()
-}
 
 #[tokio::test]
 async fn a_new_salesperson_signs_in_from_the_popup_with_no_terminal_and_no_token() {
@@ -64,45 +59,19 @@ async fn a_new_salesperson_signs_in_from_the_popup_with_no_terminal_and_no_token
     let browser = ExtensionBrowser::launch(&home).await;
 
     // Ana opens the link and sets her password.
-    let page = browser.chromium.open(&invitation.url).await.unwrap();
-    let greeting = page
-        .wait_for(
-            "!document.getElementById('senha').hidden && document.getElementById('saudacao').textContent",
-            WAIT,
-        )
+    let greeting = set_password_from_link(&browser.chromium, &invitation.url, PASSWORD)
         .await
-        .unwrap_or_else(|e| panic!("{e}\n{:#?}", page.console()));
+        .unwrap();
     assert_eq!(
         greeting,
         "Olá, Ana! Crie a sua senha do Disca na Acme Ltda."
     );
-    assert!(
-        !page
-            .evaluate("location.href")
-            .await
-            .unwrap()
-            .as_str()
-            .unwrap()
-            .contains('#'),
-        "the link's secret stays out of the address bar"
-    );
-    page.evaluate(&format!(
-        "document.getElementById('nova').value = {pw}; document.getElementById('repetida').value = {pw}",
-        pw = js(PASSWORD)
-    ))
-    .await
-    .unwrap();
-    page.click("#senha button").await.unwrap();
-    page.wait_for("!document.getElementById('pronto').hidden", WAIT)
-        .await
-        .unwrap();
 
-    // The popup: not signed in, asks the company's address once, "Entrar".
+    // The popup: not signed in, asks the company's address once.
     let popup = browser.popup().await;
     let title = popup
         .wait_for(
             "document.getElementById('problem').dataset.kind === 'not_logged_in' && \
-             !document.getElementById('sign-in').hidden && \
              !document.getElementById('backend-url').hidden && \
              document.getElementById('problem-title').textContent",
             WAIT,
@@ -110,46 +79,18 @@ async fn a_new_salesperson_signs_in_from_the_popup_with_no_terminal_and_no_token
         .await
         .unwrap_or_else(|e| panic!("{e}\nhost log:\n{}", home.log()));
     assert_eq!(title, "Entre no Disca");
-    popup
-        .evaluate(&format!(
-            "document.getElementById('backend-url').value = {}",
-            js(&app.base)
-        ))
-        .await
-        .unwrap();
-    popup.click("#sign-in-button").await.unwrap();
 
-    // The backend's sign-in page opens in a tab; Ana signs in there.
-    let sign_in = browser
-        .chromium
-        .page(&app.url("/oauth/authorize"), WAIT)
-        .await
-        .unwrap_or_else(|e| panic!("{e}\nhost log:\n{}", home.log()));
-    sign_in
-        .wait_for(
-            "document.readyState === 'complete' && !!document.getElementById('email')",
-            WAIT,
-        )
-        .await
-        .unwrap();
-    sign_in
-        .evaluate(&format!(
-            "document.getElementById('email').value = 'ana@acme.com.br'; \
-             document.getElementById('senha').value = {}",
-            js(PASSWORD)
-        ))
-        .await
-        .unwrap();
-    sign_in.click("#entrar button").await.unwrap();
-
-    // Signed in: the popup shows Ana and "Sair".
-    let user = popup
-        .wait_for(
-            "!document.getElementById('sign-out').hidden && document.getElementById('user').textContent",
-            WAIT,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}\nhost log:\n{}", home.log()));
+    // "Entrar": the backend's sign-in page in a tab; Ana signs in there;
+    // the popup shows her and "Sair".
+    let user = sign_in_from_popup(
+        &browser.chromium,
+        &popup,
+        &app.base,
+        "ana@acme.com.br",
+        PASSWORD,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}\nhost log:\n{}", home.log()));
     assert_eq!(user, "Ana");
     assert_eq!(
         popup

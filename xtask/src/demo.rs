@@ -4,9 +4,12 @@
 //! browser (the extension's softphone, registered with the credentials the
 //! backend issues), the RD Station stand-in (unless RD Station credentials are
 //! given), the backend with a demo company, salesperson and manager and
-//! its CRM connection, `disca-host` installed for a dedicated Chromium
-//! profile and logged in, and Chromium with the extension on a demo deal
-//! page served under RD Station's host name.
+//! its CRM connection, the salesperson and the manager invited (no SMTP:
+//! the invitation links are printed), `disca-host` installed for a
+//! dedicated Chromium profile, and Chromium with the extension: the demo
+//! sets both passwords on the backend's invitation page and signs Ana in
+//! from the popup ("Entrar", the backend's sign-in page, the host's OAuth
+//! flow), then opens a demo deal page served under RD Station's host name.
 //!
 //! With a display, Chromium opens and every call placed from it is printed
 //! once its note is written, until Ctrl-C. Without one, the demo clicks the
@@ -23,7 +26,7 @@ use anyhow::{Context, bail, ensure};
 use disca_testkit::chromium::{Chromium, ChromiumOptions, Page};
 use disca_testkit::crm::{ANA, ANA_TOKEN};
 use disca_testkit::crm_pages::{CRM_HOST, CrmPages, DEAL_ID};
-use disca_testkit::extension::EXTENSION_ID;
+use disca_testkit::extension::{EXTENSION_ID, set_password_from_link, sign_in_from_popup};
 use disca_testkit::host::HostHome;
 use disca_testkit::instance::repository_dir;
 use disca_testkit::system::LEAD_E164;
@@ -43,6 +46,9 @@ const TOKEN_ENV: &str = "DISCA_RDSTATION_TOKEN";
 const USER_ENV: &str = "DISCA_RDSTATION_USER_ID";
 /// How long a step (a start, a call, a note) may take.
 const PATIENCE: Duration = Duration::from_secs(60);
+/// The demo people's passwords (set from their invitations by the demo).
+const ANA_PASSWORD: &str = "demo-vendas-2026";
+const MANAGER_PASSWORD: &str = "demo-gestao-2026";
 
 pub struct Options {
     /// Click and stop even when a display is available.
@@ -150,11 +156,12 @@ async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
             None,
         )
         .await?;
-    let agent_token = backend
+    // No SMTP server here: `user invite` prints each invitation link.
+    let ana_invitation = backend
         .cli(
             &[
                 "user",
-                "add",
+                "invite",
                 "--tenant",
                 "acme",
                 "--name",
@@ -171,11 +178,11 @@ async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
             None,
         )
         .await?;
-    let manager_token = backend
+    let manager_invitation = backend
         .cli(
             &[
                 "user",
-                "add",
+                "invite",
                 "--tenant",
                 "acme",
                 "--name",
@@ -188,6 +195,23 @@ async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
                 "desk",
                 "--role",
                 "manager",
+            ],
+            None,
+        )
+        .await?;
+    // What the demo itself reads (the calls and their notes): a script's
+    // API token, as `token create` makes them.
+    let report_token = backend
+        .cli(
+            &[
+                "token",
+                "create",
+                "--tenant",
+                "acme",
+                "--email",
+                "ana@acme.com.br",
+                "--label",
+                "cargo xtask demo",
             ],
             None,
         )
@@ -213,15 +237,9 @@ async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
     )
     .await?;
 
-    step("disca-host: installed for a dedicated Chromium profile, logged in as Ana");
+    step("disca-host: installed for a dedicated Chromium profile");
     let home = HostHome::new(release.join("disca-host"));
     home.install().await;
-    let login = home.login(BACKEND, &agent_token).await;
-    ensure!(
-        login.status.success(),
-        "disca-host login failed: {}",
-        login.stderr
-    );
 
     step("Chromium with the extension");
     let pages = CrmPages::start(Vec::new()).await;
@@ -259,13 +277,27 @@ async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
         Some(_) => pages.url(&format!("/app/deals/{DEAL_ID}")),
         None => "https://crm.rdstation.com/app/deals".to_owned(),
     };
+    step("Ana's invitation: her password set on the backend's page, then Entrar in the popup");
+    set_password_from_link(&chromium, &ana_invitation, ANA_PASSWORD).await?;
+    set_password_from_link(&chromium, &manager_invitation, MANAGER_PASSWORD).await?;
+    let popup = chromium
+        .open(&format!(
+            "chrome-extension://{EXTENSION_ID}/popup/popup.html"
+        ))
+        .await?;
+    let name = sign_in_from_popup(&chromium, &popup, BACKEND, "ana@acme.com.br", ANA_PASSWORD)
+        .await
+        .with_context(|| format!("signing Ana in; host log:\n{}", home.log()))?;
+    println!("The popup shows {name} signed in; her token is in the OS keyring only.");
+    popup.close().await?;
     let page = chromium.open(&start_url).await?;
     println!(
         "\nThe product is up:
   deal page     {start_url}
   backend       {BACKEND} (data in {})
-  manager page  {BACKEND}/manager (sign in with the manager token {manager_token})
-  salesperson   Ana Souza, her phone in the browser (acme-1005; Chromium asks for the microphone once)
+  manager page  {BACKEND}/manager (marcos@acme.com.br, password {MANAGER_PASSWORD})
+  salesperson   Ana Souza (ana@acme.com.br, password {ANA_PASSWORD}), signed in from the popup;
+                her phone in the browser (acme-1005; Chromium asks for the microphone once)
   RD Station    {}",
         state.join("backend").display(),
         match standin {
@@ -273,7 +305,7 @@ async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
             None => account.v1_url.clone(),
         }
     );
-    let api = Api::new(&agent_token, &account);
+    let api = Api::new(&report_token, &account);
     if headless {
         let worker = chromium
             .worker(&format!("chrome-extension://{EXTENSION_ID}/"), PATIENCE)
