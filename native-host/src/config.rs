@@ -22,6 +22,61 @@ pub struct Paths {
     pub state_dir: PathBuf,
 }
 
+/// The machine-wide settings an installer writes ([`MachineConfig`]):
+/// `/etc/disca/host.toml` on Linux, `/Library/Application
+/// Support/Disca/host.toml` on macOS, `%ProgramData%\Disca\host.toml` on
+/// Windows; `DISCA_HOST_MACHINE_CONFIG` names another file (tests; it can
+/// only widen what this user's own `host.toml` could allow).
+pub fn machine_config_file() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("DISCA_HOST_MACHINE_CONFIG") {
+        return Some(PathBuf::from(path));
+    }
+    if cfg!(windows) {
+        std::env::var_os("ProgramData").map(|d| Path::new(&d).join("Disca").join("host.toml"))
+    } else if cfg!(target_os = "macos") {
+        Some(PathBuf::from("/Library/Application Support/Disca/host.toml"))
+    } else {
+        Some(PathBuf::from("/etc/disca/host.toml"))
+    }
+}
+
+/// What a system-wide install says for every user of the machine: the
+/// extensions the host serves (those its system-wide browser manifests
+/// name) and, if IT set it, the company's Disca address.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineConfig {
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_url: Option<String>,
+}
+
+impl MachineConfig {
+    /// The machine's settings, or none when no installer wrote them (or
+    /// they cannot be read: logged, and the user's own settings still work).
+    pub fn load() -> MachineConfig {
+        let Some(path) = machine_config_file() else {
+            return MachineConfig::default();
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).unwrap_or_else(|e| {
+                tracing::error!(path = %path.display(), error = %e, "ignoring the machine's host settings");
+                MachineConfig::default()
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => MachineConfig::default(),
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "cannot read the machine's host settings");
+                MachineConfig::default()
+            }
+        }
+    }
+
+    pub fn allows(&self, origin: &str) -> bool {
+        self.allowed_origins.iter().any(|o| o == origin)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("no home folder: cannot place the host's files")]
@@ -165,6 +220,23 @@ mod tests {
         assert_eq!(HostConfig::load(&paths).unwrap(), config);
         assert!(config.allows("chrome-extension://abcdefghijklmnopabcdefghijklmnop/"));
         assert!(!config.allows("chrome-extension://pppppppppppppppppppppppppppppppp/"));
+    }
+
+    #[test]
+    fn the_machine_settings_widen_what_is_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("machine.toml");
+        std::fs::write(
+            &file,
+            "allowed_origins = [\"chrome-extension://abcdefghijklmnopabcdefghijklmnop/\"]\n\
+             backend_url = \"https://disca.acme.com.br\"\n",
+        )
+        .unwrap();
+        let machine: MachineConfig = toml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert!(machine.allows("chrome-extension://abcdefghijklmnopabcdefghijklmnop/"));
+        assert!(!machine.allows("chrome-extension://pppppppppppppppppppppppppppppppp/"));
+        assert_eq!(machine.backend_url.as_deref(), Some("https://disca.acme.com.br"));
+        assert!(toml::from_str::<MachineConfig>("token = \"x\"").is_err());
     }
 
     #[test]

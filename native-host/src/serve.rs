@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
-use crate::config::{HostConfig, Paths};
+use crate::config::{HostConfig, MachineConfig, Paths};
 use crate::framing::{EncodeError, FrameProblem, Incoming, NativeMessagingCodec};
 use crate::relay;
 use crate::session::Session;
@@ -62,8 +62,9 @@ where
             HostConfig::default()
         }
     };
-    if !config.allows(origin) {
-        tracing::error!(origin, allowed = ?config.allowed_origins, "refusing a caller this host was not installed for");
+    let machine = MachineConfig::load();
+    if !config.allows(origin) && !machine.allows(origin) {
+        tracing::error!(origin, allowed = ?config.allowed_origins, machine = ?machine.allowed_origins, "refusing a caller this host was not installed for");
         let _ = outbox.send(HostMessage::Error {
             id: None,
             error: HostError {
@@ -76,7 +77,7 @@ where
         return Ended::OriginRefused;
     }
     tracing::info!(origin, "port opened");
-    let session = Arc::new(Session::new(paths, &config, outbox));
+    let session = Arc::new(Session::new(paths, &config, machine.backend_url, outbox));
     // Also when nobody is logged in yet: the relay tells the extension so,
     // and picks up a `login` made while the port is open. It starts once the
     // first frame is written (or after RELAY_DELAY): building the backend

@@ -54,6 +54,8 @@ pub struct Session {
     generation: watch::Sender<u64>,
     /// The sign-in under way, if any.
     sign_in_task: Mutex<Option<tokio::task::AbortHandle>>,
+    /// The company's address from the machine's settings, if IT set one.
+    preset_url: Option<String>,
 }
 
 struct Cached {
@@ -104,7 +106,14 @@ fn store_unavailable() -> HostError {
 }
 
 impl Session {
-    pub fn new(paths: Paths, config: &HostConfig, outbox: Outbox) -> Session {
+    /// A session for `config`'s login; `preset_url` is the company's
+    /// address the machine's installer set, if any.
+    pub fn new(
+        paths: Paths,
+        config: &HostConfig,
+        preset_url: Option<String>,
+        outbox: Outbox,
+    ) -> Session {
         Session {
             paths,
             outbox,
@@ -123,8 +132,10 @@ impl Session {
                 remembered_url: config
                     .backend_url
                     .clone()
-                    .or_else(|| config.login.as_ref().map(|l| l.backend_url.clone())),
+                    .or_else(|| config.login.as_ref().map(|l| l.backend_url.clone()))
+                    .or_else(|| preset_url.clone()),
             }),
+            preset_url,
             sign_in_task: Mutex::new(None),
             recent_starts: Mutex::new(Vec::new()),
             generation: watch::Sender::new(0),
@@ -151,7 +162,8 @@ impl Session {
             Ok(config) => {
                 self.state().remembered_url = config
                     .backend_url
-                    .or_else(|| config.login.as_ref().map(|l| l.backend_url.clone()));
+                    .or_else(|| config.login.as_ref().map(|l| l.backend_url.clone()))
+                    .or_else(|| self.preset_url.clone());
                 config.login
             }
             Err(e) => {
