@@ -34,7 +34,9 @@ pub fn machine_config_file() -> Option<PathBuf> {
     if cfg!(windows) {
         std::env::var_os("ProgramData").map(|d| Path::new(&d).join("Disca").join("host.toml"))
     } else if cfg!(target_os = "macos") {
-        Some(PathBuf::from("/Library/Application Support/Disca/host.toml"))
+        Some(PathBuf::from(
+            "/Library/Application Support/Disca/host.toml",
+        ))
     } else {
         Some(PathBuf::from("/etc/disca/host.toml"))
     }
@@ -232,10 +234,14 @@ mod tests {
              backend_url = \"https://disca.acme.com.br\"\n",
         )
         .unwrap();
-        let machine: MachineConfig = toml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let machine: MachineConfig =
+            toml::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         assert!(machine.allows("chrome-extension://abcdefghijklmnopabcdefghijklmnop/"));
         assert!(!machine.allows("chrome-extension://pppppppppppppppppppppppppppppppp/"));
-        assert_eq!(machine.backend_url.as_deref(), Some("https://disca.acme.com.br"));
+        assert_eq!(
+            machine.backend_url.as_deref(),
+            Some("https://disca.acme.com.br")
+        );
         assert!(toml::from_str::<MachineConfig>("token = \"x\"").is_err());
     }
 

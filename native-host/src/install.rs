@@ -163,24 +163,56 @@ pub fn install(
     targets: &[Target],
     executable: &Path,
 ) -> Result<Vec<String>, InstallError> {
-    let path = executable.to_string_lossy();
-    let manifest = Manifest {
-        name: HOST_NAME,
-        description: "Disca: click-to-call pelo PBX da empresa",
-        path: &path,
-        kind: "stdio",
-        allowed_origins: origins.to_vec(),
-    };
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| InstallError::Write {
-        path: PathBuf::from(HOST_NAME),
-        source: std::io::Error::other(e),
-    })?;
+    let json = manifest_json(origins, &executable.to_string_lossy())?;
     let mut written = Vec::new();
     for target in targets {
         written.extend(write_manifest(target, &json)?);
     }
     Ok(written)
 }
+
+/// The manifest's JSON: the host at `executable`, for `origins` only.
+pub fn manifest_json(origins: &[String], executable: &str) -> Result<Vec<u8>, InstallError> {
+    let manifest = Manifest {
+        name: HOST_NAME,
+        description: "Disca: click-to-call pelo PBX da empresa",
+        path: executable,
+        kind: "stdio",
+        allowed_origins: origins.to_vec(),
+    };
+    serde_json::to_vec_pretty(&manifest).map_err(|e| InstallError::Write {
+        path: PathBuf::from(HOST_NAME),
+        source: std::io::Error::other(e),
+    })
+}
+
+/// Where a system-wide install puts the manifest on Linux, for every
+/// browser: what the `.deb` and `.rpm` of `cargo xtask dist` install.
+/// (Chrome's and Chromium's are the documented ones; Edge and Brave keep
+/// Chrome's layout under their own `/etc/opt` folder.)
+pub const LINUX_SYSTEM_MANIFEST_DIRS: [&str; 4] = [
+    "/etc/opt/chrome/native-messaging-hosts",
+    "/etc/chromium/native-messaging-hosts",
+    "/etc/opt/edge/native-messaging-hosts",
+    "/etc/opt/brave.com/brave/native-messaging-hosts",
+];
+
+/// Where a system-wide install puts the manifest on macOS (the `.pkg`).
+pub const MACOS_SYSTEM_MANIFEST_DIRS: [&str; 4] = [
+    "/Library/Google/Chrome/NativeMessagingHosts",
+    "/Library/Application Support/Chromium/NativeMessagingHosts",
+    "/Library/Microsoft/Edge/NativeMessagingHosts",
+    "/Library/Application Support/BraveSoftware/Brave-Browser/NativeMessagingHosts",
+];
+
+/// The registry keys a system-wide install writes on Windows (the `.msi`),
+/// under `HKLM`, each pointing to the manifest.
+pub const WINDOWS_SYSTEM_REGISTRY_KEYS: [&str; 4] = [
+    r"SOFTWARE\Google\Chrome\NativeMessagingHosts\com.disca.host",
+    r"SOFTWARE\Chromium\NativeMessagingHosts\com.disca.host",
+    r"SOFTWARE\Microsoft\Edge\NativeMessagingHosts\com.disca.host",
+    r"SOFTWARE\BraveSoftware\Brave-Browser\NativeMessagingHosts\com.disca.host",
+];
 
 /// Removes the manifest from each target; returns what was removed.
 pub fn uninstall(targets: &[Target]) -> Result<Vec<String>, InstallError> {

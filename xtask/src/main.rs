@@ -3,12 +3,14 @@
 //! rendering the Asterisk configuration for a site, building the browser
 //! extension (`extension`), the extension's generated protocol module
 //! (`codegen`), the two test tiers (`test --fast`, and `test`, which CI
-//! runs) and running the product locally (`run`).
+//! runs), running the product locally (`run`) and what a company installs
+//! (`dist`: the host's .deb and .rpm, the extension's store zip and CRX).
 
 mod checks;
 mod codegen;
 mod demo;
 mod dev_pbx;
+mod dist;
 mod extension;
 mod javascript;
 mod packages;
@@ -55,6 +57,25 @@ enum Command {
     Extension,
     /// Write extension/static/shared/protocol.js from disca-protocol.
     Codegen,
+    /// What a company installs, in target/dist/: disca-host's .deb and .rpm
+    /// (system-wide manifests for every browser), the extension's Chrome Web
+    /// Store zip, its signed CRX3 and update.xml, and the macOS/Windows
+    /// package inputs.
+    Dist {
+        /// The extension's signing key (PEM, RSA): its id is the extension's.
+        /// Without it, a development key made once in target/dist/.
+        #[arg(long)]
+        extension_key: Option<PathBuf>,
+        /// Where update.xml says the CRX can be downloaded.
+        #[arg(
+            long,
+            default_value = "https://disca.example.com.br/downloads/disca-extension.crx"
+        )]
+        crx_url: String,
+        /// Another extension id the host serves (e.g. the Web Store's).
+        #[arg(long)]
+        extension_id: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -92,6 +113,15 @@ fn main() -> ExitCode {
         Command::Run { headless } => checks::run_product(headless),
         Command::Extension => extension::build_extension(),
         Command::Codegen => codegen::codegen(),
+        Command::Dist {
+            extension_key,
+            crx_url,
+            extension_id,
+        } => dist::dist(&dist::DistOptions {
+            extension_key,
+            crx_url,
+            extra_extension_ids: extension_id,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
