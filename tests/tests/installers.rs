@@ -1,0 +1,254 @@
+//! What `cargo xtask dist` makes, installed the way IT installs it: the
+//! host's `.deb` unpacked over the system (its files at their real paths,
+//! in a mount namespace of Chromium's own: `/etc` and `/usr/bin` overlaid
+//! with the package's files, so nothing leaks to the machine), no per-user
+//! manifest, and the extension force-installed by a managed policy
+//! (`ExtensionInstallForcelist`) from the CRX and `update.xml` served on
+//! loopback, with the company's address preset by policy. The extension
+//! reaches the host through the system-wide manifest, the popup offers
+//! "Entrar" at the preset address, and a salesperson signs in.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use disca_backend::domain::{DestinationPolicy, PhoneKind, Region, Role, Tenant};
+use disca_backend::storage::NewUser;
+use disca_testkit::TestApp;
+use disca_testkit::accounts::give_password;
+use disca_testkit::cargo::nested_cargo;
+use disca_testkit::chromium::{Chromium, ChromiumOptions};
+use disca_testkit::extension::sign_in_from_popup;
+use disca_testkit::host::HostHome;
+use disca_testkit::instance::repository_dir;
+
+const WAIT: Duration = Duration::from_secs(60);
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const PASSWORD: &str = "cavalo-correto-bateria";
+
+/// Serves the CRX and `update.xml` of `dist` on a free loopback port.
+async fn serve_downloads(crx: PathBuf, update_xml: String) -> SocketAddr {
+    let app = Router::new()
+        .route(
+            "/update.xml",
+            get(move || {
+                let body = update_xml.clone();
+                async move { ([("content-type", "text/xml")], body) }
+            }),
+        )
+        .route(
+            "/disca-extension.crx",
+            get(move || {
+                let crx = crx.clone();
+                async move {
+                    (
+                        [("content-type", "application/x-chrome-extension")],
+                        std::fs::read(crx).unwrap_or_default(),
+                    )
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// `cargo xtask dist`, the CRX announced at `crx_url`.
+fn run_dist(crx_url: &str) {
+    let status = nested_cargo()
+        .current_dir(repository_dir())
+        .args(["xtask", "dist", "--crx-url", crx_url])
+        .status()
+        .unwrap();
+    assert!(status.success(), "cargo xtask dist failed");
+}
+
+fn command_output(program: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A `sh` script that starts Chromium in a mount namespace where `/etc`
+/// and `/usr/bin` show `layers` (each a root holding `etc/`, `usr/bin/`)
+/// over the real ones.
+fn chromium_over(layers: &[&Path], dir: &Path) -> PathBuf {
+    let lower = |sub: &str| {
+        layers
+            .iter()
+            .map(|l| l.join(sub).display().to_string())
+            .chain([format!("/{sub}")])
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    let script = dir.join("chromium-over-package.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nexec unshare --mount --propagation private /bin/sh -c '\
+             mount -t overlay disca-etc -o lowerdir={etc} /etc && \
+             mount -t overlay disca-bin -o lowerdir={bin} /usr/bin && \
+             exec /usr/bin/chromium \"$@\"' chromium \"$@\"\n",
+            etc = lower("etc"),
+            bin = lower("usr/bin"),
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+#[tokio::test]
+async fn the_packages_install_system_wide_and_the_policy_installs_the_extension() {
+    // The downloads server's port is in update.xml: bind it first.
+    let placeholder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = placeholder.local_addr().unwrap().port();
+    drop(placeholder);
+    let crx_url = format!("http://127.0.0.1:{port}/disca-extension.crx");
+    run_dist(&crx_url);
+    let dist = repository_dir().join("target/dist");
+    let deb = dist.join(format!("disca-host_{VERSION}_amd64.deb"));
+    let rpm = dist.join(format!("disca-host-{VERSION}-1.x86_64.rpm"));
+    let crx = dist.join(format!("disca-extension-{VERSION}.crx"));
+    let zip = dist.join(format!("disca-extension-{VERSION}.zip"));
+
+    // The formats.
+    let deb_path = deb.to_str().unwrap();
+    assert_eq!(command_output("dpkg-deb", &["--field", deb_path, "Package"]).trim(), "disca-host");
+    let contents = command_output("dpkg-deb", &["--contents", deb_path]);
+    for path in [
+        "./usr/bin/disca-host",
+        "./etc/chromium/native-messaging-hosts/com.disca.host.json",
+        "./etc/opt/chrome/native-messaging-hosts/com.disca.host.json",
+        "./etc/opt/edge/native-messaging-hosts/com.disca.host.json",
+        "./etc/opt/brave.com/brave/native-messaging-hosts/com.disca.host.json",
+        "./etc/disca/host.toml",
+    ] {
+        assert!(contents.contains(path), "{path} not in the .deb:\n{contents}");
+    }
+    let rpm_bytes = std::fs::read(&rpm).unwrap();
+    assert_eq!(&rpm_bytes[..4], b"\xed\xab\xee\xdb", "an RPM lead");
+    let crx_bytes = std::fs::read(&crx).unwrap();
+    assert_eq!(&crx_bytes[..4], b"Cr24");
+    assert_eq!(u32::from_le_bytes(crx_bytes[4..8].try_into().unwrap()), 3, "CRX3");
+    assert_eq!(&std::fs::read(&zip).unwrap()[..2], b"PK");
+    let update_xml = std::fs::read_to_string(dist.join("update.xml")).unwrap();
+    let id = update_xml
+        .split("appid='")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap()
+        .to_owned();
+    assert!(update_xml.contains(&crx_url));
+
+    // The .deb's files, unpacked where the overlay shows them at their paths.
+    let root = tempfile::tempdir().unwrap();
+    let package = root.path().join("package");
+    command_output("dpkg-deb", &["-x", deb_path, package.to_str().unwrap()]);
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(package.join("etc/chromium/native-messaging-hosts/com.disca.host.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["path"], "/usr/bin/disca-host");
+    assert_eq!(
+        manifest["allowed_origins"],
+        serde_json::json!([format!("chrome-extension://{id}/")])
+    );
+
+    // The backend, Ana invited and with her password.
+    let app = TestApp::spawn().await;
+    app.store
+        .add_tenant(&Tenant {
+            slug: "acme".parse().unwrap(),
+            name: "Acme Ltda".into(),
+            region: Region::BRAZIL,
+            policy: DestinationPolicy::default(),
+        })
+        .await
+        .unwrap();
+    let ana = app
+        .store
+        .add_user(NewUser {
+            tenant: "acme",
+            name: "Ana",
+            email: "ana@acme.com.br",
+            extension: &"1001".parse().unwrap(),
+            role: Role::Agent,
+            phone: PhoneKind::Desk,
+            token_hash: None,
+        })
+        .await
+        .unwrap();
+    give_password(&app.base, &app.store, &ana, PASSWORD).await;
+
+    // IT's policy: force-install from the update URL, preset the address.
+    let policy = root.path().join("policy");
+    let managed = policy.join("etc/chromium/policies/managed");
+    std::fs::create_dir_all(&managed).unwrap();
+    std::fs::write(
+        managed.join("disca.json"),
+        serde_json::to_vec_pretty(&serde_json::json!({
+            "ExtensionInstallForcelist": [format!("{id};http://127.0.0.1:{port}/update.xml")],
+            "NativeMessagingAllowlist": ["com.disca.host"],
+            "3rdparty": {"extensions": {id.clone(): {"backend_url": app.base}}}
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let downloads = serve_downloads(crx.clone(), update_xml.clone()).await;
+    assert_eq!(downloads.port(), port);
+
+    // A user with no manifest of their own, in a browser with no extension
+    // loaded by hand.
+    let home = HostHome::new(package.join("usr/bin/disca-host"));
+    let script = chromium_over(&[&package, &policy], root.path());
+    let chromium = Chromium::launch(
+        ChromiumOptions::new(home.browser_dir())
+            .binary(&script)
+            .envs(home.environment()),
+    )
+    .await
+    .unwrap();
+    let worker = chromium
+        .worker(&format!("chrome-extension://{id}/"), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("the policy did not install the extension: {e}"));
+    worker
+        .wait_for("globalThis.disca && disca.state.host === 'ready'", WAIT)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "the extension did not reach the host through the system-wide manifest: {e}\nhost log:\n{}",
+                home.log()
+            )
+        });
+    assert!(!home.browser_dir().join("NativeMessagingHosts").exists());
+
+    // The popup: the preset address, no question; "Entrar" signs Ana in.
+    let popup = chromium
+        .open(&format!("chrome-extension://{id}/popup/popup.html"))
+        .await
+        .unwrap();
+    let address = popup
+        .wait_for(
+            "!document.getElementById('sign-in').hidden && \
+             document.getElementById('backend-url').hidden && \
+             document.getElementById('sign-in-address').textContent",
+            WAIT,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nhost log:\n{}", home.log()));
+    assert_eq!(address, format!("Em {}", app.base));
+    let name = sign_in_from_popup(&chromium, &popup, &app.base, "ana@acme.com.br", PASSWORD)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}\nhost log:\n{}", home.log()));
+    assert_eq!(name, "Ana");
+}
