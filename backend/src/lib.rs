@@ -19,6 +19,7 @@
 //!   with lockout, the OAuth 2.0 + PKCE flow that gives each disca-host a
 //!   device token.
 //! - [`mail`]: outgoing e-mail (SMTP) for those links.
+//! - [`downloads`]: the installers offered at `/downloads`.
 //! - [`auth`]: bearer tokens and their hashes.
 //! - [`configuration`], [`telemetry`], [`startup`]: settings, logs and
 //!   metrics, and wiring it all together.
@@ -31,6 +32,7 @@ pub mod cli;
 pub mod configuration;
 pub mod crm;
 pub mod domain;
+pub mod downloads;
 pub mod mail;
 pub mod manager;
 pub mod pbx;

@@ -62,7 +62,8 @@ impl Application {
             .with_accounts(Accounts::new(
                 &settings.public_base_url(listener.local_addr()?),
                 Mailer::from_settings(&settings.mail)?,
-            ));
+            ))
+            .with_downloads(settings.downloads.dir.clone());
         tokio::spawn(state.revocations.follow(state.store.clone()));
         Ok(Application {
             listener,

@@ -208,22 +208,50 @@ async fn without_the_host_a_click_says_how_to_install_it() {
     // The page's own click handlers did not see the click.
     assert_eq!(page.evaluate("window.clicks").await.unwrap(), clicks_before);
 
+    // The popup: three steps, and the installer from the company's server
+    // (its address asked once), never a terminal command.
     let popup = browser.popup().await;
-    let problem = popup
+    let steps = popup
         .wait_for(
             "document.getElementById('problem').dataset.kind === 'host_not_installed' && \
-             document.getElementById('problem-command').textContent",
+             !document.getElementById('install-url').hidden && \
+             [...document.querySelectorAll('#install-steps li')].map((li) => li.textContent)",
             WAIT,
         )
         .await
         .expect("the popup says how to install the host");
     assert_eq!(
-        problem,
-        format!(
-            "disca-host install --extension-id {}",
-            disca_testkit::extension::EXTENSION_ID
-        )
+        steps,
+        json!([
+            "Baixe o instalador para Linux.",
+            "Abra o arquivo baixado e siga os passos.",
+            "Volte aqui: o Disca se conecta sozinho."
+        ])
     );
+    assert_eq!(
+        popup
+            .evaluate("document.getElementById('problem-title').textContent")
+            .await
+            .unwrap(),
+        "Instale o Disca neste computador"
+    );
+    assert_eq!(
+        popup
+            .evaluate("document.body.innerText.includes('disca-host install')")
+            .await
+            .unwrap(),
+        false
+    );
+    popup
+        .evaluate("document.getElementById('install-url').value = 'https://disca.acme.com.br'")
+        .await
+        .unwrap();
+    popup.click("#install-button").await.unwrap();
+    let tab = browser
+        .chromium
+        .page("https://disca.acme.com.br/downloads", WAIT)
+        .await;
+    assert!(tab.is_ok(), "the downloads page did not open");
     let worker = browser.worker().await;
     assert_eq!(badge_text(&worker).await, "!");
 }
@@ -282,7 +310,7 @@ async fn the_popup_says_what_to_do_when_not_logged_in_or_the_backend_is_down() {
         .await
         .evaluate(
             "[document.getElementById('sign-in').hidden, document.getElementById('backend-url').hidden, \
-             document.getElementById('sign-in-button').textContent, document.getElementById('problem-command').hidden]",
+             document.getElementById('sign-in-button').textContent, document.body.textContent.includes('disca-host ')]",
         )
         .await
         .unwrap();

@@ -3,17 +3,14 @@
 //! in a mount namespace of Chromium's own: `/etc` and `/usr/bin` overlaid
 //! with the package's files, so nothing leaks to the machine), no per-user
 //! manifest, and the extension force-installed by a managed policy
-//! (`ExtensionInstallForcelist`) from the CRX and `update.xml` served on
-//! loopback, with the company's address preset by policy. The extension
+//! (`ExtensionInstallForcelist`) from the CRX and `update.xml` the backend
+//! serves at `/downloads`, with the company's address preset by policy. The extension
 //! reaches the host through the system-wide manifest, the popup offers
 //! "Entrar" at the preset address, and a salesperson signs in.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use axum::Router;
-use axum::routing::get;
 use disca_backend::domain::{DestinationPolicy, PhoneKind, Region, Role, Tenant};
 use disca_backend::storage::NewUser;
 use disca_testkit::TestApp;
@@ -28,39 +25,11 @@ const WAIT: Duration = Duration::from_secs(60);
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const PASSWORD: &str = "cavalo-correto-bateria";
 
-/// Serves the CRX and `update.xml` of `dist` on a free loopback port.
-async fn serve_downloads(crx: PathBuf, update_xml: String) -> SocketAddr {
-    let app = Router::new()
-        .route(
-            "/update.xml",
-            get(move || {
-                let body = update_xml.clone();
-                async move { ([("content-type", "text/xml")], body) }
-            }),
-        )
-        .route(
-            "/disca-extension.crx",
-            get(move || {
-                let crx = crx.clone();
-                async move {
-                    (
-                        [("content-type", "application/x-chrome-extension")],
-                        std::fs::read(crx).unwrap_or_default(),
-                    )
-                }
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
-
-/// `cargo xtask dist`, the CRX announced at `crx_url`.
-fn run_dist(crx_url: &str) {
+/// `cargo xtask dist`, for download from `downloads_url`.
+fn run_dist(downloads_url: &str) {
     let status = nested_cargo()
         .current_dir(repository_dir())
-        .args(["xtask", "dist", "--crx-url", crx_url])
+        .args(["xtask", "dist", "--downloads-url", downloads_url])
         .status()
         .unwrap();
     assert!(status.success(), "cargo xtask dist failed");
@@ -71,7 +40,11 @@ fn command_output(program: &str, args: &[&str]) -> String {
         .args(args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -107,13 +80,14 @@ fn chromium_over(layers: &[&Path], dir: &Path) -> PathBuf {
 
 #[tokio::test]
 async fn the_packages_install_system_wide_and_the_policy_installs_the_extension() {
-    // The downloads server's port is in update.xml: bind it first.
-    let placeholder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = placeholder.local_addr().unwrap().port();
-    drop(placeholder);
-    let crx_url = format!("http://127.0.0.1:{port}/disca-extension.crx");
-    run_dist(&crx_url);
+    // The backend serves what dist makes at /downloads.
     let dist = repository_dir().join("target/dist");
+    let downloads = dist.clone();
+    let app = TestApp::builder()
+        .configure(move |s| s.downloads.dir = Some(downloads))
+        .start()
+        .await;
+    run_dist(&app.url("/downloads"));
     let deb = dist.join(format!("disca-host_{VERSION}_amd64.deb"));
     let rpm = dist.join(format!("disca-host-{VERSION}-1.x86_64.rpm"));
     let crx = dist.join(format!("disca-extension-{VERSION}.crx"));
@@ -121,7 +95,10 @@ async fn the_packages_install_system_wide_and_the_policy_installs_the_extension(
 
     // The formats.
     let deb_path = deb.to_str().unwrap();
-    assert_eq!(command_output("dpkg-deb", &["--field", deb_path, "Package"]).trim(), "disca-host");
+    assert_eq!(
+        command_output("dpkg-deb", &["--field", deb_path, "Package"]).trim(),
+        "disca-host"
+    );
     let contents = command_output("dpkg-deb", &["--contents", deb_path]);
     for path in [
         "./usr/bin/disca-host",
@@ -131,13 +108,20 @@ async fn the_packages_install_system_wide_and_the_policy_installs_the_extension(
         "./etc/opt/brave.com/brave/native-messaging-hosts/com.disca.host.json",
         "./etc/disca/host.toml",
     ] {
-        assert!(contents.contains(path), "{path} not in the .deb:\n{contents}");
+        assert!(
+            contents.contains(path),
+            "{path} not in the .deb:\n{contents}"
+        );
     }
     let rpm_bytes = std::fs::read(&rpm).unwrap();
     assert_eq!(&rpm_bytes[..4], b"\xed\xab\xee\xdb", "an RPM lead");
     let crx_bytes = std::fs::read(&crx).unwrap();
     assert_eq!(&crx_bytes[..4], b"Cr24");
-    assert_eq!(u32::from_le_bytes(crx_bytes[4..8].try_into().unwrap()), 3, "CRX3");
+    assert_eq!(
+        u32::from_le_bytes(crx_bytes[4..8].try_into().unwrap()),
+        3,
+        "CRX3"
+    );
     assert_eq!(&std::fs::read(&zip).unwrap()[..2], b"PK");
     let update_xml = std::fs::read_to_string(dist.join("update.xml")).unwrap();
     let id = update_xml
@@ -146,7 +130,35 @@ async fn the_packages_install_system_wide_and_the_policy_installs_the_extension(
         .and_then(|rest| rest.split('\'').next())
         .unwrap()
         .to_owned();
-    assert!(update_xml.contains(&crx_url));
+    assert!(update_xml.contains(&app.url(&format!("/downloads/disca-extension-{VERSION}.crx"))));
+    // What the backend offers, and not the signing key beside it.
+    let offered: serde_json::Value = app
+        .http
+        .get(app.url("/downloads/files.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = offered
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&deb.file_name().unwrap().to_str().unwrap()),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.ends_with(".pem")), "{names:?}");
+    let key = app
+        .http
+        .get(app.url("/downloads/extension-key.pem"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(key.status(), 404);
 
     // The .deb's files, unpacked where the overlay shows them at their paths.
     let root = tempfile::tempdir().unwrap();
@@ -163,8 +175,7 @@ async fn the_packages_install_system_wide_and_the_policy_installs_the_extension(
         serde_json::json!([format!("chrome-extension://{id}/")])
     );
 
-    // The backend, Ana invited and with her password.
-    let app = TestApp::spawn().await;
+    // Ana, invited and with her password.
     app.store
         .add_tenant(&Tenant {
             slug: "acme".parse().unwrap(),
@@ -196,15 +207,13 @@ async fn the_packages_install_system_wide_and_the_policy_installs_the_extension(
     std::fs::write(
         managed.join("disca.json"),
         serde_json::to_vec_pretty(&serde_json::json!({
-            "ExtensionInstallForcelist": [format!("{id};http://127.0.0.1:{port}/update.xml")],
+            "ExtensionInstallForcelist": [format!("{id};{}", app.url("/downloads/update.xml"))],
             "NativeMessagingAllowlist": ["com.disca.host"],
             "3rdparty": {"extensions": {id.clone(): {"backend_url": app.base}}}
         }))
         .unwrap(),
     )
     .unwrap();
-    let downloads = serve_downloads(crx.clone(), update_xml.clone()).await;
-    assert_eq!(downloads.port(), port);
 
     // A user with no manifest of their own, in a browser with no extension
     // loaded by hand.

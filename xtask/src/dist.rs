@@ -47,9 +47,10 @@ const MACOS_MACHINE_CONFIG: &str = "/Library/Application Support/Disca/host.toml
 pub struct DistOptions {
     /// The extension's signing key (PEM, RSA); a development key otherwise.
     pub extension_key: Option<PathBuf>,
-    /// Where `update.xml` says the CRX is, e.g.
-    /// `https://disca.empresa.com.br/downloads/disca-extension.crx`.
-    pub crx_url: String,
+    /// Where the files will be downloaded from (the backend's `/downloads`,
+    /// e.g. `https://disca.empresa.com.br/downloads`): `update.xml` names
+    /// the CRX there.
+    pub downloads_url: String,
     /// Other extension ids the host serves (the Web Store's, once published).
     pub extra_extension_ids: Vec<String>,
 }
@@ -64,7 +65,11 @@ pub fn dist(options: &DistOptions) -> anyhow::Result<()> {
     run(nested_cargo()
         .current_dir(&repository)
         .args(["build", "--release", "-p", "disca-host"]))?;
-    let host = repository.join("target/release/disca-host");
+    // The release profile keeps line tables for backtraces; the packages
+    // ship the program without them.
+    let host = out.join("disca-host");
+    std::fs::copy(repository.join("target/release/disca-host"), &host)?;
+    run(Command::new("strip").arg("--strip-debug").arg(&host))?;
 
     step("The extension");
     let extension = crate::extension::build()?;
@@ -104,8 +109,9 @@ pub fn dist(options: &DistOptions) -> anyhow::Result<()> {
             "<?xml version='1.0' encoding='UTF-8'?>\n\
              <gupdate xmlns='http://www.google.com/update2/response' protocol='2.0'>\n  \
              <app appid='{extension_id}'>\n    \
-             <updatecheck codebase='{}' version='{version}' />\n  </app>\n</gupdate>\n",
-            options.crx_url
+             <updatecheck codebase='{}/{}' version='{version}' />\n  </app>\n</gupdate>\n",
+            options.downloads_url.trim_end_matches('/'),
+            crx.file_name().and_then(|n| n.to_str()).unwrap_or_default(),
         ),
     )?;
 

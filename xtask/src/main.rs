@@ -66,12 +66,10 @@ enum Command {
         /// Without it, a development key made once in target/dist/.
         #[arg(long)]
         extension_key: Option<PathBuf>,
-        /// Where update.xml says the CRX can be downloaded.
-        #[arg(
-            long,
-            default_value = "https://disca.example.com.br/downloads/disca-extension.crx"
-        )]
-        crx_url: String,
+        /// Where the files will be downloaded from (the backend's
+        /// /downloads): update.xml names the CRX there.
+        #[arg(long, default_value = "https://disca.example.com.br/downloads")]
+        downloads_url: String,
         /// Another extension id the host serves (e.g. the Web Store's).
         #[arg(long)]
         extension_id: Vec<String>,
@@ -115,11 +113,11 @@ fn main() -> ExitCode {
         Command::Codegen => codegen::codegen(),
         Command::Dist {
             extension_key,
-            crx_url,
+            downloads_url,
             extension_id,
         } => dist::dist(&dist::DistOptions {
             extension_key,
-            crx_url,
+            downloads_url,
             extra_extension_ids: extension_id,
         }),
     };

@@ -62,6 +62,8 @@ pub struct AppState {
     pub accounts: crate::accounts::Accounts,
     /// Empties `users` as soon as access is taken away.
     pub revocations: Revocations,
+    /// The folder of installers offered at `/downloads`, if any.
+    pub downloads: Option<std::path::PathBuf>,
 }
 
 impl AppState {
@@ -75,6 +77,7 @@ impl AppState {
             revocations: Revocations::new(users.clone()),
             users,
             accounts: crate::accounts::Accounts::default(),
+            downloads: None,
             manager: ManagerConfig::default(),
             streams: Arc::new(StreamSlots::new(8, 500, metrics.clone())),
             metrics,
@@ -108,6 +111,10 @@ impl AppState {
 
     pub fn with_accounts(self, accounts: crate::accounts::Accounts) -> AppState {
         AppState { accounts, ..self }
+    }
+
+    pub fn with_downloads(self, downloads: Option<std::path::PathBuf>) -> AppState {
+        AppState { downloads, ..self }
     }
 }
 
@@ -177,6 +184,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi_json))
         .merge(crate::manager::routes())
         .merge(crate::accounts::routes())
+        .merge(crate::downloads::routes())
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -53,6 +53,7 @@ pub struct Settings {
     pub http: HttpSettings,
     pub phones: PhoneSettings,
     pub mail: MailSettings,
+    pub downloads: DownloadSettings,
 }
 
 impl Default for Settings {
@@ -67,6 +68,7 @@ impl Default for Settings {
             http: HttpSettings::default(),
             phones: PhoneSettings::default(),
             mail: MailSettings::default(),
+            downloads: DownloadSettings::default(),
         }
     }
 }
@@ -335,6 +337,14 @@ impl Default for PhoneSettings {
             rtp_timeout_secs: 60,
         }
     }
+}
+
+/// The installers the backend offers at `/downloads` (what `cargo xtask
+/// dist` writes to `target/dist/`); without `dir`, none.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DownloadSettings {
+    pub dir: Option<PathBuf>,
 }
 
 /// Outgoing e-mail (invitations, password resets). Without `smtp_host`,

@@ -18,6 +18,32 @@ const ENDED_SHOWN_MS = 120_000;
 const $ = (id) => document.getElementById(id);
 let current = null;
 let timer = null;
+/** The company's address typed here before (not a secret). */
+let typedAddress = null;
+chrome.storage.local.get('backendUrl').then(({ backendUrl }) => {
+  typedAddress = typeof backendUrl === 'string' ? backendUrl : null;
+  if (current) render();
+});
+
+/** This computer's system, as the downloads page names it. */
+function system() {
+  const platform = ((navigator.userAgentData && navigator.userAgentData.platform) || navigator.platform || '').toLowerCase();
+  if (platform.includes('win')) return { key: 'windows', name: 'Windows' };
+  if (platform.includes('mac')) return { key: 'macos', name: 'macOS' };
+  return { key: 'deb', name: 'Linux' };
+}
+
+/** An address a person typed, if it is one (https, or http on this machine). */
+function address(text) {
+  try {
+    const url = new URL(text.trim());
+    const local = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+    if (url.protocol === 'https:' || (url.protocol === 'http:' && local)) return url.origin + url.pathname.replace(/\/+$/, '');
+  } catch {
+    // Not a URL.
+  }
+  return null;
+}
 
 let worker = null;
 connect();
@@ -49,8 +75,28 @@ $('sign-out').addEventListener('click', () => send({ type: FROM_POPUP.SIGN_OUT }
 $('sign-in').addEventListener('submit', (event) => {
   event.preventDefault();
   const typed = $('backend-url').hidden ? '' : $('backend-url').value.trim();
+  if (typed && address(typed)) chrome.storage.local.set({ backendUrl: address(typed) });
   send({ type: FROM_POPUP.SIGN_IN, backendUrl: typed || null });
 });
+$('install').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const known = knownAddress(current);
+  const base = known || address($('install-url').value);
+  if (!base) {
+    showError('Escreva o endereço do Disca da sua empresa, como https://disca.suaempresa.com.br.');
+    return;
+  }
+  if (!known) {
+    typedAddress = base;
+    chrome.storage.local.set({ backendUrl: base });
+  }
+  chrome.tabs.create({ url: `${base}/downloads#${system().key}` });
+});
+
+/** The company's address: preset by IT, used by the host, or typed here. */
+function knownAddress(s) {
+  return (s && (s.presetBackendUrl || s.backendUrl)) || typedAddress;
+}
 $('answer').addEventListener('click', () => send({ type: FROM_POPUP.ANSWER }));
 $('decline').addEventListener('click', () => send({ type: FROM_POPUP.HANGUP }));
 $('phone-hangup').addEventListener('click', () => send({ type: FROM_POPUP.HANGUP }));
@@ -148,14 +194,11 @@ function tick() {
 function renderProblem(s) {
   let title = null;
   let text = '';
-  let command = null;
   let kind = '';
   if (s.host === HOST_STATE.NOT_INSTALLED) {
     kind = 'host_not_installed';
-    title = 'Instale o disca-host';
-    text =
-      'O Disca liga pelo disca-host, um pequeno programa neste computador. Depois de instalá-lo, registre-o para este navegador com:';
-    command = `disca-host install --extension-id ${s.extensionId}`;
+    title = 'Instale o Disca neste computador';
+    text = 'O Disca liga por um pequeno programa neste computador. São três passos:';
   } else if (s.host === HOST_STATE.FAILED) {
     kind = 'host_failed';
     title = 'O disca-host parou';
@@ -176,9 +219,19 @@ function renderProblem(s) {
   $('problem').dataset.kind = kind;
   $('problem-title').textContent = title || '';
   $('problem-text').textContent = text;
-  $('problem-command').hidden = !command;
-  $('problem-command').textContent = command || '';
   renderSignIn(s, kind === 'not_logged_in');
+  renderInstall(s, kind === 'host_not_installed');
+}
+
+/** Host missing: the steps, and the download from the company's server. */
+function renderInstall(s, shown) {
+  $('install-steps').hidden = !shown;
+  $('install').hidden = !shown;
+  if (!shown) return;
+  $('install-os').textContent = system().name;
+  const known = knownAddress(s);
+  $('install-url').hidden = Boolean(known);
+  document.querySelector('label[for="install-url"]').hidden = Boolean(known);
 }
 
 /** "Entrar": the company's address is asked once (or preset by IT), then
