@@ -147,6 +147,8 @@ pub struct ChromiumOptions {
     args: Vec<OsString>,
     envs: Vec<(OsString, OsString)>,
     host_resolver_rules: Option<String>,
+    /// Extension downloads and update checks allowed (policy installs).
+    extension_updates: bool,
 }
 
 impl ChromiumOptions {
@@ -160,7 +162,16 @@ impl ChromiumOptions {
             args: Vec::new(),
             envs: Vec::new(),
             host_resolver_rules: None,
+            extension_updates: false,
         }
+    }
+
+    /// Lets Chromium download and update extensions (what a policy's
+    /// `ExtensionInstallForcelist` needs; the quiet flags otherwise turn
+    /// background networking and component updates off).
+    pub fn extension_updates(mut self) -> Self {
+        self.extension_updates = true;
+        self
     }
 
     /// Another Chromium executable than `chromium` from `PATH`.
@@ -209,6 +220,13 @@ impl ChromiumOptions {
         let mut args: Vec<OsString> = QUIET_FLAGS
             .iter()
             .filter(|flag| !(self.headed && flag.starts_with("--headless")))
+            .filter(|flag| {
+                !(self.extension_updates
+                    && matches!(
+                        **flag,
+                        "--disable-background-networking" | "--disable-component-update"
+                    ))
+            })
             .map(OsString::from)
             .collect();
         args.push("--remote-debugging-pipe".into());

@@ -49,13 +49,15 @@ fn command_output(program: &str, args: &[&str]) -> String {
 }
 
 /// A `sh` script that starts Chromium in a mount namespace where `/etc`
-/// and `/usr/bin` show `layers` (each a root holding `etc/`, `usr/bin/`)
+/// and `/usr/bin` show `layers` (roots holding `etc/` and or `usr/bin/`)
 /// over the real ones.
 fn chromium_over(layers: &[&Path], dir: &Path) -> PathBuf {
     let lower = |sub: &str| {
         layers
             .iter()
-            .map(|l| l.join(sub).display().to_string())
+            .map(|l| l.join(sub))
+            .filter(|dir| dir.is_dir())
+            .map(|dir| dir.display().to_string())
             .chain([format!("/{sub}")])
             .collect::<Vec<_>>()
             .join(":")
@@ -209,6 +211,9 @@ async fn the_packages_install_system_wide_and_the_policy_installs_the_extension(
         serde_json::to_vec_pretty(&serde_json::json!({
             "ExtensionInstallForcelist": [format!("{id};{}", app.url("/downloads/update.xml"))],
             "NativeMessagingAllowlist": ["com.disca.host"],
+            // Lets the test's DevTools connection into the force-installed
+            // extension (Chrome protects those from debugging otherwise).
+            "DeveloperToolsAvailability": 1,
             "3rdparty": {"extensions": {id.clone(): {"backend_url": app.base}}}
         }))
         .unwrap(),
@@ -222,6 +227,7 @@ async fn the_packages_install_system_wide_and_the_policy_installs_the_extension(
     let chromium = Chromium::launch(
         ChromiumOptions::new(home.browser_dir())
             .binary(&script)
+            .extension_updates()
             .envs(home.environment()),
     )
     .await
@@ -239,7 +245,13 @@ async fn the_packages_install_system_wide_and_the_policy_installs_the_extension(
                 home.log()
             )
         });
-    assert!(!home.browser_dir().join("NativeMessagingHosts").exists());
+    // Chromium makes the per-user folder itself; no manifest is in it.
+    assert!(
+        !home
+            .browser_dir()
+            .join("NativeMessagingHosts/com.disca.host.json")
+            .exists()
+    );
 
     // The popup: the preset address, no question; "Entrar" signs Ana in.
     let popup = chromium
