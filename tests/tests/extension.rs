@@ -316,7 +316,7 @@ async fn the_popup_says_what_to_do_when_not_logged_in_or_the_backend_is_down() {
         .unwrap();
     assert_eq!(
         form,
-        json!([false, false, "Entrar", true]),
+        json!([false, false, "Entrar", false]),
         "no terminal command, a form"
     );
     drop(browser);
