@@ -155,6 +155,20 @@ impl Backend {
         backend
     }
 
+    /// [`Backend::start`], then `configure` changes other settings.
+    pub async fn start_configured(
+        pbx: &TestPbx,
+        configure: impl FnOnce(&mut disca_backend::configuration::Settings) + 'static,
+    ) -> Backend {
+        let builder = TestApp::builder()
+            .ami(pbx.ami_addr, &pbx.ami_username, &pbx.ami_secret)
+            .phone_directory(&pbx.phone_directory)
+            .configure(configure);
+        let backend = Backend::start_with(builder).await;
+        backend.wait_until_healthy().await;
+        backend
+    }
+
     /// The backend with no PBX behind it (its AMI address is a closed port):
     /// for what is decided before a call reaches Asterisk.
     pub async fn start_without_pbx() -> Backend {

@@ -11,15 +11,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use disca_backend::domain::{DestinationPolicy, PhoneKind, Region, Role, Tenant};
-use disca_backend::storage::NewUser;
-use disca_testkit::TestApp;
+use disca_host::credentials::{CredentialStore, StoreKind};
+use disca_testkit::PeerBehavior;
 use disca_testkit::accounts::give_password;
 use disca_testkit::cargo::nested_cargo;
 use disca_testkit::chromium::{Chromium, ChromiumOptions};
+use disca_testkit::crm_pages::{CrmPages, DEAL_ID};
 use disca_testkit::extension::sign_in_from_popup;
 use disca_testkit::host::HostHome;
 use disca_testkit::instance::repository_dir;
+use disca_testkit::system::{Backend, LEAD_E164, Lab};
 
 const WAIT: Duration = Duration::from_secs(60);
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -82,13 +83,14 @@ fn chromium_over(layers: &[&Path], dir: &Path) -> PathBuf {
 
 #[tokio::test]
 async fn the_packages_install_system_wide_and_the_policy_installs_the_extension() {
-    // The backend serves what dist makes at /downloads.
+    // A PBX with the salesperson's desk phone, and the backend, which
+    // serves what dist makes at /downloads.
+    let lab = Lab::start(PeerBehavior::AnswerAndWait, PeerBehavior::AnswerAndWait).await;
     let dist = repository_dir().join("target/dist");
     let downloads = dist.clone();
-    let app = TestApp::builder()
-        .configure(move |s| s.downloads.dir = Some(downloads))
-        .start()
-        .await;
+    let backend =
+        Backend::start_configured(&lab.pbx, move |s| s.downloads.dir = Some(downloads)).await;
+    let app = &backend.app;
     run_dist(&app.url("/downloads"));
     let deb = dist.join(format!("disca-host_{VERSION}_amd64.deb"));
     let rpm = dist.join(format!("disca-host-{VERSION}-1.x86_64.rpm"));
@@ -177,27 +179,10 @@ async fn the_packages_install_system_wide_and_the_policy_installs_the_extension(
         serde_json::json!([format!("chrome-extension://{id}/")])
     );
 
-    // Ana, invited and with her password.
-    app.store
-        .add_tenant(&Tenant {
-            slug: "acme".parse().unwrap(),
-            name: "Acme Ltda".into(),
-            region: Region::BRAZIL,
-            policy: DestinationPolicy::default(),
-        })
-        .await
-        .unwrap();
+    // The salesperson at extension 1001 gets her password from an invitation.
     let ana = app
         .store
-        .add_user(NewUser {
-            tenant: "acme",
-            name: "Ana",
-            email: "ana@acme.com.br",
-            extension: &"1001".parse().unwrap(),
-            role: Role::Agent,
-            phone: PhoneKind::Desk,
-            token_hash: None,
-        })
+        .user_by_email("acme", "acme-1001@example.com")
         .await
         .unwrap();
     give_password(&app.base, &app.store, &ana, PASSWORD).await;
@@ -224,11 +209,14 @@ async fn the_packages_install_system_wide_and_the_policy_installs_the_extension(
     // loaded by hand.
     let home = HostHome::new(package.join("usr/bin/disca-host"));
     let script = chromium_over(&[&package, &policy], root.path());
+    let pages = CrmPages::start(Vec::new()).await;
     let chromium = Chromium::launch(
-        ChromiumOptions::new(home.browser_dir())
-            .binary(&script)
-            .extension_updates()
-            .envs(home.environment()),
+        pages.browser(
+            ChromiumOptions::new(home.browser_dir())
+                .binary(&script)
+                .extension_updates()
+                .envs(home.environment()),
+        ),
     )
     .await
     .unwrap();
@@ -268,8 +256,44 @@ async fn the_packages_install_system_wide_and_the_policy_installs_the_extension(
         .await
         .unwrap_or_else(|e| panic!("{e}\nhost log:\n{}", home.log()));
     assert_eq!(address, format!("Em {}", app.base));
-    let name = sign_in_from_popup(&chromium, &popup, &app.base, "ana@acme.com.br", PASSWORD)
+    let name = sign_in_from_popup(
+        &chromium,
+        &popup,
+        &app.base,
+        "acme-1001@example.com",
+        PASSWORD,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}\nhost log:\n{}", home.log()));
+    assert_eq!(name, "acme-1001");
+    assert!(
+        CredentialStore::new(StoreKind::KernelKeyring)
+            .load(&app.base)
+            .unwrap()
+            .is_some(),
+        "the device token is in the keyring"
+    );
+
+    // A click on the lead's number places the call: her phone rings and
+    // answers, then the lead's.
+    let page = chromium
+        .open(&pages.url(&format!("/app/deals/{DEAL_ID}")))
         .await
-        .unwrap_or_else(|e| panic!("{e:#}\nhost log:\n{}", home.log()));
-    assert_eq!(name, "Ana");
+        .unwrap();
+    let control = format!("[data-disca-number=\"{LEAD_E164}\"]");
+    page.wait_for(&format!("document.querySelector('{control}')"), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {:#?}", page.console()));
+    page.click(&control).await.unwrap();
+    popup
+        .wait_for(
+            "document.getElementById('live').dataset.state === 'connected'",
+            WAIT,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nhost log:\n{}", home.log()));
+    let (_, calls) = backend.get("acme-1001", "/v1/calls").await;
+    assert_eq!(calls["calls"][0]["to"], LEAD_E164, "{calls}");
+    assert_eq!(calls["calls"][0]["context"]["deal_id"], DEAL_ID, "{calls}");
+    popup.click("#hangup").await.unwrap();
 }
