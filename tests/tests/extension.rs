@@ -331,6 +331,11 @@ async fn the_popup_says_what_to_do_when_not_logged_in_or_the_backend_is_down() {
     let browser = ExtensionBrowser::launch(&home).await;
     let title = problem_shown(&browser, &home, "backend_unreachable", "problem-title").await;
     assert_eq!(title, "Sem contato com o servidor do Disca");
+    let text = problem_shown(&browser, &home, "backend_unreachable", "problem-text").await;
+    assert!(
+        text.as_str().unwrap().contains(&format!("Endereço tentado: {dead}.")),
+        "{text}"
+    );
     let worker = browser.worker().await;
     assert_eq!(badge_text(&worker).await, "!");
 

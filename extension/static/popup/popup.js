@@ -213,7 +213,8 @@ function renderProblem(s) {
   } else if (s.backend === BACKEND_STATE.UNREACHABLE) {
     kind = 'backend_unreachable';
     title = 'Sem contato com o servidor do Disca';
-    text = `${(s.problem && s.problem.message) || ''} Tentando de novo automaticamente; se continuar, fale com o administrador do Disca da sua empresa.`.trim();
+    const tried = s.backendUrl ? ` Endereço tentado: ${s.backendUrl}.` : '';
+    text = `${(s.problem && s.problem.message) || ''}${tried} Tentando de novo automaticamente; se continuar, fale com o administrador do Disca da sua empresa.`.trim();
   }
   $('problem').hidden = !title;
   $('problem').dataset.kind = kind;
