@@ -558,3 +558,82 @@ fn metrics_report_the_heap() {
     assert!(allocated > 100_000, "{allocated} bytes allocated");
     assert!(resident >= allocated, "{resident} resident < {allocated}");
 }
+
+#[test]
+fn api_tokens_are_listed_and_revoked_and_invitations_printed_without_smtp() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = disca(dir.path(), args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    run(&["tenant", "add", "--slug", "acme", "--name", "Acme Ltda"]);
+    let who = ["--tenant", "acme", "--email", "ana@acme.com.br"];
+    let (link, told) = run(&[
+        "user",
+        "invite",
+        "--tenant",
+        "acme",
+        "--name",
+        "Ana",
+        "--email",
+        "ana@acme.com.br",
+        "--endpoint",
+        "1001",
+        "--phone",
+        "desk",
+    ]);
+    assert!(told.contains("no SMTP server is configured"), "{told}");
+    assert!(
+        link.trim()
+            .starts_with("http://127.0.0.1:8080/account/password#"),
+        "{link}"
+    );
+    // Invited people have no token; scripts get theirs from `token create`.
+    let (list, _) = run(&[&["token", "list"][..], &who].concat());
+    assert_eq!(list, "");
+    let (token, _) = run(&[&["token", "create", "--label", "relatórios"][..], &who].concat());
+    assert!(
+        disca_backend::auth::looks_like_token(token.trim()),
+        "{token}"
+    );
+    let (list, _) = run(&[&["token", "list"][..], &who].concat());
+    let fields: Vec<&str> = list.trim().split('\t').collect();
+    assert_eq!(fields.len(), 4, "{list}");
+    assert_eq!((fields[1], fields[3]), ("api", "relatórios"));
+    let (revoked, _) = run(&[&["token", "revoke", "--id", fields[0]][..], &who].concat());
+    assert!(revoked.contains("revoked"), "{revoked}");
+    let (list, _) = run(&[&["token", "list"][..], &who].concat());
+    assert_eq!(list, "");
+    // An unknown token id is an error naming it.
+    let out = disca(
+        dir.path(),
+        &[&["token", "revoke", "--id", "nope"][..], &who].concat(),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no token \"nope\""));
+    // Invited again before setting a password: a new link replaces the old.
+    let (again, told) = run(&[
+        "user",
+        "invite",
+        "--tenant",
+        "acme",
+        "--name",
+        "Ana",
+        "--email",
+        "ana@acme.com.br",
+        "--endpoint",
+        "1001",
+        "--phone",
+        "desk",
+    ]);
+    assert!(told.contains("new link replaces the old one"), "{told}");
+    assert_ne!(again, link);
+}

@@ -333,7 +333,9 @@ async fn the_popup_says_what_to_do_when_not_logged_in_or_the_backend_is_down() {
     assert_eq!(title, "Sem contato com o servidor do Disca");
     let text = problem_shown(&browser, &home, "backend_unreachable", "problem-text").await;
     assert!(
-        text.as_str().unwrap().contains(&format!("Endereço tentado: {dead}.")),
+        text.as_str()
+            .unwrap()
+            .contains(&format!("Endereço tentado: {dead}.")),
         "{text}"
     );
     let worker = browser.worker().await;
