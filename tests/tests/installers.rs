@@ -199,7 +199,10 @@ async fn the_packages_install_system_wide_and_the_policy_installs_the_extension(
             // Lets the test's DevTools connection into the force-installed
             // extension (Chrome protects those from debugging otherwise).
             "DeveloperToolsAvailability": 1,
-            "3rdparty": {"extensions": {id.clone(): {"backend_url": app.base}}}
+            "3rdparty": {"extensions": {id.clone(): {
+                "backend_url": app.base,
+                "sites": {"marketing": false}
+            }}}
         }))
         .unwrap(),
     )
@@ -240,6 +243,22 @@ async fn the_packages_install_system_wide_and_the_policy_installs_the_extension(
             .join("NativeMessagingHosts/com.disca.host.json")
             .exists()
     );
+
+    // IT's sites: RD Station Marketing off, and the person cannot turn it on
+    // (the policy may reach the extension after the page opened).
+    let options = chromium
+        .open(&format!("chrome-extension://{id}/options/options.html"))
+        .await
+        .unwrap();
+    let groups = options
+        .wait_for(
+            "[...document.querySelectorAll('#groups input')].some((i) => i.disabled) && \
+             [...document.querySelectorAll('#groups input')].map((i) => [i.checked, i.disabled])",
+            WAIT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(groups, serde_json::json!([[true, false], [false, true]]));
 
     // The popup: the preset address, no question; "Entrar" signs Ana in.
     let popup = chromium

@@ -9,13 +9,18 @@
 
 // The settings (same keys and defaults as shared/settings.js: content
 // scripts cannot import modules), or null when Disca is off on this site.
+// IT's policy (chrome.storage.managed, `sites`) wins over the person's choice.
 globalThis.discaSettings = (async () => {
-  const settings = await chrome.storage.sync.get({
-    enabled: true,
-    region: 'BR',
-    sites: { crm: true, marketing: true },
-  });
-  return settings.enabled && siteEnabled(location.hostname, settings.sites) ? settings : null;
+  const [settings, managed] = await Promise.all([
+    chrome.storage.sync.get({
+      enabled: true,
+      region: 'BR',
+      sites: { crm: true, marketing: true },
+    }),
+    chrome.storage.managed.get('sites').catch(() => ({})),
+  ]);
+  const sites = { ...settings.sites, ...(managed.sites || {}) };
+  return settings.enabled && siteEnabled(location.hostname, sites) ? settings : null;
 })();
 globalThis.discaLoaded = (async () => {
   // Fetched and compiled off the main thread, instantiated (about a

@@ -5,10 +5,17 @@
 // (chrome.storage.local, this computer's devices; the worker passes them
 // on to the softphone at once).
 import { DEVICE_DEFAULTS } from '../shared/page-messages.js';
-import { REGIONS, SITE_GROUPS, loadSettings, originPattern } from '../shared/settings.js';
+import { REGIONS, SITE_GROUPS, loadManagedSites, loadSettings, originPattern } from '../shared/settings.js';
 
 const $ = (id) => document.getElementById(id);
 let settings = await loadSettings();
+let managedSites = await loadManagedSites();
+// Policies can arrive after the page opened.
+chrome.storage.onChanged.addListener(async (changes, area) => {
+  if (area !== 'managed') return;
+  managedSites = await loadManagedSites();
+  render();
+});
 
 async function save(change) {
   settings = { ...settings, ...change };
@@ -37,11 +44,13 @@ function render() {
       const label = document.createElement('label');
       const input = document.createElement('input');
       input.type = 'checkbox';
-      input.checked = settings.sites[group.key] !== false;
+      const managed = typeof managedSites[group.key] === 'boolean';
+      input.checked = managed ? managedSites[group.key] : settings.sites[group.key] !== false;
+      input.disabled = managed;
       input.addEventListener('change', () =>
         save({ sites: { ...settings.sites, [group.key]: input.checked } }),
       );
-      label.append(input, ` ${group.label}`);
+      label.append(input, ` ${group.label}${managed ? ' (definido pelo TI da empresa)' : ''}`);
       return label;
     }),
   );

@@ -33,6 +33,18 @@ export async function loadSettings() {
   return { ...DEFAULTS, ...stored, sites: { ...DEFAULTS.sites, ...stored.sites } };
 }
 
+/** The site groups IT set by policy (`sites` in chrome.storage.managed,
+ *  see managed_schema.json): they win over the person's choice. */
+export async function loadManagedSites() {
+  try {
+    const { sites } = await chrome.storage.managed.get('sites');
+    return sites && typeof sites === 'object' ? sites : {};
+  } catch {
+    // No policy store on this platform.
+    return {};
+  }
+}
+
 /** The match pattern for an origin typed by the user (HTTPS only: on a
  *  plain HTTP page anyone on the network could rewrite the numbers), or
  *  null. */
