@@ -57,6 +57,10 @@ CREATE TABLE oauth_codes (
     token_id      TEXT
 );
 
+-- A manager page session opened with a token (a script's login) ends when
+-- that token is revoked: the token's hash, NULL for a password login.
+ALTER TABLE manager_sessions ADD COLUMN token_hash TEXT;
+
 -- Bumped whenever access is taken away (a user disabled, a token revoked):
 -- every backend polls it and drops what it cached about who may do what,
 -- and closes the event streams of whoever lost access.

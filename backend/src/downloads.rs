@@ -3,7 +3,8 @@
 //! extension's CRX and `update.xml`), from `[downloads] dir`, with a page
 //! that says in one sentence per step how to install on the visitor's
 //! system. The popup links here when the host is missing. Only plain files
-//! directly in the folder, with plain names, are listed and served.
+//! directly in the folder (never links), with plain names, are listed and
+//! served, streamed, at most `CONCURRENT_DOWNLOADS` at once.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,11 @@ const PAGE_JS: &str = include_str!("../static/downloads/downloads.js");
 
 /// Longest file name served.
 const MAX_NAME: usize = 128;
+/// Downloads served at once: each holds an open file and a connection.
+const CONCURRENT_DOWNLOADS: usize = 16;
+
+/// The cap on downloads in progress.
+static DOWNLOADS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONCURRENT_DOWNLOADS);
 
 /// A file offered for download.
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -62,6 +68,7 @@ pub fn list(dir: &Path) -> Vec<Download> {
         .filter_map(|entry| {
             let name = entry.file_name().into_string().ok()?;
             let kind = kind_of(&name).filter(|_| is_plain_name(&name))?;
+            // `DirEntry::metadata` does not follow links: a link is not a file.
             let meta = entry.metadata().ok().filter(std::fs::Metadata::is_file)?;
             Some(Download {
                 name,
@@ -118,24 +125,38 @@ pub async fn file(State(state): State<AppState>, UrlPath(name): UrlPath<String>)
         return ApiError::route_not_found().into_response();
     };
     let path: PathBuf = dir.join(&name);
-    let bytes = match tokio::fs::read(&path).await {
-        Ok(bytes) => bytes,
-        Err(_) => return ApiError::route_not_found().into_response(),
+    // A plain file, never a link (which could lead out of the folder).
+    let is_file = tokio::fs::symlink_metadata(&path)
+        .await
+        .is_ok_and(|meta| meta.file_type().is_file());
+    if !is_file {
+        return ApiError::route_not_found().into_response();
+    }
+    let Ok(permit) = DOWNLOADS.try_acquire() else {
+        return ApiError::server_busy().into_response();
+    };
+    let Ok(file) = tokio::fs::File::open(&path).await else {
+        return ApiError::route_not_found().into_response();
     };
     let content_type = match (kind, name.ends_with(".xml")) {
         (_, true) => "text/xml; charset=utf-8",
         ("extension", false) => "application/x-chrome-extension",
         _ => "application/octet-stream",
     };
-    let disposition = format!("attachment; filename=\"{name}\"");
+    // Streamed, the permit held until the body is sent.
+    let stream = tokio_util::io::ReaderStream::new(file);
+    let body = axum::body::Body::from_stream(futures::StreamExt::map(stream, move |chunk| {
+        let _held = &permit;
+        chunk
+    }));
     let mut response = (
         [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
-        bytes,
+        body,
     )
         .into_response();
     if !name.ends_with(".xml") && !name.ends_with(".crx") {
         // A plain name: a valid header value.
-        if let Ok(value) = HeaderValue::from_str(&disposition) {
+        if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
             response
                 .headers_mut()
                 .insert(header::CONTENT_DISPOSITION, value);

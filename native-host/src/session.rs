@@ -306,6 +306,13 @@ impl Session {
 
     async fn finish_sign_in(&self, pending: sign_in::Pending) -> Result<Me, SignInError> {
         let (base, token) = pending.finish().await?;
+        // The token this sign-in replaces is revoked, not left valid.
+        if self.refresh_login().await.is_some()
+            && let Ok(previous) = self.client().await
+            && let Err(e) = previous.sign_out().await
+        {
+            tracing::warn!(error = %e, "the backend did not revoke the previous token");
+        }
         let paths = self.paths.clone();
         let user = token.user.clone();
         let secret = Zeroizing::new(token.access_token);
@@ -318,6 +325,15 @@ impl Session {
             .await
             .map_err(|_| SignInError::StoreTimedOut)?
             .map_err(|_| SignInError::StoreTimedOut)??;
+        // The same login as before keeps its cached client: drop it, it
+        // holds the previous token.
+        *self.client.lock().await = None;
+        {
+            let mut state = self.state();
+            state.refused = None;
+            state.auth_failed = false;
+        }
+        self.generation.send_modify(|g| *g += 1);
         self.refresh_login().await;
         tracing::info!(user_id = %token.user.id, "signed in");
         Ok(token.user)

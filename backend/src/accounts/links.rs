@@ -231,8 +231,10 @@ pub async fn forgot(
     let email = request.email.trim().to_lowercase();
     let mails = state.accounts.mailer.is_some();
     if mails && !email.is_empty() && email.len() <= 254 {
-        if state.accounts.attempts.check_key(&email).is_err() {
-            return Err(ApiError::too_many_attempts());
+        if !state.accounts.may_mail_reset(&email) {
+            // Said the same as a mail sent: the answer never tells whether
+            // the e-mail has an account, nor floods its inbox.
+            return Ok((StatusCode::ACCEPTED, Json(ForgotAnswer { mails })));
         }
         let accounts = state.store.password_accounts(&email).await?;
         if let Some(account) = accounts.into_iter().find(|a| !a.disabled) {

@@ -18,8 +18,9 @@
 //! tokens) or its argon2id hash (passwords); link secrets travel in the
 //! URL's fragment, never sent to a server; every state-changing request of
 //! the pages carries [`PAGE_HEADER`] and comes from the same origin; an
-//! unknown e-mail and a wrong password get the same answer, in the same
-//! time.
+//! unknown e-mail and a wrong password get the same answer (until a real
+//! account locks, which its message says: a lockout must be clear), both
+//! after an argon2id check.
 
 pub mod links;
 pub mod oauth;
@@ -45,6 +46,10 @@ pub const PAGE_HEADER: &str = "x-disca-page";
 
 /// Sign-in attempts per e-mail per minute.
 const ATTEMPTS_PER_MINUTE: u32 = 10;
+/// One "Esqueci minha senha" mail per e-mail this often at most.
+const FORGOT_PERIOD: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+/// Keys a limiter keeps before it forgets those whose limit has passed.
+const LIMITER_KEYS: usize = 10_000;
 
 /// What the account routes share.
 #[derive(Clone)]
@@ -55,6 +60,9 @@ pub struct Accounts {
     /// The backend's address as people reach it, for links.
     pub public_url: String,
     attempts: Arc<DefaultKeyedRateLimiter<String>>,
+    /// Reset mails asked per e-mail (their own limit: asking for mails
+    /// must not use up the person's sign-in attempts).
+    forgot: Arc<DefaultKeyedRateLimiter<String>>,
 }
 
 impl Accounts {
@@ -66,8 +74,31 @@ impl Accounts {
             attempts: Arc::new(RateLimiter::keyed(Quota::per_minute(
                 NonZeroU32::new(ATTEMPTS_PER_MINUTE).unwrap_or(NonZeroU32::MIN),
             ))),
+            forgot: Arc::new(RateLimiter::keyed(
+                Quota::with_period(FORGOT_PERIOD).unwrap_or(Quota::per_hour(NonZeroU32::MIN)),
+            )),
         }
     }
+
+    /// Whether `email` may try to sign in now.
+    fn may_attempt(&self, email: &str) -> bool {
+        allowed(&self.attempts, email)
+    }
+
+    /// Whether `email` may be mailed a reset link now.
+    fn may_mail_reset(&self, email: &str) -> bool {
+        allowed(&self.forgot, email)
+    }
+}
+
+/// One use of `limiter` for `key`; the limiter forgets keys whose limit has
+/// passed when it holds more than [`LIMITER_KEYS`], so random e-mails
+/// cannot grow it without end.
+fn allowed(limiter: &DefaultKeyedRateLimiter<String>, key: &str) -> bool {
+    if limiter.len() > LIMITER_KEYS {
+        limiter.retain_recent();
+    }
+    limiter.check_key(&key.to_owned()).is_ok()
 }
 
 impl Default for Accounts {

@@ -27,7 +27,7 @@ pub async fn sign_in(
     if email.is_empty() || email.len() > 254 || password.is_empty() {
         return Err(ApiError::invalid_credentials());
     }
-    if accounts.attempts.check_key(&email).is_err() {
+    if !accounts.may_attempt(&email) {
         tracing::warn!("sign-in attempts over the limit for one e-mail");
         return Err(ApiError::too_many_attempts());
     }

@@ -153,6 +153,7 @@ pub async fn login(
             "o corpo deve ser {\"email\", \"password\", \"next\"} (ou {\"token\", \"next\"})",
         )
     })?;
+    let mut opened_with = None;
     let user = match (request.email, request.password, request.token) {
         (Some(email), Some(password), None) => {
             crate::accounts::sign_in::sign_in(&state.accounts, &state.store, &email, password)
@@ -163,7 +164,10 @@ pub async fn login(
             if !looks_like_token(token) {
                 return Err(ApiError::login_token_invalid());
             }
-            match state.store.user_by_token_hash(&hash_token(token)).await {
+            let hash = hash_token(token);
+            let found = state.store.user_by_token_hash(&hash).await;
+            opened_with = Some(hash);
+            match found {
                 Ok(user) => user,
                 Err(StoreError::NotFound) => return Err(ApiError::login_token_invalid()),
                 Err(e) => return Err(e.into()),
@@ -188,6 +192,7 @@ pub async fn login(
             &hash_token(&session),
             &user.id,
             OffsetDateTime::now_utc() + SESSION_LIFETIME,
+            opened_with.as_deref(),
         )
         .await?;
     tracing::info!(user_id = %user.id, tenant = %user.tenant.slug.as_str(), "manager logged in");

@@ -9,13 +9,15 @@ use super::{Store, StoreError, to_millis};
 use crate::domain::User;
 
 impl Store {
-    /// Records a session for `user_id` until `expires_at`, and removes the
-    /// sessions that have expired.
+    /// Records a session for `user_id` until `expires_at` (opened with the
+    /// token whose hash is `token_hash`, if a token opened it: it ends when
+    /// that token is revoked), and removes the sessions that have expired.
     pub async fn add_manager_session(
         &self,
         id_hash: &str,
         user_id: &str,
         expires_at: OffsetDateTime,
+        token_hash: Option<&str>,
     ) -> Result<(), StoreError> {
         let now = to_millis(OffsetDateTime::now_utc());
         let mut tx = self.writes.begin().await?;
@@ -24,12 +26,14 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO manager_sessions (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO manager_sessions (id_hash, user_id, created_at, expires_at, token_hash)
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(id_hash)
         .bind(user_id)
         .bind(now)
         .bind(to_millis(expires_at))
+        .bind(token_hash)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

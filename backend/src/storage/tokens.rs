@@ -86,14 +86,17 @@ impl Store {
     /// they have none by that id).
     pub async fn revoke_token(&self, user_id: &str, token_id: &str) -> Result<(), StoreError> {
         let mut tx = self.writes.begin().await?;
-        let done = sqlx::query("DELETE FROM tokens WHERE id = $1 AND user_id = $2")
-            .bind(token_id)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
+        let hash: Option<String> = sqlx::query_scalar(
+            "DELETE FROM tokens WHERE id = $1 AND user_id = $2 RETURNING token_hash",
+        )
+        .bind(token_id)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(hash) = hash else {
             return Err(StoreError::NotFound);
-        }
+        };
+        end_sessions_of(&mut tx, &hash).await?;
         bump_auth_epoch(&mut tx).await?;
         tx.commit().await
     }
@@ -105,6 +108,7 @@ impl Store {
             .bind(token_hash)
             .execute(&mut *tx)
             .await?;
+        end_sessions_of(&mut tx, token_hash).await?;
         bump_auth_epoch(&mut tx).await?;
         tx.commit().await
     }
@@ -154,6 +158,15 @@ pub(super) async fn insert_token(
     .execute(conn)
     .await?;
     Ok(id)
+}
+
+/// Ends the manager page sessions a token opened.
+async fn end_sessions_of(conn: &mut SqliteConnection, token_hash: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM manager_sessions WHERE token_hash = $1")
+        .bind(token_hash)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Tells every backend that access was taken away (in the caller's

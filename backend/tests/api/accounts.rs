@@ -484,3 +484,49 @@ async fn the_manager_page_signs_in_managers_by_password_only() {
             .starts_with("disca_manager=")
     );
 }
+
+#[tokio::test]
+async fn a_manager_session_opened_with_a_token_ends_when_the_token_is_revoked() {
+    let (app, _ana) = spawn_app().await;
+    let token = disca_backend::auth::issue_token();
+    let marcos = app
+        .store
+        .add_user(NewUser {
+            tenant: "acme",
+            name: "Marcos",
+            email: "marcos@acme.com.br",
+            extension: &"1009".parse().unwrap(),
+            role: Role::Manager,
+            phone: PhoneKind::Desk,
+            token_hash: Some(&token.hash),
+        })
+        .await
+        .unwrap();
+    let login = app
+        .http
+        .post(app.url("/manager/login"))
+        .header("x-disca-manager", "1")
+        .json(&json!({"token": token.secret}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let session = |cookie: String| {
+        let request = app
+            .http
+            .get(app.url("/manager/api/session"))
+            .header("cookie", cookie);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(session(cookie.clone()).await, StatusCode::OK);
+    let id = app.store.tokens(&marcos.id).await.unwrap()[0].id.clone();
+    app.store.revoke_token(&marcos.id, &id).await.unwrap();
+    assert_eq!(session(cookie).await, StatusCode::UNAUTHORIZED);
+}

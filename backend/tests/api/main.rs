@@ -6,5 +6,6 @@
 mod accounts;
 mod calls;
 mod crm_delivery;
+mod downloads;
 mod manager;
 mod phone;
