@@ -361,3 +361,132 @@ async fn thousands_of_malformed_messages_leave_the_log_small() {
     assert!(log.contains("malformed frame"), "{log}");
     assert!(log.contains("suppressed"), "the rest is counted: {log}");
 }
+
+/// Plays the browser's part of a sign-in started on `port`: signs in on the
+/// backend's page with `password` and follows the redirect to the host's
+/// listener; returns once the host says `auth.signed_in`.
+async fn sign_in_over_the_port(
+    port: &mut disca_testkit::host::HostPort,
+    backend: &Backend,
+    email: &str,
+    password: &str,
+    id: u64,
+) -> Value {
+    let started = port
+        .request(json!({"v": 1, "id": id, "type": "auth.sign_in", "backend_url": backend.base}))
+        .await;
+    assert_eq!(started["type"], "auth.sign_in.ok", "{started}");
+    let authorize = url::Url::parse(started["authorize_url"].as_str().unwrap()).unwrap();
+    let mut form: serde_json::Map<String, Value> = authorize
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect();
+    form.insert("email".into(), email.into());
+    form.insert("password".into(), password.into());
+    let answer: Value = backend
+        .http
+        .post(authorize.as_str().split('?').next().unwrap())
+        .header("x-disca-page", "1")
+        .json(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let redirect = answer["redirect"].as_str().expect("a redirect to the host");
+    let page = reqwest::get(redirect).await.unwrap().text().await.unwrap();
+    assert!(page.contains("você entrou no Disca"), "{page}");
+    port.event("auth.signed_in").await
+}
+
+#[tokio::test]
+async fn signing_in_again_revokes_the_token_it_replaces_and_signing_out_the_last() {
+    let backend = Backend::start_without_pbx().await;
+    let user = backend
+        .app
+        .store
+        .user_by_email("acme", "acme-1001@example.com")
+        .await
+        .unwrap();
+    disca_testkit::accounts::give_password(
+        &backend.base,
+        &backend.app.store,
+        &user,
+        "senha-boa-de-teste",
+    )
+    .await;
+    let home = home();
+    home.install().await;
+    let mut port = home.open_port();
+    let signed_in = sign_in_over_the_port(
+        &mut port,
+        &backend,
+        "acme-1001@example.com",
+        "senha-boa-de-teste",
+        1,
+    )
+    .await;
+    assert_eq!(signed_in["user"]["email"], "acme-1001@example.com");
+    let first = CredentialStore::new(StoreKind::KernelKeyring)
+        .load(&backend.base)
+        .unwrap()
+        .unwrap();
+    let status = port
+        .request(json!({"v": 1, "id": 2, "type": "status.get"}))
+        .await;
+    assert_eq!(status["status"]["logged_in"], true);
+
+    // Again, as the same person: the first device token stops working.
+    sign_in_over_the_port(
+        &mut port,
+        &backend,
+        "acme-1001@example.com",
+        "senha-boa-de-teste",
+        3,
+    )
+    .await;
+    let second = CredentialStore::new(StoreKind::KernelKeyring)
+        .load(&backend.base)
+        .unwrap()
+        .unwrap();
+    assert_ne!(*first, *second);
+    let me = |token: String| {
+        let request = backend
+            .http
+            .get(format!("{}/v1/me", backend.base))
+            .bearer_auth(token);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(me(first.to_string()).await, 401);
+    assert_eq!(me(second.to_string()).await, 200);
+    let devices = backend.app.store.tokens(&user.id).await.unwrap();
+    assert_eq!(
+        devices
+            .iter()
+            .filter(|t| t.label.starts_with("disca-host"))
+            .count(),
+        1
+    );
+
+    // "Sair": the token in use is revoked and forgotten.
+    let out = port
+        .request(json!({"v": 1, "id": 4, "type": "auth.sign_out"}))
+        .await;
+    assert_eq!(out["type"], "auth.sign_out.ok", "{out}");
+    assert_eq!(me(second.to_string()).await, 401);
+    assert!(
+        CredentialStore::new(StoreKind::KernelKeyring)
+            .load(&backend.base)
+            .unwrap()
+            .is_none()
+    );
+    let status = port
+        .request(json!({"v": 1, "id": 5, "type": "status.get"}))
+        .await;
+    assert_eq!(status["status"]["logged_in"], false);
+    assert_eq!(
+        status["status"]["backend_url"], backend.base,
+        "the address is kept"
+    );
+}
