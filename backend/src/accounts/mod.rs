@@ -109,17 +109,7 @@ impl Default for Accounts {
 
 /// Refuses a state-changing request that did not come from the pages.
 pub fn from_page(headers: &HeaderMap) -> Result<(), ApiError> {
-    let marked = headers
-        .get(PAGE_HEADER)
-        .is_some_and(|v| v.as_bytes() == b"1");
-    let same_origin = headers
-        .get("sec-fetch-site")
-        .is_none_or(|v| v.as_bytes() == b"same-origin");
-    if marked && same_origin {
-        Ok(())
-    } else {
-        Err(ApiError::cross_site_refused())
-    }
+    crate::manager::session::marked_same_origin(headers, PAGE_HEADER)
 }
 
 /// The account routes: the pages, their API, OAuth.

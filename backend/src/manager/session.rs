@@ -107,9 +107,16 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 
 /// Refuses a state-changing request that did not come from the page.
 pub fn same_site(headers: &HeaderMap) -> Result<(), ApiError> {
-    let marked = headers
-        .get(CSRF_HEADER)
-        .is_some_and(|v| v.as_bytes() == b"1");
+    marked_same_origin(headers, CSRF_HEADER)
+}
+
+/// Refuses a state-changing request that does not carry `marker: 1` (a
+/// header a cross-site form cannot send, nor a cross-site script without a
+/// CORS preflight the backend never grants) or, when the browser says where
+/// it comes from (`Sec-Fetch-Site`), is not same-origin. The manager page
+/// and the account pages each have their own marker.
+pub fn marked_same_origin(headers: &HeaderMap, marker: &str) -> Result<(), ApiError> {
+    let marked = headers.get(marker).is_some_and(|v| v.as_bytes() == b"1");
     let same_origin = headers
         .get("sec-fetch-site")
         .is_none_or(|v| v.as_bytes() == b"same-origin");
