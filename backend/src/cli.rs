@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::accounts::{Accounts, links};
+use crate::admin::people;
 use crate::auth::issue_token;
 use crate::configuration::{
     AmiSettings, ConfigError, DEVELOPMENT_AMI_ADDR, DEVELOPMENT_AMI_SECRET, Flags, LogFormat,
@@ -21,7 +22,10 @@ use crate::domain::{
 use crate::mail::Mailer;
 use crate::phones;
 use crate::startup::{Application, crm_http_client};
-use crate::storage::{LinkPurpose, NewUser, Store, StoreError, TokenKind};
+use crate::storage::{
+    Actor, AuditAction, AuditEntry, LinkPurpose, NewPerson, NewUser, Person, PersonChange, Store,
+    StoreError, TokenKind,
+};
 use crate::telemetry::init_logs;
 use disca_protocol::phone::PhoneKind;
 
@@ -228,6 +232,9 @@ pub struct NewUserArgs {
     /// on the PBX).
     #[arg(long, default_value = "browser")]
     phone: PhoneKind,
+    /// May use the admin console (`/manager/admin`).
+    #[arg(long)]
+    admin: bool,
 }
 
 #[derive(Subcommand)]
@@ -299,6 +306,16 @@ pub enum UserCommand {
         email: String,
         #[arg(long)]
         kind: PhoneKind,
+    },
+    /// Let the user use the admin console (`--admin true`) or not
+    /// (`--admin false`).
+    SetAdmin {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, action = clap::ArgAction::Set)]
+        admin: bool,
     },
     /// Disable the user: their API tokens stop working, the computers they
     /// signed in and their manager sessions are signed out (running
@@ -444,6 +461,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     allow_premium,
                     allow_collect,
                     allow_international,
+                    ..DestinationPolicy::default()
                 },
             };
             Store::open(&settings.data_dir)
@@ -501,22 +519,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             email,
             crm_user_id,
         }) => {
-            let settings = load(flags)?;
             let crm_user_id = crm_user_id.as_deref().map(CrmUserId::parse).transpose()?;
-            let email = checked_email(&email)?;
-            Store::open(&settings.data_dir)
-                .await?
-                .set_crm_user(&tenant, &email, crm_user_id.as_ref())
-                .await
-                .map_err(|e| match e {
-                    StoreError::NotFound => {
-                        anyhow::anyhow!("no user {email:?} in tenant {tenant:?}")
-                    }
-                    other => other.into(),
-                })?;
+            let change = PersonChange {
+                crm_user_id: Some(crm_user_id.clone()),
+                ..PersonChange::default()
+            };
+            let person = change_user(&load(flags)?, &tenant, &email, change).await?;
             match crm_user_id {
-                Some(id) => println!("{email} writes CRM notes as RD Station user {id}"),
-                None => println!("{email} has no RD Station user any more"),
+                Some(id) => println!(
+                    "{} writes CRM notes as RD Station user {id}",
+                    person.user.email
+                ),
+                None => println!("{} has no RD Station user any more", person.user.email),
             }
         }
         Command::User(UserCommand::SetPhone {
@@ -525,40 +539,50 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             kind,
         }) => {
             let settings = load(flags)?;
-            let email = checked_email(&email)?;
-            let user = Store::open(&settings.data_dir)
-                .await?
-                .set_phone_kind(&tenant, &email, kind)
-                .await
-                .map_err(|e| no_user(e, &tenant, &email))?;
-            apply_phone(&settings, &user).await?;
-            println!("{email} now uses a {} phone", kind.as_str());
-        }
-        Command::User(UserCommand::Disable { tenant, email }) => {
-            let settings = load(flags)?;
-            let email = checked_email(&email)?;
-            let user = Store::open(&settings.data_dir)
-                .await?
-                .set_disabled(&tenant, &email, true)
-                .await
-                .map_err(|e| no_user(e, &tenant, &email))?;
-            if user.phone == PhoneKind::Browser && settings.phones.directory_db.is_some() {
-                let directory = open_directory(&settings).await?;
-                phones::rotate(&directory, &settings.phones, &user).await?;
-                println!("{email} is disabled; their browser phone's registration was dropped");
-            } else {
-                println!("{email} is disabled");
+            let change = PersonChange {
+                phone: Some(kind),
+                ..PersonChange::default()
+            };
+            let person = change_user(&settings, &tenant, &email, change).await?;
+            println!("{} now uses a {} phone", person.user.email, kind.as_str());
+            if kind == PhoneKind::Desk {
+                eprintln!(
+                    "PJSIP/{} must be configured on the PBX (pjsip.d)",
+                    person.user.endpoint()
+                );
             }
         }
+        Command::User(UserCommand::SetAdmin {
+            tenant,
+            email,
+            admin,
+        }) => {
+            let change = PersonChange {
+                admin: Some(admin),
+                ..PersonChange::default()
+            };
+            let person = change_user(&load(flags)?, &tenant, &email, change).await?;
+            if admin {
+                println!("{} may use the admin console", person.user.email);
+            } else {
+                println!("{} may no longer use the admin console", person.user.email);
+            }
+        }
+        Command::User(UserCommand::Disable { tenant, email }) => {
+            let change = PersonChange {
+                disabled: Some(true),
+                ..PersonChange::default()
+            };
+            let person = change_user(&load(flags)?, &tenant, &email, change).await?;
+            println!("{} is disabled", person.user.email);
+        }
         Command::User(UserCommand::Enable { tenant, email }) => {
-            let settings = load(flags)?;
-            let email = checked_email(&email)?;
-            Store::open(&settings.data_dir)
-                .await?
-                .set_disabled(&tenant, &email, false)
-                .await
-                .map_err(|e| no_user(e, &tenant, &email))?;
-            println!("{email} is enabled");
+            let change = PersonChange {
+                disabled: Some(false),
+                ..PersonChange::default()
+            };
+            let person = change_user(&load(flags)?, &tenant, &email, change).await?;
+            println!("{} is enabled", person.user.email);
         }
         Command::User(UserCommand::RotatePhonePassword { tenant, email }) => {
             let settings = load(flags)?;
@@ -596,8 +620,8 @@ async fn add_user(
         .as_deref()
         .map(CrmUserId::parse)
         .transpose()?;
-    let user = store
-        .add_user(NewUser {
+    let new = NewPerson {
+        user: NewUser {
             tenant: &tenant,
             name: &checked_text("name", &args.name)?,
             email: &email,
@@ -605,12 +629,23 @@ async fn add_user(
             role: args.role,
             phone: args.phone,
             token_hash,
-        })
+        },
+        admin: args.admin,
+        crm_user_id: crm_user_id.as_ref(),
+    };
+    let entry = AuditEntry {
+        action: AuditAction::PersonInvited,
+        target: email.clone(),
+        detail: people::invited_detail(&new),
+    };
+    let user = store
+        .add_people(std::slice::from_ref(&new), &Actor::cli(), &[entry])
         .await
         .map_err(|e| match e {
             StoreError::NotFound => anyhow::anyhow!("no tenant {tenant:?}"),
             other => other.into(),
-        })?;
+        })?
+        .remove(0);
     eprintln!(
         "user {} added to {} (id {}, endpoint PJSIP/{})",
         user.email,
@@ -618,11 +653,6 @@ async fn add_user(
         user.id,
         user.endpoint()
     );
-    if let Some(crm_user) = &crm_user_id {
-        store
-            .set_crm_user(&tenant, &user.email, Some(crm_user))
-            .await?;
-    }
     apply_phone(settings, &user).await?;
     Ok(user)
 }
@@ -732,6 +762,50 @@ async fn token_command(command: TokenCommand, settings: Settings) -> anyhow::Res
         }
     }
     Ok(())
+}
+
+/// Applies `change` to the tenant's user with `email` as the console does:
+/// one transaction with its audit row (the operator as the actor), then the
+/// phone directory follows. Running backends learn of it within a second
+/// (the auth epoch).
+async fn change_user(
+    settings: &Settings,
+    tenant: &str,
+    email: &str,
+    change: PersonChange,
+) -> anyhow::Result<Person> {
+    let store = Store::open(&settings.data_dir).await?;
+    let email = checked_email(email)?;
+    let user = store
+        .user_by_email(tenant, &email)
+        .await
+        .map_err(|e| no_user(e, tenant, &email))?;
+    let before = store.person(tenant, &user.id).await?;
+    let change = people::effective(change, &before);
+    let Some(detail) = people::change_detail(&before, &change) else {
+        return Ok(before);
+    };
+    let entry = AuditEntry {
+        action: AuditAction::PersonChanged,
+        target: email.clone(),
+        detail,
+    };
+    let after = store
+        .change_person(tenant, &user.id, &change, &Actor::cli(), &entry)
+        .await?;
+    if people::moves_phone(&change) && settings.phones.directory_db.is_some() {
+        let directory = open_directory(settings).await?;
+        phones::follow(
+            &directory,
+            &settings.phones,
+            &before.user.endpoint(),
+            before.user.phone == PhoneKind::Browser,
+            &after.user,
+            after.disabled,
+        )
+        .await?;
+    }
+    Ok(after)
 }
 
 fn no_user(e: StoreError, tenant: &str, email: &str) -> anyhow::Error {
@@ -869,24 +943,14 @@ fn read_secret(variable: &str, what: &str) -> anyhow::Result<Secret> {
 }
 
 fn checked_text(what: &str, value: &str) -> anyhow::Result<String> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > 200 || value.chars().any(char::is_control) {
-        bail!("{what} must have 1 to 200 characters and no control characters");
-    }
-    Ok(value.to_owned())
+    crate::domain::person_name(value).map_err(|_| {
+        anyhow::anyhow!("{what} must have 1 to 200 characters and no control characters")
+    })
 }
 
 fn checked_email(value: &str) -> anyhow::Result<String> {
-    let value = value.trim().to_lowercase();
-    let ok = value.len() <= 254
-        && value
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
-        && !value.chars().any(|c| c.is_whitespace() || c.is_control());
-    if !ok {
-        bail!("{value:?} is not an e-mail address");
-    }
-    Ok(value)
+    crate::domain::email_address(value)
+        .map_err(|_| anyhow::anyhow!("{:?} is not an e-mail address", value.trim()))
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@
 //! - [`api`]: the HTTP API (axum), SSE, OpenAPI document.
 //! - [`manager`]: the manager page (login sessions, the team's calls,
 //!   recordings, CSV export).
+//! - [`admin`]: the admin console (people, CSV import, destination
+//!   policy, audit log), for a tenant's admins.
 //! - [`server`]: the accept loop (connection cap, reserve for `/healthz`,
 //!   timeouts, the open file limit).
 //! - [`accounts`]: passwords, invitation and reset links, the sign-in
@@ -26,6 +28,7 @@
 //! - [`cli`]: the `disca-backend` command line.
 
 pub mod accounts;
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod cli;

@@ -129,6 +129,12 @@ pub enum ApiErrorCode {
     EmailTaken,
     /// An OAuth sign-in request with a bad client, redirect or challenge.
     InvalidAuthorizationRequest,
+    /// The admin console is for the tenant's admins.
+    AdminsOnly,
+    /// Another person of the tenant already has this e-mail or extension.
+    AlreadyExists,
+    /// A CSV import with rows the console cannot take (none was imported).
+    ImportRejected,
     /// A code this build does not know (never sent).
     #[serde(other)]
     Unknown,

@@ -183,6 +183,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi_json))
         .merge(crate::manager::routes())
+        .merge(crate::admin::routes())
         .merge(crate::accounts::routes())
         .merge(crate::downloads::routes())
         .fallback(|| async { ApiError::route_not_found() })

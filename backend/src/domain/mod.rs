@@ -2,6 +2,7 @@
 
 pub mod call;
 pub mod deal;
+pub mod person;
 pub mod phone;
 pub mod sao_paulo;
 pub mod tenant;
@@ -13,5 +14,6 @@ pub use disca_protocol::phone::PhoneKind;
 pub use disca_protocol::{
     Call, CallContext, CallState, CrmDelivery, CrmState, HangupCause, Outcome, Role,
 };
+pub use person::{InvalidPersonField, email_address, person_name};
 pub use phone::{E164Number, InvalidNumber, NumberKind, Region};
 pub use tenant::{DestinationPolicy, DestinationRefused, Extension, Tenant, TenantSlug, User};

@@ -78,20 +78,44 @@ impl fmt::Display for TenantSlug {
     }
 }
 
-/// Which kinds of destination a tenant's users may call. Brazilian fixed,
-/// mobile and toll-free numbers are always allowed (as are shared-cost
-/// `0300`/`4004` numbers, which cost the caller a local call); the rest only
-/// when the tenant opted in.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Which kinds of destination a tenant's users may call, set by the
+/// tenant's admin. By default Brazilian fixed, mobile and toll-free numbers
+/// are allowed (shared-cost `0300`/`4004` numbers go with fixed lines: they
+/// cost the caller a local call); premium-rate, collect and international
+/// calls only when the tenant opted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DestinationPolicy {
+    pub allow_fixed: bool,
+    pub allow_mobile: bool,
+    pub allow_toll_free: bool,
     pub allow_premium: bool,
     pub allow_collect: bool,
     pub allow_international: bool,
 }
 
+impl Default for DestinationPolicy {
+    fn default() -> DestinationPolicy {
+        DestinationPolicy {
+            allow_fixed: true,
+            allow_mobile: true,
+            allow_toll_free: true,
+            allow_premium: false,
+            allow_collect: false,
+            allow_international: false,
+        }
+    }
+}
+
 /// A destination the tenant does not allow; `Display` is Portuguese.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum DestinationRefused {
+    #[error("Ligações para telefones fixos não estão liberadas para a sua empresa.")]
+    Fixed,
+    #[error("Ligações para celulares não estão liberadas para a sua empresa.")]
+    Mobile,
+    #[error("Ligações para números 0800 não estão liberadas para a sua empresa.")]
+    TollFree,
     #[error(
         "Ligações para números de tarifa especial (0900/0500) não estão liberadas para a sua empresa."
     )]
@@ -107,10 +131,12 @@ pub enum DestinationRefused {
 impl DestinationPolicy {
     pub fn check(&self, kind: NumberKind) -> Result<(), DestinationRefused> {
         match kind {
-            NumberKind::FixedLine
-            | NumberKind::Mobile
-            | NumberKind::TollFree
-            | NumberKind::SharedCost => Ok(()),
+            NumberKind::FixedLine | NumberKind::SharedCost if self.allow_fixed => Ok(()),
+            NumberKind::FixedLine | NumberKind::SharedCost => Err(DestinationRefused::Fixed),
+            NumberKind::Mobile if self.allow_mobile => Ok(()),
+            NumberKind::Mobile => Err(DestinationRefused::Mobile),
+            NumberKind::TollFree if self.allow_toll_free => Ok(()),
+            NumberKind::TollFree => Err(DestinationRefused::TollFree),
             NumberKind::PremiumRate if self.allow_premium => Ok(()),
             NumberKind::PremiumRate => Err(DestinationRefused::Premium),
             NumberKind::Collect if self.allow_collect => Ok(()),
@@ -142,6 +168,8 @@ pub struct User {
     pub role: Role,
     /// What rings when they click.
     pub phone: PhoneKind,
+    /// May use the admin console (a manager may be an admin too).
+    pub admin: bool,
 }
 
 impl User {
@@ -203,7 +231,17 @@ mod tests {
             allow_premium: true,
             allow_collect: true,
             allow_international: true,
+            ..DestinationPolicy::default()
         };
         assert!(open.check(NumberKind::International).is_ok());
+        let no_mobiles = DestinationPolicy {
+            allow_mobile: false,
+            ..DestinationPolicy::default()
+        };
+        assert_eq!(
+            no_mobiles.check(NumberKind::Mobile),
+            Err(DestinationRefused::Mobile)
+        );
+        assert!(no_mobiles.check(NumberKind::FixedLine).is_ok());
     }
 }

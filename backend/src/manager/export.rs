@@ -133,7 +133,7 @@ fn write(calls: &[Call], rows: &[CallRow]) -> Result<Vec<u8>, csv::Error> {
 
 /// `cell`, so that no spreadsheet runs it as a formula (spreadsheets skip
 /// leading spaces before one).
-fn inert(cell: &str) -> Cow<'_, str> {
+pub(crate) fn inert(cell: &str) -> Cow<'_, str> {
     if cell.starts_with(['\t', '\r'])
         || cell
             .trim_start()

@@ -1,5 +1,9 @@
 //! Logging in to the manager page, and the session that follows.
 //!
+//! The admin console ([`crate::admin`]) shares these sessions: a manager or
+//! an admin may log in; the manager page's routes take managers only, the
+//! console's admins only.
+//!
 //! A manager signs in with e-mail and password (the accounts' sign-in:
 //! rate limit, lockout); a script may post a manager's API token instead. A
 //! manager's login opens a session: 256 random bits in the `disca_manager` cookie
@@ -46,10 +50,11 @@ impl FromRequestParts<AppState> for Manager {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Manager, ApiError> {
-        session_user(&parts.headers, state)
-            .await?
-            .map(Manager)
-            .ok_or_else(ApiError::session_required)
+        match session_user(&parts.headers, state).await? {
+            Some(user) if user.role == Role::Manager => Ok(Manager(user)),
+            Some(_) => Err(ApiError::login_not_a_manager()),
+            None => Err(ApiError::session_required()),
+        }
     }
 }
 
@@ -66,7 +71,9 @@ impl FromRequestParts<AppState> for PageManager {
         state: &AppState,
     ) -> Result<PageManager, Response> {
         match session_user(&parts.headers, state).await {
-            Ok(Some(user)) => Ok(PageManager(user)),
+            Ok(Some(user)) if user.role == Role::Manager => Ok(PageManager(user)),
+            // An admin who is not a manager: their page is the console.
+            Ok(Some(_)) => Err(Redirect::to(crate::admin::HOME).into_response()),
             Ok(None) => {
                 let here = parts.uri.path_and_query().map_or(HOME, |p| p.as_str());
                 Err(Redirect::to(&login_url(here)).into_response())
@@ -77,7 +84,10 @@ impl FromRequestParts<AppState> for PageManager {
 }
 
 /// The manager whose session cookie `headers` carry, if it is live.
-async fn session_user(headers: &HeaderMap, state: &AppState) -> Result<Option<User>, ApiError> {
+pub(crate) async fn session_user(
+    headers: &HeaderMap,
+    state: &AppState,
+) -> Result<Option<User>, ApiError> {
     let Some(id) = session_cookie(headers) else {
         return Ok(None);
     };
@@ -186,7 +196,7 @@ pub async fn login(
             ));
         }
     };
-    if user.role != Role::Manager {
+    if user.role != Role::Manager && !user.admin {
         tracing::info!(user_id = %user.id, "manager page login refused: not a manager");
         return Err(ApiError::login_not_a_manager());
     }
@@ -208,7 +218,13 @@ pub async fn login(
         SESSION_LIFETIME.whole_seconds(),
         state.manager.secure_cookies,
     );
-    let next = safe_next(request.next.as_deref()).to_owned();
+    let next = match safe_next(request.next.as_deref()) {
+        // An admin who is not a manager has the console only.
+        next if user.role != Role::Manager && !next.starts_with(crate::admin::HOME) => {
+            crate::admin::HOME.to_owned()
+        }
+        next => next.to_owned(),
+    };
     Ok(([(header::SET_COOKIE, cookie)], Json(LoginAnswer { next })).into_response())
 }
 
@@ -254,13 +270,13 @@ fn is_safe_next(next: &str) -> bool {
         && !path.contains("/.")
         && !path.to_ascii_lowercase().contains("%2e")
         && (rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
-        && !["/login", "/logout", "/api/"]
+        && !["/login", "/logout", "/api/", "/admin/api/"]
             .iter()
             .any(|p| rest.starts_with(p))
 }
 
 /// The login page, coming back to `target` (when it may) afterwards.
-fn login_url(target: &str) -> String {
+pub(crate) fn login_url(target: &str) -> String {
     let target = safe_next(Some(target));
     if target == HOME {
         return LOGIN.to_owned();
@@ -298,6 +314,7 @@ mod tests {
             "/manager/login?next=https://evil.example",
             "/manager/logout",
             "/manager/api/calls",
+            "/manager/admin/api/people",
             "/manager/../v1/calls",
             "/manager/%2e%2e/v1/calls",
             "/manager/./login",

@@ -63,6 +63,34 @@ pub async fn rotate(
     Ok(())
 }
 
+/// Makes the directory follow a change of `user` (who had the endpoint
+/// `before` and a browser phone when `was_browser`): a browser phone that
+/// moved or became a desk phone leaves the directory; a disabled person's
+/// browser phone gets a new password (its registration is dropped at
+/// once); an enabled one is written if missing.
+pub async fn follow(
+    directory: &Directory,
+    settings: &PhoneSettings,
+    before: &str,
+    was_browser: bool,
+    user: &User,
+    disabled: bool,
+) -> Result<(), DirectoryError> {
+    let browser = user.phone == disca_protocol::phone::PhoneKind::Browser;
+    if was_browser && (!browser || before != user.endpoint()) {
+        directory.remove(before).await?;
+        tracing::info!(
+            endpoint = before,
+            "browser phone removed from the directory"
+        );
+    }
+    match (browser, disabled) {
+        (true, true) => rotate(directory, settings, user).await,
+        (true, false) => ensure(directory, settings, user).await.map(drop),
+        (false, _) => Ok(()),
+    }
+}
+
 /// A new SIP password: [`PASSWORD_LEN`] characters of [`PASSWORD_ALPHABET`]
 /// from the OS's random generator (about 185 bits).
 pub fn generate_password() -> String {

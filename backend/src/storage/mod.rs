@@ -4,9 +4,11 @@
 //! under one lock, so the live stream sees changes in `seq` order.
 
 mod accounts;
+mod audit;
 mod calls;
 mod crm;
 mod events;
+mod people;
 mod sessions;
 mod tenants;
 mod tokens;
@@ -29,9 +31,11 @@ use tokio::sync::{Mutex, Notify, broadcast, mpsc};
 pub use accounts::{
     AccountLink, CodeError, LinkError, LinkPurpose, NewOAuthCode, OAuthCode, PasswordAccount,
 };
+pub use audit::{Actor, AuditAction, AuditEntry, AuditRecord};
 pub use calls::{CallFilter, CreateCall, Created};
 pub use crm::{AccountRow, Delivery, DeliveryUpdate, NewAccount};
 pub use events::CallEvent;
+pub use people::{NewPerson, Person, PersonChange};
 pub use tokens::{TokenInfo, TokenKind};
 pub use users::NewUser;
 

@@ -8,11 +8,38 @@ use super::write::execute_one;
 use super::{Store, StoreError, is_unique_violation, parse_column, to_millis};
 use crate::domain::{DestinationPolicy, Region, Tenant};
 
+/// Every column of a tenant `t`, each as `t_{column}`, for
+/// [`tenant_from_row`] with prefix `t_`.
+macro_rules! tenant_columns {
+    () => {
+        "t.slug AS t_slug, t.name AS t_name, t.region AS t_region, \
+         t.allow_fixed AS t_allow_fixed, t.allow_mobile AS t_allow_mobile, \
+         t.allow_toll_free AS t_allow_toll_free, t.allow_premium AS t_allow_premium, \
+         t.allow_collect AS t_allow_collect, t.allow_international AS t_allow_international"
+    };
+}
+pub(super) use tenant_columns;
+
 impl Store {
+    /// The tenant `slug`.
+    pub async fn tenant(&self, slug: &str) -> Result<Tenant, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            tenant_columns!(),
+            " FROM tenants t WHERE t.slug = $1"
+        ))
+        .bind(slug)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        tenant_from_row(&row, "t_")
+    }
+
     pub async fn add_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
         execute_one(&self.writes, sqlx::query(
-            "INSERT INTO tenants (slug, name, region, allow_premium, allow_collect, allow_international, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO tenants (slug, name, region, allow_premium, allow_collect, allow_international,
+                                  allow_fixed, allow_mobile, allow_toll_free, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(tenant.slug.as_str())
         .bind(&tenant.name)
@@ -20,6 +47,9 @@ impl Store {
         .bind(tenant.policy.allow_premium)
         .bind(tenant.policy.allow_collect)
         .bind(tenant.policy.allow_international)
+        .bind(tenant.policy.allow_fixed)
+        .bind(tenant.policy.allow_mobile)
+        .bind(tenant.policy.allow_toll_free)
         .bind(to_millis(OffsetDateTime::now_utc()))
         )
         .await
@@ -41,6 +71,9 @@ pub(super) fn tenant_from_row(row: &SqliteRow, prefix: &str) -> Result<Tenant, S
         region: Region::parse(&region)
             .ok_or_else(|| StoreError::Corrupt(format!("tenants.region = {region:?}")))?,
         policy: DestinationPolicy {
+            allow_fixed: row.try_get(col("allow_fixed").as_str())?,
+            allow_mobile: row.try_get(col("allow_mobile").as_str())?,
+            allow_toll_free: row.try_get(col("allow_toll_free").as_str())?,
             allow_premium: row.try_get(col("allow_premium").as_str())?,
             allow_collect: row.try_get(col("allow_collect").as_str())?,
             allow_international: row.try_get(col("allow_international").as_str())?,

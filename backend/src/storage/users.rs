@@ -2,12 +2,13 @@
 //! their tokens in [`super::tokens`], by their password in
 //! [`super::accounts`].)
 
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::tenants::tenant_from_row;
+use super::people::take_access_away;
+use super::tenants::{tenant_columns, tenant_from_row};
 use super::tokens::{TokenKind, bump_auth_epoch, insert_token};
 use super::write::execute_one;
 use super::{
@@ -31,32 +32,8 @@ pub struct NewUser<'a> {
 
 impl Store {
     pub async fn add_user(&self, new: NewUser<'_>) -> Result<User, StoreError> {
-        let id = Uuid::now_v7().to_string();
         let mut tx = self.writes.begin().await?;
-        sqlx::query(
-            "INSERT INTO users (id, tenant, name, email, extension, role, created_at, phone_kind, token_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'retired:' || $1)",
-        )
-        .bind(&id)
-        .bind(new.tenant)
-        .bind(new.name)
-        .bind(new.email)
-        .bind(new.extension.as_str())
-        .bind(new.role.as_str())
-        .bind(to_millis(OffsetDateTime::now_utc()))
-        .bind(new.phone.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match StoreError::from(e) {
-            e if is_unique_violation(&e) => {
-                StoreError::Conflict("a user with this e-mail or extension")
-            }
-            e if is_foreign_key_violation(&e) => StoreError::NotFound,
-            e => e,
-        })?;
-        if let Some(hash) = new.token_hash {
-            insert_token(&mut tx, &id, TokenKind::Api, "user add", hash).await?;
-        }
+        let id = insert_user(&mut tx, &new).await?;
         tx.commit().await?;
         self.user_where("u.id = $1", &id).await
     }
@@ -83,27 +60,6 @@ impl Store {
         Ok(())
     }
 
-    /// Sets what rings for the tenant's user with `email`.
-    pub async fn set_phone_kind(
-        &self,
-        tenant: &str,
-        email: &str,
-        kind: PhoneKind,
-    ) -> Result<User, StoreError> {
-        let done = execute_one(
-            &self.writes,
-            sqlx::query("UPDATE users SET phone_kind = $3 WHERE tenant = $1 AND email = $2")
-                .bind(tenant)
-                .bind(email)
-                .bind(kind.as_str()),
-        )
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        self.user_by_email(tenant, email).await
-    }
-
     /// Disables (`disabled`) or enables the tenant's user with `email`. A
     /// disabled user's API tokens are refused; their device tokens (hosts
     /// signed in) and manager sessions are revoked, so an enable later
@@ -128,18 +84,13 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         if disabled {
-            for sql in [
-                "DELETE FROM manager_sessions WHERE user_id =
-                    (SELECT id FROM users WHERE tenant = $1 AND email = $2)",
-                "DELETE FROM tokens WHERE kind = 'device' AND user_id =
-                    (SELECT id FROM users WHERE tenant = $1 AND email = $2)",
-            ] {
-                sqlx::query(sql)
+            let id: String =
+                sqlx::query_scalar("SELECT id FROM users WHERE tenant = $1 AND email = $2")
                     .bind(tenant)
                     .bind(email)
-                    .execute(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await?;
-            }
+            take_access_away(&mut tx, &id).await?;
             bump_auth_epoch(&mut tx).await?;
         }
         tx.commit().await?;
@@ -199,10 +150,43 @@ impl Store {
     }
 }
 
+/// Inserts `new` (and its API token) in the caller's transaction; returns
+/// the new user's id.
+pub(super) async fn insert_user(
+    conn: &mut SqliteConnection,
+    new: &NewUser<'_>,
+) -> Result<String, StoreError> {
+    let id = Uuid::now_v7().to_string();
+    sqlx::query(
+        "INSERT INTO users (id, tenant, name, email, extension, role, created_at, phone_kind, token_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'retired:' || $1)",
+    )
+    .bind(&id)
+    .bind(new.tenant)
+    .bind(new.name)
+    .bind(new.email)
+    .bind(new.extension.as_str())
+    .bind(new.role.as_str())
+    .bind(to_millis(OffsetDateTime::now_utc()))
+    .bind(new.phone.as_str())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| match StoreError::from(e) {
+        e if is_unique_violation(&e) => StoreError::Conflict("a user with this e-mail or extension"),
+        e if is_foreign_key_violation(&e) => StoreError::NotFound,
+        e => e,
+    })?;
+    if let Some(hash) = new.token_hash {
+        insert_token(conn, &id, TokenKind::Api, "user add", hash).await?;
+    }
+    Ok(id)
+}
+
 /// A user and their tenant: `SELECT {USER_COLUMNS} FROM {USER_ROWS}`.
-pub(super) const USER_COLUMNS: &str = "u.id, u.name, u.email, u.extension, u.role, u.phone_kind, \
-    t.slug AS t_slug, t.name AS t_name, t.region AS t_region, t.allow_premium AS t_allow_premium, \
-    t.allow_collect AS t_allow_collect, t.allow_international AS t_allow_international";
+pub(super) const USER_COLUMNS: &str = concat!(
+    "u.id, u.name, u.email, u.extension, u.role, u.phone_kind, u.admin, ",
+    tenant_columns!()
+);
 pub(super) const USER_ROWS: &str = "users u JOIN tenants t ON t.slug = u.tenant";
 
 pub(super) fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
@@ -216,5 +200,6 @@ pub(super) fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
         role: Role::parse(&role)
             .ok_or_else(|| StoreError::Corrupt(format!("users.role = {role:?}")))?,
         phone: parse_column(&row.try_get::<String, _>("phone_kind")?, "users.phone_kind")?,
+        admin: row.try_get("admin")?,
     })
 }

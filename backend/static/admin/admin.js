@@ -1,0 +1,292 @@
+// The admin console: the company's people (search, invite, CSV import,
+// role, admin, phone, extension, RD Station user, disable/enable, links,
+// sign-out of every computer), the destination policy and the audit log.
+// Every text comes from the backend's JSON and is set with textContent or
+// attributes; nothing is parsed as HTML.
+"use strict";
+
+(() => {
+  /** State-changing requests carry this header (the backend's CSRF check). */
+  const SAME_SITE = { "x-disca-manager": "1" };
+  const API = "/manager/admin/api";
+
+  const $ = (id) => document.getElementById(id);
+  const notice = $("aviso");
+  const peopleRows = document.querySelector("#tabela-pessoas tbody");
+  const auditRows = document.querySelector("#tabela-auditoria tbody");
+  let session = null;
+  let auditCursor = null;
+
+  class LoggedOut extends Error {}
+
+  function toLogin() {
+    location.assign("/manager/login?next=" + encodeURIComponent(location.pathname));
+  }
+
+  async function call(url, { method = "GET", body, type } = {}) {
+    const headers = method === "GET" ? {} : { ...SAME_SITE };
+    let payload;
+    if (body !== undefined) {
+      headers["content-type"] = type || "application/json";
+      payload = type ? body : JSON.stringify(body);
+    }
+    const response = await fetch(url, { method, headers, body: payload, credentials: "same-origin" });
+    if (response.status === 401) {
+      toLogin();
+      throw new LoggedOut();
+    }
+    const data = await response.json().catch(() => null);
+    if (!response.ok) {
+      throw new Error(data?.error?.message || `Erro ${response.status}. Tente de novo.`);
+    }
+    return data;
+  }
+
+  function say(message) {
+    notice.textContent = message;
+    notice.hidden = !message;
+  }
+
+  function report(error) {
+    if (!(error instanceof LoggedOut)) say(error.message);
+  }
+
+  function el(tag, { cls, text, attrs } = {}, ...children) {
+    const node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, value);
+    node.append(...children);
+    return node;
+  }
+
+  function select(choices, value, attrs) {
+    const node = el("select", { attrs });
+    for (const choice of choices) {
+      const option = el("option", { text: choice.label, attrs: { value: choice.value } });
+      option.selected = choice.value === value;
+      node.append(option);
+    }
+    return node;
+  }
+
+  /** Shows links the server could not e-mail, for the admin to send. */
+  function showLinks(items) {
+    const list = $("links-lista");
+    for (const { person, link } of items) {
+      if (link.mailed) continue;
+      const item = el("li", { attrs: { "data-email": person.email } },
+        el("strong", { text: `${person.name} <${person.email}>` }),
+        document.createTextNode(" — válido até " + link.valid_until + ": "),
+        el("code", { cls: "link", text: link.url }));
+      if (link.problem) item.append(el("div", { cls: "ajuda", text: link.problem }));
+      list.append(item);
+    }
+    $("links").hidden = list.children.length === 0;
+  }
+
+  function personRow(person) {
+    const row = el("tr", { attrs: { "data-person": person.id, "data-email": person.email } });
+    if (person.status === "disabled") row.classList.add("desativado");
+    const change = async (patch) => {
+      try {
+        const answer = await call(`${API}/people/${encodeURIComponent(person.id)}`, { method: "PATCH", body: patch });
+        row.replaceWith(personRow(answer.person));
+        say(answer.warning || `Alteração salva: ${answer.person.name}.`);
+      } catch (error) {
+        report(error);
+        row.replaceWith(personRow(person));
+      }
+    };
+
+    const role = select(session.roles, person.role, { "data-field": "role", "aria-label": "Papel" });
+    role.addEventListener("change", () => change({ role: role.value }));
+    const admin = el("input", { attrs: { type: "checkbox", "data-field": "admin", "aria-label": "Administrador" } });
+    admin.checked = person.admin;
+    admin.addEventListener("change", () => change({ admin: admin.checked }));
+    const phone = select(session.phones, person.phone, { "data-field": "phone", "aria-label": "Telefone" });
+    phone.addEventListener("change", () => change({ phone: phone.value }));
+    const extension = el("input", { attrs: { type: "text", "data-field": "extension", maxlength: "16", "aria-label": "Ramal" } });
+    extension.value = person.extension;
+    extension.addEventListener("change", () => change({ extension: extension.value }));
+    const crm = el("input", { attrs: { type: "text", "data-field": "crm_user_id", maxlength: "64", placeholder: "nenhum", "aria-label": "Usuário RD Station" } });
+    crm.value = person.crm_user_id || "";
+    crm.addEventListener("change", () => change({ crm_user_id: crm.value }));
+
+    const actions = el("div", { cls: "acoes-linha" });
+    const action = (label, name, run) => {
+      const button = el("button", { cls: "secundario", text: label, attrs: { type: "button", "data-action": name } });
+      button.addEventListener("click", async () => {
+        button.disabled = true;
+        try {
+          await run();
+        } catch (error) {
+          report(error);
+        } finally {
+          button.disabled = false;
+        }
+      });
+      actions.append(button);
+    };
+    const disabled = person.status === "disabled";
+    action(disabled ? "Reativar" : "Desativar", disabled ? "enable" : "disable", () => change({ disabled: !disabled }));
+    const linkAction = async (path, what) => {
+      const link = await call(`${API}/people/${encodeURIComponent(person.id)}/${path}`, { method: "POST" });
+      showLinks([{ person, link }]);
+      say(link.mailed ? `${what} enviado por e-mail para ${person.email}.` : `${what} criado: envie o link abaixo para ${person.name}.`);
+      loadAudit(true);
+    };
+    if (person.status === "invited") {
+      action("Reenviar convite", "invite", () => linkAction("invitation", "Convite"));
+    } else {
+      action("Redefinir senha", "reset", () => linkAction("password-reset", "Link de nova senha"));
+    }
+    action("Desconectar computadores", "sign-out", async () => {
+      const answer = await call(`${API}/people/${encodeURIComponent(person.id)}/sign-out`, { method: "POST" });
+      say(`${person.name}: ${answer.computers} computador(es) desconectado(s).`);
+      await loadPeople();
+    });
+
+    row.append(
+      el("td", { text: person.name }),
+      el("td", { text: person.email }),
+      el("td", {}, extension),
+      el("td", {}, role),
+      el("td", {}, admin),
+      el("td", {}, phone),
+      el("td", {}, crm),
+      el("td", { cls: "situacao", text: person.status_label }),
+      el("td", { cls: "num", text: String(person.devices) }),
+      el("td", {}, actions),
+    );
+    return row;
+  }
+
+  async function loadPeople() {
+    const q = $("busca").value.trim();
+    const data = await call(`${API}/people` + (q ? "?q=" + encodeURIComponent(q) : ""));
+    peopleRows.replaceChildren(...data.people.map(personRow));
+    $("vazio").hidden = data.people.length > 0;
+  }
+
+  async function loadPolicy() {
+    const data = await call(`${API}/policy`);
+    showPolicy(data);
+  }
+
+  function showPolicy(data) {
+    const box = $("politica-opcoes");
+    box.replaceChildren(...data.destinations.map((d) => {
+      const input = el("input", { attrs: { type: "checkbox", name: d.field } });
+      input.checked = d.allowed;
+      return el("label", {}, input, document.createTextNode(d.label));
+    }));
+  }
+
+  async function loadAudit(fresh) {
+    if (fresh) auditCursor = null;
+    const data = await call(`${API}/audit` + (auditCursor ? "?before=" + encodeURIComponent(auditCursor) : ""));
+    const rows = data.entries.map((e) => el("tr", {},
+      el("td", { text: e.at }), el("td", { text: e.actor }), el("td", { text: e.action }),
+      el("td", { text: e.target }), el("td", { text: e.detail })));
+    if (fresh) auditRows.replaceChildren(...rows); else auditRows.append(...rows);
+    auditCursor = data.next_cursor || null;
+    $("mais-auditoria").hidden = !auditCursor;
+  }
+
+  function showTab(name) {
+    for (const tab of document.querySelectorAll(".aba")) {
+      const on = tab.dataset.aba === name;
+      tab.setAttribute("aria-selected", String(on));
+      $(tab.dataset.aba).hidden = !on;
+    }
+    say("");
+    const load = { pessoas: loadPeople, destinos: loadPolicy, auditoria: () => loadAudit(true) }[name];
+    load().catch(report);
+  }
+
+  async function start() {
+    session = await call(`${API}/session`);
+    $("empresa").textContent = session.tenant.name;
+    $("admin").textContent = session.admin.name;
+    $("ligacoes").hidden = !session.admin.manager;
+    const invite = $("convidar");
+    invite.elements.role.append(...select(session.roles, "agent").children);
+    invite.elements.phone.append(...select(session.phones, "browser").children);
+    await loadPeople();
+  }
+
+  for (const tab of document.querySelectorAll(".aba")) {
+    tab.addEventListener("click", () => showTab(tab.dataset.aba));
+  }
+
+  let searchTimer = null;
+  $("busca").addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => loadPeople().catch(report), 250);
+  });
+
+  $("convidar").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const f = form.elements;
+    try {
+      const answer = await call(`${API}/people`, {
+        method: "POST",
+        body: {
+          name: f.name.value,
+          email: f.email.value,
+          extension: f.extension.value,
+          role: f.role.value,
+          phone: f.phone.value,
+          admin: f.admin.checked,
+          crm_user_id: f.crm_user_id.value,
+        },
+      });
+      showLinks([answer]);
+      say(answer.warning || (answer.link.mailed
+        ? `Convite enviado por e-mail para ${answer.person.email}.`
+        : `${answer.person.name} foi adicionado(a): envie o link de convite abaixo.`));
+      form.reset();
+      await loadPeople();
+    } catch (error) {
+      report(error);
+    }
+  });
+
+  $("importar").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const file = event.target.elements.arquivo.files[0];
+    if (!file) return;
+    try {
+      const answer = await call(`${API}/people/import`, { method: "POST", body: await file.text(), type: "text/csv" });
+      showLinks(answer.people);
+      say(`${answer.imported} pessoa(s) importada(s) e convidada(s).`);
+      event.target.reset();
+      await loadPeople();
+    } catch (error) {
+      report(error);
+    }
+  });
+
+  $("politica").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const policy = {};
+    for (const input of event.target.querySelectorAll("input[type=checkbox]")) policy[input.name] = input.checked;
+    try {
+      showPolicy(await call(`${API}/policy`, { method: "PUT", body: policy }));
+      say("Destinos salvos. Valem a partir do próximo clique.");
+    } catch (error) {
+      report(error);
+    }
+  });
+
+  $("mais-auditoria").addEventListener("click", () => loadAudit(false).catch(report));
+
+  $("sair").addEventListener("click", async () => {
+    await fetch("/manager/logout", { method: "POST", credentials: "same-origin", headers: SAME_SITE }).catch(() => {});
+    toLogin();
+  });
+
+  start().catch(report);
+})();
