@@ -34,7 +34,7 @@ impl From<&Person> for PersonView {
     fn from(p: &Person) -> PersonView {
         let (status, status_label) = if p.disabled {
             ("disabled", "Desativado")
-        } else if !p.password_set {
+        } else if !p.password_set && p.api_tokens == 0 {
             ("invited", "Convidado")
         } else {
             ("active", "Ativo")

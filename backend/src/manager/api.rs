@@ -21,6 +21,8 @@ use crate::storage::StoreError;
 #[derive(Serialize)]
 pub struct SessionInfo {
     pub manager: Person,
+    /// The manager is an admin too: the page links to the console.
+    pub admin: bool,
     pub tenant: TenantInfo,
     /// The tenant's users, by name.
     pub team: Vec<Person>,
@@ -69,6 +71,7 @@ pub async fn session_info(
     };
     Ok(Json(SessionInfo {
         manager: person(&user),
+        admin: user.admin,
         tenant: TenantInfo {
             slug: user.tenant.slug.to_string(),
             name: user.tenant.name.clone(),

@@ -22,6 +22,9 @@ pub struct Person {
     pub crm_user_id: Option<String>,
     /// They chose a password (an invited person has not yet).
     pub password_set: bool,
+    /// API tokens (scripts): someone with one is not waiting for an
+    /// invitation.
+    pub api_tokens: i64,
     /// Computers signed in (device tokens).
     pub devices: i64,
     pub created_at: OffsetDateTime,
@@ -49,7 +52,8 @@ pub struct NewPerson<'a> {
 
 const PERSON_COLUMNS: &str = "u.disabled_at, u.crm_user_id, u.created_at, \
     (u.password_hash IS NOT NULL) AS password_set, \
-    (SELECT COUNT(*) FROM tokens k WHERE k.user_id = u.id AND k.kind = 'device') AS devices";
+    (SELECT COUNT(*) FROM tokens k WHERE k.user_id = u.id AND k.kind = 'device') AS devices, \
+    (SELECT COUNT(*) FROM tokens k WHERE k.user_id = u.id AND k.kind = 'api') AS api_tokens";
 
 fn person_from_row(row: &SqliteRow) -> Result<Person, StoreError> {
     Ok(Person {
@@ -58,6 +62,7 @@ fn person_from_row(row: &SqliteRow) -> Result<Person, StoreError> {
         crm_user_id: row.try_get("crm_user_id")?,
         password_set: row.try_get("password_set")?,
         devices: row.try_get("devices")?,
+        api_tokens: row.try_get("api_tokens")?,
         created_at: from_millis(row.try_get("created_at")?)?,
     })
 }

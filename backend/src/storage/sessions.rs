@@ -40,8 +40,9 @@ impl Store {
         Ok(())
     }
 
-    /// The manager a session belongs to, while it lasts and while they are
-    /// still a manager; [`StoreError::NotFound`] otherwise.
+    /// The manager or admin a session belongs to, while it lasts and while
+    /// they are still a manager or an admin; [`StoreError::NotFound`]
+    /// otherwise.
     pub async fn manager_session(
         &self,
         id_hash: &str,
@@ -49,7 +50,7 @@ impl Store {
     ) -> Result<User, StoreError> {
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM {USER_ROWS} JOIN manager_sessions s ON s.user_id = u.id
-             WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.role = 'manager'
+             WHERE s.id_hash = $1 AND s.expires_at > $2 AND (u.role = 'manager' OR u.admin)
                AND u.disabled_at IS NULL"
         );
         let row = sqlx::query(&sql)

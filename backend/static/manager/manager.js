@@ -229,6 +229,7 @@
       const info = await getJson("/manager/api/session");
       $("empresa").textContent = info.tenant.name;
       $("gestor").textContent = info.manager.name;
+      $("administracao").hidden = !info.admin;
       fill(form.elements.user, info.team.map((person) => ({ value: person.id, label: person.name })));
       fill(form.elements.outcome, info.outcomes);
       fill(form.elements.crm, info.crm_states);

@@ -4,6 +4,7 @@
 //! one module per topic.
 
 mod accounts;
+mod admin;
 mod calls;
 mod crm_delivery;
 mod downloads;

@@ -1,0 +1,650 @@
+//! The admin console's API over HTTP, with a real SQLite file: who may use
+//! it (admins of the tenant, nobody else), every action on people, the CSV
+//! import (all or none), the destination policy (the next click follows
+//! it), the audit log and its CSV, CSRF and tenant isolation. The console
+//! in Chromium is tested in `tests/tests/admin_console.rs`.
+
+use disca_backend::auth::issue_token;
+use disca_backend::domain::{PhoneKind, Role};
+use disca_backend::storage::{Actor, NewPerson, NewUser};
+use disca_testkit::TestApp;
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, SET_COOKIE};
+use serde_json::{Value, json};
+
+const CSRF: (&str, &str) = ("x-disca-manager", "1");
+
+/// Tenants acme and globex. acme: Marta (manager, admin), Ana (agent),
+/// Gil (manager), Tadeu (agent, admin); globex: Gustavo (manager, admin).
+struct Console {
+    app: TestApp,
+    tokens: Vec<(&'static str, String)>,
+}
+
+async fn spawn_console() -> Console {
+    let app = TestApp::spawn().await;
+    for slug in ["acme", "globex"] {
+        disca_testkit::crm::add_tenant(&app.store, slug, &format!("{slug} Ltda")).await;
+    }
+    let mut tokens = Vec::new();
+    for (key, tenant, name, ext, role, admin) in [
+        (
+            "marta",
+            "acme",
+            "Marta Gestora",
+            "1009",
+            Role::Manager,
+            true,
+        ),
+        ("ana", "acme", "Ana Souza", "1001", Role::Agent, false),
+        ("gil", "acme", "Gil Gerente", "1008", Role::Manager, false),
+        ("tadeu", "acme", "Tadeu TI", "1007", Role::Agent, true),
+        ("gustavo", "globex", "Gustavo", "2009", Role::Manager, true),
+    ] {
+        let token = issue_token();
+        let email = format!("{key}@{tenant}.com.br");
+        app.store
+            .add_people(
+                &[NewPerson {
+                    user: NewUser {
+                        tenant,
+                        name,
+                        email: &email,
+                        extension: &ext.parse().unwrap(),
+                        role,
+                        phone: PhoneKind::Desk,
+                        token_hash: Some(&token.hash),
+                    },
+                    admin,
+                    crm_user_id: None,
+                }],
+                &Actor::cli(),
+                &[],
+            )
+            .await
+            .unwrap();
+        tokens.push((key, token.secret));
+    }
+    Console { app, tokens }
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
+
+impl Console {
+    fn token(&self, key: &str) -> &str {
+        &self.tokens.iter().find(|(k, _)| *k == key).unwrap().1
+    }
+
+    async fn login(&self, key: &str) -> (StatusCode, Value, Option<String>) {
+        let r = self
+            .app
+            .http
+            .post(self.app.url("/manager/login"))
+            .header(CSRF.0, CSRF.1)
+            .json(&json!({"token": self.token(key)}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let cookie = r
+            .headers()
+            .get(SET_COOKIE)
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
+        (status, r.json().await.unwrap_or(Value::Null), cookie)
+    }
+
+    async fn session(&self, key: &str) -> String {
+        let (status, body, cookie) = self.login(key).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        cookie.unwrap()
+    }
+
+    async fn get(&self, cookie: &str, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .app
+            .http
+            .get(self.app.url(path))
+            .header(COOKIE, cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn send(
+        &self,
+        cookie: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .app
+            .http
+            .request(method, self.app.url(path))
+            .header(COOKIE, cookie)
+            .header(CSRF.0, CSRF.1);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let r = request.send().await.unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, cookie: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(cookie, reqwest::Method::POST, path, Some(body))
+            .await
+    }
+
+    async fn patch(&self, cookie: &str, id: &str, body: Value) -> (StatusCode, Value) {
+        let path = format!("/manager/admin/api/people/{id}");
+        self.send(cookie, reqwest::Method::PATCH, &path, Some(body))
+            .await
+    }
+
+    async fn import(&self, cookie: &str, csv: &str) -> (StatusCode, Value) {
+        let r = self
+            .app
+            .http
+            .post(self.app.url("/manager/admin/api/people/import"))
+            .header(COOKIE, cookie)
+            .header(CSRF.0, CSRF.1)
+            .header("content-type", "text/csv")
+            .body(csv.to_owned())
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The tenant's people as the console lists them, by e-mail.
+    async fn people(&self, cookie: &str, q: &str) -> Vec<Value> {
+        let (status, body) = self
+            .get(cookie, &format!("/manager/admin/api/people?q={q}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["people"].as_array().unwrap().clone()
+    }
+
+    async fn person(&self, cookie: &str, email: &str) -> Value {
+        self.people(cookie, "")
+            .await
+            .into_iter()
+            .find(|p| p["email"] == email)
+            .unwrap_or_else(|| panic!("{email} is not listed"))
+    }
+
+    async fn audit(&self, cookie: &str) -> Vec<Value> {
+        let (status, body) = self.get(cookie, "/manager/admin/api/audit").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["entries"].as_array().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn only_the_tenants_admins_may_use_the_console() {
+    let c = spawn_console().await;
+    // Nobody signed in.
+    let (status, body) = c.get("", "/manager/admin/api/people").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(code(&body), "session_required");
+    // A salesperson who is not an admin cannot even log in.
+    let (status, body, _) = c.login("ana").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(code(&body), "not_a_manager");
+    // A manager who is not an admin sees the team's calls, not the console.
+    let gil = c.session("gil").await;
+    let (status, body) = c.get(&gil, "/manager/admin/api/people").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(code(&body), "admins_only");
+    let (status, _) = c
+        .post(
+            &gil,
+            "/manager/admin/api/people",
+            json!({"name": "X", "email": "x@acme.com.br"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(c.get(&gil, "/manager/api/session").await.0, StatusCode::OK);
+    // A salesperson who is an admin: the console, and not the team's calls.
+    let (status, body, cookie) = c.login("tadeu").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["next"], "/manager/admin");
+    let tadeu = cookie.unwrap();
+    assert_eq!(
+        c.get(&tadeu, "/manager/admin/api/people").await.0,
+        StatusCode::OK
+    );
+    let (status, body) = c.get(&tadeu, "/manager/api/calls").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // A manager who is an admin: both, and the manager page says so.
+    let marta = c.session("marta").await;
+    let (_, info) = c.get(&marta, "/manager/api/session").await;
+    assert_eq!(info["admin"], true);
+    let (status, info) = c.get(&marta, "/manager/admin/api/session").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(info["tenant"]["slug"], "acme");
+    assert_eq!(info["admin"]["manager"], true);
+    assert_eq!(info["mail"], false);
+}
+
+#[tokio::test]
+async fn an_admin_invites_changes_disables_and_signs_out_people() {
+    let c = spawn_console().await;
+    let marta = c.session("marta").await;
+    // Invite: no SMTP here, so the console gets the link to send.
+    let (status, invited) = c
+        .post(
+            &marta,
+            "/manager/admin/api/people",
+            json!({"name": "Bruno Lima", "email": " Bruno@Acme.com.br ", "role": "agent", "phone": "desk"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{invited}");
+    let bruno = &invited["person"];
+    assert_eq!(bruno["email"], "bruno@acme.com.br");
+    assert_eq!(bruno["extension"], "1010", "the next free extension");
+    assert_eq!(bruno["endpoint"], "acme-1010");
+    assert_eq!(bruno["status"], "invited");
+    assert_eq!(invited["link"]["mailed"], false);
+    let url = invited["link"]["url"].as_str().unwrap();
+    assert!(url.starts_with(&c.app.url("/account/password#")), "{url}");
+    let id = bruno["id"].as_str().unwrap().to_owned();
+    // The same e-mail or extension again: a clear conflict.
+    let (status, body) = c
+        .post(
+            &marta,
+            "/manager/admin/api/people",
+            json!({"name": "B", "email": "bruno@acme.com.br"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(code(&body), "already_exists");
+    let (status, _) = c
+        .post(
+            &marta,
+            "/manager/admin/api/people",
+            json!({"name": "C", "email": "c@acme.com.br", "extension": "1001"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, body) = c
+        .post(
+            &marta,
+            "/manager/admin/api/people",
+            json!({"name": "D", "email": "não-é-email"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(code(&body), "malformed_request");
+    // Search by part of a name, e-mail or extension.
+    let found = c.people(&marta, "LIMA").await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(c.people(&marta, "1010").await.len(), 1);
+    assert_eq!(
+        c.people(&marta, "%").await.len(),
+        0,
+        "a % is taken literally"
+    );
+    // Role, admin, phone, extension, RD Station user.
+    let (status, changed) = c
+        .patch(
+            &marta,
+            &id,
+            json!({"role": "manager", "admin": true, "phone": "browser", "extension": "1020", "crm_user_id": "rd-bruno"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    let p = &changed["person"];
+    assert_eq!(p["role"], "manager");
+    assert_eq!(p["admin"], true);
+    assert_eq!(p["phone"], "browser");
+    assert_eq!(p["endpoint"], "acme-1020");
+    assert_eq!(p["crm_user_id"], "rd-bruno");
+    assert!(
+        changed["warning"].as_str().unwrap().contains("[phones]"),
+        "no browser phones on this server: {changed}"
+    );
+    let (status, body) = c.patch(&marta, &id, json!({"extension": "1001"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, body) = c.patch(&marta, &id, json!({"role": "boss"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (_, cleared) = c.patch(&marta, &id, json!({"crm_user_id": ""})).await;
+    assert_eq!(cleared["person"]["crm_user_id"], Value::Null);
+    // Links: a new invitation (not yet used), then — once a password is
+    // set — only a reset.
+    let (status, link) = c
+        .post(
+            &marta,
+            &format!("/manager/admin/api/people/{id}/invitation"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{link}");
+    assert_ne!(link["url"], invited["link"]["url"]);
+    let (status, link) = c
+        .post(
+            &marta,
+            &format!("/manager/admin/api/people/{id}/password-reset"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{link}");
+    // Ana's API token works until Marta disables her; her devices and
+    // sessions end, and she cannot log in any more.
+    let ana = c.person(&marta, "ana@acme.com.br").await;
+    let ana_id = ana["id"].as_str().unwrap();
+    let me = |token: String| {
+        let http = c.app.http.clone();
+        let url = c.app.url("/v1/me");
+        async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(me(c.token("ana").to_owned()).await, StatusCode::OK);
+    let device = issue_token();
+    c.app
+        .store
+        .add_token(
+            ana_id,
+            disca_backend::storage::TokenKind::Device,
+            "notebook",
+            &device.hash,
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.person(&marta, "ana@acme.com.br").await["devices"], 1);
+    let (status, out) = c
+        .post(
+            &marta,
+            &format!("/manager/admin/api/people/{ana_id}/sign-out"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(out["computers"], 1);
+    assert_eq!(
+        me(device.secret).await,
+        StatusCode::UNAUTHORIZED,
+        "signed out at once"
+    );
+    let (status, body) = c.patch(&marta, ana_id, json!({"disabled": true})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["person"]["status"], "disabled");
+    assert_eq!(
+        me(c.token("ana").to_owned()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let (_, body) = c.patch(&marta, ana_id, json!({"disabled": false})).await;
+    assert_eq!(body["person"]["status"], "active");
+    assert_eq!(me(c.token("ana").to_owned()).await, StatusCode::OK);
+    // Demoting Gil ends his manager session at once.
+    let gil = c.session("gil").await;
+    let gil_id = c.person(&marta, "gil@acme.com.br").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.patch(&marta, &gil_id, json!({"role": "agent"})).await;
+    assert_eq!(
+        c.get(&gil, "/manager/api/calls").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Marta cannot lock herself out.
+    let marta_id = c.person(&marta, "marta@acme.com.br").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for patch in [json!({"disabled": true}), json!({"admin": false})] {
+        let (status, body) = c.patch(&marta, &marta_id, patch).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    }
+    // Every change is in the log, newest first, with who made it.
+    let audit = c.audit(&marta).await;
+    let actions: Vec<&str> = audit
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "Pessoa alterada",
+            "Pessoa alterada",
+            "Pessoa alterada",
+            "Computadores desconectados",
+            "Link de nova senha enviado",
+            "Convite enviado de novo",
+            "Pessoa alterada",
+            "Pessoa alterada",
+            "Pessoa convidada",
+        ]
+    );
+    assert!(
+        audit
+            .iter()
+            .all(|e| e["actor"] == "Marta Gestora <marta@acme.com.br>")
+    );
+    assert_eq!(audit[0]["detail"], "Papel: Gestor → Vendedor");
+    assert_eq!(audit[1]["detail"], "Reativado");
+    assert_eq!(audit[2]["detail"], "Desativado");
+    assert_eq!(
+        audit[7]["detail"],
+        "Papel: Vendedor → Gestor; Administrador: não → sim; Telefone: Telefone de mesa → Navegador; Ramal: 1010 → 1020; Usuário RD Station: nenhum → rd-bruno"
+    );
+    // The CSV.
+    let r = c
+        .app
+        .http
+        .get(c.app.url("/manager/admin/audit.csv"))
+        .header(COOKIE, &marta)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let csv = r.text().await.unwrap();
+    assert!(
+        csv.starts_with("\u{feff}Data e hora;Quem;Ação;Sobre;O que mudou"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 1 + audit.len());
+}
+
+#[tokio::test]
+async fn an_admin_of_one_tenant_can_do_nothing_to_another() {
+    let c = spawn_console().await;
+    let marta = c.session("marta").await;
+    let gustavo = c.session("gustavo").await;
+    let ana_id = c.person(&marta, "ana@acme.com.br").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        c.people(&gustavo, "")
+            .await
+            .iter()
+            .all(|p| p["email"] != "ana@acme.com.br")
+    );
+    let (status, body) = c.patch(&gustavo, &ana_id, json!({"disabled": true})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(code(&body), "not_found");
+    for action in ["invitation", "password-reset", "sign-out"] {
+        let (status, _) = c
+            .post(
+                &gustavo,
+                &format!("/manager/admin/api/people/{ana_id}/{action}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{action}");
+    }
+    assert_eq!(
+        c.person(&marta, "ana@acme.com.br").await["status"],
+        "active"
+    );
+    let (_, policy) = c
+        .send(
+            &gustavo,
+            reqwest::Method::PUT,
+            "/manager/admin/api/policy",
+            Some(
+                json!({"allow_fixed": false, "allow_mobile": false, "allow_toll_free": false,
+                "allow_premium": false, "allow_collect": false, "allow_international": false}),
+            ),
+        )
+        .await;
+    assert_eq!(policy["policy"]["allow_mobile"], false);
+    let (_, acme) = c.get(&marta, "/manager/admin/api/policy").await;
+    assert_eq!(
+        acme["policy"]["allow_mobile"], true,
+        "globex's policy is its own"
+    );
+    assert!(c.audit(&marta).await.is_empty());
+    assert_eq!(c.audit(&gustavo).await.len(), 1);
+}
+
+#[tokio::test]
+async fn changes_without_the_pages_header_are_refused() {
+    let c = spawn_console().await;
+    let marta = c.session("marta").await;
+    let r = c
+        .app
+        .http
+        .post(c.app.url("/manager/admin/api/people"))
+        .header(COOKIE, &marta)
+        .json(&json!({"name": "X", "email": "x@acme.com.br"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(code(&r.json().await.unwrap()), "cross_site_request");
+    assert_eq!(c.people(&marta, "x@").await.len(), 0);
+}
+
+#[tokio::test]
+async fn a_csv_import_adds_everyone_or_nobody() {
+    let c = spawn_console().await;
+    let marta = c.session("marta").await;
+    let before = c.people(&marta, "").await.len();
+    // Problems on several lines: every one reported, nobody added.
+    let (status, body) = c
+        .import(
+            &marta,
+            "nome;email;ramal;papel\n\
+             Carla;carla@acme.com.br;;vendedora\n\
+             Davi;ana@acme.com.br;;\n\
+             Elisa;elisa@acme.com.br;1001;\n\
+             Fábio;fabio@acme;;\n",
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(code(&body), "import_rejected");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("Linha 5:"), "{message}");
+    assert_eq!(c.people(&marta, "").await.len(), before, "nobody was added");
+    let (status, body) = c
+        .import(
+            &marta,
+            "nome;email;ramal;papel\n\
+             Carla;carla@acme.com.br;;vendedora\n\
+             Davi;ana@acme.com.br;;\n\
+             Elisa;elisa@acme.com.br;1001;\n",
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("Linha 3: ana@acme.com.br já está"),
+        "{message}"
+    );
+    assert!(message.contains("Linha 4: o ramal 1001"), "{message}");
+    assert_eq!(c.people(&marta, "").await.len(), before);
+    // A good file (commas, a spreadsheet's byte order mark): everyone, with
+    // free extensions, and their invitation links.
+    let (status, body) = c
+        .import(
+            &marta,
+            "\u{feff}Nome,E-mail,Telefone,Admin,usuario_rd\n\
+             Carla Dias,carla@acme.com.br,navegador,não,rd-carla\n\
+             Davi Reis,davi@acme.com.br,mesa,,\n",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["imported"], 2);
+    let people = body["people"].as_array().unwrap();
+    assert_eq!(people[0]["person"]["extension"], "1010");
+    assert_eq!(people[1]["person"]["extension"], "1011");
+    assert_eq!(people[0]["person"]["crm_user_id"], "rd-carla");
+    assert_eq!(people[1]["person"]["phone"], "desk");
+    assert!(people.iter().all(|p| p["link"]["url"].is_string()));
+    assert_eq!(c.people(&marta, "").await.len(), before + 2);
+    let audit = c.audit(&marta).await;
+    assert_eq!(audit.len(), 2);
+    assert!(
+        audit
+            .iter()
+            .all(|e| e["action"] == "Pessoas importadas (CSV)")
+    );
+}
+
+#[tokio::test]
+async fn the_next_click_follows_the_destination_policy() {
+    let c = spawn_console().await;
+    let marta = c.session("marta").await;
+    let click = || {
+        let http = c.app.http.clone();
+        let url = c.app.url("/v1/calls");
+        let token = c.token("ana").to_owned();
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"to": "(11) 98765-4321"}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // Allowed: it gets as far as the PBX (there is none here).
+    let (status, body) = click().await;
+    assert_ne!(code(&body), "destination_not_allowed", "{status} {body}");
+    let (_, policy) = c.get(&marta, "/manager/admin/api/policy").await;
+    assert_eq!(policy["destinations"].as_array().unwrap().len(), 6);
+    let mut new = policy["policy"].clone();
+    new["allow_mobile"] = json!(false);
+    let (status, body) = c
+        .send(
+            &marta,
+            reqwest::Method::PUT,
+            "/manager/admin/api/policy",
+            Some(new),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = click().await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(code(&body), "destination_not_allowed");
+    assert_eq!(
+        body["error"]["message"],
+        "Ligações para celulares não estão liberadas para a sua empresa."
+    );
+    let audit = c.audit(&marta).await;
+    assert_eq!(audit[0]["detail"], "Celulares: bloqueados");
+    // A body that is not the whole policy changes nothing.
+    let (status, _) = c
+        .send(
+            &marta,
+            reqwest::Method::PUT,
+            "/manager/admin/api/policy",
+            Some(json!({"allow_mobile": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
