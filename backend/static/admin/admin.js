@@ -60,14 +60,19 @@
     return node;
   }
 
-  function select(choices, value, attrs) {
-    const node = el("select", { attrs });
+  /** Fills `node` (a select) with `choices`, `value` chosen (also after a form reset). */
+  function options(node, choices, value) {
     for (const choice of choices) {
       const option = el("option", { text: choice.label, attrs: { value: choice.value } });
-      option.selected = choice.value === value;
+      option.defaultSelected = choice.value === value;
       node.append(option);
     }
+    node.value = value;
     return node;
+  }
+
+  function select(choices, value, attrs) {
+    return options(el("select", { attrs }), choices, value);
   }
 
   /** Shows links the server could not e-mail, for the admin to send. */
@@ -211,8 +216,8 @@
     $("admin").textContent = session.admin.name;
     $("ligacoes").hidden = !session.admin.manager;
     const invite = $("convidar");
-    invite.elements.role.append(...select(session.roles, "agent").children);
-    invite.elements.phone.append(...select(session.phones, "browser").children);
+    options(invite.elements.role, session.roles, "agent");
+    options(invite.elements.phone, session.phones, "browser");
     await loadPeople();
   }
 

@@ -1,0 +1,333 @@
+//! The admin console in real headless Chromium, against the real backend
+//! (in-process, random port) with a real phone directory (the SQLite file
+//! Asterisk reads browser phones from): an admin logs in through the form,
+//! invites a salesperson (no SMTP here: the console shows the link to
+//! send), gives a desk-phone salesperson a browser phone (written into the
+//! directory), disables another (their browser phone's password rotates),
+//! blocks calls to mobiles, and reads all of it in the audit log.
+//!
+//! With `DISCA_UPDATE_SCREENSHOTS=1` the console's screenshots are also
+//! written to `docs/screenshots/` for the README.
+
+use std::time::Duration;
+
+use disca_backend::domain::{PhoneKind, Role};
+use disca_backend::phones::Directory;
+use disca_backend::storage::{Actor, NewPerson, NewUser};
+use disca_testkit::TestApp;
+use disca_testkit::accounts::give_password;
+use disca_testkit::chromium::{Chromium, ChromiumOptions, Page};
+use disca_testkit::screenshots::ReadmeScreenshots;
+use serde_json::Value;
+
+const PATIENCE: Duration = Duration::from_secs(20);
+const MARTA_PASSWORD: &str = "console-paulista-2026";
+
+/// A JavaScript string literal.
+fn js(text: &str) -> String {
+    Value::from(text).to_string()
+}
+
+/// The people table: per row, the e-mail and each cell's text (a cell with
+/// a control shows the control's value).
+async fn people(page: &Page) -> Vec<Value> {
+    page.evaluate(
+        r#"[...document.querySelectorAll('#tabela-pessoas tbody tr')].map((tr) => ({
+            email: tr.dataset.email,
+            cells: [...tr.cells].map((td) => {
+                const control = td.querySelector('select, input');
+                if (!control) return td.textContent.trim();
+                return control.type === 'checkbox' ? String(control.checked) : control.value;
+            }),
+        }))"#,
+    )
+    .await
+    .unwrap()
+    .as_array()
+    .unwrap()
+    .clone()
+}
+
+/// Waits until the row of `email` has `text` in cell `cell`.
+async fn wait_cell(page: &Page, email: &str, cell: usize, text: &str) {
+    let script = format!(
+        r#"(() => {{
+            const tr = document.querySelector('#tabela-pessoas tr[data-email={}]');
+            if (!tr) return false;
+            const td = tr.cells[{cell}];
+            const control = td.querySelector('select, input');
+            return (control ? control.value : td.textContent.trim()) === {};
+        }})()"#,
+        js(email),
+        js(text)
+    );
+    if let Err(e) = page.wait_for(&script, PATIENCE).await {
+        panic!(
+            "{email}'s cell {cell} never showed {text:?}: {e}\n{:#?}",
+            people(page).await
+        );
+    }
+}
+
+/// Sets the control `field` of `email`'s row to `value` and fires `change`.
+async fn set_field(page: &Page, email: &str, field: &str, value: &str) {
+    page.evaluate(&format!(
+        r#"(() => {{
+            const control = document.querySelector('#tabela-pessoas tr[data-email={}] [data-field={}]');
+            control.value = {};
+            control.dispatchEvent(new Event('change'));
+        }})()"#,
+        js(email),
+        js(field),
+        js(value)
+    ))
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn an_admin_runs_the_team_from_the_console_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let directory_path = dir.path().join("directory.sqlite3");
+    let app = TestApp::builder()
+        .phone_directory(&directory_path)
+        .start()
+        .await;
+    let store = app.store.clone();
+    disca_testkit::crm::add_tenant(&store, "paulista", "Paulista Soluções Comerciais").await;
+    for (name, email, ext, role, admin, phone) in [
+        (
+            "Marta Lima",
+            "marta@paulista.example.com.br",
+            "1009",
+            Role::Manager,
+            true,
+            PhoneKind::Desk,
+        ),
+        (
+            "Ana Souza",
+            "ana@paulista.example.com.br",
+            "1001",
+            Role::Agent,
+            false,
+            PhoneKind::Browser,
+        ),
+        (
+            "Bruno Oliveira",
+            "bruno@paulista.example.com.br",
+            "1002",
+            Role::Agent,
+            false,
+            PhoneKind::Desk,
+        ),
+    ] {
+        let user = store
+            .add_people(
+                &[NewPerson {
+                    user: NewUser {
+                        tenant: "paulista",
+                        name,
+                        email,
+                        extension: &ext.parse().unwrap(),
+                        role,
+                        phone,
+                        token_hash: None,
+                    },
+                    admin,
+                    crm_user_id: None,
+                }],
+                &Actor::cli(),
+                &[],
+            )
+            .await
+            .unwrap()
+            .remove(0);
+        if admin {
+            give_password(&app.base, &store, &user, MARTA_PASSWORD).await;
+        }
+    }
+    let directory = Directory::open(&directory_path).await.unwrap();
+    let ana = store
+        .user_by_email("paulista", "ana@paulista.example.com.br")
+        .await
+        .unwrap();
+    disca_backend::phones::ensure(&directory, &app.settings.phones, &ana)
+        .await
+        .unwrap();
+    let ana_password = directory.password("paulista-1001").await.unwrap().unwrap();
+    assert!(directory.password("paulista-1002").await.unwrap().is_none());
+
+    let profile = tempfile::tempdir().unwrap();
+    let chromium = Chromium::launch(ChromiumOptions::new(profile.path().join("profile")))
+        .await
+        .unwrap();
+    // Not signed in: the console sends the browser to the login, and back.
+    let page = chromium
+        .open(&format!("{}/manager/admin", app.base))
+        .await
+        .unwrap();
+    page.set_viewport(1440, 800).await.unwrap();
+    page.wait_for(
+        r#"location.pathname === "/manager/login" && document.getElementById("senha") !== null"#,
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+    page.evaluate(&format!(
+        "document.getElementById('email').value = 'marta@paulista.example.com.br'; \
+         document.getElementById('senha').value = {}",
+        js(MARTA_PASSWORD)
+    ))
+    .await
+    .unwrap();
+    page.click("#entrar button[type=submit]").await.unwrap();
+    page.wait_for(
+        r#"location.pathname === "/manager/admin" && document.querySelectorAll('#tabela-pessoas tbody tr').length === 3"#,
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        page.evaluate("document.getElementById('empresa').textContent")
+            .await
+            .unwrap(),
+        "Paulista Soluções Comerciais"
+    );
+    assert_eq!(
+        page.evaluate("document.getElementById('ligacoes').hidden")
+            .await
+            .unwrap(),
+        false,
+        "Marta is a manager too: the team's calls are a click away"
+    );
+    // Columns: name, e-mail, extension, role, admin, phone, RD user,
+    // status, computers, actions.
+    let rows = people(&page).await;
+    let bruno = rows
+        .iter()
+        .find(|r| r["email"] == "bruno@paulista.example.com.br")
+        .unwrap();
+    assert_eq!(bruno["cells"][0], "Bruno Oliveira");
+    assert_eq!(bruno["cells"][3], "agent");
+    assert_eq!(bruno["cells"][5], "desk");
+    assert_eq!(bruno["cells"][7], "Convidado");
+
+    // Invite Carla: the link to send appears (no SMTP on this server).
+    page.evaluate(
+        "document.getElementById('convidar-caixa').open = true; \
+         const f = document.forms.convidar.elements; \
+         f.name.value = 'Carla Ribeiro'; f.email.value = 'carla@paulista.example.com.br'; \
+         f.phone.value = 'browser';",
+    )
+    .await
+    .unwrap();
+    page.click("#convidar button[type=submit]").await.unwrap();
+    let link = page
+        .wait_for(
+            r#"document.querySelector('#links-lista li[data-email="carla@paulista.example.com.br"] code')?.textContent"#,
+            PATIENCE,
+        )
+        .await
+        .unwrap();
+    assert!(
+        link.as_str()
+            .unwrap()
+            .starts_with(&format!("{}/account/password#", app.base)),
+        "{link}"
+    );
+    wait_cell(&page, "carla@paulista.example.com.br", 2, "1010").await;
+    wait_cell(&page, "carla@paulista.example.com.br", 3, "agent").await;
+    wait_cell(&page, "carla@paulista.example.com.br", 7, "Convidado").await;
+    assert!(
+        directory.password("paulista-1010").await.unwrap().is_some(),
+        "Carla's browser phone is in the directory Asterisk reads"
+    );
+
+    // Bruno gets a browser phone: written into the directory at once.
+    set_field(&page, "bruno@paulista.example.com.br", "phone", "browser").await;
+    page.wait_for(
+        r#"document.getElementById('aviso').textContent === 'Alteração salva: Bruno Oliveira.'"#,
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+    wait_cell(&page, "bruno@paulista.example.com.br", 5, "browser").await;
+    assert!(directory.password("paulista-1002").await.unwrap().is_some());
+
+    // Ana is disabled: her browser phone's password changes (its
+    // registration is dropped) and her status says so.
+    page.click(
+        r#"#tabela-pessoas tr[data-email="ana@paulista.example.com.br"] [data-action=disable]"#,
+    )
+    .await
+    .unwrap();
+    wait_cell(&page, "ana@paulista.example.com.br", 7, "Desativado").await;
+    let rotated = directory.password("paulista-1001").await.unwrap().unwrap();
+    assert_ne!(rotated.expose(), ana_password.expose());
+    assert!(
+        store
+            .user_by_email("paulista", "ana@paulista.example.com.br")
+            .await
+            .is_ok()
+    );
+    page.evaluate("window.scrollTo(0, 0); document.querySelector('.tabela').scrollLeft = 0;")
+        .await
+        .unwrap();
+    let screenshots = ReadmeScreenshots::new();
+    screenshots.take(&page, "admin-people.png").await;
+
+    // Calls to mobiles are blocked from the next click.
+    page.click(r#".aba[data-aba="destinos"]"#).await.unwrap();
+    page.wait_for(
+        r#"document.querySelector('#politica input[name="allow_mobile"]')?.checked === true"#,
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+    page.evaluate(
+        r#"document.querySelector('#politica input[name="allow_mobile"]').checked = false"#,
+    )
+    .await
+    .unwrap();
+    page.click("#politica button[type=submit]").await.unwrap();
+    page.wait_for(
+        r#"document.getElementById('aviso').textContent.startsWith('Destinos salvos')"#,
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+    let tenant = store.tenant("paulista").await.unwrap();
+    assert!(!tenant.policy.allow_mobile);
+    assert!(tenant.policy.allow_fixed);
+
+    // The audit log says who did what.
+    page.click(r#".aba[data-aba="auditoria"]"#).await.unwrap();
+    let log = page
+        .wait_for(
+            r#"document.querySelectorAll('#tabela-auditoria tbody tr').length === 4 &&
+               [...document.querySelectorAll('#tabela-auditoria tbody tr')].map((tr) => [...tr.cells].map((td) => td.textContent))"#,
+            PATIENCE,
+        )
+        .await
+        .unwrap();
+    let log = log.as_array().unwrap();
+    assert_eq!(log[0][2], "Destinos permitidos alterados");
+    assert_eq!(log[0][4], "Celulares: bloqueados");
+    assert_eq!(log[1][3], "ana@paulista.example.com.br");
+    assert_eq!(log[1][4], "Desativado");
+    assert_eq!(log[2][4], "Telefone: Telefone de mesa → Navegador");
+    assert_eq!(log[3][2], "Pessoa convidada");
+    assert!(
+        log.iter()
+            .all(|row| row[1] == "Marta Lima <marta@paulista.example.com.br>")
+    );
+    screenshots.take(&page, "admin-audit.png").await;
+    // The login form asks whether a session is already open (a 401 before
+    // signing in); the console itself logs no error.
+    let errors: Vec<_> = page
+        .console()
+        .into_iter()
+        .filter(|m| m.is_error() && !m.text.contains("401"))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
