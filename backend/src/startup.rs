@@ -47,6 +47,9 @@ impl Application {
                 None => None,
             },
         };
+        if let Some(directory) = &phones.directory {
+            crate::pbx::dialing::sync_all(&store, directory, &settings.phones).await?;
+        }
         let pbx = Pbx::start(
             &settings.ami,
             &settings.calls,

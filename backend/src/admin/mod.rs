@@ -9,6 +9,8 @@
 //!   phone directory Asterisk reads.
 //! - [`import`]: salespeople from a CSV file, all or none.
 //! - [`policy`]: the tenant's destination policy.
+//! - [`dialing`]: the tenant's trunk and caller IDs, written where
+//!   Asterisk reads them ([`crate::pbx::dialing`]).
 //! - [`audit`]: the log of every change, shown and exported as CSV.
 //! - [`view`]: people and changes as the console shows them (Portuguese).
 //! - [`page`]: the static HTML, JS and CSS (embedded).
@@ -22,6 +24,7 @@
 //! text is set with DOM calls, never parsed as HTML.
 
 pub mod audit;
+pub mod dialing;
 pub mod import;
 pub mod page;
 pub mod people;
@@ -75,6 +78,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/manager/admin/api/policy",
             get(policy::get_policy).put(policy::put_policy),
+        )
+        .route(
+            "/manager/admin/api/dialing",
+            get(dialing::get_dialing).put(dialing::put_dialing),
         )
         .route("/manager/admin/api/audit", get(audit::list))
         .layer(middleware::map_response(crate::manager::security_headers))

@@ -308,7 +308,12 @@ pub async fn change(
         })?;
     state.revocations.forget_now();
     tracing::info!(admin = %admin.id, user_id = %id, "person changed from the console");
-    let warning = match (&state.phones.directory, moves_phone(&change)) {
+    // A salesperson's own caller ID is found by their extension.
+    let dialing_warning = match change.extension {
+        Some(_) => super::dialing::refresh(&state, tenant).await,
+        None => None,
+    };
+    let phone_warning = match (&state.phones.directory, moves_phone(&change)) {
         (Some(directory), true) => phones::follow(
             directory,
             &state.phones.settings,
@@ -330,7 +335,7 @@ pub async fn change(
     };
     Ok(Json(Changed {
         person: PersonView::from(&after),
-        warning,
+        warning: phone_warning.or(dialing_warning),
     }))
 }
 

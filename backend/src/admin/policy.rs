@@ -82,6 +82,14 @@ pub async fn put_policy(
             .await?;
         state.revocations.forget_now();
         tracing::info!(admin = %admin.id, tenant = slug, "destination policy changed");
+        // The dialplan checks the policy again: its rule follows.
+        if let Some(warning) = super::dialing::refresh(&state, slug).await {
+            return Err(ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                disca_protocol::ApiErrorCode::PbxUnavailable,
+                warning,
+            ));
+        }
     }
     Ok(Json(view_of(policy)))
 }

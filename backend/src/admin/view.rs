@@ -171,7 +171,7 @@ impl From<&AuditRecord> for AuditView {
 /// An action code of the log in words.
 pub fn action_label(code: &str) -> &'static str {
     use crate::storage::AuditAction as A;
-    const ACTIONS: [(A, &str); 7] = [
+    const ACTIONS: [(A, &str); 8] = [
         (A::PersonInvited, "Pessoa convidada"),
         (A::PersonChanged, "Pessoa alterada"),
         (A::PasswordResetSent, "Link de nova senha enviado"),
@@ -179,6 +179,7 @@ pub fn action_label(code: &str) -> &'static str {
         (A::DevicesSignedOut, "Computadores desconectados"),
         (A::PeopleImported, "Pessoas importadas (CSV)"),
         (A::PolicyChanged, "Destinos permitidos alterados"),
+        (A::DialingChanged, "Telefonia alterada"),
     ];
     ACTIONS
         .iter()
@@ -216,6 +217,7 @@ mod tests {
             A::DevicesSignedOut,
             A::PeopleImported,
             A::PolicyChanged,
+            A::DialingChanged,
         ] {
             assert_ne!(action_label(a.as_str()), "Outra alteração", "{a:?}");
         }

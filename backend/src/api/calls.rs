@@ -120,6 +120,8 @@ async fn place_call(
     idempotency_key: Option<String>,
     request_hash: String,
 ) -> Result<(StatusCode, Json<Call>), ApiError> {
+    // Read before the call is stored: a failure leaves nothing behind.
+    let dial_context = crate::pbx::dialing::outbound_context(&state.store, &user.tenant).await?;
     let created = state
         .store
         .create_call(CreateCall {
@@ -137,7 +139,7 @@ async fn place_call(
     };
     telemetry::record_call_id(&call);
     state.metrics.call_created();
-    let Err((error, _)) = state.pbx.place(&call, &user.tenant.slug, user.phone).await else {
+    let Err((error, _)) = state.pbx.place(&call, &dial_context, user.phone).await else {
         return Ok((StatusCode::CREATED, Json(call)));
     };
     // Not placed (or, for a link lost mid-Originate, not known to be): a

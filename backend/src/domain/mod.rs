@@ -2,6 +2,7 @@
 
 pub mod call;
 pub mod deal;
+pub mod dialing;
 pub mod person;
 pub mod phone;
 pub mod sao_paulo;
@@ -9,6 +10,9 @@ pub mod tenant;
 
 pub use call::{CallId, NewCall};
 pub use deal::{CrmUserId, DealId, InvalidCrmId};
+pub use dialing::{
+    AreaCode, CallerId, InvalidDialing, NumberFormat, TrunkHost, TrunkSettings, dial_rule,
+};
 pub use disca_protocol::call::UnknownValue;
 pub use disca_protocol::phone::PhoneKind;
 pub use disca_protocol::{

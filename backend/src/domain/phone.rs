@@ -105,6 +105,13 @@ impl Region {
     pub fn code(self) -> String {
         format!("{:?}", self.0)
     }
+
+    /// The region's country calling code (`55` for Brazil).
+    pub fn calling_code(self) -> Option<u16> {
+        phonenumber::metadata::DATABASE
+            .by_id(self.code().as_str())
+            .map(|m| m.country_code())
+    }
 }
 
 impl E164Number {

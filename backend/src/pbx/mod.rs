@@ -1,6 +1,9 @@
 //! The PBX side: placing calls with AMI `Originate`, hanging them up, and
-//! following them (the [`tracker`]) until they end.
+//! following them (the [`tracker`]) until they end; and [`dialing`], what a
+//! console-configured tenant's calls use on the PBX, written where
+//! Asterisk reads it.
 
+pub mod dialing;
 mod progress;
 pub mod reachability;
 mod tracker;
@@ -12,7 +15,7 @@ use disca_protocol::phone::{CALL_ID_HEADER, PhoneKind};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::configuration::{AmiSettings, CallSettings};
-use crate::domain::{Call, TenantSlug};
+use crate::domain::Call;
 use crate::phones::{Directory, removals};
 use crate::storage::Store;
 use crate::telemetry::Metrics;
@@ -94,7 +97,7 @@ impl Pbx {
     pub async fn place(
         &self,
         call: &Call,
-        tenant: &TenantSlug,
+        context: &str,
         phone: PhoneKind,
     ) -> Result<(), (PbxError, Option<Call>)> {
         let mut variables = vec![("DISCA_CALL_ID".to_owned(), call.id.clone())];
@@ -111,7 +114,7 @@ impl Pbx {
             channel: self
                 .agent_channel
                 .replace("{endpoint}", &call.agent_endpoint),
-            context: tenant.outbound_context(),
+            context: context.to_owned(),
             exten: call.to.clone(),
             priority: 1,
             timeout: self.agent_ring_timeout,

@@ -54,6 +54,25 @@ pub const AOR_OPTIONS: &[(&str, &str)] = &[
     ("qualify_frequency", "30"),
 ];
 
+/// The PJSIP options of a console-configured trunk's endpoint: those of
+/// the `disca-endpoint` and `disca-trunk` templates (`rtp_timeout` comes
+/// from the settings).
+pub const TRUNK_OPTIONS: &[(&str, &str)] = &[
+    ("context", "disca-refuse"),
+    ("direct_media", "no"),
+    ("rtp_symmetric", "yes"),
+    ("force_rport", "yes"),
+    ("rewrite_contact", "yes"),
+    ("allow_transfer", "no"),
+    ("allow_subscribe", "no"),
+    ("dtmf_mode", "rfc4733"),
+    ("send_pai", "yes"),
+    ("trust_id_inbound", "no"),
+    ("trust_id_outbound", "yes"),
+    ("allow", "!all,ulaw,alaw"),
+    ("transport", "transport-udp"),
+];
+
 /// The option of the template `disca-agent-auth`.
 pub const AUTH_TYPE: &str = "digest";
 
@@ -69,7 +88,17 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS ps_auths (
         id TEXT PRIMARY KEY, auth_type TEXT, username TEXT, password TEXT)",
     "CREATE TABLE IF NOT EXISTS ps_aors (
-        id TEXT PRIMARY KEY, max_contacts TEXT, remove_existing TEXT, qualify_frequency TEXT)",
+        id TEXT PRIMARY KEY, max_contacts TEXT, remove_existing TEXT, qualify_frequency TEXT,
+        contact TEXT)",
+    // What the dialplan's `disca-outbound` context reads (REALTIME_FIELD)
+    // for a tenant its admin configured in the console: one row per tenant
+    // (`id` is its slug), and caller IDs by `<tenant>-area-<DDD>` and
+    // `<tenant>-user-<extension>`.
+    "CREATE TABLE IF NOT EXISTS disca_tenants (
+        id TEXT PRIMARY KEY, trunk TEXT, allow TEXT, number_format TEXT, country_code TEXT,
+        national_prefix TEXT, caller_id TEXT, lead_ring_secs TEXT)",
+    "CREATE TABLE IF NOT EXISTS disca_caller_ids (
+        id TEXT PRIMARY KEY, tenant TEXT, number TEXT)",
     // Every field of a contact (`config show help res_pjsip contact` on
     // Asterisk 22): Asterisk inserts them all.
     "CREATE TABLE IF NOT EXISTS ps_contacts (
@@ -111,6 +140,25 @@ pub enum DirectoryError {
     Query(#[from] sqlx::Error),
 }
 
+/// What the dialplan reads for one console-configured tenant, every value
+/// already in the dialplan's alphabet ([`crate::domain::dialing`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRules {
+    pub tenant: String,
+    /// The trunk's endpoint: `<tenant>-trunk`.
+    pub trunk: String,
+    /// `sip:<host>:<port>`.
+    pub contact: String,
+    pub allow: String,
+    pub number_format: String,
+    pub country_code: String,
+    pub national_prefix: String,
+    pub caller_id: String,
+    pub lead_ring_secs: String,
+    /// (`<tenant>-area-<DDD>` or `<tenant>-user-<extension>`, number).
+    pub caller_ids: Vec<(String, String)>,
+}
+
 /// Handle to the directory; cheap to clone.
 #[derive(Clone)]
 pub struct Directory {
@@ -141,6 +189,18 @@ impl Directory {
             .map_err(open_error)?;
         for statement in SCHEMA {
             sqlx::query(statement)
+                .execute(&pool)
+                .await
+                .map_err(open_error)?;
+        }
+        // A directory made before trunks were written here.
+        let columns: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('ps_aors')")
+                .fetch_all(&pool)
+                .await
+                .map_err(open_error)?;
+        if !columns.iter().any(|c| c == "contact") {
+            sqlx::query("ALTER TABLE ps_aors ADD COLUMN contact TEXT")
                 .execute(&pool)
                 .await
                 .map_err(open_error)?;
@@ -191,6 +251,98 @@ impl Directory {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Writes (or rewrites) what the dialplan reads for a console-configured
+    /// tenant, all in one transaction: its trunk's endpoint and AOR, its
+    /// row of `disca_tenants` and its caller IDs.
+    pub async fn put_tenant(
+        &self,
+        rules: &TenantRules,
+        rtp_timeout_secs: u32,
+    ) -> Result<(), DirectoryError> {
+        let mut tx = self.pool.begin().await?;
+        let trunk = rules.trunk.as_str();
+        let rtp_timeout = rtp_timeout_secs.to_string();
+        let mut columns = vec!["id", "tenantid", "aors", "rtp_timeout"];
+        let mut values = vec![trunk, rules.tenant.as_str(), trunk, rtp_timeout.as_str()];
+        for (option, value) in TRUNK_OPTIONS {
+            columns.push(option);
+            values.push(value);
+        }
+        replace(&mut tx, "ps_endpoints", &columns, &values).await?;
+        // No qualify: many carriers ignore OPTIONS, and a trunk marked
+        // unreachable would refuse every call; a dead trunk shows as failed
+        // calls instead.
+        replace(
+            &mut tx,
+            "ps_aors",
+            &["id", "contact", "qualify_frequency"],
+            &[trunk, rules.contact.as_str(), "0"],
+        )
+        .await?;
+        replace(
+            &mut tx,
+            "disca_tenants",
+            &[
+                "id",
+                "trunk",
+                "allow",
+                "number_format",
+                "country_code",
+                "national_prefix",
+                "caller_id",
+                "lead_ring_secs",
+            ],
+            &[
+                rules.tenant.as_str(),
+                trunk,
+                rules.allow.as_str(),
+                rules.number_format.as_str(),
+                rules.country_code.as_str(),
+                rules.national_prefix.as_str(),
+                rules.caller_id.as_str(),
+                rules.lead_ring_secs.as_str(),
+            ],
+        )
+        .await?;
+        sqlx::query("DELETE FROM disca_caller_ids WHERE tenant = $1")
+            .bind(&rules.tenant)
+            .execute(&mut *tx)
+            .await?;
+        for (id, number) in &rules.caller_ids {
+            sqlx::query("INSERT INTO disca_caller_ids (id, tenant, number) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(&rules.tenant)
+                .bind(number)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The dialplan's row for `tenant`: (trunk, allow, caller ID).
+    pub async fn tenant_row(
+        &self,
+        tenant: &str,
+    ) -> Result<Option<(String, String, String)>, DirectoryError> {
+        let row = sqlx::query("SELECT trunk, allow, caller_id FROM disca_tenants WHERE id = $1")
+            .bind(tenant)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+    }
+
+    /// The caller ID the dialplan finds under `id` (`<tenant>-area-<DDD>`,
+    /// `<tenant>-user-<extension>`).
+    pub async fn caller_id(&self, id: &str) -> Result<Option<String>, DirectoryError> {
+        Ok(
+            sqlx::query_scalar("SELECT number FROM disca_caller_ids WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Removes the browser phone `endpoint` and its registrations (its

@@ -47,6 +47,7 @@ pub enum AuditAction {
     DevicesSignedOut,
     PeopleImported,
     PolicyChanged,
+    DialingChanged,
 }
 
 impl AuditAction {
@@ -59,6 +60,7 @@ impl AuditAction {
             AuditAction::DevicesSignedOut => "person.devices_signed_out",
             AuditAction::PeopleImported => "people.imported",
             AuditAction::PolicyChanged => "policy.changed",
+            AuditAction::DialingChanged => "dialing.changed",
         }
     }
 }

@@ -1,0 +1,164 @@
+//! `tenant_dialing` and `caller_ids`: how a console-configured tenant's
+//! calls leave the PBX. Changes commit with their audit row.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use super::audit::{Actor, AuditEntry, insert_audit};
+use super::{Store, StoreError, parse_column, to_millis};
+use crate::domain::{AreaCode, CallerId, TrunkSettings};
+
+/// A caller ID other than the tenant's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallerIdScope {
+    /// Calls to leads of this area code.
+    Area(AreaCode),
+    /// Calls of this user (their id).
+    User(String),
+}
+
+/// The tenant's dialing: the trunk and every caller ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantDialing {
+    pub trunk: TrunkSettings,
+    pub caller_ids: Vec<(CallerIdScope, CallerId)>,
+}
+
+impl Store {
+    /// The tenant's dialing, `None` when its site's dialplan file rules.
+    pub async fn tenant_dialing(&self, tenant: &str) -> Result<Option<TenantDialing>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT trunk_host, trunk_port, number_format, national_prefix, caller_id, lead_ring_secs
+             FROM tenant_dialing WHERE tenant = $1",
+        )
+        .bind(tenant)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let trunk = TrunkSettings {
+            host: parse_column(
+                &row.try_get::<String, _>("trunk_host")?,
+                "tenant_dialing.trunk_host",
+            )?,
+            port: u16::try_from(row.try_get::<i64, _>("trunk_port")?)
+                .map_err(|_| StoreError::Corrupt("tenant_dialing.trunk_port".into()))?,
+            number_format: parse_column(
+                &row.try_get::<String, _>("number_format")?,
+                "tenant_dialing.number_format",
+            )?,
+            national_prefix: row.try_get("national_prefix")?,
+            caller_id: parse_column(
+                &row.try_get::<String, _>("caller_id")?,
+                "tenant_dialing.caller_id",
+            )?,
+            lead_ring_secs: u32::try_from(row.try_get::<i64, _>("lead_ring_secs")?)
+                .map_err(|_| StoreError::Corrupt("tenant_dialing.lead_ring_secs".into()))?,
+        };
+        let rows = sqlx::query(
+            "SELECT scope, scope_key, number FROM caller_ids WHERE tenant = $1 ORDER BY scope, scope_key",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut caller_ids = Vec::with_capacity(rows.len());
+        for row in rows {
+            let scope: String = row.try_get("scope")?;
+            let key: String = row.try_get("scope_key")?;
+            let scope = match scope.as_str() {
+                "area" => CallerIdScope::Area(parse_column(&key, "caller_ids.scope_key")?),
+                "user" => CallerIdScope::User(key),
+                other => return Err(StoreError::Corrupt(format!("caller_ids.scope = {other:?}"))),
+            };
+            caller_ids.push((
+                scope,
+                parse_column(&row.try_get::<String, _>("number")?, "caller_ids.number")?,
+            ));
+        }
+        Ok(Some(TenantDialing { trunk, caller_ids }))
+    }
+
+    /// Tenants whose dialing is set in the console.
+    pub async fn dialing_tenants(&self) -> Result<Vec<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT tenant FROM tenant_dialing ORDER BY tenant")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Sets the tenant's dialing (all of it) and records `entry`. A caller
+    /// ID for a user of another tenant is [`StoreError::NotFound`].
+    pub async fn set_tenant_dialing(
+        &self,
+        tenant: &str,
+        dialing: &TenantDialing,
+        actor: &Actor,
+        entry: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writes.begin().await?;
+        let t = &dialing.trunk;
+        sqlx::query(
+            "INSERT INTO tenant_dialing (tenant, trunk_host, trunk_port, number_format, national_prefix,
+                                         caller_id, lead_ring_secs, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (tenant) DO UPDATE SET trunk_host = excluded.trunk_host,
+                trunk_port = excluded.trunk_port, number_format = excluded.number_format,
+                national_prefix = excluded.national_prefix, caller_id = excluded.caller_id,
+                lead_ring_secs = excluded.lead_ring_secs, updated_at = excluded.updated_at",
+        )
+        .bind(tenant)
+        .bind(t.host.as_str())
+        .bind(i64::from(t.port))
+        .bind(t.number_format.as_str())
+        .bind(&t.national_prefix)
+        .bind(t.caller_id.as_str())
+        .bind(i64::from(t.lead_ring_secs))
+        .bind(to_millis(OffsetDateTime::now_utc()))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            e if super::is_foreign_key_violation(&e) => StoreError::NotFound,
+            e => e,
+        })?;
+        sqlx::query("DELETE FROM caller_ids WHERE tenant = $1")
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await?;
+        for (scope, number) in &dialing.caller_ids {
+            let (scope, key) = match scope {
+                CallerIdScope::Area(area) => ("area", area.as_str()),
+                CallerIdScope::User(id) => {
+                    let known: Option<String> =
+                        sqlx::query_scalar("SELECT id FROM users WHERE tenant = $1 AND id = $2")
+                            .bind(tenant)
+                            .bind(id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    if known.is_none() {
+                        return Err(StoreError::NotFound);
+                    }
+                    ("user", id.as_str())
+                }
+            };
+            sqlx::query(
+                "INSERT INTO caller_ids (tenant, scope, scope_key, number) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(tenant)
+            .bind(scope)
+            .bind(key)
+            .bind(number.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match StoreError::from(e) {
+                e if super::is_unique_violation(&e) => {
+                    StoreError::Conflict("a caller ID for this area code or salesperson")
+                }
+                e => e,
+            })?;
+        }
+        insert_audit(&mut tx, tenant, actor, entry).await?;
+        tx.commit().await
+    }
+}

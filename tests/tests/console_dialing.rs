@@ -1,0 +1,258 @@
+//! A tenant's telephony set in the admin console reaches a running
+//! Asterisk 22 without a restart, a reload or any new AMI right: tenant
+//! `umbrella` is unknown to the PBX's site files; its admin adds the trunk
+//! (the SIPp carrier), the tenant's caller ID and one for leads of area
+//! code 11, and the next click goes out on that trunk with that caller ID
+//! (the agent side is a Local channel that answers at once). Blocking
+//! mobiles in the console is enforced twice: the backend refuses the click,
+//! and the dialplan refuses a call an AMI user starts without the backend
+//! (hangup cause 52), while a fixed number still goes out.
+
+use std::time::Duration;
+
+use disca_backend::auth::issue_token;
+use disca_backend::domain::{DestinationPolicy, PhoneKind, Region, Role, Tenant};
+use disca_backend::storage::{Actor, NewPerson, NewUser};
+use disca_testkit::PeerBehavior;
+use disca_testkit::ami::AmiSession;
+use disca_testkit::system::{Backend, LOCAL_AGENT_CHANNEL, Lab, PATIENCE};
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, SET_COOKIE};
+use serde_json::{Value, json};
+
+const CSRF: (&str, &str) = ("x-disca-manager", "1");
+
+/// Adds a person of umbrella with an API token; returns the token.
+async fn add(backend: &Backend, name: &str, ext: &str, role: Role, admin: bool) -> String {
+    let token = issue_token();
+    backend
+        .app
+        .store
+        .add_people(
+            &[NewPerson {
+                user: NewUser {
+                    tenant: "umbrella",
+                    name,
+                    email: &format!("{ext}@umbrella.example.com"),
+                    extension: &ext.parse().unwrap(),
+                    role,
+                    phone: PhoneKind::Desk,
+                    token_hash: Some(&token.hash),
+                },
+                admin,
+                crm_user_id: None,
+            }],
+            &Actor::cli(),
+            &[],
+        )
+        .await
+        .unwrap();
+    token.secret
+}
+
+async fn console_session(backend: &Backend, token: &str) -> String {
+    let r = backend
+        .http
+        .post(format!("{}/manager/login", backend.base))
+        .header(CSRF.0, CSRF.1)
+        .json(&json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookie = r.headers()[SET_COOKIE].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+async fn put(backend: &Backend, cookie: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    let r = backend
+        .http
+        .put(format!("{}{path}", backend.base))
+        .header(COOKIE, cookie)
+        .header(CSRF.0, CSRF.1)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn click(backend: &Backend, token: &str, to: &str) -> (StatusCode, Value) {
+    let r = backend
+        .http
+        .post(format!("{}/v1/calls", backend.base))
+        .bearer_auth(token)
+        .json(&json!({ "to": to }))
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn wait_ended(backend: &Backend, token: &str, id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let call: Value = backend
+            .http
+            .get(format!("{}/v1/calls/{id}", backend.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if call["state"] == "ended" {
+            return call;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{call:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The INVITEs the carrier received so far.
+async fn invites_after(lab: &Lab, count: usize) -> Vec<disca_testkit::sip::ReceivedInvite> {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let invites = lab.trunk.invites();
+        if invites.len() >= count {
+            return invites;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the carrier got {} INVITEs, not {count}",
+            invites.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_trunk_and_caller_ids_set_in_the_console_carry_the_next_call() {
+    let lab = Lab::start(
+        PeerBehavior::AnswerAndWait,
+        PeerBehavior::AnswerThenHangup {
+            talk: Duration::from_secs(1),
+        },
+    )
+    .await;
+    let backend =
+        Backend::start_with_agent_channel(&lab.pbx, lab.pbx.ami_addr, Some(LOCAL_AGENT_CHANNEL))
+            .await;
+    backend
+        .app
+        .store
+        .add_tenant(&Tenant {
+            slug: "umbrella".parse().unwrap(),
+            name: "Umbrella Vendas".into(),
+            region: Region::BRAZIL,
+            policy: DestinationPolicy::default(),
+        })
+        .await
+        .unwrap();
+    let admin = add(&backend, "Ivo TI", "4009", Role::Manager, true).await;
+    let sara = add(&backend, "Sara", "4001", Role::Agent, false).await;
+    let cookie = console_session(&backend, &admin).await;
+
+    let (status, body) = put(
+        &backend,
+        &cookie,
+        "/manager/admin/api/dialing",
+        json!({
+            "trunk_host": "127.0.0.1",
+            "trunk_port": lab.trunk.port(),
+            "number_format": "e164",
+            "caller_id": "+551130001000",
+            "lead_ring_secs": 30,
+            "area_caller_ids": [{"area": "11", "number": "+551130001111"}],
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["warning"].is_null(), "{body}");
+
+    // A lead in São Paulo (11): the area's caller ID.
+    let (status, call) = click(&backend, &sara, "(11) 98765-4321").await;
+    assert_eq!(status, StatusCode::CREATED, "{call}");
+    let call = wait_ended(&backend, &sara, call["id"].as_str().unwrap()).await;
+    let log = std::fs::read_to_string(lab.pbx.instance().messages_log()).unwrap_or_default();
+    let tail: String = log.lines().rev().take(15).collect::<Vec<_>>().join("\n");
+    assert_eq!(call["outcome"], "answered", "{call:#}\n{tail}");
+    let invites = invites_after(&lab, 1).await;
+    assert!(
+        invites[0].request_uri.starts_with("sip:+5511987654321@"),
+        "{:?}",
+        invites[0]
+    );
+    let from = invites[0].header("From").unwrap();
+    assert!(
+        from.contains("+551130001111"),
+        "area 11's caller ID: {from}"
+    );
+    // A lead in Rio (21): the tenant's.
+    let (_, call) = click(&backend, &sara, "(21) 2345-6789").await;
+    wait_ended(&backend, &sara, call["id"].as_str().unwrap()).await;
+    let invites = invites_after(&lab, 2).await;
+    assert!(
+        invites[1].header("From").unwrap().contains("+551130001000"),
+        "{:?}",
+        invites[1]
+    );
+
+    // Mobiles blocked: the backend refuses the click...
+    let (status, policy) = put(
+        &backend,
+        &cookie,
+        "/manager/admin/api/policy",
+        json!({"allow_fixed": true, "allow_mobile": false, "allow_toll_free": true,
+               "allow_premium": false, "allow_collect": false, "allow_international": false}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{policy}");
+    let (status, body) = click(&backend, &sara, "(11) 98765-4321").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "destination_not_allowed");
+    // ...and the dialplan refuses the same call started without the
+    // backend, with the backend's own AMI user.
+    let mut ami = AmiSession::connect(lab.pbx.ami_addr).await.unwrap();
+    ami.login(&lab.pbx.ami_username, &lab.pbx.ami_secret)
+        .await
+        .unwrap();
+    let mut causes = Vec::new();
+    for number in ["+5511987654321", "+552123456789"] {
+        let id = uuid::Uuid::new_v4().to_string();
+        let response = ami
+            .action(
+                "Originate",
+                &[
+                    ("Channel", "Local/umbrella-4001@disca-test-local-agents"),
+                    ("Context", "disca-outbound"),
+                    ("Exten", number),
+                    ("Priority", "1"),
+                    ("Async", "true"),
+                    ("Timeout", "10000"),
+                    ("ChannelId", &id),
+                ],
+            )
+            .await
+            .unwrap();
+        assert!(response.is_success(), "{response:?}");
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let cause = loop {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let event = ami.next_event(remaining).await.unwrap();
+            if event.is_event("Hangup") && event.get("Uniqueid") == Some(id.as_str()) {
+                break event.get("Cause").unwrap_or_default().to_owned();
+            }
+        };
+        causes.push(cause);
+    }
+    assert_eq!(causes[0], "52", "a mobile is barred by the dialplan");
+    let invites = invites_after(&lab, 3).await;
+    assert_eq!(
+        invites.len(),
+        3,
+        "only the fixed number reached the carrier"
+    );
+    assert!(invites[2].request_uri.starts_with("sip:+552123456789@"));
+}
