@@ -113,7 +113,7 @@ impl FromStr for CallerId {
         let ok = (10..=15).contains(&digits.len())
             && digits.bytes().all(|b| b.is_ascii_digit())
             && !digits.starts_with('0');
-        ok.then(|| CallerId(compact))
+        ok.then_some(CallerId(compact))
             .ok_or(InvalidDialing::CallerId)
     }
 }
