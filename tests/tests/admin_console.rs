@@ -4,7 +4,8 @@
 //! invites a salesperson (no SMTP here: the console shows the link to
 //! send), gives a desk-phone salesperson a browser phone (written into the
 //! directory), disables another (their browser phone's password rotates),
-//! blocks calls to mobiles, and reads all of it in the audit log.
+//! blocks calls to mobiles, sets the carrier and caller IDs (written into
+//! the directory), and reads all of it in the audit log.
 //!
 //! With `DISCA_UPDATE_SCREENSHOTS=1` the console's screenshots are also
 //! written to `docs/screenshots/` for the README.
@@ -300,17 +301,71 @@ async fn an_admin_runs_the_team_from_the_console_in_chromium() {
     assert!(!tenant.policy.allow_mobile);
     assert!(tenant.policy.allow_fixed);
 
+    // The telephony: the carrier, the caller IDs (per DDD, per salesperson),
+    // written where Asterisk reads them.
+    page.click(r#".aba[data-aba="telefonia"]"#).await.unwrap();
+    page.wait_for(
+        r#"document.getElementById('telefonia-estado').textContent.includes('arquivos da central')"#,
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+    page.evaluate(
+        "{ const f = document.forms.discagem.elements; \
+         f.trunk_host.value = 'sip.operadora.example.com.br'; f.trunk_port.value = '5060'; \
+         f.number_format.value = 'national'; f.national_prefix.value = '0'; \
+         f.caller_id.value = '+55 11 3000-0000'; f.lead_ring_secs.value = '25'; \
+         f.areas.value = '21 = +552130000000'; \
+         f.vendedores.value = 'bruno@paulista.example.com.br = +551130000002'; }",
+    )
+    .await
+    .unwrap();
+    page.click("#discagem button[type=submit]").await.unwrap();
+    page.wait_for(
+        r#"document.getElementById('aviso').textContent.startsWith('Telefonia salva')"#,
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+    let (trunk, allow, caller_id) = directory.tenant_row("paulista").await.unwrap().unwrap();
+    assert_eq!(
+        (trunk.as_str(), caller_id.as_str()),
+        ("paulista-trunk", "+551130000000")
+    );
+    let rule = regex::Regex::new(&allow).unwrap();
+    assert!(
+        rule.is_match("+552123456789") && !rule.is_match("+5511987654321"),
+        "{allow}"
+    );
+    assert_eq!(
+        directory
+            .caller_id("paulista-area-21")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("+552130000000")
+    );
+    assert_eq!(
+        directory
+            .caller_id("paulista-user-1002")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("+551130000002")
+    );
+    screenshots.take(&page, "admin-telephony.png").await;
+
     // The audit log says who did what.
     page.click(r#".aba[data-aba="auditoria"]"#).await.unwrap();
     let log = page
         .wait_for(
-            r#"document.querySelectorAll('#tabela-auditoria tbody tr').length === 4 &&
+            r#"document.querySelectorAll('#tabela-auditoria tbody tr').length === 5 &&
                [...document.querySelectorAll('#tabela-auditoria tbody tr')].map((tr) => [...tr.cells].map((td) => td.textContent))"#,
             PATIENCE,
         )
         .await
         .unwrap();
-    let log = log.as_array().unwrap();
+    let log = &log.as_array().unwrap()[1..];
     assert_eq!(log[0][2], "Destinos permitidos alterados");
     assert_eq!(log[0][4], "Celulares: bloqueados");
     assert_eq!(log[1][3], "ana@paulista.example.com.br");

@@ -174,6 +174,39 @@
     $("vazio").hidden = data.people.length > 0;
   }
 
+  /** The people, for the caller IDs per salesperson (by e-mail). */
+  let everyone = [];
+
+  async function loadDialing() {
+    const [data, people] = await Promise.all([call(`${API}/dialing`), call(`${API}/people`)]);
+    everyone = people.people;
+    const form = $("discagem");
+    const f = form.elements;
+    $("telefonia-estado").textContent = !data.directory
+      ? "Este servidor não escreve a configuração da central de telefonia: peça à TI para configurar [phones] directory_db."
+      : data.configured
+        ? "A telefonia da empresa é definida aqui. As mudanças valem a partir da próxima ligação."
+        : "A telefonia da empresa ainda é definida nos arquivos da central. Ao salvar aqui, esta página passa a defini-la.";
+    if (!data.dialing) return;
+    const d = data.dialing;
+    for (const name of ["trunk_host", "trunk_port", "number_format", "national_prefix", "caller_id", "lead_ring_secs"]) {
+      f[name].value = d[name];
+    }
+    f.areas.value = d.area_caller_ids.map((a) => `${a.area} = ${a.number}`).join("\n");
+    f.vendedores.value = d.user_caller_ids
+      .map((u) => `${everyone.find((p) => p.id === u.user_id)?.email || u.user_id} = ${u.number}`)
+      .join("\n");
+  }
+
+  /** `key = value` lines; throws with the line when one has no "=". */
+  function pairs(text, what) {
+    return text.split("\n").map((l) => l.trim()).filter(Boolean).map((line) => {
+      const at = line.indexOf("=");
+      if (at < 0) throw new Error(`${what}: a linha "${line}" não tem "=".`);
+      return [line.slice(0, at).trim(), line.slice(at + 1).trim()];
+    });
+  }
+
   async function loadPolicy() {
     const data = await call(`${API}/policy`);
     showPolicy(data);
@@ -206,7 +239,12 @@
       $(tab.dataset.aba).hidden = !on;
     }
     say("");
-    const load = { pessoas: loadPeople, destinos: loadPolicy, auditoria: () => loadAudit(true) }[name];
+    const load = {
+      pessoas: loadPeople,
+      telefonia: loadDialing,
+      destinos: loadPolicy,
+      auditoria: () => loadAudit(true),
+    }[name];
     load().catch(report);
   }
 
@@ -281,6 +319,32 @@
     try {
       showPolicy(await call(`${API}/policy`, { method: "PUT", body: policy }));
       say("Destinos salvos. Valem a partir do próximo clique.");
+    } catch (error) {
+      report(error);
+    }
+  });
+
+  $("discagem").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const f = event.target.elements;
+    try {
+      const body = {
+        trunk_host: f.trunk_host.value,
+        trunk_port: Number(f.trunk_port.value),
+        number_format: f.number_format.value,
+        national_prefix: f.national_prefix.value,
+        caller_id: f.caller_id.value,
+        lead_ring_secs: Number(f.lead_ring_secs.value),
+        area_caller_ids: pairs(f.areas.value, "DDD").map(([area, number]) => ({ area, number })),
+        user_caller_ids: pairs(f.vendedores.value, "Vendedor").map(([email, number]) => {
+          const person = everyone.find((p) => p.email === email.toLowerCase());
+          if (!person) throw new Error(`Vendedor: ninguém da empresa tem o e-mail ${email}.`);
+          return { user_id: person.id, number };
+        }),
+      };
+      const answer = await call(`${API}/dialing`, { method: "PUT", body });
+      say(answer.warning || "Telefonia salva. Vale a partir da próxima ligação.");
+      await loadDialing();
     } catch (error) {
       report(error);
     }
