@@ -648,3 +648,148 @@ async fn the_next_click_follows_the_destination_policy() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn telephony_is_checked_kept_per_tenant_and_written_for_the_pbx() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("directory.sqlite3");
+    let app = TestApp::builder().phone_directory(&path).start().await;
+    let mut c = Console {
+        app,
+        tokens: Vec::new(),
+    };
+    for slug in ["acme", "globex"] {
+        disca_testkit::crm::add_tenant(&c.app.store, slug, slug).await;
+    }
+    for (key, tenant, ext) in [("marta", "acme", "1009"), ("gustavo", "globex", "2009")] {
+        let token = issue_token();
+        c.app
+            .store
+            .add_people(
+                &[NewPerson {
+                    user: NewUser {
+                        tenant,
+                        name: key,
+                        email: &format!("{key}@{tenant}.com.br"),
+                        extension: &ext.parse().unwrap(),
+                        role: Role::Manager,
+                        phone: PhoneKind::Desk,
+                        token_hash: Some(&token.hash),
+                    },
+                    admin: true,
+                    crm_user_id: None,
+                }],
+                &Actor::cli(),
+                &[],
+            )
+            .await
+            .unwrap();
+        c.tokens.push((key, token.secret));
+    }
+    let marta = c.session("marta").await;
+    let gustavo = c.session("gustavo").await;
+    let (status, view) = c.get(&marta, "/manager/admin/api/dialing").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(view["configured"], false);
+    assert_eq!(view["directory"], true);
+    let good = json!({
+        "trunk_host": "sip.operadora.com.br", "trunk_port": 5060, "number_format": "national",
+        "national_prefix": "0", "caller_id": "+55 11 3000-0000", "lead_ring_secs": 30,
+        "area_caller_ids": [{"area": "21", "number": "+552130000000"}],
+    });
+    let put = |cookie: String, body: Value| {
+        let c = &c;
+        async move {
+            c.send(
+                &cookie,
+                reqwest::Method::PUT,
+                "/manager/admin/api/dialing",
+                Some(body),
+            )
+            .await
+        }
+    };
+    // What the dialplan would refuse never gets in.
+    for (field, value) in [
+        ("trunk_host", json!("sip.op.com;transport=tcp")),
+        ("trunk_port", json!(0)),
+        ("number_format", json!("local")),
+        ("national_prefix", json!("0,1")),
+        ("caller_id", json!("1130000000")),
+        ("lead_ring_secs", json!(500)),
+        (
+            "area_caller_ids",
+            json!([{"area": "1a", "number": "+552130000000"}]),
+        ),
+    ] {
+        let mut body = good.clone();
+        body[field] = value;
+        let (status, answer) = put(marta.clone(), body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {answer}");
+    }
+    // A caller ID for another tenant's person: not found.
+    let gustavo_id = c.person(&gustavo, "gustavo@globex.com.br").await["id"].clone();
+    let mut body = good.clone();
+    body["user_caller_ids"] = json!([{"user_id": gustavo_id, "number": "+551130000001"}]);
+    let (status, _) = put(marta.clone(), body).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        c.get(&marta, "/manager/admin/api/dialing").await.1["configured"],
+        false
+    );
+
+    let (status, saved) = put(marta.clone(), good.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["dialing"]["caller_id"], "+551130000000");
+    let directory = disca_backend::phones::Directory::open(&path).await.unwrap();
+    let (trunk, allow, caller_id) = directory.tenant_row("acme").await.unwrap().unwrap();
+    assert_eq!(trunk, "acme-trunk");
+    assert_eq!(caller_id, "+551130000000");
+    assert_eq!(allow, disca_backend::domain::dial_rule(&Default::default()));
+    assert!(directory.tenant_row("globex").await.unwrap().is_none());
+    assert_eq!(
+        c.get(&gustavo, "/manager/admin/api/dialing").await.1["configured"],
+        false
+    );
+    // The policy's rule follows a policy change.
+    c.send(
+        &marta,
+        reqwest::Method::PUT,
+        "/manager/admin/api/policy",
+        Some(
+            json!({"allow_fixed": true, "allow_mobile": false, "allow_toll_free": true,
+            "allow_premium": false, "allow_collect": false, "allow_international": true}),
+        ),
+    )
+    .await;
+    let (_, allow, _) = directory.tenant_row("acme").await.unwrap().unwrap();
+    assert!(allow.contains("[1-46-9]"), "international allowed: {allow}");
+    assert!(!allow.contains("9[0-9]{8}"), "mobiles barred: {allow}");
+    let audit = c.audit(&marta).await;
+    assert_eq!(audit[1]["action"], "Telefonia alterada");
+    assert!(c.audit(&gustavo).await.is_empty());
+}
+
+#[tokio::test]
+async fn telephony_needs_the_pbx_directory() {
+    let c = spawn_console().await;
+    let marta = c.session("marta").await;
+    let (status, body) = c
+        .send(
+            &marta,
+            reqwest::Method::PUT,
+            "/manager/admin/api/dialing",
+            Some(
+                json!({"trunk_host": "10.0.0.1", "trunk_port": 5060, "number_format": "e164",
+                "caller_id": "+551130000000", "lead_ring_secs": 30}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("directory_db")
+    );
+}
