@@ -637,3 +637,64 @@ fn api_tokens_are_listed_and_revoked_and_invitations_printed_without_smtp() {
     assert!(told.contains("new link replaces the old one"), "{told}");
     assert_ne!(again, link);
 }
+
+#[tokio::test]
+async fn the_clis_changes_to_people_are_in_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = disca(dir.path(), args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["tenant", "add", "--slug", "acme", "--name", "Acme Ltda"]);
+    run(&[
+        "user",
+        "invite",
+        "--tenant",
+        "acme",
+        "--name",
+        "Ivo TI",
+        "--email",
+        "ivo@acme.com.br",
+        "--endpoint",
+        "1099",
+        "--phone",
+        "desk",
+        "--role",
+        "manager",
+        "--admin",
+    ]);
+    let who = ["--tenant", "acme", "--email", "ivo@acme.com.br"];
+    assert!(
+        run(&[&["user", "set-admin", "--admin", "false"][..], &who].concat()).contains("no longer")
+    );
+    run(&[&["user", "disable"][..], &who].concat());
+    run(&[&["user", "disable"][..], &who].concat());
+    let store = disca_backend::storage::Store::open(dir.path())
+        .await
+        .unwrap();
+    let ivo = store
+        .user_by_email("acme", "ivo@acme.com.br")
+        .await
+        .unwrap();
+    assert!(!ivo.admin);
+    let log = store.audit_log("acme", None, 10).await.unwrap();
+    let details: Vec<&str> = log.iter().map(|r| r.detail.as_str()).collect();
+    assert_eq!(
+        details,
+        [
+            "Desativado",
+            "Administrador: sim → não",
+            "Ivo TI (Gestor); ramal 1099; telefone: Telefone de mesa; administrador",
+        ],
+        "a second disable changes nothing and records nothing"
+    );
+    assert!(
+        log.iter()
+            .all(|r| r.actor == "Operador do servidor (linha de comando)")
+    );
+}
