@@ -36,6 +36,11 @@ impl Application {
         let metrics = Metrics::default();
         let key = SecretKey::load_or_create(&settings.secrets_key_file())?;
         let http = crm_http_client(&settings.crm)?;
+        let connector = crate::crm::connect::Connector {
+            key: key.clone(),
+            http: http.clone(),
+            settings: settings.crm.clone(),
+        };
         let connections = Connections::new(store.clone(), key, http, settings.crm.clone());
         let lock_file = settings.data_dir.join("crm-worker.lock");
         let worker = Worker::new(store.clone(), connections, settings.crm.clone(), lock_file);
@@ -66,7 +71,8 @@ impl Application {
                 &settings.public_base_url(listener.local_addr()?),
                 Mailer::from_settings(&settings.mail)?,
             ))
-            .with_downloads(settings.downloads.dir.clone());
+            .with_downloads(settings.downloads.dir.clone())
+            .with_crm(connector);
         tokio::spawn(state.revocations.follow(state.store.clone()));
         Ok(Application {
             listener,

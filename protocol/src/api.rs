@@ -135,6 +135,9 @@ pub enum ApiErrorCode {
     AlreadyExists,
     /// A CSV import with rows the console cannot take (none was imported).
     ImportRejected,
+    /// RD Station refused the credentials or could not be reached while
+    /// connecting a tenant.
+    CrmConnectionFailed,
     /// A code this build does not know (never sent).
     #[serde(other)]
     Unknown,

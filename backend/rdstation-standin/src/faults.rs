@@ -19,7 +19,7 @@ pub enum Api {
     /// `/crm/v2`, OAuth2 bearer tokens.
     #[serde(rename = "v2")]
     V2,
-    /// `/oauth2/token` and `/oauth/authorize`.
+    /// `/oauth2/token` and `/oauth2/authorize`.
     #[serde(rename = "oauth")]
     OAuth,
 }

@@ -86,7 +86,7 @@ impl OAuth {
         self.clients.iter().find(|c| c.client_id == client_id)
     }
 
-    /// Checks a request to `/oauth/authorize` up to the user's choice.
+    /// Checks a request to `/oauth2/authorize` up to the user's choice.
     pub fn check_client(&self, client_id: &str, redirect_uri: &str) -> Result<(), AuthorizeError> {
         let client = self
             .client(client_id)

@@ -111,9 +111,9 @@ impl Running {
         format!("{}/oauth2/token", self.state.base_url)
     }
 
-    /// Standing for `https://accounts.rdstation.com/oauth/authorize`.
+    /// Standing for `https://api.rd.services/oauth2/authorize`.
     pub fn oauth_authorize_url(&self) -> String {
-        format!("{}/oauth/authorize", self.state.base_url)
+        format!("{}/oauth2/authorize", self.state.base_url)
     }
 
     /// The seed it started with.

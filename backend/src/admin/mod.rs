@@ -11,6 +11,8 @@
 //! - [`policy`]: the tenant's destination policy.
 //! - [`dialing`]: the tenant's trunk and caller IDs, written where
 //!   Asterisk reads them ([`crate::pbx::dialing`]).
+//! - [`rdstation`]: the RD Station connection (state, "Conectar RD
+//!   Station" by OAuth2, the v1 token form, salespeople matched by e-mail).
 //! - [`audit`]: the log of every change, shown and exported as CSV.
 //! - [`view`]: people and changes as the console shows them (Portuguese).
 //! - [`page`]: the static HTML, JS and CSS (embedded).
@@ -29,6 +31,7 @@ pub mod import;
 pub mod page;
 pub mod people;
 pub mod policy;
+pub mod rdstation;
 pub mod view;
 
 use axum::Router;
@@ -84,6 +87,20 @@ pub fn routes() -> Router<AppState> {
             get(dialing::get_dialing).put(dialing::put_dialing),
         )
         .route("/manager/admin/api/audit", get(audit::list))
+        .route("/manager/admin/api/rdstation", get(rdstation::status))
+        .route(
+            "/manager/admin/api/rdstation/v1",
+            post(rdstation::connect_with_token),
+        )
+        .route(
+            "/manager/admin/api/rdstation/v2",
+            post(rdstation::start_authorization),
+        )
+        .route(
+            "/manager/admin/api/rdstation/match-users",
+            post(rdstation::match_users),
+        )
+        .route(rdstation::CALLBACK_PATH, get(rdstation::callback))
         .layer(middleware::map_response(crate::manager::security_headers))
 }
 

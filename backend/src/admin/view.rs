@@ -171,7 +171,7 @@ impl From<&AuditRecord> for AuditView {
 /// An action code of the log in words.
 pub fn action_label(code: &str) -> &'static str {
     use crate::storage::AuditAction as A;
-    const ACTIONS: [(A, &str); 8] = [
+    const ACTIONS: [(A, &str); 10] = [
         (A::PersonInvited, "Pessoa convidada"),
         (A::PersonChanged, "Pessoa alterada"),
         (A::PasswordResetSent, "Link de nova senha enviado"),
@@ -180,6 +180,8 @@ pub fn action_label(code: &str) -> &'static str {
         (A::PeopleImported, "Pessoas importadas (CSV)"),
         (A::PolicyChanged, "Destinos permitidos alterados"),
         (A::DialingChanged, "Telefonia alterada"),
+        (A::CrmConnected, "RD Station conectado"),
+        (A::CrmUsersMatched, "Usuários do RD Station associados"),
     ];
     ACTIONS
         .iter()
@@ -218,6 +220,8 @@ mod tests {
             A::PeopleImported,
             A::PolicyChanged,
             A::DialingChanged,
+            A::CrmConnected,
+            A::CrmUsersMatched,
         ] {
             assert_ne!(action_label(a.as_str()), "Outra alteração", "{a:?}");
         }

@@ -64,6 +64,9 @@ pub struct AppState {
     pub revocations: Revocations,
     /// The folder of installers offered at `/downloads`, if any.
     pub downloads: Option<std::path::PathBuf>,
+    /// What the admin console needs to connect RD Station (`None`: not
+    /// offered).
+    pub crm: Option<crate::crm::connect::Connector>,
 }
 
 impl AppState {
@@ -78,6 +81,7 @@ impl AppState {
             users,
             accounts: crate::accounts::Accounts::default(),
             downloads: None,
+            crm: None,
             manager: ManagerConfig::default(),
             streams: Arc::new(StreamSlots::new(8, 500, metrics.clone())),
             metrics,
@@ -115,6 +119,13 @@ impl AppState {
 
     pub fn with_downloads(self, downloads: Option<std::path::PathBuf>) -> AppState {
         AppState { downloads, ..self }
+    }
+
+    pub fn with_crm(self, crm: crate::crm::connect::Connector) -> AppState {
+        AppState {
+            crm: Some(crm),
+            ..self
+        }
     }
 }
 

@@ -221,6 +221,13 @@ pub struct CrmSettings {
     #[serde(rename = "poll_interval_ms")]
     #[serde_as(as = "DurationMilliSeconds<u64>")]
     pub poll_interval: Duration,
+    /// RD Station's addresses the admin console connects to (the
+    /// stand-in's in tests and demos): API v1, API v2, OAuth2's token
+    /// endpoint and its authorization page.
+    pub v1_url: String,
+    pub v2_url: String,
+    pub token_url: String,
+    pub authorize_url: String,
 }
 
 impl Default for CrmSettings {
@@ -236,6 +243,10 @@ impl Default for CrmSettings {
             rate_window: Duration::from_secs(60),
             concurrency: 8,
             poll_interval: Duration::from_secs(5),
+            v1_url: crate::crm::connect::DEFAULT_V1_URL.to_owned(),
+            v2_url: crate::crm::connect::DEFAULT_V2_URL.to_owned(),
+            token_url: crate::crm::connect::DEFAULT_TOKEN_URL.to_owned(),
+            authorize_url: crate::crm::connect::DEFAULT_AUTHORIZE_URL.to_owned(),
         }
     }
 }

@@ -43,6 +43,13 @@ pub enum Api {
 /// so that once a note is marked "maybe sent" its request does go out.
 pub struct Permit(Instant);
 
+/// An RD Station CRM user, as `GET /users` lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrmUser {
+    pub id: String,
+    pub email: String,
+}
+
 /// `GET /token/check` of v1.
 #[derive(Debug)]
 pub struct TokenOwner {
@@ -324,6 +331,36 @@ impl CrmClient {
             email: field("email"),
             organization: field("organization"),
         })
+    }
+
+    /// v1's `GET /users`: the account's users (to match salespeople by
+    /// e-mail); hidden and inactive users are left out.
+    pub async fn users(&self) -> Result<Vec<CrmUser>, CrmError> {
+        let Api::V1 { base, token } = &self.api else {
+            return Err(unexpected("a lista de usuários existe só na API v1"));
+        };
+        let answer = self
+            .send(|| {
+                self.http
+                    .get(format!("{base}/users"))
+                    .query(&[("token", token.expose())])
+            })
+            .await?;
+        let users = answer
+            .get("users")
+            .and_then(Value::as_array)
+            .ok_or_else(|| unexpected("GET /users sem a lista \"users\""))?;
+        Ok(users
+            .iter()
+            .filter(|u| u.get("active").and_then(Value::as_bool) != Some(false))
+            .filter(|u| u.get("hidden").and_then(Value::as_bool) != Some(true))
+            .filter_map(|u| {
+                Some(CrmUser {
+                    id: u.get("_id").or_else(|| u.get("id"))?.as_str()?.to_owned(),
+                    email: u.get("email")?.as_str()?.trim().to_lowercase(),
+                })
+            })
+            .collect())
     }
 
     /// A v2 request with a valid access token (in `permit`'s slot, if

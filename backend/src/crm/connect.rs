@@ -16,6 +16,17 @@ use crate::storage::{NewAccount, Store, StoreError};
 pub const DEFAULT_V1_URL: &str = "https://crm.rdstation.com/api/v1";
 pub const DEFAULT_V2_URL: &str = "https://api.rd.services/crm/v2";
 pub const DEFAULT_TOKEN_URL: &str = "https://api.rd.services/oauth2/token";
+/// Where an RD Station user authorizes an app (API v2).
+pub const DEFAULT_AUTHORIZE_URL: &str = "https://api.rd.services/oauth2/authorize";
+
+/// What connecting a tenant needs, for the admin console: the secrets key,
+/// an HTTP client for RD Station and RD Station's addresses.
+#[derive(Clone)]
+pub struct Connector {
+    pub key: SecretKey,
+    pub http: reqwest::Client,
+    pub settings: crate::configuration::CrmSettings,
+}
 
 /// API v1: checks the instance token with `GET /token/check`, then stores it.
 pub async fn connect_v1(

@@ -48,6 +48,8 @@ pub enum AuditAction {
     PeopleImported,
     PolicyChanged,
     DialingChanged,
+    CrmConnected,
+    CrmUsersMatched,
 }
 
 impl AuditAction {
@@ -61,6 +63,8 @@ impl AuditAction {
             AuditAction::PeopleImported => "people.imported",
             AuditAction::PolicyChanged => "policy.changed",
             AuditAction::DialingChanged => "dialing.changed",
+            AuditAction::CrmConnected => "crm.connected",
+            AuditAction::CrmUsersMatched => "crm.users_matched",
         }
     }
 }

@@ -7,6 +7,7 @@ mod accounts;
 mod audit;
 mod calls;
 mod crm;
+mod crm_connect;
 mod dialing;
 mod events;
 mod people;
@@ -35,6 +36,7 @@ pub use accounts::{
 pub use audit::{Actor, AuditAction, AuditEntry, AuditRecord};
 pub use calls::{CallFilter, CreateCall, Created};
 pub use crm::{AccountRow, Delivery, DeliveryUpdate, NewAccount};
+pub use crm_connect::{ConnectState, DeliveryError};
 pub use dialing::{CallerIdScope, TenantDialing};
 pub use events::CallEvent;
 pub use people::{NewPerson, Person, PersonChange};

@@ -121,6 +121,12 @@ impl Store {
         user_from_row(&row)
     }
 
+    /// The user `id` (of any tenant: for callers that hold an id they
+    /// stored themselves).
+    pub async fn user_by_id(&self, id: &str) -> Result<User, StoreError> {
+        self.user_where("u.id = $1", id).await
+    }
+
     /// The tenant's users, by name: the team on the manager page.
     pub async fn team(&self, tenant: &str) -> Result<Vec<User>, StoreError> {
         let sql = format!(

@@ -207,6 +207,20 @@
     });
   }
 
+  async function loadRdStation() {
+    const rd = await call(`${API}/rdstation`);
+    $("rd-estado").textContent = rd.connected
+      ? `Conectado ao RD Station (API ${rd.api}). Notas esperando: ${rd.backlog}.`
+      : "Não conectado: as notas das ligações esperam a conexão.";
+    $("rd-notas").replaceChildren(...rd.notes.map((n) => el("li", { text: `${n.label}: ${n.count}` })));
+    $("rd-erros").replaceChildren(...rd.errors.map((e) => el("li", { text: `${e.at} — ${e.error}` })));
+    $("rd-erros-caixa").hidden = rd.errors.length === 0;
+    $("rd-sem-usuario").replaceChildren(...rd.without_rd_user.map((p) => el("li", { text: `${p.name} <${p.email}>` })));
+    $("rd-sem-usuario-caixa").hidden = rd.without_rd_user.length === 0;
+    $("rd-associar").hidden = rd.api !== "v1";
+    $("rd-retorno").textContent = rd.redirect_uri;
+  }
+
   async function loadPolicy() {
     const data = await call(`${API}/policy`);
     showPolicy(data);
@@ -243,6 +257,7 @@
       pessoas: loadPeople,
       telefonia: loadDialing,
       destinos: loadPolicy,
+      rdstation: loadRdStation,
       auditoria: () => loadAudit(true),
     }[name];
     load().catch(report);
@@ -345,6 +360,42 @@
       const answer = await call(`${API}/dialing`, { method: "PUT", body });
       say(answer.warning || "Telefonia salva. Vale a partir da próxima ligação.");
       await loadDialing();
+    } catch (error) {
+      report(error);
+    }
+  });
+
+  $("rd-v2").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const f = event.target.elements;
+    try {
+      const answer = await call(`${API}/rdstation/v2`, {
+        method: "POST",
+        body: { client_id: f.client_id.value, client_secret: f.client_secret.value },
+      });
+      location.assign(answer.authorize_url);
+    } catch (error) {
+      report(error);
+    }
+  });
+
+  $("rd-v1").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const owner = await call(`${API}/rdstation/v1`, { method: "POST", body: { token: event.target.elements.token.value } });
+      event.target.reset();
+      say(`RD Station conectado com o token de ${owner.name} (${owner.organization}).`);
+      await loadRdStation();
+    } catch (error) {
+      report(error);
+    }
+  });
+
+  $("rd-associar").addEventListener("click", async () => {
+    try {
+      const answer = await call(`${API}/rdstation/match-users`, { method: "POST" });
+      say(`${answer.matched.length} vendedor(es) associado(s) pelo e-mail; ${answer.missing.length} sem usuário no RD Station.`);
+      await loadRdStation();
     } catch (error) {
       report(error);
     }

@@ -793,3 +793,228 @@ async fn telephony_needs_the_pbx_directory() {
             .contains("directory_db")
     );
 }
+
+/// Ana's v1 instance token and RD Station user in the stand-in's seed.
+const ANA_RD_TOKEN: &str = "a3f9c2e17b4d48e6a0c5d2f1";
+const ANA_AT_RD: &str = "64b7f0c2a1e4d30000000a01";
+const BRUNO_AT_RD: &str = "64b7f0c2a1e4d30000000a02";
+
+#[tokio::test]
+async fn rd_station_is_connected_from_the_console_with_a_token_or_by_oauth() {
+    let standin = rdstation_standin::StandIn::start(rdstation_standin::Config::default())
+        .await
+        .unwrap();
+    let (v1, v2, token_url, authorize) = (
+        standin.v1_base(),
+        standin.v2_base(),
+        standin.oauth_token_url(),
+        standin.oauth_authorize_url(),
+    );
+    let app = TestApp::builder()
+        .configure(move |s| {
+            s.crm.v1_url = v1;
+            s.crm.v2_url = v2;
+            s.crm.token_url = token_url;
+            s.crm.authorize_url = authorize;
+        })
+        .start()
+        .await;
+    disca_testkit::crm::add_tenant(&app.store, "paulista", "Paulista").await;
+    let mut c = Console {
+        app,
+        tokens: Vec::new(),
+    };
+    for (key, email, ext, admin) in [
+        ("marta", "marta@paulista.example.com.br", "1009", true),
+        ("ana", "ana.souza@paulista.example.com.br", "1001", false),
+        (
+            "bruno",
+            "Bruno.Oliveira@paulista.example.com.br",
+            "1002",
+            false,
+        ),
+        ("davi", "davi@paulista.example.com.br", "1003", false),
+    ] {
+        let token = issue_token();
+        c.app
+            .store
+            .add_people(
+                &[NewPerson {
+                    user: NewUser {
+                        tenant: "paulista",
+                        name: key,
+                        email: &email.to_lowercase(),
+                        extension: &ext.parse().unwrap(),
+                        role: if admin { Role::Manager } else { Role::Agent },
+                        phone: PhoneKind::Desk,
+                        token_hash: Some(&token.hash),
+                    },
+                    admin,
+                    crm_user_id: None,
+                }],
+                &Actor::cli(),
+                &[],
+            )
+            .await
+            .unwrap();
+        c.tokens.push((key, token.secret));
+    }
+    let marta = c.session("marta").await;
+    let (status, rd) = c.get(&marta, "/manager/admin/api/rdstation").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rd["connected"], false);
+    assert_eq!(rd["without_rd_user"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        rd["redirect_uri"],
+        c.app.url("/manager/admin/rdstation/callback")
+    );
+
+    // API v1: a wrong token is refused, checked with RD Station first.
+    let (status, body) = c
+        .post(
+            &marta,
+            "/manager/admin/api/rdstation/v1",
+            json!({"token": "0000000000000000deadbeef"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(code(&body), "crm_connection_failed");
+    assert_eq!(
+        c.get(&marta, "/manager/admin/api/rdstation").await.1["connected"],
+        false
+    );
+    let (status, owner) = c
+        .post(
+            &marta,
+            "/manager/admin/api/rdstation/v1",
+            json!({"token": ANA_RD_TOKEN}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{owner}");
+    assert_eq!(owner["name"], "Ana Souza");
+    // Salespeople matched by e-mail through RD Station's users.
+    let (status, matched) = c
+        .post(
+            &marta,
+            "/manager/admin/api/rdstation/match-users",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{matched}");
+    let ids: Vec<&str> = matched["matched"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["crm_user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [ANA_AT_RD, BRUNO_AT_RD]);
+    assert_eq!(matched["missing"].as_array().unwrap().len(), 2, "{matched}");
+    assert_eq!(
+        c.person(&marta, "ana.souza@paulista.example.com.br").await["crm_user_id"],
+        ANA_AT_RD
+    );
+    let (_, rd) = c.get(&marta, "/manager/admin/api/rdstation").await;
+    assert_eq!(rd["api"], "v1");
+    assert_eq!(rd["without_rd_user"].as_array().unwrap().len(), 2);
+
+    // API v2 by OAuth2: RD Station's authorization page, back to the
+    // callback with a code and the state.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let authorize_as_ana = |client_secret: &'static str| {
+        let c = &c;
+        let marta = marta.clone();
+        let browser = browser.clone();
+        async move {
+            let (status, start) = c
+                .post(
+                    &marta,
+                    "/manager/admin/api/rdstation/v2",
+                    json!({"client_id": "disca-local", "client_secret": client_secret}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{start}");
+            let url = start["authorize_url"].as_str().unwrap().to_owned();
+            assert!(
+                url.contains("/oauth2/authorize?response_type=code&client_id=disca-local"),
+                "{url}"
+            );
+            let consent = browser
+                .get(format!("{url}&user_id={ANA_AT_RD}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(consent.status(), StatusCode::FOUND);
+            consent.headers()["location"].to_str().unwrap().to_owned()
+        }
+    };
+    // A wrong client secret: RD Station refuses the code; nothing changes.
+    let back = authorize_as_ana("not-the-secret").await;
+    let page = browser.get(&back).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::BAD_GATEWAY);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("Não foi possível conectar")
+    );
+    assert_eq!(
+        c.get(&marta, "/manager/admin/api/rdstation").await.1["api"],
+        "v1"
+    );
+    let back = authorize_as_ana("disca-local-secret").await;
+    assert!(
+        back.starts_with(&c.app.url("/manager/admin/rdstation/callback?code=")),
+        "{back}"
+    );
+    let page = browser.get(&back).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("RD Station conectado"));
+    assert_eq!(
+        c.get(&marta, "/manager/admin/api/rdstation").await.1["api"],
+        "v2"
+    );
+    // The state works once.
+    let replay = browser.get(&back).send().await.unwrap();
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert!(replay.text().await.unwrap().contains("não vale mais"));
+    let forged = browser
+        .get(c.app.url(&format!(
+            "/manager/admin/rdstation/callback?code=x&state={}",
+            "ab".repeat(32)
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    // v2 writes notes as whoever authorized: no matching by e-mail.
+    let (status, _) = c
+        .post(
+            &marta,
+            "/manager/admin/api/rdstation/match-users",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let audit = c.audit(&marta).await;
+    let actions: Vec<&str> = audit
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "RD Station conectado",
+            "Usuários do RD Station associados",
+            "Usuários do RD Station associados",
+            "RD Station conectado",
+        ]
+    );
+    assert!(
+        audit
+            .iter()
+            .all(|e| e["actor"] == "marta <marta@paulista.example.com.br>")
+    );
+}

@@ -28,7 +28,7 @@ fn api_of(path: &str) -> Option<Api> {
         Some(Api::V1)
     } else if under("/crm/v2") {
         Some(Api::V2)
-    } else if under("/oauth2") || under("/oauth") {
+    } else if under("/oauth2") {
         Some(Api::OAuth)
     } else {
         None
@@ -171,7 +171,7 @@ mod tests {
         assert_eq!(api_of("/api/v1/deals"), Some(Api::V1));
         assert_eq!(api_of("/crm/v2"), Some(Api::V2));
         assert_eq!(api_of("/oauth2/token"), Some(Api::OAuth));
-        assert_eq!(api_of("/oauth/authorize"), Some(Api::OAuth));
+        assert_eq!(api_of("/oauth2/authorize"), Some(Api::OAuth));
         assert_eq!(api_of("/api/v10/deals"), None);
         assert_eq!(api_of("/_standin/fault"), None);
     }

@@ -1,5 +1,5 @@
 //! The HTTP routes: API v1 (`/api/v1`), API v2 (`/crm/v2`), OAuth2
-//! (`/oauth2/token`, `/oauth/authorize`) and the stand-in's own controls
+//! (`/oauth2/token`, `/oauth2/authorize`) and the stand-in's own controls
 //! (`/_standin`), behind the middleware that logs, counts requests and
 //! injects faults.
 

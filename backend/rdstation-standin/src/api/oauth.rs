@@ -1,7 +1,9 @@
 //! OAuth2 over HTTP: the token endpoint (`POST /oauth2/token`, form-encoded,
 //! RFC 6749 errors) and a consent page standing in for
-//! `accounts.rdstation.com/oauth/authorize`, where the user is picked from
-//! the seed (or named with `&user_id=`) and sent back with a code.
+//! `https://api.rd.services/oauth2/authorize` (the path RD Station's v2
+//! reference gives; an older page said `accounts.rdstation.com/oauth/authorize`),
+//! where the user is picked from the seed (or named with `&user_id=`) and
+//! sent back with a code.
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
@@ -18,7 +20,7 @@ use crate::oauth::{TokenError, TokenPair};
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/oauth2/token", post(token))
-        .route("/oauth/authorize", get(authorize))
+        .route("/oauth2/authorize", get(authorize))
 }
 
 async fn token(
@@ -180,7 +182,7 @@ fn choose_user(
         list.push_str(&format!("<h2>{}</h2>\n<ul>\n", escape_html(&tenant.name)));
         for user in tenant.users.iter().filter(|u| u.active) {
             let mut href = format!(
-                "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&user_id={}",
+                "/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&user_id={}",
                 encode(client_id),
                 encode(redirect_uri),
                 encode(&user.id)
