@@ -5,7 +5,8 @@
 //! send), gives a desk-phone salesperson a browser phone (written into the
 //! directory), disables another (their browser phone's password rotates),
 //! blocks calls to mobiles, sets the carrier and caller IDs (written into
-//! the directory), and reads all of it in the audit log.
+//! the directory), connects RD Station through the stand-in's authorization
+//! page, and reads all of it in the audit log.
 //!
 //! With `DISCA_UPDATE_SCREENSHOTS=1` the console's screenshots are also
 //! written to `docs/screenshots/` for the README.
@@ -19,6 +20,7 @@ use disca_testkit::TestApp;
 use disca_testkit::accounts::give_password;
 use disca_testkit::chromium::{Chromium, ChromiumOptions, Page};
 use disca_testkit::screenshots::ReadmeScreenshots;
+use rdstation_standin::{Config, StandIn};
 use serde_json::Value;
 
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -90,8 +92,19 @@ async fn set_field(page: &Page, email: &str, field: &str, value: &str) {
 async fn an_admin_runs_the_team_from_the_console_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let directory_path = dir.path().join("directory.sqlite3");
+    let standin = StandIn::start(Config::default()).await.unwrap();
+    let (v2, token_url, authorize) = (
+        standin.v2_base(),
+        standin.oauth_token_url(),
+        standin.oauth_authorize_url(),
+    );
     let app = TestApp::builder()
         .phone_directory(&directory_path)
+        .configure(move |s| {
+            s.crm.v2_url = v2;
+            s.crm.token_url = token_url;
+            s.crm.authorize_url = authorize;
+        })
         .start()
         .await;
     let store = app.store.clone();
@@ -355,17 +368,65 @@ async fn an_admin_runs_the_team_from_the_console_in_chromium() {
     );
     screenshots.take(&page, "admin-telephony.png").await;
 
+    // RD Station by a button: the stand-in's authorization page (as RD
+    // Station's), Ana picked there, back to the backend with a code.
+    page.click(r#".aba[data-aba="rdstation"]"#).await.unwrap();
+    page.wait_for(
+        r#"document.getElementById('rd-estado').textContent.startsWith('Não conectado')"#,
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+    page.evaluate(
+        "{ const f = document.forms['rd-v2'].elements; \
+         f.client_id.value = 'disca-local'; f.client_secret.value = 'disca-local-secret'; }",
+    )
+    .await
+    .unwrap();
+    page.click("#rd-v2 button[type=submit]").await.unwrap();
+    page.wait_for(
+        r#"location.pathname === "/oauth2/authorize" && [...document.links].some((a) => a.textContent.startsWith('Ana Souza'))"#,
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+    page.evaluate("[...document.links].find((a) => a.textContent.startsWith('Ana Souza')).click()")
+        .await
+        .unwrap();
+    let result = page
+        .wait_for(
+            r#"location.pathname === "/manager/admin/rdstation/callback" && document.getElementById('resultado')?.textContent"#,
+            PATIENCE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(result, "RD Station conectado");
+    assert_eq!(
+        store.crm_account("paulista").await.unwrap().unwrap().api,
+        "v2"
+    );
+    page.click("a.botao").await.unwrap();
+    page.wait_for(
+        r#"location.pathname === "/manager/admin" && document.querySelectorAll('#tabela-pessoas tbody tr').length === 4"#,
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+
     // The audit log says who did what.
     page.click(r#".aba[data-aba="auditoria"]"#).await.unwrap();
     let log = page
         .wait_for(
-            r#"document.querySelectorAll('#tabela-auditoria tbody tr').length === 5 &&
+            r#"document.querySelectorAll('#tabela-auditoria tbody tr').length === 6 &&
                [...document.querySelectorAll('#tabela-auditoria tbody tr')].map((tr) => [...tr.cells].map((td) => td.textContent))"#,
             PATIENCE,
         )
         .await
         .unwrap();
-    let log = &log.as_array().unwrap()[1..];
+    let log = log.as_array().unwrap();
+    assert_eq!(log[0][2], "RD Station conectado");
+    assert_eq!(log[1][2], "Telefonia alterada");
+    let log = &log[2..];
     assert_eq!(log[0][2], "Destinos permitidos alterados");
     assert_eq!(log[0][4], "Celulares: bloqueados");
     assert_eq!(log[1][3], "ana@paulista.example.com.br");
@@ -378,11 +439,18 @@ async fn an_admin_runs_the_team_from_the_console_in_chromium() {
     );
     screenshots.take(&page, "admin-audit.png").await;
     // The login form asks whether a session is already open (a 401 before
-    // signing in); the console itself logs no error.
+    // signing in), and the stand-in's page has no icon; the console itself
+    // logs no error.
+    let standin_origin = standin.v2_base().replace("/crm/v2", "");
     let errors: Vec<_> = page
         .console()
         .into_iter()
         .filter(|m| m.is_error() && !m.text.contains("401"))
+        .filter(|m| {
+            !m.location
+                .as_deref()
+                .is_some_and(|l| l.starts_with(&standin_origin))
+        })
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
 }

@@ -390,6 +390,7 @@ fn page(status: StatusCode, outcome: Outcome) -> Response {
     };
     let html = format!(
         "<!doctype html>\n<html lang=\"pt-BR\">\n<head><meta charset=\"utf-8\"><title>Disca · {title}</title>\
+         <link rel=\"icon\" href=\"/manager/static/icon.svg\" type=\"image/svg+xml\">\
          <link rel=\"stylesheet\" href=\"/manager/static/manager.css\"></head>\n<body><main>\
          <h1 id=\"resultado\">{title}</h1><p>{text}</p><p><a class=\"botao\" href=\"/manager/admin\">Voltar ao console</a></p>\
          </main></body>\n</html>\n"
