@@ -10,6 +10,8 @@
 //!   outbox worker, the v1/v2 client, OAuth2, the note's words).
 //! - [`phones`]: browser phones (the PJSIP realtime directory Asterisk
 //!   reads, SIP passwords, TURN credentials).
+//! - [`recordings`]: each tenant's recording rules (on/off, the
+//!   announcement, retention) for the dialplan, and the retention sweep.
 //! - [`api`]: the HTTP API (axum), SSE, OpenAPI document.
 //! - [`manager`]: the manager page (login sessions, the team's calls,
 //!   recordings, CSV export).
@@ -40,6 +42,7 @@ pub mod mail;
 pub mod manager;
 pub mod pbx;
 pub mod phones;
+pub mod recordings;
 pub mod server;
 pub mod startup;
 pub mod storage;

@@ -54,6 +54,14 @@ impl Application {
         };
         if let Some(directory) = &phones.directory {
             crate::pbx::dialing::sync_all(&store, directory, &settings.phones).await?;
+            crate::recordings::sync_all(&store, directory, &settings.recordings).await?;
+        }
+        if let Some(dir) = &settings.crm.recordings_dir {
+            tokio::spawn(crate::recordings::retention::run(
+                store.clone(),
+                dir.clone(),
+                settings.recordings.sweep_interval,
+            ));
         }
         let pbx = Pbx::start(
             &settings.ami,
@@ -72,7 +80,8 @@ impl Application {
                 Mailer::from_settings(&settings.mail)?,
             ))
             .with_downloads(settings.downloads.dir.clone())
-            .with_crm(connector);
+            .with_crm(connector)
+            .with_recordings(settings.recordings.clone());
         tokio::spawn(state.revocations.follow(state.store.clone()));
         Ok(Application {
             listener,

@@ -74,6 +74,17 @@ impl PbxInstance {
         self.dir().join(PHONE_DIRECTORY)
     }
 
+    /// The folder of announcements (the backend's `[recordings]
+    /// prompts_dir`), on the host.
+    pub fn prompts_dir(&self) -> PathBuf {
+        self.dir().join("prompts")
+    }
+
+    /// The same folder as Asterisk sees it (`[recordings] pbx_prompts_dir`).
+    pub fn pbx_prompts_dir(&self) -> String {
+        self.inside.join("prompts").display().to_string()
+    }
+
     /// Asterisk's standard output and error, on the host.
     pub fn console_log(&self) -> PathBuf {
         self.dir().join("console.log")

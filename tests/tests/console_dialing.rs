@@ -256,3 +256,125 @@ async fn a_trunk_and_caller_ids_set_in_the_console_carry_the_next_call() {
     );
     assert!(invites[2].request_uri.starts_with("sip:+552123456789@"));
 }
+
+/// A 1 kHz tone, as an admin's announcement file (48 kHz, converted by the
+/// backend to what Asterisk plays).
+fn tone_wav(seconds: f64) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("aviso.wav");
+    disca_testkit::audio::write_tone(&path, 1000.0, seconds).unwrap();
+    std::fs::read(path).unwrap()
+}
+
+#[tokio::test]
+async fn the_lead_hears_the_announcement_first_and_recording_off_records_nothing() {
+    let lab = Lab::start(
+        PeerBehavior::AnswerAndWait,
+        PeerBehavior::AnswerThenHangup {
+            talk: Duration::from_secs(4),
+        },
+    )
+    .await;
+    let instance = lab.pbx.instance();
+    let (prompts, pbx_prompts, spool) = (
+        instance.prompts_dir(),
+        instance.pbx_prompts_dir(),
+        lab.pbx.recordings_dir.clone(),
+    );
+    let backend = Backend::start_configured(&lab.pbx, move |s| {
+        s.calls.agent_channel = LOCAL_AGENT_CHANNEL.into();
+        s.crm.recordings_dir = Some(spool);
+        s.recordings.prompts_dir = Some(prompts);
+        s.recordings.pbx_prompts_dir = Some(pbx_prompts);
+    })
+    .await;
+    backend
+        .app
+        .store
+        .add_tenant(&Tenant {
+            slug: "umbrella".parse().unwrap(),
+            name: "Umbrella Vendas".into(),
+            region: Region::BRAZIL,
+            policy: DestinationPolicy::default(),
+        })
+        .await
+        .unwrap();
+    let admin = add(&backend, "Ivo TI", "4009", Role::Manager, true).await;
+    let sara = add(&backend, "Sara", "4001", Role::Agent, false).await;
+    let cookie = console_session(&backend, &admin).await;
+    let (status, body) = put(
+        &backend,
+        &cookie,
+        "/manager/admin/api/dialing",
+        json!({"trunk_host": "127.0.0.1", "trunk_port": lab.trunk.port(), "number_format": "e164",
+               "caller_id": "+551130001000", "lead_ring_secs": 30}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The announcement, uploaded in the console.
+    let r = backend
+        .http
+        .post(format!(
+            "{}/manager/admin/api/recording/announcement",
+            backend.base
+        ))
+        .header(COOKIE, &cookie)
+        .header(CSRF.0, CSRF.1)
+        .header("content-type", "audio/wav")
+        .body(tone_wav(2.0))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["announcement"], true);
+    assert!(body["warning"].is_null(), "{body}");
+
+    let (status, call) = click(&backend, &sara, "(11) 98765-4321").await;
+    assert_eq!(status, StatusCode::CREATED, "{call}");
+    let id = call["id"].as_str().unwrap().to_owned();
+    let call = wait_ended(&backend, &sara, &id).await;
+    assert_eq!(call["outcome"], "answered", "{call:#}");
+    let file = lab.pbx.recordings_dir.join(format!("umbrella-{id}.wav"));
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !file.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {}",
+            file.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // MixMonitor finishes the file when the channel goes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let audio = disca_testkit::audio::analyse(&file).unwrap();
+    assert!(
+        (950.0..1050.0).contains(&audio.frequency_hz),
+        "the recording starts with the announcement's tone: {audio:?}"
+    );
+    assert!(audio.seconds >= 1.9, "the whole announcement: {audio:?}");
+
+    // Recording off: the next answered call leaves no file and no link.
+    let (status, rules) = put(
+        &backend,
+        &cookie,
+        "/manager/admin/api/recording",
+        json!({"enabled": false, "retention_days": null}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rules}");
+    let (_, call) = click(&backend, &sara, "(11) 98765-4321").await;
+    let id = call["id"].as_str().unwrap().to_owned();
+    let call = wait_ended(&backend, &sara, &id).await;
+    assert_eq!(call["outcome"], "answered", "{call:#}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !lab.pbx
+            .recordings_dir
+            .join(format!("umbrella-{id}.wav"))
+            .exists()
+    );
+    let stored = backend.app.store.call(&id).await.unwrap();
+    assert_eq!(stored.recording_file, None, "no recording link in the note");
+}

@@ -13,6 +13,7 @@
 //!   Asterisk reads them ([`crate::pbx::dialing`]).
 //! - [`rdstation`]: the RD Station connection (state, "Conectar RD
 //!   Station" by OAuth2, the v1 token form, salespeople matched by e-mail).
+//! - [`recording`]: recording on/off, the announcement, the retention.
 //! - [`audit`]: the log of every change, shown and exported as CSV.
 //! - [`view`]: people and changes as the console shows them (Portuguese).
 //! - [`page`]: the static HTML, JS and CSS (embedded).
@@ -32,6 +33,7 @@ pub mod page;
 pub mod people;
 pub mod policy;
 pub mod rdstation;
+pub mod recording;
 pub mod view;
 
 use axum::Router;
@@ -101,6 +103,18 @@ pub fn routes() -> Router<AppState> {
             post(rdstation::match_users),
         )
         .route(rdstation::CALLBACK_PATH, get(rdstation::callback))
+        .route(
+            "/manager/admin/api/recording",
+            get(recording::get_rules).put(recording::put_rules),
+        )
+        .route(
+            "/manager/admin/api/recording/announcement",
+            post(recording::put_announcement)
+                .delete(recording::delete_announcement)
+                .layer(DefaultBodyLimit::max(
+                    crate::recordings::announcement::MAX_FILE_BYTES,
+                )),
+        )
         .layer(middleware::map_response(crate::manager::security_headers))
 }
 

@@ -171,7 +171,7 @@ impl From<&AuditRecord> for AuditView {
 /// An action code of the log in words.
 pub fn action_label(code: &str) -> &'static str {
     use crate::storage::AuditAction as A;
-    const ACTIONS: [(A, &str); 10] = [
+    const ACTIONS: [(A, &str); 12] = [
         (A::PersonInvited, "Pessoa convidada"),
         (A::PersonChanged, "Pessoa alterada"),
         (A::PasswordResetSent, "Link de nova senha enviado"),
@@ -182,6 +182,8 @@ pub fn action_label(code: &str) -> &'static str {
         (A::DialingChanged, "Telefonia alterada"),
         (A::CrmConnected, "RD Station conectado"),
         (A::CrmUsersMatched, "Usuários do RD Station associados"),
+        (A::RecordingRulesChanged, "Regras de gravação alteradas"),
+        (A::RecordingPlayed, "Gravação ouvida ou baixada"),
     ];
     ACTIONS
         .iter()
@@ -222,6 +224,8 @@ mod tests {
             A::DialingChanged,
             A::CrmConnected,
             A::CrmUsersMatched,
+            A::RecordingRulesChanged,
+            A::RecordingPlayed,
         ] {
             assert_ne!(action_label(a.as_str()), "Outra alteração", "{a:?}");
         }

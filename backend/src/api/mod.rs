@@ -67,6 +67,8 @@ pub struct AppState {
     /// What the admin console needs to connect RD Station (`None`: not
     /// offered).
     pub crm: Option<crate::crm::connect::Connector>,
+    /// Where announcements go, for the admin console.
+    pub recordings: crate::configuration::RecordingSettings,
 }
 
 impl AppState {
@@ -82,6 +84,7 @@ impl AppState {
             accounts: crate::accounts::Accounts::default(),
             downloads: None,
             crm: None,
+            recordings: crate::configuration::RecordingSettings::default(),
             manager: ManagerConfig::default(),
             streams: Arc::new(StreamSlots::new(8, 500, metrics.clone())),
             metrics,
@@ -119,6 +122,10 @@ impl AppState {
 
     pub fn with_downloads(self, downloads: Option<std::path::PathBuf>) -> AppState {
         AppState { downloads, ..self }
+    }
+
+    pub fn with_recordings(self, recordings: crate::configuration::RecordingSettings) -> AppState {
+        AppState { recordings, ..self }
     }
 
     pub fn with_crm(self, crm: crate::crm::connect::Connector) -> AppState {

@@ -54,6 +54,7 @@ pub struct Settings {
     pub phones: PhoneSettings,
     pub mail: MailSettings,
     pub downloads: DownloadSettings,
+    pub recordings: RecordingSettings,
 }
 
 impl Default for Settings {
@@ -69,6 +70,7 @@ impl Default for Settings {
             phones: PhoneSettings::default(),
             mail: MailSettings::default(),
             downloads: DownloadSettings::default(),
+            recordings: RecordingSettings::default(),
         }
     }
 }
@@ -346,6 +348,35 @@ impl Default for PhoneSettings {
             turn_secret: None,
             turn_credential_ttl: Duration::from_secs(12 * 3600),
             rtp_timeout_secs: 60,
+        }
+    }
+}
+
+/// Recordings under each tenant's rules (the admin console): where the
+/// backend writes the announcements played to leads, the same folder as
+/// Asterisk sees it, and how often expired recordings are deleted.
+#[serde_as]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordingSettings {
+    /// Folder the backend writes announcements into (Asterisk must be able
+    /// to read it); without it, announcements cannot be set.
+    pub prompts_dir: Option<PathBuf>,
+    /// `prompts_dir` as Asterisk sees it (another path when Asterisk runs
+    /// in a chroot or a container); `None`: the same.
+    pub pbx_prompts_dir: Option<String>,
+    /// How often recordings past their tenant's retention are deleted.
+    #[serde(rename = "sweep_interval_secs")]
+    #[serde_as(as = "DurationSeconds<u64>")]
+    pub sweep_interval: Duration,
+}
+
+impl Default for RecordingSettings {
+    fn default() -> RecordingSettings {
+        RecordingSettings {
+            prompts_dir: None,
+            pbx_prompts_dir: None,
+            sweep_interval: Duration::from_secs(3600),
         }
     }
 }

@@ -23,6 +23,7 @@ use super::api::tenant_call;
 use super::session::PageManager;
 use crate::api::{ApiError, AppState};
 use crate::domain::Call;
+use crate::storage::{Actor, AuditAction, AuditEntry};
 
 /// Bytes read from the file per chunk of the response body.
 const CHUNK: usize = 64 * 1024;
@@ -34,6 +35,9 @@ pub async fn recording(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let call = tenant_call(&state, &user, &id).await?;
+    if state.store.recording_expired(&call.id).await? {
+        return Ok(expired_page());
+    }
     let dir = state
         .manager
         .recordings_dir
@@ -55,6 +59,22 @@ pub async fn recording(
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .map(|v| parse_range(v, len));
+    // Who listened to or downloaded which recording (LGPD): once per
+    // playback, at its first byte (a player asks for more ranges later).
+    if matches!(range, None | Some(Range::Whole) | Some(Range::Bytes(0, _))) {
+        let entry = AuditEntry {
+            action: AuditAction::RecordingPlayed,
+            target: call.id.clone(),
+            detail: format!(
+                "Gravação da ligação para {}",
+                crate::domain::phone::national_format(&call.to)
+            ),
+        };
+        state
+            .store
+            .record_audit(user.tenant.slug.as_str(), &Actor::admin(&user), &entry)
+            .await?;
+    }
     let mut response = match range {
         Some(Range::Unsatisfiable) => {
             let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
@@ -83,6 +103,25 @@ pub async fn recording(
         HeaderValue::from_static("private, no-cache"),
     );
     Ok(response)
+}
+
+/// The answer for a recording deleted at the end of its tenant's
+/// retention (its link may still be in a CRM note): fixed words only.
+fn expired_page() -> Response {
+    let html = "<!doctype html>\n<html lang=\"pt-BR\">\n<head><meta charset=\"utf-8\">\
+        <title>Disca · Gravação expirada</title>\
+        <link rel=\"icon\" href=\"/manager/static/icon.svg\" type=\"image/svg+xml\">\
+        <link rel=\"stylesheet\" href=\"/manager/static/manager.css\"></head>\n<body><main>\
+        <h1 id=\"resultado\">Gravação expirada</h1>\
+        <p>Esta gravação foi apagada ao fim do prazo de guarda definido pela sua empresa \
+        (LGPD). Os dados da ligação continuam na página do gestor.</p>\
+        <p><a class=\"botao\" href=\"/manager\">Ligações da equipe</a></p></main></body>\n</html>\n";
+    (
+        StatusCode::GONE,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response()
 }
 
 /// Opens `path` without following a symbolic link in its last component

@@ -99,6 +99,13 @@ const SCHEMA: &[&str] = &[
         national_prefix TEXT, caller_id TEXT, lead_ring_secs TEXT)",
     "CREATE TABLE IF NOT EXISTS disca_caller_ids (
         id TEXT PRIMARY KEY, tenant TEXT, number TEXT)",
+    // What the dialplan's `disca-record` reads for a tenant with recording
+    // rules of its own: `record` (`yes`/`no`) and the announcement played
+    // to the lead before the bridge (a file path without extension, as
+    // Asterisk sees it; empty: none). A tenant without a row is recorded,
+    // with no announcement.
+    "CREATE TABLE IF NOT EXISTS disca_recording (
+        id TEXT PRIMARY KEY, record TEXT, announcement TEXT)",
     // Every field of a contact (`config show help res_pjsip contact` on
     // Asterisk 22): Asterisk inserts them all.
     "CREATE TABLE IF NOT EXISTS ps_contacts (
@@ -320,6 +327,41 @@ impl Directory {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Writes the tenant's recording rules for `disca-record`.
+    pub async fn put_recording(
+        &self,
+        tenant: &str,
+        record: bool,
+        announcement: Option<&str>,
+    ) -> Result<(), DirectoryError> {
+        let mut tx = self.pool.begin().await?;
+        replace(
+            &mut tx,
+            "disca_recording",
+            &["id", "record", "announcement"],
+            &[
+                tenant,
+                if record { "yes" } else { "no" },
+                announcement.unwrap_or(""),
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The tenant's row for `disca-record`: (record, announcement).
+    pub async fn recording_row(
+        &self,
+        tenant: &str,
+    ) -> Result<Option<(String, String)>, DirectoryError> {
+        let row = sqlx::query("SELECT record, announcement FROM disca_recording WHERE id = $1")
+            .bind(tenant)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
     /// The dialplan's row for `tenant`: (trunk, allow, caller ID).

@@ -50,6 +50,8 @@ pub enum AuditAction {
     DialingChanged,
     CrmConnected,
     CrmUsersMatched,
+    RecordingRulesChanged,
+    RecordingPlayed,
 }
 
 impl AuditAction {
@@ -65,6 +67,8 @@ impl AuditAction {
             AuditAction::DialingChanged => "dialing.changed",
             AuditAction::CrmConnected => "crm.connected",
             AuditAction::CrmUsersMatched => "crm.users_matched",
+            AuditAction::RecordingRulesChanged => "recording.rules_changed",
+            AuditAction::RecordingPlayed => "recording.played",
         }
     }
 }

@@ -355,7 +355,9 @@ impl Store {
             ") UPDATE calls SET state = v.state, outcome = v.outcome, agent_answered_at = v.agent_answered_at, \
              lead_dialed_at = v.lead_dialed_at, lead_answered_at = v.lead_answered_at, ended_at = v.ended_at, \
              ring_seconds = v.ring_seconds, talk_seconds = v.talk_seconds, hangup_cause_code = v.hangup_cause_code, \
-             hangup_cause_text = v.hangup_cause_text, recording_file = v.recording_file, \
+             hangup_cause_text = v.hangup_cause_text, \
+             recording_file = CASE WHEN calls.recording_file IS NULL AND EXISTS (SELECT 1 FROM tenant_recording r \
+                 WHERE r.tenant = calls.tenant AND NOT r.enabled) THEN NULL ELSE v.recording_file END, \
              durations_estimated = v.durations_estimated, not_placed = v.not_placed, \
              last_seen_at = CASE WHEN v.state <> 'ended' THEN ",
         );

@@ -11,6 +11,7 @@ mod crm_connect;
 mod dialing;
 mod events;
 mod people;
+mod recording_rules;
 mod sessions;
 mod tenants;
 mod tokens;
@@ -40,6 +41,7 @@ pub use crm_connect::{ConnectState, DeliveryError};
 pub use dialing::{CallerIdScope, TenantDialing};
 pub use events::CallEvent;
 pub use people::{NewPerson, Person, PersonChange};
+pub use recording_rules::{ExpiredRecording, RecordingRules};
 pub use tokens::{TokenInfo, TokenKind};
 pub use users::NewUser;
 
