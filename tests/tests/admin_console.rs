@@ -6,7 +6,7 @@
 //! directory), disables another (their browser phone's password rotates),
 //! blocks calls to mobiles, sets the carrier and caller IDs (written into
 //! the directory), connects RD Station through the stand-in's authorization
-//! page, and reads all of it in the audit log.
+//! page, keeps recordings 30 days, and reads all of it in the audit log.
 //!
 //! With `DISCA_UPDATE_SCREENSHOTS=1` the console's screenshots are also
 //! written to `docs/screenshots/` for the README.
@@ -413,20 +413,49 @@ async fn an_admin_runs_the_team_from_the_console_in_chromium() {
     .await
     .unwrap();
 
+    // Recordings kept 30 days (LGPD).
+    page.click(r#".aba[data-aba="gravacoes"]"#).await.unwrap();
+    page.wait_for(
+        r#"document.forms['regras-gravacao'].elements.enabled.checked === true"#,
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+    page.evaluate("document.forms['regras-gravacao'].elements.retention_days.value = '30'")
+        .await
+        .unwrap();
+    page.click("#regras-gravacao button[type=submit]")
+        .await
+        .unwrap();
+    page.wait_for(
+        r#"document.getElementById('aviso').textContent.startsWith('Regras de gravação salvas')"#,
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+    let rules = store.recording_rules("paulista").await.unwrap();
+    assert_eq!((rules.enabled, rules.retention_days), (true, Some(30)));
+    assert_eq!(
+        directory.recording_row("paulista").await.unwrap(),
+        Some(("yes".to_owned(), String::new()))
+    );
+
     // The audit log says who did what.
     page.click(r#".aba[data-aba="auditoria"]"#).await.unwrap();
     let log = page
         .wait_for(
-            r#"document.querySelectorAll('#tabela-auditoria tbody tr').length === 6 &&
+            r#"document.querySelectorAll('#tabela-auditoria tbody tr').length === 7 &&
                [...document.querySelectorAll('#tabela-auditoria tbody tr')].map((tr) => [...tr.cells].map((td) => td.textContent))"#,
             PATIENCE,
         )
         .await
         .unwrap();
     let log = log.as_array().unwrap();
-    assert_eq!(log[0][2], "RD Station conectado");
-    assert_eq!(log[1][2], "Telefonia alterada");
-    let log = &log[2..];
+    assert_eq!(log[0][2], "Regras de gravação alteradas");
+    assert_eq!(log[0][4], "Gravação ligada; guarda: 30 dias");
+    assert_eq!(log[1][2], "RD Station conectado");
+    assert_eq!(log[2][2], "Telefonia alterada");
+    let log = &log[3..];
     assert_eq!(log[0][2], "Destinos permitidos alterados");
     assert_eq!(log[0][4], "Celulares: bloqueados");
     assert_eq!(log[1][3], "ana@paulista.example.com.br");

@@ -221,6 +221,22 @@
     $("rd-retorno").textContent = rd.redirect_uri;
   }
 
+  function showRecording(rules) {
+    const f = $("regras-gravacao").elements;
+    f.enabled.checked = rules.enabled;
+    f.retention_days.value = rules.retention_days ?? "";
+    $("aviso-estado").textContent = !rules.announcements_available
+      ? "Este servidor não tem a pasta de avisos configurada: peça à TI para configurar [recordings] prompts_dir."
+      : rules.announcement
+        ? "O cliente ouve o aviso da empresa antes da conversa, e a gravação começa com ele."
+        : "Nenhum aviso: o cliente não é avisado da gravação.";
+    $("remover-aviso").hidden = !rules.announcement;
+  }
+
+  async function loadRecording() {
+    showRecording(await call(`${API}/recording`));
+  }
+
   async function loadPolicy() {
     const data = await call(`${API}/policy`);
     showPolicy(data);
@@ -258,6 +274,7 @@
       telefonia: loadDialing,
       destinos: loadPolicy,
       rdstation: loadRdStation,
+      gravacoes: loadRecording,
       auditoria: () => loadAudit(true),
     }[name];
     load().catch(report);
@@ -396,6 +413,45 @@
       const answer = await call(`${API}/rdstation/match-users`, { method: "POST" });
       say(`${answer.matched.length} vendedor(es) associado(s) pelo e-mail; ${answer.missing.length} sem usuário no RD Station.`);
       await loadRdStation();
+    } catch (error) {
+      report(error);
+    }
+  });
+
+  $("regras-gravacao").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const f = event.target.elements;
+    try {
+      const days = f.retention_days.value.trim();
+      const rules = await call(`${API}/recording`, {
+        method: "PUT",
+        body: { enabled: f.enabled.checked, retention_days: days ? Number(days) : null },
+      });
+      showRecording(rules);
+      say(rules.warning || "Regras de gravação salvas.");
+    } catch (error) {
+      report(error);
+    }
+  });
+
+  $("aviso-gravacao").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const file = event.target.elements.arquivo.files[0];
+    if (!file) return;
+    try {
+      const rules = await call(`${API}/recording/announcement`, { method: "POST", body: await file.arrayBuffer(), type: "audio/wav" });
+      showRecording(rules);
+      event.target.reset();
+      say(rules.warning || "Aviso de gravação salvo: vale a partir da próxima ligação.");
+    } catch (error) {
+      report(error);
+    }
+  });
+
+  $("remover-aviso").addEventListener("click", async () => {
+    try {
+      showRecording(await call(`${API}/recording/announcement`, { method: "DELETE" }));
+      say("Aviso removido.");
     } catch (error) {
       report(error);
     }

@@ -1018,3 +1018,146 @@ async fn rd_station_is_connected_from_the_console_with_a_token_or_by_oauth() {
             .all(|e| e["actor"] == "marta <marta@paulista.example.com.br>")
     );
 }
+
+/// A WAV file: `seconds` of a 440 Hz tone at `rate`, `channels` channels.
+fn wav(rate: u32, channels: u16, seconds: f64) -> Vec<u8> {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut writer = hound::WavWriter::new(&mut out, spec).unwrap();
+    for n in 0..(f64::from(rate) * seconds) as u32 {
+        let v = (f64::from(n) / f64::from(rate) * 440.0 * std::f64::consts::TAU).sin() * 8000.0;
+        for _ in 0..channels {
+            writer.write_sample(v as i16).unwrap();
+        }
+    }
+    writer.finalize().unwrap();
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn recording_rules_and_the_announcement_reach_the_pbx() {
+    let dir = tempfile::tempdir().unwrap();
+    let (directory_path, prompts) = (
+        dir.path().join("directory.sqlite3"),
+        dir.path().join("prompts"),
+    );
+    let prompts_for_app = prompts.clone();
+    let app = TestApp::builder()
+        .phone_directory(&directory_path)
+        .configure(move |s| {
+            s.recordings.prompts_dir = Some(prompts_for_app);
+            s.recordings.pbx_prompts_dir = Some("/var/lib/asterisk/disca-prompts".into());
+        })
+        .start()
+        .await;
+    disca_testkit::crm::add_tenant(&app.store, "acme", "Acme").await;
+    let token = issue_token();
+    app.store
+        .add_people(
+            &[NewPerson {
+                user: NewUser {
+                    tenant: "acme",
+                    name: "Marta",
+                    email: "marta@acme.com.br",
+                    extension: &"1009".parse().unwrap(),
+                    role: Role::Manager,
+                    phone: PhoneKind::Desk,
+                    token_hash: Some(&token.hash),
+                },
+                admin: true,
+                crm_user_id: None,
+            }],
+            &Actor::cli(),
+            &[],
+        )
+        .await
+        .unwrap();
+    let c = Console {
+        app,
+        tokens: vec![("marta", token.secret)],
+    };
+    let marta = c.session("marta").await;
+    let (_, rules) = c.get(&marta, "/manager/admin/api/recording").await;
+    assert_eq!(rules["enabled"], true);
+    assert_eq!(rules["retention_days"], Value::Null);
+    assert_eq!(rules["announcements_available"], true);
+    let put = |body: Value| {
+        c.send(
+            &marta,
+            reqwest::Method::PUT,
+            "/manager/admin/api/recording",
+            Some(body),
+        )
+    };
+    assert_eq!(
+        put(json!({"enabled": true, "retention_days": 0})).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let (status, rules) = put(json!({"enabled": false, "retention_days": 90})).await;
+    assert_eq!(status, StatusCode::OK, "{rules}");
+    let directory = disca_backend::phones::Directory::open(&directory_path)
+        .await
+        .unwrap();
+    assert_eq!(
+        directory.recording_row("acme").await.unwrap(),
+        Some(("no".to_owned(), String::new()))
+    );
+    let upload = |body: Vec<u8>| {
+        c.app
+            .http
+            .post(c.app.url("/manager/admin/api/recording/announcement"))
+            .header(COOKIE, &marta)
+            .header(CSRF.0, CSRF.1)
+            .body(body)
+            .send()
+    };
+    let r = upload(b"not a wav".to_vec()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = upload(wav(44_100, 2, 1.5)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let stored = hound::WavReader::open(prompts.join("acme-aviso.wav")).unwrap();
+    assert_eq!(stored.spec().sample_rate, 8000);
+    assert_eq!(stored.spec().channels, 1);
+    assert_eq!(stored.duration(), 12_000);
+    put(json!({"enabled": true, "retention_days": 90})).await;
+    assert_eq!(
+        directory.recording_row("acme").await.unwrap(),
+        Some((
+            "yes".to_owned(),
+            "/var/lib/asterisk/disca-prompts/acme-aviso".to_owned()
+        ))
+    );
+    let (status, _) = c
+        .send(
+            &marta,
+            reqwest::Method::DELETE,
+            "/manager/admin/api/recording/announcement",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        directory.recording_row("acme").await.unwrap(),
+        Some(("yes".to_owned(), String::new()))
+    );
+    let details: Vec<String> = c
+        .audit(&marta)
+        .await
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        details,
+        [
+            "Aviso de gravação removido",
+            "Gravação ligada; guarda: 90 dias",
+            "Aviso de gravação enviado",
+            "Gravação desligada; guarda: 90 dias",
+        ]
+    );
+}

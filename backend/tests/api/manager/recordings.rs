@@ -213,3 +213,118 @@ async fn a_link_swapped_in_after_the_check_is_not_followed() {
         "served {served}, refused {refused}"
     );
 }
+
+#[tokio::test]
+async fn recordings_past_retention_are_deleted_and_their_links_say_so() {
+    use disca_backend::storage::{Actor, AuditAction, AuditEntry, RecordingRules};
+    let app = spawn_app().await;
+    for (name, ended_days_ago) in [("acme-old.wav", 40), ("acme-new.wav", 2)] {
+        std::fs::write(app.recordings.join(name), b"RIFF....WAVE").unwrap();
+        let mut call = app
+            .ended_call(
+                "acme-ana",
+                End {
+                    recording: Some(name),
+                    ..End::answered("(11) 98765-4321")
+                },
+            )
+            .await;
+        call.ended_at =
+            Some(time::OffsetDateTime::now_utc() - time::Duration::days(ended_days_ago));
+        app.store
+            .save_calls(std::slice::from_ref(&call))
+            .await
+            .unwrap();
+    }
+    // Another tenant's old recording, kept: globex has no retention.
+    std::fs::write(app.recordings.join("globex-old.wav"), b"RIFF....WAVE").unwrap();
+    let mut globex = app
+        .ended_call(
+            "globex-agent",
+            End {
+                recording: Some("globex-old.wav"),
+                ..End::answered("(11) 98765-4321")
+            },
+        )
+        .await;
+    globex.ended_at = Some(time::OffsetDateTime::now_utc() - time::Duration::days(400));
+    app.store
+        .save_calls(std::slice::from_ref(&globex))
+        .await
+        .unwrap();
+    let entry = AuditEntry {
+        action: AuditAction::RecordingRulesChanged,
+        target: "acme".into(),
+        detail: "guarda: 30 dias".into(),
+    };
+    app.store
+        .set_recording_rules(
+            "acme",
+            &RecordingRules {
+                retention_days: Some(30),
+                ..RecordingRules::default()
+            },
+            &Actor::cli(),
+            &entry,
+        )
+        .await
+        .unwrap();
+    let deleted = disca_backend::recordings::retention::sweep(
+        &app.store,
+        &app.recordings,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await;
+    assert_eq!(deleted, 1);
+    assert!(!app.recordings.join("acme-old.wav").exists());
+    assert!(app.recordings.join("acme-new.wav").exists());
+    assert!(app.recordings.join("globex-old.wav").exists());
+    // A second sweep finds nothing more.
+    let again = disca_backend::recordings::retention::sweep(
+        &app.store,
+        &app.recordings,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await;
+    assert_eq!(again, 0);
+
+    let cookie = app.session("acme-manager").await;
+    let calls = app.listed(&cookie, "").await;
+    let old = app.store.call(&calls[1]).await.unwrap();
+    assert_eq!(old.recording_file.as_deref(), Some("acme-old.wav"));
+    // The link in the CRM note: a clear page, not an error.
+    let r = app
+        .get(&cookie, &format!("/manager/calls/{}/recording", old.id))
+        .await;
+    assert_eq!(r.status(), StatusCode::GONE);
+    assert!(r.text().await.unwrap().contains("Gravação expirada"));
+    // Listening is in the tenant's audit log: once per playback, not per
+    // range the player asks for.
+    let new = &calls[0];
+    let path = format!("/manager/calls/{new}/recording");
+    assert_eq!(app.get(&cookie, &path).await.status(), StatusCode::OK);
+    let r = app
+        .http
+        .get(app.url(&path))
+        .header(COOKIE, &cookie)
+        .header("range", "bytes=4-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    let log = app.store.audit_log("acme", None, 10).await.unwrap();
+    let played: Vec<_> = log
+        .iter()
+        .filter(|r| r.action == "recording.played")
+        .collect();
+    assert_eq!(played.len(), 1, "{log:?}");
+    assert_eq!(played[0].target, *new);
+    assert_eq!(played[0].actor, "Marta Gestora <acme-manager@example.com>");
+    assert!(
+        app.store
+            .audit_log("globex", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
