@@ -6,7 +6,10 @@
 //! (the agent side is a Local channel that answers at once). Blocking
 //! mobiles in the console is enforced twice: the backend refuses the click,
 //! and the dialplan refuses a call an AMI user starts without the backend
-//! (hangup cause 52), while a fixed number still goes out.
+//! (hangup cause 52), while a fixed number still goes out. Recordings: the
+//! lead hears the tenant's announcement (uploaded, or the default one
+//! spoken by espeak-ng) before the bridge and the recording starts with
+//! it; with recording off, an answered call leaves no file and no link.
 
 use std::time::Duration;
 
@@ -377,4 +380,47 @@ async fn the_lead_hears_the_announcement_first_and_recording_off_records_nothing
     );
     let stored = backend.app.store.call(&id).await.unwrap();
     assert_eq!(stored.recording_file, None, "no recording link in the note");
+
+    // The default announcement, spoken in Portuguese by espeak-ng when the
+    // backend was built (the test command installs it): speech (loudness
+    // that varies) from the start, until the lead hangs up after 4 s.
+    put(
+        &backend,
+        &cookie,
+        "/manager/admin/api/recording",
+        json!({"enabled": true, "retention_days": 30}),
+    )
+    .await;
+    let r = backend
+        .http
+        .post(format!(
+            "{}/manager/admin/api/recording/announcement/default",
+            backend.base
+        ))
+        .header(COOKIE, &cookie)
+        .header(CSRF.0, CSRF.1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let (_, call) = click(&backend, &sara, "(11) 98765-4321").await;
+    let id = call["id"].as_str().unwrap().to_owned();
+    let call = wait_ended(&backend, &sara, &id).await;
+    assert_eq!(call["outcome"], "answered", "{call:#}");
+    let file = lab.pbx.recordings_dir.join(format!("umbrella-{id}.wav"));
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !file.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {}",
+            file.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let audio = disca_testkit::audio::analyse(&file).unwrap();
+    assert!(
+        audio.loudness_variation > 0.3 && audio.seconds > 3.0,
+        "the recording starts with the spoken announcement: {audio:?}"
+    );
 }

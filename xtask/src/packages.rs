@@ -14,7 +14,8 @@ use crate::process::{privileged, run, step};
 /// PBX's certificate and probes its TLS listeners (`s_client`), coturn is the
 /// TURN server that takes a browser phone's short-lived credentials,
 /// python3-aiosmtpd the SMTP server invitations and password resets are
-/// mailed to.
+/// mailed to, espeak-ng speaks the default recording announcement the
+/// backend is built with.
 pub const REQUIRED_PACKAGES: &[&str] = &[
     "mmdebstrap",
     "sip-tester",
@@ -28,6 +29,7 @@ pub const REQUIRED_PACKAGES: &[&str] = &[
     "openssl",
     "coturn",
     "python3-aiosmtpd",
+    "espeak-ng",
 ];
 
 /// Installs whichever of `packages` are missing (apt-get update first).

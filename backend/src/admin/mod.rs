@@ -115,6 +115,10 @@ pub fn routes() -> Router<AppState> {
                     crate::recordings::announcement::MAX_FILE_BYTES,
                 )),
         )
+        .route(
+            "/manager/admin/api/recording/announcement/default",
+            post(recording::use_default_announcement),
+        )
         .layer(middleware::map_response(crate::manager::security_headers))
 }
 

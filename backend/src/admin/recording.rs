@@ -28,6 +28,8 @@ pub struct RulesView {
     pub retention_days: Option<u32>,
     /// Announcements can be uploaded on this server.
     pub announcements_available: bool,
+    /// The default announcement was built in.
+    pub default_available: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
 }
@@ -38,6 +40,7 @@ fn view(state: &AppState, rules: &RecordingRules, warning: Option<String>) -> Ru
         announcement: rules.announcement.is_some(),
         retention_days: rules.retention_days,
         announcements_available: state.recordings.prompts_dir.is_some(),
+        default_available: announcement::DEFAULT.is_some(),
         warning,
     }
 }
@@ -102,6 +105,39 @@ pub async fn put_announcement(
     body: Bytes,
 ) -> Result<Json<RulesView>, ApiError> {
     same_site(&headers)?;
+    use_announcement(&state, &admin, body, "Aviso de gravação enviado").await
+}
+
+/// `POST /manager/admin/api/recording/announcement/default`: the built-in
+/// announcement.
+pub async fn use_default_announcement(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    headers: HeaderMap,
+) -> Result<Json<RulesView>, ApiError> {
+    same_site(&headers)?;
+    let Some(wav) = announcement::DEFAULT else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ApiErrorCode::RecordingsNotConfigured,
+            "Este servidor foi instalado sem o aviso padrão: envie um arquivo de aviso.",
+        ));
+    };
+    use_announcement(
+        &state,
+        &admin,
+        Bytes::from_static(wav),
+        "Aviso de gravação padrão escolhido",
+    )
+    .await
+}
+
+async fn use_announcement(
+    state: &AppState,
+    admin: &User,
+    body: Bytes,
+    detail: &str,
+) -> Result<Json<RulesView>, ApiError> {
     let Some(dir) = &state.recordings.prompts_dir else {
         return Err(no_prompts());
     };
@@ -121,13 +157,7 @@ pub async fn put_announcement(
         })?;
     let mut rules = state.store.recording_rules(slug).await?;
     rules.announcement = Some(name);
-    save(
-        &state,
-        &admin,
-        &rules,
-        "Aviso de gravação enviado".to_owned(),
-    )
-    .await
+    save(state, admin, &rules, detail.to_owned()).await
 }
 
 /// `DELETE /manager/admin/api/recording/announcement`.

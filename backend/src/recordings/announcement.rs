@@ -3,11 +3,23 @@
 //! mono or stereo, up to [`MAX_SECONDS`]); it is mixed to mono and
 //! resampled to 8 kHz — the one WAV format Asterisk's `format_wav` plays —
 //! and written, readable by Asterisk, as `<tenant>-aviso.wav` in the
-//! prompts folder (a temporary file renamed into place).
+//! prompts folder (a temporary file renamed into place). Or the default
+//! one, [`DEFAULT`], made at build time.
 
 use std::io::Cursor;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+
+/// The default announcement ("Esta ligação será gravada…"), spoken by
+/// espeak-ng at build time (`backend/build.rs`); `None` when the backend
+/// was built without espeak-ng.
+#[cfg(default_announcement)]
+pub const DEFAULT: Option<&[u8]> = Some(include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/aviso-padrao.wav"
+)));
+#[cfg(not(default_announcement))]
+pub const DEFAULT: Option<&[u8]> = None;
 
 /// Longest announcement.
 pub const MAX_SECONDS: u32 = 30;
@@ -145,6 +157,14 @@ mod tests {
         let peak = samples.iter().map(|s| s.unsigned_abs()).max().unwrap();
         assert!((7_500..=8_000).contains(&peak), "{peak}");
         assert_eq!(convert(&wav(8000, 1, 1.0, 16)).unwrap().len(), 8000);
+    }
+
+    #[test]
+    fn the_default_announcement_is_playable_when_built() {
+        if let Some(wav) = DEFAULT {
+            let samples = convert(wav).unwrap();
+            assert!(samples.len() > 8000 * 3, "a few seconds of speech");
+        }
     }
 
     #[test]

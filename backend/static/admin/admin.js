@@ -231,6 +231,7 @@
         ? "O cliente ouve o aviso da empresa antes da conversa, e a gravação começa com ele."
         : "Nenhum aviso: o cliente não é avisado da gravação.";
     $("remover-aviso").hidden = !rules.announcement;
+    $("aviso-padrao").hidden = !rules.default_available || !rules.announcements_available;
   }
 
   async function loadRecording() {
@@ -443,6 +444,16 @@
       showRecording(rules);
       event.target.reset();
       say(rules.warning || "Aviso de gravação salvo: vale a partir da próxima ligação.");
+    } catch (error) {
+      report(error);
+    }
+  });
+
+  $("aviso-padrao").addEventListener("click", async () => {
+    try {
+      const rules = await call(`${API}/recording/announcement/default`, { method: "POST" });
+      showRecording(rules);
+      say(rules.warning || "Aviso padrão escolhido: vale a partir da próxima ligação.");
     } catch (error) {
       report(error);
     }
