@@ -149,6 +149,9 @@ async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
         data: state.join("backend"),
         recordings: options.recordings.clone(),
         phone_directory: crate::dev_pbx::phone_directory()?,
+        standin: standin
+            .is_some()
+            .then(|| format!("http://{STANDIN_LISTEN}")),
     };
     backend
         .cli(
@@ -195,6 +198,7 @@ async fn run(options: Options, dist: PathBuf) -> anyhow::Result<()> {
                 "desk",
                 "--role",
                 "manager",
+                "--admin",
             ],
             None,
         )
@@ -431,6 +435,9 @@ struct Backend {
     recordings: PathBuf,
     /// The development PBX's phone directory (browser phones).
     phone_directory: PathBuf,
+    /// The RD Station stand-in's address, when the demo runs one: the
+    /// admin console connects to it.
+    standin: Option<String>,
 }
 
 impl Backend {
@@ -448,6 +455,16 @@ impl Backend {
             .env("DISCA_PHONES__WS_URL", crate::dev_pbx::WS_URL)
             .env("DISCA_PHONES__SIP_DOMAIN", "127.0.0.1")
             .kill_on_drop(true);
+        if let Some(base) = &self.standin {
+            command
+                .env("DISCA_CRM__V1_URL", format!("{base}/api/v1"))
+                .env("DISCA_CRM__V2_URL", format!("{base}/crm/v2"))
+                .env("DISCA_CRM__TOKEN_URL", format!("{base}/oauth2/token"))
+                .env(
+                    "DISCA_CRM__AUTHORIZE_URL",
+                    format!("{base}/oauth2/authorize"),
+                );
+        }
         command
     }
 
