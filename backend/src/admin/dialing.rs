@@ -154,6 +154,15 @@ pub async fn put_dialing(
     }
     let dialing = TenantDialing { trunk, caller_ids };
     let slug = admin.tenant.slug.as_str();
+    if state
+        .store
+        .trunk_host_taken(slug, dialing.trunk.host.as_str())
+        .await?
+    {
+        return Err(ApiError::already_exists(
+            "Outra empresa deste servidor já usa esta operadora (o mesmo endereço): cada empresa precisa da sua própria conta na operadora, com o seu endereço.",
+        ));
+    }
     let entry = AuditEntry {
         action: AuditAction::DialingChanged,
         target: slug.to_owned(),

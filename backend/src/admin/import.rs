@@ -36,6 +36,9 @@ pub const MAX_ROWS: usize = 2000;
 const MAX_PROBLEMS_LISTED: usize = 20;
 /// The first extension handed out when none is given.
 const FIRST_EXTENSION: u64 = 1001;
+/// Extensions handed out stay below this (numbers typed beyond it, up to
+/// the 16 characters an extension may have, are skipped, never followed).
+const LAST_EXTENSION: u64 = 99_999_999;
 
 /// Free numeric extensions of a tenant, handed out in order.
 pub struct ExtensionPool {
@@ -56,6 +59,7 @@ impl ExtensionPool {
         let next = taken
             .iter()
             .filter_map(|e| e.parse::<u64>().ok())
+            .filter(|n| *n < LAST_EXTENSION)
             .max()
             .map_or(FIRST_EXTENSION, |max| (max + 1).max(FIRST_EXTENSION));
         ExtensionPool { taken, next }
@@ -66,17 +70,19 @@ impl ExtensionPool {
         self.taken.insert(extension.to_owned())
     }
 
-    /// The next free extension.
-    pub fn hand_out(&mut self) -> Extension {
-        loop {
+    /// The next free extension; `None` when none is left below
+    /// [`LAST_EXTENSION`] (the admin types one).
+    pub fn hand_out(&mut self) -> Option<Extension> {
+        while self.next <= LAST_EXTENSION {
             let candidate = self.next.to_string();
             self.next += 1;
             if self.take(&candidate)
                 && let Ok(extension) = candidate.parse()
             {
-                return extension;
+                return Some(extension);
             }
         }
+        None
     }
 }
 
@@ -202,16 +208,23 @@ fn read(text: &str) -> Result<Vec<(usize, Row)>, Vec<String>> {
     let mut problems = Vec::new();
     let mut emails = HashSet::new();
     let mut extensions = HashSet::new();
-    for record in reader.records() {
+    let mut lines = Lines::new(text);
+    for (read, record) in reader.records().enumerate() {
+        if read >= MAX_ROWS {
+            problems.push(format!(
+                "O arquivo tem mais de {MAX_ROWS} pessoas: divida-o em partes."
+            ));
+            break;
+        }
         let record = match record {
             Ok(record) => record,
             Err(e) => {
-                let line = e.position().map_or(0, |p| line_at(text, p.byte()));
+                let line = e.position().map_or(0, |p| lines.at(p.byte()));
                 problems.push(format!("Linha {line}: não pôde ser lida ({e})."));
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| line_at(text, p.byte()));
+        let line = record.position().map_or(0, |p| lines.at(p.byte()));
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
@@ -241,11 +254,6 @@ fn read(text: &str) -> Result<Vec<(usize, Row)>, Vec<String>> {
             "O arquivo não tem nenhuma pessoa depois da linha dos nomes das colunas.".to_owned(),
         );
     }
-    if rows.len() + problems.len() > MAX_ROWS {
-        problems.push(format!(
-            "O arquivo tem mais de {MAX_ROWS} pessoas: divida-o em partes."
-        ));
-    }
     if problems.is_empty() {
         Ok(rows)
     } else {
@@ -253,18 +261,42 @@ fn read(text: &str) -> Result<Vec<(usize, Row)>, Vec<String>> {
     }
 }
 
-/// The line number (from 1) of the record starting at `offset`: the CSV
-/// reader's own count skips blank lines, and its offset is that of the
-/// blank lines before the record.
-fn line_at(text: &str, offset: u64) -> usize {
-    let bytes = text.as_bytes();
-    let mut offset = usize::try_from(offset)
-        .unwrap_or(usize::MAX)
-        .min(bytes.len());
-    while offset < bytes.len() && matches!(bytes[offset], b'\r' | b'\n') {
-        offset += 1;
+/// Line numbers (from 1) of records, asked in increasing offsets (as the
+/// reader gives them): the CSV reader's own count skips blank lines, and
+/// its offset is that of the blank lines before the record. Counted as it
+/// goes, so a file is read once.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    counted_to: usize,
+    newlines: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Lines<'a> {
+        Lines {
+            bytes: text.as_bytes(),
+            counted_to: 0,
+            newlines: 0,
+        }
     }
-    1 + bytes[..offset].iter().filter(|&&b| b == b'\n').count()
+
+    fn at(&mut self, offset: u64) -> usize {
+        let bytes = self.bytes;
+        let mut offset = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        while offset < bytes.len() && matches!(bytes[offset], b'\r' | b'\n') {
+            offset += 1;
+        }
+        if offset > self.counted_to {
+            self.newlines += bytes[self.counted_to..offset]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            self.counted_to = offset;
+        }
+        1 + self.newlines
+    }
 }
 
 /// What an import did.
@@ -290,13 +322,25 @@ pub async fn import(
 ) -> Result<Json<Imported>, ApiError> {
     same_site(&headers)?;
     let tenant = admin.tenant.slug.as_str();
-    let rows = read(&body).map_err(rejected)?;
+    let rows = tokio::task::spawn_blocking(move || read(&body))
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(rejected)?;
     let existing = state.store.people(tenant, None).await?;
     let mut problems = Vec::new();
     for (line, row) in &rows {
         if existing.iter().any(|p| p.user.email == row.email) {
             problems.push(format!(
                 "Linha {line}: {} já está na sua empresa.",
+                row.email
+            ));
+        } else if state
+            .store
+            .email_in_other_tenant(tenant, &row.email)
+            .await?
+        {
+            problems.push(format!(
+                "Linha {line}: {} já é de uma pessoa de outra empresa neste servidor.",
                 row.email
             ));
         }
@@ -323,8 +367,9 @@ pub async fn import(
     );
     let extensions: Vec<Extension> = rows
         .iter()
-        .map(|(_, r)| r.extension.clone().unwrap_or_else(|| pool.hand_out()))
-        .collect();
+        .map(|(_, r)| r.extension.clone().or_else(|| pool.hand_out()))
+        .collect::<Option<_>>()
+        .ok_or_else(no_free_extension)?;
     let new: Vec<NewPerson> = rows
         .iter()
         .zip(&extensions)
@@ -371,6 +416,10 @@ pub async fn import(
         imported: people.len(),
         people,
     }))
+}
+
+pub(super) fn no_free_extension() -> ApiError {
+    ApiError::malformed("Não há mais ramais livres para escolher sozinho: informe o ramal.")
 }
 
 fn rejected(problems: Vec<String>) -> ApiError {
@@ -443,11 +492,17 @@ mod tests {
     fn free_extensions_follow_the_highest() {
         let mut pool =
             ExtensionPool::new(["1001".to_owned(), "1003".to_owned(), "sala".to_owned()]);
-        assert_eq!(pool.hand_out().as_str(), "1004");
-        assert_eq!(pool.hand_out().as_str(), "1005");
+        assert_eq!(pool.hand_out().unwrap().as_str(), "1004");
+        assert_eq!(pool.hand_out().unwrap().as_str(), "1005");
         let mut empty = ExtensionPool::new(Vec::new());
-        assert_eq!(empty.hand_out().as_str(), "1001");
+        assert_eq!(empty.hand_out().unwrap().as_str(), "1001");
         let mut low = ExtensionPool::new(["7".to_owned()]);
-        assert_eq!(low.hand_out().as_str(), "1001");
+        assert_eq!(low.hand_out().unwrap().as_str(), "1001");
+        // A huge number typed by someone is skipped, not followed.
+        let mut huge = ExtensionPool::new(["9999999999999999".to_owned(), "1001".to_owned()]);
+        assert_eq!(huge.hand_out().unwrap().as_str(), "1002");
+        let mut full = ExtensionPool::new([LAST_EXTENSION.to_string()]);
+        full.next = LAST_EXTENSION;
+        assert!(full.hand_out().is_none());
     }
 }

@@ -163,6 +163,9 @@ pub async fn invite(
     let tenant = admin.tenant.slug.as_str();
     let name = person_name(&request.name).map_err(ApiError::malformed)?;
     let email = email_address(&request.email).map_err(ApiError::malformed)?;
+    if state.store.email_in_other_tenant(tenant, &email).await? {
+        return Err(ApiError::email_in_other_company());
+    }
     let extension = match request
         .extension
         .as_deref()
@@ -172,7 +175,8 @@ pub async fn invite(
         Some(e) => parse_extension(e)?,
         None => import::ExtensionPool::of_tenant(&state.store, tenant)
             .await?
-            .hand_out(),
+            .hand_out()
+            .ok_or_else(import::no_free_extension)?,
     };
     let crm_user_id = parse_crm_user(request.crm_user_id.as_deref())?;
     let role = request.role.unwrap_or(Role::Agent);
@@ -495,7 +499,7 @@ pub(super) async fn write_phone(state: &AppState, user: &User) -> Option<String>
 
 pub(super) fn parse_extension(value: &str) -> Result<Extension, ApiError> {
     value.trim().parse().map_err(|_| {
-        ApiError::malformed("O ramal deve ter de 1 a 16 letras ou algarismos (por exemplo 1001).")
+        ApiError::malformed("O ramal deve ter de 1 a 16 letras ou algarismos (por exemplo 1001); \"trunk\" é o nome da operadora.")
     })
 }
 
@@ -507,6 +511,17 @@ pub(super) fn parse_crm_user(value: Option<&str>) -> Result<Option<CrmUserId>, A
                 "O usuário do RD Station deve ter de 1 a 64 letras, algarismos, - ou _.",
             )
         }),
+    }
+}
+
+impl ApiError {
+    /// An e-mail that belongs to someone of another company on this server.
+    pub fn email_in_other_company() -> ApiError {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            disca_protocol::ApiErrorCode::EmailTaken,
+            "Este e-mail já é de uma pessoa de outra empresa neste servidor do Disca: use outro e-mail.",
+        )
     }
 }
 

@@ -311,6 +311,18 @@ pub async fn callback(
     if query.error.is_some() {
         return page(StatusCode::OK, Outcome::Refused);
     }
+    // Whoever started it must still be an enabled admin of that tenant.
+    let still_admin = match state.store.user_by_id(&pending.admin_id).await {
+        Ok(user) => {
+            user.admin
+                && user.tenant.slug.as_str() == pending.tenant
+                && state.store.user_enabled(&user.id).await.unwrap_or(false)
+        }
+        Err(_) => false,
+    };
+    if !still_admin {
+        return page(StatusCode::FORBIDDEN, Outcome::Invalid);
+    }
     let Some(code) = query.code.filter(|c| !c.is_empty() && c.len() <= 512) else {
         return page(StatusCode::BAD_REQUEST, Outcome::Invalid);
     };

@@ -42,10 +42,13 @@ impl FromStr for TenantSlug {
 impl FromStr for Extension {
     type Err = InvalidName;
     fn from_str(s: &str) -> Result<Self, InvalidName> {
-        let ok = (1..=16).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric());
+        // `<tenant>-trunk` is the tenant's trunk (console telephony).
+        let ok = (1..=16).contains(&s.len())
+            && s.bytes().all(|b| b.is_ascii_alphanumeric())
+            && !s.eq_ignore_ascii_case("trunk");
         ok.then(|| Extension(s.to_owned())).ok_or(InvalidName {
             what: "an endpoint extension",
-            rule: "1 to 16 ASCII letters or digits",
+            rule: "1 to 16 ASCII letters or digits, and not \"trunk\"",
         })
     }
 }
@@ -204,6 +207,7 @@ mod tests {
         }
         assert!("1001".parse::<Extension>().is_ok());
         assert!("10 01".parse::<Extension>().is_err());
+        assert!("Trunk".parse::<Extension>().is_err(), "the trunk's name");
         let slug: TenantSlug = "acme".parse().unwrap();
         assert_eq!(slug.endpoint(&"1001".parse().unwrap()), "acme-1001");
         assert_eq!(slug.outbound_context(), "disca-acme-outbound");

@@ -25,6 +25,10 @@ use crate::api::{ApiError, AppState};
 use crate::domain::Call;
 use crate::storage::{Actor, AuditAction, AuditEntry};
 
+/// Requests for one recording by one person within this time are one
+/// listening in the audit log.
+const LISTENING: time::Duration = time::Duration::minutes(10);
+
 /// Bytes read from the file per chunk of the response body.
 const CHUNK: usize = 64 * 1024;
 
@@ -59,22 +63,25 @@ pub async fn recording(
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .map(|v| parse_range(v, len));
-    // Who listened to or downloaded which recording (LGPD): once per
-    // playback, at its first byte (a player asks for more ranges later).
-    if matches!(range, None | Some(Range::Whole) | Some(Range::Bytes(0, _))) {
-        let entry = AuditEntry {
-            action: AuditAction::RecordingPlayed,
-            target: call.id.clone(),
-            detail: format!(
-                "Gravação da ligação para {}",
-                crate::domain::phone::national_format(&call.to)
-            ),
-        };
-        state
-            .store
-            .record_audit(user.tenant.slug.as_str(), &Actor::admin(&user), &entry)
-            .await?;
-    }
+    // Who listened to or downloaded which recording (LGPD): every request
+    // counts, a player's many range requests within LISTENING as one.
+    let entry = AuditEntry {
+        action: AuditAction::RecordingPlayed,
+        target: call.id.clone(),
+        detail: format!(
+            "Gravação da ligação para {}",
+            crate::domain::phone::national_format(&call.to)
+        ),
+    };
+    state
+        .store
+        .record_audit_once_within(
+            user.tenant.slug.as_str(),
+            &Actor::admin(&user),
+            &entry,
+            LISTENING,
+        )
+        .await?;
     let mut response = match range {
         Some(Range::Unsatisfiable) => {
             let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();

@@ -2,7 +2,10 @@
 //! calls that ended more than their tenant's retention ago are deleted from
 //! the recordings folder and marked expired (their links answer "gravação
 //! expirada"). A file already gone counts as deleted; a file that cannot be
-//! deleted stays unmarked and is tried again at the next sweep.
+//! deleted stays unmarked and is tried again at the next sweep. A tenant's
+//! recording no call names (recorded as its admin turned recording off,
+//! which keeps the call without a recording) is deleted a day past the
+//! retention, by its modification time.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -63,12 +66,87 @@ pub async fn sweep(store: &Store, recordings_dir: &Path, now: OffsetDateTime) ->
     }
 }
 
+/// Deletes recordings of tenants with a retention that no call names,
+/// older (by modification time) than the retention and a day; returns how
+/// many went.
+pub async fn sweep_orphans(store: &Store, recordings_dir: &Path, now: OffsetDateTime) -> usize {
+    let tenants = match store.recording_rule_tenants().await {
+        Ok(tenants) => tenants,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list tenants' recording rules");
+            return 0;
+        }
+    };
+    let mut deleted = 0;
+    for tenant in tenants {
+        let Ok(rules) = store.recording_rules(&tenant).await else {
+            continue;
+        };
+        let Some(days) = rules.retention_days else {
+            continue;
+        };
+        let cutoff = now - time::Duration::days(i64::from(days) + 1);
+        let dir = recordings_dir.to_path_buf();
+        let prefix = format!("{tenant}-");
+        let old: Vec<PathBuf> =
+            tokio::task::spawn_blocking(move || old_files(&dir, &prefix, cutoff))
+                .await
+                .unwrap_or_default();
+        for path in old {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            match store.recording_named(name).await {
+                Ok(false) => {}
+                Ok(true) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot check a recording's call");
+                    continue;
+                }
+            }
+            if std::fs::remove_file(&path).is_ok() {
+                tracing::info!(
+                    tenant,
+                    file = name,
+                    "recording no call names deleted: past retention"
+                );
+                deleted += 1;
+            }
+        }
+    }
+    deleted
+}
+
+/// Regular files `<prefix>….wav` in `dir` last modified before `cutoff`.
+fn old_files(dir: &Path, prefix: &str, cutoff: OffsetDateTime) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with(prefix) && name.ends_with(".wav")
+        })
+        .filter(|e| {
+            e.metadata().is_ok_and(|m| {
+                m.file_type().is_file()
+                    && m.modified().is_ok_and(|t| OffsetDateTime::from(t) < cutoff)
+            })
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
 /// Sweeps every `interval`, for the life of the process.
 pub async fn run(store: Store, recordings_dir: PathBuf, interval: Duration) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        sweep(&store, &recordings_dir, OffsetDateTime::now_utc()).await;
+        let now = OffsetDateTime::now_utc();
+        sweep(&store, &recordings_dir, now).await;
+        sweep_orphans(&store, &recordings_dir, now).await;
     }
 }

@@ -130,6 +130,38 @@ impl Store {
         tx.commit().await
     }
 
+    /// Records `entry` unless the same actor already has a row of the same
+    /// action on the same target within `window` (a player's many range
+    /// requests are one listening). Returns whether it wrote one.
+    pub async fn record_audit_once_within(
+        &self,
+        tenant: &str,
+        actor: &Actor,
+        entry: &AuditEntry,
+        window: time::Duration,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writes.begin().await?;
+        let since = to_millis(OffsetDateTime::now_utc() - window);
+        let recent: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM audit_log WHERE tenant = $1
+               AND (actor_id = $2 OR (actor_id IS NULL AND $2 IS NULL)) AND action = $3
+               AND target = $4 AND created_at > $5 LIMIT 1",
+        )
+        .bind(tenant)
+        .bind(actor.user_id.as_deref())
+        .bind(entry.action.as_str())
+        .bind(&entry.target)
+        .bind(since)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if recent.is_some() {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, tenant, actor, entry).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// The tenant's changes, newest first: at most `limit`, older than the
     /// row `before` when given.
     pub async fn audit_log(

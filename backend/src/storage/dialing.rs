@@ -79,6 +79,20 @@ impl Store {
         Ok(Some(TenantDialing { trunk, caller_ids }))
     }
 
+    /// Whether a tenant other than `tenant` sends its calls to `host`
+    /// (any port): an IP-authenticated carrier knows the PBX by its
+    /// address only, so a second company on it would bill the first.
+    pub async fn trunk_host_taken(&self, tenant: &str, host: &str) -> Result<bool, StoreError> {
+        let other: Option<String> = sqlx::query_scalar(
+            "SELECT tenant FROM tenant_dialing WHERE trunk_host = $1 AND tenant <> $2 LIMIT 1",
+        )
+        .bind(host)
+        .bind(tenant)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(other.is_some())
+    }
+
     /// Tenants whose dialing is set in the console.
     pub async fn dialing_tenants(&self) -> Result<Vec<String>, StoreError> {
         Ok(

@@ -111,6 +111,22 @@ impl Store {
             .collect()
     }
 
+    /// Whether a tenant other than `tenant` has someone with `email` (an
+    /// e-mail has one account: inviting it here would take it from them).
+    pub async fn email_in_other_tenant(
+        &self,
+        tenant: &str,
+        email: &str,
+    ) -> Result<bool, StoreError> {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT id FROM users WHERE email = $1 AND tenant <> $2 LIMIT 1")
+                .bind(email)
+                .bind(tenant)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
+    }
+
     /// The tenant's person `id` ([`StoreError::NotFound`] for another
     /// tenant's).
     pub async fn person(&self, tenant: &str, id: &str) -> Result<Person, StoreError> {

@@ -146,6 +146,16 @@ impl Store {
         tx.commit().await
     }
 
+    /// Whether a call names the recording file `name`.
+    pub async fn recording_named(&self, name: &str) -> Result<bool, StoreError> {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT id FROM calls WHERE recording_file = $1 LIMIT 1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
+    }
+
     /// Whether the call's recording was deleted for its retention.
     pub async fn recording_expired(&self, call_id: &str) -> Result<bool, StoreError> {
         let expired: Option<Option<i64>> =

@@ -747,6 +747,12 @@ async fn telephony_is_checked_kept_per_tenant_and_written_for_the_pbx() {
     assert_eq!(caller_id, "+551130000000");
     assert_eq!(allow, disca_backend::domain::dial_rule(&Default::default()));
     assert!(directory.tenant_row("globex").await.unwrap().is_none());
+    // Another company cannot send its calls to acme's carrier account.
+    let mut same_carrier = good.clone();
+    same_carrier["trunk_port"] = json!(5080);
+    let (status, body) = put(gustavo.clone(), same_carrier).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(directory.tenant_row("globex").await.unwrap().is_none());
     assert_eq!(
         c.get(&gustavo, "/manager/admin/api/dialing").await.1["configured"],
         false
@@ -1160,4 +1166,51 @@ async fn recording_rules_and_the_announcement_reach_the_pbx() {
             "Gravação desligada; guarda: 90 dias",
         ]
     );
+}
+
+#[tokio::test]
+async fn an_admin_cannot_take_what_belongs_to_another_company() {
+    let c = spawn_console().await;
+    let marta = c.session("marta").await;
+    // Gustavo's e-mail is globex's: inviting it here would take his account.
+    let (status, body) = c
+        .post(
+            &marta,
+            "/manager/admin/api/people",
+            json!({"name": "G", "email": "gustavo@globex.com.br"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(code(&body), "email_taken");
+    let (status, body) = c
+        .import(&marta, "nome;email\nG;gustavo@globex.com.br\n")
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    // "trunk" is the name of the tenant's carrier on the PBX.
+    let (status, _) = c
+        .post(
+            &marta,
+            "/manager/admin/api/people",
+            json!({"name": "T", "email": "t@acme.com.br", "extension": "trunk"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // A huge extension typed by someone does not stall the next invitation.
+    let ana = c.person(&marta, "ana@acme.com.br").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = c
+        .patch(&marta, &ana, json!({"extension": "9999999999999999"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, invited) = c
+        .post(
+            &marta,
+            "/manager/admin/api/people",
+            json!({"name": "Bia", "email": "bia@acme.com.br"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{invited}");
+    assert_eq!(invited["person"]["extension"], "1010");
 }

@@ -269,6 +269,18 @@ async fn recordings_past_retention_are_deleted_and_their_links_say_so() {
         )
         .await
         .unwrap();
+    // Recordings no call names (recorded as recording was turned off):
+    // deleted a day past the retention by their age on disk.
+    let aged = |name: &str, days: u64| {
+        let path = app.recordings.join(name);
+        std::fs::write(&path, b"RIFF....WAVE").unwrap();
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(std::time::SystemTime::now() - Duration::from_secs(days * 86_400))
+            .unwrap();
+    };
+    aged("acme-orphan-old.wav", 40);
+    aged("acme-orphan-new.wav", 10);
+    aged("globex-orphan-old.wav", 400);
     let deleted = disca_backend::recordings::retention::sweep(
         &app.store,
         &app.recordings,
@@ -276,6 +288,16 @@ async fn recordings_past_retention_are_deleted_and_their_links_say_so() {
     )
     .await;
     assert_eq!(deleted, 1);
+    let orphans = disca_backend::recordings::retention::sweep_orphans(
+        &app.store,
+        &app.recordings,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await;
+    assert_eq!(orphans, 1);
+    assert!(!app.recordings.join("acme-orphan-old.wav").exists());
+    assert!(app.recordings.join("acme-orphan-new.wav").exists());
+    assert!(app.recordings.join("globex-orphan-old.wav").exists());
     assert!(!app.recordings.join("acme-old.wav").exists());
     assert!(app.recordings.join("acme-new.wav").exists());
     assert!(app.recordings.join("globex-old.wav").exists());
