@@ -1,9 +1,9 @@
 //! A tenant's telephony set in the admin console reaches a running
 //! Asterisk 22 without a restart, a reload or any new AMI right: tenant
-//! `umbrella` is unknown to the PBX's site files; its admin adds the trunk
-//! (the SIPp carrier), the tenant's caller ID and one for leads of area
-//! code 11, and the next click goes out on that trunk with that caller ID
-//! (the agent side is a Local channel that answers at once). Blocking
+//! `umbrella` is unknown to the PBX's site files; its admin adds a
+//! salesperson, the trunk (the SIPp carrier), the tenant's caller ID and one
+//! for leads of area code 11, and the next click goes out on that trunk with
+//! that caller ID (the agent side is a Local channel that answers at once). Blocking
 //! mobiles in the console is enforced twice: the backend refuses the click,
 //! and the dialplan refuses a call an AMI user starts without the backend
 //! (hangup cause 52), while a fixed number still goes out. Recordings: the
@@ -154,8 +154,33 @@ async fn a_trunk_and_caller_ids_set_in_the_console_carry_the_next_call() {
         .await
         .unwrap();
     let admin = add(&backend, "Ivo TI", "4009", Role::Manager, true).await;
-    let sara = add(&backend, "Sara", "4001", Role::Agent, false).await;
     let cookie = console_session(&backend, &admin).await;
+    // Sara is added in the console (her phone here: a Local channel that
+    // answers at once); a script's token places her clicks.
+    let r = backend
+        .http
+        .post(format!("{}/manager/admin/api/people", backend.base))
+        .header(COOKIE, &cookie)
+        .header(CSRF.0, CSRF.1)
+        .json(&json!({"name": "Sara", "email": "sara@umbrella.example.com", "extension": "4001", "phone": "desk"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let invited: Value = r.json().await.unwrap();
+    let sara_token = issue_token();
+    backend
+        .app
+        .store
+        .add_token(
+            invited["person"]["id"].as_str().unwrap(),
+            disca_backend::storage::TokenKind::Api,
+            "test",
+            &sara_token.hash,
+        )
+        .await
+        .unwrap();
+    let sara = sara_token.secret;
 
     let (status, body) = put(
         &backend,
