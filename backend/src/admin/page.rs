@@ -4,11 +4,9 @@
 //! page's Content-Security-Policy holds).
 
 use axum::extract::Path;
-use axum::http::{HeaderValue, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, Response};
 
 use super::PageAdmin;
-use crate::api::ApiError;
 
 const INDEX_HTML: &str = include_str!("../../static/admin/index.html");
 
@@ -33,15 +31,5 @@ pub async fn index(PageAdmin(_): PageAdmin) -> Html<&'static str> {
 
 /// `GET /manager/admin/static/{name}`.
 pub async fn asset(Path(name): Path<String>) -> Response {
-    match FILES.iter().find(|(file, ..)| *file == name) {
-        Some((_, content_type, body)) => (
-            [
-                (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            ],
-            *body,
-        )
-            .into_response(),
-        None => ApiError::route_not_found().into_response(),
-    }
+    crate::manager::page::serve(&FILES, &name)
 }

@@ -15,7 +15,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -202,7 +202,7 @@ pub async fn connect_with_token(
     };
     state
         .store
-        .record_crm_change(slug, &Actor::admin(&admin), &entry)
+        .record_audit(slug, &Actor::admin(&admin), &entry)
         .await?;
     Ok(Json(V1Connected {
         name: owner.name,
@@ -361,7 +361,7 @@ pub async fn callback(
     };
     if let Err(e) = state
         .store
-        .record_crm_change(&pending.tenant, &actor, &entry)
+        .record_audit(&pending.tenant, &actor, &entry)
         .await
     {
         tracing::error!(error = %e, "cannot record the RD Station connection in the audit log");
@@ -400,14 +400,7 @@ fn page(status: StatusCode, outcome: Outcome) -> Response {
             "O RD Station não aceitou a autorização (confira o Client ID, o Client Secret e o endereço de retorno do aplicativo) ou não respondeu. Tente de novo pelo console.",
         ),
     };
-    let html = format!(
-        "<!doctype html>\n<html lang=\"pt-BR\">\n<head><meta charset=\"utf-8\"><title>Disca · {title}</title>\
-         <link rel=\"icon\" href=\"/manager/static/icon.svg\" type=\"image/svg+xml\">\
-         <link rel=\"stylesheet\" href=\"/manager/static/manager.css\"></head>\n<body><main>\
-         <h1 id=\"resultado\">{title}</h1><p>{text}</p><p><a class=\"botao\" href=\"/manager/admin\">Voltar ao console</a></p>\
-         </main></body>\n</html>\n"
-    );
-    (status, Html(html)).into_response()
+    crate::manager::page::notice(status, title, text, ("/manager/admin", "Voltar ao console"))
 }
 
 #[derive(Serialize)]

@@ -171,24 +171,21 @@ impl From<&AuditRecord> for AuditView {
 /// An action code of the log in words.
 pub fn action_label(code: &str) -> &'static str {
     use crate::storage::AuditAction as A;
-    const ACTIONS: [(A, &str); 12] = [
-        (A::PersonInvited, "Pessoa convidada"),
-        (A::PersonChanged, "Pessoa alterada"),
-        (A::PasswordResetSent, "Link de nova senha enviado"),
-        (A::InvitationSent, "Convite enviado de novo"),
-        (A::DevicesSignedOut, "Computadores desconectados"),
-        (A::PeopleImported, "Pessoas importadas (CSV)"),
-        (A::PolicyChanged, "Destinos permitidos alterados"),
-        (A::DialingChanged, "Telefonia alterada"),
-        (A::CrmConnected, "RD Station conectado"),
-        (A::CrmUsersMatched, "Usuários do RD Station associados"),
-        (A::RecordingRulesChanged, "Regras de gravação alteradas"),
-        (A::RecordingPlayed, "Gravação ouvida ou baixada"),
-    ];
-    ACTIONS
-        .iter()
-        .find(|(a, _)| a.as_str() == code)
-        .map_or("Outra alteração", |(_, label)| label)
+    match A::parse(code) {
+        Some(A::PersonInvited) => "Pessoa convidada",
+        Some(A::PersonChanged) => "Pessoa alterada",
+        Some(A::PasswordResetSent) => "Link de nova senha enviado",
+        Some(A::InvitationSent) => "Convite enviado de novo",
+        Some(A::DevicesSignedOut) => "Computadores desconectados",
+        Some(A::PeopleImported) => "Pessoas importadas (CSV)",
+        Some(A::PolicyChanged) => "Destinos permitidos alterados",
+        Some(A::DialingChanged) => "Telefonia alterada",
+        Some(A::CrmConnected) => "RD Station conectado",
+        Some(A::CrmUsersMatched) => "Usuários do RD Station associados",
+        Some(A::RecordingRulesChanged) => "Regras de gravação alteradas",
+        Some(A::RecordingPlayed) => "Gravação ouvida ou baixada",
+        None => "Outra alteração",
+    }
 }
 
 #[cfg(test)]
@@ -212,21 +209,7 @@ mod tests {
 
     #[test]
     fn every_action_has_words() {
-        use crate::storage::AuditAction as A;
-        for a in [
-            A::PersonInvited,
-            A::PersonChanged,
-            A::PasswordResetSent,
-            A::InvitationSent,
-            A::DevicesSignedOut,
-            A::PeopleImported,
-            A::PolicyChanged,
-            A::DialingChanged,
-            A::CrmConnected,
-            A::CrmUsersMatched,
-            A::RecordingRulesChanged,
-            A::RecordingPlayed,
-        ] {
+        for a in crate::storage::AuditAction::ALL {
             assert_ne!(action_label(a.as_str()), "Outra alteração", "{a:?}");
         }
     }

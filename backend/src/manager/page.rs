@@ -4,7 +4,7 @@
 //! policy of [`super::CONTENT_SECURITY_POLICY`] holds.
 
 use axum::extract::Path;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::session::PageManager;
@@ -49,7 +49,12 @@ pub async fn login() -> Html<&'static str> {
 
 /// `GET /manager/static/{name}`: scripts, style, icon (no data in them).
 pub async fn asset(Path(name): Path<String>) -> Response {
-    match FILES.iter().find(|(file, ..)| *file == name) {
+    serve(&FILES, &name)
+}
+
+/// The file `name` of `files` (name, content type, content), or 404.
+pub(crate) fn serve(files: &[(&str, &'static str, &'static str)], name: &str) -> Response {
+    match files.iter().find(|(file, ..)| *file == name) {
         Some((_, content_type, body)) => (
             [
                 (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
@@ -60,4 +65,22 @@ pub async fn asset(Path(name): Path<String>) -> Response {
             .into_response(),
         None => ApiError::route_not_found().into_response(),
     }
+}
+
+/// A page that only says something (a result, a recording gone): fixed
+/// words only — `title`, `text` and the link are never from a request.
+pub(crate) fn notice(
+    status: StatusCode,
+    title: &'static str,
+    text: &'static str,
+    (href, label): (&'static str, &'static str),
+) -> Response {
+    let html = format!(
+        "<!doctype html>\n<html lang=\"pt-BR\">\n<head><meta charset=\"utf-8\"><title>Disca · {title}</title>\
+         <link rel=\"icon\" href=\"/manager/static/icon.svg\" type=\"image/svg+xml\">\
+         <link rel=\"stylesheet\" href=\"/manager/static/manager.css\"></head>\n<body><main>\
+         <h1 id=\"resultado\">{title}</h1><p>{text}</p><p><a class=\"botao\" href=\"{href}\">{label}</a></p>\
+         </main></body>\n</html>\n"
+    );
+    (status, Html(html)).into_response()
 }

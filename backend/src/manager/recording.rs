@@ -115,20 +115,13 @@ pub async fn recording(
 /// The answer for a recording deleted at the end of its tenant's
 /// retention (its link may still be in a CRM note): fixed words only.
 fn expired_page() -> Response {
-    let html = "<!doctype html>\n<html lang=\"pt-BR\">\n<head><meta charset=\"utf-8\">\
-        <title>Disca · Gravação expirada</title>\
-        <link rel=\"icon\" href=\"/manager/static/icon.svg\" type=\"image/svg+xml\">\
-        <link rel=\"stylesheet\" href=\"/manager/static/manager.css\"></head>\n<body><main>\
-        <h1 id=\"resultado\">Gravação expirada</h1>\
-        <p>Esta gravação foi apagada ao fim do prazo de guarda definido pela sua empresa \
-        (LGPD). Os dados da ligação continuam na página do gestor.</p>\
-        <p><a class=\"botao\" href=\"/manager\">Ligações da equipe</a></p></main></body>\n</html>\n";
-    (
+    super::page::notice(
         StatusCode::GONE,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        html,
+        "Gravação expirada",
+        "Esta gravação foi apagada ao fim do prazo de guarda definido pela sua empresa (LGPD). \
+         Os dados da ligação continuam na página do gestor.",
+        ("/manager", "Ligações da equipe"),
     )
-        .into_response()
 }
 
 /// Opens `path` without following a symbolic link in its last component

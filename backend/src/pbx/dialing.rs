@@ -32,9 +32,10 @@ pub enum SyncError {
 
 /// The context a call of `tenant` runs once the salesperson answers.
 pub async fn outbound_context(store: &Store, tenant: &Tenant) -> Result<String, StoreError> {
-    Ok(match store.tenant_dialing(tenant.slug.as_str()).await? {
-        Some(_) => OUTBOUND_CONTEXT.to_owned(),
-        None => tenant.slug.outbound_context(),
+    Ok(if store.has_tenant_dialing(tenant.slug.as_str()).await? {
+        OUTBOUND_CONTEXT.to_owned()
+    } else {
+        tenant.slug.outbound_context()
     })
 }
 

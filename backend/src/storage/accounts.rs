@@ -421,6 +421,6 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(self.user_where("u.id = $1", &user_id).await?)
+        Ok(self.user_by_id(&user_id).await?)
     }
 }

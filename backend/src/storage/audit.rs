@@ -55,6 +55,27 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
+    /// Every action, to read a stored code back.
+    pub const ALL: [AuditAction; 12] = [
+        AuditAction::PersonInvited,
+        AuditAction::PersonChanged,
+        AuditAction::PasswordResetSent,
+        AuditAction::InvitationSent,
+        AuditAction::DevicesSignedOut,
+        AuditAction::PeopleImported,
+        AuditAction::PolicyChanged,
+        AuditAction::DialingChanged,
+        AuditAction::CrmConnected,
+        AuditAction::CrmUsersMatched,
+        AuditAction::RecordingRulesChanged,
+        AuditAction::RecordingPlayed,
+    ];
+
+    /// The action a stored code names.
+    pub fn parse(code: &str) -> Option<AuditAction> {
+        AuditAction::ALL.into_iter().find(|a| a.as_str() == code)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AuditAction::PersonInvited => "person.invited",

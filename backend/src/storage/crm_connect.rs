@@ -5,7 +5,6 @@
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use super::audit::{Actor, AuditEntry, insert_audit};
 use super::{Store, StoreError, from_millis, to_millis};
 
 /// A pending authorization, taken back when RD Station returns.
@@ -108,18 +107,5 @@ impl Store {
                 })
             })
             .collect()
-    }
-
-    /// Records `entry`, made about the tenant's CRM connection (connected
-    /// by the console, users matched).
-    pub async fn record_crm_change(
-        &self,
-        tenant: &str,
-        actor: &Actor,
-        entry: &AuditEntry,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.writes.begin().await?;
-        insert_audit(&mut tx, tenant, actor, entry).await?;
-        tx.commit().await
     }
 }

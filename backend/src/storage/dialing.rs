@@ -93,6 +93,17 @@ impl Store {
         Ok(other.is_some())
     }
 
+    /// Whether the tenant's dialing is set in the console (one indexed
+    /// read: asked on every click).
+    pub async fn has_tenant_dialing(&self, tenant: &str) -> Result<bool, StoreError> {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT tenant FROM tenant_dialing WHERE tenant = $1")
+                .bind(tenant)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
+    }
+
     /// Tenants whose dialing is set in the console.
     pub async fn dialing_tenants(&self) -> Result<Vec<String>, StoreError> {
         Ok(

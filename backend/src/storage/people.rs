@@ -169,7 +169,7 @@ impl Store {
         tx.commit().await?;
         let mut users = Vec::with_capacity(ids.len());
         for id in ids {
-            users.push(self.user_where("u.id = $1", &id).await?);
+            users.push(self.user_by_id(&id).await?);
         }
         Ok(users)
     }

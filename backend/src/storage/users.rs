@@ -35,7 +35,7 @@ impl Store {
         let mut tx = self.writes.begin().await?;
         let id = insert_user(&mut tx, &new).await?;
         tx.commit().await?;
-        self.user_where("u.id = $1", &id).await
+        self.user_by_id(&id).await
     }
 
     /// Sets (or clears) the CRM user of the tenant's user with `email`: the
