@@ -15,9 +15,8 @@ use std::time::Duration;
 
 use disca_backend::domain::{PhoneKind, Role};
 use disca_backend::phones::Directory;
-use disca_backend::storage::{Actor, NewPerson, NewUser};
 use disca_testkit::TestApp;
-use disca_testkit::accounts::give_password;
+use disca_testkit::accounts::{Someone, give_password};
 use disca_testkit::chromium::{Chromium, ChromiumOptions, Page};
 use disca_testkit::screenshots::ReadmeScreenshots;
 use rdstation_standin::{Config, StandIn};
@@ -135,27 +134,17 @@ async fn an_admin_runs_the_team_from_the_console_in_chromium() {
             PhoneKind::Desk,
         ),
     ] {
-        let user = store
-            .add_people(
-                &[NewPerson {
-                    user: NewUser {
-                        tenant: "paulista",
-                        name,
-                        email,
-                        extension: &ext.parse().unwrap(),
-                        role,
-                        phone,
-                        token_hash: None,
-                    },
-                    admin,
-                    crm_user_id: None,
-                }],
-                &Actor::cli(),
-                &[],
-            )
-            .await
-            .unwrap()
-            .remove(0);
+        let user = Someone {
+            tenant: "paulista",
+            name,
+            email,
+            extension: ext,
+            role,
+            phone,
+            admin,
+        }
+        .add_invited(&store)
+        .await;
         if admin {
             give_password(&app.base, &store, &user, MARTA_PASSWORD).await;
         }

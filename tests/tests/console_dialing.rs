@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use disca_backend::auth::issue_token;
 use disca_backend::domain::{DestinationPolicy, PhoneKind, Region, Role, Tenant};
-use disca_backend::storage::{Actor, NewPerson, NewUser};
 use disca_testkit::PeerBehavior;
+use disca_testkit::accounts::Someone;
 use disca_testkit::ami::AmiSession;
 use disca_testkit::system::{Backend, LOCAL_AGENT_CHANNEL, Lab, PATIENCE};
 use reqwest::StatusCode;
@@ -27,30 +27,18 @@ const CSRF: (&str, &str) = ("x-disca-manager", "1");
 
 /// Adds a person of umbrella with an API token; returns the token.
 async fn add(backend: &Backend, name: &str, ext: &str, role: Role, admin: bool) -> String {
-    let token = issue_token();
-    backend
-        .app
-        .store
-        .add_people(
-            &[NewPerson {
-                user: NewUser {
-                    tenant: "umbrella",
-                    name,
-                    email: &format!("{ext}@umbrella.example.com"),
-                    extension: &ext.parse().unwrap(),
-                    role,
-                    phone: PhoneKind::Desk,
-                    token_hash: Some(&token.hash),
-                },
-                admin,
-                crm_user_id: None,
-            }],
-            &Actor::cli(),
-            &[],
-        )
-        .await
-        .unwrap();
-    token.secret
+    Someone {
+        tenant: "umbrella",
+        name,
+        email: &format!("{ext}@umbrella.example.com"),
+        extension: ext,
+        role,
+        phone: PhoneKind::Desk,
+        admin,
+    }
+    .add(&backend.app.store)
+    .await
+    .1
 }
 
 async fn console_session(backend: &Backend, token: &str) -> String {
@@ -285,6 +273,23 @@ async fn a_trunk_and_caller_ids_set_in_the_console_carry_the_next_call() {
     assert!(invites[2].request_uri.starts_with("sip:+552123456789@"));
 }
 
+/// What the PBX recorded of umbrella's call `id`, once MixMonitor has
+/// finished the file (when the channel goes).
+async fn recording_of(lab: &Lab, id: &str) -> disca_testkit::audio::Audio {
+    let file = lab.pbx.recordings_dir.join(format!("umbrella-{id}.wav"));
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !file.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {}",
+            file.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    disca_testkit::audio::analyse(&file).unwrap()
+}
+
 /// A 1 kHz tone, as an admin's announcement file (48 kHz, converted by the
 /// backend to what Asterisk plays).
 fn tone_wav(seconds: f64) -> Vec<u8> {
@@ -364,19 +369,7 @@ async fn the_lead_hears_the_announcement_first_and_recording_off_records_nothing
     let id = call["id"].as_str().unwrap().to_owned();
     let call = wait_ended(&backend, &sara, &id).await;
     assert_eq!(call["outcome"], "answered", "{call:#}");
-    let file = lab.pbx.recordings_dir.join(format!("umbrella-{id}.wav"));
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !file.exists() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no {}",
-            file.display()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // MixMonitor finishes the file when the channel goes.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let audio = disca_testkit::audio::analyse(&file).unwrap();
+    let audio = recording_of(&lab, &id).await;
     assert!(
         (950.0..1050.0).contains(&audio.frequency_hz),
         "the recording starts with the announcement's tone: {audio:?}"
@@ -432,18 +425,7 @@ async fn the_lead_hears_the_announcement_first_and_recording_off_records_nothing
     let id = call["id"].as_str().unwrap().to_owned();
     let call = wait_ended(&backend, &sara, &id).await;
     assert_eq!(call["outcome"], "answered", "{call:#}");
-    let file = lab.pbx.recordings_dir.join(format!("umbrella-{id}.wav"));
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !file.exists() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no {}",
-            file.display()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let audio = disca_testkit::audio::analyse(&file).unwrap();
+    let audio = recording_of(&lab, &id).await;
     assert!(
         audio.loudness_variation > 0.3 && audio.seconds > 3.0,
         "the recording starts with the spoken announcement: {audio:?}"

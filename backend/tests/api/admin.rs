@@ -6,8 +6,8 @@
 
 use disca_backend::auth::issue_token;
 use disca_backend::domain::{PhoneKind, Role};
-use disca_backend::storage::{Actor, NewPerson, NewUser};
 use disca_testkit::TestApp;
+use disca_testkit::accounts::Someone;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{Value, json};
@@ -41,29 +41,19 @@ async fn spawn_console() -> Console {
         ("tadeu", "acme", "Tadeu TI", "1007", Role::Agent, true),
         ("gustavo", "globex", "Gustavo", "2009", Role::Manager, true),
     ] {
-        let token = issue_token();
         let email = format!("{key}@{tenant}.com.br");
-        app.store
-            .add_people(
-                &[NewPerson {
-                    user: NewUser {
-                        tenant,
-                        name,
-                        email: &email,
-                        extension: &ext.parse().unwrap(),
-                        role,
-                        phone: PhoneKind::Desk,
-                        token_hash: Some(&token.hash),
-                    },
-                    admin,
-                    crm_user_id: None,
-                }],
-                &Actor::cli(),
-                &[],
-            )
-            .await
-            .unwrap();
-        tokens.push((key, token.secret));
+        let (_, token) = Someone {
+            tenant,
+            name,
+            email: &email,
+            extension: ext,
+            role,
+            phone: PhoneKind::Desk,
+            admin,
+        }
+        .add(&app.store)
+        .await;
+        tokens.push((key, token));
     }
     Console { app, tokens }
 }
@@ -662,29 +652,18 @@ async fn telephony_is_checked_kept_per_tenant_and_written_for_the_pbx() {
         disca_testkit::crm::add_tenant(&c.app.store, slug, slug).await;
     }
     for (key, tenant, ext) in [("marta", "acme", "1009"), ("gustavo", "globex", "2009")] {
-        let token = issue_token();
-        c.app
-            .store
-            .add_people(
-                &[NewPerson {
-                    user: NewUser {
-                        tenant,
-                        name: key,
-                        email: &format!("{key}@{tenant}.com.br"),
-                        extension: &ext.parse().unwrap(),
-                        role: Role::Manager,
-                        phone: PhoneKind::Desk,
-                        token_hash: Some(&token.hash),
-                    },
-                    admin: true,
-                    crm_user_id: None,
-                }],
-                &Actor::cli(),
-                &[],
-            )
-            .await
-            .unwrap();
-        c.tokens.push((key, token.secret));
+        let (_, token) = Someone {
+            tenant,
+            name: key,
+            email: &format!("{key}@{tenant}.com.br"),
+            extension: ext,
+            role: Role::Manager,
+            phone: PhoneKind::Desk,
+            admin: true,
+        }
+        .add(&c.app.store)
+        .await;
+        c.tokens.push((key, token));
     }
     let marta = c.session("marta").await;
     let gustavo = c.session("gustavo").await;
@@ -841,29 +820,18 @@ async fn rd_station_is_connected_from_the_console_with_a_token_or_by_oauth() {
         ),
         ("davi", "davi@paulista.example.com.br", "1003", false),
     ] {
-        let token = issue_token();
-        c.app
-            .store
-            .add_people(
-                &[NewPerson {
-                    user: NewUser {
-                        tenant: "paulista",
-                        name: key,
-                        email: &email.to_lowercase(),
-                        extension: &ext.parse().unwrap(),
-                        role: if admin { Role::Manager } else { Role::Agent },
-                        phone: PhoneKind::Desk,
-                        token_hash: Some(&token.hash),
-                    },
-                    admin,
-                    crm_user_id: None,
-                }],
-                &Actor::cli(),
-                &[],
-            )
-            .await
-            .unwrap();
-        c.tokens.push((key, token.secret));
+        let (_, token) = Someone {
+            tenant: "paulista",
+            name: key,
+            email: &email.to_lowercase(),
+            extension: ext,
+            role: if admin { Role::Manager } else { Role::Agent },
+            phone: PhoneKind::Desk,
+            admin,
+        }
+        .add(&c.app.store)
+        .await;
+        c.tokens.push((key, token));
     }
     let marta = c.session("marta").await;
     let (status, rd) = c.get(&marta, "/manager/admin/api/rdstation").await;
@@ -1062,30 +1030,20 @@ async fn recording_rules_and_the_announcement_reach_the_pbx() {
         .start()
         .await;
     disca_testkit::crm::add_tenant(&app.store, "acme", "Acme").await;
-    let token = issue_token();
-    app.store
-        .add_people(
-            &[NewPerson {
-                user: NewUser {
-                    tenant: "acme",
-                    name: "Marta",
-                    email: "marta@acme.com.br",
-                    extension: &"1009".parse().unwrap(),
-                    role: Role::Manager,
-                    phone: PhoneKind::Desk,
-                    token_hash: Some(&token.hash),
-                },
-                admin: true,
-                crm_user_id: None,
-            }],
-            &Actor::cli(),
-            &[],
-        )
-        .await
-        .unwrap();
+    let (_, token) = Someone {
+        tenant: "acme",
+        name: "Marta",
+        email: "marta@acme.com.br",
+        extension: "1009",
+        role: Role::Manager,
+        phone: PhoneKind::Desk,
+        admin: true,
+    }
+    .add(&app.store)
+    .await;
     let c = Console {
         app,
-        tokens: vec![("marta", token.secret)],
+        tokens: vec![("marta", token)],
     };
     let marta = c.session("marta").await;
     let (_, rules) = c.get(&marta, "/manager/admin/api/recording").await;
