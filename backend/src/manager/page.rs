@@ -14,7 +14,12 @@ const INDEX_HTML: &str = include_str!("../../static/manager/index.html");
 const LOGIN_HTML: &str = include_str!("../../static/manager/login.html");
 
 /// `/manager/static/{name}`: name, content type, content.
-const FILES: [(&str, &str, &str); 4] = [
+const FILES: [(&str, &str, &str); 5] = [
+    (
+        "page.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/manager/page.js"),
+    ),
     (
         "manager.js",
         "text/javascript; charset=utf-8",

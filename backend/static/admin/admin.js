@@ -17,12 +17,10 @@
   let session = null;
   let auditCursor = null;
 
-  class LoggedOut extends Error {}
+  const { toLogin, el } = DiscaPage;
+  const { say, report } = DiscaPage.notices(notice);
 
-  function toLogin() {
-    location.assign("/manager/login?next=" + encodeURIComponent(location.pathname));
-  }
-
+  /** A request of the console's API: changes carry the CSRF header; a body is JSON unless `type` says. */
   async function call(url, { method = "GET", body, type } = {}) {
     const headers = method === "GET" ? {} : { ...SAME_SITE };
     let payload;
@@ -30,34 +28,7 @@
       headers["content-type"] = type || "application/json";
       payload = type ? body : JSON.stringify(body);
     }
-    const response = await fetch(url, { method, headers, body: payload, credentials: "same-origin" });
-    if (response.status === 401) {
-      toLogin();
-      throw new LoggedOut();
-    }
-    const data = await response.json().catch(() => null);
-    if (!response.ok) {
-      throw new Error(data?.error?.message || `Erro ${response.status}. Tente de novo.`);
-    }
-    return data;
-  }
-
-  function say(message) {
-    notice.textContent = message;
-    notice.hidden = !message;
-  }
-
-  function report(error) {
-    if (!(error instanceof LoggedOut)) say(error.message);
-  }
-
-  function el(tag, { cls, text, attrs } = {}, ...children) {
-    const node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined) node.textContent = text;
-    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, value);
-    node.append(...children);
-    return node;
+    return DiscaPage.fetchJson(url, { method, headers, body: payload });
   }
 
   /** Fills `node` (a select) with `choices`, `value` chosen (also after a form reset). */

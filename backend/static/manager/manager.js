@@ -18,49 +18,13 @@
   const empty = $("vazio");
   const exportLink = $("exportar");
 
-  /** Thrown when the session is gone and the browser is on its way to the login. */
-  class LoggedOut extends Error {}
+  const { LoggedOut, toLogin, el } = DiscaPage;
+  const getJson = DiscaPage.fetchJson;
+  const { say, report } = DiscaPage.notices(notice);
 
   let cursor = null;
   const watched = new Set();
   let pollTimer = null;
-
-  function toLogin() {
-    const here = location.pathname + location.search;
-    location.assign("/manager/login?next=" + encodeURIComponent(here));
-  }
-
-  async function getJson(url, options = {}) {
-    const response = await fetch(url, { credentials: "same-origin", ...options });
-    if (response.status === 401) {
-      toLogin();
-      throw new LoggedOut();
-    }
-    const data = await response.json().catch(() => null);
-    if (!response.ok) {
-      throw new Error(data?.error?.message || `Erro ${response.status}. Tente de novo.`);
-    }
-    return data;
-  }
-
-  function say(message) {
-    notice.textContent = message;
-    notice.hidden = !message;
-  }
-
-  function report(error) {
-    if (!(error instanceof LoggedOut)) say(error.message);
-  }
-
-  /** An element with a class, a text, attributes and children. */
-  function el(tag, { cls, text, attrs } = {}, ...children) {
-    const node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined) node.textContent = text;
-    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, value);
-    node.append(...children);
-    return node;
-  }
 
   function fill(select, choices) {
     for (const { value, label } of choices) {
