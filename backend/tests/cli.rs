@@ -12,6 +12,20 @@ fn disca(data_dir: &std::path::Path, args: &[&str]) -> Output {
         .expect("disca-backend runs")
 }
 
+/// Runs a command that must succeed; its standard output and error.
+fn disca_ok(data_dir: &std::path::Path, args: &[&str]) -> (String, String) {
+    let out = disca(data_dir, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
 #[test]
 fn tenant_and_user_add_print_the_token_once_and_store_only_its_hash() {
     let dir = tempfile::tempdir().unwrap();
@@ -562,18 +576,7 @@ fn metrics_report_the_heap() {
 #[test]
 fn api_tokens_are_listed_and_revoked_and_invitations_printed_without_smtp() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let out = disca(dir.path(), args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-        )
-    };
+    let run = |args: &[&str]| disca_ok(dir.path(), args);
     run(&["tenant", "add", "--slug", "acme", "--name", "Acme Ltda"]);
     let who = ["--tenant", "acme", "--email", "ana@acme.com.br"];
     let (link, told) = run(&[
@@ -641,15 +644,7 @@ fn api_tokens_are_listed_and_revoked_and_invitations_printed_without_smtp() {
 #[tokio::test]
 async fn the_clis_changes_to_people_are_in_the_audit_log() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let out = disca(dir.path(), args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let run = |args: &[&str]| disca_ok(dir.path(), args).0;
     run(&["tenant", "add", "--slug", "acme", "--name", "Acme Ltda"]);
     run(&[
         "user",
