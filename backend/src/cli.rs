@@ -336,8 +336,9 @@ pub enum UserCommand {
         #[arg(long)]
         email: String,
     },
-    /// Give the user's browser phone a new SIP password: its registration
-    /// is dropped at once and the extension fetches the new one.
+    /// Give the user's phone a new SIP password: its registration is
+    /// dropped at once. A browser phone fetches the new one; a desk phone's
+    /// credentials are printed, to be typed into it.
     RotatePhonePassword {
         #[arg(long)]
         tenant: String,
@@ -546,10 +547,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let person = change_user(&settings, &tenant, &email, change).await?;
             println!("{} now uses a {} phone", person.user.email, kind.as_str());
             if kind == PhoneKind::Desk {
-                eprintln!(
-                    "PJSIP/{} must be configured on the PBX (pjsip.d)",
-                    person.user.endpoint()
-                );
+                eprintln!("{DESK_CREDENTIALS_HINT}");
             }
         }
         Command::User(UserCommand::SetAdmin {
@@ -592,12 +590,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .user_by_email(&tenant, &email)
                 .await
                 .map_err(|e| no_user(e, &tenant, &email))?;
-            if user.phone != PhoneKind::Browser {
-                bail!("{email} has a desk phone: its password is set on the PBX");
-            }
             let directory = open_directory(&settings).await?;
-            phones::rotate(&directory, &settings.phones, &user).await?;
-            println!("{email}'s browser phone has a new password; its registration was dropped");
+            match user.phone {
+                PhoneKind::Browser => {
+                    phones::rotate(&directory, &settings.phones, &user).await?;
+                    println!(
+                        "{email}'s browser phone has a new password; its registration was dropped"
+                    );
+                }
+                PhoneKind::Desk => {
+                    let desk =
+                        phones::desk_credentials(&directory, &settings.phones, &user).await?;
+                    println!(
+                        "{email}'s desk phone has a new password; its registration was dropped. Set the phone up with:"
+                    );
+                    println!("  server:    {}", desk.server);
+                    println!("  transport: {}", desk.transport);
+                    println!("  user:      {}", desk.username);
+                    println!("  password:  {}", desk.password);
+                    if desk.srtp {
+                        println!("  media:     SRTP (SDES)");
+                    }
+                }
+            }
         }
         Command::Crm(command) => crm_command(command, load, flags).await?,
     }
@@ -799,7 +814,6 @@ async fn change_user(
             &directory,
             &settings.phones,
             &before.user.endpoint(),
-            before.user.phone == PhoneKind::Browser,
             &after.user,
             after.disabled,
         )
@@ -825,42 +839,34 @@ async fn open_directory(settings: &Settings) -> anyhow::Result<phones::Directory
     Ok(phones::Directory::open(path).await?)
 }
 
-/// Puts `user`'s browser phone into the directory, or takes it out for a
-/// desk phone. Without a directory, a browser phone only gets a warning:
-/// the user exists, and the phone works once browser phones are configured.
+/// Puts `user`'s phone into the directory. Without a directory, a browser
+/// phone only gets a warning (the user exists, and the phone works once the
+/// directory is configured), and a desk phone is the site files' business.
 async fn apply_phone(settings: &Settings, user: &User) -> anyhow::Result<()> {
     match (user.phone, &settings.phones.directory_db) {
-        (PhoneKind::Browser, Some(_)) => {
+        (_, Some(_)) => {
             let directory = open_directory(settings).await?;
             phones::ensure(&directory, &settings.phones, user).await?;
-            eprintln!(
-                "browser phone PJSIP/{} is in the phone directory",
-                user.endpoint()
-            );
+            eprintln!("PJSIP/{} is in the phone directory", user.endpoint());
+            if user.phone == PhoneKind::Desk {
+                eprintln!("{DESK_CREDENTIALS_HINT}");
+            }
         }
         (PhoneKind::Browser, None) => eprintln!(
-            "warning: browser phones are not configured ([phones] directory_db); {}'s phone works once they are",
+            "warning: the phone directory is not configured ([phones] directory_db); {}'s browser phone works once it is",
             user.email
         ),
-        (PhoneKind::Desk, Some(_)) => {
-            open_directory(settings)
-                .await?
-                .remove(&user.endpoint())
-                .await?;
-            eprintln!(
-                "PJSIP/{} must be configured on the PBX (pjsip.d)",
-                user.endpoint()
-            );
-        }
         (PhoneKind::Desk, None) => {
             eprintln!(
-                "PJSIP/{} must be configured on the PBX (pjsip.d)",
+                "PJSIP/{} must be configured on the PBX (pjsip.d): the phone directory is not configured",
                 user.endpoint()
             );
         }
     }
     Ok(())
 }
+
+const DESK_CREDENTIALS_HINT: &str = "its SIP credentials: disca-backend user rotate-phone-password --tenant <tenant> --email <email>";
 
 async fn crm_command(
     command: CrmCommand,

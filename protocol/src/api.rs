@@ -138,6 +138,10 @@ pub enum ApiErrorCode {
     /// RD Station refused the credentials or could not be reached while
     /// connecting a tenant.
     CrmConnectionFailed,
+    /// SIP credentials asked for a person whose phone is not a desk phone.
+    NotADeskPhone,
+    /// The server writes no phones for Asterisk (`[phones] directory_db`).
+    PhonesNotConfigured,
     /// A code this build does not know (never sent).
     #[serde(other)]
     Unknown,

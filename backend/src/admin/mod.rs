@@ -81,6 +81,10 @@ pub fn routes() -> Router<AppState> {
             post(people::sign_out),
         )
         .route(
+            "/manager/admin/api/people/{id}/desk-phone",
+            post(people::desk_phone),
+        )
+        .route(
             "/manager/admin/api/policy",
             get(policy::get_policy).put(policy::put_policy),
         )
@@ -177,6 +181,22 @@ impl ApiError {
             StatusCode::NOT_FOUND,
             ApiErrorCode::NotFound,
             "Pessoa não encontrada.",
+        )
+    }
+
+    pub fn not_a_desk_phone() -> ApiError {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            ApiErrorCode::NotADeskPhone,
+            "Esta pessoa usa o telefone do navegador, que recebe a senha sozinho. Mude o tipo de telefone para \"Telefone de mesa\" antes.",
+        )
+    }
+
+    pub fn phones_not_configured() -> ApiError {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            ApiErrorCode::PhonesNotConfigured,
+            "Este servidor não guarda os telefones para a central ([phones] directory_db): os telefones de mesa são configurados pela TI nos arquivos da central.",
         )
     }
 

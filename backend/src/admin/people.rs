@@ -7,7 +7,9 @@
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::http::header::CACHE_CONTROL;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::view::{self, Choice, PersonView};
@@ -35,8 +37,9 @@ pub struct SessionInfo {
     /// Invitations and reset links are e-mailed (SMTP configured); else
     /// the console shows them for the admin to send.
     pub mail: bool,
-    /// Browser phones are configured on this server.
-    pub browser_phones: bool,
+    /// The server writes the phones for Asterisk (`[phones] directory_db`):
+    /// browser phones work, and desk phones get their credentials here.
+    pub phone_directory: bool,
 }
 
 #[derive(Serialize)]
@@ -67,7 +70,7 @@ pub async fn session_info(State(state): State<AppState>, Admin(admin): Admin) ->
         roles: view::role_choices(),
         phones: view::phone_choices(),
         mail: state.accounts.mailer.is_some(),
-        browser_phones: state.phones.directory.is_some(),
+        phone_directory: state.phones.directory.is_some(),
     })
 }
 
@@ -322,14 +325,13 @@ pub async fn change(
             directory,
             &state.phones.settings,
             &before.user.endpoint(),
-            before.user.phone == PhoneKind::Browser,
             &after.user,
             after.disabled,
         )
         .await
         .err()
         .map(|e| {
-            tracing::error!(user_id = %id, error = %e, "cannot update the browser phone");
+            tracing::error!(user_id = %id, error = %e, "cannot update the phone");
             PHONE_NOT_WRITTEN.to_owned()
         }),
         (None, true) if after.user.phone == PhoneKind::Browser => {
@@ -343,7 +345,7 @@ pub async fn change(
     }))
 }
 
-const PHONE_NOT_WRITTEN: &str = "A mudança foi salva, mas o telefone do navegador não pôde ser atualizado agora (a central de telefonia não respondeu). Salve de novo em alguns minutos.";
+const PHONE_NOT_WRITTEN: &str = "A mudança foi salva, mas o telefone não pôde ser atualizado agora (a central de telefonia não respondeu). Salve de novo em alguns minutos.";
 const NO_BROWSER_PHONES: &str = "A mudança foi salva, mas este servidor não tem telefones de navegador configurados: o telefone funciona quando a TI configurar [phones].";
 
 /// `POST /manager/admin/api/people/{id}/invitation`: a new invitation (the
@@ -409,6 +411,47 @@ pub async fn sign_out(
         .await?;
     state.revocations.forget_now();
     Ok(Json(SignedOut { computers }))
+}
+
+/// `POST /manager/admin/api/people/{id}/desk-phone`: gives the person's desk
+/// phone a new SIP password (the registration made with the old one drops
+/// at once) and shows the credentials to type into the phone, this once.
+/// The audit row is written before they are shown.
+pub async fn desk_phone(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    same_site(&headers)?;
+    let tenant = admin.tenant.slug.as_str();
+    let person = find(&state, tenant, &id).await?;
+    if person.user.phone != PhoneKind::Desk {
+        return Err(ApiError::not_a_desk_phone());
+    }
+    let Some(directory) = &state.phones.directory else {
+        return Err(ApiError::phones_not_configured());
+    };
+    let credentials = phones::desk_credentials(directory, &state.phones.settings, &person.user)
+        .await
+        .map_err(|e| {
+            tracing::error!(user_id = %id, error = %e, "cannot write the desk phone");
+            ApiError::pbx_unavailable()
+        })?;
+    let entry = AuditEntry {
+        action: AuditAction::DeskPhoneCredentials,
+        target: person.user.email.clone(),
+        detail: format!(
+            "Nova senha SIP do ramal {} gerada e mostrada ao administrador",
+            person.user.extension.as_str()
+        ),
+    };
+    state
+        .store
+        .record_audit(tenant, &Actor::admin(&admin), &entry)
+        .await?;
+    tracing::info!(admin = %admin.id, user_id = %id, "desk phone credentials issued");
+    Ok(([(CACHE_CONTROL, "no-store")], Json(credentials)).into_response())
 }
 
 /// The tenant's person `id`, or "not found" (another tenant's included).
@@ -479,19 +522,17 @@ pub(super) async fn issue_link(
     })
 }
 
-/// Writes a new person's browser phone into the directory; a warning when
-/// it could not be.
+/// Writes a new person's phone into the directory; a warning when it
+/// could not be. Without a directory, a desk phone is the site files'
+/// business.
 pub(super) async fn write_phone(state: &AppState, user: &User) -> Option<String> {
-    if user.phone != PhoneKind::Browser {
-        return None;
-    }
     let Some(directory) = &state.phones.directory else {
-        return Some(NO_BROWSER_PHONES.to_owned());
+        return (user.phone == PhoneKind::Browser).then(|| NO_BROWSER_PHONES.to_owned());
     };
     match phones::ensure(directory, &state.phones.settings, user).await {
         Ok(_) => None,
         Err(e) => {
-            tracing::error!(user_id = %user.id, error = %e, "cannot write the browser phone");
+            tracing::error!(user_id = %user.id, error = %e, "cannot write the phone");
             Some(PHONE_NOT_WRITTEN.to_owned())
         }
     }

@@ -177,6 +177,7 @@ pub fn action_label(code: &str) -> &'static str {
         Some(A::PasswordResetSent) => "Link de nova senha enviado",
         Some(A::InvitationSent) => "Convite enviado de novo",
         Some(A::DevicesSignedOut) => "Computadores desconectados",
+        Some(A::DeskPhoneCredentials) => "Nova senha do telefone de mesa",
         Some(A::PeopleImported) => "Pessoas importadas (CSV)",
         Some(A::PolicyChanged) => "Destinos permitidos alterados",
         Some(A::DialingChanged) => "Telefonia alterada",

@@ -306,10 +306,11 @@ impl Default for HttpSettings {
     }
 }
 
-/// Browser phones: the PJSIP realtime directory the backend writes for
-/// Asterisk, and what the softphone needs to reach the PBX. Without a
-/// `directory_db`, salespeople with a browser phone get
-/// `browser_phone_unavailable`.
+/// Phones: the PJSIP realtime directory the backend writes for Asterisk
+/// (browser and desk phones), what the softphone needs to reach the PBX,
+/// and what a desk phone is told. Without a `directory_db`, salespeople
+/// with a browser phone get `browser_phone_unavailable`, and desk phones
+/// must be configured in the PBX's site files.
 #[serde_as]
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -335,6 +336,33 @@ pub struct PhoneSettings {
     /// Asterisk hangs up a browser phone's call whose media stopped this
     /// long (`rtp_timeout`; 0 = never), like the site's `RTP_TIMEOUT_SECS`.
     pub rtp_timeout_secs: u32,
+    /// The address desk phones register to, as the admin types it into a
+    /// phone (`pbx.example.com.br` or `pbx.example.com.br:5061`); `None`:
+    /// `sip_domain`.
+    pub desk_server: Option<String>,
+    /// How desk phones reach the PBX: `udp`, or `tls` (SRTP media).
+    pub desk_transport: DeskTransport,
+}
+
+/// The transport of the desk phones the backend writes into the directory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeskTransport {
+    #[default]
+    Udp,
+    Tls,
+}
+
+impl PhoneSettings {
+    /// The line a phone of `kind` is written on.
+    pub fn line(&self, kind: disca_protocol::phone::PhoneKind) -> crate::phones::directory::Line {
+        use crate::phones::directory::Line;
+        match (kind, self.desk_transport) {
+            (disca_protocol::phone::PhoneKind::Browser, _) => Line::Browser,
+            (disca_protocol::phone::PhoneKind::Desk, DeskTransport::Udp) => Line::DeskUdp,
+            (disca_protocol::phone::PhoneKind::Desk, DeskTransport::Tls) => Line::DeskTls,
+        }
+    }
 }
 
 impl Default for PhoneSettings {
@@ -348,6 +376,8 @@ impl Default for PhoneSettings {
             turn_secret: None,
             turn_credential_ttl: Duration::from_secs(12 * 3600),
             rtp_timeout_secs: 60,
+            desk_server: None,
+            desk_transport: DeskTransport::Udp,
         }
     }
 }

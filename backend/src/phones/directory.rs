@@ -1,19 +1,23 @@
 //! The PJSIP realtime directory: a SQLite file, separate from the backend's
-//! database, that Asterisk reads browser phones from (`res_config_sqlite3`
+//! database, that Asterisk reads the salespeople's phones from — browser
+//! phones and desk phones alike — (`res_config_sqlite3`
 //! with `res_sorcery_realtime`: tables `ps_endpoints`, `ps_auths`,
 //! `ps_aors`, and `ps_contacts`, where Asterisk itself keeps the phones'
 //! registrations).
 //!
 //! Why a file of its own: Asterisk needs read access to it and write access
 //! to the registrations, and nothing else of the backend's (token hashes,
-//! sealed CRM tokens, calls). It holds each browser phone's SIP password in
+//! sealed CRM tokens, calls). It holds each phone's SIP password in
 //! clear, as `pjsip.conf` does for the phones configured there: digest
 //! authentication needs the password (or its HA1, which is just as good to
 //! an attacker), so the file is as sensitive as the PBX's configuration.
 //!
 //! Realtime objects cannot use `pjsip.conf` templates, so each endpoint row
-//! spells the options of the templates `disca-endpoint` and
-//! `disca-agent-webrtc` ([`ENDPOINT_OPTIONS`]); a test checks they agree.
+//! spells the options of the template of its [`Line`]: `disca-endpoint`
+//! with `disca-agent-webrtc`, `disca-agent-phone-udp` or
+//! `disca-agent-phone-tls`; a test checks they agree. An endpoint a site
+//! file (`pjsip.d`) defines under the same name takes precedence
+//! (`sorcery.conf` reads the configuration first).
 //! Asterisk looks rows up on every REGISTER and call (no cache), so a row
 //! written here takes effect at once.
 
@@ -46,6 +50,75 @@ pub const ENDPOINT_OPTIONS: &[(&str, &str)] = &[
     ("allow", "!all,opus,ulaw"),
     ("transport", "transport-wss"),
 ];
+
+/// The PJSIP options of a desk phone on UDP: the `disca-endpoint` and
+/// `disca-agent-phone-udp` templates.
+pub const DESK_UDP_OPTIONS: &[(&str, &str)] = &[
+    ("context", "disca-refuse"),
+    ("direct_media", "no"),
+    ("rtp_symmetric", "yes"),
+    ("force_rport", "yes"),
+    ("rewrite_contact", "yes"),
+    ("allow_transfer", "no"),
+    ("allow_subscribe", "no"),
+    ("dtmf_mode", "rfc4733"),
+    ("send_pai", "no"),
+    ("trust_id_inbound", "no"),
+    ("trust_id_outbound", "no"),
+    ("allow", "!all,ulaw,alaw"),
+    ("transport", "transport-udp"),
+];
+
+/// The PJSIP options of a desk phone on TLS with SRTP (SDES): the
+/// `disca-endpoint` and `disca-agent-phone-tls` templates.
+pub const DESK_TLS_OPTIONS: &[(&str, &str)] = &[
+    ("context", "disca-refuse"),
+    ("direct_media", "no"),
+    ("rtp_symmetric", "yes"),
+    ("force_rport", "yes"),
+    ("rewrite_contact", "yes"),
+    ("allow_transfer", "no"),
+    ("allow_subscribe", "no"),
+    ("dtmf_mode", "rfc4733"),
+    ("send_pai", "no"),
+    ("trust_id_inbound", "no"),
+    ("trust_id_outbound", "no"),
+    ("allow", "!all,ulaw,alaw"),
+    ("transport", "transport-tls"),
+    ("media_encryption", "sdes"),
+];
+
+/// How a salesperson's phone reaches the PBX, which decides the options of
+/// its endpoint row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line {
+    /// The softphone in the browser: WebRTC over a secure WebSocket.
+    Browser,
+    /// A desk phone (or a SIP app) registering over UDP.
+    DeskUdp,
+    /// A desk phone registering over TLS, its media in SRTP.
+    DeskTls,
+}
+
+impl Line {
+    /// The endpoint options of this line (see [`ENDPOINT_OPTIONS`]).
+    pub fn options(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Line::Browser => ENDPOINT_OPTIONS,
+            Line::DeskUdp => DESK_UDP_OPTIONS,
+            Line::DeskTls => DESK_TLS_OPTIONS,
+        }
+    }
+
+    /// The PJSIP transport of this line, as the endpoint row names it.
+    pub fn transport(self) -> &'static str {
+        self.options()
+            .iter()
+            .find(|(option, _)| *option == "transport")
+            .map(|(_, value)| *value)
+            .unwrap_or_default()
+    }
+}
 
 /// The options of the template `disca-agent-aor`.
 pub const AOR_OPTIONS: &[(&str, &str)] = &[
@@ -84,7 +157,7 @@ const SCHEMA: &[&str] = &[
         context TEXT, direct_media TEXT, rtp_symmetric TEXT, force_rport TEXT,
         rewrite_contact TEXT, allow_transfer TEXT, allow_subscribe TEXT, dtmf_mode TEXT,
         send_pai TEXT, trust_id_inbound TEXT, trust_id_outbound TEXT, webrtc TEXT,
-        allow TEXT, transport TEXT)",
+        allow TEXT, transport TEXT, media_encryption TEXT)",
     "CREATE TABLE IF NOT EXISTS ps_auths (
         id TEXT PRIMARY KEY, auth_type TEXT, username TEXT, password TEXT)",
     "CREATE TABLE IF NOT EXISTS ps_aors (
@@ -200,28 +273,32 @@ impl Directory {
                 .await
                 .map_err(open_error)?;
         }
-        // A directory made before trunks were written here.
-        let columns: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM pragma_table_info('ps_aors')")
-                .fetch_all(&pool)
-                .await
-                .map_err(open_error)?;
-        if !columns.iter().any(|c| c == "contact") {
-            sqlx::query("ALTER TABLE ps_aors ADD COLUMN contact TEXT")
-                .execute(&pool)
-                .await
-                .map_err(open_error)?;
+        // A directory made before trunks (an AOR's contact) or desk phones
+        // (an endpoint's media encryption) were written here.
+        for (table, column) in [("ps_aors", "contact"), ("ps_endpoints", "media_encryption")] {
+            let columns: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                    .fetch_all(&pool)
+                    .await
+                    .map_err(open_error)?;
+            if !columns.iter().any(|c| c == column) {
+                sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"))
+                    .execute(&pool)
+                    .await
+                    .map_err(open_error)?;
+            }
         }
         Ok(Directory { pool })
     }
 
-    /// Writes (or rewrites) the browser phone `endpoint` of `tenant` with
+    /// Writes (or rewrites) the phone `endpoint` of `tenant` on `line` with
     /// `password`, in one transaction. Registrations made with another
     /// password are dropped.
     pub async fn put(
         &self,
         tenant: &str,
         endpoint: &str,
+        line: Line,
         password: &Secret,
         rtp_timeout_secs: u32,
     ) -> Result<(), DirectoryError> {
@@ -234,7 +311,7 @@ impl Directory {
         let mut columns = vec!["id", "tenantid", "aors", "auth", "rtp_timeout"];
         let rtp_timeout = rtp_timeout_secs.to_string();
         let mut values = vec![endpoint, tenant, endpoint, endpoint, rtp_timeout.as_str()];
-        for (option, value) in ENDPOINT_OPTIONS {
+        for (option, value) in line.options() {
             columns.push(option);
             values.push(value);
         }
@@ -387,8 +464,8 @@ impl Directory {
         )
     }
 
-    /// Removes the browser phone `endpoint` and its registrations (its
-    /// salesperson moved to a desk phone).
+    /// Removes the phone `endpoint` and its registrations (its salesperson
+    /// moved to another extension).
     pub async fn remove(&self, endpoint: &str) -> Result<(), DirectoryError> {
         let mut tx = self.pool.begin().await?;
         for table in ["ps_endpoints", "ps_auths", "ps_aors"] {
@@ -402,19 +479,27 @@ impl Directory {
         Ok(())
     }
 
-    /// The password of the browser phone `endpoint`, if it is in the
-    /// directory.
-    pub async fn password(&self, endpoint: &str) -> Result<Option<Secret>, DirectoryError> {
-        let row = sqlx::query("SELECT password FROM ps_auths WHERE id = $1")
-            .bind(endpoint)
-            .fetch_optional(&self.pool)
-            .await?;
+    /// The password of the phone `endpoint`, if it is in the directory on
+    /// `line` (a phone on another line is not the phone asked for).
+    pub async fn password(
+        &self,
+        endpoint: &str,
+        line: Line,
+    ) -> Result<Option<Secret>, DirectoryError> {
+        let row = sqlx::query(
+            "SELECT a.password FROM ps_auths a JOIN ps_endpoints e ON e.id = a.id
+             WHERE a.id = $1 AND e.transport = $2",
+        )
+        .bind(endpoint)
+        .bind(line.transport())
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.map(|r| Secret::new(r.get::<String, _>(0))))
     }
 
     /// Deletes the registration of the browser phone AOR `aor` at `uri`,
     /// which Asterisk has removed but could not delete here; returns how
-    /// many rows went. Only AORs of this directory (browser phones): their
+    /// many rows went. Only browser phones' AORs of this directory: their
     /// contact URI carries the WebSocket's source port, new for every
     /// connection, so a late removal cannot name a registration made since.
     /// A desk phone on UDP keeps its URI across an un-REGISTER and a new
@@ -424,7 +509,7 @@ impl Directory {
     pub async fn forget(&self, aor: &str, uri: &str) -> Result<u64, DirectoryError> {
         let done = sqlx::query(
             "DELETE FROM ps_contacts WHERE substr(id, 1, length($1) + 2) = $1 || ';@' AND uri = $2
-               AND EXISTS (SELECT 1 FROM ps_aors WHERE id = $1)",
+               AND EXISTS (SELECT 1 FROM ps_endpoints WHERE id = $1 AND webrtc = 'yes')",
         )
         .bind(aor)
         .bind(uri)
@@ -537,27 +622,19 @@ mod tests {
     #[test]
     fn rows_spell_the_options_of_the_pjsip_templates() {
         let templates = templates();
-        let endpoint = effective(&templates["disca-agent-webrtc"]);
-        for (option, value) in endpoint {
-            match option {
-                "type" | "disallow" | "rtp_timeout" => {}
-                _ => assert_eq!(
-                    ENDPOINT_OPTIONS.iter().find(|(o, _)| *o == option),
-                    Some(&(option, value)),
-                    "disca-agent-webrtc's {option} differs from the directory's"
-                ),
-            }
+        for (template, line) in [
+            ("disca-agent-webrtc", Line::Browser),
+            ("disca-agent-phone-udp", Line::DeskUdp),
+            ("disca-agent-phone-tls", Line::DeskTls),
+        ] {
+            let spelled: std::collections::HashSet<(&str, &str)> = effective(&templates[template])
+                .into_iter()
+                .filter(|(k, _)| !matches!(*k, "type" | "disallow" | "rtp_timeout"))
+                .collect();
+            let written: std::collections::HashSet<(&str, &str)> =
+                line.options().iter().copied().collect();
+            assert_eq!(spelled, written, "{template} and the {line:?} rows differ");
         }
-        assert_eq!(
-            ENDPOINT_OPTIONS.len(),
-            templates["disca-agent-webrtc"]
-                .iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "type" | "disallow" | "rtp_timeout"))
-                .map(|(k, _)| k)
-                .collect::<std::collections::HashSet<_>>()
-                .len(),
-            "the directory has options the templates do not"
-        );
         let aor = effective(&templates["disca-agent-aor"]);
         for (option, value) in AOR_OPTIONS {
             assert_eq!(aor.get(option), Some(value), "disca-agent-aor's {option}");
@@ -605,7 +682,11 @@ mod tests {
         let (_dir, directory) = directory().await;
         let password = Secret::new("a-password".into());
         directory
-            .put("acme", "acme-10", &password, 60)
+            .put("acme", "acme-10", Line::Browser, &password, 60)
+            .await
+            .unwrap();
+        directory
+            .put("acme", "acme-1001", Line::DeskUdp, &password, 60)
             .await
             .unwrap();
         register_contact(&directory, "acme-1001", "aaaa", i64::MAX).await;
@@ -616,7 +697,7 @@ mod tests {
                 .await
                 .unwrap(),
             0,
-            "a desk phone's AOR (not in the directory) is left alone"
+            "a desk phone's registration is left to expiry"
         );
         assert_eq!(
             directory
@@ -664,12 +745,23 @@ mod tests {
         let (_dir, directory) = directory().await;
         let password = Secret::new("first-password".into());
         directory
-            .put("acme", "acme-1001", &password, 60)
+            .put("acme", "acme-1001", Line::Browser, &password, 60)
             .await
             .unwrap();
         assert_eq!(
-            directory.password("acme-1001").await.unwrap(),
-            Some(password)
+            directory
+                .password("acme-1001", Line::Browser)
+                .await
+                .unwrap(),
+            Some(password.clone())
+        );
+        assert_eq!(
+            directory
+                .password("acme-1001", Line::DeskUdp)
+                .await
+                .unwrap(),
+            None,
+            "a browser phone is not the desk phone asked for"
         );
         let row = sqlx::query(
             "SELECT tenantid, webrtc, rtp_timeout, aors FROM ps_endpoints WHERE id = 'acme-1001'",
@@ -681,8 +773,28 @@ mod tests {
         assert_eq!(row.get::<String, _>(1), "yes");
         assert_eq!(row.get::<String, _>(2), "60");
         assert_eq!(row.get::<String, _>(3), "acme-1001");
+        directory
+            .put("acme", "acme-1001", Line::DeskTls, &password, 60)
+            .await
+            .unwrap();
+        let row = sqlx::query(
+            "SELECT webrtc, transport, media_encryption, allow FROM ps_endpoints WHERE id = 'acme-1001'",
+        )
+        .fetch_one(&directory.pool)
+        .await
+        .unwrap();
+        assert_eq!(row.get::<Option<String>, _>(0), None, "no WebRTC left over");
+        assert_eq!(row.get::<String, _>(1), "transport-tls");
+        assert_eq!(row.get::<String, _>(2), "sdes");
+        assert_eq!(row.get::<String, _>(3), "!all,ulaw,alaw");
         directory.remove("acme-1001").await.unwrap();
-        assert_eq!(directory.password("acme-1001").await.unwrap(), None);
+        assert_eq!(
+            directory
+                .password("acme-1001", Line::DeskTls)
+                .await
+                .unwrap(),
+            None
+        );
     }
 
     #[tokio::test]
@@ -690,19 +802,19 @@ mod tests {
         let (_dir, directory) = directory().await;
         let first = Secret::new("first-password".into());
         directory
-            .put("acme", "acme-1001", &first, 60)
+            .put("acme", "acme-1001", Line::Browser, &first, 60)
             .await
             .unwrap();
         register(&directory, "acme-1001").await;
         register(&directory, "acme-1002").await;
         directory
-            .put("acme", "acme-1001", &first, 60)
+            .put("acme", "acme-1001", Line::Browser, &first, 60)
             .await
             .unwrap();
         assert_eq!(directory.registrations("acme-1001").await.unwrap(), 1);
         let second = Secret::new("second-password".into());
         directory
-            .put("acme", "acme-1001", &second, 60)
+            .put("acme", "acme-1001", Line::Browser, &second, 60)
             .await
             .unwrap();
         assert_eq!(directory.registrations("acme-1001").await.unwrap(), 0);

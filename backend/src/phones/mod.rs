@@ -1,10 +1,11 @@
-//! Browser phones: the backend is the single source of truth for each
-//! salesperson's WebRTC phone. It generates the SIP password, writes the
-//! endpoint into the PJSIP realtime [`directory`] Asterisk reads (so a new
-//! salesperson's phone works without restarting Asterisk, and rotating a
-//! password drops the old registration at once), and hands the softphone
-//! its credentials with the ICE servers ([`turn`] makes short-lived TURN
-//! credentials).
+//! The salespeople's phones: the backend is the single source of truth for
+//! each one's SIP endpoint, a browser phone (WebRTC) or a desk phone. It
+//! generates the SIP password, writes the endpoint into the PJSIP realtime
+//! [`directory`] Asterisk reads (so a new salesperson's phone works without
+//! restarting Asterisk, and rotating a password drops the old registration
+//! at once), hands the softphone its credentials with the ICE servers
+//! ([`turn`] makes short-lived TURN credentials), and gives an admin a desk
+//! phone's credentials once ([`desk_credentials`]).
 
 pub mod directory;
 pub mod removals;
@@ -12,22 +13,25 @@ pub mod turn;
 
 use disca_protocol::phone::{BrowserPhone, IceServer, PASSWORD_ALPHABET, PASSWORD_LEN};
 use rand::Rng;
+use serde::Serialize;
 
-use crate::configuration::PhoneSettings;
+use crate::configuration::{DeskTransport, PhoneSettings};
 use crate::crm::secrets::Secret;
 use crate::domain::User;
 pub use directory::{Directory, DirectoryError};
 
-/// The password of `user`'s browser phone, writing the phone into the
-/// directory first if it is not there (a salesperson added while browser
-/// phones were not configured, or a directory file recreated).
+/// The password of `user`'s phone, writing the phone into the directory
+/// first if it is not there on the line its kind asks for (a salesperson
+/// added while the directory was not configured, a phone that changed
+/// kind, or a directory file recreated).
 pub async fn ensure(
     directory: &Directory,
     settings: &PhoneSettings,
     user: &User,
 ) -> Result<Secret, DirectoryError> {
     let endpoint = user.endpoint();
-    if let Some(password) = directory.password(&endpoint).await? {
+    let line = settings.line(user.phone);
+    if let Some(password) = directory.password(&endpoint, line).await? {
         return Ok(password);
     }
     let password = Secret::new(generate_password());
@@ -35,60 +39,97 @@ pub async fn ensure(
         .put(
             user.tenant.slug.as_str(),
             &endpoint,
+            line,
             &password,
             settings.rtp_timeout_secs,
         )
         .await?;
-    tracing::info!(endpoint, "browser phone written into the directory");
+    tracing::info!(endpoint, ?line, "phone written into the directory");
     Ok(password)
 }
 
-/// Gives `user`'s browser phone a new password: its registrations are
-/// dropped at once, and the softphone must ask for the new credentials.
+/// Gives `user`'s phone a new password: its registrations are dropped at
+/// once, and the phone must register again with the new one (the
+/// softphone asks for it; a desk phone is set up by hand). Returns it.
 pub async fn rotate(
     directory: &Directory,
     settings: &PhoneSettings,
     user: &User,
-) -> Result<(), DirectoryError> {
+) -> Result<Secret, DirectoryError> {
     let endpoint = user.endpoint();
+    let password = Secret::new(generate_password());
     directory
         .put(
             user.tenant.slug.as_str(),
             &endpoint,
-            &Secret::new(generate_password()),
+            settings.line(user.phone),
+            &password,
             settings.rtp_timeout_secs,
         )
         .await?;
-    tracing::info!(endpoint, "browser phone password rotated");
-    Ok(())
+    tracing::info!(endpoint, "phone password rotated");
+    Ok(password)
 }
 
-/// Makes the directory follow a change of `user` (who had the endpoint
-/// `before` and a browser phone when `was_browser`): a browser phone that
-/// moved or became a desk phone leaves the directory; a disabled person's
-/// browser phone gets a new password (its registration is dropped at
-/// once); an enabled one is written if missing.
+/// Makes the directory follow a change of `user` (whose endpoint was
+/// `before`): a phone that moved to another extension leaves its old
+/// endpoint; a disabled person's phone gets a new password (its
+/// registration is dropped at once); an enabled one is written if missing
+/// or on another line (a browser phone that became a desk phone).
 pub async fn follow(
     directory: &Directory,
     settings: &PhoneSettings,
     before: &str,
-    was_browser: bool,
     user: &User,
     disabled: bool,
 ) -> Result<(), DirectoryError> {
-    let browser = user.phone == disca_protocol::phone::PhoneKind::Browser;
-    if was_browser && (!browser || before != user.endpoint()) {
+    if before != user.endpoint() {
         directory.remove(before).await?;
-        tracing::info!(
-            endpoint = before,
-            "browser phone removed from the directory"
-        );
+        tracing::info!(endpoint = before, "phone removed from the directory");
     }
-    match (browser, disabled) {
-        (true, true) => rotate(directory, settings, user).await,
-        (true, false) => ensure(directory, settings, user).await.map(drop),
-        (false, _) => Ok(()),
+    if disabled {
+        rotate(directory, settings, user).await.map(drop)
+    } else {
+        ensure(directory, settings, user).await.map(drop)
     }
+}
+
+/// What an admin types into a desk phone (or a SIP app) so it registers as
+/// its salesperson's extension. Shown once, when the password is made.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeskCredentials {
+    /// The registrar: host, or host:port.
+    pub server: String,
+    /// `udp` or `tls`.
+    pub transport: &'static str,
+    /// The SIP user name, which is also the authentication user.
+    pub username: String,
+    pub password: String,
+    /// Whether the media must be encrypted (SRTP with SDES keys).
+    pub srtp: bool,
+}
+
+/// Gives `user`'s desk phone a new password ([`rotate`]) and returns the
+/// credentials to type into it.
+pub async fn desk_credentials(
+    directory: &Directory,
+    settings: &PhoneSettings,
+    user: &User,
+) -> Result<DeskCredentials, DirectoryError> {
+    let password = rotate(directory, settings, user).await?;
+    Ok(DeskCredentials {
+        server: settings
+            .desk_server
+            .clone()
+            .unwrap_or_else(|| settings.sip_domain.clone()),
+        transport: match settings.desk_transport {
+            DeskTransport::Udp => "udp",
+            DeskTransport::Tls => "tls",
+        },
+        username: user.endpoint(),
+        password: password.expose().to_owned(),
+        srtp: settings.desk_transport == DeskTransport::Tls,
+    })
 }
 
 /// A new SIP password: [`PASSWORD_LEN`] characters of [`PASSWORD_ALPHABET`]

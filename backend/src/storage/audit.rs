@@ -45,6 +45,7 @@ pub enum AuditAction {
     PasswordResetSent,
     InvitationSent,
     DevicesSignedOut,
+    DeskPhoneCredentials,
     PeopleImported,
     PolicyChanged,
     DialingChanged,
@@ -56,12 +57,13 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action, to read a stored code back.
-    pub const ALL: [AuditAction; 12] = [
+    pub const ALL: [AuditAction; 13] = [
         AuditAction::PersonInvited,
         AuditAction::PersonChanged,
         AuditAction::PasswordResetSent,
         AuditAction::InvitationSent,
         AuditAction::DevicesSignedOut,
+        AuditAction::DeskPhoneCredentials,
         AuditAction::PeopleImported,
         AuditAction::PolicyChanged,
         AuditAction::DialingChanged,
@@ -83,6 +85,7 @@ impl AuditAction {
             AuditAction::PasswordResetSent => "person.password_reset_sent",
             AuditAction::InvitationSent => "person.invitation_sent",
             AuditAction::DevicesSignedOut => "person.devices_signed_out",
+            AuditAction::DeskPhoneCredentials => "person.desk_phone_credentials",
             AuditAction::PeopleImported => "people.imported",
             AuditAction::PolicyChanged => "policy.changed",
             AuditAction::DialingChanged => "dialing.changed",

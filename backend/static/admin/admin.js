@@ -1,6 +1,7 @@
 // The admin console: the company's people (search, invite, CSV import,
 // role, admin, phone, extension, RD Station user, disable/enable, links,
-// sign-out of every computer), the destination policy and the audit log.
+// a desk phone's SIP credentials, sign-out of every computer), the
+// destination policy and the audit log.
 // Every text comes from the backend's JSON and is set with textContent or
 // attributes; nothing is parsed as HTML.
 "use strict";
@@ -116,6 +117,21 @@
       action("Reenviar convite", "invite", () => linkAction("invitation", "Convite"));
     } else {
       action("Redefinir senha", "reset", () => linkAction("password-reset", "Link de nova senha"));
+    }
+    if (person.phone === "desk" && session.phone_directory && !disabled) {
+      action("Senha do telefone", "desk-phone", async () => {
+        const sip = await call(`${API}/people/${encodeURIComponent(person.id)}/desk-phone`, { method: "POST" });
+        $("sip-pessoa").textContent = `${person.name} (ramal ${person.extension})`;
+        $("sip-servidor").textContent = sip.server;
+        $("sip-transporte").textContent = sip.transport.toUpperCase();
+        $("sip-usuario").textContent = sip.username;
+        $("sip-senha").textContent = sip.password;
+        $("sip-srtp").hidden = !sip.srtp;
+        $("sip").hidden = false;
+        $("sip").scrollIntoView({ block: "nearest" });
+        say(`Nova senha do telefone de mesa de ${person.name}.`);
+        loadAudit(true);
+      });
     }
     action("Desconectar computadores", "sign-out", async () => {
       const answer = await call(`${API}/people/${encodeURIComponent(person.id)}/sign-out`, { method: "POST" });

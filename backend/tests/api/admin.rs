@@ -1172,3 +1172,147 @@ async fn an_admin_cannot_take_what_belongs_to_another_company() {
     assert_eq!(status, StatusCode::CREATED, "{invited}");
     assert_eq!(invited["person"]["extension"], "1010");
 }
+
+#[tokio::test]
+async fn a_desk_phone_is_written_for_the_pbx_and_its_credentials_shown_to_an_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("directory.sqlite3");
+    let app = TestApp::builder()
+        .phone_directory(&path)
+        .configure(|s| s.phones.desk_server = Some("pbx.acme.com.br".into()))
+        .start()
+        .await;
+    let mut c = Console {
+        app,
+        tokens: Vec::new(),
+    };
+    for slug in ["acme", "globex"] {
+        disca_testkit::crm::add_tenant(&c.app.store, slug, slug).await;
+    }
+    for (key, tenant, ext, admin) in [
+        ("marta", "acme", "1009", true),
+        ("gil", "acme", "1008", false),
+        ("gustavo", "globex", "2009", true),
+    ] {
+        let (_, token) = Someone {
+            tenant,
+            name: key,
+            email: &format!("{key}@{tenant}.com.br"),
+            extension: ext,
+            role: Role::Manager,
+            phone: PhoneKind::Browser,
+            admin,
+        }
+        .add(&c.app.store)
+        .await;
+        c.tokens.push((key, token));
+    }
+    let marta = c.session("marta").await;
+    let directory = disca_backend::phones::Directory::open(&path).await.unwrap();
+    use disca_backend::phones::directory::Line;
+
+    // Invited with a browser phone: written for the PBX as one.
+    let (status, invited) = c
+        .post(
+            &marta,
+            "/manager/admin/api/people",
+            json!({"name": "Ana Souza", "email": "ana@acme.com.br", "extension": "1001", "phone": "browser"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{invited}");
+    let ana = invited["person"]["id"].as_str().unwrap().to_owned();
+    let browser = directory
+        .password("acme-1001", Line::Browser)
+        .await
+        .unwrap()
+        .expect("the browser phone is in the directory");
+    let credentials = format!("/manager/admin/api/people/{ana}/desk-phone");
+    let (status, body) = c.post(&marta, &credentials, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(code(&body), "not_a_desk_phone");
+
+    // Moved to a desk phone: the same endpoint, now on UDP, with a
+    // password nobody has seen yet.
+    let (status, body) = c.patch(&marta, &ana, json!({"phone": "desk"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["warning"].is_null(), "{body}");
+    assert_eq!(
+        directory
+            .password("acme-1001", Line::Browser)
+            .await
+            .unwrap(),
+        None
+    );
+    let unseen = directory
+        .password("acme-1001", Line::DeskUdp)
+        .await
+        .unwrap()
+        .expect("the desk phone is in the directory");
+    assert_ne!(unseen, browser);
+
+    // Only the tenant's admins, and never another company's person.
+    let gil = c.session("gil").await;
+    let (status, body) = c.post(&gil, &credentials, json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(code(&body), "admins_only");
+    let gustavo = c.session("gustavo").await;
+    let (status, _) = c.post(&gustavo, &credentials, json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        directory
+            .password("acme-1001", Line::DeskUdp)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&unseen),
+        "refused requests change nothing"
+    );
+
+    let r = c
+        .app
+        .http
+        .post(c.app.url(&credentials))
+        .header(COOKIE, &marta)
+        .header(CSRF.0, CSRF.1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let shown: Value = r.json().await.unwrap();
+    assert_eq!(shown["server"], "pbx.acme.com.br");
+    assert_eq!(shown["transport"], "udp");
+    assert_eq!(shown["username"], "acme-1001");
+    assert_eq!(shown["srtp"], false);
+    let password = shown["password"].as_str().unwrap();
+    assert_eq!(
+        directory
+            .password("acme-1001", Line::DeskUdp)
+            .await
+            .unwrap()
+            .unwrap()
+            .expose(),
+        password,
+        "what the admin types into the phone is what Asterisk checks"
+    );
+    let (_, again) = c.post(&marta, &credentials, json!({})).await;
+    assert_ne!(again["password"], shown["password"], "a new one each time");
+
+    let audit = c.audit(&marta).await;
+    assert_eq!(audit[0]["action"], "Nova senha do telefone de mesa");
+    assert_eq!(audit[0]["target"], "ana@acme.com.br");
+    assert!(
+        audit.iter().all(|e| !e.to_string().contains(password)),
+        "no password in the audit log"
+    );
+    assert!(c.audit(&gustavo).await.is_empty());
+
+    // Disabled: the desk phone's password changes (its registration drops).
+    c.patch(&marta, &ana, json!({"disabled": true})).await;
+    let after = directory
+        .password("acme-1001", Line::DeskUdp)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(after.expose(), again["password"].as_str().unwrap());
+}
