@@ -191,6 +191,96 @@ async fn run_registration(
     }
 }
 
+/// A desk phone registered at the PBX: SIPp registers as `user` from a
+/// free local port (`testkit/sipp/desk_phone_register.xml`), then answers
+/// Asterisk's qualify and every call from that port, as a phone does
+/// (`desk_phone_answer.xml`, SIPp's out-of-call scenario). Killed when
+/// dropped.
+pub struct DeskPhone {
+    peer: SipPeer,
+}
+
+impl DeskPhone {
+    /// Registers and waits for the PBX's 200 OK; an error when the PBX
+    /// refused the registration or did not answer within 10 s.
+    pub async fn register(
+        pbx: std::net::SocketAddr,
+        user: &str,
+        password: &str,
+    ) -> anyhow::Result<DeskPhone> {
+        let work_dir = tempfile::Builder::new()
+            .prefix("disca-sipp-desk-")
+            .tempdir()
+            .context("creating a SIPp work directory")?;
+        let port = crate::free_udp_port();
+        let scenarios = repository_dir().join("testkit/sipp");
+        let mut child = Command::new("sipp")
+            .arg(pbx.to_string())
+            .arg("-sf")
+            .arg(scenarios.join("desk_phone_register.xml"))
+            .arg("-oocsf")
+            .arg(scenarios.join("desk_phone_answer.xml"))
+            .args(["-s", user, "-au", user, "-ap", password])
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-m", "1", "-nostdin", "-aa"])
+            .arg("-mp")
+            .arg(crate::ports::free_udp_port().to_string())
+            .arg("-trace_msg")
+            .arg("-message_file")
+            .arg(work_dir.path().join("messages.log"))
+            .current_dir(work_dir.path())
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(work_dir.path().join("output.log"))?)
+            .stderr(fs::File::create(work_dir.path().join("errors.log"))?)
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting sipp (Debian package sip-tester)")?;
+        let messages = work_dir.path().join("messages.log");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = fs::read_to_string(&messages).unwrap_or_default();
+            if registered(&log) {
+                break;
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "the desk phone {user} did not register (sipp exited, {status}):\n{log}{}",
+                    fs::read_to_string(work_dir.path().join("errors.log")).unwrap_or_default()
+                );
+            }
+            if Instant::now() >= deadline {
+                bail!("the desk phone {user} did not register within 10 s:\n{log}");
+            }
+            sleep(Duration::from_millis(50)).await;
+        }
+        Ok(DeskPhone {
+            peer: SipPeer {
+                port,
+                child,
+                work_dir,
+            },
+        })
+    }
+
+    /// The initial INVITE of every call the phone received so far.
+    pub fn invites(&self) -> Vec<ReceivedInvite> {
+        self.peer.invites()
+    }
+}
+
+/// Whether SIPp's message log holds the PBX's 200 OK to the authenticated
+/// REGISTER (`CSeq: 2`).
+fn registered(log: &str) -> bool {
+    log.split("\n-----------------------------------------------")
+        .filter(|entry| entry.contains("message received"))
+        .any(|entry| {
+            entry.contains("SIP/2.0 200")
+                && entry
+                    .lines()
+                    .any(|l| l.trim().eq_ignore_ascii_case("CSeq: 2 REGISTER"))
+        })
+}
+
 impl SipPeer {
     /// Starts SIPp on `127.0.0.1:<port>` (UDP) and waits until it listens.
     pub async fn start(port: u16, behavior: PeerBehavior) -> anyhow::Result<SipPeer> {

@@ -10,6 +10,8 @@
 //! lead hears the tenant's announcement (uploaded, or the default one
 //! spoken by espeak-ng) before the bridge and the recording starts with
 //! it; with recording off, an answered call leaves no file and no link.
+//! A desk phone is set up from the console alone: it registers with the
+//! credentials the console shows and rings on the next click.
 
 use std::time::Duration;
 
@@ -18,6 +20,7 @@ use disca_backend::domain::{DestinationPolicy, PhoneKind, Region, Role, Tenant};
 use disca_testkit::PeerBehavior;
 use disca_testkit::accounts::Someone;
 use disca_testkit::ami::AmiSession;
+use disca_testkit::sip::DeskPhone;
 use disca_testkit::system::{Backend, LOCAL_AGENT_CHANNEL, Lab, PATIENCE};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, SET_COOKIE};
@@ -429,5 +432,134 @@ async fn the_lead_hears_the_announcement_first_and_recording_off_records_nothing
     assert!(
         audio.loudness_variation > 0.3 && audio.seconds > 3.0,
         "the recording starts with the spoken announcement: {audio:?}"
+    );
+}
+
+/// Sets up umbrella with its admin (Ivo) and the lab's carrier as its
+/// trunk, all in the console; returns Ivo's console cookie.
+async fn umbrella_with_trunk(backend: &Backend, lab: &Lab) -> String {
+    backend
+        .app
+        .store
+        .add_tenant(&Tenant {
+            slug: "umbrella".parse().unwrap(),
+            name: "Umbrella Vendas".into(),
+            region: Region::BRAZIL,
+            policy: DestinationPolicy::default(),
+        })
+        .await
+        .unwrap();
+    let admin = add(backend, "Ivo TI", "4009", Role::Manager, true).await;
+    let cookie = console_session(backend, &admin).await;
+    let (status, body) = put(
+        backend,
+        &cookie,
+        "/manager/admin/api/dialing",
+        json!({"trunk_host": "127.0.0.1", "trunk_port": lab.trunk.port(), "number_format": "e164",
+               "caller_id": "+551130001000", "lead_ring_secs": 30}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    cookie
+}
+
+/// A desk phone set up from the console alone: Davi is added with a desk
+/// phone, the admin takes his SIP credentials from the console, the phone
+/// (SIPp) registers with them to the directory's endpoint — no site file,
+/// no reload — and a click rings it and then the lead. A new password from
+/// the console drops that registration at once: the next click is refused
+/// before anything rings, and the old password no longer registers.
+#[tokio::test]
+async fn a_desk_phone_set_up_in_the_console_registers_and_rings() {
+    let lab = Lab::start(
+        PeerBehavior::AnswerAndWait,
+        PeerBehavior::AnswerThenHangup {
+            talk: Duration::from_secs(1),
+        },
+    )
+    .await;
+    // The agents' real PJSIP endpoints, no Local channel.
+    let backend = Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
+    let cookie = umbrella_with_trunk(&backend, &lab).await;
+    let r = backend
+        .http
+        .post(format!("{}/manager/admin/api/people", backend.base))
+        .header(COOKIE, &cookie)
+        .header(CSRF.0, CSRF.1)
+        .json(&json!({"name": "Davi", "email": "davi@umbrella.example.com", "extension": "4002", "phone": "desk"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let invited: Value = r.json().await.unwrap();
+    assert!(invited["warning"].is_null(), "{invited}");
+    let davi_id = invited["person"]["id"].as_str().unwrap().to_owned();
+    let token = issue_token();
+    backend
+        .app
+        .store
+        .add_token(
+            &davi_id,
+            disca_backend::storage::TokenKind::Api,
+            "test",
+            &token.hash,
+        )
+        .await
+        .unwrap();
+    let davi = token.secret;
+
+    // Not registered yet: refused, nothing rings.
+    let (status, body) = click(&backend, &davi, "(11) 3456-7890").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "agent_phone_offline");
+
+    let credentials = format!(
+        "{}/manager/admin/api/people/{davi_id}/desk-phone",
+        backend.base
+    );
+    let issue = || async {
+        let r = backend
+            .http
+            .post(&credentials)
+            .header(COOKIE, &cookie)
+            .header(CSRF.0, CSRF.1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap()
+    };
+    let sip = issue().await;
+    assert_eq!(sip["username"], "umbrella-4002");
+    assert_eq!(sip["transport"], "udp");
+    let password = sip["password"].as_str().unwrap().to_owned();
+    let phone = DeskPhone::register(lab.pbx.sip_addr, "umbrella-4002", &password)
+        .await
+        .expect("the desk phone registers with the console's credentials");
+
+    let (status, call) = click(&backend, &davi, "(11) 3456-7890").await;
+    assert_eq!(status, StatusCode::CREATED, "{call}");
+    let call = wait_ended(&backend, &davi, call["id"].as_str().unwrap()).await;
+    assert_eq!(call["outcome"], "answered", "{call:#}");
+    assert_eq!(phone.invites().len(), 1, "the desk phone rang");
+    let invites = invites_after(&lab, 1).await;
+    assert!(
+        invites[0].request_uri.starts_with("sip:+551134567890@"),
+        "then the lead, on umbrella's trunk: {:?}",
+        invites[0]
+    );
+
+    // A new password: the registration is gone at once.
+    let _ = issue().await;
+    let (status, body) = click(&backend, &davi, "(11) 3456-7890").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "agent_phone_offline");
+    assert_eq!(phone.invites().len(), 1);
+    drop(phone);
+    assert!(
+        !disca_testkit::sip::register(lab.pbx.sip_addr, "umbrella-4002", &password)
+            .await
+            .unwrap(),
+        "the old password is refused"
     );
 }
