@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use disca_backend::domain::{PhoneKind, Role};
 use disca_backend::phones::Directory;
+use disca_backend::phones::directory::Line;
 use disca_testkit::TestApp;
 use disca_testkit::accounts::{Someone, give_password};
 use disca_testkit::chromium::{Chromium, ChromiumOptions, Page};
@@ -157,8 +158,18 @@ async fn an_admin_runs_the_team_from_the_console_in_chromium() {
     disca_backend::phones::ensure(&directory, &app.settings.phones, &ana)
         .await
         .unwrap();
-    let ana_password = directory.password("paulista-1001").await.unwrap().unwrap();
-    assert!(directory.password("paulista-1002").await.unwrap().is_none());
+    let ana_password = directory
+        .password("paulista-1001", Line::Browser)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        directory
+            .password("paulista-1002", Line::Browser)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     let profile = tempfile::tempdir().unwrap();
     let chromium = Chromium::launch(ChromiumOptions::new(profile.path().join("profile")))
@@ -242,7 +253,11 @@ async fn an_admin_runs_the_team_from_the_console_in_chromium() {
     wait_cell(&page, "carla@paulista.example.com.br", 3, "agent").await;
     wait_cell(&page, "carla@paulista.example.com.br", 7, "Convidado").await;
     assert!(
-        directory.password("paulista-1010").await.unwrap().is_some(),
+        directory
+            .password("paulista-1010", Line::Browser)
+            .await
+            .unwrap()
+            .is_some(),
         "Carla's browser phone is in the directory Asterisk reads"
     );
 
@@ -255,7 +270,13 @@ async fn an_admin_runs_the_team_from_the_console_in_chromium() {
     .await
     .unwrap();
     wait_cell(&page, "bruno@paulista.example.com.br", 5, "browser").await;
-    assert!(directory.password("paulista-1002").await.unwrap().is_some());
+    assert!(
+        directory
+            .password("paulista-1002", Line::Browser)
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     // Ana is disabled: her browser phone's password changes (its
     // registration is dropped) and her status says so.
@@ -265,7 +286,11 @@ async fn an_admin_runs_the_team_from_the_console_in_chromium() {
     .await
     .unwrap();
     wait_cell(&page, "ana@paulista.example.com.br", 7, "Desativado").await;
-    let rotated = directory.password("paulista-1001").await.unwrap().unwrap();
+    let rotated = directory
+        .password("paulista-1001", Line::Browser)
+        .await
+        .unwrap()
+        .unwrap();
     assert_ne!(rotated.expose(), ana_password.expose());
     assert!(
         store

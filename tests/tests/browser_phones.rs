@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 
 use disca_backend::phones::Directory;
+use disca_backend::phones::directory::Line;
 use disca_testkit::PeerBehavior;
 use disca_testkit::sip::{register, register_then_unregister};
 use disca_testkit::system::{Backend, LEAD, Lab, backend_binary};
@@ -186,7 +187,11 @@ async fn disabling_a_salesperson_drops_their_phone_at_once() {
         !register(sip, "acme-1005", &first).await.unwrap(),
         "the old password is refused"
     );
-    let kicked = directory.password("acme-1005").await.unwrap().unwrap();
+    let kicked = directory
+        .password("acme-1005", Line::Browser)
+        .await
+        .unwrap()
+        .unwrap();
     assert_ne!(kicked.expose(), first, "the password was rotated");
 
     bruna_command(&backend, &lab, "enable");

@@ -110,6 +110,23 @@ impl Line {
         }
     }
 
+    /// The row's `media_encryption`: the template's, or for a browser phone
+    /// what `webrtc = yes` sets anyway (`dtls`). Never left empty:
+    /// `res_config_sqlite3` hands Asterisk a NULL column as an empty value,
+    /// and an empty `media_encryption` fails the whole endpoint (seen on
+    /// Asterisk 22: `Error parsing media_encryption=`, and the contact's
+    /// removal was never announced).
+    pub fn media_encryption(self) -> &'static str {
+        match self {
+            Line::Browser => "dtls",
+            Line::DeskUdp | Line::DeskTls => self
+                .options()
+                .iter()
+                .find(|(option, _)| *option == "media_encryption")
+                .map_or("no", |(_, value)| *value),
+        }
+    }
+
     /// The PJSIP transport of this line, as the endpoint row names it.
     pub fn transport(self) -> &'static str {
         self.options()
@@ -157,7 +174,7 @@ const SCHEMA: &[&str] = &[
         context TEXT, direct_media TEXT, rtp_symmetric TEXT, force_rport TEXT,
         rewrite_contact TEXT, allow_transfer TEXT, allow_subscribe TEXT, dtmf_mode TEXT,
         send_pai TEXT, trust_id_inbound TEXT, trust_id_outbound TEXT, webrtc TEXT,
-        allow TEXT, transport TEXT, media_encryption TEXT)",
+        allow TEXT, transport TEXT, media_encryption TEXT NOT NULL DEFAULT 'no')",
     "CREATE TABLE IF NOT EXISTS ps_auths (
         id TEXT PRIMARY KEY, auth_type TEXT, username TEXT, password TEXT)",
     "CREATE TABLE IF NOT EXISTS ps_aors (
@@ -274,18 +291,37 @@ impl Directory {
                 .map_err(open_error)?;
         }
         // A directory made before trunks (an AOR's contact) or desk phones
-        // (an endpoint's media encryption) were written here.
-        for (table, column) in [("ps_aors", "contact"), ("ps_endpoints", "media_encryption")] {
+        // (an endpoint's media encryption, never NULL: see
+        // [`Line::media_encryption`]) were written here.
+        for (table, column, definition, fill) in [
+            ("ps_aors", "contact", "TEXT", None),
+            (
+                "ps_endpoints",
+                "media_encryption",
+                "TEXT NOT NULL DEFAULT 'no'",
+                Some("UPDATE ps_endpoints SET media_encryption = 'dtls' WHERE webrtc = 'yes'"),
+            ),
+        ] {
             let columns: Vec<String> =
                 sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{table}')"))
                     .fetch_all(&pool)
                     .await
                     .map_err(open_error)?;
             if !columns.iter().any(|c| c == column) {
-                sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"))
-                    .execute(&pool)
-                    .await
-                    .map_err(open_error)?;
+                let mut tx = pool.begin().await.map_err(open_error)?;
+                sqlx::query(&format!(
+                    "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+                ))
+                .execute(&mut *tx)
+                .await
+                .map_err(open_error)?;
+                if let Some(fill) = fill {
+                    sqlx::query(fill)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(open_error)?;
+                }
+                tx.commit().await.map_err(open_error)?;
             }
         }
         Ok(Directory { pool })
@@ -314,6 +350,10 @@ impl Directory {
         for (option, value) in line.options() {
             columns.push(option);
             values.push(value);
+        }
+        if !columns.contains(&"media_encryption") {
+            columns.push("media_encryption");
+            values.push(line.media_encryption());
         }
         replace(&mut tx, "ps_endpoints", &columns, &values).await?;
         replace(
@@ -794,6 +834,94 @@ mod tests {
                 .await
                 .unwrap(),
             None
+        );
+    }
+
+    /// Every endpoint row names its media encryption (an empty one fails
+    /// the endpoint in Asterisk), a directory from before desk phones too.
+    #[tokio::test]
+    async fn no_endpoint_row_leaves_its_media_encryption_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("phones.sqlite3");
+        {
+            let old = SqlitePoolOptions::new()
+                .connect_with(
+                    SqliteConnectOptions::from_str("sqlite://")
+                        .unwrap()
+                        .filename(&path)
+                        .create_if_missing(true),
+                )
+                .await
+                .unwrap();
+            sqlx::query(
+                "CREATE TABLE ps_endpoints (
+                 id TEXT PRIMARY KEY, tenantid TEXT, aors TEXT, auth TEXT, rtp_timeout TEXT,
+                 context TEXT, direct_media TEXT, rtp_symmetric TEXT, force_rport TEXT,
+                 rewrite_contact TEXT, allow_transfer TEXT, allow_subscribe TEXT, dtmf_mode TEXT,
+                 send_pai TEXT, trust_id_inbound TEXT, trust_id_outbound TEXT, webrtc TEXT,
+                 allow TEXT, transport TEXT)",
+            )
+            .execute(&old)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO ps_endpoints (id, tenantid, webrtc, transport)
+                 VALUES ('acme-1001', 'acme', 'yes', 'transport-wss'),
+                        ('acme-1002', 'acme', NULL, 'transport-udp')",
+            )
+            .execute(&old)
+            .await
+            .unwrap();
+        }
+        let directory = Directory::open(&path).await.unwrap();
+        let password = Secret::new("p".into());
+        for (endpoint, line) in [
+            ("acme-1003", Line::Browser),
+            ("acme-1004", Line::DeskUdp),
+            ("acme-1005", Line::DeskTls),
+        ] {
+            directory
+                .put("acme", endpoint, line, &password, 60)
+                .await
+                .unwrap();
+        }
+        directory
+            .put_tenant(
+                &TenantRules {
+                    tenant: "acme".into(),
+                    trunk: "acme-trunk".into(),
+                    contact: "sip:192.0.2.10:5060".into(),
+                    allow: "x".into(),
+                    number_format: "e164".into(),
+                    country_code: "55".into(),
+                    national_prefix: String::new(),
+                    caller_id: "+551130000000".into(),
+                    lead_ring_secs: "30".into(),
+                    caller_ids: Vec::new(),
+                },
+                60,
+            )
+            .await
+            .unwrap();
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, media_encryption FROM ps_endpoints ORDER BY id")
+                .fetch_all(&directory.pool)
+                .await
+                .unwrap();
+        let rows: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|(id, m)| (id.as_str(), m.as_str()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("acme-1001", "dtls"),
+                ("acme-1002", "no"),
+                ("acme-1003", "dtls"),
+                ("acme-1004", "no"),
+                ("acme-1005", "sdes"),
+                ("acme-trunk", "no"),
+            ]
         );
     }
 
