@@ -41,7 +41,7 @@ impl Application {
             http: http.clone(),
             settings: settings.crm.clone(),
         };
-        let connections = Connections::new(store.clone(), key, http, settings.crm.clone());
+        let connections = Connections::new(store.clone(), key.clone(), http, settings.crm.clone());
         let lock_file = settings.data_dir.join("crm-worker.lock");
         let worker = Worker::new(store.clone(), connections, settings.crm.clone(), lock_file);
         tokio::spawn(worker.run());
@@ -51,9 +51,12 @@ impl Application {
                 Some(path) => Some(Directory::open(path).await?),
                 None => None,
             },
+            key: Some(key.clone()),
         };
+        let mut registrations = Vec::new();
         if let Some(directory) = &phones.directory {
-            crate::pbx::dialing::sync_all(&store, directory, &settings.phones).await?;
+            registrations =
+                crate::pbx::dialing::sync_all(&store, directory, &settings.phones, &key).await?;
             crate::recordings::sync_all(&store, directory, &settings.recordings).await?;
         }
         if let Some(dir) = &settings.crm.recordings_dir {
@@ -70,6 +73,9 @@ impl Application {
             metrics.clone(),
             phones.directory.clone(),
         );
+        if !registrations.is_empty() {
+            tokio::spawn(crate::pbx::dialing::announce(pbx.clone(), registrations));
+        }
         let listener = TcpListener::bind(settings.listen).await?;
         let state = AppState::new(store, pbx, metrics, settings.calls.calls_per_minute)
             .with_manager(ManagerConfig::from_settings(&settings.crm))

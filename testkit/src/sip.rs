@@ -288,9 +288,50 @@ impl SipPeer {
             .prefix("disca-sipp-")
             .tempdir()
             .context("creating a SIPp work directory")?;
+        SipPeer::spawn(port, behavior.sipp_args(), work_dir).await
+    }
+
+    /// A carrier that wants the PBX to register (`testkit/sipp/registrar.xml`)
+    /// with the account `user`/`password` on `127.0.0.1:<port>`; it answers
+    /// every call and hangs up after `talk`.
+    pub async fn registrar(
+        port: u16,
+        user: &str,
+        password: &str,
+        talk: Duration,
+    ) -> anyhow::Result<SipPeer> {
+        let work_dir = tempfile::Builder::new()
+            .prefix("disca-sipp-registrar-")
+            .tempdir()
+            .context("creating a SIPp work directory")?;
+        let scenario = fs::read_to_string(repository_dir().join("testkit/sipp/registrar.xml"))?
+            .replace("{{USER}}", user)
+            .replace("{{PASSWORD}}", password);
+        let path = work_dir.path().join("registrar.xml");
+        fs::write(&path, scenario)?;
+        let args: Vec<OsString> = vec![
+            "-sf".into(),
+            path.into(),
+            "-nostdin".into(),
+            "-aa".into(),
+            "-d".into(),
+            talk.as_millis().to_string().into(),
+            // A registration's refreshes reuse its Call-ID: they must start
+            // the scenario again, not be dropped as a finished call's.
+            "-deadcall_wait".into(),
+            "1".into(),
+        ];
+        SipPeer::spawn(port, args, work_dir).await
+    }
+
+    async fn spawn(
+        port: u16,
+        args: Vec<OsString>,
+        work_dir: tempfile::TempDir,
+    ) -> anyhow::Result<SipPeer> {
         let mut command = Command::new("sipp");
         command
-            .args(behavior.sipp_args())
+            .args(args)
             .args(["-i", "127.0.0.1", "-p", &port.to_string()])
             .arg("-trace_msg")
             .arg("-message_file")
@@ -351,11 +392,17 @@ impl SipPeer {
         self.invites().len()
     }
 
+    /// Every request of `method` received so far (retransmissions too),
+    /// in order.
+    pub fn requests(&self, method: &str) -> Vec<ReceivedInvite> {
+        let log = fs::read_to_string(self.message_log()).unwrap_or_default();
+        parse_received(&log, method)
+    }
+
     /// The initial INVITE of every call received so far, in order.
     pub fn invites(&self) -> Vec<ReceivedInvite> {
-        let log = fs::read_to_string(self.message_log()).unwrap_or_default();
         let mut invites: Vec<ReceivedInvite> = Vec::new();
-        for invite in parse_received_invites(&log) {
+        for invite in self.requests("INVITE") {
             let initial = invite.header("To").is_some_and(|to| !to.contains(";tag="));
             let call_id = invite.header("Call-ID");
             let repeated = invites.iter().any(|seen| seen.header("Call-ID") == call_id);
@@ -371,9 +418,10 @@ impl SipPeer {
     }
 }
 
-/// Parses SIPp's `-trace_msg` log: entries start with a dashed line, then
-/// "UDP message received [N] bytes :" or "... sent ...", then the message.
-fn parse_received_invites(log: &str) -> Vec<ReceivedInvite> {
+/// Parses SIPp's `-trace_msg` log for the requests of `method` received:
+/// entries start with a dashed line, then "UDP message received [N] bytes
+/// :" or "... sent ...", then the message.
+fn parse_received(log: &str, method: &str) -> Vec<ReceivedInvite> {
     let mut invites = Vec::new();
     for entry in log.split("\n-----------------------------------------------") {
         let mut lines = entry
@@ -384,7 +432,10 @@ fn parse_received_invites(log: &str) -> Vec<ReceivedInvite> {
         let Some(request_line) = lines.next() else {
             continue;
         };
-        let Some(rest) = request_line.strip_prefix("INVITE ") else {
+        let Some(rest) = request_line
+            .strip_prefix(method)
+            .and_then(|r| r.strip_prefix(' '))
+        else {
             continue;
         };
         let request_uri = rest
@@ -442,7 +493,7 @@ Call-ID: 5ea213d8
 
     #[test]
     fn parses_invites_from_the_message_log() {
-        let invites = parse_received_invites(LOG);
+        let invites = parse_received(LOG, "INVITE");
         assert_eq!(invites.len(), 2, "the retransmission is parsed too");
         assert_eq!(invites[0].request_uri, "sip:+5511987654321@127.0.0.1:35072");
         assert_eq!(

@@ -11,13 +11,18 @@
 //! spoken by espeak-ng) before the bridge and the recording starts with
 //! it; with recording off, an answered call leaves no file and no link.
 //! A desk phone is set up from the console alone: it registers with the
-//! credentials the console shows and rings on the next click.
+//! credentials the console shows and rings on the next click; then the
+//! carrier is switched to one that wants the PBX to register (a SIPp
+//! registrar checking the digest): a wrong password shows as refused, the
+//! right one as registered, calls go out on it, and switching back removes
+//! the registration at the carrier — all without a reload.
 
 use std::time::Duration;
 
 use disca_backend::auth::issue_token;
 use disca_backend::domain::{DestinationPolicy, PhoneKind, Region, Role, Tenant};
 use disca_testkit::PeerBehavior;
+use disca_testkit::SipPeer;
 use disca_testkit::accounts::Someone;
 use disca_testkit::ami::AmiSession;
 use disca_testkit::sip::DeskPhone;
@@ -435,6 +440,33 @@ async fn the_lead_hears_the_announcement_first_and_recording_off_records_nothing
     );
 }
 
+/// Waits until the console shows umbrella's registration starting with
+/// `label`.
+async fn wait_registration(backend: &Backend, cookie: &str, label: &str) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let view: Value = backend
+            .http
+            .get(format!("{}/manager/admin/api/dialing", backend.base))
+            .header(COOKIE, cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let shown = view["registration"].as_str().unwrap_or_default();
+        if shown.starts_with(label) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the console shows {shown:?}, not {label:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Sets up umbrella with its admin (Ivo) and the lab's carrier as its
 /// trunk, all in the console; returns Ivo's console cookie.
 async fn umbrella_with_trunk(backend: &Backend, lab: &Lab) -> String {
@@ -470,7 +502,7 @@ async fn umbrella_with_trunk(backend: &Backend, lab: &Lab) -> String {
 /// the console drops that registration at once: the next click rings
 /// nothing, and the old password no longer registers.
 #[tokio::test]
-async fn a_desk_phone_set_up_in_the_console_registers_and_rings() {
+async fn a_desk_phone_and_a_registration_trunk_set_up_in_the_console_work_at_once() {
     let lab = Lab::start(
         PeerBehavior::AnswerAndWait,
         PeerBehavior::AnswerThenHangup {
@@ -549,6 +581,88 @@ async fn a_desk_phone_set_up_in_the_console_registers_and_rings() {
         invites[0]
     );
 
+    // The carrier now wants the PBX to register with umbrella's account.
+    // A wrong password first: the carrier refuses it, and the console says
+    // so; then the right one.
+    let registrar = SipPeer::registrar(
+        disca_testkit::free_udp_port(),
+        "1130001000",
+        "S3nha-d@-operadora",
+        Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
+    let registration = |password: &str| {
+        json!({"trunk_mode": "registration", "trunk_username": "1130001000",
+               "trunk_password": password, "trunk_host": "127.0.0.1",
+               "trunk_port": registrar.port(), "number_format": "e164",
+               "caller_id": "+551130001000", "lead_ring_secs": 30})
+    };
+    let (status, body) = put(
+        &backend,
+        &cookie,
+        "/manager/admin/api/dialing",
+        registration("errada"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["warning"].is_null(), "{body}");
+    assert!(body["dialing"].get("trunk_password").is_none(), "{body}");
+    wait_registration(&backend, &cookie, "Recusado").await;
+    let (status, body) = put(
+        &backend,
+        &cookie,
+        "/manager/admin/api/dialing",
+        registration("S3nha-d@-operadora"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    wait_registration(&backend, &cookie, "Registrado").await;
+    // A call goes out on the registered trunk: From carries the account,
+    // P-Asserted-Identity the caller ID.
+    let (status, call) = click(&backend, &davi, "(11) 3456-7890").await;
+    assert_eq!(status, StatusCode::CREATED, "{call}");
+    let call = wait_ended(&backend, &davi, call["id"].as_str().unwrap()).await;
+    assert_eq!(call["outcome"], "answered", "{call:#}");
+    let invite = &registrar.invites()[0];
+    assert!(
+        invite
+            .header("From")
+            .unwrap()
+            .contains("sip:1130001000@127.0.0.1"),
+        "{invite:?}"
+    );
+    assert!(
+        invite
+            .header("P-Asserted-Identity")
+            .unwrap()
+            .contains("+551130001000"),
+        "{invite:?}"
+    );
+    // Back to the IP-authenticated trunk: the registration is removed at
+    // the carrier (a REGISTER with expiry 0), and calls use the IP trunk.
+    let (status, body) = put(
+        &backend,
+        &cookie,
+        "/manager/admin/api/dialing",
+        json!({"trunk_host": "127.0.0.1", "trunk_port": lab.trunk.port(), "number_format": "e164",
+               "caller_id": "+551130001000", "lead_ring_secs": 30}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !registrar.requests("REGISTER").iter().any(|r| {
+        r.header("Expires") == Some("0")
+            || r.header("Contact").is_some_and(|c| c.contains("expires=0"))
+    }) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no un-REGISTER: {:?}",
+            registrar.requests("REGISTER")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // A new password: the registration is gone at once. Asterisk may
     // still report the device as reachable until its next qualify, so the
     // click is refused or fails at the PBX; either way nothing rings.
@@ -562,8 +676,9 @@ async fn a_desk_phone_set_up_in_the_console_registers_and_rings() {
         }
         other => panic!("{other}: {body}"),
     }
-    assert_eq!(phone.invites().len(), 1, "the phone did not ring again");
+    assert_eq!(phone.invites().len(), 2, "the phone did not ring again");
     assert_eq!(lab.trunk.invites().len(), 1, "nor did the lead");
+    assert_eq!(registrar.invites().len(), 1);
     drop(phone);
     assert!(
         !disca_testkit::sip::register(lab.pbx.sip_addr, "umbrella-4002", &password)

@@ -1,8 +1,10 @@
 //! The tenant's telephony (`/manager/admin/api/dialing`): the trunk to the
-//! carrier (IP-authenticated), how it wants numbers, the caller ID shown
+//! carrier (IP-authenticated, or registering with the tenant's account
+//! there), how it wants numbers, the caller ID shown
 //! to leads (the tenant's, per area code of the lead, per salesperson) and
 //! the lead's ring time. Saving writes it where Asterisk reads it
-//! ([`crate::pbx::dialing`]): the next click uses it, with no reload.
+//! ([`crate::pbx::dialing`]): the next click uses it, with no reload; a
+//! registration is announced to Asterisk ([`crate::pbx::registrations`]).
 
 use axum::Json;
 use axum::extract::State;
@@ -12,16 +14,34 @@ use serde::{Deserialize, Serialize};
 
 use super::Admin;
 use crate::api::{ApiError, AppState};
-use crate::domain::{AreaCode, CallerId, InvalidDialing, TrunkSettings};
+use crate::crm::Secret;
+use crate::domain::{
+    AreaCode, CallerId, InvalidDialing, SipUser, TrunkSettings, check_trunk_password,
+};
 use crate::manager::session::same_site;
 use crate::pbx::dialing;
-use crate::storage::{Actor, AuditAction, AuditEntry, CallerIdScope, StoreError, TenantDialing};
+use crate::phones::directory::RegistrationChange;
+use crate::storage::{
+    Actor, AuditAction, AuditEntry, CallerIdScope, StoreError, TRUNK_PASSWORD, TenantDialing,
+    TrunkAccount,
+};
 use disca_protocol::ApiErrorCode;
 
 /// The telephony as the console shows and sends it.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DialingBody {
+    /// `ip`: the carrier knows the PBX by its address (the default);
+    /// `registration`: the PBX registers with the tenant's account there.
+    #[serde(default = "ip_mode")]
+    pub trunk_mode: String,
+    /// The account's user name (registration only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trunk_username: Option<String>,
+    /// The account's password (registration only): never shown; left out
+    /// or empty, the stored one stays.
+    #[serde(default, skip_serializing)]
+    pub trunk_password: Option<String>,
     pub trunk_host: String,
     pub trunk_port: u32,
     /// `e164`, `e164-digits` or `national`.
@@ -35,6 +55,13 @@ pub struct DialingBody {
     #[serde(default)]
     pub user_caller_ids: Vec<UserCallerId>,
 }
+
+fn ip_mode() -> String {
+    IP.to_owned()
+}
+
+const IP: &str = "ip";
+const REGISTRATION: &str = "registration";
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,6 +87,9 @@ pub struct DialingView {
     pub directory: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dialing: Option<DialingBody>,
+    /// A registration trunk's state at the PBX, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
 }
@@ -67,6 +97,17 @@ pub struct DialingView {
 fn body_of(d: &TenantDialing) -> DialingBody {
     let t = &d.trunk;
     let mut body = DialingBody {
+        trunk_mode: if d.registration.is_some() {
+            REGISTRATION
+        } else {
+            IP
+        }
+        .to_owned(),
+        trunk_username: d
+            .registration
+            .as_ref()
+            .map(|r| r.username.as_str().to_owned()),
+        trunk_password: None,
         trunk_host: t.host.as_str().to_owned(),
         trunk_port: u32::from(t.port),
         number_format: t.number_format.as_str().to_owned(),
@@ -96,16 +137,38 @@ pub async fn get_dialing(
     State(state): State<AppState>,
     Admin(admin): Admin,
 ) -> Result<Json<DialingView>, ApiError> {
-    let dialing = state
-        .store
-        .tenant_dialing(admin.tenant.slug.as_str())
-        .await?;
+    let slug = admin.tenant.slug.as_str();
+    let dialing = state.store.tenant_dialing(slug).await?;
+    let registration = match dialing.as_ref().and_then(|d| d.registration.as_ref()) {
+        Some(_) => Some(registration_state(&state, slug).await),
+        None => None,
+    };
     Ok(Json(DialingView {
         configured: dialing.is_some(),
         directory: state.phones.directory.is_some(),
         dialing: dialing.as_ref().map(body_of),
+        registration,
         warning: None,
     }))
+}
+
+/// The registration of `tenant`'s trunk as Asterisk reports it, in words.
+async fn registration_state(state: &AppState, tenant: &str) -> String {
+    let trunk = format!("{tenant}-trunk");
+    let asked = state.pbx.registration_status(&trunk);
+    match tokio::time::timeout(std::time::Duration::from_secs(2), asked).await {
+        Ok(Ok(Some(status))) => match status.as_str() {
+            "Registered" => "Registrado na operadora".to_owned(),
+            "Rejected" => {
+                "Recusado pela operadora: confira o usuário, a senha e o endereço".to_owned()
+            }
+            "Unregistered" => "Registrando na operadora…".to_owned(),
+            "Stopped" => "Registro parado: salve de novo para registrar".to_owned(),
+            other => format!("Situação na central: {other}"),
+        },
+        Ok(Ok(None)) => "A central ainda não conhece este registro: salve de novo.".to_owned(),
+        Ok(Err(_)) | Err(_) => "Situação desconhecida: a central não respondeu.".to_owned(),
+    }
 }
 
 fn invalid(e: InvalidDialing) -> ApiError {
@@ -152,23 +215,40 @@ pub async fn put_dialing(
         let number: CallerId = u.number.parse().map_err(invalid)?;
         caller_ids.push((CallerIdScope::User(u.user_id.clone()), number));
     }
-    let dialing = TenantDialing { trunk, caller_ids };
     let slug = admin.tenant.slug.as_str();
+    let (registration, new_password) = account(&state, slug, &body).await?;
+    let dialing = TenantDialing {
+        trunk,
+        registration,
+        caller_ids,
+    };
     if state
         .store
-        .trunk_host_taken(slug, dialing.trunk.host.as_str())
+        .trunk_host_taken(
+            slug,
+            dialing.trunk.host.as_str(),
+            dialing.registration.is_some(),
+        )
         .await?
     {
         return Err(ApiError::already_exists(
-            "Outra empresa deste servidor já usa esta operadora (o mesmo endereço): cada empresa precisa da sua própria conta na operadora, com o seu endereço.",
+            "Outra empresa deste servidor já usa esta operadora (o mesmo endereço) sem registro: a operadora reconhece a central só pelo endereço, então cada empresa precisa do seu próprio endereço, ou de registrar-se com a sua conta.",
         ));
     }
     let entry = AuditEntry {
         action: AuditAction::DialingChanged,
         target: slug.to_owned(),
         detail: format!(
-            "Operadora {}; formato {}; número exibido {}; toque do cliente {} s; {} número(s) por DDD; {} por vendedor",
+            "Operadora {}{}; formato {}; número exibido {}; toque do cliente {} s; {} número(s) por DDD; {} por vendedor",
             dialing.trunk.contact(),
+            match &dialing.registration {
+                Some(account) => format!(
+                    " com registro (usuário {}{})",
+                    account.username.as_str(),
+                    if new_password { ", senha nova" } else { "" }
+                ),
+                None => " autenticada pelo endereço".to_owned(),
+            },
             dialing.trunk.number_format.as_str(),
             dialing.trunk.caller_id,
             dialing.trunk.lead_ring_secs,
@@ -193,26 +273,105 @@ pub async fn put_dialing(
         configured: true,
         directory: true,
         dialing: Some(body_of(&dialing)),
+        registration: None,
         warning,
     }))
 }
 
-/// Writes the tenant's dialing where Asterisk reads it; a warning for the
-/// admin when it could not be (it is written again at the next change and
-/// when the backend starts).
+/// The registration account `body` asks for, its password sealed (a new
+/// one, or the stored one when none is typed), and whether the password is
+/// new.
+async fn account(
+    state: &AppState,
+    tenant: &str,
+    body: &DialingBody,
+) -> Result<(Option<TrunkAccount>, bool), ApiError> {
+    match body.trunk_mode.as_str() {
+        IP => Ok((None, false)),
+        REGISTRATION => {
+            let username: SipUser = body
+                .trunk_username
+                .as_deref()
+                .unwrap_or_default()
+                .parse()
+                .map_err(invalid)?;
+            let typed = body.trunk_password.as_deref().filter(|p| !p.is_empty());
+            let key = state.phones.key.as_ref().ok_or_else(|| {
+                ApiError::malformed("Este servidor não guarda senhas de operadora.")
+            })?;
+            if let Some(password) = typed {
+                check_trunk_password(password).map_err(invalid)?;
+                let sealed = key.seal(tenant, TRUNK_PASSWORD, &Secret::new(password.to_owned()));
+                return Ok((
+                    Some(TrunkAccount {
+                        username,
+                        sealed_password: sealed,
+                    }),
+                    true,
+                ));
+            }
+            let stored = state
+                .store
+                .tenant_dialing(tenant)
+                .await?
+                .and_then(|d| d.registration);
+            match stored {
+                Some(account) => Ok((
+                    Some(TrunkAccount {
+                        username,
+                        sealed_password: account.sealed_password,
+                    }),
+                    false,
+                )),
+                None => Err(ApiError::malformed(
+                    "Informe a senha da conta na operadora para o registro.",
+                )),
+            }
+        }
+        _ => Err(ApiError::malformed(
+            "O tipo de conexão com a operadora deve ser ip ou registration.",
+        )),
+    }
+}
+
+/// Writes the tenant's dialing where Asterisk reads it, and tells Asterisk
+/// about a changed registration; a warning for the admin when either could
+/// not be done (it is written again at the next change and when the
+/// backend starts).
 pub(super) async fn write_to_pbx(
     state: &AppState,
     directory: &crate::phones::Directory,
     tenant: &str,
 ) -> Option<String> {
-    match dialing::sync(&state.store, directory, &state.phones.settings, tenant).await {
-        Ok(()) => None,
+    let Some(key) = &state.phones.key else {
+        return Some(NOT_WRITTEN.to_owned());
+    };
+    let synced = match dialing::sync(&state.store, directory, &state.phones.settings, key, tenant)
+        .await
+    {
+        Ok(synced) => synced?,
         Err(e) => {
             tracing::error!(tenant, error = %e, "cannot write the tenant's dialing into the directory");
-            Some("A configuração foi salva, mas não chegou à central de telefonia agora. Salve de novo em alguns minutos.".to_owned())
+            return Some(NOT_WRITTEN.to_owned());
+        }
+    };
+    if synced.registration == RegistrationChange::Unchanged {
+        return None;
+    }
+    match state
+        .pbx
+        .apply_registration(&synced.trunk, synced.registration)
+        .await
+    {
+        Ok(()) => None,
+        Err(e) => {
+            tracing::error!(tenant, error = %e, "the PBX was not told about the registration");
+            Some("A configuração foi salva, mas a central não foi avisada do registro na operadora agora. Salve de novo em alguns minutos.".to_owned())
         }
     }
 }
+
+const NOT_WRITTEN: &str = "A configuração foi salva, mas não chegou à central de telefonia agora. Salve de novo em alguns minutos.";
 
 /// After a change the dialing depends on (the destination policy, an
 /// extension): writes it again, when the console sets it.

@@ -23,6 +23,9 @@ pub struct Phones {
     pub settings: PhoneSettings,
     /// `None` when browser phones are not configured.
     pub directory: Option<Directory>,
+    /// Unseals a registration trunk's password for the directory (the
+    /// backend's secrets key; `None` only in tests that write no trunk).
+    pub key: Option<crate::crm::SecretKey>,
 }
 
 /// The user's phone.

@@ -70,6 +70,45 @@ pub enum InvalidDialing {
     RingSeconds,
     #[error("O DDD deve ter 2 algarismos de 1 a 9 (por exemplo 11).")]
     AreaCode,
+    #[error(
+        "O usuário na operadora deve ter de 1 a 64 letras, algarismos, ., _, + ou - (como a operadora o informou)."
+    )]
+    TrunkUser,
+    #[error(
+        "A senha da operadora deve ter de 1 a 128 caracteres, sem espaços nem acentos (como a operadora a informou)."
+    )]
+    TrunkPassword,
+}
+
+/// The user name of the tenant's account at a carrier that asks the PBX to
+/// register (also the authentication user): 1–64 of `[A-Za-z0-9._+-]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SipUser(String);
+
+impl FromStr for SipUser {
+    type Err = InvalidDialing;
+    fn from_str(s: &str) -> Result<SipUser, InvalidDialing> {
+        let s = s.trim();
+        let ok = (1..=64).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-'));
+        ok.then(|| SipUser(s.to_owned()))
+            .ok_or(InvalidDialing::TrunkUser)
+    }
+}
+
+impl SipUser {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Checks a carrier account's password: 1–128 visible ASCII characters
+/// (it is written into the directory Asterisk reads, and sent in SIP
+/// digest authentication only as a hash).
+pub fn check_trunk_password(password: &str) -> Result<(), InvalidDialing> {
+    let ok = (1..=128).contains(&password.len()) && password.bytes().all(|b| b.is_ascii_graphic());
+    ok.then_some(()).ok_or(InvalidDialing::TrunkPassword)
 }
 
 /// The carrier's address: an IPv4 address or a host name, 1–253 of
@@ -246,6 +285,22 @@ pub fn dial_rule(policy: &DestinationPolicy) -> String {
 mod tests {
     use super::*;
     use crate::domain::{E164Number, NumberKind, Region};
+
+    #[test]
+    fn a_carrier_account_takes_only_what_sip_and_the_directory_carry() {
+        assert_eq!(
+            " 1130001000 ".parse::<SipUser>().unwrap().as_str(),
+            "1130001000"
+        );
+        assert!("acme.vendas_1+x-y".parse::<SipUser>().is_ok());
+        for bad in ["", "a b", "user@host", "a;b", "ação", &"x".repeat(65)] {
+            assert!(bad.parse::<SipUser>().is_err(), "{bad:?}");
+        }
+        assert!(check_trunk_password("S3nh@!#;%").is_ok());
+        for bad in ["", "com espaço", "senha\n", "çenha", &"x".repeat(129)] {
+            assert!(check_trunk_password(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn the_dial_rule_allows_exactly_what_the_policy_allows() {

@@ -11,7 +11,8 @@ pub mod tenant;
 pub use call::{CallId, NewCall};
 pub use deal::{CrmUserId, DealId, InvalidCrmId};
 pub use dialing::{
-    AreaCode, CallerId, InvalidDialing, NumberFormat, TrunkHost, TrunkSettings, dial_rule,
+    AreaCode, CallerId, InvalidDialing, NumberFormat, SipUser, TrunkHost, TrunkSettings,
+    check_trunk_password, dial_rule,
 };
 pub use disca_protocol::call::UnknownValue;
 pub use disca_protocol::phone::PhoneKind;

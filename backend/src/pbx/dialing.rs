@@ -9,13 +9,16 @@
 //! the next click uses the new settings.
 //!
 //! Such a tenant's calls run the shared context [`OUTBOUND_CONTEXT`]; the
-//! others keep their site file's `disca-<tenant>-outbound`.
+//! others keep their site file's `disca-<tenant>-outbound`. A carrier that
+//! wants the PBX to register also gets its registration written; Asterisk
+//! is then told about it ([`super::registrations`]).
 
 use crate::configuration::PhoneSettings;
+use crate::crm::SecretKey;
 use crate::domain::{Tenant, dial_rule};
-use crate::phones::directory::TenantRules;
+use crate::phones::directory::{RegistrationChange, TenantRules};
 use crate::phones::{Directory, DirectoryError};
-use crate::storage::{CallerIdScope, Store, StoreError};
+use crate::storage::{CallerIdScope, Store, StoreError, TRUNK_PASSWORD};
 
 /// The dialplan context of every console-configured tenant's calls.
 pub const OUTBOUND_CONTEXT: &str = "disca-outbound";
@@ -28,6 +31,17 @@ pub enum SyncError {
     Directory(#[from] DirectoryError),
     #[error("tenant {0}'s region has no country calling code")]
     NoCallingCode(String),
+    #[error("tenant {0}'s trunk password cannot be unsealed: {1}")]
+    Sealed(String, crate::crm::secrets::SecretError),
+}
+
+/// What writing a tenant's dialing did to its trunk's registration, for
+/// Asterisk to be told ([`crate::pbx::Pbx::apply_registration`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Synced {
+    /// The trunk's endpoint (and registration) name.
+    pub trunk: String,
+    pub registration: RegistrationChange,
 }
 
 /// The context a call of `tenant` runs once the salesperson answers.
@@ -40,7 +54,12 @@ pub async fn outbound_context(store: &Store, tenant: &Tenant) -> Result<String, 
 }
 
 /// What the dialplan reads for `tenant`; `None` when its site file rules.
-pub async fn rules(store: &Store, tenant: &Tenant) -> Result<Option<TenantRules>, SyncError> {
+/// `key` unseals a registration trunk's password.
+pub async fn rules(
+    store: &Store,
+    key: &SecretKey,
+    tenant: &Tenant,
+) -> Result<Option<TenantRules>, SyncError> {
     let slug = tenant.slug.as_str();
     let Some(dialing) = store.tenant_dialing(slug).await? else {
         return Ok(None);
@@ -58,6 +77,14 @@ pub async fn rules(store: &Store, tenant: &Tenant) -> Result<Option<TenantRules>
         caller_ids.push((key, number.as_str().to_owned()));
     }
     let trunk = &dialing.trunk;
+    let registration = match &dialing.registration {
+        Some(account) => Some((
+            account.username.as_str().to_owned(),
+            key.open(slug, TRUNK_PASSWORD, &account.sealed_password)
+                .map_err(|e| SyncError::Sealed(slug.to_owned(), e))?,
+        )),
+        None => None,
+    };
     Ok(Some(TenantRules {
         tenant: slug.to_owned(),
         trunk: format!("{slug}-trunk"),
@@ -73,36 +100,74 @@ pub async fn rules(store: &Store, tenant: &Tenant) -> Result<Option<TenantRules>
         caller_id: trunk.caller_id.as_str().to_owned(),
         lead_ring_secs: trunk.lead_ring_secs.to_string(),
         caller_ids,
+        host: trunk.host.as_str().to_owned(),
+        registration,
     }))
 }
 
 /// Writes `tenant`'s dialing into the directory (nothing for a tenant its
-/// site file rules).
+/// site file rules); says what happened to its trunk's registration.
 pub async fn sync(
     store: &Store,
     directory: &Directory,
     settings: &PhoneSettings,
+    key: &SecretKey,
     tenant: &str,
-) -> Result<(), SyncError> {
+) -> Result<Option<Synced>, SyncError> {
     let tenant = store.tenant(tenant).await?;
-    if let Some(rules) = rules(store, &tenant).await? {
-        directory
-            .put_tenant(&rules, settings.rtp_timeout_secs)
-            .await?;
-        tracing::info!(tenant = %tenant.slug, "tenant dialing written into the directory");
-    }
-    Ok(())
+    let Some(rules) = rules(store, key, &tenant).await? else {
+        return Ok(None);
+    };
+    let registration = directory
+        .put_tenant(&rules, settings.rtp_timeout_secs)
+        .await?;
+    tracing::info!(tenant = %tenant.slug, ?registration, "tenant dialing written into the directory");
+    Ok(Some(Synced {
+        trunk: rules.trunk,
+        registration,
+    }))
 }
 
 /// [`sync`] for every console-configured tenant: at start, so a directory
-/// file made anew (or restored) holds them again.
+/// file made anew (or restored) holds them again. Returns the changes to
+/// registrations, for Asterisk to be told once connected.
 pub async fn sync_all(
     store: &Store,
     directory: &Directory,
     settings: &PhoneSettings,
-) -> Result<(), SyncError> {
+    key: &SecretKey,
+) -> Result<Vec<Synced>, SyncError> {
+    let mut changed = Vec::new();
     for tenant in store.dialing_tenants().await? {
-        sync(store, directory, settings, &tenant).await?;
+        if let Some(synced) = sync(store, directory, settings, key, &tenant).await?
+            && synced.registration != RegistrationChange::Unchanged
+        {
+            changed.push(synced);
+        }
     }
-    Ok(())
+    Ok(changed)
+}
+
+/// Tells Asterisk about the registrations [`sync_all`] changed, once the
+/// AMI link is up (within a minute; else they wait for the next change or
+/// Asterisk's next start, when it reads them all).
+pub async fn announce(pbx: super::Pbx, changed: Vec<Synced>) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !pbx.is_connected() {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                "registrations written at start not announced: the PBX is not connected"
+            );
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    for synced in changed {
+        if let Err(error) = pbx
+            .apply_registration(&synced.trunk, synced.registration)
+            .await
+        {
+            tracing::warn!(trunk = synced.trunk, %error, "registration not announced to the PBX");
+        }
+    }
 }

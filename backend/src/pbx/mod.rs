@@ -1,11 +1,12 @@
 //! The PBX side: placing calls with AMI `Originate`, hanging them up, and
 //! following them (the [`tracker`]) until they end; and [`dialing`], what a
 //! console-configured tenant's calls use on the PBX, written where
-//! Asterisk reads it.
+//! Asterisk reads it, with its carrier's [`registrations`].
 
 pub mod dialing;
 mod progress;
 pub mod reachability;
+pub mod registrations;
 mod tracker;
 
 use std::time::Duration;
@@ -75,6 +76,21 @@ impl Pbx {
             agent_ring_timeout: calls.agent_ring_timeout,
             agent_channel: calls.agent_channel.clone(),
         }
+    }
+
+    /// Tells Asterisk what writing the registration of `trunk` did
+    /// ([`registrations::apply`]).
+    pub async fn apply_registration(
+        &self,
+        trunk: &str,
+        change: crate::phones::directory::RegistrationChange,
+    ) -> Result<(), AmiError> {
+        registrations::apply(&self.client, trunk, change).await
+    }
+
+    /// The status of `trunk`'s registration at Asterisk.
+    pub async fn registration_status(&self, trunk: &str) -> Result<Option<String>, AmiError> {
+        registrations::status(&self.client, trunk).await
     }
 
     pub fn is_connected(&self) -> bool {

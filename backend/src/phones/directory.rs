@@ -163,6 +163,17 @@ pub const TRUNK_OPTIONS: &[(&str, &str)] = &[
     ("transport", "transport-udp"),
 ];
 
+/// The options of the template `disca-trunk-registration`: how the PBX
+/// registers with a carrier that asks for it.
+pub const REGISTRATION_OPTIONS: &[(&str, &str)] = &[
+    ("transport", "transport-udp"),
+    ("retry_interval", "60"),
+    ("forbidden_retry_interval", "300"),
+    ("fatal_retry_interval", "300"),
+    ("expiration", "3600"),
+    ("line", "yes"),
+];
+
 /// The option of the template `disca-agent-auth`.
 pub const AUTH_TYPE: &str = "digest";
 
@@ -174,9 +185,17 @@ const SCHEMA: &[&str] = &[
         context TEXT, direct_media TEXT, rtp_symmetric TEXT, force_rport TEXT,
         rewrite_contact TEXT, allow_transfer TEXT, allow_subscribe TEXT, dtmf_mode TEXT,
         send_pai TEXT, trust_id_inbound TEXT, trust_id_outbound TEXT, webrtc TEXT,
-        allow TEXT, transport TEXT, media_encryption TEXT NOT NULL DEFAULT 'no')",
+        allow TEXT, transport TEXT, media_encryption TEXT NOT NULL DEFAULT 'no',
+        outbound_auth TEXT, from_user TEXT, from_domain TEXT)",
     "CREATE TABLE IF NOT EXISTS ps_auths (
         id TEXT PRIMARY KEY, auth_type TEXT, username TEXT, password TEXT)",
+    // A registration trunk's registration, which
+    // `res_pjsip_outbound_registration` applies when asked to list the
+    // registrations (see `pbx::registrations`).
+    "CREATE TABLE IF NOT EXISTS ps_registrations (
+        id TEXT PRIMARY KEY, server_uri TEXT, client_uri TEXT, contact_user TEXT,
+        outbound_auth TEXT, endpoint TEXT, transport TEXT, retry_interval TEXT,
+        forbidden_retry_interval TEXT, fatal_retry_interval TEXT, expiration TEXT, line TEXT)",
     "CREATE TABLE IF NOT EXISTS ps_aors (
         id TEXT PRIMARY KEY, max_contacts TEXT, remove_existing TEXT, qualify_frequency TEXT,
         contact TEXT)",
@@ -254,6 +273,25 @@ pub struct TenantRules {
     pub lead_ring_secs: String,
     /// (`<tenant>-area-<DDD>` or `<tenant>-user-<extension>`, number).
     pub caller_ids: Vec<(String, String)>,
+    /// The carrier's host (a registration trunk's URIs and From domain).
+    pub host: String,
+    /// The account the PBX registers with (user name, password); `None`:
+    /// the carrier knows the PBX by its address.
+    pub registration: Option<(String, Secret)>,
+}
+
+/// What writing a tenant's rules did to its trunk's registration, which
+/// Asterisk only picks up when asked ([`crate::pbx::registrations`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationChange {
+    /// None before, none now; or the same as before.
+    Unchanged,
+    /// A registration where there was none.
+    Added,
+    /// Another account, password or carrier address.
+    Changed,
+    /// The trunk no longer registers.
+    Removed,
 }
 
 /// Handle to the directory; cheap to clone.
@@ -295,6 +333,9 @@ impl Directory {
         // [`Line::media_encryption`]) were written here.
         for (table, column, definition, fill) in [
             ("ps_aors", "contact", "TEXT", None),
+            ("ps_endpoints", "outbound_auth", "TEXT", None),
+            ("ps_endpoints", "from_user", "TEXT", None),
+            ("ps_endpoints", "from_domain", "TEXT", None),
             (
                 "ps_endpoints",
                 "media_encryption",
@@ -378,13 +419,14 @@ impl Directory {
     }
 
     /// Writes (or rewrites) what the dialplan reads for a console-configured
-    /// tenant, all in one transaction: its trunk's endpoint and AOR, its
-    /// row of `disca_tenants` and its caller IDs.
+    /// tenant, all in one transaction: its trunk's endpoint, AOR and (for a
+    /// carrier that asks the PBX to register) its authentication and
+    /// registration, its row of `disca_tenants` and its caller IDs.
     pub async fn put_tenant(
         &self,
         rules: &TenantRules,
         rtp_timeout_secs: u32,
-    ) -> Result<(), DirectoryError> {
+    ) -> Result<RegistrationChange, DirectoryError> {
         let mut tx = self.pool.begin().await?;
         let trunk = rules.trunk.as_str();
         let rtp_timeout = rtp_timeout_secs.to_string();
@@ -393,6 +435,16 @@ impl Directory {
         for (option, value) in TRUNK_OPTIONS {
             columns.push(option);
             values.push(value);
+        }
+        let registration = rules
+            .registration
+            .as_ref()
+            .map(|(user, password)| Registration::of(rules, user, password));
+        if let Some((user, _)) = &rules.registration {
+            // The carrier challenges the INVITEs too; From carries the
+            // account, as in the REGISTER.
+            columns.extend(["outbound_auth", "from_user", "from_domain"]);
+            values.extend([trunk, user.as_str(), rules.host.as_str()]);
         }
         replace(&mut tx, "ps_endpoints", &columns, &values).await?;
         // No qualify: many carriers ignore OPTIONS, and a trunk marked
@@ -405,6 +457,47 @@ impl Directory {
             &[trunk, rules.contact.as_str(), "0"],
         )
         .await?;
+        let before = Registration::read(&mut tx, trunk).await?;
+        match &registration {
+            Some(r) => {
+                replace(
+                    &mut tx,
+                    "ps_auths",
+                    &["id", "auth_type", "username", "password"],
+                    &[trunk, AUTH_TYPE, &r.user, r.password.expose()],
+                )
+                .await?;
+                let mut columns = vec![
+                    "id",
+                    "server_uri",
+                    "client_uri",
+                    "contact_user",
+                    "outbound_auth",
+                    "endpoint",
+                ];
+                let mut values = vec![
+                    trunk,
+                    r.server_uri.as_str(),
+                    r.client_uri.as_str(),
+                    r.user.as_str(),
+                    trunk,
+                    trunk,
+                ];
+                for (option, value) in REGISTRATION_OPTIONS {
+                    columns.push(option);
+                    values.push(value);
+                }
+                replace(&mut tx, "ps_registrations", &columns, &values).await?;
+            }
+            None => {
+                for table in ["ps_auths", "ps_registrations"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
+                        .bind(trunk)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
         replace(
             &mut tx,
             "disca_tenants",
@@ -443,7 +536,13 @@ impl Directory {
                 .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(match (before, registration) {
+            (None, None) => RegistrationChange::Unchanged,
+            (None, Some(_)) => RegistrationChange::Added,
+            (Some(_), None) => RegistrationChange::Removed,
+            (Some(a), Some(b)) if a == b => RegistrationChange::Unchanged,
+            (Some(_), Some(_)) => RegistrationChange::Changed,
+        })
     }
 
     /// Writes the tenant's recording rules for `disca-record`.
@@ -568,6 +667,49 @@ impl Directory {
     }
 }
 
+/// What a registration trunk's rows say, to tell whether a write changed
+/// them.
+#[derive(Debug, PartialEq, Eq)]
+struct Registration {
+    server_uri: String,
+    client_uri: String,
+    user: String,
+    password: Secret,
+}
+
+impl Registration {
+    fn of(rules: &TenantRules, user: &str, password: &Secret) -> Registration {
+        // The contact is `sip:<host>:<port>`.
+        let server_uri = rules.contact.clone();
+        Registration {
+            client_uri: format!("sip:{user}@{}", rules.host),
+            server_uri,
+            user: user.to_owned(),
+            password: password.clone(),
+        }
+    }
+
+    async fn read(
+        tx: &mut sqlx::SqliteConnection,
+        trunk: &str,
+    ) -> Result<Option<Registration>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT r.server_uri, r.client_uri, a.username, a.password
+             FROM ps_registrations r JOIN ps_auths a ON a.id = r.outbound_auth
+             WHERE r.id = $1",
+        )
+        .bind(trunk)
+        .fetch_optional(&mut *tx)
+        .await?;
+        Ok(row.map(|r| Registration {
+            server_uri: r.get(0),
+            client_uri: r.get(1),
+            user: r.get(2),
+            password: Secret::new(r.get(3)),
+        }))
+    }
+}
+
 /// `INSERT OR REPLACE`, spelled portably as delete + insert.
 async fn replace(
     tx: &mut sqlx::SqliteConnection,
@@ -682,6 +824,96 @@ mod tests {
         assert_eq!(aor.len() - 1, AOR_OPTIONS.len(), "type aside");
         let auth = effective(&templates["disca-agent-auth"]);
         assert_eq!(auth.get("auth_type"), Some(&AUTH_TYPE));
+        let auth = effective(&templates["disca-trunk-auth"]);
+        assert_eq!(auth.get("auth_type"), Some(&AUTH_TYPE));
+        let registration = effective(&templates["disca-trunk-registration"]);
+        for (option, value) in REGISTRATION_OPTIONS {
+            assert_eq!(
+                registration.get(option),
+                Some(value),
+                "disca-trunk-registration's {option}"
+            );
+        }
+        assert_eq!(registration.len() - 1, REGISTRATION_OPTIONS.len());
+    }
+
+    fn trunk_rules(registration: Option<(&str, &str)>) -> TenantRules {
+        TenantRules {
+            tenant: "acme".into(),
+            trunk: "acme-trunk".into(),
+            contact: "sip:sip.operadora.com.br:5060".into(),
+            allow: "x".into(),
+            number_format: "e164".into(),
+            country_code: "55".into(),
+            national_prefix: String::new(),
+            caller_id: "+551130000000".into(),
+            lead_ring_secs: "30".into(),
+            caller_ids: Vec::new(),
+            host: "sip.operadora.com.br".into(),
+            registration: registration.map(|(u, p)| (u.to_owned(), Secret::new(p.to_owned()))),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_registration_trunk_is_written_and_its_changes_told_apart() {
+        let (_dir, directory) = directory().await;
+        let put = |rules: TenantRules| {
+            let directory = directory.clone();
+            async move { directory.put_tenant(&rules, 60).await.unwrap() }
+        };
+        assert_eq!(put(trunk_rules(None)).await, RegistrationChange::Unchanged);
+        assert_eq!(
+            put(trunk_rules(Some(("1130001000", "s3nha")))).await,
+            RegistrationChange::Added
+        );
+        let row = sqlx::query(
+            "SELECT r.server_uri, r.client_uri, r.contact_user, r.outbound_auth, r.endpoint, r.line,
+                    a.username, a.password, e.outbound_auth, e.from_user, e.from_domain
+             FROM ps_registrations r JOIN ps_auths a ON a.id = r.id JOIN ps_endpoints e ON e.id = r.id
+             WHERE r.id = 'acme-trunk'",
+        )
+        .fetch_one(&directory.pool)
+        .await
+        .unwrap();
+        let got: Vec<String> = (0..11).map(|i| row.get(i)).collect();
+        assert_eq!(
+            got,
+            [
+                "sip:sip.operadora.com.br:5060",
+                "sip:1130001000@sip.operadora.com.br",
+                "1130001000",
+                "acme-trunk",
+                "acme-trunk",
+                "yes",
+                "1130001000",
+                "s3nha",
+                "acme-trunk",
+                "1130001000",
+                "sip.operadora.com.br",
+            ]
+        );
+        assert_eq!(
+            put(trunk_rules(Some(("1130001000", "s3nha")))).await,
+            RegistrationChange::Unchanged
+        );
+        assert_eq!(
+            put(trunk_rules(Some(("1130001000", "outra")))).await,
+            RegistrationChange::Changed
+        );
+        assert_eq!(put(trunk_rules(None)).await, RegistrationChange::Removed);
+        for table in ["ps_registrations", "ps_auths"] {
+            let left: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&directory.pool)
+                .await
+                .unwrap();
+            assert_eq!(left, 0, "{table}");
+        }
+        let from_user: Option<String> =
+            sqlx::query_scalar("SELECT from_user FROM ps_endpoints WHERE id = 'acme-trunk'")
+                .fetch_one(&directory.pool)
+                .await
+                .unwrap();
+        assert_eq!(from_user, None, "an IP trunk's From is the caller ID's");
     }
 
     async fn directory() -> (tempfile::TempDir, Directory) {
@@ -885,24 +1117,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        directory
-            .put_tenant(
-                &TenantRules {
-                    tenant: "acme".into(),
-                    trunk: "acme-trunk".into(),
-                    contact: "sip:192.0.2.10:5060".into(),
-                    allow: "x".into(),
-                    number_format: "e164".into(),
-                    country_code: "55".into(),
-                    national_prefix: String::new(),
-                    caller_id: "+551130000000".into(),
-                    lead_ring_secs: "30".into(),
-                    caller_ids: Vec::new(),
-                },
-                60,
-            )
-            .await
-            .unwrap();
+        directory.put_tenant(&trunk_rules(None), 60).await.unwrap();
         let rows: Vec<(String, String)> =
             sqlx::query_as("SELECT id, media_encryption FROM ps_endpoints ORDER BY id")
                 .fetch_all(&directory.pool)

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::audit::{Actor, AuditEntry, insert_audit};
 use super::{Store, StoreError, parse_column, to_millis};
-use crate::domain::{AreaCode, CallerId, TrunkSettings};
+use crate::domain::{AreaCode, CallerId, SipUser, TrunkSettings};
 
 /// A caller ID other than the tenant's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,14 +21,29 @@ pub enum CallerIdScope {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantDialing {
     pub trunk: TrunkSettings,
+    /// The account the PBX registers with; `None`: the carrier knows the
+    /// PBX by its address.
+    pub registration: Option<TrunkAccount>,
     pub caller_ids: Vec<(CallerIdScope, CallerId)>,
 }
+
+/// A registration trunk's account at the carrier, its password sealed
+/// (`crm::secrets`, purpose [`TRUNK_PASSWORD`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrunkAccount {
+    pub username: SipUser,
+    pub sealed_password: Vec<u8>,
+}
+
+/// The purpose a trunk password is sealed for.
+pub const TRUNK_PASSWORD: &str = "trunk-password";
 
 impl Store {
     /// The tenant's dialing, `None` when its site's dialplan file rules.
     pub async fn tenant_dialing(&self, tenant: &str) -> Result<Option<TenantDialing>, StoreError> {
         let Some(row) = sqlx::query(
-            "SELECT trunk_host, trunk_port, number_format, national_prefix, caller_id, lead_ring_secs
+            "SELECT trunk_host, trunk_port, number_format, national_prefix, caller_id, lead_ring_secs,
+                    trunk_username, trunk_password
              FROM tenant_dialing WHERE tenant = $1",
         )
         .bind(tenant)
@@ -56,6 +71,17 @@ impl Store {
             lead_ring_secs: u32::try_from(row.try_get::<i64, _>("lead_ring_secs")?)
                 .map_err(|_| StoreError::Corrupt("tenant_dialing.lead_ring_secs".into()))?,
         };
+        let registration = match (
+            row.try_get::<Option<String>, _>("trunk_username")?,
+            row.try_get::<Option<Vec<u8>>, _>("trunk_password")?,
+        ) {
+            (Some(username), Some(sealed_password)) => Some(TrunkAccount {
+                username: parse_column(&username, "tenant_dialing.trunk_username")?,
+                sealed_password,
+            }),
+            (None, None) => None,
+            _ => return Err(StoreError::Corrupt("tenant_dialing.trunk_password".into())),
+        };
         let rows = sqlx::query(
             "SELECT scope, scope_key, number FROM caller_ids WHERE tenant = $1 ORDER BY scope, scope_key",
         )
@@ -76,18 +102,32 @@ impl Store {
                 parse_column(&row.try_get::<String, _>("number")?, "caller_ids.number")?,
             ));
         }
-        Ok(Some(TenantDialing { trunk, caller_ids }))
+        Ok(Some(TenantDialing {
+            trunk,
+            registration,
+            caller_ids,
+        }))
     }
 
-    /// Whether a tenant other than `tenant` sends its calls to `host`
-    /// (any port): an IP-authenticated carrier knows the PBX by its
-    /// address only, so a second company on it would bill the first.
-    pub async fn trunk_host_taken(&self, tenant: &str, host: &str) -> Result<bool, StoreError> {
+    /// Whether `tenant` may not send its calls to `host` (any port)
+    /// because of another tenant: an IP-authenticated carrier knows the PBX
+    /// by its address only, so a second company on it would bill the
+    /// first. Companies that each register with their own account
+    /// (`registration`) may share a carrier.
+    pub async fn trunk_host_taken(
+        &self,
+        tenant: &str,
+        host: &str,
+        registration: bool,
+    ) -> Result<bool, StoreError> {
         let other: Option<String> = sqlx::query_scalar(
-            "SELECT tenant FROM tenant_dialing WHERE trunk_host = $1 AND tenant <> $2 LIMIT 1",
+            "SELECT tenant FROM tenant_dialing
+             WHERE trunk_host = $1 AND tenant <> $2 AND ($3 = FALSE OR trunk_username IS NULL)
+             LIMIT 1",
         )
         .bind(host)
         .bind(tenant)
+        .bind(registration)
         .fetch_optional(&self.pool)
         .await?;
         Ok(other.is_some())
@@ -126,12 +166,14 @@ impl Store {
         let t = &dialing.trunk;
         sqlx::query(
             "INSERT INTO tenant_dialing (tenant, trunk_host, trunk_port, number_format, national_prefix,
-                                         caller_id, lead_ring_secs, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                                         caller_id, lead_ring_secs, updated_at, trunk_username,
+                                         trunk_password)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (tenant) DO UPDATE SET trunk_host = excluded.trunk_host,
                 trunk_port = excluded.trunk_port, number_format = excluded.number_format,
                 national_prefix = excluded.national_prefix, caller_id = excluded.caller_id,
-                lead_ring_secs = excluded.lead_ring_secs, updated_at = excluded.updated_at",
+                lead_ring_secs = excluded.lead_ring_secs, updated_at = excluded.updated_at,
+                trunk_username = excluded.trunk_username, trunk_password = excluded.trunk_password",
         )
         .bind(tenant)
         .bind(t.host.as_str())
@@ -141,6 +183,8 @@ impl Store {
         .bind(t.caller_id.as_str())
         .bind(i64::from(t.lead_ring_secs))
         .bind(to_millis(OffsetDateTime::now_utc()))
+        .bind(dialing.registration.as_ref().map(|r| r.username.as_str()))
+        .bind(dialing.registration.as_ref().map(|r| r.sealed_password.as_slice()))
         .execute(&mut *tx)
         .await
         .map_err(|e| match StoreError::from(e) {

@@ -38,7 +38,7 @@ pub use audit::{Actor, AuditAction, AuditEntry, AuditRecord};
 pub use calls::{CallFilter, CreateCall, Created};
 pub use crm::{AccountRow, Delivery, DeliveryUpdate, NewAccount};
 pub use crm_connect::{ConnectState, DeliveryError};
-pub use dialing::{CallerIdScope, TenantDialing};
+pub use dialing::{CallerIdScope, TRUNK_PASSWORD, TenantDialing, TrunkAccount};
 pub use events::CallEvent;
 pub use people::{NewPerson, Person, PersonChange};
 pub use recording_rules::{ExpiredRecording, RecordingRules};
