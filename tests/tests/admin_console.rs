@@ -278,6 +278,39 @@ async fn an_admin_runs_the_team_from_the_console_in_chromium() {
             .is_some()
     );
 
+    // Carla will use a desk phone: the console gives its SIP credentials
+    // once, and they are what Asterisk checks.
+    set_field(&page, "carla@paulista.example.com.br", "phone", "desk").await;
+    page.wait_for(
+        r#"document.querySelector('#tabela-pessoas tr[data-email="carla@paulista.example.com.br"] [data-action=desk-phone]') !== null"#,
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+    page.click(
+        r#"#tabela-pessoas tr[data-email="carla@paulista.example.com.br"] [data-action=desk-phone]"#,
+    )
+    .await
+    .unwrap();
+    let shown = page
+        .wait_for(
+            r#"!document.getElementById('sip').hidden &&
+               [document.getElementById('sip-usuario').textContent, document.getElementById('sip-senha').textContent]"#,
+            PATIENCE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(shown[0], "paulista-1010");
+    assert_eq!(
+        shown[1].as_str(),
+        directory
+            .password("paulista-1010", Line::DeskUdp)
+            .await
+            .unwrap()
+            .as_ref()
+            .map(|p| p.expose())
+    );
+
     // Ana is disabled: her browser phone's password changes (its
     // registration is dropped) and her status says so.
     page.click(
@@ -380,6 +413,50 @@ async fn an_admin_runs_the_team_from_the_console_in_chromium() {
             .as_deref(),
         Some("+551130000002")
     );
+    // The carrier wants the PBX to register: the account's fields appear,
+    // and its registration is written where Asterisk reads it (this test
+    // has no PBX to tell, and the console says so).
+    page.evaluate(
+        "{ const f = document.forms.discagem.elements; \
+         f.trunk_mode.value = 'registration'; f.trunk_mode.dispatchEvent(new Event('change')); }",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        page.evaluate("document.querySelector('#discagem .registro').hidden")
+            .await
+            .unwrap(),
+        serde_json::json!(false)
+    );
+    page.evaluate(
+        "{ const f = document.forms.discagem.elements; \
+         f.trunk_username.value = '1130000000'; f.trunk_password.value = 'S3nha-operadora'; }",
+    )
+    .await
+    .unwrap();
+    page.click("#discagem button[type=submit]").await.unwrap();
+    page.wait_for(
+        r#"document.getElementById('aviso').textContent.includes('não foi avisada')"#,
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+    page.wait_for(
+        r#"document.getElementById('registro-estado').textContent.startsWith('Registro na operadora')"#,
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+    let registrations =
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", directory_path.display()))
+            .await
+            .unwrap();
+    let client_uri: String =
+        sqlx::query_scalar("SELECT client_uri FROM ps_registrations WHERE id = 'paulista-trunk'")
+            .fetch_one(&registrations)
+            .await
+            .unwrap();
+    assert_eq!(client_uri, "sip:1130000000@sip.operadora.example.com.br");
     screenshots.take(&page, "admin-telephony.png").await;
 
     // RD Station by a button: the stand-in's authorization page (as RD
@@ -458,7 +535,7 @@ async fn an_admin_runs_the_team_from_the_console_in_chromium() {
     page.click(r#".aba[data-aba="auditoria"]"#).await.unwrap();
     let log = page
         .wait_for(
-            r#"document.querySelectorAll('#tabela-auditoria tbody tr').length === 7 &&
+            r#"document.querySelectorAll('#tabela-auditoria tbody tr').length === 10 &&
                [...document.querySelectorAll('#tabela-auditoria tbody tr')].map((tr) => [...tr.cells].map((td) => td.textContent))"#,
             PATIENCE,
         )
@@ -469,13 +546,24 @@ async fn an_admin_runs_the_team_from_the_console_in_chromium() {
     assert_eq!(log[0][4], "Gravação ligada; guarda: 30 dias");
     assert_eq!(log[1][2], "RD Station conectado");
     assert_eq!(log[2][2], "Telefonia alterada");
-    let log = &log[3..];
+    assert!(
+        log[2][4]
+            .as_str()
+            .unwrap()
+            .contains("com registro (usuário 1130000000, senha nova)"),
+        "{:?}",
+        log[2]
+    );
+    assert_eq!(log[3][2], "Telefonia alterada");
+    let log = &log[4..];
     assert_eq!(log[0][2], "Destinos permitidos alterados");
     assert_eq!(log[0][4], "Celulares: bloqueados");
     assert_eq!(log[1][3], "ana@paulista.example.com.br");
     assert_eq!(log[1][4], "Desativado");
-    assert_eq!(log[2][4], "Telefone: Telefone de mesa → Navegador");
-    assert_eq!(log[3][2], "Pessoa convidada");
+    assert_eq!(log[2][2], "Nova senha do telefone de mesa");
+    assert_eq!(log[3][4], "Telefone: Navegador → Telefone de mesa");
+    assert_eq!(log[4][4], "Telefone: Telefone de mesa → Navegador");
+    assert_eq!(log[5][2], "Pessoa convidada");
     assert!(
         log.iter()
             .all(|row| row[1] == "Marta Lima <marta@paulista.example.com.br>")

@@ -174,16 +174,33 @@
       : data.configured
         ? "A telefonia da empresa é definida aqui. As mudanças valem a partir da próxima ligação."
         : "A telefonia da empresa ainda é definida nos arquivos da central. Ao salvar aqui, esta página passa a defini-la.";
-    if (!data.dialing) return;
+    $("registro-estado").hidden = !data.registration;
+    $("registro-estado").textContent = data.registration ? `Registro na operadora: ${data.registration}` : "";
+    f.trunk_password.value = "";
+    if (!data.dialing) {
+      showRegistration(f);
+      return;
+    }
     const d = data.dialing;
-    for (const name of ["trunk_host", "trunk_port", "number_format", "national_prefix", "caller_id", "lead_ring_secs"]) {
+    for (const name of ["trunk_mode", "trunk_host", "trunk_port", "number_format", "national_prefix", "caller_id", "lead_ring_secs"]) {
       f[name].value = d[name];
     }
+    f.trunk_username.value = d.trunk_username || "";
+    f.trunk_password.placeholder = d.trunk_mode === "registration" ? "(guardada)" : "";
+    showRegistration(f);
     f.areas.value = d.area_caller_ids.map((a) => `${a.area} = ${a.number}`).join("\n");
     f.vendedores.value = d.user_caller_ids
       .map((u) => `${everyone.find((p) => p.id === u.user_id)?.email || u.user_id} = ${u.number}`)
       .join("\n");
   }
+
+  /** The account fields only when the carrier wants the PBX to register. */
+  function showRegistration(f) {
+    const registering = f.trunk_mode.value === "registration";
+    for (const label of document.querySelectorAll("#discagem .registro")) label.hidden = !registering;
+    f.trunk_username.required = registering;
+  }
+  $("discagem").elements.trunk_mode.addEventListener("change", () => showRegistration($("discagem").elements));
 
   /** `key = value` lines; throws with the line when one has no "=". */
   function pairs(text, what) {
@@ -348,7 +365,11 @@
     event.preventDefault();
     const f = event.target.elements;
     try {
+      const registering = f.trunk_mode.value === "registration";
       const body = {
+        trunk_mode: f.trunk_mode.value,
+        trunk_username: registering ? f.trunk_username.value : undefined,
+        trunk_password: registering && f.trunk_password.value ? f.trunk_password.value : undefined,
         trunk_host: f.trunk_host.value,
         trunk_port: Number(f.trunk_port.value),
         number_format: f.number_format.value,

@@ -1316,3 +1316,170 @@ async fn a_desk_phone_is_written_for_the_pbx_and_its_credentials_shown_to_an_adm
         .unwrap();
     assert_ne!(after.expose(), again["password"].as_str().unwrap());
 }
+
+#[tokio::test]
+async fn a_registration_trunk_keeps_its_password_sealed_and_may_share_a_carrier() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("directory.sqlite3");
+    let app = TestApp::builder().phone_directory(&path).start().await;
+    let mut c = Console {
+        app,
+        tokens: Vec::new(),
+    };
+    for slug in ["acme", "globex", "initech"] {
+        disca_testkit::crm::add_tenant(&c.app.store, slug, slug).await;
+    }
+    for (key, tenant, ext) in [
+        ("marta", "acme", "1009"),
+        ("gustavo", "globex", "2009"),
+        ("ines", "initech", "3009"),
+    ] {
+        let (_, token) = Someone {
+            tenant,
+            name: key,
+            email: &format!("{key}@{tenant}.com.br"),
+            extension: ext,
+            role: Role::Manager,
+            phone: PhoneKind::Desk,
+            admin: true,
+        }
+        .add(&c.app.store)
+        .await;
+        c.tokens.push((key, token));
+    }
+    let put = |cookie: String, body: Value| {
+        let c = &c;
+        async move {
+            c.send(
+                &cookie,
+                reqwest::Method::PUT,
+                "/manager/admin/api/dialing",
+                Some(body),
+            )
+            .await
+        }
+    };
+    let registration = |user: &str, password: Option<&str>| {
+        let mut body = json!({
+            "trunk_mode": "registration", "trunk_username": user,
+            "trunk_host": "sip.operadora.com.br", "trunk_port": 5060, "number_format": "e164",
+            "caller_id": "+551130000000", "lead_ring_secs": 30,
+        });
+        if let Some(password) = password {
+            body["trunk_password"] = json!(password);
+        }
+        body
+    };
+    let marta = c.session("marta").await;
+    // What neither SIP nor the directory could carry never gets in, and a
+    // first registration needs its password.
+    for (body, what) in [
+        (registration("conta com espaço", Some("s3nha")), "user"),
+        (
+            registration("1130000000", Some("senha com espaço")),
+            "password",
+        ),
+        (registration("1130000000", None), "no password"),
+        (
+            json!({"trunk_mode": "sip-magic", "trunk_host": "sip.operadora.com.br",
+                   "trunk_port": 5060, "number_format": "e164",
+                   "caller_id": "+551130000000", "lead_ring_secs": 30}),
+            "mode",
+        ),
+    ] {
+        let (status, answer) = put(marta.clone(), body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {answer}");
+    }
+    let (status, saved) = put(marta.clone(), registration("1130000000", Some("S3nh@!"))).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["dialing"]["trunk_mode"], "registration");
+    assert_eq!(saved["dialing"]["trunk_username"], "1130000000");
+    assert!(saved["dialing"].get("trunk_password").is_none(), "{saved}");
+    let (_, shown) = c.get(&marta, "/manager/admin/api/dialing").await;
+    assert!(!shown.to_string().contains("S3nh@!"), "{shown}");
+    assert!(shown["registration"].is_string(), "{shown}");
+    // Sealed in the database; in clear only where Asterisk reads it.
+    for file in ["disca.sqlite3", "disca.sqlite3-wal"] {
+        let bytes = std::fs::read(c.app.data_dir().join(file)).unwrap_or_default();
+        assert!(
+            !bytes.windows(6).any(|w| w == b"S3nh@!"),
+            "the password is sealed in the backend's database ({file})"
+        );
+    }
+    let database = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        c.app.data_dir().join("disca.sqlite3").display()
+    ))
+    .await
+    .unwrap();
+    let sealed: Vec<u8> =
+        sqlx::query_scalar("SELECT trunk_password FROM tenant_dialing WHERE tenant = 'acme'")
+            .fetch_one(&database)
+            .await
+            .unwrap();
+    assert!(sealed.len() > 6, "sealed: nonce, ciphertext and tag");
+    let directory = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let password: String =
+        sqlx::query_scalar("SELECT password FROM ps_auths WHERE id = 'acme-trunk'")
+            .fetch_one(&directory)
+            .await
+            .unwrap();
+    assert_eq!(password, "S3nh@!");
+    // Saved again without a password: the stored one stays.
+    let (status, _) = put(marta.clone(), registration("1130000001", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (user, password): (String, String) =
+        sqlx::query_as("SELECT username, password FROM ps_auths WHERE id = 'acme-trunk'")
+            .fetch_one(&directory)
+            .await
+            .unwrap();
+    assert_eq!((user.as_str(), password.as_str()), ("1130000001", "S3nh@!"));
+
+    // Another company with its own account at the same carrier: fine.
+    let gustavo = c.session("gustavo").await;
+    let (status, body) = put(gustavo.clone(), registration("2130000000", Some("outra"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // One known by its address there: it would be billed for the others.
+    let ines = c.session("ines").await;
+    let mut by_address = registration("x", None);
+    by_address["trunk_mode"] = json!("ip");
+    let (status, body) = put(ines.clone(), by_address).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // Back to the address: the registration and its password go.
+    let mut ip = registration("x", None);
+    ip["trunk_mode"] = json!("ip");
+    let (status, body) = put(marta.clone(), ip).await;
+    // globex still registers there, and acme now would be known by the
+    // carrier's address: refused.
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, _) = put(gustavo.clone(), {
+        let mut b = registration("x", None);
+        b["trunk_mode"] = json!("ip");
+        b["trunk_host"] = json!("sip.outra-operadora.com.br");
+        b
+    })
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut ip = registration("x", None);
+    ip["trunk_mode"] = json!("ip");
+    let (status, body) = put(marta.clone(), ip).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let left: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM ps_auths WHERE id IN ('acme-trunk', 'globex-trunk')",
+    )
+    .fetch_one(&directory)
+    .await
+    .unwrap();
+    assert_eq!(left, 0);
+    let audit = c.audit(&marta).await;
+    assert!(
+        audit[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("autenticada pelo endereço"),
+        "{audit:?}"
+    );
+    assert!(!format!("{audit:?}").contains("S3nh@!"));
+}
