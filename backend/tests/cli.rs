@@ -693,3 +693,68 @@ async fn the_clis_changes_to_people_are_in_the_audit_log() {
             .all(|r| r.actor == "Operador do servidor (linha de comando)")
     );
 }
+
+#[tokio::test]
+async fn a_desk_phone_gets_its_credentials_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let directory_db = dir.path().join("directory.sqlite3");
+    let with_directory = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_disca-backend"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("DISCA_PHONES__DIRECTORY_DB", &directory_db)
+            .env("DISCA_PHONES__DESK_SERVER", "pbx.acme.com.br")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    with_directory(&["tenant", "add", "--slug", "acme", "--name", "Acme Ltda"]);
+    with_directory(&[
+        "user",
+        "add",
+        "--tenant",
+        "acme",
+        "--name",
+        "Ana",
+        "--email",
+        "ana@acme.com.br",
+        "--endpoint",
+        "1001",
+        "--phone",
+        "desk",
+    ]);
+    let printed = with_directory(&[
+        "user",
+        "rotate-phone-password",
+        "--tenant",
+        "acme",
+        "--email",
+        "ana@acme.com.br",
+    ]);
+    assert!(printed.contains("server:    pbx.acme.com.br"), "{printed}");
+    assert!(printed.contains("user:      acme-1001"), "{printed}");
+    let password = printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("password:"))
+        .unwrap()
+        .trim();
+    let directory = disca_backend::phones::Directory::open(&directory_db)
+        .await
+        .unwrap();
+    assert_eq!(
+        directory
+            .password("acme-1001", disca_backend::phones::directory::Line::DeskUdp)
+            .await
+            .unwrap()
+            .unwrap()
+            .expose(),
+        password,
+        "the printed password is the one Asterisk checks"
+    );
+}
