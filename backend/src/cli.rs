@@ -585,8 +585,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(UserCommand::RotatePhonePassword { tenant, email }) => {
             let settings = load(flags)?;
             let email = checked_email(&email)?;
-            let user = Store::open(&settings.data_dir)
-                .await?
+            let store = Store::open(&settings.data_dir).await?;
+            let user = store
                 .user_by_email(&tenant, &email)
                 .await
                 .map_err(|e| no_user(e, &tenant, &email))?;
@@ -599,8 +599,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
                 PhoneKind::Desk => {
+                    if store.person(&tenant, &user.id).await?.disabled {
+                        bail!("{email} is disabled: enable them before setting up their phone");
+                    }
+                    // Recorded before the password is shown, as the console does.
+                    let entry = AuditEntry {
+                        action: AuditAction::DeskPhoneCredentials,
+                        target: email.clone(),
+                        detail: format!(
+                            "Nova senha SIP do ramal {} gerada e mostrada na linha de comando",
+                            user.extension.as_str()
+                        ),
+                    };
                     let desk =
                         phones::desk_credentials(&directory, &settings.phones, &user).await?;
+                    store.record_audit(&tenant, &Actor::cli(), &entry).await?;
                     println!(
                         "{email}'s desk phone has a new password; its registration was dropped. Set the phone up with:"
                     );

@@ -53,10 +53,11 @@ impl Application {
             },
             key: Some(key.clone()),
         };
-        let mut registrations = Vec::new();
+        let mut without_registration = None;
         if let Some(directory) = &phones.directory {
-            registrations =
-                crate::pbx::dialing::sync_all(&store, directory, &settings.phones, &key).await?;
+            without_registration = Some(
+                crate::pbx::dialing::sync_all(&store, directory, &settings.phones, &key).await?,
+            );
             crate::recordings::sync_all(&store, directory, &settings.recordings).await?;
         }
         if let Some(dir) = &settings.crm.recordings_dir {
@@ -73,8 +74,11 @@ impl Application {
             metrics.clone(),
             phones.directory.clone(),
         );
-        if !registrations.is_empty() {
-            tokio::spawn(crate::pbx::dialing::announce(pbx.clone(), registrations));
+        if let Some(without_registration) = without_registration {
+            tokio::spawn(crate::pbx::dialing::reconcile(
+                pbx.clone(),
+                without_registration,
+            ));
         }
         let listener = TcpListener::bind(settings.listen).await?;
         let state = AppState::new(store, pbx, metrics, settings.calls.calls_per_minute)

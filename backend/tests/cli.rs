@@ -757,4 +757,10 @@ async fn a_desk_phone_gets_its_credentials_from_the_command_line() {
         password,
         "the printed password is the one Asterisk checks"
     );
+    let store = disca_backend::storage::Store::open(dir.path())
+        .await
+        .unwrap();
+    let log = store.audit_log("acme", None, 10).await.unwrap();
+    assert_eq!(log[0].action, "person.desk_phone_credentials");
+    assert!(!log[0].detail.contains(password));
 }

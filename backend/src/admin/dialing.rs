@@ -28,7 +28,8 @@ use crate::storage::{
 use disca_protocol::ApiErrorCode;
 
 /// The telephony as the console shows and sends it.
-#[derive(Debug, Serialize, Deserialize)]
+/// Not `Debug`: it carries the carrier password.
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DialingBody {
     /// `ip`: the carrier knows the PBX by its address (the default);
@@ -216,7 +217,7 @@ pub async fn put_dialing(
         caller_ids.push((CallerIdScope::User(u.user_id.clone()), number));
     }
     let slug = admin.tenant.slug.as_str();
-    let (registration, new_password) = account(&state, slug, &body).await?;
+    let (registration, new_password) = account(&state, slug, &body, &trunk).await?;
     let dialing = TenantDialing {
         trunk,
         registration,
@@ -268,7 +269,7 @@ pub async fn put_dialing(
             e => e.into(),
         })?;
     tracing::info!(admin = %admin.id, tenant = slug, "tenant dialing changed");
-    let warning = write_to_pbx(&state, directory, slug).await;
+    let warning = write_to_pbx(&state, directory, slug, true).await;
     Ok(Json(DialingView {
         configured: true,
         directory: true,
@@ -279,12 +280,14 @@ pub async fn put_dialing(
 }
 
 /// The registration account `body` asks for, its password sealed (a new
-/// one, or the stored one when none is typed), and whether the password is
-/// new.
+/// one, or the stored one when none is typed and the carrier's address is
+/// the same: the stored password is never sent to another address), and
+/// whether the password is new.
 async fn account(
     state: &AppState,
     tenant: &str,
     body: &DialingBody,
+    trunk: &TrunkSettings,
 ) -> Result<(Option<TrunkAccount>, bool), ApiError> {
     match body.trunk_mode.as_str() {
         IP => Ok((None, false)),
@@ -314,6 +317,7 @@ async fn account(
                 .store
                 .tenant_dialing(tenant)
                 .await?
+                .filter(|d| d.trunk.host == trunk.host && d.trunk.port == trunk.port)
                 .and_then(|d| d.registration);
             match stored {
                 Some(account) => Ok((
@@ -324,7 +328,7 @@ async fn account(
                     false,
                 )),
                 None => Err(ApiError::malformed(
-                    "Informe a senha da conta na operadora para o registro.",
+                    "Informe a senha da conta na operadora para o registro (também quando o endereço da operadora muda).",
                 )),
             }
         }
@@ -335,13 +339,17 @@ async fn account(
 }
 
 /// Writes the tenant's dialing where Asterisk reads it, and tells Asterisk
-/// about a changed registration; a warning for the admin when either could
-/// not be done (it is written again at the next change and when the
-/// backend starts).
+/// about its registration; a warning for the admin when either could not
+/// be done. When the admin saves the telephony (`saved`), the registration
+/// is announced even if the directory already held it, so saving again
+/// mends one the PBX missed (it was unreachable); a trunk that does not
+/// register has its registration stopped if Asterisk still runs one.
+/// After other changes (policy, extension) only a change is announced.
 pub(super) async fn write_to_pbx(
     state: &AppState,
     directory: &crate::phones::Directory,
     tenant: &str,
+    saved: bool,
 ) -> Option<String> {
     let Some(key) = &state.phones.key else {
         return Some(NOT_WRITTEN.to_owned());
@@ -355,14 +363,31 @@ pub(super) async fn write_to_pbx(
             return Some(NOT_WRITTEN.to_owned());
         }
     };
-    if synced.registration == RegistrationChange::Unchanged {
-        return None;
-    }
-    match state
-        .pbx
-        .apply_registration(&synced.trunk, synced.registration)
+    let registers = state
+        .store
+        .tenant_dialing(tenant)
         .await
-    {
+        .ok()
+        .flatten()
+        .is_some_and(|d| d.registration.is_some());
+    let told = match (synced.registration, saved, registers) {
+        (RegistrationChange::Unchanged, false, _) => return None,
+        (RegistrationChange::Unchanged, true, false) => {
+            // Nothing to announce, unless a removal was missed: best effort.
+            if let Err(e) = state.pbx.stop_registration_if_running(&synced.trunk).await {
+                tracing::info!(tenant, error = %e, "registration not checked at the PBX");
+            }
+            return None;
+        }
+        (RegistrationChange::Unchanged, true, true) => {
+            state
+                .pbx
+                .apply_registration(&synced.trunk, RegistrationChange::Changed)
+                .await
+        }
+        (change, _, _) => state.pbx.apply_registration(&synced.trunk, change).await,
+    };
+    match told {
         Ok(()) => None,
         Err(e) => {
             tracing::error!(tenant, error = %e, "the PBX was not told about the registration");
@@ -377,5 +402,5 @@ const NOT_WRITTEN: &str = "A configuração foi salva, mas não chegou à centra
 /// extension): writes it again, when the console sets it.
 pub(super) async fn refresh(state: &AppState, tenant: &str) -> Option<String> {
     let directory = state.phones.directory.as_ref()?;
-    write_to_pbx(state, directory, tenant).await
+    write_to_pbx(state, directory, tenant, false).await
 }

@@ -429,6 +429,13 @@ pub async fn desk_phone(
     if person.user.phone != PhoneKind::Desk {
         return Err(ApiError::not_a_desk_phone());
     }
+    if person.disabled {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            disca_protocol::ApiErrorCode::AccountDisabled,
+            "Esta pessoa está desativada: reative-a antes de configurar o telefone dela.",
+        ));
+    }
     let Some(directory) = &state.phones.directory else {
         return Err(ApiError::phones_not_configured());
     };

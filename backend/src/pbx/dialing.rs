@@ -129,45 +129,46 @@ pub async fn sync(
 }
 
 /// [`sync`] for every console-configured tenant: at start, so a directory
-/// file made anew (or restored) holds them again. Returns the changes to
-/// registrations, for Asterisk to be told once connected.
+/// file made anew (or restored) holds them again. A tenant that cannot be
+/// written (its trunk password no longer unseals, say) is logged and
+/// skipped: the others still work. Returns the trunks that do not register,
+/// for [`reconcile`] to stop a registration Asterisk may still run.
 pub async fn sync_all(
     store: &Store,
     directory: &Directory,
     settings: &PhoneSettings,
     key: &SecretKey,
-) -> Result<Vec<Synced>, SyncError> {
-    let mut changed = Vec::new();
+) -> Result<Vec<String>, StoreError> {
+    let mut without_registration = Vec::new();
     for tenant in store.dialing_tenants().await? {
-        if let Some(synced) = sync(store, directory, settings, key, &tenant).await?
-            && synced.registration != RegistrationChange::Unchanged
-        {
-            changed.push(synced);
+        match sync(store, directory, settings, key, &tenant).await {
+            Ok(Some(synced)) => {
+                if store
+                    .tenant_dialing(&tenant)
+                    .await?
+                    .is_some_and(|d| d.registration.is_none())
+                {
+                    without_registration.push(synced.trunk);
+                }
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::error!(tenant, %error, "the tenant's dialing cannot be written for the PBX");
+            }
         }
     }
-    Ok(changed)
+    Ok(without_registration)
 }
 
-/// Tells Asterisk about the registrations [`sync_all`] changed, once the
-/// AMI link is up (within a minute; else they wait for the next change or
-/// Asterisk's next start, when it reads them all).
-pub async fn announce(pbx: super::Pbx, changed: Vec<Synced>) {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+/// Once the AMI link is up after the backend starts, brings Asterisk's
+/// registrations in line with the directory
+/// ([`super::registrations::reconcile`]): one the PBX was not told about
+/// when it was saved (the PBX was unreachable) is applied or stopped.
+pub async fn reconcile(pbx: super::Pbx, without_registration: Vec<String>) {
     while !pbx.is_connected() {
-        if tokio::time::Instant::now() >= deadline {
-            tracing::warn!(
-                "registrations written at start not announced: the PBX is not connected"
-            );
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
-    for synced in changed {
-        if let Err(error) = pbx
-            .apply_registration(&synced.trunk, synced.registration)
-            .await
-        {
-            tracing::warn!(trunk = synced.trunk, %error, "registration not announced to the PBX");
-        }
+    if let Err(error) = pbx.reconcile_registrations(&without_registration).await {
+        tracing::warn!(%error, "registrations not reconciled with the PBX");
     }
 }

@@ -88,6 +88,16 @@ impl Pbx {
         registrations::apply(&self.client, trunk, change).await
     }
 
+    /// Stops `trunk`'s registration if Asterisk still runs it.
+    pub async fn stop_registration_if_running(&self, trunk: &str) -> Result<(), AmiError> {
+        registrations::stop_if_running(&self.client, trunk).await
+    }
+
+    /// Applies the directory's registrations and stops the `stale` ones.
+    pub async fn reconcile_registrations(&self, stale: &[String]) -> Result<(), AmiError> {
+        registrations::reconcile(&self.client, stale).await
+    }
+
     /// The status of `trunk`'s registration at Asterisk.
     pub async fn registration_status(&self, trunk: &str) -> Result<Option<String>, AmiError> {
         registrations::status(&self.client, trunk).await

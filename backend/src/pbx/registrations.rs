@@ -76,3 +76,33 @@ pub async fn status(client: &Client, trunk: &str) -> Result<Option<String>, AmiE
         .and_then(|item| item.get("Status"))
         .map(str::to_owned))
 }
+
+/// Stops `trunk`'s registration if Asterisk still runs it (a removal it
+/// was not told about: the PBX was unreachable when the console saved).
+pub async fn stop_if_running(client: &Client, trunk: &str) -> Result<(), AmiError> {
+    match status(client, trunk).await? {
+        Some(status) if status != "Stopped" => {
+            apply(client, trunk, RegistrationChange::Removed).await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Brings Asterisk in line with the directory, once connected after the
+/// backend starts: every registration is read (so a new or changed one the
+/// PBX was not told about is applied), and one Asterisk still runs for a
+/// console trunk that no longer registers (`stale`) is stopped.
+pub async fn reconcile(client: &Client, stale: &[String]) -> Result<(), AmiError> {
+    let items = client.send_list(Action::new(LIST)?).await?;
+    for item in &items {
+        let (Some("OutboundRegistrationDetail"), Some(name)) =
+            (item.event_name(), item.get("ObjectName"))
+        else {
+            continue;
+        };
+        if stale.iter().any(|t| t == name) && item.get("Status") != Some("Stopped") {
+            apply(client, name, RegistrationChange::Removed).await?;
+        }
+    }
+    Ok(())
+}

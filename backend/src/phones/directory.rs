@@ -695,17 +695,18 @@ impl Registration {
     ) -> Result<Option<Registration>, sqlx::Error> {
         let row = sqlx::query(
             "SELECT r.server_uri, r.client_uri, a.username, a.password
-             FROM ps_registrations r JOIN ps_auths a ON a.id = r.outbound_auth
+             FROM ps_registrations r LEFT JOIN ps_auths a ON a.id = r.outbound_auth
              WHERE r.id = $1",
         )
         .bind(trunk)
         .fetch_optional(&mut *tx)
         .await?;
+        // Without its auth row (written by hand?) it differs from any.
         Ok(row.map(|r| Registration {
             server_uri: r.get(0),
             client_uri: r.get(1),
-            user: r.get(2),
-            password: Secret::new(r.get(3)),
+            user: r.get::<Option<String>, _>(2).unwrap_or_default(),
+            password: Secret::new(r.get::<Option<String>, _>(3).unwrap_or_default()),
         }))
     }
 }

@@ -95,8 +95,9 @@ pub async fn follow(
 }
 
 /// What an admin types into a desk phone (or a SIP app) so it registers as
-/// its salesperson's extension. Shown once, when the password is made.
-#[derive(Debug, Clone, Serialize)]
+/// its salesperson's extension. Shown once, when the password is made; not
+/// `Debug`, since it carries the password.
+#[derive(Clone, Serialize)]
 pub struct DeskCredentials {
     /// The registrar: host, or host:port.
     pub server: String,

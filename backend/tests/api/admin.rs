@@ -1315,6 +1315,10 @@ async fn a_desk_phone_is_written_for_the_pbx_and_its_credentials_shown_to_an_adm
         .unwrap()
         .unwrap();
     assert_ne!(after.expose(), again["password"].as_str().unwrap());
+    // A disabled person's phone stays cut off.
+    let (status, body) = c.post(&marta, &credentials, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(code(&body), "account_disabled");
 }
 
 #[tokio::test]
@@ -1436,6 +1440,11 @@ async fn a_registration_trunk_keeps_its_password_sealed_and_may_share_a_carrier(
             .await
             .unwrap();
     assert_eq!((user.as_str(), password.as_str()), ("1130000001", "S3nh@!"));
+    // Never sent to another address without being typed again.
+    let mut elsewhere = registration("1130000001", None);
+    elsewhere["trunk_host"] = json!("sip.outro-lugar.com.br");
+    let (status, body) = put(marta.clone(), elsewhere).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     // Another company with its own account at the same carrier: fine.
     let gustavo = c.session("gustavo").await;
