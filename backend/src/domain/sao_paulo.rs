@@ -29,6 +29,31 @@ pub fn format(at: OffsetDateTime, format: &str) -> String {
     }
 }
 
+/// São Paulo's offsets from UTC over `[from, to)`, as what SQL adds to a
+/// UTC time in milliseconds to read it on São Paulo's clock: the first
+/// instant (ms since the epoch) and the offset (ms) of each stretch, in
+/// order, the first stretch starting at `from`. Whole UTC hours are
+/// looked at, which finds every change of a zone whose clocks change on
+/// the hour (São Paulo's always have).
+pub fn offsets(from: OffsetDateTime, to: OffsetDateTime) -> Vec<(i64, i64)> {
+    let offset_at = |second: i64| {
+        Timestamp::from_second(second)
+            .map(|ts| i64::from(SAO_PAULO.to_offset(ts).seconds()) * 1000)
+            .unwrap_or(-3 * 3_600_000)
+    };
+    let (start, end) = (from.unix_timestamp(), to.unix_timestamp());
+    let mut stretches = vec![(start * 1000, offset_at(start))];
+    let mut hour = start - start.rem_euclid(3600) + 3600;
+    while hour < end {
+        let offset = offset_at(hour);
+        if stretches.last().is_some_and(|(_, last)| *last != offset) {
+            stretches.push((hour * 1000, offset));
+        }
+        hour += 3600;
+    }
+    stretches
+}
+
 #[cfg(test)]
 mod tests {
     use time::macros::datetime;
@@ -47,6 +72,43 @@ mod tests {
         assert_eq!(
             format(datetime!(2018-12-01 12:00 UTC), NOTE),
             "01/12/2018 10:00"
+        );
+    }
+
+    #[test]
+    fn offsets_follow_summer_time_of_past_years() {
+        const HOUR: i64 = 3_600_000;
+        // Summer time began at 00:00 on 4 November 2018 (03:00 UTC) and
+        // ended at 00:00 on 17 February 2019 (02:00 UTC).
+        assert_eq!(
+            offsets(
+                datetime!(2018-11-01 00:00 UTC),
+                datetime!(2019-03-01 00:00 UTC)
+            ),
+            [
+                (
+                    datetime!(2018-11-01 00:00 UTC).unix_timestamp() * 1000,
+                    -3 * HOUR
+                ),
+                (
+                    datetime!(2018-11-04 03:00 UTC).unix_timestamp() * 1000,
+                    -2 * HOUR
+                ),
+                (
+                    datetime!(2019-02-17 02:00 UTC).unix_timestamp() * 1000,
+                    -3 * HOUR
+                ),
+            ]
+        );
+        assert_eq!(
+            offsets(
+                datetime!(2026-11-01 03:00 UTC),
+                datetime!(2026-12-01 03:00 UTC)
+            ),
+            [(
+                datetime!(2026-11-01 03:00 UTC).unix_timestamp() * 1000,
+                -3 * HOUR
+            )]
         );
     }
 }

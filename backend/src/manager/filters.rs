@@ -92,7 +92,11 @@ fn given(value: &Option<String>) -> Option<&str> {
 }
 
 /// The start of `day` plus `days_after` days, in São Paulo.
-fn day_start(day: &str, days_after: i64, what: &str) -> Result<OffsetDateTime, ApiError> {
+pub(super) fn day_start(
+    day: &str,
+    days_after: i64,
+    what: &str,
+) -> Result<OffsetDateTime, ApiError> {
     let invalid = || ApiError::malformed(format!("{what} deve ser uma data como 2026-11-21"));
     let date: Date = day.parse().map_err(|_| invalid())?;
     let date = date

@@ -14,6 +14,8 @@
 //! - [`api`]: the JSON the page reads (`/manager/api/...`).
 //! - [`export`]: `GET /manager/calls.csv`.
 //! - [`recording`]: `GET /manager/calls/{id}/recording`.
+//! - [`dashboard`]: the dashboard's figures for a period
+//!   (`/manager/api/dashboard`), and [`charts`], its SVG charts.
 //! - [`errors`]: the page's own error answers.
 //!
 //! Invariants: every data route requires a live session of a manager and
@@ -22,6 +24,8 @@
 //! is set with DOM calls (`textContent`), never parsed as HTML.
 
 pub mod api;
+pub mod charts;
+pub mod dashboard;
 pub mod errors;
 pub mod export;
 pub mod filters;
@@ -73,6 +77,8 @@ pub fn routes() -> Router<AppState> {
         .route("/manager/calls/{id}/recording", get(recording::recording))
         .route("/manager/api/session", get(api::session_info))
         .route("/manager/api/calls", get(api::list_calls))
+        .route("/manager/api/dashboard", get(dashboard::dashboard))
+        .route("/manager/api/dashboard/{chart}", get(dashboard::chart))
         .route("/manager/api/calls/{id}", get(api::get_call))
         .route("/manager/api/calls/{id}/crm/retry", post(api::retry_crm))
         .layer(middleware::map_response(security_headers))

@@ -8,6 +8,7 @@ mod audit;
 mod calls;
 mod crm;
 mod crm_connect;
+mod dashboard;
 mod dialing;
 mod events;
 mod people;
@@ -38,6 +39,9 @@ pub use audit::{Actor, AuditAction, AuditEntry, AuditRecord};
 pub use calls::{CallFilter, CreateCall, Created};
 pub use crm::{AccountRow, Delivery, DeliveryUpdate, NewAccount};
 pub use crm_connect::{ConnectState, DeliveryError};
+pub use dashboard::{
+    DashboardFigures, DashboardFilter, DayFigures, HourFigures, SalespersonFigures,
+};
 pub use dialing::{CallerIdScope, TRUNK_PASSWORD, TenantDialing, TrunkAccount};
 pub use events::CallEvent;
 pub use people::{NewPerson, Person, PersonChange};

@@ -1,4 +1,5 @@
-// The manager page: the team's calls, filters, paging, recordings, the
+// The manager page: the dashboard (figures, server-drawn charts and the
+// tables behind them), the team's calls, filters, paging, recordings, the
 // state of each call's note in the CRM (with "Tentar de novo" for stopped
 // ones) and the CSV export. Every text comes from the backend's JSON and is
 // set with textContent or attributes; nothing is parsed as HTML.
@@ -163,7 +164,54 @@
     }
   }
 
+  const percent = (rate) => (rate === null || rate === undefined ? "–" : `${Math.round(rate * 100)}%`);
+  function duration(seconds) {
+    const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    if (h) return `${h} h ${String(m).padStart(2, "0")} min`;
+    if (m) return `${m} min ${String(s).padStart(2, "0")} s`;
+    return `${s} s`;
+  }
+  const cells = (values, numeric) => values.map((v, i) => el(i === 0 ? "th" : "td", { cls: i > 0 && numeric ? "num" : "", text: String(v) }));
+
+  /** The dashboard for the salesperson and period chosen (the other filters do not apply). */
+  async function loadDashboard() {
+    const params = new URLSearchParams();
+    for (const name of ["user", "from", "to"]) {
+      const value = form.elements[name].value;
+      if (value) params.set(name, value);
+    }
+    try {
+      const d = await getJson("/manager/api/dashboard?" + params);
+      const shown = new URLSearchParams({ from: d.from, to: d.to });
+      if (d.user) shown.set("user", d.user);
+      $("painel-periodo").textContent = `${d.from.split("-").reverse().join("/")} a ${d.to.split("-").reverse().join("/")}`;
+      $("kpi-ligacoes").textContent = String(d.totals.calls);
+      $("kpi-atendidas").textContent = String(d.totals.answered);
+      $("kpi-taxa").textContent = percent(d.totals.answer_rate);
+      $("kpi-conversa").textContent = duration(d.totals.talk_seconds);
+      $("kpi-media").textContent = d.totals.average_talk_seconds === null ? "–" : duration(d.totals.average_talk_seconds);
+      for (const chart of ["ranking", "dias", "horas"]) {
+        const file = { ranking: "ranking", dias: "days", horas: "hours" }[chart];
+        $("grafico-" + chart).src = `/manager/api/dashboard/${file}.svg?${shown}`;
+      }
+      document.querySelector("#tabela-ranking tbody").replaceChildren(...d.ranking.map((r) =>
+        el("tr", {}, ...cells([r.name, r.calls, r.answered, percent(r.answer_rate), duration(r.talk_seconds)], true))));
+      document.querySelector("#tabela-dias thead tr").replaceChildren(
+        ...cells(["Dia", "Total", ...d.outcomes.map((o) => o.label)], true));
+      document.querySelector("#tabela-dias tbody").replaceChildren(...d.days.map((day) =>
+        el("tr", {}, ...cells([day.label, day.calls, ...day.outcomes.map((o) => o.calls)], true))));
+      document.querySelector("#tabela-horas thead tr").replaceChildren(
+        ...cells(["Dia", ...Array.from({ length: 24 }, (_, h) => `${h}h`)], true));
+      document.querySelector("#tabela-horas tbody").replaceChildren(...d.hours.map((w) =>
+        el("tr", {}, ...cells([w.weekday, ...w.hours.map((c) => (c.calls ? `${percent(c.answer_rate)} de ${c.calls}` : "–"))], true))));
+      document.body.dataset.dashboard = String(Number(document.body.dataset.dashboard || 0) + 1);
+    } catch (error) {
+      report(error);
+    }
+  }
+
   function apply() {
+    loadDashboard();
     const params = query();
     const search = params.toString();
     history.replaceState(null, "", search ? "?" + search : location.pathname);

@@ -6,6 +6,7 @@
 //! Chromium is tested in `tests/tests/manager_page.rs`.
 
 mod crm_retry;
+mod dashboard;
 mod export;
 mod recordings;
 mod sessions;
