@@ -6,8 +6,9 @@
 //! rows in Portuguese, filters, plays a recording, downloads the CSV,
 //! queues the refused note again and logs out.
 //!
-//! With `DISCA_UPDATE_SCREENSHOTS=1` the page's screenshot is also written
-//! to `docs/screenshots/manager.png` for the README.
+//! With `DISCA_UPDATE_SCREENSHOTS=1` the page's screenshots are also
+//! written to `docs/screenshots/manager.png` (the list) and
+//! `manager-dashboard.png` for the README.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -478,7 +479,38 @@ async fn a_manager_follows_the_team_s_calls_and_crm_notes_in_chromium() {
         .unwrap();
     assert_eq!(audios, 1, "only the recorded call has a player");
 
-    ReadmeScreenshots::new().take(&page, "manager.png").await;
+    // The dashboard above the list: its figures, and its three charts
+    // loaded as images, each with the table of its numbers.
+    let calls = page
+        .wait_for(
+            r#"Number(document.body.dataset.dashboard || 0) > 0 &&
+               [...document.querySelectorAll('#painel img')].every((img) => img.complete && img.naturalWidth > 0) &&
+               document.getElementById('kpi-ligacoes').textContent"#,
+            PATIENCE,
+        )
+        .await
+        .unwrap();
+    assert!(
+        calls.as_str().unwrap().parse::<u32>().unwrap() > 0,
+        "{calls}"
+    );
+    let ranked = page
+        .evaluate("document.querySelectorAll('#tabela-ranking tbody tr').length")
+        .await
+        .unwrap();
+    assert!(ranked.as_u64().unwrap() >= 1);
+    assert_eq!(
+        page.evaluate("document.querySelectorAll('#tabela-horas tbody tr').length")
+            .await
+            .unwrap(),
+        7
+    );
+    let screenshots = ReadmeScreenshots::new();
+    screenshots.take(&page, "manager-dashboard.png").await;
+    page.evaluate("document.getElementById('ligacoes').scrollIntoView()")
+        .await
+        .unwrap();
+    screenshots.take(&page, "manager.png").await;
 
     // Filters: by salesperson, by CRM state, by outcome, by dates.
     filter(&page, &[("user", &scene.bruno.id)]).await;

@@ -53,6 +53,14 @@ fn open(out: &mut String, height: u32, title: &str) {
     );
 }
 
+fn calls_in_words(calls: u64) -> String {
+    if calls == 1 {
+        "1 ligação".to_owned()
+    } else {
+        format!("{calls} ligações")
+    }
+}
+
 fn percent(rate: Option<f64>) -> String {
     rate.map_or_else(|| "–".to_owned(), |r| format!("{:.0}%", r * 100.0))
 }
@@ -70,7 +78,7 @@ pub fn ranking(view: &DashboardView) -> String {
         .max()
         .unwrap_or(0)
         .max(1);
-    let (left, bar_width) = (180u32, WIDTH - 180 - 170);
+    let (left, bar_width) = (180u32, WIDTH - 180 - 290);
     if view.ranking.is_empty() {
         let _ = write!(
             out,
@@ -86,14 +94,15 @@ pub fn ranking(view: &DashboardView) -> String {
             "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" {FONT}>{}</text>\
              <rect x=\"{left}\" y=\"{y}\" width=\"{calls}\" height=\"18\" fill=\"#d0d7de\"/>\
              <rect x=\"{left}\" y=\"{y}\" width=\"{answered}\" height=\"18\" fill=\"#1a7f37\"/>\
-             <text x=\"{}\" y=\"{}\" {FONT}>{} ligações, {} atendidas ({}), {}</text>",
+             <text x=\"{}\" y=\"{}\" {FONT}>{}, {} atendida{} ({}), {}</text>",
             left - 8,
             y + 13,
             escape(&row.name),
             left + calls + 6,
             y + 13,
-            row.calls,
+            calls_in_words(row.calls),
             row.answered,
+            if row.answered == 1 { "" } else { "s" },
             percent(row.answer_rate),
             duration(row.talk_seconds),
         );
@@ -259,7 +268,7 @@ mod tests {
         let drawn = ranking(&view(first, first, None, &figures));
         assert!(!drawn.contains("<script"), "{drawn}");
         assert!(drawn.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Ana&quot;"));
-        assert!(drawn.contains("3 ligações, 1 atendidas (33%), 1 min 05 s"));
+        assert!(drawn.contains("3 ligações, 1 atendida (33%), 1 min 05 s"));
         for svg in [
             days(&view(first, first, None, &figures)),
             hours(&view(first, first, None, &figures)),

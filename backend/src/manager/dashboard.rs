@@ -17,7 +17,8 @@ use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
 use super::charts;
-use super::session::Manager;
+use super::export::inert;
+use super::session::{Manager, PageManager};
 use crate::api::{ApiError, AppState};
 use crate::domain::sao_paulo::SAO_PAULO;
 use crate::domain::{Outcome, User};
@@ -310,6 +311,107 @@ pub async fn chart(
         HeaderValue::from_static("image/svg+xml; charset=utf-8"),
     );
     Ok(response)
+}
+
+/// `GET /manager/dashboard.csv`: the dashboard's tables in one file for a
+/// spreadsheet (`;`, a byte order mark, formulas made inert): the
+/// salespeople, the days by outcome, and the weekdays by hour.
+pub async fn dashboard_csv(
+    State(state): State<AppState>,
+    PageManager(user): PageManager,
+    query: Result<Query<Period>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(bad_query)?;
+    let view = load(&state, &user, &query).await?;
+    let body = write_csv(&view).map_err(|e| {
+        tracing::error!(error = %e, "cannot write the dashboard's CSV");
+        ApiError::internal()
+    })?;
+    let file = format!(
+        "attachment; filename=\"painel-{}-{}-a-{}.csv\"",
+        user.tenant.slug.as_str(),
+        view.from,
+        view.to
+    );
+    let disposition = HeaderValue::from_str(&file)
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment; filename=\"painel.csv\""));
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn write_csv(view: &DashboardView) -> Result<Vec<u8>, csv::Error> {
+    let mut csv = csv::WriterBuilder::new()
+        .delimiter(b';')
+        .flexible(true)
+        .from_writer("\u{feff}".as_bytes().to_vec());
+    let rate = |r: Option<f64>| r.map(|r| format!("{:.1}", r * 100.0)).unwrap_or_default();
+    let mut write =
+        |cells: Vec<String>| csv.write_record(cells.iter().map(|c| inert(c).into_owned()));
+    write(vec![format!("Período: {} a {}", view.from, view.to)])?;
+    write(vec![])?;
+    write(
+        [
+            "Vendedor",
+            "Ligações",
+            "Atendidas",
+            "Taxa de atendimento (%)",
+            "Conversa (s)",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    )?;
+    for r in &view.ranking {
+        write(vec![
+            r.name.clone(),
+            r.calls.to_string(),
+            r.answered.to_string(),
+            rate(r.answer_rate),
+            r.talk_seconds.to_string(),
+        ])?;
+    }
+    write(vec![])?;
+    let mut header = vec!["Dia".to_owned(), "Ligações".to_owned()];
+    header.extend(view.outcomes.iter().map(|o| o.label.to_owned()));
+    write(header)?;
+    for day in &view.days {
+        let mut cells = vec![day.date.clone(), day.calls.to_string()];
+        cells.extend(day.outcomes.iter().map(|o| o.calls.to_string()));
+        write(cells)?;
+    }
+    write(vec![])?;
+    write(
+        [
+            "Dia da semana",
+            "Hora",
+            "Ligações",
+            "Atendidas",
+            "Taxa de atendimento (%)",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    )?;
+    for weekday in &view.hours {
+        for (hour, cell) in weekday.hours.iter().enumerate() {
+            write(vec![
+                weekday.weekday.to_owned(),
+                hour.to_string(),
+                cell.calls.to_string(),
+                cell.answered.to_string(),
+                rate(cell.answer_rate),
+            ])?;
+        }
+    }
+    drop(write);
+    csv.into_inner().map_err(|e| e.into_error().into())
 }
 
 /// A time in words for the tables: `1 h 05 min`, `3 min 20 s`.

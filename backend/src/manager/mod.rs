@@ -74,6 +74,7 @@ pub fn routes() -> Router<AppState> {
         .route("/manager/logout", post(session::logout))
         .route("/manager/static/{file}", get(page::asset))
         .route("/manager/calls.csv", get(export::calls_csv))
+        .route("/manager/dashboard.csv", get(dashboard::dashboard_csv))
         .route("/manager/calls/{id}/recording", get(recording::recording))
         .route("/manager/api/session", get(api::session_info))
         .route("/manager/api/calls", get(api::list_calls))

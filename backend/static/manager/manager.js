@@ -190,6 +190,7 @@
       $("kpi-taxa").textContent = percent(d.totals.answer_rate);
       $("kpi-conversa").textContent = duration(d.totals.talk_seconds);
       $("kpi-media").textContent = d.totals.average_talk_seconds === null ? "–" : duration(d.totals.average_talk_seconds);
+      $("exportar-painel").href = `/manager/dashboard.csv?${shown}`;
       for (const chart of ["ranking", "dias", "horas"]) {
         const file = { ranking: "ranking", dias: "days", horas: "hours" }[chart];
         $("grafico-" + chart).src = `/manager/api/dashboard/${file}.svg?${shown}`;

@@ -92,6 +92,23 @@ async fn the_dashboard_counts_only_the_managers_team() {
     }
     let r = app.get(&acme, "/manager/api/dashboard/other.svg").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // The tables, for a spreadsheet.
+    let r = app.get(&acme, "/manager/dashboard.csv").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let csv = r.text().await.unwrap();
+    assert!(csv.starts_with('\u{feff}'));
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines.contains(&"Vendedor;Ligações;Atendidas;Taxa de atendimento (%);Conversa (s)"));
+    assert!(
+        lines.iter().any(|l| l.ends_with(";2;1;50.0;185")),
+        "Ana's row: {csv}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("dom;")).count(),
+        24,
+        "every hour of Sunday"
+    );
 }
 
 #[tokio::test]
