@@ -410,7 +410,6 @@ fn write_csv(view: &DashboardView) -> Result<Vec<u8>, csv::Error> {
             ])?;
         }
     }
-    drop(write);
     csv.into_inner().map_err(|e| e.into_error().into())
 }
 
