@@ -1,5 +1,5 @@
-//! The manager dashboard's query time (`Store::dashboard`, the three
-//! grouped reads, and the view the page gets) with 10,000, 100,000 and
+//! The manager dashboard's query time (`Store::dashboard`: the three
+//! grouped reads) with 10,000, 100,000 and
 //! 1,000,000 calls in the database, on SQLite. The calls are generated:
 //! one tenant with 50 salespeople (and a second tenant with as many calls,
 //! which the reads must skip), spread over the 365 days before the bench

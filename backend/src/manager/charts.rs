@@ -35,7 +35,8 @@ fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            c if c.is_control() => {}
+            // Not allowed in XML.
+            c if c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}') => {}
             c => out.push(c),
         }
     }
@@ -266,6 +267,7 @@ mod tests {
         };
         let first = jiff::civil::date(2026, 11, 29);
         let drawn = ranking(&view(first, first, None, &figures));
+        assert_eq!(escape("a\u{fffe}b\u{1}c"), "abc");
         assert!(!drawn.contains("<script"), "{drawn}");
         assert!(drawn.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Ana&quot;"));
         assert!(drawn.contains("3 ligações, 1 atendida (33%), 1 min 05 s"));

@@ -137,17 +137,29 @@ fn count(value: i64) -> u64 {
 }
 
 impl Store {
-    /// The dashboard's figures for `filter`.
+    /// The dashboard's figures for `filter`: its three reads.
     pub async fn dashboard(
         &self,
         filter: &DashboardFilter,
     ) -> Result<DashboardFigures, StoreError> {
-        let (selection, next) = selection(filter);
+        Ok(DashboardFigures {
+            salespeople: self.dashboard_salespeople(filter).await?,
+            days: self.dashboard_days(filter).await?,
+            hours: self.dashboard_hours(filter).await?,
+        })
+    }
 
+    /// The calls per salesperson, most first. (`SUM` of a `BIGINT` is a
+    /// `NUMERIC` in PostgreSQL: cast back.)
+    pub async fn dashboard_salespeople(
+        &self,
+        filter: &DashboardFilter,
+    ) -> Result<Vec<SalespersonFigures>, StoreError> {
+        let (selection, _) = selection(filter);
         let ranking = format!(
             "SELECT c.user_id, u.name, COUNT(*) AS calls,
                     SUM(CASE WHEN c.outcome = 'answered' THEN 1 ELSE 0 END) AS answered,
-                    COALESCE(SUM(c.talk_seconds), 0) AS talk
+                    CAST(COALESCE(SUM(c.talk_seconds), 0) AS BIGINT) AS talk
              FROM (SELECT user_id, outcome, talk_seconds FROM calls WHERE {selection}) AS c
              JOIN users u ON u.id = c.user_id
              GROUP BY c.user_id, u.name
@@ -163,7 +175,15 @@ impl Store {
                 talk_seconds: count(row.try_get("talk")?),
             });
         }
+        Ok(salespeople)
+    }
 
+    /// The calls per São Paulo day and outcome.
+    pub async fn dashboard_days(
+        &self,
+        filter: &DashboardFilter,
+    ) -> Result<Vec<DayFigures>, StoreError> {
+        let (selection, next) = selection(filter);
         let (local, offsets) = local_time(filter, next);
         let by_day = format!(
             "SELECT {local} / {DAY_MS} AS day, outcome, COUNT(*) AS calls
@@ -183,8 +203,17 @@ impl Store {
                 calls: count(row.try_get("calls")?),
             });
         }
+        Ok(days)
+    }
 
-        // 1970-01-01 was a Thursday (weekday 4).
+    /// The calls and the answered ones per weekday and hour (São Paulo's
+    /// clock; 1970-01-01 was a Thursday, weekday 4).
+    pub async fn dashboard_hours(
+        &self,
+        filter: &DashboardFilter,
+    ) -> Result<Vec<HourFigures>, StoreError> {
+        let (selection, next) = selection(filter);
+        let (local, offsets) = local_time(filter, next);
         let by_hour = format!(
             "SELECT ({local} / {DAY_MS} + 4) % 7 AS weekday,
                     ({local} % {DAY_MS}) / {HOUR_MS} AS hour,
@@ -211,11 +240,7 @@ impl Store {
                 answered: count(row.try_get("answered")?),
             });
         }
-        Ok(DashboardFigures {
-            salespeople,
-            days,
-            hours,
-        })
+        Ok(hours)
     }
 }
 
@@ -456,6 +481,44 @@ mod tests {
         let figures = d.store.dashboard(&bruno).await.unwrap();
         assert_eq!(figures.salespeople.len(), 1);
         assert_eq!(figures.hours.iter().map(|h| h.calls).sum::<u64>(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_day_summer_time_began_starts_at_one_in_the_morning() {
+        let d = data().await;
+        // 4 November 2018: clocks went from 00:00 to 01:00; 01:30 on São
+        // Paulo's clock was 03:30 UTC, the day's first half hour.
+        sqlx::query(
+            "INSERT INTO calls (id, tenant, user_id, agent_endpoint, to_number, state, outcome,
+                                created_at, talk_seconds)
+             VALUES ('dst', 'acme', $1, 'x', '+5511987654321', 'ended', 'busy', $2, NULL)",
+        )
+        .bind(&d.ana)
+        .bind(to_millis(datetime!(2018-11-04 03:30 UTC)))
+        .execute(&d.store.pool)
+        .await
+        .unwrap();
+        let figures = d
+            .store
+            .dashboard(&filter(
+                datetime!(2018-11-04 03:00 UTC),
+                datetime!(2018-11-05 02:00 UTC),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            figures.hours,
+            [HourFigures {
+                weekday: 0,
+                hour: 1,
+                calls: 1,
+                answered: 0
+            }]
+        );
+        assert_eq!(
+            figures.days[0].day,
+            day(time::macros::date!(2018 - 11 - 04))
+        );
     }
 
     #[tokio::test]

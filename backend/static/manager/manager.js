@@ -173,8 +173,21 @@
   }
   const cells = (values, numeric) => values.map((v, i) => el(i === 0 ? "th" : "td", { cls: i > 0 && numeric ? "num" : "", text: String(v) }));
 
+  const dashboardNotice = $("painel-aviso");
+  /** Each load's number: a reply to an older one is dropped. */
+  let dashboardLoads = 0;
+
+  /** Empties the figures, charts and tables (a period the backend refused). */
+  function clearDashboard() {
+    for (const id of ["kpi-ligacoes", "kpi-atendidas", "kpi-taxa", "kpi-conversa", "kpi-media"]) $(id).textContent = "–";
+    $("painel-periodo").textContent = "";
+    for (const img of document.querySelectorAll("#painel img")) img.removeAttribute("src");
+    for (const body of document.querySelectorAll("#painel tbody")) body.replaceChildren();
+  }
+
   /** The dashboard for the salesperson and period chosen (the other filters do not apply). */
   async function loadDashboard() {
+    const load = ++dashboardLoads;
     const params = new URLSearchParams();
     for (const name of ["user", "from", "to"]) {
       const value = form.elements[name].value;
@@ -182,15 +195,19 @@
     }
     try {
       const d = await getJson("/manager/api/dashboard?" + params);
+      if (load !== dashboardLoads) return;
+      dashboardNotice.hidden = true;
       const shown = new URLSearchParams({ from: d.from, to: d.to });
       if (d.user) shown.set("user", d.user);
+      $("exportar-painel").href = `/manager/dashboard.csv?${shown}`;
+      // A new address for every load, so the browser draws the charts anew.
+      shown.set("carga", String(load));
       $("painel-periodo").textContent = `${d.from.split("-").reverse().join("/")} a ${d.to.split("-").reverse().join("/")}`;
       $("kpi-ligacoes").textContent = String(d.totals.calls);
       $("kpi-atendidas").textContent = String(d.totals.answered);
       $("kpi-taxa").textContent = percent(d.totals.answer_rate);
       $("kpi-conversa").textContent = duration(d.totals.talk_seconds);
       $("kpi-media").textContent = d.totals.average_talk_seconds === null ? "–" : duration(d.totals.average_talk_seconds);
-      $("exportar-painel").href = `/manager/dashboard.csv?${shown}`;
       for (const chart of ["ranking", "dias", "horas"]) {
         const file = { ranking: "ranking", dias: "days", horas: "hours" }[chart];
         $("grafico-" + chart).src = `/manager/api/dashboard/${file}.svg?${shown}`;
@@ -207,7 +224,11 @@
         el("tr", {}, ...cells([w.weekday, ...w.hours.map((c) => (c.calls ? `${percent(c.answer_rate)} de ${c.calls}` : "–"))], true))));
       document.body.dataset.dashboard = String(Number(document.body.dataset.dashboard || 0) + 1);
     } catch (error) {
-      report(error);
+      if (error instanceof LoggedOut) return report(error);
+      if (load !== dashboardLoads) return;
+      clearDashboard();
+      dashboardNotice.textContent = `Painel: ${error.message}`;
+      dashboardNotice.hidden = false;
     }
   }
 

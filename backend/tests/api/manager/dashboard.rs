@@ -132,6 +132,21 @@ async fn the_dashboard_needs_a_manager_and_a_sensible_period() {
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
     }
+    // 366 days at most (2024 was a leap year).
+    let (status, _) = app
+        .get_json(
+            &acme,
+            "/manager/api/dashboard?from=2024-01-01&to=2024-12-31",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .get_json(
+            &acme,
+            "/manager/api/dashboard?from=2024-01-01&to=2025-01-01",
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, d) = app
         .get_json(
             &acme,
