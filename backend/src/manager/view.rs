@@ -65,6 +65,26 @@ pub struct CallRow {
     /// Where to play the recording, when its file is on the server.
     pub recording_url: Option<String>,
     pub crm: CrmView,
+    /// The number itself is wrong (the network said it does not exist, has
+    /// changed or is incomplete): what to fix in the CRM.
+    pub number_problem: Option<&'static str>,
+}
+
+/// What a failed call's hangup cause (Q.850) says about the number itself:
+/// only when the salesperson had answered, so the cause is the lead's leg.
+fn number_problem(call: &Call) -> Option<&'static str> {
+    if !matches!(call.outcome, Some(Outcome::Failed | Outcome::Rejected))
+        || call.not_placed
+        || call.agent_answered_at.is_none()
+    {
+        return None;
+    }
+    match call.hangup_cause.as_ref()?.code {
+        1 => Some("Número inexistente: corrija o telefone no CRM."),
+        22 => Some("O número mudou: corrija o telefone no CRM."),
+        28 => Some("Número incompleto ou inválido: corrija o telefone no CRM."),
+        _ => None,
+    }
 }
 
 /// Where the call's note to the CRM stands.
@@ -144,6 +164,7 @@ pub fn row(call: &Call, team: &Team, recorded: &HashSet<String>) -> CallRow {
             .contains(&call.id)
             .then(|| format!("/manager/calls/{}/recording", call.id)),
         crm: crm_view(call.crm.as_ref()),
+        number_problem: number_problem(call),
     }
 }
 
@@ -267,6 +288,45 @@ mod tests {
             next_attempt_at: None,
             delivered_at: None,
         }
+    }
+
+    #[test]
+    fn a_number_the_network_says_is_wrong_is_flagged() {
+        let team = Team(HashMap::new());
+        let mut call = ended(None);
+        assert_eq!(row(&call, &team, &HashSet::new()).number_problem, None);
+        call.outcome = Some(Outcome::Failed);
+        call.agent_answered_at = Some(call.created_at);
+        for (code, flagged) in [(1, true), (22, true), (28, true), (17, false), (34, false)] {
+            call.hangup_cause = Some(disca_protocol::call::HangupCause {
+                code,
+                text: String::new(),
+            });
+            assert_eq!(
+                row(&call, &team, &HashSet::new()).number_problem.is_some(),
+                flagged,
+                "cause {code}"
+            );
+        }
+        call.hangup_cause = Some(disca_protocol::call::HangupCause {
+            code: 1,
+            text: "Unallocated (unassigned) number".into(),
+        });
+        assert!(
+            row(&call, &team, &HashSet::new())
+                .number_problem
+                .unwrap()
+                .starts_with("Número inexistente")
+        );
+        call.not_placed = true;
+        assert_eq!(row(&call, &team, &HashSet::new()).number_problem, None);
+        call.not_placed = false;
+        call.agent_answered_at = None;
+        assert_eq!(
+            row(&call, &team, &HashSet::new()).number_problem,
+            None,
+            "the salesperson's own phone failed: the cause is not the lead's"
+        );
     }
 
     #[test]

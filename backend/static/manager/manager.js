@@ -93,11 +93,18 @@
       el("td", { cls: "numero", text: call.number }),
       el("td", { text: call.contact || "—" }),
       dealCell(call),
-      el("td", { cls: "resultado " + (call.outcome || "ao-vivo"), text: call.outcome_label }),
+      resultCell(call),
       durationCell(call, call.ring),
       durationCell(call, call.talk),
       recordingCell(call),
       crmCell(call));
+  }
+
+  /** How the call ended; a number the network says is wrong is flagged, to fix it in the CRM. */
+  function resultCell(call) {
+    const cell = el("td", { cls: "resultado " + (call.outcome || "ao-vivo"), text: call.outcome_label });
+    if (call.number_problem) cell.append(el("div", { cls: "numero-errado", text: call.number_problem }));
+    return cell;
   }
 
   // An estimated duration says so where it is shown (title and class).
