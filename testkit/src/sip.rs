@@ -45,6 +45,8 @@ pub enum PeerBehavior {
     RingForever,
     /// Rejects with `603 Decline`.
     Decline,
+    /// Rejects with `404 Not Found`: a number that does not exist.
+    NotFound,
 }
 
 impl PeerBehavior {
@@ -60,6 +62,7 @@ impl PeerBehavior {
             PeerBehavior::Busy => "busy.xml",
             PeerBehavior::RingForever => "ring_forever.xml",
             PeerBehavior::Decline => "decline.xml",
+            PeerBehavior::NotFound => "not_found.xml",
         };
         let mut args: Vec<OsString> = vec![
             "-sf".into(),

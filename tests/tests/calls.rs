@@ -65,6 +65,52 @@ async fn busy_lead() {
     );
 }
 
+/// A number the carrier says does not exist (404, cause 1): the call
+/// fails, and the manager page flags the number to be fixed in the CRM.
+#[tokio::test]
+async fn a_number_that_does_not_exist_is_flagged_for_the_manager() {
+    let lab = Lab::start(PeerBehavior::AnswerAndWait, PeerBehavior::NotFound).await;
+    let backend = Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
+    let id = backend.place_ok("acme-1001").await;
+    let call = backend.wait_until_ended("acme-1001", &id).await;
+    assert_eq!(call["outcome"], "failed", "{call:#}");
+    assert_eq!(call["hangup_cause"]["code"], 1, "{call:#}");
+    let login = backend
+        .http
+        .post(format!("{}/manager/login", backend.base))
+        .header("x-disca-manager", "1")
+        .json(&json!({ "token": backend.token("acme-manager") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let rows: serde_json::Value = backend
+        .http
+        .get(format!("{}/manager/api/calls", backend.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let row = &rows["calls"][0];
+    assert_eq!(row["id"], id.as_str());
+    assert!(
+        row["number_problem"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("Número inexistente")),
+        "{row:#}"
+    );
+}
+
 #[tokio::test]
 async fn lead_never_answers() {
     let lab =

@@ -465,6 +465,10 @@ impl Progress {
                 17 => return Outcome::Busy,
                 21 => return Outcome::Rejected,
                 18 | 19 => return Outcome::NoAnswer,
+                // No such number, number changed, incomplete number: the
+                // number is wrong, whatever the dial status says (the real
+                // Asterisk test's 404 came out as no answer before this).
+                1 | 22 | 28 => return Outcome::Failed,
                 _ => {}
             }
         }
