@@ -4,7 +4,7 @@
 pub(crate) mod auth;
 pub(crate) mod calls;
 mod error;
-mod events;
+pub(crate) mod events;
 mod health;
 mod me;
 pub mod phone;

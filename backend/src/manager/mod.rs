@@ -14,6 +14,8 @@
 //! - [`api`]: the JSON the page reads (`/manager/api/...`).
 //! - [`export`]: `GET /manager/calls.csv`.
 //! - [`recording`]: `GET /manager/calls/{id}/recording`.
+//! - [`live`]: the live board, who is on a call now (`/manager/api/live`,
+//!   Server-Sent Events).
 //! - [`dashboard`]: the dashboard's figures for a period
 //!   (`/manager/api/dashboard`), and [`charts`], its SVG charts.
 //! - [`errors`]: the page's own error answers.
@@ -29,6 +31,7 @@ pub mod dashboard;
 pub mod errors;
 pub mod export;
 pub mod filters;
+pub mod live;
 pub mod page;
 pub mod recording;
 pub mod session;
@@ -80,6 +83,7 @@ pub fn routes() -> Router<AppState> {
         .route("/manager/api/calls", get(api::list_calls))
         .route("/manager/api/dashboard", get(dashboard::dashboard))
         .route("/manager/api/dashboard/{chart}", get(dashboard::chart))
+        .route("/manager/api/live", get(live::live))
         .route("/manager/api/calls/{id}", get(api::get_call))
         .route("/manager/api/calls/{id}/crm/retry", post(api::retry_crm))
         .layer(middleware::map_response(security_headers))

@@ -14,7 +14,7 @@ const INDEX_HTML: &str = include_str!("../../static/manager/index.html");
 const LOGIN_HTML: &str = include_str!("../../static/manager/login.html");
 
 /// `/manager/static/{name}`: name, content type, content.
-const FILES: [(&str, &str, &str); 5] = [
+const FILES: [(&str, &str, &str); 6] = [
     (
         "page.js",
         "text/javascript; charset=utf-8",
@@ -24,6 +24,11 @@ const FILES: [(&str, &str, &str); 5] = [
         "manager.js",
         "text/javascript; charset=utf-8",
         include_str!("../../static/manager/manager.js"),
+    ),
+    (
+        "board.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/manager/board.js"),
     ),
     (
         "login.js",

@@ -102,6 +102,11 @@ pub(crate) async fn session_user(
     }
 }
 
+/// The hash under which the session in `headers` is stored, if they carry one.
+pub(crate) fn session_hash(headers: &HeaderMap) -> Option<String> {
+    session_cookie(headers).map(hash_token)
+}
+
 /// The session id in the `Cookie` headers, if one has its shape.
 fn session_cookie(headers: &HeaderMap) -> Option<&str> {
     headers
@@ -236,6 +241,8 @@ pub async fn logout(
     same_site(&headers)?;
     if let Some(id) = session_cookie(&headers) {
         state.store.end_manager_session(&hash_token(id)).await?;
+        // Its open live boards close now, not at their next check.
+        state.revocations.forget_now();
     }
     let cleared = cookie("", 0, state.manager.secure_cookies);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared)]).into_response())

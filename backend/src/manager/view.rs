@@ -108,15 +108,20 @@ pub struct Team(HashMap<String, String>);
 
 impl Team {
     pub fn new(users: &[User]) -> Team {
-        Team(
-            users
-                .iter()
-                .map(|u| (u.id.clone(), u.name.clone()))
-                .collect(),
-        )
+        Team::from_names(users.iter().map(|u| (u.id.clone(), u.name.clone())))
     }
 
-    fn name(&self, user_id: &str) -> String {
+    /// From (user id, name) pairs.
+    pub fn from_names(names: impl IntoIterator<Item = (String, String)>) -> Team {
+        Team(names.into_iter().collect())
+    }
+
+    /// Whether `user_id` is one of the team (a newer user is not, yet).
+    pub fn knows(&self, user_id: &str) -> bool {
+        self.0.contains_key(user_id)
+    }
+
+    pub fn name(&self, user_id: &str) -> String {
         self.0
             .get(user_id)
             .cloned()
@@ -127,16 +132,7 @@ impl Team {
 /// `call` as a row; `recorded` holds the ids of calls whose recording file
 /// is on the server.
 pub fn row(call: &Call, team: &Team, recorded: &HashSet<String>) -> CallRow {
-    let deal_id = call
-        .crm
-        .as_ref()
-        .and_then(|c| c.deal_id.as_deref())
-        .or(call.context.deal_id.as_deref())
-        .map(str::to_owned);
-    let deal_url = deal_id
-        .as_deref()
-        .and_then(|d| DealId::parse(d).ok())
-        .map(|d| format!("{DEAL_URL}{}", d.as_str()));
+    let (deal_id, deal_url) = deal(call);
     CallRow {
         id: call.id.clone(),
         when: sao_paulo::format(call.created_at, "%d/%m/%Y %H:%M"),
@@ -168,6 +164,22 @@ pub fn row(call: &Call, team: &Team, recorded: &HashSet<String>) -> CallRow {
     }
 }
 
+/// The call's deal id (the CRM note's, else the page's), and its address in
+/// RD Station CRM when the id is well formed.
+pub fn deal(call: &Call) -> (Option<String>, Option<String>) {
+    let deal_id = call
+        .crm
+        .as_ref()
+        .and_then(|c| c.deal_id.as_deref())
+        .or(call.context.deal_id.as_deref())
+        .map(str::to_owned);
+    let deal_url = deal_id
+        .as_deref()
+        .and_then(|d| DealId::parse(d).ok())
+        .map(|d| format!("{DEAL_URL}{}", d.as_str()));
+    (deal_id, deal_url)
+}
+
 /// `duration`, marked as a lower bound when the call's are estimated.
 fn at_least(call: &Call, duration: String) -> String {
     if call.durations_estimated {
@@ -178,7 +190,7 @@ fn at_least(call: &Call, duration: String) -> String {
 }
 
 /// `185` → `3:05`; `3725` → `1:02:05`.
-fn clock(seconds: i64) -> String {
+pub fn clock(seconds: i64) -> String {
     let s = seconds.max(0);
     match (s / 3600, s % 3600 / 60, s % 60) {
         (0, m, s) => format!("{m}:{s:02}"),

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use time::OffsetDateTime;
 
+use super::calls::{CALL_COLUMNS, CALL_ROWS, call_from_row};
 use super::{Store, StoreError, Writer, to_millis};
 use crate::domain::Call;
 
@@ -164,6 +165,34 @@ impl Store {
         rows.iter()
             .map(|r| Ok((r.try_get("tenant_seq")?, r.try_get("payload")?)))
             .collect()
+    }
+
+    /// What a live board of `tenant` starts from: the tenant's calls not
+    /// yet ended, oldest first, and the id of the last event they reflect,
+    /// read together (one snapshot), so the board follows on from that id
+    /// without missing or repeating a change.
+    pub async fn live_board(&self, tenant: &str) -> Result<(i64, Vec<Call>), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let base = legacy_max(&mut *tx).await?;
+        let last: Option<i64> =
+            sqlx::query("SELECT MAX(tenant_seq) AS id FROM call_events WHERE tenant = $1")
+                .bind(tenant)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("id")?;
+        let sql = format!(
+            "SELECT {CALL_COLUMNS} FROM {CALL_ROWS} \
+             WHERE calls.state <> 'ended' AND calls.tenant = $1 ORDER BY calls.id"
+        );
+        let calls = sqlx::query(&sql)
+            .bind(tenant)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(call_from_row)
+            .collect::<Result<Vec<Call>, StoreError>>()?;
+        tx.commit().await?;
+        Ok((last.unwrap_or(base).max(base), calls))
     }
 
     /// Where `tenant`'s stream starts: after `last_event_id` when the client

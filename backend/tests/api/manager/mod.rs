@@ -8,6 +8,7 @@
 mod crm_retry;
 mod dashboard;
 mod export;
+mod live;
 mod recordings;
 mod sessions;
 mod team_calls;
