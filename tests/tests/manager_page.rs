@@ -4,7 +4,8 @@
 //! (one delivered, one refused for good by the CRM with its 404 message,
 //! one with no deal), and a manager logs in through the form, reads the
 //! rows in Portuguese, filters, plays a recording, downloads the CSV,
-//! queues the refused note again and logs out.
+//! queues the refused note again and logs out. A call in progress shows on
+//! the live board ("Agora").
 //!
 //! With `DISCA_UPDATE_SCREENSHOTS=1` the page's screenshots are also
 //! written to `docs/screenshots/manager.png` (the list) and
@@ -179,6 +180,26 @@ impl Scene {
         call
     }
 
+    /// A call in progress: `who` and the lead have been talking a minute.
+    async fn talking(&self, who: &User, to: &str, contact: &str) -> Call {
+        let context = CallContext {
+            deal_id: Some(AURORA_DEAL.into()),
+            contact_name: Some(contact.into()),
+            ..CallContext::default()
+        };
+        let mut call = new_call(&self.store, who, to, &context).await;
+        let answered = time::OffsetDateTime::now_utc() - time::Duration::seconds(62);
+        call.state = CallState::Connected;
+        call.agent_answered_at = Some(answered - time::Duration::seconds(9));
+        call.lead_dialed_at = Some(answered - time::Duration::seconds(8));
+        call.lead_answered_at = Some(answered);
+        self.store
+            .save_calls(std::slice::from_ref(&call))
+            .await
+            .unwrap();
+        call
+    }
+
     async fn wait_crm(&self, id: &str, state: CrmState) -> Call {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
@@ -319,6 +340,10 @@ async fn a_manager_follows_the_team_s_calls_and_crm_notes_in_chromium() {
             recorded: false,
         })
         .await;
+    // Ana is on a call right now: the live board shows it.
+    let talking = scene
+        .talking(&scene.ana, "(11) 94444-3333", "João Pereira")
+        .await;
     scene.wait_crm(&delivered.id, CrmState::Delivered).await;
     let refused_stored = scene.wait_crm(&refused.id, CrmState::Failed).await;
     let crm_message = refused_stored.crm.unwrap().error.unwrap();
@@ -394,7 +419,11 @@ async fn a_manager_follows_the_team_s_calls_and_crm_notes_in_chromium() {
     .await
     .unwrap();
     page.click("#entrar button[type=submit]").await.unwrap();
-    wait_rows(&page, &[&no_deal.id, &refused.id, &delivered.id]).await;
+    wait_rows(
+        &page,
+        &[&talking.id, &no_deal.id, &refused.id, &delivered.id],
+    )
+    .await;
     assert_eq!(
         page.evaluate("document.cookie").await.unwrap(),
         "",
@@ -405,6 +434,32 @@ async fn a_manager_follows_the_team_s_calls_and_crm_notes_in_chromium() {
             .await
             .unwrap(),
         "Carla Ribeiro"
+    );
+
+    // The live board: Ana talking for a minute, to João.
+    let live = page
+        .wait_for(
+            &format!(
+                r#"(() => {{
+                    const tr = document.querySelector('#ao-vivo tr[data-call-id={}]');
+                    return tr && [...tr.cells].map((td) => td.textContent);
+                }})()"#,
+                js(&talking.id)
+            ),
+            PATIENCE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(live[0], "Ana Souza", "{live}");
+    assert_eq!(live[1], "Em conversa", "{live}");
+    assert!(live[2].as_str().unwrap().starts_with("1:0"), "{live}");
+    assert_eq!(live[3], "(11) 94444-3333", "{live}");
+    assert_eq!(live[4], "João Pereira", "{live}");
+    assert_eq!(
+        page.evaluate("document.getElementById('agora-resumo').textContent")
+            .await
+            .unwrap(),
+        "1 em conversa · 0 chamando"
     );
 
     let rows = table(&page).await;
@@ -543,7 +598,11 @@ async fn a_manager_follows_the_team_s_calls_and_crm_notes_in_chromium() {
     .await
     .unwrap();
     filter(&page, &[("from", today), ("to", today)]).await;
-    wait_rows(&page, &[&no_deal.id, &refused.id, &delivered.id]).await;
+    wait_rows(
+        &page,
+        &[&talking.id, &no_deal.id, &refused.id, &delivered.id],
+    )
+    .await;
 
     // The CSV of what the filters select, downloaded from the page.
     filter(&page, &[("crm", "failed")]).await;
