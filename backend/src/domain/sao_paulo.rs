@@ -29,6 +29,16 @@ pub fn format(at: OffsetDateTime, format: &str) -> String {
     }
 }
 
+/// `at` on São Paulo's clock, in milliseconds since 1970-01-01 00:00 there
+/// (what [`offsets`] lets SQL compute; UTC−3 outside jiff's range).
+pub fn local_millis(at: OffsetDateTime) -> i64 {
+    let utc = i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or_default();
+    let offset = Timestamp::from_nanosecond(at.unix_timestamp_nanos())
+        .map(|ts| i64::from(SAO_PAULO.to_offset(ts).seconds()) * 1000)
+        .unwrap_or(-3 * 3_600_000);
+    utc + offset
+}
+
 /// São Paulo's offsets from UTC over `[from, to)`, as what SQL adds to a
 /// UTC time in milliseconds to read it on São Paulo's clock: the first
 /// instant (ms since the epoch) and the offset (ms) of each stretch, in
@@ -73,6 +83,17 @@ mod tests {
             format(datetime!(2018-12-01 12:00 UTC), NOTE),
             "01/12/2018 10:00"
         );
+    }
+
+    #[test]
+    fn local_millis_read_the_clock_of_that_day() {
+        const HOUR: i64 = 3_600_000;
+        // 2026-01-15 02:30 UTC is 23:30 the day before, UTC−3.
+        let now = datetime!(2026-01-15 02:30 UTC);
+        assert_eq!(local_millis(now), now.unix_timestamp() * 1000 - 3 * HOUR);
+        // Summer time of 2018: UTC−2.
+        let then = datetime!(2018-12-01 12:00 UTC);
+        assert_eq!(local_millis(then), then.unix_timestamp() * 1000 - 2 * HOUR);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
+use super::call_stats;
 use super::crm::queue_notes;
 use super::events::{CallEvent, append_events};
 use super::{Store, StoreError, Writer, from_millis, parse_column, to_millis};
@@ -372,7 +373,10 @@ impl Store {
             .collect();
         let _serialized = self.writer.lock.lock().await;
         let mut tx = self.writes.begin().await?;
+        // Read before the update: the calls this transaction ends.
+        let ending = call_stats::ending_now(&mut tx, &ended).await?;
         q.build().execute(&mut *tx).await?;
+        call_stats::count_ended(&mut tx, &ending).await?;
         let events = append_events(&mut tx, versions.iter()).await?;
         // The call's note joins the outbox in the transaction that ends it.
         queue_notes(&mut tx, &ended).await?;

@@ -1,11 +1,16 @@
 //! The manager's dashboard: a tenant's calls of a period (of one
 //! salesperson, or all) counted three ways — per salesperson, per São Paulo
 //! day and outcome, per weekday and hour — by the database, in SQL that
-//! SQLite and PostgreSQL both run: São Paulo's clock is the UTC
+//! SQLite and PostgreSQL both run.
+//!
+//! The team's figures are sums of the rollups kept as calls end
+//! (`call_stats`: per hour and outcome, per day and salesperson), so their
+//! cost follows the hours and salespeople of the period, not its calls.
+//! One salesperson's are counted from their calls, one range scan of the
+//! covering index `calls_user_dashboard`: São Paulo's clock is the UTC
 //! milliseconds plus the offset of their stretch (a `CASE` over the
 //! stretches `domain::sao_paulo::offsets` gives, so past summer times
-//! count), and days and hours are integer divisions of that. Each read is
-//! one range scan of the covering index `calls_dashboard`.
+//! count), and days and hours are integer divisions of that.
 //!
 //! Counted: calls that ended and reached the PBX (an outcome, not
 //! `not_placed`).
@@ -13,12 +18,12 @@
 use sqlx::Row;
 use time::OffsetDateTime;
 
+use super::call_stats::{self, HOUR_MS, local_hour};
 use super::{Store, StoreError, parse_column, to_millis};
 use crate::domain::Outcome;
 use crate::domain::sao_paulo;
 
 const DAY_MS: i64 = 86_400_000;
-const HOUR_MS: i64 = 3_600_000;
 
 /// Which calls the dashboard counts.
 #[derive(Debug, Clone)]
@@ -149,24 +154,51 @@ impl Store {
         })
     }
 
-    /// The calls per salesperson, most first. (`SUM` of a `BIGINT` is a
-    /// `NUMERIC` in PostgreSQL: cast back.)
+    /// The calls per salesperson, most first: the team's from the daily
+    /// rollup, one salesperson's from their calls. Grouped before the join
+    /// with `users`. (`SUM` of a `BIGINT` is a `NUMERIC` in PostgreSQL:
+    /// cast back.)
     pub async fn dashboard_salespeople(
         &self,
         filter: &DashboardFilter,
     ) -> Result<Vec<SalespersonFigures>, StoreError> {
-        let (selection, _) = selection(filter);
-        let ranking = format!(
-            "SELECT c.user_id, u.name, COUNT(*) AS calls,
-                    SUM(CASE WHEN c.outcome = 'answered' THEN 1 ELSE 0 END) AS answered,
-                    CAST(COALESCE(SUM(c.talk_seconds), 0) AS BIGINT) AS talk
-             FROM (SELECT user_id, outcome, talk_seconds FROM calls WHERE {selection}) AS c
-             JOIN users u ON u.id = c.user_id
-             GROUP BY c.user_id, u.name
-             ORDER BY calls DESC, u.name"
-        );
+        let rows = match &filter.user_id {
+            None => {
+                let (from, to) = local_hours(filter);
+                sqlx::query(
+                    "SELECT s.user_id, u.name, s.calls, s.answered, s.talk
+                     FROM (SELECT user_id, CAST(SUM(calls) AS BIGINT) AS calls,
+                                  CAST(SUM(answered) AS BIGINT) AS answered,
+                                  CAST(SUM(talk_seconds) AS BIGINT) AS talk
+                           FROM call_stats_daily
+                           WHERE tenant = $1 AND local_day >= $2 AND local_day < $3
+                           GROUP BY user_id) AS s
+                     JOIN users u ON u.id = s.user_id
+                     ORDER BY s.calls DESC, u.name",
+                )
+                .bind(filter.tenant.as_str())
+                .bind(from.div_euclid(24))
+                .bind(to.div_euclid(24))
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Some(_) => {
+                let (selection, _) = selection(filter);
+                let sql = format!(
+                    "SELECT s.user_id, u.name, s.calls, s.answered, s.talk
+                     FROM (SELECT user_id, COUNT(*) AS calls,
+                                  SUM(CASE WHEN outcome = 'answered' THEN 1 ELSE 0 END) AS answered,
+                                  CAST(COALESCE(SUM(talk_seconds), 0) AS BIGINT) AS talk
+                           FROM calls WHERE {selection}
+                           GROUP BY user_id) AS s
+                     JOIN users u ON u.id = s.user_id
+                     ORDER BY s.calls DESC, u.name"
+                );
+                selected(&sql, filter).fetch_all(&self.pool).await?
+            }
+        };
         let mut salespeople = Vec::new();
-        for row in selected(&ranking, filter).fetch_all(&self.pool).await? {
+        for row in rows {
             salespeople.push(SalespersonFigures {
                 user_id: row.try_get("user_id")?,
                 name: row.try_get("name")?,
@@ -178,25 +210,46 @@ impl Store {
         Ok(salespeople)
     }
 
-    /// The calls per São Paulo day and outcome.
+    /// The calls per São Paulo day and outcome: the team's from the hourly
+    /// rollup, one salesperson's from their calls.
     pub async fn dashboard_days(
         &self,
         filter: &DashboardFilter,
     ) -> Result<Vec<DayFigures>, StoreError> {
-        let (selection, next) = selection(filter);
-        let (local, offsets) = local_time(filter, next);
-        let by_day = format!(
-            "SELECT {local} / {DAY_MS} AS day, outcome, COUNT(*) AS calls
-             FROM calls WHERE {selection}
-             GROUP BY {local} / {DAY_MS}, outcome
-             ORDER BY day, outcome"
-        );
-        let mut query = selected(&by_day, filter);
-        for value in &offsets {
-            query = query.bind(*value);
-        }
+        let rows = match &filter.user_id {
+            None => {
+                let (from, to) = local_hours(filter);
+                sqlx::query(
+                    "SELECT local_hour / 24 AS day, outcome, CAST(SUM(calls) AS BIGINT) AS calls
+                     FROM call_stats_hourly
+                     WHERE tenant = $1 AND local_hour >= $2 AND local_hour < $3
+                     GROUP BY local_hour / 24, outcome
+                     ORDER BY day, outcome",
+                )
+                .bind(filter.tenant.as_str())
+                .bind(from)
+                .bind(to)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Some(_) => {
+                let (selection, next) = selection(filter);
+                let (local, offsets) = local_time(filter, next);
+                let sql = format!(
+                    "SELECT {local} / {DAY_MS} AS day, outcome, COUNT(*) AS calls
+                     FROM calls WHERE {selection}
+                     GROUP BY {local} / {DAY_MS}, outcome
+                     ORDER BY day, outcome"
+                );
+                let mut query = selected(&sql, filter);
+                for value in &offsets {
+                    query = query.bind(*value);
+                }
+                query.fetch_all(&self.pool).await?
+            }
+        };
         let mut days = Vec::new();
-        for row in query.fetch_all(&self.pool).await? {
+        for row in rows {
             days.push(DayFigures {
                 day: row.try_get("day")?,
                 outcome: parse_column(&row.try_get::<String, _>("outcome")?, "calls.outcome")?,
@@ -207,28 +260,51 @@ impl Store {
     }
 
     /// The calls and the answered ones per weekday and hour (São Paulo's
-    /// clock; 1970-01-01 was a Thursday, weekday 4).
+    /// clock; 1970-01-01 was a Thursday, weekday 4): the team's from the
+    /// hourly rollup, one salesperson's from their calls.
     pub async fn dashboard_hours(
         &self,
         filter: &DashboardFilter,
     ) -> Result<Vec<HourFigures>, StoreError> {
-        let (selection, next) = selection(filter);
-        let (local, offsets) = local_time(filter, next);
-        let by_hour = format!(
-            "SELECT ({local} / {DAY_MS} + 4) % 7 AS weekday,
-                    ({local} % {DAY_MS}) / {HOUR_MS} AS hour,
-                    COUNT(*) AS calls,
-                    SUM(CASE WHEN outcome = 'answered' THEN 1 ELSE 0 END) AS answered
-             FROM calls WHERE {selection}
-             GROUP BY ({local} / {DAY_MS} + 4) % 7, ({local} % {DAY_MS}) / {HOUR_MS}
-             ORDER BY weekday, hour"
-        );
-        let mut query = selected(&by_hour, filter);
-        for value in &offsets {
-            query = query.bind(*value);
-        }
+        let rows = match &filter.user_id {
+            None => {
+                let (from, to) = local_hours(filter);
+                sqlx::query(
+                    "SELECT (local_hour / 24 + 4) % 7 AS weekday, local_hour % 24 AS hour,
+                            CAST(SUM(calls) AS BIGINT) AS calls,
+                            CAST(SUM(CASE WHEN outcome = 'answered' THEN calls ELSE 0 END) AS BIGINT) AS answered
+                     FROM call_stats_hourly
+                     WHERE tenant = $1 AND local_hour >= $2 AND local_hour < $3
+                     GROUP BY (local_hour / 24 + 4) % 7, local_hour % 24
+                     ORDER BY weekday, hour",
+                )
+                .bind(filter.tenant.as_str())
+                .bind(from)
+                .bind(to)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Some(_) => {
+                let (selection, next) = selection(filter);
+                let (local, offsets) = local_time(filter, next);
+                let sql = format!(
+                    "SELECT ({local} / {DAY_MS} + 4) % 7 AS weekday,
+                            ({local} % {DAY_MS}) / {HOUR_MS} AS hour,
+                            COUNT(*) AS calls,
+                            SUM(CASE WHEN outcome = 'answered' THEN 1 ELSE 0 END) AS answered
+                     FROM calls WHERE {selection}
+                     GROUP BY ({local} / {DAY_MS} + 4) % 7, ({local} % {DAY_MS}) / {HOUR_MS}
+                     ORDER BY weekday, hour"
+                );
+                let mut query = selected(&sql, filter);
+                for value in &offsets {
+                    query = query.bind(*value);
+                }
+                query.fetch_all(&self.pool).await?
+            }
+        };
         let mut hours = Vec::new();
-        for row in query.fetch_all(&self.pool).await? {
+        for row in rows {
             let small = |column: &str| -> Result<u8, StoreError> {
                 let value: i64 = row.try_get(column)?;
                 u8::try_from(value).map_err(|_| StoreError::Corrupt(format!("{column} = {value}")))
@@ -242,6 +318,20 @@ impl Store {
         }
         Ok(hours)
     }
+
+    /// Counts the rollups again from the calls: for calls written other
+    /// than through the store (generated data, an import).
+    pub async fn recount_call_stats(&self) -> Result<(), StoreError> {
+        let _serialized = self.writer.lock.lock().await;
+        let mut tx = self.writes.begin().await?;
+        call_stats::refill(&mut tx).await?;
+        tx.commit().await
+    }
+}
+
+/// The period in hours on São Paulo's clock (see `call_stats`).
+fn local_hours(filter: &DashboardFilter) -> (i64, i64) {
+    (local_hour(filter.from), local_hour(filter.to))
 }
 
 #[cfg(test)]
@@ -376,6 +466,8 @@ mod tests {
             .await
             .unwrap();
         }
+        // Written around the store: the rollups are counted again.
+        store.recount_call_stats().await.unwrap();
         Data {
             _dir: dir,
             store,
@@ -483,6 +575,130 @@ mod tests {
         assert_eq!(figures.hours.iter().map(|h| h.calls).sum::<u64>(), 2);
     }
 
+    /// The team's figures come from the rollups, one salesperson's from
+    /// the calls: over the same calls, the two agree.
+    #[tokio::test]
+    async fn the_rollups_agree_with_the_calls() {
+        let d = data().await;
+        for (from, to) in [
+            (
+                datetime!(2026-11-29 03:00 UTC),
+                datetime!(2026-12-06 03:00 UTC),
+            ),
+            (
+                datetime!(2018-11-01 03:00 UTC),
+                datetime!(2018-12-01 02:00 UTC),
+            ),
+        ] {
+            let team = d.store.dashboard(&filter(from, to)).await.unwrap();
+            let mut days = Vec::new();
+            let mut hours: Vec<HourFigures> = Vec::new();
+            let mut ranking = Vec::new();
+            for user in [&d.ana, &d.bruno] {
+                let mut one = filter(from, to);
+                one.user_id = Some(user.clone());
+                let figures = d.store.dashboard(&one).await.unwrap();
+                ranking.extend(figures.salespeople);
+                days.extend(figures.days);
+                for h in figures.hours {
+                    match hours
+                        .iter_mut()
+                        .find(|x| (x.weekday, x.hour) == (h.weekday, h.hour))
+                    {
+                        Some(x) => {
+                            x.calls += h.calls;
+                            x.answered += h.answered;
+                        }
+                        None => hours.push(h),
+                    }
+                }
+            }
+            let mut team_days = team.days.clone();
+            let mut team_ranking = team.salespeople.clone();
+            let mut team_hours = team.hours.clone();
+            for list in [&mut days, &mut team_days] {
+                list.sort_by_key(|x| (x.day, x.outcome.as_str()));
+            }
+            let merged: Vec<DayFigures> = days.iter().fold(Vec::new(), |mut all, x| {
+                match all
+                    .iter_mut()
+                    .find(|y: &&mut DayFigures| (y.day, y.outcome) == (x.day, x.outcome))
+                {
+                    Some(y) => y.calls += x.calls,
+                    None => all.push(x.clone()),
+                }
+                all
+            });
+            ranking.sort_by_key(|x| x.user_id.clone());
+            team_ranking.sort_by_key(|x| x.user_id.clone());
+            hours.sort_by_key(|x| (x.weekday, x.hour));
+            team_hours.sort_by_key(|x| (x.weekday, x.hour));
+            assert_eq!(team_days, merged, "{from}");
+            assert_eq!(team_ranking, ranking, "{from}");
+            assert_eq!(team_hours, hours, "{from}");
+        }
+    }
+
+    /// A database with calls from before the rollups gets them counted
+    /// when it is first opened, once.
+    #[tokio::test]
+    async fn an_older_database_is_counted_when_opened() {
+        let d = data().await;
+        let week = filter(
+            datetime!(2026-11-29 03:00 UTC),
+            datetime!(2026-12-06 03:00 UTC),
+        );
+        let expected = d.store.dashboard(&week).await.unwrap();
+        for sql in [
+            "DELETE FROM call_stats_hourly",
+            "DELETE FROM call_stats_daily",
+            "UPDATE call_stats_state SET filled = FALSE",
+        ] {
+            sqlx::query(sql).execute(&d.store.pool).await.unwrap();
+        }
+        assert!(d.store.dashboard(&week).await.unwrap().hours.is_empty());
+        let reopened = Store::open(d._dir.path()).await.unwrap();
+        assert_eq!(reopened.dashboard(&week).await.unwrap(), expected);
+        // Opened again: not counted twice.
+        let again = Store::open(d._dir.path()).await.unwrap();
+        assert_eq!(again.dashboard(&week).await.unwrap(), expected);
+    }
+
+    /// A call counts once, as it ends through the store, however often its
+    /// ended version is saved again; a live one, or one never placed, not.
+    #[tokio::test]
+    async fn a_call_is_counted_once_as_it_ends() {
+        let d = data().await;
+        let week = filter(
+            datetime!(2026-11-29 03:00 UTC),
+            datetime!(2026-12-06 03:00 UTC),
+        );
+        let before = d.store.dashboard(&week).await.unwrap();
+        let live = d.store.call("call-4").await.unwrap();
+        assert!(live.is_live());
+        let mut ended = live.clone();
+        ended.state = crate::domain::CallState::Ended;
+        ended.outcome = Some(Outcome::Answered);
+        ended.talk_seconds = Some(42);
+        d.store.save_calls(&[ended.clone()]).await.unwrap();
+        d.store.save_calls(&[ended]).await.unwrap();
+        let after = d.store.dashboard(&week).await.unwrap();
+        let calls = |f: &DashboardFigures| f.hours.iter().map(|h| h.calls).sum::<u64>();
+        assert_eq!(calls(&after), calls(&before) + 1);
+        let bruno = |f: &DashboardFigures| {
+            f.salespeople
+                .iter()
+                .find(|s| s.user_id == d.bruno)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(bruno(&after).calls, bruno(&before).calls + 1);
+        assert_eq!(bruno(&after).talk_seconds, bruno(&before).talk_seconds + 42);
+        // Counting again from the calls finds the same.
+        d.store.recount_call_stats().await.unwrap();
+        assert_eq!(d.store.dashboard(&week).await.unwrap(), after);
+    }
+
     #[tokio::test]
     async fn the_day_summer_time_began_starts_at_one_in_the_morning() {
         let d = data().await;
@@ -498,6 +714,7 @@ mod tests {
         .execute(&d.store.pool)
         .await
         .unwrap();
+        d.store.recount_call_stats().await.unwrap();
         let figures = d
             .store
             .dashboard(&filter(

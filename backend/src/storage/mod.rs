@@ -5,6 +5,7 @@
 
 mod accounts;
 mod audit;
+mod call_stats;
 mod calls;
 mod crm;
 mod crm_connect;
@@ -154,6 +155,7 @@ impl Store {
             events,
             outbox: Arc::default(),
         };
+        call_stats::fill_once(&writes).await?;
         let (creates, requests) = mpsc::unbounded_channel();
         tokio::spawn(calls::run_creates(writer.clone(), requests));
         Ok(Store {
