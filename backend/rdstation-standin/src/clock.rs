@@ -8,7 +8,7 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::{format_description, offset};
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
-const BRT: UtcOffset = offset!(-3);
+pub const BRT: UtcOffset = offset!(-3);
 
 pub fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc().to_offset(BRT)
@@ -50,6 +50,13 @@ pub fn deadline(start: Instant, lifetime: Duration) -> Instant {
         .checked_add(lifetime)
         .or_else(|| start.checked_add(CENTURY))
         .unwrap_or(start)
+}
+
+/// A São Paulo date (`YYYY-MM-DD`) and time (`HH:mm`), as an instant.
+pub fn parse_local(date: &str, hour: &str) -> Option<OffsetDateTime> {
+    let date = Date::parse(date, format_description!("[year]-[month]-[day]")).ok()?;
+    let time = Time::parse(hour, format_description!("[hour]:[minute]")).ok()?;
+    Some(PrimitiveDateTime::new(date, time).assume_offset(BRT))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use crate::faults::Api;
 use crate::ids::new_object_id;
 use crate::notes::{Note, NoteStore};
 use crate::seed::{Contact, Deal, Seed, Stage, Tenant, User, Visibility};
+use crate::tasks::{Task, TaskStore};
 
 /// A user, by position in the seed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,7 @@ pub(crate) struct Crm {
     /// When the records were loaded: their `created_at`.
     pub seeded_at: OffsetDateTime,
     pub notes: NoteStore,
+    pub tasks: TaskStore,
 }
 
 impl Crm {
@@ -58,6 +60,7 @@ impl Crm {
             deals,
             seeded_at: crate::clock::now(),
             notes: NoteStore::default(),
+            tasks: TaskStore::default(),
         }
     }
 
@@ -165,6 +168,16 @@ impl Crm {
         self.notes.push(note.clone());
         tracing::info!(note = %note.id, deal = %note.deal_id, via = ?via, "note stored");
         note
+    }
+
+    /// Stores a task on `deal` (which the caller may see); `task.id` and
+    /// `task.created_at` are given here.
+    pub fn add_task(&self, mut task: Task) -> Task {
+        task.id = new_object_id();
+        task.created_at = crate::clock::now();
+        self.tasks.push(task.clone());
+        tracing::info!(task = %task.id, deal = %task.deal_id, kind = %task.kind, via = ?task.via, "task stored");
+        task
     }
 
     /// The notes on deals `viewer` may see, oldest first.

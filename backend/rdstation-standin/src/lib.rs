@@ -5,7 +5,7 @@
 //! describes, over real HTTP on a loopback port.
 //!
 //! It owns: the seeded accounts (companies, users, tokens, contacts, deals),
-//! the notes written to deals (kept in memory, in order), the OAuth2 grants
+//! the notes and tasks written to deals (kept in memory, in order), the OAuth2 grants
 //! with refresh-token rotation, the per-token rate limit, and fault
 //! injection (down, slow, 429, HTML 500, hang after storing a note), all
 //! controllable in-process ([`Running`]) or over `/_standin/…`.
@@ -15,7 +15,7 @@
 //! - [`configuration`]: lifetimes, limits, the listen address, seed files.
 //! - [`startup`]: [`StandIn::start`] and the [`Running`] handle.
 //! - [`faults`]: the fault modes and their switch.
-//! - [`notes`]: the notes as stored.
+//! - [`notes`]: the notes as stored; [`tasks`], the tasks.
 //! - [`requests`]: requests received, per endpoint and per token.
 //! - `crm`, `oauth`, `rate_limit`, `net`, `api`: the CRM records and queries,
 //!   OAuth2 grants, the limiter, the connection layer that can cut
@@ -37,6 +37,7 @@ mod rate_limit;
 pub mod requests;
 pub mod seed;
 pub mod startup;
+pub mod tasks;
 pub mod telemetry;
 
 pub use configuration::{Config, RateLimit};
@@ -45,3 +46,4 @@ pub use notes::Note;
 pub use requests::RequestCounts;
 pub use seed::Seed;
 pub use startup::{Running, StandIn, StartError};
+pub use tasks::Task;

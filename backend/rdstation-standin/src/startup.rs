@@ -131,6 +131,16 @@ impl Running {
         self.state.crm.notes.filtered(|n| n.deal_id == deal_id)
     }
 
+    /// The tasks on `deal_id`, oldest first.
+    pub fn tasks(&self, deal_id: &str) -> Vec<crate::Task> {
+        self.state.crm.tasks.filtered(|t| t.deal_id == deal_id)
+    }
+
+    /// Every task, oldest first.
+    pub fn all_tasks(&self) -> Vec<crate::Task> {
+        self.state.crm.tasks.filtered(|_| true)
+    }
+
     /// Every note, oldest first.
     pub fn all_notes(&self) -> Vec<Note> {
         self.state.crm.notes.filtered(|_| true)

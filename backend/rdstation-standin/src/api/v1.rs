@@ -7,7 +7,7 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
@@ -41,6 +41,7 @@ pub(super) fn routes() -> Router<AppState> {
             "/api/v1/activities",
             get(list_activities).post(create_activity),
         )
+        .route("/api/v1/tasks", post(create_task))
 }
 
 /// v1's errors, each with its documented body.
@@ -277,6 +278,111 @@ async fn create_activity(
         match hang().await {}
     }
     Ok(Json(activity_json(&note, author)))
+}
+
+/// A task: `{"task": {deal_id, subject, type, date: "YYYY-MM-DD", hour:
+/// "HH:mm", user_ids: [...], notes}}`; `deal_id`, `subject`, `type` and
+/// `date` required, the hour in São Paulo (midnight when absent).
+async fn create_task(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, V1Error> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            V1Error::TooLarge
+        } else {
+            V1Error::BadRequest
+        }
+    })?;
+    let body: Value = serde_json::from_slice(&body).map_err(|_| V1Error::BadRequest)?;
+    let Some(task) = body.get("task").and_then(Value::as_object) else {
+        return Err(V1Error::Invalid(vec![("task", BLANK)]));
+    };
+    let mut errors = Vec::new();
+    let deal_id = text_field(task, "deal_id", &mut errors);
+    let subject = text_field(task, "subject", &mut errors);
+    let kind = text_field(task, "type", &mut errors);
+    if kind.is_some_and(|k| !crate::tasks::TYPES.contains(&k)) {
+        errors.push(("type", INVALID));
+    }
+    let date = text_field(task, "date", &mut errors);
+    let hour = match task.get("hour") {
+        None | Some(Value::Null) => Some("00:00"),
+        Some(Value::String(h)) => Some(h.as_str()),
+        Some(_) => None,
+    };
+    let due_at = match (date, hour) {
+        (Some(date), Some(hour)) => {
+            let due = clock::parse_local(date, hour);
+            if due.is_none() {
+                errors.push(("date", INVALID));
+            }
+            due
+        }
+        (_, None) => {
+            errors.push(("hour", INVALID));
+            None
+        }
+        _ => None,
+    };
+    let mut owner_ids = Vec::new();
+    match task.get("user_ids") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(ids)) => {
+            for id in ids {
+                match id.as_str().and_then(|id| state.crm.colleague(me, id)) {
+                    Some(user) if user.active => owner_ids.push(user.id.clone()),
+                    _ => errors.push(("user_ids", INVALID)),
+                }
+            }
+        }
+        Some(_) => errors.push(("user_ids", INVALID)),
+    }
+    let notes = match task.get("notes") {
+        Some(Value::String(n)) => n.clone(),
+        _ => String::new(),
+    };
+    let (Some(deal_id), Some(subject), Some(kind), Some(due_at), true) =
+        (deal_id, subject, kind, due_at, errors.is_empty())
+    else {
+        return Err(V1Error::Invalid(errors));
+    };
+    let deal = state
+        .crm
+        .deal(me, deal_id)
+        .ok_or(V1Error::NotFound(DEAL_NOT_FOUND))?;
+    let me_id = state.crm.user(me).id.clone();
+    if owner_ids.is_empty() {
+        owner_ids.push(me_id.clone());
+    }
+    let task = state.crm.add_task(crate::Task {
+        id: String::new(),
+        deal_id: deal.id.clone(),
+        subject: subject.to_owned(),
+        kind: kind.to_owned(),
+        due_at,
+        owner_ids,
+        notes,
+        done: false,
+        created_by: me_id,
+        created_at: clock::now(),
+        via: Api::V1,
+    });
+    let local = task.due_at.to_offset(clock::BRT);
+    Ok(Json(json!({
+        "_id": task.id,
+        "id": task.id,
+        "deal_id": task.deal_id,
+        "subject": task.subject,
+        "type": task.kind,
+        "date": format!("{:04}-{:02}-{:02}", local.year(), u8::from(local.month()), local.day()),
+        "hour": format!("{:02}:{:02}", local.hour(), local.minute()),
+        "user_ids": task.owner_ids,
+        "notes": task.notes,
+        "done": false,
+        "created_at": clock::format(task.created_at),
+    })))
 }
 
 /// `deal_id=`, `user_id=`, `start_date=`/`end_date=` (`YYYY-MM-DD`, whole

@@ -8,9 +8,10 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
 use super::AppState;
 use super::front::hang;
@@ -36,6 +37,7 @@ pub(super) fn routes() -> Router<AppState> {
             get(list_notes).post(create_note),
         )
         .route("/crm/v2/contacts", get(contacts))
+        .route("/crm/v2/tasks", post(create_task))
 }
 
 /// One error in `{"errors": [{"status", "code", "detail", "source"?}]}`.
@@ -309,6 +311,99 @@ async fn create_note(
     Ok((
         StatusCode::CREATED,
         Json(json!({ "data": note_json(&note) })),
+    ))
+}
+
+/// `{"data": {name, description, type, status: "open", due_date, deal_id,
+/// owner_ids}}` → 201 with the task; created open only.
+async fn create_task(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), V2Error> {
+    let body = body.map_err(|_| V2Error::bad_request("The request body could not be read."))?;
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|_| V2Error::bad_request("The request body is not valid JSON."))?;
+    let data = body
+        .get("data")
+        .and_then(Value::as_object)
+        .ok_or_else(|| V2Error::invalid_field("/data", "data must be an object."))?;
+    let text = |name: &str| match data.get(name) {
+        Some(Value::String(t)) if !t.trim().is_empty() => Some(t.clone()),
+        _ => None,
+    };
+    let name =
+        text("name").ok_or_else(|| V2Error::invalid_field("/data/name", "name is required."))?;
+    let kind = text("type")
+        .filter(|k| crate::tasks::TYPES.contains(&k.as_str()))
+        .ok_or_else(|| V2Error::invalid_field("/data/type", "type is not a task type."))?;
+    if text("status").is_some_and(|s| s != "open") {
+        return Err(V2Error::invalid_field(
+            "/data/status",
+            "tasks are created open.",
+        ));
+    }
+    let due_at = text("due_date")
+        .and_then(|d| {
+            OffsetDateTime::parse(&d, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .ok_or_else(|| {
+            V2Error::invalid_field("/data/due_date", "due_date must be an RFC 3339 date-time.")
+        })?;
+    let deal_id = text("deal_id").filter(|d| is_object_id(d)).ok_or_else(|| {
+        V2Error::invalid_field(
+            "/data/deal_id",
+            "deal_id must be 24 lowercase hexadecimal characters.",
+        )
+    })?;
+    let deal = state
+        .crm
+        .deal(me, &deal_id)
+        .ok_or_else(|| V2Error::not_found("deal"))?;
+    let mut owner_ids = Vec::new();
+    if let Some(ids) = data.get("owner_ids").and_then(Value::as_array) {
+        for id in ids {
+            match id.as_str().and_then(|id| state.crm.colleague(me, id)) {
+                Some(user) if user.active => owner_ids.push(user.id.clone()),
+                _ => {
+                    return Err(V2Error::invalid_field(
+                        "/data/owner_ids",
+                        "owner_ids must be users of the account.",
+                    ));
+                }
+            }
+        }
+    }
+    let me_id = state.crm.user(me).id.clone();
+    if owner_ids.is_empty() {
+        owner_ids.push(me_id.clone());
+    }
+    let task = state.crm.add_task(crate::Task {
+        id: String::new(),
+        deal_id: deal.id.clone(),
+        subject: name,
+        kind,
+        due_at,
+        owner_ids,
+        notes: text("description").unwrap_or_default(),
+        done: false,
+        created_by: me_id,
+        created_at: clock::now(),
+        via: Api::V2,
+    });
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "data": {
+            "id": task.id,
+            "name": task.subject,
+            "description": task.notes,
+            "type": task.kind,
+            "status": "open",
+            "due_date": clock::format(task.due_at),
+            "deal_id": task.deal_id,
+            "owner_ids": task.owner_ids,
+            "created_at": clock::format(task.created_at),
+        }})),
     ))
 }
 
