@@ -33,6 +33,7 @@ impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
         let limits = ConnectionLimits::from_settings(&settings.http);
         let store = Store::open(&settings.data_dir).await?;
+        store.set_report_wait(settings.crm.report_wait);
         let metrics = Metrics::default();
         let key = SecretKey::load_or_create(&settings.secrets_key_file())?;
         let http = crm_http_client(&settings.crm)?;

@@ -142,6 +142,10 @@ pub enum ApiErrorCode {
     NotADeskPhone,
     /// The server writes no phones for Asterisk (`[phones] directory_db`).
     PhonesNotConfigured,
+    /// The call has not ended yet (a report waits for its end).
+    CallStillLive,
+    /// A call report the backend cannot take (the message says why).
+    InvalidReport,
     /// A code this build does not know (never sent).
     #[serde(other)]
     Unknown,

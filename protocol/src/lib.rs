@@ -13,6 +13,8 @@
 //! - [`phone`]: the salesperson's phone (`GET /v1/phone`), the SIP header
 //!   marking Disca's calls, and the messages between the extension's service
 //!   worker and its softphone document.
+//! - [`report`]: what the salesperson says about an ended call (outcome,
+//!   note, follow-up) and the tenant's list of outcomes.
 //! - [`words`]: what salespeople and managers read about calls, states and
 //!   CRM notes, in Portuguese (the extension's copy is generated from it).
 //!
@@ -24,8 +26,10 @@ pub mod call;
 pub mod crm;
 pub mod native;
 pub mod phone;
+pub mod report;
 pub mod words;
 
 pub use api::{ApiErrorCode, ErrorBody, ErrorDetail, InvalidNumberReason, Me, Role};
 pub use call::{Call, CallContext, CallState, HangupCause, InvalidContext, Outcome};
 pub use crm::{CrmDelivery, CrmState};
+pub use report::{CallReport, Disposition, Dispositions, ReportNote, ReportSaved, ReportTask};

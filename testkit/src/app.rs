@@ -23,13 +23,16 @@ use serde_json::Value;
 const HEALTHY_WITHIN: Duration = Duration::from_secs(40);
 
 /// The settings a test starts from: the backend's defaults, listening on
-/// a random loopback port, with its data in `data_dir`.
+/// a random loopback port, with its data in `data_dir`; a call's note does
+/// not wait for the salesperson's report (tests of the report set a wait).
 fn default_settings(data_dir: &Path) -> Settings {
-    Settings {
+    let mut settings = Settings {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: data_dir.to_path_buf(),
         ..Settings::default()
-    }
+    };
+    settings.crm.report_wait = Duration::ZERO;
+    settings
 }
 
 /// Where the backend's data lives.

@@ -70,6 +70,15 @@ impl ApiError {
     }
 
     /// The body could not be read (too large, or the connection failed).
+    /// A call report that cannot be taken: `why`, in Portuguese.
+    pub fn invalid_report(why: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ApiErrorCode::InvalidReport,
+            why,
+        )
+    }
+
     pub fn body_rejected(status: StatusCode) -> ApiError {
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -415,6 +424,12 @@ impl From<StoreError> for ApiError {
                 ApiErrorCode::IdempotencyKeyReused,
                 "Esta Idempotency-Key já foi usada para outra ligação.",
             ),
+            StoreError::CallLive => ApiError::new(
+                StatusCode::CONFLICT,
+                ApiErrorCode::CallStillLive,
+                "A ligação ainda não terminou.",
+            ),
+            StoreError::Invalid(why) => ApiError::invalid_report(why),
             StoreError::DiskFull => ApiError::storage_full(),
             StoreError::Busy => ApiError::storage_busy(),
             e @ (StoreError::Unavailable(_) | StoreError::Closed) => {

@@ -8,6 +8,7 @@ pub(crate) mod events;
 mod health;
 mod me;
 pub mod phone;
+mod reports;
 pub(crate) mod streams;
 
 use std::num::NonZeroU32;
@@ -18,7 +19,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -141,7 +142,8 @@ impl AppState {
     info(title = "Disca API", description = "Click-to-call through the company's own Asterisk PBX."),
     paths(
         calls::create_call, calls::get_call, calls::hangup_call, calls::list_calls, calls::retry_crm,
-        events::stream_events, health::healthz, health::metrics, me::me, phone::phone
+        events::stream_events, health::healthz, health::metrics, me::me, phone::phone,
+        reports::dispositions, reports::save_report
     ),
     components(schemas(
         crate::domain::Call, crate::domain::CallState, crate::domain::Outcome, crate::domain::CallContext,
@@ -149,7 +151,10 @@ impl AppState {
         disca_protocol::api::CreateCallRequest, disca_protocol::api::CallPage,
         disca_protocol::ErrorBody, disca_protocol::ErrorDetail, disca_protocol::Me, disca_protocol::Role, health::Health,
         disca_protocol::phone::PhoneConfig, disca_protocol::phone::PhoneKind,
-        disca_protocol::phone::BrowserPhone, disca_protocol::phone::IceServer
+        disca_protocol::phone::BrowserPhone, disca_protocol::phone::IceServer,
+        disca_protocol::report::CallReport, disca_protocol::report::ReportSaved,
+        disca_protocol::report::ReportNote, disca_protocol::report::ReportTask,
+        disca_protocol::report::Dispositions, disca_protocol::report::Disposition
     )),
     modifiers(&BearerAuth)
 )]
@@ -194,6 +199,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/calls/{id}", get(calls::get_call))
         .route("/v1/calls/{id}/hangup", post(calls::hangup_call))
         .route("/v1/calls/{id}/crm/retry", post(calls::retry_crm))
+        .route("/v1/calls/{id}/report", put(reports::save_report))
+        .route("/v1/dispositions", get(reports::dispositions))
         .route("/v1/events", get(events::stream_events))
         .route("/v1/me", get(me::me))
         .route("/v1/phone", get(phone::phone))

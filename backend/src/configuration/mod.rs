@@ -223,6 +223,13 @@ pub struct CrmSettings {
     #[serde(rename = "poll_interval_ms")]
     #[serde_as(as = "DurationMilliSeconds<u64>")]
     pub poll_interval: Duration,
+    /// How long an ended call's note waits for the salesperson's report
+    /// (outcome, note, follow-up) so that both go in one note; a report
+    /// sent sooner lets it go at once, one sent later becomes a second
+    /// note linked to the first. 0: notes go at once.
+    #[serde(rename = "report_wait_secs")]
+    #[serde_as(as = "DurationSeconds<u64>")]
+    pub report_wait: Duration,
     /// RD Station's addresses the admin console connects to (the
     /// stand-in's in tests and demos): API v1, API v2, OAuth2's token
     /// endpoint and its authorization page.
@@ -231,6 +238,10 @@ pub struct CrmSettings {
     pub token_url: String,
     pub authorize_url: String,
 }
+
+/// How long a note waits for the salesperson's report, by default: the
+/// popup's form takes well under this to fill in.
+pub const DEFAULT_REPORT_WAIT: Duration = Duration::from_secs(90);
 
 impl Default for CrmSettings {
     fn default() -> CrmSettings {
@@ -245,6 +256,7 @@ impl Default for CrmSettings {
             rate_window: Duration::from_secs(60),
             concurrency: 8,
             poll_interval: Duration::from_secs(5),
+            report_wait: DEFAULT_REPORT_WAIT,
             v1_url: crate::crm::connect::DEFAULT_V1_URL.to_owned(),
             v2_url: crate::crm::connect::DEFAULT_V2_URL.to_owned(),
             token_url: crate::crm::connect::DEFAULT_TOKEN_URL.to_owned(),

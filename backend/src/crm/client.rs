@@ -43,6 +43,13 @@ pub enum Api {
 /// so that once a note is marked "maybe sent" its request does go out.
 pub struct Permit(Instant);
 
+/// A follow-up task to create.
+pub struct NewTask<'a> {
+    pub subject: &'a str,
+    pub notes: &'a str,
+    pub due: time::OffsetDateTime,
+}
+
 /// An RD Station CRM user, as `GET /users` lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrmUser {
@@ -69,6 +76,11 @@ impl CrmClient {
             .try_acquire()
             .map(Permit)
             .map_err(|wait| CrmError::Wait { wait })
+    }
+
+    /// Gives back a slot that was not used (nothing was sent).
+    pub fn refund(&self, permit: Permit) {
+        self.limiter.refund(permit.0);
     }
 
     /// Refreshes a v2 authorization now; v1 has nothing to refresh.
@@ -123,6 +135,74 @@ impl CrmClient {
                     .get("data")
                     .and_then(id_of)
                     .ok_or_else(|| unexpected("a nota criada veio sem id"))
+            }
+        }
+    }
+
+    /// Creates a task of type `call` on `deal`, due `due`, for `owner`
+    /// (v1 needs one: `user_ids`; v2 gives it to the token's owner when
+    /// absent), with the request slot `permit`; returns the task's id.
+    pub async fn create_call_task(
+        &self,
+        permit: Permit,
+        deal: &DealId,
+        owner: Option<&CrmUserId>,
+        task: &NewTask<'_>,
+    ) -> Result<String, CrmError> {
+        match &self.api {
+            Api::V1 { base, token } => {
+                let Some(owner) = owner else {
+                    self.limiter.refund(permit.0);
+                    return Err(missing_author());
+                };
+                let local = crate::domain::sao_paulo::format(task.due, "%Y-%m-%d %H:%M");
+                let (date, hour) = local.split_once(' ').unwrap_or((&local, "09:00"));
+                let body = json!({"task": {
+                    "deal_id": deal.as_str(),
+                    "subject": task.subject,
+                    "type": "call",
+                    "date": date,
+                    "hour": hour,
+                    "user_ids": [owner.as_str()],
+                    "notes": task.notes,
+                }});
+                let answer = self
+                    .send_in(permit.0, || {
+                        self.http
+                            .post(format!("{base}/tasks"))
+                            .query(&[("token", token.expose())])
+                            .json(&body)
+                    })
+                    .await?;
+                id_of(&answer).ok_or_else(|| unexpected("a tarefa criada veio sem _id"))
+            }
+            Api::V2 { base, auth } => {
+                let due = task
+                    .due
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .map_err(|_| unexpected("data da tarefa"))?;
+                let mut data = json!({
+                    "name": task.subject,
+                    "description": task.notes,
+                    "type": "call",
+                    "status": "open",
+                    "due_date": due,
+                    "deal_id": deal.as_str(),
+                });
+                if let Some(owner) = owner {
+                    data["owner_ids"] = json!([owner.as_str()]);
+                }
+                let body = json!({ "data": data });
+                let url = format!("{base}/tasks");
+                let answer = self
+                    .send_v2(auth, Some(permit), |bearer| {
+                        self.http.post(&url).bearer_auth(bearer).json(&body)
+                    })
+                    .await?;
+                answer
+                    .get("data")
+                    .and_then(id_of)
+                    .ok_or_else(|| unexpected("a tarefa criada veio sem id"))
             }
         }
     }

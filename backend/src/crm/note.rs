@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use crate::domain::phone::national_format;
 use crate::domain::{Call, Outcome, sao_paulo};
+use crate::storage::StoredReport;
 
 /// What a note says besides the call itself.
 pub struct NoteContext<'a> {
@@ -15,6 +16,70 @@ pub struct NoteContext<'a> {
     /// The backend's address as managers reach it (`https://disca.example.com`),
     /// for the recording link; without it the note names the file.
     pub public_url: Option<&'a str>,
+    /// What the salesperson said about the call, when they did in time.
+    pub report: Option<&'a StoredReport>,
+}
+
+/// The salesperson's report, one line per thing said.
+fn write_report(note: &mut String, report: &StoredReport) {
+    if let Some(label) = &report.disposition_label {
+        let _ = writeln!(note, "Resultado da conversa: {label}");
+    }
+    if !report.note.trim().is_empty() {
+        let _ = writeln!(note, "Anotação do vendedor: {}", report.note.trim());
+    }
+    if let Some(at) = report.follow_up_at {
+        let _ = writeln!(
+            note,
+            "Retorno agendado: {} (horário de Brasília)",
+            sao_paulo::format(at, "%d/%m/%Y %H:%M")
+        );
+    }
+}
+
+/// The second note of a call whose report came after its note was
+/// written: it names the first note's call and says what was added.
+/// `followup_id` makes it findable on its own (exactly once).
+pub fn complement(call: &Call, caller: &str, report: &StoredReport, followup_id: &str) -> String {
+    let mut note = String::new();
+    let _ = writeln!(
+        note,
+        "Complemento da ligação pelo Disca de {} (horário de Brasília)",
+        sao_paulo::format(call.created_at, "%d/%m/%Y %H:%M")
+    );
+    let _ = writeln!(note, "Vendedor: {caller}");
+    let _ = writeln!(note, "Número: {}", national_format(&call.to));
+    write_report(&mut note, report);
+    note.push_str(&complement_marker(&call.id, followup_id));
+    note
+}
+
+/// The line that identifies a complement: it names the call (so a reader
+/// finds the first note) without the first note's own marker line.
+pub fn complement_marker(call_id: &str, followup_id: &str) -> String {
+    format!("Complementa a nota da ligação {call_id} (complemento {followup_id})")
+}
+
+/// A follow-up task's title and notes.
+pub fn task_text(call: &Call, report: &StoredReport) -> (String, String) {
+    let who = call
+        .context
+        .contact_name
+        .clone()
+        .unwrap_or_else(|| national_format(&call.to));
+    let subject = format!("Retornar ligação: {who}");
+    let mut notes = format!(
+        "Retorno combinado na ligação pelo Disca de {} (horário de Brasília), número {}.",
+        sao_paulo::format(call.created_at, "%d/%m/%Y %H:%M"),
+        national_format(&call.to)
+    );
+    if let Some(label) = &report.disposition_label {
+        let _ = write!(notes, "\nResultado da conversa: {label}");
+    }
+    if !report.note.trim().is_empty() {
+        let _ = write!(notes, "\nAnotação do vendedor: {}", report.note.trim());
+    }
+    (subject, notes)
 }
 
 /// The line that identifies the call; looked for among a deal's notes
@@ -32,6 +97,9 @@ pub fn render(call: &Call, ctx: &NoteContext<'_>) -> String {
     let outcome = call.outcome.unwrap_or(Outcome::Failed);
     // `write!` to a String cannot fail.
     let _ = writeln!(note, "Ligação pelo Disca: {}", outcome.in_note());
+    if let Some(report) = ctx.report {
+        write_report(&mut note, report);
+    }
     let _ = writeln!(note, "Vendedor: {}", ctx.caller);
     let _ = writeln!(note, "Número: {}", national_format(&call.to));
     if let Some(name) = &call.context.contact_name {
@@ -161,6 +229,7 @@ mod tests {
     const CTX: NoteContext<'static> = NoteContext {
         caller: "Ana Souza",
         public_url: Some("https://disca.example.com/"),
+        report: None,
     };
 
     #[test]
@@ -193,6 +262,52 @@ mod tests {
             render(&call, &without_url)
                 .contains("Gravação: arquivo acme-0193a1b2.wav no servidor do Disca\n")
         );
+    }
+
+    fn report() -> StoredReport {
+        StoredReport {
+            disposition_id: Some("retornar".into()),
+            disposition_label: Some("Retornar".into()),
+            note: "Pediu a proposta por e-mail.\n".into(),
+            follow_up_at: Some(time::macros::datetime!(2026-11-23 17:30 UTC)),
+        }
+    }
+
+    #[test]
+    fn the_salesperson_s_report_follows_the_outcome() {
+        let call = ended(Outcome::Answered);
+        let report = report();
+        let note = render(
+            &call,
+            &NoteContext {
+                report: Some(&report),
+                ..CTX
+            },
+        );
+        assert!(
+            note.starts_with(
+                "Ligação pelo Disca: atendida\n\
+                 Resultado da conversa: Retornar\n\
+                 Anotação do vendedor: Pediu a proposta por e-mail.\n\
+                 Retorno agendado: 23/11/2026 14:30 (horário de Brasília)\n\
+                 Vendedor: Ana Souza\n"
+            ),
+            "{note}"
+        );
+        let second = complement(&call, "Ana Souza", &report, "f-1");
+        assert!(second.starts_with("Complemento da ligação pelo Disca de 21/11/2026 14:03"));
+        assert!(
+            second.contains("Resultado da conversa: Retornar\n"),
+            "{second}"
+        );
+        assert!(
+            !second.contains(&marker(&call.id)),
+            "a complement is never taken for the call's note"
+        );
+        assert!(second.ends_with(&complement_marker(&call.id, "f-1")));
+        let (subject, notes) = task_text(&call, &report);
+        assert_eq!(subject, "Retornar ligação: Maria da Silva");
+        assert!(notes.contains("Anotação do vendedor: Pediu a proposta por e-mail."));
     }
 
     #[test]

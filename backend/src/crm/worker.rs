@@ -22,19 +22,24 @@ use time::OffsetDateTime;
 use tokio::task::{Id, JoinSet};
 use tracing::Instrument;
 
+use super::client::NewTask;
 use super::connections::Connections;
 use super::error::{CrmError, MAX_RETRY_AFTER};
 use super::lookup;
 use super::note::{self, NoteContext};
 use crate::configuration::CrmSettings;
-use crate::domain::{CrmUserId, DealId, sao_paulo};
-use crate::storage::{Delivery, DeliveryUpdate, Store, StoreError};
+use crate::domain::{CrmState, CrmUserId, DealId, sao_paulo};
+use crate::storage::{
+    Delivery, DeliveryUpdate, Followup, FollowupKind, FollowupUpdate, Store, StoreError,
+};
 use crate::telemetry::call_span;
 
 /// Pause after the database itself failed, before the outbox is read again.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 /// How often a process that does not deliver checks whether it may.
 const LOCK_RETRY: Duration = Duration::from_secs(5);
+/// Follow-ups read at a time.
+const FOLLOWUP_BATCH: u32 = 20;
 /// Shortest sleep of the loop, so a note due now does not spin it.
 const MIN_WAIT: Duration = Duration::from_millis(10);
 /// How often idle v2 authorizations are looked for, and how idle is idle
@@ -99,6 +104,7 @@ impl Worker {
         let _deliverer = self.become_the_deliverer().await;
         let worker = Arc::new(self);
         tokio::spawn(worker.clone().keep_authorizations_alive());
+        tokio::spawn(worker.clone().run_followups());
         let mut running: JoinSet<()> = JoinSet::new();
         // The call each task delivers, so a task that panicked frees its note.
         let mut tasks: HashMap<Id, String> = HashMap::new();
@@ -189,6 +195,193 @@ impl Worker {
         }
     }
 
+    /// Delivers what follows the calls' notes (complements, tasks), one at
+    /// a time, for ever: woken when reports are saved or notes settle, at
+    /// the next due retry, and every `poll_interval`.
+    async fn run_followups(self: Arc<Self>) {
+        loop {
+            match self
+                .store
+                .due_followups(OffsetDateTime::now_utc(), FOLLOWUP_BATCH)
+                .await
+            {
+                Ok(due) => {
+                    for followup in due {
+                        let span = call_span(&followup.call);
+                        self.follow_up(followup).instrument(span).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the CRM follow-ups");
+                    tokio::time::sleep(STORE_RETRY).await;
+                    continue;
+                }
+            }
+            let poll = self.settings.poll_interval;
+            let wait = match self.store.next_followup_due().await {
+                Ok(Some(at)) => Duration::try_from(at - OffsetDateTime::now_utc())
+                    .unwrap_or(Duration::ZERO)
+                    .clamp(MIN_WAIT, poll),
+                Ok(None) => poll,
+                Err(_) => STORE_RETRY,
+            };
+            tokio::select! {
+                _ = self.store.followups_changed() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Runs in the call's span.
+    async fn follow_up(&self, followup: Followup) {
+        let update = self.attempt_followup(&followup).await;
+        match &update {
+            FollowupUpdate::Delivered { remote_id } => {
+                tracing::info!(%remote_id, kind = ?followup.kind, "CRM follow-up delivered");
+            }
+            FollowupUpdate::Retry { at, error } => {
+                tracing::warn!(retry_at = %at, %error, kind = ?followup.kind, "CRM follow-up delayed");
+            }
+            FollowupUpdate::Failed { error } => {
+                tracing::error!(%error, kind = ?followup.kind, "CRM follow-up stopped");
+            }
+            _ => {}
+        }
+        if let Err(e) = self.store.update_followup(&followup.id, update).await {
+            tracing::error!(error = %e, "cannot record the CRM follow-up");
+            tokio::time::sleep(STORE_RETRY).await;
+        }
+    }
+
+    /// One attempt at a complement note or a follow-up task.
+    async fn attempt_followup(&self, f: &Followup) -> FollowupUpdate {
+        let failed = |error: &str| FollowupUpdate::Failed {
+            error: error.to_owned(),
+        };
+        if f.note_state != CrmState::Delivered {
+            return failed("a nota da ligação não foi escrita no RD Station");
+        }
+        let (Some(report), Some(deal)) = (
+            f.report.as_ref(),
+            f.deal_id.as_deref().and_then(|d| DealId::parse(d).ok()),
+        ) else {
+            return failed("a ligação não tem relato ou negócio");
+        };
+        let client = match self.connections.client(&f.call.tenant).await {
+            Ok(Some(client)) => client,
+            Ok(None) => return failed("o RD Station não está conectado"),
+            Err(e) => return self.followup_error(f, e),
+        };
+        let author = f
+            .crm_user_id
+            .as_deref()
+            .and_then(|id| CrmUserId::parse(id).ok());
+        if client.needs_author() && author.is_none() {
+            return FollowupUpdate::Failed {
+                error: format!(
+                    "{} não tem usuário do RD Station CRM associado \
+                     (disca-backend user set-crm-user)",
+                    f.user_name
+                ),
+            };
+        }
+        match f.kind {
+            FollowupKind::Complement => {
+                let marker = note::complement_marker(&f.call.id, &f.id);
+                if f.maybe_sent {
+                    match client
+                        .find_note(&deal, search_from(f.call.created_at), &marker)
+                        .await
+                    {
+                        Ok(Some(note_id)) => {
+                            return FollowupUpdate::Delivered { remote_id: note_id };
+                        }
+                        Ok(None) => {}
+                        Err(e) => return self.followup_error(f, e),
+                    }
+                }
+                let text = note::complement(&f.call, &f.user_name, report, &f.id);
+                let permit = match client.permit() {
+                    Ok(permit) => permit,
+                    Err(e) => return self.followup_error(f, e),
+                };
+                if let Err(e) = self
+                    .store
+                    .update_followup(&f.id, FollowupUpdate::Sending)
+                    .await
+                {
+                    client.refund(permit);
+                    return self.followup_error(f, CrmError::temporary(e.to_string()));
+                }
+                match client
+                    .create_note(permit, &deal, author.as_ref(), &text)
+                    .await
+                {
+                    Ok(note_id) => FollowupUpdate::Delivered { remote_id: note_id },
+                    Err(e) => self.followup_error(f, e),
+                }
+            }
+            FollowupKind::Task => {
+                // RD Station documents no way to list a deal's tasks: a task
+                // whose answer was lost is not sent again (it may exist).
+                if f.maybe_sent {
+                    return failed(
+                        "a resposta do RD Station não chegou; confira no negócio se a tarefa de retorno foi criada",
+                    );
+                }
+                let Some(due) = report.follow_up_at else {
+                    return failed("o retorno foi desmarcado");
+                };
+                let (subject, notes) = note::task_text(&f.call, report);
+                let permit = match client.permit() {
+                    Ok(permit) => permit,
+                    Err(e) => return self.followup_error(f, e),
+                };
+                if let Err(e) = self
+                    .store
+                    .update_followup(&f.id, FollowupUpdate::Sending)
+                    .await
+                {
+                    client.refund(permit);
+                    return self.followup_error(f, CrmError::temporary(e.to_string()));
+                }
+                let task = NewTask {
+                    subject: &subject,
+                    notes: &notes,
+                    due,
+                };
+                match client
+                    .create_call_task(permit, &deal, author.as_ref(), &task)
+                    .await
+                {
+                    Ok(id) => FollowupUpdate::Delivered { remote_id: id },
+                    Err(e) => self.followup_error(f, e),
+                }
+            }
+        }
+    }
+
+    fn followup_error(&self, f: &Followup, error: CrmError) -> FollowupUpdate {
+        match error {
+            CrmError::Permanent { message, .. } => FollowupUpdate::Failed { error: message },
+            CrmError::Temporary {
+                message,
+                retry_after,
+                ..
+            } => FollowupUpdate::Retry {
+                at: later(retry_delay(
+                    self.settings.retry_base,
+                    self.settings.retry_max,
+                    f.failures,
+                    retry_after,
+                ))
+                .max(later(self.settings.request_timeout * 2)),
+                error: message,
+            },
+            CrmError::Wait { wait } => FollowupUpdate::Defer { at: later(wait) },
+        }
+    }
+
     /// Runs in the call's span.
     async fn deliver(&self, delivery: Delivery) {
         let call_id = delivery.call.id.clone();
@@ -267,6 +460,7 @@ impl Worker {
                 &NoteContext {
                     caller: &delivery.user_name,
                     public_url: self.settings.public_url.as_deref(),
+                    report: delivery.report.as_ref(),
                 },
             )
         });
@@ -274,6 +468,7 @@ impl Worker {
             let prepared = DeliveryUpdate::Prepared {
                 deal_id: deal.as_str().to_owned(),
                 note_text: text.clone(),
+                report_rev: delivery.report_rev,
             };
             if let Err(e) = self.store.update_delivery(&call.id, prepared).await {
                 return self.store_failed(delivery, e);
@@ -294,11 +489,11 @@ impl Worker {
             Ok(permit) => permit,
             Err(e) => return self.after_error(delivery, e),
         };
-        if let Err(e) = self
-            .store
-            .update_delivery(&call.id, DeliveryUpdate::Sending)
-            .await
-        {
+        let sending = DeliveryUpdate::Sending {
+            report_rev: delivery.report_rev,
+        };
+        if let Err(e) = self.store.update_delivery(&call.id, sending).await {
+            client.refund(permit);
             return self.store_failed(delivery, e);
         }
         match client
@@ -339,6 +534,13 @@ impl Worker {
     }
 
     fn store_failed(&self, delivery: &Delivery, error: StoreError) -> DeliveryUpdate {
+        if matches!(error, StoreError::Conflict(_)) {
+            // The salesperson's report came in since the note was read:
+            // read it again now, with the report.
+            return DeliveryUpdate::Defer {
+                at: OffsetDateTime::now_utc(),
+            };
+        }
         self.after_error(
             delivery,
             CrmError::temporary(format!("banco de dados indisponível: {error}")),

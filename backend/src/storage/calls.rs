@@ -379,7 +379,7 @@ impl Store {
         call_stats::count_ended(&mut tx, &ending).await?;
         let events = append_events(&mut tx, versions.iter()).await?;
         // The call's note joins the outbox in the transaction that ends it.
-        queue_notes(&mut tx, &ended).await?;
+        queue_notes(&mut tx, &ended, self.report_wait()).await?;
         tx.commit().await?;
         for event in events {
             self.writer.publish(event);

@@ -7,6 +7,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use time::OffsetDateTime;
 
 use super::calls::{CALL_COLUMNS, CALL_ROWS, call_from_row};
+use super::reports::{REPORT_COLUMNS, StoredReport, report_from_row};
 use super::write::execute_one;
 use super::{Store, StoreError, from_millis, to_millis};
 use crate::domain::{Call, CrmState, DealId};
@@ -55,6 +56,11 @@ pub struct Delivery {
     pub failures: u32,
     /// A creation request was sent before: the note may already exist.
     pub maybe_sent: bool,
+    /// What the salesperson said about the call, if they did yet.
+    pub report: Option<StoredReport>,
+    /// Counts the reports saved while the note waited: a step written
+    /// with an older count is refused ([`StoreError::Conflict`]).
+    pub report_rev: i64,
 }
 
 /// One step of a delivery, written by the worker.
@@ -64,10 +70,15 @@ pub enum DeliveryUpdate {
     Prepared {
         deal_id: String,
         note_text: String,
+        /// [`Delivery::report_rev`] as read.
+        report_rev: i64,
     },
     /// A creation request is about to leave: counted, and remembered as
     /// possibly stored.
-    Sending,
+    Sending {
+        /// [`Delivery::report_rev`] as read.
+        report_rev: i64,
+    },
     Delivered {
         note_id: String,
     },
@@ -98,13 +109,17 @@ pub enum DeliveryUpdate {
 pub(super) async fn queue_notes(
     tx: &mut SqliteConnection,
     ended: &[&Call],
+    report_wait: std::time::Duration,
 ) -> Result<(), StoreError> {
     // A call that never reached the PBX leaves no note: nothing happened.
     let ended: Vec<&Call> = ended.iter().copied().filter(|c| !c.not_placed).collect();
     if ended.is_empty() {
         return Ok(());
     }
-    let now = to_millis(OffsetDateTime::now_utc());
+    let now = OffsetDateTime::now_utc();
+    // The salesperson has this long to say how the call went, in the note.
+    let due = to_millis(now + time::Duration::try_from(report_wait).unwrap_or_default());
+    let now = to_millis(now);
     let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
         "INSERT INTO crm_deliveries (call_id, tenant, state, deal_id, next_attempt_at, created_at, updated_at) ",
     );
@@ -119,7 +134,7 @@ pub(super) async fn queue_notes(
             .push_bind(&call.tenant)
             .push_bind(CrmState::Pending.as_str())
             .push_bind(deal)
-            .push_bind(now)
+            .push_bind(due)
             .push_bind(now)
             .push_bind(now);
     });
@@ -225,8 +240,10 @@ impl Store {
     ) -> Result<Vec<Delivery>, StoreError> {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
             "SELECT {CALL_COLUMNS}, u.name AS user_name, u.crm_user_id, d.note_text AS crm_note_text,
-                    d.maybe_sent AS crm_maybe_sent, d.failures AS crm_failures
+                    d.maybe_sent AS crm_maybe_sent, d.failures AS crm_failures, d.report_rev,
+                    {REPORT_COLUMNS}
              FROM {CALL_ROWS} JOIN users u ON u.id = calls.user_id
+             LEFT JOIN call_reports r ON r.call_id = calls.id
              WHERE d.state = 'pending' AND d.next_attempt_at <= "
         ));
         q.push_bind(to_millis(now));
@@ -297,18 +314,26 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = to_millis(OffsetDateTime::now_utc());
         let q = match &update {
-            DeliveryUpdate::Prepared { deal_id, note_text } => sqlx::query(
-                "UPDATE crm_deliveries SET deal_id = $2, note_text = $3, updated_at = $4 WHERE call_id = $1",
+            DeliveryUpdate::Prepared {
+                deal_id,
+                note_text,
+                report_rev,
+            } => sqlx::query(
+                "UPDATE crm_deliveries SET deal_id = $2, note_text = $3, updated_at = $4
+                 WHERE call_id = $1 AND report_rev = $5",
             )
             .bind(call_id)
             .bind(deal_id)
             .bind(note_text)
-            .bind(now),
-            DeliveryUpdate::Sending => sqlx::query(
-                "UPDATE crm_deliveries SET attempts = attempts + 1, maybe_sent = TRUE, updated_at = $2 WHERE call_id = $1",
+            .bind(now)
+            .bind(report_rev),
+            DeliveryUpdate::Sending { report_rev } => sqlx::query(
+                "UPDATE crm_deliveries SET attempts = attempts + 1, maybe_sent = TRUE, updated_at = $2
+                 WHERE call_id = $1 AND report_rev = $3",
             )
             .bind(call_id)
-            .bind(now),
+            .bind(now)
+            .bind(report_rev),
             DeliveryUpdate::Delivered { note_id } => sqlx::query(
                 "UPDATE crm_deliveries SET state = 'delivered', note_id = $2, last_error = NULL,
                  delivered_at = $3, updated_at = $3 WHERE call_id = $1",
@@ -349,7 +374,19 @@ impl Store {
             .bind(call_id)
             .bind(now),
         };
-        execute_one(&self.writes, q).await?;
+        let done = execute_one(&self.writes, q).await?;
+        let guarded = matches!(
+            update,
+            DeliveryUpdate::Prepared { .. } | DeliveryUpdate::Sending { .. }
+        );
+        if guarded && done.rows_affected() == 0 {
+            // A report came in since the delivery was read.
+            return Err(StoreError::Conflict("report"));
+        }
+        if !guarded {
+            // The note may have settled: what follows it may go.
+            self.writer.followups.notify_one();
+        }
         Ok(())
     }
 
@@ -418,6 +455,8 @@ fn delivery_from_row(row: &SqliteRow) -> Result<Delivery, StoreError> {
         attempts,
         failures: u32::try_from(row.try_get::<i64, _>("crm_failures")?).unwrap_or(u32::MAX),
         maybe_sent: row.try_get("crm_maybe_sent")?,
+        report: report_from_row(row)?,
+        report_rev: row.try_get("report_rev")?,
         call,
     })
 }

@@ -14,6 +14,7 @@ mod dialing;
 mod events;
 mod people;
 mod recording_rules;
+mod reports;
 mod sessions;
 mod tenants;
 mod tokens;
@@ -47,6 +48,7 @@ pub use dialing::{CallerIdScope, TRUNK_PASSWORD, TenantDialing, TrunkAccount};
 pub use events::CallEvent;
 pub use people::{NewPerson, Person, PersonChange};
 pub use recording_rules::{ExpiredRecording, RecordingRules};
+pub use reports::{DEFAULT_DISPOSITIONS, Followup, FollowupKind, FollowupUpdate, StoredReport};
 pub use tokens::{TokenInfo, TokenKind};
 pub use users::NewUser;
 
@@ -74,6 +76,12 @@ pub enum StoreError {
     IdempotencyMismatch,
     #[error("{0} already exists")]
     Conflict(&'static str),
+    /// The call has not ended yet.
+    #[error("the call is still live")]
+    CallLive,
+    /// What was asked cannot be stored: why, in Portuguese.
+    #[error("invalid: {0}")]
+    Invalid(&'static str),
     /// The disk holding the database is full (`SQLITE_FULL`, `ENOSPC`):
     /// nothing was written.
     #[error("the database's disk is full")]
@@ -112,6 +120,12 @@ struct Writer {
     events: broadcast::Sender<Arc<CallEvent>>,
     /// Woken when notes join the CRM outbox.
     outbox: Arc<Notify>,
+    /// Woken when CRM follow-ups may have become due (a report saved, a
+    /// note settled).
+    followups: Arc<Notify>,
+    /// How long an ended call's note waits for the salesperson's report, in
+    /// milliseconds (`Store::set_report_wait`).
+    report_wait_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -154,6 +168,8 @@ impl Store {
             lock: Arc::new(Mutex::new(())),
             events,
             outbox: Arc::default(),
+            followups: Arc::default(),
+            report_wait_ms: Arc::default(),
         };
         call_stats::fill_once(&writes).await?;
         let (creates, requests) = mpsc::unbounded_channel();
