@@ -32,23 +32,24 @@ const REDIRECT: &str = "http://127.0.0.1/callback";
 const PATIENCE: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Api {
+pub(super) enum Api {
     V1,
     V2,
 }
 
-struct Harness {
-    standin: Running,
-    store: Store,
-    base: String,
-    http: reqwest::Client,
-    manager_token: String,
-    users: HashMap<&'static str, User>,
-    app: TestApp,
+pub(super) struct Harness {
+    pub standin: Running,
+    pub store: Store,
+    pub base: String,
+    pub http: reqwest::Client,
+    /// API tokens by first name (`Ana`, `Bruno`, `Gerente`...).
+    pub tokens: HashMap<&'static str, String>,
+    pub users: HashMap<&'static str, User>,
+    pub app: TestApp,
 }
 
 /// Test timings: quick retries, short request timeout, frequent polls.
-fn quick_crm(crm: &mut CrmSettings) {
+pub(super) fn quick_crm(crm: &mut CrmSettings) {
     crm.public_url = Some("https://disca.example.com".into());
     crm.request_timeout = Duration::from_secs(2);
     crm.retry_base = Duration::from_millis(100);
@@ -67,7 +68,7 @@ async fn prepare(
     Running,
     Store,
     HashMap<&'static str, User>,
-    String,
+    HashMap<&'static str, String>,
     tempfile::TempDir,
 ) {
     let standin = StandIn::start(standin_config).await.unwrap();
@@ -75,7 +76,7 @@ async fn prepare(
     let store = Store::open(dir.path()).await.unwrap();
     add_tenant(&store, "acme", "Acme").await;
     let mut users = HashMap::new();
-    let mut manager_token = String::new();
+    let mut tokens = HashMap::new();
     for (name, ext, role, crm) in [
         ("Ana Souza", "1001", Role::Agent, Some(ANA)),
         ("Bruno Oliveira", "1002", Role::Agent, Some(BRUNO)),
@@ -83,15 +84,14 @@ async fn prepare(
         ("Gerente", "1009", Role::Manager, None),
     ] {
         let (user, token) = add_user(&store, "acme", (name, ext, role), crm).await;
-        if role == Role::Manager {
-            manager_token = token;
-        }
-        users.insert(name.split(' ').next().unwrap(), user);
+        let first = name.split(' ').next().unwrap();
+        tokens.insert(first, token);
+        users.insert(first, user);
     }
     if connect {
         connect_tenant(&store, dir.path(), &standin, api).await;
     }
-    (standin, store, users, manager_token, dir)
+    (standin, store, users, tokens, dir)
 }
 
 async fn connect_tenant(store: &Store, data_dir: &Path, standin: &Running, api: Api) {
@@ -108,14 +108,14 @@ async fn connect_tenant(store: &Store, data_dir: &Path, standin: &Running, api: 
 }
 
 /// The CRM settings of a test: [`quick_crm`], then its own changes.
-type CrmChange = fn(&mut CrmSettings);
+pub(super) type CrmChange = fn(&mut CrmSettings);
 
-async fn start(api: Api, standin_config: Config, crm: CrmChange) -> Harness {
+pub(super) async fn start(api: Api, standin_config: Config, crm: CrmChange) -> Harness {
     start_with(api, standin_config, crm, true).await
 }
 
 async fn start_with(api: Api, standin_config: Config, crm: CrmChange, connect: bool) -> Harness {
-    let (standin, store, users, manager_token, dir) = prepare(api, standin_config, connect).await;
+    let (standin, store, users, tokens, dir) = prepare(api, standin_config, connect).await;
     drop(store);
     let app = TestApp::builder()
         .data_in(dir)
@@ -128,7 +128,7 @@ async fn start_with(api: Api, standin_config: Config, crm: CrmChange, connect: b
         store: app.store.clone(),
         base: app.base.clone(),
         http: reqwest::Client::new(),
-        manager_token,
+        tokens,
         users,
         app,
     }
@@ -136,7 +136,7 @@ async fn start_with(api: Api, standin_config: Config, crm: CrmChange, connect: b
 
 impl Harness {
     /// A call by the user named `who`, ended with `outcome`.
-    async fn end(&self, who: &str, to: &str, deal: Option<&str>, outcome: Outcome) -> Call {
+    pub async fn end(&self, who: &str, to: &str, deal: Option<&str>, outcome: Outcome) -> Call {
         end_call(&self.store, &self.users[who], to, deal, outcome).await
     }
 
@@ -168,7 +168,7 @@ impl Harness {
 }
 
 /// Waits until `check` holds, or fails the test saying `what`.
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+pub(super) async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {
         if let Some(value) = check().await {
@@ -183,7 +183,7 @@ async fn crm_state(store: &Store, call_id: &str) -> Option<CrmDelivery> {
     store.call(call_id).await.unwrap().crm
 }
 
-async fn settled(store: &Store, call_id: &str) -> CrmDelivery {
+pub(super) async fn settled(store: &Store, call_id: &str) -> CrmDelivery {
     let start = Instant::now();
     loop {
         let crm = crm_state(store, call_id).await;
@@ -199,7 +199,7 @@ async fn settled(store: &Store, call_id: &str) -> CrmDelivery {
 }
 
 /// The notes at the stand-in carrying `call_id`.
-fn notes_of(standin: &Running, call_id: &str) -> Vec<Note> {
+pub(super) fn notes_of(standin: &Running, call_id: &str) -> Vec<Note> {
     standin
         .all_notes()
         .into_iter()
@@ -266,7 +266,7 @@ async fn an_answered_call_becomes_one_v1_note_on_its_deal() {
     let page: Value = h
         .http
         .get(format!("{}/v1/calls", h.base))
-        .bearer_auth(&h.manager_token)
+        .bearer_auth(&h.tokens["Gerente"])
         .send()
         .await
         .unwrap()

@@ -7,6 +7,7 @@ mod accounts;
 mod admin;
 mod calls;
 mod crm_delivery;
+mod crm_reports;
 mod downloads;
 mod manager;
 mod phone;
