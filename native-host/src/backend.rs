@@ -9,6 +9,7 @@ use backon::{ExponentialBuilder, Retryable};
 use disca_protocol::api::{CallPage, CreateCallRequest};
 use disca_protocol::native::{ErrorCode, HostError};
 use disca_protocol::phone::PhoneConfig;
+use disca_protocol::report::{CallReport, Disposition, Dispositions, ReportSaved};
 use disca_protocol::{Call, ErrorBody, ErrorDetail, Me};
 use eventsource_stream::{Event, EventStreamError, Eventsource};
 use futures::Stream;
@@ -194,6 +195,28 @@ impl BackendClient {
             .send(true, || self.http.post(self.base.join(&path)))
             .await?;
         decode(response).await
+    }
+
+    /// Stores what the salesperson says about their ended call. Sent
+    /// again, it replaces what was said (so a retry is harmless).
+    pub async fn report(
+        &self,
+        call_id: &str,
+        report: &CallReport,
+    ) -> Result<ReportSaved, BackendError> {
+        let path = format!("/v1/calls/{call_id}/report");
+        let response = self
+            .send(true, || self.http.put(self.base.join(&path)).json(report))
+            .await?;
+        decode(response).await
+    }
+
+    /// The company's outcomes to choose from after a call.
+    pub async fn dispositions(&self) -> Result<Vec<Disposition>, BackendError> {
+        let response = self
+            .send(true, || self.http.get(self.base.join("/v1/dispositions")))
+            .await?;
+        Ok(decode::<Dispositions>(response).await?.dispositions)
     }
 
     /// The user's latest calls, newest first (for a manager's token too:

@@ -232,6 +232,25 @@ impl Session {
                         calls,
                     })
             }
+            RequestBody::CallReport(request) => {
+                let span = tracing::error_span!("call", call_id = %request.call_id);
+                self.with_client(|client| async move {
+                    client.report(&request.call_id, &request.report).await
+                })
+                .instrument(span)
+                .await
+                .map(|saved| HostMessage::ReportSaved {
+                    id: id.clone(),
+                    saved,
+                })
+            }
+            RequestBody::DispositionsGet => self
+                .with_client(|client| async move { client.dispositions().await })
+                .await
+                .map(|dispositions| HostMessage::Dispositions {
+                    id: id.clone(),
+                    dispositions,
+                }),
             RequestBody::PhoneConfig => self
                 .with_client(|client| async move { client.phone().await })
                 .await

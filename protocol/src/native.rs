@@ -42,6 +42,7 @@ use serde_json::{Map, Value};
 use crate::api::{ApiErrorCode, Me};
 use crate::call::{Call, CallContext};
 use crate::phone::PhoneConfig;
+use crate::report::{CallReport, Disposition, ReportSaved};
 
 /// The name the host is registered under with the browser.
 pub const HOST_NAME: &str = "com.disca.host";
@@ -95,6 +96,10 @@ pub enum RequestType {
     SignIn,
     #[serde(rename = "auth.sign_out")]
     SignOut,
+    #[serde(rename = "call.report")]
+    CallReport,
+    #[serde(rename = "dispositions.get")]
+    DispositionsGet,
 }
 
 impl RequestType {
@@ -108,6 +113,8 @@ impl RequestType {
             RequestType::PhoneConfig => HostMessageType::PhoneConfig,
             RequestType::SignIn => HostMessageType::SignInStarted,
             RequestType::SignOut => HostMessageType::SignedOut,
+            RequestType::CallReport => HostMessageType::ReportSaved,
+            RequestType::DispositionsGet => HostMessageType::Dispositions,
         }
     }
 }
@@ -153,6 +160,12 @@ pub enum RequestBody {
     /// Sign out: the device token is revoked and forgotten.
     #[serde(rename = "auth.sign_out")]
     SignOut,
+    /// What the salesperson says about their ended call.
+    #[serde(rename = "call.report")]
+    CallReport(CallReportRequest),
+    /// The company's outcomes to choose from after a call.
+    #[serde(rename = "dispositions.get")]
+    DispositionsGet,
 }
 
 impl RequestBody {
@@ -166,6 +179,8 @@ impl RequestBody {
             RequestBody::PhoneConfig => RequestType::PhoneConfig,
             RequestBody::SignIn(_) => RequestType::SignIn,
             RequestBody::SignOut => RequestType::SignOut,
+            RequestBody::CallReport(_) => RequestType::CallReport,
+            RequestBody::DispositionsGet => RequestType::DispositionsGet,
         }
     }
 }
@@ -184,6 +199,14 @@ pub struct CallStart {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CallHangup {
     pub call_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct CallReportRequest {
+    pub call_id: String,
+    pub report: CallReport,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -297,6 +320,19 @@ impl Request {
             RequestType::StatusGet => {
                 let NoFields {} = fields_as(&id, fields)?;
                 RequestBody::StatusGet
+            }
+            RequestType::CallReport => {
+                let request: CallReportRequest = fields_as(&id, fields)?;
+                check_call_id(&id, &request.call_id)?;
+                request
+                    .report
+                    .validate()
+                    .map_err(|e| RequestError::new(Some(&id), ErrorCode::InvalidFields, e.0))?;
+                RequestBody::CallReport(request)
+            }
+            RequestType::DispositionsGet => {
+                let NoFields {} = fields_as(&id, fields)?;
+                RequestBody::DispositionsGet
             }
             RequestType::PhoneConfig => {
                 let NoFields {} = fields_as(&id, fields)?;
@@ -596,6 +632,14 @@ pub enum HostMessage {
     },
     #[serde(rename = "auth.sign_out.ok")]
     SignedOut { id: RequestId },
+    /// The report is stored; where it goes in the CRM.
+    #[serde(rename = "call.report.ok")]
+    ReportSaved { id: RequestId, saved: ReportSaved },
+    #[serde(rename = "dispositions.get.ok")]
+    Dispositions {
+        id: RequestId,
+        dispositions: Vec<Disposition>,
+    },
     #[serde(rename = "error")]
     Error {
         id: Option<RequestId>,
@@ -639,6 +683,10 @@ pub enum HostMessageType {
     SignInStarted,
     #[serde(rename = "auth.sign_out.ok")]
     SignedOut,
+    #[serde(rename = "call.report.ok")]
+    ReportSaved,
+    #[serde(rename = "dispositions.get.ok")]
+    Dispositions,
     #[serde(rename = "error")]
     Error,
     #[serde(rename = "call.update")]
@@ -673,6 +721,8 @@ impl HostMessage {
             HostMessage::SignedOut { .. } => HostMessageType::SignedOut,
             HostMessage::SignedIn { .. } => HostMessageType::SignedIn,
             HostMessage::SignInFailed { .. } => HostMessageType::SignInFailed,
+            HostMessage::ReportSaved { .. } => HostMessageType::ReportSaved,
+            HostMessage::Dispositions { .. } => HostMessageType::Dispositions,
         }
     }
 }

@@ -296,6 +296,21 @@ impl Store {
         if call.try_get::<String, _>("state")? != "ended" {
             return Err(StoreError::CallLive);
         }
+        // The same report again (a retried request): nothing new to send.
+        let sql = format!("SELECT {REPORT_COLUMNS} FROM call_reports r WHERE r.call_id = $1");
+        let before = match sqlx::query(&sql)
+            .bind(call_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            Some(row) => report_from_row(&row)?,
+            None => None,
+        };
+        let unchanged = before.is_some_and(|b| {
+            b.disposition_id == report.disposition
+                && b.note == report.note.trim()
+                && b.follow_up_at == report.follow_up_at
+        });
         sqlx::query(
             "INSERT INTO call_reports (call_id, tenant, disposition_id, disposition_label, note,
                                        follow_up_at, submitted_at, updated_at)
@@ -325,6 +340,11 @@ impl Store {
                 let state: String = row.try_get("state")?;
                 let maybe_sent: bool = row.try_get("maybe_sent")?;
                 if state == "delivered" || (state == "pending" && maybe_sent) {
+                    if unchanged {
+                        return self
+                            .unchanged_answer(tx, call_id, report, ReportNote::Complement)
+                            .await;
+                    }
                     sqlx::query(
                         "INSERT INTO crm_followups (id, call_id, tenant, kind, state, next_attempt_at,
                                                     created_at, updated_at)
@@ -366,6 +386,44 @@ impl Store {
         tx.commit().await?;
         self.writer.outbox.notify_one();
         self.writer.followups.notify_one();
+        Ok(ReportSaved {
+            report: CallReport {
+                disposition: report.disposition.clone(),
+                note: report.note.trim().to_owned(),
+                follow_up_at: report.follow_up_at,
+            },
+            note,
+            task,
+        })
+    }
+
+    /// The answer to a report sent again unchanged: what the first one did,
+    /// with nothing queued again.
+    async fn unchanged_answer(
+        &self,
+        tx: super::write::WriteTx,
+        call_id: &str,
+        report: &CallReport,
+        note: ReportNote,
+    ) -> Result<ReportSaved, StoreError> {
+        let mut tx = tx;
+        let task = sqlx::query(
+            "SELECT state, maybe_sent FROM crm_followups WHERE call_id = $1 AND kind = 'task'",
+        )
+        .bind(call_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let task = match task {
+            None => ReportTask::None,
+            Some(row)
+                if row.try_get::<String, _>("state")? == "pending"
+                    && !row.try_get::<bool, _>("maybe_sent")? =>
+            {
+                ReportTask::Queued
+            }
+            Some(_) => ReportTask::AlreadyCreated,
+        };
+        tx.commit().await?;
         Ok(ReportSaved {
             report: CallReport {
                 disposition: report.disposition.clone(),

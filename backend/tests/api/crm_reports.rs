@@ -157,6 +157,15 @@ async fn a_report_after_the_note_is_a_second_note_naming_the_call() {
         (saved["note"].as_str(), saved["task"].as_str()),
         (Some("complement"), Some("none"))
     );
+    // The same report again (a retried request) queues nothing more.
+    let (status, again) = h
+        .report(
+            "Bruno",
+            &call.id,
+            json!({ "disposition": "sem_interesse", "note": "Já fechou com outro fornecedor." }),
+        )
+        .await;
+    assert_eq!((status, &again), (StatusCode::OK, &saved));
     let notes = eventually("the complement", async || {
         let notes = notes_of(&h.standin, &call.id);
         (notes.len() >= 2).then_some(notes)

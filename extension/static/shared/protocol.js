@@ -14,7 +14,9 @@ export const MAX_RECENT = 50;
 export const REQUEST = Object.freeze({
   CALLS_RECENT: "calls.recent",
   CALL_HANGUP: "call.hangup",
+  CALL_REPORT: "call.report",
   CALL_START: "call.start",
+  DISPOSITIONS_GET: "dispositions.get",
   PHONE_CONFIG: "phone.config",
   SIGN_IN: "auth.sign_in",
   SIGN_OUT: "auth.sign_out",
@@ -28,10 +30,12 @@ export const HOST_MESSAGE = Object.freeze({
   BACKEND_UNREACHABLE: "backend.unreachable",
   CALL_STARTED: "call.start.ok",
   CALL_UPDATE: "call.update",
+  DISPOSITIONS: "dispositions.get.ok",
   ERROR: "error",
   HANGUP_REQUESTED: "call.hangup.ok",
   PHONE_CONFIG: "phone.config.ok",
   RECENT_CALLS: "calls.recent.ok",
+  REPORT_SAVED: "call.report.ok",
   SIGNED_IN: "auth.signed_in",
   SIGNED_OUT: "auth.sign_out.ok",
   SIGN_IN_FAILED: "auth.sign_in_failed",
@@ -44,8 +48,10 @@ export const REPLY = Object.freeze({
   "auth.sign_in": "auth.sign_in.ok",
   "auth.sign_out": "auth.sign_out.ok",
   "call.hangup": "call.hangup.ok",
+  "call.report": "call.report.ok",
   "call.start": "call.start.ok",
   "calls.recent": "calls.recent.ok",
+  "dispositions.get": "dispositions.get.ok",
   "phone.config": "phone.config.ok",
   "status.get": "status.get.ok",
 });
@@ -245,6 +251,12 @@ export const CALL_CONTEXT_FIELDS = ["contact_id","contact_name","deal_id","page_
  */
 
 /**
+ * `PUT /v1/calls/{id}/report`: what the salesperson says about their
+ * ended call. Sent again, it replaces what was said.
+ * @typedef {{disposition?: (string | null), follow_up_at?: (string | null), note?: string}} CallReport
+ */
+
+/**
  * Where a call is in its life, in the order of a call's life: transitions
  * only move forward (see [`Call::is_behind`]).
  * @typedef {("ended" | "queued" | "ringing_agent" | "dialing_lead" | "ringing_lead" | "connected")} CallState
@@ -258,6 +270,11 @@ export const CALL_CONTEXT_FIELDS = ["contact_id","contact_name","deal_id","page_
 /**
  * The delivery of one call's note.
  * @typedef {("pending" | "delivered" | "failed" | "no_deal" | "not_configured")} CrmState
+ */
+
+/**
+ * One outcome a salesperson may choose.
+ * @typedef {{id: string, label: string}} Disposition
  */
 
 /**
@@ -278,7 +295,7 @@ export const CALL_CONTEXT_FIELDS = ["contact_id","contact_name","deal_id","page_
 
 /**
  * Every message the host sends.
- * @typedef {({call: Call, id: RequestId, type: "call.start.ok"} | {call: Call, id: RequestId, type: "call.hangup.ok"} | {id: RequestId, status: Status, type: "status.get.ok"} | {calls: Array<Call>, id: RequestId, type: "calls.recent.ok"} | {id: RequestId, phone: PhoneConfig, type: "phone.config.ok"} | {authorize_url: string, id: RequestId, type: "auth.sign_in.ok"} | {id: RequestId, type: "auth.sign_out.ok"} | {error: HostError, id?: (RequestId | null), type: "error"} | {call: Call, type: "call.update"} | {message: string, type: "auth.required"} | {message: string, type: "backend.unreachable"} | {type: "backend.reachable"} | {type: "auth.signed_in", user: Me} | {message: string, type: "auth.sign_in_failed"})} HostMessage
+ * @typedef {({call: Call, id: RequestId, type: "call.start.ok"} | {call: Call, id: RequestId, type: "call.hangup.ok"} | {id: RequestId, status: Status, type: "status.get.ok"} | {calls: Array<Call>, id: RequestId, type: "calls.recent.ok"} | {id: RequestId, phone: PhoneConfig, type: "phone.config.ok"} | {authorize_url: string, id: RequestId, type: "auth.sign_in.ok"} | {id: RequestId, type: "auth.sign_out.ok"} | {id: RequestId, saved: ReportSaved, type: "call.report.ok"} | {dispositions: Array<Disposition>, id: RequestId, type: "dispositions.get.ok"} | {error: HostError, id?: (RequestId | null), type: "error"} | {call: Call, type: "call.update"} | {message: string, type: "auth.required"} | {message: string, type: "backend.unreachable"} | {type: "backend.reachable"} | {type: "auth.signed_in", user: Me} | {message: string, type: "auth.sign_in_failed"})} HostMessage
  */
 
 /**
@@ -327,8 +344,23 @@ export const CALL_CONTEXT_FIELDS = ["contact_id","contact_name","deal_id","page_
  */
 
 /**
+ * Where the report goes in RD Station.
+ * @typedef {("in_the_note" | "complement" | "no_note")} ReportNote
+ */
+
+/**
+ * The answer to `PUT /v1/calls/{id}/report`.
+ * @typedef {{note: ReportNote, report: CallReport, task: ReportTask}} ReportSaved
+ */
+
+/**
+ * The follow-up task's fate.
+ * @typedef {("none" | "queued" | "already_created")} ReportTask
+ */
+
+/**
  * What a request asks for.
- * @typedef {({context?: CallContext, number: string, type: "call.start"} | {call_id: string, type: "call.hangup"} | {type: "status.get"} | {limit?: (number | null), type: "calls.recent"} | {type: "phone.config"} | {backend_url?: (string | null), type: "auth.sign_in"} | {type: "auth.sign_out"})} RequestBody
+ * @typedef {({context?: CallContext, number: string, type: "call.start"} | {call_id: string, type: "call.hangup"} | {type: "status.get"} | {limit?: (number | null), type: "calls.recent"} | {type: "phone.config"} | {backend_url?: (string | null), type: "auth.sign_in"} | {type: "auth.sign_out"} | {call_id: string, report: CallReport, type: "call.report"} | {type: "dispositions.get"})} RequestBody
  */
 
 /**
