@@ -935,6 +935,15 @@ mod tests {
             RequestBody::PhoneConfig,
             RequestBody::SignIn(SignIn::default()),
             RequestBody::SignOut,
+            RequestBody::CallReport(CallReportRequest {
+                call_id: "a".into(),
+                report: CallReport {
+                    disposition: Some("interessado".into()),
+                    note: String::new(),
+                    follow_up_at: None,
+                },
+            }),
+            RequestBody::DispositionsGet,
         ];
         let kinds: Vec<RequestType> = bodies.iter().map(RequestBody::kind).collect();
         assert_eq!(kinds, RequestType::iter().collect::<Vec<_>>());
@@ -986,6 +995,22 @@ mod tests {
                 authorize_url: "https://disca.example.com/oauth/authorize?x".into(),
             },
             HostMessage::SignedOut { id: id.clone() },
+            HostMessage::ReportSaved {
+                id: id.clone(),
+                saved: ReportSaved {
+                    report: CallReport {
+                        disposition: None,
+                        note: "x".into(),
+                        follow_up_at: None,
+                    },
+                    note: crate::report::ReportNote::InTheNote,
+                    task: crate::report::ReportTask::None,
+                },
+            },
+            HostMessage::Dispositions {
+                id: id.clone(),
+                dispositions: vec![],
+            },
             HostMessage::Error {
                 id: None,
                 error: HostError {
