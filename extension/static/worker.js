@@ -1,7 +1,8 @@
 // Disca's service worker: keeps one native messaging port to disca-host
 // (reopened when it drops), carries clicks from CRM pages and commands from
 // the popup to it, follows the live call, shows it on the badge, notifies
-// when a call ends, and runs the browser phone's offscreen document. Each
+// when a call ends, offers the after-call form, and runs the browser
+// phone's offscreen document. Each
 // job is a module of worker/; this file only wires them to the browser.
 import { HOST_MESSAGE, REQUEST } from './shared/protocol.js';
 import { FROM_POPUP, HOST_STATE } from './shared/popup-port.js';
@@ -12,6 +13,7 @@ import { createClicks } from './worker/clicks.js';
 import { createHost } from './worker/host.js';
 import { createPhone } from './worker/phone.js';
 import { createPopups } from './worker/popups.js';
+import { createReports } from './worker/reports.js';
 import { createSession, initialState } from './worker/session.js';
 import { createSignIn } from './worker/sign-in.js';
 import { createSiteRegistration } from './worker/sites.js';
@@ -54,7 +56,17 @@ const phone = createPhone({
   state,
   publish,
 });
-const session = createSession({ state, host, publish, ended: (call) => notifyEnded(chrome, call), phone });
+const reports = createReports({ state, host, publish });
+const session = createSession({
+  state,
+  host,
+  publish,
+  ended: (call) => {
+    notifyEnded(chrome, call);
+    reports.callEnded(call);
+  },
+  phone,
+});
 const signIn = createSignIn({
   state,
   host,
@@ -86,6 +98,10 @@ async function onCommand(command, reply) {
     await signIn.start(typeof command.backendUrl === 'string' ? command.backendUrl : null);
   } else if (command.type === FROM_POPUP.SIGN_OUT) {
     await signIn.signOut();
+  } else if (command.type === FROM_POPUP.REPORT) {
+    await reports.send(command, reply);
+  } else if (command.type === FROM_POPUP.REPORT_DISMISS) {
+    reports.dismiss();
   } else if (command.type === FROM_POPUP.RETRY) {
     host.succeeded();
     if (host.connected) session.refresh();

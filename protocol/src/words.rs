@@ -11,6 +11,7 @@
 use crate::call::{CallState, Outcome};
 use crate::crm::CrmState;
 use crate::phone::{Microphone, Registration};
+use crate::report::{ReportNote, ReportTask};
 
 /// A call that never reached the PBX, whatever its outcome (salesperson and
 /// manager alike).
@@ -122,6 +123,34 @@ impl Microphone {
                 "Microfone bloqueado: permita-o para o Disca nas configurações do Chrome"
             }
             Microphone::Missing => "Nenhum microfone encontrado",
+        }
+    }
+}
+
+impl ReportNote {
+    /// Where the salesperson's report went, said once it is saved (popup).
+    pub fn for_salesperson(self) -> &'static str {
+        match self {
+            ReportNote::InTheNote => "Salvo: vai na nota desta ligação no RD Station.",
+            ReportNote::Complement => {
+                "Salvo: a nota desta ligação já estava no RD Station; vai como um complemento dela."
+            }
+            ReportNote::NoNote => {
+                "Salvo no Disca. Esta ligação não tem negócio no RD Station, então não vai para lá."
+            }
+        }
+    }
+}
+
+impl ReportTask {
+    /// What becomes of the follow-up, said once the report is saved (popup).
+    pub fn for_salesperson(self) -> &'static str {
+        match self {
+            ReportTask::None => "",
+            ReportTask::Queued => "A tarefa de retorno vai ser criada no negócio.",
+            ReportTask::AlreadyCreated => {
+                "A tarefa de retorno já tinha sido criada; para mudar a data, altere-a no RD Station."
+            }
         }
     }
 }

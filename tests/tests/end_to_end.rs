@@ -6,11 +6,13 @@
 //! into a fresh user-data-dir by its own `install` command) to the backend
 //! on its SQLite file, which has a real Asterisk 22 ring the salesperson's
 //! SIPp phone, then the lead's SIPp trunk; the popup and the badge follow
-//! each stage live; when the lead hangs up, the RD Station stand-in holds
-//! exactly one note on that deal, with the call in it.
+//! each stage live; when the lead hangs up, the popup offers the
+//! after-call form, and once it is sent the RD Station stand-in holds
+//! exactly one note on that deal, with the call and the salesperson's
+//! outcome and note in it, and one `call` task at the follow-up time.
 //!
 //! The test also makes the README's screenshots: the annotated deal page
-//! and the popup during the call, taken (and checked to be PNGs) on every
+//! the popup during the call and its after-call form, taken (and checked to be PNGs) on every
 //! run, written to `docs/screenshots/` with `DISCA_UPDATE_SCREENSHOTS=1`.
 //!
 //! The failures a salesperson can meet on the same path (no host
@@ -44,7 +46,11 @@ async fn a_click_on_a_deal_page_rings_the_agent_then_the_lead_and_leaves_one_not
     .await;
     let events = AmiEvents::follow(&lab).await;
     let standin = StandIn::start(Config::default()).await.unwrap();
-    let backend = Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
+    // The call's note waits for the salesperson's report (as in production).
+    let backend = Backend::start_configured(&lab.pbx, |s| {
+        s.crm.report_wait = Duration::from_secs(120);
+    })
+    .await;
     backend
         .connect_crm("acme", &standin.v1_base(), ANA_TOKEN, &[("acme-1001", ANA)])
         .await;
@@ -139,6 +145,45 @@ async fn a_click_on_a_deal_page_rings_the_agent_then_the_lead_and_leaves_one_not
     // The lead hangs up; the popup says how the call ended.
     let outcome = ended_outcome(&popup, &home).await;
     assert!(outcome.starts_with("Atendida · "), "{outcome}");
+
+    // After the call, the form: the company's outcomes, a note, and a
+    // follow-up tomorrow at 14:30 (this browser's clock).
+    popup
+        .wait_for(
+            "!document.getElementById('report').hidden && \
+             document.getElementById('report-outcome').options.length === 5",
+            PATIENCE,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}\nhost log:\n{}", home.log()));
+    let follow_up = popup
+        .evaluate(
+            "(() => { const $ = (id) => document.getElementById(id); \
+               $('report-outcome').value = 'retornar'; \
+               $('report-note').value = 'Pediu a proposta revisada.'; \
+               $('report-follow-up').checked = true; \
+               $('report-follow-up').dispatchEvent(new Event('change')); \
+               $('report-time').value = '14:30'; \
+               return new Date(`${$('report-date').value}T14:30`).toISOString(); })()",
+        )
+        .await
+        .unwrap();
+    popup.set_viewport(320, 560).await.unwrap();
+    shots.take(&popup, "popup-report.png").await;
+    popup.click("#report-save").await.unwrap();
+    let saved = popup
+        .wait_for(
+            "document.getElementById('report').dataset.saved === 'true' && \
+             document.getElementById('report-saved').textContent",
+            PATIENCE,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}\nhost log:\n{}", home.log()));
+    assert_eq!(
+        saved,
+        "Salvo: vai na nota desta ligação no RD Station. \
+         A tarefa de retorno vai ser criada no negócio."
+    );
     assert_stages(
         &popup.evaluate("window.stages").await.unwrap(),
         &[
@@ -220,6 +265,8 @@ async fn a_click_on_a_deal_page_rings_the_agent_then_the_lead_and_leaves_one_not
     );
     for line in [
         "Ligação pelo Disca: atendida\n".to_owned(),
+        "Resultado da conversa: Retornar\n".to_owned(),
+        "Anotação do vendedor: Pediu a proposta revisada.\n".to_owned(),
         "Vendedor: acme-1001\n".to_owned(),
         "Número: (11) 98765-4321\n".to_owned(),
         "Contato: Maria da Silva\n".to_owned(),
@@ -240,6 +287,25 @@ async fn a_click_on_a_deal_page_rings_the_agent_then_the_lead_and_leaves_one_not
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(standin.notes(DEAL_ID).len(), 1);
     assert_eq!(standin.all_notes().len(), 1, "no note anywhere else");
+
+    // And one task on the deal: call it back at the time chosen.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while standin.tasks(DEAL_ID).is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tasks = standin.tasks(DEAL_ID);
+    assert_eq!(tasks.len(), 1, "{tasks:#?}");
+    let task = &tasks[0];
+    assert_eq!(task.kind, "call");
+    assert_eq!(task.owner_ids, [ANA]);
+    assert_eq!(task.subject, "Retornar ligação: Maria da Silva");
+    let due = time::OffsetDateTime::parse(
+        follow_up.as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(task.due_at, due, "{task:#?}");
+    assert_eq!(standin.all_tasks().len(), 1, "no task anywhere else");
 }
 
 /// The popup showed `expected`'s stages in order (a short one may pass

@@ -23,6 +23,7 @@ use disca_protocol::phone::{
     AudioStats, CALL_ID_HEADER, Microphone, PhoneKind, PhoneState, Registration, SOFTPHONE_TARGET,
     SoftphoneMessageType, WORKER_TARGET,
 };
+use disca_protocol::report::{ReportNote, ReportTask};
 use disca_protocol::{Call, CallContext, CallState, Outcome, words};
 use schemars::generate::SchemaSettings;
 use serde::Serialize;
@@ -215,6 +216,20 @@ pub fn protocol_js() -> String {
         "MICROPHONE_TEXT",
         Microphone::iter(),
         Microphone::for_salesperson,
+    );
+    words_of(
+        &mut out,
+        "Where the salesperson's report went (`ReportSaved.note`), in their words.",
+        "REPORT_NOTE_TEXT",
+        ReportNote::iter(),
+        ReportNote::for_salesperson,
+    );
+    words_of(
+        &mut out,
+        "What becomes of the follow-up (`ReportSaved.task`), in their words.",
+        "REPORT_TASK_TEXT",
+        ReportTask::iter(),
+        ReportTask::for_salesperson,
     );
     constant(
         &mut out,

@@ -4,8 +4,9 @@
 // the backend cannot be reached. With a browser phone: whether it is ready
 // (connected, registered, microphone allowed), Atender / Recusar for a call
 // that rings, and mute and a keypad (DTMF) during a call. All state comes
-// from the service worker.
-import { BACKEND_STATE, CALL_STATE, MICROPHONE, PHONE_KIND } from '../shared/protocol.js';
+// from the service worker. After a call, a short form: the company's
+// outcome list, a note, and a follow-up date for a task in RD Station.
+import { BACKEND_STATE, CALL_STATE, MICROPHONE, PHONE_KIND, REPORT_NOTE_TEXT, REPORT_TASK_TEXT } from '../shared/protocol.js';
 import { FROM_POPUP, HOST_STATE, POPUP_PORT, TO_POPUP } from '../shared/popup-port.js';
 import { STATE_TEXT, formatDuration, numberOf, outcomeLine, phoneLine, phoneReady, talkSeconds } from '../shared/words.js';
 
@@ -97,6 +98,39 @@ $('install').addEventListener('submit', (event) => {
 function knownAddress(s) {
   return (s && (s.presetBackendUrl || s.backendUrl)) || typedAddress;
 }
+$('report-follow-up').addEventListener('change', () => {
+  $('report-when').hidden = !$('report-follow-up').checked;
+  if ($('report-follow-up').checked && !$('report-date').value) {
+    // Tomorrow at 10:00, on this computer's clock.
+    const tomorrow = new Date(Date.now() + 86_400_000);
+    const pad = (n) => String(n).padStart(2, '0');
+    $('report-date').value = `${tomorrow.getFullYear()}-${pad(tomorrow.getMonth() + 1)}-${pad(tomorrow.getDate())}`;
+    $('report-time').value = '10:00';
+  }
+});
+$('report-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const report = current && current.report;
+  if (!report) return;
+  let followUpAt = null;
+  if ($('report-follow-up').checked) {
+    // The date and time typed, on this computer's clock.
+    const when = new Date(`${$('report-date').value}T${$('report-time').value || '10:00'}`);
+    if (Number.isNaN(when.getTime())) {
+      showError('Escolha o dia e a hora do retorno.');
+      return;
+    }
+    followUpAt = when.toISOString();
+  }
+  send({
+    type: FROM_POPUP.REPORT,
+    callId: report.callId,
+    disposition: $('report-outcome').value || null,
+    note: $('report-note').value,
+    followUpAt,
+  });
+});
+$('report-dismiss').addEventListener('click', () => send({ type: FROM_POPUP.REPORT_DISMISS }));
 $('answer').addEventListener('click', () => send({ type: FROM_POPUP.ANSWER }));
 $('decline').addEventListener('click', () => send({ type: FROM_POPUP.HANGUP }));
 $('phone-hangup').addEventListener('click', () => send({ type: FROM_POPUP.HANGUP }));
@@ -147,6 +181,7 @@ function render() {
     $('ended-outcome').textContent = outcomeLine(last);
   }
   $('idle').hidden = Boolean(live || justEnded || s.host !== HOST_STATE.READY || s.loggedIn === false);
+  renderReport(live ? null : s.report);
 
   const list = $('recent');
   list.replaceChildren(
@@ -162,6 +197,38 @@ function render() {
     }),
   );
   $('recent-empty').hidden = s.recent.length > 0;
+}
+
+/** The after-call form for the call that just ended; once saved, where it
+ *  went. The fields keep what was typed while the state changes. */
+function renderReport(report) {
+  $('report').hidden = !report;
+  if (!report) {
+    $('report').dataset.callId = '';
+    return;
+  }
+  if ($('report').dataset.callId !== report.callId) {
+    // A new call: a fresh form.
+    $('report').dataset.callId = report.callId;
+    $('report-form').reset();
+    $('report-when').hidden = true;
+  }
+  const select = $('report-outcome');
+  const chosen = select.value;
+  select.replaceChildren(
+    new Option('Escolha…', ''),
+    ...report.dispositions.map((d) => new Option(d.label, d.id)),
+  );
+  select.value = chosen;
+  $('report-save').disabled = report.saving;
+  $('report-form').hidden = Boolean(report.saved);
+  $('report-saved').hidden = !report.saved;
+  $('report').dataset.saved = String(Boolean(report.saved));
+  if (report.saved) {
+    $('report-saved').textContent = [REPORT_NOTE_TEXT[report.saved.note], REPORT_TASK_TEXT[report.saved.task]]
+      .filter(Boolean)
+      .join(' ');
+  }
 }
 
 /** The browser phone: ready or not, a ringing call, mute and keypad (and a

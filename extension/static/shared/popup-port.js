@@ -27,6 +27,10 @@ export const FROM_POPUP = Object.freeze({
   SIGN_IN: 'sign_in',
   /** Sign out of this computer. */
   SIGN_OUT: 'sign_out',
+  /** `{callId, disposition, note, followUpAt}`: the after-call form. */
+  REPORT: 'report',
+  /** "Agora não": close the after-call form. */
+  REPORT_DISMISS: 'report_dismiss',
 });
 
 /** How the worker's port to disca-host stands (`state.host`). */

@@ -215,6 +215,20 @@ export const MICROPHONE_TEXT = Object.freeze({
   prompt: "Permita o microfone",
 });
 
+/** Where the salesperson's report went (`ReportSaved.note`), in their words. */
+export const REPORT_NOTE_TEXT = Object.freeze({
+  complement: "Salvo: a nota desta ligação já estava no RD Station; vai como um complemento dela.",
+  in_the_note: "Salvo: vai na nota desta ligação no RD Station.",
+  no_note: "Salvo no Disca. Esta ligação não tem negócio no RD Station, então não vai para lá.",
+});
+
+/** What becomes of the follow-up (`ReportSaved.task`), in their words. */
+export const REPORT_TASK_TEXT = Object.freeze({
+  already_created: "A tarefa de retorno já tinha sido criada; para mudar a data, altere-a no RD Station.",
+  none: "",
+  queued: "A tarefa de retorno vai ser criada no negócio.",
+});
+
 /** Said of a call that never reached the PBX. */
 export const NOT_PLACED_TEXT = "Não chegou à central";
 

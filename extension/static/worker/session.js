@@ -25,6 +25,8 @@ export function initialState(extensionId) {
     problem: null,
     live: null,
     recent: [],
+    // The after-call form: {callId, dispositions, saving, saved} (worker/reports.js).
+    report: null,
     // The browser phone: {kind, state: PhoneState, stats: AudioStats}.
     phone: initialPhone(),
     extensionId,
