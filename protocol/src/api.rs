@@ -144,7 +144,8 @@ pub enum ApiErrorCode {
     PhonesNotConfigured,
     /// The call has not ended yet (a report waits for its end).
     CallStillLive,
-    /// A call report the backend cannot take (the message says why).
+    /// A call report, or a list of the outcomes it is chosen from, the
+    /// backend cannot take (the message says why).
     InvalidReport,
     /// A code this build does not know (never sent).
     #[serde(other)]

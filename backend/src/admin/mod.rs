@@ -13,6 +13,7 @@
 //!   Asterisk reads them ([`crate::pbx::dialing`]).
 //! - [`rdstation`]: the RD Station connection (state, "Conectar RD
 //!   Station" by OAuth2, the v1 token form, salespeople matched by e-mail).
+//! - [`dispositions`]: the outcomes salespeople choose from after a call.
 //! - [`recording`]: recording on/off, the announcement, the retention.
 //! - [`audit`]: the log of every change, shown and exported as CSV.
 //! - [`view`]: people and changes as the console shows them (Portuguese).
@@ -28,6 +29,7 @@
 
 pub mod audit;
 pub mod dialing;
+pub mod dispositions;
 pub mod import;
 pub mod page;
 pub mod people;
@@ -93,6 +95,10 @@ pub fn routes() -> Router<AppState> {
             get(dialing::get_dialing).put(dialing::put_dialing),
         )
         .route("/manager/admin/api/audit", get(audit::list))
+        .route(
+            "/manager/admin/api/dispositions",
+            get(dispositions::get_dispositions).put(dispositions::put_dispositions),
+        )
         .route("/manager/admin/api/rdstation", get(rdstation::status))
         .route(
             "/manager/admin/api/rdstation/v1",

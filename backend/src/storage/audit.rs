@@ -53,11 +53,12 @@ pub enum AuditAction {
     CrmUsersMatched,
     RecordingRulesChanged,
     RecordingPlayed,
+    DispositionsChanged,
 }
 
 impl AuditAction {
     /// Every action, to read a stored code back.
-    pub const ALL: [AuditAction; 13] = [
+    pub const ALL: [AuditAction; 14] = [
         AuditAction::PersonInvited,
         AuditAction::PersonChanged,
         AuditAction::PasswordResetSent,
@@ -71,6 +72,7 @@ impl AuditAction {
         AuditAction::CrmUsersMatched,
         AuditAction::RecordingRulesChanged,
         AuditAction::RecordingPlayed,
+        AuditAction::DispositionsChanged,
     ];
 
     /// The action a stored code names.
@@ -88,6 +90,7 @@ impl AuditAction {
             AuditAction::DeskPhoneCredentials => "person.desk_phone_credentials",
             AuditAction::PeopleImported => "people.imported",
             AuditAction::PolicyChanged => "policy.changed",
+            AuditAction::DispositionsChanged => "dispositions.changed",
             AuditAction::DialingChanged => "dialing.changed",
             AuditAction::CrmConnected => "crm.connected",
             AuditAction::CrmUsersMatched => "crm.users_matched",

@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 
 use super::calls::{CALL_COLUMNS, CALL_ROWS, call_from_row};
 use super::write::execute_one;
-use super::{Store, StoreError, from_millis, to_millis};
+use super::{Actor, AuditEntry, Store, StoreError, from_millis, to_millis};
 use crate::domain::{Call, CrmState, User};
 use disca_protocol::report::{
     CallReport, Disposition, MAX_DISPOSITION_LABEL_CHARS, MAX_DISPOSITIONS, ReportNote,
@@ -182,6 +182,7 @@ impl Store {
         &self,
         tenant: &str,
         wanted: &[(Option<String>, String)],
+        audit: (&Actor, &AuditEntry),
     ) -> Result<Vec<Disposition>, StoreError> {
         if wanted.is_empty() || wanted.len() > MAX_DISPOSITIONS {
             return Err(StoreError::Invalid("Mantenha de 1 a 12 resultados."));
@@ -240,6 +241,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        super::audit::insert_audit(&mut tx, tenant, audit.0, audit.1).await?;
         tx.commit().await?;
         self.dispositions(tenant).await
     }

@@ -1,7 +1,8 @@
 // The admin console: the company's people (search, invite, CSV import,
 // role, admin, phone, extension, RD Station user, disable/enable, links,
 // a desk phone's SIP credentials, sign-out of every computer), the
-// destination policy and the audit log.
+// destination policy, the outcomes salespeople choose after a call, and
+// the audit log.
 // Every text comes from the backend's JSON and is set with textContent or
 // attributes; nothing is parsed as HTML.
 "use strict";
@@ -256,6 +257,25 @@
     }));
   }
 
+  /** One outcome of the list: its name, and "Remover". */
+  function outcomeRow(outcome) {
+    const input = el("input", { attrs: { type: "text", maxlength: "40", "aria-label": "Nome do resultado", required: "" } });
+    input.value = outcome.label;
+    const remove = el("button", { cls: "secundario", text: "Remover", attrs: { type: "button" } });
+    const row = el("li", {}, input, remove);
+    if (outcome.id) row.dataset.id = outcome.id;
+    remove.addEventListener("click", () => row.remove());
+    return row;
+  }
+
+  function showOutcomes(data) {
+    $("lista-resultados").replaceChildren(...data.dispositions.map(outcomeRow));
+  }
+
+  async function loadOutcomes() {
+    showOutcomes(await call(`${API}/dispositions`));
+  }
+
   async function loadAudit(fresh) {
     if (fresh) auditCursor = null;
     const data = await call(`${API}/audit` + (auditCursor ? "?before=" + encodeURIComponent(auditCursor) : ""));
@@ -278,6 +298,7 @@
       pessoas: loadPeople,
       telefonia: loadDialing,
       destinos: loadPolicy,
+      resultados: loadOutcomes,
       rdstation: loadRdStation,
       gravacoes: loadRecording,
       auditoria: () => loadAudit(true),
@@ -344,6 +365,25 @@
       say(`${answer.imported} pessoa(s) importada(s) e convidada(s).`);
       event.target.reset();
       await loadPeople();
+    } catch (error) {
+      report(error);
+    }
+  });
+
+  $("novo-resultado").addEventListener("click", () => {
+    const row = outcomeRow({ label: "" });
+    $("lista-resultados").append(row);
+    row.querySelector("input").focus();
+  });
+  $("form-resultados").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const dispositions = [...$("lista-resultados").children].map((row) => ({
+      id: row.dataset.id || null,
+      label: row.querySelector("input").value,
+    }));
+    try {
+      showOutcomes(await call(`${API}/dispositions`, { method: "PUT", body: { dispositions } }));
+      say("Resultados salvos. Valem para as próximas ligações.");
     } catch (error) {
       report(error);
     }

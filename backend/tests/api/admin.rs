@@ -1492,3 +1492,118 @@ async fn a_registration_trunk_keeps_its_password_sealed_and_may_share_a_carrier(
     );
     assert!(!format!("{audit:?}").contains("S3nh@!"));
 }
+
+/// The outcomes salespeople choose after a call: the built-in list until
+/// the company sets its own; renamed, added, removed (retired: its id
+/// never comes back), audited, per tenant, and what the salespeople get.
+#[tokio::test]
+async fn the_outcome_list_is_the_company_s_own() {
+    let c = spawn_console().await;
+    let marta = c.session("marta").await;
+    let dispositions = |token: String| {
+        let http = c.app.http.clone();
+        let url = c.app.url("/v1/dispositions");
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            let body: Value = r.json().await.unwrap();
+            body["dispositions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["label"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let (status, list) = c.get(&marta, "/manager/admin/api/dispositions").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let ids: Vec<&str> = list["dispositions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["interessado", "retornar", "sem_interesse", "numero_errado"]
+    );
+    // "Retornar" renamed, "Número errado" removed, a new one added.
+    let wanted = json!({ "dispositions": [
+        { "id": "interessado", "label": "Interessado" },
+        { "id": "retornar", "label": "Pediu retorno" },
+        { "id": "sem_interesse", "label": "Sem interesse" },
+        { "label": "Agendou reunião" },
+    ]});
+    let (status, body) = c
+        .send(
+            &marta,
+            reqwest::Method::PUT,
+            "/manager/admin/api/dispositions",
+            Some(wanted),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["dispositions"][1]["id"], "retornar");
+    assert!(
+        body["dispositions"][3]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("d-")
+    );
+    assert_eq!(
+        dispositions(c.token("ana").to_owned()).await,
+        [
+            "Interessado",
+            "Pediu retorno",
+            "Sem interesse",
+            "Agendou reunião"
+        ]
+    );
+    let audit = c.audit(&marta).await;
+    assert_eq!(audit[0]["action"], "Resultados de ligação alterados");
+    assert!(
+        audit[0]["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("→ Interessado, Pediu retorno, Sem interesse, Agendou reunião"),
+        "{}",
+        audit[0]["detail"]
+    );
+    // A retired id cannot come back by name: it is a new outcome.
+    let (_, body) = c
+        .send(
+            &marta,
+            reqwest::Method::PUT,
+            "/manager/admin/api/dispositions",
+            Some(json!({ "dispositions": [{ "id": "numero_errado", "label": "Número errado" }] })),
+        )
+        .await;
+    assert_ne!(body["dispositions"][0]["id"], "numero_errado", "{body}");
+
+    // Another tenant keeps the built-in list, and cannot read this one.
+    let gustavo = c.session("gustavo").await;
+    let (_, theirs) = c.get(&gustavo, "/manager/admin/api/dispositions").await;
+    assert_eq!(theirs["dispositions"].as_array().unwrap().len(), 4);
+
+    // Refused: empty, too many, a blank or long name, two alike; not an admin.
+    for bad in [
+        json!({ "dispositions": [] }),
+        json!({ "dispositions": (0..13).map(|i| json!({ "label": format!("R{i}") })).collect::<Vec<_>>() }),
+        json!({ "dispositions": [{ "label": "  " }] }),
+        json!({ "dispositions": [{ "label": "x".repeat(41) }] }),
+        json!({ "dispositions": [{ "label": "Sim" }, { "label": "sim" }] }),
+    ] {
+        let (status, body) = c
+            .send(
+                &marta,
+                reqwest::Method::PUT,
+                "/manager/admin/api/dispositions",
+                Some(bad.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+    }
+    let gil = c.session("gil").await;
+    let (status, _) = c.get(&gil, "/manager/admin/api/dispositions").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
