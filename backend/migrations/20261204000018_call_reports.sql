@@ -20,6 +20,10 @@ CREATE TABLE call_dispositions (
 CREATE TABLE call_reports (
     call_id           TEXT PRIMARY KEY REFERENCES calls (id),
     tenant            TEXT NOT NULL,
+    -- The call's salesperson and when it was asked for, so the dashboard
+    -- counts a period's outcomes without reading the calls.
+    user_id           TEXT NOT NULL,
+    call_created_at   BIGINT NOT NULL,
     disposition_id    TEXT,
     disposition_label TEXT,
     note              TEXT NOT NULL,
@@ -27,6 +31,7 @@ CREATE TABLE call_reports (
     submitted_at      BIGINT NOT NULL,
     updated_at        BIGINT NOT NULL
 );
+CREATE INDEX call_reports_dashboard ON call_reports (tenant, call_created_at, user_id, disposition_label);
 
 -- The outbox of what follows a call's note, delivered after it, to the
 -- same deal: `complement` (a second note with a report that came late)

@@ -22,6 +22,7 @@ use disca_backend::domain::{
 };
 use disca_backend::startup::crm_http_client;
 use disca_backend::storage::{NewUser, Store};
+use disca_protocol::report::CallReport;
 use disca_testkit::TestApp;
 use disca_testkit::accounts::give_password;
 use disca_testkit::chromium::{Chromium, ChromiumOptions, Page};
@@ -352,6 +353,20 @@ async fn a_manager_follows_the_team_s_calls_and_crm_notes_in_chromium() {
         "RD Station recusou (HTTP 404): Deal not found."
     );
     scene.wait_crm(&no_deal.id, CrmState::NoDeal).await;
+    // Ana said how the delivered call went, afterwards (a second note).
+    scene
+        .store
+        .save_report(
+            &scene.ana,
+            &delivered.id,
+            &CallReport {
+                disposition: Some("interessado".into()),
+                note: "Quer 50 licenças; envia o contrato amanhã.".into(),
+                follow_up_at: None,
+            },
+        )
+        .await
+        .unwrap();
 
     let profile = tempfile::tempdir().unwrap();
     let chromium = Chromium::launch(ChromiumOptions::new(profile.path().join("profile")))
@@ -475,17 +490,19 @@ async fn a_manager_follows_the_team_s_calls_and_crm_notes_in_chromium() {
     };
     let ok = cells(&delivered.id);
     assert_eq!(
-        ok[1..8],
+        ok[1..5],
         [
             "Ana Souza",
             "(11) 97173-0783",
             "Mariana Costa",
             "Abrir negócio",
-            "Atendida",
-            "6 s",
-            "3:05"
         ]
     );
+    assert_eq!(
+        ok[5], "AtendidaInteressadoQuer 50 licenças; envia o contrato amanhã.",
+        "the outcome, then what Ana said"
+    );
+    assert_eq!(ok[6..8], ["6 s", "3:05"]);
     assert!(ok[0].contains('/') && ok[0].contains(':'), "{ok:?}");
     assert!(ok[9].starts_with("Entregue"), "{ok:?}");
     let failed = cells(&refused.id);
@@ -549,6 +566,13 @@ async fn a_manager_follows_the_team_s_calls_and_crm_notes_in_chromium() {
         calls.as_str().unwrap().parse::<u32>().unwrap() > 0,
         "{calls}"
     );
+    let reported = page
+        .evaluate(
+            "[...document.querySelectorAll('#tabela-relatos tbody tr')].map((tr) => tr.textContent)",
+        )
+        .await
+        .unwrap();
+    assert_eq!(reported, serde_json::json!(["Interessado1"]));
     let ranked = page
         .evaluate("document.querySelectorAll('#tabela-ranking tbody tr').length")
         .await

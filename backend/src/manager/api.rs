@@ -152,9 +152,11 @@ pub async fn tenant_call(state: &AppState, user: &User, id: &str) -> Result<Call
 pub async fn rows(state: &AppState, user: &User, calls: &[Call]) -> Result<Vec<CallRow>, ApiError> {
     let team = Team::new(&state.store.team(user.tenant.slug.as_str()).await?);
     let recorded = recorded(&state.manager, calls).await;
+    let ids: Vec<&str> = calls.iter().map(|c| c.id.as_str()).collect();
+    let reports = state.store.reports_of(&ids).await?;
     Ok(calls
         .iter()
-        .map(|call| view::row(call, &team, &recorded))
+        .map(|call| view::row(call, &team, &recorded, &reports))
         .collect())
 }
 

@@ -113,6 +113,15 @@ pub struct DashboardView {
     /// Sunday first.
     pub hours: Vec<WeekdayRow>,
     pub outcomes: Vec<OutcomeName>,
+    /// The outcomes the salespeople reported after their calls, most first.
+    pub reported: Vec<ReportedOutcome>,
+}
+
+/// How many calls the salespeople reported with one outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportedOutcome {
+    pub label: String,
+    pub calls: u64,
 }
 
 fn rate(part: u64, whole: u64) -> Option<f64> {
@@ -261,13 +270,20 @@ pub fn view(
                 label: o.for_manager(),
             })
             .collect(),
+        reported: Vec::new(),
     }
 }
 
 async fn load(state: &AppState, user: &User, query: &Period) -> Result<DashboardView, ApiError> {
     let (first, last, filter) = period(user, query)?;
     let figures = state.store.dashboard(&filter).await?;
-    Ok(view(first, last, filter.user_id, &figures))
+    let reported = state.store.dashboard_dispositions(&filter).await?;
+    let mut view = view(first, last, filter.user_id, &figures);
+    view.reported = reported
+        .into_iter()
+        .map(|(label, calls)| ReportedOutcome { label, calls })
+        .collect();
+    Ok(view)
 }
 
 fn bad_query(e: QueryRejection) -> ApiError {
@@ -399,6 +415,18 @@ fn write_csv(view: &DashboardView) -> Result<Vec<u8>, csv::Error> {
         let mut cells = vec![day.date.clone(), day.calls.to_string()];
         cells.extend(day.outcomes.iter().map(|o| o.calls.to_string()));
         write(cells)?;
+    }
+    write(vec![])?;
+    write(
+        [
+            "Resultado da conversa (informado pelo vendedor)",
+            "Ligações",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    )?;
+    for r in &view.reported {
+        write(vec![r.label.clone(), r.calls.to_string()])?;
     }
     write(vec![])?;
     write(

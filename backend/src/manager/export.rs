@@ -27,7 +27,7 @@ pub const MAX_ROWS: usize = 10_000;
 /// Calls read from the database at a time.
 const BATCH: u32 = 500;
 
-const HEADER: [&str; 14] = [
+const HEADER: [&str; 17] = [
     "Data e hora",
     "Vendedor",
     "Número",
@@ -41,6 +41,9 @@ const HEADER: [&str; 14] = [
     "CRM",
     "Erro do CRM",
     "Tentativas de entrega",
+    "Resultado da conversa",
+    "Anotação do vendedor",
+    "Retorno agendado",
     "ID da ligação",
 ];
 
@@ -100,7 +103,8 @@ fn write(calls: &[Call], rows: &[CallRow]) -> Result<Vec<u8>, csv::Error> {
     csv.write_record(HEADER)?;
     for (call, row) in calls.iter().zip(rows) {
         let seconds = |s: Option<i64>| s.map(|s| s.to_string()).unwrap_or_default();
-        let record: [Cow<str>; 14] = [
+        let report = row.report.as_ref();
+        let record: [Cow<str>; 17] = [
             sao_paulo::format(call.created_at, "%Y-%m-%d %H:%M:%S").into(),
             row.salesperson.as_str().into(),
             row.number.as_str().into(),
@@ -124,6 +128,18 @@ fn write(calls: &[Call], rows: &[CallRow]) -> Result<Vec<u8>, csv::Error> {
             row.crm.label.as_str().into(),
             row.crm.error.as_deref().unwrap_or_default().into(),
             row.crm.attempts.to_string().into(),
+            report
+                .and_then(|r| r.outcome.as_deref())
+                .unwrap_or_default()
+                .into(),
+            report
+                .and_then(|r| r.note.as_deref())
+                .unwrap_or_default()
+                .into(),
+            report
+                .and_then(|r| r.follow_up.as_deref())
+                .unwrap_or_default()
+                .into(),
             row.id.as_str().into(),
         ];
         csv.write_record(record.iter().map(|cell| inert(cell).into_owned()))?;

@@ -11,6 +11,7 @@ use crate::domain::phone::national_format;
 use disca_protocol::words;
 
 use crate::domain::{Call, CrmDelivery, CrmState, DealId, Outcome, User, sao_paulo};
+use crate::storage::StoredReport;
 
 /// A deal in RD Station CRM's web app.
 const DEAL_URL: &str = "https://crm.rdstation.com/app/deals/";
@@ -68,6 +69,28 @@ pub struct CallRow {
     /// The number itself is wrong (the network said it does not exist, has
     /// changed or is incomplete): what to fix in the CRM.
     pub number_problem: Option<&'static str>,
+    /// What the salesperson said after the call, if they did.
+    pub report: Option<ReportView>,
+}
+
+/// The salesperson's report, ready to show.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportView {
+    /// The outcome as it read when chosen (`Retornar`).
+    pub outcome: Option<String>,
+    pub note: Option<String>,
+    /// `05/12/2026 14:30`, São Paulo.
+    pub follow_up: Option<String>,
+}
+
+fn report_view(report: &StoredReport) -> ReportView {
+    ReportView {
+        outcome: report.disposition_label.clone(),
+        note: Some(report.note.clone()).filter(|n| !n.is_empty()),
+        follow_up: report
+            .follow_up_at
+            .map(|at| sao_paulo::format(at, "%d/%m/%Y %H:%M")),
+    }
 }
 
 /// What a failed call's hangup cause (Q.850) says about the number itself:
@@ -130,8 +153,13 @@ impl Team {
 }
 
 /// `call` as a row; `recorded` holds the ids of calls whose recording file
-/// is on the server.
-pub fn row(call: &Call, team: &Team, recorded: &HashSet<String>) -> CallRow {
+/// is on the server, `reports` the salespeople's reports by call id.
+pub fn row(
+    call: &Call,
+    team: &Team,
+    recorded: &HashSet<String>,
+    reports: &HashMap<String, StoredReport>,
+) -> CallRow {
     let (deal_id, deal_url) = deal(call);
     CallRow {
         id: call.id.clone(),
@@ -161,6 +189,7 @@ pub fn row(call: &Call, team: &Team, recorded: &HashSet<String>) -> CallRow {
             .then(|| format!("/manager/calls/{}/recording", call.id)),
         crm: crm_view(call.crm.as_ref()),
         number_problem: number_problem(call),
+        report: reports.get(&call.id).map(report_view),
     }
 }
 
@@ -306,7 +335,10 @@ mod tests {
     fn a_number_the_network_says_is_wrong_is_flagged() {
         let team = Team(HashMap::new());
         let mut call = ended(None);
-        assert_eq!(row(&call, &team, &HashSet::new()).number_problem, None);
+        assert_eq!(
+            row(&call, &team, &HashSet::new(), &HashMap::new()).number_problem,
+            None
+        );
         call.outcome = Some(Outcome::Failed);
         call.agent_answered_at = Some(call.created_at);
         for (code, flagged) in [(1, true), (22, true), (28, true), (17, false), (34, false)] {
@@ -315,7 +347,9 @@ mod tests {
                 text: String::new(),
             });
             assert_eq!(
-                row(&call, &team, &HashSet::new()).number_problem.is_some(),
+                row(&call, &team, &HashSet::new(), &HashMap::new())
+                    .number_problem
+                    .is_some(),
                 flagged,
                 "cause {code}"
             );
@@ -325,17 +359,20 @@ mod tests {
             text: "Unallocated (unassigned) number".into(),
         });
         assert!(
-            row(&call, &team, &HashSet::new())
+            row(&call, &team, &HashSet::new(), &HashMap::new())
                 .number_problem
                 .unwrap()
                 .starts_with("Número inexistente")
         );
         call.not_placed = true;
-        assert_eq!(row(&call, &team, &HashSet::new()).number_problem, None);
+        assert_eq!(
+            row(&call, &team, &HashSet::new(), &HashMap::new()).number_problem,
+            None
+        );
         call.not_placed = false;
         call.agent_answered_at = None;
         assert_eq!(
-            row(&call, &team, &HashSet::new()).number_problem,
+            row(&call, &team, &HashSet::new(), &HashMap::new()).number_problem,
             None,
             "the salesperson's own phone failed: the cause is not the lead's"
         );
@@ -345,7 +382,7 @@ mod tests {
     fn a_row_is_in_portuguese_and_sao_paulo_time() {
         let team = Team(HashMap::from([("u1".into(), "Ana Souza".into())]));
         let recorded = HashSet::from(["0193a1b2-0000-7000-8000-000000000001".to_owned()]);
-        let row = row(&ended(None), &team, &recorded);
+        let row = row(&ended(None), &team, &recorded, &HashMap::new());
         assert_eq!(row.when, "21/11/2026 12:04");
         assert_eq!(row.salesperson, "Ana Souza");
         assert_eq!(row.number, "(11) 98765-4321");
@@ -359,7 +396,7 @@ mod tests {
             row.recording_url.as_deref(),
             Some("/manager/calls/0193a1b2-0000-7000-8000-000000000001/recording")
         );
-        let unrecorded = super::row(&ended(None), &team, &HashSet::new());
+        let unrecorded = super::row(&ended(None), &team, &HashSet::new(), &HashMap::new());
         assert_eq!(unrecorded.recording_url, None);
     }
 
@@ -367,7 +404,12 @@ mod tests {
     fn deal_links_only_for_deal_ids() {
         let mut call = ended(None);
         call.context.deal_id = Some("javascript:alert(1)".into());
-        let row = row(&call, &Team(HashMap::new()), &HashSet::new());
+        let row = row(
+            &call,
+            &Team(HashMap::new()),
+            &HashSet::new(),
+            &HashMap::new(),
+        );
         assert_eq!(row.deal_url, None);
         assert_eq!(row.salesperson, "(usuário removido)");
     }

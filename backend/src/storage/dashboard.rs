@@ -319,6 +319,29 @@ impl Store {
         Ok(hours)
     }
 
+    /// How many of the period's calls (of `filter`) the salespeople
+    /// reported with each outcome, most first, by the label chosen.
+    pub async fn dashboard_dispositions(
+        &self,
+        filter: &DashboardFilter,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut sql = String::from(
+            "SELECT disposition_label AS label, COUNT(*) AS calls FROM call_reports
+             WHERE tenant = $1 AND call_created_at >= $2 AND call_created_at < $3
+               AND disposition_label IS NOT NULL",
+        );
+        if filter.user_id.is_some() {
+            sql.push_str(" AND user_id = $4");
+        }
+        sql.push_str(" GROUP BY disposition_label ORDER BY calls DESC, label");
+        selected(&sql, filter)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("label")?, count(row.try_get("calls")?))))
+            .collect()
+    }
+
     /// Counts the rollups again from the calls: for calls written other
     /// than through the store (generated data, an import).
     pub async fn recount_call_stats(&self) -> Result<(), StoreError> {

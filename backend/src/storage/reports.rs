@@ -246,6 +246,31 @@ impl Store {
         self.dispositions(tenant).await
     }
 
+    /// The reports on `call_ids` that have one, by call id.
+    pub async fn reports_of(
+        &self,
+        call_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, StoredReport>, StoreError> {
+        let mut found = std::collections::HashMap::new();
+        for chunk in call_ids.chunks(500) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+                "SELECT {REPORT_COLUMNS} FROM call_reports r WHERE r.call_id IN ("
+            ));
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            for row in q.build().fetch_all(&self.pool).await? {
+                let id: String = row.try_get("report_call_id")?;
+                if let Some(report) = report_from_row(&row)? {
+                    found.insert(id, report);
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// The report on `call_id`, if any.
     pub async fn report(&self, call_id: &str) -> Result<Option<StoredReport>, StoreError> {
         let sql = format!("SELECT {REPORT_COLUMNS} FROM call_reports r WHERE r.call_id = $1");
@@ -287,7 +312,7 @@ impl Store {
         let _serialized = self.writer.lock.lock().await;
         let mut tx = self.writes.begin().await?;
         let call = sqlx::query(
-            "SELECT state, not_placed FROM calls WHERE id = $1 AND tenant = $2 AND user_id = $3",
+            "SELECT state, created_at FROM calls WHERE id = $1 AND tenant = $2 AND user_id = $3",
         )
         .bind(call_id)
         .bind(tenant)
@@ -315,8 +340,8 @@ impl Store {
         });
         sqlx::query(
             "INSERT INTO call_reports (call_id, tenant, disposition_id, disposition_label, note,
-                                       follow_up_at, submitted_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+                                       follow_up_at, submitted_at, updated_at, user_id, call_created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)
              ON CONFLICT (call_id) DO UPDATE SET disposition_id = excluded.disposition_id,
                  disposition_label = excluded.disposition_label, note = excluded.note,
                  follow_up_at = excluded.follow_up_at, updated_at = excluded.updated_at",
@@ -328,6 +353,8 @@ impl Store {
         .bind(report.note.trim())
         .bind(report.follow_up_at.map(to_millis))
         .bind(now)
+        .bind(&user.id)
+        .bind(call.try_get::<i64, _>("created_at")?)
         .execute(&mut *tx)
         .await?;
         let delivery =

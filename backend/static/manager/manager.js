@@ -100,10 +100,19 @@
       crmCell(call));
   }
 
-  /** How the call ended; a number the network says is wrong is flagged, to fix it in the CRM. */
+  /** How the call ended; a number the network says is wrong is flagged, to fix it in the CRM;
+   *  below, what the salesperson said after the call. */
   function resultCell(call) {
     const cell = el("td", { cls: "resultado " + (call.outcome || "ao-vivo"), text: call.outcome_label });
     if (call.number_problem) cell.append(el("div", { cls: "numero-errado", text: call.number_problem }));
+    const said = call.report;
+    if (said) {
+      const box = el("div", { cls: "relato" });
+      if (said.outcome) box.append(el("strong", { text: said.outcome }));
+      if (said.note) box.append(el("span", { cls: "anotacao", text: said.note }));
+      if (said.follow_up) box.append(el("span", { cls: "retorno", text: "Retorno: " + said.follow_up }));
+      cell.append(box);
+    }
     return cell;
   }
 
@@ -225,6 +234,9 @@
         ...cells(["Dia", "Total", ...d.outcomes.map((o) => o.label)], true));
       document.querySelector("#tabela-dias tbody").replaceChildren(...d.days.map((day) =>
         el("tr", {}, ...cells([day.label, day.calls, ...day.outcomes.map((o) => o.calls)], true))));
+      document.querySelector("#tabela-relatos tbody").replaceChildren(...d.reported.map((r) =>
+        el("tr", {}, ...cells([r.label, r.calls], true))));
+      $("relatos-vazio").hidden = d.reported.length > 0;
       document.querySelector("#tabela-horas thead tr").replaceChildren(
         ...cells(["Dia", ...Array.from({ length: 24 }, (_, h) => `${h}h`)], true));
       document.querySelector("#tabela-horas tbody").replaceChildren(...d.hours.map((w) =>

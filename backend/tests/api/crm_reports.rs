@@ -247,3 +247,135 @@ async fn a_report_is_the_salesperson_s_own_on_an_ended_call_and_checked() {
     );
     assert!(h.store.report(&call.id).await.unwrap().is_none());
 }
+
+/// What salespeople said shows on the manager page: on each call's row,
+/// in the CSV, and counted in the dashboard.
+#[tokio::test]
+async fn the_manager_sees_what_the_salespeople_reported() {
+    let h = start(Api::V1, Config::default(), quick_crm).await;
+    let first = h
+        .end("Bruno", MARIANA_PHONE, Some(AURORA), Outcome::Answered)
+        .await;
+    let second = h
+        .end("Ana", MARIANA_PHONE, Some(AURORA), Outcome::Answered)
+        .await;
+    let third = h
+        .end("Ana", MARIANA_PHONE, Some(AURORA), Outcome::NoAnswer)
+        .await;
+    for (who, call, body) in [
+        (
+            "Bruno",
+            &first,
+            json!({ "disposition": "interessado", "note": "Quer 50 licenças." }),
+        ),
+        ("Ana", &second, json!({ "disposition": "interessado" })),
+        (
+            "Ana",
+            &third,
+            json!({ "disposition": "retornar", "follow_up_at": rfc3339(tomorrow_afternoon()) }),
+        ),
+    ] {
+        let (status, body) = h.report(who, &call.id, body).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let login = h
+        .http
+        .post(format!("{}/manager/login", h.base))
+        .header("x-disca-manager", "1")
+        .json(&json!({ "token": h.tokens["Gerente"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let get = |path: &str| {
+        h.http
+            .get(format!("{}{path}", h.base))
+            .header("cookie", cookie.clone())
+            .send()
+    };
+    let rows: Value = get("/manager/api/calls")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let row = |id: &str| {
+        rows["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        row(&first.id)["report"],
+        json!({ "outcome": "Interessado", "note": "Quer 50 licenças.", "follow_up": null })
+    );
+    assert!(
+        row(&third.id)["report"]["follow_up"]
+            .as_str()
+            .unwrap()
+            .ends_with(" 14:30"),
+    );
+
+    let dashboard: Value = get("/manager/api/dashboard")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        dashboard["reported"],
+        json!([{ "label": "Interessado", "calls": 2 }, { "label": "Retornar", "calls": 1 }])
+    );
+    let ana = &h.users["Ana"].id;
+    let hers: Value = get(&format!("/manager/api/dashboard?user={ana}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        hers["reported"],
+        json!([{ "label": "Interessado", "calls": 1 }, { "label": "Retornar", "calls": 1 }])
+    );
+
+    let csv = get("/manager/calls.csv")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(
+        header.ends_with(
+            ";Resultado da conversa;Anotação do vendedor;Retorno agendado;ID da ligação"
+        ),
+        "{header}"
+    );
+    let line = csv.lines().find(|l| l.ends_with(&first.id)).unwrap();
+    assert!(
+        line.ends_with(&format!(";Interessado;Quer 50 licenças.;;{}", first.id)),
+        "{line}"
+    );
+    let summary = get("/manager/dashboard.csv")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        summary.contains(
+            "Resultado da conversa (informado pelo vendedor);Ligações\nInteressado;2\nRetornar;1"
+        ),
+        "{summary}"
+    );
+}
