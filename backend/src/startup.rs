@@ -1,6 +1,7 @@
 //! Wiring: storage, metrics, the PBX connection and the HTTP server.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
@@ -9,6 +10,7 @@ use crate::api::phone::Phones;
 use crate::api::{AppState, router};
 use crate::configuration::{CrmSettings, Settings};
 use crate::crm::SecretKey;
+
 use crate::crm::connections::Connections;
 use crate::crm::worker::Worker;
 use crate::mail::Mailer;
@@ -42,9 +44,19 @@ impl Application {
             http: http.clone(),
             settings: settings.crm.clone(),
         };
-        let connections = Connections::new(store.clone(), key.clone(), http, settings.crm.clone());
+        let connections = Arc::new(Connections::new(
+            store.clone(),
+            key.clone(),
+            http,
+            settings.crm.clone(),
+        ));
         let lock_file = settings.data_dir.join("crm-worker.lock");
-        let worker = Worker::new(store.clone(), connections, settings.crm.clone(), lock_file);
+        let worker = Worker::new(
+            store.clone(),
+            connections.clone(),
+            settings.crm.clone(),
+            lock_file,
+        );
         tokio::spawn(worker.run());
         let phones = Phones {
             settings: settings.phones.clone(),
@@ -91,7 +103,7 @@ impl Application {
                 Mailer::from_settings(&settings.mail)?,
             ))
             .with_downloads(settings.downloads.dir.clone())
-            .with_crm(connector)
+            .with_crm(connector, connections)
             .with_recordings(settings.recordings.clone());
         tokio::spawn(state.revocations.follow(state.store.clone()));
         Ok(Application {

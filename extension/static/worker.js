@@ -9,7 +9,7 @@ import { FROM_POPUP, HOST_STATE } from './shared/popup-port.js';
 import { FROM_PAGE } from './shared/page-messages.js';
 import { loadSettings } from './shared/settings.js';
 import { createBadge, notifyEnded } from './worker/badge.js';
-import { createClicks } from './worker/clicks.js';
+import { createCaller, createClicks } from './worker/clicks.js';
 import { createHost } from './worker/host.js';
 import { createPhone } from './worker/phone.js';
 import { createPopups } from './worker/popups.js';
@@ -56,7 +56,7 @@ const phone = createPhone({
   state,
   publish,
 });
-const reports = createReports({ state, host, publish });
+const reports = createReports({ state, host, publish, place: createCaller(host.request, phone) });
 const session = createSession({
   state,
   host,
@@ -102,6 +102,8 @@ async function onCommand(command, reply) {
     await reports.send(command, reply);
   } else if (command.type === FROM_POPUP.REPORT_DISMISS) {
     reports.dismiss();
+  } else if (command.type === FROM_POPUP.CALL_OTHER) {
+    await reports.callOther(String(command.number || ''), reply);
   } else if (command.type === FROM_POPUP.RETRY) {
     host.succeeded();
     if (host.connected) session.refresh();

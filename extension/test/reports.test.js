@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { HOST_MESSAGE, REQUEST } from '../static/shared/protocol.js';
+import { HOST_MESSAGE, OUTCOME, REQUEST } from '../static/shared/protocol.js';
 import { createReports } from '../static/worker/reports.js';
 import { settle } from './fakes.js';
 
@@ -13,6 +13,7 @@ const LIST = [
 function reports(replies) {
   const state = { report: null };
   const requests = [];
+  const placed = [];
   let published = 0;
   const host = {
     async request(body) {
@@ -20,8 +21,12 @@ function reports(replies) {
       return replies[body.type](body);
     },
   };
-  const r = createReports({ state, host, publish: () => (published += 1) });
-  return { state, requests, r, published: () => published };
+  const place = async (number, context) => {
+    placed.push({ number, context });
+    return { type: HOST_MESSAGE.CALL_STARTED, call: { id: 'next' } };
+  };
+  const r = createReports({ state, host, publish: () => (published += 1), place });
+  return { state, requests, placed, r, published: () => published };
 }
 
 test('an ended call offers the form with the company outcomes, read once', async () => {
@@ -82,4 +87,32 @@ test('a refusal is shown and the form stays', async () => {
   assert.equal(state.report.saving, false);
   r.dismiss();
   assert.equal(state.report, null);
+});
+
+test('after a no-answer, the deal other phones are offered and only they are called', async () => {
+  const phones = [{ number: '+551134567890', display: '(11) 3456-7890', contact: 'Carlos Souza' }];
+  const { state, requests, placed, r } = reports({
+    [REQUEST.DISPOSITIONS_GET]: () => ({ type: HOST_MESSAGE.DISPOSITIONS, dispositions: LIST }),
+    [REQUEST.CALL_OTHER_PHONES]: () => ({ type: HOST_MESSAGE.OTHER_PHONES, phones }),
+  });
+  const context = { deal_id: '64b7f0c2a1e4d30000000d01', contact_id: 'c1', contact_name: 'Mariana Costa' };
+  r.callEnded({ id: 'a', outcome: OUTCOME.NO_ANSWER, context });
+  await settle();
+  assert.deepEqual(requests.find((q) => q.type === REQUEST.CALL_OTHER_PHONES), { type: REQUEST.CALL_OTHER_PHONES, call_id: 'a' });
+  assert.deepEqual(state.report.otherPhones, phones);
+  await r.callOther('+5511999999999', () => {});
+  assert.deepEqual(placed, [], 'a number the popup did not offer is never called');
+  await r.callOther('+551134567890', () => {});
+  assert.deepEqual(placed, [
+    { number: '+551134567890', context: { deal_id: '64b7f0c2a1e4d30000000d01', contact_name: 'Carlos Souza' } },
+  ]);
+});
+
+test('an answered call asks for no other phone', async () => {
+  const { requests, r } = reports({
+    [REQUEST.DISPOSITIONS_GET]: () => ({ type: HOST_MESSAGE.DISPOSITIONS, dispositions: LIST }),
+  });
+  r.callEnded({ id: 'a', outcome: OUTCOME.ANSWERED });
+  await settle();
+  assert.equal(requests.filter((q) => q.type === REQUEST.CALL_OTHER_PHONES).length, 0);
 });

@@ -9,7 +9,9 @@ use backon::{ExponentialBuilder, Retryable};
 use disca_protocol::api::{CallPage, CreateCallRequest};
 use disca_protocol::native::{ErrorCode, HostError};
 use disca_protocol::phone::PhoneConfig;
-use disca_protocol::report::{CallReport, Disposition, Dispositions, ReportSaved};
+use disca_protocol::report::{
+    CallReport, Disposition, Dispositions, OtherPhone, OtherPhones, ReportSaved,
+};
 use disca_protocol::{Call, ErrorBody, ErrorDetail, Me};
 use eventsource_stream::{Event, EventStreamError, Eventsource};
 use futures::Stream;
@@ -209,6 +211,15 @@ impl BackendClient {
             .send(true, || self.http.put(self.base.join(&path)).json(report))
             .await?;
         decode(response).await
+    }
+
+    /// The other phones of the call's deal, to try after a no-answer.
+    pub async fn other_phones(&self, call_id: &str) -> Result<Vec<OtherPhone>, BackendError> {
+        let path = format!("/v1/calls/{call_id}/other-phones");
+        let response = self
+            .send(true, || self.http.get(self.base.join(&path)))
+            .await?;
+        Ok(decode::<OtherPhones>(response).await?.phones)
     }
 
     /// The company's outcomes to choose from after a call.

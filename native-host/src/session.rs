@@ -244,6 +244,16 @@ impl Session {
                     saved,
                 })
             }
+            RequestBody::CallOtherPhones(call) => {
+                let span = tracing::error_span!("call", call_id = %call.call_id);
+                self.with_client(|client| async move { client.other_phones(&call.call_id).await })
+                    .instrument(span)
+                    .await
+                    .map(|phones| HostMessage::OtherPhones {
+                        id: id.clone(),
+                        phones,
+                    })
+            }
             RequestBody::DispositionsGet => self
                 .with_client(|client| async move { client.dispositions().await })
                 .await

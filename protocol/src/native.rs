@@ -42,7 +42,7 @@ use serde_json::{Map, Value};
 use crate::api::{ApiErrorCode, Me};
 use crate::call::{Call, CallContext};
 use crate::phone::PhoneConfig;
-use crate::report::{CallReport, Disposition, ReportSaved};
+use crate::report::{CallReport, Disposition, OtherPhone, ReportSaved};
 
 /// The name the host is registered under with the browser.
 pub const HOST_NAME: &str = "com.disca.host";
@@ -100,6 +100,8 @@ pub enum RequestType {
     CallReport,
     #[serde(rename = "dispositions.get")]
     DispositionsGet,
+    #[serde(rename = "call.other_phones")]
+    CallOtherPhones,
 }
 
 impl RequestType {
@@ -115,6 +117,7 @@ impl RequestType {
             RequestType::SignOut => HostMessageType::SignedOut,
             RequestType::CallReport => HostMessageType::ReportSaved,
             RequestType::DispositionsGet => HostMessageType::Dispositions,
+            RequestType::CallOtherPhones => HostMessageType::OtherPhones,
         }
     }
 }
@@ -166,6 +169,9 @@ pub enum RequestBody {
     /// The company's outcomes to choose from after a call.
     #[serde(rename = "dispositions.get")]
     DispositionsGet,
+    /// The call's deal's other phones (after a no-answer).
+    #[serde(rename = "call.other_phones")]
+    CallOtherPhones(CallHangup),
 }
 
 impl RequestBody {
@@ -181,6 +187,7 @@ impl RequestBody {
             RequestBody::SignOut => RequestType::SignOut,
             RequestBody::CallReport(_) => RequestType::CallReport,
             RequestBody::DispositionsGet => RequestType::DispositionsGet,
+            RequestBody::CallOtherPhones(_) => RequestType::CallOtherPhones,
         }
     }
 }
@@ -333,6 +340,11 @@ impl Request {
             RequestType::DispositionsGet => {
                 let NoFields {} = fields_as(&id, fields)?;
                 RequestBody::DispositionsGet
+            }
+            RequestType::CallOtherPhones => {
+                let call: CallHangup = fields_as(&id, fields)?;
+                check_call_id(&id, &call.call_id)?;
+                RequestBody::CallOtherPhones(call)
             }
             RequestType::PhoneConfig => {
                 let NoFields {} = fields_as(&id, fields)?;
@@ -640,6 +652,11 @@ pub enum HostMessage {
         id: RequestId,
         dispositions: Vec<Disposition>,
     },
+    #[serde(rename = "call.other_phones.ok")]
+    OtherPhones {
+        id: RequestId,
+        phones: Vec<OtherPhone>,
+    },
     #[serde(rename = "error")]
     Error {
         id: Option<RequestId>,
@@ -687,6 +704,8 @@ pub enum HostMessageType {
     ReportSaved,
     #[serde(rename = "dispositions.get.ok")]
     Dispositions,
+    #[serde(rename = "call.other_phones.ok")]
+    OtherPhones,
     #[serde(rename = "error")]
     Error,
     #[serde(rename = "call.update")]
@@ -723,6 +742,7 @@ impl HostMessage {
             HostMessage::SignInFailed { .. } => HostMessageType::SignInFailed,
             HostMessage::ReportSaved { .. } => HostMessageType::ReportSaved,
             HostMessage::Dispositions { .. } => HostMessageType::Dispositions,
+            HostMessage::OtherPhones { .. } => HostMessageType::OtherPhones,
         }
     }
 }
@@ -944,6 +964,9 @@ mod tests {
                 },
             }),
             RequestBody::DispositionsGet,
+            RequestBody::CallOtherPhones(CallHangup {
+                call_id: "a".into(),
+            }),
         ];
         let kinds: Vec<RequestType> = bodies.iter().map(RequestBody::kind).collect();
         assert_eq!(kinds, RequestType::iter().collect::<Vec<_>>());
@@ -1010,6 +1033,10 @@ mod tests {
             HostMessage::Dispositions {
                 id: id.clone(),
                 dispositions: vec![],
+            },
+            HostMessage::OtherPhones {
+                id: id.clone(),
+                phones: vec![],
             },
             HostMessage::Error {
                 id: None,

@@ -131,6 +131,29 @@ pub struct ReportSaved {
     pub task: ReportTask,
 }
 
+/// Another phone of the call's deal, to try after the lead did not answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct OtherPhone {
+    /// In E.164: what a click on it dials.
+    pub number: String,
+    /// As people read it (`(11) 3456-7890`).
+    pub display: String,
+    /// Whose it is, when the CRM says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+}
+
+/// `GET /v1/calls/{id}/other-phones`: the deal's other phones, in the
+/// CRM's order (none when the call has no deal or the CRM cannot say).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct OtherPhones {
+    pub phones: Vec<OtherPhone>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -184,7 +184,11 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 /// Fetches a call the user may see: their own, or any of the tenant's for a
 /// manager. Another tenant's call is "not found", exactly like an unknown
 /// id, so that nobody learns which ids exist elsewhere.
-async fn visible_call(state: &AppState, user: &User, id: &str) -> Result<Call, ApiError> {
+pub(crate) async fn visible_call(
+    state: &AppState,
+    user: &User,
+    id: &str,
+) -> Result<Call, ApiError> {
     id.parse::<CallId>().map_err(|_| ApiError::not_found())?;
     let call = state.store.call(id).await?;
     if call.tenant != user.tenant.slug.as_str() {

@@ -68,6 +68,9 @@ pub struct AppState {
     /// What the admin console needs to connect RD Station (`None`: not
     /// offered).
     pub crm: Option<crate::crm::connect::Connector>,
+    /// The tenants' RD Station clients, shared with the delivery worker (one
+    /// rate limit per tenant), for the reads a salesperson asks for.
+    pub crm_connections: Option<Arc<crate::crm::connections::Connections>>,
     /// Where announcements go, for the admin console.
     pub recordings: crate::configuration::RecordingSettings,
 }
@@ -85,6 +88,7 @@ impl AppState {
             accounts: crate::accounts::Accounts::default(),
             downloads: None,
             crm: None,
+            crm_connections: None,
             recordings: crate::configuration::RecordingSettings::default(),
             manager: ManagerConfig::default(),
             streams: Arc::new(StreamSlots::new(8, 500, metrics.clone())),
@@ -129,9 +133,14 @@ impl AppState {
         AppState { recordings, ..self }
     }
 
-    pub fn with_crm(self, crm: crate::crm::connect::Connector) -> AppState {
+    pub fn with_crm(
+        self,
+        crm: crate::crm::connect::Connector,
+        connections: Arc<crate::crm::connections::Connections>,
+    ) -> AppState {
         AppState {
             crm: Some(crm),
+            crm_connections: Some(connections),
             ..self
         }
     }
@@ -143,7 +152,7 @@ impl AppState {
     paths(
         calls::create_call, calls::get_call, calls::hangup_call, calls::list_calls, calls::retry_crm,
         events::stream_events, health::healthz, health::metrics, me::me, phone::phone,
-        reports::dispositions, reports::save_report
+        reports::dispositions, reports::save_report, reports::other_phones
     ),
     components(schemas(
         crate::domain::Call, crate::domain::CallState, crate::domain::Outcome, crate::domain::CallContext,
@@ -154,7 +163,8 @@ impl AppState {
         disca_protocol::phone::BrowserPhone, disca_protocol::phone::IceServer,
         disca_protocol::report::CallReport, disca_protocol::report::ReportSaved,
         disca_protocol::report::ReportNote, disca_protocol::report::ReportTask,
-        disca_protocol::report::Dispositions, disca_protocol::report::Disposition
+        disca_protocol::report::Dispositions, disca_protocol::report::Disposition,
+        disca_protocol::report::OtherPhones, disca_protocol::report::OtherPhone
     )),
     modifiers(&BearerAuth)
 )]
@@ -200,6 +210,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/calls/{id}/hangup", post(calls::hangup_call))
         .route("/v1/calls/{id}/crm/retry", post(calls::retry_crm))
         .route("/v1/calls/{id}/report", put(reports::save_report))
+        .route("/v1/calls/{id}/other-phones", get(reports::other_phones))
         .route("/v1/dispositions", get(reports::dispositions))
         .route("/v1/events", get(events::stream_events))
         .route("/v1/me", get(me::me))

@@ -207,6 +207,49 @@ impl CrmClient {
         }
     }
 
+    /// The phones of `deal`'s contacts, as written in the CRM, each with
+    /// its contact's name: v1 gives them with the deal (`GET
+    /// /deals/{id}`: `contacts[].phones[]`). v2's documented API has no way
+    /// to read a contact by id, so a v2 connection answers none.
+    pub async fn deal_phones(
+        &self,
+        deal: &DealId,
+    ) -> Result<Vec<(String, Option<String>)>, CrmError> {
+        let Api::V1 { base, token } = &self.api else {
+            return Ok(Vec::new());
+        };
+        let answer = self
+            .send(|| {
+                self.http
+                    .get(format!("{base}/deals/{deal}"))
+                    .query(&[("token", token.expose())])
+            })
+            .await?;
+        let mut phones = Vec::new();
+        for contact in answer
+            .get("contacts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let name = contact
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            for phone in contact
+                .get("phones")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(number) = phone.get("phone").and_then(Value::as_str) {
+                    phones.push((number.to_owned(), name.clone()));
+                }
+            }
+        }
+        Ok(phones)
+    }
+
     /// The id of a note on `deal` containing `needle` (the call's id),
     /// written since `since` (v1 filters by date; v2 reads all the deal's
     /// notes). Not by author: the salesperson's CRM user may have changed

@@ -49,7 +49,7 @@ const KEEP_ALIVE_IDLE: time::Duration = time::Duration::days(3);
 
 pub struct Worker {
     store: Store,
-    connections: Connections,
+    connections: Arc<Connections>,
     settings: CrmSettings,
     /// Held (flock) by the one process that delivers this database's notes.
     lock_file: PathBuf,
@@ -58,7 +58,7 @@ pub struct Worker {
 impl Worker {
     pub fn new(
         store: Store,
-        connections: Connections,
+        connections: Arc<Connections>,
         settings: CrmSettings,
         lock_file: PathBuf,
     ) -> Worker {

@@ -379,3 +379,42 @@ async fn the_manager_sees_what_the_salespeople_reported() {
         "{summary}"
     );
 }
+
+/// After a no-answer, the deal's other phones, read from RD Station: the
+/// call's own number left out; another salesperson's call is refused.
+#[tokio::test]
+async fn the_deal_s_other_phones_are_offered_after_a_no_answer() {
+    const HORIZONTE: &str = "5f1e7a9b2c3d4e5f6a7b8c9d";
+    let h = start(Api::V1, Config::default(), quick_crm).await;
+    let call = h
+        .end(
+            "Bruno",
+            "+5511987654321",
+            Some(HORIZONTE),
+            Outcome::NoAnswer,
+        )
+        .await;
+    let other_phones = |who: &'static str, id: String| {
+        let request = h
+            .http
+            .get(format!("{}/v1/calls/{id}/other-phones", h.base))
+            .bearer_auth(&h.tokens[who]);
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, body) = other_phones("Bruno", call.id.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        json!({ "phones": [{ "number": "+5521998765432", "display": "(21) 99876-5432", "contact": "João Pereira" }] })
+    );
+    // Another salesperson's call: refused, as `GET /v1/calls/{id}` refuses it.
+    let (status, _) = other_phones("Ana", call.id.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A call without a deal has none to offer.
+    let lone = h.end("Bruno", MARIANA_PHONE, None, Outcome::NoAnswer).await;
+    let (status, body) = other_phones("Bruno", lone.id.clone()).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({ "phones": [] })));
+}

@@ -224,6 +224,22 @@ function renderReport(report) {
   $('report-form').hidden = Boolean(report.saved);
   $('report-saved').hidden = !report.saved;
   $('report').dataset.saved = String(Boolean(report.saved));
+  const others = report.otherPhones || [];
+  $('other-phones').hidden = others.length === 0;
+  $('other-phones-list').replaceChildren(
+    ...others.map((phone) => {
+      const item = document.createElement('li');
+      const text = document.createElement('span');
+      text.textContent = phone.contact ? `${phone.display} · ${phone.contact}` : phone.display;
+      const call = document.createElement('button');
+      call.type = 'button';
+      call.textContent = 'Ligar';
+      call.dataset.number = phone.number;
+      call.addEventListener('click', () => send({ type: FROM_POPUP.CALL_OTHER, number: phone.number }));
+      item.append(text, call);
+      return item;
+    }),
+  );
   if (report.saved) {
     $('report-saved').textContent = [REPORT_NOTE_TEXT[report.saved.note], REPORT_TASK_TEXT[report.saved.task]]
       .filter(Boolean)

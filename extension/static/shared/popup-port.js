@@ -31,6 +31,8 @@ export const FROM_POPUP = Object.freeze({
   REPORT: 'report',
   /** "Agora não": close the after-call form. */
   REPORT_DISMISS: 'report_dismiss',
+  /** `{number}`: call another phone of the deal, one the popup offered. */
+  CALL_OTHER: 'call_other',
 });
 
 /** How the worker's port to disca-host stands (`state.host`). */

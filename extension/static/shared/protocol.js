@@ -14,6 +14,7 @@ export const MAX_RECENT = 50;
 export const REQUEST = Object.freeze({
   CALLS_RECENT: "calls.recent",
   CALL_HANGUP: "call.hangup",
+  CALL_OTHER_PHONES: "call.other_phones",
   CALL_REPORT: "call.report",
   CALL_START: "call.start",
   DISPOSITIONS_GET: "dispositions.get",
@@ -33,6 +34,7 @@ export const HOST_MESSAGE = Object.freeze({
   DISPOSITIONS: "dispositions.get.ok",
   ERROR: "error",
   HANGUP_REQUESTED: "call.hangup.ok",
+  OTHER_PHONES: "call.other_phones.ok",
   PHONE_CONFIG: "phone.config.ok",
   RECENT_CALLS: "calls.recent.ok",
   REPORT_SAVED: "call.report.ok",
@@ -48,6 +50,7 @@ export const REPLY = Object.freeze({
   "auth.sign_in": "auth.sign_in.ok",
   "auth.sign_out": "auth.sign_out.ok",
   "call.hangup": "call.hangup.ok",
+  "call.other_phones": "call.other_phones.ok",
   "call.report": "call.report.ok",
   "call.start": "call.start.ok",
   "calls.recent": "calls.recent.ok",
@@ -309,7 +312,7 @@ export const CALL_CONTEXT_FIELDS = ["contact_id","contact_name","deal_id","page_
 
 /**
  * Every message the host sends.
- * @typedef {({call: Call, id: RequestId, type: "call.start.ok"} | {call: Call, id: RequestId, type: "call.hangup.ok"} | {id: RequestId, status: Status, type: "status.get.ok"} | {calls: Array<Call>, id: RequestId, type: "calls.recent.ok"} | {id: RequestId, phone: PhoneConfig, type: "phone.config.ok"} | {authorize_url: string, id: RequestId, type: "auth.sign_in.ok"} | {id: RequestId, type: "auth.sign_out.ok"} | {id: RequestId, saved: ReportSaved, type: "call.report.ok"} | {dispositions: Array<Disposition>, id: RequestId, type: "dispositions.get.ok"} | {error: HostError, id?: (RequestId | null), type: "error"} | {call: Call, type: "call.update"} | {message: string, type: "auth.required"} | {message: string, type: "backend.unreachable"} | {type: "backend.reachable"} | {type: "auth.signed_in", user: Me} | {message: string, type: "auth.sign_in_failed"})} HostMessage
+ * @typedef {({call: Call, id: RequestId, type: "call.start.ok"} | {call: Call, id: RequestId, type: "call.hangup.ok"} | {id: RequestId, status: Status, type: "status.get.ok"} | {calls: Array<Call>, id: RequestId, type: "calls.recent.ok"} | {id: RequestId, phone: PhoneConfig, type: "phone.config.ok"} | {authorize_url: string, id: RequestId, type: "auth.sign_in.ok"} | {id: RequestId, type: "auth.sign_out.ok"} | {id: RequestId, saved: ReportSaved, type: "call.report.ok"} | {dispositions: Array<Disposition>, id: RequestId, type: "dispositions.get.ok"} | {id: RequestId, phones: Array<OtherPhone>, type: "call.other_phones.ok"} | {error: HostError, id?: (RequestId | null), type: "error"} | {call: Call, type: "call.update"} | {message: string, type: "auth.required"} | {message: string, type: "backend.unreachable"} | {type: "backend.reachable"} | {type: "auth.signed_in", user: Me} | {message: string, type: "auth.sign_in_failed"})} HostMessage
  */
 
 /**
@@ -325,6 +328,11 @@ export const CALL_CONTEXT_FIELDS = ["contact_id","contact_name","deal_id","page_
 /**
  * The microphone permission of the extension's origin.
  * @typedef {("granted" | "denied" | "prompt" | "missing")} Microphone
+ */
+
+/**
+ * Another phone of the call's deal, to try after the lead did not answer.
+ * @typedef {{contact?: (string | null), display: string, number: string}} OtherPhone
  */
 
 /**
@@ -374,7 +382,7 @@ export const CALL_CONTEXT_FIELDS = ["contact_id","contact_name","deal_id","page_
 
 /**
  * What a request asks for.
- * @typedef {({context?: CallContext, number: string, type: "call.start"} | {call_id: string, type: "call.hangup"} | {type: "status.get"} | {limit?: (number | null), type: "calls.recent"} | {type: "phone.config"} | {backend_url?: (string | null), type: "auth.sign_in"} | {type: "auth.sign_out"} | {call_id: string, report: CallReport, type: "call.report"} | {type: "dispositions.get"})} RequestBody
+ * @typedef {({context?: CallContext, number: string, type: "call.start"} | {call_id: string, type: "call.hangup"} | {type: "status.get"} | {limit?: (number | null), type: "calls.recent"} | {type: "phone.config"} | {backend_url?: (string | null), type: "auth.sign_in"} | {type: "auth.sign_out"} | {call_id: string, report: CallReport, type: "call.report"} | {type: "dispositions.get"} | {call_id: string, type: "call.other_phones"})} RequestBody
  */
 
 /**

@@ -27,6 +27,23 @@ export function cleanContext(context) {
 }
 
 /**
+ * Places a call to `number` with `context`, as a click does: the browser
+ * phone is told before and after, so that it answers this call's INVITE by
+ * itself. Resolves to the host's reply.
+ * @param {(body: object) => Promise<object>} request the host's
+ * @param {{click: () => Promise<string | null>, clickResult: (click: string | null, callId?: string) => void}} phone
+ */
+export function createCaller(request, phone) {
+  return async (number, context) => {
+    const click = await phone.click();
+    const reply = await request({ type: REQUEST.CALL_START, number, context: cleanContext(context) });
+    const started = reply.type === HOST_MESSAGE.CALL_STARTED;
+    phone.clickResult(click, started ? reply.call.id : undefined);
+    return reply;
+  };
+}
+
+/**
  * A `chrome.runtime.onMessage` listener.
  * @param {object} options
  * @param {typeof chrome.runtime} options.runtime
@@ -35,6 +52,7 @@ export function cleanContext(context) {
  * @param {{click: () => Promise<string | null>, clickResult: (click: string | null, callId?: string) => void}} options.phone
  */
 export function createClicks({ runtime, scripting, request, phone }) {
+  const place = createCaller(request, phone);
   return (message, sender, respond) => {
     if (sender.id !== runtime.id || !sender.tab || !message) return false;
     if (message.type === FROM_CONTENT.FALLBACK) {
@@ -46,15 +64,7 @@ export function createClicks({ runtime, scripting, request, phone }) {
     }
     if (message.type !== FROM_CONTENT.CALL) return false;
     const number = typeof message.number === 'string' ? message.number : '';
-    const context = cleanContext(message.context);
-    phone
-      .click()
-      .then(async (click) => {
-        const reply = await request({ type: REQUEST.CALL_START, number, context });
-        const started = reply.type === HOST_MESSAGE.CALL_STARTED;
-        phone.clickResult(click, started ? reply.call.id : undefined);
-        return reply;
-      })
+    place(number, message.context)
       .then((reply) => {
         if (reply.type === HOST_MESSAGE.CALL_STARTED) respond({ ok: true });
         else respond({ ok: false, code: reply.error.code, message: reply.error.message });

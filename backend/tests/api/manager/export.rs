@@ -63,12 +63,21 @@ async fn the_csv_export_is_excel_ready_quoted_and_inert() {
     assert_eq!(header[1], "Vendedor");
     assert_eq!(header[8], "Duração confirmada");
     assert_eq!(header[11], "Erro do CRM");
+    assert_eq!(
+        header[13..16],
+        [
+            "Resultado da conversa",
+            "Anotação do vendedor",
+            "Retorno agendado"
+        ]
+    );
+    assert_eq!(header[16], "ID da ligação");
     let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(records.len(), 3);
     let by_id = |id: &str| {
         records
             .iter()
-            .find(|r| r.get(13) == Some(id))
+            .find(|r| r.get(16) == Some(id))
             .unwrap_or_else(|| panic!("no row for {id}"))
             .clone()
     };
