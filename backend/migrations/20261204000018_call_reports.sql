@@ -4,7 +4,7 @@
 -- note was written, and the follow-up task.
 
 -- The tenant's outcomes, in the order offered; a tenant without rows
--- offers the built-in list (domain::report::DEFAULT_DISPOSITIONS).
+-- offers the built-in list (storage::reports::DEFAULT_DISPOSITIONS).
 -- Removed ones stay, retired, so their id is never given again.
 CREATE TABLE call_dispositions (
     tenant   TEXT NOT NULL REFERENCES tenants (slug),
@@ -36,7 +36,8 @@ CREATE INDEX call_reports_dashboard ON call_reports (tenant, call_created_at, us
 -- The outbox of what follows a call's note, delivered after it, to the
 -- same deal: `complement` (a second note with a report that came late)
 -- and `task` (the follow-up, an RD Station task of type call). Same
--- columns and states as crm_deliveries.
+-- columns and states as crm_deliveries. They go once the call's note is
+-- delivered (and stop if it has no deal).
 CREATE TABLE crm_followups (
     id              TEXT PRIMARY KEY,
     call_id         TEXT NOT NULL REFERENCES calls (id),
@@ -47,6 +48,9 @@ CREATE TABLE crm_followups (
     attempts        BIGINT NOT NULL DEFAULT 0,
     failures        BIGINT NOT NULL DEFAULT 0,
     maybe_sent      BOOLEAN NOT NULL DEFAULT FALSE,
+    -- Bumped by every report saved while this follow-up waits: the worker
+    -- marks it "maybe sent" only if the count it read is still the same.
+    report_rev      BIGINT NOT NULL DEFAULT 0,
     next_attempt_at BIGINT NOT NULL,
     last_error      TEXT,
     created_at      BIGINT NOT NULL,

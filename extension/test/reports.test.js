@@ -93,9 +93,10 @@ test('after a no-answer, the deal other phones are offered and only they are cal
   const phones = [{ number: '+551134567890', display: '(11) 3456-7890', contact: 'Carlos Souza' }];
   const { state, requests, placed, r } = reports({
     [REQUEST.DISPOSITIONS_GET]: () => ({ type: HOST_MESSAGE.DISPOSITIONS, dispositions: LIST }),
-    [REQUEST.CALL_OTHER_PHONES]: () => ({ type: HOST_MESSAGE.OTHER_PHONES, phones }),
+    [REQUEST.CALL_OTHER_PHONES]: () => ({ type: HOST_MESSAGE.OTHER_PHONES, deal_id: '5f1e7a9b2c3d4e5f6a7b8c9d', phones }),
   });
-  const context = { deal_id: '64b7f0c2a1e4d30000000d01', contact_id: 'c1', contact_name: 'Mariana Costa' };
+  // The page knew no deal; the backend found the one the phones are from.
+  const context = { contact_id: 'c1', contact_name: 'Mariana Costa' };
   r.callEnded({ id: 'a', outcome: OUTCOME.NO_ANSWER, context });
   await settle();
   assert.deepEqual(requests.find((q) => q.type === REQUEST.CALL_OTHER_PHONES), { type: REQUEST.CALL_OTHER_PHONES, call_id: 'a' });
@@ -104,7 +105,7 @@ test('after a no-answer, the deal other phones are offered and only they are cal
   assert.deepEqual(placed, [], 'a number the popup did not offer is never called');
   await r.callOther('+551134567890', () => {});
   assert.deepEqual(placed, [
-    { number: '+551134567890', context: { deal_id: '64b7f0c2a1e4d30000000d01', contact_name: 'Carlos Souza' } },
+    { number: '+551134567890', context: { deal_id: '5f1e7a9b2c3d4e5f6a7b8c9d', contact_name: 'Carlos Souza' } },
   ]);
 });
 

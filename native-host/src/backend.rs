@@ -9,9 +9,7 @@ use backon::{ExponentialBuilder, Retryable};
 use disca_protocol::api::{CallPage, CreateCallRequest};
 use disca_protocol::native::{ErrorCode, HostError};
 use disca_protocol::phone::PhoneConfig;
-use disca_protocol::report::{
-    CallReport, Disposition, Dispositions, OtherPhone, OtherPhones, ReportSaved,
-};
+use disca_protocol::report::{CallReport, Disposition, Dispositions, OtherPhones, ReportSaved};
 use disca_protocol::{Call, ErrorBody, ErrorDetail, Me};
 use eventsource_stream::{Event, EventStreamError, Eventsource};
 use futures::Stream;
@@ -214,12 +212,12 @@ impl BackendClient {
     }
 
     /// The other phones of the call's deal, to try after a no-answer.
-    pub async fn other_phones(&self, call_id: &str) -> Result<Vec<OtherPhone>, BackendError> {
+    pub async fn other_phones(&self, call_id: &str) -> Result<OtherPhones, BackendError> {
         let path = format!("/v1/calls/{call_id}/other-phones");
         let response = self
             .send(true, || self.http.get(self.base.join(&path)))
             .await?;
-        Ok(decode::<OtherPhones>(response).await?.phones)
+        decode(response).await
     }
 
     /// The company's outcomes to choose from after a call.

@@ -249,9 +249,10 @@ impl Session {
                 self.with_client(|client| async move { client.other_phones(&call.call_id).await })
                     .instrument(span)
                     .await
-                    .map(|phones| HostMessage::OtherPhones {
+                    .map(|found| HostMessage::OtherPhones {
                         id: id.clone(),
-                        phones,
+                        deal_id: found.deal_id,
+                        phones: found.phones,
                     })
             }
             RequestBody::DispositionsGet => self

@@ -655,6 +655,9 @@ pub enum HostMessage {
     #[serde(rename = "call.other_phones.ok")]
     OtherPhones {
         id: RequestId,
+        /// The deal they were read from.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deal_id: Option<String>,
         phones: Vec<OtherPhone>,
     },
     #[serde(rename = "error")]
@@ -1036,6 +1039,7 @@ mod tests {
             },
             HostMessage::OtherPhones {
                 id: id.clone(),
+                deal_id: None,
                 phones: vec![],
             },
             HostMessage::Error {

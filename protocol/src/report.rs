@@ -151,6 +151,9 @@ pub struct OtherPhone {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct OtherPhones {
+    /// The deal they were read from: a call to one of them goes on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deal_id: Option<String>,
     pub phones: Vec<OtherPhone>,
 }
 

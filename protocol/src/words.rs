@@ -136,7 +136,7 @@ impl ReportNote {
                 "Salvo: a nota desta ligação já estava no RD Station; vai como um complemento dela."
             }
             ReportNote::NoNote => {
-                "Salvo no Disca. Esta ligação não tem negócio no RD Station, então não vai para lá."
+                "Salvo no Disca. Esta ligação não tem nota no RD Station (nenhum negócio foi encontrado), então não vai para lá."
             }
         }
     }

@@ -69,8 +69,8 @@ impl ApiError {
         )
     }
 
-    /// The body could not be read (too large, or the connection failed).
-    /// A call report that cannot be taken: `why`, in Portuguese.
+    /// A call report (or a list of outcomes) that cannot be taken: `why`,
+    /// in Portuguese.
     pub fn invalid_report(why: &str) -> ApiError {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -79,6 +79,7 @@ impl ApiError {
         )
     }
 
+    /// The body could not be read (too large, or the connection failed).
     pub fn body_rejected(status: StatusCode) -> ApiError {
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(

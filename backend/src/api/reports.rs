@@ -106,7 +106,12 @@ pub async fn other_phones(
     Path(id): Path<String>,
 ) -> Result<Json<OtherPhones>, ApiError> {
     let call = super::calls::visible_call(&state, &user, &id).await?;
-    let none = || Json(OtherPhones { phones: Vec::new() });
+    let none = || {
+        Json(OtherPhones {
+            deal_id: None,
+            phones: Vec::new(),
+        })
+    };
     let deal = call
         .crm
         .as_ref()
@@ -148,5 +153,8 @@ pub async fn other_phones(
             contact,
         });
     }
-    Ok(Json(OtherPhones { phones }))
+    Ok(Json(OtherPhones {
+        deal_id: Some(deal.as_str().to_owned()),
+        phones,
+    }))
 }

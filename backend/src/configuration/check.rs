@@ -53,6 +53,11 @@ impl Settings {
                 "must be positive",
             ),
             (
+                "crm.report_wait_secs",
+                self.crm.report_wait <= std::time::Duration::from_secs(3600),
+                "must be at most 3600 (a note should not wait longer than an hour)",
+            ),
+            (
                 "http.max_connections",
                 self.http.max_connections != Some(0),
                 "must be positive",

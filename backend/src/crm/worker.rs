@@ -259,7 +259,10 @@ impl Worker {
             error: error.to_owned(),
         };
         if f.note_state != CrmState::Delivered {
-            return failed("a nota da ligação não foi escrita no RD Station");
+            // Only a note with no deal lets its follow-ups through: it will
+            // not be written (a stopped note may be queued again, and they
+            // wait for it).
+            return failed("nenhum negócio no RD Station para esta ligação");
         }
         let (Some(report), Some(deal)) = (
             f.report.as_ref(),
@@ -305,13 +308,12 @@ impl Worker {
                     Ok(permit) => permit,
                     Err(e) => return self.followup_error(f, e),
                 };
-                if let Err(e) = self
-                    .store
-                    .update_followup(&f.id, FollowupUpdate::Sending)
-                    .await
-                {
+                let sending = FollowupUpdate::Sending {
+                    report_rev: f.report_rev,
+                };
+                if let Err(e) = self.store.update_followup(&f.id, sending).await {
                     client.refund(permit);
-                    return self.followup_error(f, CrmError::temporary(e.to_string()));
+                    return self.followup_store_failed(f, e);
                 }
                 match client
                     .create_note(permit, &deal, author.as_ref(), &text)
@@ -337,13 +339,12 @@ impl Worker {
                     Ok(permit) => permit,
                     Err(e) => return self.followup_error(f, e),
                 };
-                if let Err(e) = self
-                    .store
-                    .update_followup(&f.id, FollowupUpdate::Sending)
-                    .await
-                {
+                let sending = FollowupUpdate::Sending {
+                    report_rev: f.report_rev,
+                };
+                if let Err(e) = self.store.update_followup(&f.id, sending).await {
                     client.refund(permit);
-                    return self.followup_error(f, CrmError::temporary(e.to_string()));
+                    return self.followup_store_failed(f, e);
                 }
                 let task = NewTask {
                     subject: &subject,
@@ -359,6 +360,20 @@ impl Worker {
                 }
             }
         }
+    }
+
+    fn followup_store_failed(&self, f: &Followup, error: StoreError) -> FollowupUpdate {
+        if matches!(error, StoreError::Conflict(_)) {
+            // The report changed (or the task was removed) since it was
+            // read: read it again now.
+            return FollowupUpdate::Defer {
+                at: OffsetDateTime::now_utc(),
+            };
+        }
+        self.followup_error(
+            f,
+            CrmError::temporary(format!("banco de dados indisponível: {error}")),
+        )
     }
 
     fn followup_error(&self, f: &Followup, error: CrmError) -> FollowupUpdate {
@@ -476,7 +491,7 @@ impl Worker {
         }
         if delivery.maybe_sent {
             match client
-                .find_note(&deal, search_from(call.created_at), &call.id)
+                .find_note(&deal, search_from(call.created_at), &note::marker(&call.id))
                 .await
             {
                 Ok(Some(note_id)) => return DeliveryUpdate::Delivered { note_id },

@@ -118,7 +118,12 @@ pub(super) async fn queue_notes(
     }
     let now = OffsetDateTime::now_utc();
     // The salesperson has this long to say how the call went, in the note.
-    let due = to_millis(now + time::Duration::try_from(report_wait).unwrap_or_default());
+    let due = to_millis(
+        time::Duration::try_from(report_wait)
+            .ok()
+            .and_then(|wait| now.checked_add(wait))
+            .unwrap_or(now),
+    );
     let now = to_millis(now);
     let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
         "INSERT INTO crm_deliveries (call_id, tenant, state, deal_id, next_attempt_at, created_at, updated_at) ",

@@ -103,13 +103,19 @@ pub struct Followup {
     pub failures: u32,
     /// A creation request was sent before.
     pub maybe_sent: bool,
+    /// Counts the reports saved while it waited (see [`FollowupUpdate::Sending`]).
+    pub report_rev: i64,
 }
 
 /// One step of a follow-up, written by the worker.
 #[derive(Debug)]
 pub enum FollowupUpdate {
-    /// A creation request is about to leave.
-    Sending,
+    /// A creation request is about to leave: refused
+    /// ([`StoreError::Conflict`]) if the follow-up changed since it was read
+    /// (`report_rev`), was removed or already left.
+    Sending {
+        report_rev: i64,
+    },
     Delivered {
         remote_id: String,
     },
@@ -203,6 +209,13 @@ impl Store {
                 return Err(StoreError::Invalid("Há dois resultados com o mesmo nome."));
             }
             seen.push(folded);
+        }
+        let mut ids: Vec<&str> = wanted.iter().filter_map(|(id, _)| id.as_deref()).collect();
+        let given = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.len() != given {
+            return Err(StoreError::Invalid("Há um resultado repetido na lista."));
         }
         let current = self.dispositions(tenant).await?;
         let mut tx = self.writes.begin().await?;
@@ -312,7 +325,8 @@ impl Store {
         let _serialized = self.writer.lock.lock().await;
         let mut tx = self.writes.begin().await?;
         let call = sqlx::query(
-            "SELECT state, created_at FROM calls WHERE id = $1 AND tenant = $2 AND user_id = $3",
+            "SELECT state, created_at, not_placed FROM calls
+             WHERE id = $1 AND tenant = $2 AND user_id = $3",
         )
         .bind(call_id)
         .bind(tenant)
@@ -322,6 +336,11 @@ impl Store {
         .ok_or(StoreError::NotFound)?;
         if call.try_get::<String, _>("state")? != "ended" {
             return Err(StoreError::CallLive);
+        }
+        if call.try_get::<bool, _>("not_placed")? {
+            return Err(StoreError::Invalid(
+                "Esta ligação não chegou à central: não há o que relatar.",
+            ));
         }
         // The same report again (a retried request): nothing new to send.
         let sql = format!("SELECT {REPORT_COLUMNS} FROM call_reports r WHERE r.call_id = $1");
@@ -357,6 +376,16 @@ impl Store {
         .bind(call.try_get::<i64, _>("created_at")?)
         .execute(&mut *tx)
         .await?;
+        if !unchanged {
+            // A follow-up read before this report must read it again.
+            sqlx::query(
+                "UPDATE crm_followups SET report_rev = report_rev + 1
+                 WHERE call_id = $1 AND state = 'pending' AND maybe_sent = FALSE",
+            )
+            .bind(call_id)
+            .execute(&mut *tx)
+            .await?;
+        }
         let delivery =
             sqlx::query("SELECT state, maybe_sent FROM crm_deliveries WHERE call_id = $1")
                 .bind(call_id)
@@ -374,25 +403,38 @@ impl Store {
                             .unchanged_answer(tx, call_id, report, ReportNote::Complement)
                             .await;
                     }
-                    sqlx::query(
-                        "INSERT INTO crm_followups (id, call_id, tenant, kind, state, next_attempt_at,
-                                                    created_at, updated_at)
-                         VALUES ($1, $2, $3, 'complement', 'pending', $4, $4, $4)",
+                    // One complement not yet sent carries the latest report:
+                    // quick edits do not make several.
+                    let waiting = sqlx::query(
+                        "SELECT id FROM crm_followups WHERE call_id = $1 AND kind = 'complement'
+                           AND state = 'pending' AND maybe_sent = FALSE",
                     )
-                    .bind(followup_id())
                     .bind(call_id)
-                    .bind(tenant)
-                    .bind(now)
-                    .execute(&mut *tx)
+                    .fetch_optional(&mut *tx)
                     .await?;
+                    if waiting.is_none() {
+                        sqlx::query(
+                            "INSERT INTO crm_followups (id, call_id, tenant, kind, state,
+                                                        next_attempt_at, created_at, updated_at)
+                             VALUES ($1, $2, $3, 'complement', 'pending', $4, $4, $4)",
+                        )
+                        .bind(followup_id())
+                        .bind(call_id)
+                        .bind(tenant)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                     ReportNote::Complement
                 } else if state == "no_deal" {
                     ReportNote::NoNote
                 } else {
                     // Not left yet (waiting, failed, no connection): the
                     // note is written again with the report, whenever it goes.
+                    // Due now if it was only waiting for the report; a
+                    // retry's backoff or the rate limit's wait stand.
                     let due = if state == "pending" {
-                        "next_attempt_at = $2,"
+                        "next_attempt_at = CASE WHEN failures = 0 THEN $2 ELSE next_attempt_at END,"
                     } else {
                         ""
                     };
@@ -445,12 +487,12 @@ impl Store {
         let task = match task {
             None => ReportTask::None,
             Some(row)
-                if row.try_get::<String, _>("state")? == "pending"
-                    && !row.try_get::<bool, _>("maybe_sent")? =>
+                if row.try_get::<String, _>("state")? == "delivered"
+                    || row.try_get::<bool, _>("maybe_sent")? =>
             {
-                ReportTask::Queued
+                ReportTask::AlreadyCreated
             }
-            Some(_) => ReportTask::AlreadyCreated,
+            Some(_) => ReportTask::Queued,
         };
         tx.commit().await?;
         Ok(ReportSaved {
@@ -480,9 +522,10 @@ impl Store {
         .bind(call_id)
         .fetch_optional(&mut *tx)
         .await?;
+        // Created, or maybe created (its answer was lost): never again.
         let settled = match &existing {
             Some(row) => {
-                row.try_get::<String, _>("state")? != "pending" || row.try_get("maybe_sent")?
+                row.try_get::<String, _>("state")? == "delivered" || row.try_get("maybe_sent")?
             }
             None => false,
         };
@@ -494,9 +537,20 @@ impl Store {
             });
         }
         if let Some(row) = &existing {
-            // A pending task takes the report's date when it is sent; none
-            // asked any more: it goes.
-            if report.follow_up_at.is_none() {
+            // A waiting task takes the report's date when it is sent (a
+            // stopped one, never sent, is queued again); none asked any
+            // more: it goes.
+            if report.follow_up_at.is_some() {
+                sqlx::query(
+                    "UPDATE crm_followups SET state = 'pending', last_error = NULL, failures = 0,
+                         next_attempt_at = $2, updated_at = $2
+                     WHERE id = $1 AND state = 'failed'",
+                )
+                .bind(row.try_get::<String, _>("id")?)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            } else {
                 sqlx::query("DELETE FROM crm_followups WHERE id = $1")
                     .bind(row.try_get::<String, _>("id")?)
                     .execute(&mut *tx)
@@ -535,12 +589,14 @@ impl Store {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
             "SELECT {CALL_COLUMNS}, f.id AS followup_id, f.kind AS followup_kind,
                     f.failures AS followup_failures, f.maybe_sent AS followup_maybe_sent,
+                    f.report_rev AS followup_report_rev,
                     u.name AS user_name, u.crm_user_id, {REPORT_COLUMNS}
              FROM {CALL_ROWS}
              JOIN crm_followups f ON f.call_id = calls.id
              JOIN users u ON u.id = calls.user_id
              LEFT JOIN call_reports r ON r.call_id = calls.id
-             WHERE f.state = 'pending' AND d.state <> 'pending' AND f.next_attempt_at <= "
+             WHERE f.state = 'pending' AND d.state IN ('delivered', 'no_deal')
+               AND f.next_attempt_at <= "
         ));
         q.push_bind(to_millis(now))
             .push(" ORDER BY f.next_attempt_at, f.id LIMIT ")
@@ -563,7 +619,7 @@ impl Store {
         let at: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(f.next_attempt_at) FROM crm_followups f
              JOIN crm_deliveries d ON d.call_id = f.call_id
-             WHERE f.state = 'pending' AND d.state <> 'pending'",
+             WHERE f.state = 'pending' AND d.state IN ('delivered', 'no_deal')",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -578,12 +634,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = to_millis(OffsetDateTime::now_utc());
         let q = match &update {
-            FollowupUpdate::Sending => sqlx::query(
+            FollowupUpdate::Sending { report_rev } => sqlx::query(
                 "UPDATE crm_followups SET attempts = attempts + 1, maybe_sent = TRUE, updated_at = $2
-                 WHERE id = $1",
+                 WHERE id = $1 AND state = 'pending' AND maybe_sent = FALSE AND report_rev = $3",
             )
             .bind(id)
-            .bind(now),
+            .bind(now)
+            .bind(report_rev),
             FollowupUpdate::Delivered { remote_id } => sqlx::query(
                 "UPDATE crm_followups SET state = 'delivered', remote_id = $2, last_error = NULL,
                      updated_at = $3 WHERE id = $1",
@@ -613,7 +670,10 @@ impl Store {
             .bind(error)
             .bind(now),
         };
-        execute_one(&self.writes, q).await?;
+        let done = execute_one(&self.writes, q).await?;
+        if matches!(update, FollowupUpdate::Sending { .. }) && done.rows_affected() == 0 {
+            return Err(StoreError::Conflict("report"));
+        }
         Ok(())
     }
 }
@@ -640,6 +700,225 @@ fn followup_from_row(row: &SqliteRow) -> Result<Followup, StoreError> {
         report: report_from_row(row)?,
         failures: u32::try_from(row.try_get::<i64, _>("followup_failures")?).unwrap_or(u32::MAX),
         maybe_sent: row.try_get("followup_maybe_sent")?,
+        report_rev: row.try_get("followup_report_rev")?,
         call,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use time::OffsetDateTime;
+
+    use super::*;
+    use crate::domain::{
+        CallContext, CallState, DestinationPolicy, E164Number, Outcome, PhoneKind, Region, Role,
+        Tenant,
+    };
+    use crate::storage::{CreateCall, Created, DeliveryUpdate, NewUser};
+
+    struct Data {
+        _dir: tempfile::TempDir,
+        store: Store,
+        ana: User,
+        call: String,
+    }
+
+    /// Ana's ended call, its note delivered.
+    async fn delivered_call() -> Data {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        store
+            .add_tenant(&Tenant {
+                slug: "acme".parse().unwrap(),
+                name: "Acme".into(),
+                region: Region::BRAZIL,
+                policy: DestinationPolicy::default(),
+            })
+            .await
+            .unwrap();
+        let ana = store
+            .add_user(NewUser {
+                tenant: "acme",
+                name: "Ana",
+                email: "ana@acme.com",
+                extension: &"1001".parse().unwrap(),
+                role: Role::Agent,
+                phone: PhoneKind::Desk,
+                token_hash: None,
+            })
+            .await
+            .unwrap();
+        let to = E164Number::parse("(11) 98765-4321", Region::BRAZIL).unwrap();
+        let context = CallContext {
+            deal_id: Some("64b7f0c2a1e4d30000000d01".into()),
+            ..CallContext::default()
+        };
+        let Created::New(mut call) = store
+            .create_call(CreateCall {
+                user: &ana,
+                to: &to,
+                context: &context,
+                idempotency: None,
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("a new call");
+        };
+        call.state = CallState::Ended;
+        call.outcome = Some(Outcome::Answered);
+        call.ended_at = Some(OffsetDateTime::now_utc());
+        store.save_calls(&[call.clone()]).await.unwrap();
+        let deal = "64b7f0c2a1e4d30000000d01".to_owned();
+        store
+            .update_delivery(
+                &call.id,
+                DeliveryUpdate::Prepared {
+                    deal_id: deal,
+                    note_text: "nota".into(),
+                    report_rev: 0,
+                },
+            )
+            .await
+            .unwrap();
+        store
+            .update_delivery(
+                &call.id,
+                DeliveryUpdate::Delivered {
+                    note_id: "n1".into(),
+                },
+            )
+            .await
+            .unwrap();
+        Data {
+            _dir: dir,
+            store,
+            ana,
+            call: call.id,
+        }
+    }
+
+    fn report(note: &str, follow_up: bool) -> CallReport {
+        CallReport {
+            disposition: Some("retornar".into()),
+            note: note.into(),
+            follow_up_at: follow_up.then(|| OffsetDateTime::now_utc() + time::Duration::days(1)),
+        }
+    }
+
+    async fn due(store: &Store) -> Vec<Followup> {
+        store
+            .due_followups(OffsetDateTime::now_utc(), 10)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn quick_edits_after_the_note_make_one_complement_with_the_latest() {
+        let d = delivered_call().await;
+        for text in ["Pediu proposta", "Pediu proposta revisada"] {
+            let saved = d
+                .store
+                .save_report(&d.ana, &d.call, &report(text, false))
+                .await
+                .unwrap();
+            assert_eq!(saved.note, ReportNote::Complement);
+        }
+        let due = due(&d.store).await;
+        assert_eq!(due.len(), 1, "{due:?}");
+        assert_eq!(due[0].kind, FollowupKind::Complement);
+        assert_eq!(
+            due[0].report.as_ref().unwrap().note,
+            "Pediu proposta revisada"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_follow_up_read_before_a_new_report_is_not_sent() {
+        let d = delivered_call().await;
+        d.store
+            .save_report(&d.ana, &d.call, &report("a", true))
+            .await
+            .unwrap();
+        let read = due(&d.store).await;
+        let task = read
+            .iter()
+            .find(|f| f.kind == FollowupKind::Task)
+            .unwrap()
+            .clone();
+        // The follow-up is unticked meanwhile: the task goes, and the
+        // worker's read is refused.
+        d.store
+            .save_report(&d.ana, &d.call, &report("b", false))
+            .await
+            .unwrap();
+        let refused = d
+            .store
+            .update_followup(
+                &task.id,
+                FollowupUpdate::Sending {
+                    report_rev: task.report_rev,
+                },
+            )
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{refused:?}"
+        );
+        assert!(
+            due(&d.store)
+                .await
+                .iter()
+                .all(|f| f.kind != FollowupKind::Task)
+        );
+    }
+
+    #[tokio::test]
+    async fn follow_ups_wait_for_a_stopped_note_and_a_sent_task_is_never_planned_again() {
+        let d = delivered_call().await;
+        // The note stopped (a manager may queue it again).
+        d.store
+            .update_delivery(&d.call, DeliveryUpdate::Failed { error: "x".into() })
+            .await
+            .unwrap();
+        let saved = d
+            .store
+            .save_report(&d.ana, &d.call, &report("a", true))
+            .await
+            .unwrap();
+        assert_eq!(
+            (saved.note, saved.task),
+            (ReportNote::InTheNote, ReportTask::Queued)
+        );
+        assert!(
+            due(&d.store).await.is_empty(),
+            "the task waits for the note"
+        );
+        d.store
+            .update_delivery(
+                &d.call,
+                DeliveryUpdate::Delivered {
+                    note_id: "n2".into(),
+                },
+            )
+            .await
+            .unwrap();
+        let task = due(&d.store).await.pop().unwrap();
+        assert_eq!(task.kind, FollowupKind::Task);
+        d.store
+            .update_followup(
+                &task.id,
+                FollowupUpdate::Sending {
+                    report_rev: task.report_rev,
+                },
+            )
+            .await
+            .unwrap();
+        let again = d
+            .store
+            .save_report(&d.ana, &d.call, &report("b", true))
+            .await
+            .unwrap();
+        assert_eq!(again.task, ReportTask::AlreadyCreated);
+    }
 }

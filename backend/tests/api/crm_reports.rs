@@ -408,7 +408,10 @@ async fn the_deal_s_other_phones_are_offered_after_a_no_answer() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         body,
-        json!({ "phones": [{ "number": "+5521998765432", "display": "(21) 99876-5432", "contact": "João Pereira" }] })
+        json!({
+            "deal_id": HORIZONTE,
+            "phones": [{ "number": "+5521998765432", "display": "(21) 99876-5432", "contact": "João Pereira" }],
+        })
     );
     // Another salesperson's call: refused, as `GET /v1/calls/{id}` refuses it.
     let (status, _) = other_phones("Ana", call.id.clone()).await;

@@ -222,7 +222,7 @@ export const MICROPHONE_TEXT = Object.freeze({
 export const REPORT_NOTE_TEXT = Object.freeze({
   complement: "Salvo: a nota desta ligação já estava no RD Station; vai como um complemento dela.",
   in_the_note: "Salvo: vai na nota desta ligação no RD Station.",
-  no_note: "Salvo no Disca. Esta ligação não tem negócio no RD Station, então não vai para lá.",
+  no_note: "Salvo no Disca. Esta ligação não tem nota no RD Station (nenhum negócio foi encontrado), então não vai para lá.",
 });
 
 /** What becomes of the follow-up (`ReportSaved.task`), in their words. */
@@ -312,7 +312,7 @@ export const CALL_CONTEXT_FIELDS = ["contact_id","contact_name","deal_id","page_
 
 /**
  * Every message the host sends.
- * @typedef {({call: Call, id: RequestId, type: "call.start.ok"} | {call: Call, id: RequestId, type: "call.hangup.ok"} | {id: RequestId, status: Status, type: "status.get.ok"} | {calls: Array<Call>, id: RequestId, type: "calls.recent.ok"} | {id: RequestId, phone: PhoneConfig, type: "phone.config.ok"} | {authorize_url: string, id: RequestId, type: "auth.sign_in.ok"} | {id: RequestId, type: "auth.sign_out.ok"} | {id: RequestId, saved: ReportSaved, type: "call.report.ok"} | {dispositions: Array<Disposition>, id: RequestId, type: "dispositions.get.ok"} | {id: RequestId, phones: Array<OtherPhone>, type: "call.other_phones.ok"} | {error: HostError, id?: (RequestId | null), type: "error"} | {call: Call, type: "call.update"} | {message: string, type: "auth.required"} | {message: string, type: "backend.unreachable"} | {type: "backend.reachable"} | {type: "auth.signed_in", user: Me} | {message: string, type: "auth.sign_in_failed"})} HostMessage
+ * @typedef {({call: Call, id: RequestId, type: "call.start.ok"} | {call: Call, id: RequestId, type: "call.hangup.ok"} | {id: RequestId, status: Status, type: "status.get.ok"} | {calls: Array<Call>, id: RequestId, type: "calls.recent.ok"} | {id: RequestId, phone: PhoneConfig, type: "phone.config.ok"} | {authorize_url: string, id: RequestId, type: "auth.sign_in.ok"} | {id: RequestId, type: "auth.sign_out.ok"} | {id: RequestId, saved: ReportSaved, type: "call.report.ok"} | {dispositions: Array<Disposition>, id: RequestId, type: "dispositions.get.ok"} | {deal_id?: (string | null), id: RequestId, phones: Array<OtherPhone>, type: "call.other_phones.ok"} | {error: HostError, id?: (RequestId | null), type: "error"} | {call: Call, type: "call.update"} | {message: string, type: "auth.required"} | {message: string, type: "backend.unreachable"} | {type: "backend.reachable"} | {type: "auth.signed_in", user: Me} | {message: string, type: "auth.sign_in_failed"})} HostMessage
  */
 
 /**

@@ -54,6 +54,8 @@ export function createReports({ state, host, publish, place }) {
     const reply = await host.request({ type: REQUEST.CALL_OTHER_PHONES, call_id: callId });
     if (reply.type !== HOST_MESSAGE.OTHER_PHONES || !state.report || state.report.callId !== callId) return;
     state.report.otherPhones = reply.phones;
+    // A call to one of them goes on the deal they were read from.
+    if (reply.deal_id) state.report.context = { ...state.report.context, deal_id: reply.deal_id };
     publish();
   }
 
