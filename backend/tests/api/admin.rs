@@ -1607,3 +1607,66 @@ async fn the_outcome_list_is_the_company_s_own() {
     let (status, _) = c.get(&gil, "/manager/admin/api/dispositions").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+/// Every after-call route keeps to its tenant: another tenant's people get
+/// their own outcome list, and another tenant's call is not found.
+#[tokio::test]
+async fn after_call_routes_keep_to_their_tenant() {
+    let c = spawn_console().await;
+    let marta = c.session("marta").await;
+    let (status, _) = c
+        .send(
+            &marta,
+            reqwest::Method::PUT,
+            "/manager/admin/api/dispositions",
+            Some(json!({ "dispositions": [{ "label": "Só da Acme" }] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let ana = c
+        .app
+        .store
+        .user_by_token_hash(&disca_backend::auth::hash_token(c.token("ana")))
+        .await
+        .unwrap();
+    let call = disca_testkit::crm::end_call(
+        &c.app.store,
+        &ana,
+        "+5511987654321",
+        Some("64b7f0c2a1e4d30000000d01"),
+        disca_backend::domain::Outcome::NoAnswer,
+    )
+    .await;
+    let as_gustavo = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let mut request = c
+            .app
+            .http
+            .request(method, c.app.url(&path))
+            .bearer_auth(c.token("gustavo"));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, list) = as_gustavo(reqwest::Method::GET, "/v1/dispositions".into(), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["dispositions"].as_array().unwrap().len(), 4, "{list}");
+    let (status, body) = as_gustavo(
+        reqwest::Method::PUT,
+        format!("/v1/calls/{}/report", call.id),
+        Some(json!({ "note": "não é meu" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = as_gustavo(
+        reqwest::Method::GET,
+        format!("/v1/calls/{}/other-phones", call.id),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(c.app.store.report(&call.id).await.unwrap().is_none());
+}
