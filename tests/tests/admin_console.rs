@@ -4,7 +4,8 @@
 //! invites a salesperson (no SMTP here: the console shows the link to
 //! send), gives a desk-phone salesperson a browser phone (written into the
 //! directory), disables another (their browser phone's password rotates),
-//! blocks calls to mobiles, sets the carrier and caller IDs (written into
+//! blocks calls to mobiles, edits the outcomes salespeople choose after a
+//! call (a name stays text), sets the carrier and caller IDs (written into
 //! the directory), connects RD Station through the stand-in's authorization
 //! page, keeps recordings 30 days, and reads all of it in the audit log.
 //!
@@ -361,6 +362,59 @@ async fn an_admin_runs_the_team_from_the_console_in_chromium() {
     assert!(!tenant.policy.allow_mobile);
     assert!(tenant.policy.allow_fixed);
 
+    // The outcomes salespeople choose after a call: "Retornar" renamed,
+    // "Número errado" removed, one added.
+    page.click(r#".aba[data-aba="resultados"]"#).await.unwrap();
+    page.wait_for(
+        "document.querySelectorAll('#lista-resultados li').length === 4",
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+    page.evaluate(
+        "{ const rows = [...document.querySelectorAll('#lista-resultados li')]; \
+           rows[1].querySelector('input').value = 'Pediu retorno'; \
+           rows[3].querySelector('button').click(); }",
+    )
+    .await
+    .unwrap();
+    page.click("#novo-resultado").await.unwrap();
+    page.evaluate(
+        "document.querySelector('#lista-resultados li:last-child input').value = '<b>Agendou</b> reunião'",
+    )
+    .await
+    .unwrap();
+    page.click("#form-resultados button[type=submit]")
+        .await
+        .unwrap();
+    page.wait_for(
+        r#"document.getElementById('aviso').textContent.startsWith('Resultados salvos')"#,
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+    let labels: Vec<String> = store
+        .dispositions("paulista")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.label)
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "Interessado",
+            "Pediu retorno",
+            "Sem interesse",
+            "<b>Agendou</b> reunião"
+        ]
+    );
+    let shown = page
+        .evaluate("[...document.querySelectorAll('#lista-resultados input')].map((i) => i.value)")
+        .await
+        .unwrap();
+    assert_eq!(shown[3], "<b>Agendou</b> reunião", "a name stays text");
+
     // The telephony: the carrier, the caller IDs (per DDD, per salesperson),
     // written where Asterisk reads them.
     page.click(r#".aba[data-aba="telefonia"]"#).await.unwrap();
@@ -535,7 +589,7 @@ async fn an_admin_runs_the_team_from_the_console_in_chromium() {
     page.click(r#".aba[data-aba="auditoria"]"#).await.unwrap();
     let log = page
         .wait_for(
-            r#"document.querySelectorAll('#tabela-auditoria tbody tr').length === 10 &&
+            r#"document.querySelectorAll('#tabela-auditoria tbody tr').length === 11 &&
                [...document.querySelectorAll('#tabela-auditoria tbody tr')].map((tr) => [...tr.cells].map((td) => td.textContent))"#,
             PATIENCE,
         )
@@ -555,7 +609,8 @@ async fn an_admin_runs_the_team_from_the_console_in_chromium() {
         log[2]
     );
     assert_eq!(log[3][2], "Telefonia alterada");
-    let log = &log[4..];
+    assert_eq!(log[4][2], "Resultados de ligação alterados");
+    let log = &log[5..];
     assert_eq!(log[0][2], "Destinos permitidos alterados");
     assert_eq!(log[0][4], "Celulares: bloqueados");
     assert_eq!(log[1][3], "ana@paulista.example.com.br");
