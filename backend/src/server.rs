@@ -695,7 +695,11 @@ impl Connection {
         let (registry, tracked) = (self.pool.registry.clone(), activity.clone());
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let in_flight = InFlight::start(&tracked, &registry);
-            let busy = health_only && !matches!(request.uri().path(), "/healthz" | "/metrics");
+            let busy = health_only
+                && !matches!(
+                    request.uri().path(),
+                    "/livez" | "/readyz" | "/healthz" | "/metrics"
+                );
             let answer = (!busy).then(|| hyper::service::Service::call(&app, request));
             async move {
                 let response = match answer {

@@ -1,4 +1,10 @@
-//! `/healthz` and `/metrics`.
+//! `/livez`, `/readyz` (and its older name `/healthz`) and `/metrics`.
+//!
+//! A liveness probe must not restart a backend whose PBX is down (it would
+//! restart it in a loop while Asterisk is away): `/livez` answers as long
+//! as the process serves requests. `/readyz` says whether it can do its
+//! job — the database takes writes and AMI is logged in — for a load
+//! balancer or a readiness probe.
 
 use axum::Json;
 use axum::extract::State;
@@ -25,11 +31,27 @@ pub struct Health {
     pub database_problem: Option<&'static str>,
 }
 
-/// Liveness and dependencies; 503 when AMI or the database is down. The
-/// database is checked with a real write, so a full disk shows here.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+/// `/livez`.
+#[derive(Serialize, ToSchema)]
+pub struct Live {
+    /// Always `ok`: the process serves requests.
+    pub status: &'static str,
+}
+
+/// Liveness: the process serves requests. Checks nothing else, so a PBX or
+/// a database that is down never gets the backend restarted.
+#[utoipa::path(get, path = "/livez", tag = "operations",
+    responses((status = 200, body = Live)))]
+pub async fn livez() -> Json<Live> {
+    Json(Live { status: "ok" })
+}
+
+/// Readiness: the database takes writes (checked with a real write, so a
+/// full disk shows here) and AMI is logged in; 503 otherwise. Also served
+/// as `/healthz`, its older name.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
-pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let ami_connected = state.pbx.is_connected();
     let database_problem = match state.store.check_writable().await {
         Ok(()) => None,

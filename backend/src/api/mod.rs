@@ -151,14 +151,14 @@ impl AppState {
     info(title = "Disca API", description = "Click-to-call through the company's own Asterisk PBX."),
     paths(
         calls::create_call, calls::get_call, calls::hangup_call, calls::list_calls, calls::retry_crm,
-        events::stream_events, health::healthz, health::metrics, me::me, phone::phone,
+        events::stream_events, health::livez, health::readyz, health::metrics, me::me, phone::phone,
         reports::dispositions, reports::save_report, reports::other_phones
     ),
     components(schemas(
         crate::domain::Call, crate::domain::CallState, crate::domain::Outcome, crate::domain::CallContext,
         crate::domain::HangupCause, crate::domain::CrmDelivery, crate::domain::CrmState,
         disca_protocol::api::CreateCallRequest, disca_protocol::api::CallPage,
-        disca_protocol::ErrorBody, disca_protocol::ErrorDetail, disca_protocol::Me, disca_protocol::Role, health::Health,
+        disca_protocol::ErrorBody, disca_protocol::ErrorDetail, disca_protocol::Me, disca_protocol::Role, health::Health, health::Live,
         disca_protocol::phone::PhoneConfig, disca_protocol::phone::PhoneKind,
         disca_protocol::phone::BrowserPhone, disca_protocol::phone::IceServer,
         disca_protocol::report::CallReport, disca_protocol::report::ReportSaved,
@@ -215,7 +215,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events", get(events::stream_events))
         .route("/v1/me", get(me::me))
         .route("/v1/phone", get(phone::phone))
-        .route("/healthz", get(health::healthz))
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::readyz))
+        .route("/healthz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi_json))
         .merge(crate::manager::routes())

@@ -274,8 +274,9 @@ pub struct HttpSettings {
     /// Connections served at once; `None`: derived at start from the open
     /// file limit ([`crate::server::default_max_connections`]).
     pub max_connections: Option<usize>,
-    /// Connections accepted beyond `max_connections` to answer `/healthz`
-    /// and `/metrics` only (others get 503 `server_busy`).
+    /// Connections accepted beyond `max_connections` to answer `/livez`,
+    /// `/readyz`, `/healthz` and `/metrics` only (others get 503
+    /// `server_busy`).
     pub reserve_connections: usize,
     /// How long a connection may take to send a whole request head, from
     /// when it opens or its previous response ended: bounds slow headers

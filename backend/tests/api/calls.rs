@@ -234,19 +234,31 @@ async fn unknown_and_foreign_calls() {
     assert_eq!(code(&r.json().await.unwrap()), "method_not_allowed");
 }
 
+/// With no PBX: alive (a liveness probe must not restart it), not ready
+/// (`/readyz`, and `/healthz`, its older name, say why).
 #[tokio::test]
 async fn health_metrics_and_openapi() {
     let app = spawn_app().await;
     let r = app
         .http
-        .get(format!("{}/healthz", app.base))
+        .get(format!("{}/livez", app.base))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let health: Value = r.json().await.unwrap();
-    assert_eq!(health["ami_connected"], false);
-    assert_eq!(health["database_ok"], true);
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "ok");
+    for path in ["/readyz", "/healthz"] {
+        let r = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        let health: Value = r.json().await.unwrap();
+        assert_eq!(health["ami_connected"], false, "{path}");
+        assert_eq!(health["database_ok"], true, "{path}");
+    }
     let metrics = app
         .http
         .get(format!("{}/metrics", app.base))
@@ -271,7 +283,8 @@ async fn health_metrics_and_openapi() {
         "/v1/calls/{id}",
         "/v1/calls/{id}/hangup",
         "/v1/events",
-        "/healthz",
+        "/livez",
+        "/readyz",
         "/metrics",
     ] {
         assert!(
