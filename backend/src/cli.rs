@@ -2,7 +2,7 @@
 //! commands that add tenants and users.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -66,6 +66,14 @@ pub enum Command {
     /// Connect a tenant to RD Station CRM and follow the notes written there.
     #[command(subcommand)]
     Crm(CrmCommand),
+    /// Copy everything the backend keeps into a new folder, while it runs:
+    /// the database, the key its CRM secrets are sealed with, and the
+    /// phone directory (the phones' passwords live only there).
+    Backup {
+        /// A folder that does not exist yet (or is empty).
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 /// `serve`'s flags: each overrides the setting of the same name from the
@@ -628,6 +636,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Crm(command) => crm_command(command, load, flags).await?,
+        Command::Backup { to } => backup(&load(flags)?, &to).await?,
     }
     Ok(())
 }
@@ -970,6 +979,57 @@ fn checked_text(what: &str, value: &str) -> anyhow::Result<String> {
 fn checked_email(value: &str) -> anyhow::Result<String> {
     crate::domain::email_address(value)
         .map_err(|_| anyhow::anyhow!("{:?} is not an e-mail address", value.trim()))
+}
+
+/// The files of a backup, in its folder.
+pub const BACKUP_DATABASE: &str = "disca.sqlite3";
+pub const BACKUP_KEY: &str = "crm-secrets.key";
+pub const BACKUP_DIRECTORY: &str = "phones.sqlite3";
+
+/// `backup --to`: a consistent copy of the database (`VACUUM INTO`, while
+/// the backend serves), the secrets key, and the phone directory when one
+/// is configured, each readable by its owner only. Restoring is copying
+/// them back with the backend stopped (README, "Backup and restore").
+async fn backup(settings: &Settings, to: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if to.exists() && std::fs::read_dir(to)?.next().is_some() {
+        bail!("{} is not empty: back up into a new folder", to.display());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(to)
+        .with_context(|| format!("cannot create {}", to.display()))?;
+    let private = |file: &Path| {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot make {} private", file.display()))
+    };
+    let database = to.join(BACKUP_DATABASE);
+    Store::open(&settings.data_dir)
+        .await?
+        .backup_into(&database)
+        .await
+        .context("cannot copy the database")?;
+    private(&database)?;
+    println!("database:        {}", database.display());
+    let key = settings.secrets_key_file();
+    if key.exists() {
+        let copy = to.join(BACKUP_KEY);
+        std::fs::copy(&key, &copy).with_context(|| format!("cannot copy {}", key.display()))?;
+        private(&copy)?;
+        println!("secrets key:     {}", copy.display());
+    }
+    if let Some(path) = &settings.phones.directory_db {
+        let copy = to.join(BACKUP_DIRECTORY);
+        crate::phones::Directory::open(path)
+            .await?
+            .backup_into(&copy)
+            .await
+            .context("cannot copy the phone directory")?;
+        private(&copy)?;
+        println!("phone directory: {}", copy.display());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -764,3 +764,150 @@ async fn a_desk_phone_gets_its_credentials_from_the_command_line() {
     assert_eq!(log[0].action, "person.desk_phone_credentials");
     assert!(!log[0].detail.contains(password));
 }
+
+/// `backup --to` copies the database, the secrets key and the phone
+/// directory while they are in use, privately; restoring is copying them
+/// back (README, "Backup and restore"), and the restored backend has the
+/// same people, tokens and phone passwords.
+#[tokio::test]
+async fn a_backup_restores_people_tokens_and_phone_passwords() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let directory_db = dir.path().join("directory.sqlite3");
+    let run = |data: &std::path::Path, directory: &std::path::Path, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_disca-backend"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(data)
+            .env("DISCA_PHONES__DIRECTORY_DB", directory)
+            .output()
+            .unwrap()
+    };
+    let ok = |out: Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    ok(run(
+        &data,
+        &directory_db,
+        &["tenant", "add", "--slug", "acme", "--name", "Acme Ltda"],
+    ));
+    ok(run(
+        &data,
+        &directory_db,
+        &[
+            "user",
+            "add",
+            "--tenant",
+            "acme",
+            "--name",
+            "Ana",
+            "--email",
+            "ana@acme.com.br",
+            "--endpoint",
+            "1001",
+            "--phone",
+            "desk",
+        ],
+    ));
+    let printed = ok(run(
+        &data,
+        &directory_db,
+        &[
+            "user",
+            "rotate-phone-password",
+            "--tenant",
+            "acme",
+            "--email",
+            "ana@acme.com.br",
+        ],
+    ));
+    let password = printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("password:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let tokens = ok(run(
+        &data,
+        &directory_db,
+        &[
+            "token",
+            "list",
+            "--tenant",
+            "acme",
+            "--email",
+            "ana@acme.com.br",
+        ],
+    ));
+    // A file in the secrets key's place, as a CRM connection leaves.
+    std::fs::write(data.join("crm-secrets.key"), [7u8; 32]).unwrap();
+
+    let backup = dir.path().join("backup");
+    let said = ok(run(
+        &data,
+        &directory_db,
+        &["backup", "--to", backup.to_str().unwrap()],
+    ));
+    assert!(said.contains("phone directory:"), "{said}");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&backup), 0o700);
+    for file in ["disca.sqlite3", "crm-secrets.key", "phones.sqlite3"] {
+        assert_eq!(mode(&backup.join(file)), 0o600, "{file}");
+    }
+    // Never over an earlier backup.
+    let again = run(
+        &data,
+        &directory_db,
+        &["backup", "--to", backup.to_str().unwrap()],
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is not empty"));
+
+    // Restore on another machine: the files copied back, then the backend.
+    let restored = dir.path().join("restored");
+    std::fs::create_dir_all(&restored).unwrap();
+    std::fs::copy(backup.join("disca.sqlite3"), restored.join("disca.sqlite3")).unwrap();
+    std::fs::copy(
+        backup.join("crm-secrets.key"),
+        restored.join("crm-secrets.key"),
+    )
+    .unwrap();
+    let restored_directory = dir.path().join("restored-directory.sqlite3");
+    std::fs::copy(backup.join("phones.sqlite3"), &restored_directory).unwrap();
+    let listed = ok(run(
+        &restored,
+        &restored_directory,
+        &[
+            "token",
+            "list",
+            "--tenant",
+            "acme",
+            "--email",
+            "ana@acme.com.br",
+        ],
+    ));
+    assert_eq!(listed, tokens, "the same tokens");
+    assert_eq!(
+        std::fs::read(restored.join("crm-secrets.key")).unwrap(),
+        [7u8; 32]
+    );
+    let directory = disca_backend::phones::Directory::open(&restored_directory)
+        .await
+        .unwrap();
+    assert_eq!(
+        directory
+            .password("acme-1001", disca_backend::phones::directory::Line::DeskUdp)
+            .await
+            .unwrap()
+            .unwrap()
+            .expose(),
+        password,
+        "the desk phone's password survives"
+    );
+}

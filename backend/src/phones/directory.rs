@@ -301,6 +301,19 @@ pub struct Directory {
 }
 
 impl Directory {
+    /// Writes a consistent copy of the directory to `file` (which must not
+    /// exist): its phones' passwords live only here.
+    pub async fn backup_into(&self, file: &Path) -> Result<(), sqlx::Error> {
+        let target = file
+            .to_str()
+            .ok_or_else(|| sqlx::Error::Configuration("the backup path is not UTF-8".into()))?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Opens (creating it and its tables if needed) the directory file. A
     /// rollback journal, not WAL: Asterisk opens the same file from another
     /// process (in production as another user, in the test bed from a

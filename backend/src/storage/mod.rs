@@ -194,6 +194,20 @@ impl Store {
         .map(|_| ())
     }
 
+    /// Writes a consistent copy of the whole database to `file` (which
+    /// must not exist), while the backend keeps serving: SQLite's `VACUUM
+    /// INTO`, one read transaction. (On PostgreSQL, `pg_dump` does this.)
+    pub async fn backup_into(&self, file: &Path) -> Result<(), StoreError> {
+        let target = file
+            .to_str()
+            .ok_or_else(|| StoreError::Unavailable("the backup path is not UTF-8".into()))?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Live call changes, published after commit in `seq` order.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<CallEvent>> {
         self.writer.events.subscribe()
