@@ -95,6 +95,12 @@ struct OutcomeLabel {
     outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutboxLabel {
+    tenant: String,
+    state: String,
+}
+
 /// What the process's allocator reports about the heap.
 #[derive(Clone, Copy, Debug)]
 pub struct HeapStats {
@@ -150,6 +156,7 @@ pub struct Metrics {
     http_connections: Gauge<i64, AtomicI64>,
     http_connections_refused: Counter,
     sse_streams: Gauge<i64, AtomicI64>,
+    crm_outbox: Family<OutboxLabel, Gauge<i64, AtomicI64>>,
 }
 
 impl Default for Metrics {
@@ -185,6 +192,12 @@ impl Default for Metrics {
             http_connections_refused.clone(),
         );
         registry.register("sse_streams", "Open event streams", sse_streams.clone());
+        let crm_outbox = Family::<OutboxLabel, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "crm_outbox",
+            "CRM notes not delivered, per tenant and state (pending, failed, no_deal, not_configured), as of the scrape",
+            crm_outbox.clone(),
+        );
         let heap = HEAP_READER.get().map(|&read| {
             let heap = HeapGauges {
                 read,
@@ -213,6 +226,7 @@ impl Default for Metrics {
             http_connections,
             http_connections_refused,
             sse_streams,
+            crm_outbox,
         }
     }
 }
@@ -256,6 +270,20 @@ impl Metrics {
 
     pub fn sse_stream_closed(&self) {
         self.sse_streams.dec();
+    }
+
+    /// The CRM outbox's backlog, per tenant and state, as just counted
+    /// (tenants and states absent from `counts` no longer show).
+    pub fn set_crm_outbox(&self, counts: &[(String, String, i64)]) {
+        self.crm_outbox.clear();
+        for (tenant, state, n) in counts {
+            self.crm_outbox
+                .get_or_create(&OutboxLabel {
+                    tenant: tenant.clone(),
+                    state: state.clone(),
+                })
+                .set(*n);
+        }
     }
 
     /// The Prometheus text exposition.

@@ -8,8 +8,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -80,10 +80,34 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     )
 }
 
-/// Prometheus text exposition.
+/// Prometheus text exposition; with `http.metrics_token_sha256` set, only
+/// for `Authorization: Bearer <that token>` (401 otherwise). The CRM
+/// outbox's backlog is counted at each scrape.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain"),
+        (status = 401, description = "The metrics token is required"),
+    ))]
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(expected) = &state.metrics_token_sha256 {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|token| crate::auth::hash_token(token.trim()));
+        if given.as_deref() != Some(expected.as_str()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "metrics token required\n",
+            )
+                .into_response();
+        }
+    }
+    match state.store.crm_backlog().await {
+        Ok(backlog) => state.metrics.set_crm_outbox(&backlog),
+        Err(e) => tracing::warn!(error = %e, "cannot count the CRM outbox for /metrics"),
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -91,4 +115,5 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+        .into_response()
 }

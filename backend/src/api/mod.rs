@@ -71,6 +71,8 @@ pub struct AppState {
     /// The tenants' RD Station clients, shared with the delivery worker (one
     /// rate limit per tenant), for the reads a salesperson asks for.
     pub crm_connections: Option<Arc<crate::crm::connections::Connections>>,
+    /// The SHA-256 of the token `/metrics` asks for, if any.
+    pub metrics_token_sha256: Option<String>,
     /// Where announcements go, for the admin console.
     pub recordings: crate::configuration::RecordingSettings,
 }
@@ -89,6 +91,7 @@ impl AppState {
             downloads: None,
             crm: None,
             crm_connections: None,
+            metrics_token_sha256: None,
             recordings: crate::configuration::RecordingSettings::default(),
             manager: ManagerConfig::default(),
             streams: Arc::new(StreamSlots::new(8, 500, metrics.clone())),
@@ -109,6 +112,7 @@ impl AppState {
             )),
             sse_keep_alive: http.sse_keep_alive,
             request_timeout: http.request_timeout,
+            metrics_token_sha256: http.metrics_token_sha256.clone(),
             ..self
         }
     }

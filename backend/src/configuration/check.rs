@@ -53,6 +53,15 @@ impl Settings {
                 "must be positive",
             ),
             (
+                "http.metrics_token_sha256",
+                self.http.metrics_token_sha256.as_deref().is_none_or(|h| {
+                    h.len() == 64
+                        && h.bytes()
+                            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                }),
+                "must be 64 lowercase hexadecimal characters (sha256sum of the token)",
+            ),
+            (
                 "crm.report_wait_secs",
                 self.crm.report_wait <= std::time::Duration::from_secs(3600),
                 "must be at most 3600 (a note should not wait longer than an hour)",

@@ -274,6 +274,10 @@ pub struct HttpSettings {
     /// Connections served at once; `None`: derived at start from the open
     /// file limit ([`crate::server::default_max_connections`]).
     pub max_connections: Option<usize>,
+    /// SHA-256 (hex) of the token `/metrics` asks for as `Authorization:
+    /// Bearer <token>`; `None`: `/metrics` is open (only for a backend
+    /// whose address Prometheus alone reaches).
+    pub metrics_token_sha256: Option<String>,
     /// Connections accepted beyond `max_connections` to answer `/livez`,
     /// `/readyz`, `/healthz` and `/metrics` only (others get 503
     /// `server_busy`).
@@ -308,6 +312,7 @@ impl Default for HttpSettings {
     fn default() -> HttpSettings {
         HttpSettings {
             max_connections: None,
+            metrics_token_sha256: None,
             reserve_connections: 16,
             header_read_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(30),

@@ -426,6 +426,19 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Every tenant's notes not delivered, by tenant and state.
+    pub async fn crm_backlog(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tenant, state, COUNT(*) AS n FROM crm_deliveries WHERE state <> 'delivered'
+             GROUP BY tenant, state ORDER BY tenant, state",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("tenant")?, r.try_get("state")?, r.try_get("n")?)))
+            .collect()
+    }
+
     /// How many of the tenant's notes are in each delivery state.
     pub async fn crm_delivery_counts(
         &self,

@@ -294,6 +294,60 @@ async fn health_metrics_and_openapi() {
     }
 }
 
+/// With a metrics token set, `/metrics` answers only to it, and counts the
+/// CRM outbox's backlog per tenant at each scrape.
+#[tokio::test]
+async fn metrics_behind_a_token_count_the_crm_backlog_per_tenant() {
+    let token = "metrics-0123456789abcdef0123456789abcdef";
+    let app = spawn_app_with(
+        TestApp::builder()
+            .configure(move |s| s.http.metrics_token_sha256 = Some(hash_token(token))),
+    )
+    .await;
+    let agent = app
+        .store
+        .user_by_token_hash(&hash_token(&app.agent))
+        .await
+        .unwrap();
+    disca_testkit::crm::end_call(
+        &app.store,
+        &agent,
+        "+5511987654321",
+        None,
+        disca_backend::domain::Outcome::Answered,
+    )
+    .await;
+    let scrape = |bearer: Option<&'static str>| {
+        let mut request = app.http.get(format!("{}/metrics", app.base));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(scrape(None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        scrape(Some("metrics-wrong")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // The note settles as not_configured (no CRM here), then is counted.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, text) = scrape(Some(token)).await;
+        assert_eq!(status, StatusCode::OK);
+        let tenant = agent.tenant.slug.as_str();
+        if text.contains(&format!(
+            "disca_crm_outbox{{tenant=\"{tenant}\",state=\"not_configured\"}} 1"
+        )) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{text}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn too_many_clicks_get_429_with_retry_after() {
     let app = spawn_app_with(TestApp::builder().configure(|s| s.calls.calls_per_minute = 2)).await;
