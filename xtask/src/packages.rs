@@ -30,6 +30,7 @@ pub const REQUIRED_PACKAGES: &[&str] = &[
     "coturn",
     "python3-aiosmtpd",
     "espeak-ng",
+    "prometheus",
 ];
 
 /// Installs whichever of `packages` are missing (apt-get update first).
