@@ -95,3 +95,99 @@ fn the_rules_and_the_dashboard_name_only_metrics_the_backend_exports() {
         "named but not exported: {missing:?} (exported: {exported:?})"
     );
 }
+
+/// `cargo xtask backend-deb`, from the backend the test command built:
+/// the package holds the program, the unit and the settings (a conffile),
+/// its `postinst` parses, and `systemd-analyze verify` accepts the unit as
+/// the package installs it (the package's `/usr/bin` overlaid on the real
+/// one in a mount namespace of its own, so nothing is installed here).
+#[test]
+fn the_backend_package_holds_a_hardened_unit_that_systemd_accepts() {
+    let status = disca_testkit::cargo::nested_cargo()
+        .current_dir(disca_testkit::instance::repository_dir())
+        .args(["xtask", "backend-deb", "--binary"])
+        .arg(disca_testkit::system::backend_binary())
+        .status()
+        .unwrap();
+    assert!(status.success(), "cargo xtask backend-deb failed");
+    let deb = disca_testkit::instance::repository_dir().join(format!(
+        "target/dist/disca-backend_{}_amd64.deb",
+        env!("CARGO_PKG_VERSION")
+    ));
+    let run = |program: &str, args: &[&str]| {
+        let out = Command::new(program).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let deb_path = deb.to_str().unwrap();
+    let contents = run("dpkg-deb", &["--contents", deb_path]);
+    for file in [
+        "./usr/bin/disca-backend",
+        "./lib/systemd/system/disca-backend.service",
+        "./etc/disca/backend.toml",
+    ] {
+        assert!(contents.contains(file), "{file} missing:\n{contents}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let control = dir.path().join("control");
+    run("dpkg-deb", &["-x", deb_path, root.to_str().unwrap()]);
+    run("dpkg-deb", &["-e", deb_path, control.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(control.join("conffiles")).unwrap(),
+        "/etc/disca/backend.toml\n"
+    );
+    run("sh", &["-n", control.join("postinst").to_str().unwrap()]);
+
+    let unit =
+        std::fs::read_to_string(root.join("lib/systemd/system/disca-backend.service")).unwrap();
+    for line in [
+        "User=disca",
+        "StateDirectory=disca",
+        "ProtectSystem=strict",
+        "ProtectHome=true",
+        "NoNewPrivileges=true",
+        "PrivateTmp=true",
+        "CapabilityBoundingSet=",
+        "ExecStart=/usr/bin/disca-backend --config /etc/disca/backend.toml serve",
+    ] {
+        assert!(
+            unit.lines().any(|l| l == line),
+            "{line} missing from the unit"
+        );
+    }
+    let script = format!(
+        "mount -t overlay disca-bin -o lowerdir={}:/usr/bin /usr/bin && \
+         SYSTEMD_UNIT_PATH={}: systemd-analyze verify --man=no disca-backend.service",
+        root.join("usr/bin").display(),
+        root.join("lib/systemd/system").display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The settings the package installs are ones the backend reads.
+    let settings = root.join("etc/disca/backend.toml");
+    let check = Command::new(root.join("usr/bin/disca-backend"))
+        .args(["--config", settings.to_str().unwrap(), "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args(["tenant", "add", "--slug", "acme", "--name", "Acme"])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

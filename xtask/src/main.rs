@@ -6,6 +6,7 @@
 //! runs), running the product locally (`run`) and what a company installs
 //! (`dist`: the host's .deb and .rpm, the extension's store zip and CRX).
 
+mod backend_deb;
 mod checks;
 mod codegen;
 mod demo;
@@ -55,6 +56,13 @@ enum Command {
     },
     /// Build the browser extension into dist/extension/.
     Extension,
+    /// disca-backend's .deb in target/dist/: the program, its hardened
+    /// systemd unit, default settings and the `disca` system user.
+    BackendDeb {
+        /// Package this program instead of a new release build.
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
     /// Write extension/static/shared/protocol.js from disca-protocol.
     Codegen,
     /// What a company installs, in target/dist/: disca-host's .deb and .rpm
@@ -110,6 +118,7 @@ fn main() -> ExitCode {
         Command::Test { fast: false } => checks::test(),
         Command::Run { headless } => checks::run_product(headless),
         Command::Extension => extension::build_extension(),
+        Command::BackendDeb { binary } => backend_deb::backend_deb(binary.as_deref()).map(drop),
         Command::Codegen => codegen::codegen(),
         Command::Dist {
             extension_key,
