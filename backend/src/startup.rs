@@ -55,6 +55,7 @@ impl Application {
             store.clone(),
             connections.clone(),
             settings.crm.clone(),
+            metrics.clone(),
             lock_file,
         );
         tokio::spawn(worker.run());

@@ -7,6 +7,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tracing::Subscriber;
 use tracing_subscriber::fmt::MakeWriter;
@@ -96,6 +97,11 @@ struct OutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorKindLabel {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutboxLabel {
     tenant: String,
     state: String,
@@ -157,6 +163,10 @@ pub struct Metrics {
     http_connections_refused: Counter,
     sse_streams: Gauge<i64, AtomicI64>,
     crm_outbox: Family<OutboxLabel, Gauge<i64, AtomicI64>>,
+    crm_delivered: Counter,
+    crm_errors: Family<ErrorKindLabel, Counter>,
+    ami_connections: Counter,
+    originate_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -192,6 +202,31 @@ impl Default for Metrics {
             http_connections_refused.clone(),
         );
         registry.register("sse_streams", "Open event streams", sse_streams.clone());
+        let crm_delivered = Counter::default();
+        registry.register(
+            "crm_delivered",
+            "Notes, complements and tasks written to the CRM",
+            crm_delivered.clone(),
+        );
+        let crm_errors = Family::<ErrorKindLabel, Counter>::default();
+        registry.register(
+            "crm_errors",
+            "Failed CRM writes, by kind (temporary: retried; permanent: stopped until queued again)",
+            crm_errors.clone(),
+        );
+        let ami_connections = Counter::default();
+        registry.register(
+            "ami_connections",
+            "Logins to Asterisk AMI (the first, then each reconnection)",
+            ami_connections.clone(),
+        );
+        let originate_seconds =
+            Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0].into_iter());
+        registry.register(
+            "originate_seconds",
+            "From sending an Originate to Asterisk's acknowledgement",
+            originate_seconds.clone(),
+        );
         let crm_outbox = Family::<OutboxLabel, Gauge<i64, AtomicI64>>::default();
         registry.register(
             "crm_outbox",
@@ -227,6 +262,10 @@ impl Default for Metrics {
             http_connections_refused,
             sse_streams,
             crm_outbox,
+            crm_delivered,
+            crm_errors,
+            ami_connections,
+            originate_seconds,
         }
     }
 }
@@ -250,6 +289,27 @@ impl Metrics {
 
     pub fn set_ami_connected(&self, up: bool) {
         self.ami_connected.set(i64::from(up));
+        if up {
+            self.ami_connections.inc();
+        }
+    }
+
+    /// An Originate acknowledged after `seconds`.
+    pub fn originate_acknowledged(&self, seconds: f64) {
+        self.originate_seconds.observe(seconds);
+    }
+
+    /// A note, complement or task written to the CRM.
+    pub fn crm_delivered(&self) {
+        self.crm_delivered.inc();
+    }
+
+    /// A CRM write failed: `permanent` (stopped) or temporary (retried).
+    pub fn crm_error(&self, permanent: bool) {
+        let kind = if permanent { "permanent" } else { "temporary" };
+        self.crm_errors
+            .get_or_create(&ErrorKindLabel { kind })
+            .inc();
     }
 
     pub fn connection_opened(&self) {

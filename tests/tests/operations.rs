@@ -31,7 +31,8 @@ fn promtool(args: &[&str]) {
     );
 }
 
-/// The `disca_…` metric names in `text`, counters without `_total`.
+/// The `disca_…` metric names in `text`, without the suffixes of counter
+/// and histogram series (`_total`, `_bucket`, `_sum`, `_count`).
 fn metric_names(text: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     let bytes = text.as_bytes();
@@ -44,8 +45,11 @@ fn metric_names(text: &str) -> BTreeSet<String> {
                 .unwrap_or(text.len() - start);
         let before = start.checked_sub(1).map(|b| bytes[b]);
         if !before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            let name = &text[start..end];
-            names.insert(name.strip_suffix("_total").unwrap_or(name).to_owned());
+            let mut name = &text[start..end];
+            for suffix in ["_total", "_bucket", "_sum", "_count"] {
+                name = name.strip_suffix(suffix).unwrap_or(name);
+            }
+            names.insert(name.to_owned());
         }
         i = end;
     }
@@ -65,6 +69,7 @@ fn the_rules_and_the_dashboard_name_only_metrics_the_backend_exports() {
     let metrics = Metrics::default();
     metrics.call_ended(Outcome::Answered);
     metrics.set_crm_outbox(&[("acme".into(), "pending".into(), 1)]);
+    metrics.crm_error(true);
     let exported: BTreeSet<String> = metrics
         .render()
         .lines()

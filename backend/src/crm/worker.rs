@@ -32,7 +32,7 @@ use crate::domain::{CrmState, CrmUserId, DealId, sao_paulo};
 use crate::storage::{
     Delivery, DeliveryUpdate, Followup, FollowupKind, FollowupUpdate, Store, StoreError,
 };
-use crate::telemetry::call_span;
+use crate::telemetry::{Metrics, call_span};
 
 /// Pause after the database itself failed, before the outbox is read again.
 const STORE_RETRY: Duration = Duration::from_secs(1);
@@ -51,6 +51,7 @@ pub struct Worker {
     store: Store,
     connections: Arc<Connections>,
     settings: CrmSettings,
+    metrics: Metrics,
     /// Held (flock) by the one process that delivers this database's notes.
     lock_file: PathBuf,
 }
@@ -60,12 +61,14 @@ impl Worker {
         store: Store,
         connections: Arc<Connections>,
         settings: CrmSettings,
+        metrics: Metrics,
         lock_file: PathBuf,
     ) -> Worker {
         Worker {
             store,
             connections,
             settings,
+            metrics,
             lock_file,
         }
     }
@@ -237,12 +240,15 @@ impl Worker {
         let update = self.attempt_followup(&followup).await;
         match &update {
             FollowupUpdate::Delivered { remote_id } => {
+                self.metrics.crm_delivered();
                 tracing::info!(%remote_id, kind = ?followup.kind, "CRM follow-up delivered");
             }
             FollowupUpdate::Retry { at, error } => {
+                self.metrics.crm_error(false);
                 tracing::warn!(retry_at = %at, %error, kind = ?followup.kind, "CRM follow-up delayed");
             }
             FollowupUpdate::Failed { error } => {
+                self.metrics.crm_error(true);
                 tracing::error!(%error, kind = ?followup.kind, "CRM follow-up stopped");
             }
             _ => {}
@@ -403,12 +409,15 @@ impl Worker {
         let update = self.attempt(&delivery).await;
         match &update {
             DeliveryUpdate::Delivered { note_id } => {
+                self.metrics.crm_delivered();
                 tracing::info!(%note_id, "note delivered to the CRM");
             }
             DeliveryUpdate::Retry { at, error } => {
+                self.metrics.crm_error(false);
                 tracing::warn!(retry_at = %at, %error, "CRM note delayed");
             }
             DeliveryUpdate::Failed { error } => {
+                self.metrics.crm_error(true);
                 tracing::error!(%error, "CRM note refused");
             }
             DeliveryUpdate::NoDeal { .. } => tracing::info!("no deal for this call"),

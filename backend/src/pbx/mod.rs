@@ -40,6 +40,7 @@ pub enum PbxError {
 #[derive(Clone)]
 pub struct Pbx {
     client: Client,
+    metrics: Metrics,
     commands: mpsc::UnboundedSender<Command>,
     agent_ring_timeout: Duration,
     agent_channel: String,
@@ -68,10 +69,11 @@ impl Pbx {
             None => events,
         };
         let (commands, commands_rx) = mpsc::unbounded_channel();
-        let tracker = Tracker::new(store, client.clone(), metrics, commands.clone());
+        let tracker = Tracker::new(store, client.clone(), metrics.clone(), commands.clone());
         tokio::spawn(tracker.run(events, commands_rx, calls.reconcile_interval));
         Pbx {
             client,
+            metrics,
             commands,
             agent_ring_timeout: calls.agent_ring_timeout,
             agent_channel: calls.agent_channel.clone(),
@@ -149,8 +151,13 @@ impl Pbx {
             other_channel_id: None,
             variables,
         };
+        let sent = std::time::Instant::now();
         let error = match self.client.originate(&originate).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                self.metrics
+                    .originate_acknowledged(sent.elapsed().as_secs_f64());
+                return Ok(());
+            }
             // Not acknowledged. If the link still answers a Ping, Asterisk
             // has read the Originate (actions are handled in order) and was
             // only slow: the call is followed. Otherwise the link died or
