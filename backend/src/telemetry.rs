@@ -221,7 +221,7 @@ impl Default for Metrics {
             ami_connections.clone(),
         );
         let originate_seconds =
-            Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0].into_iter());
+            Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]);
         registry.register(
             "originate_seconds",
             "From sending an Originate to Asterisk's acknowledgement",
