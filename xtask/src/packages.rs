@@ -31,6 +31,7 @@ pub const REQUIRED_PACKAGES: &[&str] = &[
     "python3-aiosmtpd",
     "espeak-ng",
     "prometheus",
+    "caddy",
 ];
 
 /// Installs whichever of `packages` are missing (apt-get update first).
