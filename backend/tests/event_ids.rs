@@ -100,10 +100,11 @@ async fn database_before_tenant_ids(dir: &Path) -> sqlx::SqlitePool {
         )
         .await
         .unwrap();
-    let mut migrator =
-        sqlx::migrate::Migrator::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations"))
-            .await
-            .unwrap();
+    let mut migrator = sqlx::migrate::Migrator::new(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite"),
+    )
+    .await
+    .unwrap();
     migrator.migrations = Cow::Owned(
         migrator
             .migrations

@@ -4,6 +4,7 @@
 //! Secrets are never stored, only their SHA-256 (links, codes) or their
 //! argon2id hash (passwords).
 
+use super::flag::Flag;
 use sqlx::Row;
 use time::OffsetDateTime;
 
@@ -404,12 +405,12 @@ impl Store {
             tx.commit().await?;
             return Err(CodeError::Expired);
         }
-        let enabled: Option<bool> =
+        let enabled: Option<Flag> =
             sqlx::query_scalar("SELECT disabled_at IS NULL FROM users WHERE id = $1")
                 .bind(&user_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        if enabled != Some(true) {
+        if enabled != Some(Flag(true)) {
             tx.commit().await?;
             return Err(CodeError::Disabled);
         }

@@ -3,7 +3,7 @@
 //! without its row, or a row without its change, never commits), and are
 //! never updated or deleted.
 
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -122,7 +122,7 @@ pub struct AuditRecord {
 
 /// Writes `entry` in the caller's transaction.
 pub(super) async fn insert_audit(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     tenant: &str,
     actor: &Actor,
     entry: &AuditEntry,

@@ -16,7 +16,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use super::statement::Statement;
+use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 use super::{StoreError, from_millis, parse_column, write};
@@ -39,7 +40,7 @@ pub(super) fn local_hour(at: OffsetDateTime) -> i64 {
 }
 
 /// Adds `counted` to both rollups.
-async fn add(tx: &mut SqliteConnection, counted: &[Counted<'_>]) -> Result<(), StoreError> {
+async fn add(tx: &mut AnyConnection, counted: &[Counted<'_>]) -> Result<(), StoreError> {
     if counted.is_empty() {
         return Ok(());
     }
@@ -61,7 +62,7 @@ async fn add(tx: &mut SqliteConnection, counted: &[Counted<'_>]) -> Result<(), S
         slot.2 += call.talk_seconds;
     }
     for chunk in hourly.into_iter().collect::<Vec<_>>().chunks(500) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut q: Statement = Statement::new(
             "INSERT INTO call_stats_hourly (tenant, local_hour, outcome, calls, talk_seconds) ",
         );
         q.push_values(
@@ -79,10 +80,10 @@ async fn add(tx: &mut SqliteConnection, counted: &[Counted<'_>]) -> Result<(), S
              calls = call_stats_hourly.calls + excluded.calls, \
              talk_seconds = call_stats_hourly.talk_seconds + excluded.talk_seconds",
         );
-        q.build().execute(&mut *tx).await?;
+        q.query().execute(&mut *tx).await?;
     }
     for chunk in daily.into_iter().collect::<Vec<_>>().chunks(500) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut q: Statement = Statement::new(
             "INSERT INTO call_stats_daily (tenant, local_day, user_id, calls, answered, talk_seconds) ",
         );
         q.push_values(
@@ -102,7 +103,7 @@ async fn add(tx: &mut SqliteConnection, counted: &[Counted<'_>]) -> Result<(), S
              answered = call_stats_daily.answered + excluded.answered, \
              talk_seconds = call_stats_daily.talk_seconds + excluded.talk_seconds",
         );
-        q.build().execute(&mut *tx).await?;
+        q.query().execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -111,21 +112,21 @@ async fn add(tx: &mut SqliteConnection, counted: &[Counted<'_>]) -> Result<(), S
 /// database: read before the calls are updated, these are the calls that
 /// end in this transaction.
 pub(super) async fn ending_now<'c>(
-    tx: &mut SqliteConnection,
+    tx: &mut AnyConnection,
     ended: &[&'c Call],
 ) -> Result<Vec<&'c Call>, StoreError> {
     if ended.is_empty() {
         return Ok(Vec::new());
     }
-    let mut q: QueryBuilder<Sqlite> =
-        QueryBuilder::new("SELECT id FROM calls WHERE state <> 'ended' AND id IN (");
+    let mut q: Statement =
+        Statement::new("SELECT id FROM calls WHERE state <> 'ended' AND id IN (");
     let mut list = q.separated(", ");
     for call in ended {
         list.push_bind(call.id.as_str());
     }
     q.push(")");
     let live: HashSet<String> = q
-        .build()
+        .query()
         .fetch_all(&mut *tx)
         .await?
         .iter()
@@ -140,7 +141,7 @@ pub(super) async fn ending_now<'c>(
 
 /// Counts the calls that end in this transaction (see [`ending_now`]).
 pub(super) async fn count_ended(
-    tx: &mut SqliteConnection,
+    tx: &mut AnyConnection,
     ending: &[&Call],
 ) -> Result<(), StoreError> {
     let counted: Vec<Counted> = ending
@@ -176,7 +177,7 @@ pub(super) async fn fill_once(writes: &write::Writes) -> Result<(), StoreError> 
 }
 
 /// Empties the rollups and counts every ended call again.
-pub(super) async fn refill(tx: &mut SqliteConnection) -> Result<(), StoreError> {
+pub(super) async fn refill(tx: &mut AnyConnection) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM call_stats_hourly")
         .execute(&mut *tx)
         .await?;

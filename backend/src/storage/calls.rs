@@ -1,10 +1,12 @@
 //! The `calls` and `idempotency_keys` tables.
 
+use super::flag::Flag;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use super::statement::Statement;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
@@ -132,7 +134,7 @@ impl Writer {
             .collect();
         let mut inserted: HashSet<String> = HashSet::new();
         if !fresh.is_empty() {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut q: Statement = Statement::new(
                 "INSERT INTO calls (id, tenant, user_id, agent_endpoint, to_number, state, created_at, deal_id, contact_id, contact_name, page_url) ",
             );
             q.push_values(&fresh, |mut row, p| {
@@ -150,7 +152,7 @@ impl Writer {
                     .push_bind(&c.context.page_url);
             });
             q.push(" ON CONFLICT DO NOTHING RETURNING id");
-            for row in q.build().fetch_all(&mut *tx).await? {
+            for row in q.query().fetch_all(&mut *tx).await? {
                 inserted.insert(row.try_get("id")?);
             }
         }
@@ -164,7 +166,7 @@ impl Writer {
             .filter(|p| p.idempotency.is_some())
             .collect();
         if !keyed.is_empty() {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut q: Statement = Statement::new(
                 "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, call_id, created_at) ",
             );
             q.push_values(&keyed, |mut row, p| {
@@ -175,7 +177,7 @@ impl Writer {
                     .push_bind(&p.call.id)
                     .push_bind(to_millis(p.call.created_at));
             });
-            q.build().execute(&mut *tx).await?;
+            q.query().execute(&mut *tx).await?;
         }
         let events = append_events(&mut tx, created.iter().map(|p| &p.call)).await?;
         tx.commit().await?;
@@ -212,11 +214,11 @@ impl Writer {
 /// group: the same request gets its call back, another request with the key
 /// is refused.
 async fn replays(
-    tx: &mut SqliteConnection,
+    tx: &mut AnyConnection,
     batch: &[PendingCreate],
     first_use: &HashMap<(&str, &str), usize>,
 ) -> Result<Vec<(usize, Result<Created, StoreError>)>, StoreError> {
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+    let mut q: Statement = Statement::new(
         "SELECT user_id, idem_key, request_hash, call_id FROM idempotency_keys WHERE idem_key IN (",
     );
     let mut keys = q.separated(", ");
@@ -226,7 +228,7 @@ async fn replays(
     q.push(")");
     let mut answers = Vec::new();
     let mut replayed = Vec::new();
-    for row in q.build().fetch_all(&mut *tx).await? {
+    for row in q.query().fetch_all(&mut *tx).await? {
         let (user_id, key): (String, String) = (row.try_get("user_id")?, row.try_get("idem_key")?);
         let Some(&i) = first_use.get(&(user_id.as_str(), key.as_str())) else {
             continue;
@@ -245,7 +247,7 @@ async fn replays(
     if replayed.is_empty() {
         return Ok(answers);
     }
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+    let mut q: Statement = Statement::new(format!(
         "SELECT {CALL_COLUMNS} FROM {CALL_ROWS} WHERE calls.id IN ("
     ));
     let mut ids = q.separated(", ");
@@ -254,7 +256,7 @@ async fn replays(
     }
     q.push(")");
     let calls: HashMap<String, Call> = q
-        .build()
+        .query()
         .fetch_all(&mut *tx)
         .await?
         .iter()
@@ -332,7 +334,7 @@ impl Store {
             latest.insert(call.id.as_str(), call);
         }
         let rows: Vec<&Call> = latest.into_values().collect();
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut q: Statement = Statement::new(
             "WITH v (id, state, outcome, agent_answered_at, lead_dialed_at, lead_answered_at, ended_at, \
              ring_seconds, talk_seconds, hangup_cause_code, hangup_cause_text, recording_file, durations_estimated, not_placed) AS (",
         );
@@ -375,7 +377,7 @@ impl Store {
         let mut tx = self.writes.begin().await?;
         // Read before the update: the calls this transaction ends.
         let ending = call_stats::ending_now(&mut tx, &ended).await?;
-        q.build().execute(&mut *tx).await?;
+        q.query().execute(&mut *tx).await?;
         call_stats::count_ended(&mut tx, &ending).await?;
         let events = append_events(&mut tx, versions.iter()).await?;
         // The call's note joins the outbox in the transaction that ends it.
@@ -464,7 +466,7 @@ impl Store {
         if seen.is_empty() {
             return Ok(());
         }
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("WITH v (id, seen) AS (");
+        let mut q: Statement = Statement::new("WITH v (id, seen) AS (");
         q.push_values(seen, |mut row, (id, at)| {
             row.push_bind(*id).push_bind(to_millis(*at));
         });
@@ -473,12 +475,12 @@ impl Store {
              WHERE calls.id = v.id AND calls.state <> 'ended'",
         );
         let mut tx = self.writes.begin().await?;
-        q.build().execute(&mut *tx).await?;
+        q.query().execute(&mut *tx).await?;
         tx.commit().await
     }
 
     pub async fn list_calls(&self, filter: &CallFilter) -> Result<Vec<Call>, StoreError> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+        let mut q: Statement = Statement::new(format!(
             "SELECT {CALL_COLUMNS} FROM {CALL_ROWS} WHERE calls.tenant = "
         ));
         q.push_bind(&filter.tenant);
@@ -503,7 +505,7 @@ impl Store {
         }
         q.push(" ORDER BY calls.id DESC LIMIT ")
             .push_bind(i64::from(filter.limit));
-        q.build()
+        q.query()
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -512,7 +514,7 @@ impl Store {
     }
 }
 
-pub(super) fn call_from_row(row: &SqliteRow) -> Result<Call, StoreError> {
+pub(super) fn call_from_row(row: &AnyRow) -> Result<Call, StoreError> {
     let millis = |name: &str| -> Result<Option<OffsetDateTime>, StoreError> {
         row.try_get::<Option<i64>, _>(name)?
             .map(from_millis)
@@ -538,8 +540,8 @@ pub(super) fn call_from_row(row: &SqliteRow) -> Result<Call, StoreError> {
         ended_at: millis("ended_at")?,
         ring_seconds: row.try_get("ring_seconds")?,
         talk_seconds: row.try_get("talk_seconds")?,
-        durations_estimated: row.try_get("durations_estimated")?,
-        not_placed: row.try_get("not_placed")?,
+        durations_estimated: row.try_get::<Flag, _>("durations_estimated")?.0,
+        not_placed: row.try_get::<Flag, _>("not_placed")?.0,
         hangup_cause: cause_code
             .map(|code| -> Result<HangupCause, StoreError> {
                 Ok(HangupCause {
@@ -561,7 +563,7 @@ pub(super) fn call_from_row(row: &SqliteRow) -> Result<Call, StoreError> {
     })
 }
 
-fn crm_from_row(row: &SqliteRow) -> Result<Option<CrmDelivery>, StoreError> {
+fn crm_from_row(row: &AnyRow) -> Result<Option<CrmDelivery>, StoreError> {
     let Some(state) = row.try_get::<Option<String>, _>("crm_state")? else {
         return Ok(None);
     };

@@ -2,8 +2,10 @@
 //! secrets sealed by the caller) and the outbox of notes (`crm_deliveries`),
 //! which only the delivery worker advances.
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use super::flag::Flag;
+use super::statement::Statement;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 use super::calls::{CALL_COLUMNS, CALL_ROWS, call_from_row};
@@ -107,7 +109,7 @@ pub enum DeliveryUpdate {
 /// transaction. A deal id from the page is kept only when it has the shape
 /// of an RD Station deal id; otherwise the deal is looked up by phone.
 pub(super) async fn queue_notes(
-    tx: &mut SqliteConnection,
+    tx: &mut AnyConnection,
     ended: &[&Call],
     report_wait: std::time::Duration,
 ) -> Result<(), StoreError> {
@@ -125,7 +127,7 @@ pub(super) async fn queue_notes(
             .unwrap_or(now),
     );
     let now = to_millis(now);
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+    let mut q: Statement = Statement::new(
         "INSERT INTO crm_deliveries (call_id, tenant, state, deal_id, next_attempt_at, created_at, updated_at) ",
     );
     q.push_values(&ended, |mut row, call| {
@@ -144,7 +146,7 @@ pub(super) async fn queue_notes(
             .push_bind(now);
     });
     q.push(" ON CONFLICT (call_id) DO NOTHING");
-    q.build().execute(&mut *tx).await?;
+    q.query().execute(&mut *tx).await?;
     Ok(())
 }
 
@@ -243,7 +245,7 @@ impl Store {
         limit: u32,
         busy: &[String],
     ) -> Result<Vec<Delivery>, StoreError> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+        let mut q: Statement = Statement::new(format!(
             "SELECT {CALL_COLUMNS}, u.name AS user_name, u.crm_user_id, d.note_text AS crm_note_text,
                     d.maybe_sent AS crm_maybe_sent, d.failures AS crm_failures, d.report_rev,
                     {REPORT_COLUMNS}
@@ -263,7 +265,7 @@ impl Store {
         q.push(" ORDER BY d.next_attempt_at, d.call_id LIMIT ")
             .push_bind(i64::from(limit));
         let mut due = Vec::new();
-        for row in q.build().fetch_all(&self.pool).await? {
+        for row in q.query().fetch_all(&self.pool).await? {
             match delivery_from_row(&row) {
                 Ok(delivery) => due.push(delivery),
                 // One unreadable row must not hold up the whole outbox.
@@ -296,7 +298,7 @@ impl Store {
         &self,
         busy: &[String],
     ) -> Result<Option<OffsetDateTime>, StoreError> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut q: Statement = Statement::new(
             "SELECT MIN(next_attempt_at) FROM crm_deliveries WHERE state = 'pending'",
         );
         if !busy.is_empty() {
@@ -307,7 +309,7 @@ impl Store {
             }
             q.push(")");
         }
-        let at: Option<i64> = q.build_query_scalar().fetch_one(&self.pool).await?;
+        let at: Option<i64> = q.scalar().fetch_one(&self.pool).await?;
         at.map(from_millis).transpose()
     }
 
@@ -405,7 +407,7 @@ impl Store {
         call_id: Option<&str>,
     ) -> Result<u64, StoreError> {
         let now = to_millis(OffsetDateTime::now_utc());
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut q: Statement = Statement::new(
             "UPDATE crm_deliveries SET state = 'pending', failures = 0, next_attempt_at = ",
         );
         q.push_bind(now)
@@ -419,7 +421,7 @@ impl Store {
         if let Some(id) = call_id {
             q.push(" AND call_id = ").push_bind(id);
         }
-        let done = execute_one(&self.writes, q.build()).await?;
+        let done = execute_one(&self.writes, q.query()).await?;
         if done.rows_affected() > 0 {
             self.writer.outbox.notify_one();
         }
@@ -461,7 +463,7 @@ impl Store {
     }
 }
 
-fn delivery_from_row(row: &SqliteRow) -> Result<Delivery, StoreError> {
+fn delivery_from_row(row: &AnyRow) -> Result<Delivery, StoreError> {
     let call = call_from_row(row)?;
     let deal_id = call.crm.as_ref().and_then(|c| c.deal_id.clone());
     let attempts = call.crm.as_ref().map_or(0, |c| c.attempts);
@@ -472,7 +474,7 @@ fn delivery_from_row(row: &SqliteRow) -> Result<Delivery, StoreError> {
         note_text: row.try_get("crm_note_text")?,
         attempts,
         failures: u32::try_from(row.try_get::<i64, _>("crm_failures")?).unwrap_or(u32::MAX),
-        maybe_sent: row.try_get("crm_maybe_sent")?,
+        maybe_sent: row.try_get::<Flag, _>("crm_maybe_sent")?.0,
         report: report_from_row(row)?,
         report_rev: row.try_get("report_rev")?,
         call,

@@ -112,7 +112,7 @@ fn local_time(filter: &DashboardFilter, first: usize) -> (String, Vec<i64>) {
 fn selected<'q>(
     sql: &'q str,
     filter: &'q DashboardFilter,
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     let mut query = sqlx::query(sql)
         .bind(filter.tenant.as_str())
         .bind(to_millis(filter.from))

@@ -10,7 +10,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use super::statement::Statement;
+use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 use super::calls::{CALL_COLUMNS, CALL_ROWS, call_from_row};
@@ -30,7 +31,7 @@ pub struct CallEvent {
 /// Appends the calls' current versions to the log in one statement, inside
 /// the caller's transaction; returns the events in `seq` order.
 pub(super) async fn append_events<'c>(
-    tx: &mut SqliteConnection,
+    tx: &mut AnyConnection,
     calls: impl ExactSizeIterator<Item = &'c Call>,
 ) -> Result<Vec<CallEvent>, StoreError> {
     if calls.len() == 0 {
@@ -46,18 +47,18 @@ pub(super) async fn append_events<'c>(
     // Each tenant's ids continue from its last one (or from the ids handed
     // out before they were per tenant: see the migration).
     let mut last = last_tenant_ids(tx, rows.iter().map(|&(c, _)| c.tenant.as_str())).await?;
-    let mut numbered = Vec::with_capacity(rows.len());
+    let mut with_ids = Vec::with_capacity(rows.len());
     for (call, payload) in rows {
         let id = last
             .get_mut(call.tenant.as_str())
             .expect("every tenant of the batch was looked up");
         *id += 1;
-        numbered.push((call, payload, *id));
+        with_ids.push((call, payload, *id));
     }
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+    let mut q: Statement = Statement::new(
         "INSERT INTO call_events (call_id, tenant, user_id, payload, created_at, tenant_seq) ",
     );
-    q.push_values(&numbered, |mut row, (call, payload, tenant_seq)| {
+    q.push_values(&with_ids, |mut row, (call, payload, tenant_seq)| {
         row.push_bind(&call.id)
             .push_bind(&call.tenant)
             .push_bind(&call.user_id)
@@ -68,14 +69,14 @@ pub(super) async fn append_events<'c>(
     // RETURNING's order is not guaranteed: rows are matched back by their
     // (tenant, tenant_seq), which is unique.
     q.push(" RETURNING seq, tenant, tenant_seq");
-    let mut seqs: HashMap<(String, i64), i64> = HashMap::with_capacity(numbered.len());
-    for r in q.build().fetch_all(&mut *tx).await? {
+    let mut seqs: HashMap<(String, i64), i64> = HashMap::with_capacity(with_ids.len());
+    for r in q.query().fetch_all(&mut *tx).await? {
         seqs.insert(
             (r.try_get("tenant")?, r.try_get("tenant_seq")?),
             r.try_get("seq")?,
         );
     }
-    let mut events = numbered
+    let mut events = with_ids
         .into_iter()
         .map(|(call, _, tenant_seq)| {
             let seq = seqs
@@ -95,23 +96,22 @@ pub(super) async fn append_events<'c>(
 
 /// The last event id of each of `tenants`, inside the writing transaction.
 async fn last_tenant_ids<'t>(
-    tx: &mut SqliteConnection,
+    tx: &mut AnyConnection,
     tenants: impl Iterator<Item = &'t str>,
 ) -> Result<HashMap<&'t str, i64>, StoreError> {
     let mut tenants: Vec<&str> = tenants.collect();
     tenants.sort_unstable();
     tenants.dedup();
     let base = legacy_max(&mut *tx).await?;
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-        "SELECT tenant, MAX(tenant_seq) AS last FROM call_events WHERE tenant IN (",
-    );
+    let mut q: Statement =
+        Statement::new("SELECT tenant, MAX(tenant_seq) AS last FROM call_events WHERE tenant IN (");
     let mut list = q.separated(", ");
     for tenant in &tenants {
         list.push_bind(*tenant);
     }
     q.push(") GROUP BY tenant");
     let mut last: HashMap<&str, i64> = tenants.iter().map(|t| (*t, base)).collect();
-    for r in q.build().fetch_all(&mut *tx).await? {
+    for r in q.query().fetch_all(&mut *tx).await? {
         let tenant: String = r.try_get("tenant")?;
         let id: i64 = r.try_get("last")?;
         if let Some(slot) = tenants.iter().find(|t| **t == tenant) {
@@ -124,7 +124,7 @@ async fn last_tenant_ids<'t>(
 /// The last global id handed out before ids were per tenant (0 for a
 /// database created since).
 async fn legacy_max<'e>(
-    executor: impl sqlx::Executor<'e, Database = Sqlite>,
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
 ) -> Result<i64, StoreError> {
     let row = sqlx::query("SELECT legacy_max FROM call_event_ids WHERE id = 1")
         .fetch_one(executor)

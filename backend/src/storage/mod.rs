@@ -1,7 +1,12 @@
-//! Storage: one SQLite file in the data directory, migrations applied at
-//! start. Every change to a call goes through [`Store`], which appends the
-//! change to `call_events` in the same transaction and then publishes it,
-//! under one lock, so the live stream sees changes in `seq` order.
+//! Storage: one SQLite file in the data directory (the default), or a
+//! PostgreSQL database shared by several backends; migrations applied at
+//! start. Both go through sqlx's `Any` driver, so every statement is one
+//! text for both: portable SQL, `$N` placeholders ([`statement`]),
+//! integers for times (milliseconds) and flags. Writers take turns
+//! database-wide on both ([`write`]). Every change to a call goes through
+//! [`Store`], which appends the change to `call_events` in the same
+//! transaction and then publishes it, under one lock, so the live stream
+//! sees changes in `seq` order.
 
 mod accounts;
 mod audit;
@@ -12,10 +17,12 @@ mod crm_connect;
 mod dashboard;
 mod dialing;
 mod events;
+mod flag;
 mod people;
 mod recording_rules;
 mod reports;
 mod sessions;
+mod statement;
 mod tenants;
 mod tokens;
 mod users;
@@ -29,8 +36,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyPool, ConnectOptions, Executor};
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, Notify, broadcast, mpsc};
 
@@ -61,6 +69,13 @@ const MAX_CONNECTIONS: u32 = 8;
 /// Write transactions at once (each may wait the busy timeout for the
 /// lock): the other connections stay free for reads.
 const MAX_WRITERS: usize = 4;
+
+/// Settings of each SQLite connection.
+const SQLITE_SESSION: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
+/// Settings of each PostgreSQL connection: a lock (the write lock, a row)
+/// is waited for as long as SQLite's busy timeout.
+const POSTGRES_SESSION: &str = "SET lock_timeout = '5s'";
 
 /// Capacity of the live event channel; a subscriber that falls further behind
 /// catches up from the database.
@@ -105,7 +120,8 @@ pub enum StoreError {
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
     writes: write::Writes,
     writer: Writer,
     creates: mpsc::UnboundedSender<calls::PendingCreate>,
@@ -128,29 +144,46 @@ struct Writer {
     report_wait_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
+/// Which database a [`Store`] keeps its data in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The migrations of each database: the same schema, spelt for each
+/// (`tests/schemas.rs` compares what they make).
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
 impl Store {
     /// Opens (creating if needed) `disca.sqlite3` in `data_dir` and migrates
     /// it. The folder is made private to the backend's user (0700) and the
     /// database files readable only by it (0600).
     pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
         private_dir(data_dir).map_err(sqlx::Error::Io)?;
         let file = data_dir.join("disca.sqlite3");
-        let options = SqliteConnectOptions::new()
+        let url = SqliteConnectOptions::new()
             .filename(&file)
             .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // A commit is on disk before it is answered: a 201 means stored,
-            // power cut included. Group commit keeps the fsyncs few.
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
+            .to_url_lossy();
+        let pool = AnyPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .min_connections(4)
             // Longer than the busy timeout: a connection is always free by
             // then, since every holder gives up on a lock after it.
             .acquire_timeout(BUSY_TIMEOUT * 2)
-            .connect_with(options)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // A commit is on disk before it is answered: a 201 means
+                    // stored, power cut included. Group commit keeps the
+                    // fsyncs few.
+                    conn.execute(sqlx::raw_sql(SQLITE_SESSION)).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(AnyConnectOptions::from_url(&url)?)
             .await?;
         // SQLite gives the WAL and shared-memory files the database's mode.
         for name in ["disca.sqlite3", "disca.sqlite3-wal", "disca.sqlite3-shm"] {
@@ -160,9 +193,43 @@ impl Store {
                     .map_err(sqlx::Error::Io)?;
             }
         }
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        Store::start(pool, Backend::Sqlite).await
+    }
+
+    /// Connects to the PostgreSQL database at `url` (`postgres://…`; a
+    /// password may also come from `~/.pgpass` or `PGPASSWORD`) and migrates
+    /// it. Several backends may share it.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(url)?;
+        if !matches!(options.database_url.scheme(), "postgres" | "postgresql") {
+            return Err(StoreError::Unavailable(format!(
+                "database_url must be postgres://…, not {}://…",
+                options.database_url.scheme()
+            )));
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .min_connections(2)
+            .acquire_timeout(BUSY_TIMEOUT * 2)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(sqlx::raw_sql(POSTGRES_SESSION)).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Store::start(pool, Backend::Postgres).await
+    }
+
+    async fn start(pool: AnyPool, backend: Backend) -> Result<Store, StoreError> {
+        match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
         let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
-        let writes = write::Writes::new(pool.clone(), MAX_WRITERS);
+        let writes = write::Writes::new(pool.clone(), backend, MAX_WRITERS);
         let writer = Writer {
             writes: writes.clone(),
             lock: Arc::new(Mutex::new(())),
@@ -176,10 +243,16 @@ impl Store {
         tokio::spawn(calls::run_creates(writer.clone(), requests));
         Ok(Store {
             pool,
+            backend,
             writes,
             writer,
             creates,
         })
+    }
+
+    /// The database this store keeps its data in.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Whether the database takes a write now: rewrites the one row of
@@ -196,8 +269,14 @@ impl Store {
 
     /// Writes a consistent copy of the whole database to `file` (which
     /// must not exist), while the backend keeps serving: SQLite's `VACUUM
-    /// INTO`, one read transaction. (On PostgreSQL, `pg_dump` does this.)
+    /// INTO`, one read transaction. On PostgreSQL, `pg_dump` does this
+    /// (README, "Backups"), and this refuses.
     pub async fn backup_into(&self, file: &Path) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            return Err(StoreError::Invalid(
+                "o banco é PostgreSQL: faça a cópia com pg_dump",
+            ));
+        }
         let target = file
             .to_str()
             .ok_or_else(|| StoreError::Unavailable("the backup path is not UTF-8".into()))?;
@@ -216,34 +295,69 @@ impl Store {
 
 impl From<sqlx::Error> for StoreError {
     /// Names the failures that only mean "try again later": a full disk, a
-    /// lock held past the busy timeout, no connection free in time.
+    /// lock held past the busy timeout, no connection free in time, a
+    /// database that cannot be reached.
     fn from(e: sqlx::Error) -> StoreError {
-        // SQLite's primary result codes (the low byte of an extended code).
-        const SQLITE_BUSY: i64 = 5;
-        const SQLITE_LOCKED: i64 = 6;
-        const SQLITE_READONLY: i64 = 8;
-        const SQLITE_IOERR: i64 = 10;
-        const SQLITE_FULL: i64 = 13;
-        const SQLITE_CANTOPEN: i64 = 14;
-        let code = match &e {
-            sqlx::Error::Database(db) => db.code().and_then(|c| c.parse::<i64>().ok()),
+        match &e {
+            sqlx::Error::Database(db) => {
+                match db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                    Some(pg) => {
+                        let sqlstate = pg.code().to_owned();
+                        postgres_error(&sqlstate, e)
+                    }
+                    None => {
+                        let code = db.code().and_then(|c| c.parse::<i64>().ok());
+                        sqlite_error(code, e)
+                    }
+                }
+            }
             sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
-                return StoreError::DiskFull;
+                StoreError::DiskFull
             }
-            sqlx::Error::PoolTimedOut => return StoreError::Busy,
-            _ => None,
-        };
-        match code.map(|c| c & 0xff) {
-            Some(SQLITE_FULL) => StoreError::DiskFull,
-            Some(SQLITE_BUSY | SQLITE_LOCKED) => StoreError::Busy,
-            // The file system failed under SQLite (an I/O error, a file it
-            // cannot open or write): the database is unavailable, not the
-            // request wrong.
-            Some(SQLITE_READONLY | SQLITE_IOERR | SQLITE_CANTOPEN) => {
-                StoreError::Unavailable(e.to_string())
-            }
+            // The connection to PostgreSQL failed, or could not be made.
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
+            sqlx::Error::PoolTimedOut => StoreError::Busy,
+            sqlx::Error::PoolClosed => StoreError::Closed,
             _ => StoreError::Database(e),
         }
+    }
+}
+
+/// What SQLite's result code (extended; its low byte is the primary one)
+/// means for the request.
+fn sqlite_error(code: Option<i64>, e: sqlx::Error) -> StoreError {
+    const SQLITE_BUSY: i64 = 5;
+    const SQLITE_LOCKED: i64 = 6;
+    const SQLITE_READONLY: i64 = 8;
+    const SQLITE_IOERR: i64 = 10;
+    const SQLITE_FULL: i64 = 13;
+    const SQLITE_CANTOPEN: i64 = 14;
+    match code.map(|c| c & 0xff) {
+        Some(SQLITE_FULL) => StoreError::DiskFull,
+        Some(SQLITE_BUSY | SQLITE_LOCKED) => StoreError::Busy,
+        // The file system failed under SQLite (an I/O error, a file it
+        // cannot open or write): the database is unavailable, not the
+        // request wrong.
+        Some(SQLITE_READONLY | SQLITE_IOERR | SQLITE_CANTOPEN) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Database(e),
+    }
+}
+
+/// What PostgreSQL's SQLSTATE means for the request.
+fn postgres_error(sqlstate: &str, e: sqlx::Error) -> StoreError {
+    match sqlstate {
+        // disk_full
+        "53100" => StoreError::DiskFull,
+        // lock_not_available (the write lock past `lock_timeout`),
+        // serialization_failure, deadlock_detected, query_canceled
+        "55P03" | "40001" | "40P01" | "57014" => StoreError::Busy,
+        // too_many_connections, admin/crash shutdown, cannot_connect_now,
+        // read_only_sql_transaction (a standby), connection exceptions
+        "53300" | "57P01" | "57P02" | "57P03" | "25006" => StoreError::Unavailable(e.to_string()),
+        s if s.starts_with("08") => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Database(e),
     }
 }
 

@@ -3,8 +3,9 @@
 //! to who someone is or what they may do bumps the auth epoch, so every
 //! backend reloads them (their cached user, their event streams) at once.
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use super::flag::Flag;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 use super::audit::{Actor, AuditEntry, insert_audit};
@@ -55,12 +56,12 @@ const PERSON_COLUMNS: &str = "u.disabled_at, u.crm_user_id, u.created_at, \
     (SELECT COUNT(*) FROM tokens k WHERE k.user_id = u.id AND k.kind = 'device') AS devices, \
     (SELECT COUNT(*) FROM tokens k WHERE k.user_id = u.id AND k.kind = 'api') AS api_tokens";
 
-fn person_from_row(row: &SqliteRow) -> Result<Person, StoreError> {
+fn person_from_row(row: &AnyRow) -> Result<Person, StoreError> {
     Ok(Person {
         user: user_from_row(row)?,
         disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
         crm_user_id: row.try_get("crm_user_id")?,
-        password_set: row.try_get("password_set")?,
+        password_set: row.try_get::<Flag, _>("password_set")?.0,
         devices: row.try_get("devices")?,
         api_tokens: row.try_get("api_tokens")?,
         created_at: from_millis(row.try_get("created_at")?)?,
@@ -321,7 +322,7 @@ impl Store {
 /// Ends the user's manager sessions and signs out their computers (in the
 /// caller's transaction).
 pub(super) async fn take_access_away(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     user_id: &str,
 ) -> Result<(), StoreError> {
     end_manager_sessions(conn, user_id).await?;
@@ -332,10 +333,7 @@ pub(super) async fn take_access_away(
     Ok(())
 }
 
-async fn end_manager_sessions(
-    conn: &mut SqliteConnection,
-    user_id: &str,
-) -> Result<(), StoreError> {
+async fn end_manager_sessions(conn: &mut AnyConnection, user_id: &str) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM manager_sessions WHERE user_id = $1")
         .bind(user_id)
         .execute(conn)

@@ -2,6 +2,7 @@
 //! sweep's view of `calls`: recordings past their tenant's retention, and
 //! marking them expired once their file is gone.
 
+use super::flag::Flag;
 use sqlx::Row;
 use time::OffsetDateTime;
 
@@ -51,7 +52,7 @@ impl Store {
             return Ok(RecordingRules::default());
         };
         Ok(RecordingRules {
-            enabled: row.try_get("enabled")?,
+            enabled: row.try_get::<Flag, _>("enabled")?.0,
             announcement: row.try_get("announcement")?,
             retention_days: row
                 .try_get::<Option<i64>, _>("retention_days")?

@@ -11,11 +11,13 @@
 //! names the first's call id. The task is created once, after the note,
 //! on the same deal.
 
+use super::flag::Flag;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use super::statement::Statement;
+use sqlx::Row;
+use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use super::calls::{CALL_COLUMNS, CALL_ROWS, call_from_row};
@@ -60,7 +62,7 @@ impl StoredReport {
 }
 
 /// The report in [`REPORT_COLUMNS`], if the call has one.
-pub(super) fn report_from_row(row: &SqliteRow) -> Result<Option<StoredReport>, StoreError> {
+pub(super) fn report_from_row(row: &AnyRow) -> Result<Option<StoredReport>, StoreError> {
     if row
         .try_get::<Option<String>, _>("report_call_id")?
         .is_none()
@@ -266,7 +268,7 @@ impl Store {
     ) -> Result<std::collections::HashMap<String, StoredReport>, StoreError> {
         let mut found = std::collections::HashMap::new();
         for chunk in call_ids.chunks(500) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+            let mut q: Statement = Statement::new(format!(
                 "SELECT {REPORT_COLUMNS} FROM call_reports r WHERE r.call_id IN ("
             ));
             let mut list = q.separated(", ");
@@ -274,7 +276,7 @@ impl Store {
                 list.push_bind(*id);
             }
             q.push(")");
-            for row in q.build().fetch_all(&self.pool).await? {
+            for row in q.query().fetch_all(&self.pool).await? {
                 let id: String = row.try_get("report_call_id")?;
                 if let Some(report) = report_from_row(&row)? {
                     found.insert(id, report);
@@ -337,7 +339,7 @@ impl Store {
         if call.try_get::<String, _>("state")? != "ended" {
             return Err(StoreError::CallLive);
         }
-        if call.try_get::<bool, _>("not_placed")? {
+        if call.try_get::<Flag, _>("not_placed")?.0 {
             return Err(StoreError::Invalid(
                 "Esta ligação não chegou à central: não há o que relatar.",
             ));
@@ -396,7 +398,7 @@ impl Store {
             None => ReportNote::NoNote,
             Some(row) => {
                 let state: String = row.try_get("state")?;
-                let maybe_sent: bool = row.try_get("maybe_sent")?;
+                let Flag(maybe_sent) = row.try_get("maybe_sent")?;
                 if state == "delivered" || (state == "pending" && maybe_sent) {
                     if unchanged {
                         return self
@@ -488,7 +490,7 @@ impl Store {
             None => ReportTask::None,
             Some(row)
                 if row.try_get::<String, _>("state")? == "delivered"
-                    || row.try_get::<bool, _>("maybe_sent")? =>
+                    || row.try_get::<Flag, _>("maybe_sent")?.0 =>
             {
                 ReportTask::AlreadyCreated
             }
@@ -509,7 +511,7 @@ impl Store {
     /// Queues, moves or drops the follow-up task as the report asks.
     async fn plan_task(
         &self,
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         call_id: &str,
         tenant: &str,
         report: &CallReport,
@@ -525,7 +527,8 @@ impl Store {
         // Created, or maybe created (its answer was lost): never again.
         let settled = match &existing {
             Some(row) => {
-                row.try_get::<String, _>("state")? == "delivered" || row.try_get("maybe_sent")?
+                row.try_get::<String, _>("state")? == "delivered"
+                    || row.try_get::<Flag, _>("maybe_sent")?.0
             }
             None => false,
         };
@@ -586,7 +589,7 @@ impl Store {
         now: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<Followup>, StoreError> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+        let mut q: Statement = Statement::new(format!(
             "SELECT {CALL_COLUMNS}, f.id AS followup_id, f.kind AS followup_kind,
                     f.failures AS followup_failures, f.maybe_sent AS followup_maybe_sent,
                     f.report_rev AS followup_report_rev,
@@ -601,7 +604,7 @@ impl Store {
         q.push_bind(to_millis(now))
             .push(" ORDER BY f.next_attempt_at, f.id LIMIT ")
             .push_bind(i64::from(limit));
-        q.build()
+        q.query()
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -678,7 +681,7 @@ impl Store {
     }
 }
 
-fn followup_from_row(row: &SqliteRow) -> Result<Followup, StoreError> {
+fn followup_from_row(row: &AnyRow) -> Result<Followup, StoreError> {
     let call = call_from_row(row)?;
     let crm = call.crm.clone();
     let kind = match row.try_get::<String, _>("followup_kind")?.as_str() {
@@ -699,7 +702,7 @@ fn followup_from_row(row: &SqliteRow) -> Result<Followup, StoreError> {
         crm_user_id: row.try_get("crm_user_id")?,
         report: report_from_row(row)?,
         failures: u32::try_from(row.try_get::<i64, _>("followup_failures")?).unwrap_or(u32::MAX),
-        maybe_sent: row.try_get("followup_maybe_sent")?,
+        maybe_sent: row.try_get::<Flag, _>("followup_maybe_sent")?.0,
         report_rev: row.try_get("followup_report_rev")?,
         call,
     })

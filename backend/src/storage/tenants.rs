@@ -1,7 +1,8 @@
 //! The `tenants` table.
 
+use super::flag::Flag;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use super::write::execute_one;
@@ -59,7 +60,7 @@ impl Store {
 }
 
 /// Reads a tenant from columns named `{prefix}slug`, `{prefix}name`...
-pub(super) fn tenant_from_row(row: &SqliteRow, prefix: &str) -> Result<Tenant, StoreError> {
+pub(super) fn tenant_from_row(row: &AnyRow, prefix: &str) -> Result<Tenant, StoreError> {
     let col = |name: &str| format!("{prefix}{name}");
     let region: String = row.try_get(col("region").as_str())?;
     Ok(Tenant {
@@ -71,12 +72,14 @@ pub(super) fn tenant_from_row(row: &SqliteRow, prefix: &str) -> Result<Tenant, S
         region: Region::parse(&region)
             .ok_or_else(|| StoreError::Corrupt(format!("tenants.region = {region:?}")))?,
         policy: DestinationPolicy {
-            allow_fixed: row.try_get(col("allow_fixed").as_str())?,
-            allow_mobile: row.try_get(col("allow_mobile").as_str())?,
-            allow_toll_free: row.try_get(col("allow_toll_free").as_str())?,
-            allow_premium: row.try_get(col("allow_premium").as_str())?,
-            allow_collect: row.try_get(col("allow_collect").as_str())?,
-            allow_international: row.try_get(col("allow_international").as_str())?,
+            allow_fixed: row.try_get::<Flag, _>(col("allow_fixed").as_str())?.0,
+            allow_mobile: row.try_get::<Flag, _>(col("allow_mobile").as_str())?.0,
+            allow_toll_free: row.try_get::<Flag, _>(col("allow_toll_free").as_str())?.0,
+            allow_premium: row.try_get::<Flag, _>(col("allow_premium").as_str())?.0,
+            allow_collect: row.try_get::<Flag, _>(col("allow_collect").as_str())?.0,
+            allow_international: row
+                .try_get::<Flag, _>(col("allow_international").as_str())?
+                .0,
         },
     })
 }

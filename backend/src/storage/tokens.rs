@@ -2,7 +2,7 @@
 //! hosts; only SHA-256 hashes) and `auth_epoch`, the counter every change
 //! that takes access away bumps in its own transaction.
 
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -138,7 +138,7 @@ impl Store {
 }
 
 pub(super) async fn insert_token(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     user_id: &str,
     kind: TokenKind,
     label: &str,
@@ -161,7 +161,7 @@ pub(super) async fn insert_token(
 }
 
 /// Ends the manager page sessions a token opened.
-async fn end_sessions_of(conn: &mut SqliteConnection, token_hash: &str) -> Result<(), StoreError> {
+async fn end_sessions_of(conn: &mut AnyConnection, token_hash: &str) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM manager_sessions WHERE token_hash = $1")
         .bind(token_hash)
         .execute(conn)
@@ -171,7 +171,7 @@ async fn end_sessions_of(conn: &mut SqliteConnection, token_hash: &str) -> Resul
 
 /// Tells every backend that access was taken away (in the caller's
 /// transaction, so the change and the bump commit together).
-pub(super) async fn bump_auth_epoch(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+pub(super) async fn bump_auth_epoch(conn: &mut AnyConnection) -> Result<(), StoreError> {
     sqlx::query("UPDATE auth_epoch SET epoch = epoch + 1 WHERE id = 1")
         .execute(conn)
         .await?;

@@ -2,8 +2,9 @@
 //! their tokens in [`super::tokens`], by their password in
 //! [`super::accounts`].)
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use super::flag::Flag;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -100,12 +101,12 @@ impl Store {
     /// Whether the user `user_id` exists and is not disabled, read from the
     /// database (never from a cache): for what must stop at once.
     pub async fn user_enabled(&self, user_id: &str) -> Result<bool, StoreError> {
-        let enabled: Option<bool> =
+        let enabled: Option<Flag> =
             sqlx::query_scalar("SELECT disabled_at IS NULL FROM users WHERE id = $1")
                 .bind(user_id)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(enabled.unwrap_or(false))
+        Ok(enabled.is_some_and(|Flag(enabled)| enabled))
     }
 
     /// The tenant's user with `email`.
@@ -159,7 +160,7 @@ impl Store {
 /// Inserts `new` (and its API token) in the caller's transaction; returns
 /// the new user's id.
 pub(super) async fn insert_user(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     new: &NewUser<'_>,
 ) -> Result<String, StoreError> {
     let id = Uuid::now_v7().to_string();
@@ -195,7 +196,7 @@ pub(super) const USER_COLUMNS: &str = concat!(
 );
 pub(super) const USER_ROWS: &str = "users u JOIN tenants t ON t.slug = u.tenant";
 
-pub(super) fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
+pub(super) fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
     let role: String = row.try_get("role")?;
     Ok(User {
         id: row.try_get("id")?,
@@ -206,6 +207,6 @@ pub(super) fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
         role: Role::parse(&role)
             .ok_or_else(|| StoreError::Corrupt(format!("users.role = {role:?}")))?,
         phone: parse_column(&row.try_get::<String, _>("phone_kind")?, "users.phone_kind")?,
-        admin: row.try_get("admin")?,
+        admin: row.try_get::<Flag, _>("admin")?.0,
     })
 }
