@@ -473,7 +473,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     ..DestinationPolicy::default()
                 },
             };
-            Store::open(&settings.data_dir)
+            Store::from_settings(&settings)
                 .await?
                 .add_tenant(&tenant)
                 .await?;
@@ -481,7 +481,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(UserCommand::Add(args)) => {
             let settings = load(flags)?;
-            let store = Store::open(&settings.data_dir).await?;
+            let store = Store::from_settings(&settings).await?;
             let token = issue_token();
             add_user(&settings, &store, args, Some(&token.hash)).await?;
             eprintln!("API token (shown once; store it now):");
@@ -489,7 +489,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(UserCommand::Invite(args)) => {
             let settings = load(flags)?;
-            let store = Store::open(&settings.data_dir).await?;
+            let store = Store::from_settings(&settings).await?;
             let email = checked_email(&args.email)?;
             let tenant = args.tenant.clone();
             let user = match store.user_by_email(&tenant, &email).await {
@@ -514,7 +514,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(UserCommand::ResetPassword { tenant, email }) => {
             let settings = load(flags)?;
-            let store = Store::open(&settings.data_dir).await?;
+            let store = Store::from_settings(&settings).await?;
             let email = checked_email(&email)?;
             let user = store
                 .user_by_email(&tenant, &email)
@@ -593,7 +593,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(UserCommand::RotatePhonePassword { tenant, email }) => {
             let settings = load(flags)?;
             let email = checked_email(&email)?;
-            let store = Store::open(&settings.data_dir).await?;
+            let store = Store::from_settings(&settings).await?;
             let user = store
                 .user_by_email(&tenant, &email)
                 .await
@@ -738,7 +738,7 @@ async fn send_link(
 }
 
 async fn token_command(command: TokenCommand, settings: Settings) -> anyhow::Result<()> {
-    let store = Store::open(&settings.data_dir).await?;
+    let store = Store::from_settings(&settings).await?;
     let user_of = |tenant: String, email: String| {
         let store = store.clone();
         async move {
@@ -811,7 +811,7 @@ async fn change_user(
     email: &str,
     change: PersonChange,
 ) -> anyhow::Result<Person> {
-    let store = Store::open(&settings.data_dir).await?;
+    let store = Store::from_settings(&settings).await?;
     let email = checked_email(email)?;
     let user = store
         .user_by_email(tenant, &email)
@@ -900,7 +900,7 @@ async fn crm_command(
             let settings = load(key.flags().merged(flags))?;
             let token = read_secret("DISCA_CRM_TOKEN", "RD Station CRM instance token")?;
             let secrets = SecretKey::load_or_create(&settings.secrets_key_file())?;
-            let store = Store::open(&settings.data_dir).await?;
+            let store = Store::from_settings(&settings).await?;
             let http = crm_http_client(&settings.crm)?;
             let owner = connect_v1(&store, &secrets, &http, &tenant, &url, token).await?;
             println!(
@@ -920,7 +920,7 @@ async fn crm_command(
             let settings = load(key.flags().merged(flags))?;
             let client_secret = read_secret("DISCA_CRM_CLIENT_SECRET", "OAuth2 client secret")?;
             let secrets = SecretKey::load_or_create(&settings.secrets_key_file())?;
-            let store = Store::open(&settings.data_dir).await?;
+            let store = Store::from_settings(&settings).await?;
             let http = crm_http_client(&settings.crm)?;
             let grant = V2Grant {
                 base_url: &url,
@@ -934,7 +934,7 @@ async fn crm_command(
             println!("{tenant} connected to RD Station CRM (API v2)");
         }
         CrmCommand::Status { tenant } => {
-            let store = Store::open(&load(flags)?.data_dir).await?;
+            let store = Store::from_settings(&load(flags)?).await?;
             match store.crm_account(&tenant).await? {
                 Some(account) => println!("{tenant}: API {} at {}", account.api, account.base_url),
                 None => println!("{tenant}: not connected to a CRM"),
@@ -944,7 +944,7 @@ async fn crm_command(
             }
         }
         CrmCommand::Retry { tenant, call } => {
-            let store = Store::open(&load(flags)?.data_dir).await?;
+            let store = Store::from_settings(&load(flags)?).await?;
             let queued = store.requeue_deliveries(&tenant, call.as_deref()).await?;
             println!("{queued} note(s) queued again");
         }
@@ -1005,7 +1005,7 @@ async fn backup(settings: &Settings, to: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("cannot make {} private", file.display()))
     };
     let database = to.join(BACKUP_DATABASE);
-    Store::open(&settings.data_dir)
+    Store::from_settings(&settings)
         .await?
         .backup_into(&database)
         .await

@@ -7,11 +7,11 @@ use std::collections::HashSet;
 use disca_backend::domain::{
     CallContext, CallState, DestinationPolicy, E164Number, Outcome, Region, Role, Tenant, User,
 };
-use disca_backend::storage::{CreateCall, Created, NewUser, Store, StoreError};
+use disca_backend::storage::{CreateCall, Created, NewUser, Store, StoreError, testing};
 
 async fn store_with_agents(n: usize) -> (Store, Vec<User>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).await.unwrap();
+    let store = testing::fresh_store(dir.path()).await.unwrap();
     let tenant = Tenant {
         slug: "acme".parse().unwrap(),
         name: "Acme".into(),

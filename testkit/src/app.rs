@@ -1,6 +1,8 @@
 //! [`TestApp`]: the one way a test starts the backend in-process (as
 //! zero2prod's `spawn_app`): the real `Application` on a random loopback
-//! port, its own SQLite file in a temporary folder, and by default no PBX
+//! port, its own database (a SQLite file in a temporary folder, or a new
+//! PostgreSQL database when `DISCA_TEST_POSTGRES` names a server: see
+//! `disca_backend::storage::testing`), and by default no PBX
 //! behind it (the AMI address is a closed port) — everything decided before
 //! a call reaches Asterisk. The builder sets what tests vary: the AMI to
 //! log in to, where the data lives, any other setting ([`TestAppBuilder::configure`]).
@@ -15,7 +17,7 @@ use std::time::Duration;
 
 use disca_backend::configuration::Settings;
 use disca_backend::startup::Application;
-use disca_backend::storage::Store;
+use disca_backend::storage::{Store, testing};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -41,8 +43,8 @@ enum DataDir {
     Fresh,
     /// This folder (a small file system, say), removed with the app.
     Owned(tempfile::TempDir),
-    /// Another app's folder: two backends on one database.
-    Shared(PathBuf),
+    /// Another app's folder and database: two backends on one database.
+    Shared(PathBuf, Option<String>),
 }
 
 /// A change to the settings, made before the app starts.
@@ -51,6 +53,8 @@ type SettingsChange = Box<dyn FnOnce(&mut Settings)>;
 /// Options for a [`TestApp`]; see [`TestApp::builder`].
 pub struct TestAppBuilder {
     data: DataDir,
+    /// A PostgreSQL database already made (and seeded) for this app.
+    database_url: Option<String>,
     ami: Option<(SocketAddr, String, String)>,
     configure: Vec<SettingsChange>,
     follow_redirects: bool,
@@ -80,6 +84,7 @@ impl TestApp {
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder {
             data: DataDir::Fresh,
+            database_url: None,
             ami: None,
             configure: Vec::new(),
             follow_redirects: true,
@@ -91,9 +96,69 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
-    /// The backend's data folder (its database is `disca.sqlite3` there).
+    /// The backend's data folder (its database is `disca.sqlite3` there,
+    /// unless it runs on PostgreSQL: `settings.database_url`).
     pub fn data_dir(&self) -> &Path {
         &self.settings.data_dir
+    }
+
+    /// A connection pool to the app's database (SQLite or PostgreSQL), for
+    /// tests that read or change rows behind the backend's back.
+    pub async fn database(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        let url = match &self.settings.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}",
+                self.data_dir().join("disca.sqlite3").display()
+            ),
+        };
+        sqlx::AnyPool::connect(&url)
+            .await
+            .expect("the app's database")
+    }
+
+    /// Everything the app's database holds, for tests that look for a
+    /// secret in it: the SQLite files' bytes; on PostgreSQL every row of
+    /// every table as text, each `bytea` value (written `\x` and hex)
+    /// also decoded.
+    pub async fn stored_bytes(&self) -> Vec<u8> {
+        if self.settings.database_url.is_none() {
+            let mut bytes = Vec::new();
+            for file in ["disca.sqlite3", "disca.sqlite3-wal"] {
+                bytes.extend(std::fs::read(self.data_dir().join(file)).unwrap_or_default());
+            }
+            return bytes;
+        }
+        let database = self.database().await;
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .fetch_all(&database)
+        .await
+        .expect("the table names");
+        let mut bytes = Vec::new();
+        for table in tables {
+            let rows: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT t::text FROM \"{table}\" t"))
+                    .fetch_all(&database)
+                    .await
+                    .expect("a table's rows");
+            for row in rows {
+                for word in row.split(|c: char| !c.is_ascii_alphanumeric() && c != '\\') {
+                    // `\x…`, its backslash doubled inside a row's quotes.
+                    let hex = word.strip_prefix('\\').map(|w| w.trim_start_matches('\\'));
+                    if let Some(decoded) = hex
+                        .and_then(|w| w.strip_prefix('x'))
+                        .and_then(|h| hex::decode(h).ok())
+                    {
+                        bytes.extend(decoded);
+                    }
+                }
+                bytes.extend(row.into_bytes());
+            }
+        }
+        bytes
     }
 
     /// The temporary folder the app owns, for files beside its data
@@ -138,10 +203,21 @@ impl TestAppBuilder {
         self
     }
 
-    /// Uses the data folder of another backend (same database, same CRM
+    /// Keeps the data in the PostgreSQL database at `url` (one of
+    /// `disca_backend::storage::testing`'s, seeded before) instead of a new
+    /// one; `None` changes nothing.
+    pub fn database_url(mut self, url: Option<&str>) -> TestAppBuilder {
+        self.database_url = url.map(str::to_owned);
+        self
+    }
+
+    /// Uses the database and data folder of another backend (same CRM
     /// secrets key).
-    pub fn shared_data(mut self, data_dir: &Path) -> TestAppBuilder {
-        self.data = DataDir::Shared(data_dir.to_path_buf());
+    pub fn shared_with(mut self, other: &TestApp) -> TestAppBuilder {
+        self.data = DataDir::Shared(
+            other.settings.data_dir.clone(),
+            other.settings.database_url.clone(),
+        );
         self
     }
 
@@ -167,19 +243,29 @@ impl TestAppBuilder {
 
     /// Opens the database, starts the application and serves it in a task.
     pub async fn start(self) -> TestApp {
-        let (dir, data_dir) = match self.data {
+        let given = self.database_url;
+        let fresh_database = || async {
+            match given {
+                Some(url) => Some(url),
+                None => testing::fresh_database()
+                    .await
+                    .expect("a new PostgreSQL database"),
+            }
+        };
+        let (dir, data_dir, database_url) = match self.data {
             DataDir::Fresh => {
                 let dir = tempfile::tempdir().expect("a temporary folder");
                 let data = dir.path().join("data");
-                (Some(dir), data)
+                (Some(dir), data, fresh_database().await)
             }
             DataDir::Owned(dir) => {
                 let data = dir.path().to_path_buf();
-                (Some(dir), data)
+                (Some(dir), data, fresh_database().await)
             }
-            DataDir::Shared(data) => (None, data),
+            DataDir::Shared(data, url) => (None, data, url),
         };
         let mut settings = default_settings(&data_dir);
+        settings.database_url = database_url;
         let (addr, username, secret) = self.ami.unwrap_or_else(|| {
             let closed = SocketAddr::from(([127, 0, 0, 1], crate::free_tcp_port()));
             (closed, "disca".into(), "no-pbx-here".into())

@@ -46,6 +46,11 @@ pub struct Settings {
     /// Directory holding the database (and, unless configured elsewhere,
     /// the CRM secrets key).
     pub data_dir: PathBuf,
+    /// `postgres://…`: keep the data in this PostgreSQL database, which
+    /// several backends may share, instead of `disca.sqlite3` in
+    /// `data_dir`. The password is best left to `~/.pgpass` or
+    /// `PGPASSWORD`.
+    pub database_url: Option<String>,
     pub log_format: LogFormat,
     pub ami: AmiSettings,
     pub calls: CallSettings,
@@ -62,6 +67,7 @@ impl Default for Settings {
         Settings {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
             data_dir: PathBuf::from("disca-data"),
+            database_url: None,
             log_format: LogFormat::Text,
             ami: AmiSettings::default(),
             calls: CallSettings::default(),

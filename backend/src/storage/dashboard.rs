@@ -364,9 +364,11 @@ mod tests {
     use super::*;
     use crate::domain::{DestinationPolicy, PhoneKind, Region, Role, Tenant};
     use crate::storage::NewUser;
+    use crate::storage::testing::TestDatabase;
 
     struct Data {
         _dir: tempfile::TempDir,
+        database: TestDatabase,
         store: Store,
         ana: String,
         bruno: String,
@@ -374,7 +376,8 @@ mod tests {
 
     async fn data() -> Data {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let database = TestDatabase::new(dir.path()).await.unwrap();
+        let store = database.open().await.unwrap();
         for slug in ["acme", "globex"] {
             store
                 .add_tenant(&Tenant {
@@ -493,6 +496,7 @@ mod tests {
         store.recount_call_stats().await.unwrap();
         Data {
             _dir: dir,
+            database,
             store,
             ana,
             bruno,
@@ -680,10 +684,10 @@ mod tests {
             sqlx::query(sql).execute(&d.store.pool).await.unwrap();
         }
         assert!(d.store.dashboard(&week).await.unwrap().hours.is_empty());
-        let reopened = Store::open(d._dir.path()).await.unwrap();
+        let reopened = d.database.open().await.unwrap();
         assert_eq!(reopened.dashboard(&week).await.unwrap(), expected);
         // Opened again: not counted twice.
-        let again = Store::open(d._dir.path()).await.unwrap();
+        let again = d.database.open().await.unwrap();
         assert_eq!(again.dashboard(&week).await.unwrap(), expected);
     }
 

@@ -24,6 +24,7 @@ mod reports;
 mod sessions;
 mod statement;
 mod tenants;
+pub mod testing;
 mod tokens;
 mod users;
 mod write;
@@ -194,6 +195,17 @@ impl Store {
             }
         }
         Store::start(pool, Backend::Sqlite).await
+    }
+
+    /// The store `settings` name: PostgreSQL at `database_url` when set,
+    /// otherwise SQLite in `data_dir`.
+    pub async fn from_settings(
+        settings: &crate::configuration::Settings,
+    ) -> Result<Store, StoreError> {
+        match &settings.database_url {
+            Some(url) => Store::connect(url).await,
+            None => Store::open(&settings.data_dir).await,
+        }
     }
 
     /// Connects to the PostgreSQL database at `url` (`postgres://…`; a

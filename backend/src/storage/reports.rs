@@ -729,7 +729,9 @@ mod tests {
     /// Ana's ended call, its note delivered.
     async fn delivered_call() -> Data {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = crate::storage::testing::fresh_store(dir.path())
+            .await
+            .unwrap();
         store
             .add_tenant(&Tenant {
                 slug: "acme".parse().unwrap(),

@@ -36,7 +36,7 @@ use super::{BUSY_TIMEOUT, Backend, StoreError};
 
 /// The PostgreSQL advisory lock every write transaction holds (an arbitrary
 /// key, "disca" in ASCII, used for nothing else).
-pub(super) const WRITE_LOCK: i64 = 0x6469_7363_61;
+pub(super) const WRITE_LOCK: i64 = 0x0064_6973_6361;
 
 /// Where writes start: the pool, and permits that keep writers waiting
 /// for SQLite's lock from taking every connection (reads, such as a

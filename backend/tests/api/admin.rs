@@ -1403,19 +1403,12 @@ async fn a_registration_trunk_keeps_its_password_sealed_and_may_share_a_carrier(
     assert!(!shown.to_string().contains("S3nh@!"), "{shown}");
     assert!(shown["registration"].is_string(), "{shown}");
     // Sealed in the database; in clear only where Asterisk reads it.
-    for file in ["disca.sqlite3", "disca.sqlite3-wal"] {
-        let bytes = std::fs::read(c.app.data_dir().join(file)).unwrap_or_default();
-        assert!(
-            !bytes.windows(6).any(|w| w == b"S3nh@!"),
-            "the password is sealed in the backend's database ({file})"
-        );
-    }
-    let database = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        c.app.data_dir().join("disca.sqlite3").display()
-    ))
-    .await
-    .unwrap();
+    let stored = c.app.stored_bytes().await;
+    assert!(
+        !stored.windows(6).any(|w| w == b"S3nh@!"),
+        "the password is sealed in the backend's database"
+    );
+    let database = c.app.database().await;
     let sealed: Vec<u8> =
         sqlx::query_scalar("SELECT trunk_password FROM tenant_dialing WHERE tenant = 'acme'")
             .fetch_one(&database)

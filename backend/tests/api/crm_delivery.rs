@@ -14,6 +14,7 @@ use disca_backend::configuration::CrmSettings;
 use disca_backend::crm::Secret;
 use disca_backend::domain::{Call, CrmDelivery, CrmState, CrmUserId, Outcome, Role, User};
 use disca_backend::storage::Store;
+use disca_backend::storage::testing::TestDatabase;
 use disca_testkit::TestApp;
 use disca_testkit::crm::{
     ANA, ANA_TOKEN, AURORA, AURORA_TRAINING, BOA_VISTA, BRUNO, JULIANA_PHONE, MARIANA_PHONE,
@@ -69,11 +70,12 @@ async fn prepare(
     Store,
     HashMap<&'static str, User>,
     HashMap<&'static str, String>,
-    tempfile::TempDir,
+    (tempfile::TempDir, TestDatabase),
 ) {
     let standin = StandIn::start(standin_config).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).await.unwrap();
+    let database = TestDatabase::new(dir.path()).await.unwrap();
+    let store = database.open().await.unwrap();
     add_tenant(&store, "acme", "Acme").await;
     let mut users = HashMap::new();
     let mut tokens = HashMap::new();
@@ -91,7 +93,7 @@ async fn prepare(
     if connect {
         connect_tenant(&store, dir.path(), &standin, api).await;
     }
-    (standin, store, users, tokens, dir)
+    (standin, store, users, tokens, (dir, database))
 }
 
 async fn connect_tenant(store: &Store, data_dir: &Path, standin: &Running, api: Api) {
@@ -115,10 +117,12 @@ pub(super) async fn start(api: Api, standin_config: Config, crm: CrmChange) -> H
 }
 
 async fn start_with(api: Api, standin_config: Config, crm: CrmChange, connect: bool) -> Harness {
-    let (standin, store, users, tokens, dir) = prepare(api, standin_config, connect).await;
+    let (standin, store, users, tokens, (dir, database)) =
+        prepare(api, standin_config, connect).await;
     drop(store);
     let app = TestApp::builder()
         .data_in(dir)
+        .database_url(database.url())
         .configure(move |s| crm(&mut s.crm))
         .start()
         .await;
@@ -329,12 +333,10 @@ async fn v2_notes_and_refresh_token_rotation() {
     // ...once: a refresh token is single-use.
     assert_eq!(h.use_refresh_token(&stored).await, 400);
     // Nothing secret reached the database in clear.
-    let db = std::fs::read(h.app.data_dir().join("disca.sqlite3")).unwrap();
-    let wal = std::fs::read(h.app.data_dir().join("disca.sqlite3-wal")).unwrap_or_default();
+    let bytes = h.app.stored_bytes().await;
+    assert!(bytes.len() > 1000, "the database was read");
     for secret in [OAUTH_CLIENT.1, stored.expose()] {
-        for bytes in [&db, &wal] {
-            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
-        }
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
     }
 }
 
@@ -673,13 +675,17 @@ async fn a_tenant_without_a_crm_waits_until_one_is_connected() {
 
 /// The backend as a process (`disca-backend serve`), to be killed; its
 /// logs (debug level, every crate) go to `log`.
-fn spawn_backend(data_dir: &Path, config_file: &Path, log: &Path) -> tokio::process::Child {
-    spawn_backend_at(data_dir, config_file, log, "127.0.0.1:0", "debug")
+fn spawn_backend(
+    data: &(tempfile::TempDir, TestDatabase),
+    config_file: &Path,
+    log: &Path,
+) -> tokio::process::Child {
+    spawn_backend_at(data, config_file, log, "127.0.0.1:0", "debug")
 }
 
 /// [`spawn_backend`] listening on `listen`, with `RUST_LOG=rust_log`.
 fn spawn_backend_at(
-    data_dir: &Path,
+    (data_dir, database): &(tempfile::TempDir, TestDatabase),
     config_file: &Path,
     log: &Path,
     listen: &str,
@@ -694,10 +700,14 @@ fn spawn_backend_at(
         .append(true)
         .open(log)
         .unwrap();
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_disca-backend"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_disca-backend"));
+    if let Some(url) = database.url() {
+        command.env("DISCA_DATABASE_URL", url);
+    }
+    command
         .arg("serve")
         .env("DISCA_CONFIG", config_file)
-        .env("DISCA_DATA_DIR", data_dir)
+        .env("DISCA_DATA_DIR", data_dir.path())
         .env("DISCA_LISTEN", listen)
         .env("DISCA_AMI_ADDR", closed.to_string())
         // Not the development PBX: `serve` wants a secret of its own.
@@ -712,9 +722,9 @@ fn spawn_backend_at(
 
 #[tokio::test]
 async fn killed_with_sigkill_mid_delivery_nothing_lost_nothing_doubled() {
-    let (standin, store, users, _, dir) = prepare(Api::V1, Config::default(), true).await;
-    let config = dir.path().join("disca.toml");
-    let log = dir.path().join("backend.log");
+    let (standin, store, users, _, data) = prepare(Api::V1, Config::default(), true).await;
+    let config = data.0.path().join("disca.toml");
+    let log = data.0.path().join("backend.log");
     std::fs::write(
         &config,
         "[crm]\nrequest_timeout_secs = 30\nretry_base_ms = 100\nretry_max_secs = 1\npoll_interval_ms = 100\nconcurrency = 4\n",
@@ -723,7 +733,7 @@ async fn killed_with_sigkill_mid_delivery_nothing_lost_nothing_doubled() {
     // Notes are stored by RD Station but never answered: the backend is
     // waiting on four of them when it is killed.
     standin.faults().set_for_next(Fault::TimeoutAfterStore, 4);
-    let mut backend = spawn_backend(dir.path(), &config, &log);
+    let mut backend = spawn_backend(&data, &config, &log);
     let mut calls = Vec::new();
     for _ in 0..40 {
         calls.push(
@@ -745,7 +755,7 @@ async fn killed_with_sigkill_mid_delivery_nothing_lost_nothing_doubled() {
     backend.wait().await.unwrap();
     let stored_before_restart = standin.all_notes().len();
 
-    let mut backend = spawn_backend(dir.path(), &config, &log);
+    let mut backend = spawn_backend(&data, &config, &log);
     for call in &calls {
         let crm = settled(&store, &call.id).await;
         assert_eq!(crm.state, CrmState::Delivered);
@@ -765,9 +775,9 @@ async fn killed_with_sigkill_mid_delivery_nothing_lost_nothing_doubled() {
 /// puts in an address) are never logged, at any level.
 #[tokio::test]
 async fn no_token_in_a_url_reaches_the_logs_even_at_trace_level() {
-    let (standin, store, users, _, dir) = prepare(Api::V1, Config::default(), true).await;
-    let config = dir.path().join("disca.toml");
-    let log = dir.path().join("backend.log");
+    let (standin, store, users, _, data) = prepare(Api::V1, Config::default(), true).await;
+    let config = data.0.path().join("disca.toml");
+    let log = data.0.path().join("backend.log");
     std::fs::write(&config, "[crm]\npoll_interval_ms = 100\n").unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -775,7 +785,7 @@ async fn no_token_in_a_url_reaches_the_logs_even_at_trace_level() {
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let mut backend = spawn_backend_at(dir.path(), &config, &log, &listen, "trace");
+    let mut backend = spawn_backend_at(&data, &config, &log, &listen, "trace");
     let call = end_call(
         &store,
         &users["Ana"],
@@ -902,7 +912,7 @@ async fn two_backends_on_one_database_deliver_each_note_once() {
     let h = start(Api::V1, Config::default(), quick_crm).await;
     // A second backend on the same data directory (a rolling deploy).
     let second = TestApp::builder()
-        .shared_data(h.app.data_dir())
+        .shared_with(&h.app)
         .configure(|s| quick_crm(&mut s.crm))
         .start()
         .await;

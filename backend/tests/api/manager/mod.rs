@@ -14,7 +14,7 @@ mod sessions;
 mod team_calls;
 
 use std::ops::Deref;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use disca_backend::auth::{hash_token, issue_token};
@@ -292,7 +292,6 @@ fn ids(calls: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn sessions_table(data: &Path) -> sqlx::SqlitePool {
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(data.join("disca.sqlite3"));
-    sqlx::SqlitePool::connect_with(options).await.unwrap()
+async fn sessions_table(app: &TestApp) -> sqlx::AnyPool {
+    app.database().await
 }

@@ -39,7 +39,7 @@ async fn a_manager_logs_in_with_a_strict_cookie_and_logs_out() {
     // Only the SHA-256 of the session id is stored.
     let id = cookie.strip_prefix("disca_manager=").unwrap();
     assert_eq!(id.len(), 64);
-    let db = sessions_table(app.data_dir()).await;
+    let db = sessions_table(&app).await;
     let stored: Vec<String> = sqlx::query_scalar("SELECT id_hash FROM manager_sessions")
         .fetch_all(&db)
         .await
@@ -188,7 +188,7 @@ async fn sessions_expire() {
         app.get_json(&cookie, "/manager/api/session").await.0,
         StatusCode::OK
     );
-    let db = sessions_table(app.data_dir()).await;
+    let db = sessions_table(&app).await;
     sqlx::query("UPDATE manager_sessions SET expires_at = expires_at - 12 * 3600 * 1000")
         .execute(&db)
         .await
