@@ -811,7 +811,7 @@ async fn change_user(
     email: &str,
     change: PersonChange,
 ) -> anyhow::Result<Person> {
-    let store = Store::from_settings(&settings).await?;
+    let store = Store::from_settings(settings).await?;
     let email = checked_email(email)?;
     let user = store
         .user_by_email(tenant, &email)
@@ -983,13 +983,17 @@ fn checked_email(value: &str) -> anyhow::Result<String> {
 
 /// The files of a backup, in its folder.
 pub const BACKUP_DATABASE: &str = "disca.sqlite3";
+/// The PostgreSQL database, in `pg_dump`'s custom format.
+pub const BACKUP_POSTGRES: &str = "disca.pgdump";
 pub const BACKUP_KEY: &str = "crm-secrets.key";
 pub const BACKUP_DIRECTORY: &str = "phones.sqlite3";
 
-/// `backup --to`: a consistent copy of the database (`VACUUM INTO`, while
-/// the backend serves), the secrets key, and the phone directory when one
-/// is configured, each readable by its owner only. Restoring is copying
-/// them back with the backend stopped (README, "Backup and restore").
+/// `backup --to`: a consistent copy of the database (SQLite's `VACUUM
+/// INTO`, or `pg_dump` of the PostgreSQL database, while the backend
+/// serves), the secrets key, and the phone directory when one is
+/// configured, each readable by its owner only. Restoring is copying them
+/// back (`pg_restore` for PostgreSQL) with the backend stopped (README,
+/// "Backup and restore").
 async fn backup(settings: &Settings, to: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     if to.exists() && std::fs::read_dir(to)?.next().is_some() {
@@ -1004,12 +1008,22 @@ async fn backup(settings: &Settings, to: &Path) -> anyhow::Result<()> {
         std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
             .with_context(|| format!("cannot make {} private", file.display()))
     };
-    let database = to.join(BACKUP_DATABASE);
-    Store::from_settings(&settings)
-        .await?
-        .backup_into(&database)
-        .await
-        .context("cannot copy the database")?;
+    let database = match &settings.database_url {
+        Some(url) => {
+            let dump = to.join(BACKUP_POSTGRES);
+            dump_postgres(url, &dump)?;
+            dump
+        }
+        None => {
+            let database = to.join(BACKUP_DATABASE);
+            Store::from_settings(settings)
+                .await?
+                .backup_into(&database)
+                .await
+                .context("cannot copy the database")?;
+            database
+        }
+    };
     private(&database)?;
     println!("database:        {}", database.display());
     let key = settings.secrets_key_file();
@@ -1028,6 +1042,23 @@ async fn backup(settings: &Settings, to: &Path) -> anyhow::Result<()> {
             .context("cannot copy the phone directory")?;
         private(&copy)?;
         println!("phone directory: {}", copy.display());
+    }
+    Ok(())
+}
+
+/// Runs `pg_dump` (Debian's `postgresql-client`, of the server's version
+/// or newer) into `file`: one consistent snapshot, in the custom format
+/// `pg_restore` reads. (A password in `url` would show in the process
+/// list while it runs: keep it in `~/.pgpass`, as the README says.)
+fn dump_postgres(url: &str, file: &Path) -> anyhow::Result<()> {
+    let status = std::process::Command::new("pg_dump")
+        .args(["--format=custom", "--no-owner", "--file"])
+        .arg(file)
+        .arg(format!("--dbname={url}"))
+        .status()
+        .context("cannot run pg_dump (Debian's postgresql-client package)")?;
+    if !status.success() {
+        bail!("pg_dump failed ({status}): nothing was backed up");
     }
     Ok(())
 }

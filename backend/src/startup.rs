@@ -34,7 +34,7 @@ impl Application {
     /// the open file limit first and sets the connection caps from it.
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
         let limits = ConnectionLimits::from_settings(&settings.http);
-        let store = Store::from_settings(&settings).await?;
+        let store = Store::from_settings(settings).await?;
         store.set_report_wait(settings.crm.report_wait);
         let metrics = Metrics::default();
         let key = SecretKey::load_or_create(&settings.secrets_key_file())?;

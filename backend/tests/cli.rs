@@ -3,6 +3,8 @@
 
 use std::process::{Command, Output};
 
+use disca_backend::storage::testing;
+
 fn disca(data_dir: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_disca-backend"))
         .args(args)
@@ -775,8 +777,16 @@ async fn a_backup_restores_people_tokens_and_phone_passwords() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let directory_db = dir.path().join("directory.sqlite3");
-    let run = |data: &std::path::Path, directory: &std::path::Path, args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_disca-backend"))
+    // On PostgreSQL when the tests run there, on SQLite in `data` otherwise.
+    let database = testing::fresh_database().await.unwrap();
+    let run = |data: &std::path::Path,
+               (database, directory): (&Option<String>, &std::path::Path),
+               args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_disca-backend"));
+        if let Some(url) = database {
+            command.env("DISCA_DATABASE_URL", url);
+        }
+        command
             .args(args)
             .arg("--data-dir")
             .arg(data)
@@ -794,12 +804,12 @@ async fn a_backup_restores_people_tokens_and_phone_passwords() {
     };
     ok(run(
         &data,
-        &directory_db,
+        (&database, &directory_db),
         &["tenant", "add", "--slug", "acme", "--name", "Acme Ltda"],
     ));
     ok(run(
         &data,
-        &directory_db,
+        (&database, &directory_db),
         &[
             "user",
             "add",
@@ -817,7 +827,7 @@ async fn a_backup_restores_people_tokens_and_phone_passwords() {
     ));
     let printed = ok(run(
         &data,
-        &directory_db,
+        (&database, &directory_db),
         &[
             "user",
             "rotate-phone-password",
@@ -835,7 +845,7 @@ async fn a_backup_restores_people_tokens_and_phone_passwords() {
         .to_owned();
     let tokens = ok(run(
         &data,
-        &directory_db,
+        (&database, &directory_db),
         &[
             "token",
             "list",
@@ -845,25 +855,31 @@ async fn a_backup_restores_people_tokens_and_phone_passwords() {
             "ana@acme.com.br",
         ],
     ));
-    // A file in the secrets key's place, as a CRM connection leaves.
+    // A file in the secrets key's place, as a CRM connection leaves (on
+    // PostgreSQL, the data folder holds only such files).
+    std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("crm-secrets.key"), [7u8; 32]).unwrap();
 
     let backup = dir.path().join("backup");
     let said = ok(run(
         &data,
-        &directory_db,
+        (&database, &directory_db),
         &["backup", "--to", backup.to_str().unwrap()],
     ));
     assert!(said.contains("phone directory:"), "{said}");
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&backup), 0o700);
-    for file in ["disca.sqlite3", "crm-secrets.key", "phones.sqlite3"] {
+    let database_file = match database {
+        Some(_) => "disca.pgdump",
+        None => "disca.sqlite3",
+    };
+    for file in [database_file, "crm-secrets.key", "phones.sqlite3"] {
         assert_eq!(mode(&backup.join(file)), 0o600, "{file}");
     }
     // Never over an earlier backup.
     let again = run(
         &data,
-        &directory_db,
+        (&database, &directory_db),
         &["backup", "--to", backup.to_str().unwrap()],
     );
     assert!(!again.status.success());
@@ -872,7 +888,24 @@ async fn a_backup_restores_people_tokens_and_phone_passwords() {
     // Restore on another machine: the files copied back, then the backend.
     let restored = dir.path().join("restored");
     std::fs::create_dir_all(&restored).unwrap();
-    std::fs::copy(backup.join("disca.sqlite3"), restored.join("disca.sqlite3")).unwrap();
+    let restored_database = match database {
+        // README: pg_restore into a new, empty database.
+        Some(_) => {
+            let url = testing::fresh_database().await.unwrap().unwrap();
+            let status = Command::new("pg_restore")
+                .args(["--no-owner", "--exit-on-error"])
+                .arg(format!("--dbname={url}"))
+                .arg(backup.join("disca.pgdump"))
+                .status()
+                .unwrap();
+            assert!(status.success(), "pg_restore: {status}");
+            Some(url)
+        }
+        None => {
+            std::fs::copy(backup.join("disca.sqlite3"), restored.join("disca.sqlite3")).unwrap();
+            None
+        }
+    };
     std::fs::copy(
         backup.join("crm-secrets.key"),
         restored.join("crm-secrets.key"),
@@ -882,7 +915,7 @@ async fn a_backup_restores_people_tokens_and_phone_passwords() {
     std::fs::copy(backup.join("phones.sqlite3"), &restored_directory).unwrap();
     let listed = ok(run(
         &restored,
-        &restored_directory,
+        (&restored_database, &restored_directory),
         &[
             "token",
             "list",
