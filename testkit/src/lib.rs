@@ -2,7 +2,7 @@
 //! cross-process tests of `tests/` (disca-tests):
 //!
 //! - [`TestApp`]: the backend started in-process on a random port with its
-//!   own database file — the one way tests start it;
+//!   own database (a SQLite file, or PostgreSQL) — the one way tests start it;
 //! - [`AsteriskRoot`]: locates the Debian sid root in which Asterisk 22 runs
 //!   under `chroot` (provisioned by `cargo xtask asterisk provision`);
 //! - [`PbxInstance`]: one Asterisk's own directories inside the root,
@@ -21,6 +21,7 @@
 //!   calls ended the way the PBX tracker ends them;
 //! - [`turn`]: a real TURN server (coturn); [`smtp`]: a real SMTP server
 //!   (aiosmtpd) and the mail it received;
+//! - [`postgres`]: a throwaway PostgreSQL server for the tests on it;
 //! - [`free_udp_port`] / [`free_tcp_port`], [`procfs`], [`machine`];
 //!   [`cargo::nested_cargo`] for builds started from a test or xtask.
 //!
@@ -51,6 +52,7 @@ pub mod instance;
 pub mod limited;
 pub mod machine;
 pub mod pbx;
+pub mod postgres;
 pub mod ports;
 pub mod procfs;
 pub mod root;

@@ -11,6 +11,7 @@ use disca_testkit::cargo::nested_cargo;
 use disca_testkit::root::{ROOT_ENV, running_as_root};
 
 use crate::packages::{REQUIRED_PACKAGES, ensure_installed};
+use disca_testkit::postgres::{self, TEST_POSTGRES};
 use crate::process::{run, step};
 use crate::{demo, dev_pbx, extension, javascript, provision};
 
@@ -33,8 +34,10 @@ const REAL_PARTS_TESTS: &str = "disca-tests";
 
 /// `cargo xtask test --fast`: formatting, lints, every test of the
 /// workspace but the cross-process ones (unit tests, the backend's API
-/// tests on SQLite, the protocol's checks), the extension's script checks.
-/// Needs no root, no Asterisk, no Chromium and no system package.
+/// tests on SQLite, the protocol's checks), the extension's script checks,
+/// and the backend's storage and API tests again on a throwaway PostgreSQL
+/// when one is installed. Needs no root, no Asterisk, no Chromium and no
+/// system package.
 pub fn fast() -> anyhow::Result<()> {
     let started = Instant::now();
     fast_checks()?;
@@ -82,7 +85,24 @@ fn fast_checks() -> anyhow::Result<()> {
     ]))?;
     step("Tests: cargo test --workspace --exclude disca-tests");
     run(nested_cargo().args(["test", "--workspace", "--exclude", REAL_PARTS_TESTS]))?;
+    backend_on_postgres()?;
     javascript::check()
+}
+
+/// The backend's tests again, every database a new one on a throwaway
+/// PostgreSQL server (`storage::testing`); skipped, and said so, where
+/// PostgreSQL is not installed (`cargo xtask test` installs it).
+fn backend_on_postgres() -> anyhow::Result<()> {
+    step("Backend tests on PostgreSQL: cargo test -p disca-backend, DISCA_TEST_POSTGRES set");
+    if postgres::server_programs().is_none() {
+        println!("PostgreSQL is not installed (Debian's postgresql package): skipped");
+        return Ok(());
+    }
+    let cluster = postgres::Cluster::start()?;
+    println!("throwaway cluster: {}", cluster.url());
+    run(nested_cargo()
+        .args(["test", "-p", "disca-backend"])
+        .env(TEST_POSTGRES, cluster.url()))
 }
 
 /// `cargo xtask run`: what the product needs on this machine, the

@@ -15,7 +15,10 @@ use crate::process::{privileged, run, step};
 /// TURN server that takes a browser phone's short-lived credentials,
 /// python3-aiosmtpd the SMTP server invitations and password resets are
 /// mailed to, espeak-ng speaks the default recording announcement the
-/// backend is built with.
+/// backend is built with, prometheus gives `promtool` for the alert rules,
+/// caddy is the TLS proxy of the deployment test, postgresql the throwaway
+/// server the backend's tests run on again (and `pg_dump`/`pg_restore` for
+/// the backup test).
 pub const REQUIRED_PACKAGES: &[&str] = &[
     "mmdebstrap",
     "sip-tester",
@@ -32,6 +35,7 @@ pub const REQUIRED_PACKAGES: &[&str] = &[
     "espeak-ng",
     "prometheus",
     "caddy",
+    "postgresql",
 ];
 
 /// Installs whichever of `packages` are missing (apt-get update first).
