@@ -52,8 +52,8 @@ pub mod instance;
 pub mod limited;
 pub mod machine;
 pub mod pbx;
-pub mod postgres;
 pub mod ports;
+pub mod postgres;
 pub mod procfs;
 pub mod root;
 #[cfg(feature = "browser")]

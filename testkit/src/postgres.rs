@@ -42,9 +42,12 @@ pub fn server_programs() -> Option<PathBuf> {
 impl Cluster {
     /// Creates and starts a cluster whose superuser is `disca`.
     pub fn start() -> anyhow::Result<Cluster> {
-        let bin = server_programs()
-            .context("no PostgreSQL server under /usr/lib/postgresql (Debian's postgresql package)")?;
-        let dir = tempfile::Builder::new().prefix("disca-postgres-").tempdir()?;
+        let bin = server_programs().context(
+            "no PostgreSQL server under /usr/lib/postgresql (Debian's postgresql package)",
+        )?;
+        let dir = tempfile::Builder::new()
+            .prefix("disca-postgres-")
+            .tempdir()?;
         if running_as_root() {
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
             let owner = Command::new("chown")
@@ -62,9 +65,14 @@ impl Cluster {
         };
         let data = cluster.data();
         cluster.server_program("initdb", |c| {
-            c.args(["--auth=trust", "--username=disca", "--encoding=UTF8", "--no-sync"])
-                .arg("--pgdata")
-                .arg(&data);
+            c.args([
+                "--auth=trust",
+                "--username=disca",
+                "--encoding=UTF8",
+                "--no-sync",
+            ])
+            .arg("--pgdata")
+            .arg(&data);
         })?;
         let options = format!(
             "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c synchronous_commit=off \

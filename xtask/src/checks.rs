@@ -11,9 +11,9 @@ use disca_testkit::cargo::nested_cargo;
 use disca_testkit::root::{ROOT_ENV, running_as_root};
 
 use crate::packages::{REQUIRED_PACKAGES, ensure_installed};
-use disca_testkit::postgres::{self, TEST_POSTGRES};
 use crate::process::{run, step};
 use crate::{demo, dev_pbx, extension, javascript, provision};
+use disca_testkit::postgres::{self, TEST_POSTGRES};
 
 /// What both commands need on the machine, installed when missing: the
 /// system packages, the Asterisk root, the extension's toolchain.
