@@ -173,6 +173,14 @@ impl Store {
     /// without missing or repeating a change.
     pub async fn live_board(&self, tenant: &str) -> Result<(i64, Vec<Call>), StoreError> {
         let mut tx = self.pool.begin().await?;
+        if self.backend == super::Backend::Postgres {
+            // One snapshot for both reads (PostgreSQL's default, READ
+            // COMMITTED, takes one per statement; SQLite's read
+            // transaction is one snapshot already).
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .execute(&mut *tx)
+                .await?;
+        }
         let base = legacy_max(&mut *tx).await?;
         let last: Option<i64> =
             sqlx::query("SELECT MAX(tenant_seq) AS id FROM call_events WHERE tenant = $1")
