@@ -10,7 +10,10 @@
 //! Temporary errors (network, timeouts, 5xx, HTML pages, 429) retry with
 //! exponential backoff and jitter, never sooner than `Retry-After`;
 //! permanent ones (401, 403, 404, 422) stop with the CRM's message. One
-//! backend process delivers a database's outbox.
+//! backend process delivers a database's outbox: on SQLite the one holding
+//! a lock file in the data folder, on PostgreSQL the one holding a session
+//! advisory lock ([`DELIVERER_LOCK`]); when that one dies, or its lock's
+//! connection fails, another takes over within seconds.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -30,12 +33,16 @@ use super::note::{self, NoteContext};
 use crate::configuration::CrmSettings;
 use crate::domain::{CrmState, CrmUserId, DealId, sao_paulo};
 use crate::storage::{
-    Delivery, DeliveryUpdate, Followup, FollowupKind, FollowupUpdate, Store, StoreError,
+    Backend, Delivery, DeliveryUpdate, Followup, FollowupKind, FollowupUpdate, SessionLock, Store,
+    StoreError,
 };
 use crate::telemetry::{Metrics, call_span};
 
 /// Pause after the database itself failed, before the outbox is read again.
 const STORE_RETRY: Duration = Duration::from_secs(1);
+/// The PostgreSQL session advisory lock of the backend that delivers (an
+/// arbitrary key, "crmnote" in ASCII, used for nothing else).
+pub const DELIVERER_LOCK: i64 = 0x0063_726d_6e6f_7465;
 /// How often a process that does not deliver checks whether it may.
 const LOCK_RETRY: Duration = Duration::from_secs(5);
 /// Follow-ups read at a time.
@@ -52,8 +59,27 @@ pub struct Worker {
     connections: Arc<Connections>,
     settings: CrmSettings,
     metrics: Metrics,
-    /// Held (flock) by the one process that delivers this database's notes.
+    /// On SQLite, held (flock) by the one process that delivers this
+    /// database's notes.
     lock_file: PathBuf,
+}
+
+/// What makes this process the one that delivers.
+enum Deliverer {
+    /// The lock file, locked while it stays open.
+    File { _locked: std::fs::File },
+    /// The session advisory lock, until its connection fails.
+    Session(SessionLock),
+}
+
+impl Deliverer {
+    /// Completes when this process may no longer deliver.
+    async fn lost(&self) {
+        match self {
+            Deliverer::File { .. } => std::future::pending().await,
+            Deliverer::Session(lock) => lock.lost().await,
+        }
+    }
 }
 
 impl Worker {
@@ -74,21 +100,34 @@ impl Worker {
     }
 
     /// Waits until this process is the one that delivers: two processes
-    /// on one database (a rolling deploy) must not send the same note.
-    async fn become_the_deliverer(&self) -> std::fs::File {
+    /// on one database (a rolling deploy, several backends) must not send
+    /// the same note.
+    async fn become_the_deliverer(&self) -> Deliverer {
         let mut said = false;
         loop {
-            match exclusive_lock(&self.lock_file) {
-                Ok(file) => {
+            let taken = match self.store.backend() {
+                Backend::Sqlite => exclusive_lock(&self.lock_file)
+                    .map(|file| Some(Deliverer::File { _locked: file }))
+                    .map_err(|e| format!("{}: {e}", self.lock_file.display())),
+                Backend::Postgres => self
+                    .store
+                    .try_session_lock(DELIVERER_LOCK)
+                    .await
+                    .map(|lock| lock.map(Deliverer::Session))
+                    .map_err(|e| e.to_string()),
+            };
+            match taken {
+                Ok(Some(deliverer)) => {
                     if said {
                         tracing::info!("this process now delivers the CRM notes");
                     }
-                    return file;
+                    return deliverer;
                 }
-                Err(e) => {
+                Ok(None) | Err(_) => {
                     if !said {
+                        let error = taken.err().unwrap_or_default();
                         tracing::warn!(
-                            lock = %self.lock_file.display(), error = %e,
+                            error,
                             "another disca-backend delivers this database's CRM notes; waiting"
                         );
                         said = true;
@@ -104,10 +143,28 @@ impl Worker {
     /// by another process, such as the command line). Also keeps idle v2
     /// authorizations alive.
     pub async fn run(self) {
-        let _deliverer = self.become_the_deliverer().await;
         let worker = Arc::new(self);
-        tokio::spawn(worker.clone().keep_authorizations_alive());
-        tokio::spawn(worker.clone().run_followups());
+        loop {
+            let deliverer = worker.become_the_deliverer().await;
+            tokio::select! {
+                () = worker.clone().deliver_the_outbox() => {}
+                () = deliverer.lost() => {
+                    // Every delivery under way is dropped here: a note it
+                    // had sent is "maybe sent", and looked for before it
+                    // is sent again.
+                    tracing::error!("this process may no longer deliver the CRM notes: stopped");
+                }
+            }
+        }
+    }
+
+    /// The deliverer's work, for as long as it is the deliverer: dropping
+    /// it stops every task it started.
+    async fn deliver_the_outbox(self: Arc<Self>) {
+        let worker = self;
+        let mut background: JoinSet<()> = JoinSet::new();
+        background.spawn(worker.clone().keep_authorizations_alive());
+        background.spawn(worker.clone().run_followups());
         let mut running: JoinSet<()> = JoinSet::new();
         // The call each task delivers, so a task that panicked frees its note.
         let mut tasks: HashMap<Id, String> = HashMap::new();

@@ -15,7 +15,8 @@ use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 use super::calls::{CALL_COLUMNS, CALL_ROWS, call_from_row};
-use super::{Store, StoreError, Writer, to_millis};
+use super::write::WriteTx;
+use super::{Backend, Store, StoreError, Writer, to_millis};
 use crate::domain::Call;
 
 /// One state change of one call.
@@ -29,9 +30,10 @@ pub struct CallEvent {
 }
 
 /// Appends the calls' current versions to the log in one statement, inside
-/// the caller's transaction; returns the events in `seq` order.
+/// the caller's transaction; returns the events in `seq` order. On
+/// PostgreSQL, every backend is told at commit (`tail`).
 pub(super) async fn append_events<'c>(
-    tx: &mut AnyConnection,
+    tx: &mut WriteTx,
     calls: impl ExactSizeIterator<Item = &'c Call>,
 ) -> Result<Vec<CallEvent>, StoreError> {
     if calls.len() == 0 {
@@ -46,6 +48,12 @@ pub(super) async fn append_events<'c>(
     }
     // Each tenant's ids continue from its last one (or from the ids handed
     // out before they were per tenant: see the migration).
+    if tx.backend() == Backend::Postgres {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(super::tail::CHANNEL)
+            .execute(&mut **tx)
+            .await?;
+    }
     let mut last = last_tenant_ids(tx, rows.iter().map(|&(c, _)| c.tenant.as_str())).await?;
     let mut with_ids = Vec::with_capacity(rows.len());
     for (call, payload) in rows {
@@ -70,7 +78,7 @@ pub(super) async fn append_events<'c>(
     // (tenant, tenant_seq), which is unique.
     q.push(" RETURNING seq, tenant, tenant_seq");
     let mut seqs: HashMap<(String, i64), i64> = HashMap::with_capacity(with_ids.len());
-    for r in q.query().fetch_all(&mut *tx).await? {
+    for r in q.query().fetch_all(&mut **tx).await? {
         seqs.insert(
             (r.try_get("tenant")?, r.try_get("tenant_seq")?),
             r.try_get("seq")?,
@@ -134,9 +142,12 @@ async fn legacy_max<'e>(
 
 impl Writer {
     /// Publishes a committed change. No subscriber is not an error: the
-    /// event is in the database.
+    /// event is in the database. On PostgreSQL the change is published by
+    /// `tail`, with every other backend's, in one order.
     pub(super) fn publish(&self, event: CallEvent) {
-        let _ = self.events.send(Arc::new(event));
+        if self.writes.backend() == Backend::Sqlite {
+            let _ = self.events.send(Arc::new(event));
+        }
     }
 }
 

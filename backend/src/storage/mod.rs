@@ -21,8 +21,10 @@ mod flag;
 mod people;
 mod recording_rules;
 mod reports;
+mod session_lock;
 mod sessions;
 mod statement;
+mod tail;
 mod tenants;
 pub mod testing;
 mod tokens;
@@ -58,6 +60,7 @@ pub use events::CallEvent;
 pub use people::{NewPerson, Person, PersonChange};
 pub use recording_rules::{ExpiredRecording, RecordingRules};
 pub use reports::{DEFAULT_DISPOSITIONS, Followup, FollowupKind, FollowupUpdate, StoredReport};
+pub use session_lock::SessionLock;
 pub use tokens::{TokenInfo, TokenKind};
 pub use users::NewUser;
 
@@ -126,6 +129,8 @@ pub struct Store {
     writes: write::Writes,
     writer: Writer,
     creates: mpsc::UnboundedSender<calls::PendingCreate>,
+    /// On PostgreSQL, the task publishing every backend's changes.
+    _tail: Option<Arc<tail::Tail>>,
 }
 
 /// What every writer of call changes shares: the lock that orders commits
@@ -232,7 +237,15 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Store::start(pool, Backend::Postgres).await
+        let mut store = Store::start(pool, Backend::Postgres).await?;
+        let tail = tail::start(
+            store.pool.clone(),
+            url.to_owned(),
+            store.writer.events.clone(),
+        )
+        .await?;
+        store._tail = Some(Arc::new(tail));
+        Ok(store)
     }
 
     async fn start(pool: AnyPool, backend: Backend) -> Result<Store, StoreError> {
@@ -259,6 +272,7 @@ impl Store {
             writes,
             writer,
             creates,
+            _tail: None,
         })
     }
 

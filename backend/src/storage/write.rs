@@ -58,6 +58,11 @@ impl Writes {
         }
     }
 
+    /// The database written to.
+    pub(super) fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// Takes a permit, a connection and the database's write lock (waiting
     /// up to the busy timeout for it).
     pub(super) async fn begin(&self) -> Result<WriteTx, StoreError> {
@@ -68,6 +73,7 @@ impl Writes {
         let conn = self.pool.acquire().await?;
         let mut tx = WriteTx {
             conn,
+            backend: self.backend,
             committed: false,
             _permit: permit,
         };
@@ -92,11 +98,17 @@ impl Writes {
 /// A write transaction on a pooled connection; see the module docs.
 pub(super) struct WriteTx {
     conn: PoolConnection<Any>,
+    backend: Backend,
     committed: bool,
     _permit: OwnedSemaphorePermit,
 }
 
 impl WriteTx {
+    /// The database written to.
+    pub(super) fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// Commits; on failure the connection is closed (see the module docs).
     pub(super) async fn commit(mut self) -> Result<(), StoreError> {
         sqlx::query("COMMIT").execute(&mut *self.conn).await?;

@@ -538,3 +538,71 @@ async fn a_disabled_user_s_open_event_stream_is_closed() {
         "an enabled user's stream was closed too: closed for another reason"
     );
 }
+
+/// Two backends on one PostgreSQL database: a change written through
+/// either reaches the event streams open on both, in one order, with the
+/// tenant's ids. (On SQLite each process streams its own changes: backends
+/// share a SQLite file only for a rolling deploy.)
+#[tokio::test]
+async fn on_postgresql_a_change_through_one_backend_streams_from_both() {
+    let app = spawn_app().await;
+    if app.settings.database_url.is_none() {
+        eprintln!("SQLite: one backend streams its own changes");
+        return;
+    }
+    let second = TestApp::builder().shared_with(&app.app).start().await;
+    let user = app
+        .store
+        .user_by_token_hash(&hash_token(&app.agent))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let mut streams = Vec::new();
+    for base in [&app.base, &second.base] {
+        let mut stream = http
+            .get(format!("{base}/v1/events"))
+            .bearer_auth(&app.agent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status(), StatusCode::OK);
+        let first = stream.chunk().await.unwrap().unwrap();
+        assert!(String::from_utf8_lossy(&first).contains("stream.start"));
+        streams.push(stream);
+    }
+    // One call created through the second backend, ended through the first.
+    let mut call = new_call(
+        &second.store,
+        &user,
+        "+5511987654321",
+        &CallContext::default(),
+    )
+    .await;
+    call.state = CallState::Ended;
+    call.outcome = Some(Outcome::Answered);
+    call.ended_at = Some(time::OffsetDateTime::now_utc());
+    app.store
+        .save_calls(std::slice::from_ref(&call))
+        .await
+        .unwrap();
+    for stream in &mut streams {
+        let mut seen = String::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while seen.matches("event: call.update").count() < 2 {
+                let chunk = stream.chunk().await.unwrap().unwrap();
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await;
+        assert!(read.is_ok(), "both changes within 5 s: {seen}");
+        let ids: Vec<&str> = seen
+            .lines()
+            .filter_map(|l| l.strip_prefix("id: "))
+            .collect();
+        assert_eq!(ids, ["1", "2"], "{seen}");
+        assert!(
+            seen.contains(&call.id) && seen.contains("\"ended\""),
+            "{seen}"
+        );
+    }
+}

@@ -928,3 +928,62 @@ async fn two_backends_on_one_database_deliver_each_note_once() {
         assert_eq!(notes_of(&h.standin, &call.id).len(), 1, "exactly once");
     }
 }
+
+/// On PostgreSQL the deliverer is whichever backend holds a session
+/// advisory lock. When that session ends (its connection cut, as when the
+/// backend dies or the network fails), the backend stops delivering and
+/// one of the two takes the lock again: every note is still written once.
+#[tokio::test]
+async fn on_postgresql_the_delivery_moves_when_the_deliverers_session_ends() {
+    let h = start(Api::V1, Config::default(), quick_crm).await;
+    if h.app.settings.database_url.is_none() {
+        eprintln!("SQLite: the deliverer is the lock file's holder (the test above)");
+        return;
+    }
+    let second = TestApp::builder()
+        .shared_with(&h.app)
+        .configure(|s| quick_crm(&mut s.crm))
+        .start()
+        .await;
+    let database = h.app.database().await;
+    let holder = || async {
+        sqlx::query_scalar::<_, i32>(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND ((classid::bigint << 32) | objid::bigint) = $1",
+        )
+        .bind(disca_backend::crm::worker::DELIVERER_LOCK)
+        .fetch_optional(&database)
+        .await
+        .unwrap()
+    };
+    let user = &h.users["Ana"];
+    let stores = [&h.store, &second.store];
+    let mut calls = Vec::new();
+    for store in stores.into_iter().cycle().take(6) {
+        calls.push(end_call(store, user, MARIANA_PHONE, Some(AURORA), Outcome::Answered).await);
+    }
+    let first = holder().await.expect("a backend delivers");
+    let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(first)
+        .fetch_one(&database)
+        .await
+        .unwrap();
+    assert!(ended);
+    for store in stores.into_iter().cycle().take(6) {
+        calls.push(end_call(store, user, MARIANA_PHONE, Some(AURORA), Outcome::Answered).await);
+    }
+    // Taken again (by either backend, on a new session) within seconds.
+    let start = Instant::now();
+    let next = loop {
+        if let Some(pid) = holder().await.filter(|pid| *pid != first) {
+            break pid;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "nobody delivers");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_ne!(next, first);
+    for call in &calls {
+        assert_eq!(settled(&h.store, &call.id).await.state, CrmState::Delivered);
+        assert_eq!(notes_of(&h.standin, &call.id).len(), 1, "exactly once");
+    }
+}

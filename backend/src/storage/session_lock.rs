@@ -1,0 +1,82 @@
+//! Jobs only one backend may do at a time (delivering CRM notes), among
+//! backends sharing a PostgreSQL database: a session advisory lock, held
+//! on a connection of its own for as long as the job runs. PostgreSQL
+//! releases it when that connection ends, however the process ends, and
+//! another backend takes the job over. (On SQLite the backends share one
+//! machine, and a lock file does this: `crm::worker`.)
+
+use std::time::Duration;
+
+use sqlx::Connection;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::flag::Flag;
+use super::{Backend, Store, StoreError};
+
+/// How often the lock's connection is checked, and how long a check may
+/// take: a holder learns it lost the lock within twice this.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// How long a backend that took a lock waits before it acts: by then a
+/// former holder whose session ended has learnt it and stopped, so the
+/// two never act at once.
+const FENCE: Duration = Duration::from_secs(3);
+
+/// A session advisory lock this process holds; released when dropped.
+pub struct SessionLock {
+    lost: watch::Receiver<bool>,
+    keeper: JoinHandle<()>,
+}
+
+impl SessionLock {
+    /// Completes when the lock's connection failed a check: PostgreSQL may
+    /// have released the lock, and the job must stop.
+    pub async fn lost(&self) {
+        let mut lost = self.lost.clone();
+        // An error means the keeper is gone, and the lock with it.
+        let _ = lost.wait_for(|lost| *lost).await;
+    }
+}
+
+impl Drop for SessionLock {
+    fn drop(&mut self) {
+        // The keeper owns the connection: ending it ends the session.
+        self.keeper.abort();
+    }
+}
+
+impl Store {
+    /// Takes the session advisory lock `key` without waiting for another
+    /// holder (`None` while another session holds it), then waits the
+    /// fence (3 s) so that a former holder has stopped. PostgreSQL only.
+    pub async fn try_session_lock(&self, key: i64) -> Result<Option<SessionLock>, StoreError> {
+        if self.backend != Backend::Postgres {
+            return Err(StoreError::Invalid(
+                "bloqueios de sessão existem só no PostgreSQL",
+            ));
+        }
+        let mut conn = self.pool.acquire().await?.detach();
+        let Flag(taken) = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut conn)
+            .await?;
+        if !taken {
+            let _ = conn.close().await;
+            return Ok(None);
+        }
+        let (lose, lost) = watch::channel(false);
+        let keeper = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(CHECK_EVERY).await;
+                let check = tokio::time::timeout(CHECK_EVERY, conn.ping()).await;
+                if !matches!(check, Ok(Ok(()))) {
+                    tracing::error!(key, "the connection holding a session lock failed");
+                    let _ = lose.send(true);
+                    return;
+                }
+            }
+        });
+        tokio::time::sleep(FENCE).await;
+        Ok(Some(SessionLock { lost, keeper }))
+    }
+}
