@@ -73,11 +73,24 @@ pub fn seed_with_cli(
     tenants: &[&str],
     users: &[(&str, &str, &str)],
 ) -> std::collections::HashMap<String, String> {
+    seed_with_cli_env(binary, data_dir, &[], tenants, users)
+}
+
+/// [`seed_with_cli`] with settings in the environment (`DISCA_DATABASE_URL`
+/// for a backend on PostgreSQL).
+pub fn seed_with_cli_env(
+    binary: &Path,
+    data_dir: &Path,
+    env: &[(&str, &str)],
+    tenants: &[&str],
+    users: &[(&str, &str, &str)],
+) -> std::collections::HashMap<String, String> {
     let run = |args: &[&str]| {
         let out = Command::new(binary)
             .args(args)
             .arg("--data-dir")
             .arg(data_dir)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .output()
             .expect("disca-backend runs");

@@ -97,16 +97,13 @@ pub async fn stream_events(
         // resume after a drop without missing what happened meanwhile.
         yield Ok(Event::default().event("stream.start").id(start.to_string()).data("{}"));
         for await change in changes {
-            match change.payload() {
-                Ok(payload) => yield Ok(call_event(change.seq(), payload)),
-                Err(e) => tracing::error!(error = %e, "cannot encode call"),
-            }
+            yield Ok(call_event(change.seq(), change.payload()));
         }
     };
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(state.sse_keep_alive)))
 }
 
-fn call_event(id: i64, payload: String) -> Event {
+fn call_event(id: i64, payload: &str) -> Event {
     Event::default()
         .event("call.update")
         .id(id.to_string())
@@ -247,11 +244,11 @@ impl Change {
         }
     }
 
-    /// The call as JSON (`call.update`'s data).
-    pub fn payload(&self) -> Result<String, serde_json::Error> {
+    /// The call as JSON (`call.update`'s data), as stored.
+    pub fn payload(&self) -> &str {
         match self {
-            Change::Stored { payload, .. } => Ok(payload.clone()),
-            Change::Live(event) => serde_json::to_string(&event.call),
+            Change::Stored { payload, .. } => payload,
+            Change::Live(event) => &event.payload,
         }
     }
 

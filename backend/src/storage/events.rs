@@ -27,6 +27,9 @@ pub struct CallEvent {
     /// The SSE event id: the position among the call's tenant's events.
     pub tenant_seq: i64,
     pub call: Call,
+    /// The call as JSON, as stored: serialized once, however many streams
+    /// carry it.
+    pub payload: Arc<str>,
 }
 
 /// Appends the calls' current versions to the log in one statement, inside
@@ -86,7 +89,7 @@ pub(super) async fn append_events<'c>(
     }
     let mut events = with_ids
         .into_iter()
-        .map(|(call, _, tenant_seq)| {
+        .map(|(call, payload, tenant_seq)| {
             let seq = seqs
                 .get(&(call.tenant.clone(), tenant_seq))
                 .copied()
@@ -95,6 +98,7 @@ pub(super) async fn append_events<'c>(
                 seq,
                 tenant_seq,
                 call: call.clone(),
+                payload: Arc::from(payload),
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;

@@ -97,6 +97,7 @@ async fn read_after(pool: &AnyPool, after: i64) -> Result<Vec<CallEvent>, StoreE
                 tenant_seq: r.try_get("tenant_seq")?,
                 call: serde_json::from_str(&payload)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                payload: Arc::from(payload),
             })
         })
         .collect()
