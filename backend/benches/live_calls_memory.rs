@@ -135,6 +135,7 @@ async fn main() {
         ami_username: "disca",
         ami_secret: "replayed",
         extra_args: &[],
+        env: &[],
     })
     .await;
     let pid = backend.pid();

@@ -205,6 +205,7 @@ async fn phase(lab: &Lab, relay: SocketAddr, seen: &Seen, agent_channel: &str, o
             "--agent-channel",
             agent_channel,
         ],
+        env: &[],
     })
     .await;
     if own_cpu {

@@ -296,6 +296,7 @@ async fn main() {
             "--agent-channel",
             LOCAL_AGENT_CHANNEL,
         ],
+        env: &[],
     })
     .await;
     let pid = backend.pid();

@@ -70,7 +70,15 @@ async fn main() {
     );
     println!(
         "  {:<10} {:>9} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8}",
-        "database", "idle MiB", "open MiB", "KiB/stream", "opened s", "p50 ms", "p99 ms", "max ms", "missing"
+        "database",
+        "idle MiB",
+        "open MiB",
+        "KiB/stream",
+        "opened s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "missing"
     );
     for r in rows {
         let mut l = r.latencies.clone();
@@ -176,7 +184,11 @@ async fn run(binary: &Path, database_url: Option<&str>) -> Figures {
     }
     drop(backend);
     Figures {
-        database: if database_url.is_some() { "PostgreSQL" } else { "SQLite" },
+        database: if database_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
         idle_kib,
         open_kib,
         opened_in,

@@ -167,6 +167,7 @@ pub struct Metrics {
     crm_errors: Family<ErrorKindLabel, Counter>,
     ami_connections: Counter,
     originate_seconds: Histogram,
+    pbx_following: Gauge<i64, AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -227,6 +228,12 @@ impl Default for Metrics {
             "From sending an Originate to Asterisk's acknowledgement",
             originate_seconds.clone(),
         );
+        let pbx_following = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "pbx_following",
+            "1 when this backend follows the PBX's calls (on PostgreSQL, one backend of those sharing the database does)",
+            pbx_following.clone(),
+        );
         let crm_outbox = Family::<OutboxLabel, Gauge<i64, AtomicI64>>::default();
         registry.register(
             "crm_outbox",
@@ -266,6 +273,7 @@ impl Default for Metrics {
             crm_errors,
             ami_connections,
             originate_seconds,
+            pbx_following,
         }
     }
 }
@@ -285,6 +293,10 @@ impl Metrics {
 
     pub fn set_live_calls(&self, n: usize) {
         self.calls_live.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub fn set_pbx_following(&self, following: bool) {
+        self.pbx_following.set(i64::from(following));
     }
 
     pub fn set_ami_connected(&self, up: bool) {

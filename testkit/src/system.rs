@@ -452,8 +452,8 @@ pub async fn seed_users(
     seed_users_in(&Store::open(data_dir).await.unwrap()).await
 }
 
-/// [`seed_users`] through an open store.
-async fn seed_users_in(
+/// [`seed_users`] through an open store (one on PostgreSQL, say).
+pub async fn seed_users_in(
     store: &Store,
 ) -> (HashMap<&'static str, String>, HashMap<&'static str, String>) {
     let mut tokens = HashMap::new();
@@ -562,6 +562,8 @@ pub struct BackendProcessOptions<'a> {
     pub ami_secret: &'a str,
     /// More `serve` flags.
     pub extra_args: &'a [&'a str],
+    /// Settings in the environment (`DISCA_DATABASE_URL`...).
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 impl BackendProcess {
@@ -578,6 +580,7 @@ impl BackendProcess {
             .arg("--data-dir")
             .arg(options.data_dir)
             .args(options.extra_args)
+            .envs(options.env.iter().copied())
             .env("DISCA_AMI_SECRET", options.ami_secret)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())

@@ -56,6 +56,7 @@ async fn a_call_that_ends_while_the_backend_is_down_gets_estimated_durations() {
         ami_username: &lab.pbx.ami_username,
         ami_secret: &lab.pbx.ami_secret,
         extra_args: &[],
+        env: &[],
     };
     let http = reqwest::Client::new();
 

@@ -106,9 +106,12 @@ impl Worker {
         let mut said = false;
         loop {
             let taken = match self.store.backend() {
-                Backend::Sqlite => exclusive_lock(&self.lock_file)
-                    .map(|file| Some(Deliverer::File { _locked: file }))
-                    .map_err(|e| format!("{}: {e}", self.lock_file.display())),
+                Backend::Sqlite => match exclusive_lock(&self.lock_file) {
+                    Ok(file) => Ok(Some(Deliverer::File { _locked: file })),
+                    // Another process holds it.
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+                    Err(e) => Err(format!("{}: {e}", self.lock_file.display())),
+                },
                 Backend::Postgres => self
                     .store
                     .try_session_lock(DELIVERER_LOCK)
@@ -125,11 +128,15 @@ impl Worker {
                 }
                 Ok(None) | Err(_) => {
                     if !said {
-                        let error = taken.err().unwrap_or_default();
-                        tracing::warn!(
-                            error,
-                            "another disca-backend delivers this database's CRM notes; waiting"
-                        );
+                        match taken {
+                            Err(error) => tracing::warn!(
+                                error,
+                                "cannot tell whether this process may deliver the CRM notes; waiting"
+                            ),
+                            _ => tracing::info!(
+                                "another disca-backend delivers this database's CRM notes; waiting"
+                            ),
+                        }
                         said = true;
                     }
                     tokio::time::sleep(LOCK_RETRY).await;

@@ -4,6 +4,7 @@
 //! Asterisk reads it, with its carrier's [`registrations`].
 
 pub mod dialing;
+pub mod leadership;
 mod progress;
 pub mod reachability;
 pub mod registrations;
@@ -18,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::configuration::{AmiSettings, CallSettings};
 use crate::domain::Call;
 use crate::phones::{Directory, removals};
-use crate::storage::Store;
+use crate::storage::{Backend, Store};
 use crate::telemetry::Metrics;
 use tracker::{Command, Tracker};
 
@@ -68,9 +69,30 @@ impl Pbx {
             Some(directory) => removals::follow(events, directory),
             None => events,
         };
-        let (commands, commands_rx) = mpsc::unbounded_channel();
-        let tracker = Tracker::new(store, client.clone(), metrics.clone(), commands.clone());
-        tokio::spawn(tracker.run(events, commands_rx, calls.reconcile_interval));
+        let (commands, mut commands_rx) = mpsc::unbounded_channel();
+        match store.backend() {
+            // One backend per database: it follows every call.
+            Backend::Sqlite => {
+                metrics.set_pbx_following(true);
+                let tracker =
+                    Tracker::new(store, client.clone(), metrics.clone(), commands.clone());
+                let every = calls.reconcile_interval;
+                let mut events = events;
+                tokio::spawn(async move {
+                    tracker.run(&mut events, &mut commands_rx, every).await;
+                });
+            }
+            Backend::Postgres => {
+                let parts = leadership::Parts {
+                    store,
+                    client: client.clone(),
+                    metrics: metrics.clone(),
+                    commands: commands.clone(),
+                    reconcile_every: calls.reconcile_interval,
+                };
+                tokio::spawn(leadership::run(parts, events, commands_rx));
+            }
+        }
         Pbx {
             client,
             metrics,

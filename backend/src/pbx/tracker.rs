@@ -7,13 +7,16 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use disca_ami::{Action, Client, ClientEvent, Message};
+use std::sync::Arc;
 use time::OffsetDateTime;
+
+use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, debug, info, warn};
 
 use super::progress::{Change, Progress};
-use crate::domain::{Call, call};
-use crate::storage::{Store, StoreError};
+use crate::domain::{Call, CallState, call};
+use crate::storage::{CallEvent, Store, StoreError};
 use crate::telemetry::{Metrics, call_span};
 
 /// A call created less than this long before a channel listing was asked for
@@ -67,6 +70,17 @@ pub(super) struct Tracker {
     /// Versions of calls changed since the last write, in order.
     unsaved: Vec<Call>,
     commands_tx: mpsc::UnboundedSender<Command>,
+    /// With other backends placing calls (PostgreSQL): the store's stream
+    /// of changes, where this tracker learns their calls
+    /// ([`Tracker::learning_from_the_store`]).
+    learning: Option<broadcast::Receiver<Arc<CallEvent>>>,
+    /// AMI events of calls not known yet, kept a little while: a call
+    /// another backend placed may reach the PBX before its row reaches
+    /// this tracker.
+    orphans: HashMap<String, (tokio::time::Instant, Vec<Message>)>,
+    /// Calls this tracker ended lately: a late echo of an older version
+    /// must not make it follow them again.
+    finished: HashMap<String, tokio::time::Instant>,
 }
 
 /// The AMI events the tracker reads; the client drops every other one.
@@ -92,6 +106,10 @@ const WRITE_RETRY_BLOCKED: Duration = Duration::from_secs(5);
 /// Most AMI events applied before their changes are written in one go.
 const MAX_BATCH: usize = 512;
 
+/// How long AMI events of an unknown call are kept ([`Tracker::orphans`]),
+/// and a call this tracker ended is not followed again.
+const ORPHANS_KEPT: Duration = Duration::from_secs(10);
+
 impl Tracker {
     pub(super) fn new(
         store: Store,
@@ -109,13 +127,23 @@ impl Tracker {
             abandoned: HashMap::new(),
             unsaved: Vec::new(),
             commands_tx,
+            learning: None,
+            orphans: HashMap::new(),
+            finished: HashMap::new(),
         }
+    }
+
+    /// Also follows the calls other backends sharing the database place,
+    /// learnt from the store's stream of changes (`pbx::leadership`).
+    pub(super) fn learning_from_the_store(mut self) -> Tracker {
+        self.learning = Some(self.store.subscribe());
+        self
     }
 
     pub(super) async fn run(
         mut self,
-        mut ami: mpsc::UnboundedReceiver<ClientEvent>,
-        mut commands: mpsc::UnboundedReceiver<Command>,
+        ami: &mut mpsc::UnboundedReceiver<ClientEvent>,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
         reconcile_every: Duration,
     ) {
         match self.store.live_calls().await {
@@ -132,6 +160,11 @@ impl Tracker {
             Err(e) => warn!(error = %e, "could not load live calls"),
         }
         self.metrics.set_live_calls(self.calls.len());
+        // Taken over from another backend, or restarted: whether the calls
+        // left live still have channels is asked at once.
+        if !self.calls.is_empty() {
+            self.ask_for_channels();
+        }
         let mut tick = tokio::time::interval(reconcile_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -157,6 +190,7 @@ impl Tracker {
                     None => return,
                 },
                 Some(command) = commands.recv() => self.on_command(command).await,
+                change = next_change(&mut self.learning) => self.on_store_change(change).await,
                 _ = tick.tick() => if !self.calls.is_empty() { self.ask_for_channels() },
                 // Changes a failed write kept are retried soon, not only
                 // when the next event or tick comes.
@@ -240,6 +274,9 @@ impl Tracker {
             return;
         }
         let Some(progress) = self.calls.get_mut(call_id) else {
+            if self.learning.is_some() {
+                self.keep_orphan(call_id.to_owned(), event.clone());
+            }
             return;
         };
         let _span = call_span(&progress.call).entered();
@@ -387,6 +424,86 @@ impl Tracker {
         alive
     }
 
+    /// A change from the store's stream ([`Tracker::learning_from_the_store`]):
+    /// a live call nobody follows here is followed from now on (and the
+    /// AMI events it already had applied); a call another backend ended is
+    /// dropped, and one it ended as not placed abandoned.
+    async fn on_store_change(&mut self, change: Result<Arc<CallEvent>, RecvError>) {
+        let event = match change {
+            Ok(event) => event,
+            // Changes were missed: the calls live in the database are
+            // looked at again.
+            Err(RecvError::Lagged(_)) => {
+                match self.store.live_calls().await {
+                    Ok(calls) => {
+                        for (call, last_seen_at) in calls {
+                            self.learn(Progress::resumed(call, last_seen_at)).await;
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "could not load live calls"),
+                }
+                return;
+            }
+            Err(RecvError::Closed) => {
+                self.learning = None;
+                return;
+            }
+        };
+        let call = &event.call;
+        if call.state == CallState::Ended {
+            if call.not_placed && !self.calls.contains_key(&call.id) {
+                self.abandon(call.id.clone());
+            }
+            if self.calls.remove(&call.id).is_some() {
+                self.metrics.set_live_calls(self.calls.len());
+            }
+            return;
+        }
+        if !self.calls.contains_key(&call.id) {
+            let mut progress = Progress::new(call.clone());
+            progress.tracked_at = Some(call::now());
+            self.learn(progress).await;
+        }
+    }
+
+    /// Follows a call another backend placed, unless it ended meanwhile or
+    /// was ended here; applies the AMI events it already had.
+    async fn learn(&mut self, progress: Progress) {
+        let id = progress.call.id.clone();
+        let now = tokio::time::Instant::now();
+        self.finished
+            .retain(|_, at| now.duration_since(*at) < ORPHANS_KEPT);
+        if self.calls.contains_key(&id)
+            || self.finished.contains_key(&id)
+            || self.abandoned.contains_key(&id)
+        {
+            return;
+        }
+        // An older version's echo: the database knows better.
+        if !matches!(self.store.call(&id).await, Ok(c) if c.state != CallState::Ended) {
+            return;
+        }
+        self.calls.insert(id.clone(), progress);
+        self.metrics.set_live_calls(self.calls.len());
+        if let Some((_, events)) = self.orphans.remove(&id) {
+            for event in events {
+                self.on_event(&event);
+            }
+        }
+    }
+
+    /// Keeps an AMI event of an unknown call for a while.
+    fn keep_orphan(&mut self, call_id: String, event: Message) {
+        let now = tokio::time::Instant::now();
+        self.orphans
+            .retain(|_, (at, _)| now.duration_since(*at) < ORPHANS_KEPT);
+        self.orphans
+            .entry(call_id)
+            .or_insert_with(|| (now, Vec::new()))
+            .1
+            .push(event);
+    }
+
     /// Remembers a call ended as not placed for a while, so that its
     /// channels are hung up if its Originate still reaches Asterisk.
     fn abandon(&mut self, call_id: String) {
@@ -410,6 +527,10 @@ impl Tracker {
         if change == Change::Ended {
             if let Some(outcome) = progress.call.outcome {
                 self.metrics.call_ended(outcome);
+            }
+            if self.learning.is_some() {
+                self.finished
+                    .insert(call_id.clone(), tokio::time::Instant::now());
             }
             self.calls.remove(&call_id);
             self.metrics.set_live_calls(self.calls.len());
@@ -436,6 +557,17 @@ impl Tracker {
                 .chain(std::mem::take(&mut self.unsaved))
                 .collect();
         }
+    }
+}
+
+/// The next change of the store's stream, when learning from it; never
+/// otherwise.
+async fn next_change(
+    learning: &mut Option<broadcast::Receiver<Arc<CallEvent>>>,
+) -> Result<Arc<CallEvent>, RecvError> {
+    match learning {
+        Some(changes) => changes.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1,0 +1,176 @@
+//! Several backends sharing a PostgreSQL database, one PBX: each places
+//! calls and asks for hang-ups through its own AMI connection, but one
+//! follows the PBX's calls — the one holding [`TRACKER_LOCK`], a session
+//! advisory lock (`storage::SessionLock`). The others wait to take it
+//! over: when the follower dies, or its lock's connection fails, another
+//! takes the lock within seconds and starts a [`Tracker`] afresh, which
+//! loads the calls left live from the database and reconciles them with a
+//! channel listing; their events then reach it on its own AMI connection
+//! (Asterisk sends every event to every session).
+//!
+//! The follower learns the calls other backends place from the store's
+//! stream of changes (`Tracker::learning_from_the_store`). A backend that
+//! does not follow answers its own Originate failures from the database,
+//! and a hang-up asked through it goes to Asterisk by the call's channel
+//! id (the agent leg's `Uniqueid` is the call's id). On SQLite there is
+//! one backend per database, and it always follows (`Pbx::start`).
+
+use std::time::Duration;
+
+use disca_ami::{Action, Client, ClientEvent};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::progress::Progress;
+use super::tracker::{Command, Tracker};
+use crate::domain::{CallState, call};
+use crate::storage::{SessionLock, Store};
+use crate::telemetry::Metrics;
+
+/// The session advisory lock of the backend that follows the PBX's calls
+/// (an arbitrary key, "pbxtrack" in ASCII, used for nothing else).
+pub const TRACKER_LOCK: i64 = 0x7062_7874_7261_636b;
+/// How often a backend that does not follow tries to take the lock.
+const TAKE_EVERY: Duration = Duration::from_secs(1);
+
+/// What a term of following needs.
+pub(super) struct Parts {
+    pub store: Store,
+    pub client: Client,
+    pub metrics: Metrics,
+    pub commands: mpsc::UnboundedSender<Command>,
+    pub reconcile_every: Duration,
+}
+
+/// Follows the PBX's calls whenever this backend holds the lock; until
+/// then (and between terms) waits for it, answering commands itself.
+pub(super) async fn run(
+    parts: Parts,
+    mut events: mpsc::UnboundedReceiver<ClientEvent>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
+    loop {
+        let Some(lock) = wait_for_the_lock(&parts, &mut events, &mut commands).await else {
+            return;
+        };
+        parts.metrics.set_pbx_following(true);
+        info!("this backend now follows the PBX's calls");
+        let tracker = Tracker::new(
+            parts.store.clone(),
+            parts.client.clone(),
+            parts.metrics.clone(),
+            parts.commands.clone(),
+        )
+        .learning_from_the_store();
+        tokio::select! {
+            () = tracker.run(&mut events, &mut commands, parts.reconcile_every) => return,
+            () = lock.lost() => {}
+        }
+        parts.metrics.set_pbx_following(false);
+        warn!("this backend no longer follows the PBX's calls: its lock's connection failed");
+    }
+}
+
+/// Waits until this backend holds the lock (`None`: the AMI client is
+/// gone, the backend stopping); meanwhile drops the AMI events (the
+/// follower applies them) and answers commands from the database.
+async fn wait_for_the_lock(
+    parts: &Parts,
+    events: &mut mpsc::UnboundedReceiver<ClientEvent>,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+) -> Option<SessionLock> {
+    let mut take = tokio::time::interval(TAKE_EVERY);
+    take.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut said = false;
+    loop {
+        tokio::select! {
+            _ = take.tick() => match parts.store.try_session_lock(TRACKER_LOCK).await {
+                Ok(Some(lock)) => return Some(lock),
+                Ok(None) => {
+                    if !said {
+                        info!("another backend follows the PBX's calls; standing by");
+                        said = true;
+                    }
+                }
+                Err(e) => warn!(error = %e, "cannot ask for the PBX's follower lock"),
+            },
+            event = events.recv() => match event {
+                Some(ClientEvent::Connected) => parts.metrics.set_ami_connected(true),
+                Some(ClientEvent::Disconnected { .. }) => parts.metrics.set_ami_connected(false),
+                Some(ClientEvent::Message(_)) => {}
+                None => return None,
+            },
+            Some(command) = commands.recv() => answer_without_following(parts, command).await,
+        }
+    }
+}
+
+/// A command of this backend's `Pbx` while another backend follows.
+async fn answer_without_following(parts: &Parts, command: Command) {
+    match command {
+        // The follower learns the call from the store's stream.
+        Command::Track(_) | Command::Channels { .. } => {}
+        Command::OriginateFailed { call_id, reply } => {
+            let _ = reply.send(end_not_placed(&parts.store, &call_id).await);
+        }
+        // Its events would be the follower's to see: ended as not placed
+        // at once, and the follower hangs up any channel of it that shows
+        // up (it abandons a call it learns ended as not placed).
+        Command::OriginateUnconfirmed { call_id, reply } => {
+            end_not_placed(&parts.store, &call_id).await;
+            let _ = reply.send(true);
+        }
+        Command::Hangup { call_id, reply } => {
+            let call = match parts.store.call(&call_id).await {
+                Ok(call) if call.state != CallState::Ended => Some(call),
+                _ => None,
+            };
+            if call.is_some() {
+                tokio::spawn(hang_up_by_id(parts.client.clone(), call_id));
+            }
+            let _ = reply.send(call);
+        }
+    }
+}
+
+/// Ends a call that never reached the PBX, unless it already ended.
+async fn end_not_placed(store: &Store, call_id: &str) -> Option<crate::domain::Call> {
+    let call = store.call(call_id).await.ok()?;
+    if call.state == CallState::Ended {
+        return Some(call);
+    }
+    let mut progress = Progress::new(call);
+    progress.finish_not_placed(call::now());
+    match store.save_calls(std::slice::from_ref(&progress.call)).await {
+        Ok(()) => Some(progress.call),
+        Err(e) => {
+            warn!(%call_id, error = %e, "could not end a call that was not placed");
+            None
+        }
+    }
+}
+
+/// Hangs up the call's agent leg, found by its `Uniqueid` (the call's id,
+/// given to the Originate) in a channel listing.
+async fn hang_up_by_id(client: Client, call_id: String) {
+    let listing = match Action::new("CoreShowChannels") {
+        Ok(action) => client.send_list(action).await,
+        Err(e) => Err(e.into()),
+    };
+    let channels = match listing {
+        Ok(channels) => channels,
+        Err(e) => {
+            warn!(%call_id, error = %e, "CoreShowChannels failed; the hang-up was not sent");
+            return;
+        }
+    };
+    for channel in channels
+        .iter()
+        .filter(|c| c.get("Uniqueid") == Some(call_id.as_str()))
+        .filter_map(|c| c.get("Channel"))
+    {
+        if let Err(e) = client.hangup(channel, Some(16)).await {
+            warn!(%call_id, %channel, error = %e, "Hangup failed");
+        }
+    }
+}
