@@ -145,3 +145,48 @@ async fn many_agents_at_once_each_get_a_call_and_every_change_is_logged_in_order
         Ok(Created::New(_))
     ));
 }
+
+/// A version written late — by a tracker that had not yet heard that
+/// another backend ended the call — never makes an ended call live again,
+/// and leaves no event.
+#[tokio::test]
+async fn an_ended_call_is_never_made_live_again() {
+    let (store, users, _dir) = store_with_agents(1).await;
+    let Ok(Created::New(call)) = create(&store, &users[0], None).await else {
+        panic!("a new call");
+    };
+    let mut live = call.clone();
+    live.state = CallState::RingingAgent;
+    let mut ended = call.clone();
+    ended.state = CallState::Ended;
+    ended.outcome = Some(Outcome::Failed);
+    ended.not_placed = true;
+    ended.ended_at = Some(time::OffsetDateTime::now_utc());
+    store
+        .save_calls(std::slice::from_ref(&ended))
+        .await
+        .unwrap();
+    let before = store
+        .events_after("acme", None, 0, 100)
+        .await
+        .unwrap()
+        .len();
+    store.save_calls(std::slice::from_ref(&live)).await.unwrap();
+    let stored = store.call(&call.id).await.unwrap();
+    assert_eq!(stored.state, CallState::Ended);
+    assert!(stored.not_placed);
+    assert_eq!(
+        store
+            .events_after("acme", None, 0, 100)
+            .await
+            .unwrap()
+            .len(),
+        before,
+        "no event for the dropped version"
+    );
+    // The user may place a call again: the old one is not live.
+    assert!(matches!(
+        create(&store, &users[0], None).await,
+        Ok(Created::New(_))
+    ));
+}

@@ -6,7 +6,9 @@
 //! takes the lock within seconds and starts a [`Tracker`] afresh, which
 //! loads the calls left live from the database and reconciles them with a
 //! channel listing; their events then reach it on its own AMI connection
-//! (Asterisk sends every event to every session).
+//! (Asterisk sends every event to every session). Only a backend logged in
+//! to AMI takes the lock, and a follower whose link stays down 10 s lets
+//! it go.
 //!
 //! The follower learns the calls other backends place from the store's
 //! stream of changes (`Tracker::learning_from_the_store`). A backend that
@@ -32,6 +34,9 @@ use crate::telemetry::Metrics;
 pub const TRACKER_LOCK: i64 = 0x7062_7874_7261_636b;
 /// How often a backend that does not follow tries to take the lock.
 const TAKE_EVERY: Duration = Duration::from_secs(1);
+/// How long the follower's AMI link may stay down before it lets another
+/// backend (whose link may work) follow the calls.
+const STEP_DOWN_AFTER: Duration = Duration::from_secs(10);
 
 /// What a term of following needs.
 pub(super) struct Parts {
@@ -64,10 +69,16 @@ pub(super) async fn run(
         .learning_from_the_store();
         tokio::select! {
             () = tracker.run(&mut events, &mut commands, parts.reconcile_every) => return,
-            () = lock.lost() => {}
+            () = lock.lost() => {
+                warn!("this backend no longer follows the PBX's calls: its lock's connection failed");
+            }
+            () = link_down_for(&parts.client, STEP_DOWN_AFTER) => {
+                warn!("this backend no longer follows the PBX's calls: its AMI link is down");
+            }
         }
+        // The lock is released here, for a backend whose link works.
+        drop(lock);
         parts.metrics.set_pbx_following(false);
-        warn!("this backend no longer follows the PBX's calls: its lock's connection failed");
     }
 }
 
@@ -84,7 +95,8 @@ async fn wait_for_the_lock(
     let mut said = false;
     loop {
         tokio::select! {
-            _ = take.tick() => match parts.store.try_session_lock(TRACKER_LOCK).await {
+            // Only a backend logged in to the PBX may follow its calls.
+            _ = take.tick(), if parts.client.is_connected() => match parts.store.try_session_lock(TRACKER_LOCK).await {
                 Ok(Some(lock)) => return Some(lock),
                 Ok(None) => {
                     if !said {
@@ -171,6 +183,23 @@ async fn hang_up_by_id(client: Client, call_id: String) {
     {
         if let Err(e) = client.hangup(channel, Some(16)).await {
             warn!(%call_id, %channel, error = %e, "Hangup failed");
+        }
+    }
+}
+
+/// Completes once `client` has been logged out of AMI for `limit` in a row.
+async fn link_down_for(client: &Client, limit: Duration) {
+    let mut down_since: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if client.is_connected() {
+            down_since = None;
+        } else if down_since
+            .get_or_insert_with(tokio::time::Instant::now)
+            .elapsed()
+            >= limit
+        {
+            return;
         }
     }
 }

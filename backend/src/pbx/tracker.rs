@@ -191,7 +191,14 @@ impl Tracker {
                 },
                 Some(command) = commands.recv() => self.on_command(command).await,
                 change = next_change(&mut self.learning) => self.on_store_change(change).await,
-                _ = tick.tick() => if !self.calls.is_empty() { self.ask_for_channels() },
+                _ = tick.tick() => {
+                    if self.learning.is_some() {
+                        self.catch_up_with_the_store().await;
+                    }
+                    if !self.calls.is_empty() {
+                        self.ask_for_channels();
+                    }
+                }
                 // Changes a failed write kept are retried soon, not only
                 // when the next event or tick comes.
                 _ = tokio::time::sleep(self.write_retry), if !self.unsaved.is_empty() => {}
@@ -434,14 +441,7 @@ impl Tracker {
             // Changes were missed: the calls live in the database are
             // looked at again.
             Err(RecvError::Lagged(_)) => {
-                match self.store.live_calls().await {
-                    Ok(calls) => {
-                        for (call, last_seen_at) in calls {
-                            self.learn(Progress::resumed(call, last_seen_at)).await;
-                        }
-                    }
-                    Err(e) => warn!(error = %e, "could not load live calls"),
-                }
+                self.catch_up_with_the_store().await;
                 return;
             }
             Err(RecvError::Closed) => {
@@ -451,10 +451,16 @@ impl Tracker {
         };
         let call = &event.call;
         if call.state == CallState::Ended {
-            if call.not_placed && !self.calls.contains_key(&call.id) {
+            let followed = self.calls.remove(&call.id);
+            if call.not_placed {
+                // Its click was told "not placed" (its Originate was lost
+                // with another backend's AMI link): it must not go on.
+                if let Some(progress) = &followed {
+                    hang_up(&self.client, progress);
+                }
                 self.abandon(call.id.clone());
             }
-            if self.calls.remove(&call.id).is_some() {
+            if followed.is_some() {
                 self.metrics.set_live_calls(self.calls.len());
             }
             return;
@@ -464,6 +470,44 @@ impl Tracker {
             progress.tracked_at = Some(call::now());
             self.learn(progress).await;
         }
+    }
+
+    /// Compares the calls followed with those live in the database: follows
+    /// the ones missing (changes were missed, or a read failed), drops the
+    /// ones another backend ended. On every reconcile tick when learning.
+    async fn catch_up_with_the_store(&mut self) {
+        let live = match self.store.live_calls().await {
+            Ok(live) => live,
+            Err(e) => {
+                warn!(error = %e, "could not load live calls");
+                return;
+            }
+        };
+        let ids: std::collections::HashSet<String> =
+            live.iter().map(|(call, _)| call.id.clone()).collect();
+        // Followed here but ended in the database, unless this tracker's
+        // own end is still waiting to be written.
+        let unsaved: std::collections::HashSet<&str> =
+            self.unsaved.iter().map(|c| c.id.as_str()).collect();
+        let gone: Vec<String> = self
+            .calls
+            .keys()
+            .filter(|id| !ids.contains(*id) && !unsaved.contains(id.as_str()))
+            .cloned()
+            .collect();
+        for id in gone {
+            if let Ok(call) = self.store.call(&id).await
+                && call.state == CallState::Ended
+            {
+                self.calls.remove(&id);
+            }
+        }
+        for (call, last_seen_at) in live {
+            if !self.calls.contains_key(&call.id) {
+                self.learn(Progress::resumed(call, last_seen_at)).await;
+            }
+        }
+        self.metrics.set_live_calls(self.calls.len());
     }
 
     /// Follows a call another backend placed, unless it ended meanwhile or
@@ -479,9 +523,13 @@ impl Tracker {
         {
             return;
         }
-        // An older version's echo: the database knows better.
-        if !matches!(self.store.call(&id).await, Ok(c) if c.state != CallState::Ended) {
-            return;
+        // An older version's echo: the database knows better. When it
+        // cannot be asked, the call is followed (the next listing ends it
+        // if it has no channel) rather than risk leaving it live for good.
+        match self.store.call(&id).await {
+            Ok(c) if c.state == CallState::Ended => return,
+            Err(StoreError::NotFound) => return,
+            _ => {}
         }
         self.calls.insert(id.clone(), progress);
         self.metrics.set_live_calls(self.calls.len());
@@ -529,8 +577,10 @@ impl Tracker {
                 self.metrics.call_ended(outcome);
             }
             if self.learning.is_some() {
+                let now = tokio::time::Instant::now();
                 self.finished
-                    .insert(call_id.clone(), tokio::time::Instant::now());
+                    .retain(|_, at| now.duration_since(*at) < ORPHANS_KEPT);
+                self.finished.insert(call_id.clone(), now);
             }
             self.calls.remove(&call_id);
             self.metrics.set_live_calls(self.calls.len());

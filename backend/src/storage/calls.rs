@@ -328,9 +328,23 @@ impl Store {
         if versions.is_empty() {
             return Ok(());
         }
+        let _serialized = self.writer.lock.lock().await;
+        let mut tx = self.writes.begin().await?;
+        // An ended call is never made live again: a version written late
+        // (by a tracker that had not yet heard that another backend ended
+        // the call) is dropped.
+        let ended_before = ended_among(&mut tx, versions).await?;
+        let versions: Vec<&Call> = versions
+            .iter()
+            .filter(|c| c.state == CallState::Ended || !ended_before.contains(c.id.as_str()))
+            .collect();
+        if versions.is_empty() {
+            tx.commit().await?;
+            return Ok(());
+        }
         // The row takes each call's last version; the log takes every version.
         let mut latest: HashMap<&str, &Call> = HashMap::new();
-        for call in versions {
+        for call in &versions {
             latest.insert(call.id.as_str(), call);
         }
         let rows: Vec<&Call> = latest.into_values().collect();
@@ -373,13 +387,11 @@ impl Store {
             .copied()
             .filter(|c| c.state == CallState::Ended)
             .collect();
-        let _serialized = self.writer.lock.lock().await;
-        let mut tx = self.writes.begin().await?;
         // Read before the update: the calls this transaction ends.
         let ending = call_stats::ending_now(&mut tx, &ended).await?;
         q.query().execute(&mut *tx).await?;
         call_stats::count_ended(&mut tx, &ending).await?;
-        let events = append_events(&mut tx, versions.iter()).await?;
+        let events = append_events(&mut tx, versions.iter().copied()).await?;
         // The call's note joins the outbox in the transaction that ends it.
         queue_notes(&mut tx, &ended, self.report_wait()).await?;
         tx.commit().await?;
@@ -512,6 +524,25 @@ impl Store {
             .map(call_from_row)
             .collect()
     }
+}
+
+/// Which of `calls` are ended in the database, inside the writing
+/// transaction.
+async fn ended_among(
+    tx: &mut AnyConnection,
+    calls: &[Call],
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let mut q = Statement::new("SELECT id FROM calls WHERE state = 'ended' AND id IN (");
+    let mut ids = q.separated(", ");
+    for call in calls {
+        ids.push_bind(&call.id);
+    }
+    q.push(")");
+    Ok(q.scalar::<String>()
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 pub(super) fn call_from_row(row: &AnyRow) -> Result<Call, StoreError> {

@@ -77,9 +77,19 @@ const MAX_WRITERS: usize = 4;
 /// Settings of each SQLite connection.
 const SQLITE_SESSION: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
-/// Settings of each PostgreSQL connection: a lock (the write lock, a row)
-/// is waited for as long as SQLite's busy timeout.
-const POSTGRES_SESSION: &str = "SET lock_timeout = '5s'";
+/// Settings of each PostgreSQL connection:
+/// - a lock (the write lock, a row) is waited for as long as SQLite's busy
+///   timeout;
+/// - a transaction left open by a backend that stopped answering (its host
+///   frozen or cut off) is ended after 15 s, releasing the write lock;
+/// - TCP keepalives every few seconds, so PostgreSQL notices a dead
+///   backend's connections within about 15 s (not the system's two hours)
+///   and releases its session locks: another backend takes over the PBX
+///   and the CRM delivery.
+const POSTGRES_SESSION: &str = "SET lock_timeout = '5s'; \
+     SET idle_in_transaction_session_timeout = '15s'; \
+     SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; \
+     SET tcp_keepalives_count = 3;";
 
 /// Capacity of the live event channel; a subscriber that falls further behind
 /// catches up from the database.

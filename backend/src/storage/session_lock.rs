@@ -55,15 +55,17 @@ impl Store {
                 "bloqueios de sessão existem só no PostgreSQL",
             ));
         }
-        let mut conn = self.pool.acquire().await?.detach();
+        let mut pooled = self.pool.acquire().await?;
         let Flag(taken) = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(key)
-            .fetch_one(&mut conn)
+            .fetch_one(&mut *pooled)
             .await?;
         if !taken {
-            let _ = conn.close().await;
+            // Holding nothing: the connection goes back to the pool.
             return Ok(None);
         }
+        // The lock lives as long as this connection, now the keeper's.
+        let mut conn = pooled.detach();
         let (lose, lost) = watch::channel(false);
         let keeper = tokio::spawn(async move {
             loop {
@@ -76,7 +78,10 @@ impl Store {
                 }
             }
         });
+        // Made before the fence: should this future be dropped while it
+        // waits, the lock's connection is closed with it.
+        let lock = SessionLock { lost, keeper };
         tokio::time::sleep(FENCE).await;
-        Ok(Some(SessionLock { lost, keeper }))
+        Ok(Some(lock))
     }
 }

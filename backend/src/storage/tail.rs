@@ -50,13 +50,14 @@ pub(super) async fn start(
         let mut last = last.unwrap_or(0);
         loop {
             match read_after(&pool, last).await {
-                Ok(page) => {
-                    let full = page.len() == PAGE as usize;
+                Ok((last_read, page)) => {
                     for event in page {
-                        last = event.seq;
                         let _ = events.send(Arc::new(event));
                     }
-                    if full {
+                    if let Some(seq) = last_read {
+                        last = seq;
+                        // Rows came: more may have meanwhile, read again
+                        // before waiting.
                         continue;
                     }
                 }
@@ -81,7 +82,12 @@ async fn listen(url: &str) -> Result<PgListener, StoreError> {
     Ok(listener)
 }
 
-async fn read_after(pool: &AnyPool, after: i64) -> Result<Vec<CallEvent>, StoreError> {
+/// The events after `after`, at most [`PAGE`] rows, and the last row's
+/// `seq`.
+async fn read_after(
+    pool: &AnyPool,
+    after: i64,
+) -> Result<(Option<i64>, Vec<CallEvent>), StoreError> {
     let rows = sqlx::query(
         "SELECT seq, tenant_seq, payload FROM call_events WHERE seq > $1 ORDER BY seq LIMIT $2",
     )
@@ -89,16 +95,25 @@ async fn read_after(pool: &AnyPool, after: i64) -> Result<Vec<CallEvent>, StoreE
     .bind(PAGE)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let payload: String = r.try_get("payload")?;
-            Ok(CallEvent {
-                seq: r.try_get("seq")?,
+    let mut events = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let seq: i64 = r.try_get("seq")?;
+        let payload: String = r.try_get("payload")?;
+        match serde_json::from_str(&payload) {
+            Ok(call) => events.push(CallEvent {
+                seq,
                 tenant_seq: r.try_get("tenant_seq")?,
-                call: serde_json::from_str(&payload)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                call,
                 payload: Arc::from(payload),
-            })
-        })
-        .collect()
+            }),
+            // Written by a newer backend (a rolling upgrade) or damaged:
+            // passed over, so the events after it still flow; streams
+            // replaying from the log still send it as stored.
+            Err(e) => {
+                tracing::error!(seq, error = %e, "an event this backend cannot read; skipped")
+            }
+        }
+    }
+    // The last row read, even when skipped, is where the next read starts.
+    Ok((rows.last().map(|r| r.try_get("seq")).transpose()?, events))
 }
