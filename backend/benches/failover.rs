@@ -16,19 +16,9 @@ use std::time::{Duration, Instant};
 
 use disca_testkit::limited::{LimitedBackend, LimitedOptions, answering_ami, seed_with_cli_env};
 use disca_testkit::postgres::Cluster;
+use disca_testkit::system::follows_the_pbx;
 
 const ROUNDS: usize = 10;
-
-async fn follows(http: &reqwest::Client, backend: &LimitedBackend) -> bool {
-    let Ok(r) = http.get(format!("{}/metrics", backend.base)).send().await else {
-        return false;
-    };
-    r.text()
-        .await
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.trim() == "disca_pbx_following 1")
-}
 
 #[tokio::main]
 async fn main() {
@@ -63,7 +53,7 @@ async fn main() {
         let follower = loop {
             let mut following = Vec::new();
             for (i, b) in backends.iter().enumerate() {
-                if follows(&http, b).await {
+                if follows_the_pbx(&http, &b.base).await {
                     following.push(i);
                 }
             }
@@ -77,7 +67,7 @@ async fn main() {
         drop(backends.remove(follower)); // SIGKILL
         let killed = Instant::now();
         let standby = &backends[0];
-        while !follows(&http, standby).await {
+        while !follows_the_pbx(&http, &standby.base).await {
             assert!(killed.elapsed() < Duration::from_secs(60), "no takeover");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

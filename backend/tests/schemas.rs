@@ -96,20 +96,19 @@ async fn postgres_schema(pool: &AnyPool) -> Schema {
         unique: BTreeSet::new(),
         indexes: BTreeSet::new(),
     };
-    let keys: Vec<(String, String, bool)> = sqlx::query(
-        "SELECT c.relname::text AS tbl, a.attname::text AS col, i.indisprimary AS pk \
+    // The primary keys' columns.
+    let keys: Vec<(String, String)> = sqlx::query(
+        "SELECT c.relname::text AS tbl, a.attname::text AS col \
          FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid \
          JOIN pg_namespace n ON n.oid = c.relnamespace \
          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey) \
-         WHERE n.nspname = 'public' AND c.relname <> '_sqlx_migrations' \
-         AND (i.indisprimary OR (i.indisunique AND EXISTS \
-           (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)))",
+         WHERE n.nspname = 'public' AND c.relname <> '_sqlx_migrations' AND i.indisprimary",
     )
     .fetch_all(pool)
     .await
     .unwrap()
     .iter()
-    .map(|r| (r.get("tbl"), r.get("col"), r.get("pk")))
+    .map(|r| (r.get("tbl"), r.get("col")))
     .collect();
     for c in sqlx::query(
         "SELECT table_name::text AS tbl, column_name::text AS col, data_type::text AS ty, \
@@ -121,9 +120,7 @@ async fn postgres_schema(pool: &AnyPool) -> Schema {
     .unwrap()
     {
         let (table, name): (String, String) = (c.get("tbl"), c.get("col"));
-        let pk = keys
-            .iter()
-            .any(|(t, k, pk)| *pk && *t == table && *k == name);
+        let pk = keys.iter().any(|(t, k)| *t == table && *k == name);
         let declared: String = c.get("ty");
         let nullable = c.get::<String, _>("nullable") == "YES";
         schema

@@ -335,19 +335,7 @@ impl Backend {
         what: &str,
         done: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let (status, call) = self.get(user, &format!("/v1/calls/{id}")).await;
-            assert_eq!(status, StatusCode::OK, "{call}");
-            if done(&call) {
-                return call;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "call never {what}: {call:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_for_call(&self.http, &self.base, self.token(user), id, what, done).await
     }
 
     pub async fn wait_for_state(&self, user: &str, id: &str, state: &str) -> Value {
@@ -358,6 +346,59 @@ impl Backend {
     pub async fn wait_until_ended(&self, user: &str, id: &str) -> Value {
         self.wait_for_state(user, id, "ended").await
     }
+}
+
+/// `GET /v1/calls/{id}` from the backend at `base`, as the holder of
+/// `token`; fails the test unless it answers 200.
+pub async fn call_at(http: &reqwest::Client, base: &str, token: &str, id: &str) -> Value {
+    let r = http
+        .get(format!("{base}/v1/calls/{id}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let call = r.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, StatusCode::OK, "{call}");
+    call
+}
+
+/// Polls the call at the backend at `base` ([`call_at`]) until `done`
+/// holds; fails the test after [`PATIENCE`].
+pub async fn wait_for_call(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let call = call_at(http, base, token, id).await;
+        if done(&call) {
+            return call;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "call never {what}: {call:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Whether the backend at `base` follows the PBX's calls, as its
+/// `/metrics` says (`disca_pbx_following 1`); `false` when it does not
+/// answer.
+pub async fn follows_the_pbx(http: &reqwest::Client, base: &str) -> bool {
+    let Ok(r) = http.get(format!("{base}/metrics")).send().await else {
+        return false;
+    };
+    r.text()
+        .await
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.trim() == "disca_pbx_following 1")
 }
 
 /// A TCP proxy (in front of AMI, or of the backend's HTTP) whose connections

@@ -6,36 +6,10 @@ use std::time::Duration;
 
 use disca_testkit::PeerBehavior;
 use disca_testkit::system::{
-    BackendProcess, BackendProcessOptions, LEAD, Lab, PATIENCE, backend_binary, seed_users,
+    BackendProcess, BackendProcessOptions, LEAD, Lab, backend_binary, seed_users, wait_for_call,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-async fn get_call(http: &reqwest::Client, base: &str, token: &str, id: &str) -> Value {
-    let r = http
-        .get(format!("{base}/v1/calls/{id}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json().await.unwrap()
-}
-
-async fn wait_for(http: &reqwest::Client, base: &str, token: &str, id: &str, state: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let call = get_call(http, base, token, id).await;
-        if call["state"] == state {
-            return call;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never {state}: {call:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test]
 async fn a_call_that_ends_while_the_backend_is_down_gets_estimated_durations() {
@@ -73,7 +47,10 @@ async fn a_call_that_ends_while_the_backend_is_down_gets_estimated_durations() {
         .as_str()
         .unwrap()
         .to_owned();
-    wait_for(&http, &backend.base, token, &id, "connected").await;
+    wait_for_call(&http, &backend.base, token, &id, "connected", |c| {
+        c["state"] == "connected"
+    })
+    .await;
 
     // The backend dies mid-call; the lead hangs up meanwhile; the backend
     // comes back long after.
@@ -82,7 +59,10 @@ async fn a_call_that_ends_while_the_backend_is_down_gets_estimated_durations() {
     tokio::time::sleep(TALK + Duration::from_secs(15)).await;
     let backend = BackendProcess::start(options()).await;
 
-    let call = wait_for(&http, &backend.base, token, &id, "ended").await;
+    let call = wait_for_call(&http, &backend.base, token, &id, "ended", |c| {
+        c["state"] == "ended"
+    })
+    .await;
     assert_eq!(call["outcome"], "answered", "{call:#}");
     assert_eq!(call["durations_estimated"], true, "{call:#}");
     let talk = call["talk_seconds"].as_i64().unwrap();

@@ -12,48 +12,16 @@ use disca_testkit::crm::{ANA, ANA_TOKEN, connect_tenant_v1};
 use disca_testkit::crm_pages::DEAL_ID;
 use disca_testkit::postgres::Cluster;
 use disca_testkit::system::{
-    BackendProcess, BackendProcessOptions, LEAD, Lab, PATIENCE, backend_binary, seed_users_in,
+    BackendProcess, BackendProcessOptions, LEAD, Lab, PATIENCE, backend_binary, call_at,
+    follows_the_pbx, seed_users_in, wait_for_call,
 };
 use rdstation_standin::{Config, StandIn};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-/// Whether the backend at `base` follows the PBX's calls (its metrics).
-async fn follows(http: &reqwest::Client, base: &str) -> bool {
-    let Ok(r) = http.get(format!("{base}/metrics")).send().await else {
-        return false;
-    };
-    r.text()
-        .await
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.trim() == "disca_pbx_following 1")
-}
-
-async fn call_of(http: &reqwest::Client, base: &str, token: &str, id: &str) -> Value {
-    let r = http
-        .get(format!("{base}/v1/calls/{id}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json().await.unwrap()
-}
-
+/// Polls the call at `base` until it is in `state`.
 async fn wait_for(http: &reqwest::Client, base: &str, token: &str, id: &str, state: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let call = call_of(http, base, token, id).await;
-        if call["state"] == state {
-            return call;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never {state}: {call:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_call(http, base, token, id, state, |c| c["state"] == state).await
 }
 
 /// Both backends, on one database and one PBX, with tenant `acme`
@@ -112,8 +80,8 @@ async fn two_backends(talk: Duration) -> TwoBackends {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let (follower, other) = loop {
         match (
-            follows(&http, &first.base).await,
-            follows(&http, &second.base).await,
+            follows_the_pbx(&http, &first.base).await,
+            follows_the_pbx(&http, &second.base).await,
         ) {
             (true, false) => break (first, second),
             (false, true) => break (second, first),
@@ -159,15 +127,10 @@ impl TwoBackends {
 
     /// Waits for the call's note, and checks RD Station has exactly one.
     async fn one_note(&self, base: &str, id: &str) {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let call = call_of(&self.http, base, &self.token, id).await;
-            if call["crm"]["state"] == "delivered" {
-                break;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "no note: {call:#}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_for_call(&self.http, base, &self.token, id, "noted", |c| {
+            c["crm"]["state"] == "delivered"
+        })
+        .await;
         let notes = self.standin.notes(DEAL_ID);
         assert_eq!(
             notes.iter().filter(|n| n.text.contains(id)).count(),
@@ -188,7 +151,7 @@ async fn when_the_backend_following_the_pbx_is_killed_mid_call_the_other_takes_o
     t.follower.take().unwrap().kill();
     let killed = Instant::now();
     let (http, token, other) = (&t.http, &t.token, &t.other);
-    while !follows(http, &other.base).await {
+    while !follows_the_pbx(http, &other.base).await {
         assert!(
             killed.elapsed() < Duration::from_secs(20),
             "nobody took over"
@@ -229,7 +192,7 @@ async fn a_hang_up_through_the_backend_that_does_not_follow_ends_the_call() {
     assert_eq!(ended["outcome"], "answered", "{ended:#}");
     assert_ne!(ended["durations_estimated"], true, "{ended:#}");
     let follower = t.follower.as_ref().unwrap();
-    let seen = call_of(&t.http, &follower.base, &t.token, &id).await;
+    let seen = call_at(&t.http, &follower.base, &t.token, &id).await;
     assert_eq!(seen["state"], "ended", "{seen:#}");
     t.one_note(&t.other.base, &id).await;
 }
