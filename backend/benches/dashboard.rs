@@ -224,6 +224,7 @@ async fn seed_people(store: &Store) -> Vec<String> {
                 name: slug.into(),
                 region: Region::BRAZIL,
                 policy: DestinationPolicy::default(),
+                pbx: Default::default(),
             })
             .await
             .unwrap();

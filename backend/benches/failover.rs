@@ -1,7 +1,7 @@
 //! Failover of the PBX's follower among backends sharing a PostgreSQL
 //! database (a throwaway server, `disca_testkit::postgres`): the time from
 //! SIGKILL of the backend that follows the PBX's calls to another one
-//! following them, as its `/metrics` says (`disca_pbx_following 1`).
+//! following them, as its `/metrics` says (`disca_pbx_following{pbx="default"} 1`).
 //!
 //! Real `disca-backend` processes (release build) with a stand-in AMI
 //! server that logs them in. Two run at first; each round kills the

@@ -176,7 +176,7 @@ async fn main() {
             .unwrap();
         let live_calls = metrics
             .lines()
-            .find_map(|l| l.strip_prefix("disca_calls_live "))
+            .find_map(|l| l.strip_prefix("disca_calls_live{pbx=\"default\"} "))
             .unwrap_or("0")
             .trim()
             .to_owned();

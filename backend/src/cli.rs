@@ -214,6 +214,20 @@ pub enum TenantCommand {
         /// Allow international numbers.
         #[arg(long)]
         allow_international: bool,
+        /// The PBX its calls go through: `default` (the one under [ami])
+        /// or a name under [pbxs] in the configuration.
+        #[arg(long, default_value = crate::domain::DEFAULT_PBX)]
+        pbx: String,
+    },
+    /// Place the tenant's calls through another PBX from now on (its
+    /// calls in progress stay on theirs). Every backend must have this PBX
+    /// in its configuration.
+    SetPbx {
+        #[arg(long)]
+        tenant: String,
+        /// `default` (the one under [ami]) or a name under [pbxs].
+        #[arg(long)]
+        pbx: String,
     },
 }
 
@@ -411,18 +425,38 @@ fn parse_role(s: &str) -> Result<Role, String> {
 /// the repository for everyone to read) for any PBX but the local
 /// development one: an AMI reachable elsewhere must have a secret of its
 /// own, and a forgotten setting must not go unnoticed.
-fn check_ami_secret(ami: &AmiSettings) -> anyhow::Result<()> {
+fn check_ami_secret(pbx: &crate::domain::PbxName, ami: &AmiSettings) -> anyhow::Result<()> {
     if ami.secret != DEVELOPMENT_AMI_SECRET || is_development_pbx(&ami.addr) {
         return Ok(());
     }
+    let (variable, section) = if pbx.is_default() {
+        ("DISCA_AMI__SECRET".to_owned(), "[ami]".to_owned())
+    } else {
+        (
+            format!("DISCA_PBXS__{}__SECRET", pbx.as_str().to_ascii_uppercase()),
+            format!("[pbxs.{pbx}]"),
+        )
+    };
     bail!(
-        "refusing to start: no AMI secret is configured (or it is the public development \
-         AMI secret {DEVELOPMENT_AMI_SECRET:?}), and the AMI address {addr} is not the local \
-         development PBX ({DEVELOPMENT_AMI_ADDR}, `cargo xtask asterisk up`). Set the AMI \
-         user's secret in DISCA_AMI__SECRET, in a file named by DISCA_AMI__SECRET_FILE, or \
-         in the configuration file ([ami] secret).",
+        "refusing to start: no AMI secret is configured for PBX {pbx} (or it is the public \
+         development AMI secret {DEVELOPMENT_AMI_SECRET:?}), and its AMI address {addr} is not \
+         the local development PBX ({DEVELOPMENT_AMI_ADDR}, `cargo xtask asterisk up`). Set \
+         the AMI user's secret in {variable}, in a file named by {variable}_FILE, or in the \
+         configuration file ({section} secret).",
         addr = ami.addr,
     )
+}
+
+/// `name` when it is a PBX of `settings`.
+fn configured_pbx(settings: &Settings, name: &str) -> anyhow::Result<crate::domain::PbxName> {
+    let known: Vec<_> = settings.all_pbxs().into_iter().map(|(n, _)| n).collect();
+    match known.iter().find(|n| n.as_str() == name) {
+        Some(found) => Ok(found.clone()),
+        None => bail!(
+            "no PBX {name:?} in the configuration (PBXs: {})",
+            known.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    }
 }
 
 /// The development PBX's AMI: a loopback address (or `localhost`) on its
@@ -445,7 +479,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(serve) => {
             let settings = load(serve.flags().merged(flags))?;
-            check_ami_secret(&settings.ami)?;
+            for (name, ami) in settings.all_pbxs() {
+                check_ami_secret(&name, ami)?;
+            }
             init_logs(settings.log_format);
             Application::build(&settings)
                 .await?
@@ -459,9 +495,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             allow_premium,
             allow_collect,
             allow_international,
+            pbx,
         }) => {
             let settings = load(flags)?;
             let tenant = Tenant {
+                pbx: configured_pbx(&settings, &pbx)?,
                 slug: slug.parse::<TenantSlug>()?,
                 name: checked_text("name", &name)?,
                 region: Region::parse(&region)
@@ -478,6 +516,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .add_tenant(&tenant)
                 .await?;
             println!("tenant {} added", tenant.slug);
+        }
+        Command::Tenant(TenantCommand::SetPbx { tenant, pbx }) => {
+            let settings = load(flags)?;
+            let pbx = configured_pbx(&settings, &pbx)?;
+            let store = Store::from_settings(&settings).await?;
+            let before = match store.set_tenant_pbx(&tenant, &pbx, &Actor::cli()).await {
+                Err(StoreError::NotFound) => bail!("no tenant {tenant:?}"),
+                other => other?,
+            };
+            println!("tenant {tenant}: calls now go through PBX {pbx} (before: {before})");
         }
         Command::User(UserCommand::Add(args)) => {
             let settings = load(flags)?;

@@ -15,7 +15,7 @@ use crate::crm::connections::Connections;
 use crate::crm::worker::Worker;
 use crate::mail::Mailer;
 use crate::manager::ManagerConfig;
-use crate::pbx::Pbx;
+use crate::pbx::Pbxs;
 use crate::phones::Directory;
 use crate::server::ConnectionLimits;
 use crate::storage::Store;
@@ -81,21 +81,15 @@ impl Application {
                 settings.recordings.sweep_interval,
             ));
         }
-        let pbx = Pbx::start(
-            &settings.ami,
-            &settings.calls,
-            store.clone(),
-            metrics.clone(),
-            phones.directory.clone(),
-        );
+        let pbxs = Pbxs::start(settings, &store, &metrics, phones.directory.clone());
         if let Some(without_registration) = without_registration {
             tokio::spawn(crate::pbx::dialing::reconcile(
-                pbx.clone(),
+                pbxs.default_pbx().clone(),
                 without_registration,
             ));
         }
         let listener = TcpListener::bind(settings.listen).await?;
-        let state = AppState::new(store, pbx, metrics, settings.calls.calls_per_minute)
+        let state = AppState::new(store, pbxs, metrics, settings.calls.calls_per_minute)
             .with_manager(ManagerConfig::from_settings(&settings.crm))
             .with_limits(&settings.http)
             .with_phones(phones)

@@ -17,7 +17,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::configuration::LogFormat;
-use crate::domain::{Call, Outcome};
+use crate::domain::{Call, Outcome, PbxName};
 
 /// Crates that see whole request URLs (RD Station's v1 token travels in
 /// the query), held at `info` whatever `RUST_LOG` says: their debug and
@@ -101,6 +101,24 @@ struct ErrorKindLabel {
     kind: &'static str,
 }
 
+/// Which PBX a series is about (`default`: the one under `[ami]`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PbxLabel {
+    pbx: String,
+}
+
+impl PbxLabel {
+    fn of(pbx: &PbxName) -> PbxLabel {
+        PbxLabel {
+            pbx: pbx.as_str().to_owned(),
+        }
+    }
+}
+
+fn originate_histogram() -> Histogram {
+    Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutboxLabel {
     tenant: String,
@@ -157,17 +175,17 @@ pub struct Metrics {
     registry: Arc<Registry>,
     calls_created: Counter,
     calls_ended: Family<OutcomeLabel, Counter>,
-    calls_live: Gauge<i64, AtomicI64>,
-    ami_connected: Gauge<i64, AtomicI64>,
+    calls_live: Family<PbxLabel, Gauge<i64, AtomicI64>>,
+    ami_connected: Family<PbxLabel, Gauge<i64, AtomicI64>>,
     http_connections: Gauge<i64, AtomicI64>,
     http_connections_refused: Counter,
     sse_streams: Gauge<i64, AtomicI64>,
     crm_outbox: Family<OutboxLabel, Gauge<i64, AtomicI64>>,
     crm_delivered: Counter,
     crm_errors: Family<ErrorKindLabel, Counter>,
-    ami_connections: Counter,
-    originate_seconds: Histogram,
-    pbx_following: Gauge<i64, AtomicI64>,
+    ami_connections: Family<PbxLabel, Counter>,
+    originate_seconds: Family<PbxLabel, Histogram, fn() -> Histogram>,
+    pbx_following: Family<PbxLabel, Gauge<i64, AtomicI64>>,
 }
 
 impl Default for Metrics {
@@ -175,18 +193,22 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("disca");
         let calls_created = Counter::default();
         let calls_ended = Family::<OutcomeLabel, Counter>::default();
-        let calls_live = Gauge::<i64, AtomicI64>::default();
-        let ami_connected = Gauge::<i64, AtomicI64>::default();
+        let calls_live = Family::<PbxLabel, Gauge<i64, AtomicI64>>::default();
+        let ami_connected = Family::<PbxLabel, Gauge<i64, AtomicI64>>::default();
         registry.register("calls_created", "Calls placed", calls_created.clone());
         registry.register(
             "calls_ended",
             "Calls ended, by outcome",
             calls_ended.clone(),
         );
-        registry.register("calls_live", "Calls not yet ended", calls_live.clone());
+        registry.register(
+            "calls_live",
+            "Calls not yet ended, per PBX (counted by the backend that follows it)",
+            calls_live.clone(),
+        );
         registry.register(
             "ami_connected",
-            "1 when logged in to Asterisk AMI",
+            "1 when logged in to the PBX's Asterisk AMI, per PBX",
             ami_connected.clone(),
         );
         let http_connections = Gauge::<i64, AtomicI64>::default();
@@ -215,23 +237,24 @@ impl Default for Metrics {
             "Failed CRM writes, by kind (temporary: retried; permanent: stopped until queued again)",
             crm_errors.clone(),
         );
-        let ami_connections = Counter::default();
+        let ami_connections = Family::<PbxLabel, Counter>::default();
         registry.register(
             "ami_connections",
-            "Logins to Asterisk AMI (the first, then each reconnection)",
+            "Logins to Asterisk AMI (the first, then each reconnection), per PBX",
             ami_connections.clone(),
         );
-        let originate_seconds =
-            Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]);
+        let originate_seconds = Family::<PbxLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+            originate_histogram,
+        );
         registry.register(
             "originate_seconds",
-            "From sending an Originate to Asterisk's acknowledgement",
+            "From sending an Originate to Asterisk's acknowledgement, per PBX",
             originate_seconds.clone(),
         );
-        let pbx_following = Gauge::<i64, AtomicI64>::default();
+        let pbx_following = Family::<PbxLabel, Gauge<i64, AtomicI64>>::default();
         registry.register(
             "pbx_following",
-            "1 when this backend follows the PBX's calls (on PostgreSQL, one backend of those sharing the database does)",
+            "1 when this backend follows the PBX's calls, per PBX (on PostgreSQL, one backend of those sharing the database does)",
             pbx_following.clone(),
         );
         let crm_outbox = Family::<OutboxLabel, Gauge<i64, AtomicI64>>::default();
@@ -291,24 +314,33 @@ impl Metrics {
             .inc();
     }
 
-    pub fn set_live_calls(&self, n: usize) {
-        self.calls_live.set(i64::try_from(n).unwrap_or(i64::MAX));
+    pub fn set_live_calls(&self, pbx: &PbxName, n: usize) {
+        self.calls_live
+            .get_or_create(&PbxLabel::of(pbx))
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
-    pub fn set_pbx_following(&self, following: bool) {
-        self.pbx_following.set(i64::from(following));
+    pub fn set_pbx_following(&self, pbx: &PbxName, following: bool) {
+        self.pbx_following
+            .get_or_create(&PbxLabel::of(pbx))
+            .set(i64::from(following));
     }
 
-    pub fn set_ami_connected(&self, up: bool) {
-        self.ami_connected.set(i64::from(up));
+    pub fn set_ami_connected(&self, pbx: &PbxName, up: bool) {
+        let label = PbxLabel::of(pbx);
+        self.ami_connected
+            .get_or_create(&label)
+            .set(i64::from(up));
         if up {
-            self.ami_connections.inc();
+            self.ami_connections.get_or_create(&label).inc();
         }
     }
 
-    /// An Originate acknowledged after `seconds`.
-    pub fn originate_acknowledged(&self, seconds: f64) {
-        self.originate_seconds.observe(seconds);
+    /// An Originate acknowledged by `pbx` after `seconds`.
+    pub fn originate_acknowledged(&self, pbx: &PbxName, seconds: f64) {
+        self.originate_seconds
+            .get_or_create(&PbxLabel::of(pbx))
+            .observe(seconds);
     }
 
     /// A note, complement or task written to the CRM.

@@ -17,6 +17,7 @@ async fn add_agent(store: &Store, tenant: &str, ext: &str) -> User {
         name: tenant.into(),
         region: Region::BRAZIL,
         policy: DestinationPolicy::default(),
+        pbx: Default::default(),
     };
     let _ = store.add_tenant(&t).await;
     store

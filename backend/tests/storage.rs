@@ -17,6 +17,7 @@ async fn store_with_agents(n: usize) -> (Store, Vec<User>, tempfile::TempDir) {
         name: "Acme".into(),
         region: Region::BRAZIL,
         policy: DestinationPolicy::default(),
+        pbx: Default::default(),
     };
     store.add_tenant(&tenant).await.unwrap();
     let mut users = Vec::new();

@@ -42,6 +42,7 @@ pub async fn add_tenant(store: &Store, slug: &str, name: &str) {
         name: name.into(),
         region: Region::BRAZIL,
         policy: DestinationPolicy::default(),
+        pbx: Default::default(),
     };
     store.add_tenant(&tenant).await.unwrap();
 }

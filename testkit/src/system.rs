@@ -387,10 +387,15 @@ pub async fn wait_for_call(
     }
 }
 
-/// Whether the backend at `base` follows the PBX's calls, as its
-/// `/metrics` says (`disca_pbx_following 1`); `false` when it does not
-/// answer.
+/// Whether the backend at `base` follows the default PBX's calls, as its
+/// `/metrics` says (`disca_pbx_following{pbx="default"} 1`); `false` when
+/// it does not answer.
 pub async fn follows_the_pbx(http: &reqwest::Client, base: &str) -> bool {
+    follows(http, base, "default").await
+}
+
+/// Whether the backend at `base` follows the calls of the PBX `pbx`.
+pub async fn follows(http: &reqwest::Client, base: &str, pbx: &str) -> bool {
     let Ok(r) = http.get(format!("{base}/metrics")).send().await else {
         return false;
     };
@@ -398,7 +403,7 @@ pub async fn follows_the_pbx(http: &reqwest::Client, base: &str) -> bool {
         .await
         .unwrap_or_default()
         .lines()
-        .any(|l| l.trim() == "disca_pbx_following 1")
+        .any(|l| l.trim() == format!("disca_pbx_following{{pbx=\"{pbx}\"}} 1"))
 }
 
 /// A TCP proxy (in front of AMI, or of the backend's HTTP) whose connections
@@ -513,6 +518,7 @@ pub async fn seed_users_in(
             name: format!("{slug} Ltda"),
             region: Region::BRAZIL,
             policy: DestinationPolicy::default(),
+            pbx: Default::default(),
         };
         store.add_tenant(&tenant).await.unwrap();
     }
@@ -546,6 +552,7 @@ pub async fn seed_load_agents(data_dir: &Path, count: u32) -> Vec<String> {
         name: "Acme Ltda".into(),
         region: Region::BRAZIL,
         policy: DestinationPolicy::default(),
+        pbx: Default::default(),
     };
     store.add_tenant(&tenant).await.unwrap();
     let mut tokens = Vec::new();

@@ -146,6 +146,7 @@ async fn a_trunk_and_caller_ids_set_in_the_console_carry_the_next_call() {
             name: "Umbrella Vendas".into(),
             region: Region::BRAZIL,
             policy: DestinationPolicy::default(),
+            pbx: Default::default(),
         })
         .await
         .unwrap();
@@ -337,6 +338,7 @@ async fn the_lead_hears_the_announcement_first_and_recording_off_records_nothing
             name: "Umbrella Vendas".into(),
             region: Region::BRAZIL,
             policy: DestinationPolicy::default(),
+            pbx: Default::default(),
         })
         .await
         .unwrap();
@@ -478,6 +480,7 @@ async fn umbrella_with_trunk(backend: &Backend, lab: &Lab) -> String {
             name: "Umbrella Vendas".into(),
             region: Region::BRAZIL,
             policy: DestinationPolicy::default(),
+            pbx: Default::default(),
         })
         .await
         .unwrap();

@@ -51,6 +51,7 @@ async fn app_with_tenant(smtp: Option<&SmtpServer>) -> TestApp {
             name: "Acme Ltda".into(),
             region: Region::BRAZIL,
             policy: DestinationPolicy::default(),
+            pbx: Default::default(),
         })
         .await
         .unwrap();

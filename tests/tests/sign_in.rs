@@ -28,6 +28,7 @@ async fn a_new_salesperson_signs_in_from_the_popup_with_no_terminal_and_no_token
             name: "Acme Ltda".into(),
             region: Region::BRAZIL,
             policy: DestinationPolicy::default(),
+            pbx: Default::default(),
         })
         .await
         .unwrap();

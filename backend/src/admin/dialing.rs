@@ -156,7 +156,7 @@ pub async fn get_dialing(
 /// The registration of `tenant`'s trunk as Asterisk reports it, in words.
 async fn registration_state(state: &AppState, tenant: &str) -> String {
     let trunk = format!("{tenant}-trunk");
-    let asked = state.pbx.registration_status(&trunk);
+    let asked = state.pbxs.default_pbx().registration_status(&trunk);
     match tokio::time::timeout(std::time::Duration::from_secs(2), asked).await {
         Ok(Ok(Some(status))) => match status.as_str() {
             "Registered" => "Registrado na operadora".to_owned(),
@@ -374,18 +374,19 @@ pub(super) async fn write_to_pbx(
         (RegistrationChange::Unchanged, false, _) => return None,
         (RegistrationChange::Unchanged, true, false) => {
             // Nothing to announce, unless a removal was missed: best effort.
-            if let Err(e) = state.pbx.stop_registration_if_running(&synced.trunk).await {
+            if let Err(e) = state.pbxs.default_pbx().stop_registration_if_running(&synced.trunk).await {
                 tracing::info!(tenant, error = %e, "registration not checked at the PBX");
             }
             return None;
         }
         (RegistrationChange::Unchanged, true, true) => {
             state
-                .pbx
+                .pbxs
+                .default_pbx()
                 .apply_registration(&synced.trunk, RegistrationChange::Changed)
                 .await
         }
-        (change, _, _) => state.pbx.apply_registration(&synced.trunk, change).await,
+        (change, _, _) => state.pbxs.default_pbx().apply_registration(&synced.trunk, change).await,
     };
     match told {
         Ok(()) => None,

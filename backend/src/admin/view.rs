@@ -181,6 +181,7 @@ pub fn action_label(code: &str) -> &'static str {
         Some(A::PeopleImported) => "Pessoas importadas (CSV)",
         Some(A::PolicyChanged) => "Destinos permitidos alterados",
         Some(A::DispositionsChanged) => "Resultados de ligação alterados",
+        Some(A::PbxChanged) => "Central telefônica trocada",
         Some(A::DialingChanged) => "Telefonia alterada",
         Some(A::CrmConnected) => "RD Station conectado",
         Some(A::CrmUsersMatched) => "Usuários do RD Station associados",

@@ -20,7 +20,7 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::ApiError;
 use crate::domain::{Call, CallContext, CallId, CrmState, E164Number, Outcome, Role, User};
-use crate::pbx::PbxError;
+use crate::pbx::{Pbx, PbxError};
 use crate::storage::{CallFilter, CreateCall, Created};
 use crate::telemetry;
 
@@ -85,12 +85,17 @@ pub async fn create_call(
         ));
         return Err(ApiError::rate_limited(wait.as_secs() + 1));
     }
-    if !state.pbx.is_connected() {
+    // The tenant's PBX: when it is down, only its tenants are refused.
+    let Some(pbx) = state.pbxs.get(&user.tenant.pbx).cloned() else {
+        tracing::error!(pbx = %user.tenant.pbx, "the tenant's PBX is not configured on this backend");
+        return Err(ApiError::pbx_unavailable());
+    };
+    if !pbx.is_connected() {
         return Err(ApiError::pbx_unavailable());
     }
     // Nothing rings, and nothing is stored, when the agent's phone is not
     // registered: the salesperson is told to connect it.
-    if state.pbx.phone_offline(&user.endpoint()).await {
+    if pbx.phone_offline(&user.endpoint()).await {
         return Err(ApiError::agent_phone_offline(
             user.phone == PhoneKind::Browser,
         ));
@@ -101,6 +106,7 @@ pub async fn create_call(
     let placing = tokio::spawn(
         place_call(
             state,
+            pbx,
             user,
             to,
             request.context,
@@ -114,6 +120,7 @@ pub async fn create_call(
 
 async fn place_call(
     state: AppState,
+    pbx: Pbx,
     user: User,
     to: E164Number,
     context: CallContext,
@@ -139,7 +146,7 @@ async fn place_call(
     };
     telemetry::record_call_id(&call);
     state.metrics.call_created();
-    let Err((error, _)) = state.pbx.place(&call, &dial_context, user.phone).await else {
+    let Err((error, _)) = pbx.place(&call, &dial_context, user.phone).await else {
         return Ok((StatusCode::CREATED, Json(call)));
     };
     // Not placed (or, for a link lost mid-Originate, not known to be): a
@@ -236,10 +243,16 @@ pub async fn hangup_call(
     if !call.is_live() {
         return Ok((StatusCode::OK, Json(call)));
     }
-    if !state.pbx.is_connected() {
+    // The PBX it was placed on, whichever its tenant's is now.
+    let (_, placed_on) = state.store.call_and_pbx(&id).await?;
+    let Some(pbx) = state.pbxs.get(&placed_on) else {
+        tracing::error!(pbx = %placed_on, "the call's PBX is not configured on this backend");
+        return Err(ApiError::pbx_unavailable());
+    };
+    if !pbx.is_connected() {
         return Err(ApiError::pbx_unavailable());
     }
-    match state.pbx.hangup(&id).await {
+    match pbx.hangup(&id).await {
         Some(live) => Ok((StatusCode::ACCEPTED, Json(live))),
         None => Ok((StatusCode::OK, Json(state.store.call(&id).await?))),
     }

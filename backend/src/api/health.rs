@@ -4,7 +4,9 @@
 //! restart it in a loop while Asterisk is away): `/livez` answers as long
 //! as the process serves requests. `/readyz` says whether it can do its
 //! job — the database takes writes and AMI is logged in — for a load
-//! balancer or a readiness probe.
+//! balancer or a readiness probe. With several PBXs, one that is down
+//! affects only its tenants, so the backend stays ready while any PBX is
+//! logged in (the body says which are not).
 
 use axum::Json;
 use axum::extract::State;
@@ -20,8 +22,10 @@ use crate::storage::StoreError;
 pub struct Health {
     /// `ok` when everything below is up, `degraded` otherwise.
     pub status: &'static str,
-    /// Logged in to Asterisk AMI.
+    /// Logged in to every PBX's Asterisk AMI.
     pub ami_connected: bool,
+    /// Each PBX, and whether its AMI is logged in.
+    pub pbxs: Vec<PbxHealth>,
     /// The database takes writes.
     pub database_ok: bool,
     /// Why the database takes no writes: `disk_full` (no room left on its
@@ -29,6 +33,14 @@ pub struct Health {
     /// timeout) or `unavailable`; absent when it does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_problem: Option<&'static str>,
+}
+
+/// One PBX in [`Health`].
+#[derive(Serialize, ToSchema)]
+pub struct PbxHealth {
+    /// `default` (the one under `[ami]`) or its key under `[pbxs]`.
+    pub name: String,
+    pub ami_connected: bool,
 }
 
 /// `/livez`.
@@ -47,12 +59,22 @@ pub async fn livez() -> Json<Live> {
 }
 
 /// Readiness: the database takes writes (checked with a real write, so a
-/// full disk shows here) and AMI is logged in; 503 otherwise. Also served
-/// as `/healthz`, its older name.
+/// full disk shows here) and AMI is logged in, to at least one PBX when
+/// there are several; 503 otherwise. Also served as `/healthz`, its older
+/// name.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let ami_connected = state.pbx.is_connected();
+    let pbxs: Vec<PbxHealth> = state
+        .pbxs
+        .all()
+        .map(|(name, pbx)| PbxHealth {
+            name: name.to_string(),
+            ami_connected: pbx.is_connected(),
+        })
+        .collect();
+    let ami_connected = pbxs.iter().all(|p| p.ami_connected);
+    let some_pbx = pbxs.iter().any(|p| p.ami_connected);
     let database_problem = match state.store.check_writable().await {
         Ok(()) => None,
         Err(StoreError::DiskFull) => Some("disk_full"),
@@ -64,7 +86,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     };
     let database_ok = database_problem.is_none();
     let ok = ami_connected && database_ok;
-    let status = if ok {
+    let status = if some_pbx && database_ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -74,6 +96,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         Json(Health {
             status: if ok { "ok" } else { "degraded" },
             ami_connected,
+            pbxs,
             database_ok,
             database_problem,
         }),

@@ -31,7 +31,7 @@ pub use events::DEFAULT_KEEP_ALIVE;
 pub use streams::StreamSlots;
 
 use crate::manager::ManagerConfig;
-use crate::pbx::Pbx;
+use crate::pbx::Pbxs;
 use crate::storage::Store;
 use crate::telemetry::Metrics;
 
@@ -42,7 +42,8 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
-    pub pbx: Pbx,
+    /// Every PBX, by name; a tenant's calls go through its own.
+    pub pbxs: Pbxs,
     pub metrics: Metrics,
     /// Call creations per user.
     pub limiter: Arc<DefaultKeyedRateLimiter<String>>,
@@ -78,12 +79,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, pbx: Pbx, metrics: Metrics, calls_per_minute: u32) -> AppState {
+    pub fn new(store: Store, pbxs: Pbxs, metrics: Metrics, calls_per_minute: u32) -> AppState {
         let quota = Quota::per_minute(NonZeroU32::new(calls_per_minute).unwrap_or(NonZeroU32::MIN));
         let users = Arc::new(auth::UserCache::default());
         AppState {
             store,
-            pbx,
+            pbxs,
             limiter: Arc::new(RateLimiter::keyed(quota)),
             revocations: Revocations::new(users.clone()),
             users,
@@ -162,7 +163,7 @@ impl AppState {
         crate::domain::Call, crate::domain::CallState, crate::domain::Outcome, crate::domain::CallContext,
         crate::domain::HangupCause, crate::domain::CrmDelivery, crate::domain::CrmState,
         disca_protocol::api::CreateCallRequest, disca_protocol::api::CallPage,
-        disca_protocol::ErrorBody, disca_protocol::ErrorDetail, disca_protocol::Me, disca_protocol::Role, health::Health, health::Live,
+        disca_protocol::ErrorBody, disca_protocol::ErrorDetail, disca_protocol::Me, disca_protocol::Role, health::Health, health::PbxHealth, health::Live,
         disca_protocol::phone::PhoneConfig, disca_protocol::phone::PhoneKind,
         disca_protocol::phone::BrowserPhone, disca_protocol::phone::IceServer,
         disca_protocol::report::CallReport, disca_protocol::report::ReportSaved,

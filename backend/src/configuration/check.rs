@@ -13,6 +13,23 @@ impl Settings {
     pub(super) fn check(&self) -> Result<(), Invalid> {
         let rules = [
             (
+                "pbxs",
+                self.pbxs.keys().all(|name| {
+                    name.parse::<crate::domain::PbxName>()
+                        .is_ok_and(|name| !name.is_default())
+                }),
+                "names must be 1 to 32 lowercase ASCII letters or digits, other than \"default\" (the PBX under [ami])",
+            ),
+            (
+                "pbxs",
+                {
+                    let mut addrs: Vec<&str> = self.all_pbxs().iter().map(|(_, a)| a.addr.as_str()).collect();
+                    addrs.sort_unstable();
+                    addrs.windows(2).all(|pair| pair[0] != pair[1])
+                },
+                "each PBX needs an addr of its own (two PBXs have the same AMI address)",
+            ),
+            (
                 "crm.public_url",
                 self.crm.public_url.as_deref().is_none_or(is_public_url),
                 "must be an http(s) address without query or fragment",

@@ -52,7 +52,13 @@ pub struct Settings {
     /// `PGPASSWORD`.
     pub database_url: Option<String>,
     pub log_format: LogFormat,
+    /// The default PBX (named `default`): every tenant's until assigned
+    /// another (`disca-backend tenant set-pbx`).
     pub ami: AmiSettings,
+    /// Other PBXs, by name (`[pbxs.campinas]`, the keys of `[ami]`;
+    /// `DISCA_PBXS__CAMPINAS__ADDR`): the backend keeps one AMI connection
+    /// to each.
+    pub pbxs: std::collections::BTreeMap<String, AmiSettings>,
     pub calls: CallSettings,
     pub crm: CrmSettings,
     pub http: HttpSettings,
@@ -70,6 +76,7 @@ impl Default for Settings {
             database_url: None,
             log_format: LogFormat::Text,
             ami: AmiSettings::default(),
+            pbxs: std::collections::BTreeMap::new(),
             calls: CallSettings::default(),
             crm: CrmSettings::default(),
             http: HttpSettings::default(),
@@ -82,6 +89,18 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// Every PBX, the default one first.
+    pub fn all_pbxs(&self) -> Vec<(crate::domain::PbxName, &AmiSettings)> {
+        let mut all = vec![(crate::domain::PbxName::default(), &self.ami)];
+        // The names were checked when the settings were loaded.
+        all.extend(
+            self.pbxs
+                .iter()
+                .filter_map(|(name, ami)| Some((name.parse().ok()?, ami))),
+        );
+        all
+    }
+
     /// Where people reach this backend, for links (invitations, notes):
     /// `crm.public_url`, else `listening` over http.
     pub fn public_base_url(&self, listening: SocketAddr) -> String {
@@ -687,6 +706,41 @@ mod tests {
         );
         assert!(format!("{s:?}").contains("<redacted>"));
         assert!(!format!("{s:?}").contains("from-a-file"));
+    }
+
+    #[test]
+    fn other_pbxs_come_from_the_file_and_their_secrets_from_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("campinas");
+        std::fs::write(&secret, "campinas-secret\n").unwrap();
+        let file = "[ami]\naddr = \"10.0.0.5:5038\"\n\
+                    [pbxs.campinas]\naddr = \"10.0.1.5:5038\"\nusername = \"disca-cps\"\n";
+        let environment = [
+            ("DISCA_PBXS__CAMPINAS__SECRET_FILE", secret.to_str().unwrap()),
+            ("DISCA_PBXS__CAMPINAS__PING_INTERVAL_SECS", "7"),
+        ];
+        let s = load(Some(file), &environment, Flags::default()).unwrap();
+        let all = s.all_pbxs();
+        assert_eq!(all.len(), 2);
+        assert_eq!((all[0].0.as_str(), all[0].1.addr.as_str()), ("default", "10.0.0.5:5038"));
+        let (name, campinas) = &all[1];
+        assert_eq!(name.as_str(), "campinas");
+        assert_eq!(campinas.addr, "10.0.1.5:5038");
+        assert_eq!(campinas.username, "disca-cps");
+        assert_eq!(campinas.secret, "campinas-secret");
+        assert_eq!(campinas.ping_interval, Duration::from_secs(7));
+        assert!(!format!("{s:?}").contains("campinas-secret"));
+
+        let mistyped = [("DISCA_PBXS__CAMPINAS__ADRR", "x")];
+        assert!(load(Some(file), &mistyped, Flags::default()).is_err());
+        for (bad, problem) in [
+            ("[pbxs.Campinas]\naddr = \"10.0.1.5:5038\"\n", "lowercase"),
+            ("[pbxs.default]\naddr = \"10.0.1.5:5038\"\n", "lowercase"),
+            ("[pbxs.campinas]\nusername = \"x\"\n", "addr of its own"),
+        ] {
+            let err = load(Some(bad), &[], Flags::default()).unwrap_err().to_string();
+            assert!(err.contains("pbxs") && err.contains(problem), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -169,8 +169,13 @@ fn setting_of(
     {
         return Ok(Some((secret, true)));
     }
+    if let Some(secret) = rest.strip_suffix("_FILE").map(key_of)
+        && other_pbx_key(&secret, known).is_some_and(|field| field == "secret")
+    {
+        return Ok(Some((secret, true)));
+    }
     let key = key_of(rest);
-    if known.contains(&key) {
+    if known.contains(&key) || other_pbx_key(&key, known).is_some() {
         Ok(Some((key, false)))
     } else if rest.contains("__") {
         Err(ConfigError::Environment {
@@ -183,6 +188,13 @@ fn setting_of(
     } else {
         Ok(None)
     }
+}
+
+/// For `pbxs.<name>.<field>` (a PBX besides the default one, whose names
+/// the defaults cannot know), `<field>` when `[ami]` has it.
+fn other_pbx_key<'k>(key: &'k str, known: &BTreeSet<String>) -> Option<&'k str> {
+    let (name, field) = key.strip_prefix("pbxs.")?.split_once('.')?;
+    (!name.is_empty() && known.contains(&format!("ami.{field}"))).then_some(field)
 }
 
 /// The dotted paths of every value (not section) in `dict`.

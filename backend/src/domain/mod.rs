@@ -3,6 +3,7 @@
 pub mod call;
 pub mod deal;
 pub mod dialing;
+pub mod pbx_name;
 pub mod person;
 pub mod phone;
 pub mod sao_paulo;
@@ -19,6 +20,7 @@ pub use disca_protocol::phone::PhoneKind;
 pub use disca_protocol::{
     Call, CallContext, CallState, CrmDelivery, CrmState, HangupCause, Outcome, Role,
 };
+pub use pbx_name::{DEFAULT_PBX, InvalidPbxName, PbxName};
 pub use person::{InvalidPersonField, email_address, person_name};
 pub use phone::{E164Number, InvalidNumber, NumberKind, Region};
 pub use tenant::{DestinationPolicy, DestinationRefused, Extension, Tenant, TenantSlug, User};

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use disca_protocol::Role;
 use disca_protocol::phone::PhoneKind;
 
+use super::pbx_name::PbxName;
 use super::phone::{NumberKind, Region};
 
 /// A tenant's short name, used in Asterisk object names (`acme-1001`,
@@ -158,6 +159,8 @@ pub struct Tenant {
     pub name: String,
     pub region: Region,
     pub policy: DestinationPolicy,
+    /// The PBX its calls go through.
+    pub pbx: PbxName,
 }
 
 /// An authenticated user.

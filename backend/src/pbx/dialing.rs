@@ -44,9 +44,11 @@ pub struct Synced {
     pub registration: RegistrationChange,
 }
 
-/// The context a call of `tenant` runs once the salesperson answers.
+/// The context a call of `tenant` runs once the salesperson answers: the
+/// console's rules only on the default PBX, whose phone directory holds
+/// them; another PBX's own configuration otherwise.
 pub async fn outbound_context(store: &Store, tenant: &Tenant) -> Result<String, StoreError> {
-    Ok(if store.has_tenant_dialing(tenant.slug.as_str()).await? {
+    Ok(if tenant.pbx.is_default() && store.has_tenant_dialing(tenant.slug.as_str()).await? {
         OUTBOUND_CONTEXT.to_owned()
     } else {
         tenant.slug.outbound_context()

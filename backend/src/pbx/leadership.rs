@@ -1,7 +1,7 @@
-//! Several backends sharing a PostgreSQL database, one PBX: each places
+//! Several backends sharing a PostgreSQL database: for each PBX, each places
 //! calls and asks for hang-ups through its own AMI connection, but one
-//! follows the PBX's calls — the one holding [`TRACKER_LOCK`], a session
-//! advisory lock (`storage::SessionLock`). The others wait to take it
+//! follows the PBX's calls — the one holding the PBX's [`follower_lock`], a
+//! session advisory lock (`storage::SessionLock`). The others wait to take it
 //! over: when the follower dies, or its lock's connection fails, another
 //! takes the lock within seconds and starts a [`Tracker`] afresh, which
 //! loads the calls left live from the database and reconciles them with a
@@ -25,13 +25,27 @@ use tracing::{info, warn};
 
 use super::progress::Progress;
 use super::tracker::{Command, Tracker};
-use crate::domain::{CallState, call};
+use crate::domain::{CallState, PbxName, call};
+use sha2::{Digest, Sha256};
 use crate::storage::{SessionLock, Store};
 use crate::telemetry::Metrics;
 
-/// The session advisory lock of the backend that follows the PBX's calls
-/// (an arbitrary key, "pbxtrack" in ASCII, used for nothing else).
+/// The session advisory lock of the backend that follows the default PBX's
+/// calls (an arbitrary key, "pbxtrack" in ASCII, used for nothing else).
 pub const TRACKER_LOCK: i64 = 0x7062_7874_7261_636b;
+
+/// The lock of the backend that follows `pbx`'s calls: [`TRACKER_LOCK`] for
+/// the default PBX (as before there were several), else the first eight
+/// bytes of a SHA-256 of its name, the same on every backend.
+pub fn follower_lock(pbx: &PbxName) -> i64 {
+    if pbx.is_default() {
+        return TRACKER_LOCK;
+    }
+    let digest = Sha256::digest(format!("disca pbx follower {pbx}").as_bytes());
+    let mut key = [0; 8];
+    key.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(key)
+}
 /// How often a backend that does not follow tries to take the lock.
 const TAKE_EVERY: Duration = Duration::from_secs(1);
 /// How long the follower's AMI link may stay down before it lets another
@@ -40,6 +54,7 @@ const STEP_DOWN_AFTER: Duration = Duration::from_secs(10);
 
 /// What a term of following needs.
 pub(super) struct Parts {
+    pub pbx: PbxName,
     pub store: Store,
     pub client: Client,
     pub metrics: Metrics,
@@ -58,9 +73,10 @@ pub(super) async fn run(
         let Some(lock) = wait_for_the_lock(&parts, &mut events, &mut commands).await else {
             return;
         };
-        parts.metrics.set_pbx_following(true);
-        info!("this backend now follows the PBX's calls");
+        parts.metrics.set_pbx_following(&parts.pbx, true);
+        info!(pbx = %parts.pbx, "this backend now follows the PBX's calls");
         let tracker = Tracker::new(
+            parts.pbx.clone(),
             parts.store.clone(),
             parts.client.clone(),
             parts.metrics.clone(),
@@ -70,15 +86,15 @@ pub(super) async fn run(
         tokio::select! {
             () = tracker.run(&mut events, &mut commands, parts.reconcile_every) => return,
             () = lock.lost() => {
-                warn!("this backend no longer follows the PBX's calls: its lock's connection failed");
+                warn!(pbx = %parts.pbx, "this backend no longer follows the PBX's calls: its lock's connection failed");
             }
             () = link_down_for(&parts.client, STEP_DOWN_AFTER) => {
-                warn!("this backend no longer follows the PBX's calls: its AMI link is down");
+                warn!(pbx = %parts.pbx, "this backend no longer follows the PBX's calls: its AMI link is down");
             }
         }
         // The lock is released here, for a backend whose link works.
         drop(lock);
-        parts.metrics.set_pbx_following(false);
+        parts.metrics.set_pbx_following(&parts.pbx, false);
     }
 }
 
@@ -96,7 +112,7 @@ async fn wait_for_the_lock(
     loop {
         tokio::select! {
             // Only a backend logged in to the PBX may follow its calls.
-            _ = take.tick(), if parts.client.is_connected() => match parts.store.try_session_lock(TRACKER_LOCK).await {
+            _ = take.tick(), if parts.client.is_connected() => match parts.store.try_session_lock(follower_lock(&parts.pbx)).await {
                 Ok(Some(lock)) => return Some(lock),
                 Ok(None) => {
                     if !said {
@@ -107,8 +123,8 @@ async fn wait_for_the_lock(
                 Err(e) => warn!(error = %e, "cannot ask for the PBX's follower lock"),
             },
             event = events.recv() => match event {
-                Some(ClientEvent::Connected) => parts.metrics.set_ami_connected(true),
-                Some(ClientEvent::Disconnected { .. }) => parts.metrics.set_ami_connected(false),
+                Some(ClientEvent::Connected) => parts.metrics.set_ami_connected(&parts.pbx, true),
+                Some(ClientEvent::Disconnected { .. }) => parts.metrics.set_ami_connected(&parts.pbx, false),
                 Some(ClientEvent::Message(_)) => {}
                 None => return None,
             },

@@ -1,4 +1,4 @@
-//! The PBX side: placing calls with AMI `Originate`, hanging them up, and
+//! The PBX side, for each Asterisk server ([`Pbxs`]): placing calls with AMI `Originate`, hanging them up, and
 //! following them (the [`tracker`]) until they end; and [`dialing`], what a
 //! console-configured tenant's calls use on the PBX, written where
 //! Asterisk reads it, with its carrier's [`registrations`].
@@ -10,14 +10,16 @@ pub mod reachability;
 pub mod registrations;
 mod tracker;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use disca_ami::{AmiError, Client, Originate};
 use disca_protocol::phone::{CALL_ID_HEADER, PhoneKind};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::configuration::{AmiSettings, CallSettings};
-use crate::domain::Call;
+use crate::configuration::{AmiSettings, CallSettings, Settings};
+use crate::domain::{Call, PbxName};
 use crate::phones::{Directory, removals};
 use crate::storage::{Backend, Store};
 use crate::telemetry::Metrics;
@@ -37,9 +39,68 @@ pub enum PbxError {
     Unconfirmed(AmiError),
 }
 
-/// Handle to the PBX connection and the call tracker; cheap to clone.
+/// Every PBX this backend places calls through, by name; cheap to clone.
+#[derive(Clone)]
+pub struct Pbxs {
+    by_name: Arc<BTreeMap<PbxName, Pbx>>,
+}
+
+impl Pbxs {
+    /// Connects to each PBX of `settings` ([`Pbx::start`]). The phone
+    /// `directory` is the default PBX's.
+    pub fn start(
+        settings: &Settings,
+        store: &Store,
+        metrics: &Metrics,
+        directory: Option<Directory>,
+    ) -> Pbxs {
+        let by_name = settings
+            .all_pbxs()
+            .into_iter()
+            .map(|(name, ami)| {
+                let directory = if name.is_default() {
+                    directory.clone()
+                } else {
+                    None
+                };
+                let pbx = Pbx::start(
+                    name.clone(),
+                    ami,
+                    &settings.calls,
+                    store.clone(),
+                    metrics.clone(),
+                    directory,
+                );
+                (name, pbx)
+            })
+            .collect();
+        Pbxs {
+            by_name: Arc::new(by_name),
+        }
+    }
+
+    /// The PBX `name`; `None` when it is not configured here.
+    pub fn get(&self, name: &PbxName) -> Option<&Pbx> {
+        self.by_name.get(name)
+    }
+
+    /// The PBX under `[ami]`, where the phone directory's phones are.
+    pub fn default_pbx(&self) -> &Pbx {
+        self.by_name
+            .get(&PbxName::default())
+            .expect("the default PBX is always started")
+    }
+
+    /// Every PBX, by name.
+    pub fn all(&self) -> impl Iterator<Item = (&PbxName, &Pbx)> {
+        self.by_name.iter()
+    }
+}
+
+/// Handle to one PBX's connection and its call tracker; cheap to clone.
 #[derive(Clone)]
 pub struct Pbx {
+    name: PbxName,
     client: Client,
     metrics: Metrics,
     commands: mpsc::UnboundedSender<Command>,
@@ -52,6 +113,7 @@ impl Pbx {
     /// With a phone `directory`, registrations Asterisk removes are deleted
     /// from it too ([`removals`]).
     pub fn start(
+        name: PbxName,
         ami: &AmiSettings,
         calls: &CallSettings,
         store: Store,
@@ -70,12 +132,21 @@ impl Pbx {
             None => events,
         };
         let (commands, mut commands_rx) = mpsc::unbounded_channel();
+        // Each PBX's series exist from the start, before its first event.
+        metrics.set_ami_connected(&name, false);
+        metrics.set_live_calls(&name, 0);
+        metrics.set_pbx_following(&name, false);
         match store.backend() {
             // One backend per database: it follows every call.
             Backend::Sqlite => {
-                metrics.set_pbx_following(true);
-                let tracker =
-                    Tracker::new(store, client.clone(), metrics.clone(), commands.clone());
+                metrics.set_pbx_following(&name, true);
+                let tracker = Tracker::new(
+                    name.clone(),
+                    store,
+                    client.clone(),
+                    metrics.clone(),
+                    commands.clone(),
+                );
                 let every = calls.reconcile_interval;
                 let mut events = events;
                 tokio::spawn(async move {
@@ -84,6 +155,7 @@ impl Pbx {
             }
             Backend::Postgres => {
                 let parts = leadership::Parts {
+                    pbx: name.clone(),
                     store,
                     client: client.clone(),
                     metrics: metrics.clone(),
@@ -94,6 +166,7 @@ impl Pbx {
             }
         }
         Pbx {
+            name,
             client,
             metrics,
             commands,
@@ -125,6 +198,11 @@ impl Pbx {
     /// The status of `trunk`'s registration at Asterisk.
     pub async fn registration_status(&self, trunk: &str) -> Result<Option<String>, AmiError> {
         registrations::status(&self.client, trunk).await
+    }
+
+    /// Its name: `default`, or its key under `[pbxs]`.
+    pub fn name(&self) -> &PbxName {
+        &self.name
     }
 
     pub fn is_connected(&self) -> bool {
@@ -177,7 +255,7 @@ impl Pbx {
         let error = match self.client.originate(&originate).await {
             Ok(()) => {
                 self.metrics
-                    .originate_acknowledged(sent.elapsed().as_secs_f64());
+                    .originate_acknowledged(&self.name, sent.elapsed().as_secs_f64());
                 return Ok(());
             }
             // Not acknowledged. If the link still answers a Ping, Asterisk

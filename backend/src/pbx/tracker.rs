@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, debug, info, warn};
 
 use super::progress::{Change, Progress};
-use crate::domain::{Call, CallState, call};
+use crate::domain::{Call, CallState, PbxName, call};
 use crate::storage::{CallEvent, Store, StoreError};
 use crate::telemetry::{Metrics, call_span};
 
@@ -53,6 +53,8 @@ pub(super) enum Command {
 }
 
 pub(super) struct Tracker {
+    /// The PBX whose calls it follows.
+    pbx: PbxName,
     store: Store,
     client: Client,
     metrics: Metrics,
@@ -112,12 +114,14 @@ const ORPHANS_KEPT: Duration = Duration::from_secs(10);
 
 impl Tracker {
     pub(super) fn new(
+        pbx: PbxName,
         store: Store,
         client: Client,
         metrics: Metrics,
         commands_tx: mpsc::UnboundedSender<Command>,
     ) -> Tracker {
         Tracker {
+            pbx,
             store,
             client,
             metrics,
@@ -146,7 +150,7 @@ impl Tracker {
         commands: &mut mpsc::UnboundedReceiver<Command>,
         reconcile_every: Duration,
     ) {
-        match self.store.live_calls().await {
+        match self.store.live_calls_on(&self.pbx).await {
             Ok(calls) => {
                 info!(
                     count = calls.len(),
@@ -159,7 +163,7 @@ impl Tracker {
             }
             Err(e) => warn!(error = %e, "could not load live calls"),
         }
-        self.metrics.set_live_calls(self.calls.len());
+        self.metrics.set_live_calls(&self.pbx, self.calls.len());
         // Taken over from another backend, or restarted: whether the calls
         // left live still have channels is asked at once.
         if !self.calls.is_empty() {
@@ -231,12 +235,12 @@ impl Tracker {
         match event {
             ClientEvent::Message(m) => self.on_event(&m),
             ClientEvent::Connected => {
-                self.metrics.set_ami_connected(true);
+                self.metrics.set_ami_connected(&self.pbx, true);
                 info!("AMI connected; reconciling live calls");
                 self.ask_for_channels();
             }
             ClientEvent::Disconnected { reason } => {
-                self.metrics.set_ami_connected(false);
+                self.metrics.set_ami_connected(&self.pbx, false);
                 warn!(%reason, "AMI disconnected");
             }
         }
@@ -317,7 +321,7 @@ impl Tracker {
                 let mut progress = Progress::new(*call);
                 progress.tracked_at = Some(call::now());
                 self.calls.insert(progress.call.id.clone(), progress);
-                self.metrics.set_live_calls(self.calls.len());
+                self.metrics.set_live_calls(&self.pbx, self.calls.len());
             }
             Command::OriginateFailed { call_id, reply } => {
                 let span = self.calls.get(&call_id).map(|p| call_span(&p.call));
@@ -461,7 +465,7 @@ impl Tracker {
                 self.abandon(call.id.clone());
             }
             if followed.is_some() {
-                self.metrics.set_live_calls(self.calls.len());
+                self.metrics.set_live_calls(&self.pbx, self.calls.len());
             }
             return;
         }
@@ -476,7 +480,7 @@ impl Tracker {
     /// the ones missing (changes were missed, or a read failed), drops the
     /// ones another backend ended. On every reconcile tick when learning.
     async fn catch_up_with_the_store(&mut self) {
-        let live = match self.store.live_calls().await {
+        let live = match self.store.live_calls_on(&self.pbx).await {
             Ok(live) => live,
             Err(e) => {
                 warn!(error = %e, "could not load live calls");
@@ -507,7 +511,7 @@ impl Tracker {
                 self.learn(Progress::resumed(call, last_seen_at)).await;
             }
         }
-        self.metrics.set_live_calls(self.calls.len());
+        self.metrics.set_live_calls(&self.pbx, self.calls.len());
     }
 
     /// Follows a call another backend placed, unless it ended meanwhile or
@@ -526,13 +530,15 @@ impl Tracker {
         // An older version's echo: the database knows better. When it
         // cannot be asked, the call is followed (the next listing ends it
         // if it has no channel) rather than risk leaving it live for good.
-        match self.store.call(&id).await {
-            Ok(c) if c.state == CallState::Ended => return,
+        match self.store.call_and_pbx(&id).await {
+            Ok((c, _)) if c.state == CallState::Ended => return,
+            // Another PBX's call: its events never come here.
+            Ok((_, pbx)) if pbx != self.pbx => return,
             Err(StoreError::NotFound) => return,
             _ => {}
         }
         self.calls.insert(id.clone(), progress);
-        self.metrics.set_live_calls(self.calls.len());
+        self.metrics.set_live_calls(&self.pbx, self.calls.len());
         if let Some((_, events)) = self.orphans.remove(&id) {
             for event in events {
                 self.on_event(&event);
@@ -583,7 +589,7 @@ impl Tracker {
                 self.finished.insert(call_id.clone(), now);
             }
             self.calls.remove(&call_id);
-            self.metrics.set_live_calls(self.calls.len());
+            self.metrics.set_live_calls(&self.pbx, self.calls.len());
         }
     }
 

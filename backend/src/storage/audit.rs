@@ -54,11 +54,12 @@ pub enum AuditAction {
     RecordingRulesChanged,
     RecordingPlayed,
     DispositionsChanged,
+    PbxChanged,
 }
 
 impl AuditAction {
     /// Every action, to read a stored code back.
-    pub const ALL: [AuditAction; 14] = [
+    pub const ALL: [AuditAction; 15] = [
         AuditAction::PersonInvited,
         AuditAction::PersonChanged,
         AuditAction::PasswordResetSent,
@@ -73,6 +74,7 @@ impl AuditAction {
         AuditAction::RecordingRulesChanged,
         AuditAction::RecordingPlayed,
         AuditAction::DispositionsChanged,
+        AuditAction::PbxChanged,
     ];
 
     /// The action a stored code names.
@@ -96,6 +98,7 @@ impl AuditAction {
             AuditAction::CrmUsersMatched => "crm.users_matched",
             AuditAction::RecordingRulesChanged => "recording.rules_changed",
             AuditAction::RecordingPlayed => "recording.played",
+            AuditAction::PbxChanged => "pbx.changed",
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::domain::call::NewCall;
 use crate::domain::phone::national_format;
 use crate::domain::{
     Call, CallContext, CallId, CallState, CrmDelivery, CrmState, E164Number, HangupCause, Outcome,
-    User, call,
+    PbxName, User, call,
 };
 
 /// A call to record before its Originate is sent.
@@ -41,6 +41,8 @@ pub enum Created {
 /// A creation waiting for the next group commit.
 pub(super) struct PendingCreate {
     call: Call,
+    /// The PBX it goes through: its tenant's.
+    pbx: PbxName,
     idempotency: Option<(String, String)>,
     reply: oneshot::Sender<Result<Created, StoreError>>,
 }
@@ -135,7 +137,7 @@ impl Writer {
         let mut inserted: HashSet<String> = HashSet::new();
         if !fresh.is_empty() {
             let mut q: Statement = Statement::new(
-                "INSERT INTO calls (id, tenant, user_id, agent_endpoint, to_number, state, created_at, deal_id, contact_id, contact_name, page_url) ",
+                "INSERT INTO calls (id, tenant, user_id, agent_endpoint, to_number, state, created_at, deal_id, contact_id, contact_name, page_url, pbx) ",
             );
             q.push_values(&fresh, |mut row, p| {
                 let c = &p.call;
@@ -149,7 +151,8 @@ impl Writer {
                     .push_bind(&c.context.deal_id)
                     .push_bind(&c.context.contact_id)
                     .push_bind(&c.context.contact_name)
-                    .push_bind(&c.context.page_url);
+                    .push_bind(&c.context.page_url)
+                    .push_bind(p.pbx.as_str());
             });
             q.push(" ON CONFLICT DO NOTHING RETURNING id");
             for row in q.query().fetch_all(&mut *tx).await? {
@@ -314,6 +317,7 @@ impl Store {
         let (reply, answer) = oneshot::channel();
         let pending = PendingCreate {
             call,
+            pbx: req.user.tenant.pbx.clone(),
             idempotency: req.idempotency.map(|(k, h)| (k.to_owned(), h.to_owned())),
             reply,
         };
@@ -448,13 +452,34 @@ impl Store {
         call_from_row(&row)
     }
 
-    /// Every call not yet ended, oldest first, with the last moment it was
-    /// known to be alive at the PBX.
-    pub async fn live_calls(&self) -> Result<Vec<(Call, Option<OffsetDateTime>)>, StoreError> {
+    /// The call `id` and the PBX it was placed on.
+    pub async fn call_and_pbx(&self, id: &str) -> Result<(Call, PbxName), StoreError> {
+        let sql =
+            format!("SELECT {CALL_COLUMNS}, calls.pbx FROM {CALL_ROWS} WHERE calls.id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let pbx: String = row.try_get("pbx")?;
+        let pbx = pbx
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("calls.pbx = {pbx:?}")))?;
+        Ok((call_from_row(&row)?, pbx))
+    }
+
+    /// Every call placed on `pbx` not yet ended, oldest first, with the
+    /// last moment it was known to be alive there.
+    pub async fn live_calls_on(
+        &self,
+        pbx: &PbxName,
+    ) -> Result<Vec<(Call, Option<OffsetDateTime>)>, StoreError> {
         let sql = format!(
-            "SELECT {CALL_COLUMNS} FROM {CALL_ROWS} WHERE calls.state <> 'ended' ORDER BY calls.id"
+            "SELECT {CALL_COLUMNS} FROM {CALL_ROWS} WHERE calls.state <> 'ended' AND calls.pbx = $1 \
+             ORDER BY calls.id"
         );
         sqlx::query(&sql)
+            .bind(pbx.as_str())
             .fetch_all(&self.pool)
             .await?
             .iter()

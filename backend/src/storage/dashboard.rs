@@ -385,6 +385,7 @@ mod tests {
                     name: slug.into(),
                     region: Region::BRAZIL,
                     policy: DestinationPolicy::default(),
+                    pbx: Default::default(),
                 })
                 .await
                 .unwrap();

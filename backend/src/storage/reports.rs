@@ -738,6 +738,7 @@ mod tests {
                 name: "Acme".into(),
                 region: Region::BRAZIL,
                 policy: DestinationPolicy::default(),
+                pbx: Default::default(),
             })
             .await
             .unwrap();

@@ -5,9 +5,10 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
+use super::audit::{Actor, AuditAction, AuditEntry, insert_audit};
 use super::write::execute_one;
 use super::{Store, StoreError, is_unique_violation, parse_column, to_millis};
-use crate::domain::{DestinationPolicy, Region, Tenant};
+use crate::domain::{DestinationPolicy, PbxName, Region, Tenant};
 
 /// Every column of a tenant `t`, each as `t_{column}`, for
 /// [`tenant_from_row`] with prefix `t_`.
@@ -16,7 +17,8 @@ macro_rules! tenant_columns {
         "t.slug AS t_slug, t.name AS t_name, t.region AS t_region, \
          t.allow_fixed AS t_allow_fixed, t.allow_mobile AS t_allow_mobile, \
          t.allow_toll_free AS t_allow_toll_free, t.allow_premium AS t_allow_premium, \
-         t.allow_collect AS t_allow_collect, t.allow_international AS t_allow_international"
+         t.allow_collect AS t_allow_collect, t.allow_international AS t_allow_international, \
+         t.pbx AS t_pbx"
     };
 }
 pub(super) use tenant_columns;
@@ -39,8 +41,8 @@ impl Store {
     pub async fn add_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
         execute_one(&self.writes, sqlx::query(
             "INSERT INTO tenants (slug, name, region, allow_premium, allow_collect, allow_international,
-                                  allow_fixed, allow_mobile, allow_toll_free, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                                  allow_fixed, allow_mobile, allow_toll_free, created_at, pbx)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(tenant.slug.as_str())
         .bind(&tenant.name)
@@ -52,10 +54,40 @@ impl Store {
         .bind(tenant.policy.allow_mobile)
         .bind(tenant.policy.allow_toll_free)
         .bind(to_millis(OffsetDateTime::now_utc()))
+        .bind(tenant.pbx.as_str())
         )
         .await
         .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("tenant") } else { e })?;
         Ok(())
+    }
+
+    /// Places `tenant`'s next calls through `pbx` (its live calls stay on
+    /// theirs); returns the PBX it had. Recorded in the tenant's audit log.
+    pub async fn set_tenant_pbx(
+        &self,
+        tenant: &str,
+        pbx: &PbxName,
+        actor: &Actor,
+    ) -> Result<PbxName, StoreError> {
+        let mut tx = self.writes.begin().await?;
+        let before: String = sqlx::query_scalar("SELECT pbx FROM tenants WHERE slug = $1")
+            .bind(tenant)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        sqlx::query("UPDATE tenants SET pbx = $1 WHERE slug = $2")
+            .bind(pbx.as_str())
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await?;
+        let entry = AuditEntry {
+            action: AuditAction::PbxChanged,
+            target: tenant.to_owned(),
+            detail: format!("Central telefônica: {before} → {pbx}"),
+        };
+        insert_audit(&mut tx, tenant, actor, &entry).await?;
+        tx.commit().await?;
+        parse_pbx(&before)
     }
 }
 
@@ -81,5 +113,11 @@ pub(super) fn tenant_from_row(row: &AnyRow, prefix: &str) -> Result<Tenant, Stor
                 .try_get::<Flag, _>(col("allow_international").as_str())?
                 .0,
         },
+        pbx: parse_pbx(&row.try_get::<String, _>(col("pbx").as_str())?)?,
     })
+}
+
+fn parse_pbx(name: &str) -> Result<PbxName, StoreError> {
+    name.parse()
+        .map_err(|_| StoreError::Corrupt(format!("tenants.pbx = {name:?}")))
 }

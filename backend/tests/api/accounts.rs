@@ -28,6 +28,7 @@ async fn spawn_app() -> (TestApp, User) {
             name: "Acme Ltda".into(),
             region: Region::BRAZIL,
             policy: DestinationPolicy::default(),
+            pbx: Default::default(),
         })
         .await
         .unwrap();

@@ -42,6 +42,7 @@ async fn spawn_app_with(builder: TestAppBuilder) -> CallsApp {
             name: slug.into(),
             region: Region::BRAZIL,
             policy: DestinationPolicy::default(),
+            pbx: Default::default(),
         };
         app.store.add_tenant(&tenant).await.unwrap();
         let token = issue_token();
@@ -257,6 +258,11 @@ async fn health_metrics_and_openapi() {
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
         let health: Value = r.json().await.unwrap();
         assert_eq!(health["ami_connected"], false, "{path}");
+        assert_eq!(
+            health["pbxs"],
+            serde_json::json!([{ "name": "default", "ami_connected": false }]),
+            "{path}"
+        );
         assert_eq!(health["database_ok"], true, "{path}");
     }
     let metrics = app
@@ -268,7 +274,10 @@ async fn health_metrics_and_openapi() {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("disca_ami_connected 0"), "{metrics}");
+    assert!(
+        metrics.contains("disca_ami_connected{pbx=\"default\"} 0"),
+        "{metrics}"
+    );
     let doc: Value = app
         .http
         .get(format!("{}/openapi.json", app.base))

@@ -18,6 +18,7 @@ async fn spawn_app(builder: TestAppBuilder) -> (TestApp, String, String) {
             name: "Acme".into(),
             region: Region::BRAZIL,
             policy: DestinationPolicy::default(),
+            pbx: Default::default(),
         })
         .await
         .unwrap();
