@@ -454,7 +454,11 @@ fn configured_pbx(settings: &Settings, name: &str) -> anyhow::Result<crate::doma
         Some(found) => Ok(found.clone()),
         None => bail!(
             "no PBX {name:?} in the configuration (PBXs: {})",
-            known.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+            known
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }

@@ -243,9 +243,10 @@ impl Default for Metrics {
             "Logins to Asterisk AMI (the first, then each reconnection), per PBX",
             ami_connections.clone(),
         );
-        let originate_seconds = Family::<PbxLabel, Histogram, fn() -> Histogram>::new_with_constructor(
-            originate_histogram,
-        );
+        let originate_seconds =
+            Family::<PbxLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+                originate_histogram,
+            );
         registry.register(
             "originate_seconds",
             "From sending an Originate to Asterisk's acknowledgement, per PBX",
@@ -328,9 +329,7 @@ impl Metrics {
 
     pub fn set_ami_connected(&self, pbx: &PbxName, up: bool) {
         let label = PbxLabel::of(pbx);
-        self.ami_connected
-            .get_or_create(&label)
-            .set(i64::from(up));
+        self.ami_connected.get_or_create(&label).set(i64::from(up));
         if up {
             self.ami_connections.get_or_create(&label).inc();
         }

@@ -365,6 +365,82 @@ fn serve_refuses_the_public_development_ami_secret_for_any_other_pbx() {
     }
 }
 
+/// A tenant is placed on a PBX of the configuration (`tenant add --pbx`,
+/// `tenant set-pbx`), never on one it does not name; the change is in the
+/// tenant's audit log; and `serve` wants a secret of its own for each PBX.
+#[tokio::test]
+async fn tenants_are_placed_on_configured_pbxs_each_with_its_own_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let campinas = [("DISCA_PBXS__CAMPINAS__ADDR", "10.0.1.5:5038")];
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = disca_with(dir.path(), args, env, "");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, _, err) = run(
+        &[
+            "tenant", "add", "--slug", "acme", "--name", "Acme", "--pbx", "campinas",
+        ],
+        &[],
+    );
+    assert!(
+        !ok && err.contains("no PBX \"campinas\"") && err.contains("default"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&["tenant", "add", "--slug", "acme", "--name", "Acme"], &[]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(
+        &[
+            "tenant", "add", "--slug", "globex", "--name", "Globex", "--pbx", "campinas",
+        ],
+        &campinas,
+    );
+    assert!(ok, "{err}");
+    let set = ["tenant", "set-pbx", "--tenant", "acme", "--pbx", "campinas"];
+    let (ok, _, err) = run(&set, &[]);
+    assert!(!ok && err.contains("no PBX"), "{err}");
+    let (ok, out, err) = run(&set, &campinas);
+    assert!(ok, "{err}");
+    assert!(out.contains("PBX campinas (before: default)"), "{out}");
+    let (ok, _, err) = run(
+        &[
+            "tenant", "set-pbx", "--tenant", "initech", "--pbx", "default",
+        ],
+        &campinas,
+    );
+    assert!(!ok && err.contains("no tenant \"initech\""), "{err}");
+
+    let store = disca_backend::storage::Store::open(dir.path())
+        .await
+        .unwrap();
+    for slug in ["acme", "globex"] {
+        assert_eq!(store.tenant(slug).await.unwrap().pbx.as_str(), "campinas");
+    }
+    let log = store.audit_log("acme", None, 10).await.unwrap();
+    assert_eq!(log[0].detail, "Central telefônica: default → campinas");
+    assert_eq!(log[0].actor, "Operador do servidor (linha de comando)");
+    drop(store);
+
+    // Each PBX needs a secret of its own.
+    let env = [
+        ("DISCA_AMI__ADDR", "10.0.0.5:5038"),
+        ("DISCA_AMI__SECRET", "main-secret"),
+        ("DISCA_PBXS__CAMPINAS__ADDR", "10.0.1.5:5038"),
+    ];
+    let patience = std::time::Duration::from_secs(10);
+    let Some((status, stderr)) = serve_for(dir.path(), &env, patience) else {
+        panic!("still serving with the public development AMI secret for campinas");
+    };
+    assert!(!status.success());
+    assert!(
+        stderr.contains("PBX campinas") && stderr.contains("DISCA_PBXS__CAMPINAS__SECRET"),
+        "{stderr}"
+    );
+}
+
 /// Every command reads the same configuration as `serve`: a data directory
 /// set only in the `--config` file (or `DISCA_CONFIG`) is the one
 /// `tenant add`, `user add` and `crm status` use, not `./disca-data`.

@@ -71,7 +71,10 @@ async fn one_follower(http: &reqwest::Client, backends: &[BackendProcess], pbx: 
         if following == 1 {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "nobody follows {pbx}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nobody follows {pbx}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -102,7 +105,10 @@ async fn call_through(
     .await;
     assert!(connected["lead_answered_at"].is_string(), "{connected:#}");
     assert!(channels(on).await.contains(&id), "{id} not on its PBX");
-    assert!(!channels(not_on).await.contains(&id), "{id} on the other PBX");
+    assert!(
+        !channels(not_on).await.contains(&id),
+        "{id} on the other PBX"
+    );
     let ended = wait_for_call(http, base, token, &id, "ended", |c| c["state"] == "ended").await;
     assert_eq!(ended["outcome"], "answered", "{ended:#}");
     assert_ne!(ended["durations_estimated"], true, "{ended:#}");
@@ -182,7 +188,11 @@ async fn each_tenant_calls_through_its_pbx_and_a_pbx_down_refuses_only_its_tenan
     for backend in &backends {
         let body = wait_for_pbx(&http, &backend.base, "campinas", false).await;
         let (status, _) = readiness(&http, &backend.base).await;
-        assert_eq!(status, StatusCode::OK, "ready while one PBX is up: {body:#}");
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "ready while one PBX is up: {body:#}"
+        );
         assert_eq!(body["status"], "degraded", "{body:#}");
         assert_eq!(body["ami_connected"], false, "{body:#}");
         let (status, refused) = click(&http, &backend.base, globex).await;

@@ -83,9 +83,14 @@ pub struct DialingView {
     /// The console sets this tenant's telephony (else the PBX's site files
     /// do, and saving here takes over).
     pub configured: bool,
-    /// This server writes the PBX's directory (without it nothing can be
-    /// saved here).
+    /// This server writes the directory of the tenant's PBX (without it
+    /// nothing can be saved here): only the default PBX has one.
     pub directory: bool,
+    /// The PBX the tenant's calls go through (`default`, or its name in
+    /// the configuration), set by the server's operator.
+    pub pbx: String,
+    /// Whether this server is logged in to that PBX now.
+    pub pbx_connected: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dialing: Option<DialingBody>,
     /// A registration trunk's state at the PBX, in words.
@@ -146,7 +151,12 @@ pub async fn get_dialing(
     };
     Ok(Json(DialingView {
         configured: dialing.is_some(),
-        directory: state.phones.directory.is_some(),
+        directory: state.phones.directory.is_some() && admin.tenant.pbx.is_default(),
+        pbx: admin.tenant.pbx.to_string(),
+        pbx_connected: state
+            .pbxs
+            .get(&admin.tenant.pbx)
+            .is_some_and(|pbx| pbx.is_connected()),
         dialing: dialing.as_ref().map(body_of),
         registration,
         warning: None,
@@ -190,6 +200,16 @@ pub async fn put_dialing(
             e.body_text()
         ))
     })?;
+    if !admin.tenant.pbx.is_default() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ApiErrorCode::BrowserPhoneUnavailable,
+            format!(
+                "A telefonia desta empresa fica na central \"{}\", configurada pelos arquivos dela, não por aqui: peça à TI.",
+                admin.tenant.pbx
+            ),
+        ));
+    }
     let Some(directory) = &state.phones.directory else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -273,6 +293,8 @@ pub async fn put_dialing(
     Ok(Json(DialingView {
         configured: true,
         directory: true,
+        pbx: admin.tenant.pbx.to_string(),
+        pbx_connected: state.pbxs.default_pbx().is_connected(),
         dialing: Some(body_of(&dialing)),
         registration: None,
         warning,
@@ -374,7 +396,12 @@ pub(super) async fn write_to_pbx(
         (RegistrationChange::Unchanged, false, _) => return None,
         (RegistrationChange::Unchanged, true, false) => {
             // Nothing to announce, unless a removal was missed: best effort.
-            if let Err(e) = state.pbxs.default_pbx().stop_registration_if_running(&synced.trunk).await {
+            if let Err(e) = state
+                .pbxs
+                .default_pbx()
+                .stop_registration_if_running(&synced.trunk)
+                .await
+            {
                 tracing::info!(tenant, error = %e, "registration not checked at the PBX");
             }
             return None;
@@ -386,7 +413,13 @@ pub(super) async fn write_to_pbx(
                 .apply_registration(&synced.trunk, RegistrationChange::Changed)
                 .await
         }
-        (change, _, _) => state.pbxs.default_pbx().apply_registration(&synced.trunk, change).await,
+        (change, _, _) => {
+            state
+                .pbxs
+                .default_pbx()
+                .apply_registration(&synced.trunk, change)
+                .await
+        }
     };
     match told {
         Ok(()) => None,

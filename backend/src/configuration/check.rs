@@ -23,7 +23,11 @@ impl Settings {
             (
                 "pbxs",
                 {
-                    let mut addrs: Vec<&str> = self.all_pbxs().iter().map(|(_, a)| a.addr.as_str()).collect();
+                    let mut addrs: Vec<&str> = self
+                        .all_pbxs()
+                        .iter()
+                        .map(|(_, a)| a.addr.as_str())
+                        .collect();
                     addrs.sort_unstable();
                     addrs.windows(2).all(|pair| pair[0] != pair[1])
                 },

@@ -716,13 +716,19 @@ mod tests {
         let file = "[ami]\naddr = \"10.0.0.5:5038\"\n\
                     [pbxs.campinas]\naddr = \"10.0.1.5:5038\"\nusername = \"disca-cps\"\n";
         let environment = [
-            ("DISCA_PBXS__CAMPINAS__SECRET_FILE", secret.to_str().unwrap()),
+            (
+                "DISCA_PBXS__CAMPINAS__SECRET_FILE",
+                secret.to_str().unwrap(),
+            ),
             ("DISCA_PBXS__CAMPINAS__PING_INTERVAL_SECS", "7"),
         ];
         let s = load(Some(file), &environment, Flags::default()).unwrap();
         let all = s.all_pbxs();
         assert_eq!(all.len(), 2);
-        assert_eq!((all[0].0.as_str(), all[0].1.addr.as_str()), ("default", "10.0.0.5:5038"));
+        assert_eq!(
+            (all[0].0.as_str(), all[0].1.addr.as_str()),
+            ("default", "10.0.0.5:5038")
+        );
         let (name, campinas) = &all[1];
         assert_eq!(name.as_str(), "campinas");
         assert_eq!(campinas.addr, "10.0.1.5:5038");
@@ -738,8 +744,13 @@ mod tests {
             ("[pbxs.default]\naddr = \"10.0.1.5:5038\"\n", "lowercase"),
             ("[pbxs.campinas]\nusername = \"x\"\n", "addr of its own"),
         ] {
-            let err = load(Some(bad), &[], Flags::default()).unwrap_err().to_string();
-            assert!(err.contains("pbxs") && err.contains(problem), "{bad}: {err}");
+            let err = load(Some(bad), &[], Flags::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("pbxs") && err.contains(problem),
+                "{bad}: {err}"
+            );
         }
     }
 

@@ -48,11 +48,13 @@ pub struct Synced {
 /// console's rules only on the default PBX, whose phone directory holds
 /// them; another PBX's own configuration otherwise.
 pub async fn outbound_context(store: &Store, tenant: &Tenant) -> Result<String, StoreError> {
-    Ok(if tenant.pbx.is_default() && store.has_tenant_dialing(tenant.slug.as_str()).await? {
-        OUTBOUND_CONTEXT.to_owned()
-    } else {
-        tenant.slug.outbound_context()
-    })
+    Ok(
+        if tenant.pbx.is_default() && store.has_tenant_dialing(tenant.slug.as_str()).await? {
+            OUTBOUND_CONTEXT.to_owned()
+        } else {
+            tenant.slug.outbound_context()
+        },
+    )
 }
 
 /// What the dialplan reads for `tenant`; `None` when its site file rules.

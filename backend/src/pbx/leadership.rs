@@ -26,9 +26,9 @@ use tracing::{info, warn};
 use super::progress::Progress;
 use super::tracker::{Command, Tracker};
 use crate::domain::{CallState, PbxName, call};
-use sha2::{Digest, Sha256};
 use crate::storage::{SessionLock, Store};
 use crate::telemetry::Metrics;
+use sha2::{Digest, Sha256};
 
 /// The session advisory lock of the backend that follows the default PBX's
 /// calls (an arbitrary key, "pbxtrack" in ASCII, used for nothing else).

@@ -454,8 +454,7 @@ impl Store {
 
     /// The call `id` and the PBX it was placed on.
     pub async fn call_and_pbx(&self, id: &str) -> Result<(Call, PbxName), StoreError> {
-        let sql =
-            format!("SELECT {CALL_COLUMNS}, calls.pbx FROM {CALL_ROWS} WHERE calls.id = $1");
+        let sql = format!("SELECT {CALL_COLUMNS}, calls.pbx FROM {CALL_ROWS} WHERE calls.id = $1");
         let row = sqlx::query(&sql)
             .bind(id)
             .fetch_optional(&self.pool)

@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use super::audit::{Actor, AuditAction, AuditEntry, insert_audit};
+use super::tokens::bump_auth_epoch;
 use super::write::execute_one;
 use super::{Store, StoreError, is_unique_violation, parse_column, to_millis};
 use crate::domain::{DestinationPolicy, PbxName, Region, Tenant};
@@ -62,7 +63,8 @@ impl Store {
     }
 
     /// Places `tenant`'s next calls through `pbx` (its live calls stay on
-    /// theirs); returns the PBX it had. Recorded in the tenant's audit log.
+    /// theirs); returns the PBX it had. Recorded in the tenant's audit log;
+    /// every backend's cached users are forgotten (the auth epoch).
     pub async fn set_tenant_pbx(
         &self,
         tenant: &str,
@@ -86,6 +88,9 @@ impl Store {
             detail: format!("Central telefônica: {before} → {pbx}"),
         };
         insert_audit(&mut tx, tenant, actor, &entry).await?;
+        // Every backend forgets the users it cached, with their tenant's
+        // PBX: their next click goes through the new one.
+        bump_auth_epoch(&mut tx).await?;
         tx.commit().await?;
         parse_pbx(&before)
     }

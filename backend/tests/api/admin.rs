@@ -779,6 +779,89 @@ async fn telephony_needs_the_pbx_directory() {
     );
 }
 
+/// A tenant the operator moved to another PBX: the console names it and
+/// says whether it is up, its telephony is that PBX's (not set here), the
+/// change is in the audit log, and the next click goes to that PBX (none
+/// here: 503).
+#[tokio::test]
+async fn a_tenant_on_another_pbx_sees_it_and_sets_no_telephony_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("directory.sqlite3");
+    let app = TestApp::builder().phone_directory(&path).start().await;
+    let mut c = Console {
+        app,
+        tokens: Vec::new(),
+    };
+    disca_testkit::crm::add_tenant(&c.app.store, "acme", "acme").await;
+    let (_, token) = Someone {
+        tenant: "acme",
+        name: "marta",
+        email: "marta@acme.com.br",
+        extension: "1009",
+        role: Role::Manager,
+        phone: PhoneKind::Desk,
+        admin: true,
+    }
+    .add(&c.app.store)
+    .await;
+    c.tokens.push(("marta", token));
+    let marta = c.session("marta").await;
+    let (_, view) = c.get(&marta, "/manager/admin/api/dialing").await;
+    assert_eq!(view["pbx"], "default");
+    assert_eq!(view["directory"], true);
+
+    let campinas: disca_backend::domain::PbxName = "campinas".parse().unwrap();
+    let before = c
+        .app
+        .store
+        .set_tenant_pbx("acme", &campinas, &disca_backend::storage::Actor::cli())
+        .await
+        .unwrap();
+    assert!(before.is_default());
+    assert_eq!(
+        c.app.store.tenant("acme").await.unwrap().pbx.as_str(),
+        "campinas"
+    );
+    let (status, view) = c.get(&marta, "/manager/admin/api/dialing").await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["pbx"], "campinas", "{view}");
+    assert_eq!(view["pbx_connected"], false, "{view}");
+    assert_eq!(view["directory"], false, "{view}");
+    let (status, body) = c
+        .send(
+            &marta,
+            reqwest::Method::PUT,
+            "/manager/admin/api/dialing",
+            Some(
+                json!({"trunk_host": "10.0.0.1", "trunk_port": 5060, "number_format": "e164",
+                "caller_id": "+551130000000", "lead_ring_secs": 30}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("campinas"),
+        "{body}"
+    );
+    let audit = c.audit(&marta).await;
+    assert_eq!(audit[0]["detail"], "Central telefônica: default → campinas");
+    let r = c
+        .app
+        .http
+        .post(c.app.url("/v1/calls"))
+        .bearer_auth(c.token("marta"))
+        .json(&json!({"to": "(11) 98765-4321"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(code(&body), "pbx_unavailable");
+}
+
 /// Ana's v1 instance token and RD Station user in the stand-in's seed.
 const ANA_RD_TOKEN: &str = "a3f9c2e17b4d48e6a0c5d2f1";
 const ANA_AT_RD: &str = "64b7f0c2a1e4d30000000a01";
