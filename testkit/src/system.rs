@@ -547,6 +547,13 @@ pub async fn seed_users_in(
 /// `data_dir`; returns their tokens in extension order.
 pub async fn seed_load_agents(data_dir: &Path, count: u32) -> Vec<String> {
     let store = Store::open(data_dir).await.unwrap();
+    seed_load_agents_in(&store, count).await.0
+}
+
+/// [`seed_load_agents`] in `store`, with a manager of `acme` too (extension
+/// 4999, whose event stream carries every agent's calls): the agents'
+/// tokens in extension order, and the manager's.
+pub async fn seed_load_agents_in(store: &Store, count: u32) -> (Vec<String>, String) {
     let tenant = Tenant {
         slug: "acme".parse().unwrap(),
         name: "Acme Ltda".into(),
@@ -556,7 +563,10 @@ pub async fn seed_load_agents(data_dir: &Path, count: u32) -> Vec<String> {
     };
     store.add_tenant(&tenant).await.unwrap();
     let mut tokens = Vec::new();
-    for ext in (0..count).map(|i| 5000 + i) {
+    for (ext, role) in (0..count)
+        .map(|i| (5000 + i, Role::Agent))
+        .chain([(4999, Role::Manager)])
+    {
         let token = issue_token();
         store
             .add_user(NewUser {
@@ -564,7 +574,7 @@ pub async fn seed_load_agents(data_dir: &Path, count: u32) -> Vec<String> {
                 name: &format!("Agent {ext}"),
                 email: &format!("agent{ext}@example.com"),
                 extension: &ext.to_string().parse().unwrap(),
-                role: Role::Agent,
+                role,
                 token_hash: Some(&token.hash),
                 phone: disca_backend::domain::PhoneKind::Desk,
             })
@@ -572,7 +582,8 @@ pub async fn seed_load_agents(data_dir: &Path, count: u32) -> Vec<String> {
             .unwrap();
         tokens.push(token.secret);
     }
-    tokens
+    let manager = tokens.pop().expect("the manager's token");
+    (tokens, manager)
 }
 
 /// `target/<profile>/disca-backend`, next to the test binaries' folder.
