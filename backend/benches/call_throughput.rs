@@ -154,7 +154,10 @@ async fn agent_loop(
         };
         let outcome = match waiting {
             Err(outcome) => Some(outcome),
-            Ok(rx) => tokio::time::timeout(CALL_PATIENCE, rx).await.ok().and_then(Result::ok),
+            Ok(rx) => tokio::time::timeout(CALL_PATIENCE, rx)
+                .await
+                .ok()
+                .and_then(Result::ok),
         };
         match outcome {
             Some(outcome) if counted => {
@@ -283,7 +286,10 @@ async fn measure(
     total.cycles.sort();
     println!(
         "  cycle (POST → end seen on the stream): p50 {:.0} ms  p99 {:.0} ms",
-        total.cycles.get(total.cycles.len() / 2).map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+        total
+            .cycles
+            .get(total.cycles.len() / 2)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0),
         total
             .cycles
             .get(total.cycles.len() * 99 / 100)
@@ -315,7 +321,10 @@ async fn measure(
 fn groups(lab: &Lab, running: &[BackendProcess]) -> Vec<(&'static str, Vec<u32>)> {
     vec![
         ("asterisk", lab.pbx.pid().into_iter().collect()),
-        ("backends", running.iter().map(BackendProcess::pid).collect()),
+        (
+            "backends",
+            running.iter().map(BackendProcess::pid).collect(),
+        ),
         ("postgres", pids_named("postgres")),
         ("sipp", pids_named("sipp")),
         ("generator", vec![std::process::id()]),
