@@ -987,3 +987,103 @@ async fn on_postgresql_the_delivery_moves_when_the_deliverers_session_ends() {
         assert_eq!(notes_of(&h.standin, &call.id).len(), 1, "exactly once");
     }
 }
+
+/// 1,000 notes queued through two backends sharing a PostgreSQL database,
+/// with the deliverer's session cut while they drain: every one is
+/// written exactly once (the handover looks up the notes that were "maybe
+/// sent" before sending them again).
+#[tokio::test]
+async fn on_postgresql_a_thousand_notes_through_two_backends_are_each_written_once() {
+    const NOTES: usize = 1000;
+    fn fast(crm: &mut CrmSettings) {
+        quick_crm(crm);
+        crm.requests_per_window = 100_000;
+        crm.concurrency = 16;
+    }
+    let standin_config = Config {
+        rate_limit: RateLimit {
+            requests: 100_000,
+            window: Duration::from_secs(60),
+        },
+        ..Config::default()
+    };
+    let h = start(Api::V1, standin_config, fast).await;
+    if h.app.settings.database_url.is_none() {
+        eprintln!("SQLite: one backend per database");
+        return;
+    }
+    let second = TestApp::builder()
+        .shared_with(&h.app)
+        .configure(|s| fast(&mut s.crm))
+        .start()
+        .await;
+    let database = h.app.database().await;
+    let holder = || async {
+        sqlx::query_scalar::<_, i32>(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND ((classid::bigint << 32) | objid::bigint) = $1",
+        )
+        .bind(disca_backend::crm::worker::DELIVERER_LOCK)
+        .fetch_optional(&database)
+        .await
+        .unwrap()
+    };
+    let user = &h.users["Ana"];
+    let stores = [&h.store, &second.store];
+    let mut calls = Vec::new();
+    // The calls end in three parts; after each of the first two, the
+    // deliverer's session is cut while notes are still being written.
+    let start = Instant::now();
+    let mut cuts = Vec::new();
+    for part in 0..3 {
+        for store in stores
+            .into_iter()
+            .cycle()
+            .take(NOTES / 3 + usize::from(part == 2))
+        {
+            calls.push(end_call(store, user, MARIANA_PHONE, Some(AURORA), Outcome::Answered).await);
+        }
+        if part == 2 {
+            break;
+        }
+        // Cut once the deliverer has written some of them.
+        let before = cuts.last().map_or(0, |(_, written)| *written);
+        let wait = Instant::now();
+        while h.standin.all_notes().len() < before + 20 {
+            assert!(wait.elapsed() < PATIENCE, "nobody delivers");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let pid = holder().await.expect("a backend delivers");
+        let cut: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .fetch_one(&database)
+            .await
+            .unwrap();
+        assert!(cut);
+        cuts.push((pid, h.standin.all_notes().len()));
+    }
+    assert_eq!(calls.len(), NOTES);
+    for call in &calls {
+        assert_eq!(settled(&h.store, &call.id).await.state, CrmState::Delivered);
+    }
+    let notes = h.standin.all_notes();
+    let mut per_call: HashMap<&str, usize> = HashMap::new();
+    for call in &calls {
+        per_call.insert(&call.id, 0);
+    }
+    for note in &notes {
+        for call in &calls {
+            if note.text.contains(&call.id) {
+                *per_call.get_mut(call.id.as_str()).unwrap() += 1;
+            }
+        }
+    }
+    let wrong: Vec<_> = per_call.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(wrong.is_empty(), "not exactly once: {wrong:?}");
+    assert_eq!(notes.len(), NOTES);
+    eprintln!(
+        "{NOTES} notes, the deliverer's session cut twice (notes written by then: {:?}): all once in {:.1} s",
+        cuts.iter().map(|(_, n)| n).collect::<Vec<_>>(),
+        start.elapsed().as_secs_f64()
+    );
+}
