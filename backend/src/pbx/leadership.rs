@@ -17,14 +17,16 @@
 //! id (the agent leg's `Uniqueid` is the call's id). On SQLite there is
 //! one backend per database, and it always follows (`Pbx::start`).
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
-use disca_ami::{Action, Client, ClientEvent};
+use disca_ami::{Action, Client, ClientEvent, Message};
+use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::progress::Progress;
-use super::tracker::{Command, Tracker};
+use super::tracker::{Command, Stamped, Tracker};
 use crate::domain::{CallState, PbxName, call};
 use crate::storage::{SessionLock, Store};
 use crate::telemetry::Metrics;
@@ -51,6 +53,12 @@ const TAKE_EVERY: Duration = Duration::from_secs(1);
 /// How long the follower's AMI link may stay down before it lets another
 /// backend (whose link may work) follow the calls.
 const STEP_DOWN_AFTER: Duration = Duration::from_secs(10);
+/// How far back a standby keeps the AMI events it receives, for when it
+/// takes over: longer than a former follower takes to be noticed gone
+/// (its lock's session ends, a try every `TAKE_EVERY`, the 3 s fence).
+const RECENT_KEPT: time::Duration = time::Duration::seconds(15);
+/// Most events a standby keeps (about 15 s of calls at 500 calls a second).
+const RECENT_MAX: usize = 100_000;
 
 /// What a term of following needs.
 pub(super) struct Parts {
@@ -66,11 +74,12 @@ pub(super) struct Parts {
 /// then (and between terms) waits for it, answering commands itself.
 pub(super) async fn run(
     parts: Parts,
-    mut events: mpsc::UnboundedReceiver<ClientEvent>,
+    mut events: mpsc::UnboundedReceiver<Stamped>,
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
     loop {
-        let Some(lock) = wait_for_the_lock(&parts, &mut events, &mut commands).await else {
+        let Some((lock, recent)) = wait_for_the_lock(&parts, &mut events, &mut commands).await
+        else {
             return;
         };
         parts.metrics.set_pbx_following(&parts.pbx, true);
@@ -82,7 +91,8 @@ pub(super) async fn run(
             parts.metrics.clone(),
             parts.commands.clone(),
         )
-        .learning_from_the_store();
+        .learning_from_the_store()
+        .with_backlog(recent);
         tokio::select! {
             () = tracker.run(&mut events, &mut commands, parts.reconcile_every) => return,
             () = lock.lost() => {
@@ -99,21 +109,25 @@ pub(super) async fn run(
 }
 
 /// Waits until this backend holds the lock (`None`: the AMI client is
-/// gone, the backend stopping); meanwhile drops the AMI events (the
-/// follower applies them) and answers commands from the database.
+/// gone, the backend stopping); meanwhile keeps the last `RECENT_KEPT` of
+/// AMI events (the follower applies them; a new follower applies them
+/// again, with their arrival times, for what happened while nobody
+/// followed) and answers commands from the database. Returns the lock and
+/// the events kept.
 async fn wait_for_the_lock(
     parts: &Parts,
-    events: &mut mpsc::UnboundedReceiver<ClientEvent>,
+    events: &mut mpsc::UnboundedReceiver<Stamped>,
     commands: &mut mpsc::UnboundedReceiver<Command>,
-) -> Option<SessionLock> {
+) -> Option<(SessionLock, Vec<(OffsetDateTime, Message)>)> {
     let mut take = tokio::time::interval(TAKE_EVERY);
     take.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut said = false;
+    let mut recent: VecDeque<(OffsetDateTime, Message)> = VecDeque::new();
     loop {
         tokio::select! {
             // Only a backend logged in to the PBX may follow its calls.
             _ = take.tick(), if parts.client.is_connected() => match parts.store.try_session_lock(follower_lock(&parts.pbx)).await {
-                Ok(Some(lock)) => return Some(lock),
+                Ok(Some(lock)) => return Some((lock, recent.into())),
                 Ok(None) => {
                     if !said {
                         info!("another backend follows the PBX's calls; standing by");
@@ -123,9 +137,19 @@ async fn wait_for_the_lock(
                 Err(e) => warn!(error = %e, "cannot ask for the PBX's follower lock"),
             },
             event = events.recv() => match event {
-                Some(ClientEvent::Connected) => parts.metrics.set_ami_connected(&parts.pbx, true),
-                Some(ClientEvent::Disconnected { .. }) => parts.metrics.set_ami_connected(&parts.pbx, false),
-                Some(ClientEvent::Message(_)) => {}
+                Some((_, ClientEvent::Connected)) => parts.metrics.set_ami_connected(&parts.pbx, true),
+                Some((_, ClientEvent::Disconnected { .. })) => parts.metrics.set_ami_connected(&parts.pbx, false),
+                Some((at, ClientEvent::Message(message))) => {
+                    let oldest = at - RECENT_KEPT;
+                    while recent
+                        .front()
+                        .is_some_and(|(kept, _)| *kept < oldest)
+                        || recent.len() >= RECENT_MAX
+                    {
+                        recent.pop_front();
+                    }
+                    recent.push_back((at, message));
+                }
                 None => return None,
             },
             Some(command) = commands.recv() => answer_without_following(parts, command).await,

@@ -127,10 +127,10 @@ impl Pbx {
         }
         config.events = Some(wanted);
         let (client, events) = Client::start(config);
-        let events = match directory {
+        let events = tracker::stamped(match directory {
             Some(directory) => removals::follow(events, directory),
             None => events,
-        };
+        });
         let (commands, mut commands_rx) = mpsc::unbounded_channel();
         // Each PBX's series exist from the start, before its first event.
         metrics.set_ami_connected(&name, false);

@@ -24,6 +24,28 @@ use crate::telemetry::{Metrics, call_span};
 /// leaves it alone.
 const RECONCILE_GRACE: Duration = Duration::from_secs(5);
 
+/// An AMI client event and when it arrived: a call's times are the
+/// arrival times of its events, however late they are applied (a
+/// backend taking over as follower applies the events it kept while it
+/// stood by, and those that queued while it waited its fence).
+pub(super) type Stamped = (OffsetDateTime, ClientEvent);
+
+/// Stamps each event of `events` with its arrival time, in a task of its
+/// own so that the stamp is not delayed by whatever the tracker is doing.
+pub(super) fn stamped(
+    mut events: mpsc::UnboundedReceiver<ClientEvent>,
+) -> mpsc::UnboundedReceiver<Stamped> {
+    let (forward, forwarded) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if forward.send((call::now(), event)).is_err() {
+                return;
+            }
+        }
+    });
+    forwarded
+}
+
 pub(super) enum Command {
     /// Follow a new call; sent before its Originate so no event is missed.
     Track(Box<Call>),
@@ -79,7 +101,10 @@ pub(super) struct Tracker {
     /// AMI events of calls not known yet, kept a little while: a call
     /// another backend placed may reach the PBX before its row reaches
     /// this tracker.
-    orphans: HashMap<String, (tokio::time::Instant, Vec<Message>)>,
+    orphans: HashMap<String, (tokio::time::Instant, Vec<(OffsetDateTime, Message)>)>,
+    /// AMI events that arrived before this tracker started (kept by the
+    /// standby it was), applied once the live calls are loaded.
+    backlog: Vec<(OffsetDateTime, Message)>,
     /// Calls this tracker ended lately: a late echo of an older version
     /// must not make it follow them again.
     finished: HashMap<String, tokio::time::Instant>,
@@ -133,6 +158,7 @@ impl Tracker {
             commands_tx,
             learning: None,
             orphans: HashMap::new(),
+            backlog: Vec::new(),
             finished: HashMap::new(),
         }
     }
@@ -144,9 +170,17 @@ impl Tracker {
         self
     }
 
+    /// Also applies `events`, which arrived before it started, once the
+    /// live calls are loaded: a backend taking over applies what happened
+    /// while nobody followed, with the times it happened.
+    pub(super) fn with_backlog(mut self, events: Vec<(OffsetDateTime, Message)>) -> Tracker {
+        self.backlog = events;
+        self
+    }
+
     pub(super) async fn run(
         mut self,
-        ami: &mut mpsc::UnboundedReceiver<ClientEvent>,
+        ami: &mut mpsc::UnboundedReceiver<Stamped>,
         commands: &mut mpsc::UnboundedReceiver<Command>,
         reconcile_every: Duration,
     ) {
@@ -164,6 +198,17 @@ impl Tracker {
             Err(e) => warn!(error = %e, "could not load live calls"),
         }
         self.metrics.set_live_calls(&self.pbx, self.calls.len());
+        let backlog = std::mem::take(&mut self.backlog);
+        if !backlog.is_empty() {
+            info!(
+                events = backlog.len(),
+                "applying the AMI events that came while standing by"
+            );
+            for (at, event) in backlog {
+                self.on_event(&event, at);
+            }
+            self.flush().await;
+        }
         // Taken over from another backend, or restarted: whether the calls
         // left live still have channels is asked at once.
         if !self.calls.is_empty() {
@@ -231,9 +276,9 @@ impl Tracker {
         }
     }
 
-    fn on_client_event(&mut self, event: ClientEvent) {
+    fn on_client_event(&mut self, (at, event): Stamped) {
         match event {
-            ClientEvent::Message(m) => self.on_event(&m),
+            ClientEvent::Message(m) => self.on_event(&m, at),
             ClientEvent::Connected => {
                 self.metrics.set_ami_connected(&self.pbx, true);
                 info!("AMI connected; reconciling live calls");
@@ -267,7 +312,8 @@ impl Tracker {
         });
     }
 
-    fn on_event(&mut self, event: &Message) {
+    /// Applies one AMI event that arrived `at`.
+    fn on_event(&mut self, event: &Message, at: OffsetDateTime) {
         let Some(call_id) = event
             .get("Linkedid")
             .or_else(|| event.get("DestLinkedid"))
@@ -286,7 +332,7 @@ impl Tracker {
         }
         let Some(progress) = self.calls.get_mut(call_id) else {
             if self.learning.is_some() {
-                self.keep_orphan(call_id.to_owned(), event.clone());
+                self.keep_orphan(call_id.to_owned(), at, event.clone());
             }
             return;
         };
@@ -302,8 +348,7 @@ impl Tracker {
             self.record(call_id.to_owned(), change);
             return;
         }
-        let now = call::now();
-        let change = progress.apply(event, now);
+        let change = progress.apply(event, at);
         let agent_channel_appeared = event.event_name() == Some("Newchannel")
             && event
                 .get("Uniqueid")
@@ -540,14 +585,14 @@ impl Tracker {
         self.calls.insert(id.clone(), progress);
         self.metrics.set_live_calls(&self.pbx, self.calls.len());
         if let Some((_, events)) = self.orphans.remove(&id) {
-            for event in events {
-                self.on_event(&event);
+            for (at, event) in events {
+                self.on_event(&event, at);
             }
         }
     }
 
-    /// Keeps an AMI event of an unknown call for a while.
-    fn keep_orphan(&mut self, call_id: String, event: Message) {
+    /// Keeps an AMI event of an unknown call (arrived `arrived`) for a while.
+    fn keep_orphan(&mut self, call_id: String, arrived: OffsetDateTime, event: Message) {
         let now = tokio::time::Instant::now();
         self.orphans
             .retain(|_, (at, _)| now.duration_since(*at) < ORPHANS_KEPT);
@@ -555,7 +600,7 @@ impl Tracker {
             .entry(call_id)
             .or_insert_with(|| (now, Vec::new()))
             .1
-            .push(event);
+            .push((arrived, event));
     }
 
     /// Remembers a call ended as not placed for a while, so that its
