@@ -527,6 +527,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = Store::from_settings(&settings).await?;
             let before = match store.set_tenant_pbx(&tenant, &pbx, &Actor::cli()).await {
                 Err(StoreError::NotFound) => bail!("no tenant {tenant:?}"),
+                Err(StoreError::Conflict(_)) => bail!(
+                    "tenant {tenant}'s telephony (trunk, caller IDs) is set in the admin console, \
+                     which writes it for the default PBX: it stays there. A tenant on another PBX \
+                     has its trunk and phones in that PBX's site files."
+                ),
                 other => other?,
             };
             println!("tenant {tenant}: calls now go through PBX {pbx} (before: {before})");

@@ -70,7 +70,7 @@ pub async fn session_info(State(state): State<AppState>, Admin(admin): Admin) ->
         roles: view::role_choices(),
         phones: view::phone_choices(),
         mail: state.accounts.mailer.is_some(),
-        phone_directory: state.phones.directory.is_some(),
+        phone_directory: state.phones.directory_for(&admin.tenant).is_some(),
     })
 }
 
@@ -320,7 +320,10 @@ pub async fn change(
         Some(_) => super::dialing::refresh(&state, tenant).await,
         None => None,
     };
-    let phone_warning = match (&state.phones.directory, moves_phone(&change)) {
+    let phone_warning = match (
+        state.phones.directory_for(&after.user.tenant),
+        moves_phone(&change),
+    ) {
         (Some(directory), true) => phones::follow(
             directory,
             &state.phones.settings,
@@ -436,7 +439,7 @@ pub async fn desk_phone(
             "Esta pessoa está desativada: reative-a antes de configurar o telefone dela.",
         ));
     }
-    let Some(directory) = &state.phones.directory else {
+    let Some(directory) = state.phones.directory_for(&person.user.tenant) else {
         return Err(ApiError::phones_not_configured());
     };
     let credentials = phones::desk_credentials(directory, &state.phones.settings, &person.user)
@@ -533,7 +536,7 @@ pub(super) async fn issue_link(
 /// could not be. Without a directory, a desk phone is the site files'
 /// business.
 pub(super) async fn write_phone(state: &AppState, user: &User) -> Option<String> {
-    let Some(directory) = &state.phones.directory else {
+    let Some(directory) = state.phones.directory_for(&user.tenant) else {
         return (user.phone == PhoneKind::Browser).then(|| NO_BROWSER_PHONES.to_owned());
     };
     match phones::ensure(directory, &state.phones.settings, user).await {

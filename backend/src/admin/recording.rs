@@ -204,7 +204,7 @@ async fn save(
         .set_recording_rules(slug, rules, &Actor::admin(admin), &entry)
         .await?;
     tracing::info!(admin = %admin.id, tenant = slug, "recording rules changed");
-    let warning = match &state.phones.directory {
+    let warning = match state.phones.directory_for(&admin.tenant) {
         Some(directory) => recordings::sync(&state.store, directory, &state.recordings, slug)
             .await
             .err()
@@ -212,6 +212,10 @@ async fn save(
                 tracing::error!(tenant = slug, error = %e, "cannot write the recording rules for the PBX");
                 "As regras foram salvas, mas não chegaram à central de telefonia agora. Salve de novo em alguns minutos.".to_owned()
             }),
+        None if !admin.tenant.pbx.is_default() => Some(format!(
+            "As regras foram salvas, mas a central desta empresa (\"{}\") é configurada pelos arquivos dela: peça à TI para aplicá-las lá.",
+            admin.tenant.pbx
+        )),
         None => Some("As regras foram salvas, mas este servidor não escreve a configuração da central de telefonia ([phones] directory_db).".to_owned()),
     };
     Ok(Json(view(state, rules, warning)))

@@ -15,17 +15,28 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::ApiError;
 use crate::configuration::PhoneSettings;
+use crate::domain::Tenant;
 use crate::phones::{self, Directory};
 
 /// Browser phones as the API serves them.
 #[derive(Clone, Default)]
 pub struct Phones {
     pub settings: PhoneSettings,
-    /// `None` when browser phones are not configured.
+    /// The default PBX's phone directory; `None` when browser phones are
+    /// not configured.
     pub directory: Option<Directory>,
     /// Unseals a registration trunk's password for the directory (the
     /// backend's secrets key; `None` only in tests that write no trunk).
     pub key: Option<crate::crm::SecretKey>,
+}
+
+impl Phones {
+    /// The phone directory of `tenant`'s PBX: the one this backend writes
+    /// is the default PBX's, so `None` for a tenant on another PBX (its
+    /// phones are in that PBX's site files).
+    pub fn directory_for(&self, tenant: &Tenant) -> Option<&Directory> {
+        self.directory.as_ref().filter(|_| tenant.pbx.is_default())
+    }
 }
 
 /// The user's phone.
@@ -51,7 +62,7 @@ pub async fn phone(
     let browser = match user.phone {
         PhoneKind::Desk => None,
         PhoneKind::Browser => {
-            let Some(directory) = &state.phones.directory else {
+            let Some(directory) = state.phones.directory_for(&user.tenant) else {
                 return Err(ApiError::browser_phone_unavailable());
             };
             let password = phones::ensure(directory, &state.phones.settings, &user)

@@ -22,6 +22,14 @@ impl Settings {
             ),
             (
                 "pbxs",
+                self.pbxs.values().all(|ami| {
+                    ami.addr != super::DEVELOPMENT_AMI_ADDR
+                        && ami.secret != super::DEVELOPMENT_AMI_SECRET
+                }),
+                "each PBX under [pbxs] needs an addr and a secret of its own (a PBX with neither may come from a mistyped DISCA_PBXS__<NAME>__ variable)",
+            ),
+            (
+                "pbxs",
                 {
                     let mut addrs: Vec<&str> = self
                         .all_pbxs()

@@ -739,10 +739,33 @@ mod tests {
 
         let mistyped = [("DISCA_PBXS__CAMPINAS__ADRR", "x")];
         assert!(load(Some(file), &mistyped, Flags::default()).is_err());
+        // A mistyped name makes a PBX with no address of its own: refused,
+        // so its secret never goes to the development PBX's address.
+        let mistyped = [("DISCA_PBXS__CAMPINSA__SECRET", "campinas-secret")];
+        let err = load(Some(file), &mistyped, Flags::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("secret of its own"), "{err}");
         for (bad, problem) in [
             ("[pbxs.Campinas]\naddr = \"10.0.1.5:5038\"\n", "lowercase"),
             ("[pbxs.default]\naddr = \"10.0.1.5:5038\"\n", "lowercase"),
-            ("[pbxs.campinas]\nusername = \"x\"\n", "addr of its own"),
+            (
+                "[pbxs.campinas]\nusername = \"x\"\nsecret = \"s\"\n",
+                "addr and a secret",
+            ),
+            (
+                "[pbxs.campinas]\naddr = \"10.0.1.5:5038\"\n",
+                "addr and a secret",
+            ),
+            (
+                "[pbxs.campinas]\naddr = \"127.0.0.1:15038\"\nsecret = \"s\"\n",
+                "addr and a secret",
+            ),
+            (
+                "[pbxs.campinas]\naddr = \"10.0.1.5:5038\"\nsecret = \"s\"\n\
+                 [pbxs.sp2]\naddr = \"10.0.1.5:5038\"\nsecret = \"t\"\n",
+                "addr of its own",
+            ),
         ] {
             let err = load(Some(bad), &[], Flags::default())
                 .unwrap_err()

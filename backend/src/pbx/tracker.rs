@@ -105,6 +105,9 @@ pub(super) struct Tracker {
     /// AMI events that arrived before this tracker started (kept by the
     /// standby it was), applied once the live calls are loaded.
     backlog: Vec<(OffsetDateTime, Message)>,
+    /// Live calls of other PBXs seen on the store's stream, and since when:
+    /// their changes are skipped without asking the database again.
+    foreign: HashMap<String, tokio::time::Instant>,
     /// Calls this tracker ended lately: a late echo of an older version
     /// must not make it follow them again.
     finished: HashMap<String, tokio::time::Instant>,
@@ -137,6 +140,10 @@ const MAX_BATCH: usize = 512;
 /// and a call this tracker ended is not followed again.
 const ORPHANS_KEPT: Duration = Duration::from_secs(10);
 
+/// How long another PBX's call is remembered as such when its end is not
+/// seen (longer than any call).
+const FOREIGN_KEPT: Duration = Duration::from_secs(12 * 60 * 60);
+
 impl Tracker {
     pub(super) fn new(
         pbx: PbxName,
@@ -159,6 +166,7 @@ impl Tracker {
             learning: None,
             orphans: HashMap::new(),
             backlog: Vec::new(),
+            foreign: HashMap::new(),
             finished: HashMap::new(),
         }
     }
@@ -500,6 +508,7 @@ impl Tracker {
         };
         let call = &event.call;
         if call.state == CallState::Ended {
+            self.foreign.remove(&call.id);
             let followed = self.calls.remove(&call.id);
             if call.not_placed {
                 // Its click was told "not placed" (its Originate was lost
@@ -514,7 +523,7 @@ impl Tracker {
             }
             return;
         }
-        if !self.calls.contains_key(&call.id) {
+        if !self.calls.contains_key(&call.id) && !self.foreign.contains_key(&call.id) {
             let mut progress = Progress::new(call.clone());
             progress.tracked_at = Some(call::now());
             self.learn(progress).await;
@@ -573,14 +582,24 @@ impl Tracker {
             return;
         }
         // An older version's echo: the database knows better. When it
-        // cannot be asked, the call is followed (the next listing ends it
-        // if it has no channel) rather than risk leaving it live for good.
+        // cannot be asked, the call is not followed now: following another
+        // PBX's call would end it at the next listing here. The next
+        // reconcile tick's catch-up (calls live on this PBX) follows it.
         match self.store.call_and_pbx(&id).await {
             Ok((c, _)) if c.state == CallState::Ended => return,
             // Another PBX's call: its events never come here.
-            Ok((_, pbx)) if pbx != self.pbx => return,
+            Ok((_, pbx)) if pbx != self.pbx => {
+                self.foreign
+                    .retain(|_, since| now.duration_since(*since) < FOREIGN_KEPT);
+                self.foreign.insert(id, now);
+                return;
+            }
+            Ok(_) => {}
             Err(StoreError::NotFound) => return,
-            _ => {}
+            Err(e) => {
+                warn!(error = %e, call_id = %id, "cannot read a call placed elsewhere; following it from the next catch-up");
+                return;
+            }
         }
         self.calls.insert(id.clone(), progress);
         self.metrics.set_live_calls(&self.pbx, self.calls.len());

@@ -64,7 +64,10 @@ impl Store {
 
     /// Places `tenant`'s next calls through `pbx` (its live calls stay on
     /// theirs); returns the PBX it had. Recorded in the tenant's audit log;
-    /// every backend's cached users are forgotten (the auth epoch).
+    /// every backend's cached users are forgotten (the auth epoch). A
+    /// tenant whose telephony is set in the console (written for the
+    /// default PBX) stays there: `Conflict`. Setting the PBX it has
+    /// changes nothing.
     pub async fn set_tenant_pbx(
         &self,
         tenant: &str,
@@ -77,6 +80,21 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(StoreError::NotFound)?;
+        if before == pbx.as_str() {
+            return parse_pbx(&before);
+        }
+        // The console's telephony is written for the default PBX's
+        // directory (its trunk may be registered there): it does not move.
+        if !pbx.is_default() {
+            let console: Option<String> =
+                sqlx::query_scalar("SELECT tenant FROM tenant_dialing WHERE tenant = $1")
+                    .bind(tenant)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if console.is_some() {
+                return Err(StoreError::Conflict("console telephony"));
+            }
+        }
         sqlx::query("UPDATE tenants SET pbx = $1 WHERE slug = $2")
             .bind(pbx.as_str())
             .bind(tenant)

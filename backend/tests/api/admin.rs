@@ -792,25 +792,72 @@ async fn a_tenant_on_another_pbx_sees_it_and_sets_no_telephony_here() {
         app,
         tokens: Vec::new(),
     };
-    disca_testkit::crm::add_tenant(&c.app.store, "acme", "acme").await;
-    let (_, token) = Someone {
-        tenant: "acme",
-        name: "marta",
-        email: "marta@acme.com.br",
-        extension: "1009",
-        role: Role::Manager,
-        phone: PhoneKind::Desk,
-        admin: true,
+    for slug in ["acme", "globex"] {
+        disca_testkit::crm::add_tenant(&c.app.store, slug, slug).await;
     }
-    .add(&c.app.store)
-    .await;
-    c.tokens.push(("marta", token));
+    for (key, tenant, ext, phone) in [
+        ("marta", "acme", "1009", PhoneKind::Desk),
+        ("ana", "acme", "1001", PhoneKind::Browser),
+        ("gustavo", "globex", "2009", PhoneKind::Desk),
+    ] {
+        let (_, token) = Someone {
+            tenant,
+            name: key,
+            email: &format!("{key}@{tenant}.com.br"),
+            extension: ext,
+            role: Role::Manager,
+            phone,
+            admin: true,
+        }
+        .add(&c.app.store)
+        .await;
+        c.tokens.push((key, token));
+    }
     let marta = c.session("marta").await;
     let (_, view) = c.get(&marta, "/manager/admin/api/dialing").await;
     assert_eq!(view["pbx"], "default");
     assert_eq!(view["directory"], true);
+    let phone_of_ana = |c: &Console| {
+        let r = c
+            .app
+            .http
+            .get(c.app.url("/v1/phone"))
+            .bearer_auth(c.token("ana"))
+            .send();
+        async move { r.await.unwrap().status() }
+    };
+    assert_eq!(phone_of_ana(&c).await, StatusCode::OK);
 
+    // Globex's telephony is set in the console: globex stays on the
+    // default PBX, whose directory holds it.
+    let gustavo = c.session("gustavo").await;
+    let (status, body) = c
+        .send(
+            &gustavo,
+            reqwest::Method::PUT,
+            "/manager/admin/api/dialing",
+            Some(
+                json!({"trunk_host": "10.0.0.1", "trunk_port": 5060, "number_format": "e164",
+                "caller_id": "+551130000000", "lead_ring_secs": 30}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let campinas: disca_backend::domain::PbxName = "campinas".parse().unwrap();
+    let refused = c
+        .app
+        .store
+        .set_tenant_pbx("globex", &campinas, &disca_backend::storage::Actor::cli())
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(disca_backend::storage::StoreError::Conflict(_))
+        ),
+        "{refused:?}"
+    );
+    assert!(c.app.store.tenant("globex").await.unwrap().pbx.is_default());
+
     let before = c
         .app
         .store
@@ -848,6 +895,25 @@ async fn a_tenant_on_another_pbx_sees_it_and_sets_no_telephony_here() {
     );
     let audit = c.audit(&marta).await;
     assert_eq!(audit[0]["detail"], "Central telefônica: default → campinas");
+    // Setting it again changes nothing, and records nothing.
+    c.app
+        .store
+        .set_tenant_pbx("acme", &campinas, &disca_backend::storage::Actor::cli())
+        .await
+        .unwrap();
+    assert_eq!(c.audit(&marta).await.len(), audit.len());
+    // Its phones are that PBX's business: no browser phone from here (once
+    // the backend has seen the change, within its revocation poll).
+    let moved = std::time::Instant::now();
+    while phone_of_ana(&c).await != StatusCode::CONFLICT {
+        assert!(
+            moved.elapsed() < std::time::Duration::from_secs(5),
+            "the move was not seen"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (_, session) = c.get(&marta, "/manager/admin/api/session").await;
+    assert_eq!(session["phone_directory"], false, "{session}");
     let r = c
         .app
         .http
