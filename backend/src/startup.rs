@@ -82,6 +82,19 @@ impl Application {
             ));
         }
         let pbxs = Pbxs::start(settings, &store, &metrics, phones.directory.clone());
+        for name in store.pbx_names_in_use().await? {
+            if !pbxs
+                .all()
+                .any(|(configured, _)| configured.as_str() == name)
+            {
+                tracing::error!(
+                    pbx = name,
+                    "tenants or live calls name a PBX this backend's configuration does not have: \
+                     their clicks are refused (503) and their live calls not followed until it is \
+                     configured ([pbxs.{name}]) or the tenants moved (tenant set-pbx)"
+                );
+            }
+        }
         if let Some(without_registration) = without_registration {
             tokio::spawn(crate::pbx::dialing::reconcile(
                 pbxs.default_pbx().clone(),

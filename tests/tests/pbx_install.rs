@@ -4,10 +4,12 @@
 //! the test needs no mirror), installs a configuration rendered from
 //! `asterisk-config/site.example` the way an operator renders it, and
 //! writes the systemd unit, which `systemd-analyze verify` accepts. Asterisk
-//! is then started the way the unit starts it — `/usr/sbin/asterisk -f`
-//! inside the root folder — and the backend's AMI client logs in with the
-//! rendered user and secret. Run again, the script keeps the root and the
-//! previous configuration.
+//! is then started with the unit's command in the root folder
+//! (`chroot <root> /usr/sbin/asterisk -f`: systemd itself is not running
+//! here, so the unit's sandboxing is checked only by `verify`), runs as the
+//! host's own `asterisk` system user, and the backend's AMI client logs in
+//! with the rendered user and secret. Run again, the script keeps the root
+//! and the previous configuration.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -124,9 +126,19 @@ async fn the_scripted_install_runs_asterisk_22_with_the_rendered_configuration()
         std::fs::read(&manager).unwrap(),
         std::fs::read(rendered.join("manager.conf")).unwrap()
     );
+    use std::os::unix::fs::MetadataExt;
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&manager).unwrap().permissions().mode();
-    assert_eq!(mode & 0o777, 0o640, "{mode:o}");
+    let meta = std::fs::metadata(&manager).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+    let host_gid: u32 = run(Command::new("id").args(["-g", "asterisk"]))
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (0, host_gid),
+        "owner root, group asterisk"
+    );
     let unit = std::fs::read_to_string(units.join("disca-asterisk.service")).unwrap();
     for line in [
         format!("RootDirectory={}", root.display()),

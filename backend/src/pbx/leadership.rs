@@ -105,6 +105,8 @@ pub(super) async fn run(
         // The lock is released here, for a backend whose link works.
         drop(lock);
         parts.metrics.set_pbx_following(&parts.pbx, false);
+        // The follower counts the live calls; this backend no longer does.
+        parts.metrics.set_live_calls(&parts.pbx, 0);
     }
 }
 

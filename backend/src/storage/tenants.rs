@@ -114,6 +114,17 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The PBXs tenants are assigned to, or live calls were placed on.
+    pub async fn pbx_names_in_use(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT pbx FROM tenants UNION SELECT pbx FROM calls WHERE state <> 'ended' ORDER BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
 /// Reads a tenant from columns named `{prefix}slug`, `{prefix}name`...
 pub(super) fn tenant_from_row(row: &AnyRow, prefix: &str) -> Result<Tenant, StoreError> {
     let col = |name: &str| format!("{prefix}{name}");
