@@ -3,7 +3,9 @@
 //! `globex` on the PBX `campinas`. Each PBX's calls are followed by one
 //! backend; a click through either backend goes out through its tenant's
 //! PBX; when `campinas` goes down only `globex` is refused (503), and its
-//! clicks work again once it is back.
+//! clicks work again once it is back; and when `globex` moves to the
+//! default PBX mid-call, that call ends as it really did on `campinas` and
+//! the next one goes out through the default PBX.
 
 use std::time::Duration;
 
@@ -208,4 +210,29 @@ async fn each_tenant_calls_through_its_pbx_and_a_pbx_down_refuses_only_its_tenan
     }
     one_follower(&http, &backends, "campinas").await;
     call_through(&http, first, globex, &campinas, &main).await;
+
+    // Globex moves to the default PBX in the middle of a call: the call
+    // stays followed on campinas and ends as it really did; the next one
+    // goes through the default PBX.
+    let (status, call) = click(&http, second, globex).await;
+    assert_eq!(status, StatusCode::CREATED, "{call:#}");
+    let id = call["id"].as_str().unwrap().to_owned();
+    wait_for_call(&http, second, globex, &id, "connected", |c| {
+        c["state"] == "connected"
+    })
+    .await;
+    Store::connect(&url)
+        .await
+        .unwrap()
+        .set_tenant_pbx("globex", &PbxName::default(), &Actor::cli())
+        .await
+        .unwrap();
+    let ended = wait_for_call(&http, first, globex, &id, "ended", |c| c["state"] == "ended").await;
+    assert_eq!(ended["outcome"], "answered", "{ended:#}");
+    assert_ne!(ended["durations_estimated"], true, "{ended:#}");
+    let talk = ended["talk_seconds"].as_i64().unwrap();
+    assert!((2..=4).contains(&talk), "talk {talk} s: {ended:#}");
+    // Every backend sees the move within its revocation poll (1 s).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    call_through(&http, first, globex, &main, &campinas).await;
 }
