@@ -240,8 +240,19 @@ impl Backend {
         self.app.health().await
     }
 
+    /// Waits until the backend is ready and follows the PBX's calls: on
+    /// PostgreSQL it takes the follower lock, and waits its fence, only
+    /// after it is up (its clicks meanwhile are followed from then on).
     pub async fn wait_until_healthy(&self) {
         self.app.wait_until_healthy().await;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !follows_the_pbx(&self.http, &self.base).await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the backend never followed the PBX's calls"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Connects `tenant` to RD Station CRM through API v1 at `v1_base` with
