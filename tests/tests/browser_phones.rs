@@ -43,14 +43,17 @@ async fn password(backend: &Backend, token: &str) -> String {
 /// Runs the real `disca-backend user <command>` for bruna@example.com of
 /// acme, on the backend's data and the PBX's phone directory.
 fn bruna_command(backend: &Backend, lab: &Lab, command: &str) {
-    let status = std::process::Command::new(backend_binary())
-        .args(["user", command, "--tenant", "acme"])
+    let mut cli = std::process::Command::new(backend_binary());
+    cli.args(["user", command, "--tenant", "acme"])
         .args(["--email", "bruna@example.com"])
         .arg("--data-dir")
         .arg(backend.data_dir())
-        .env("DISCA_PHONES__DIRECTORY_DB", &lab.pbx.phone_directory)
-        .status()
-        .unwrap();
+        .env("DISCA_PHONES__DIRECTORY_DB", &lab.pbx.phone_directory);
+    // On PostgreSQL (DISCA_TEST_POSTGRES), the backend's database.
+    if let Some(url) = &backend.app.settings.database_url {
+        cli.env("DISCA_DATABASE_URL", url);
+    }
+    let status = cli.status().unwrap();
     assert!(status.success(), "user {command}");
 }
 

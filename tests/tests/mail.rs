@@ -30,6 +30,10 @@ fn backend(app: &TestApp, smtp: Option<std::net::SocketAddr>, args: &[&str]) -> 
             .env("DISCA_MAIL__SMTP_HOST", addr.ip().to_string())
             .env("DISCA_MAIL__SMTP_PORT", addr.port().to_string());
     }
+    // On PostgreSQL (DISCA_TEST_POSTGRES), the app's database.
+    if let Some(url) = &app.settings.database_url {
+        command.env("DISCA_DATABASE_URL", url);
+    }
     command.output().unwrap()
 }
 

@@ -227,7 +227,10 @@ async fn each_tenant_calls_through_its_pbx_and_a_pbx_down_refuses_only_its_tenan
         .set_tenant_pbx("globex", &PbxName::default(), &Actor::cli())
         .await
         .unwrap();
-    let ended = wait_for_call(&http, first, globex, &id, "ended", |c| c["state"] == "ended").await;
+    let ended = wait_for_call(&http, first, globex, &id, "ended", |c| {
+        c["state"] == "ended"
+    })
+    .await;
     assert_eq!(ended["outcome"], "answered", "{ended:#}");
     assert_ne!(ended["durations_estimated"], true, "{ended:#}");
     let talk = ended["talk_seconds"].as_i64().unwrap();
