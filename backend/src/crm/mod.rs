@@ -9,7 +9,8 @@
 //! ([`rate_limit`]). The note's words are in [`note`]; which deal a call
 //! without one goes to, in [`lookup`]; how errors are read, in [`error`];
 //! secrets at rest, in [`secrets`]; setting a tenant's connection up, in
-//! [`connect`].
+//! [`connect`]; which backend delivers which tenant's notes, in
+//! [`partition`].
 
 pub mod client;
 pub mod connect;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod lookup;
 pub mod note;
 pub mod oauth;
+pub mod partition;
 pub mod rate_limit;
 pub mod secrets;
 pub mod worker;

@@ -10,10 +10,12 @@
 //! Temporary errors (network, timeouts, 5xx, HTML pages, 429) retry with
 //! exponential backoff and jitter, never sooner than `Retry-After`;
 //! permanent ones (401, 403, 404, 422) stop with the CRM's message. One
-//! backend process delivers a database's outbox: on SQLite the one holding
-//! a lock file in the data folder, on PostgreSQL the one holding a session
-//! advisory lock ([`DELIVERER_LOCK`]); when that one dies, or its lock's
-//! connection fails, another takes over within seconds.
+//! backend process delivers a tenant's notes: on SQLite the one holding a
+//! lock file in the data folder delivers them all; on PostgreSQL every
+//! backend delivers for the tenants whose locks it holds
+//! ([`super::partition`]), and when one dies, or its locks' connection
+//! fails, others take its tenants over within seconds. Keeping idle v2
+//! authorizations alive is the job of the holder of [`DELIVERER_LOCK`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -30,18 +32,19 @@ use super::connections::Connections;
 use super::error::{CrmError, MAX_RETRY_AFTER};
 use super::lookup;
 use super::note::{self, NoteContext};
+use super::partition::{self, SharedPartition};
 use crate::configuration::CrmSettings;
 use crate::domain::{CrmState, CrmUserId, DealId, sao_paulo};
 use crate::storage::{
-    Backend, Delivery, DeliveryUpdate, Followup, FollowupKind, FollowupUpdate, SessionLock, Store,
-    StoreError,
+    Backend, Delivery, DeliveryUpdate, Followup, FollowupKind, FollowupUpdate, Store, StoreError,
 };
 use crate::telemetry::{Metrics, call_span};
 
 /// Pause after the database itself failed, before the outbox is read again.
 const STORE_RETRY: Duration = Duration::from_secs(1);
-/// The PostgreSQL session advisory lock of the backend that delivers (an
-/// arbitrary key, "crmnote" in ASCII, used for nothing else).
+/// The PostgreSQL session advisory lock of the backend that keeps idle v2
+/// authorizations alive (an arbitrary key, "crmnote" in ASCII, used for
+/// nothing else).
 pub const DELIVERER_LOCK: i64 = 0x0063_726d_6e6f_7465;
 /// How often a process that does not deliver checks whether it may.
 const LOCK_RETRY: Duration = Duration::from_secs(5);
@@ -64,20 +67,36 @@ pub struct Worker {
     lock_file: PathBuf,
 }
 
-/// What makes this process the one that delivers.
-enum Deliverer {
-    /// The lock file, locked while it stays open.
-    File { _locked: std::fs::File },
-    /// The session advisory lock, until its connection fails.
-    Session(SessionLock),
+/// Which notes a delivery loop takes: every tenant's (SQLite, the one
+/// process holding the lock file), or those of the tenants this backend
+/// holds (PostgreSQL, [`partition`]).
+#[derive(Clone)]
+enum Scope {
+    All,
+    Tenants(SharedPartition),
 }
 
-impl Deliverer {
-    /// Completes when this process may no longer deliver.
-    async fn lost(&self) {
+impl Scope {
+    /// The tenants to read due work for (`None`: all).
+    fn tenants(&self) -> Option<Vec<String>> {
         match self {
-            Deliverer::File { .. } => std::future::pending().await,
-            Deliverer::Session(lock) => lock.lost().await,
+            Scope::All => None,
+            Scope::Tenants(p) => Some(partition::lock(p).ready()),
+        }
+    }
+
+    /// Starts work for `tenant`, unless its tenant is no longer this
+    /// backend's (then it is not done here).
+    fn start(&self, tenant: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Tenants(p) => partition::lock(p).start(tenant),
+        }
+    }
+
+    fn finish(&self, tenant: &str) {
+        if let Scope::Tenants(p) = self {
+            partition::lock(p).finish(tenant);
         }
     }
 }
@@ -99,43 +118,30 @@ impl Worker {
         }
     }
 
-    /// Waits until this process is the one that delivers: two processes
-    /// on one database (a rolling deploy, several backends) must not send
-    /// the same note.
-    async fn become_the_deliverer(&self) -> Deliverer {
+    /// On SQLite, waits until this process holds the lock file: two
+    /// processes on one database (a rolling deploy) must not send the same
+    /// note.
+    async fn hold_the_lock_file(&self) -> std::fs::File {
         let mut said = false;
         loop {
-            let taken = match self.store.backend() {
-                Backend::Sqlite => match exclusive_lock(&self.lock_file) {
-                    Ok(file) => Ok(Some(Deliverer::File { _locked: file })),
-                    // Another process holds it.
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
-                    Err(e) => Err(format!("{}: {e}", self.lock_file.display())),
-                },
-                Backend::Postgres => self
-                    .store
-                    .try_session_lock(DELIVERER_LOCK)
-                    .await
-                    .map(|lock| lock.map(Deliverer::Session))
-                    .map_err(|e| e.to_string()),
-            };
-            match taken {
-                Ok(Some(deliverer)) => {
+            match exclusive_lock(&self.lock_file) {
+                Ok(file) => {
                     if said {
                         tracing::info!("this process now delivers the CRM notes");
                     }
-                    return deliverer;
+                    return file;
                 }
-                Ok(None) | Err(_) => {
+                Err(e) => {
                     if !said {
-                        match taken {
-                            Err(error) => tracing::warn!(
-                                error,
-                                "cannot tell whether this process may deliver the CRM notes; waiting"
-                            ),
-                            _ => tracing::info!(
+                        if e.kind() == std::io::ErrorKind::WouldBlock {
+                            tracing::info!(
                                 "another disca-backend delivers this database's CRM notes; waiting"
-                            ),
+                            );
+                        } else {
+                            tracing::warn!(
+                                error = %format!("{}: {e}", self.lock_file.display()),
+                                "cannot tell whether this process may deliver the CRM notes; waiting"
+                            );
                         }
                         said = true;
                     }
@@ -151,50 +157,108 @@ impl Worker {
     /// authorizations alive.
     pub async fn run(self) {
         let worker = Arc::new(self);
+        match worker.store.backend() {
+            Backend::Sqlite => {
+                let _locked = worker.hold_the_lock_file().await;
+                let mut background: JoinSet<()> = JoinSet::new();
+                background.spawn(worker.clone().keep_authorizations_alive());
+                worker.deliver_the_outbox(Scope::All).await;
+            }
+            Backend::Postgres => worker.run_shared().await,
+        }
+    }
+
+    /// PostgreSQL: delivers for the tenants this backend holds, for as long
+    /// as their locks' connection lives, then again on a new one.
+    async fn run_shared(self: Arc<Self>) {
+        tokio::spawn(self.clone().keep_alive_when_holding(DELIVERER_LOCK));
         loop {
-            let deliverer = worker.become_the_deliverer().await;
+            let locks = match self.store.session_locks().await {
+                Ok(locks) => locks,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot open the connection for the CRM delivery locks");
+                    tokio::time::sleep(LOCK_RETRY).await;
+                    continue;
+                }
+            };
+            if let Err(e) = locks.take_shared(partition::PRESENCE_LOCK).await {
+                tracing::warn!(error = %e, "cannot join the backends delivering CRM notes");
+                tokio::time::sleep(LOCK_RETRY).await;
+                continue;
+            }
+            let shared = SharedPartition::default();
             tokio::select! {
-                () = worker.clone().deliver_the_outbox() => {}
-                () = deliverer.lost() => {
+                () = self.clone().deliver_the_outbox(Scope::Tenants(shared.clone())) => {}
+                () = partition::balance(&self.store, &locks, &shared) => {}
+                () = locks.lost() => {
                     // Every delivery under way is dropped here: a note it
                     // had sent is "maybe sent", and looked for before it
-                    // is sent again.
-                    tracing::error!("this process may no longer deliver the CRM notes: stopped");
+                    // is sent again by whoever takes its tenant.
+                    tracing::error!("this process may no longer deliver its tenants' CRM notes: stopped");
                 }
             }
         }
     }
 
-    /// The deliverer's work, for as long as it is the deliverer: dropping
-    /// it stops every task it started.
-    async fn deliver_the_outbox(self: Arc<Self>) {
+    /// Keeps idle v2 authorizations alive while this backend holds `key`
+    /// (one backend does: two refreshing one token would race).
+    async fn keep_alive_when_holding(self: Arc<Self>, key: i64) {
+        loop {
+            if let Ok(Some(lock)) = self.store.try_session_lock(key).await {
+                tokio::select! {
+                    () = self.clone().keep_authorizations_alive() => {}
+                    () = lock.lost() => {}
+                }
+            }
+            tokio::time::sleep(LOCK_RETRY).await;
+        }
+    }
+
+    /// The deliverer's work for `scope`, for as long as it may deliver:
+    /// dropping it stops every task it started.
+    async fn deliver_the_outbox(self: Arc<Self>, scope: Scope) {
         let worker = self;
         let mut background: JoinSet<()> = JoinSet::new();
-        background.spawn(worker.clone().keep_authorizations_alive());
-        background.spawn(worker.clone().run_followups());
+        background.spawn(worker.clone().run_followups(scope.clone()));
         let mut running: JoinSet<()> = JoinSet::new();
         // The call each task delivers, so a task that panicked frees its note.
         let mut tasks: HashMap<Id, String> = HashMap::new();
         loop {
             let room = worker.settings.concurrency.saturating_sub(running.len());
             let busy: Vec<String> = tasks.values().cloned().collect();
-            let wait = match worker.fill(room, &busy).await {
+            let tenants = scope.tenants();
+            let wait = match worker.fill(room, &busy, tenants.as_deref()).await {
                 Ok(due) => {
                     for delivery in due {
+                        let tenant = delivery.call.tenant.clone();
+                        if !scope.start(&tenant) {
+                            continue;
+                        }
                         let call_id = delivery.call.id.clone();
                         let task = worker.clone();
                         let span = call_span(&delivery.call);
-                        let handle = running
-                            .spawn(async move { task.deliver(delivery).await }.instrument(span));
+                        let scope = scope.clone();
+                        let handle = running.spawn(
+                            async move {
+                                task.deliver(delivery).await;
+                                scope.finish(&tenant);
+                            }
+                            .instrument(span),
+                        );
                         tasks.insert(handle.id(), call_id);
                     }
                     let busy: Vec<String> = tasks.values().cloned().collect();
-                    worker.until_next_due(&busy).await
+                    worker.until_next_due(&busy, tenants.as_deref()).await
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the CRM outbox");
                     STORE_RETRY
                 }
+            };
+            // With a partition, tenants taken later are looked at soon.
+            let wait = match scope {
+                Scope::All => wait,
+                Scope::Tenants(_) => wait.min(partition::BALANCE_EVERY),
             };
             tokio::select! {
                 _ = worker.store.outbox_changed() => {}
@@ -213,22 +277,28 @@ impl Worker {
         }
     }
 
-    /// Up to `room` due notes that are not `busy`.
-    async fn fill(&self, room: usize, busy: &[String]) -> Result<Vec<Delivery>, StoreError> {
+    /// Up to `room` due notes that are not `busy` (of `tenants`, when
+    /// given).
+    async fn fill(
+        &self,
+        room: usize,
+        busy: &[String],
+        tenants: Option<&[String]>,
+    ) -> Result<Vec<Delivery>, StoreError> {
         if room == 0 {
             return Ok(Vec::new());
         }
         let limit = u32::try_from(room).unwrap_or(u32::MAX);
         self.store
-            .due_deliveries(OffsetDateTime::now_utc(), limit, busy)
+            .due_deliveries(OffsetDateTime::now_utc(), limit, busy, tenants)
             .await
     }
 
-    /// How long until the next note not in `busy` is due, at most
-    /// `poll_interval`.
-    async fn until_next_due(&self, busy: &[String]) -> Duration {
+    /// How long until the next note not in `busy` (of `tenants`, when
+    /// given) is due, at most `poll_interval`.
+    async fn until_next_due(&self, busy: &[String], tenants: Option<&[String]>) -> Duration {
         let poll = self.settings.poll_interval;
-        match self.store.next_delivery_due(busy).await {
+        match self.store.next_delivery_due(busy, tenants).await {
             Ok(Some(at)) => Duration::try_from(at - OffsetDateTime::now_utc())
                 .unwrap_or(Duration::ZERO)
                 .clamp(MIN_WAIT, poll),
@@ -265,17 +335,27 @@ impl Worker {
     /// Delivers what follows the calls' notes (complements, tasks), one at
     /// a time, for ever: woken when reports are saved or notes settle, at
     /// the next due retry, and every `poll_interval`.
-    async fn run_followups(self: Arc<Self>) {
+    async fn run_followups(self: Arc<Self>, scope: Scope) {
         loop {
+            let tenants = scope.tenants();
             match self
                 .store
-                .due_followups(OffsetDateTime::now_utc(), FOLLOWUP_BATCH)
+                .due_followups(
+                    OffsetDateTime::now_utc(),
+                    FOLLOWUP_BATCH,
+                    tenants.as_deref(),
+                )
                 .await
             {
                 Ok(due) => {
                     for followup in due {
+                        let tenant = followup.call.tenant.clone();
+                        if !scope.start(&tenant) {
+                            continue;
+                        }
                         let span = call_span(&followup.call);
                         self.follow_up(followup).instrument(span).await;
+                        scope.finish(&tenant);
                     }
                 }
                 Err(e) => {
@@ -284,8 +364,11 @@ impl Worker {
                     continue;
                 }
             }
-            let poll = self.settings.poll_interval;
-            let wait = match self.store.next_followup_due().await {
+            let poll = match scope {
+                Scope::All => self.settings.poll_interval,
+                Scope::Tenants(_) => self.settings.poll_interval.min(partition::BALANCE_EVERY),
+            };
+            let wait = match self.store.next_followup_due(tenants.as_deref()).await {
                 Ok(Some(at)) => Duration::try_from(at - OffsetDateTime::now_utc())
                     .unwrap_or(Duration::ZERO)
                     .clamp(MIN_WAIT, poll),

@@ -238,13 +238,17 @@ impl Store {
     }
 
     /// Pending notes due at `now`, oldest first, skipping `busy` (the ones
-    /// already being delivered).
+    /// already being delivered); only `tenants`' when given.
     pub async fn due_deliveries(
         &self,
         now: OffsetDateTime,
         limit: u32,
         busy: &[String],
+        tenants: Option<&[String]>,
     ) -> Result<Vec<Delivery>, StoreError> {
+        if tenants.is_some_and(<[String]>::is_empty) {
+            return Ok(Vec::new());
+        }
         let mut q: Statement = Statement::new(format!(
             "SELECT {CALL_COLUMNS}, u.name AS user_name, u.crm_user_id, d.note_text AS crm_note_text,
                     d.maybe_sent AS crm_maybe_sent, d.failures AS crm_failures, d.report_rev,
@@ -262,6 +266,7 @@ impl Store {
             }
             q.push(")");
         }
+        push_tenants(&mut q, "d.tenant", tenants);
         q.push(" ORDER BY d.next_attempt_at, d.call_id LIMIT ")
             .push_bind(i64::from(limit));
         let mut due = Vec::new();
@@ -281,6 +286,17 @@ impl Store {
         Ok(due)
     }
 
+    /// Tenants with CRM work waiting: notes or follow-ups not yet settled.
+    pub async fn tenants_with_crm_work(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT tenant FROM crm_deliveries WHERE state = 'pending' \
+             UNION SELECT c.tenant FROM crm_followups f JOIN calls c ON c.id = f.call_id \
+             WHERE f.state = 'pending' ORDER BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Tenants connected through API v2 whose connection has not changed
     /// (no refresh, no reconnection) since `since`.
     pub async fn idle_v2_accounts(&self, since: OffsetDateTime) -> Result<Vec<String>, StoreError> {
@@ -293,11 +309,16 @@ impl Store {
         Ok(tenants)
     }
 
-    /// When the earliest pending note not in `busy` is due, if any is.
+    /// When the earliest pending note not in `busy` (of `tenants`, when
+    /// given) is due, if any is.
     pub async fn next_delivery_due(
         &self,
         busy: &[String],
+        tenants: Option<&[String]>,
     ) -> Result<Option<OffsetDateTime>, StoreError> {
+        if tenants.is_some_and(<[String]>::is_empty) {
+            return Ok(None);
+        }
         let mut q: Statement = Statement::new(
             "SELECT MIN(next_attempt_at) FROM crm_deliveries WHERE state = 'pending'",
         );
@@ -309,6 +330,7 @@ impl Store {
             }
             q.push(")");
         }
+        push_tenants(&mut q, "tenant", tenants);
         let at: Option<i64> = q.scalar().fetch_one(&self.pool).await?;
         at.map(from_millis).transpose()
     }
@@ -479,4 +501,20 @@ fn delivery_from_row(row: &AnyRow) -> Result<Delivery, StoreError> {
         report_rev: row.try_get("report_rev")?,
         call,
     })
+}
+
+/// `AND <column> IN (<tenants>)` when `tenants` is given.
+pub(super) fn push_tenants<'args>(
+    q: &mut Statement<'args>,
+    column: &str,
+    tenants: Option<&'args [String]>,
+) {
+    if let Some(tenants) = tenants {
+        q.push(format!(" AND {column} IN ("));
+        let mut list = q.separated(", ");
+        for tenant in tenants {
+            list.push_bind(tenant);
+        }
+        q.push(")");
+    }
 }

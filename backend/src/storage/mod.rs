@@ -60,7 +60,7 @@ pub use events::CallEvent;
 pub use people::{NewPerson, Person, PersonChange};
 pub use recording_rules::{ExpiredRecording, RecordingRules};
 pub use reports::{DEFAULT_DISPOSITIONS, Followup, FollowupKind, FollowupUpdate, StoredReport};
-pub use session_lock::SessionLock;
+pub use session_lock::{SESSION_LOCK_FENCE, SessionLock, SessionLocks};
 pub use tokens::{TokenInfo, TokenKind};
 pub use users::NewUser;
 

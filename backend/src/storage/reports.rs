@@ -588,7 +588,11 @@ impl Store {
         &self,
         now: OffsetDateTime,
         limit: u32,
+        tenants: Option<&[String]>,
     ) -> Result<Vec<Followup>, StoreError> {
+        if tenants.is_some_and(<[String]>::is_empty) {
+            return Ok(Vec::new());
+        }
         let mut q: Statement = Statement::new(format!(
             "SELECT {CALL_COLUMNS}, f.id AS followup_id, f.kind AS followup_kind,
                     f.failures AS followup_failures, f.maybe_sent AS followup_maybe_sent,
@@ -601,8 +605,9 @@ impl Store {
              WHERE f.state = 'pending' AND d.state IN ('delivered', 'no_deal')
                AND f.next_attempt_at <= "
         ));
-        q.push_bind(to_millis(now))
-            .push(" ORDER BY f.next_attempt_at, f.id LIMIT ")
+        q.push_bind(to_millis(now));
+        super::crm::push_tenants(&mut q, "calls.tenant", tenants);
+        q.push(" ORDER BY f.next_attempt_at, f.id LIMIT ")
             .push_bind(i64::from(limit));
         q.query()
             .fetch_all(&self.pool)
@@ -618,14 +623,21 @@ impl Store {
     }
 
     /// When the next follow-up is due, if any is waiting.
-    pub async fn next_followup_due(&self) -> Result<Option<OffsetDateTime>, StoreError> {
-        let at: Option<i64> = sqlx::query_scalar(
+    /// (Of `tenants`, when given.)
+    pub async fn next_followup_due(
+        &self,
+        tenants: Option<&[String]>,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
+        if tenants.is_some_and(<[String]>::is_empty) {
+            return Ok(None);
+        }
+        let mut q: Statement = Statement::new(
             "SELECT MIN(f.next_attempt_at) FROM crm_followups f
              JOIN crm_deliveries d ON d.call_id = f.call_id
              WHERE f.state = 'pending' AND d.state IN ('delivered', 'no_deal')",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        );
+        super::crm::push_tenants(&mut q, "d.tenant", tenants);
+        let at: Option<i64> = q.scalar().fetch_one(&self.pool).await?;
         at.map(from_millis).transpose()
     }
 
@@ -814,7 +826,7 @@ mod tests {
 
     async fn due(store: &Store) -> Vec<Followup> {
         store
-            .due_followups(OffsetDateTime::now_utc(), 10)
+            .due_followups(OffsetDateTime::now_utc(), 10, None)
             .await
             .unwrap()
     }

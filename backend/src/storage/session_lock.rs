@@ -85,3 +85,108 @@ impl Store {
         Ok(Some(lock))
     }
 }
+
+/// Session advisory locks this process holds on one connection of its
+/// own, taken and let go one by one (the CRM outbox's tenants, shared out
+/// among backends: `crm::partition`). They all go when that connection
+/// fails or this value is dropped.
+pub struct SessionLocks {
+    conn: std::sync::Arc<tokio::sync::Mutex<sqlx::AnyConnection>>,
+    lost: watch::Receiver<bool>,
+    keeper: JoinHandle<()>,
+}
+
+impl SessionLocks {
+    /// Takes `key` if no other session holds it; `true` when held now.
+    /// The holder waits [`FENCE`] before it acts on it.
+    pub async fn try_take(&self, key: i64) -> Result<bool, StoreError> {
+        let mut conn = self.conn.lock().await;
+        let Flag(taken) = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(taken)
+    }
+
+    /// Takes `key` shared: every session may hold it at once, and
+    /// [`Store::shared_holders`] counts them.
+    pub async fn take_shared(&self, key: i64) -> Result<(), StoreError> {
+        let mut conn = self.conn.lock().await;
+        sqlx::query("SELECT pg_advisory_lock_shared($1)")
+            .bind(key)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Lets `key` go.
+    pub async fn release(&self, key: i64) -> Result<(), StoreError> {
+        let mut conn = self.conn.lock().await;
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(key)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Completes when the connection failed a check: PostgreSQL may have
+    /// released every lock, and the jobs they guard must stop.
+    pub async fn lost(&self) {
+        let mut lost = self.lost.clone();
+        let _ = lost.wait_for(|lost| *lost).await;
+    }
+}
+
+impl Drop for SessionLocks {
+    fn drop(&mut self) {
+        // The keeper and this value own the connection: ending both ends
+        // the session.
+        self.keeper.abort();
+    }
+}
+
+/// How long a backend that took a lock waits before it acts on it.
+pub const SESSION_LOCK_FENCE: Duration = FENCE;
+
+impl Store {
+    /// A connection of its own for [`SessionLocks`], checked every second.
+    /// PostgreSQL only.
+    pub async fn session_locks(&self) -> Result<SessionLocks, StoreError> {
+        if self.backend != Backend::Postgres {
+            return Err(StoreError::Invalid(
+                "bloqueios de sessão existem só no PostgreSQL",
+            ));
+        }
+        let conn =
+            std::sync::Arc::new(tokio::sync::Mutex::new(self.pool.acquire().await?.detach()));
+        let (lose, lost) = watch::channel(false);
+        let checked = conn.clone();
+        let keeper = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(CHECK_EVERY).await;
+                let check =
+                    tokio::time::timeout(CHECK_EVERY, async { checked.lock().await.ping().await })
+                        .await;
+                if !matches!(check, Ok(Ok(()))) {
+                    tracing::error!("the connection holding session locks failed");
+                    let _ = lose.send(true);
+                    return;
+                }
+            }
+        });
+        Ok(SessionLocks { conn, lost, keeper })
+    }
+
+    /// How many sessions hold the advisory lock `key` shared, in this
+    /// database (advisory locks are per database; `pg_locks` shows all).
+    pub async fn shared_holders(&self, key: i64) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND mode = 'ShareLock' AND ((classid::bigint << 32) | objid::bigint) = $1 \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .bind(key)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+}

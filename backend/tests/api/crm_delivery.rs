@@ -929,10 +929,11 @@ async fn two_backends_on_one_database_deliver_each_note_once() {
     }
 }
 
-/// On PostgreSQL the deliverer is whichever backend holds a session
-/// advisory lock. When that session ends (its connection cut, as when the
-/// backend dies or the network fails), the backend stops delivering and
-/// one of the two takes the lock again: every note is still written once.
+/// On PostgreSQL a tenant's deliverer is whichever backend holds its
+/// session advisory lock. When that session ends (its connection cut, as
+/// when the backend dies or the network fails), the backend stops
+/// delivering and one of the two takes the tenant again: every note is
+/// still written once.
 #[tokio::test]
 async fn on_postgresql_the_delivery_moves_when_the_deliverers_session_ends() {
     let h = start(Api::V1, Config::default(), quick_crm).await;
@@ -949,9 +950,10 @@ async fn on_postgresql_the_delivery_moves_when_the_deliverers_session_ends() {
     let holder = || async {
         sqlx::query_scalar::<_, i32>(
             "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
-             AND ((classid::bigint << 32) | objid::bigint) = $1",
+             AND ((classid::bigint << 32) | objid::bigint) = $1 \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         )
-        .bind(disca_backend::crm::worker::DELIVERER_LOCK)
+        .bind(disca_backend::crm::partition::tenant_lock("acme"))
         .fetch_optional(&database)
         .await
         .unwrap()
@@ -962,7 +964,15 @@ async fn on_postgresql_the_delivery_moves_when_the_deliverers_session_ends() {
     for store in stores.into_iter().cycle().take(6) {
         calls.push(end_call(store, user, MARIANA_PHONE, Some(AURORA), Outcome::Answered).await);
     }
-    let first = holder().await.expect("a backend delivers");
+    // A backend takes acme (it has work now) within a second or so.
+    let waited = Instant::now();
+    let first = loop {
+        if let Some(pid) = holder().await {
+            break pid;
+        }
+        assert!(waited.elapsed() < PATIENCE, "nobody delivers");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
         .bind(first)
         .fetch_one(&database)
@@ -988,10 +998,11 @@ async fn on_postgresql_the_delivery_moves_when_the_deliverers_session_ends() {
     }
 }
 
-/// 1,000 notes queued through two backends sharing a PostgreSQL database,
-/// with the deliverer's session cut while they drain: every one is
-/// written exactly once (the handover looks up the notes that were "maybe
-/// sent" before sending them again).
+/// 1,000 notes of two tenants queued through two backends sharing a
+/// PostgreSQL database: both backends deliver (one tenant each), and with
+/// the session of a tenant's deliverer cut twice while they drain, every
+/// note is written exactly once (the handover looks up the notes that were
+/// "maybe sent" before sending them again).
 #[tokio::test]
 async fn on_postgresql_a_thousand_notes_through_two_backends_are_each_written_once() {
     const NOTES: usize = 1000;
@@ -1012,48 +1023,72 @@ async fn on_postgresql_a_thousand_notes_through_two_backends_are_each_written_on
         eprintln!("SQLite: one backend per database");
         return;
     }
+    // A second tenant, on the same RD Station account.
+    add_tenant(&h.store, "globex", "Globex").await;
+    let (gil, _) = add_user(&h.store, "globex", ("Gil", "2001", Role::Agent), Some(ANA)).await;
+    connect_tenant_v1(
+        &h.store,
+        h.app.data_dir(),
+        "globex",
+        &h.standin.v1_base(),
+        ANA_TOKEN,
+    )
+    .await;
     let second = TestApp::builder()
         .shared_with(&h.app)
         .configure(|s| fast(&mut s.crm))
         .start()
         .await;
     let database = h.app.database().await;
-    let holder = || async {
-        sqlx::query_scalar::<_, i32>(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
-             AND ((classid::bigint << 32) | objid::bigint) = $1",
-        )
-        .bind(disca_backend::crm::worker::DELIVERER_LOCK)
-        .fetch_optional(&database)
-        .await
-        .unwrap()
+    let holder = |tenant: &'static str| {
+        let database = database.clone();
+        async move {
+            sqlx::query_scalar::<_, i32>(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                 AND ((classid::bigint << 32) | objid::bigint) = $1 \
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            )
+            .bind(disca_backend::crm::partition::tenant_lock(tenant))
+            .fetch_optional(&database)
+            .await
+            .unwrap()
+        }
     };
-    let user = &h.users["Ana"];
+    let users = [&h.users["Ana"], &gil];
     let stores = [&h.store, &second.store];
     let mut calls = Vec::new();
     // The calls end in three parts; after each of the first two, the
-    // deliverer's session is cut while notes are still being written.
+    // session delivering acme is cut while notes are still being written.
     let start = Instant::now();
     let mut cuts = Vec::new();
+    let mut both_delivered = false;
     for part in 0..3 {
-        for store in stores
-            .into_iter()
-            .cycle()
-            .take(NOTES / 3 + usize::from(part == 2))
-        {
+        for i in 0..NOTES / 3 + usize::from(part == 2) {
+            let (store, user) = (stores[i % 2], users[(i / 2) % 2]);
             calls.push(end_call(store, user, MARIANA_PHONE, Some(AURORA), Outcome::Answered).await);
+            if i % 50 == 0
+                && let (Some(a), Some(g)) = (holder("acme").await, holder("globex").await)
+            {
+                both_delivered |= a != g;
+            }
         }
         if part == 2 {
             break;
         }
-        // Cut once the deliverer has written some of them.
+        // Cut once acme's deliverer has written some.
         let before = cuts.last().map_or(0, |(_, written)| *written);
         let wait = Instant::now();
         while h.standin.all_notes().len() < before + 20 {
             assert!(wait.elapsed() < PATIENCE, "nobody delivers");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let pid = holder().await.expect("a backend delivers");
+        let pid = loop {
+            if let Some(pid) = holder("acme").await {
+                break pid;
+            }
+            assert!(wait.elapsed() < PATIENCE, "nobody delivers acme");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
         let cut: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
             .bind(pid)
             .fetch_one(&database)
@@ -1066,6 +1101,10 @@ async fn on_postgresql_a_thousand_notes_through_two_backends_are_each_written_on
     for call in &calls {
         assert_eq!(settled(&h.store, &call.id).await.state, CrmState::Delivered);
     }
+    assert!(
+        both_delivered,
+        "the two tenants were never delivered by two backends at once"
+    );
     let notes = h.standin.all_notes();
     let mut per_call: HashMap<&str, usize> = HashMap::new();
     for call in &calls {
@@ -1082,7 +1121,7 @@ async fn on_postgresql_a_thousand_notes_through_two_backends_are_each_written_on
     assert!(wrong.is_empty(), "not exactly once: {wrong:?}");
     assert_eq!(notes.len(), NOTES);
     eprintln!(
-        "{NOTES} notes, the deliverer's session cut twice (notes written by then: {:?}): all once in {:.1} s",
+        "{NOTES} notes of 2 tenants through 2 backends, acme's deliverer cut twice (notes written by then: {:?}): all once in {:.1} s",
         cuts.iter().map(|(_, n)| n).collect::<Vec<_>>(),
         start.elapsed().as_secs_f64()
     );
