@@ -70,6 +70,11 @@ fn the_rules_and_the_dashboard_name_only_metrics_the_backend_exports() {
     metrics.call_ended(Outcome::Answered);
     metrics.set_crm_outbox(&[("acme".into(), "pending".into(), 1)]);
     metrics.crm_error(true);
+    let pbx = disca_backend::domain::PbxName::default();
+    metrics.set_ami_connected(&pbx, true);
+    metrics.set_live_calls(&pbx, 1);
+    metrics.set_pbx_following(&pbx, true);
+    metrics.originate_acknowledged(&pbx, 0.01);
     let exported: BTreeSet<String> = metrics
         .render()
         .lines()

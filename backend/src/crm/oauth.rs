@@ -51,6 +51,9 @@ pub struct OAuth {
     unsaved: Mutex<Option<Secret>>,
 }
 
+/// How often a rotated refresh token that could not be stored is stored again.
+const SAVE_RETRY: Duration = Duration::from_secs(5);
+
 struct Access {
     token: Secret,
     expires_at: Instant,
@@ -164,6 +167,27 @@ impl OAuth {
             }
             Err(e) => {
                 tracing::error!(tenant = %self.tenant, error = %e, "the rotated refresh token could not be saved yet");
+                // Saved again and again until it is: another backend may be
+                // the next to refresh this tenant, reading the database.
+                let (store, tenant, generation) =
+                    (self.store.clone(), self.tenant.clone(), account.generation);
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(SAVE_RETRY).await;
+                        match store
+                            .rotate_refresh_token(&tenant, generation, &sealed)
+                            .await
+                        {
+                            Ok(_) => {
+                                tracing::info!(%tenant, "the rotated refresh token is saved");
+                                return;
+                            }
+                            Err(e) => {
+                                tracing::warn!(%tenant, error = %e, "the rotated refresh token still cannot be saved")
+                            }
+                        }
+                    }
+                });
             }
         }
         Ok(Access {

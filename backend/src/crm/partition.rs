@@ -9,12 +9,15 @@
 //! Each backend holds its locks on one connection of its own
 //! (`storage::SessionLocks`), with [`PRESENCE_LOCK`] taken shared, so the
 //! number of backends is the number of that lock's holders. Every
-//! [`BALANCE_EVERY`] a backend lets go of its tenants with no work left
-//! and nothing under way, and takes tenants with work up to its share
-//! (those with work, divided by the backends, rounded up). A tenant taken
-//! is delivered for only after the fence (`SESSION_LOCK_FENCE`), by when a
+//! [`BALANCE_EVERY`] a backend lets go of its tenants idle for [`LINGER`]
+//! with nothing under way, and takes tenants with work up to its share
+//! (those with work, divided by the backends, rounded up), or past it for a
+//! tenant nobody has taken for [`STARVED_AFTER`]. A tenant taken is
+//! delivered for only after the fence (`SESSION_LOCK_FENCE`), by when a
 //! former holder whose session ended has stopped. When the connection
-//! fails, every lock goes with it and the backend stops delivering.
+//! fails, every lock goes with it and the backend stops delivering. The
+//! holder of a tenant's lock is also the one that keeps its idle v2
+//! authorization alive, so two processes never refresh one token.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,10 +27,23 @@ use sha2::{Digest, Sha256};
 
 use crate::storage::{SESSION_LOCK_FENCE, SessionLocks, Store, StoreError};
 
-/// Held shared by every backend that delivers ("crmnodes" in ASCII).
-pub const PRESENCE_LOCK: i64 = 0x6372_6d6e_6f64_6573;
+/// Held shared by every backend that delivers: the key an earlier version's
+/// single deliverer held alone, so that during a rolling upgrade an old
+/// backend never delivers beside new ones (it cannot take it exclusively
+/// while they hold it, and they wait until it lets it go).
+pub const PRESENCE_LOCK: i64 = super::worker::DELIVERER_LOCK;
 /// How often a backend looks at how the outbox is shared out.
 pub const BALANCE_EVERY: Duration = Duration::from_secs(1);
+/// How long a tenant stays with its backend once it has no work: longer
+/// than RD Station's rate window, so a burst's budget is not spent again
+/// by the next holder, and a quiet tenant's next note goes at once.
+pub const LINGER: Duration = Duration::from_secs(120);
+/// How long a tenant may wait with work nobody holds before a backend takes
+/// it past its share (the count of backends may include a dead session).
+pub const STARVED_AFTER: Duration = Duration::from_secs(10);
+/// How long a count of the backends is used (`pg_locks` is not free to
+/// read); counted only when a tenant may be taken.
+const COUNT_EVERY: Duration = Duration::from_secs(3);
 
 /// The lock of the backend that delivers `tenant`'s notes: the first eight
 /// bytes of a SHA-256 of its slug, the same on every backend.
@@ -45,6 +61,10 @@ pub struct Partition {
     held: HashMap<String, tokio::time::Instant>,
     /// Deliveries and follow-ups under way, per tenant.
     running: HashMap<String, usize>,
+    /// Held tenants without work, and since when.
+    idle_since: HashMap<String, tokio::time::Instant>,
+    /// Tenants with work not held here, and since when they were seen so.
+    waiting_since: HashMap<String, tokio::time::Instant>,
 }
 
 /// A [`Partition`] shared by the delivery loops and [`balance`].
@@ -85,28 +105,81 @@ impl Partition {
         }
     }
 
-    /// Stops holding the tenants in `idle` that have nothing under way;
-    /// returns those let go.
-    fn let_go(&mut self, idle: &[String]) -> Vec<String> {
-        let free: Vec<String> = idle
-            .iter()
-            .filter(|t| self.held.contains_key(*t) && !self.running.contains_key(*t))
-            .cloned()
-            .collect();
+    /// Stops holding the tenants in `idle` that have nothing under way and
+    /// have been idle for [`LINGER`]; returns those let go. `wanted` (the
+    /// tenants with work) resets their idleness.
+    fn let_go(&mut self, wanted: &[String]) -> Vec<String> {
+        let now = tokio::time::Instant::now();
+        self.idle_since.retain(|t, _| !wanted.contains(t));
+        let mut free = Vec::new();
+        for tenant in self.held.keys() {
+            if wanted.contains(tenant) || self.running.contains_key(tenant) {
+                continue;
+            }
+            let since = *self.idle_since.entry(tenant.clone()).or_insert(now);
+            if now.duration_since(since) >= LINGER {
+                free.push(tenant.clone());
+            }
+        }
         for tenant in &free {
             self.held.remove(tenant);
+            self.idle_since.remove(tenant);
         }
         free
     }
 }
 
-/// Shares the outbox out for as long as `locks` hold (never returns).
+/// Work for a tenant under way; ends ([`Partition::finish`]) when dropped,
+/// even if the work panicked.
+pub struct Working {
+    partition: SharedPartition,
+    tenant: String,
+}
+
+impl Working {
+    /// Starts work for `tenant` if this backend may do it now.
+    pub fn start(partition: &SharedPartition, tenant: &str) -> Option<Working> {
+        lock(partition).start(tenant).then(|| Working {
+            partition: partition.clone(),
+            tenant: tenant.to_owned(),
+        })
+    }
+}
+
+impl Drop for Working {
+    fn drop(&mut self) {
+        lock(&self.partition).finish(&self.tenant);
+    }
+}
+
+/// Shares the outbox out for as long as `locks` hold. Returns when a lock
+/// could not be let go: the caller then drops `locks` (its connection, and
+/// every lock with it) rather than keep a lock it believes let go.
 pub async fn balance(store: &Store, locks: &SessionLocks, partition: &SharedPartition) {
+    let mut backends: Option<(tokio::time::Instant, usize)> = None;
     loop {
-        if let Err(e) = balance_once(store, locks, partition).await {
-            tracing::warn!(error = %e, "cannot share the CRM outbox out among the backends");
+        match balance_once(store, locks, partition, &mut backends).await {
+            Ok(()) => {}
+            Err(Balance::Release(e)) => {
+                tracing::error!(error = %e, "a CRM tenant lock could not be let go; starting over");
+                return;
+            }
+            Err(Balance::Store(e)) => {
+                tracing::warn!(error = %e, "cannot share the CRM outbox out among the backends");
+            }
         }
         tokio::time::sleep(BALANCE_EVERY).await;
+    }
+}
+
+enum Balance {
+    Store(StoreError),
+    Release(StoreError),
+}
+
+impl From<StoreError> for Balance {
+    fn from(e: StoreError) -> Balance {
+        Balance::Store(e)
     }
 }
 
@@ -114,42 +187,69 @@ async fn balance_once(
     store: &Store,
     locks: &SessionLocks,
     partition: &SharedPartition,
-) -> Result<(), StoreError> {
+    backends: &mut Option<(tokio::time::Instant, usize)>,
+) -> Result<(), Balance> {
+    let now = tokio::time::Instant::now();
     let wanted = store.tenants_with_crm_work().await?;
-    let backends = usize::try_from(store.shared_holders(PRESENCE_LOCK).await?)
-        .unwrap_or(1)
-        .max(1);
-    let share = wanted.len().div_ceil(backends);
-    // Tenants with no work left: let go, unless something is under way
-    // (a note is pending until its delivery is recorded, so a tenant with
-    // a delivery under way has work).
-    let idle: Vec<String> = {
+    // The backends are counted only when a tenant may be taken here.
+    let takes = {
         let p = lock(partition);
-        p.held
-            .keys()
-            .filter(|t| !wanted.contains(t))
-            .cloned()
-            .collect()
+        wanted.iter().any(|t| !p.held.contains_key(t))
     };
-    let free = lock(partition).let_go(&idle);
+    let count = match *backends {
+        _ if !takes => 1,
+        Some((at, n)) if now.duration_since(at) < COUNT_EVERY => n,
+        _ => {
+            let n = usize::try_from(store.shared_holders(PRESENCE_LOCK).await?)
+                .unwrap_or(1)
+                .max(1);
+            *backends = Some((now, n));
+            n
+        }
+    };
+    let share = wanted.len().div_ceil(count);
+    // Tenants idle for a while, with nothing under way (a note is pending
+    // until its delivery is recorded, so a tenant with a delivery under
+    // way has work): let go.
+    let free = lock(partition).let_go(&wanted);
     for tenant in free {
-        locks.release(tenant_lock(&tenant)).await?;
-        tracing::debug!(tenant, "no CRM work left: tenant let go");
+        locks
+            .release(tenant_lock(&tenant))
+            .await
+            .map_err(Balance::Release)?;
+        tracing::debug!(tenant, "no CRM work for a while: tenant let go");
     }
     let mut room = share.saturating_sub(lock(partition).held.len());
-    for tenant in wanted {
-        if room == 0 {
-            break;
+    {
+        let mut p = lock(partition);
+        let held: Vec<String> = p.held.keys().cloned().collect();
+        p.waiting_since
+            .retain(|t, _| wanted.contains(t) && !held.contains(t));
+        for tenant in &wanted {
+            if !held.contains(tenant) {
+                p.waiting_since.entry(tenant.clone()).or_insert(now);
+            }
         }
-        if lock(partition).held.contains_key(&tenant) {
+    }
+    for tenant in wanted {
+        let (held, starved) = {
+            let p = lock(partition);
+            let starved = p
+                .waiting_since
+                .get(&tenant)
+                .is_some_and(|since| now.duration_since(*since) >= STARVED_AFTER);
+            (p.held.contains_key(&tenant), starved)
+        };
+        // Past the share only for a tenant nobody has taken for a while.
+        if held || (room == 0 && !starved) {
             continue;
         }
         if locks.try_take(tenant_lock(&tenant)).await? {
             tracing::info!(tenant, "this backend now delivers the tenant's CRM notes");
-            lock(partition)
-                .held
-                .insert(tenant, tokio::time::Instant::now());
-            room -= 1;
+            let mut p = lock(partition);
+            p.waiting_since.remove(&tenant);
+            p.held.insert(tenant, tokio::time::Instant::now());
+            room = room.saturating_sub(1);
         }
     }
     Ok(())
@@ -178,10 +278,18 @@ mod tests {
         assert_eq!(p.ready(), ["acme"]);
         assert!(p.start("acme"));
         assert!(!p.start("globex"), "not held");
-        let idle = ["acme".to_owned()];
-        assert!(p.let_go(&idle).is_empty(), "a delivery is under way");
+        assert!(p.let_go(&[]).is_empty(), "a delivery is under way");
         p.finish("acme");
-        assert_eq!(p.let_go(&idle), ["acme"]);
+        assert!(p.let_go(&[]).is_empty(), "idle, but only just");
+        tokio::time::advance(LINGER / 2).await;
+        assert!(
+            p.let_go(&["acme".to_owned()]).is_empty(),
+            "work again: idle from scratch"
+        );
+        tokio::time::advance(LINGER / 2).await;
+        assert!(p.let_go(&[]).is_empty());
+        tokio::time::advance(LINGER).await;
+        assert_eq!(p.let_go(&[]), ["acme"]);
         assert!(!p.start("acme"), "let go");
     }
 
@@ -190,5 +298,6 @@ mod tests {
         assert_eq!(tenant_lock("acme"), tenant_lock("acme"));
         assert_ne!(tenant_lock("acme"), tenant_lock("globex"));
         assert_ne!(tenant_lock("acme"), PRESENCE_LOCK);
+        assert_eq!(PRESENCE_LOCK, crate::crm::worker::DELIVERER_LOCK);
     }
 }

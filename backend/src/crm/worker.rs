@@ -14,8 +14,7 @@
 //! lock file in the data folder delivers them all; on PostgreSQL every
 //! backend delivers for the tenants whose locks it holds
 //! ([`super::partition`]), and when one dies, or its locks' connection
-//! fails, others take its tenants over within seconds. Keeping idle v2
-//! authorizations alive is the job of the holder of [`DELIVERER_LOCK`].
+//! fails, others take its tenants over within seconds.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -32,19 +31,20 @@ use super::connections::Connections;
 use super::error::{CrmError, MAX_RETRY_AFTER};
 use super::lookup;
 use super::note::{self, NoteContext};
-use super::partition::{self, SharedPartition};
+use super::partition::{self, SharedPartition, Working};
 use crate::configuration::CrmSettings;
 use crate::domain::{CrmState, CrmUserId, DealId, sao_paulo};
 use crate::storage::{
-    Backend, Delivery, DeliveryUpdate, Followup, FollowupKind, FollowupUpdate, Store, StoreError,
+    Backend, Delivery, DeliveryUpdate, Followup, FollowupKind, FollowupUpdate, SESSION_LOCK_FENCE,
+    SessionLocks, Store, StoreError,
 };
 use crate::telemetry::{Metrics, call_span};
 
 /// Pause after the database itself failed, before the outbox is read again.
 const STORE_RETRY: Duration = Duration::from_secs(1);
-/// The PostgreSQL session advisory lock of the backend that keeps idle v2
-/// authorizations alive (an arbitrary key, "crmnote" in ASCII, used for
-/// nothing else).
+/// The PostgreSQL session advisory lock an earlier version's single
+/// deliverer held alone ("crmnote" in ASCII); every backend now holds it
+/// shared ([`partition::PRESENCE_LOCK`]).
 pub const DELIVERER_LOCK: i64 = 0x0063_726d_6e6f_7465;
 /// How often a process that does not deliver checks whether it may.
 const LOCK_RETRY: Duration = Duration::from_secs(5);
@@ -85,18 +85,13 @@ impl Scope {
         }
     }
 
-    /// Starts work for `tenant`, unless its tenant is no longer this
-    /// backend's (then it is not done here).
-    fn start(&self, tenant: &str) -> bool {
+    /// Starts work for `tenant`, unless it is no longer this backend's
+    /// (then it is not done here): `None`. The work ends when the value
+    /// returned is dropped.
+    fn start(&self, tenant: &str) -> Option<Option<Working>> {
         match self {
-            Scope::All => true,
-            Scope::Tenants(p) => partition::lock(p).start(tenant),
-        }
-    }
-
-    fn finish(&self, tenant: &str) {
-        if let Scope::Tenants(p) = self {
-            partition::lock(p).finish(tenant);
+            Scope::All => Some(None),
+            Scope::Tenants(p) => Working::start(p, tenant).map(Some),
         }
     }
 }
@@ -171,7 +166,6 @@ impl Worker {
     /// PostgreSQL: delivers for the tenants this backend holds, for as long
     /// as their locks' connection lives, then again on a new one.
     async fn run_shared(self: Arc<Self>) {
-        tokio::spawn(self.clone().keep_alive_when_holding(DELIVERER_LOCK));
         loop {
             let locks = match self.store.session_locks().await {
                 Ok(locks) => locks,
@@ -181,15 +175,27 @@ impl Worker {
                     continue;
                 }
             };
-            if let Err(e) = locks.take_shared(partition::PRESENCE_LOCK).await {
-                tracing::warn!(error = %e, "cannot join the backends delivering CRM notes");
-                tokio::time::sleep(LOCK_RETRY).await;
-                continue;
+            match locks.try_take_shared(partition::PRESENCE_LOCK).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    // An earlier version's deliverer holds it alone.
+                    tracing::info!(
+                        "an older disca-backend delivers this database's CRM notes; waiting"
+                    );
+                    tokio::time::sleep(LOCK_RETRY).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot join the backends delivering CRM notes");
+                    tokio::time::sleep(LOCK_RETRY).await;
+                    continue;
+                }
             }
             let shared = SharedPartition::default();
             tokio::select! {
                 () = self.clone().deliver_the_outbox(Scope::Tenants(shared.clone())) => {}
                 () = partition::balance(&self.store, &locks, &shared) => {}
+                () = self.clone().keep_held_authorizations_alive(&locks, &shared) => {}
                 () = locks.lost() => {
                     // Every delivery under way is dropped here: a note it
                     // had sent is "maybe sent", and looked for before it
@@ -200,17 +206,55 @@ impl Worker {
         }
     }
 
-    /// Keeps idle v2 authorizations alive while this backend holds `key`
-    /// (one backend does: two refreshing one token would race).
-    async fn keep_alive_when_holding(self: Arc<Self>, key: i64) {
+    /// PostgreSQL: keeps idle v2 authorizations alive, each under its
+    /// tenant's lock (taken for the refresh if nobody holds it, as the
+    /// tenant's deliverer would: two processes refreshing one token race,
+    /// and RD Station kills the loser's).
+    async fn keep_held_authorizations_alive(
+        self: Arc<Self>,
+        locks: &SessionLocks,
+        shared: &SharedPartition,
+    ) {
         loop {
-            if let Ok(Some(lock)) = self.store.try_session_lock(key).await {
-                tokio::select! {
-                    () = self.clone().keep_authorizations_alive() => {}
-                    () = lock.lost() => {}
+            tokio::time::sleep(KEEP_ALIVE_CHECK).await;
+            let idle_since = OffsetDateTime::now_utc() - KEEP_ALIVE_IDLE;
+            let tenants = match self.store.idle_v2_accounts(idle_since).await {
+                Ok(tenants) => tenants,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list idle CRM authorizations");
+                    continue;
+                }
+            };
+            for tenant in tenants {
+                let key = partition::tenant_lock(&tenant);
+                // Held here already (re-entrant), or taken now and waited
+                // the fence; held elsewhere: that backend's business.
+                let held_here = partition::lock(shared).ready().contains(&tenant);
+                if !held_here {
+                    match locks.try_take(key).await {
+                        Ok(true) => tokio::time::sleep(SESSION_LOCK_FENCE).await,
+                        Ok(false) => continue,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot take a tenant's CRM lock");
+                            continue;
+                        }
+                    }
+                }
+                self.refresh_idle(&tenant).await;
+                if !held_here && let Err(e) = locks.release(key).await {
+                    // Held until the connection goes: harmless but noted.
+                    tracing::warn!(error = %e, %tenant, "a tenant's CRM lock could not be let go");
                 }
             }
-            tokio::time::sleep(LOCK_RETRY).await;
+        }
+    }
+
+    async fn refresh_idle(&self, tenant: &str) {
+        match self.connections.refresh_authorization(tenant).await {
+            Ok(()) => tracing::info!(%tenant, "idle RD Station authorization refreshed"),
+            Err(e) => {
+                tracing::warn!(%tenant, error = %e, "idle RD Station authorization not refreshed")
+            }
         }
     }
 
@@ -230,18 +274,16 @@ impl Worker {
             let wait = match worker.fill(room, &busy, tenants.as_deref()).await {
                 Ok(due) => {
                     for delivery in due {
-                        let tenant = delivery.call.tenant.clone();
-                        if !scope.start(&tenant) {
+                        let Some(working) = scope.start(&delivery.call.tenant) else {
                             continue;
-                        }
+                        };
                         let call_id = delivery.call.id.clone();
                         let task = worker.clone();
                         let span = call_span(&delivery.call);
-                        let scope = scope.clone();
                         let handle = running.spawn(
                             async move {
                                 task.deliver(delivery).await;
-                                scope.finish(&tenant);
+                                drop(working);
                             }
                             .instrument(span),
                         );
@@ -349,13 +391,11 @@ impl Worker {
             {
                 Ok(due) => {
                     for followup in due {
-                        let tenant = followup.call.tenant.clone();
-                        if !scope.start(&tenant) {
+                        let Some(_working) = scope.start(&followup.call.tenant) else {
                             continue;
-                        }
+                        };
                         let span = call_span(&followup.call);
                         self.follow_up(followup).instrument(span).await;
-                        scope.finish(&tenant);
                     }
                 }
                 Err(e) => {

@@ -286,12 +286,13 @@ impl Store {
         Ok(due)
     }
 
-    /// Tenants with CRM work waiting: notes or follow-ups not yet settled.
+    /// Tenants with CRM work waiting: notes not yet settled, and follow-ups
+    /// that will go once their note has (not those behind a stopped note).
     pub async fn tenants_with_crm_work(&self) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT tenant FROM crm_deliveries WHERE state = 'pending' \
-             UNION SELECT c.tenant FROM crm_followups f JOIN calls c ON c.id = f.call_id \
-             WHERE f.state = 'pending' ORDER BY 1",
+             UNION SELECT d.tenant FROM crm_followups f JOIN crm_deliveries d ON d.call_id = f.call_id \
+             WHERE f.state = 'pending' AND d.state IN ('pending', 'delivered', 'no_deal') ORDER BY 1",
         )
         .fetch_all(&self.pool)
         .await?)

@@ -108,15 +108,16 @@ impl SessionLocks {
         Ok(taken)
     }
 
-    /// Takes `key` shared: every session may hold it at once, and
-    /// [`Store::shared_holders`] counts them.
-    pub async fn take_shared(&self, key: i64) -> Result<(), StoreError> {
+    /// Takes `key` shared, unless a session holds it alone: every session
+    /// may hold it shared at once, and [`Store::shared_holders`] counts
+    /// them. `true` when held now.
+    pub async fn try_take_shared(&self, key: i64) -> Result<bool, StoreError> {
         let mut conn = self.conn.lock().await;
-        sqlx::query("SELECT pg_advisory_lock_shared($1)")
+        let Flag(taken) = sqlx::query_scalar("SELECT pg_try_advisory_lock_shared($1)")
             .bind(key)
-            .execute(&mut *conn)
+            .fetch_one(&mut *conn)
             .await?;
-        Ok(())
+        Ok(taken)
     }
 
     /// Lets `key` go.
