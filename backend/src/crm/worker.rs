@@ -156,7 +156,7 @@ impl Worker {
             Backend::Sqlite => {
                 let _locked = worker.hold_the_lock_file().await;
                 let mut background: JoinSet<()> = JoinSet::new();
-                background.spawn(worker.clone().keep_authorizations_alive());
+                background.spawn(worker.clone().keep_authorizations_alive(None));
                 worker.deliver_the_outbox(Scope::All).await;
             }
             Backend::Postgres => worker.run_shared().await,
@@ -195,7 +195,7 @@ impl Worker {
             tokio::select! {
                 () = self.clone().deliver_the_outbox(Scope::Tenants(shared.clone())) => {}
                 () = partition::balance(&self.store, &locks, &shared) => {}
-                () = self.clone().keep_held_authorizations_alive(&locks, &shared) => {}
+                () = self.clone().keep_authorizations_alive(Some((&locks, &shared))) => {}
                 () = locks.lost() => {
                     // Every delivery under way is dropped here: a note it
                     // had sent is "maybe sent", and looked for before it
@@ -206,46 +206,32 @@ impl Worker {
         }
     }
 
-    /// PostgreSQL: keeps idle v2 authorizations alive, each under its
-    /// tenant's lock (taken for the refresh if nobody holds it, as the
-    /// tenant's deliverer would: two processes refreshing one token race,
-    /// and RD Station kills the loser's).
-    async fn keep_held_authorizations_alive(
-        self: Arc<Self>,
+    /// Refreshes `tenant`'s idle authorization under its lock (PostgreSQL):
+    /// held here already (re-entrant), or taken now and waited the fence;
+    /// held elsewhere, that backend's business. Two processes refreshing
+    /// one token race, and RD Station kills the loser's.
+    async fn refresh_idle_under_lock(
+        &self,
+        tenant: &str,
         locks: &SessionLocks,
         shared: &SharedPartition,
     ) {
-        loop {
-            tokio::time::sleep(KEEP_ALIVE_CHECK).await;
-            let idle_since = OffsetDateTime::now_utc() - KEEP_ALIVE_IDLE;
-            let tenants = match self.store.idle_v2_accounts(idle_since).await {
-                Ok(tenants) => tenants,
+        let key = partition::tenant_lock(tenant);
+        let held_here = partition::lock(shared).ready().iter().any(|t| t == tenant);
+        if !held_here {
+            match locks.try_take(key).await {
+                Ok(true) => tokio::time::sleep(SESSION_LOCK_FENCE).await,
+                Ok(false) => return,
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot list idle CRM authorizations");
-                    continue;
-                }
-            };
-            for tenant in tenants {
-                let key = partition::tenant_lock(&tenant);
-                // Held here already (re-entrant), or taken now and waited
-                // the fence; held elsewhere: that backend's business.
-                let held_here = partition::lock(shared).ready().contains(&tenant);
-                if !held_here {
-                    match locks.try_take(key).await {
-                        Ok(true) => tokio::time::sleep(SESSION_LOCK_FENCE).await,
-                        Ok(false) => continue,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "cannot take a tenant's CRM lock");
-                            continue;
-                        }
-                    }
-                }
-                self.refresh_idle(&tenant).await;
-                if !held_here && let Err(e) = locks.release(key).await {
-                    // Held until the connection goes: harmless but noted.
-                    tracing::warn!(error = %e, %tenant, "a tenant's CRM lock could not be let go");
+                    tracing::warn!(error = %e, "cannot take a tenant's CRM lock");
+                    return;
                 }
             }
+        }
+        self.refresh_idle(tenant).await;
+        if !held_here && let Err(e) = locks.release(key).await {
+            // Held until the connection goes: harmless but noted.
+            tracing::warn!(error = %e, %tenant, "a tenant's CRM lock could not be let go");
         }
     }
 
@@ -351,8 +337,13 @@ impl Worker {
 
     /// RD Station kills a refresh token unused for 14 days: a tenant with no
     /// calls for a while (holidays) would find its authorization dead. Every
-    /// few hours, v2 connections idle for days refresh once.
-    async fn keep_authorizations_alive(self: Arc<Self>) {
+    /// few hours, v2 connections idle for days refresh once; on PostgreSQL
+    /// each under its tenant's lock (`under`: the locks and this backend's
+    /// tenants).
+    async fn keep_authorizations_alive(
+        self: Arc<Self>,
+        under: Option<(&SessionLocks, &SharedPartition)>,
+    ) {
         loop {
             tokio::time::sleep(KEEP_ALIVE_CHECK).await;
             let idle_since = OffsetDateTime::now_utc() - KEEP_ALIVE_IDLE;
@@ -364,16 +355,15 @@ impl Worker {
                 }
             };
             for tenant in tenants {
-                match self.connections.refresh_authorization(&tenant).await {
-                    Ok(()) => tracing::info!(%tenant, "idle RD Station authorization refreshed"),
-                    Err(e) => {
-                        tracing::warn!(%tenant, error = %e, "idle RD Station authorization not refreshed")
+                match under {
+                    Some((locks, shared)) => {
+                        self.refresh_idle_under_lock(&tenant, locks, shared).await
                     }
+                    None => self.refresh_idle(&tenant).await,
                 }
             }
         }
     }
-
     /// Delivers what follows the calls' notes (complements, tasks), one at
     /// a time, for ever: woken when reports are saved or notes settle, at
     /// the next due retry, and every `poll_interval`.
