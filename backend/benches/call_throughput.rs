@@ -24,11 +24,11 @@ use disca_backend::storage::Store;
 use disca_testkit::PeerBehavior;
 use disca_testkit::postgres::Cluster;
 use disca_testkit::procfs;
+use disca_testkit::sse::each_data;
 use disca_testkit::system::{
     BackendProcess, BackendProcessOptions, LEAD, LOCAL_AGENT_CHANNEL, Lab, follows_the_pbx,
     seed_load_agents_in,
 };
-use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
@@ -50,42 +50,28 @@ type Ends = Arc<Mutex<HashMap<String, End>>>;
 /// Reads the manager's event stream, handing each ended call's outcome to
 /// whoever waits for it.
 fn follow_ends(response: reqwest::Response, ends: Ends) {
-    tokio::spawn(async move {
-        let mut body = response.bytes_stream();
-        let mut buffer = String::new();
-        while let Some(Ok(chunk)) = body.next().await {
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buffer.find("\n\n") {
-                let event: String = buffer.drain(..end + 2).collect();
-                let data: Vec<&str> = event
-                    .lines()
-                    .filter_map(|l| l.strip_prefix("data: "))
-                    .collect();
-                let Ok(call) = serde_json::from_str::<Value>(&data.join("\n")) else {
-                    continue;
-                };
-                if call["state"] != "ended" {
-                    continue;
-                }
-                let Some(id) = call["id"].as_str() else {
-                    continue;
-                };
-                let outcome = call["outcome"].as_str().unwrap_or("none").to_owned();
-                let mut ends = ends.lock().unwrap();
-                match ends.remove(id) {
-                    Some(End::Awaited(waiter)) => {
-                        let _ = waiter.send(outcome);
-                    }
-                    _ => {
-                        ends.insert(id.to_owned(), End::Seen(outcome));
-                    }
-                }
+    each_data(response, move |call| {
+        if call["state"] != "ended" {
+            return;
+        }
+        let Some(id) = call["id"].as_str() else {
+            return;
+        };
+        let outcome = call["outcome"].as_str().unwrap_or("none").to_owned();
+        let mut ends = ends.lock().unwrap();
+        match ends.remove(id) {
+            Some(End::Awaited(waiter)) => {
+                let _ = waiter.send(outcome);
+            }
+            _ => {
+                ends.insert(id.to_owned(), End::Seen(outcome));
             }
         }
     });
 }
 
 /// What one phase measured.
+#[derive(Default)]
 struct Measured {
     placed: usize,
     /// From each counted POST's start to its end seen on the stream.
@@ -104,14 +90,7 @@ async fn agent_loop(
     ends: Ends,
     window: (Instant, Instant),
 ) -> Measured {
-    let mut m = Measured {
-        placed: 0,
-        cycles: Vec::new(),
-        refused: HashMap::new(),
-        latencies: Vec::new(),
-        outcomes: HashMap::new(),
-        lost: 0,
-    };
+    let mut m = Measured::default();
     while Instant::now() < window.1 {
         let started = Instant::now();
         let counted = started >= window.0;
@@ -244,14 +223,7 @@ async fn measure(
             ))
         })
         .collect();
-    let mut total = Measured {
-        placed: 0,
-        cycles: Vec::new(),
-        refused: HashMap::new(),
-        latencies: Vec::new(),
-        outcomes: HashMap::new(),
-        lost: 0,
-    };
+    let mut total = Measured::default();
     for client in clients {
         let m = client.await.unwrap();
         total.placed += m.placed;

@@ -25,8 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use disca_testkit::PeerBehavior;
+use disca_testkit::sse::each_data;
 use disca_testkit::system::{Backend, Lab};
-use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -96,27 +96,6 @@ fn ami_sniffer(upstream: SocketAddr, log: AmiLog) -> SocketAddr {
     addr
 }
 
-/// Reads an SSE response, calling `each` with every message's data.
-fn read_stream(response: reqwest::Response, mut each: impl FnMut(Value) + Send + 'static) {
-    tokio::spawn(async move {
-        let mut body = response.bytes_stream();
-        let mut buffer = String::new();
-        while let Some(Ok(chunk)) = body.next().await {
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buffer.find("\n\n") {
-                let event: String = buffer.drain(..end + 2).collect();
-                let data: Vec<&str> = event
-                    .lines()
-                    .filter_map(|l| l.strip_prefix("data: "))
-                    .collect();
-                if let Ok(value) = serde_json::from_str::<Value>(&data.join("\n")) {
-                    each(value);
-                }
-            }
-        }
-    });
-}
-
 fn note(seen: &Seen, id: &str, what: &'static str) {
     seen.lock()
         .unwrap()
@@ -171,7 +150,7 @@ async fn main() {
         .unwrap();
     assert_eq!(board.status(), 200);
     let seen = board_seen.clone();
-    read_stream(board, move |update| {
+    each_data(board, move |update| {
         if let Some(row) = update.get("row") {
             if row["talking"] == true {
                 note(&seen, row["id"].as_str().unwrap_or_default(), "answered");
@@ -188,7 +167,7 @@ async fn main() {
         .unwrap();
     assert_eq!(events.status(), 200);
     let seen = stream_seen.clone();
-    read_stream(events, move |call| {
+    each_data(events, move |call| {
         let id = call["id"].as_str().unwrap_or_default();
         match call["state"].as_str() {
             Some("connected") => note(&seen, id, "answered"),

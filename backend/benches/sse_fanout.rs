@@ -47,15 +47,8 @@ struct Figures {
 
 #[tokio::main]
 async fn main() {
-    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-    // This process and the backend each hold one socket per stream.
-    let _ = rustix::process::setrlimit(
-        rustix::process::Resource::Nofile,
-        rustix::process::Rlimit {
-            current: limit.maximum,
-            maximum: limit.maximum,
-        },
-    );
+    // This process holds as many sockets as the backend.
+    disca_backend::server::raise_fd_limit();
     let binary = Path::new(env!("CARGO_BIN_EXE_disca-backend"));
     let mut rows = vec![run(binary, None).await];
     match postgres::server_programs() {

@@ -19,15 +19,8 @@ const LEVELS: [usize; 3] = [500, 1000, 2000];
 
 #[tokio::main]
 async fn main() {
-    // The bench holds as many sockets as the backend.
-    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-    let _ = rustix::process::setrlimit(
-        rustix::process::Resource::Nofile,
-        rustix::process::Rlimit {
-            current: limit.maximum,
-            maximum: limit.maximum,
-        },
-    );
+    // This process holds as many sockets as the backend.
+    disca_backend::server::raise_fd_limit();
     let binary = Path::new(env!("CARGO_BIN_EXE_disca-backend"));
     let dir = tempfile::tempdir().unwrap();
     let tokens = seed_with_cli(binary, dir.path(), &["acme"], &[("acme", "1001", "agent")]);

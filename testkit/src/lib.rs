@@ -22,6 +22,7 @@
 //! - [`turn`]: a real TURN server (coturn); [`smtp`]: a real SMTP server
 //!   (aiosmtpd) and the mail it received;
 //! - [`postgres`]: a throwaway PostgreSQL server for the tests on it;
+//!   [`sse`]: an event stream read event by event;
 //! - [`free_udp_port`] / [`free_tcp_port`], [`procfs`], [`machine`];
 //!   [`cargo::nested_cargo`] for builds started from a test or xtask.
 //!
@@ -60,6 +61,7 @@ pub mod root;
 pub mod screenshots;
 pub mod sip;
 pub mod smtp;
+pub mod sse;
 pub mod system;
 pub mod turn;
 

@@ -374,6 +374,31 @@ pub async fn call_at(http: &reqwest::Client, base: &str, token: &str, id: &str) 
     call
 }
 
+/// Places a call through the backend at `base` for `token`'s user:
+/// `POST /v1/calls` with `body`, its status and answer.
+pub async fn place_at(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    body: &Value,
+) -> (StatusCode, Value) {
+    let r = http
+        .post(format!("{base}/v1/calls"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// [`place_at`] for a call that must be accepted; its id.
+pub async fn place_ok_at(http: &reqwest::Client, base: &str, token: &str, body: &Value) -> String {
+    let (status, call) = place_at(http, base, token, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{call}");
+    call["id"].as_str().unwrap().to_owned()
+}
+
 /// Polls the call at the backend at `base` ([`call_at`]) until `done`
 /// holds; fails the test after [`PATIENCE`].
 pub async fn wait_for_call(

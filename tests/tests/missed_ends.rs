@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use disca_testkit::PeerBehavior;
 use disca_testkit::system::{
-    BackendProcess, BackendProcessOptions, LEAD, Lab, backend_binary, seed_users, wait_for_call,
+    BackendProcess, BackendProcessOptions, LEAD, Lab, backend_binary, place_ok_at, seed_users,
+    wait_for_call,
 };
-use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[tokio::test]
 async fn a_call_that_ends_while_the_backend_is_down_gets_estimated_durations() {
@@ -35,18 +35,7 @@ async fn a_call_that_ends_while_the_backend_is_down_gets_estimated_durations() {
     let http = reqwest::Client::new();
 
     let backend = BackendProcess::start(options()).await;
-    let r = http
-        .post(format!("{}/v1/calls", backend.base))
-        .bearer_auth(token)
-        .json(&json!({"to": LEAD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = place_ok_at(&http, &backend.base, token, &json!({"to": LEAD})).await;
     wait_for_call(&http, &backend.base, token, &id, "connected", |c| {
         c["state"] == "connected"
     })

@@ -13,10 +13,9 @@ use disca_testkit::crm_pages::DEAL_ID;
 use disca_testkit::postgres::Cluster;
 use disca_testkit::system::{
     BackendProcess, BackendProcessOptions, LEAD, Lab, PATIENCE, backend_binary, call_at,
-    follows_the_pbx, seed_users_in, wait_for_call,
+    follows_the_pbx, place_ok_at, seed_users_in, wait_for_call,
 };
 use rdstation_standin::{Config, StandIn};
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// Polls the call at `base` until it is in `state`.
@@ -107,19 +106,8 @@ impl TwoBackends {
     /// A call to the lead on the deal, placed through `base`, once the
     /// lead answered; its id.
     async fn connected_call(&self, base: &str) -> String {
-        let r = self
-            .http
-            .post(format!("{base}/v1/calls"))
-            .bearer_auth(&self.token)
-            .json(&json!({"to": LEAD, "context": {"deal_id": DEAL_ID}}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED);
-        let id = r.json::<Value>().await.unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let body = json!({"to": LEAD, "context": {"deal_id": DEAL_ID}});
+        let id = place_ok_at(&self.http, base, &self.token, &body).await;
         let connected = wait_for(&self.http, base, &self.token, &id, "connected").await;
         assert!(connected["lead_answered_at"].is_string(), "{connected:#}");
         id

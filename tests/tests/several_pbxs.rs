@@ -14,7 +14,7 @@ use disca_backend::storage::{Actor, Store};
 use disca_testkit::PeerBehavior;
 use disca_testkit::postgres::Cluster;
 use disca_testkit::system::{
-    BackendProcess, BackendProcessOptions, LEAD, Lab, PATIENCE, backend_binary, follows,
+    BackendProcess, BackendProcessOptions, LEAD, Lab, PATIENCE, backend_binary, follows, place_at,
     seed_users_in, wait_for_call,
 };
 use reqwest::StatusCode;
@@ -22,16 +22,9 @@ use serde_json::{Value, json};
 
 const TALK: Duration = Duration::from_secs(3);
 
-/// Places a call for `token` through `base`: the answer's status and body.
+/// Places a call to the lead for `token` through `base`.
 async fn click(http: &reqwest::Client, base: &str, token: &str) -> (StatusCode, Value) {
-    let r = http
-        .post(format!("{base}/v1/calls"))
-        .bearer_auth(token)
-        .json(&json!({ "to": LEAD }))
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.json().await.unwrap_or(Value::Null))
+    place_at(http, base, token, &json!({ "to": LEAD })).await
 }
 
 /// `/readyz` of `base`: its status and body.

@@ -123,6 +123,16 @@ impl Console {
         (r.status(), r.json().await.unwrap_or(Value::Null))
     }
 
+    async fn put_dialing(&self, cookie: &str, body: Value) -> (StatusCode, Value) {
+        self.send(
+            cookie,
+            reqwest::Method::PUT,
+            "/manager/admin/api/dialing",
+            Some(body),
+        )
+        .await
+    }
+
     async fn post(&self, cookie: &str, path: &str, body: Value) -> (StatusCode, Value) {
         self.send(cookie, reqwest::Method::POST, path, Some(body))
             .await
@@ -676,18 +686,6 @@ async fn telephony_is_checked_kept_per_tenant_and_written_for_the_pbx() {
         "national_prefix": "0", "caller_id": "+55 11 3000-0000", "lead_ring_secs": 30,
         "area_caller_ids": [{"area": "21", "number": "+552130000000"}],
     });
-    let put = |cookie: String, body: Value| {
-        let c = &c;
-        async move {
-            c.send(
-                &cookie,
-                reqwest::Method::PUT,
-                "/manager/admin/api/dialing",
-                Some(body),
-            )
-            .await
-        }
-    };
     // What the dialplan would refuse never gets in.
     for (field, value) in [
         ("trunk_host", json!("sip.op.com;transport=tcp")),
@@ -703,21 +701,21 @@ async fn telephony_is_checked_kept_per_tenant_and_written_for_the_pbx() {
     ] {
         let mut body = good.clone();
         body[field] = value;
-        let (status, answer) = put(marta.clone(), body).await;
+        let (status, answer) = c.put_dialing(&marta, body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {answer}");
     }
     // A caller ID for another tenant's person: not found.
     let gustavo_id = c.person(&gustavo, "gustavo@globex.com.br").await["id"].clone();
     let mut body = good.clone();
     body["user_caller_ids"] = json!([{"user_id": gustavo_id, "number": "+551130000001"}]);
-    let (status, _) = put(marta.clone(), body).await;
+    let (status, _) = c.put_dialing(&marta, body).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
         c.get(&marta, "/manager/admin/api/dialing").await.1["configured"],
         false
     );
 
-    let (status, saved) = put(marta.clone(), good.clone()).await;
+    let (status, saved) = c.put_dialing(&marta, good.clone()).await;
     assert_eq!(status, StatusCode::OK, "{saved}");
     assert_eq!(saved["dialing"]["caller_id"], "+551130000000");
     let directory = disca_backend::phones::Directory::open(&path).await.unwrap();
@@ -729,7 +727,7 @@ async fn telephony_is_checked_kept_per_tenant_and_written_for_the_pbx() {
     // Another company cannot send its calls to acme's carrier account.
     let mut same_carrier = good.clone();
     same_carrier["trunk_port"] = json!(5080);
-    let (status, body) = put(gustavo.clone(), same_carrier).await;
+    let (status, body) = c.put_dialing(&gustavo, same_carrier).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(directory.tenant_row("globex").await.unwrap().is_none());
     assert_eq!(
@@ -755,21 +753,17 @@ async fn telephony_is_checked_kept_per_tenant_and_written_for_the_pbx() {
     assert!(c.audit(&gustavo).await.is_empty());
 }
 
+/// The least telephony the console takes: a trunk known by its address.
+fn ip_trunk() -> Value {
+    json!({"trunk_host": "10.0.0.1", "trunk_port": 5060, "number_format": "e164",
+        "caller_id": "+551130000000", "lead_ring_secs": 30})
+}
+
 #[tokio::test]
 async fn telephony_needs_the_pbx_directory() {
     let c = spawn_console().await;
     let marta = c.session("marta").await;
-    let (status, body) = c
-        .send(
-            &marta,
-            reqwest::Method::PUT,
-            "/manager/admin/api/dialing",
-            Some(
-                json!({"trunk_host": "10.0.0.1", "trunk_port": 5060, "number_format": "e164",
-                "caller_id": "+551130000000", "lead_ring_secs": 30}),
-            ),
-        )
-        .await;
+    let (status, body) = c.put_dialing(&marta, ip_trunk()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(
         body["error"]["message"]
@@ -831,17 +825,7 @@ async fn a_tenant_on_another_pbx_sees_it_and_sets_no_telephony_here() {
     // Globex's telephony is set in the console: globex stays on the
     // default PBX, whose directory holds it.
     let gustavo = c.session("gustavo").await;
-    let (status, body) = c
-        .send(
-            &gustavo,
-            reqwest::Method::PUT,
-            "/manager/admin/api/dialing",
-            Some(
-                json!({"trunk_host": "10.0.0.1", "trunk_port": 5060, "number_format": "e164",
-                "caller_id": "+551130000000", "lead_ring_secs": 30}),
-            ),
-        )
-        .await;
+    let (status, body) = c.put_dialing(&gustavo, ip_trunk()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let campinas: disca_backend::domain::PbxName = "campinas".parse().unwrap();
     let refused = c
@@ -874,17 +858,7 @@ async fn a_tenant_on_another_pbx_sees_it_and_sets_no_telephony_here() {
     assert_eq!(view["pbx"], "campinas", "{view}");
     assert_eq!(view["pbx_connected"], false, "{view}");
     assert_eq!(view["directory"], false, "{view}");
-    let (status, body) = c
-        .send(
-            &marta,
-            reqwest::Method::PUT,
-            "/manager/admin/api/dialing",
-            Some(
-                json!({"trunk_host": "10.0.0.1", "trunk_port": 5060, "number_format": "e164",
-                "caller_id": "+551130000000", "lead_ring_secs": 30}),
-            ),
-        )
-        .await;
+    let (status, body) = c.put_dialing(&marta, ip_trunk()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(
         body["error"]["message"]
@@ -1500,18 +1474,6 @@ async fn a_registration_trunk_keeps_its_password_sealed_and_may_share_a_carrier(
         .await;
         c.tokens.push((key, token));
     }
-    let put = |cookie: String, body: Value| {
-        let c = &c;
-        async move {
-            c.send(
-                &cookie,
-                reqwest::Method::PUT,
-                "/manager/admin/api/dialing",
-                Some(body),
-            )
-            .await
-        }
-    };
     let registration = |user: &str, password: Option<&str>| {
         let mut body = json!({
             "trunk_mode": "registration", "trunk_username": user,
@@ -1540,10 +1502,12 @@ async fn a_registration_trunk_keeps_its_password_sealed_and_may_share_a_carrier(
             "mode",
         ),
     ] {
-        let (status, answer) = put(marta.clone(), body).await;
+        let (status, answer) = c.put_dialing(&marta, body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {answer}");
     }
-    let (status, saved) = put(marta.clone(), registration("1130000000", Some("S3nh@!"))).await;
+    let (status, saved) = c
+        .put_dialing(&marta, registration("1130000000", Some("S3nh@!")))
+        .await;
     assert_eq!(status, StatusCode::OK, "{saved}");
     assert_eq!(saved["dialing"]["trunk_mode"], "registration");
     assert_eq!(saved["dialing"]["trunk_username"], "1130000000");
@@ -1574,7 +1538,9 @@ async fn a_registration_trunk_keeps_its_password_sealed_and_may_share_a_carrier(
             .unwrap();
     assert_eq!(password, "S3nh@!");
     // Saved again without a password: the stored one stays.
-    let (status, _) = put(marta.clone(), registration("1130000001", None)).await;
+    let (status, _) = c
+        .put_dialing(&marta, registration("1130000001", None))
+        .await;
     assert_eq!(status, StatusCode::OK);
     let (user, password): (String, String) =
         sqlx::query_as("SELECT username, password FROM ps_auths WHERE id = 'acme-trunk'")
@@ -1585,37 +1551,40 @@ async fn a_registration_trunk_keeps_its_password_sealed_and_may_share_a_carrier(
     // Never sent to another address without being typed again.
     let mut elsewhere = registration("1130000001", None);
     elsewhere["trunk_host"] = json!("sip.outro-lugar.com.br");
-    let (status, body) = put(marta.clone(), elsewhere).await;
+    let (status, body) = c.put_dialing(&marta, elsewhere).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     // Another company with its own account at the same carrier: fine.
     let gustavo = c.session("gustavo").await;
-    let (status, body) = put(gustavo.clone(), registration("2130000000", Some("outra"))).await;
+    let (status, body) = c
+        .put_dialing(&gustavo, registration("2130000000", Some("outra")))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // One known by its address there: it would be billed for the others.
     let ines = c.session("ines").await;
     let mut by_address = registration("x", None);
     by_address["trunk_mode"] = json!("ip");
-    let (status, body) = put(ines.clone(), by_address).await;
+    let (status, body) = c.put_dialing(&ines, by_address).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     // Back to the address: the registration and its password go.
     let mut ip = registration("x", None);
     ip["trunk_mode"] = json!("ip");
-    let (status, body) = put(marta.clone(), ip).await;
+    let (status, body) = c.put_dialing(&marta, ip).await;
     // globex still registers there, and acme now would be known by the
     // carrier's address: refused.
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    let (status, _) = put(gustavo.clone(), {
-        let mut b = registration("x", None);
-        b["trunk_mode"] = json!("ip");
-        b["trunk_host"] = json!("sip.outra-operadora.com.br");
-        b
-    })
-    .await;
+    let (status, _) = c
+        .put_dialing(&gustavo, {
+            let mut b = registration("x", None);
+            b["trunk_mode"] = json!("ip");
+            b["trunk_host"] = json!("sip.outra-operadora.com.br");
+            b
+        })
+        .await;
     assert_eq!(status, StatusCode::OK);
     let mut ip = registration("x", None);
     ip["trunk_mode"] = json!("ip");
-    let (status, body) = put(marta.clone(), ip).await;
+    let (status, body) = c.put_dialing(&marta, ip).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let left: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM ps_auths WHERE id IN ('acme-trunk', 'globex-trunk')",

@@ -506,6 +506,20 @@ async fn me_names_the_token_holder_and_nobody_else() {
     );
 }
 
+/// `token`'s event stream at `base`, once it has started.
+async fn open_events(http: &reqwest::Client, base: &str, token: &str) -> reqwest::Response {
+    let mut stream = http
+        .get(format!("{base}/v1/events"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let first = stream.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("stream.start"));
+    stream
+}
+
 #[tokio::test]
 async fn a_disabled_user_s_open_event_stream_is_closed() {
     let app = spawn_app().await;
@@ -517,20 +531,9 @@ async fn a_disabled_user_s_open_event_stream_is_closed() {
     // A client without the test client's overall timeout: the stream is
     // meant to stay open.
     let http = reqwest::Client::new();
-    let open = |token: String| {
-        let http = http.clone();
-        let url = format!("{}/v1/events", app.base);
-        async move {
-            let mut stream = http.get(url).bearer_auth(token).send().await.unwrap();
-            assert_eq!(stream.status(), StatusCode::OK);
-            let first = stream.chunk().await.unwrap().unwrap();
-            assert!(String::from_utf8_lossy(&first).contains("stream.start"));
-            stream
-        }
-    };
-    let mut stream = open(app.agent.clone()).await;
+    let mut stream = open_events(&http, &app.base, &app.agent).await;
     // Another user's stream, open as long: it must stay open.
-    let mut other = open(app.other_tenant_agent.clone()).await;
+    let mut other = open_events(&http, &app.base, &app.other_tenant_agent).await;
     app.store
         .set_disabled(&user.tenant.slug.to_string(), &user.email, true)
         .await
@@ -568,16 +571,7 @@ async fn on_postgresql_a_change_through_one_backend_streams_from_both() {
     let http = reqwest::Client::new();
     let mut streams = Vec::new();
     for base in [&app.base, &second.base] {
-        let mut stream = http
-            .get(format!("{base}/v1/events"))
-            .bearer_auth(&app.agent)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(stream.status(), StatusCode::OK);
-        let first = stream.chunk().await.unwrap().unwrap();
-        assert!(String::from_utf8_lossy(&first).contains("stream.start"));
-        streams.push(stream);
+        streams.push(open_events(&http, base, &app.agent).await);
     }
     // One call created through the second backend, ended through the first.
     let mut call = new_call(

@@ -929,6 +929,20 @@ async fn two_backends_on_one_database_deliver_each_note_once() {
     }
 }
 
+/// The PostgreSQL session (its pid) delivering `tenant`'s notes, if any:
+/// the holder of its lock in this database.
+async fn deliverer_of(database: &sqlx::AnyPool, tenant: &str) -> Option<i32> {
+    sqlx::query_scalar::<_, i32>(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND ((classid::bigint << 32) | objid::bigint) = $1 \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .bind(disca_backend::crm::partition::tenant_lock(tenant))
+    .fetch_optional(database)
+    .await
+    .unwrap()
+}
+
 /// On PostgreSQL a tenant's deliverer is whichever backend holds its
 /// session advisory lock. When that session ends (its connection cut, as
 /// when the backend dies or the network fails), the backend stops
@@ -947,17 +961,7 @@ async fn on_postgresql_the_delivery_moves_when_the_deliverers_session_ends() {
         .start()
         .await;
     let database = h.app.database().await;
-    let holder = || async {
-        sqlx::query_scalar::<_, i32>(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
-             AND ((classid::bigint << 32) | objid::bigint) = $1 \
-             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-        )
-        .bind(disca_backend::crm::partition::tenant_lock("acme"))
-        .fetch_optional(&database)
-        .await
-        .unwrap()
-    };
+    let holder = || deliverer_of(&database, "acme");
     let user = &h.users["Ana"];
     let stores = [&h.store, &second.store];
     let mut calls = Vec::new();
@@ -1040,20 +1044,7 @@ async fn on_postgresql_a_thousand_notes_through_two_backends_are_each_written_on
         .start()
         .await;
     let database = h.app.database().await;
-    let holder = |tenant: &'static str| {
-        let database = database.clone();
-        async move {
-            sqlx::query_scalar::<_, i32>(
-                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
-                 AND ((classid::bigint << 32) | objid::bigint) = $1 \
-                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            )
-            .bind(disca_backend::crm::partition::tenant_lock(tenant))
-            .fetch_optional(&database)
-            .await
-            .unwrap()
-        }
-    };
+    let holder = |tenant| deliverer_of(&database, tenant);
     let users = [&h.users["Ana"], &gil];
     let stores = [&h.store, &second.store];
     let mut calls = Vec::new();
