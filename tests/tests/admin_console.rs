@@ -18,6 +18,7 @@ use disca_backend::domain::{PhoneKind, Role};
 use disca_backend::phones::Directory;
 use disca_backend::phones::directory::Line;
 use disca_testkit::TestApp;
+use disca_testkit::limited::answering_ami;
 use disca_testkit::accounts::{Someone, give_password};
 use disca_testkit::chromium::{Chromium, ChromiumOptions, Page};
 use disca_testkit::screenshots::ReadmeScreenshots;
@@ -99,7 +100,9 @@ async fn an_admin_runs_the_team_from_the_console_in_chromium() {
         standin.oauth_token_url(),
         standin.oauth_authorize_url(),
     );
+    // A PBX that logs the backend in: the console shows it connected.
     let app = TestApp::builder()
+        .ami(answering_ami().await, "disca", "any-secret")
         .phone_directory(&directory_path)
         .configure(move |s| {
             s.crm.v2_url = v2;
@@ -424,6 +427,14 @@ async fn an_admin_runs_the_team_from_the_console_in_chromium() {
     )
     .await
     .unwrap();
+    let central = page
+        .evaluate("document.getElementById('central-estado').textContent")
+        .await
+        .unwrap();
+    assert_eq!(
+        central, "Central telefônica desta empresa: a principal — conectada.",
+        "the console names the tenant's PBX and whether it is up"
+    );
     page.evaluate(
         "{ const f = document.forms.discagem.elements; \
          f.trunk_host.value = 'sip.operadora.example.com.br'; f.trunk_port.value = '5060'; \
