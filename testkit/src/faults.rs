@@ -1,7 +1,9 @@
 //! Real faults for the backend's storage: a small file system that fills up
 //! ([`SmallDisk`], a tmpfs mounted for the test) and another process holding
-//! SQLite's write lock ([`LockHolder`], Debian's `sqlite3` shell). Both need
-//! root (mount) or the `sqlite3` package, which `cargo xtask test` installs.
+//! a lock the backend's writes need ([`LockHolder`]: SQLite's write lock in
+//! Debian's `sqlite3` shell, or a PostgreSQL table lock in `psql`). They
+//! need root (mount) or the `sqlite3` and `postgresql-client` packages,
+//! which `cargo xtask test` installs.
 
 use std::fs::File;
 use std::io::Write;
@@ -73,9 +75,9 @@ impl Drop for SmallDisk {
     }
 }
 
-/// A `sqlite3` shell process with an open `BEGIN IMMEDIATE` transaction on
-/// a database: it holds the write lock until [`LockHolder::release`] (or
-/// until it is dropped, which kills the process).
+/// A database shell with an open transaction holding a lock, until
+/// [`LockHolder::release`] (or until it is dropped, which kills the
+/// process).
 pub struct LockHolder {
     child: Child,
     stdin: ChildStdin,
@@ -83,27 +85,48 @@ pub struct LockHolder {
 }
 
 impl LockHolder {
-    /// Takes the write lock of the database at `db`; returns once it holds
-    /// it.
+    /// Takes the write lock of the SQLite database at `db` (`BEGIN
+    /// IMMEDIATE` in the `sqlite3` shell); returns once it holds it.
     pub async fn take(db: &Path) -> LockHolder {
-        let mut child = Command::new("sqlite3")
-            .arg(db)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("sqlite3 (Debian package sqlite3)");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut holder = LockHolder {
-            child,
-            stdin,
-            stdout,
-        };
+        let mut command = Command::new("sqlite3");
+        command.arg(db);
+        let mut holder = LockHolder::start(command, "sqlite3 (Debian package sqlite3)");
         holder
             .run(".timeout 20000\nBEGIN IMMEDIATE;\nSELECT 'locked';\n")
             .await;
         holder
+    }
+
+    /// Locks `table` of the PostgreSQL database at `url` in `EXCLUSIVE`
+    /// mode from a `psql` session, as a long maintenance statement would:
+    /// reads go on, nobody else writes the table until the lock is
+    /// released. Returns once it holds it.
+    pub async fn lock_table(url: &str, table: &str) -> LockHolder {
+        let mut command = Command::new("psql");
+        command.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", url]);
+        let mut holder = LockHolder::start(command, "psql (Debian package postgresql-client)");
+        holder
+            .run(&format!(
+                "BEGIN;\nLOCK TABLE {table} IN EXCLUSIVE MODE;\nSELECT 'locked';\n"
+            ))
+            .await;
+        holder
+    }
+
+    fn start(mut command: Command, program: &str) -> LockHolder {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect(program);
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        LockHolder {
+            child,
+            stdin,
+            stdout,
+        }
     }
 
     /// Commits (releasing the lock) and ends the process.
@@ -120,11 +143,11 @@ impl LockHolder {
         let mut line = String::new();
         tokio::time::timeout(Duration::from_secs(30), self.stdout.read_line(&mut line))
             .await
-            .expect("sqlite3 answered")
-            .expect("sqlite3's output");
+            .expect("the shell answered")
+            .expect("the shell's output");
         assert!(
             !line.trim().is_empty(),
-            "sqlite3 printed nothing: the lock was not taken"
+            "the shell printed nothing: the lock was not taken"
         );
     }
 }
@@ -143,6 +166,34 @@ pub fn committed_rows(db: &Path, sql: &str) -> Vec<String> {
     assert!(
         out.status.success(),
         "sqlite3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// [`committed_rows`] of the PostgreSQL database at `url`, read by `psql`.
+pub fn committed_rows_in_postgres(url: &str, sql: &str) -> Vec<String> {
+    let out = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            url,
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql (Debian package postgresql-client)");
+    assert!(
+        out.status.success(),
+        "psql failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout)

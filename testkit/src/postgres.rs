@@ -74,21 +74,41 @@ impl Cluster {
             .arg("--pgdata")
             .arg(&data);
         })?;
+        cluster.start_server()?;
+        Ok(cluster)
+    }
+
+    /// Stops the server as an operator's restart does (`pg_ctl stop
+    /// --mode=fast`): every session is ended, what was committed stays.
+    pub fn stop(&self) -> anyhow::Result<()> {
+        let data = self.data();
+        self.server_program("pg_ctl", |c| {
+            c.args(["stop", "--mode=fast", "--wait", "--pgdata"])
+                .arg(&data);
+        })
+    }
+
+    /// Starts the server again, on the same port, after [`Cluster::stop`].
+    pub fn start_again(&self) -> anyhow::Result<()> {
+        self.start_server()
+    }
+
+    fn start_server(&self) -> anyhow::Result<()> {
         let options = format!(
             "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c synchronous_commit=off \
              -c full_page_writes=off -c max_connections=300",
-            cluster.port,
-            cluster.dir.path().display()
+            self.port,
+            self.dir.path().display()
         );
-        let log = cluster.dir.path().join("server.log");
-        cluster.server_program("pg_ctl", |c| {
+        let data = self.data();
+        let log = self.dir.path().join("server.log");
+        self.server_program("pg_ctl", |c| {
             c.args(["start", "--wait", "--pgdata"])
                 .arg(&data)
                 .arg("--log")
                 .arg(&log)
                 .args(["-o", &options]);
-        })?;
-        Ok(cluster)
+        })
     }
 
     /// The URL of its `postgres` database, as the superuser: what

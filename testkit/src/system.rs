@@ -187,6 +187,18 @@ impl Backend {
         backend
     }
 
+    /// [`Backend::start`] on the PostgreSQL database at `url` (a
+    /// [`crate::postgres::Cluster`] of the test's own, say).
+    pub async fn start_on(pbx: &TestPbx, ami_addr: SocketAddr, url: &str) -> Backend {
+        let builder = TestApp::builder()
+            .ami(ami_addr, &pbx.ami_username, &pbx.ami_secret)
+            .phone_directory(&pbx.phone_directory)
+            .database_url(Some(url));
+        let backend = Backend::start_with(builder).await;
+        backend.wait_until_healthy().await;
+        backend
+    }
+
     async fn start_with(builder: TestAppBuilder) -> Backend {
         let app = builder
             .configure(|s| {

@@ -1,13 +1,17 @@
-//! The database failing under the backend, for real: its disk fills up (a
-//! 5 MB tmpfs), another process holds its write lock. A click is answered
+//! The database failing under the backend, for real. On SQLite: its disk
+//! fills up (a 5 MB tmpfs), another process holds its write lock. On
+//! PostgreSQL (a throwaway server of each test's own): the server restarts
+//! during a call, another session holds a table lock. A click is answered
 //! 201 only once its call is committed; otherwise 503 with `Retry-After` and
 //! a Portuguese message, nothing placed; the backend recovers by itself and
 //! never keeps a lock after a failed write.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use disca_testkit::PeerBehavior;
-use disca_testkit::faults::{LockHolder, SmallDisk, committed_rows};
+use disca_testkit::faults::{LockHolder, SmallDisk, committed_rows, committed_rows_in_postgres};
+use disca_testkit::postgres::Cluster;
 use disca_testkit::system::{Backend, LEAD, Lab};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -161,6 +165,139 @@ async fn a_write_lock_held_by_another_process() {
     assert_eq!(ended["outcome"], "answered", "{ended:#}");
     assert_eq!(
         committed_rows(&db, &format!("SELECT state FROM calls WHERE id = '{id}'")),
+        ["ended"]
+    );
+}
+
+/// PostgreSQL restarts under the backend during a call (an upgrade, a
+/// failover, `systemctl restart postgresql`): clicks are refused meanwhile,
+/// clearly and placed nowhere; the call's end, which happened while the
+/// database was away, is stored with its true outcome and measured
+/// durations once it is back; nothing answered 201 is lost.
+#[tokio::test]
+async fn postgres_restarting_under_the_backend_loses_nothing() {
+    let lab = Lab::start(
+        PeerBehavior::AnswerAndWait,
+        PeerBehavior::AnswerThenHangup {
+            talk: Duration::from_secs(3),
+        },
+    )
+    .await;
+    let cluster = Arc::new(Cluster::start().unwrap());
+    let url = cluster.url();
+    let backend = Backend::start_on(&lab.pbx, lab.pbx.ami_addr, &url).await;
+
+    let live = backend.place_ok("acme-1001").await;
+    backend
+        .wait_for_state("acme-1001", &live, "connected")
+        .await;
+    let talking = Instant::now();
+    cluster.stop().unwrap();
+
+    for _ in 0..2 {
+        let started = Instant::now();
+        let (status, retry_after, body) = click(&backend, "acme-1002", "restart-click").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body:#}");
+        assert_eq!(body["error"]["code"], "storage_unavailable", "{body:#}");
+        assert!(retry_after.is_some_and(|s| s > 0), "no Retry-After");
+        println!("refused after {:?}", started.elapsed());
+    }
+    let (status, h) = backend.health().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{h:#}");
+    assert_eq!(h["database_problem"], "unavailable", "{h:#}");
+
+    // The lead hangs up while the database is away.
+    tokio::time::sleep(Duration::from_secs(5).saturating_sub(talking.elapsed())).await;
+    cluster.start_again().unwrap();
+
+    backend.wait_until_healthy().await;
+    let ended = backend.wait_until_ended("acme-1001", &live).await;
+    assert_eq!(ended["outcome"], "answered", "{ended:#}");
+    assert_ne!(ended["durations_estimated"], true, "{ended:#}");
+    let talk = ended["talk_seconds"].as_i64().unwrap();
+    assert!((2..=4).contains(&talk), "talk {talk} s: {ended:#}");
+    let (status, _, call) = click(&backend, "acme-1002", "restart-click").await;
+    assert_eq!(status, StatusCode::CREATED, "{call:#}");
+    let placed = call["id"].as_str().unwrap().to_owned();
+    let call = backend.wait_until_ended("acme-1002", &placed).await;
+    assert_eq!(call["outcome"], "answered", "{call:#}");
+
+    // A restart shorter than a request's wait for a connection goes
+    // unnoticed: the click waits for the server and is placed.
+    cluster.stop().unwrap();
+    let restarting = std::thread::spawn({
+        let cluster = Arc::clone(&cluster);
+        move || {
+            std::thread::sleep(Duration::from_secs(1));
+            cluster.start_again().unwrap();
+        }
+    });
+    let (status, _, quick) = click(&backend, "acme-1002", "quick-restart-click").await;
+    assert_eq!(status, StatusCode::CREATED, "{quick:#}");
+    restarting.join().unwrap();
+    let quick = quick["id"].as_str().unwrap().to_owned();
+    backend.wait_until_ended("acme-1002", &quick).await;
+
+    let mut expected = vec![
+        format!("{live}|ended"),
+        format!("{placed}|ended"),
+        format!("{quick}|ended"),
+    ];
+    expected.sort();
+    assert_eq!(
+        committed_rows_in_postgres(&url, "SELECT id, state FROM calls ORDER BY id"),
+        expected
+    );
+}
+
+/// A table lock held by another session on PostgreSQL (a long maintenance
+/// statement): a click waits `lock_timeout` for it, then gets 503 with
+/// `Retry-After`; held for less, the click waits and goes through; a call
+/// that ends while it is held is stored once it is released.
+#[tokio::test]
+async fn a_table_lock_held_by_another_postgres_session() {
+    let lab = Lab::start(
+        PeerBehavior::AnswerAndWait,
+        PeerBehavior::AnswerThenHangup {
+            talk: Duration::from_secs(2),
+        },
+    )
+    .await;
+    let cluster = Cluster::start().unwrap();
+    let url = cluster.url();
+    let backend = Backend::start_on(&lab.pbx, lab.pbx.ami_addr, &url).await;
+
+    let holder = LockHolder::lock_table(&url, "calls").await;
+    let started = Instant::now();
+    let (status, retry_after, body) = click(&backend, "acme-1001", "locked-click").await;
+    let waited = started.elapsed();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body:#}");
+    assert_eq!(body["error"]["code"], "storage_busy", "{body:#}");
+    assert!(retry_after.is_some_and(|s| s > 0), "no Retry-After");
+    assert!(
+        waited >= Duration::from_secs(4),
+        "answered after {waited:?}, without waiting for the lock"
+    );
+    holder.release().await;
+
+    let holder = LockHolder::lock_table(&url, "calls").await;
+    let releasing = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        holder.release().await;
+    });
+    let (status, _, call) = click(&backend, "acme-1001", "locked-click").await;
+    assert_eq!(status, StatusCode::CREATED, "{call:#}");
+    releasing.await.unwrap();
+    let id = call["id"].as_str().unwrap().to_owned();
+
+    backend.wait_for_state("acme-1001", &id, "connected").await;
+    let holder = LockHolder::lock_table(&url, "calls").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    holder.release().await;
+    let ended = backend.wait_until_ended("acme-1001", &id).await;
+    assert_eq!(ended["outcome"], "answered", "{ended:#}");
+    assert_eq!(
+        committed_rows_in_postgres(&url, &format!("SELECT state FROM calls WHERE id = '{id}'")),
         ["ended"]
     );
 }

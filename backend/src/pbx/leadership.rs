@@ -55,8 +55,11 @@ const TAKE_EVERY: Duration = Duration::from_secs(1);
 const STEP_DOWN_AFTER: Duration = Duration::from_secs(10);
 /// How far back a standby keeps the AMI events it receives, for when it
 /// takes over: longer than a former follower takes to be noticed gone
-/// (its lock's session ends, a try every `TAKE_EVERY`, the 3 s fence).
-const RECENT_KEPT: time::Duration = time::Duration::seconds(15);
+/// (its lock's session ends, a try every `TAKE_EVERY`, the 3 s fence), and
+/// than a restart of PostgreSQL (during which the follower, losing its
+/// lock's session, stands by too: the calls that end meanwhile are stored
+/// with their true ends once it is back).
+const RECENT_KEPT: time::Duration = time::Duration::minutes(2);
 /// Most events a standby keeps (about 15 s of calls at 500 calls a second).
 const RECENT_MAX: usize = 100_000;
 

@@ -238,7 +238,13 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .min_connections(2)
-            .acquire_timeout(BUSY_TIMEOUT * 2)
+            // At most `MAX_WRITERS` connections wait for the write lock
+            // (`lock_timeout`), the others serve short reads: a request
+            // waits this long for a connection only while the server
+            // cannot be reached. sqlx tries again and again meanwhile, so
+            // a restart shorter than this goes unnoticed; a longer outage
+            // is a 503 `storage_unavailable` after it.
+            .acquire_timeout(BUSY_TIMEOUT)
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute(sqlx::raw_sql(POSTGRES_SESSION)).await?;
@@ -352,7 +358,9 @@ impl From<sqlx::Error> for StoreError {
             }
             // The connection to PostgreSQL failed, or could not be made.
             sqlx::Error::Io(_) | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
-            sqlx::Error::PoolTimedOut => StoreError::Busy,
+            // No connection free or made in time: the server is not
+            // answering (a lock is `Busy` above, from the database itself).
+            sqlx::Error::PoolTimedOut => StoreError::Unavailable(e.to_string()),
             sqlx::Error::PoolClosed => StoreError::Closed,
             _ => StoreError::Database(e),
         }
