@@ -2,7 +2,8 @@
 //! one real Asterisk. One follows the PBX's calls; a call is placed through
 //! the other; the follower is SIGKILLed mid-call. The other takes over,
 //! the call ends with its true outcome and measured durations, and RD
-//! Station (the stand-in) gets exactly one note.
+//! Station (the stand-in) gets exactly one note. Hang-ups asked through the
+//! backend that does not follow end calls as through the follower.
 
 use std::time::{Duration, Instant};
 
@@ -24,7 +25,8 @@ async fn wait_for(http: &reqwest::Client, base: &str, token: &str, id: &str, sta
 }
 
 /// Both backends, on one database and one PBX, with tenant `acme`
-/// connected to the RD Station stand-in; the lead hangs up after `talk`.
+/// connected to the RD Station stand-in; the salespeople's phones answer,
+/// the lead hangs up after `talk`.
 struct TwoBackends {
     follower: Option<BackendProcess>,
     other: BackendProcess,
@@ -37,13 +39,14 @@ struct TwoBackends {
 }
 
 async fn two_backends(talk: Duration) -> TwoBackends {
+    two_backends_with(PeerBehavior::AnswerAndWait, talk).await
+}
+
+/// [`two_backends`] with the salespeople's phones doing as `agents` says.
+async fn two_backends_with(agents: PeerBehavior, talk: Duration) -> TwoBackends {
     let cluster = Cluster::start().unwrap();
     let url = cluster.url();
-    let lab = Lab::start(
-        PeerBehavior::AnswerAndWait,
-        PeerBehavior::AnswerThenHangup { talk },
-    )
-    .await;
+    let lab = Lab::start(agents, PeerBehavior::AnswerThenHangup { talk }).await;
     let standin = StandIn::start(Config::default()).await.unwrap();
     // One data folder for the CRM secrets key both backends share.
     let dir = tempfile::tempdir().unwrap();
@@ -183,4 +186,28 @@ async fn a_hang_up_through_the_backend_that_does_not_follow_ends_the_call() {
     let seen = call_at(&t.http, &follower.base, &t.token, &id).await;
     assert_eq!(seen["state"], "ended", "{seen:#}");
     t.one_note(&t.other.base, &id).await;
+}
+
+/// A hang-up asked through the backend that does not follow while the
+/// salesperson's own phone still rings: the follower hangs it up, knowing
+/// its user asked, and the call ends `canceled` (as through the follower),
+/// not as a phone nobody answered.
+#[tokio::test]
+async fn a_cancel_through_the_backend_that_does_not_follow_ends_canceled() {
+    let t = two_backends_with(PeerBehavior::RingForever, Duration::from_secs(60)).await;
+    let body = json!({"to": LEAD, "context": {"deal_id": DEAL_ID}});
+    let id = place_ok_at(&t.http, &t.other.base, &t.token, &body).await;
+    wait_for(&t.http, &t.other.base, &t.token, &id, "ringing_agent").await;
+    let asked = Instant::now();
+    let r = t
+        .http
+        .post(format!("{}/v1/calls/{id}/hangup", t.other.base))
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let ended = wait_for(&t.http, &t.other.base, &t.token, &id, "ended").await;
+    println!("canceled through the standby in {:?}", asked.elapsed());
+    assert_eq!(ended["outcome"], "canceled", "{ended:#}");
 }

@@ -13,9 +13,14 @@
 //! The follower learns the calls other backends place from the store's
 //! stream of changes (`Tracker::learning_from_the_store`). A backend that
 //! does not follow answers its own Originate failures from the database,
-//! and a hang-up asked through it goes to Asterisk by the call's channel
-//! id (the agent leg's `Uniqueid` is the call's id). On SQLite there is
-//! one backend per database, and it always follows (`Pbx::start`).
+//! and passes a hang-up asked through it to the follower
+//! (`Store::ask_follower_to_hang_up`), which knows the call's channels and
+//! that its user asked: a call the lead has not answered ends `canceled`,
+//! as through the follower itself. Should the call still be live a moment
+//! later (nobody follows now, the ask was lost), it hangs up the call's
+//! agent leg itself, by its channel id (the leg's `Uniqueid` is the
+//! call's id). On SQLite there is one backend per database, and it always
+//! follows (`Pbx::start`).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -62,6 +67,9 @@ const STEP_DOWN_AFTER: Duration = Duration::from_secs(10);
 const RECENT_KEPT: time::Duration = time::Duration::minutes(2);
 /// Most events a standby keeps (about 15 s of calls at 500 calls a second).
 const RECENT_MAX: usize = 100_000;
+/// How long a hang-up passed to the follower may take before the standby
+/// hangs the call up itself.
+const FOLLOWER_HANGS_UP_WITHIN: Duration = Duration::from_secs(2);
 
 /// What a term of following needs.
 pub(super) struct Parts {
@@ -183,7 +191,11 @@ async fn answer_without_following(parts: &Parts, command: Command) {
                 _ => None,
             };
             if call.is_some() {
-                tokio::spawn(hang_up_by_id(parts.client.clone(), call_id));
+                tokio::spawn(hang_up_through_the_follower(
+                    parts.store.clone(),
+                    parts.client.clone(),
+                    call_id,
+                ));
             }
             let _ = reply.send(call);
         }
@@ -205,6 +217,23 @@ async fn end_not_placed(store: &Store, call_id: &str) -> Option<crate::domain::C
             None
         }
     }
+}
+
+/// Asks the follower to hang up the call; hangs it up here if it is still
+/// live [`FOLLOWER_HANGS_UP_WITHIN`] later, or at once if the ask could
+/// not be sent.
+async fn hang_up_through_the_follower(store: Store, client: Client, call_id: String) {
+    match store.ask_follower_to_hang_up(&call_id).await {
+        Ok(()) => {
+            tokio::time::sleep(FOLLOWER_HANGS_UP_WITHIN).await;
+            if matches!(store.call(&call_id).await, Ok(call) if call.state == CallState::Ended) {
+                return;
+            }
+            warn!(%call_id, "the follower did not hang the call up; hanging it up from here");
+        }
+        Err(e) => warn!(%call_id, error = %e, "cannot ask the follower to hang the call up"),
+    }
+    hang_up_by_id(client, call_id).await;
 }
 
 /// Hangs up the call's agent leg, found by its `Uniqueid` (the call's id,

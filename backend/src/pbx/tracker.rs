@@ -98,6 +98,12 @@ pub(super) struct Tracker {
     /// of changes, where this tracker learns their calls
     /// ([`Tracker::learning_from_the_store`]).
     learning: Option<broadcast::Receiver<Arc<CallEvent>>>,
+    /// Hang-ups asked through other backends (`Store::hang_up_requests`),
+    /// when learning.
+    hang_ups: Option<broadcast::Receiver<String>>,
+    /// Hang-ups asked of calls not known here yet, and since when: applied
+    /// when the call is learnt (kept `ORPHANS_KEPT`).
+    early_hang_ups: HashMap<String, tokio::time::Instant>,
     /// AMI events of calls not known yet, kept a little while: a call
     /// another backend placed may reach the PBX before its row reaches
     /// this tracker.
@@ -164,6 +170,8 @@ impl Tracker {
             unsaved: Vec::new(),
             commands_tx,
             learning: None,
+            hang_ups: None,
+            early_hang_ups: HashMap::new(),
             orphans: HashMap::new(),
             backlog: Vec::new(),
             foreign: HashMap::new(),
@@ -175,6 +183,7 @@ impl Tracker {
     /// learnt from the store's stream of changes (`pbx::leadership`).
     pub(super) fn learning_from_the_store(mut self) -> Tracker {
         self.learning = Some(self.store.subscribe());
+        self.hang_ups = Some(self.store.hang_up_requests());
         self
     }
 
@@ -248,6 +257,7 @@ impl Tracker {
                 },
                 Some(command) = commands.recv() => self.on_command(command).await,
                 change = next_change(&mut self.learning) => self.on_store_change(change).await,
+                asked = next_change(&mut self.hang_ups) => self.on_hang_up_asked(asked),
                 _ = tick.tick() => {
                     if self.learning.is_some() {
                         self.catch_up_with_the_store().await;
@@ -407,20 +417,53 @@ impl Tracker {
                 let _ = reply.send(unconfirmed);
             }
             Command::Hangup { call_id, reply } => {
-                let call = self.calls.get_mut(&call_id).map(|p| {
-                    let _span = call_span(&p.call).entered();
-                    if p.call.lead_answered_at.is_none() {
-                        p.cancel_requested = true;
-                    }
-                    p.hangup_requested = true;
-                    hang_up(&self.client, p);
-                    p.call.clone()
-                });
-                let _ = reply.send(call);
+                let _ = reply.send(self.hang_up_for_its_user(&call_id));
             }
             // Applied by the run loop once the events queued before it are.
             Command::Channels { asked_at, channels } => self.listings.push((asked_at, channels)),
         }
+    }
+
+    /// Hangs up a call on behalf of its user: before the lead answered, it
+    /// ends `canceled`; before its agent leg exists, that leg is hung up
+    /// as it appears. The call as it is now, if followed.
+    fn hang_up_for_its_user(&mut self, call_id: &str) -> Option<Call> {
+        let p = self.calls.get_mut(call_id)?;
+        let _span = call_span(&p.call).entered();
+        if p.call.lead_answered_at.is_none() {
+            p.cancel_requested = true;
+        }
+        p.hangup_requested = true;
+        hang_up(&self.client, p);
+        Some(p.call.clone())
+    }
+
+    /// A hang-up asked through another backend: applied to a call followed
+    /// here, kept a while for one not learnt yet (placed elsewhere, its row
+    /// still on its way). An ask missed (the channel lagged) is the asking
+    /// backend's to make good: it hangs up the call's channel itself.
+    fn on_hang_up_asked(&mut self, asked: Result<String, RecvError>) {
+        let call_id = match asked {
+            Ok(call_id) => call_id,
+            Err(RecvError::Lagged(missed)) => {
+                warn!(missed, "hang-ups asked through other backends were missed");
+                return;
+            }
+            Err(RecvError::Closed) => {
+                self.hang_ups = None;
+                return;
+            }
+        };
+        if self.hang_up_for_its_user(&call_id).is_some() {
+            return;
+        }
+        if self.finished.contains_key(&call_id) || self.abandoned.contains_key(&call_id) {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        self.early_hang_ups
+            .retain(|_, at| now.duration_since(*at) < ORPHANS_KEPT);
+        self.early_hang_ups.insert(call_id, now);
     }
 
     /// Applies a channel listing; returns the calls it showed alive.
@@ -603,6 +646,9 @@ impl Tracker {
         }
         self.calls.insert(id.clone(), progress);
         self.metrics.set_live_calls(&self.pbx, self.calls.len());
+        if self.early_hang_ups.remove(&id).is_some() {
+            self.hang_up_for_its_user(&id);
+        }
         if let Some((_, events)) = self.orphans.remove(&id) {
             for (at, event) in events {
                 self.on_event(&event, at);
@@ -682,10 +728,11 @@ impl Tracker {
 
 /// The next change of the store's stream, when learning from it; never
 /// otherwise.
-async fn next_change(
-    learning: &mut Option<broadcast::Receiver<Arc<CallEvent>>>,
-) -> Result<Arc<CallEvent>, RecvError> {
-    match learning {
+/// The next message of `channel`; never, without one.
+async fn next_change<T: Clone>(
+    channel: &mut Option<broadcast::Receiver<T>>,
+) -> Result<T, RecvError> {
+    match channel {
         Some(changes) => changes.recv().await,
         None => std::future::pending().await,
     }

@@ -94,6 +94,8 @@ const POSTGRES_SESSION: &str = "SET lock_timeout = '5s'; \
 /// Capacity of the live event channel; a subscriber that falls further behind
 /// catches up from the database.
 const EVENT_CHANNEL_CAPACITY: usize = 1024;
+/// Capacity of the channel of hang-ups asked through other backends.
+const HANG_UP_CHANNEL_CAPACITY: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -139,6 +141,9 @@ pub struct Store {
     writes: write::Writes,
     writer: Writer,
     creates: mpsc::UnboundedSender<calls::PendingCreate>,
+    /// On PostgreSQL, the hang-ups other backends ask of the one following
+    /// the call (`Store::ask_follower_to_hang_up`).
+    hang_ups: broadcast::Sender<String>,
     /// On PostgreSQL, the task publishing every backend's changes.
     _tail: Option<Arc<tail::Tail>>,
 }
@@ -258,6 +263,7 @@ impl Store {
             store.pool.clone(),
             url.to_owned(),
             store.writer.events.clone(),
+            store.hang_ups.clone(),
         )
         .await?;
         store._tail = Some(Arc::new(tail));
@@ -288,6 +294,7 @@ impl Store {
             writes,
             writer,
             creates,
+            hang_ups: broadcast::channel(HANG_UP_CHANNEL_CAPACITY).0,
             _tail: None,
         })
     }
@@ -332,6 +339,31 @@ impl Store {
     /// Live call changes, published after commit in `seq` order.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<CallEvent>> {
         self.writer.events.subscribe()
+    }
+
+    /// Asks the backend following the call's PBX to hang it up (PostgreSQL:
+    /// a notification every backend sharing the database hears; see
+    /// [`Store::hang_up_requests`]). Whether one follows now, or heard it,
+    /// is not known here.
+    pub async fn ask_follower_to_hang_up(&self, call_id: &str) -> Result<(), StoreError> {
+        if self.backend != Backend::Postgres {
+            return Err(StoreError::Invalid(
+                "só no PostgreSQL outro servidor acompanha as ligações",
+            ));
+        }
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(tail::HANG_UPS)
+            .bind(call_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The ids of calls whose hang-up a backend asked of the follower
+    /// ([`Store::ask_follower_to_hang_up`]), from every backend, this one
+    /// included. Never any on SQLite.
+    pub fn hang_up_requests(&self) -> broadcast::Receiver<String> {
+        self.hang_ups.subscribe()
     }
 }
 

@@ -9,6 +9,9 @@
 //! (`storage::write`), so `seq` grows in commit order and "after the last"
 //! misses nothing. On PostgreSQL a backend publishes even its own changes
 //! this way, so every subscriber sees one order whichever backend wrote.
+//!
+//! The same connection hears the hang-ups a backend asks of whichever
+//! follows the call ([`HANG_UPS`], `Store::ask_follower_to_hang_up`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +25,9 @@ use super::{CallEvent, StoreError};
 
 /// The notification channel of new events.
 pub(super) const CHANNEL: &str = "disca_call_events";
+/// The notification channel of hang-ups asked of the PBX's follower (the
+/// call's id).
+pub(super) const HANG_UPS: &str = "disca_hang_ups";
 /// The longest a change waits when its notification was lost.
 const POLL: Duration = Duration::from_secs(1);
 /// Events read at a time.
@@ -41,6 +47,7 @@ pub(super) async fn start(
     pool: AnyPool,
     url: String,
     events: broadcast::Sender<Arc<CallEvent>>,
+    hang_ups: broadcast::Sender<String>,
 ) -> Result<Tail, StoreError> {
     let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM call_events")
         .fetch_one(&pool)
@@ -64,6 +71,9 @@ pub(super) async fn start(
                 Err(e) => tracing::warn!(error = %e, "cannot read new call events"),
             }
             match tokio::time::timeout(POLL, listener.recv()).await {
+                Ok(Ok(asked)) if asked.channel() == HANG_UPS => {
+                    let _ = hang_ups.send(asked.payload().to_owned());
+                }
                 Ok(Ok(_)) | Err(_) => {}
                 Ok(Err(e)) => {
                     // PgListener reconnects on the next `recv`; the poll
@@ -78,7 +88,7 @@ pub(super) async fn start(
 
 async fn listen(url: &str) -> Result<PgListener, StoreError> {
     let mut listener = PgListener::connect(url).await.map_err(StoreError::from)?;
-    listener.listen(CHANNEL).await?;
+    listener.listen_all([CHANNEL, HANG_UPS]).await?;
     Ok(listener)
 }
 
