@@ -14,8 +14,9 @@ use crate::configuration::{
     AmiSettings, ConfigError, DEVELOPMENT_AMI_ADDR, DEVELOPMENT_AMI_SECRET, Flags, LogFormat,
     Settings,
 };
+use crate::crm::Secret;
 use crate::crm::connect::{V2Grant, connect_v1, connect_v2};
-use crate::crm::{Secret, SecretKey};
+use crate::crm::secrets::load_for;
 use crate::domain::{
     CrmUserId, DestinationPolicy, Extension, Region, Role, Tenant, TenantSlug, User,
 };
@@ -956,8 +957,8 @@ async fn crm_command(
         CrmCommand::ConnectV1 { tenant, url, key } => {
             let settings = load(key.flags().merged(flags))?;
             let token = read_secret("DISCA_CRM_TOKEN", "RD Station CRM instance token")?;
-            let secrets = SecretKey::load_or_create(&settings.secrets_key_file())?;
             let store = Store::from_settings(&settings).await?;
+            let secrets = load_for(&settings.secrets_key_file(), &store).await?;
             let http = crm_http_client(&settings.crm)?;
             let owner = connect_v1(&store, &secrets, &http, &tenant, &url, token).await?;
             println!(
@@ -976,8 +977,8 @@ async fn crm_command(
         } => {
             let settings = load(key.flags().merged(flags))?;
             let client_secret = read_secret("DISCA_CRM_CLIENT_SECRET", "OAuth2 client secret")?;
-            let secrets = SecretKey::load_or_create(&settings.secrets_key_file())?;
             let store = Store::from_settings(&settings).await?;
+            let secrets = load_for(&settings.secrets_key_file(), &store).await?;
             let http = crm_http_client(&settings.crm)?;
             let grant = V2Grant {
                 base_url: &url,

@@ -9,7 +9,6 @@ use crate::accounts::Accounts;
 use crate::api::phone::Phones;
 use crate::api::{AppState, router};
 use crate::configuration::{CrmSettings, Settings};
-use crate::crm::SecretKey;
 
 use crate::crm::connections::Connections;
 use crate::crm::worker::Worker;
@@ -37,7 +36,7 @@ impl Application {
         let store = Store::from_settings(settings).await?;
         store.set_report_wait(settings.crm.report_wait);
         let metrics = Metrics::default();
-        let key = SecretKey::load_or_create(&settings.secrets_key_file())?;
+        let key = crate::crm::secrets::load_for(&settings.secrets_key_file(), &store).await?;
         let http = crm_http_client(&settings.crm)?;
         let connector = crate::crm::connect::Connector {
             key: key.clone(),

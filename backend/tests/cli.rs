@@ -365,6 +365,36 @@ fn serve_refuses_the_public_development_ami_secret_for_any_other_pbx() {
     }
 }
 
+/// A backend whose CRM secrets key is not the one the database's secrets
+/// are sealed with (a second node set up without copying the first one's
+/// key file, a database restored without its key) is refused at start,
+/// naming the file, instead of failing to open every stored token later.
+#[tokio::test]
+async fn serve_refuses_a_crm_secrets_key_other_than_the_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = testing::fresh_database().await.unwrap();
+    let mut env = vec![("DISCA_AMI_ADDR", "127.0.0.1:15038")];
+    if let Some(url) = &database {
+        env.push(("DISCA_DATABASE_URL", url));
+    }
+    let patience = std::time::Duration::from_secs(3);
+    let first = serve_for(dir.path(), &env, patience);
+    assert!(
+        first.is_none(),
+        "the first backend does not serve: {first:?}"
+    );
+    let other = dir.path().join("elsewhere.key");
+    env.push(("DISCA_CRM__SECRETS_KEY_FILE", other.to_str().unwrap()));
+    let Some((status, stderr)) = serve_for(dir.path(), &env, patience) else {
+        panic!("a backend served with another secrets key");
+    };
+    assert!(!status.success());
+    assert!(
+        stderr.contains("elsewhere.key") && stderr.contains("same key file"),
+        "{stderr}"
+    );
+}
+
 /// A tenant is placed on a PBX of the configuration (`tenant add --pbx`,
 /// `tenant set-pbx`), never on one it does not name; the change is in the
 /// tenant's audit log; and `serve` wants a secret of its own for each PBX.

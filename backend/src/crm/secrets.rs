@@ -14,8 +14,13 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 
+use crate::storage::{Store, StoreError};
+
 const NONCE_LEN: usize = 24;
 const KEY_LEN: usize = 32;
+/// What the database's key check seals (see [`SecretKey::seals_secrets_of`]).
+const CHECK: &str = "disca secrets key check";
+const CHECK_PURPOSE: &str = "key-check";
 
 /// A secret in memory; `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -140,6 +145,35 @@ impl SecretKey {
     }
 }
 
+impl SecretKey {
+    /// Whether this is the key the secrets in `store` are sealed with. The
+    /// first key to meet a database is recorded in it (a known value
+    /// sealed with it); with another, a backend would fail to open every
+    /// stored RD Station token and trunk password.
+    pub async fn seals_secrets_of(&self, store: &Store) -> Result<bool, StoreError> {
+        let mine = self.seal("", CHECK_PURPOSE, &Secret::new(CHECK.into()));
+        let recorded = store.secrets_key_check(&mine).await?;
+        Ok(self.open("", CHECK_PURPOSE, &recorded).is_ok())
+    }
+}
+
+/// Loads the key at `path` (creating it the first time), refusing one that
+/// is not the key `store`'s secrets are sealed with: a second backend set
+/// up without copying the first one's key file, a database restored
+/// without its key.
+pub async fn load_for(path: &Path, store: &Store) -> anyhow::Result<SecretKey> {
+    let key = SecretKey::load_or_create(path)?;
+    if !key.seals_secrets_of(store).await? {
+        anyhow::bail!(
+            "the CRM secrets key {} is not the key this database's secrets are sealed with: \
+             every backend sharing the database, and a restore of it, needs the same key file \
+             (copy it from the first backend, or from the backup)",
+            path.display()
+        );
+    }
+    Ok(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +213,27 @@ mod tests {
         assert!(b.open("acme", "v1-token", &sealed).is_err());
         std::fs::write(dir.path().join("bad.key"), "not hex").unwrap();
         assert!(SecretKey::load_or_create(&dir.path().join("bad.key")).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_database_refuses_a_key_other_than_its_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::storage::testing::TestDatabase::new(dir.path())
+            .await
+            .unwrap();
+        let store = db.open().await.unwrap();
+        let first = dir.path().join("first.key");
+        load_for(&first, &store).await.unwrap();
+        // The same key again, as a second backend with a copy of it.
+        let copy = dir.path().join("copy.key");
+        std::fs::copy(&first, &copy).unwrap();
+        load_for(&copy, &store).await.unwrap();
+        let other = dir.path().join("other.key");
+        let Err(refused) = load_for(&other, &store).await else {
+            panic!("another key was taken");
+        };
+        let refused = refused.to_string();
+        assert!(refused.contains("other.key"), "{refused}");
+        assert!(refused.contains("same key file"), "{refused}");
     }
 }

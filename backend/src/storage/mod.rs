@@ -21,6 +21,7 @@ mod flag;
 mod people;
 mod recording_rules;
 mod reports;
+mod secrets_key_check;
 mod session_lock;
 mod sessions;
 mod statement;
