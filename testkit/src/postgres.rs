@@ -117,6 +117,11 @@ impl Cluster {
         format!("postgres://disca@127.0.0.1:{}/postgres", self.port)
     }
 
+    /// The URL of its database `name`, as the superuser.
+    pub fn url_of(&self, name: &str) -> String {
+        format!("postgres://disca@127.0.0.1:{}/{name}", self.port)
+    }
+
     fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }

@@ -1,7 +1,7 @@
 //! The database failing under the backend, for real. On SQLite: its disk
 //! fills up (a 5 MB tmpfs), another process holds its write lock. On
 //! PostgreSQL (a throwaway server of each test's own): the server restarts
-//! during a call, another session holds a table lock. A click is answered
+//! during a call, its disk fills up, another session holds a table lock. A click is answered
 //! 201 only once its call is committed; otherwise 503 with `Retry-After` and
 //! a Portuguese message, nothing placed; the backend recovers by itself and
 //! never keeps a lock after a failed write.
@@ -243,6 +243,83 @@ async fn postgres_restarting_under_the_backend_loses_nothing() {
         format!("{placed}|ended"),
         format!("{quick}|ended"),
     ];
+    expected.sort();
+    assert_eq!(
+        committed_rows_in_postgres(&url, "SELECT id, state FROM calls ORDER BY id"),
+        expected
+    );
+}
+
+/// PostgreSQL's disk fills up (its tablespace on a small tmpfs) during a
+/// call: clicks are refused (`53100`, 503 `storage_full`), the call's end
+/// is stored once there is room again, and the same click then goes
+/// through. Every new call row needs a new page here (the table's
+/// `fillfactor` lowered), as in a table whose pages are all full; an
+/// update may still fit in its page, so the end may be stored at once.
+#[tokio::test]
+async fn postgres_out_of_disk_refuses_clicks_and_recovers_when_space_returns() {
+    let lab = Lab::start(
+        PeerBehavior::AnswerAndWait,
+        PeerBehavior::AnswerThenHangup {
+            talk: Duration::from_secs(3),
+        },
+    )
+    .await;
+    let cluster = Cluster::start().unwrap();
+    let disk = SmallDisk::mount(32);
+    let folder = disk.folder();
+    let owner = std::process::Command::new("chown")
+        .arg("postgres:postgres")
+        .arg(folder.path())
+        .status()
+        .unwrap();
+    assert!(owner.success());
+    let admin = cluster.url();
+    for statement in [
+        format!(
+            "CREATE TABLESPACE small LOCATION '{}'",
+            folder.path().display()
+        ),
+        "CREATE DATABASE disca TABLESPACE small".to_owned(),
+    ] {
+        committed_rows_in_postgres(&admin, &statement);
+    }
+    let url = cluster.url_of("disca");
+    let backend = Backend::start_on(&lab.pbx, lab.pbx.ami_addr, &url).await;
+    committed_rows_in_postgres(&url, "ALTER TABLE calls SET (fillfactor = 10)");
+
+    let live = backend.place_ok("acme-1001").await;
+    backend
+        .wait_for_state("acme-1001", &live, "connected")
+        .await;
+    disk.fill();
+    for _ in 0..3 {
+        let (status, retry_after, body) = click(&backend, "acme-1002", "full-disk-click").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body:#}");
+        assert_eq!(body["error"]["code"], "storage_full", "{body:#}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("sem espaço em disco"),
+            "{body:#}"
+        );
+        assert!(retry_after.is_some_and(|s| s > 0), "no Retry-After");
+    }
+
+    // The lead hangs up while the disk is full.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    disk.free();
+
+    let ended = backend.wait_until_ended("acme-1001", &live).await;
+    assert_eq!(ended["outcome"], "answered", "{ended:#}");
+    assert_ne!(ended["durations_estimated"], true, "{ended:#}");
+    let (status, _, call) = click(&backend, "acme-1002", "full-disk-click").await;
+    assert_eq!(status, StatusCode::CREATED, "{call:#}");
+    let placed = call["id"].as_str().unwrap().to_owned();
+    let call = backend.wait_until_ended("acme-1002", &placed).await;
+    assert_eq!(call["outcome"], "answered", "{call:#}");
+    let mut expected = vec![format!("{live}|ended"), format!("{placed}|ended")];
     expected.sort();
     assert_eq!(
         committed_rows_in_postgres(&url, "SELECT id, state FROM calls ORDER BY id"),
