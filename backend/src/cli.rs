@@ -14,9 +14,9 @@ use crate::configuration::{
     AmiSettings, ConfigError, DEVELOPMENT_AMI_ADDR, DEVELOPMENT_AMI_SECRET, Flags, LogFormat,
     Settings,
 };
-use crate::crm::Secret;
 use crate::crm::connect::{V2Grant, connect_v1, connect_v2};
 use crate::crm::secrets::load_for;
+use crate::crm::{Secret, SecretKey};
 use crate::domain::{
     CrmUserId, DestinationPolicy, Extension, Region, Role, Tenant, TenantSlug, User,
 };
@@ -415,6 +415,14 @@ pub enum CrmCommand {
         /// Only this call's note.
         #[arg(long)]
         call: Option<String>,
+    },
+    /// The key the secrets were sealed with is lost for good: seal with
+    /// this backend's key from now on (creating it if needed). The secrets
+    /// sealed before stay unreadable: connect each tenant to RD Station
+    /// again and enter the trunk passwords again.
+    ForgetSecretsKey {
+        #[command(flatten)]
+        key: SecretsKeyFlag,
     },
 }
 
@@ -1005,6 +1013,18 @@ async fn crm_command(
             let store = Store::from_settings(&load(flags)?).await?;
             let queued = store.requeue_deliveries(&tenant, call.as_deref()).await?;
             println!("{queued} note(s) queued again");
+        }
+        CrmCommand::ForgetSecretsKey { key } => {
+            let settings = load(key.flags().merged(flags))?;
+            let store = Store::from_settings(&settings).await?;
+            let path = settings.secrets_key_file();
+            let secrets = SecretKey::load_or_create(&path)?;
+            secrets.adopt_for(&store).await?;
+            println!(
+                "secrets are sealed with {} from now on; connect each tenant to RD Station \
+                 again and enter the trunk passwords again",
+                path.display()
+            );
         }
     }
     Ok(())

@@ -377,7 +377,8 @@ async fn serve_refuses_a_crm_secrets_key_other_than_the_databases() {
     if let Some(url) = &database {
         env.push(("DISCA_DATABASE_URL", url));
     }
-    let patience = std::time::Duration::from_secs(3);
+    // Long enough for the first backend to migrate and record its key.
+    let patience = std::time::Duration::from_secs(8);
     let first = serve_for(dir.path(), &env, patience);
     assert!(
         first.is_none(),
@@ -392,6 +393,26 @@ async fn serve_refuses_a_crm_secrets_key_other_than_the_databases() {
     assert!(
         stderr.contains("elsewhere.key") && stderr.contains("same key file"),
         "{stderr}"
+    );
+    assert!(stderr.contains("crm forget-secrets-key"), "{stderr}");
+
+    // The first key lost for good: this one is adopted, and serves.
+    let mut forget = Command::new(env!("CARGO_BIN_EXE_disca-backend"));
+    forget
+        .args(["crm", "forget-secrets-key", "--data-dir"])
+        .arg(dir.path())
+        .envs(env.iter().copied());
+    let out = forget.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("elsewhere.key"));
+    let adopted = serve_for(dir.path(), &env, patience);
+    assert!(
+        adopted.is_none(),
+        "refused after forget-secrets-key: {adopted:?}"
     );
 }
 

@@ -174,7 +174,8 @@ async fn a_write_lock_held_by_another_process() {
 /// clearly and placed nowhere; the call's end, which happened while the
 /// database was away, is stored with its true outcome and measured
 /// durations once it is back; nothing answered 201 is lost.
-#[tokio::test]
+// Several threads: the server's programs run blocking on this one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarting_under_the_backend_loses_nothing() {
     let lab = Lab::start(
         PeerBehavior::AnswerAndWait,
@@ -256,7 +257,8 @@ async fn postgres_restarting_under_the_backend_loses_nothing() {
 /// through. Every new call row needs a new page here (the table's
 /// `fillfactor` lowered), as in a table whose pages are all full; an
 /// update may still fit in its page, so the end may be stored at once.
-#[tokio::test]
+// Several threads: the server's programs run blocking on this one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_out_of_disk_refuses_clicks_and_recovers_when_space_returns() {
     let lab = Lab::start(
         PeerBehavior::AnswerAndWait,
@@ -331,7 +333,8 @@ async fn postgres_out_of_disk_refuses_clicks_and_recovers_when_space_returns() {
 /// statement): a click waits `lock_timeout` for it, then gets 503 with
 /// `Retry-After`; held for less, the click waits and goes through; a call
 /// that ends while it is held is stored once it is released.
-#[tokio::test]
+// Several threads: the server's programs run blocking on this one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_lock_held_by_another_postgres_session() {
     let lab = Lab::start(
         PeerBehavior::AnswerAndWait,

@@ -14,7 +14,8 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 
-use crate::storage::{Store, StoreError};
+use super::connections::{CLIENT_SECRET, V1_TOKEN};
+use crate::storage::{SealedSecret, SealedWhat, Store, StoreError, TRUNK_PASSWORD};
 
 const NONCE_LEN: usize = 24;
 const KEY_LEN: usize = 32;
@@ -150,10 +151,41 @@ impl SecretKey {
     /// first key to meet a database is recorded in it (a known value
     /// sealed with it); with another, a backend would fail to open every
     /// stored RD Station token and trunk password.
+    ///
+    /// A database that has no key check yet but holds secrets (sealed
+    /// before the check existed) takes only a key that opens one of them.
     pub async fn seals_secrets_of(&self, store: &Store) -> Result<bool, StoreError> {
+        if let Some(recorded) = store.recorded_secrets_key_check().await? {
+            return Ok(self.opens_check(&recorded));
+        }
+        let sample = store.sealed_secrets_sample().await?;
+        if !sample.is_empty() && !sample.iter().any(|s| self.opens(s)) {
+            return Ok(false);
+        }
         let mine = self.seal("", CHECK_PURPOSE, &Secret::new(CHECK.into()));
+        // Another backend may have recorded its key meanwhile.
         let recorded = store.secrets_key_check(&mine).await?;
-        Ok(self.open("", CHECK_PURPOSE, &recorded).is_ok())
+        Ok(self.opens_check(&recorded))
+    }
+
+    /// Makes this the key the database's secrets are sealed with, whatever
+    /// key was before (its secrets stay unreadable until entered again).
+    pub async fn adopt_for(&self, store: &Store) -> Result<(), StoreError> {
+        let mine = self.seal("", CHECK_PURPOSE, &Secret::new(CHECK.into()));
+        store.replace_secrets_key_check(&mine).await
+    }
+
+    fn opens_check(&self, sealed: &[u8]) -> bool {
+        self.open("", CHECK_PURPOSE, sealed).is_ok()
+    }
+
+    fn opens(&self, secret: &SealedSecret) -> bool {
+        let purpose = match secret.what {
+            SealedWhat::CrmV1Token => V1_TOKEN,
+            SealedWhat::CrmClientSecret => CLIENT_SECRET,
+            SealedWhat::TrunkPassword => TRUNK_PASSWORD,
+        };
+        self.open(&secret.tenant, purpose, &secret.sealed).is_ok()
     }
 }
 
@@ -167,7 +199,9 @@ pub async fn load_for(path: &Path, store: &Store) -> anyhow::Result<SecretKey> {
         anyhow::bail!(
             "the CRM secrets key {} is not the key this database's secrets are sealed with: \
              every backend sharing the database, and a restore of it, needs the same key file \
-             (copy it from the first backend, or from the backup)",
+             (copy it from the first backend, or from the backup). If that key is lost for \
+             good, `disca-backend crm forget-secrets-key` lets this one be used: then connect \
+             each tenant to RD Station again and enter the trunk passwords again",
             path.display()
         );
     }
@@ -235,5 +269,59 @@ mod tests {
         let refused = refused.to_string();
         assert!(refused.contains("other.key"), "{refused}");
         assert!(refused.contains("same key file"), "{refused}");
+    }
+
+    /// A database with RD Station secrets sealed before the key check
+    /// existed takes only a key that opens one of them; with the old key
+    /// lost, `adopt_for` (`crm forget-secrets-key`) makes another the key.
+    #[tokio::test]
+    async fn secrets_sealed_before_the_check_choose_the_first_key() {
+        use crate::domain::{DestinationPolicy, Region, Tenant};
+        use crate::storage::NewAccount;
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::storage::testing::TestDatabase::new(dir.path())
+            .await
+            .unwrap();
+        let store = db.open().await.unwrap();
+        store
+            .add_tenant(&Tenant {
+                slug: "acme".parse().unwrap(),
+                name: "Acme".into(),
+                region: Region::BRAZIL,
+                policy: DestinationPolicy::default(),
+                pbx: Default::default(),
+            })
+            .await
+            .unwrap();
+        let right = dir.path().join("right.key");
+        let sealed = SecretKey::load_or_create(&right).unwrap().seal(
+            "acme",
+            V1_TOKEN,
+            &Secret::new("a3f9c2e17b4d48e6a0c5d2f1".into()),
+        );
+        store
+            .set_crm_account(NewAccount {
+                tenant: "acme",
+                api: "v1",
+                base_url: "https://crm.rdstation.com/api/v1",
+                token_url: None,
+                client_id: None,
+                secret: &sealed,
+                refresh_token: None,
+            })
+            .await
+            .unwrap();
+        let wrong = dir.path().join("wrong.key");
+        assert!(
+            load_for(&wrong, &store).await.is_err(),
+            "a key opening nothing"
+        );
+        load_for(&right, &store).await.unwrap();
+        assert!(load_for(&wrong, &store).await.is_err(), "after the check");
+        // The right key lost for good: another one is adopted.
+        let new = SecretKey::load_or_create(&wrong).unwrap();
+        new.adopt_for(&store).await.unwrap();
+        load_for(&wrong, &store).await.unwrap();
+        assert!(load_for(&right, &store).await.is_err(), "the old key now");
     }
 }

@@ -16,13 +16,13 @@
 //! and passes a hang-up asked through it to the follower
 //! (`Store::ask_follower_to_hang_up`), which knows the call's channels and
 //! that its user asked: a call the lead has not answered ends `canceled`,
-//! as through the follower itself. Should the call still be live a moment
-//! later (nobody follows now, the ask was lost), it hangs up the call's
-//! agent leg itself, by its channel id (the leg's `Uniqueid` is the
-//! call's id). On SQLite there is one backend per database, and it always
+//! as through the follower itself. When nobody follows now, or the call is
+//! still live well after (the ask was lost), it hangs up the call's agent
+//! leg itself, by its channel id (the leg's `Uniqueid` is the call's id). On SQLite there is one backend per database, and it always
 //! follows (`Pbx::start`).
 
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use disca_ami::{Action, Client, ClientEvent, Message};
@@ -58,18 +58,54 @@ const TAKE_EVERY: Duration = Duration::from_secs(1);
 /// How long the follower's AMI link may stay down before it lets another
 /// backend (whose link may work) follow the calls.
 const STEP_DOWN_AFTER: Duration = Duration::from_secs(10);
-/// How far back a standby keeps the AMI events it receives, for when it
-/// takes over: longer than a former follower takes to be noticed gone
-/// (its lock's session ends, a try every `TAKE_EVERY`, the 3 s fence), and
-/// than a restart of PostgreSQL (during which the follower, losing its
-/// lock's session, stands by too: the calls that end meanwhile are stored
-/// with their true ends once it is back).
+/// How far back a backend keeps the AMI events it received, following or
+/// not, for when it takes over: longer than a former follower takes to be
+/// noticed gone (its lock's session ends, a try every `TAKE_EVERY`, the
+/// 3 s fence), and than a restart of PostgreSQL (during which the
+/// follower, losing its lock's session, stands by too, and what it had
+/// applied but not stored is gone with its tracker: the calls that end
+/// meanwhile are stored with their true ends once it follows again).
 const RECENT_KEPT: time::Duration = time::Duration::minutes(2);
-/// Most events a standby keeps (about 15 s of calls at 500 calls a second).
+/// Most events kept: two minutes up to about 70 calls a second, less
+/// beyond.
 const RECENT_MAX: usize = 100_000;
 /// How long a hang-up passed to the follower may take before the standby
-/// hangs the call up itself.
-const FOLLOWER_HANGS_UP_WITHIN: Duration = Duration::from_secs(2);
+/// hangs the call up itself: longer than the follower may be held up
+/// storing changes (a write waits up to the 5 s lock timeout).
+const FOLLOWER_HANGS_UP_WITHIN: Duration = Duration::from_secs(10);
+
+/// The AMI events this backend received lately, in the order it took them
+/// in, with their arrival times: every one, whether a tracker or the
+/// standby loop took it, so that a new term of following applies again
+/// whatever the last one may not have stored.
+#[derive(Default)]
+pub(super) struct Recent(VecDeque<(OffsetDateTime, Message)>);
+
+impl Recent {
+    /// Keeps `message`, which arrived `at`; forgets what is too old.
+    pub(super) fn keep(&mut self, at: OffsetDateTime, message: Message) {
+        let oldest = at - RECENT_KEPT;
+        while self.0.front().is_some_and(|(kept, _)| *kept < oldest) || self.0.len() >= RECENT_MAX {
+            self.0.pop_front();
+        }
+        self.0.push_back((at, message));
+    }
+
+    fn all(&self) -> Vec<(OffsetDateTime, Message)> {
+        self.0.iter().cloned().collect()
+    }
+}
+
+/// [`Recent`], shared by the standby loop and each term's tracker.
+pub(super) type SharedRecent = Arc<Mutex<Recent>>;
+
+/// Locks `recent`; a panic elsewhere while it was held leaves the events
+/// usable.
+pub(super) fn lock_recent(recent: &SharedRecent) -> std::sync::MutexGuard<'_, Recent> {
+    recent
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// What a term of following needs.
 pub(super) struct Parts {
@@ -88,11 +124,13 @@ pub(super) async fn run(
     mut events: mpsc::UnboundedReceiver<Stamped>,
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
+    let recent = SharedRecent::default();
     loop {
-        let Some((lock, recent)) = wait_for_the_lock(&parts, &mut events, &mut commands).await
+        let Some(lock) = wait_for_the_lock(&parts, &recent, &mut events, &mut commands).await
         else {
             return;
         };
+        let backlog = lock_recent(&recent).all();
         parts.metrics.set_pbx_following(&parts.pbx, true);
         info!(pbx = %parts.pbx, "this backend now follows the PBX's calls");
         let tracker = Tracker::new(
@@ -103,7 +141,8 @@ pub(super) async fn run(
             parts.commands.clone(),
         )
         .learning_from_the_store()
-        .with_backlog(recent);
+        .with_backlog(backlog)
+        .keeping_recent(recent.clone());
         tokio::select! {
             () = tracker.run(&mut events, &mut commands, parts.reconcile_every) => return,
             () = lock.lost() => {
@@ -122,25 +161,24 @@ pub(super) async fn run(
 }
 
 /// Waits until this backend holds the lock (`None`: the AMI client is
-/// gone, the backend stopping); meanwhile keeps the last `RECENT_KEPT` of
-/// AMI events (the follower applies them; a new follower applies them
-/// again, with their arrival times, for what happened while nobody
-/// followed) and answers commands from the database. Returns the lock and
-/// the events kept.
+/// gone, the backend stopping); meanwhile keeps the AMI events in `recent`
+/// (the follower applies them; a new follower applies them again, with
+/// their arrival times, for what happened while nobody followed) and
+/// answers commands from the database.
 async fn wait_for_the_lock(
     parts: &Parts,
+    recent: &SharedRecent,
     events: &mut mpsc::UnboundedReceiver<Stamped>,
     commands: &mut mpsc::UnboundedReceiver<Command>,
-) -> Option<(SessionLock, Vec<(OffsetDateTime, Message)>)> {
+) -> Option<SessionLock> {
     let mut take = tokio::time::interval(TAKE_EVERY);
     take.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut said = false;
-    let mut recent: VecDeque<(OffsetDateTime, Message)> = VecDeque::new();
     loop {
         tokio::select! {
             // Only a backend logged in to the PBX may follow its calls.
             _ = take.tick(), if parts.client.is_connected() => match parts.store.try_session_lock(follower_lock(&parts.pbx)).await {
-                Ok(Some(lock)) => return Some((lock, recent.into())),
+                Ok(Some(lock)) => return Some(lock),
                 Ok(None) => {
                     if !said {
                         info!("another backend follows the PBX's calls; standing by");
@@ -152,17 +190,7 @@ async fn wait_for_the_lock(
             event = events.recv() => match event {
                 Some((_, ClientEvent::Connected)) => parts.metrics.set_ami_connected(&parts.pbx, true),
                 Some((_, ClientEvent::Disconnected { .. })) => parts.metrics.set_ami_connected(&parts.pbx, false),
-                Some((at, ClientEvent::Message(message))) => {
-                    let oldest = at - RECENT_KEPT;
-                    while recent
-                        .front()
-                        .is_some_and(|(kept, _)| *kept < oldest)
-                        || recent.len() >= RECENT_MAX
-                    {
-                        recent.pop_front();
-                    }
-                    recent.push_back((at, message));
-                }
+                Some((at, ClientEvent::Message(message))) => lock_recent(recent).keep(at, message),
                 None => return None,
             },
             Some(command) = commands.recv() => answer_without_following(parts, command).await,
@@ -194,6 +222,7 @@ async fn answer_without_following(parts: &Parts, command: Command) {
                 tokio::spawn(hang_up_through_the_follower(
                     parts.store.clone(),
                     parts.client.clone(),
+                    follower_lock(&parts.pbx),
                     call_id,
                 ));
             }
@@ -219,19 +248,26 @@ async fn end_not_placed(store: &Store, call_id: &str) -> Option<crate::domain::C
     }
 }
 
-/// Asks the follower to hang up the call; hangs it up here if it is still
-/// live [`FOLLOWER_HANGS_UP_WITHIN`] later, or at once if the ask could
-/// not be sent.
-async fn hang_up_through_the_follower(store: Store, client: Client, call_id: String) {
-    match store.ask_follower_to_hang_up(&call_id).await {
-        Ok(()) => {
+/// Asks the follower (the holder of `lock`) to hang up the call; hangs it
+/// up here at once when nobody follows the PBX's calls now or the ask
+/// could not be sent, and when it is still live
+/// [`FOLLOWER_HANGS_UP_WITHIN`] later (the ask was lost).
+async fn hang_up_through_the_follower(store: Store, client: Client, lock: i64, call_id: String) {
+    let asked = store.ask_follower_to_hang_up(&call_id).await;
+    match (asked, store.session_lock_held(lock).await) {
+        (Ok(()), Ok(true)) => {
             tokio::time::sleep(FOLLOWER_HANGS_UP_WITHIN).await;
             if matches!(store.call(&call_id).await, Ok(call) if call.state == CallState::Ended) {
                 return;
             }
             warn!(%call_id, "the follower did not hang the call up; hanging it up from here");
         }
-        Err(e) => warn!(%call_id, error = %e, "cannot ask the follower to hang the call up"),
+        (Ok(()), Ok(false)) => {
+            info!(%call_id, "nobody follows the PBX's calls now; hanging the call up from here");
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            warn!(%call_id, error = %e, "cannot ask the follower to hang the call up");
+        }
     }
     hang_up_by_id(client, call_id).await;
 }

@@ -108,9 +108,15 @@ pub(super) struct Tracker {
     /// another backend placed may reach the PBX before its row reaches
     /// this tracker.
     orphans: HashMap<String, (tokio::time::Instant, Vec<(OffsetDateTime, Message)>)>,
+    /// When `orphans` were last rid of the old ones (at most every second:
+    /// a backlog of ended calls' events makes many at once).
+    orphans_pruned: tokio::time::Instant,
     /// AMI events that arrived before this tracker started (kept by the
     /// standby it was), applied once the live calls are loaded.
     backlog: Vec<(OffsetDateTime, Message)>,
+    /// Where the AMI events it takes in are kept for the next term
+    /// (`leadership::Recent`), when there are terms.
+    recent: Option<super::leadership::SharedRecent>,
     /// Live calls of other PBXs seen on the store's stream, and since when:
     /// their changes are skipped without asking the database again.
     foreign: HashMap<String, tokio::time::Instant>,
@@ -173,7 +179,9 @@ impl Tracker {
             hang_ups: None,
             early_hang_ups: HashMap::new(),
             orphans: HashMap::new(),
+            orphans_pruned: tokio::time::Instant::now(),
             backlog: Vec::new(),
+            recent: None,
             foreign: HashMap::new(),
             finished: HashMap::new(),
         }
@@ -192,6 +200,14 @@ impl Tracker {
     /// while nobody followed, with the times it happened.
     pub(super) fn with_backlog(mut self, events: Vec<(OffsetDateTime, Message)>) -> Tracker {
         self.backlog = events;
+        self
+    }
+
+    /// Also keeps every AMI event it takes in, in `recent`: should this
+    /// term end with changes unsaved (the database away), the next one
+    /// applies them again.
+    pub(super) fn keeping_recent(mut self, recent: super::leadership::SharedRecent) -> Tracker {
+        self.recent = Some(recent);
         self
     }
 
@@ -296,7 +312,12 @@ impl Tracker {
 
     fn on_client_event(&mut self, (at, event): Stamped) {
         match event {
-            ClientEvent::Message(m) => self.on_event(&m, at),
+            ClientEvent::Message(m) => {
+                self.on_event(&m, at);
+                if let Some(recent) = &self.recent {
+                    super::leadership::lock_recent(recent).keep(at, m);
+                }
+            }
             ClientEvent::Connected => {
                 self.metrics.set_ami_connected(&self.pbx, true);
                 info!("AMI connected; reconciling live calls");
@@ -383,8 +404,14 @@ impl Tracker {
             Command::Track(call) => {
                 let mut progress = Progress::new(*call);
                 progress.tracked_at = Some(call::now());
-                self.calls.insert(progress.call.id.clone(), progress);
+                let id = progress.call.id.clone();
+                self.calls.insert(id.clone(), progress);
                 self.metrics.set_live_calls(&self.pbx, self.calls.len());
+                // Asked through another backend before this one's own
+                // click reached here (both queued behind a slow write).
+                if self.early_hang_ups.remove(&id).is_some() {
+                    self.hang_up_for_its_user(&id);
+                }
             }
             Command::OriginateFailed { call_id, reply } => {
                 let span = self.calls.get(&call_id).map(|p| call_span(&p.call));
@@ -618,9 +645,12 @@ impl Tracker {
         let now = tokio::time::Instant::now();
         self.finished
             .retain(|_, at| now.duration_since(*at) < ORPHANS_KEPT);
+        // Ended here, its end perhaps not stored yet (the database slow or
+        // locked): the store's older version must not make it live again.
         if self.calls.contains_key(&id)
             || self.finished.contains_key(&id)
             || self.abandoned.contains_key(&id)
+            || self.unsaved.iter().any(|c| c.id == id)
         {
             return;
         }
@@ -659,8 +689,11 @@ impl Tracker {
     /// Keeps an AMI event of an unknown call (arrived `arrived`) for a while.
     fn keep_orphan(&mut self, call_id: String, arrived: OffsetDateTime, event: Message) {
         let now = tokio::time::Instant::now();
-        self.orphans
-            .retain(|_, (at, _)| now.duration_since(*at) < ORPHANS_KEPT);
+        if now.duration_since(self.orphans_pruned) >= Duration::from_secs(1) {
+            self.orphans
+                .retain(|_, (at, _)| now.duration_since(*at) < ORPHANS_KEPT);
+            self.orphans_pruned = now;
+        }
         self.orphans
             .entry(call_id)
             .or_insert_with(|| (now, Vec::new()))

@@ -61,6 +61,7 @@ pub use events::CallEvent;
 pub use people::{NewPerson, Person, PersonChange};
 pub use recording_rules::{ExpiredRecording, RecordingRules};
 pub use reports::{DEFAULT_DISPOSITIONS, Followup, FollowupKind, FollowupUpdate, StoredReport};
+pub use secrets_key_check::{SealedSecret, SealedWhat};
 pub use session_lock::{SESSION_LOCK_FENCE, SessionLock, SessionLocks};
 pub use tokens::{TokenInfo, TokenKind};
 pub use users::NewUser;
@@ -244,13 +245,13 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .min_connections(2)
-            // At most `MAX_WRITERS` connections wait for the write lock
-            // (`lock_timeout`), the others serve short reads: a request
+            // Longer than the lock timeout, after which every statement
+            // waiting for a lock gives its connection back: a request
             // waits this long for a connection only while the server
             // cannot be reached. sqlx tries again and again meanwhile, so
             // a restart shorter than this goes unnoticed; a longer outage
             // is a 503 `storage_unavailable` after it.
-            .acquire_timeout(BUSY_TIMEOUT)
+            .acquire_timeout(BUSY_TIMEOUT + Duration::from_secs(2))
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute(sqlx::raw_sql(POSTGRES_SESSION)).await?;

@@ -46,6 +46,28 @@ impl Drop for SessionLock {
 }
 
 impl Store {
+    /// Whether a session (of any backend, this one's included) holds the
+    /// session advisory lock `key` in this database now. PostgreSQL only.
+    pub async fn session_lock_held(&self, key: i64) -> Result<bool, StoreError> {
+        if self.backend != Backend::Postgres {
+            return Err(StoreError::Invalid(
+                "bloqueios de sessão existem só no PostgreSQL",
+            ));
+        }
+        // A bigint key shows in `pg_locks` as its high and low 32 bits.
+        let bits = key as u64;
+        let Flag(held) = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1 \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
+        )
+        .bind((bits >> 32) as i64)
+        .bind((bits & 0xffff_ffff) as i64)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(held)
+    }
+
     /// Takes the session advisory lock `key` without waiting for another
     /// holder (`None` while another session holds it), then waits the
     /// fence (3 s) so that a former holder has stopped. PostgreSQL only.
@@ -189,5 +211,35 @@ impl Store {
         .bind(key)
         .fetch_one(&self.pool)
         .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::testing::TestDatabase;
+
+    /// Whether a session lock is held is seen through any connection, for
+    /// keys whose high bit is set or not; SQLite has no such locks.
+    #[tokio::test]
+    async fn a_held_session_lock_is_seen_from_any_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = TestDatabase::new(dir.path()).await.unwrap();
+        let store = db.open().await.unwrap();
+        if store.backend() == Backend::Sqlite {
+            assert!(store.session_lock_held(1).await.is_err());
+            return;
+        }
+        for key in [crate::pbx::leadership::TRACKER_LOCK, -0x0123_4567_89ab_cdef] {
+            assert!(!store.session_lock_held(key).await.unwrap());
+            let lock = store.try_session_lock(key).await.unwrap().unwrap();
+            assert!(store.session_lock_held(key).await.unwrap(), "{key:#x}");
+            drop(lock);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while store.session_lock_held(key).await.unwrap() {
+                assert!(tokio::time::Instant::now() < deadline, "never let go");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
     }
 }

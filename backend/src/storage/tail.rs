@@ -71,10 +71,19 @@ pub(super) async fn start(
                 Err(e) => tracing::warn!(error = %e, "cannot read new call events"),
             }
             match tokio::time::timeout(POLL, listener.recv()).await {
-                Ok(Ok(asked)) if asked.channel() == HANG_UPS => {
-                    let _ = hang_ups.send(asked.payload().to_owned());
+                Ok(Ok(first)) => {
+                    // Every notification already here, so that a hang-up
+                    // never waits behind a queue of new-event ones (one
+                    // read covers them all).
+                    let mut next = Some(first);
+                    while let Some(notification) = next {
+                        if notification.channel() == HANG_UPS {
+                            let _ = hang_ups.send(notification.payload().to_owned());
+                        }
+                        next = listener.next_buffered();
+                    }
                 }
-                Ok(Ok(_)) | Err(_) => {}
+                Err(_) => {}
                 Ok(Err(e)) => {
                     // PgListener reconnects on the next `recv`; the poll
                     // covers what was sent meanwhile.
