@@ -163,16 +163,7 @@ pub fn committed_rows(db: &Path, sql: &str) -> Vec<String> {
         .arg(sql)
         .output()
         .expect("sqlite3 (Debian package sqlite3)");
-    assert!(
-        out.status.success(),
-        "sqlite3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    rows("sqlite3", out)
 }
 
 /// [`committed_rows`] of the PostgreSQL database at `url`, read by `psql`.
@@ -191,9 +182,14 @@ pub fn committed_rows_in_postgres(url: &str, sql: &str) -> Vec<String> {
         ])
         .output()
         .expect("psql (Debian package postgresql-client)");
+    rows("psql", out)
+}
+
+/// The lines a database shell printed, once it succeeded.
+fn rows(shell: &str, out: std::process::Output) -> Vec<String> {
     assert!(
         out.status.success(),
-        "psql failed: {}",
+        "{shell} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout)

@@ -106,6 +106,18 @@ async fn two_backends_with(agents: PeerBehavior, talk: Duration) -> TwoBackends 
 }
 
 impl TwoBackends {
+    /// Asks `base` to hang up call `id` (its user's request).
+    async fn hang_up_through(&self, base: &str, id: &str) {
+        let r = self
+            .http
+            .post(format!("{base}/v1/calls/{id}/hangup"))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+
     /// A call to the lead on the deal, placed through `base`, once the
     /// lead answered; its id.
     async fn connected_call(&self, base: &str) -> String {
@@ -171,14 +183,7 @@ async fn when_the_backend_following_the_pbx_is_killed_mid_call_the_other_takes_o
 async fn a_hang_up_through_the_backend_that_does_not_follow_ends_the_call() {
     let t = two_backends(Duration::from_secs(60)).await;
     let id = t.connected_call(&t.other.base).await;
-    let r = t
-        .http
-        .post(format!("{}/v1/calls/{id}/hangup", t.other.base))
-        .bearer_auth(&t.token)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
+    t.hang_up_through(&t.other.base, &id).await;
     let ended = wait_for(&t.http, &t.other.base, &t.token, &id, "ended").await;
     assert_eq!(ended["outcome"], "answered", "{ended:#}");
     assert_ne!(ended["durations_estimated"], true, "{ended:#}");
@@ -199,14 +204,7 @@ async fn a_cancel_through_the_backend_that_does_not_follow_ends_canceled() {
     let id = place_ok_at(&t.http, &t.other.base, &t.token, &body).await;
     wait_for(&t.http, &t.other.base, &t.token, &id, "ringing_agent").await;
     let asked = Instant::now();
-    let r = t
-        .http
-        .post(format!("{}/v1/calls/{id}/hangup", t.other.base))
-        .bearer_auth(&t.token)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
+    t.hang_up_through(&t.other.base, &id).await;
     let ended = wait_for(&t.http, &t.other.base, &t.token, &id, "ended").await;
     println!("canceled through the standby in {:?}", asked.elapsed());
     assert_eq!(ended["outcome"], "canceled", "{ended:#}");

@@ -40,15 +40,37 @@ async fn click(backend: &Backend, user: &str, key: &str) -> (StatusCode, Option<
     )
 }
 
-#[tokio::test]
-async fn a_full_disk_refuses_clicks_and_the_backend_recovers_when_space_returns() {
-    let lab = Lab::start(
+/// A click refused with 503, `code` and a `Retry-After`: its body.
+async fn refused(backend: &Backend, user: &str, key: &str, code: &str) -> Value {
+    let (status, retry_after, body) = click(backend, user, key).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body:#}");
+    assert_eq!(body["error"]["code"], code, "{body:#}");
+    assert!(retry_after.is_some_and(|s| s > 0), "no Retry-After");
+    body
+}
+
+/// The test PBX: the salespeople answer, the lead hangs up after `talk`
+/// seconds.
+async fn lab_talking_for(talk: u64) -> Lab {
+    Lab::start(
         PeerBehavior::AnswerAndWait,
         PeerBehavior::AnswerThenHangup {
-            talk: Duration::from_secs(3),
+            talk: Duration::from_secs(talk),
         },
     )
-    .await;
+    .await
+}
+
+/// The rows `id|state` of the calls `ids`, all ended, in id order.
+fn ended_rows(ids: &[&str]) -> Vec<String> {
+    let mut rows: Vec<String> = ids.iter().map(|id| format!("{id}|ended")).collect();
+    rows.sort();
+    rows
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_clicks_and_the_backend_recovers_when_space_returns() {
+    let lab = lab_talking_for(3).await;
     let disk = SmallDisk::mount(5);
     let backend = Backend::start_in(&lab.pbx, lab.pbx.ami_addr, disk.folder()).await;
     let db = backend.data_dir().join("disca.sqlite3");
@@ -62,9 +84,7 @@ async fn a_full_disk_refuses_clicks_and_the_backend_recovers_when_space_returns(
 
     // Clicks are refused, clearly, and never placed.
     for _ in 0..3 {
-        let (status, retry_after, body) = click(&backend, "acme-1002", "full-disk-click").await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body:#}");
-        assert_eq!(body["error"]["code"], "storage_full", "{body:#}");
+        let body = refused(&backend, "acme-1002", "full-disk-click", "storage_full").await;
         assert!(
             body["error"]["message"]
                 .as_str()
@@ -72,7 +92,6 @@ async fn a_full_disk_refuses_clicks_and_the_backend_recovers_when_space_returns(
                 .contains("sem espaço em disco"),
             "{body:#}"
         );
-        assert!(retry_after.is_some_and(|s| s > 0), "no Retry-After");
     }
     let (status, h) = backend.health().await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{h:#}");
@@ -95,11 +114,9 @@ async fn a_full_disk_refuses_clicks_and_the_backend_recovers_when_space_returns(
 
     // What was answered 201 is committed (read by another process); the
     // refused clicks left nothing.
-    let mut expected = vec![format!("{live}|ended"), format!("{placed}|ended")];
-    expected.sort();
     assert_eq!(
         committed_rows(&db, "SELECT id, state FROM calls ORDER BY id"),
-        expected
+        ended_rows(&[&live, &placed])
     );
     // No connection of the backend kept a transaction open: another process
     // takes the write lock at once.
@@ -115,13 +132,7 @@ async fn a_full_disk_refuses_clicks_and_the_backend_recovers_when_space_returns(
 
 #[tokio::test]
 async fn a_write_lock_held_by_another_process() {
-    let lab = Lab::start(
-        PeerBehavior::AnswerAndWait,
-        PeerBehavior::AnswerThenHangup {
-            talk: Duration::from_secs(2),
-        },
-    )
-    .await;
+    let lab = lab_talking_for(2).await;
     let backend = Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
     let db = backend.data_dir().join("disca.sqlite3");
 
@@ -129,11 +140,8 @@ async fn a_write_lock_held_by_another_process() {
     // with Retry-After (not an instant 500).
     let holder = LockHolder::take(&db).await;
     let started = Instant::now();
-    let (status, retry_after, body) = click(&backend, "acme-1001", "locked-click").await;
+    refused(&backend, "acme-1001", "locked-click", "storage_busy").await;
     let waited = started.elapsed();
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body:#}");
-    assert_eq!(body["error"]["code"], "storage_busy", "{body:#}");
-    assert!(retry_after.is_some_and(|s| s > 0), "no Retry-After");
     assert!(
         waited >= Duration::from_secs(4),
         "answered after {waited:?}, without waiting for the lock"
@@ -177,13 +185,7 @@ async fn a_write_lock_held_by_another_process() {
 // Several threads: the server's programs run blocking on this one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarting_under_the_backend_loses_nothing() {
-    let lab = Lab::start(
-        PeerBehavior::AnswerAndWait,
-        PeerBehavior::AnswerThenHangup {
-            talk: Duration::from_secs(3),
-        },
-    )
-    .await;
+    let lab = lab_talking_for(3).await;
     let cluster = Arc::new(Cluster::start().unwrap());
     let url = cluster.url();
     let backend = Backend::start_on(&lab.pbx, lab.pbx.ami_addr, &url).await;
@@ -197,10 +199,13 @@ async fn postgres_restarting_under_the_backend_loses_nothing() {
 
     for _ in 0..2 {
         let started = Instant::now();
-        let (status, retry_after, body) = click(&backend, "acme-1002", "restart-click").await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body:#}");
-        assert_eq!(body["error"]["code"], "storage_unavailable", "{body:#}");
-        assert!(retry_after.is_some_and(|s| s > 0), "no Retry-After");
+        refused(
+            &backend,
+            "acme-1002",
+            "restart-click",
+            "storage_unavailable",
+        )
+        .await;
         println!("refused after {:?}", started.elapsed());
     }
     let (status, h) = backend.health().await;
@@ -239,15 +244,9 @@ async fn postgres_restarting_under_the_backend_loses_nothing() {
     let quick = quick["id"].as_str().unwrap().to_owned();
     backend.wait_until_ended("acme-1002", &quick).await;
 
-    let mut expected = vec![
-        format!("{live}|ended"),
-        format!("{placed}|ended"),
-        format!("{quick}|ended"),
-    ];
-    expected.sort();
     assert_eq!(
         committed_rows_in_postgres(&url, "SELECT id, state FROM calls ORDER BY id"),
-        expected
+        ended_rows(&[&live, &placed, &quick])
     );
 }
 
@@ -260,13 +259,7 @@ async fn postgres_restarting_under_the_backend_loses_nothing() {
 // Several threads: the server's programs run blocking on this one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_out_of_disk_refuses_clicks_and_recovers_when_space_returns() {
-    let lab = Lab::start(
-        PeerBehavior::AnswerAndWait,
-        PeerBehavior::AnswerThenHangup {
-            talk: Duration::from_secs(3),
-        },
-    )
-    .await;
+    let lab = lab_talking_for(3).await;
     let cluster = Cluster::start().unwrap();
     let disk = SmallDisk::mount(32);
     let folder = disk.folder();
@@ -296,9 +289,7 @@ async fn postgres_out_of_disk_refuses_clicks_and_recovers_when_space_returns() {
         .await;
     disk.fill();
     for _ in 0..3 {
-        let (status, retry_after, body) = click(&backend, "acme-1002", "full-disk-click").await;
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body:#}");
-        assert_eq!(body["error"]["code"], "storage_full", "{body:#}");
+        let body = refused(&backend, "acme-1002", "full-disk-click", "storage_full").await;
         assert!(
             body["error"]["message"]
                 .as_str()
@@ -306,7 +297,6 @@ async fn postgres_out_of_disk_refuses_clicks_and_recovers_when_space_returns() {
                 .contains("sem espaço em disco"),
             "{body:#}"
         );
-        assert!(retry_after.is_some_and(|s| s > 0), "no Retry-After");
     }
 
     // The lead hangs up while the disk is full.
@@ -321,11 +311,9 @@ async fn postgres_out_of_disk_refuses_clicks_and_recovers_when_space_returns() {
     let placed = call["id"].as_str().unwrap().to_owned();
     let call = backend.wait_until_ended("acme-1002", &placed).await;
     assert_eq!(call["outcome"], "answered", "{call:#}");
-    let mut expected = vec![format!("{live}|ended"), format!("{placed}|ended")];
-    expected.sort();
     assert_eq!(
         committed_rows_in_postgres(&url, "SELECT id, state FROM calls ORDER BY id"),
-        expected
+        ended_rows(&[&live, &placed])
     );
 }
 
@@ -336,24 +324,15 @@ async fn postgres_out_of_disk_refuses_clicks_and_recovers_when_space_returns() {
 // Several threads: the server's programs run blocking on this one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_lock_held_by_another_postgres_session() {
-    let lab = Lab::start(
-        PeerBehavior::AnswerAndWait,
-        PeerBehavior::AnswerThenHangup {
-            talk: Duration::from_secs(2),
-        },
-    )
-    .await;
+    let lab = lab_talking_for(2).await;
     let cluster = Cluster::start().unwrap();
     let url = cluster.url();
     let backend = Backend::start_on(&lab.pbx, lab.pbx.ami_addr, &url).await;
 
     let holder = LockHolder::lock_table(&url, "calls").await;
     let started = Instant::now();
-    let (status, retry_after, body) = click(&backend, "acme-1001", "locked-click").await;
+    refused(&backend, "acme-1001", "locked-click", "storage_busy").await;
     let waited = started.elapsed();
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body:#}");
-    assert_eq!(body["error"]["code"], "storage_busy", "{body:#}");
-    assert!(retry_after.is_some_and(|s| s > 0), "no Retry-After");
     assert!(
         waited >= Duration::from_secs(4),
         "answered after {waited:?}, without waiting for the lock"

@@ -162,17 +162,20 @@ impl SecretKey {
         if !sample.is_empty() && !sample.iter().any(|s| self.opens(s)) {
             return Ok(false);
         }
-        let mine = self.seal("", CHECK_PURPOSE, &Secret::new(CHECK.into()));
         // Another backend may have recorded its key meanwhile.
-        let recorded = store.secrets_key_check(&mine).await?;
+        let recorded = store.secrets_key_check(&self.sealed_check()).await?;
         Ok(self.opens_check(&recorded))
     }
 
     /// Makes this the key the database's secrets are sealed with, whatever
     /// key was before (its secrets stay unreadable until entered again).
     pub async fn adopt_for(&self, store: &Store) -> Result<(), StoreError> {
-        let mine = self.seal("", CHECK_PURPOSE, &Secret::new(CHECK.into()));
-        store.replace_secrets_key_check(&mine).await
+        store.replace_secrets_key_check(&self.sealed_check()).await
+    }
+
+    /// The key check, sealed with this key.
+    fn sealed_check(&self) -> Vec<u8> {
+        self.seal("", CHECK_PURPOSE, &Secret::new(CHECK.into()))
     }
 
     fn opens_check(&self, sealed: &[u8]) -> bool {

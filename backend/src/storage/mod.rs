@@ -343,16 +343,20 @@ impl Store {
         self.writer.events.subscribe()
     }
 
+    /// Refuses, with `why`, what exists only on PostgreSQL.
+    fn postgres_only(&self, why: &'static str) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Postgres => Ok(()),
+            Backend::Sqlite => Err(StoreError::Invalid(why)),
+        }
+    }
+
     /// Asks the backend following the call's PBX to hang it up (PostgreSQL:
     /// a notification every backend sharing the database hears; see
     /// [`Store::hang_up_requests`]). Whether one follows now, or heard it,
     /// is not known here.
     pub async fn ask_follower_to_hang_up(&self, call_id: &str) -> Result<(), StoreError> {
-        if self.backend != Backend::Postgres {
-            return Err(StoreError::Invalid(
-                "só no PostgreSQL outro servidor acompanha as ligações",
-            ));
-        }
+        self.postgres_only("só no PostgreSQL outro servidor acompanha as ligações")?;
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(tail::HANG_UPS)
             .bind(call_id)

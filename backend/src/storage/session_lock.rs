@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::flag::Flag;
-use super::{Backend, Store, StoreError};
+use super::{Store, StoreError};
 
 /// How often the lock's connection is checked, and how long a check may
 /// take: a holder learns it lost the lock within twice this.
@@ -45,15 +45,14 @@ impl Drop for SessionLock {
     }
 }
 
+/// Why a session lock is refused on SQLite.
+const SESSION_LOCKS_ONLY_ON_POSTGRES: &str = "bloqueios de sessão existem só no PostgreSQL";
+
 impl Store {
     /// Whether a session (of any backend, this one's included) holds the
     /// session advisory lock `key` in this database now. PostgreSQL only.
     pub async fn session_lock_held(&self, key: i64) -> Result<bool, StoreError> {
-        if self.backend != Backend::Postgres {
-            return Err(StoreError::Invalid(
-                "bloqueios de sessão existem só no PostgreSQL",
-            ));
-        }
+        self.postgres_only(SESSION_LOCKS_ONLY_ON_POSTGRES)?;
         // A bigint key shows in `pg_locks` as its high and low 32 bits.
         let bits = key as u64;
         let Flag(held) = sqlx::query_scalar(
@@ -72,11 +71,7 @@ impl Store {
     /// holder (`None` while another session holds it), then waits the
     /// fence (3 s) so that a former holder has stopped. PostgreSQL only.
     pub async fn try_session_lock(&self, key: i64) -> Result<Option<SessionLock>, StoreError> {
-        if self.backend != Backend::Postgres {
-            return Err(StoreError::Invalid(
-                "bloqueios de sessão existem só no PostgreSQL",
-            ));
-        }
+        self.postgres_only(SESSION_LOCKS_ONLY_ON_POSTGRES)?;
         let mut pooled = self.pool.acquire().await?;
         let Flag(taken) = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(key)
@@ -175,11 +170,7 @@ impl Store {
     /// A connection of its own for [`SessionLocks`], checked every second.
     /// PostgreSQL only.
     pub async fn session_locks(&self) -> Result<SessionLocks, StoreError> {
-        if self.backend != Backend::Postgres {
-            return Err(StoreError::Invalid(
-                "bloqueios de sessão existem só no PostgreSQL",
-            ));
-        }
+        self.postgres_only(SESSION_LOCKS_ONLY_ON_POSTGRES)?;
         let conn =
             std::sync::Arc::new(tokio::sync::Mutex::new(self.pool.acquire().await?.detach()));
         let (lose, lost) = watch::channel(false);
@@ -226,7 +217,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = TestDatabase::new(dir.path()).await.unwrap();
         let store = db.open().await.unwrap();
-        if store.backend() == Backend::Sqlite {
+        if store.backend() == crate::storage::Backend::Sqlite {
             assert!(store.session_lock_held(1).await.is_err());
             return;
         }
