@@ -88,8 +88,9 @@ impl PeerBehavior {
                 | PeerBehavior::SpeakThenHangup { .. }
                 | PeerBehavior::AnswerEchoing
         ) {
-            // SIPp's default media port (6000) is often taken.
-            let port = crate::ports::free_udp_port();
+            // SIPp's default media port (6000) is often taken; it binds
+            // the media port and the three after it.
+            let port = crate::ports::free_udp_ports(4);
             args.extend(["-mp".into(), port.to_string().into()]);
         }
         args
@@ -227,7 +228,7 @@ impl DeskPhone {
             .args(["-i", "127.0.0.1", "-p", &port.to_string()])
             .args(["-m", "1", "-nostdin", "-aa"])
             .arg("-mp")
-            .arg(crate::ports::free_udp_port().to_string())
+            .arg(crate::ports::free_udp_ports(4).to_string())
             .arg("-trace_msg")
             .arg("-message_file")
             .arg(work_dir.path().join("messages.log"))

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::process::{Child, Command};
 
-use crate::{free_tcp_port, free_udp_port};
+use crate::ports::{free_udp_port, free_udp_ports};
 
 /// The realm the server announces.
 pub const REALM: &str = "disca.test";
@@ -34,7 +34,8 @@ impl TurnServer {
                 break port;
             }
         };
-        let relay_low = free_tcp_port().max(20_000);
+        // Relayed media: a block of ports no other part of the test takes.
+        let relay_low = free_udp_ports(51);
         let child = Command::new("turnserver")
             .args(["--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1"])
             .args(["--listening-port", &port.to_string()])
