@@ -1,11 +1,14 @@
-//! The PJSIP realtime directory: a SQLite file, separate from the backend's
-//! database, that Asterisk reads the salespeople's phones from — browser
-//! phones and desk phones alike — (`res_config_sqlite3`
-//! with `res_sorcery_realtime`: tables `ps_endpoints`, `ps_auths`,
-//! `ps_aors`, and `ps_contacts`, where Asterisk itself keeps the phones'
-//! registrations).
+//! The PJSIP realtime directory that Asterisk reads the salespeople's
+//! phones from — browser phones and desk phones alike — through
+//! `res_sorcery_realtime`: tables `ps_endpoints`, `ps_auths`, `ps_aors`,
+//! and `ps_contacts`, where Asterisk itself keeps the phones'
+//! registrations. Either a SQLite file on the PBX's machine, separate from
+//! the backend's database (`res_config_sqlite3`; [`Directory::open`]), or
+//! a schema of its own in PostgreSQL, one per PBX, which a PBX on another
+//! machine reads as a role that may read the directory and write
+//! registrations only (`res_config_pgsql`; [`Directory::connect`]).
 //!
-//! Why a file of its own: Asterisk needs read access to it and write access
+//! Why a file or schema of its own: Asterisk needs read access to it and write access
 //! to the registrations, and nothing else of the backend's (token hashes,
 //! sealed CRM tokens, calls). It holds each phone's SIP password in
 //! clear, as `pjsip.conf` does for the phones configured there: digest
@@ -23,10 +26,10 @@
 
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor, Row};
 
 use crate::crm::secrets::Secret;
 
@@ -223,30 +226,38 @@ const SCHEMA: &[&str] = &[
         outbound_proxy TEXT, path TEXT, user_agent TEXT, endpoint TEXT, reg_server TEXT,
         via_addr TEXT, via_port TEXT, call_id TEXT, prune_on_boot TEXT)",
     "CREATE INDEX IF NOT EXISTS ps_contacts_endpoint ON ps_contacts (endpoint)",
-    // Asterisk 22's `res_config_sqlite3` deletes nothing when PJSIP removes
-    // a contact: its destroy builds the WHERE clause from the extra fields
-    // only and ignores the key, and sorcery deletes by key alone (seen with
-    // `realtime destroy ps_contacts id <id>`: "Removed 0 RealTime records").
-    // So `remove_existing`, un-REGISTER, prune-on-boot and expiry all leave
-    // the row, and a phone that reconnects after an Asterisk restart ends
-    // up with two contacts, the dead one dialled first half of the time.
-    // Every AOR of a Disca PBX holds one contact (`max_contacts = 1`,
-    // `remove_existing = yes`: the directory's rows and pjsip.conf's
-    // `disca-agent-aor`; a site AOR in pjsip.d must use that template,
-    // since sorcery.conf keeps every AOR's contacts here): this trigger
-    // does what Asterisk meant to, keeping an AOR's newest contact, and
-    // sweeps contacts past their expiry. Contacts are named `<aor>;@<hash>`.
-    "CREATE TRIGGER IF NOT EXISTS ps_contacts_newest_per_aor
-        AFTER INSERT ON ps_contacts
-        BEGIN
-            DELETE FROM ps_contacts
-            WHERE id <> NEW.id
-              AND ((instr(NEW.id, ';@') > 0
-                    AND substr(id, 1, instr(id, ';@')) = substr(NEW.id, 1, instr(NEW.id, ';@')))
-                   OR (CAST(expiration_time AS INTEGER) > 0
-                       AND CAST(expiration_time AS INTEGER) < CAST(strftime('%s', 'now') AS INTEGER)));
-        END",
 ];
+
+// Asterisk 22's `res_config_sqlite3` deletes nothing when PJSIP removes
+// a contact: its destroy builds the WHERE clause from the extra fields
+// only and ignores the key, and sorcery deletes by key alone (seen with
+// `realtime destroy ps_contacts id <id>`: "Removed 0 RealTime records").
+// So `remove_existing`, un-REGISTER, prune-on-boot and expiry all leave
+// the row, and a phone that reconnects after an Asterisk restart ends
+// up with two contacts, the dead one dialled first half of the time.
+// Every AOR of a Disca PBX holds one contact (`max_contacts = 1`,
+// `remove_existing = yes`: the directory's rows and pjsip.conf's
+// `disca-agent-aor`; a site AOR in pjsip.d must use that template,
+// since sorcery.conf keeps every AOR's contacts here): this trigger
+// does what Asterisk meant to, keeping an AOR's newest contact, and
+// sweeps contacts past their expiry. Contacts are named `<aor>;@<hash>`.
+// A PostgreSQL directory needs none of this: `res_config_pgsql` deletes
+// by key, so Asterisk removes contacts itself.
+const SQLITE_TRIGGER: &str = "CREATE TRIGGER IF NOT EXISTS ps_contacts_newest_per_aor
+    AFTER INSERT ON ps_contacts
+    BEGIN
+        DELETE FROM ps_contacts
+        WHERE id <> NEW.id
+          AND ((instr(NEW.id, ';@') > 0
+                AND substr(id, 1, instr(id, ';@')) = substr(NEW.id, 1, instr(NEW.id, ';@')))
+               OR (CAST(expiration_time AS INTEGER) > 0
+                   AND CAST(expiration_time AS INTEGER) < CAST(strftime('%s', 'now') AS INTEGER)));
+    END";
+
+/// What a backend opens a PostgreSQL directory with: the session reads and
+/// writes the directory's schema only, and waits at most this long for a
+/// lock (Asterisk writes registrations meanwhile).
+const POSTGRES_SESSION: &str = "SET lock_timeout = '5s'";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
@@ -297,13 +308,44 @@ pub enum RegistrationChange {
 /// Handle to the directory; cheap to clone.
 #[derive(Clone)]
 pub struct Directory {
-    pool: SqlitePool,
+    pool: AnyPool,
+    kind: Kind,
+}
+
+/// Where a directory lives, which decides what Asterisk's driver leaves to
+/// the backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// A SQLite file on the PBX's machine (`res_config_sqlite3`).
+    File,
+    /// A schema of a PostgreSQL database (`res_config_pgsql`).
+    Postgres,
+}
+
+/// A directory in PostgreSQL: the schema its tables are in, and the role
+/// the PBX connects as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostgresDirectory {
+    /// `postgres://…` of the database (the backend's own, or another).
+    pub url: String,
+    /// The schema of the directory's tables, one per PBX.
+    pub schema: String,
+    /// The role Asterisk connects as (its `search_path` set to `schema`);
+    /// the backend grants it what Asterisk needs and nothing more. `None`:
+    /// grants are the database administrator's business.
+    pub pbx_role: Option<String>,
 }
 
 impl Directory {
     /// Writes a consistent copy of the directory to `file` (which must not
-    /// exist): its phones' passwords live only here.
+    /// exist): its phones' passwords live only here. A directory in
+    /// PostgreSQL is backed up with its database (`pg_dump`).
     pub async fn backup_into(&self, file: &Path) -> Result<(), sqlx::Error> {
+        if self.kind == Kind::Postgres {
+            return Err(sqlx::Error::Configuration(
+                "a phone directory in PostgreSQL is backed up with its database (pg_dump)".into(),
+            ));
+        }
         let target = file
             .to_str()
             .ok_or_else(|| sqlx::Error::Configuration("the backup path is not UTF-8".into()))?;
@@ -312,6 +354,12 @@ impl Directory {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Whether the backend must delete the registrations Asterisk removes
+    /// ([`Directory::forget`]): a file directory's driver cannot.
+    pub fn completes_deletes(&self) -> bool {
+        self.kind == Kind::File
     }
 
     /// Opens (creating it and its tables if needed) the directory file. A
@@ -324,18 +372,27 @@ impl Directory {
             path: path.display().to_string(),
             source,
         };
-        let options = SqliteConnectOptions::from_str("sqlite://")
+        sqlx::any::install_default_drivers();
+        let url = SqliteConnectOptions::from_str("sqlite://")
             .map_err(open_error)?
             .filename(path)
             .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Delete)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
+            .to_url_lossy();
+        let pool = AnyPoolOptions::new()
             .max_connections(2)
-            .connect_with(options)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(sqlx::raw_sql(
+                        "PRAGMA journal_mode = DELETE; PRAGMA busy_timeout = 5000",
+                    ))
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(AnyConnectOptions::from_url(&url).map_err(open_error)?)
             .await
             .map_err(open_error)?;
-        for statement in SCHEMA {
+        for statement in SCHEMA.iter().chain([&SQLITE_TRIGGER]) {
             sqlx::query(statement)
                 .execute(&pool)
                 .await
@@ -378,7 +435,77 @@ impl Directory {
                 tx.commit().await.map_err(open_error)?;
             }
         }
-        Ok(Directory { pool })
+        Ok(Directory {
+            pool,
+            kind: Kind::File,
+        })
+    }
+
+    /// Connects to a directory in PostgreSQL, creating its schema and tables
+    /// if needed, and grants the PBX's role what Asterisk needs: read every
+    /// table, and write registrations (`ps_contacts`). Several backends may
+    /// do this at once.
+    pub async fn connect(postgres: &PostgresDirectory) -> Result<Directory, DirectoryError> {
+        let open_error = |source| DirectoryError::Open {
+            path: format!("schema {}", postgres.schema),
+            source,
+        };
+        for name in std::iter::once(&postgres.schema).chain(&postgres.pbx_role) {
+            if !is_identifier(name) {
+                return Err(open_error(sqlx::Error::Configuration(
+                    format!("{name:?} is not a PostgreSQL name Disca uses: [a-z_][a-z0-9_]*")
+                        .into(),
+                )));
+            }
+        }
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(&postgres.url).map_err(open_error)?;
+        if !matches!(options.database_url.scheme(), "postgres" | "postgresql") {
+            return Err(open_error(sqlx::Error::Configuration(
+                "a phone directory's URL is postgres://…".into(),
+            )));
+        }
+        let session = format!("{POSTGRES_SESSION}; SET search_path TO {}", postgres.schema);
+        let pool = AnyPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(std::time::Duration::from_secs(7))
+            .after_connect(move |conn, _| {
+                let session = session.clone();
+                Box::pin(async move {
+                    conn.execute(sqlx::raw_sql(&session)).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(open_error)?;
+        let mut tx = pool.begin().await.map_err(open_error)?;
+        // One backend at a time creates the tables: `IF NOT EXISTS` races.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('disca phone directory'))")
+            .execute(&mut *tx)
+            .await
+            .map_err(open_error)?;
+        let mut statements = vec![format!("CREATE SCHEMA IF NOT EXISTS {}", postgres.schema)];
+        statements.extend(SCHEMA.iter().map(|s| (*s).to_owned()));
+        if let Some(role) = &postgres.pbx_role {
+            let schema = &postgres.schema;
+            statements.extend([
+                format!("GRANT USAGE ON SCHEMA {schema} TO {role}"),
+                format!("GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}"),
+                format!("GRANT INSERT, UPDATE, DELETE ON {schema}.ps_contacts TO {role}"),
+            ]);
+        }
+        for statement in statements {
+            sqlx::query(&statement)
+                .execute(&mut *tx)
+                .await
+                .map_err(open_error)?;
+        }
+        tx.commit().await.map_err(open_error)?;
+        Ok(Directory {
+            pool,
+            kind: Kind::Postgres,
+        })
     }
 
     /// Writes (or rewrites) the phone `endpoint` of `tenant` on `line` with
@@ -703,7 +830,7 @@ impl Registration {
     }
 
     async fn read(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut AnyConnection,
         trunk: &str,
     ) -> Result<Option<Registration>, sqlx::Error> {
         let row = sqlx::query(
@@ -726,7 +853,7 @@ impl Registration {
 
 /// `INSERT OR REPLACE`, spelled portably as delete + insert.
 async fn replace(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut AnyConnection,
     table: &str,
     columns: &[&str],
     values: &[&str],
@@ -753,7 +880,7 @@ async fn replace(
 /// table for every call and qualify, so the phone is unreachable at once
 /// and must register again, with the current password.
 async fn drop_registrations(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut AnyConnection,
     endpoint: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM ps_contacts WHERE endpoint = $1 OR id LIKE $2")
@@ -762,6 +889,16 @@ async fn drop_registrations(
         .execute(&mut *tx)
         .await?;
     Ok(())
+}
+
+/// A PostgreSQL name Disca writes into SQL unquoted.
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 63
 }
 
 /// Contacts of an AOR are named `<aor>;@<hash>`; the prefix has no LIKE
@@ -773,6 +910,8 @@ fn contact_prefix(endpoint: &str) -> String {
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+
+    use sqlx::sqlite::SqlitePoolOptions;
 
     use super::*;
 
@@ -870,64 +1009,83 @@ mod tests {
 
     #[tokio::test]
     async fn a_registration_trunk_is_written_and_its_changes_told_apart() {
-        let (_dir, directory) = directory().await;
-        let put = |rules: TenantRules| {
-            let directory = directory.clone();
-            async move { directory.put_tenant(&rules, 60).await.unwrap() }
-        };
-        assert_eq!(put(trunk_rules(None)).await, RegistrationChange::Unchanged);
-        assert_eq!(
-            put(trunk_rules(Some(("1130001000", "s3nha")))).await,
-            RegistrationChange::Added
-        );
-        let row = sqlx::query(
-            "SELECT r.server_uri, r.client_uri, r.contact_user, r.outbound_auth, r.endpoint, r.line,
-                    a.username, a.password, e.outbound_auth, e.from_user, e.from_domain
-             FROM ps_registrations r JOIN ps_auths a ON a.id = r.id JOIN ps_endpoints e ON e.id = r.id
-             WHERE r.id = 'acme-trunk'",
-        )
-        .fetch_one(&directory.pool)
-        .await
-        .unwrap();
-        let got: Vec<String> = (0..11).map(|i| row.get(i)).collect();
-        assert_eq!(
-            got,
-            [
-                "sip:sip.operadora.com.br:5060",
-                "sip:1130001000@sip.operadora.com.br",
-                "1130001000",
-                "acme-trunk",
-                "acme-trunk",
-                "yes",
-                "1130001000",
-                "s3nha",
-                "acme-trunk",
-                "1130001000",
-                "sip.operadora.com.br",
-            ]
-        );
-        assert_eq!(
-            put(trunk_rules(Some(("1130001000", "s3nha")))).await,
-            RegistrationChange::Unchanged
-        );
-        assert_eq!(
-            put(trunk_rules(Some(("1130001000", "outra")))).await,
-            RegistrationChange::Changed
-        );
-        assert_eq!(put(trunk_rules(None)).await, RegistrationChange::Removed);
-        for table in ["ps_registrations", "ps_auths"] {
-            let left: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-                .fetch_one(&directory.pool)
-                .await
-                .unwrap();
-            assert_eq!(left, 0, "{table}");
+        for (_dir, directory) in directories().await {
+            let put = |rules: TenantRules| {
+                let directory = directory.clone();
+                async move { directory.put_tenant(&rules, 60).await.unwrap() }
+            };
+            assert_eq!(put(trunk_rules(None)).await, RegistrationChange::Unchanged);
+            assert_eq!(
+                put(trunk_rules(Some(("1130001000", "s3nha")))).await,
+                RegistrationChange::Added
+            );
+            let row = sqlx::query(
+                "SELECT r.server_uri, r.client_uri, r.contact_user, r.outbound_auth, r.endpoint, r.line,
+                        a.username, a.password, e.outbound_auth, e.from_user, e.from_domain
+                 FROM ps_registrations r JOIN ps_auths a ON a.id = r.id JOIN ps_endpoints e ON e.id = r.id
+                 WHERE r.id = 'acme-trunk'",
+            )
+            .fetch_one(&directory.pool)
+            .await
+            .unwrap();
+            let got: Vec<String> = (0..11).map(|i| row.get(i)).collect();
+            assert_eq!(
+                got,
+                [
+                    "sip:sip.operadora.com.br:5060",
+                    "sip:1130001000@sip.operadora.com.br",
+                    "1130001000",
+                    "acme-trunk",
+                    "acme-trunk",
+                    "yes",
+                    "1130001000",
+                    "s3nha",
+                    "acme-trunk",
+                    "1130001000",
+                    "sip.operadora.com.br",
+                ]
+            );
+            assert_eq!(
+                put(trunk_rules(Some(("1130001000", "s3nha")))).await,
+                RegistrationChange::Unchanged
+            );
+            assert_eq!(
+                put(trunk_rules(Some(("1130001000", "outra")))).await,
+                RegistrationChange::Changed
+            );
+            assert_eq!(put(trunk_rules(None)).await, RegistrationChange::Removed);
+            for table in ["ps_registrations", "ps_auths"] {
+                let left: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                    .fetch_one(&directory.pool)
+                    .await
+                    .unwrap();
+                assert_eq!(left, 0, "{table}");
+            }
+            let from_user: Option<String> =
+                sqlx::query_scalar("SELECT from_user FROM ps_endpoints WHERE id = 'acme-trunk'")
+                    .fetch_one(&directory.pool)
+                    .await
+                    .unwrap();
+            assert_eq!(from_user, None, "an IP trunk's From is the caller ID's");
         }
-        let from_user: Option<String> =
-            sqlx::query_scalar("SELECT from_user FROM ps_endpoints WHERE id = 'acme-trunk'")
-                .fetch_one(&directory.pool)
-                .await
-                .unwrap();
-        assert_eq!(from_user, None, "an IP trunk's From is the caller ID's");
+    }
+
+    /// A directory file, and a directory in PostgreSQL too when
+    /// [`crate::storage::testing::TEST_POSTGRES`] names a server.
+    async fn directories() -> Vec<(tempfile::TempDir, Directory)> {
+        let mut all = vec![directory().await];
+        if let Some(url) = crate::storage::testing::fresh_database().await.unwrap() {
+            let postgres = PostgresDirectory {
+                url,
+                schema: "disca_phones_test".into(),
+                pbx_role: None,
+            };
+            all.push((
+                tempfile::tempdir().unwrap(),
+                Directory::connect(&postgres).await.unwrap(),
+            ));
+        }
+        all
     }
 
     async fn directory() -> (tempfile::TempDir, Directory) {
@@ -1028,59 +1186,60 @@ mod tests {
 
     #[tokio::test]
     async fn a_phone_is_written_read_and_removed() {
-        let (_dir, directory) = directory().await;
-        let password = Secret::new("first-password".into());
-        directory
-            .put("acme", "acme-1001", Line::Browser, &password, 60)
+        for (_dir, directory) in directories().await {
+            let password = Secret::new("first-password".into());
+            directory
+                .put("acme", "acme-1001", Line::Browser, &password, 60)
+                .await
+                .unwrap();
+            assert_eq!(
+                directory
+                    .password("acme-1001", Line::Browser)
+                    .await
+                    .unwrap(),
+                Some(password.clone())
+            );
+            assert_eq!(
+                directory
+                    .password("acme-1001", Line::DeskUdp)
+                    .await
+                    .unwrap(),
+                None,
+                "a browser phone is not the desk phone asked for"
+            );
+            let row = sqlx::query(
+                "SELECT tenantid, webrtc, rtp_timeout, aors FROM ps_endpoints WHERE id = 'acme-1001'",
+            )
+            .fetch_one(&directory.pool)
             .await
             .unwrap();
-        assert_eq!(
+            assert_eq!(row.get::<String, _>(0), "acme");
+            assert_eq!(row.get::<String, _>(1), "yes");
+            assert_eq!(row.get::<String, _>(2), "60");
+            assert_eq!(row.get::<String, _>(3), "acme-1001");
             directory
-                .password("acme-1001", Line::Browser)
+                .put("acme", "acme-1001", Line::DeskTls, &password, 60)
                 .await
-                .unwrap(),
-            Some(password.clone())
-        );
-        assert_eq!(
-            directory
-                .password("acme-1001", Line::DeskUdp)
-                .await
-                .unwrap(),
-            None,
-            "a browser phone is not the desk phone asked for"
-        );
-        let row = sqlx::query(
-            "SELECT tenantid, webrtc, rtp_timeout, aors FROM ps_endpoints WHERE id = 'acme-1001'",
-        )
-        .fetch_one(&directory.pool)
-        .await
-        .unwrap();
-        assert_eq!(row.get::<String, _>(0), "acme");
-        assert_eq!(row.get::<String, _>(1), "yes");
-        assert_eq!(row.get::<String, _>(2), "60");
-        assert_eq!(row.get::<String, _>(3), "acme-1001");
-        directory
-            .put("acme", "acme-1001", Line::DeskTls, &password, 60)
+                .unwrap();
+            let row = sqlx::query(
+                "SELECT webrtc, transport, media_encryption, allow FROM ps_endpoints WHERE id = 'acme-1001'",
+            )
+            .fetch_one(&directory.pool)
             .await
             .unwrap();
-        let row = sqlx::query(
-            "SELECT webrtc, transport, media_encryption, allow FROM ps_endpoints WHERE id = 'acme-1001'",
-        )
-        .fetch_one(&directory.pool)
-        .await
-        .unwrap();
-        assert_eq!(row.get::<Option<String>, _>(0), None, "no WebRTC left over");
-        assert_eq!(row.get::<String, _>(1), "transport-tls");
-        assert_eq!(row.get::<String, _>(2), "sdes");
-        assert_eq!(row.get::<String, _>(3), "!all,ulaw,alaw");
-        directory.remove("acme-1001").await.unwrap();
-        assert_eq!(
-            directory
-                .password("acme-1001", Line::DeskTls)
-                .await
-                .unwrap(),
-            None
-        );
+            assert_eq!(row.get::<Option<String>, _>(0), None, "no WebRTC left over");
+            assert_eq!(row.get::<String, _>(1), "transport-tls");
+            assert_eq!(row.get::<String, _>(2), "sdes");
+            assert_eq!(row.get::<String, _>(3), "!all,ulaw,alaw");
+            directory.remove("acme-1001").await.unwrap();
+            assert_eq!(
+                directory
+                    .password("acme-1001", Line::DeskTls)
+                    .await
+                    .unwrap(),
+                None
+            );
+        }
     }
 
     /// Every endpoint row names its media encryption (an empty one fails
@@ -1156,29 +1315,98 @@ mod tests {
 
     #[tokio::test]
     async fn a_new_password_drops_the_registrations_and_the_same_one_keeps_them() {
-        let (_dir, directory) = directory().await;
-        let first = Secret::new("first-password".into());
-        directory
-            .put("acme", "acme-1001", Line::Browser, &first, 60)
+        for (_dir, directory) in directories().await {
+            let first = Secret::new("first-password".into());
+            directory
+                .put("acme", "acme-1001", Line::Browser, &first, 60)
+                .await
+                .unwrap();
+            register(&directory, "acme-1001").await;
+            register(&directory, "acme-1002").await;
+            directory
+                .put("acme", "acme-1001", Line::Browser, &first, 60)
+                .await
+                .unwrap();
+            assert_eq!(directory.registrations("acme-1001").await.unwrap(), 1);
+            let second = Secret::new("second-password".into());
+            directory
+                .put("acme", "acme-1001", Line::Browser, &second, 60)
+                .await
+                .unwrap();
+            assert_eq!(directory.registrations("acme-1001").await.unwrap(), 0);
+            assert_eq!(
+                directory.registrations("acme-1002").await.unwrap(),
+                1,
+                "another phone's registration stays"
+            );
+        }
+    }
+
+    /// The PBX's role reads the directory and writes registrations, and
+    /// nothing else: not the phones, not another schema.
+    #[tokio::test]
+    async fn a_postgres_directory_grants_the_pbx_role_only_what_asterisk_needs() {
+        let Some(url) = crate::storage::testing::fresh_database().await.unwrap() else {
+            eprintln!("skipped: {} is not set", crate::storage::testing::TEST_POSTGRES);
+            return;
+        };
+        let role = format!("pbx_{}", hex::encode(rand::random::<[u8; 4]>()));
+        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
             .await
             .unwrap();
-        register(&directory, "acme-1001").await;
-        register(&directory, "acme-1002").await;
-        directory
-            .put("acme", "acme-1001", Line::Browser, &first, 60)
+        admin
+            .execute(format!("CREATE ROLE {role} NOLOGIN").as_str())
             .await
             .unwrap();
-        assert_eq!(directory.registrations("acme-1001").await.unwrap(), 1);
-        let second = Secret::new("second-password".into());
-        directory
-            .put("acme", "acme-1001", Line::Browser, &second, 60)
+        admin
+            .execute("CREATE SCHEMA other; CREATE TABLE other.secrets (x TEXT)")
             .await
             .unwrap();
-        assert_eq!(directory.registrations("acme-1001").await.unwrap(), 0);
-        assert_eq!(
-            directory.registrations("acme-1002").await.unwrap(),
-            1,
-            "another phone's registration stays"
+        let postgres = PostgresDirectory {
+            url,
+            schema: "disca_phones_campinas".into(),
+            pbx_role: Some(role.clone()),
+        };
+        // Twice, as a second backend does: nothing is created twice.
+        let (first, second) = tokio::join!(
+            Directory::connect(&postgres),
+            Directory::connect(&postgres)
         );
+        let (directory, _) = (first.unwrap(), second.unwrap());
+        let password = Secret::new("p".into());
+        directory
+            .put("globex", "globex-2050", Line::DeskUdp, &password, 60)
+            .await
+            .unwrap();
+        admin
+            .execute(format!("SET ROLE {role}; SET search_path TO disca_phones_campinas").as_str())
+            .await
+            .unwrap();
+        let read: String = sqlx::query_scalar("SELECT password FROM ps_auths")
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        assert_eq!(read, "p");
+        admin
+            .execute(
+                "INSERT INTO ps_contacts (id, uri, endpoint) VALUES ('globex-2050;@1', 'sip:x', 'globex-2050');
+                 UPDATE ps_contacts SET expiration_time = '1';
+                 DELETE FROM ps_contacts",
+            )
+            .await
+            .unwrap();
+        for denied in [
+            "INSERT INTO ps_endpoints (id) VALUES ('globex-9999')",
+            "UPDATE ps_auths SET password = 'x'",
+            "DELETE FROM disca_tenants",
+            "SELECT * FROM other.secrets",
+        ] {
+            let error = admin.execute(denied).await.unwrap_err();
+            assert!(
+                error.to_string().contains("permission denied"),
+                "{denied}: {error}"
+            );
+        }
+        assert!(!directory.completes_deletes());
     }
 }
