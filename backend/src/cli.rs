@@ -22,6 +22,7 @@ use crate::domain::{
 };
 use crate::mail::Mailer;
 use crate::phones;
+use crate::phones::pbx_directories;
 use crate::startup::{Application, crm_http_client};
 use crate::storage::{
     Actor, AuditAction, AuditEntry, LinkPurpose, NewPerson, NewUser, Person, PersonChange, Store,
@@ -664,10 +665,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .user_by_email(&tenant, &email)
                 .await
                 .map_err(|e| no_user(e, &tenant, &email))?;
-            let directory = open_directory(&settings).await?;
+            let pbx = open_phones(&settings, &user).await?;
             match user.phone {
                 PhoneKind::Browser => {
-                    phones::rotate(&directory, &settings.phones, &user).await?;
+                    phones::rotate(&pbx.directory, &pbx.settings, &user).await?;
                     println!(
                         "{email}'s browser phone has a new password; its registration was dropped"
                     );
@@ -686,7 +687,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         ),
                     };
                     let desk =
-                        phones::desk_credentials(&directory, &settings.phones, &user).await?;
+                        phones::desk_credentials(&pbx.directory, &pbx.settings, &user).await?;
                     store.record_audit(&tenant, &Actor::cli(), &entry).await?;
                     println!(
                         "{email}'s desk phone has a new password; its registration was dropped. Set the phone up with:"
@@ -896,11 +897,12 @@ async fn change_user(
     let after = store
         .change_person(tenant, &user.id, &change, &Actor::cli(), &entry)
         .await?;
-    if people::moves_phone(&change) && settings.phones.directory_db.is_some() {
-        let directory = open_directory(settings).await?;
+    if people::moves_phone(&change)
+        && let Some(pbx) = pbx_directories::open(settings, &after.user.tenant.pbx).await?
+    {
         phones::follow(
-            &directory,
-            &settings.phones,
+            &pbx.directory,
+            &pbx.settings,
             &before.user.endpoint(),
             &after.user,
             after.disabled,
@@ -917,31 +919,39 @@ fn no_user(e: StoreError, tenant: &str, email: &str) -> anyhow::Error {
     }
 }
 
-/// The phone directory of the settings, which must be configured.
-async fn open_directory(settings: &Settings) -> anyhow::Result<phones::Directory> {
-    let Some(path) = &settings.phones.directory_db else {
-        bail!(
-            "browser phones are not configured: set [phones] directory_db (DISCA_PHONES__DIRECTORY_DB)"
-        );
-    };
-    Ok(phones::Directory::open(path).await?)
+/// The phones of `user`'s PBX, whose directory must be configured.
+async fn open_phones(settings: &Settings, user: &User) -> anyhow::Result<phones::PbxPhones> {
+    match pbx_directories::open(settings, &user.tenant.pbx).await? {
+        Some(pbx) => Ok(pbx),
+        None => bail!(
+            "{}",
+            NO_DIRECTORY.replace("{pbx}", user.tenant.pbx.as_str())
+        ),
+    }
 }
+
+const NO_DIRECTORY: &str = "the phone directory of PBX {pbx} is not configured: \
+    [phones] directory_db or [ami] directory_url for the default PBX, \
+    [pbxs.<name>] directory_url for another";
 
 /// Puts `user`'s phone into the directory. Without a directory, a browser
 /// phone only gets a warning (the user exists, and the phone works once the
 /// directory is configured), and a desk phone is the site files' business.
 async fn apply_phone(settings: &Settings, user: &User) -> anyhow::Result<()> {
-    match (user.phone, &settings.phones.directory_db) {
-        (_, Some(_)) => {
-            let directory = open_directory(settings).await?;
-            phones::ensure(&directory, &settings.phones, user).await?;
+    match (
+        user.phone,
+        pbx_directories::open(settings, &user.tenant.pbx).await?,
+    ) {
+        (_, Some(pbx)) => {
+            phones::ensure(&pbx.directory, &pbx.settings, user).await?;
             eprintln!("PJSIP/{} is in the phone directory", user.endpoint());
             if user.phone == PhoneKind::Desk {
                 eprintln!("{DESK_CREDENTIALS_HINT}");
             }
         }
         (PhoneKind::Browser, None) => eprintln!(
-            "warning: the phone directory is not configured ([phones] directory_db); {}'s browser phone works once it is",
+            "warning: {}; {}'s browser phone works once it is",
+            NO_DIRECTORY.replace("{pbx}", user.tenant.pbx.as_str()),
             user.email
         ),
         (PhoneKind::Desk, None) => {
@@ -1120,6 +1130,14 @@ async fn backup(settings: &Settings, to: &Path) -> anyhow::Result<()> {
             .context("cannot copy the phone directory")?;
         private(&copy)?;
         println!("phone directory: {}", copy.display());
+    }
+    for (pbx, ami) in settings.all_pbxs() {
+        if ami.directory_url.is_some() {
+            println!(
+                "phone directory of PBX {pbx}: schema {} of its PostgreSQL database (pg_dump of that database keeps it)",
+                pbx_directories::schema_of(&pbx)
+            );
+        }
     }
     Ok(())
 }

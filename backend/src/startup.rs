@@ -15,7 +15,6 @@ use crate::crm::worker::Worker;
 use crate::mail::Mailer;
 use crate::manager::ManagerConfig;
 use crate::pbx::Pbxs;
-use crate::phones::Directory;
 use crate::server::ConnectionLimits;
 use crate::storage::Store;
 use crate::telemetry::Metrics;
@@ -58,21 +57,26 @@ impl Application {
             lock_file,
         );
         tokio::spawn(worker.run());
+        let by_pbx = crate::phones::pbx_directories::open_all(settings).await?;
+        let mut without_registration = Vec::new();
+        for (pbx, phones) in &by_pbx {
+            let stale = crate::pbx::dialing::sync_all(
+                &store,
+                pbx,
+                &phones.directory,
+                &phones.settings,
+                &key,
+            )
+            .await?;
+            without_registration.push((pbx.clone(), stale));
+            crate::recordings::sync_all(&store, pbx, &phones.directory, &settings.recordings)
+                .await?;
+        }
         let phones = Phones {
             settings: settings.phones.clone(),
-            directory: match &settings.phones.directory_db {
-                Some(path) => Some(Directory::open(path).await?),
-                None => None,
-            },
+            by_pbx,
             key: Some(key.clone()),
         };
-        let mut without_registration = None;
-        if let Some(directory) = &phones.directory {
-            without_registration = Some(
-                crate::pbx::dialing::sync_all(&store, directory, &settings.phones, &key).await?,
-            );
-            crate::recordings::sync_all(&store, directory, &settings.recordings).await?;
-        }
         if let Some(dir) = &settings.crm.recordings_dir {
             tokio::spawn(crate::recordings::retention::run(
                 store.clone(),
@@ -80,7 +84,7 @@ impl Application {
                 settings.recordings.sweep_interval,
             ));
         }
-        let pbxs = Pbxs::start(settings, &store, &metrics, phones.directory.clone());
+        let pbxs = Pbxs::start(settings, &store, &metrics, &phones.by_pbx);
         for name in store.pbx_names_in_use().await? {
             if !pbxs
                 .all()
@@ -94,11 +98,10 @@ impl Application {
                 );
             }
         }
-        if let Some(without_registration) = without_registration {
-            tokio::spawn(crate::pbx::dialing::reconcile(
-                pbxs.default_pbx().clone(),
-                without_registration,
-            ));
+        for (pbx, stale) in without_registration {
+            if let Some(pbx) = pbxs.get(&pbx) {
+                tokio::spawn(crate::pbx::dialing::reconcile(pbx.clone(), stale));
+            }
         }
         let listener = TcpListener::bind(settings.listen).await?;
         let state = AppState::new(store, pbxs, metrics, settings.calls.calls_per_minute)

@@ -104,8 +104,14 @@ impl PbxInstance {
     /// templates (`asterisk-config/`, as built into `disca-asterisk-render`) with
     /// the site directory `site` into `etc/` (replacing what was there).
     /// `vars` are added to the site's `site.vars`, if it has one, together
-    /// with the instance's directories. Returns every variable used.
-    pub fn prepare(&self, site: &Path, vars: SiteVars) -> anyhow::Result<SiteVars> {
+    /// with the instance's directories, and `overrides` change the site's
+    /// values. Returns every variable used.
+    pub fn prepare(
+        &self,
+        site: &Path,
+        vars: SiteVars,
+        overrides: &SiteVars,
+    ) -> anyhow::Result<SiteVars> {
         let vars_file = site.join(SITE_VARS_FILE);
         let mut all = if vars_file.exists() {
             SiteVars::load(&vars_file)?
@@ -114,6 +120,9 @@ impl PbxInstance {
         };
         for (name, value) in vars.iter() {
             all.define(name, value)?;
+        }
+        for (name, value) in overrides.iter() {
+            all.replace(name, value)?;
         }
         let dir = self.dir();
         for (name, sub) in DIRECTORY_VARS {

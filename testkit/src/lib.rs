@@ -68,7 +68,7 @@ pub mod turn;
 pub use ami::{AmiMessage, AmiSession};
 pub use app::{TestApp, TestAppBuilder};
 pub use instance::PbxInstance;
-pub use pbx::{TestPbx, TestPbxOptions};
+pub use pbx::{PostgresDirectoryAccess, TestPbx, TestPbxOptions};
 pub use ports::{free_tcp_port, free_udp_port};
 pub use root::AsteriskRoot;
 pub use sip::{PeerBehavior, ReceivedInvite, SipPeer};

@@ -44,6 +44,17 @@ pub const WEBRTC_AGENT: &str = "acme-1090";
 /// Its digest password (testkit/asterisk-overlay/pjsip.d/acme.conf).
 pub const WEBRTC_AGENT_PASSWORD: &str = "acme-1090-test-password";
 
+/// How a PBX reaches its phone directory in PostgreSQL: the role it
+/// connects as, whose `search_path` is the PBX's schema.
+#[derive(Debug, Clone)]
+pub struct PostgresDirectoryAccess {
+    pub host: String,
+    pub port: u16,
+    pub dbname: String,
+    pub user: String,
+    pub password: String,
+}
+
 /// What a test chooses about its PBX.
 #[derive(Debug, Clone, Copy)]
 pub struct TestPbxOptions {
@@ -102,7 +113,29 @@ impl TestPbx {
     /// Renders the configuration into a fresh instance directory, starts
     /// Asterisk and waits until AMI answers and Asterisk is fully booted.
     pub async fn start(root: &AsteriskRoot, opts: TestPbxOptions) -> anyhow::Result<TestPbx> {
-        TestPbx::start_inner(root, opts, false).await
+        TestPbx::start_inner(root, opts, false, SiteVars::new()).await
+    }
+
+    /// [`TestPbx::start`] reading its phone directory from PostgreSQL
+    /// (`res_config_pgsql`) as `directory` says, as a PBX on a machine of
+    /// its own does.
+    pub async fn start_with_postgres_directory(
+        root: &AsteriskRoot,
+        opts: TestPbxOptions,
+        directory: &PostgresDirectoryAccess,
+    ) -> anyhow::Result<TestPbx> {
+        let mut overrides = SiteVars::new();
+        for (name, value) in [
+            ("PHONE_DIRECTORY_DRIVER", "pgsql"),
+            ("PHONE_DIRECTORY_PG_HOST", directory.host.as_str()),
+            ("PHONE_DIRECTORY_PG_PORT", &directory.port.to_string()),
+            ("PHONE_DIRECTORY_PG_DBNAME", directory.dbname.as_str()),
+            ("PHONE_DIRECTORY_PG_USER", directory.user.as_str()),
+            ("PHONE_DIRECTORY_PG_PASSWORD", directory.password.as_str()),
+        ] {
+            overrides.define(name, value)?;
+        }
+        TestPbx::start_inner(root, opts, false, overrides).await
     }
 
     /// [`TestPbx::start`] with SIP/TLS and WSS served with a self-signed
@@ -112,13 +145,14 @@ impl TestPbx {
         root: &AsteriskRoot,
         opts: TestPbxOptions,
     ) -> anyhow::Result<TestPbx> {
-        TestPbx::start_inner(root, opts, true).await
+        TestPbx::start_inner(root, opts, true, SiteVars::new()).await
     }
 
     async fn start_inner(
         root: &AsteriskRoot,
         opts: TestPbxOptions,
         tls: bool,
+        overrides: SiteVars,
     ) -> anyhow::Result<TestPbx> {
         if !running_as_root() {
             bail!("the test bed starts Asterisk with chroot(2) and must run as root");
@@ -177,7 +211,11 @@ impl TestPbx {
         ] {
             vars.define(name, &value)?;
         }
-        let prepared = instance.prepare(&repository_dir().join("testkit/asterisk-overlay"), vars);
+        let prepared = instance.prepare(
+            &repository_dir().join("testkit/asterisk-overlay"),
+            vars,
+            &overrides,
+        );
         let prepared = match prepared {
             Ok(vars) => instance.create_phone_directory().await.map(|()| vars),
             Err(error) => Err(error),

@@ -5,13 +5,22 @@
 //! PBX; when `campinas` goes down only `globex` is refused (503), and its
 //! clicks work again once it is back; and when `globex` moves to the
 //! default PBX mid-call, that call ends as it really did on `campinas` and
-//! the next one goes out through the default PBX.
+//! the next one goes out through the default PBX. A PBX on a machine of its
+//! own reads its phones from its schema in PostgreSQL: a salesperson of its
+//! tenant gets a desk phone there, registers on that PBX, and rings.
 
 use std::time::Duration;
 
 use disca_backend::domain::PbxName;
+use disca_backend::phones::directory::{Directory, PostgresDirectory};
+use disca_backend::phones::pbx_directories::schema_of;
 use disca_backend::storage::{Actor, Store};
-use disca_testkit::PeerBehavior;
+use disca_testkit::sip::DeskPhone;
+use disca_testkit::{
+    AsteriskRoot, PeerBehavior, PostgresDirectoryAccess, SipPeer, TestPbx, TestPbxOptions,
+    free_udp_port,
+};
+use sqlx::{Connection, Executor};
 use disca_testkit::postgres::Cluster;
 use disca_testkit::system::{
     BackendProcess, BackendProcessOptions, LEAD, Lab, PATIENCE, backend_binary, follows, place_at,
@@ -231,4 +240,209 @@ async fn each_tenant_calls_through_its_pbx_and_a_pbx_down_refuses_only_its_tenan
     // Every backend sees the move within its revocation poll (1 s).
     tokio::time::sleep(Duration::from_secs(2)).await;
     call_through(&http, first, globex, &main, &campinas).await;
+}
+
+/// Runs `disca-backend user …` with `env`; its standard output.
+fn user_command(env: &[(&str, &str)], data_dir: &std::path::Path, args: &[&str]) -> String {
+    let output = std::process::Command::new(backend_binary())
+        .arg("user")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "user {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The value printed after `label` (`  password:  …`).
+fn printed<'a>(output: &'a str, label: &str) -> &'a str {
+    output
+        .lines()
+        .find_map(|line| line.trim().strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label} in {output}"))
+        .trim()
+}
+
+/// `campinas` is on a machine of its own: its phones are in the schema
+/// `disca_phones_campinas`, which Asterisk reads through
+/// `res_config_pgsql` as a role that may read the directory and write
+/// registrations, nothing else.
+#[tokio::test]
+async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
+    let cluster = Cluster::start().unwrap();
+    let url = cluster.url();
+    let parsed = reqwest::Url::parse(&url).unwrap();
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    admin
+        .execute(
+            "CREATE ROLE asterisk_campinas LOGIN PASSWORD 'senha-da-central';
+             ALTER ROLE asterisk_campinas SET search_path = disca_phones_campinas",
+        )
+        .await
+        .unwrap();
+    let campinas: PbxName = "campinas".parse().unwrap();
+    // What the backend does at start; here before the PBX starts, so its
+    // first lookups find the tables.
+    Directory::connect(&PostgresDirectory {
+        url: url.clone(),
+        schema: schema_of(&campinas),
+        pbx_role: Some("asterisk_campinas".into()),
+    })
+    .await
+    .unwrap();
+
+    let main = Lab::start(PeerBehavior::AnswerAndWait, PeerBehavior::AnswerAndWait).await;
+    let trunk = SipPeer::start(free_udp_port(), PeerBehavior::AnswerThenHangup { talk: TALK })
+        .await
+        .unwrap();
+    let pbx = TestPbx::start_with_postgres_directory(
+        &AsteriskRoot::locate().unwrap(),
+        TestPbxOptions {
+            agent_sip_port: free_udp_port(),
+            trunk_sip_port: trunk.port(),
+            lead_ring_timeout_secs: 10,
+            extra_agents: 0,
+            websocket: false,
+        },
+        &PostgresDirectoryAccess {
+            host: "127.0.0.1".into(),
+            port: parsed.port().unwrap(),
+            dbname: "postgres".into(),
+            user: "asterisk_campinas".into(),
+            password: "senha-da-central".into(),
+        },
+    )
+    .await
+    .unwrap();
+    {
+        let store = Store::connect(&url).await.unwrap();
+        seed_users_in(&store).await;
+        store
+            .set_tenant_pbx("globex", &campinas, &Actor::cli())
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pbx_addr = pbx.ami_addr.to_string();
+    let env = [
+        ("DISCA_DATABASE_URL", url.as_str()),
+        ("DISCA_PBXS__CAMPINAS__ADDR", pbx_addr.as_str()),
+        ("DISCA_PBXS__CAMPINAS__USERNAME", pbx.ami_username.as_str()),
+        ("DISCA_PBXS__CAMPINAS__SECRET", pbx.ami_secret.as_str()),
+        ("DISCA_PBXS__CAMPINAS__DIRECTORY_URL", url.as_str()),
+        (
+            "DISCA_PBXS__CAMPINAS__DIRECTORY_PBX_ROLE",
+            "asterisk_campinas",
+        ),
+        (
+            "DISCA_PBXS__CAMPINAS__SIP_DOMAIN",
+            "pbx-campinas.example.com.br",
+        ),
+    ];
+    let binary = backend_binary();
+    let backend = BackendProcess::start(BackendProcessOptions {
+        binary: &binary,
+        data_dir: dir.path(),
+        ami_addr: main.pbx.ami_addr,
+        ami_username: &main.pbx.ami_username,
+        ami_secret: &main.pbx.ami_secret,
+        extra_args: &[],
+        env: &env,
+    })
+    .await;
+    let http = reqwest::Client::new();
+    wait_for_pbx(&http, &backend.base, "campinas", true).await;
+
+    // A salesperson of globex with a desk phone: written into campinas's
+    // directory; the credentials name campinas's address.
+    let added = user_command(
+        &env,
+        dir.path(),
+        &[
+            "add",
+            "--tenant",
+            "globex",
+            "--name",
+            "Gabriela",
+            "--email",
+            "gabriela@globex.example.com",
+            "--endpoint",
+            "2050",
+            "--phone",
+            "desk",
+        ],
+    );
+    let token = added.lines().last().unwrap().trim().to_owned();
+    let rotate = [
+        "rotate-phone-password",
+        "--tenant",
+        "globex",
+        "--email",
+        "gabriela@globex.example.com",
+    ];
+    let credentials = user_command(&env, dir.path(), &rotate);
+    assert_eq!(
+        printed(&credentials, "server:"),
+        "pbx-campinas.example.com.br"
+    );
+    assert_eq!(printed(&credentials, "user:"), "globex-2050");
+    let phone = DeskPhone::register(
+        pbx.sip_addr,
+        "globex-2050",
+        printed(&credentials, "password:"),
+    )
+    .await
+    .expect("the desk phone registers on campinas with the credentials printed");
+    let registrations = || async {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM disca_phones_campinas.ps_contacts WHERE endpoint = 'globex-2050'",
+        )
+        .fetch_one(&mut sqlx::PgConnection::connect(&url).await.unwrap())
+        .await
+        .unwrap();
+        count
+    };
+    assert_eq!(registrations().await, 1, "Asterisk wrote the registration");
+
+    // A click rings the desk phone through campinas, then the lead.
+    let (status, call) = click(&http, &backend.base, &token).await;
+    assert_eq!(status, StatusCode::CREATED, "{call:#}");
+    let id = call["id"].as_str().unwrap().to_owned();
+    let ended = wait_for_call(&http, &backend.base, &token, &id, "ended", |c| {
+        c["state"] == "ended"
+    })
+    .await;
+    assert_eq!(ended["outcome"], "answered", "{ended:#}");
+    assert_eq!(phone.invites().len(), 1, "the desk phone rang");
+    assert_eq!(trunk.calls_received(), 1, "campinas's trunk dialled the lead");
+    assert_eq!(main.trunk.calls_received(), 0);
+
+    // A new password drops the registration at once.
+    user_command(&env, dir.path(), &rotate);
+    assert_eq!(registrations().await, 0);
+
+    // Asterisk's role reads nothing of the backend's.
+    admin.execute("SET ROLE asterisk_campinas").await.unwrap();
+    for denied in [
+        "SELECT COUNT(*) FROM public.calls",
+        "SELECT COUNT(*) FROM public.tokens",
+        "UPDATE disca_phones_campinas.ps_auths SET password = 'x'",
+    ] {
+        let error = admin.execute(denied).await.unwrap_err();
+        assert!(
+            error.to_string().contains("permission denied"),
+            "{denied}: {error}"
+        );
+    }
+    let console = std::fs::read_to_string(pbx.instance().console_log()).unwrap_or_default();
+    assert!(
+        !console.contains("PostgreSQL RealTime: Failed"),
+        "every query of Asterisk's succeeded:\n{console}"
+    );
 }

@@ -87,7 +87,7 @@ pub fn up() -> anyhow::Result<()> {
     // Leftovers of a PBX that died: stop its peers before starting new ones.
     stop(&instance, &AGENT_PEER);
     stop(&instance, &TRUNK_PEER);
-    instance.prepare(&dev_overlay(), SiteVars::new())?;
+    instance.prepare(&dev_overlay(), SiteVars::new(), &SiteVars::new())?;
     tokio::runtime::Runtime::new()?.block_on(instance.create_phone_directory())?;
     start_peer(&instance, &AGENT_PEER, 15071, PeerBehavior::AnswerAndWait)?;
     start_peer(

@@ -16,10 +16,11 @@ use super::Admin;
 use crate::api::{ApiError, AppState};
 use crate::crm::Secret;
 use crate::domain::{
-    AreaCode, CallerId, InvalidDialing, SipUser, TrunkSettings, check_trunk_password,
+    AreaCode, CallerId, InvalidDialing, SipUser, Tenant, TrunkSettings, check_trunk_password,
 };
 use crate::manager::session::same_site;
 use crate::pbx::dialing;
+use crate::phones::PbxPhones;
 use crate::phones::directory::RegistrationChange;
 use crate::storage::{
     Actor, AuditAction, AuditEntry, CallerIdScope, StoreError, TRUNK_PASSWORD, TenantDialing,
@@ -146,12 +147,12 @@ pub async fn get_dialing(
     let slug = admin.tenant.slug.as_str();
     let dialing = state.store.tenant_dialing(slug).await?;
     let registration = match dialing.as_ref().and_then(|d| d.registration.as_ref()) {
-        Some(_) => Some(registration_state(&state, slug).await),
+        Some(_) => Some(registration_state(&state, &admin.tenant).await),
         None => None,
     };
     Ok(Json(DialingView {
         configured: dialing.is_some(),
-        directory: state.phones.directory.is_some() && admin.tenant.pbx.is_default(),
+        directory: state.phones.of(&admin.tenant).is_some(),
         pbx: admin.tenant.pbx.to_string(),
         pbx_connected: state
             .pbxs
@@ -163,10 +164,13 @@ pub async fn get_dialing(
     }))
 }
 
-/// The registration of `tenant`'s trunk as Asterisk reports it, in words.
-async fn registration_state(state: &AppState, tenant: &str) -> String {
-    let trunk = format!("{tenant}-trunk");
-    let asked = state.pbxs.default_pbx().registration_status(&trunk);
+/// The registration of `tenant`'s trunk as its PBX reports it, in words.
+async fn registration_state(state: &AppState, tenant: &Tenant) -> String {
+    let trunk = format!("{}-trunk", tenant.slug);
+    let Some(pbx) = state.pbxs.get(&tenant.pbx) else {
+        return "A central desta empresa não está configurada neste servidor".to_owned();
+    };
+    let asked = pbx.registration_status(&trunk);
     match tokio::time::timeout(std::time::Duration::from_secs(2), asked).await {
         Ok(Ok(Some(status))) => match status.as_str() {
             "Registered" => "Registrado na operadora".to_owned(),
@@ -200,21 +204,18 @@ pub async fn put_dialing(
             e.body_text()
         ))
     })?;
-    if !admin.tenant.pbx.is_default() {
+    let Some(phones) = state.phones.of(&admin.tenant) else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             ApiErrorCode::BrowserPhoneUnavailable,
-            format!(
-                "A telefonia desta empresa fica na central \"{}\", configurada pelos arquivos dela, não por aqui: peça à TI.",
-                admin.tenant.pbx
-            ),
-        ));
-    }
-    let Some(directory) = &state.phones.directory else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            ApiErrorCode::BrowserPhoneUnavailable,
-            "Este servidor não escreve a configuração da central de telefonia ([phones] directory_db): peça à TI para configurá-lo.",
+            if admin.tenant.pbx.is_default() {
+                "Este servidor não escreve a configuração da central de telefonia ([phones] directory_db): peça à TI para configurá-lo.".to_owned()
+            } else {
+                format!(
+                    "A telefonia desta empresa fica na central \"{}\", configurada pelos arquivos dela, não por aqui: peça à TI.",
+                    admin.tenant.pbx
+                )
+            },
         ));
     };
     let trunk = TrunkSettings::parse(
@@ -289,12 +290,15 @@ pub async fn put_dialing(
             e => e.into(),
         })?;
     tracing::info!(admin = %admin.id, tenant = slug, "tenant dialing changed");
-    let warning = write_to_pbx(&state, directory, slug, true).await;
+    let warning = write_to_pbx(&state, phones, &admin.tenant, true).await;
     Ok(Json(DialingView {
         configured: true,
         directory: true,
         pbx: admin.tenant.pbx.to_string(),
-        pbx_connected: state.pbxs.default_pbx().is_connected(),
+        pbx_connected: state
+            .pbxs
+            .get(&admin.tenant.pbx)
+            .is_some_and(|pbx| pbx.is_connected()),
         dialing: Some(body_of(&dialing)),
         registration: None,
         warning,
@@ -369,15 +373,25 @@ async fn account(
 /// After other changes (policy, extension) only a change is announced.
 pub(super) async fn write_to_pbx(
     state: &AppState,
-    directory: &crate::phones::Directory,
-    tenant: &str,
+    phones: &PbxPhones,
+    tenant: &Tenant,
     saved: bool,
 ) -> Option<String> {
     let Some(key) = &state.phones.key else {
         return Some(NOT_WRITTEN.to_owned());
     };
-    let synced = match dialing::sync(&state.store, directory, &state.phones.settings, key, tenant)
-        .await
+    let Some(pbx) = state.pbxs.get(&tenant.pbx) else {
+        return Some(NOT_WRITTEN.to_owned());
+    };
+    let tenant = tenant.slug.as_str();
+    let synced = match dialing::sync(
+        &state.store,
+        &phones.directory,
+        &phones.settings,
+        key,
+        tenant,
+    )
+    .await
     {
         Ok(synced) => synced?,
         Err(e) => {
@@ -396,30 +410,16 @@ pub(super) async fn write_to_pbx(
         (RegistrationChange::Unchanged, false, _) => return None,
         (RegistrationChange::Unchanged, true, false) => {
             // Nothing to announce, unless a removal was missed: best effort.
-            if let Err(e) = state
-                .pbxs
-                .default_pbx()
-                .stop_registration_if_running(&synced.trunk)
-                .await
-            {
+            if let Err(e) = pbx.stop_registration_if_running(&synced.trunk).await {
                 tracing::info!(tenant, error = %e, "registration not checked at the PBX");
             }
             return None;
         }
         (RegistrationChange::Unchanged, true, true) => {
-            state
-                .pbxs
-                .default_pbx()
-                .apply_registration(&synced.trunk, RegistrationChange::Changed)
+            pbx.apply_registration(&synced.trunk, RegistrationChange::Changed)
                 .await
         }
-        (change, _, _) => {
-            state
-                .pbxs
-                .default_pbx()
-                .apply_registration(&synced.trunk, change)
-                .await
-        }
+        (change, _, _) => pbx.apply_registration(&synced.trunk, change).await,
     };
     match told {
         Ok(()) => None,
@@ -434,7 +434,7 @@ const NOT_WRITTEN: &str = "A configuração foi salva, mas não chegou à centra
 
 /// After a change the dialing depends on (the destination policy, an
 /// extension): writes it again, when the console sets it.
-pub(super) async fn refresh(state: &AppState, tenant: &str) -> Option<String> {
-    let directory = state.phones.directory.as_ref()?;
-    write_to_pbx(state, directory, tenant, false).await
+pub(super) async fn refresh(state: &AppState, tenant: &Tenant) -> Option<String> {
+    let phones = state.phones.of(tenant)?;
+    write_to_pbx(state, phones, tenant, false).await
 }

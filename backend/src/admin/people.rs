@@ -317,16 +317,13 @@ pub async fn change(
     tracing::info!(admin = %admin.id, user_id = %id, "person changed from the console");
     // A salesperson's own caller ID is found by their extension.
     let dialing_warning = match change.extension {
-        Some(_) => super::dialing::refresh(&state, tenant).await,
+        Some(_) => super::dialing::refresh(&state, &admin.tenant).await,
         None => None,
     };
-    let phone_warning = match (
-        state.phones.directory_for(&after.user.tenant),
-        moves_phone(&change),
-    ) {
-        (Some(directory), true) => phones::follow(
-            directory,
-            &state.phones.settings,
+    let phone_warning = match (state.phones.of(&after.user.tenant), moves_phone(&change)) {
+        (Some(pbx), true) => phones::follow(
+            &pbx.directory,
+            &pbx.settings,
             &before.user.endpoint(),
             &after.user,
             after.disabled,
@@ -439,10 +436,10 @@ pub async fn desk_phone(
             "Esta pessoa está desativada: reative-a antes de configurar o telefone dela.",
         ));
     }
-    let Some(directory) = state.phones.directory_for(&person.user.tenant) else {
+    let Some(pbx) = state.phones.of(&person.user.tenant) else {
         return Err(ApiError::phones_not_configured());
     };
-    let credentials = phones::desk_credentials(directory, &state.phones.settings, &person.user)
+    let credentials = phones::desk_credentials(&pbx.directory, &pbx.settings, &person.user)
         .await
         .map_err(|e| {
             tracing::error!(user_id = %id, error = %e, "cannot write the desk phone");
@@ -536,10 +533,10 @@ pub(super) async fn issue_link(
 /// could not be. Without a directory, a desk phone is the site files'
 /// business.
 pub(super) async fn write_phone(state: &AppState, user: &User) -> Option<String> {
-    let Some(directory) = state.phones.directory_for(&user.tenant) else {
+    let Some(pbx) = state.phones.of(&user.tenant) else {
         return (user.phone == PhoneKind::Browser).then(|| NO_BROWSER_PHONES.to_owned());
     };
-    match phones::ensure(directory, &state.phones.settings, user).await {
+    match phones::ensure(&pbx.directory, &pbx.settings, user).await {
         Ok(_) => None,
         Err(e) => {
             tracing::error!(user_id = %user.id, error = %e, "cannot write the phone");

@@ -83,7 +83,7 @@ pub async fn put_policy(
         state.revocations.forget_now();
         tracing::info!(admin = %admin.id, tenant = slug, "destination policy changed");
         // The dialplan checks the policy again: its rule follows.
-        if let Some(warning) = super::dialing::refresh(&state, slug).await {
+        if let Some(warning) = super::dialing::refresh(&state, &admin.tenant).await {
             return Err(ApiError::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 disca_protocol::ApiErrorCode::PbxUnavailable,

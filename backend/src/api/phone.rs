@@ -3,6 +3,8 @@
 //! source: the extension asks through `disca-host` and keeps them in
 //! memory; the response is never cached.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -15,27 +17,30 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::ApiError;
 use crate::configuration::PhoneSettings;
-use crate::domain::Tenant;
-use crate::phones::{self, Directory};
+use crate::domain::{PbxName, Tenant};
+use crate::phones::{self, Directory, PbxPhones};
 
 /// Browser phones as the API serves them.
 #[derive(Clone, Default)]
 pub struct Phones {
     pub settings: PhoneSettings,
-    /// The default PBX's phone directory; `None` when browser phones are
-    /// not configured.
-    pub directory: Option<Directory>,
+    /// Each PBX's phone directory, for the PBXs that have one.
+    pub by_pbx: BTreeMap<PbxName, PbxPhones>,
     /// Unseals a registration trunk's password for the directory (the
     /// backend's secrets key; `None` only in tests that write no trunk).
     pub key: Option<crate::crm::SecretKey>,
 }
 
 impl Phones {
-    /// The phone directory of `tenant`'s PBX: the one this backend writes
-    /// is the default PBX's, so `None` for a tenant on another PBX (its
-    /// phones are in that PBX's site files).
+    /// The phones of `tenant`'s PBX; `None` when that PBX has no
+    /// directory (its phones are in its site files).
+    pub fn of(&self, tenant: &Tenant) -> Option<&PbxPhones> {
+        self.by_pbx.get(&tenant.pbx)
+    }
+
+    /// The phone directory of `tenant`'s PBX.
     pub fn directory_for(&self, tenant: &Tenant) -> Option<&Directory> {
-        self.directory.as_ref().filter(|_| tenant.pbx.is_default())
+        self.of(tenant).map(|phones| &phones.directory)
     }
 }
 
@@ -62,17 +67,17 @@ pub async fn phone(
     let browser = match user.phone {
         PhoneKind::Desk => None,
         PhoneKind::Browser => {
-            let Some(directory) = state.phones.directory_for(&user.tenant) else {
+            let Some(pbx) = state.phones.of(&user.tenant) else {
                 return Err(ApiError::browser_phone_unavailable());
             };
-            let password = phones::ensure(directory, &state.phones.settings, &user)
+            let password = phones::ensure(&pbx.directory, &pbx.settings, &user)
                 .await
                 .map_err(|error| {
                     tracing::error!(%error, endpoint, "the phone directory failed");
                     ApiError::storage_unavailable()
                 })?;
             Some(phones::browser_phone(
-                &state.phones.settings,
+                &pbx.settings,
                 &endpoint,
                 password.expose().to_owned(),
                 OffsetDateTime::now_utc(),

@@ -42,6 +42,37 @@ impl Settings {
                 "each PBX needs an addr of its own (two PBXs have the same AMI address)",
             ),
             (
+                "ami.directory_url",
+                self.ami.directory_url.is_none() || self.phones.directory_db.is_none(),
+                "the default PBX has one phone directory: [ami] directory_url or [phones] directory_db, not both",
+            ),
+            (
+                "pbxs",
+                self.all_pbxs().iter().all(|(_, ami)| {
+                    ami.directory_url.as_deref().is_none_or(|url| {
+                        url.starts_with("postgres://") || url.starts_with("postgresql://")
+                    })
+                }),
+                "a PBX's directory_url must be postgres://…",
+            ),
+            (
+                "pbxs",
+                self.all_pbxs().iter().all(|(_, ami)| {
+                    ami.directory_pbx_role.as_deref().is_none_or(|role| {
+                        ami.directory_url.is_some() && crate::phones::directory::is_identifier(role)
+                    })
+                }),
+                "a PBX's directory_pbx_role needs its directory_url, and must be lowercase letters, digits and _ (a PostgreSQL role)",
+            ),
+            (
+                "pbxs",
+                self.all_pbxs().iter().all(|(_, ami)| {
+                    ami.ws_url.as_deref().is_none_or(is_websocket_url)
+                        && ami.sip_domain.as_deref().is_none_or(is_sip_domain)
+                }),
+                "a PBX's ws_url must be a ws:// or wss:// URL, and its sip_domain a host name or address",
+            ),
+            (
                 "crm.public_url",
                 self.crm.public_url.as_deref().is_none_or(is_public_url),
                 "must be an http(s) address without query or fragment",

@@ -101,6 +101,23 @@ impl Settings {
         all
     }
 
+    /// What the phones of `pbx` are told: `[phones]` with the PBX's own
+    /// WebSocket URL, SIP domain and desk server where it has them.
+    pub fn phones_of(&self, ami: &AmiSettings) -> PhoneSettings {
+        let mut phones = self.phones.clone();
+        if let Some(ws_url) = &ami.ws_url {
+            phones.ws_url.clone_from(ws_url);
+        }
+        if let Some(sip_domain) = &ami.sip_domain {
+            phones.sip_domain.clone_from(sip_domain);
+            phones.desk_server.clone_from(&ami.desk_server);
+        }
+        if ami.desk_server.is_some() {
+            phones.desk_server.clone_from(&ami.desk_server);
+        }
+        phones
+    }
+
     /// Where people reach this backend, for links (invitations, notes):
     /// `crm.public_url`, else `listening` over http.
     pub fn public_base_url(&self, listening: SocketAddr) -> String {
@@ -137,6 +154,23 @@ pub struct AmiSettings {
     #[serde(rename = "response_timeout_secs")]
     #[serde_as(as = "DurationSeconds<u64>")]
     pub response_timeout: Duration,
+    /// This PBX's phone directory in PostgreSQL (`postgres://…`, the
+    /// backend's own database or another), in the schema
+    /// `disca_phones_<pbx>`: for a PBX on another machine, which reads it
+    /// through `res_config_pgsql`. The default PBX may instead use
+    /// `[phones] directory_db`; without either, a PBX's phones are in its
+    /// site files.
+    pub directory_url: Option<String>,
+    /// The PostgreSQL role this PBX connects to its directory as; the
+    /// backend grants it reading the directory and writing registrations,
+    /// nothing more.
+    pub directory_pbx_role: Option<String>,
+    /// What this PBX's phones are told, when it differs from `[phones]`:
+    /// the browsers' WebSocket URL, the phones' SIP domain, and the address
+    /// desk phones register to.
+    pub ws_url: Option<String>,
+    pub sip_domain: Option<String>,
+    pub desk_server: Option<String>,
 }
 
 impl Default for AmiSettings {
@@ -148,6 +182,11 @@ impl Default for AmiSettings {
             ping_interval: disca_ami::Config::DEFAULT_PING_INTERVAL,
             ping_timeout: disca_ami::Config::DEFAULT_PING_TIMEOUT,
             response_timeout: disca_ami::Config::DEFAULT_RESPONSE_TIMEOUT,
+            directory_url: None,
+            directory_pbx_role: None,
+            ws_url: None,
+            sip_domain: None,
+            desk_server: None,
         }
     }
 }
@@ -173,6 +212,14 @@ impl fmt::Debug for AmiSettings {
             .field("ping_interval", &self.ping_interval)
             .field("ping_timeout", &self.ping_timeout)
             .field("response_timeout", &self.response_timeout)
+            .field(
+                "directory_url",
+                &self.directory_url.as_ref().map(|_| "<redacted>"),
+            )
+            .field("directory_pbx_role", &self.directory_pbx_role)
+            .field("ws_url", &self.ws_url)
+            .field("sip_domain", &self.sip_domain)
+            .field("desk_server", &self.desk_server)
             .finish()
     }
 }

@@ -15,7 +15,7 @@
 
 use crate::configuration::PhoneSettings;
 use crate::crm::SecretKey;
-use crate::domain::{Tenant, dial_rule};
+use crate::domain::{PbxName, Tenant, dial_rule};
 use crate::phones::directory::{RegistrationChange, TenantRules};
 use crate::phones::{Directory, DirectoryError};
 use crate::storage::{CallerIdScope, Store, StoreError, TRUNK_PASSWORD};
@@ -132,19 +132,23 @@ pub async fn sync(
     }))
 }
 
-/// [`sync`] for every console-configured tenant: at start, so a directory
+/// [`sync`] for every console-configured tenant of `pbx`: at start, so a directory
 /// file made anew (or restored) holds them again. A tenant that cannot be
 /// written (its trunk password no longer unseals, say) is logged and
 /// skipped: the others still work. Returns the trunks that do not register,
 /// for [`reconcile`] to stop a registration Asterisk may still run.
 pub async fn sync_all(
     store: &Store,
+    pbx: &PbxName,
     directory: &Directory,
     settings: &PhoneSettings,
     key: &SecretKey,
 ) -> Result<Vec<String>, StoreError> {
     let mut without_registration = Vec::new();
     for tenant in store.dialing_tenants().await? {
+        if store.tenant(&tenant).await?.pbx != *pbx {
+            continue;
+        }
         match sync(store, directory, settings, key, &tenant).await {
             Ok(Some(synced)) => {
                 if store

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::configuration::{AmiSettings, CallSettings, Settings};
 use crate::domain::{Call, PbxName};
-use crate::phones::{Directory, removals};
+use crate::phones::{Directory, PbxPhones, removals};
 use crate::storage::{Backend, Store};
 use crate::telemetry::Metrics;
 use tracker::{Command, Tracker};
@@ -46,23 +46,19 @@ pub struct Pbxs {
 }
 
 impl Pbxs {
-    /// Connects to each PBX of `settings` ([`Pbx::start`]). The phone
-    /// `directory` is the default PBX's.
+    /// Connects to each PBX of `settings` ([`Pbx::start`]), each with its
+    /// phone directory in `directories` if it has one.
     pub fn start(
         settings: &Settings,
         store: &Store,
         metrics: &Metrics,
-        directory: Option<Directory>,
+        directories: &BTreeMap<PbxName, PbxPhones>,
     ) -> Pbxs {
         let by_name = settings
             .all_pbxs()
             .into_iter()
             .map(|(name, ami)| {
-                let directory = if name.is_default() {
-                    directory.clone()
-                } else {
-                    None
-                };
+                let directory = directories.get(&name).map(|p| p.directory.clone());
                 let pbx = Pbx::start(
                     name.clone(),
                     ami,
@@ -110,8 +106,8 @@ pub struct Pbx {
 
 impl Pbx {
     /// Connects to AMI (retrying in the background) and starts the tracker.
-    /// With a phone `directory`, registrations Asterisk removes are deleted
-    /// from it too ([`removals`]).
+    /// With a phone `directory` whose driver cannot delete, registrations
+    /// Asterisk removes are deleted from it too ([`removals`]).
     pub fn start(
         name: PbxName,
         ami: &AmiSettings,
@@ -120,6 +116,7 @@ impl Pbx {
         metrics: Metrics,
         directory: Option<Directory>,
     ) -> Pbx {
+        let directory = directory.filter(Directory::completes_deletes);
         let mut config = ami.client_config();
         let mut wanted: Vec<String> = tracker::EVENTS.iter().map(|e| (*e).to_owned()).collect();
         if directory.is_some() {

@@ -879,10 +879,7 @@ async fn replace(
 /// Drops the registrations of `endpoint`: Asterisk reads contacts from this
 /// table for every call and qualify, so the phone is unreachable at once
 /// and must register again, with the current password.
-async fn drop_registrations(
-    tx: &mut AnyConnection,
-    endpoint: &str,
-) -> Result<(), sqlx::Error> {
+async fn drop_registrations(tx: &mut AnyConnection, endpoint: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM ps_contacts WHERE endpoint = $1 OR id LIKE $2")
         .bind(endpoint)
         .bind(format!("{}%", contact_prefix(endpoint)))
@@ -892,7 +889,7 @@ async fn drop_registrations(
 }
 
 /// A PostgreSQL name Disca writes into SQL unquoted.
-fn is_identifier(name: &str) -> bool {
+pub(crate) fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()
@@ -1347,7 +1344,10 @@ mod tests {
     #[tokio::test]
     async fn a_postgres_directory_grants_the_pbx_role_only_what_asterisk_needs() {
         let Some(url) = crate::storage::testing::fresh_database().await.unwrap() else {
-            eprintln!("skipped: {} is not set", crate::storage::testing::TEST_POSTGRES);
+            eprintln!(
+                "skipped: {} is not set",
+                crate::storage::testing::TEST_POSTGRES
+            );
             return;
         };
         let role = format!("pbx_{}", hex::encode(rand::random::<[u8; 4]>()));
@@ -1368,10 +1368,8 @@ mod tests {
             pbx_role: Some(role.clone()),
         };
         // Twice, as a second backend does: nothing is created twice.
-        let (first, second) = tokio::join!(
-            Directory::connect(&postgres),
-            Directory::connect(&postgres)
-        );
+        let (first, second) =
+            tokio::join!(Directory::connect(&postgres), Directory::connect(&postgres));
         let (directory, _) = (first.unwrap(), second.unwrap());
         let password = Secret::new("p".into());
         directory

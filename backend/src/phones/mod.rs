@@ -8,6 +8,7 @@
 //! phone's credentials once ([`desk_credentials`]).
 
 pub mod directory;
+pub mod pbx_directories;
 pub mod removals;
 pub mod turn;
 
@@ -19,6 +20,7 @@ use crate::configuration::{DeskTransport, PhoneSettings};
 use crate::crm::secrets::Secret;
 use crate::domain::User;
 pub use directory::{Directory, DirectoryError};
+pub use pbx_directories::PbxPhones;
 
 /// The password of `user`'s phone, writing the phone into the directory
 /// first if it is not there on the line its kind asks for (a salesperson

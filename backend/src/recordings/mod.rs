@@ -17,6 +17,7 @@ pub mod announcement;
 pub mod retention;
 
 use crate::configuration::RecordingSettings;
+use crate::domain::PbxName;
 use crate::phones::{Directory, DirectoryError};
 use crate::storage::{Store, StoreError};
 
@@ -56,13 +57,17 @@ pub async fn sync(
     Ok(())
 }
 
-/// [`sync`] for every tenant with rules of its own (at start).
+/// [`sync`] for every tenant of `pbx` with rules of its own (at start).
 pub async fn sync_all(
     store: &Store,
+    pbx: &PbxName,
     directory: &Directory,
     settings: &RecordingSettings,
 ) -> Result<(), SyncError> {
     for tenant in store.recording_rule_tenants().await? {
+        if store.tenant(&tenant).await?.pbx != *pbx {
+            continue;
+        }
         sync(store, directory, settings, &tenant).await?;
     }
     Ok(())
