@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -18,10 +19,12 @@ use crate::crm::connect::{V2Grant, connect_v1, connect_v2};
 use crate::crm::secrets::load_for;
 use crate::crm::{Secret, SecretKey};
 use crate::domain::{
-    CrmUserId, DestinationPolicy, Extension, Region, Role, Tenant, TenantSlug, User,
+    CrmUserId, DestinationPolicy, Extension, PbxName, Region, Role, Tenant, TenantSlug, User,
 };
 use crate::mail::Mailer;
+use crate::pbx::tenant_move;
 use crate::phones;
+use crate::phones::directory::RegistrationChange;
 use crate::phones::pbx_directories;
 use crate::startup::{Application, crm_http_client};
 use crate::storage::{
@@ -535,16 +538,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = load(flags)?;
             let pbx = configured_pbx(&settings, &pbx)?;
             let store = Store::from_settings(&settings).await?;
-            let before = match store.set_tenant_pbx(&tenant, &pbx, &Actor::cli()).await {
+            let to = pbx_directories::open(&settings, &pbx).await?;
+            let before = match store
+                .set_tenant_pbx(&tenant, &pbx, to.is_some(), &Actor::cli())
+                .await
+            {
                 Err(StoreError::NotFound) => bail!("no tenant {tenant:?}"),
                 Err(StoreError::Conflict(_)) => bail!(
-                    "tenant {tenant}'s telephony (trunk, caller IDs) is set in the admin console, \
-                     which writes it for the default PBX: it stays there. A tenant on another PBX \
-                     has its trunk and phones in that PBX's site files."
+                    "tenant {tenant}'s telephony (trunk, caller IDs) is set in the admin console \
+                     and lives in its PBX's phone directory; PBX {pbx} has none here \
+                     ([pbxs.{pbx}] directory_url): the tenant stays"
                 ),
                 other => other?,
             };
             println!("tenant {tenant}: calls now go through PBX {pbx} (before: {before})");
+            if before != pbx {
+                move_tenant(&settings, &store, &tenant, &before, &pbx, to.as_ref()).await?;
+            }
         }
         Command::User(UserCommand::Add(args)) => {
             let settings = load(flags)?;
@@ -917,6 +927,64 @@ fn no_user(e: StoreError, tenant: &str, email: &str) -> anyhow::Error {
         StoreError::NotFound => anyhow::anyhow!("no user {email:?} in tenant {tenant:?}"),
         other => other.into(),
     }
+}
+
+/// Moves `tenant`'s phones, telephony and recording rules from the
+/// directory of `from` to that of `to` (`to_phones`), and tells both PBXs
+/// about its trunk's registration.
+async fn move_tenant(
+    settings: &Settings,
+    store: &Store,
+    tenant: &str,
+    from: &PbxName,
+    to: &PbxName,
+    to_phones: Option<&phones::PbxPhones>,
+) -> anyhow::Result<()> {
+    let from_phones = pbx_directories::open(settings, from).await?;
+    let key = load_for(&settings.secrets_key_file(), store).await?;
+    let moved = tenant_move::move_directory(
+        store,
+        &key,
+        &settings.recordings,
+        tenant,
+        from_phones.as_ref(),
+        to_phones,
+    )
+    .await?;
+    if to_phones.is_some() {
+        println!(
+            "{} phone(s) moved into PBX {to}'s directory with their passwords: \
+             desk phones now register to its address; browser phones follow when they next start",
+            moved.phones
+        );
+    }
+    if moved.telephony {
+        println!("the console's telephony is now written for PBX {to}");
+    }
+    if moved.registers {
+        let trunk = format!("{tenant}-trunk");
+        for (pbx, change) in [
+            (from, RegistrationChange::Removed),
+            (to, RegistrationChange::Added),
+        ] {
+            let Some((_, ami)) = settings
+                .all_pbxs()
+                .into_iter()
+                .find(|(name, _)| name == pbx)
+            else {
+                continue;
+            };
+            match tenant_move::tell_registration(ami, &trunk, change, Duration::from_secs(10)).await
+            {
+                Ok(()) => println!("PBX {pbx} was told about {trunk}'s registration"),
+                Err(error) => eprintln!(
+                    "warning: PBX {pbx} was not told about {trunk}'s registration ({error}): \
+                     backends tell it when they next start, or an admin saves Telefonia again"
+                ),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The phones of `user`'s PBX, whose directory must be configured.

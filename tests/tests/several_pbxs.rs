@@ -7,7 +7,8 @@
 //! default PBX mid-call, that call ends as it really did on `campinas` and
 //! the next one goes out through the default PBX. A PBX on a machine of its
 //! own reads its phones from its schema in PostgreSQL: a salesperson of its
-//! tenant gets a desk phone there, registers on that PBX, and rings.
+//! tenant gets a desk phone there, registers on that PBX, and rings; when
+//! the tenant moves to the default PBX, the phone goes with its password.
 
 use std::time::Duration;
 
@@ -15,19 +16,19 @@ use disca_backend::domain::PbxName;
 use disca_backend::phones::directory::{Directory, PostgresDirectory};
 use disca_backend::phones::pbx_directories::schema_of;
 use disca_backend::storage::{Actor, Store};
-use disca_testkit::sip::DeskPhone;
-use disca_testkit::{
-    AsteriskRoot, PeerBehavior, PostgresDirectoryAccess, SipPeer, TestPbx, TestPbxOptions,
-    free_udp_port,
-};
-use sqlx::{Connection, Executor};
 use disca_testkit::postgres::Cluster;
+use disca_testkit::sip::DeskPhone;
 use disca_testkit::system::{
     BackendProcess, BackendProcessOptions, LEAD, Lab, PATIENCE, backend_binary, follows, place_at,
     seed_users_in, wait_for_call,
 };
+use disca_testkit::{
+    AsteriskRoot, PeerBehavior, PostgresDirectoryAccess, SipPeer, TestPbx, TestPbxOptions,
+    free_udp_port,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sqlx::{Connection, Executor};
 
 const TALK: Duration = Duration::from_secs(3);
 
@@ -132,7 +133,7 @@ async fn each_tenant_calls_through_its_pbx_and_a_pbx_down_refuses_only_its_tenan
         let seeded = seed_users_in(&store).await;
         let pbx: PbxName = "campinas".parse().unwrap();
         store
-            .set_tenant_pbx("globex", &pbx, &Actor::cli())
+            .set_tenant_pbx("globex", &pbx, false, &Actor::cli())
             .await
             .unwrap();
         seeded
@@ -226,7 +227,7 @@ async fn each_tenant_calls_through_its_pbx_and_a_pbx_down_refuses_only_its_tenan
     Store::connect(&url)
         .await
         .unwrap()
-        .set_tenant_pbx("globex", &PbxName::default(), &Actor::cli())
+        .set_tenant_pbx("globex", &PbxName::default(), false, &Actor::cli())
         .await
         .unwrap();
     let ended = wait_for_call(&http, first, globex, &id, "ended", |c| {
@@ -242,10 +243,9 @@ async fn each_tenant_calls_through_its_pbx_and_a_pbx_down_refuses_only_its_tenan
     call_through(&http, first, globex, &main, &campinas).await;
 }
 
-/// Runs `disca-backend user …` with `env`; its standard output.
-fn user_command(env: &[(&str, &str)], data_dir: &std::path::Path, args: &[&str]) -> String {
+/// Runs `disca-backend …` with `env`; its standard output.
+fn command(env: &[(&str, &str)], data_dir: &std::path::Path, args: &[&str]) -> String {
     let output = std::process::Command::new(backend_binary())
-        .arg("user")
         .args(args)
         .arg("--data-dir")
         .arg(data_dir)
@@ -254,7 +254,7 @@ fn user_command(env: &[(&str, &str)], data_dir: &std::path::Path, args: &[&str])
         .unwrap();
     assert!(
         output.status.success(),
-        "user {args:?}: {}",
+        "{args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
@@ -297,10 +297,17 @@ async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
     .await
     .unwrap();
 
-    let main = Lab::start(PeerBehavior::AnswerAndWait, PeerBehavior::AnswerAndWait).await;
-    let trunk = SipPeer::start(free_udp_port(), PeerBehavior::AnswerThenHangup { talk: TALK })
-        .await
-        .unwrap();
+    let main = Lab::start(
+        PeerBehavior::AnswerAndWait,
+        PeerBehavior::AnswerThenHangup { talk: TALK },
+    )
+    .await;
+    let trunk = SipPeer::start(
+        free_udp_port(),
+        PeerBehavior::AnswerThenHangup { talk: TALK },
+    )
+    .await
+    .unwrap();
     let pbx = TestPbx::start_with_postgres_directory(
         &AsteriskRoot::locate().unwrap(),
         TestPbxOptions {
@@ -324,12 +331,13 @@ async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
         let store = Store::connect(&url).await.unwrap();
         seed_users_in(&store).await;
         store
-            .set_tenant_pbx("globex", &campinas, &Actor::cli())
+            .set_tenant_pbx("globex", &campinas, false, &Actor::cli())
             .await
             .unwrap();
     }
     let dir = tempfile::tempdir().unwrap();
     let pbx_addr = pbx.ami_addr.to_string();
+    let main_directory = main.pbx.phone_directory.display().to_string();
     let env = [
         ("DISCA_DATABASE_URL", url.as_str()),
         ("DISCA_PBXS__CAMPINAS__ADDR", pbx_addr.as_str()),
@@ -344,6 +352,7 @@ async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
             "DISCA_PBXS__CAMPINAS__SIP_DOMAIN",
             "pbx-campinas.example.com.br",
         ),
+        ("DISCA_PHONES__DIRECTORY_DB", main_directory.as_str()),
     ];
     let binary = backend_binary();
     let backend = BackendProcess::start(BackendProcessOptions {
@@ -361,10 +370,11 @@ async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
 
     // A salesperson of globex with a desk phone: written into campinas's
     // directory; the credentials name campinas's address.
-    let added = user_command(
+    let added = command(
         &env,
         dir.path(),
         &[
+            "user",
             "add",
             "--tenant",
             "globex",
@@ -380,13 +390,14 @@ async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
     );
     let token = added.lines().last().unwrap().trim().to_owned();
     let rotate = [
+        "user",
         "rotate-phone-password",
         "--tenant",
         "globex",
         "--email",
         "gabriela@globex.example.com",
     ];
-    let credentials = user_command(&env, dir.path(), &rotate);
+    let credentials = command(&env, dir.path(), &rotate);
     assert_eq!(
         printed(&credentials, "server:"),
         "pbx-campinas.example.com.br"
@@ -420,12 +431,55 @@ async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
     .await;
     assert_eq!(ended["outcome"], "answered", "{ended:#}");
     assert_eq!(phone.invites().len(), 1, "the desk phone rang");
-    assert_eq!(trunk.calls_received(), 1, "campinas's trunk dialled the lead");
+    assert_eq!(
+        trunk.calls_received(),
+        1,
+        "campinas's trunk dialled the lead"
+    );
     assert_eq!(main.trunk.calls_received(), 0);
 
     // A new password drops the registration at once.
-    user_command(&env, dir.path(), &rotate);
+    let credentials = command(&env, dir.path(), &rotate);
     assert_eq!(registrations().await, 0);
+
+    // Globex moves to the default PBX, whose directory is a file: the phone
+    // goes with its password, and registers there with it.
+    let moved = command(
+        &env,
+        dir.path(),
+        &[
+            "tenant", "set-pbx", "--tenant", "globex", "--pbx", "default",
+        ],
+    );
+    assert!(moved.contains("1 phone(s) moved"), "{moved}");
+    let left: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM disca_phones_campinas.ps_endpoints WHERE id = 'globex-2050'",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(left, 0, "the phone left campinas's directory");
+    drop(phone);
+    let phone = DeskPhone::register(
+        main.pbx.sip_addr,
+        "globex-2050",
+        printed(&credentials, "password:"),
+    )
+    .await
+    .expect("the desk phone registers on the default PBX with the same password");
+    // Every backend sees the move within its revocation poll (1 s).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (status, call) = click(&http, &backend.base, &token).await;
+    assert_eq!(status, StatusCode::CREATED, "{call:#}");
+    let id = call["id"].as_str().unwrap().to_owned();
+    let ended = wait_for_call(&http, &backend.base, &token, &id, "ended", |c| {
+        c["state"] == "ended"
+    })
+    .await;
+    assert_eq!(ended["outcome"], "answered", "{ended:#}");
+    assert_eq!(phone.invites().len(), 1, "the desk phone rang");
+    assert_eq!(main.trunk.calls_received(), 1, "through the default PBX");
+    assert_eq!(trunk.calls_received(), 1);
 
     // Asterisk's role reads nothing of the backend's.
     admin.execute("SET ROLE asterisk_campinas").await.unwrap();

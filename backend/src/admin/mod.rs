@@ -202,7 +202,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::CONFLICT,
             ApiErrorCode::PhonesNotConfigured,
-            "Este servidor não guarda os telefones para a central ([phones] directory_db): os telefones de mesa são configurados pela TI nos arquivos da central.",
+            "Este servidor não guarda os telefones da central desta empresa ([phones] directory_db, ou directory_url da central): os telefones de mesa são configurados pela TI nos arquivos da central.",
         )
     }
 

@@ -213,7 +213,7 @@ async fn save(
                 "As regras foram salvas, mas não chegaram à central de telefonia agora. Salve de novo em alguns minutos.".to_owned()
             }),
         None if !admin.tenant.pbx.is_default() => Some(format!(
-            "As regras foram salvas, mas a central desta empresa (\"{}\") é configurada pelos arquivos dela: peça à TI para aplicá-las lá.",
+            "As regras foram salvas, mas a central desta empresa (\"{}\") é configurada pelos arquivos dela: peça à TI para aplicá-las lá, ou para configurar o diretório dela ([pbxs] directory_url).",
             admin.tenant.pbx
         )),
         None => Some("As regras foram salvas, mas este servidor não escreve a configuração da central de telefonia ([phones] directory_db).".to_owned()),

@@ -813,6 +813,26 @@ mod tests {
                  [pbxs.sp2]\naddr = \"10.0.1.5:5038\"\nsecret = \"t\"\n",
                 "addr of its own",
             ),
+            (
+                "[pbxs.campinas]\naddr = \"10.0.1.5:5038\"\nsecret = \"s\"\n\
+                 directory_url = \"sqlite:///var/lib/x.sqlite3\"\n",
+                "postgres://",
+            ),
+            (
+                "[pbxs.campinas]\naddr = \"10.0.1.5:5038\"\nsecret = \"s\"\n\
+                 directory_pbx_role = \"asterisk\"\n",
+                "needs its directory_url",
+            ),
+            (
+                "[pbxs.campinas]\naddr = \"10.0.1.5:5038\"\nsecret = \"s\"\n\
+                 directory_url = \"postgres://db/disca\"\ndirectory_pbx_role = \"Asterisk; DROP\"\n",
+                "PostgreSQL role",
+            ),
+            (
+                "[pbxs.campinas]\naddr = \"10.0.1.5:5038\"\nsecret = \"s\"\n\
+                 ws_url = \"https://pbx/ws\"\n",
+                "ws_url",
+            ),
         ] {
             let err = load(Some(bad), &[], Flags::default())
                 .unwrap_err()
@@ -822,6 +842,34 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn a_pbx_s_phones_are_told_its_own_addresses() {
+        let file = "[phones]\nws_url = \"wss://pbx.example.com.br:8089/ws\"\n\
+                    sip_domain = \"pbx.example.com.br\"\n\
+                    [pbxs.campinas]\naddr = \"10.0.1.5:5038\"\nsecret = \"s\"\n\
+                    directory_url = \"postgres://disca@db.example.com.br/disca\"\n\
+                    directory_pbx_role = \"asterisk_campinas\"\n\
+                    ws_url = \"wss://cps.example.com.br:8089/ws\"\n\
+                    sip_domain = \"cps.example.com.br\"\n";
+        let s = load(Some(file), &[], Flags::default()).unwrap();
+        let all = s.all_pbxs();
+        let default = s.phones_of(all[0].1);
+        assert_eq!(default.ws_url, "wss://pbx.example.com.br:8089/ws");
+        assert_eq!(default.sip_domain, "pbx.example.com.br");
+        let campinas = s.phones_of(all[1].1);
+        assert_eq!(campinas.ws_url, "wss://cps.example.com.br:8089/ws");
+        assert_eq!(campinas.sip_domain, "cps.example.com.br");
+        assert_eq!(campinas.desk_server, None, "desk phones: the PBX's domain");
+        assert!(!format!("{s:?}").contains("db.example.com.br"), "{s:?}");
+
+        let both = "[ami]\ndirectory_url = \"postgres://db/disca\"\n\
+                    [phones]\ndirectory_db = \"/var/lib/disca/phones/directory.sqlite3\"\n";
+        let err = load(Some(both), &[], Flags::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ami.directory_url"), "{err}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod leadership;
 mod progress;
 pub mod reachability;
 pub mod registrations;
+pub mod tenant_move;
 mod tracker;
 
 use std::collections::BTreeMap;

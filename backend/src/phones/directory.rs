@@ -758,6 +758,32 @@ impl Directory {
         Ok(())
     }
 
+    /// Removes what the dialplan reads for `tenant` (its trunk with its
+    /// registration, its rules, caller IDs and recording rules), in one
+    /// transaction: the tenant moved to another PBX.
+    pub async fn remove_tenant(&self, tenant: &str) -> Result<(), DirectoryError> {
+        let trunk = format!("{tenant}-trunk");
+        let mut tx = self.pool.begin().await?;
+        for table in ["ps_endpoints", "ps_aors", "ps_auths", "ps_registrations"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
+                .bind(&trunk)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for table in ["disca_tenants", "disca_recording"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
+                .bind(tenant)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM disca_caller_ids WHERE tenant = $1")
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The password of the phone `endpoint`, if it is in the directory on
     /// `line` (a phone on another line is not the phone asked for).
     pub async fn password(

@@ -65,13 +65,15 @@ impl Store {
     /// Places `tenant`'s next calls through `pbx` (its live calls stay on
     /// theirs); returns the PBX it had. Recorded in the tenant's audit log;
     /// every backend's cached users are forgotten (the auth epoch). A
-    /// tenant whose telephony is set in the console (written for the
-    /// default PBX) stays there: `Conflict`. Setting the PBX it has
+    /// tenant whose telephony is set in the console (written into its
+    /// PBX's phone directory) moves only to a PBX with a directory
+    /// (`pbx_has_directory`), else `Conflict`. Setting the PBX it has
     /// changes nothing.
     pub async fn set_tenant_pbx(
         &self,
         tenant: &str,
         pbx: &PbxName,
+        pbx_has_directory: bool,
         actor: &Actor,
     ) -> Result<PbxName, StoreError> {
         let mut tx = self.writes.begin().await?;
@@ -83,9 +85,9 @@ impl Store {
         if before == pbx.as_str() {
             return parse_pbx(&before);
         }
-        // The console's telephony is written for the default PBX's
-        // directory (its trunk may be registered there): it does not move.
-        if !pbx.is_default() {
+        // The console's telephony lives in a phone directory (its trunk may
+        // be registered there): it moves only into another.
+        if !pbx_has_directory {
             let console: Option<String> =
                 sqlx::query_scalar("SELECT tenant FROM tenant_dialing WHERE tenant = $1")
                     .bind(tenant)

@@ -173,10 +173,10 @@
     $("central-estado").textContent =
       `Central telefônica desta empresa: ${data.pbx === "default" ? "a principal" : `"${data.pbx}"`} — ` +
       (data.pbx_connected ? "conectada." : "fora do ar agora: as ligações são recusadas até ela voltar.");
-    $("telefonia-estado").textContent = data.pbx !== "default"
-      ? "A telefonia desta empresa é definida nos arquivos da central dela, não por aqui. Quem escolhe a central é a TI do servidor."
-      : !data.directory
-      ? "Este servidor não escreve a configuração da central de telefonia: peça à TI para configurar [phones] directory_db."
+    $("telefonia-estado").textContent = !data.directory
+      ? (data.pbx !== "default"
+        ? "A telefonia desta empresa é definida nos arquivos da central dela, não por aqui: peça à TI para configurar o diretório dela ([pbxs] directory_url)."
+        : "Este servidor não escreve a configuração da central de telefonia: peça à TI para configurar [phones] directory_db.")
       : data.configured
         ? "A telefonia da empresa é definida aqui. As mudanças valem a partir da próxima ligação."
         : "A telefonia da empresa ainda é definida nos arquivos da central. Ao salvar aqui, esta página passa a defini-la.";

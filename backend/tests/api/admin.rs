@@ -831,7 +831,12 @@ async fn a_tenant_on_another_pbx_sees_it_and_sets_no_telephony_here() {
     let refused = c
         .app
         .store
-        .set_tenant_pbx("globex", &campinas, &disca_backend::storage::Actor::cli())
+        .set_tenant_pbx(
+            "globex",
+            &campinas,
+            false,
+            &disca_backend::storage::Actor::cli(),
+        )
         .await;
     assert!(
         matches!(
@@ -845,7 +850,12 @@ async fn a_tenant_on_another_pbx_sees_it_and_sets_no_telephony_here() {
     let before = c
         .app
         .store
-        .set_tenant_pbx("acme", &campinas, &disca_backend::storage::Actor::cli())
+        .set_tenant_pbx(
+            "acme",
+            &campinas,
+            false,
+            &disca_backend::storage::Actor::cli(),
+        )
         .await
         .unwrap();
     assert!(before.is_default());
@@ -872,7 +882,12 @@ async fn a_tenant_on_another_pbx_sees_it_and_sets_no_telephony_here() {
     // Setting it again changes nothing, and records nothing.
     c.app
         .store
-        .set_tenant_pbx("acme", &campinas, &disca_backend::storage::Actor::cli())
+        .set_tenant_pbx(
+            "acme",
+            &campinas,
+            false,
+            &disca_backend::storage::Actor::cli(),
+        )
         .await
         .unwrap();
     assert_eq!(c.audit(&marta).await.len(), audit.len());
