@@ -107,3 +107,172 @@ pub async fn tell_registration(
         change => super::registrations::apply(&client, trunk, change).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use disca_protocol::phone::PhoneKind;
+
+    use super::*;
+    use crate::configuration::PhoneSettings;
+    use crate::crm::Secret;
+    use crate::domain::{DestinationPolicy, Region, Role, Tenant, TrunkSettings};
+    use crate::phones::Directory;
+    use crate::phones::directory::Line;
+    use crate::storage::{
+        Actor, AuditAction, AuditEntry, CallerIdScope, NewUser, RecordingRules, TRUNK_PASSWORD,
+        TenantDialing, TrunkAccount,
+    };
+
+    fn entry(action: AuditAction) -> AuditEntry {
+        AuditEntry {
+            action,
+            target: "globex".into(),
+            detail: "test".into(),
+        }
+    }
+
+    /// Globex, with a desk phone, a registration trunk, a caller ID and
+    /// recording rules, moves from one directory to another.
+    #[tokio::test]
+    async fn the_phones_telephony_and_recording_rules_move_and_leave_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::storage::testing::fresh_store(dir.path())
+            .await
+            .unwrap();
+        store
+            .add_tenant(&Tenant {
+                slug: "globex".parse().unwrap(),
+                name: "Globex".into(),
+                region: Region::BRAZIL,
+                policy: DestinationPolicy::default(),
+                pbx: Default::default(),
+            })
+            .await
+            .unwrap();
+        let gabriela = store
+            .add_user(NewUser {
+                tenant: "globex",
+                name: "Gabriela",
+                email: "gabriela@globex.example.com",
+                extension: &"2050".parse().unwrap(),
+                role: Role::Agent,
+                phone: PhoneKind::Desk,
+                token_hash: None,
+            })
+            .await
+            .unwrap();
+        let key = SecretKey::load_or_create(&dir.path().join("key")).unwrap();
+        let dialing = TenantDialing {
+            trunk: TrunkSettings::parse(
+                "sip.operadora.com.br",
+                5060,
+                "e164",
+                "0",
+                "+551140000000",
+                30,
+            )
+            .unwrap(),
+            registration: Some(TrunkAccount {
+                username: "1140000000".parse().unwrap(),
+                sealed_password: key.seal("globex", TRUNK_PASSWORD, &Secret::new("senha".into())),
+            }),
+            caller_ids: vec![(
+                CallerIdScope::Area("21".parse().unwrap()),
+                "+552140000000".parse().unwrap(),
+            )],
+        };
+        store
+            .set_tenant_dialing(
+                "globex",
+                &dialing,
+                &Actor::cli(),
+                &entry(AuditAction::DialingChanged),
+            )
+            .await
+            .unwrap();
+        let rules = RecordingRules {
+            enabled: false,
+            announcement: None,
+            retention_days: None,
+        };
+        store
+            .set_recording_rules(
+                "globex",
+                &rules,
+                &Actor::cli(),
+                &entry(AuditAction::RecordingRulesChanged),
+            )
+            .await
+            .unwrap();
+        let phones = |name: &str| {
+            let path = dir.path().join(name);
+            async move {
+                PbxPhones {
+                    directory: Directory::open(&path).await.unwrap(),
+                    settings: PhoneSettings::default(),
+                }
+            }
+        };
+        let (from, to) = (phones("from.sqlite3").await, phones("to.sqlite3").await);
+        let password = Secret::new("a-desk-password".into());
+        from.directory
+            .put("globex", "globex-2050", Line::DeskUdp, &password, 60)
+            .await
+            .unwrap();
+        dialing::sync(&store, &from.directory, &from.settings, &key, "globex")
+            .await
+            .unwrap();
+        let recordings = RecordingSettings::default();
+        crate::recordings::sync(&store, &from.directory, &recordings, "globex")
+            .await
+            .unwrap();
+
+        let moved = move_directory(&store, &key, &recordings, "globex", Some(&from), Some(&to))
+            .await
+            .unwrap();
+        assert_eq!(
+            moved,
+            Moved {
+                phones: 1,
+                telephony: true,
+                registers: true,
+            }
+        );
+        assert_eq!(
+            to.directory
+                .password(&gabriela.endpoint(), Line::DeskUdp)
+                .await
+                .unwrap(),
+            Some(password),
+            "the phone keeps its password"
+        );
+        let row = to.directory.tenant_row("globex").await.unwrap().unwrap();
+        assert_eq!(
+            (row.0.as_str(), row.2.as_str()),
+            ("globex-trunk", "+551140000000")
+        );
+        assert_eq!(
+            to.directory.caller_id("globex-area-21").await.unwrap(),
+            Some("+552140000000".into())
+        );
+        assert_eq!(
+            to.directory.recording_row("globex").await.unwrap(),
+            Some(("no".into(), String::new()))
+        );
+        assert_eq!(
+            from.directory
+                .password(&gabriela.endpoint(), Line::DeskUdp)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(from.directory.tenant_row("globex").await.unwrap(), None);
+        assert_eq!(
+            from.directory.caller_id("globex-area-21").await.unwrap(),
+            None
+        );
+        assert_eq!(from.directory.recording_row("globex").await.unwrap(), None);
+        assert!(!from.directory.registers("globex-trunk").await.unwrap());
+        assert!(to.directory.registers("globex-trunk").await.unwrap());
+    }
+}

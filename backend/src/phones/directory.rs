@@ -823,6 +823,13 @@ impl Directory {
         Ok(done.rows_affected())
     }
 
+    /// Whether the trunk `trunk` registers with its carrier.
+    #[cfg(test)]
+    pub async fn registers(&self, trunk: &str) -> Result<bool, DirectoryError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(Registration::read(&mut conn, trunk).await?.is_some())
+    }
+
     /// How many registrations `endpoint` has right now.
     pub async fn registrations(&self, endpoint: &str) -> Result<u64, DirectoryError> {
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ps_contacts WHERE endpoint = $1")
