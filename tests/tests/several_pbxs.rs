@@ -13,9 +13,10 @@
 use std::time::Duration;
 
 use disca_backend::domain::PbxName;
+use disca_backend::domain::TrunkSettings;
 use disca_backend::phones::directory::{Directory, PostgresDirectory};
 use disca_backend::phones::pbx_directories::schema_of;
-use disca_backend::storage::{Actor, Store};
+use disca_backend::storage::{Actor, AuditAction, AuditEntry, Store, TenantDialing};
 use disca_testkit::postgres::Cluster;
 use disca_testkit::sip::DeskPhone;
 use disca_testkit::system::{
@@ -31,6 +32,8 @@ use serde_json::{Value, json};
 use sqlx::{Connection, Executor};
 
 const TALK: Duration = Duration::from_secs(3);
+/// Globex's caller ID, set in the console.
+const CALLER_ID: &str = "+551140000000";
 
 /// Places a call to the lead for `token` through `base`.
 async fn click(http: &reqwest::Client, base: &str, token: &str) -> (StatusCode, Value) {
@@ -334,6 +337,31 @@ async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
             .set_tenant_pbx("globex", &campinas, false, &Actor::cli())
             .await
             .unwrap();
+        // Globex's telephony is set in the console: the backend writes it
+        // into campinas's directory when it starts, and campinas's dialplan
+        // reads it from there (REALTIME_FIELD through res_config_pgsql).
+        let dialing = TenantDialing {
+            trunk: TrunkSettings::parse(
+                "127.0.0.1",
+                trunk.port().into(),
+                "e164",
+                "0",
+                CALLER_ID,
+                30,
+            )
+            .unwrap(),
+            registration: None,
+            caller_ids: Vec::new(),
+        };
+        let entry = AuditEntry {
+            action: AuditAction::DialingChanged,
+            target: "globex".into(),
+            detail: "test".into(),
+        };
+        store
+            .set_tenant_dialing("globex", &dialing, &Actor::cli(), &entry)
+            .await
+            .unwrap();
     }
     let dir = tempfile::tempdir().unwrap();
     let pbx_addr = pbx.ami_addr.to_string();
@@ -452,6 +480,10 @@ async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
         ],
     );
     assert!(moved.contains("1 phone(s) moved"), "{moved}");
+    assert!(
+        moved.contains("telephony is now written for PBX default"),
+        "{moved}"
+    );
     let left: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM disca_phones_campinas.ps_endpoints WHERE id = 'globex-2050'",
     )
@@ -477,9 +509,29 @@ async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
     })
     .await;
     assert_eq!(ended["outcome"], "answered", "{ended:#}");
-    assert_eq!(phone.invites().len(), 1, "the desk phone rang");
-    assert_eq!(main.trunk.calls_received(), 1, "through the default PBX");
+    assert_eq!(
+        phone.invites().len(),
+        1,
+        "the desk phone on the default PBX rang"
+    );
+    // The default test PBX's site file defines a `globex-trunk` too, which
+    // wins over the directory's (sorcery.conf): the lead is dialled there,
+    // with the console's rules, moved with globex (E.164, its caller ID;
+    // the site's own context would dial 0-prefixed national numbers).
+    let invites = main.trunk.invites();
+    assert_eq!(invites.len(), 1, "the default PBX dialled the lead");
+    assert!(
+        invites[0].request_uri.starts_with("sip:+5511987654321@")
+            && invites[0].header("From").unwrap().contains(CALLER_ID),
+        "{:?}",
+        invites[0]
+    );
     assert_eq!(trunk.calls_received(), 1);
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM disca_phones_campinas.disca_tenants")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "globex's telephony left campinas's directory");
 
     // Asterisk's role reads nothing of the backend's.
     admin.execute("SET ROLE asterisk_campinas").await.unwrap();

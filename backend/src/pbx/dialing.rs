@@ -45,16 +45,15 @@ pub struct Synced {
 }
 
 /// The context a call of `tenant` runs once the salesperson answers: the
-/// console's rules only on the default PBX, whose phone directory holds
-/// them; another PBX's own configuration otherwise.
+/// console's rules when its admin set them (they are in its PBX's phone
+/// directory: a tenant with them moves only to a PBX with one); its site
+/// file's context otherwise.
 pub async fn outbound_context(store: &Store, tenant: &Tenant) -> Result<String, StoreError> {
-    Ok(
-        if tenant.pbx.is_default() && store.has_tenant_dialing(tenant.slug.as_str()).await? {
-            OUTBOUND_CONTEXT.to_owned()
-        } else {
-            tenant.slug.outbound_context()
-        },
-    )
+    Ok(if store.has_tenant_dialing(tenant.slug.as_str()).await? {
+        OUTBOUND_CONTEXT.to_owned()
+    } else {
+        tenant.slug.outbound_context()
+    })
 }
 
 /// What the dialplan reads for `tenant`; `None` when its site file rules.
