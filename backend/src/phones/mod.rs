@@ -1,7 +1,7 @@
 //! The salespeople's phones: the backend is the single source of truth for
 //! each one's SIP endpoint, a browser phone (WebRTC) or a desk phone. It
 //! generates the SIP password, writes the endpoint into the PJSIP realtime
-//! [`directory`] Asterisk reads (so a new salesperson's phone works without
+//! [`directory`] its PBX reads ([`pbx_directories`]: one per PBX) (so a new salesperson's phone works without
 //! restarting Asterisk, and rotating a password drops the old registration
 //! at once), hands the softphone its credentials with the ICE servers
 //! ([`turn`] makes short-lived TURN credentials), and gives an admin a desk
