@@ -53,9 +53,11 @@ fn pick(count: u16, free: impl Fn(u16) -> bool) -> u16 {
         .iter()
         .chain(&candidates[..start])
         .copied()
-        .find(|&first| (first..first + count).all(|port| !handed_out.contains(&port) && free(port)))
+        .find(|&first| {
+            (first..=first + (count - 1)).all(|port| !handed_out.contains(&port) && free(port))
+        })
         .expect("a free loopback port outside the ephemeral range");
-    handed_out.extend(found..found + count);
+    handed_out.extend(found..=found + (count - 1));
     found
 }
 
@@ -117,5 +119,11 @@ mod tests {
         assert!(!candidates.contains(&60999));
         assert_eq!(candidates[candidates.len() - 1], 65532);
         assert!(candidates.contains(&61000));
+    }
+
+    #[test]
+    fn the_last_ports_can_be_handed_out() {
+        let block = pick(4, |port| port >= u16::MAX - 3);
+        assert_eq!(block, u16::MAX - 3);
     }
 }
