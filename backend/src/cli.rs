@@ -255,8 +255,8 @@ pub struct NewUserArgs {
     #[arg(long)]
     crm_user_id: Option<String>,
     /// What rings when they click: `browser` (the extension's softphone;
-    /// needs `[phones] directory_db`) or `desk` (an endpoint configured
-    /// on the PBX).
+    /// needs a phone directory for the tenant's PBX: `[phones] directory_db`
+    /// or the PBX's `directory_url`) or `desk` (a desk phone).
     #[arg(long, default_value = "browser")]
     phone: PhoneKind,
     /// May use the admin console (`/manager/admin`).
@@ -538,7 +538,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = load(flags)?;
             let pbx = configured_pbx(&settings, &pbx)?;
             let store = Store::from_settings(&settings).await?;
+            // Everything the move needs, before the tenant moves.
+            let key = load_for(&settings.secrets_key_file(), &store).await?;
             let to = pbx_directories::open(&settings, &pbx).await?;
+            let mut others = Vec::new();
+            for (name, _) in settings.all_pbxs() {
+                if name != pbx
+                    && let Some(phones) = pbx_directories::open(&settings, &name).await?
+                {
+                    others.push(phones);
+                }
+            }
             let before = match store
                 .set_tenant_pbx(&tenant, &pbx, to.is_some(), &Actor::cli())
                 .await
@@ -552,9 +562,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 other => other?,
             };
             println!("tenant {tenant}: calls now go through PBX {pbx} (before: {before})");
-            if before != pbx {
-                move_tenant(&settings, &store, &tenant, &before, &pbx, to.as_ref()).await?;
-            }
+            let others: Vec<&phones::PbxPhones> = others.iter().collect();
+            move_tenant(&settings, &store, &key, &tenant, &pbx, to.as_ref(), &others)
+                .await
+                .with_context(|| {
+                    format!(
+                        "tenant {tenant} is on PBX {pbx}, but its phones did not all move: \
+                         run the same command again to finish"
+                    )
+                })?;
         }
         Command::User(UserCommand::Add(args)) => {
             let settings = load(flags)?;
@@ -930,32 +946,34 @@ fn no_user(e: StoreError, tenant: &str, email: &str) -> anyhow::Error {
 }
 
 /// Moves `tenant`'s phones, telephony and recording rules from the
-/// directory of `from` to that of `to` (`to_phones`), and tells both PBXs
-/// about its trunk's registration.
+/// directories of the other PBXs (`from`) into that of `to` (`to_phones`),
+/// and tells every PBX about its trunk's registration. Done again, it
+/// finishes a move cut short.
 async fn move_tenant(
     settings: &Settings,
     store: &Store,
+    key: &SecretKey,
     tenant: &str,
-    from: &PbxName,
     to: &PbxName,
     to_phones: Option<&phones::PbxPhones>,
+    from: &[&phones::PbxPhones],
 ) -> anyhow::Result<()> {
-    let from_phones = pbx_directories::open(settings, from).await?;
-    let key = load_for(&settings.secrets_key_file(), store).await?;
-    let moved = tenant_move::move_directory(
-        store,
-        &key,
-        &settings.recordings,
-        tenant,
-        from_phones.as_ref(),
-        to_phones,
-    )
-    .await?;
-    if to_phones.is_some() {
+    let moved =
+        tenant_move::move_directory(store, key, &settings.recordings, tenant, from, to_phones)
+            .await?;
+    if moved.phones > 0 {
         println!(
             "{} phone(s) moved into PBX {to}'s directory with their passwords: \
-             desk phones now register to its address; browser phones follow when they next start",
+             desk phones now register to its address; browser phones get it \
+             when the extension next asks for their settings",
             moved.phones
+        );
+    }
+    if moved.dropped > 0 {
+        println!(
+            "{} phone(s) left the other PBXs' directories: PBX {to} has none here, \
+             its phones are in its site files",
+            moved.dropped
         );
     }
     if moved.telephony {
@@ -963,23 +981,18 @@ async fn move_tenant(
     }
     if moved.registers {
         let trunk = format!("{tenant}-trunk");
-        for (pbx, change) in [
-            (from, RegistrationChange::Removed),
-            (to, RegistrationChange::Added),
-        ] {
-            let Some((_, ami)) = settings
-                .all_pbxs()
-                .into_iter()
-                .find(|(name, _)| name == pbx)
-            else {
-                continue;
+        for (pbx, ami) in settings.all_pbxs() {
+            let change = if pbx == *to {
+                RegistrationChange::Added
+            } else {
+                RegistrationChange::Removed
             };
             match tenant_move::tell_registration(ami, &trunk, change, Duration::from_secs(10)).await
             {
                 Ok(()) => println!("PBX {pbx} was told about {trunk}'s registration"),
                 Err(error) => eprintln!(
                     "warning: PBX {pbx} was not told about {trunk}'s registration ({error}): \
-                     backends tell it when they next start, or an admin saves Telefonia again"
+                     run this command again once it answers"
                 ),
             }
         }

@@ -380,6 +380,10 @@ async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
             "DISCA_PBXS__CAMPINAS__SIP_DOMAIN",
             "pbx-campinas.example.com.br",
         ),
+        (
+            "DISCA_PBXS__CAMPINAS__WS_URL",
+            "wss://pbx-campinas.example.com.br:8089/ws",
+        ),
         ("DISCA_PHONES__DIRECTORY_DB", main_directory.as_str()),
     ];
     let binary = backend_binary();

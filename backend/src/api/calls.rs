@@ -128,7 +128,12 @@ async fn place_call(
     request_hash: String,
 ) -> Result<(StatusCode, Json<Call>), ApiError> {
     // Read before the call is stored: a failure leaves nothing behind.
-    let dial_context = crate::pbx::dialing::outbound_context(&state.store, &user.tenant).await?;
+    let dial_context = crate::pbx::dialing::outbound_context(
+        &state.store,
+        &user.tenant,
+        state.phones.of(&user.tenant).is_some(),
+    )
+    .await?;
     let created = state
         .store
         .create_call(CreateCall {

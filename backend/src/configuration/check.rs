@@ -66,6 +66,14 @@ impl Settings {
             ),
             (
                 "pbxs",
+                self.pbxs.values().all(|ami| {
+                    ami.directory_url.is_none()
+                        || (ami.ws_url.is_some() && ami.sip_domain.is_some())
+                }),
+                "a PBX with a directory_url needs its ws_url and sip_domain: its phones reach it, not the default PBX",
+            ),
+            (
+                "pbxs",
                 self.all_pbxs().iter().all(|(_, ami)| {
                     ami.ws_url.as_deref().is_none_or(is_websocket_url)
                         && ami.sip_domain.as_deref().is_none_or(is_sip_domain)

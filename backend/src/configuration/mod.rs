@@ -398,9 +398,10 @@ impl Default for HttpSettings {
 
 /// Phones: the PJSIP realtime directory the backend writes for Asterisk
 /// (browser and desk phones), what the softphone needs to reach the PBX,
-/// and what a desk phone is told. Without a `directory_db`, salespeople
-/// with a browser phone get `browser_phone_unavailable`, and desk phones
-/// must be configured in the PBX's site files.
+/// and what a desk phone is told. On a PBX without a directory (here
+/// `directory_db`, or the PBX's `directory_url`), salespeople with a
+/// browser phone get `browser_phone_unavailable`, and desk phones must be
+/// configured in the PBX's site files.
 #[serde_as]
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -817,6 +818,11 @@ mod tests {
                 "[pbxs.campinas]\naddr = \"10.0.1.5:5038\"\nsecret = \"s\"\n\
                  directory_url = \"sqlite:///var/lib/x.sqlite3\"\n",
                 "postgres://",
+            ),
+            (
+                "[pbxs.campinas]\naddr = \"10.0.1.5:5038\"\nsecret = \"s\"\n\
+                 directory_url = \"postgres://db/disca\"\n",
+                "needs its ws_url and sip_domain",
             ),
             (
                 "[pbxs.campinas]\naddr = \"10.0.1.5:5038\"\nsecret = \"s\"\n\

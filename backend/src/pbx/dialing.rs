@@ -45,15 +45,21 @@ pub struct Synced {
 }
 
 /// The context a call of `tenant` runs once the salesperson answers: the
-/// console's rules when its admin set them (they are in its PBX's phone
-/// directory: a tenant with them moves only to a PBX with one); its site
-/// file's context otherwise.
-pub async fn outbound_context(store: &Store, tenant: &Tenant) -> Result<String, StoreError> {
-    Ok(if store.has_tenant_dialing(tenant.slug.as_str()).await? {
-        OUTBOUND_CONTEXT.to_owned()
-    } else {
-        tenant.slug.outbound_context()
-    })
+/// console's rules when its admin set them and its PBX has a phone
+/// directory here (`has_directory`), which holds them; its site file's
+/// context otherwise.
+pub async fn outbound_context(
+    store: &Store,
+    tenant: &Tenant,
+    has_directory: bool,
+) -> Result<String, StoreError> {
+    Ok(
+        if has_directory && store.has_tenant_dialing(tenant.slug.as_str()).await? {
+            OUTBOUND_CONTEXT.to_owned()
+        } else {
+            tenant.slug.outbound_context()
+        },
+    )
 }
 
 /// What the dialplan reads for `tenant`; `None` when its site file rules.

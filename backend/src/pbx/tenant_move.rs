@@ -24,6 +24,9 @@ use crate::storage::{Store, StoreError};
 pub struct Moved {
     /// Phones written into the new directory.
     pub phones: usize,
+    /// Phones removed from the old directory without a place in a new one
+    /// (the new PBX has none): they are that PBX's site files' business.
+    pub dropped: usize,
     /// The console's telephony was written into the new directory.
     pub telephony: bool,
     /// The trunk registers with the carrier (its PBXs are told).
@@ -42,33 +45,40 @@ pub enum MoveError {
     Recording(#[from] crate::recordings::SyncError),
 }
 
-/// Moves `tenant`'s rows from the directory `from` (the PBX it left; `None`
-/// when that PBX has no directory here) to `to` (likewise).
+/// Moves `tenant`'s rows from the directories `from` (of PBXs it is not
+/// on) to `to` (the directory of the PBX it is on; `None` when that PBX has
+/// none). Each row is written into `to` before it leaves `from`, so a move
+/// cut short leaves nothing unreachable, and doing it again finishes it.
 pub async fn move_directory(
     store: &Store,
     key: &SecretKey,
     recordings: &RecordingSettings,
     tenant: &str,
-    from: Option<&PbxPhones>,
+    from: &[&PbxPhones],
     to: Option<&PbxPhones>,
 ) -> Result<Moved, MoveError> {
     let mut moved = Moved::default();
-    if let Some(from) = from {
-        for person in store.people(tenant, None).await? {
+    let people = store.people(tenant, None).await?;
+    for from in from {
+        for person in &people {
             let endpoint = person.user.endpoint();
-            let line = from.settings.line(person.user.phone);
-            let password = from.directory.password(&endpoint, line).await?;
-            if let (Some(to), Some(password)) = (to, password) {
-                to.directory
-                    .put(
-                        tenant,
-                        &endpoint,
-                        to.settings.line(person.user.phone),
-                        &password,
-                        to.settings.rtp_timeout_secs,
-                    )
-                    .await?;
-                moved.phones += 1;
+            let Some(password) = from.directory.any_password(&endpoint).await? else {
+                continue;
+            };
+            match to {
+                Some(to) => {
+                    to.directory
+                        .put(
+                            tenant,
+                            &endpoint,
+                            to.settings.line(person.user.phone),
+                            &password,
+                            to.settings.rtp_timeout_secs,
+                        )
+                        .await?;
+                    moved.phones += 1;
+                }
+                None => moved.dropped += 1,
             }
             from.directory.remove(&endpoint).await?;
         }
@@ -79,7 +89,7 @@ pub async fn move_directory(
             .is_some();
         crate::recordings::sync(store, &to.directory, recordings, tenant).await?;
     }
-    if let Some(from) = from {
+    for from in from {
         from.directory.remove_tenant(tenant).await?;
     }
     moved.registers = store
@@ -227,13 +237,14 @@ mod tests {
             .await
             .unwrap();
 
-        let moved = move_directory(&store, &key, &recordings, "globex", Some(&from), Some(&to))
+        let moved = move_directory(&store, &key, &recordings, "globex", &[&from], Some(&to))
             .await
             .unwrap();
         assert_eq!(
             moved,
             Moved {
                 phones: 1,
+                dropped: 0,
                 telephony: true,
                 registers: true,
             }

@@ -254,6 +254,9 @@ const SQLITE_TRIGGER: &str = "CREATE TRIGGER IF NOT EXISTS ps_contacts_newest_pe
                    AND CAST(expiration_time AS INTEGER) < CAST(strftime('%s', 'now') AS INTEGER)));
     END";
 
+/// The transaction lock every writer of a PostgreSQL directory takes.
+const WRITERS_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('disca phone directory'))";
+
 /// What a backend opens a PostgreSQL directory with: the session reads and
 /// writes the directory's schema only, and waits at most this long for a
 /// lock (Asterisk writes registrations meanwhile).
@@ -324,7 +327,7 @@ enum Kind {
 
 /// A directory in PostgreSQL: the schema its tables are in, and the role
 /// the PBX connects as.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PostgresDirectory {
     /// `postgres://…` of the database (the backend's own, or another).
     pub url: String,
@@ -334,6 +337,17 @@ pub struct PostgresDirectory {
     /// the backend grants it what Asterisk needs and nothing more. `None`:
     /// grants are the database administrator's business.
     pub pbx_role: Option<String>,
+}
+
+impl std::fmt::Debug for PostgresDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password.
+        f.debug_struct("PostgresDirectory")
+            .field("url", &"<redacted>")
+            .field("schema", &self.schema)
+            .field("pbx_role", &self.pbx_role)
+            .finish()
+    }
 }
 
 impl Directory {
@@ -360,6 +374,19 @@ impl Directory {
     /// ([`Directory::forget`]): a file directory's driver cannot.
     pub fn completes_deletes(&self) -> bool {
         self.kind == Kind::File
+    }
+
+    /// A write transaction. On PostgreSQL, writers take turns through an
+    /// advisory lock: a row is rewritten as a delete and an insert, which
+    /// two writers racing on one row (two backends starting, two requests
+    /// for one phone) would turn into a duplicate key; SQLite has one
+    /// writer at a time anyway.
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        if self.kind == Kind::Postgres {
+            sqlx::query(WRITERS_LOCK).execute(&mut *tx).await?;
+        }
+        Ok(tx)
     }
 
     /// Opens (creating it and its tables if needed) the directory file. A
@@ -465,7 +492,10 @@ impl Directory {
                 "a phone directory's URL is postgres://…".into(),
             )));
         }
-        let session = format!("{POSTGRES_SESSION}; SET search_path TO {}", postgres.schema);
+        let session = format!(
+            "{POSTGRES_SESSION}; SET search_path TO \"{}\"",
+            postgres.schema
+        );
         let pool = AnyPoolOptions::new()
             .max_connections(2)
             .acquire_timeout(std::time::Duration::from_secs(7))
@@ -481,18 +511,18 @@ impl Directory {
             .map_err(open_error)?;
         let mut tx = pool.begin().await.map_err(open_error)?;
         // One backend at a time creates the tables: `IF NOT EXISTS` races.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('disca phone directory'))")
+        sqlx::query(WRITERS_LOCK)
             .execute(&mut *tx)
             .await
             .map_err(open_error)?;
-        let mut statements = vec![format!("CREATE SCHEMA IF NOT EXISTS {}", postgres.schema)];
+        let schema = &postgres.schema;
+        let mut statements = vec![format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"")];
         statements.extend(SCHEMA.iter().map(|s| (*s).to_owned()));
         if let Some(role) = &postgres.pbx_role {
-            let schema = &postgres.schema;
             statements.extend([
-                format!("GRANT USAGE ON SCHEMA {schema} TO {role}"),
-                format!("GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}"),
-                format!("GRANT INSERT, UPDATE, DELETE ON {schema}.ps_contacts TO {role}"),
+                format!("GRANT USAGE ON SCHEMA \"{schema}\" TO \"{role}\""),
+                format!("GRANT SELECT ON ALL TABLES IN SCHEMA \"{schema}\" TO \"{role}\""),
+                format!("GRANT INSERT, UPDATE, DELETE ON \"{schema}\".ps_contacts TO \"{role}\""),
             ]);
         }
         for statement in statements {
@@ -519,7 +549,7 @@ impl Directory {
         password: &Secret,
         rtp_timeout_secs: u32,
     ) -> Result<(), DirectoryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let previous: Option<String> =
             sqlx::query_scalar("SELECT password FROM ps_auths WHERE id = $1")
                 .bind(endpoint)
@@ -567,7 +597,7 @@ impl Directory {
         rules: &TenantRules,
         rtp_timeout_secs: u32,
     ) -> Result<RegistrationChange, DirectoryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let trunk = rules.trunk.as_str();
         let rtp_timeout = rtp_timeout_secs.to_string();
         let mut columns = vec!["id", "tenantid", "aors", "rtp_timeout"];
@@ -692,7 +722,7 @@ impl Directory {
         record: bool,
         announcement: Option<&str>,
     ) -> Result<(), DirectoryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         replace(
             &mut tx,
             "disca_recording",
@@ -746,7 +776,7 @@ impl Directory {
     /// Removes the phone `endpoint` and its registrations (its salesperson
     /// moved to another extension).
     pub async fn remove(&self, endpoint: &str) -> Result<(), DirectoryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         for table in ["ps_endpoints", "ps_auths", "ps_aors"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
                 .bind(endpoint)
@@ -763,7 +793,7 @@ impl Directory {
     /// transaction: the tenant moved to another PBX.
     pub async fn remove_tenant(&self, tenant: &str) -> Result<(), DirectoryError> {
         let trunk = format!("{tenant}-trunk");
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         for table in ["ps_endpoints", "ps_aors", "ps_auths", "ps_registrations"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
                 .bind(&trunk)
@@ -799,6 +829,16 @@ impl Directory {
         .bind(line.transport())
         .fetch_optional(&self.pool)
         .await?;
+        Ok(row.map(|r| Secret::new(r.get::<String, _>(0))))
+    }
+
+    /// The password of the phone `endpoint`, whatever its line (a tenant
+    /// moving to another PBX takes it along).
+    pub async fn any_password(&self, endpoint: &str) -> Result<Option<Secret>, DirectoryError> {
+        let row = sqlx::query("SELECT password FROM ps_auths WHERE id = $1")
+            .bind(endpoint)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|r| Secret::new(r.get::<String, _>(0))))
     }
 
@@ -921,14 +961,20 @@ async fn drop_registrations(tx: &mut AnyConnection, endpoint: &str) -> Result<()
     Ok(())
 }
 
-/// A PostgreSQL name Disca writes into SQL unquoted.
+/// A PostgreSQL name Disca writes into SQL (double-quoted): lowercase
+/// letters, digits and `_`, and never a name with a meaning of its own to
+/// `GRANT` (`public`, the built-in `pg_*` roles, `current_user`...), which
+/// would give the directory's passwords to more than one role.
 pub(crate) fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
+    let plain = chars
         .next()
         .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && name.len() <= 63
+        && name.len() <= 63;
+    plain
+        && !name.starts_with("pg_")
+        && !["public", "current_user", "current_role", "session_user"].contains(&name)
 }
 
 /// Contacts of an AOR are named `<aor>;@<hash>`; the prefix has no LIKE
@@ -1369,6 +1415,23 @@ mod tests {
                 1,
                 "another phone's registration stays"
             );
+        }
+    }
+
+    #[test]
+    fn names_that_grant_to_more_than_one_role_are_refused() {
+        assert!(is_identifier("asterisk_campinas"));
+        assert!(is_identifier("disca_phones_sp2"));
+        for name in [
+            "public",
+            "pg_read_all_data",
+            "current_user",
+            "Asterisk",
+            "a-b",
+            "a\"b",
+            "",
+        ] {
+            assert!(!is_identifier(name), "{name}");
         }
     }
 
