@@ -77,10 +77,11 @@ impl Application {
             by_pbx,
             key: Some(key.clone()),
         };
-        if let Some(dir) = &settings.crm.recordings_dir {
+        let recordings_dirs = settings.recordings_dirs();
+        if !recordings_dirs.is_empty() {
             tokio::spawn(crate::recordings::retention::run(
                 store.clone(),
-                dir.clone(),
+                recordings_dirs,
                 settings.recordings.sweep_interval,
             ));
         }
@@ -105,7 +106,7 @@ impl Application {
         }
         let listener = TcpListener::bind(settings.listen).await?;
         let state = AppState::new(store, pbxs, metrics, settings.calls.calls_per_minute)
-            .with_manager(ManagerConfig::from_settings(&settings.crm))
+            .with_manager(ManagerConfig::from_settings(settings))
             .with_limits(&settings.http)
             .with_phones(phones)
             .with_accounts(Accounts::new(

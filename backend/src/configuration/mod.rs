@@ -101,6 +101,23 @@ impl Settings {
         all
     }
 
+    /// Every folder recordings are found in: `[crm] recordings_dir`, then
+    /// each PBX's own, each once. A recording's name (`<tenant>-<call
+    /// id>.wav`) is unique, so it is looked for in each.
+    pub fn recordings_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        let each_pbx = self.all_pbxs();
+        let pbx_dirs = each_pbx
+            .iter()
+            .filter_map(|(_, ami)| ami.recordings_dir.as_ref());
+        for dir in self.crm.recordings_dir.iter().chain(pbx_dirs) {
+            if !dirs.contains(dir) {
+                dirs.push(dir.clone());
+            }
+        }
+        dirs
+    }
+
     /// What the phones of `pbx` are told: `[phones]` with the PBX's own
     /// WebSocket URL, SIP domain and desk server where it has them.
     pub fn phones_of(&self, ami: &AmiSettings) -> PhoneSettings {
@@ -171,6 +188,10 @@ pub struct AmiSettings {
     pub ws_url: Option<String>,
     pub sip_domain: Option<String>,
     pub desk_server: Option<String>,
+    /// Where this backend finds this PBX's recordings: its monitor spool,
+    /// or a mount of it when the PBX has a machine of its own (the default
+    /// PBX's may also be `[crm] recordings_dir`).
+    pub recordings_dir: Option<PathBuf>,
 }
 
 impl Default for AmiSettings {
@@ -187,6 +208,7 @@ impl Default for AmiSettings {
             ws_url: None,
             sip_domain: None,
             desk_server: None,
+            recordings_dir: None,
         }
     }
 }
@@ -220,6 +242,7 @@ impl fmt::Debug for AmiSettings {
             .field("ws_url", &self.ws_url)
             .field("sip_domain", &self.sip_domain)
             .field("desk_server", &self.desk_server)
+            .field("recordings_dir", &self.recordings_dir)
             .finish()
     }
 }
@@ -869,6 +892,21 @@ mod tests {
         assert_eq!(campinas.sip_domain, "cps.example.com.br");
         assert_eq!(campinas.desk_server, None, "desk phones: the PBX's domain");
         assert!(!format!("{s:?}").contains("db.example.com.br"), "{s:?}");
+
+        let with_recordings = format!(
+            "{file}recordings_dir = \"/mnt/cps/monitor\"\n\
+             [crm]\nrecordings_dir = \"/var/spool/asterisk/monitor\"\n\
+             [ami]\nrecordings_dir = \"/var/spool/asterisk/monitor\"\n"
+        );
+        let s = load(Some(&with_recordings), &[], Flags::default()).unwrap();
+        assert_eq!(
+            s.recordings_dirs(),
+            [
+                PathBuf::from("/var/spool/asterisk/monitor"),
+                PathBuf::from("/mnt/cps/monitor")
+            ],
+            "each folder once"
+        );
 
         let both = "[ami]\ndirectory_url = \"postgres://db/disca\"\n\
                     [phones]\ndirectory_db = \"/var/lib/disca/phones/directory.sqlite3\"\n";

@@ -46,22 +46,24 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 use crate::api::AppState;
-use crate::configuration::CrmSettings;
+use crate::configuration::Settings;
 
 /// What the manager page needs from the settings.
 #[derive(Clone, Debug, Default)]
 pub struct ManagerConfig {
-    /// Asterisk's recordings (its monitor spool); `None`: no playback.
-    pub recordings_dir: Option<PathBuf>,
+    /// Where the PBXs' recordings are (their monitor spools,
+    /// [`Settings::recordings_dirs`]); none: no playback.
+    pub recordings_dirs: Vec<PathBuf>,
     /// Session cookies are `Secure` (the public address is https).
     pub secure_cookies: bool,
 }
 
 impl ManagerConfig {
-    pub fn from_settings(crm: &CrmSettings) -> ManagerConfig {
+    pub fn from_settings(settings: &Settings) -> ManagerConfig {
         ManagerConfig {
-            recordings_dir: crm.recordings_dir.clone(),
-            secure_cookies: crm
+            recordings_dirs: settings.recordings_dirs(),
+            secure_cookies: settings
+                .crm
                 .public_url
                 .as_deref()
                 .is_some_and(|url| url.starts_with("https://")),

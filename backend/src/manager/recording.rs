@@ -1,6 +1,7 @@
 //! Recordings: `GET /manager/calls/{id}/recording` streams the call's file
-//! from Asterisk's monitor spool (`crm.recordings_dir`), with `Range`
-//! support for seeking. Only the manager's tenant's calls; the file is the
+//! from a PBX's monitor spool (`crm.recordings_dir`, and each PBX's
+//! `recordings_dir`: the first that holds it), with `Range` support for
+//! seeking. Only the manager's tenant's calls; the file is the
 //! one stored with the call, and only when that is a plain file name (no
 //! folder, no `..`) of a regular file, so nothing outside the spool can be
 //! reached. The file is opened with `O_NOFOLLOW` and what was opened is
@@ -42,17 +43,20 @@ pub async fn recording(
     if state.store.recording_expired(&call.id).await? {
         return Ok(expired_page());
     }
-    let dir = state
-        .manager
-        .recordings_dir
-        .as_deref()
-        .ok_or_else(ApiError::recordings_not_configured)?;
+    let dirs = &state.manager.recordings_dirs;
+    if dirs.is_empty() {
+        return Err(ApiError::recordings_not_configured());
+    }
     let name = call
         .recording_file
         .as_deref()
         .ok_or_else(ApiError::no_recording)?;
-    let path = spool_path(dir, name).ok_or_else(ApiError::no_recording)?;
-    let opened = tokio::task::spawn_blocking(move || open_recording(&path))
+    let paths: Vec<PathBuf> = dirs
+        .iter()
+        .map(|dir| spool_path(dir, name))
+        .collect::<Option<_>>()
+        .ok_or_else(ApiError::no_recording)?;
+    let opened = tokio::task::spawn_blocking(move || paths.iter().find_map(|p| open_recording(p)))
         .await
         .ok()
         .flatten();
@@ -257,14 +261,17 @@ fn parse_range(value: &str, len: u64) -> Range {
 
 /// The ids of `calls` whose recording file is on the server.
 pub async fn recorded(config: &ManagerConfig, calls: &[Call]) -> HashSet<String> {
-    let Some(dir) = config.recordings_dir.clone() else {
-        return HashSet::new();
-    };
     let candidates: Vec<(String, PathBuf)> = calls
         .iter()
         .filter_map(|call| {
             let name = call.recording_file.as_deref()?;
-            Some((call.id.clone(), spool_path(&dir, name)?))
+            Some((call.id.clone(), name))
+        })
+        .flat_map(|(id, name)| {
+            config
+                .recordings_dirs
+                .iter()
+                .filter_map(move |dir| Some((id.clone(), spool_path(dir, name)?)))
         })
         .collect();
     if candidates.is_empty() {

@@ -1,6 +1,7 @@
 //! The retention sweep: every `[recordings] sweep_interval`, recordings of
 //! calls that ended more than their tenant's retention ago are deleted from
-//! the recordings folder and marked expired (their links answer "gravação
+//! the recordings folders (each PBX's: [`Settings::recordings_dirs`]) and
+//! marked expired (their links answer "gravação
 //! expirada"). A file already gone counts as deleted; a file that cannot be
 //! deleted stays unmarked and is tried again at the next sweep. A tenant's
 //! recording no call names (recorded as its admin turned recording off,
@@ -12,13 +13,15 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+#[cfg(doc)]
+use crate::configuration::Settings;
 use crate::storage::Store;
 
 /// Recordings handled per sweep round (the next round takes the rest).
 const BATCH: u32 = 500;
 
 /// Deletes what is past retention at `now`; returns how many went.
-pub async fn sweep(store: &Store, recordings_dir: &Path, now: OffsetDateTime) -> usize {
+pub async fn sweep(store: &Store, recordings_dirs: &[PathBuf], now: OffsetDateTime) -> usize {
     let mut deleted = 0;
     loop {
         let expired = match store.expired_recordings(now, BATCH).await {
@@ -40,13 +43,15 @@ pub async fn sweep(store: &Store, recordings_dir: &Path, now: OffsetDateTime) ->
                 );
                 continue;
             }
-            match std::fs::remove_file(recordings_dir.join(&recording.file)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    tracing::warn!(call_id = recording.call_id, error = %e, "cannot delete an expired recording");
-                    continue;
+            let removed = recordings_dirs.iter().try_for_each(|dir| {
+                match std::fs::remove_file(dir.join(&recording.file)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                    _ => Ok(()),
                 }
+            });
+            if let Err(e) = removed {
+                tracing::warn!(call_id = recording.call_id, error = %e, "cannot delete an expired recording");
+                continue;
             }
             if let Err(e) = store.mark_recording_expired(&recording.call_id, now).await {
                 tracing::warn!(call_id = recording.call_id, error = %e, "cannot mark a recording expired");
@@ -69,7 +74,11 @@ pub async fn sweep(store: &Store, recordings_dir: &Path, now: OffsetDateTime) ->
 /// Deletes recordings of tenants with a retention that no call names,
 /// older (by modification time) than the retention and a day; returns how
 /// many went.
-pub async fn sweep_orphans(store: &Store, recordings_dir: &Path, now: OffsetDateTime) -> usize {
+pub async fn sweep_orphans(
+    store: &Store,
+    recordings_dirs: &[PathBuf],
+    now: OffsetDateTime,
+) -> usize {
     let tenants = match store.recording_rule_tenants().await {
         Ok(tenants) => tenants,
         Err(e) => {
@@ -86,12 +95,15 @@ pub async fn sweep_orphans(store: &Store, recordings_dir: &Path, now: OffsetDate
             continue;
         };
         let cutoff = now - time::Duration::days(i64::from(days) + 1);
-        let dir = recordings_dir.to_path_buf();
+        let dirs = recordings_dirs.to_vec();
         let prefix = format!("{tenant}-");
-        let old: Vec<PathBuf> =
-            tokio::task::spawn_blocking(move || old_files(&dir, &prefix, cutoff))
-                .await
-                .unwrap_or_default();
+        let old: Vec<PathBuf> = tokio::task::spawn_blocking(move || {
+            dirs.iter()
+                .flat_map(|dir| old_files(dir, &prefix, cutoff))
+                .collect()
+        })
+        .await
+        .unwrap_or_default();
         for path in old {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
@@ -140,13 +152,13 @@ fn old_files(dir: &Path, prefix: &str, cutoff: OffsetDateTime) -> Vec<PathBuf> {
 }
 
 /// Sweeps every `interval`, for the life of the process.
-pub async fn run(store: Store, recordings_dir: PathBuf, interval: Duration) {
+pub async fn run(store: Store, recordings_dirs: Vec<PathBuf>, interval: Duration) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
         let now = OffsetDateTime::now_utc();
-        sweep(&store, &recordings_dir, now).await;
-        sweep_orphans(&store, &recordings_dir, now).await;
+        sweep(&store, &recordings_dirs, now).await;
+        sweep_orphans(&store, &recordings_dirs, now).await;
     }
 }

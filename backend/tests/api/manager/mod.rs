@@ -36,6 +36,8 @@ struct ManagerApp {
     /// The spool (`crm.recordings_dir`, when configured): `spool/` in a
     /// folder of its own, whose other files are "outside the spool".
     recordings: PathBuf,
+    /// The PBX `campinas`'s spool (its `recordings_dir`, when configured).
+    campinas_recordings: PathBuf,
     /// Tokens by name: `acme-manager`, `acme-ana`, `acme-bruno`,
     /// `globex-manager`, `globex-agent`.
     tokens: Vec<(&'static str, String)>,
@@ -52,12 +54,15 @@ impl Deref for ManagerApp {
 
 struct Options {
     recordings: bool,
+    /// A second PBX, `campinas`, with a recordings folder of its own.
+    campinas: bool,
     public_url: Option<&'static str>,
 }
 
 async fn spawn_app() -> ManagerApp {
     spawn_app_with(Options {
         recordings: true,
+        campinas: false,
         public_url: None,
     })
     .await
@@ -68,10 +73,24 @@ async fn spawn_app_with(options: Options) -> ManagerApp {
     let recordings = spool.path().join("spool");
     std::fs::create_dir_all(&recordings).unwrap();
     let recordings_dir = options.recordings.then(|| recordings.clone());
+    let campinas_recordings = spool.path().join("campinas");
+    std::fs::create_dir_all(&campinas_recordings).unwrap();
+    let campinas = options.campinas.then(|| campinas_recordings.clone());
     let app = TestApp::builder()
         .follow_redirects(false)
         .configure(move |s| {
             s.crm.recordings_dir = recordings_dir;
+            if let Some(dir) = campinas {
+                s.pbxs.insert(
+                    "campinas".into(),
+                    disca_backend::configuration::AmiSettings {
+                        addr: "127.0.0.1:9".into(),
+                        secret: "campinas".into(),
+                        recordings_dir: Some(dir),
+                        ..Default::default()
+                    },
+                );
+            }
             s.crm.public_url = options.public_url.map(Into::into);
             // The test's store writes the calls; the worker also polls.
             s.crm.poll_interval = Duration::from_millis(50);
@@ -119,6 +138,7 @@ async fn spawn_app_with(options: Options) -> ManagerApp {
     ManagerApp {
         app,
         recordings,
+        campinas_recordings,
         tokens,
         _spool: spool,
     }

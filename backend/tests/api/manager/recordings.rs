@@ -124,6 +124,7 @@ async fn recordings_play_from_the_spool_and_nothing_else() {
     // A server without a recordings folder says so.
     let bare = spawn_app_with(Options {
         recordings: false,
+        campinas: false,
         public_url: Some("https://disca.example.com"),
     })
     .await;
@@ -283,14 +284,14 @@ async fn recordings_past_retention_are_deleted_and_their_links_say_so() {
     aged("globex-orphan-old.wav", 400);
     let deleted = disca_backend::recordings::retention::sweep(
         &app.store,
-        &app.recordings,
+        std::slice::from_ref(&app.recordings),
         time::OffsetDateTime::now_utc(),
     )
     .await;
     assert_eq!(deleted, 1);
     let orphans = disca_backend::recordings::retention::sweep_orphans(
         &app.store,
-        &app.recordings,
+        std::slice::from_ref(&app.recordings),
         time::OffsetDateTime::now_utc(),
     )
     .await;
@@ -304,7 +305,7 @@ async fn recordings_past_retention_are_deleted_and_their_links_say_so() {
     // A second sweep finds nothing more.
     let again = disca_backend::recordings::retention::sweep(
         &app.store,
-        &app.recordings,
+        std::slice::from_ref(&app.recordings),
         time::OffsetDateTime::now_utc(),
     )
     .await;
@@ -349,4 +350,85 @@ async fn recordings_past_retention_are_deleted_and_their_links_say_so() {
             .unwrap()
             .is_empty()
     );
+}
+
+/// A PBX on a machine of its own records into its own spool, which this
+/// backend reads through a mount (`[pbxs.campinas] recordings_dir`): its
+/// calls play from there, and its recordings past retention go from there.
+#[tokio::test]
+async fn each_pbx_s_recordings_play_and_expire_from_its_own_folder() {
+    use disca_backend::storage::{Actor, AuditAction, AuditEntry, RecordingRules};
+    let app = spawn_app_with(Options {
+        recordings: true,
+        campinas: true,
+        public_url: None,
+    })
+    .await;
+    let wav = b"RIFF....WAVEcampinas".to_vec();
+    std::fs::write(app.campinas_recordings.join("globex-1.wav"), &wav).unwrap();
+    std::fs::write(app.recordings.join("acme-1.wav"), b"RIFF....WAVEdefault").unwrap();
+    let globex = app
+        .ended_call(
+            "globex-agent",
+            End {
+                recording: Some("globex-1.wav"),
+                ..End::answered("(11) 98765-4321")
+            },
+        )
+        .await;
+    let acme = app
+        .ended_call(
+            "acme-ana",
+            End {
+                recording: Some("acme-1.wav"),
+                ..End::answered("(11) 98765-4321")
+            },
+        )
+        .await;
+    let cookie = app.session("globex-manager").await;
+    let path = format!("/manager/calls/{}/recording", globex.id);
+    let r = app.get(&cookie, &path).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), wav.as_slice());
+    let (_, rows) = app.get_json(&cookie, "/manager/api/calls").await;
+    assert_eq!(rows["calls"][0]["recording_url"], path.as_str());
+    let cookie = app.session("acme-manager").await;
+    let r = app
+        .get(&cookie, &format!("/manager/calls/{}/recording", acme.id))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "the default PBX's still play");
+
+    let mut old = globex.clone();
+    old.ended_at = Some(time::OffsetDateTime::now_utc() - time::Duration::days(40));
+    app.store
+        .save_calls(std::slice::from_ref(&old))
+        .await
+        .unwrap();
+    let entry = AuditEntry {
+        action: AuditAction::RecordingRulesChanged,
+        target: "globex".into(),
+        detail: "guarda: 30 dias".into(),
+    };
+    app.store
+        .set_recording_rules(
+            "globex",
+            &RecordingRules {
+                retention_days: Some(30),
+                ..RecordingRules::default()
+            },
+            &Actor::cli(),
+            &entry,
+        )
+        .await
+        .unwrap();
+    let dirs = [app.recordings.clone(), app.campinas_recordings.clone()];
+    let deleted = disca_backend::recordings::retention::sweep(
+        &app.store,
+        &dirs,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await;
+    assert_eq!(deleted, 1);
+    assert!(!app.campinas_recordings.join("globex-1.wav").exists());
+    assert!(app.recordings.join("acme-1.wav").exists());
 }
