@@ -366,6 +366,8 @@ async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
     let dir = tempfile::tempdir().unwrap();
     let pbx_addr = pbx.ami_addr.to_string();
     let main_directory = main.pbx.phone_directory.display().to_string();
+    let main_recordings = main.pbx.recordings_dir.display().to_string();
+    let campinas_recordings = pbx.recordings_dir.display().to_string();
     let env = [
         ("DISCA_DATABASE_URL", url.as_str()),
         ("DISCA_PBXS__CAMPINAS__ADDR", pbx_addr.as_str()),
@@ -385,6 +387,11 @@ async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
             "wss://pbx-campinas.example.com.br:8089/ws",
         ),
         ("DISCA_PHONES__DIRECTORY_DB", main_directory.as_str()),
+        ("DISCA_CRM__RECORDINGS_DIR", main_recordings.as_str()),
+        (
+            "DISCA_PBXS__CAMPINAS__RECORDINGS_DIR",
+            campinas_recordings.as_str(),
+        ),
     ];
     let binary = backend_binary();
     let backend = BackendProcess::start(BackendProcessOptions {
@@ -470,6 +477,58 @@ async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
     );
     assert_eq!(main.trunk.calls_received(), 0);
 
+    // Campinas recorded the call into its own spool (here its folder; on
+    // another machine, a mount of it): globex's manager plays it.
+    let manager = command(
+        &env,
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "--tenant",
+            "globex",
+            "--name",
+            "Gil",
+            "--email",
+            "gil@globex.example.com",
+            "--endpoint",
+            "2009",
+            "--role",
+            "manager",
+            "--phone",
+            "desk",
+        ],
+    );
+    let login = http
+        .post(format!("{}/manager/login", backend.base))
+        .header("x-disca-manager", "1")
+        .json(&json!({ "token": manager.lines().last().unwrap().trim() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let recording = http
+        .get(format!("{}/manager/calls/{id}/recording", backend.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(recording.status(), StatusCode::OK);
+    let wav = recording.bytes().await.unwrap();
+    assert!(wav.starts_with(b"RIFF"), "{} bytes", wav.len());
+    assert!(
+        pbx.recordings_dir
+            .join(ended["recording_file"].as_str().unwrap())
+            .exists()
+    );
+
     // A new password drops the registration at once.
     let credentials = command(&env, dir.path(), &rotate);
     assert_eq!(registrations().await, 0);
@@ -483,7 +542,10 @@ async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
             "tenant", "set-pbx", "--tenant", "globex", "--pbx", "default",
         ],
     );
-    assert!(moved.contains("1 phone(s) moved"), "{moved}");
+    assert!(
+        moved.contains("2 phone(s) moved"),
+        "Gabriela's and Gil's: {moved}"
+    );
     assert!(
         moved.contains("telephony is now written for PBX default"),
         "{moved}"
