@@ -16,7 +16,7 @@
 
 use std::time::{Duration, Instant};
 
-use disca_backend::domain::{DestinationPolicy, PhoneKind, Region, Role, Tenant};
+use disca_backend::domain::{PhoneKind, Role, Tenant};
 use disca_backend::storage::{DashboardFilter, NewUser, Store};
 use rand::Rng;
 use sqlx::sqlite::SqliteConnectOptions;
@@ -219,13 +219,7 @@ mod before {
 async fn seed_people(store: &Store) -> Vec<String> {
     for slug in ["acme", "globex"] {
         store
-            .add_tenant(&Tenant {
-                slug: slug.parse().unwrap(),
-                name: slug.into(),
-                region: Region::BRAZIL,
-                policy: DestinationPolicy::default(),
-                pbx: Default::default(),
-            })
+            .add_tenant(&Tenant::in_brazil(slug.parse().unwrap(), slug))
             .await
             .unwrap();
     }

@@ -6,19 +6,13 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use disca_backend::domain::{
-    CallContext, CallState, DestinationPolicy, E164Number, Outcome, Region, Role, Tenant, User,
+    CallContext, CallState, E164Number, Outcome, Region, Role, Tenant, User,
 };
 use disca_backend::storage::{CreateCall, Created, NewUser, Store};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 async fn add_agent(store: &Store, tenant: &str, ext: &str) -> User {
-    let t = Tenant {
-        slug: tenant.parse().unwrap(),
-        name: tenant.into(),
-        region: Region::BRAZIL,
-        policy: DestinationPolicy::default(),
-        pbx: Default::default(),
-    };
+    let t = Tenant::in_brazil(tenant.parse().unwrap(), tenant);
     let _ = store.add_tenant(&t).await;
     store
         .add_user(NewUser {

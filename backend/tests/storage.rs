@@ -5,20 +5,14 @@
 use std::collections::HashSet;
 
 use disca_backend::domain::{
-    CallContext, CallState, DestinationPolicy, E164Number, Outcome, Region, Role, Tenant, User,
+    CallContext, CallState, E164Number, Outcome, Region, Role, Tenant, User,
 };
 use disca_backend::storage::{CreateCall, Created, NewUser, Store, StoreError, testing};
 
 async fn store_with_agents(n: usize) -> (Store, Vec<User>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = testing::fresh_store(dir.path()).await.unwrap();
-    let tenant = Tenant {
-        slug: "acme".parse().unwrap(),
-        name: "Acme".into(),
-        region: Region::BRAZIL,
-        policy: DestinationPolicy::default(),
-        pbx: Default::default(),
-    };
+    let tenant = Tenant::in_brazil("acme".parse().unwrap(), "Acme");
     store.add_tenant(&tenant).await.unwrap();
     let mut users = Vec::new();
     for i in 0..n {

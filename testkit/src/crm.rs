@@ -11,8 +11,8 @@ use disca_backend::configuration::{CrmSettings, default_secrets_key};
 use disca_backend::crm::connect::{V2Grant, connect_v1, connect_v2};
 use disca_backend::crm::{Secret, SecretKey};
 use disca_backend::domain::{
-    Call, CallContext, CallState, CrmUserId, DestinationPolicy, E164Number, HangupCause, Outcome,
-    Region, Role, Tenant, User,
+    Call, CallContext, CallState, CrmUserId, E164Number, HangupCause, Outcome, Region, Role,
+    Tenant, User,
 };
 use disca_backend::startup::crm_http_client;
 use disca_backend::storage::{CreateCall, Created, NewUser, Store};
@@ -37,13 +37,7 @@ pub const OAUTH_CLIENT: (&str, &str) = ("disca-local", "disca-local-secret");
 
 /// Adds tenant `slug` (Brazil, default destination policy).
 pub async fn add_tenant(store: &Store, slug: &str, name: &str) {
-    let tenant = Tenant {
-        slug: slug.parse().unwrap(),
-        name: name.into(),
-        region: Region::BRAZIL,
-        policy: DestinationPolicy::default(),
-        pbx: Default::default(),
-    };
+    let tenant = Tenant::in_brazil(slug.parse().unwrap(), name);
     store.add_tenant(&tenant).await.unwrap();
 }
 

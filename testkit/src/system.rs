@@ -16,7 +16,7 @@ use crate::{
     free_udp_port,
 };
 use disca_backend::auth::issue_token;
-use disca_backend::domain::{CrmUserId, DestinationPolicy, Region, Role, Tenant};
+use disca_backend::domain::{CrmUserId, Role, Tenant};
 use disca_backend::storage::{NewUser, Store};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -561,13 +561,7 @@ pub async fn seed_users_in(
         ("initech-3001", "initech", "3001", Role::Agent),
     ];
     for slug in ["acme", "globex", "initech"] {
-        let tenant = Tenant {
-            slug: slug.parse().unwrap(),
-            name: format!("{slug} Ltda"),
-            region: Region::BRAZIL,
-            policy: DestinationPolicy::default(),
-            pbx: Default::default(),
-        };
+        let tenant = Tenant::in_brazil(slug.parse().unwrap(), format!("{slug} Ltda"));
         store.add_tenant(&tenant).await.unwrap();
     }
     for (name, tenant, ext, role) in users {
@@ -602,13 +596,7 @@ pub async fn seed_load_agents(data_dir: &Path, count: u32) -> Vec<String> {
 /// 4999, whose event stream carries every agent's calls): the agents'
 /// tokens in extension order, and the manager's.
 pub async fn seed_load_agents_in(store: &Store, count: u32) -> (Vec<String>, String) {
-    let tenant = Tenant {
-        slug: "acme".parse().unwrap(),
-        name: "Acme Ltda".into(),
-        region: Region::BRAZIL,
-        policy: DestinationPolicy::default(),
-        pbx: Default::default(),
-    };
+    let tenant = Tenant::in_brazil("acme".parse().unwrap(), "Acme Ltda");
     store.add_tenant(&tenant).await.unwrap();
     let mut tokens = Vec::new();
     for (ext, role) in (0..count)

@@ -20,7 +20,7 @@
 use std::time::Duration;
 
 use disca_backend::auth::issue_token;
-use disca_backend::domain::{DestinationPolicy, PhoneKind, Region, Role, Tenant};
+use disca_backend::domain::{PhoneKind, Role, Tenant};
 use disca_testkit::PeerBehavior;
 use disca_testkit::SipPeer;
 use disca_testkit::accounts::Someone;
@@ -141,13 +141,10 @@ async fn a_trunk_and_caller_ids_set_in_the_console_carry_the_next_call() {
     backend
         .app
         .store
-        .add_tenant(&Tenant {
-            slug: "umbrella".parse().unwrap(),
-            name: "Umbrella Vendas".into(),
-            region: Region::BRAZIL,
-            policy: DestinationPolicy::default(),
-            pbx: Default::default(),
-        })
+        .add_tenant(&Tenant::in_brazil(
+            "umbrella".parse().unwrap(),
+            "Umbrella Vendas",
+        ))
         .await
         .unwrap();
     let admin = add(&backend, "Ivo TI", "4009", Role::Manager, true).await;
@@ -333,13 +330,10 @@ async fn the_lead_hears_the_announcement_first_and_recording_off_records_nothing
     backend
         .app
         .store
-        .add_tenant(&Tenant {
-            slug: "umbrella".parse().unwrap(),
-            name: "Umbrella Vendas".into(),
-            region: Region::BRAZIL,
-            policy: DestinationPolicy::default(),
-            pbx: Default::default(),
-        })
+        .add_tenant(&Tenant::in_brazil(
+            "umbrella".parse().unwrap(),
+            "Umbrella Vendas",
+        ))
         .await
         .unwrap();
     let admin = add(&backend, "Ivo TI", "4009", Role::Manager, true).await;
@@ -475,13 +469,10 @@ async fn umbrella_with_trunk(backend: &Backend, lab: &Lab) -> String {
     backend
         .app
         .store
-        .add_tenant(&Tenant {
-            slug: "umbrella".parse().unwrap(),
-            name: "Umbrella Vendas".into(),
-            region: Region::BRAZIL,
-            policy: DestinationPolicy::default(),
-            pbx: Default::default(),
-        })
+        .add_tenant(&Tenant::in_brazil(
+            "umbrella".parse().unwrap(),
+            "Umbrella Vendas",
+        ))
         .await
         .unwrap();
     let admin = add(backend, "Ivo TI", "4009", Role::Manager, true).await;

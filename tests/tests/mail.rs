@@ -7,7 +7,7 @@
 use std::process::Output;
 
 use disca_backend::configuration::MailSecurity;
-use disca_backend::domain::{DestinationPolicy, Region, Tenant};
+use disca_backend::domain::Tenant;
 use disca_testkit::TestApp;
 use disca_testkit::smtp::SmtpServer;
 use disca_testkit::system::backend_binary;
@@ -50,13 +50,7 @@ async fn app_with_tenant(smtp: Option<&SmtpServer>) -> TestApp {
         .start()
         .await;
     app.store
-        .add_tenant(&Tenant {
-            slug: "acme".parse().unwrap(),
-            name: "Acme Ltda".into(),
-            region: Region::BRAZIL,
-            policy: DestinationPolicy::default(),
-            pbx: Default::default(),
-        })
+        .add_tenant(&Tenant::in_brazil("acme".parse().unwrap(), "Acme Ltda"))
         .await
         .unwrap();
     app

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use disca_backend::accounts::{Accounts, links};
-use disca_backend::domain::{DestinationPolicy, PhoneKind, Region, Role, Tenant};
+use disca_backend::domain::{PhoneKind, Role, Tenant};
 use disca_backend::storage::{LinkPurpose, NewUser, TokenKind};
 use disca_host::credentials::{CredentialStore, StoreKind};
 use disca_testkit::TestApp;
@@ -23,13 +23,7 @@ const PASSWORD: &str = "cavalo-correto-bateria";
 async fn a_new_salesperson_signs_in_from_the_popup_with_no_terminal_and_no_token() {
     let app = TestApp::spawn().await;
     app.store
-        .add_tenant(&Tenant {
-            slug: "acme".parse().unwrap(),
-            name: "Acme Ltda".into(),
-            region: Region::BRAZIL,
-            policy: DestinationPolicy::default(),
-            pbx: Default::default(),
-        })
+        .add_tenant(&Tenant::in_brazil("acme".parse().unwrap(), "Acme Ltda"))
         .await
         .unwrap();
     let ana = app

@@ -279,7 +279,7 @@ mod tests {
     /// lost, `adopt_for` (`crm forget-secrets-key`) makes another the key.
     #[tokio::test]
     async fn secrets_sealed_before_the_check_choose_the_first_key() {
-        use crate::domain::{DestinationPolicy, Region, Tenant};
+        use crate::domain::Tenant;
         use crate::storage::NewAccount;
         let dir = tempfile::tempdir().unwrap();
         let db = crate::storage::testing::TestDatabase::new(dir.path())
@@ -287,13 +287,7 @@ mod tests {
             .unwrap();
         let store = db.open().await.unwrap();
         store
-            .add_tenant(&Tenant {
-                slug: "acme".parse().unwrap(),
-                name: "Acme".into(),
-                region: Region::BRAZIL,
-                policy: DestinationPolicy::default(),
-                pbx: Default::default(),
-            })
+            .add_tenant(&Tenant::in_brazil("acme".parse().unwrap(), "Acme"))
             .await
             .unwrap();
         let right = dir.path().join("right.key");

@@ -163,6 +163,20 @@ pub struct Tenant {
     pub pbx: PbxName,
 }
 
+impl Tenant {
+    /// A company in Brazil with the default destination policy, on the
+    /// default PBX: what `tenant add` makes without options.
+    pub fn in_brazil(slug: TenantSlug, name: impl Into<String>) -> Tenant {
+        Tenant {
+            slug,
+            name: name.into(),
+            region: Region::BRAZIL,
+            policy: DestinationPolicy::default(),
+            pbx: PbxName::default(),
+        }
+    }
+}
+
 /// An authenticated user.
 #[derive(Debug, Clone)]
 pub struct User {

@@ -125,7 +125,7 @@ mod tests {
     use super::*;
     use crate::configuration::PhoneSettings;
     use crate::crm::Secret;
-    use crate::domain::{DestinationPolicy, Region, Role, Tenant, TrunkSettings};
+    use crate::domain::{Role, Tenant, TrunkSettings};
     use crate::phones::Directory;
     use crate::phones::directory::Line;
     use crate::storage::{
@@ -150,13 +150,7 @@ mod tests {
             .await
             .unwrap();
         store
-            .add_tenant(&Tenant {
-                slug: "globex".parse().unwrap(),
-                name: "Globex".into(),
-                region: Region::BRAZIL,
-                policy: DestinationPolicy::default(),
-                pbx: Default::default(),
-            })
+            .add_tenant(&Tenant::in_brazil("globex".parse().unwrap(), "Globex"))
             .await
             .unwrap();
         let gabriela = store

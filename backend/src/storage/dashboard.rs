@@ -362,7 +362,7 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
-    use crate::domain::{DestinationPolicy, PhoneKind, Region, Role, Tenant};
+    use crate::domain::{PhoneKind, Role, Tenant};
     use crate::storage::NewUser;
     use crate::storage::testing::TestDatabase;
 
@@ -380,13 +380,7 @@ mod tests {
         let store = database.open().await.unwrap();
         for slug in ["acme", "globex"] {
             store
-                .add_tenant(&Tenant {
-                    slug: slug.parse().unwrap(),
-                    name: slug.into(),
-                    region: Region::BRAZIL,
-                    policy: DestinationPolicy::default(),
-                    pbx: Default::default(),
-                })
+                .add_tenant(&Tenant::in_brazil(slug.parse().unwrap(), slug))
                 .await
                 .unwrap();
         }

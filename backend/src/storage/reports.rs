@@ -726,8 +726,7 @@ mod tests {
 
     use super::*;
     use crate::domain::{
-        CallContext, CallState, DestinationPolicy, E164Number, Outcome, PhoneKind, Region, Role,
-        Tenant,
+        CallContext, CallState, E164Number, Outcome, PhoneKind, Region, Role, Tenant,
     };
     use crate::storage::{CreateCall, Created, DeliveryUpdate, NewUser};
 
@@ -745,13 +744,7 @@ mod tests {
             .await
             .unwrap();
         store
-            .add_tenant(&Tenant {
-                slug: "acme".parse().unwrap(),
-                name: "Acme".into(),
-                region: Region::BRAZIL,
-                policy: DestinationPolicy::default(),
-                pbx: Default::default(),
-            })
+            .add_tenant(&Tenant::in_brazil("acme".parse().unwrap(), "Acme"))
             .await
             .unwrap();
         let ana = store

@@ -5,7 +5,7 @@
 
 use disca_backend::accounts::{Accounts, links};
 use disca_backend::auth::hash_token;
-use disca_backend::domain::{DestinationPolicy, PhoneKind, Region, Role, Tenant, User};
+use disca_backend::domain::{PhoneKind, Role, Tenant, User};
 use disca_backend::storage::{LinkPurpose, NewUser};
 use disca_testkit::TestApp;
 use futures::StreamExt;
@@ -23,13 +23,7 @@ const PASSWORD: &str = "cavalo-correto-bateria";
 async fn spawn_app() -> (TestApp, User) {
     let app = TestApp::spawn().await;
     app.store
-        .add_tenant(&Tenant {
-            slug: "acme".parse().unwrap(),
-            name: "Acme Ltda".into(),
-            region: Region::BRAZIL,
-            policy: DestinationPolicy::default(),
-            pbx: Default::default(),
-        })
+        .add_tenant(&Tenant::in_brazil("acme".parse().unwrap(), "Acme Ltda"))
         .await
         .unwrap();
     let ana = app

@@ -5,9 +5,7 @@
 use std::ops::Deref;
 
 use disca_backend::auth::{hash_token, issue_token};
-use disca_backend::domain::{
-    Call, CallContext, CallState, DestinationPolicy, Outcome, Region, Role, Tenant,
-};
+use disca_backend::domain::{Call, CallContext, CallState, Outcome, Role, Tenant};
 use disca_backend::storage::NewUser;
 use disca_testkit::crm::new_call;
 use disca_testkit::{TestApp, TestAppBuilder};
@@ -37,13 +35,7 @@ async fn spawn_app_with(builder: TestAppBuilder) -> CallsApp {
     let app = builder.start().await;
     let mut tokens = Vec::new();
     for slug in ["acme", "globex"] {
-        let tenant = Tenant {
-            slug: slug.parse().unwrap(),
-            name: slug.into(),
-            region: Region::BRAZIL,
-            policy: DestinationPolicy::default(),
-            pbx: Default::default(),
-        };
+        let tenant = Tenant::in_brazil(slug.parse().unwrap(), slug);
         app.store.add_tenant(&tenant).await.unwrap();
         let token = issue_token();
         app.store

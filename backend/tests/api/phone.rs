@@ -2,7 +2,7 @@
 //! credentials, served only to their owner and never cached.
 
 use disca_backend::auth::issue_token;
-use disca_backend::domain::{DestinationPolicy, PhoneKind, Region, Role, Tenant};
+use disca_backend::domain::{PhoneKind, Role, Tenant};
 use disca_backend::storage::NewUser;
 use disca_testkit::{TestApp, TestAppBuilder};
 use reqwest::StatusCode;
@@ -13,13 +13,7 @@ use serde_json::Value;
 async fn spawn_app(builder: TestAppBuilder) -> (TestApp, String, String) {
     let app = builder.start().await;
     app.store
-        .add_tenant(&Tenant {
-            slug: "acme".parse().unwrap(),
-            name: "Acme".into(),
-            region: Region::BRAZIL,
-            policy: DestinationPolicy::default(),
-            pbx: Default::default(),
-        })
+        .add_tenant(&Tenant::in_brazil("acme".parse().unwrap(), "Acme"))
         .await
         .unwrap();
     let mut tokens = Vec::new();
