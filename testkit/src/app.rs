@@ -55,6 +55,8 @@ pub struct TestAppBuilder {
     data: DataDir,
     /// A PostgreSQL database already made (and seeded) for this app.
     database_url: Option<String>,
+    /// SQLite even when `DISCA_TEST_POSTGRES` is set.
+    sqlite: bool,
     ami: Option<(SocketAddr, String, String)>,
     configure: Vec<SettingsChange>,
     follow_redirects: bool,
@@ -85,6 +87,7 @@ impl TestApp {
         TestAppBuilder {
             data: DataDir::Fresh,
             database_url: None,
+            sqlite: false,
             ami: None,
             configure: Vec::new(),
             follow_redirects: true,
@@ -211,6 +214,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// Keeps the data in SQLite (its data folder) even when
+    /// `DISCA_TEST_POSTGRES` is set: for tests of SQLite's own faults.
+    pub fn sqlite(mut self) -> TestAppBuilder {
+        self.sqlite = true;
+        self
+    }
+
     /// Uses the database and data folder of another backend (same CRM
     /// secrets key).
     pub fn shared_with(mut self, other: &TestApp) -> TestAppBuilder {
@@ -244,9 +254,11 @@ impl TestAppBuilder {
     /// Opens the database, starts the application and serves it in a task.
     pub async fn start(self) -> TestApp {
         let given = self.database_url;
+        let sqlite = self.sqlite;
         let fresh_database = || async {
             match given {
                 Some(url) => Some(url),
+                None if sqlite => None,
                 None => testing::fresh_database()
                     .await
                     .expect("a new PostgreSQL database"),

@@ -175,13 +175,26 @@ impl Backend {
         Backend::start_with(TestApp::builder()).await
     }
 
-    /// [`Backend::start`] with its data in `dir` (a folder on a small
-    /// file system, say).
+    /// [`Backend::start`] on SQLite, whatever `DISCA_TEST_POSTGRES` says:
+    /// for tests of SQLite's own faults.
+    pub async fn start_on_sqlite(pbx: &TestPbx, ami_addr: SocketAddr) -> Backend {
+        let builder = TestApp::builder()
+            .ami(ami_addr, &pbx.ami_username, &pbx.ami_secret)
+            .phone_directory(&pbx.phone_directory)
+            .sqlite();
+        let backend = Backend::start_with(builder).await;
+        backend.wait_until_healthy().await;
+        backend
+    }
+
+    /// [`Backend::start`] on SQLite with its data in `dir` (a folder on a
+    /// small file system, say), whatever `DISCA_TEST_POSTGRES` says.
     pub async fn start_in(pbx: &TestPbx, ami_addr: SocketAddr, dir: tempfile::TempDir) -> Backend {
         let builder = TestApp::builder()
             .ami(ami_addr, &pbx.ami_username, &pbx.ami_secret)
             .phone_directory(&pbx.phone_directory)
-            .data_in(dir);
+            .data_in(dir)
+            .sqlite();
         let backend = Backend::start_with(builder).await;
         backend.wait_until_healthy().await;
         backend

@@ -133,7 +133,7 @@ async fn a_full_disk_refuses_clicks_and_the_backend_recovers_when_space_returns(
 #[tokio::test]
 async fn a_write_lock_held_by_another_process() {
     let lab = lab_talking_for(2).await;
-    let backend = Backend::start(&lab.pbx, lab.pbx.ami_addr).await;
+    let backend = Backend::start_on_sqlite(&lab.pbx, lab.pbx.ami_addr).await;
     let db = backend.data_dir().join("disca.sqlite3");
 
     // Held past the busy timeout: the click waits for it, then gets 503
