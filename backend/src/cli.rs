@@ -965,7 +965,7 @@ async fn move_tenant(
         println!(
             "{} phone(s) moved into PBX {to}'s directory with their passwords: \
              desk phones now register to its address; browser phones get it \
-             when the extension next asks for their settings",
+             when the old PBX refuses their next registration refresh",
             moved.phones
         );
     }

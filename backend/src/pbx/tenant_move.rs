@@ -4,8 +4,8 @@
 //! registration over AMI.
 //!
 //! Phones keep their passwords: a desk phone only needs the new PBX's
-//! address, a browser phone asks for its settings again when it next
-//! starts. A phone the old directory did not hold is written when first
+//! address; a browser phone, refused by the old PBX at its next
+//! registration refresh, asks for its settings again and gets the new one. A phone the old directory did not hold is written when first
 //! needed, as always ([`crate::phones::ensure`]).
 
 use std::time::Duration;
