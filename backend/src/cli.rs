@@ -981,7 +981,13 @@ async fn move_tenant(
     }
     if moved.registers {
         let trunk = format!("{tenant}-trunk");
-        for (pbx, ami) in settings.all_pbxs() {
+        // The PBXs whose directory may have held the trunk: a PBX without
+        // one only has site-file registrations, which are not ours.
+        let with_directory = settings.all_pbxs().into_iter().filter(|(pbx, ami)| {
+            ami.directory_url.is_some()
+                || (pbx.is_default() && settings.phones.directory_db.is_some())
+        });
+        for (pbx, ami) in with_directory {
             let change = if pbx == *to {
                 RegistrationChange::Added
             } else {

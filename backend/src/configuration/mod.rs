@@ -101,21 +101,22 @@ impl Settings {
         all
     }
 
-    /// Every folder recordings are found in: `[crm] recordings_dir`, then
-    /// each PBX's own, each once. A recording's name (`<tenant>-<call
-    /// id>.wav`) is unique, so it is looked for in each.
-    pub fn recordings_dirs(&self) -> Vec<PathBuf> {
-        let mut dirs: Vec<PathBuf> = Vec::new();
-        let each_pbx = self.all_pbxs();
-        let pbx_dirs = each_pbx
-            .iter()
-            .filter_map(|(_, ami)| ami.recordings_dir.as_ref());
-        for dir in self.crm.recordings_dir.iter().chain(pbx_dirs) {
-            if !dirs.contains(dir) {
-                dirs.push(dir.clone());
-            }
-        }
-        dirs
+    /// Where each PBX's recordings are found: its own `recordings_dir`,
+    /// else, for the default PBX, `[crm] recordings_dir`. A call's
+    /// recording is looked for only in the folder of the PBX it was placed
+    /// on.
+    pub fn recordings_dirs(&self) -> std::collections::BTreeMap<crate::domain::PbxName, PathBuf> {
+        self.all_pbxs()
+            .into_iter()
+            .filter_map(|(pbx, ami)| {
+                let dir = match &ami.recordings_dir {
+                    Some(dir) => dir.clone(),
+                    None if pbx.is_default() => self.crm.recordings_dir.clone()?,
+                    None => return None,
+                };
+                Some((pbx, dir))
+            })
+            .collect()
     }
 
     /// What the phones of `pbx` are told: `[phones]` with the PBX's own
@@ -895,17 +896,23 @@ mod tests {
 
         let with_recordings = format!(
             "{file}recordings_dir = \"/mnt/cps/monitor\"\n\
-             [crm]\nrecordings_dir = \"/var/spool/asterisk/monitor\"\n\
-             [ami]\nrecordings_dir = \"/var/spool/asterisk/monitor\"\n"
+             [crm]\nrecordings_dir = \"/var/spool/asterisk/monitor\"\n"
         );
         let s = load(Some(&with_recordings), &[], Flags::default()).unwrap();
+        let dirs: Vec<(String, PathBuf)> = s
+            .recordings_dirs()
+            .into_iter()
+            .map(|(pbx, dir)| (pbx.to_string(), dir))
+            .collect();
         assert_eq!(
-            s.recordings_dirs(),
+            dirs,
             [
-                PathBuf::from("/var/spool/asterisk/monitor"),
-                PathBuf::from("/mnt/cps/monitor")
-            ],
-            "each folder once"
+                ("campinas".into(), PathBuf::from("/mnt/cps/monitor")),
+                (
+                    "default".into(),
+                    PathBuf::from("/var/spool/asterisk/monitor")
+                ),
+            ]
         );
 
         let both = "[ami]\ndirectory_url = \"postgres://db/disca\"\n\

@@ -37,6 +37,7 @@ pub mod recording;
 pub mod session;
 pub mod view;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use axum::Router;
@@ -47,13 +48,14 @@ use axum::routing::{get, post};
 
 use crate::api::AppState;
 use crate::configuration::Settings;
+use crate::domain::PbxName;
 
 /// What the manager page needs from the settings.
 #[derive(Clone, Debug, Default)]
 pub struct ManagerConfig {
-    /// Where the PBXs' recordings are (their monitor spools,
-    /// [`Settings::recordings_dirs`]); none: no playback.
-    pub recordings_dirs: Vec<PathBuf>,
+    /// Where each PBX's recordings are (its monitor spool, or a mount of
+    /// it: [`Settings::recordings_dirs`]); none: no playback.
+    pub recordings_dirs: BTreeMap<PbxName, PathBuf>,
     /// Session cookies are `Secure` (the public address is https).
     pub secure_cookies: bool,
 }

@@ -1,7 +1,7 @@
 //! Recordings: `GET /manager/calls/{id}/recording` streams the call's file
-//! from a PBX's monitor spool (`crm.recordings_dir`, and each PBX's
-//! `recordings_dir`: the first that holds it), with `Range` support for
-//! seeking. Only the manager's tenant's calls; the file is the
+//! from the monitor spool of the PBX the call was placed on (its
+//! `recordings_dir`, or `crm.recordings_dir` for the default PBX), with
+//! `Range` support for seeking. Only the manager's tenant's calls; the file is the
 //! one stored with the call, and only when that is a plain file name (no
 //! folder, no `..`) of a regular file, so nothing outside the spool can be
 //! reached. The file is opened with `O_NOFOLLOW` and what was opened is
@@ -43,20 +43,18 @@ pub async fn recording(
     if state.store.recording_expired(&call.id).await? {
         return Ok(expired_page());
     }
-    let dirs = &state.manager.recordings_dirs;
-    if dirs.is_empty() {
-        return Err(ApiError::recordings_not_configured());
-    }
+    let (_, pbx) = state.store.call_and_pbx(&call.id).await?;
+    let dir = state
+        .manager
+        .recordings_dirs
+        .get(&pbx)
+        .ok_or_else(ApiError::recordings_not_configured)?;
     let name = call
         .recording_file
         .as_deref()
         .ok_or_else(ApiError::no_recording)?;
-    let paths: Vec<PathBuf> = dirs
-        .iter()
-        .map(|dir| spool_path(dir, name))
-        .collect::<Option<_>>()
-        .ok_or_else(ApiError::no_recording)?;
-    let opened = tokio::task::spawn_blocking(move || paths.iter().find_map(|p| open_recording(p)))
+    let path = spool_path(dir, name).ok_or_else(ApiError::no_recording)?;
+    let opened = tokio::task::spawn_blocking(move || open_recording(&path))
         .await
         .ok()
         .flatten();
@@ -259,7 +257,8 @@ fn parse_range(value: &str, len: u64) -> Range {
     }
 }
 
-/// The ids of `calls` whose recording file is on the server.
+/// The ids of `calls` whose recording file is on the server: in one of the
+/// PBXs' folders (the link then plays it from the call's PBX's).
 pub async fn recorded(config: &ManagerConfig, calls: &[Call]) -> HashSet<String> {
     let candidates: Vec<(String, PathBuf)> = calls
         .iter()
@@ -270,7 +269,7 @@ pub async fn recorded(config: &ManagerConfig, calls: &[Call]) -> HashSet<String>
         .flat_map(|(id, name)| {
             config
                 .recordings_dirs
-                .iter()
+                .values()
                 .filter_map(move |dir| Some((id.clone(), spool_path(dir, name)?)))
         })
         .collect();

@@ -88,6 +88,23 @@ pub async fn stop_if_running(client: &Client, trunk: &str) -> Result<(), AmiErro
     }
 }
 
+/// Stops `trunk`'s registration after its row left this PBX's directory
+/// (its tenant moved to another PBX). Asterisk no longer lists it then, but
+/// may still run it from memory: it is unregistered by name. A
+/// registration Asterisk still lists comes from a site file of the same
+/// name, and is left alone.
+pub async fn stop_removed(client: &Client, trunk: &str) -> Result<(), AmiError> {
+    let items = client.send_list(Action::new(LIST)?).await?;
+    let listed = items.iter().any(|item| {
+        item.event_name() == Some("OutboundRegistrationDetail")
+            && item.get("ObjectName") == Some(trunk)
+    });
+    if listed {
+        return Ok(());
+    }
+    apply(client, trunk, RegistrationChange::Removed).await
+}
+
 /// Brings Asterisk in line with the directory, once connected after the
 /// backend starts: every registration is read (so a new or changed one the
 /// PBX was not told about is applied), and one Asterisk still runs for a

@@ -113,7 +113,7 @@ pub async fn tell_registration(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     match change {
-        RegistrationChange::Removed => super::registrations::stop_if_running(&client, trunk).await,
+        RegistrationChange::Removed => super::registrations::stop_removed(&client, trunk).await,
         change => super::registrations::apply(&client, trunk, change).await,
     }
 }

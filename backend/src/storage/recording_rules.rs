@@ -37,6 +37,8 @@ pub struct ExpiredRecording {
     pub call_id: String,
     pub tenant: String,
     pub file: String,
+    /// The PBX the call was placed on, whose spool holds the file.
+    pub pbx: String,
 }
 
 impl Store {
@@ -101,24 +103,27 @@ impl Store {
     }
 
     /// Recordings of calls that ended more than their tenant's retention
-    /// ago at `now`, at most `limit`.
+    /// ago at `now`, oldest first: at most `limit`, after the first `skip`
+    /// (those a sweep could not delete this time).
     pub async fn expired_recordings(
         &self,
         now: OffsetDateTime,
         limit: u32,
+        skip: u32,
     ) -> Result<Vec<ExpiredRecording>, StoreError> {
         const DAY_MS: i64 = 86_400_000;
         let rows = sqlx::query(
-            "SELECT c.id, c.tenant, c.recording_file FROM calls c
+            "SELECT c.id, c.tenant, c.recording_file, c.pbx FROM calls c
              JOIN tenant_recording r ON r.tenant = c.tenant
              WHERE r.retention_days IS NOT NULL AND c.recording_file IS NOT NULL
                AND c.recording_expired_at IS NULL AND c.ended_at IS NOT NULL
                AND c.ended_at < $1 - r.retention_days * $2
-             ORDER BY c.ended_at LIMIT $3",
+             ORDER BY c.ended_at, c.id LIMIT $3 OFFSET $4",
         )
         .bind(to_millis(now))
         .bind(DAY_MS)
         .bind(i64::from(limit))
+        .bind(i64::from(skip))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -127,6 +132,7 @@ impl Store {
                     call_id: row.try_get("id")?,
                     tenant: row.try_get("tenant")?,
                     file: row.try_get("recording_file")?,
+                    pbx: row.try_get("pbx")?,
                 })
             })
             .collect()
@@ -147,10 +153,13 @@ impl Store {
         tx.commit().await
     }
 
-    /// Whether a call names the recording file `name`.
+    /// Whether a call names the recording file `name` as its recording,
+    /// not yet deleted for its retention (a file left behind by a sweep
+    /// that could not reach it is an orphan).
     pub async fn recording_named(&self, name: &str) -> Result<bool, StoreError> {
-        let found: Option<String> =
-            sqlx::query_scalar("SELECT id FROM calls WHERE recording_file = $1 LIMIT 1")
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM calls WHERE recording_file = $1 AND recording_expired_at IS NULL LIMIT 1",
+        )
                 .bind(name)
                 .fetch_optional(&self.pool)
                 .await?;

@@ -1,6 +1,8 @@
 //! Recordings: streamed from the spool, and nothing else (other names,
 //! links, files swapped in).
 
+use disca_backend::domain::PbxName;
+
 use super::*;
 
 #[tokio::test]
@@ -215,6 +217,11 @@ async fn a_link_swapped_in_after_the_check_is_not_followed() {
     );
 }
 
+/// The default PBX's recordings folder, as the sweep takes it.
+fn default_folder(app: &ManagerApp) -> disca_backend::recordings::retention::Folders {
+    [(PbxName::default(), app.recordings.clone())].into()
+}
+
 #[tokio::test]
 async fn recordings_past_retention_are_deleted_and_their_links_say_so() {
     use disca_backend::storage::{Actor, AuditAction, AuditEntry, RecordingRules};
@@ -284,14 +291,14 @@ async fn recordings_past_retention_are_deleted_and_their_links_say_so() {
     aged("globex-orphan-old.wav", 400);
     let deleted = disca_backend::recordings::retention::sweep(
         &app.store,
-        std::slice::from_ref(&app.recordings),
+        &default_folder(&app),
         time::OffsetDateTime::now_utc(),
     )
     .await;
     assert_eq!(deleted, 1);
     let orphans = disca_backend::recordings::retention::sweep_orphans(
         &app.store,
-        std::slice::from_ref(&app.recordings),
+        &default_folder(&app),
         time::OffsetDateTime::now_utc(),
     )
     .await;
@@ -305,7 +312,7 @@ async fn recordings_past_retention_are_deleted_and_their_links_say_so() {
     // A second sweep finds nothing more.
     let again = disca_backend::recordings::retention::sweep(
         &app.store,
-        std::slice::from_ref(&app.recordings),
+        &default_folder(&app),
         time::OffsetDateTime::now_utc(),
     )
     .await;
@@ -354,7 +361,8 @@ async fn recordings_past_retention_are_deleted_and_their_links_say_so() {
 
 /// A PBX on a machine of its own records into its own spool, which this
 /// backend reads through a mount (`[pbxs.campinas] recordings_dir`): its
-/// calls play from there, and its recordings past retention go from there.
+/// calls play from there and from nowhere else, and its recordings past
+/// retention go from there, once the folder can be reached.
 #[tokio::test]
 async fn each_pbx_s_recordings_play_and_expire_from_its_own_folder() {
     use disca_backend::storage::{Actor, AuditAction, AuditEntry, RecordingRules};
@@ -364,9 +372,16 @@ async fn each_pbx_s_recordings_play_and_expire_from_its_own_folder() {
         public_url: None,
     })
     .await;
+    let campinas: PbxName = "campinas".parse().unwrap();
+    app.store
+        .set_tenant_pbx("globex", &campinas, false, &Actor::cli())
+        .await
+        .unwrap();
     let wav = b"RIFF....WAVEcampinas".to_vec();
     std::fs::write(app.campinas_recordings.join("globex-1.wav"), &wav).unwrap();
     std::fs::write(app.recordings.join("acme-1.wav"), b"RIFF....WAVEdefault").unwrap();
+    // The same name in another PBX's folder is never played for this call.
+    std::fs::write(app.recordings.join("globex-1.wav"), b"RIFF....WAVEimpostor").unwrap();
     let globex = app
         .ended_call(
             "globex-agent",
@@ -421,14 +436,22 @@ async fn each_pbx_s_recordings_play_and_expire_from_its_own_folder() {
         )
         .await
         .unwrap();
-    let dirs = [app.recordings.clone(), app.campinas_recordings.clone()];
-    let deleted = disca_backend::recordings::retention::sweep(
-        &app.store,
-        &dirs,
-        time::OffsetDateTime::now_utc(),
-    )
-    .await;
+    let mut folders = default_folder(&app);
+    // Campinas's folder unreachable (its mount gone): nothing is marked.
+    let gone = app.campinas_recordings.join("gone");
+    std::fs::write(&gone, b"not a folder").unwrap();
+    folders.insert(campinas.clone(), gone.join("monitor"));
+    let now = time::OffsetDateTime::now_utc();
+    let deleted = disca_backend::recordings::retention::sweep(&app.store, &folders, now).await;
+    assert_eq!(deleted, 0);
+    assert!(!app.store.recording_expired(&globex.id).await.unwrap());
+    folders.insert(campinas, app.campinas_recordings.clone());
+    let deleted = disca_backend::recordings::retention::sweep(&app.store, &folders, now).await;
     assert_eq!(deleted, 1);
     assert!(!app.campinas_recordings.join("globex-1.wav").exists());
+    assert!(
+        app.recordings.join("globex-1.wav").exists(),
+        "the file of the same name in the default PBX's folder is not the call's"
+    );
     assert!(app.recordings.join("acme-1.wav").exists());
 }
