@@ -8,15 +8,20 @@
 //! the next one goes out through the default PBX. A PBX on a machine of its
 //! own reads its phones from its schema in PostgreSQL: a salesperson of its
 //! tenant gets a desk phone there, registers on that PBX, and rings; when
-//! the tenant moves to the default PBX, the phone goes with its password.
+//! the tenant moves to the default PBX, the phone goes with its password,
+//! and a trunk that registers with its carrier is registered by the new
+//! PBX and unregistered by the old one.
 
 use std::time::Duration;
 
+use disca_backend::crm::{Secret, SecretKey};
 use disca_backend::domain::PbxName;
 use disca_backend::domain::TrunkSettings;
 use disca_backend::phones::directory::{Directory, PostgresDirectory};
 use disca_backend::phones::pbx_directories::schema_of;
-use disca_backend::storage::{Actor, AuditAction, AuditEntry, Store, TenantDialing};
+use disca_backend::storage::{
+    Actor, AuditAction, AuditEntry, Store, TRUNK_PASSWORD, TenantDialing, TrunkAccount,
+};
 use disca_testkit::postgres::Cluster;
 use disca_testkit::sip::DeskPhone;
 use disca_testkit::system::{
@@ -617,4 +622,186 @@ async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
         !console.contains("PostgreSQL RealTime: Failed"),
         "every query of Asterisk's succeeded:\n{console}"
     );
+}
+
+/// Whether `registrar` received a REGISTER from the PBX at `pbx` (its
+/// Via names the PBX's SIP port) that `matches`.
+fn registered_from(
+    registrar: &SipPeer,
+    pbx: &TestPbx,
+    matches: impl Fn(&disca_testkit::ReceivedInvite) -> bool,
+) -> bool {
+    let port = format!("127.0.0.1:{}", pbx.sip_addr.port());
+    registrar
+        .requests("REGISTER")
+        .iter()
+        .any(|r| r.header("Via").is_some_and(|via| via.contains(&port)) && matches(r))
+}
+
+/// An un-REGISTER: the contact's expiry, or the request's, is 0.
+fn unregisters(request: &disca_testkit::ReceivedInvite) -> bool {
+    request.header("Expires").is_some_and(|e| e.trim() == "0")
+        || request
+            .header("Contact")
+            .is_some_and(|c| c.replace(' ', "").contains("expires=0"))
+}
+
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A tenant whose trunk registers with its carrier moves between PBXs with
+/// `tenant set-pbx` alone (no backend running): the new PBX registers the
+/// account, the old one unregisters it, so the carrier never sees both.
+#[tokio::test]
+async fn a_registering_trunk_follows_its_tenant_to_another_pbx() {
+    let cluster = Cluster::start().unwrap();
+    let url = cluster.url();
+    let parsed = reqwest::Url::parse(&url).unwrap();
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    admin
+        .execute(
+            "CREATE ROLE asterisk_campinas LOGIN PASSWORD 'senha-da-central';
+             ALTER ROLE asterisk_campinas SET search_path = disca_phones_campinas",
+        )
+        .await
+        .unwrap();
+    let campinas: PbxName = "campinas".parse().unwrap();
+    Directory::connect(&PostgresDirectory {
+        url: url.clone(),
+        schema: schema_of(&campinas),
+        pbx_role: Some("asterisk_campinas".into()),
+    })
+    .await
+    .unwrap();
+    let main = Lab::start(PeerBehavior::AnswerAndWait, PeerBehavior::AnswerAndWait).await;
+    let pbx = TestPbx::start_with_postgres_directory(
+        &AsteriskRoot::locate().unwrap(),
+        TestPbxOptions {
+            agent_sip_port: free_udp_port(),
+            trunk_sip_port: free_udp_port(),
+            lead_ring_timeout_secs: 10,
+            extra_agents: 0,
+            websocket: false,
+        },
+        &PostgresDirectoryAccess {
+            host: "127.0.0.1".into(),
+            port: parsed.port().unwrap(),
+            dbname: "postgres".into(),
+            user: "asterisk_campinas".into(),
+            password: "senha-da-central".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let registrar = SipPeer::registrar(
+        free_udp_port(),
+        "1130001000",
+        "S3nha-d@-operadora",
+        Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::connect(&url).await.unwrap();
+        seed_users_in(&store).await;
+        let key = SecretKey::load_or_create(&dir.path().join("crm-secrets.key")).unwrap();
+        let dialing = TenantDialing {
+            trunk: TrunkSettings::parse(
+                "127.0.0.1",
+                registrar.port().into(),
+                "e164",
+                "0",
+                CALLER_ID,
+                30,
+            )
+            .unwrap(),
+            registration: Some(TrunkAccount {
+                username: "1130001000".parse().unwrap(),
+                sealed_password: key.seal(
+                    "globex",
+                    TRUNK_PASSWORD,
+                    &Secret::new("S3nha-d@-operadora".into()),
+                ),
+            }),
+            caller_ids: Vec::new(),
+        };
+        let entry = AuditEntry {
+            action: AuditAction::DialingChanged,
+            target: "globex".into(),
+            detail: "test".into(),
+        };
+        store
+            .set_tenant_dialing("globex", &dialing, &Actor::cli(), &entry)
+            .await
+            .unwrap();
+    }
+    let (main_ami, campinas_ami) = (main.pbx.ami_addr.to_string(), pbx.ami_addr.to_string());
+    let main_directory = main.pbx.phone_directory.display().to_string();
+    let env = [
+        ("DISCA_DATABASE_URL", url.as_str()),
+        ("DISCA_AMI__ADDR", main_ami.as_str()),
+        ("DISCA_AMI__USERNAME", main.pbx.ami_username.as_str()),
+        ("DISCA_AMI__SECRET", main.pbx.ami_secret.as_str()),
+        ("DISCA_PHONES__DIRECTORY_DB", main_directory.as_str()),
+        ("DISCA_PBXS__CAMPINAS__ADDR", campinas_ami.as_str()),
+        ("DISCA_PBXS__CAMPINAS__USERNAME", pbx.ami_username.as_str()),
+        ("DISCA_PBXS__CAMPINAS__SECRET", pbx.ami_secret.as_str()),
+        ("DISCA_PBXS__CAMPINAS__DIRECTORY_URL", url.as_str()),
+        (
+            "DISCA_PBXS__CAMPINAS__DIRECTORY_PBX_ROLE",
+            "asterisk_campinas",
+        ),
+        (
+            "DISCA_PBXS__CAMPINAS__SIP_DOMAIN",
+            "pbx-campinas.example.com.br",
+        ),
+        (
+            "DISCA_PBXS__CAMPINAS__WS_URL",
+            "wss://pbx-campinas.example.com.br:8089/ws",
+        ),
+    ];
+    let set_pbx = |to: &str| {
+        command(
+            &env,
+            dir.path(),
+            &["tenant", "set-pbx", "--tenant", "globex", "--pbx", to],
+        )
+    };
+
+    let moved = set_pbx("campinas");
+    assert!(
+        moved.contains("PBX campinas was told about globex-trunk's registration"),
+        "{moved}"
+    );
+    until("campinas registers globex's account", || {
+        registered_from(&registrar, &pbx, |r| !unregisters(r))
+    })
+    .await;
+    assert!(!registered_from(&registrar, &main.pbx, |_| true));
+
+    let moved = set_pbx("default");
+    assert!(
+        moved.contains("PBX default was told about globex-trunk's registration")
+            && moved.contains("PBX campinas was told about globex-trunk's registration"),
+        "{moved}"
+    );
+    until("the default PBX registers globex's account", || {
+        registered_from(&registrar, &main.pbx, |r| !unregisters(r))
+    })
+    .await;
+    until("campinas unregisters it", || {
+        registered_from(&registrar, &pbx, unregisters)
+    })
+    .await;
+    let listed = pbx
+        .cli("pjsip show registrations")
+        .await
+        .unwrap_or_default();
+    assert!(!listed.contains("globex-trunk"), "{listed}");
 }
