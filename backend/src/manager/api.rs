@@ -151,8 +151,9 @@ pub async fn tenant_call(state: &AppState, user: &User, id: &str) -> Result<Call
 /// `calls` as rows: the team's names, and which recordings are on the server.
 pub async fn rows(state: &AppState, user: &User, calls: &[Call]) -> Result<Vec<CallRow>, ApiError> {
     let team = Team::new(&state.store.team(user.tenant.slug.as_str()).await?);
-    let recorded = recorded(&state.manager, calls).await;
     let ids: Vec<&str> = calls.iter().map(|c| c.id.as_str()).collect();
+    let pbxs = state.store.pbxs_of(&ids).await?;
+    let recorded = recorded(&state.manager, calls, &pbxs).await;
     let reports = state.store.reports_of(&ids).await?;
     Ok(calls
         .iter()

@@ -9,7 +9,7 @@
 //! that descriptor, so a symbolic or hard link put in the spool, even
 //! swapped in after a check, is refused.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::SeekFrom;
 use std::path::{Component, Path as FsPath, PathBuf};
 
@@ -23,7 +23,7 @@ use super::ManagerConfig;
 use super::api::tenant_call;
 use super::session::PageManager;
 use crate::api::{ApiError, AppState};
-use crate::domain::Call;
+use crate::domain::{Call, PbxName};
 use crate::storage::{Actor, AuditAction, AuditEntry};
 
 /// Requests for one recording by one person within this time are one
@@ -257,20 +257,19 @@ fn parse_range(value: &str, len: u64) -> Range {
     }
 }
 
-/// The ids of `calls` whose recording file is on the server: in one of the
-/// PBXs' folders (the link then plays it from the call's PBX's).
-pub async fn recorded(config: &ManagerConfig, calls: &[Call]) -> HashSet<String> {
+/// The ids of `calls` whose recording file is on the server, in the folder
+/// of the PBX each was placed on (`pbxs`, by call id).
+pub async fn recorded(
+    config: &ManagerConfig,
+    calls: &[Call],
+    pbxs: &HashMap<String, PbxName>,
+) -> HashSet<String> {
     let candidates: Vec<(String, PathBuf)> = calls
         .iter()
         .filter_map(|call| {
             let name = call.recording_file.as_deref()?;
-            Some((call.id.clone(), name))
-        })
-        .flat_map(|(id, name)| {
-            config
-                .recordings_dirs
-                .values()
-                .filter_map(move |dir| Some((id.clone(), spool_path(dir, name)?)))
+            let dir = config.recordings_dirs.get(pbxs.get(&call.id)?)?;
+            Some((call.id.clone(), spool_path(dir, name)?))
         })
         .collect();
     if candidates.is_empty() {

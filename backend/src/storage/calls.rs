@@ -453,6 +453,27 @@ impl Store {
     }
 
     /// The call `id` and the PBX it was placed on.
+    /// The PBX each of `call_ids` was placed on (the calls that exist).
+    pub async fn pbxs_of(&self, call_ids: &[&str]) -> Result<HashMap<String, PbxName>, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in call_ids.chunks(500) {
+            let mut q: Statement = Statement::new("SELECT id, pbx FROM calls WHERE id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            for row in q.query().fetch_all(&self.pool).await? {
+                let pbx: String = row.try_get("pbx")?;
+                let pbx = pbx
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("calls.pbx = {pbx:?}")))?;
+                found.insert(row.try_get("id")?, pbx);
+            }
+        }
+        Ok(found)
+    }
+
     pub async fn call_and_pbx(&self, id: &str) -> Result<(Call, PbxName), StoreError> {
         let sql = format!("SELECT {CALL_COLUMNS}, calls.pbx FROM {CALL_ROWS} WHERE calls.id = $1");
         let row = sqlx::query(&sql)
