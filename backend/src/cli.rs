@@ -546,7 +546,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 if name != pbx
                     && let Some(phones) = pbx_directories::open(&settings, &name).await?
                 {
-                    others.push(phones);
+                    others.push((name, phones));
                 }
             }
             let before = match store
@@ -562,7 +562,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 other => other?,
             };
             println!("tenant {tenant}: calls now go through PBX {pbx} (before: {before})");
-            let others: Vec<&phones::PbxPhones> = others.iter().collect();
             move_tenant(&settings, &store, &key, &tenant, &pbx, to.as_ref(), &others)
                 .await
                 .with_context(|| {
@@ -947,8 +946,8 @@ fn no_user(e: StoreError, tenant: &str, email: &str) -> anyhow::Error {
 
 /// Moves `tenant`'s phones, telephony and recording rules from the
 /// directories of the other PBXs (`from`) into that of `to` (`to_phones`),
-/// and tells every PBX about its trunk's registration. Done again, it
-/// finishes a move cut short.
+/// and tells every PBX with a directory about its trunk's registration.
+/// Done again, it finishes a move cut short.
 async fn move_tenant(
     settings: &Settings,
     store: &Store,
@@ -956,11 +955,18 @@ async fn move_tenant(
     tenant: &str,
     to: &PbxName,
     to_phones: Option<&phones::PbxPhones>,
-    from: &[&phones::PbxPhones],
+    from: &[(PbxName, phones::PbxPhones)],
 ) -> anyhow::Result<()> {
-    let moved =
-        tenant_move::move_directory(store, key, &settings.recordings, tenant, from, to_phones)
-            .await?;
+    let from_phones: Vec<&phones::PbxPhones> = from.iter().map(|(_, phones)| phones).collect();
+    let moved = tenant_move::move_directory(
+        store,
+        key,
+        &settings.recordings,
+        tenant,
+        &from_phones,
+        to_phones,
+    )
+    .await?;
     if moved.phones > 0 {
         println!(
             "{} phone(s) moved into PBX {to}'s directory with their passwords: \
@@ -983,9 +989,8 @@ async fn move_tenant(
         let trunk = format!("{tenant}-trunk");
         // The PBXs whose directory may have held the trunk: a PBX without
         // one only has site-file registrations, which are not ours.
-        let with_directory = settings.all_pbxs().into_iter().filter(|(pbx, ami)| {
-            ami.directory_url.is_some()
-                || (pbx.is_default() && settings.phones.directory_db.is_some())
+        let with_directory = settings.all_pbxs().into_iter().filter(|(pbx, _)| {
+            (pbx == to && to_phones.is_some()) || from.iter().any(|(name, _)| name == pbx)
         });
         for (pbx, ami) in with_directory {
             let change = if pbx == *to {

@@ -399,6 +399,22 @@ pub async fn call_at(http: &reqwest::Client, base: &str, token: &str, id: &str) 
     call
 }
 
+/// Signs in to the manager page of the backend at `base` with `token`
+/// (an API token of a manager or admin): the session cookie
+/// (`name=value`).
+pub async fn manager_session(http: &reqwest::Client, base: &str, token: &str) -> String {
+    let login = http
+        .post(format!("{base}/manager/login"))
+        .header("x-disca-manager", "1")
+        .json(&json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
 /// Places a call through the backend at `base` for `token`'s user:
 /// `POST /v1/calls` with `body`, its status and answer.
 pub async fn place_at(

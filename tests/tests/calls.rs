@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use disca_testkit::PeerBehavior;
-use disca_testkit::system::{Backend, LEAD, LEAD_E164, LOCAL_AGENT_CHANNEL, Lab};
+use disca_testkit::system::{Backend, LEAD, LEAD_E164, LOCAL_AGENT_CHANNEL, Lab, manager_session};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -75,22 +75,7 @@ async fn a_number_that_does_not_exist_is_flagged_for_the_manager() {
     let call = backend.wait_until_ended("acme-1001", &id).await;
     assert_eq!(call["outcome"], "failed", "{call:#}");
     assert_eq!(call["hangup_cause"]["code"], 1, "{call:#}");
-    let login = backend
-        .http
-        .post(format!("{}/manager/login", backend.base))
-        .header("x-disca-manager", "1")
-        .json(&json!({ "token": backend.token("acme-manager") }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), StatusCode::OK);
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = manager_session(&backend.http, &backend.base, backend.token("acme-manager")).await;
     let rows: serde_json::Value = backend
         .http
         .get(format!("{}/manager/api/calls", backend.base))

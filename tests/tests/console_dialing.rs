@@ -26,9 +26,9 @@ use disca_testkit::SipPeer;
 use disca_testkit::accounts::Someone;
 use disca_testkit::ami::AmiSession;
 use disca_testkit::sip::DeskPhone;
-use disca_testkit::system::{Backend, LOCAL_AGENT_CHANNEL, Lab, PATIENCE};
+use disca_testkit::system::{Backend, LOCAL_AGENT_CHANNEL, Lab, PATIENCE, manager_session};
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::header::COOKIE;
 use serde_json::{Value, json};
 
 const CSRF: (&str, &str) = ("x-disca-manager", "1");
@@ -50,17 +50,7 @@ async fn add(backend: &Backend, name: &str, ext: &str, role: Role, admin: bool) 
 }
 
 async fn console_session(backend: &Backend, token: &str) -> String {
-    let r = backend
-        .http
-        .post(format!("{}/manager/login", backend.base))
-        .header(CSRF.0, CSRF.1)
-        .json(&json!({ "token": token }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let cookie = r.headers()[SET_COOKIE].to_str().unwrap();
-    cookie.split(';').next().unwrap().to_owned()
+    manager_session(&backend.http, &backend.base, token).await
 }
 
 async fn put(backend: &Backend, cookie: &str, path: &str, body: Value) -> (StatusCode, Value) {

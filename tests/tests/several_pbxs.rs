@@ -25,8 +25,8 @@ use disca_backend::storage::{
 use disca_testkit::postgres::Cluster;
 use disca_testkit::sip::DeskPhone;
 use disca_testkit::system::{
-    BackendProcess, BackendProcessOptions, LEAD, Lab, PATIENCE, backend_binary, follows, place_at,
-    seed_users_in, wait_for_call,
+    BackendProcess, BackendProcessOptions, LEAD, Lab, PATIENCE, backend_binary, follows,
+    manager_session, place_at, seed_users_in, wait_for_call,
 };
 use disca_testkit::{
     AsteriskRoot, PeerBehavior, PostgresDirectoryAccess, SipPeer, TestPbx, TestPbxOptions,
@@ -277,15 +277,23 @@ fn printed<'a>(output: &'a str, label: &str) -> &'a str {
         .trim()
 }
 
-/// `campinas` is on a machine of its own: its phones are in the schema
-/// `disca_phones_campinas`, which Asterisk reads through
-/// `res_config_pgsql` as a role that may read the directory and write
-/// registrations, nothing else.
-#[tokio::test]
-async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
+/// A throwaway PostgreSQL server holding the backends' database and
+/// campinas's phone directory, and campinas, an Asterisk reading that
+/// directory as the role `asterisk_campinas`.
+struct OnPostgres {
+    _cluster: Cluster,
+    url: String,
+    /// The server's superuser.
+    admin: sqlx::PgConnection,
+    pbx: TestPbx,
+}
+
+/// Starts [`OnPostgres`], campinas's trunk at `trunk_sip_port`. The
+/// directory is made first, as a backend does at start, so Asterisk's first
+/// lookups find the tables.
+async fn campinas_on_postgres(trunk_sip_port: u16) -> OnPostgres {
     let cluster = Cluster::start().unwrap();
     let url = cluster.url();
-    let parsed = reqwest::Url::parse(&url).unwrap();
     let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
     admin
         .execute(
@@ -294,17 +302,96 @@ async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
         )
         .await
         .unwrap();
-    let campinas: PbxName = "campinas".parse().unwrap();
-    // What the backend does at start; here before the PBX starts, so its
-    // first lookups find the tables.
     Directory::connect(&PostgresDirectory {
         url: url.clone(),
-        schema: schema_of(&campinas),
+        schema: schema_of(&"campinas".parse().unwrap()),
         pbx_role: Some("asterisk_campinas".into()),
     })
     .await
     .unwrap();
+    let port = reqwest::Url::parse(&url).unwrap().port().unwrap();
+    let pbx = TestPbx::start_with_postgres_directory(
+        &AsteriskRoot::locate().unwrap(),
+        TestPbxOptions {
+            agent_sip_port: free_udp_port(),
+            trunk_sip_port,
+            lead_ring_timeout_secs: 10,
+            extra_agents: 0,
+            websocket: false,
+        },
+        &PostgresDirectoryAccess {
+            host: "127.0.0.1".into(),
+            port,
+            dbname: "postgres".into(),
+            user: "asterisk_campinas".into(),
+            password: "senha-da-central".into(),
+        },
+    )
+    .await
+    .unwrap();
+    OnPostgres {
+        _cluster: cluster,
+        url,
+        admin,
+        pbx,
+    }
+}
 
+/// Sets globex's telephony as its admin does in the console: a trunk at
+/// `127.0.0.1:<port>`, E.164 numbers, [`CALLER_ID`], registering with
+/// `registration` if given.
+async fn set_console_telephony(store: &Store, port: u16, registration: Option<TrunkAccount>) {
+    let dialing = TenantDialing {
+        trunk: TrunkSettings::parse("127.0.0.1", port.into(), "e164", "0", CALLER_ID, 30).unwrap(),
+        registration,
+        caller_ids: Vec::new(),
+    };
+    let entry = AuditEntry {
+        action: AuditAction::DialingChanged,
+        target: "globex".into(),
+        detail: "test".into(),
+    };
+    store
+        .set_tenant_dialing("globex", &dialing, &Actor::cli(), &entry)
+        .await
+        .unwrap();
+}
+
+/// The settings a backend or command needs for the database at `url` and
+/// campinas (`pbx`) with its directory there.
+fn campinas_settings(url: &str, pbx: &TestPbx) -> Vec<(&'static str, String)> {
+    vec![
+        ("DISCA_DATABASE_URL", url.to_owned()),
+        ("DISCA_PBXS__CAMPINAS__ADDR", pbx.ami_addr.to_string()),
+        ("DISCA_PBXS__CAMPINAS__USERNAME", pbx.ami_username.clone()),
+        ("DISCA_PBXS__CAMPINAS__SECRET", pbx.ami_secret.clone()),
+        ("DISCA_PBXS__CAMPINAS__DIRECTORY_URL", url.to_owned()),
+        (
+            "DISCA_PBXS__CAMPINAS__DIRECTORY_PBX_ROLE",
+            "asterisk_campinas".into(),
+        ),
+        (
+            "DISCA_PBXS__CAMPINAS__SIP_DOMAIN",
+            "pbx-campinas.example.com.br".into(),
+        ),
+        (
+            "DISCA_PBXS__CAMPINAS__WS_URL",
+            "wss://pbx-campinas.example.com.br:8089/ws".into(),
+        ),
+    ]
+}
+
+/// `settings` as environment variables.
+fn as_env<'a>(settings: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    settings.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// `campinas` is on a machine of its own: its phones are in the schema
+/// `disca_phones_campinas`, which Asterisk reads through
+/// `res_config_pgsql` as a role that may read the directory and write
+/// registrations, nothing else.
+#[tokio::test]
+async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
     let main = Lab::start(
         PeerBehavior::AnswerAndWait,
         PeerBehavior::AnswerThenHangup { talk: TALK },
@@ -316,25 +403,13 @@ async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
     )
     .await
     .unwrap();
-    let pbx = TestPbx::start_with_postgres_directory(
-        &AsteriskRoot::locate().unwrap(),
-        TestPbxOptions {
-            agent_sip_port: free_udp_port(),
-            trunk_sip_port: trunk.port(),
-            lead_ring_timeout_secs: 10,
-            extra_agents: 0,
-            websocket: false,
-        },
-        &PostgresDirectoryAccess {
-            host: "127.0.0.1".into(),
-            port: parsed.port().unwrap(),
-            dbname: "postgres".into(),
-            user: "asterisk_campinas".into(),
-            password: "senha-da-central".into(),
-        },
-    )
-    .await
-    .unwrap();
+    let OnPostgres {
+        _cluster,
+        url,
+        mut admin,
+        pbx,
+    } = campinas_on_postgres(trunk.port()).await;
+    let campinas: PbxName = "campinas".parse().unwrap();
     {
         let store = Store::connect(&url).await.unwrap();
         seed_users_in(&store).await;
@@ -345,59 +420,19 @@ async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
         // Globex's telephony is set in the console: the backend writes it
         // into campinas's directory when it starts, and campinas's dialplan
         // reads it from there (REALTIME_FIELD through res_config_pgsql).
-        let dialing = TenantDialing {
-            trunk: TrunkSettings::parse(
-                "127.0.0.1",
-                trunk.port().into(),
-                "e164",
-                "0",
-                CALLER_ID,
-                30,
-            )
-            .unwrap(),
-            registration: None,
-            caller_ids: Vec::new(),
-        };
-        let entry = AuditEntry {
-            action: AuditAction::DialingChanged,
-            target: "globex".into(),
-            detail: "test".into(),
-        };
-        store
-            .set_tenant_dialing("globex", &dialing, &Actor::cli(), &entry)
-            .await
-            .unwrap();
+        set_console_telephony(&store, trunk.port(), None).await;
     }
     let dir = tempfile::tempdir().unwrap();
-    let pbx_addr = pbx.ami_addr.to_string();
     let main_directory = main.pbx.phone_directory.display().to_string();
     let main_recordings = main.pbx.recordings_dir.display().to_string();
     let campinas_recordings = pbx.recordings_dir.display().to_string();
-    let env = [
-        ("DISCA_DATABASE_URL", url.as_str()),
-        ("DISCA_PBXS__CAMPINAS__ADDR", pbx_addr.as_str()),
-        ("DISCA_PBXS__CAMPINAS__USERNAME", pbx.ami_username.as_str()),
-        ("DISCA_PBXS__CAMPINAS__SECRET", pbx.ami_secret.as_str()),
-        ("DISCA_PBXS__CAMPINAS__DIRECTORY_URL", url.as_str()),
-        (
-            "DISCA_PBXS__CAMPINAS__DIRECTORY_PBX_ROLE",
-            "asterisk_campinas",
-        ),
-        (
-            "DISCA_PBXS__CAMPINAS__SIP_DOMAIN",
-            "pbx-campinas.example.com.br",
-        ),
-        (
-            "DISCA_PBXS__CAMPINAS__WS_URL",
-            "wss://pbx-campinas.example.com.br:8089/ws",
-        ),
-        ("DISCA_PHONES__DIRECTORY_DB", main_directory.as_str()),
-        ("DISCA_CRM__RECORDINGS_DIR", main_recordings.as_str()),
-        (
-            "DISCA_PBXS__CAMPINAS__RECORDINGS_DIR",
-            campinas_recordings.as_str(),
-        ),
-    ];
+    let mut settings = campinas_settings(&url, &pbx);
+    settings.extend([
+        ("DISCA_PHONES__DIRECTORY_DB", main_directory),
+        ("DISCA_CRM__RECORDINGS_DIR", main_recordings),
+        ("DISCA_PBXS__CAMPINAS__RECORDINGS_DIR", campinas_recordings),
+    ]);
+    let env = as_env(&settings);
     let binary = backend_binary();
     let backend = BackendProcess::start(BackendProcessOptions {
         binary: &binary,
@@ -504,21 +539,8 @@ async fn a_pbx_of_its_own_reads_its_tenants_phones_from_postgresql() {
             "desk",
         ],
     );
-    let login = http
-        .post(format!("{}/manager/login", backend.base))
-        .header("x-disca-manager", "1")
-        .json(&json!({ "token": manager.lines().last().unwrap().trim() }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), StatusCode::OK);
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie =
+        manager_session(&http, &backend.base, manager.lines().last().unwrap().trim()).await;
     let recording = http
         .get(format!("{}/manager/calls/{id}/recording", backend.base))
         .header("cookie", &cookie)
@@ -659,45 +681,13 @@ async fn until(what: &str, done: impl Fn() -> bool) {
 /// account, the old one unregisters it, so the carrier never sees both.
 #[tokio::test]
 async fn a_registering_trunk_follows_its_tenant_to_another_pbx() {
-    let cluster = Cluster::start().unwrap();
-    let url = cluster.url();
-    let parsed = reqwest::Url::parse(&url).unwrap();
-    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-    admin
-        .execute(
-            "CREATE ROLE asterisk_campinas LOGIN PASSWORD 'senha-da-central';
-             ALTER ROLE asterisk_campinas SET search_path = disca_phones_campinas",
-        )
-        .await
-        .unwrap();
-    let campinas: PbxName = "campinas".parse().unwrap();
-    Directory::connect(&PostgresDirectory {
-        url: url.clone(),
-        schema: schema_of(&campinas),
-        pbx_role: Some("asterisk_campinas".into()),
-    })
-    .await
-    .unwrap();
     let main = Lab::start(PeerBehavior::AnswerAndWait, PeerBehavior::AnswerAndWait).await;
-    let pbx = TestPbx::start_with_postgres_directory(
-        &AsteriskRoot::locate().unwrap(),
-        TestPbxOptions {
-            agent_sip_port: free_udp_port(),
-            trunk_sip_port: free_udp_port(),
-            lead_ring_timeout_secs: 10,
-            extra_agents: 0,
-            websocket: false,
-        },
-        &PostgresDirectoryAccess {
-            host: "127.0.0.1".into(),
-            port: parsed.port().unwrap(),
-            dbname: "postgres".into(),
-            user: "asterisk_campinas".into(),
-            password: "senha-da-central".into(),
-        },
-    )
-    .await
-    .unwrap();
+    let OnPostgres {
+        _cluster,
+        url,
+        admin: _,
+        pbx,
+    } = campinas_on_postgres(free_udp_port()).await;
     let registrar = SipPeer::registrar(
         free_udp_port(),
         "1130001000",
@@ -711,61 +701,27 @@ async fn a_registering_trunk_follows_its_tenant_to_another_pbx() {
         let store = Store::connect(&url).await.unwrap();
         seed_users_in(&store).await;
         let key = SecretKey::load_or_create(&dir.path().join("crm-secrets.key")).unwrap();
-        let dialing = TenantDialing {
-            trunk: TrunkSettings::parse(
-                "127.0.0.1",
-                registrar.port().into(),
-                "e164",
-                "0",
-                CALLER_ID,
-                30,
-            )
-            .unwrap(),
-            registration: Some(TrunkAccount {
-                username: "1130001000".parse().unwrap(),
-                sealed_password: key.seal(
-                    "globex",
-                    TRUNK_PASSWORD,
-                    &Secret::new("S3nha-d@-operadora".into()),
-                ),
-            }),
-            caller_ids: Vec::new(),
+        let account = TrunkAccount {
+            username: "1130001000".parse().unwrap(),
+            sealed_password: key.seal(
+                "globex",
+                TRUNK_PASSWORD,
+                &Secret::new("S3nha-d@-operadora".into()),
+            ),
         };
-        let entry = AuditEntry {
-            action: AuditAction::DialingChanged,
-            target: "globex".into(),
-            detail: "test".into(),
-        };
-        store
-            .set_tenant_dialing("globex", &dialing, &Actor::cli(), &entry)
-            .await
-            .unwrap();
+        set_console_telephony(&store, registrar.port(), Some(account)).await;
     }
-    let (main_ami, campinas_ami) = (main.pbx.ami_addr.to_string(), pbx.ami_addr.to_string());
-    let main_directory = main.pbx.phone_directory.display().to_string();
-    let env = [
-        ("DISCA_DATABASE_URL", url.as_str()),
-        ("DISCA_AMI__ADDR", main_ami.as_str()),
-        ("DISCA_AMI__USERNAME", main.pbx.ami_username.as_str()),
-        ("DISCA_AMI__SECRET", main.pbx.ami_secret.as_str()),
-        ("DISCA_PHONES__DIRECTORY_DB", main_directory.as_str()),
-        ("DISCA_PBXS__CAMPINAS__ADDR", campinas_ami.as_str()),
-        ("DISCA_PBXS__CAMPINAS__USERNAME", pbx.ami_username.as_str()),
-        ("DISCA_PBXS__CAMPINAS__SECRET", pbx.ami_secret.as_str()),
-        ("DISCA_PBXS__CAMPINAS__DIRECTORY_URL", url.as_str()),
+    let mut settings = campinas_settings(&url, &pbx);
+    settings.extend([
+        ("DISCA_AMI__ADDR", main.pbx.ami_addr.to_string()),
+        ("DISCA_AMI__USERNAME", main.pbx.ami_username.clone()),
+        ("DISCA_AMI__SECRET", main.pbx.ami_secret.clone()),
         (
-            "DISCA_PBXS__CAMPINAS__DIRECTORY_PBX_ROLE",
-            "asterisk_campinas",
+            "DISCA_PHONES__DIRECTORY_DB",
+            main.pbx.phone_directory.display().to_string(),
         ),
-        (
-            "DISCA_PBXS__CAMPINAS__SIP_DOMAIN",
-            "pbx-campinas.example.com.br",
-        ),
-        (
-            "DISCA_PBXS__CAMPINAS__WS_URL",
-            "wss://pbx-campinas.example.com.br:8089/ws",
-        ),
-    ];
+    ]);
+    let env = as_env(&settings);
     let set_pbx = |to: &str| {
         command(
             &env,

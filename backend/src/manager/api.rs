@@ -14,7 +14,7 @@ use super::session::{Manager, same_site};
 use super::view::{self, CRM_STATES, CallRow, OUTCOMES, Team};
 use crate::api::calls::requeue_note;
 use crate::api::{ApiError, AppState};
-use crate::domain::{Call, CallId, Role, User};
+use crate::domain::{Call, CallId, PbxName, Role, User};
 use crate::storage::StoreError;
 
 /// `GET /manager/api/session`.
@@ -140,9 +140,20 @@ pub async fn retry_crm(
 /// One of the manager's tenant's calls. Another tenant's is not found, as
 /// if it did not exist.
 pub async fn tenant_call(state: &AppState, user: &User, id: &str) -> Result<Call, ApiError> {
+    tenant_call_and_pbx(state, user, id)
+        .await
+        .map(|(call, _)| call)
+}
+
+/// [`tenant_call`] with the PBX the call was placed on.
+pub async fn tenant_call_and_pbx(
+    state: &AppState,
+    user: &User,
+    id: &str,
+) -> Result<(Call, PbxName), ApiError> {
     id.parse::<CallId>().map_err(|_| ApiError::not_found())?;
-    match state.store.call(id).await {
-        Ok(call) if call.tenant == user.tenant.slug.as_str() => Ok(call),
+    match state.store.call_and_pbx(id).await {
+        Ok((call, pbx)) if call.tenant == user.tenant.slug.as_str() => Ok((call, pbx)),
         Ok(_) | Err(StoreError::NotFound) => Err(ApiError::not_found()),
         Err(e) => Err(e.into()),
     }

@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::ManagerConfig;
-use super::api::tenant_call;
+use super::api::tenant_call_and_pbx;
 use super::session::PageManager;
 use crate::api::{ApiError, AppState};
 use crate::domain::{Call, PbxName};
@@ -39,11 +39,10 @@ pub async fn recording(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let call = tenant_call(&state, &user, &id).await?;
+    let (call, pbx) = tenant_call_and_pbx(&state, &user, &id).await?;
     if state.store.recording_expired(&call.id).await? {
         return Ok(expired_page());
     }
-    let (_, pbx) = state.store.call_and_pbx(&call.id).await?;
     let dir = state
         .manager
         .recordings_dirs

@@ -659,14 +659,7 @@ impl Directory {
                 }
                 replace(&mut tx, "ps_registrations", &columns, &values).await?;
             }
-            None => {
-                for table in ["ps_auths", "ps_registrations"] {
-                    sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
-                        .bind(trunk)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
+            None => delete_rows(&mut tx, &["ps_auths", "ps_registrations"], trunk).await?,
         }
         replace(
             &mut tx,
@@ -777,12 +770,7 @@ impl Directory {
     /// moved to another extension).
     pub async fn remove(&self, endpoint: &str) -> Result<(), DirectoryError> {
         let mut tx = self.begin().await?;
-        for table in ["ps_endpoints", "ps_auths", "ps_aors"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
-                .bind(endpoint)
-                .execute(&mut *tx)
-                .await?;
-        }
+        delete_rows(&mut tx, &["ps_endpoints", "ps_auths", "ps_aors"], endpoint).await?;
         drop_registrations(&mut tx, endpoint).await?;
         tx.commit().await?;
         Ok(())
@@ -794,18 +782,9 @@ impl Directory {
     pub async fn remove_tenant(&self, tenant: &str) -> Result<(), DirectoryError> {
         let trunk = format!("{tenant}-trunk");
         let mut tx = self.begin().await?;
-        for table in ["ps_endpoints", "ps_aors", "ps_auths", "ps_registrations"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
-                .bind(&trunk)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for table in ["disca_tenants", "disca_recording"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
-                .bind(tenant)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let trunk_tables = ["ps_endpoints", "ps_aors", "ps_auths", "ps_registrations"];
+        delete_rows(&mut tx, &trunk_tables, &trunk).await?;
+        delete_rows(&mut tx, &["disca_tenants", "disca_recording"], tenant).await?;
         sqlx::query("DELETE FROM disca_caller_ids WHERE tenant = $1")
             .bind(tenant)
             .execute(&mut *tx)
@@ -924,6 +903,17 @@ impl Registration {
     }
 }
 
+/// Deletes the row `id` of each of `tables`.
+async fn delete_rows(tx: &mut AnyConnection, tables: &[&str], id: &str) -> Result<(), sqlx::Error> {
+    for table in tables {
+        sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// `INSERT OR REPLACE`, spelled portably as delete + insert.
 async fn replace(
     tx: &mut AnyConnection,
@@ -931,10 +921,7 @@ async fn replace(
     columns: &[&str],
     values: &[&str],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
-        .bind(values[0])
-        .execute(&mut *tx)
-        .await?;
+    delete_rows(tx, &[table], values[0]).await?;
     let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
         "INSERT INTO {table} ({}) VALUES ({})",

@@ -452,7 +452,6 @@ impl Store {
         call_from_row(&row)
     }
 
-    /// The call `id` and the PBX it was placed on.
     /// The PBX each of `call_ids` was placed on (the calls that exist).
     pub async fn pbxs_of(&self, call_ids: &[&str]) -> Result<HashMap<String, PbxName>, StoreError> {
         let mut found = HashMap::new();
@@ -474,6 +473,7 @@ impl Store {
         Ok(found)
     }
 
+    /// The call `id` and the PBX it was placed on.
     pub async fn call_and_pbx(&self, id: &str) -> Result<(Call, PbxName), StoreError> {
         let sql = format!("SELECT {CALL_COLUMNS}, calls.pbx FROM {CALL_ROWS} WHERE calls.id = $1");
         let row = sqlx::query(&sql)
