@@ -33,6 +33,7 @@ impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
         let limits = ConnectionLimits::from_settings(&settings.http);
         let store = Store::from_settings(settings).await?;
+        tokio::task::spawn_blocking(crate::domain::phone::load_numbering_plans).await?;
         store.set_report_wait(settings.crm.report_wait);
         let metrics = Metrics::default();
         let key = crate::crm::secrets::load_for(&settings.secrets_key_file(), &store).await?;
