@@ -16,11 +16,15 @@
 //! thread of plain `mio` polling (no async runtime, no task per socket),
 //! which looks for new data every millisecond rather than sleeping until
 //! each write wakes it (a wake-up the backend would pay for on every write,
-//! since loopback delivers in the sender's context). That adds at most
-//! 1 ms to a measured latency, never takes any off. The readers are all
+//! since loopback delivers in the sender's context). That adds about a
+//! millisecond or more to a measured latency (the poll interval, and the
+//! sockets handled before it in the same poll), never takes any off. Each
+//! arrival is stamped right after the read that returned it. The readers are all
 //! waiting before the first call, and every socket stays open until the
 //! last stream was read, so no stream's set-up or close is counted against
-//! another's event. The CPU both processes spent per change is printed too.
+//! another's event. The CPU spent per change is printed too: the backend's
+//! (not PostgreSQL's own processes), and this whole bench process's (the
+//! readers, the stand-in AMI, the HTTP client).
 //!
 //! Each database is measured twice. First with every stream read as its
 //! events arrive. Then with every tenth stream read so (its latencies are
@@ -105,7 +109,7 @@ async fn main() {
         "missing",
         "changes",
         "backend ms/ch",
-        "readers ms/ch"
+        "bench ms/ch"
     );
     for r in rows {
         let mut l = r.latencies.clone();
@@ -186,7 +190,7 @@ async fn run(binary: &Path, database_url: Option<&str>, read_live: usize) -> Fig
     tokio::time::sleep(Duration::from_secs(2)).await;
     let open_kib = backend.status_kib("VmRSS:");
 
-    // Every stream read until it has seen each call.
+    // The streams read until they have seen each call (see `read_sightings`).
     let streams: Vec<std::net::TcpStream> = streams
         .into_iter()
         .map(|socket| socket.into_std().expect("a plain socket"))
@@ -243,6 +247,9 @@ async fn run(binary: &Path, database_url: Option<&str>, read_live: usize) -> Fig
         opened_in,
         latencies,
         missing,
+        // Live streams stop being read at their last call's first update;
+        // the others are read to the end: a change that came after that
+        // counts on those only.
         changes: changes / STREAMS,
         backend_cpu,
         bench_cpu,
@@ -287,7 +294,8 @@ fn read_sightings(
             }
         }
     }
-    // The others, once their last event has had time to arrive.
+    // The others, read over and over until each has seen every call
+    // (or for at most 10 s).
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let mut incomplete = 0;
@@ -335,7 +343,6 @@ impl Sightings {
         const DATA: &[u8] = b"data: {\"id\":\"";
         const UPDATE: &[u8] = b"event: call.update";
         let before = self.seen.len();
-        let at = Instant::now();
         loop {
             let n = match self.socket.read(buf) {
                 Ok(0) => break,
@@ -344,6 +351,7 @@ impl Sightings {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => panic!("reading a stream: {e}"),
             };
+            let at = Instant::now();
             self.pending.extend_from_slice(&buf[..n]);
             let mut start = 0;
             while let Some(end) = self.pending[start..].iter().position(|b| *b == b'\n') {

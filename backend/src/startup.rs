@@ -30,6 +30,8 @@ impl Application {
     /// Opens the database, starts the AMI connection and binds the listener
     /// (`listen` may use port 0: see [`Application::local_addr`]). Raises
     /// the open file limit first and sets the connection caps from it.
+    /// Loads the numbering plans too, so the first call does not wait for
+    /// them.
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
         let limits = ConnectionLimits::from_settings(&settings.http);
         let store = Store::from_settings(settings).await?;
