@@ -152,6 +152,11 @@ async fn run(binary: &Path, database_url: Option<&str>, read_live: usize) -> Fig
         ("DISCA_MAX_CONNECTIONS", "12000"),
         ("DISCA_SSE_STREAMS_PER_USER", "12000"),
         ("DISCA_SSE_STREAMS_PER_TENANT", "12000"),
+        // The stand-in PBX lists no channels, so the tracker's periodic
+        // listing would end the calls during the run, and those changes
+        // would land among the calls' own (when they happen to); listed
+        // once an hour here, every run carries the same 20 changes.
+        ("DISCA_CALLS__RECONCILE_INTERVAL_SECS", "3600"),
     ];
     if let Some(url) = database_url {
         env.push(("DISCA_DATABASE_URL", url));
