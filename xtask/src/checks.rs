@@ -57,6 +57,7 @@ pub fn test() -> anyhow::Result<()> {
              run it as root (e.g. the CI job's container user), or run `cargo xtask test --fast`"
         );
     }
+    let started = Instant::now();
     let root = prepare_machine()?;
     fast_checks()?;
     step("Binaries the cross-process tests run: disca-backend, disca-host");
@@ -66,7 +67,10 @@ pub fn test() -> anyhow::Result<()> {
         .args(["test", "-p", REAL_PARTS_TESTS])
         .env(ROOT_ENV, root.path()))?;
     cross_process_on_postgres(&root)?;
-    println!("\nAll checks passed.");
+    println!(
+        "\nAll checks passed in {:.0} s.",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

@@ -2,14 +2,23 @@
 //! `sudo` in front when a program needs root and xtask is not root.
 
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use disca_testkit::root::running_as_root;
 
 /// Prints the title of a step.
+///
+/// Each header says how long xtask has been running, so a CI log shows
+/// where the time went.
 pub fn step(title: &str) {
-    println!("\n==> {title}");
+    let since = STARTED.get_or_init(Instant::now).elapsed().as_secs();
+    println!("\n==> [{}:{:02}] {title}", since / 60, since % 60);
 }
+
+/// When the first step began.
+static STARTED: OnceLock<Instant> = OnceLock::new();
 
 /// A command for `program` that must run as root: `sudo program` unless
 /// xtask already runs as root.
