@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 use disca_testkit::limited::{
     LimitedBackend, LimitedOptions, answering_ami, open_stream, seed_with_cli_env,
 };
-use disca_testkit::postgres;
+use disca_testkit::{postgres, procfs};
 use tokio::net::TcpStream;
 
 const STREAMS: usize = 10_000;
@@ -203,6 +203,7 @@ async fn run(binary: &Path, database_url: Option<&str>, read_live: usize) -> Fig
     let (waiting, readers_waiting) = std::sync::mpsc::channel();
     let readers = std::thread::spawn(move || read_sightings(streams, read_live, waiting));
     readers_waiting.recv().expect("the readers start");
+    let cpu_time = |pid| procfs::cpu_time(pid).expect("the process runs");
     let cpu_before = (cpu_time(backend.pid()), cpu_time(std::process::id()));
     let http = reqwest::Client::new();
     let mut sent_at: HashMap<String, Instant> = HashMap::new();
@@ -375,17 +376,4 @@ impl Sightings {
         }
         before < CALLS && self.seen.len() >= CALLS
     }
-}
-
-/// CPU time (user and system) a process has used so far.
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/<pid>/stat");
-    // Fields after the command's closing parenthesis; utime and stime are
-    // the 14th and 15th of the whole line, in clock ticks.
-    let fields: Vec<&str> = stat[stat.rfind(')').expect("a stat line") + 2..]
-        .split(' ')
-        .collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    let hz = rustix::param::clock_ticks_per_second();
-    Duration::from_secs_f64(ticks as f64 / hz as f64)
 }
