@@ -3,15 +3,13 @@
 //! machine: all of the fast tier, then the cross-process tests) — and
 //! `cargo xtask run` (the product on a developer's machine).
 
-use std::time::Instant;
-
 use anyhow::bail;
 use disca_testkit::AsteriskRoot;
 use disca_testkit::cargo::nested_cargo;
 use disca_testkit::root::{ROOT_ENV, running_as_root};
 
 use crate::packages::{REQUIRED_PACKAGES, ensure_installed};
-use crate::process::{run, step};
+use crate::process::{run, since_first_step, step};
 use crate::{demo, dev_pbx, extension, javascript, provision};
 use disca_testkit::postgres::{self, TEST_POSTGRES};
 
@@ -39,11 +37,10 @@ const REAL_PARTS_TESTS: &str = "disca-tests";
 /// when one is installed. Needs no root, no Asterisk, no Chromium and no
 /// system package.
 pub fn fast() -> anyhow::Result<()> {
-    let started = Instant::now();
     fast_checks()?;
     println!(
         "\nFast checks passed in {:.0} s.",
-        started.elapsed().as_secs_f64()
+        since_first_step().as_secs_f64()
     );
     Ok(())
 }
@@ -57,7 +54,6 @@ pub fn test() -> anyhow::Result<()> {
              run it as root (e.g. the CI job's container user), or run `cargo xtask test --fast`"
         );
     }
-    let started = Instant::now();
     let root = prepare_machine()?;
     fast_checks()?;
     step("Binaries the cross-process tests run: disca-backend, disca-host");
@@ -69,7 +65,7 @@ pub fn test() -> anyhow::Result<()> {
     cross_process_on_postgres(&root)?;
     println!(
         "\nAll checks passed in {:.0} s.",
-        started.elapsed().as_secs_f64()
+        since_first_step().as_secs_f64()
     );
     Ok(())
 }

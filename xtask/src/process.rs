@@ -3,7 +3,7 @@
 
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use disca_testkit::root::running_as_root;
@@ -13,12 +13,15 @@ use disca_testkit::root::running_as_root;
 /// Each header says how long xtask has been running, so a CI log shows
 /// where the time went.
 pub fn step(title: &str) {
-    let since = STARTED.get_or_init(Instant::now).elapsed().as_secs();
+    let since = since_first_step().as_secs();
     println!("\n==> [{}:{:02}] {title}", since / 60, since % 60);
 }
 
-/// When the first step began.
-static STARTED: OnceLock<Instant> = OnceLock::new();
+/// How long ago the first step began (the run's total, at its end).
+pub fn since_first_step() -> Duration {
+    static STARTED: OnceLock<Instant> = OnceLock::new();
+    STARTED.get_or_init(Instant::now).elapsed()
+}
 
 /// A command for `program` that must run as root: `sudo program` unless
 /// xtask already runs as root.
